@@ -1,0 +1,67 @@
+"""One exception hierarchy for the whole library.
+
+Every message says what failed, where (pipeline, partition, batch, source position)
+and what to do about it. Messages never carry secret values or raw personal data:
+callers pass column names, positions and counts, never record contents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ETLError(Exception):
+    """Base class of every error raised by etl-express.
+
+    ``where`` names the place (pipeline, partition, batch, position) and ``hint`` says
+    what to do; both are appended to the message so a log line alone is actionable.
+    """
+
+    def __init__(self, message: str, *, where: dict[str, Any] | None = None, hint: str | None = None):
+        self.what = message
+        self.where = {k: v for k, v in (where or {}).items() if v is not None}
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        text = self.what
+        if self.where:
+            text += " [" + ", ".join(f"{k}={v}" for k, v in self.where.items()) + "]"
+        if self.hint:
+            text += f". Fix: {self.hint}"
+        return text
+
+
+class ETLConfigError(ETLError):
+    """A configuration is wrong or incomplete (a missing secret, an unknown column...)."""
+
+
+class SourceError(ETLError):
+    """Reading a source system failed."""
+
+
+class SinkError(ETLError):
+    """Writing to a sink failed."""
+
+
+class QualityError(ETLError):
+    """A data-quality check with policy ``fail`` did not pass, or the error budget was exceeded."""
+
+
+class AnonymizationError(ETLError):
+    """Personal data would leave the pipeline unprotected, or an anonymizer is misconfigured."""
+
+
+class RunLockedError(ETLError):
+    """Another live process is running the same pipeline partition."""
+
+
+__all__ = [
+    "AnonymizationError",
+    "ETLConfigError",
+    "ETLError",
+    "QualityError",
+    "RunLockedError",
+    "SinkError",
+    "SourceError",
+]

@@ -1,0 +1,341 @@
+"""The common data format.
+
+In memory a batch is an Arrow ``RecordBatch`` with snake_case column names and canonical
+types; outward every record is a JSON-like ``dict`` (str, int, float, bool, None, list,
+dict) that ``json.dumps`` accepts unchanged. This module holds the conversions both ways.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+JSONValue = Any
+Record = dict[str, JSONValue]
+
+#: Lineage columns added to every written row.
+RUN_ID = "_etl_run_id"
+SOURCE = "_etl_source"
+LOADED_AT = "_etl_loaded_at"
+LINEAGE_COLUMNS = (RUN_ID, SOURCE, LOADED_AT)
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+CANONICAL_TYPES = (
+    "string, int64, float64, decimal128, bool, date32, timestamp[us, UTC], JSON text"
+)
+
+_CAMEL_1 = re.compile(r"(.)([A-ZА-ЯЁ][a-zа-яё]+)")
+_CAMEL_2 = re.compile(r"([a-zа-яё0-9])([A-ZА-ЯЁ])")
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def normalize_name(name: str) -> str:
+    """Turn any column name into snake_case: ``"Ref_Key"`` -> ``"ref_key"``,
+    ``"customerID"`` -> ``"customer_id"``, ``"Full Name"`` -> ``"full_name"``.
+
+    Letters of any script are kept (1C exports use Cyrillic names); anything else becomes ``_``.
+    Lineage columns (``_etl_*``) keep their leading underscore.
+    """
+    if name in LINEAGE_COLUMNS:
+        return name
+    text = unicodedata.normalize("NFKC", str(name)).strip()
+    text = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", text))
+    text = _NON_WORD.sub("_", text).strip("_").lower()
+    text = re.sub(r"_+", "_", text)
+    if not text:
+        text = "column"
+    if text[0].isdigit():
+        text = "c_" + text
+    return text
+
+
+def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The canonical type a column of ``arrow_type`` is stored as."""
+    t = arrow_type
+    if pa.types.is_dictionary(t):
+        return canonical_type(t.value_type)
+    if pa.types.is_boolean(t):
+        return pa.bool_()
+    if pa.types.is_integer(t):
+        return pa.int64()
+    if pa.types.is_floating(t):
+        return pa.float64()
+    if pa.types.is_decimal(t):
+        if t.precision <= 38:
+            return pa.decimal128(t.precision, t.scale)
+        return pa.string()
+    if pa.types.is_timestamp(t):
+        return TIMESTAMP
+    if pa.types.is_date(t):
+        return pa.date32()
+    return pa.string()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def to_json_text(value: Any) -> str | None:
+    """Nested values (lists, dicts) are stored as JSON text."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, default=_json_default, sort_keys=True)
+
+
+def _canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if t == target:
+        return arr
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+        if t == target:
+            return arr
+    if pa.types.is_timestamp(t) and pa.types.is_timestamp(target):
+        if t.tz is None:  # naive values are taken to be UTC
+            arr = arr.cast(pa.timestamp(t.unit, tz="UTC"))
+        return arr.cast(target)
+    if pa.types.is_string(target) and (
+        pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+    ):
+        values = arr.to_pylist()
+        if pa.types.is_nested(t):
+            return pa.array([to_json_text(v) for v in values], type=pa.string())
+        return pa.array(
+            [None if v is None else base64.b64encode(v).decode("ascii") for v in values],
+            type=pa.string(),
+        )
+    if pa.types.is_string(target) and (pa.types.is_time(t) or pa.types.is_duration(t)):
+        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.string())
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), type=target)
+    return arr.cast(target)
+
+
+def canonicalize(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    """Rename columns to snake_case and cast them to canonical types (vectorized)."""
+    if isinstance(batch, pa.Table):
+        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], schema=batch.schema)
+    names = [normalize_name(n) for n in batch.schema.names]
+    _check_unique(names, batch.schema.names)
+    arrays = []
+    fields = []
+    for name, col in zip(names, batch.columns):
+        target = TIMESTAMP if name == LOADED_AT else canonical_type(col.type)
+        arrays.append(_canonical_array(col, target))
+        fields.append(pa.field(name, target))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def canonical_schema(schema: pa.Schema) -> pa.Schema:
+    """The canonical form of a declared schema."""
+    return pa.schema([pa.field(normalize_name(f.name), canonical_type(f.type)) for f in schema])
+
+
+def _check_unique(names: Sequence[str], original: Sequence[str]) -> None:
+    seen: dict[str, str] = {}
+    for new, old in zip(names, original):
+        if new in seen:
+            from .errors import ETLConfigError
+
+            raise ETLConfigError(
+                f"columns {seen[new]!r} and {old!r} both normalize to {new!r}",
+                hint="rename one of them in the source query or with the Rename transformer",
+            )
+        seen[new] = old
+
+
+@dataclass
+class Rejected:
+    """A record that could not be converted to the common format.
+
+    ``record`` is the raw record: it must pass through the anonymizers before it is
+    stored anywhere. ``reason`` names the column and the problem, never the value.
+    """
+
+    index: int
+    record: Record
+    reason: str
+    position: Any = None
+
+
+def _convert_value_column(values: list[Any], target: pa.DataType | None) -> pa.Array:
+    if target is not None and pa.types.is_string(target):
+        values = [to_json_text(v) if isinstance(v, (dict, list, tuple)) else v for v in values]
+    elif target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
+        values = [to_json_text(v) if v is not None else None for v in values]
+    if target is None:
+        return _canonical_array(pa.array(values), canonical_type(pa.array(values).type))
+    try:
+        return pa.array(values, type=target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        return _canonical_array(pa.array(values), target)
+
+
+def _value_problem(value: Any, target: pa.DataType) -> str | None:
+    try:
+        _convert_value_column([value], target)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+        return f"cannot convert a {type(value).__name__} value to {target}"
+    return None
+
+
+def records_to_batch(
+    records: Sequence[Mapping[str, Any]],
+    schema: pa.Schema | None = None,
+) -> tuple[pa.RecordBatch, list[Rejected]]:
+    """Convert JSON-like records to a canonical batch.
+
+    Columns are the union of the records' keys (normalized); ``schema`` (canonical) fixes
+    the types of the columns it names, the others are inferred. Records whose values cannot
+    be converted are returned as :class:`Rejected` and left out; the rest still convert.
+    """
+    rows = [{normalize_name(k): v for k, v in r.items()} for r in records]
+    names: list[str] = list(schema.names) if schema is not None else []
+    known = set(names)
+    for row in rows:
+        for k in row:
+            if k not in known:
+                known.add(k)
+                names.append(k)
+    targets = {f.name: f.type for f in schema} if schema is not None else {}
+    rejected: dict[int, str] = {}
+    arrays: dict[str, pa.Array] = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        target = targets.get(name)
+        try:
+            arrays[name] = _convert_value_column(values, target)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+            if target is None:
+                target = pa.string()
+                targets[name] = target
+                # mixed Python types in one inferred column: keep them as text
+                values = [None if v is None else (v if isinstance(v, str) else to_json_text(v)) for v in values]
+                arrays[name] = pa.array(values, type=pa.string())
+                continue
+            for i, v in enumerate(values):
+                if i in rejected or v is None:
+                    continue
+                problem = _value_problem(v, target)
+                if problem:
+                    rejected[i] = f"column {name!r}: {problem}"
+    if rejected:
+        good = [i for i in range(len(rows)) if i not in rejected]
+        good_rows = [rows[i] for i in good]
+        batch, _ = records_to_batch(good_rows, pa.schema([pa.field(n, arrays[n].type if n in arrays else targets[n]) for n in names]))
+        return batch, [Rejected(i, dict(records[i]), reason) for i, reason in sorted(rejected.items())]
+    fields = [pa.field(n, arrays[n].type) for n in names]
+    if not names:
+        return pa.RecordBatch.from_pylist([], schema=pa.schema([])), []
+    return pa.RecordBatch.from_arrays([arrays[n] for n in names], schema=pa.schema(fields)), []
+
+
+def _iso(value: Any) -> Any:
+    return None if value is None else value.isoformat()
+
+
+def _str(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _b64(value: Any) -> Any:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+def _json_converter(t: pa.DataType) -> Callable[[Any], Any] | None:
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
+        return _iso
+    if pa.types.is_decimal(t) or pa.types.is_duration(t):
+        return _str
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return _b64
+    if pa.types.is_nested(t):
+        return lambda v: None if v is None else json.loads(to_json_text(v) or "null")
+    return None
+
+
+def to_records(data: pa.RecordBatch | pa.Table) -> list[Record]:
+    """JSON-like dicts: timestamps as ISO 8601 strings, decimals as strings."""
+    names = data.schema.names
+    columns = []
+    for f, col in zip(data.schema, data.columns):
+        values = col.to_pylist()
+        conv = _json_converter(f.type)
+        if conv is not None:
+            values = [conv(v) for v in values]
+        columns.append(values)
+    return [dict(zip(names, row)) for row in zip(*columns)] if columns else [{} for _ in range(data.num_rows)]
+
+
+def add_lineage(batch: pa.RecordBatch, run_id: str, source: str, loaded_at: dt.datetime) -> pa.RecordBatch:
+    """Append (or replace) the lineage columns."""
+    n = batch.num_rows
+    keep = [i for i, name in enumerate(batch.schema.names) if name not in LINEAGE_COLUMNS]
+    arrays = [batch.column(i) for i in keep]
+    fields = [batch.schema.field(i) for i in keep]
+    arrays += [
+        pa.repeat(pa.scalar(run_id, pa.string()), n),
+        pa.repeat(pa.scalar(source, pa.string()), n),
+        pa.repeat(pa.scalar(loaded_at, TIMESTAMP), n),
+    ]
+    fields += [pa.field(RUN_ID, pa.string()), pa.field(SOURCE, pa.string()), pa.field(LOADED_AT, TIMESTAMP)]
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+@dataclass
+class Batch:
+    """A batch of records plus the source position reached after it.
+
+    ``data`` is an Arrow ``RecordBatch`` (or ``Table``) or a list of dicts; the pipeline
+    converts dicts to the canonical Arrow form. ``position`` is a JSON-serializable value
+    the source understands: it is committed as the checkpoint together with the rows, and
+    handed back to :meth:`Source.read` on resume.
+
+    >>> Batch([{"id": 1, "name": "Anna"}], position={"page": 2}).to_records()
+    [{'id': 1, 'name': 'Anna'}]
+    """
+
+    data: pa.RecordBatch | pa.Table | list[dict[str, Any]]
+    position: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.data) if isinstance(self.data, list) else self.data.num_rows
+
+    def to_arrow(self, schema: pa.Schema | None = None) -> tuple[pa.RecordBatch, list[Rejected]]:
+        """The canonical Arrow batch and the records that could not be converted."""
+        if isinstance(self.data, list):
+            return records_to_batch(self.data, schema)
+        return canonicalize(self.data), []
+
+    def to_records(self) -> list[Record]:
+        """JSON-like dicts that ``json.dumps`` accepts unchanged."""
+        batch, rejected = self.to_arrow()
+        return to_records(batch)
+
+
+def iter_batches(table: pa.Table, size: int) -> Iterable[pa.RecordBatch]:
+    """Re-chunk ``table`` into record batches of at most ``size`` rows."""
+    for b in table.to_batches(max_chunksize=size):
+        yield b

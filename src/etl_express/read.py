@@ -1,0 +1,62 @@
+"""``etl.read``: stream a loaded table back as JSON-like records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+from psycopg import sql
+
+from .format import to_records
+from .secrets import SecretLike
+from .sinks.postgres import split_table
+from .store.database import libpq_url, resolve_url
+
+
+def read_batches(
+    table: str,
+    *,
+    url: SecretLike | None = None,
+    columns: Sequence[str] | None = None,
+    limit: int | None = None,
+    order_by: Sequence[str] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Stream ``table`` from the PostgreSQL store as Arrow record batches."""
+    import adbc_driver_postgresql.dbapi as adbc
+    import psycopg
+
+    schema, name = split_table(table)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
+    query = sql.SQL("SELECT {} FROM {}.{}").format(cols, sql.Identifier(schema), sql.Identifier(name))
+    if order_by:
+        query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
+    if limit is not None:
+        query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
+    dsn = libpq_url(resolve_url(url))
+    with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
+        text = query.as_string(pgconn)
+    with adbc.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(text)
+        yield from cur.fetch_record_batch()
+
+
+def read(
+    table: str,
+    *,
+    url: SecretLike | None = None,
+    columns: Sequence[str] | None = None,
+    limit: int | None = None,
+    order_by: Sequence[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Stream ``table`` (``"schema.table"``) from the store as JSON-like dicts.
+
+    Values are str, int, float, bool, None, list or dict — timestamps as ISO 8601 strings,
+    decimals as strings — so ``json.dumps`` works on every record. ``url`` defaults to
+    ``ETL_EXPRESS_DATABASE_URL`` or the embedded server.
+    """
+    for batch in read_batches(table, url=url, columns=columns, limit=limit, order_by=order_by):
+        yield from to_records(batch)
+
+
+__all__ = ["read", "read_batches"]

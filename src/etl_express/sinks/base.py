@@ -1,0 +1,53 @@
+"""The ``Sink`` contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import pyarrow as pa
+from sqlalchemy.engine import Connection
+
+
+class Sink(ABC):
+    """Writes canonical Arrow batches.
+
+    The pipeline calls :meth:`write` inside an open transaction on the state database
+    (``conn``) and commits the batch's checkpoint on that same connection right after, so
+    a sink that writes through ``conn`` gets exactly-once for free: rows and checkpoint land
+    together or not at all (that is what :class:`~etl_express.sinks.PostgresSink` does).
+    A sink that writes elsewhere (files) must make its writes idempotent — the same batch
+    written twice leaves one copy — since a crash between its write and the commit replays
+    the batch.
+
+    ``state_url`` says which PostgreSQL holds the pipeline's state (checkpoints, runs,
+    quarantine); ``None`` means the default store (``ETL_EXPRESS_DATABASE_URL`` or the
+    embedded server). Example — a sink that collects batches in memory::
+
+        class MemorySink(Sink):
+            def __init__(self):
+                self.batches = []
+
+            def write(self, conn, batch, primary_key):
+                self.batches.append(batch)
+                return batch.num_rows
+    """
+
+    state_url: object | None = None
+
+    def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
+        """Create or migrate the target for ``schema`` (called before each batch's write
+        when the schema changed; must be idempotent)."""
+
+    @abstractmethod
+    def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
+        """Write ``batch``; return the number of rows written."""
+
+    def close(self) -> None:
+        """Release resources (called once at the end of a run)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+__all__ = ["Sink"]

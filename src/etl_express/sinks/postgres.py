@@ -1,0 +1,289 @@
+"""``PostgresSink``: the primary store.
+
+Each batch is bulk-loaded without per-row Python: Arrow's C++ CSV writer serializes it,
+``COPY ... FROM STDIN`` loads it into a temporary staging table, and one
+``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDATE`` moves it into the target.
+All of it runs in the pipeline's transaction, together with the checkpoint, so readers of
+the target never see half a batch and a replayed batch never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from psycopg import sql
+from sqlalchemy.engine import Connection
+
+from ..errors import ETLConfigError, SinkError
+from ..secrets import SecretLike
+from .base import Sink
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
+
+
+def pg_type(t: pa.DataType) -> str:
+    """The PostgreSQL column type for a canonical Arrow type."""
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t):
+        return "bigint"
+    if pa.types.is_floating(t):
+        return "double precision"
+    if pa.types.is_decimal(t):
+        return f"numeric({t.precision},{t.scale})"
+    if pa.types.is_timestamp(t):
+        return "timestamp with time zone" if t.tz else "timestamp without time zone"
+    if pa.types.is_date(t):
+        return "date"
+    return "text"
+
+
+# existing column type -> arrow types that load into it unchanged
+_COMPATIBLE = {
+    "text": lambda t: True,
+    "character varying": lambda t: True,
+    "bigint": pa.types.is_integer,
+    "integer": pa.types.is_integer,
+    "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
+    "double precision": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+    "boolean": pa.types.is_boolean,
+    "date": pa.types.is_date,
+    "timestamp with time zone": pa.types.is_timestamp,
+    "timestamp without time zone": pa.types.is_timestamp,
+    "jsonb": pa.types.is_string,
+    "json": pa.types.is_string,
+}
+
+# widenings done in place: (existing type, new arrow type) -> new column type
+def _widening(existing: str, t: pa.DataType) -> str | None:
+    if existing in ("integer", "smallint") and pa.types.is_integer(t):
+        return "bigint"
+    if existing in ("bigint", "integer", "smallint") and (pa.types.is_floating(t)):
+        return "double precision"
+    if existing in ("bigint", "integer", "smallint") and pa.types.is_decimal(t):
+        return "numeric"
+    if existing == "numeric" and pa.types.is_floating(t):
+        return "double precision"
+    if existing == "character varying":
+        return "text"
+    return None
+
+
+_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.S)
+
+
+def safe_pg_message(exc: BaseException) -> str:
+    """The PostgreSQL error without any value from the data.
+
+    Only the primary message is kept (``DETAIL`` lines such as ``Key (email)=(...)`` or
+    ``Failing row contains (...)`` are dropped), and a trailing quoted value as in
+    ``invalid input syntax for type integer: "..."`` is replaced by ``<value>``.
+    """
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if not primary:
+        primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    primary = _QUOTED_VALUE.sub(": <value>", primary)
+    state = getattr(diag, "sqlstate", None) if diag is not None else None
+    return f"{primary} (SQLSTATE {state})" if state else primary
+
+
+def split_table(table: str) -> tuple[str, str]:
+    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``."""
+    parts = table.split(".")
+    if len(parts) == 1:
+        return "public", parts[0]
+    if len(parts) == 2 and all(parts):
+        return parts[0], parts[1]
+    raise ETLConfigError(f"table name {table!r} is not 'table' or 'schema.table'", hint="e.g. table='crm.customers'")
+
+
+def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
+    """Keep the last row of each primary key (a batch may carry one key twice)."""
+    if not primary_key or batch.num_rows < 2:
+        return batch
+    table = pa.Table.from_batches([batch])
+    if len(primary_key) == 1:
+        if pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows:
+            return batch
+    idx = pa.array(range(batch.num_rows), type=pa.int64())
+    grouped = table.append_column("__row", idx).group_by(list(primary_key), use_threads=False).aggregate([("__row", "max")])
+    if grouped.num_rows == batch.num_rows:
+        return batch
+    keep = pc.sort_indices(grouped.column("__row_max"))
+    return batch.take(pc.take(grouped.column("__row_max"), keep))
+
+
+class PostgresSink(Sink):
+    """Upserts batches into a PostgreSQL table, creating and growing it as needed.
+
+    ``table`` is ``"schema.table"`` (schema defaults to ``public``). ``url`` names the
+    database (a string or ``etl.secret(...)``); ``None`` means ``ETL_EXPRESS_DATABASE_URL``
+    or the embedded server. Pipeline state lives in the same database, so each batch and its
+    checkpoint commit in one transaction.
+
+    The target table is created from the first batch's schema, with the source's primary
+    key; a column the source grows later is added (columns are never dropped); a column
+    whose type widens (integer to bigint, varchar to text, integer to numeric) is widened;
+    an incompatible change stops the run before anything is written, naming the column.
+    Without a primary key, rows are appended (exactly-once still holds: rows and
+    checkpoint commit together).
+    """
+
+    def __init__(self, table: str, url: SecretLike | None = None, *, write_mode: str = "upsert"):
+        self.schema_name, self.table_name = split_table(table)
+        self.table = f"{self.schema_name}.{self.table_name}"
+        self.url = url
+        self.state_url = url
+        if write_mode not in ("upsert", "append"):
+            raise ETLConfigError(f"write_mode {write_mode!r} is not 'upsert' or 'append'")
+        self.write_mode = write_mode
+        self._columns: dict[str, str] | None = None
+        self._prepared_for: pa.Schema | None = None
+        self._stage = "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"PostgresSink(table={self.table!r})"
+
+    @property
+    def _ident(self) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema_name), sql.Identifier(self.table_name))
+
+    def existing_columns(self, conn: Connection) -> dict[str, str]:
+        rows = conn.execute(
+            sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
+            ),
+            {"s": self.schema_name, "t": self.table_name},
+        ).all()
+        return {r[0]: r[1] for r in rows}
+
+    def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
+        if self._prepared_for is not None and self._prepared_for.equals(schema):
+            return
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal("etl_express.ddl:" + self.table)))
+            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name)))
+        existing = self.existing_columns(conn)
+        with raw.cursor() as cur:
+            if not existing:
+                missing_pk = [c for c in primary_key if c not in schema.names]
+                if missing_pk:
+                    raise ETLConfigError(
+                        f"primary key column(s) {missing_pk} are not in the data for {self.table}",
+                        where={"columns": ", ".join(schema.names[:20])},
+                        hint="fix primary_key on the source (names are normalized to snake_case)",
+                    )
+                cols = [
+                    sql.SQL("{} {}{}").format(
+                        sql.Identifier(f.name), sql.SQL(pg_type(f.type)),
+                        sql.SQL(" NOT NULL") if f.name in primary_key else sql.SQL(""),
+                    )
+                    for f in schema
+                ]
+                if primary_key and self.write_mode == "upsert":
+                    cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, primary_key))))
+                cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._ident, sql.SQL(", ").join(cols)))
+            else:
+                problems = []
+                changes = []
+                for f in schema:
+                    have = existing.get(f.name)
+                    if have is None:
+                        changes.append(sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(f.name), sql.SQL(pg_type(f.type))))
+                    elif not _COMPATIBLE.get(have, lambda t: False)(f.type):
+                        wider = _widening(have, f.type)
+                        if wider is None:
+                            problems.append(f"column {f.name!r} is {have} in {self.table} but the source now sends {f.type}")
+                        else:
+                            changes.append(sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider)))
+                    elif have in ("integer", "smallint") or have == "character varying":
+                        wider = _widening(have, f.type)
+                        if wider:
+                            changes.append(sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider)))
+                if problems:
+                    raise SinkError(
+                        "incompatible schema change: " + "; ".join(problems),
+                        where={"table": self.table},
+                        hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
+                    )
+                if changes:
+                    cur.execute(sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes))
+        self._columns = self.existing_columns(conn)
+        self._prepared_for = schema
+
+    def _align(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Cast columns the target stores as text (after a widening) to string."""
+        assert self._columns is not None
+        arrays = []
+        changed = False
+        for f, col in zip(batch.schema, batch.columns):
+            if self._columns.get(f.name) in ("text", "jsonb", "json") and not pa.types.is_string(f.type):
+                arrays.append(pc.cast(col, pa.string()))
+                changed = True
+            else:
+                arrays.append(col)
+        if not changed:
+            return batch
+        return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+    def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
+        if batch.num_rows == 0:
+            return 0
+        self.prepare(conn, batch.schema, primary_key)
+        batch = self._align(batch)
+        upsert = bool(primary_key) and self.write_mode == "upsert"
+        accepted = batch.num_rows
+        if upsert:
+            batch = dedupe_last(batch, primary_key)
+        buf = io.BytesIO()
+        pacsv.write_csv(batch, buf, _CSV_OPTIONS)
+        cols = sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
+        raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        stage = sql.Identifier(self._stage)
+        try:
+            with raw.cursor() as cur:
+                if upsert:
+                    cur.execute(
+                        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(stage, self._ident)
+                    )
+                    target = stage
+                else:
+                    target = self._ident
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, cols)) as copy:
+                    copy.write(buf.getbuffer())
+                if upsert:
+                    non_key = [n for n in batch.schema.names if n not in primary_key]
+                    action = (
+                        sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
+                            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in non_key
+                        )
+                        if non_key else sql.SQL("DO NOTHING")
+                    )
+                    cur.execute(
+                        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+                            self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
+                        ) + action
+                    )
+                    cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+        except psycopg.Error as exc:
+            raise SinkError(
+                f"writing {batch.num_rows} rows to {self.table} failed: {safe_pg_message(exc)}",
+                hint="check the target table's constraints and the data types of the source",
+            ) from None
+        return accepted
+
+
+__all__ = ["PostgresSink", "dedupe_last", "pg_type", "safe_pg_message", "split_table"]

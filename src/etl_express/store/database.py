@@ -1,0 +1,81 @@
+"""Database URLs and engines: which PostgreSQL a pipeline talks to."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from ..errors import ETLConfigError
+from ..secrets import SecretLike, reveal
+
+DATABASE_URL_ENV = "ETL_EXPRESS_DATABASE_URL"
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+_engines_pid = os.getpid()
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***`` (safe to print or log)."""
+    try:
+        return make_url(str(url)).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: mask anything like user:pass@
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+
+
+def resolve_url(url: SecretLike | None = None) -> str:
+    """The PostgreSQL URL to use: ``url``, else ``ETL_EXPRESS_DATABASE_URL``, else the
+    embedded server."""
+    value = reveal(url)
+    if not value:
+        value = os.environ.get(DATABASE_URL_ENV)
+    if not value:
+        from .embedded import embedded_url
+
+        value = embedded_url()
+    return value
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """A SQLAlchemy URL; plain ``postgresql://`` URLs get the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ETLConfigError(
+            f"not a database URL: {mask_url(url)!r}",
+            hint="use the form postgresql://user@host:5432/database",
+        ) from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername == "mysql" or parsed.drivername == "mariadb":
+        parsed = parsed.set(drivername="mysql+pymysql")
+    return parsed
+
+
+def libpq_url(url: str) -> str:
+    """A plain libpq URL (for psycopg and ADBC) from any PostgreSQL SQLAlchemy URL."""
+    parsed = sqlalchemy_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def engine_for(url: str, **kwargs: Any) -> Engine:
+    """A shared engine per URL (per process: engines are not inherited by workers)."""
+    global _engines_pid
+    with _engines_lock:
+        if _engines_pid != os.getpid():
+            _engines.clear()
+            _engines_pid = os.getpid()
+        key = url + repr(sorted(kwargs.items()))
+        engine = _engines.get(key)
+        if engine is None:
+            engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)
+            _engines[key] = engine
+        return engine
+
+
+__all__ = ["DATABASE_URL_ENV", "engine_for", "libpq_url", "mask_url", "resolve_url", "sqlalchemy_url"]

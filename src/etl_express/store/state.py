@@ -1,0 +1,314 @@
+"""Pipeline state in PostgreSQL, schema ``etl_express``.
+
+``runs`` (one row a run and partition), ``checkpoints`` (pipeline, partition -> position),
+``quarantine`` (rejected records, anonymized, with the reason), ``quality_checks`` (each
+check's result per run) and ``logs`` (each run's log lines, kept 30 days). The tables are
+created on first use from the SQLAlchemy Core metadata below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.engine import Connection, Engine
+
+from ..errors import RunLockedError
+from .database import engine_for
+
+SCHEMA = "etl_express"
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData(schema=SCHEMA)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(36), primary_key=True),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("partition", sa.Text, nullable=False, server_default=""),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
+    sa.Column("owner", sa.Text),
+    sa.Column("rows_read", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_written", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_quarantined", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("batches", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Index("ix_runs_pipeline_partition", "pipeline", "partition", "started_at"),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("pipeline", sa.Text, primary_key=True),
+    sa.Column("partition", sa.Text, primary_key=True, server_default=""),
+    sa.Column("position", JSONB),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("partition", sa.Text, nullable=False, server_default=""),
+    sa.Column("position", JSONB),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("replayed_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_quarantine_pipeline", "pipeline", "created_at"),
+)
+
+quality_checks = sa.Table(
+    "quality_checks",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("partition", sa.Text, nullable=False, server_default=""),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("policy", sa.String(16), nullable=False),
+    sa.Column("details", JSONB),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_quality_checks_run", "run_id"),
+)
+
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("pipeline", sa.Text),
+    sa.Column("run_id", sa.String(36)),
+    sa.Column("partition", sa.Text),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("extra", JSONB),
+    sa.Index("ix_logs_ts", "ts"),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def partition_key(partition: dict[str, Any] | None) -> str:
+    """The canonical text key of a partition spec (``""`` for the whole source)."""
+    if not partition:
+        return ""
+    return json.dumps(partition, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class CheckpointStore:
+    """Reads and writes pipeline state in one PostgreSQL database.
+
+    Writes that belong to a batch take the caller's connection, so they commit in the
+    batch's transaction.
+    """
+
+    #: a ``running`` run whose heartbeat is older than this is considered dead
+    lease_seconds: float = 120.0
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: Engine = engine_for(url)
+        self._ready = False
+
+    def ensure_schema(self) -> None:
+        """Create or migrate the state tables (idempotent, safe under concurrency)."""
+        if self._ready:
+            return
+        with self.engine.begin() as conn:
+            # serialize concurrent first runs (parallel workers) on an advisory lock
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('etl_express.schema'))"))
+            conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+            metadata.create_all(conn, checkfirst=True)
+            conn.execute(
+                insert(meta)
+                .values(key="schema_version", value=str(SCHEMA_VERSION))
+                .on_conflict_do_nothing()
+            )
+        self._ready = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def checkpoint(self, pipeline: str, partition: str) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(checkpoints.c.position).where(
+                    checkpoints.c.pipeline == pipeline, checkpoints.c.partition == partition
+                )
+            ).first()
+        return None if row is None else row[0]
+
+    def save_checkpoint(self, conn: Connection, pipeline: str, partition: str, position: Any, run_id: str) -> None:
+        stmt = insert(checkpoints).values(
+            pipeline=pipeline, partition=partition, position=position, run_id=run_id, updated_at=now()
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[checkpoints.c.pipeline, checkpoints.c.partition],
+                set_={"position": stmt.excluded.position, "run_id": run_id, "updated_at": stmt.excluded.updated_at},
+            )
+        )
+
+    def reset(self, pipeline: str, partition: str | None = None) -> int:
+        """Forget checkpoints so the next run starts from the beginning."""
+        with self.engine.begin() as conn:
+            q = sa.delete(checkpoints).where(checkpoints.c.pipeline == pipeline)
+            if partition is not None:
+                q = q.where(checkpoints.c.partition == partition)
+            return conn.execute(q).rowcount
+
+    # -- runs and leases ---------------------------------------------------------------
+
+    def start_run(self, run_id: str, pipeline: str, partition: str) -> None:
+        """Register a run, taking the partition's lease.
+
+        A ``running`` run of the same partition with a fresh heartbeat means another live
+        process is at work: :class:`RunLockedError`. One with a stale heartbeat belongs to a
+        dead process: it is marked ``abandoned`` and this run takes over.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"etl_express.run:{pipeline}:{partition}"},
+            )
+            stale_before = now() - dt.timedelta(seconds=self.lease_seconds)
+            live = conn.execute(
+                sa.select(runs.c.run_id, runs.c.owner, runs.c.heartbeat_at).where(
+                    runs.c.pipeline == pipeline,
+                    runs.c.partition == partition,
+                    runs.c.status == "running",
+                )
+            ).all()
+            for other in live:
+                if other.heartbeat_at is not None and other.heartbeat_at >= stale_before:
+                    raise RunLockedError(
+                        f"pipeline {pipeline!r} partition {partition or 'all'!r} is being run by "
+                        f"{other.owner} (run {other.run_id})",
+                        hint=f"wait for it to finish; a dead run's lease expires after "
+                        f"{self.lease_seconds:.0f} s without heartbeat and is then taken over",
+                    )
+                conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.run_id == other.run_id)
+                    .values(status="abandoned", finished_at=now(),
+                            error=f"taken over by run {run_id}: no heartbeat since {other.heartbeat_at}")
+                )
+            t = now()
+            conn.execute(
+                sa.insert(runs).values(
+                    run_id=run_id, pipeline=pipeline, partition=partition, status="running",
+                    started_at=t, heartbeat_at=t, owner=owner_id(),
+                )
+            )
+
+    def record_batch(self, conn: Connection, run_id: str, read: int, written: int, quarantined: int) -> None:
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.run_id == run_id)
+            .values(
+                rows_read=runs.c.rows_read + read,
+                rows_written=runs.c.rows_written + written,
+                rows_quarantined=runs.c.rows_quarantined + quarantined,
+                batches=runs.c.batches + 1,
+                heartbeat_at=now(),
+            )
+        )
+
+    def heartbeat(self, run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(heartbeat_at=now()))
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status, finished_at=now(), heartbeat_at=now(), error=error)
+            )
+
+    def run_row(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def recent_runs(self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded") -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs)
+                .where(runs.c.pipeline == pipeline, runs.c.partition == partition, runs.c.status == status)
+                .order_by(runs.c.started_at.desc())
+                .limit(limit)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- quarantine and checks ------------------------------------------------------------
+
+    def add_quarantine(
+        self, conn: Connection, run_id: str, pipeline: str, partition: str,
+        items: Sequence[tuple[dict[str, Any], str, Any]],
+    ) -> None:
+        """Store anonymized records: ``(record, reason, position)`` tuples."""
+        if not items:
+            return
+        t = now()
+        conn.execute(
+            sa.insert(quarantine),
+            [
+                {"run_id": run_id, "pipeline": pipeline, "partition": partition, "record": record,
+                 "reason": reason, "position": position, "created_at": t}
+                for record, reason, position in items
+            ],
+        )
+
+    def add_checks(self, run_id: str, pipeline: str, partition: str, checks: Sequence[Any]) -> None:
+        if not checks:
+            return
+        t = now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.insert(quality_checks),
+                [
+                    {"run_id": run_id, "pipeline": pipeline, "partition": partition, "name": c.name,
+                     "status": c.status, "policy": c.policy, "details": c.details, "created_at": t}
+                    for c in checks
+                ],
+            )
+
+
+__all__ = [
+    "SCHEMA", "CheckpointStore", "checkpoints", "logs", "metadata", "partition_key",
+    "quality_checks", "quarantine", "runs",
+]

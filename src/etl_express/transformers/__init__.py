@@ -1,0 +1,5 @@
+"""Transformers: reshape batches (rename, cast, filter, derive, normalize)."""
+
+from .base import Transformer
+
+__all__ = ["Transformer"]
