@@ -1,0 +1,30 @@
+"""The ``etl-express`` command line.
+
+Each command group lives in its own module of this package and is registered below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="etl-express",
+    help="Deliver data from corporate systems to ML teams: exactly-once loads into "
+    "PostgreSQL with irreversible anonymization and built-in quality checks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from . import demo  # noqa: F401  (each module adds its commands to ``app``)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register()
+    app()
+
+
+__all__ = ["app", "main"]
