@@ -1,0 +1,126 @@
+"""Column-shaping transformers: ``Rename``, ``Select``, ``Cast``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ETLConfigError
+from ..format import canonical_type, normalize_name
+from .base import Transformer
+
+_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(), "text": pa.string(), "int64": pa.int64(), "int": pa.int64(),
+    "float64": pa.float64(), "float": pa.float64(), "bool": pa.bool_(), "boolean": pa.bool_(),
+    "date": pa.date32(), "date32": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
+}
+
+
+def _require(batch: pa.RecordBatch, columns: Sequence[str], step: str) -> None:
+    missing = [c for c in columns if c not in batch.schema.names]
+    if missing:
+        raise ETLConfigError(
+            f"{step}: column(s) {missing} are not in the batch",
+            where={"columns": ", ".join(batch.schema.names[:30])},
+            hint="column names are normalized to snake_case before transformers run",
+        )
+
+
+class Rename(Transformer):
+    """Renames columns.
+
+    Logic: takes a mapping of old to new names. Both sides are normalized to snake_case
+    first, because every batch arrives in the common format with snake_case names, so
+    ``Rename({"CustomerID": "client_id"})`` works on the normalized ``customer_id`` column.
+    A name that is not in the batch is an error naming the missing column and listing the
+    available ones, so a typo never silently passes a column through under its old name.
+    Renaming onto an existing column is refused as well, since it would drop data.
+    """
+
+    def __init__(self, mapping: Mapping[str, str]):
+        self.mapping = {normalize_name(k): normalize_name(v) for k, v in mapping.items()}
+
+    def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        _require(batch, list(self.mapping), "Rename")
+        names = [self.mapping.get(n, n) for n in batch.schema.names]
+        if len(set(names)) != len(names):
+            raise ETLConfigError(f"Rename would give two columns the same name: {names}")
+        return batch.rename_columns(names)
+
+    def __repr__(self) -> str:
+        return f"Rename({self.mapping!r})"
+
+
+class Select(Transformer):
+    """Keeps only the listed columns, in the listed order.
+
+    Logic: projection by name. The columns to keep are normalized to snake_case and looked
+    up in the batch; each missing one is reported with the list of available columns, so a
+    renamed source column fails loudly instead of vanishing. Lineage columns are added by
+    the pipeline after the transformers run, so they never need to be listed here. Use it to
+    drop wide or sensitive columns the ML team does not need, which is also the simplest
+    form of data minimisation.
+    """
+
+    def __init__(self, columns: Sequence[str]):
+        self.columns = [normalize_name(c) for c in columns]
+
+    def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        _require(batch, self.columns, "Select")
+        return batch.select(self.columns)
+
+    def __repr__(self) -> str:
+        return f"Select({self.columns!r})"
+
+
+class Cast(Transformer):
+    """Casts columns to canonical types (vectorized, safe casts).
+
+    Logic: each listed column is converted with Arrow's cast kernel to the requested type —
+    a name such as ``"int64"``, ``"float64"``, ``"bool"``, ``"date"``, ``"timestamp"``,
+    ``"string"``, ``"decimal(12,2)"`` or an Arrow type. Casts are safe: a value that would
+    overflow or lose information raises an error naming the column and target type instead
+    of being truncated silently. Strings parse as ISO 8601 for dates and timestamps. The
+    result is brought to the canonical form (timestamps in UTC, microseconds).
+    """
+
+    def __init__(self, types: Mapping[str, str | pa.DataType]):
+        self.types = {normalize_name(k): self._parse(v) for k, v in types.items()}
+
+    @staticmethod
+    def _parse(value: str | pa.DataType) -> pa.DataType:
+        if isinstance(value, pa.DataType):
+            return canonical_type(value)
+        text = value.strip().lower().replace(" ", "")
+        if text.startswith("decimal(") and text.endswith(")"):
+            p, _, s = text[8:-1].partition(",")
+            return pa.decimal128(int(p), int(s or 0))
+        if text not in _TYPES:
+            raise ETLConfigError(f"Cast: unknown type {value!r}", hint=f"use one of {sorted(_TYPES)} or decimal(p,s)")
+        return _TYPES[text]
+
+    def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        _require(batch, list(self.types), "Cast")
+        for name, target in self.types.items():
+            i = batch.schema.get_field_index(name)
+            col = batch.column(i)
+            try:
+                if pa.types.is_integer(col.type) and pa.types.is_decimal(target):
+                    # go through a decimal wide enough for any int64; the narrowing checks values
+                    col = pc.cast(col, pa.decimal128(min(19 + target.scale, 38), target.scale))
+                col = pc.cast(col, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise ETLConfigError(
+                    f"Cast: column {name!r} cannot be cast from {batch.schema.field(i).type} to {target}",
+                    hint="clean the values first (Derive/Filter) or choose a wider type",
+                ) from None
+            batch = batch.set_column(i, pa.field(name, target), col)
+        return batch
+
+    def __repr__(self) -> str:
+        return f"Cast({ {k: str(v) for k, v in self.types.items()} !r})"
+
+
+__all__ = ["Cast", "Rename", "Select"]
