@@ -17,6 +17,7 @@ from .format import Batch, Rejected, add_lineage, normalize_name, records_to_bat
 from .quality import CheckResult, reconciliation
 from .result import RunResult
 from .sinks.base import Sink
+from .sinks.postgres import safe_pg_message
 from .sources.base import Partition, Source
 from .store.database import resolve_url
 from .store.state import CheckpointStore, now, partition_key
@@ -195,7 +196,7 @@ class Pipeline:
                 except ETLError:
                     raise
                 except Exception as exc:
-                    raise SourceError(f"reading {self.source.name} failed: {type(exc).__name__}",
+                    raise SourceError(f"reading {self.source.name} failed: {safe_pg_message(exc)}",
                                       where=where, hint="the next run resumes from the last committed batch") from exc
                 if not isinstance(raw, Batch):
                     raise SourceError(f"{type(self.source).__name__}.read yielded {type(raw).__name__}, not Batch",

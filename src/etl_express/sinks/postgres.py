@@ -92,9 +92,10 @@ def safe_pg_message(exc: BaseException) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     if not primary:
         primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    primary = _QUOTED_VALUE.sub(": <value>", primary)
+    primary = _QUOTED_VALUE.sub(": <value>", primary.splitlines()[0] if primary else primary)
     state = getattr(diag, "sqlstate", None) if diag is not None else None
-    return f"{primary} (SQLSTATE {state})" if state else primary
+    text = f"{primary} (SQLSTATE {state})" if state else primary
+    return text if diag is not None else f"{type(exc).__name__}: {text}"
 
 
 def split_table(table: str) -> tuple[str, str]:

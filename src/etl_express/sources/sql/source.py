@@ -229,7 +229,11 @@ class SQLSource(Source):
     def _read_adbc(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
         import adbc_driver_postgresql.dbapi as adbc
 
-        compiled = stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+        from sqlalchemy.dialects import postgresql
+
+        # "named" paramstyle: no %-escaping in the rendered text (ADBC takes it verbatim)
+        dialect = postgresql.dialect(paramstyle="named")
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         url = libpq_url(str(engine.url.render_as_string(hide_password=False)))
         with adbc.connect(url) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
