@@ -17,6 +17,18 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Deliver data from corporate systems to ML teams: exactly-once loads into PostgreSQL
+    with irreversible anonymization and built-in quality checks.
+
+    Configure the store with ETL_EXPRESS_DATABASE_URL (default: an embedded PostgreSQL).
+    """
+    from .. import configure_logging_if_available
+
+    configure_logging_if_available()
+
+
 def _register() -> None:
     from . import demo  # noqa: F401  (each module adds its commands to ``app``)
 

@@ -1,0 +1,5 @@
+"""``python -m etl_express.cli``."""
+
+from . import main
+
+main()
