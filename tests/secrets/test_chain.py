@@ -3,6 +3,7 @@ error, and values that never show."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import keyring
@@ -112,8 +113,10 @@ def test_secret_is_lazy_and_never_shows() -> None:
 
 
 def test_url_passwords_are_masked_even_when_not_resolved() -> None:
-    text = "connect to postgresql://etl:pa55-word@db.corp:5432/crm failed"
+    # credentials are made at run time: none is written in the repository
+    password, other = uuid.uuid4().hex[:10], uuid.uuid4().hex[:10]
+    text = f"connect to postgresql://etl:{password}@db.corp:5432/crm failed"
     assert mask_secrets(text) == "connect to postgresql://etl:***@db.corp:5432/crm failed"
-    ref = etl.secret("DB", providers=[_Fixed({"DB": "postgresql://etl:an0ther-pw@db/x"})])
+    ref = etl.secret("DB", providers=[_Fixed({"DB": f"postgresql://etl:{other}@db/x"})])
     reveal(ref)
-    assert mask_secrets("password an0ther-pw alone") == "password *** alone"
+    assert mask_secrets(f"password {other} alone") == "password *** alone"

@@ -2,7 +2,7 @@
 
 Every value resolved through ``etl.secret`` (or revealed from a ``SecretStr``) is added to
 a process-local set; :func:`mask_secrets` replaces each of them, and every
-``scheme://user:password@`` password, with ``***``. The logging patcher and
+``scheme://user:<password>@`` password, with ``***``. The logging patcher and
 :class:`~etl_express.errors.ETLError` run every message through it.
 """
 
@@ -53,7 +53,7 @@ def known_secret_count() -> int:
 
 
 def mask_url_passwords(text: str) -> str:
-    """``postgresql://user:pw@host/db`` -> ``postgresql://user:***@host/db``, anywhere in text."""
+    """``postgresql://user:<password>@host/db`` -> ``postgresql://user:***@host/db``, anywhere in text."""
     return _URL_PASSWORD.sub(r"\1" + MASK + "@", text)
 
 
