@@ -176,19 +176,26 @@ class DatabaseLogSink:
         url = self._runs.get(extra.get("run_id") or "")
         if url is None:
             return
-        other = {k: v for k, v in extra.items() if k not in _BOUND}
-        other.update(module=record["name"], function=record["function"], line=record["line"])
         exception = record["exception"]
-        if exception is not None and exception.type is not None:
-            other["exception"] = f"{exception.type.__name__}: {exception.value}"
-        row = {
-            "ts": record["time"], "level": record["level"].name, "pipeline": extra.get("pipeline"),
-            "run_id": extra.get("run_id"), "partition": extra.get("partition"),
-            "message": record["message"],
+        error = (f"{exception.type.__name__}: {exception.value}"
+                 if exception is not None and exception.type is not None else None)
+        # only cheap copies here; rows are built in the writer thread
+        self._ensure_thread()
+        self._queue.put((url, (record["time"], record["level"].name, dict(extra), record["message"],
+                               record["name"], record["function"], record["line"], error)))
+
+    @staticmethod
+    def _row(raw: tuple[Any, ...]) -> dict[str, Any]:
+        ts, level, extra, message, module, function, line, error = raw
+        other = {k: v for k, v in extra.items() if k not in _BOUND}
+        other.update(module=module, function=function, line=line)
+        if error is not None:
+            other["exception"] = error
+        return {
+            "ts": ts, "level": level, "pipeline": extra.get("pipeline"), "run_id": extra.get("run_id"),
+            "partition": extra.get("partition"), "message": message,
             "extra": json.loads(mask_secrets(json.dumps(other, default=str))),
         }
-        self._ensure_thread()
-        self._queue.put((url, row))
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
@@ -203,7 +210,7 @@ class DatabaseLogSink:
                 self._thread.start()
 
     def _work(self) -> None:
-        pending: list[tuple[str, dict[str, Any]]] = []
+        pending: list[tuple[str, tuple[Any, ...]]] = []
         last = time.monotonic()
         while True:
             try:
@@ -222,10 +229,10 @@ class DatabaseLogSink:
             elif item == "stop":
                 return
 
-    def _write(self, pending: list[tuple[str, dict[str, Any]]]) -> None:
+    def _write(self, pending: list[tuple[str, tuple[Any, ...]]]) -> None:
         by_url: dict[str, list[dict[str, Any]]] = {}
-        for url, row in pending:
-            by_url.setdefault(url, []).append(row)
+        for url, raw in pending:
+            by_url.setdefault(url, []).append(self._row(raw))
         for url, rows in by_url.items():
             try:
                 with engine_for(url).begin() as conn:
