@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
 import os
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from etl_express.logs import (
 from etl_express.secrets.masking import forget_secrets
 from etl_express.sinks.postgres import PostgresSink
 from etl_express.store.database import engine_for
+from etl_express.store.state import CheckpointStore
 
 from .conftest import pg_exec
 
@@ -168,6 +170,24 @@ def test_secrets_and_url_passwords_are_masked_in_every_sink(own_db: str, tmp_pat
         assert "token *** and url postgresql://etl:***@db:5432/x" in text
         assert value not in text and password not in text
     assert "ValueError: bad token ***" in texts[0]
+
+
+def _child_logs(run_id: str) -> None:
+    logger.bind(pipeline="fork", run_id=run_id, partition="p1").info("child line")
+
+
+def test_forked_worker_lines_reach_the_database(own_db: str, tmp_path: Path) -> None:
+    CheckpointStore(own_db).ensure_schema()
+    configure_logging(tmp_path, console=False)
+    run_id = str(uuid.uuid4())
+    start_run_log(SimpleNamespace(url=own_db), run_id)
+    logger.bind(pipeline="fork", run_id=run_id, partition="all").info("parent line")
+    worker = multiprocessing.get_context("fork").Process(target=_child_logs, args=(run_id,))
+    worker.start()
+    worker.join(60)
+    assert worker.exitcode == 0
+    assert flush_logs()
+    assert sorted((r[3], r[4]) for r in _log_rows(own_db, run_id)) == [("all", "parent line"), ("p1", "child line")]
 
 
 def _touch(path: Path, days_ago: int, now: dt.datetime) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import json
+import multiprocessing.util
 import os
 import queue
 import re
@@ -205,6 +206,8 @@ class DatabaseLogSink:
                 self._queue = queue.SimpleQueue()
                 self._thread = None
                 self._pid = os.getpid()
+                # multiprocessing workers end with os._exit (no atexit): flush in its exit hook
+                multiprocessing.util.Finalize(None, self.stop, exitpriority=100)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._work, name="etl-express-log-writer", daemon=True)
                 self._thread.start()
@@ -370,7 +373,15 @@ def start_run_log(store: Any, run_id: str) -> None:
         logger.debug("purged {} log rows older than {} days", removed, _retention_days)
 
 
+def _before_fork() -> None:
+    # no writer thread may be running across fork(): the child restarts its own on demand
+    if _database_sink is not None:
+        _database_sink.stop()
+
+
 atexit.register(flush_logs)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
 
 __all__ = [
     "LOG_DIR_ENV", "RETENTION_DAYS", "DatabaseLogSink", "configure_logging", "default_log_dir",

@@ -100,3 +100,25 @@ def test_keyring_without_backend_is_just_empty() -> None:
 
     keyring.set_keyring(NoBackend())
     assert KeyringProvider().get("ANON_KEY") is None
+
+
+def test_broken_keyring_is_a_clear_error() -> None:
+    from keyring.backend import KeyringBackend
+    from keyring.errors import KeyringLocked
+
+    class Locked(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            raise KeyringLocked("collection is locked")
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise KeyringLocked("collection is locked")
+
+        def delete_password(self, service: str, username: str) -> None:
+            raise KeyringLocked("collection is locked")
+
+    keyring.set_keyring(Locked())
+    with pytest.raises(ETLConfigError, match="keyring etl-express/ANON_KEY could not be read: KeyringLocked"
+                                             ".*ETL_EXPRESS_SECRET_PROVIDERS=env,file"):
+        KeyringProvider().get("ANON_KEY")

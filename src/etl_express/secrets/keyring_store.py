@@ -26,16 +26,17 @@ class KeyringProvider(SecretProvider):
 
     def get(self, name: str) -> str | None:
         import keyring
-        from keyring.errors import KeyringError, NoKeyringError
+        from keyring.errors import NoKeyringError
 
         try:
             return keyring.get_password(self.service, name) or None
         except NoKeyringError:
             return None
-        except KeyringError as exc:
+        except Exception as exc:  # a locked or broken backend (D-Bus, Keychain prompt...)
             raise ETLConfigError(
                 f"keyring {self.service}/{name} could not be read: {type(exc).__name__}",
-                hint="unlock the keyring, or choose another backend with PYTHON_KEYRING_BACKEND",
+                hint="unlock the keyring, choose another backend with PYTHON_KEYRING_BACKEND, or "
+                "leave the keyring out: ETL_EXPRESS_SECRET_PROVIDERS=env,file",
             ) from None
 
     def describe(self, name: str) -> str:
