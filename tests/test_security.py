@@ -287,9 +287,10 @@ def test_pipeline_errors_name_the_place_and_the_fix(pg_url: str, schema: str, pi
     sink = PostgresSink(table=f"{schema}.broken")
     with pytest.raises(SourceError) as info:
         etl.Pipeline(pipeline_name, Broken(), sink=sink, progress=False).run()
-    assert str(info.value) == (f"reading broken failed: ConnectionError [pipeline={pipeline_name}, "
-                               "partition=all, batch=1, after position=1]. "
-                               "Fix: the next run resumes from the last committed batch")
+    message = str(info.value)
+    assert message.startswith("reading broken failed: ConnectionError")  # what
+    assert f" [pipeline={pipeline_name}, partition=all, batch=1, after position=1]. " in message  # where
+    assert message.endswith("Fix: the next run resumes from the last committed batch")  # what to do
     with pytest.raises(AnonymizationError, match=rf"\['email'\] would reach the sink without an anonymizer "
                                                  rf"\[pipeline={pipeline_name}\]\. Fix: add an anonymizer"):
         etl.Pipeline(pipeline_name, Broken(), sink=sink, pii=["email"]).run()
