@@ -18,6 +18,7 @@ from .errors import (
     SourceError,
 )
 from .format import Batch
+from .logs import configure_logging
 from .pipeline import Pipeline
 from .quality import CheckResult
 from .read import read, read_batches
@@ -56,6 +57,7 @@ __all__ = [
     "SourceError",
     "Transformer",
     "__version__",
+    "configure_logging",
     "read",
     "read_batches",
     "secret",

@@ -15,6 +15,7 @@ class ETLError(Exception):
 
     ``where`` names the place (pipeline, partition, batch, position) and ``hint`` says
     what to do; both are appended to the message so a log line alone is actionable.
+    URL passwords and secret values resolved through ``etl.secret`` are masked as ``***``.
     """
 
     def __init__(self, message: str, *, where: dict[str, Any] | None = None, hint: str | None = None):
@@ -29,7 +30,9 @@ class ETLError(Exception):
             text += " [" + ", ".join(f"{k}={v}" for k, v in self.where.items()) + "]"
         if self.hint:
             text += f". Fix: {self.hint}"
-        return text
+        from .secrets.masking import mask_secrets  # late: secrets imports this module
+
+        return mask_secrets(text)
 
 
 class ETLConfigError(ETLError):

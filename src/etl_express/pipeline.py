@@ -14,6 +14,7 @@ from loguru import logger
 from .anonymizers.base import Anonymizer
 from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError, SinkError, SourceError
 from .format import Batch, Rejected, add_lineage, normalize_name, records_to_batch, to_json_text, to_records
+from .logs import start_run_log
 from .quality import CheckResult, reconciliation
 from .result import RunResult
 from .sinks.base import Sink
@@ -139,6 +140,7 @@ class Pipeline:
         result = RunResult(run_id=run_id, pipeline=self.name, status="running", partition=partition,
                            started_at=now())
         store.start_run(run_id, self.name, pkey)
+        start_run_log(store, run_id)  # logs.py: this run's lines to its database; purge old rows
         log.info("run started")
         try:
             self._run_batches(store, partition, pkey, result, log)

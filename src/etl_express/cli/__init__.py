@@ -31,6 +31,7 @@ def _root() -> None:
 
 def _register() -> None:
     from . import demo  # noqa: F401  (each module adds its commands to ``app``)
+    from . import logs  # noqa: F401
 
 
 def main() -> None:

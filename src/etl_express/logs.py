@@ -1,0 +1,390 @@
+"""Logging: JSON-lines files kept 30 days, a readable console, and each run's lines in
+PostgreSQL (``etl_express.logs``), with secrets masked everywhere.
+
+The library is silent until :func:`configure_logging` is called (``etl_express/__init__``
+disables the ``etl_express`` loguru namespace). Every record the pipeline emits is bound to
+``pipeline``, ``run_id`` and ``partition``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import json
+import multiprocessing.util
+import os
+import queue
+import re
+import sys
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from loguru import logger
+
+from .errors import ETLConfigError
+from .secrets.masking import mask_secrets
+from .store.database import engine_for
+from .store.state import SCHEMA, logs as logs_table
+
+LOG_DIR_ENV = "ETL_EXPRESS_LOG_DIR"
+RETENTION_DAYS = 30
+LOG_FILE_PREFIX = "etl-express_"
+LOG_FILE_PATTERN = LOG_FILE_PREFIX + "{time:YYYY-MM-DD}.jsonl"
+_FILE_DATE = re.compile(re.escape(LOG_FILE_PREFIX) + r"(\d{4}-\d{2}-\d{2})")
+_BOUND = ("pipeline", "run_id", "partition")
+
+
+def default_log_dir() -> Path:
+    """``ETL_EXPRESS_LOG_DIR``, else ``$ETL_EXPRESS_HOME/logs``, else the platform's user
+    log folder."""
+    explicit = os.environ.get(LOG_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    home = os.environ.get("ETL_EXPRESS_HOME")
+    if home:
+        return Path(home) / "logs"
+    import warnings
+
+    import platformdirs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_log_dir("etl-express"))
+
+
+# -- masking ---------------------------------------------------------------------------
+
+
+def mask_record(record: Any) -> None:
+    """loguru patcher: mask URL passwords and known secret values in the message, the
+    bound string values and the exception text."""
+    record["message"] = mask_secrets(record["message"])
+    extra = record["extra"]
+    for key, value in extra.items():
+        if isinstance(value, str):
+            extra[key] = mask_secrets(value)
+    exception = record["exception"]
+    if exception is not None and exception.value is not None:
+        text = str(exception.value)
+        masked = mask_secrets(text)
+        if masked != text:
+            try:
+                replacement = type(exception.value)(masked)
+            except Exception:
+                replacement = RuntimeError(f"{type(exception.value).__name__}: {masked}")
+            record["exception"] = type(exception)(type(replacement), replacement, exception.traceback)
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def _today(now: dt.datetime | None) -> dt.date:
+    return (now or dt.datetime.now()).date()
+
+
+def log_file_date(path: Path) -> dt.date | None:
+    """The day a log file covers, from its name (``etl-express_2025-01-31.jsonl``)."""
+    match = _FILE_DATE.search(path.name)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
+def purge_log_files(log_dir: str | Path, older_than_days: int = RETENTION_DAYS,
+                    now: dt.datetime | None = None) -> list[Path]:
+    """Delete this library's log files whose day is more than ``older_than_days`` ago.
+
+    The day comes from the file name (loguru's own ``retention`` goes by modification
+    time, which a copy or a backup restore resets); a file of ours without a date in its
+    name goes by its modification time. Other files in the folder are never touched.
+    Returns the removed paths.
+    """
+    if older_than_days < 1:
+        raise ETLConfigError(f"older_than_days must be at least 1, got {older_than_days}")
+    folder = Path(log_dir)
+    if not folder.is_dir():
+        return []
+    cutoff = _today(now) - dt.timedelta(days=older_than_days)
+    removed = []
+    for path in sorted(folder.glob(LOG_FILE_PREFIX + "*")):
+        if not path.is_file():
+            continue
+        day = log_file_date(path)
+        if day is None:
+            day = dt.datetime.fromtimestamp(path.stat().st_mtime).date()
+        if day < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def purge_log_rows(url: str, older_than_days: int = RETENTION_DAYS, now: dt.datetime | None = None) -> int:
+    """Delete rows of ``etl_express.logs`` older than ``older_than_days``; the count removed."""
+    if older_than_days < 1:
+        raise ETLConfigError(f"older_than_days must be at least 1, got {older_than_days}")
+    cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=older_than_days)
+    if cutoff.tzinfo is None:
+        cutoff = cutoff.astimezone()
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        if not sa.inspect(conn).has_table(logs_table.name, schema=SCHEMA):
+            return 0
+        return conn.execute(sa.delete(logs_table).where(logs_table.c.ts < cutoff)).rowcount
+
+
+# -- the database sink -------------------------------------------------------------------
+
+
+class DatabaseLogSink:
+    """A loguru sink that stores each run's records in ``etl_express.logs``.
+
+    Records without a registered ``run_id`` are ignored. Logging a record only puts a
+    small dict on a queue; a background thread writes the queue in batches (at most
+    ``batch_size`` rows, at least every ``interval`` seconds) on its own connection, so
+    log writes never join a batch's transaction and never wait on the database in the
+    pipeline's thread. A database that cannot be reached drops the rows with one note on
+    stderr: logging never fails a run.
+    """
+
+    def __init__(self, batch_size: int = 200, interval: float = 0.5, max_runs: int = 10_000):
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_runs = max_runs
+        self._runs: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._warned = False
+
+    def attach(self, run_id: str, url: str) -> None:
+        """Store ``run_id``'s records in the database at ``url``."""
+        with self._lock:
+            self._runs[run_id] = url
+            while len(self._runs) > self.max_runs:
+                self._runs.popitem(last=False)
+
+    def __call__(self, message: Any) -> None:
+        record = message.record
+        extra = record["extra"]
+        url = self._runs.get(extra.get("run_id") or "")
+        if url is None:
+            return
+        exception = record["exception"]
+        error = (f"{exception.type.__name__}: {exception.value}"
+                 if exception is not None and exception.type is not None else None)
+        # only cheap copies here; rows are built in the writer thread
+        self._ensure_thread()
+        self._queue.put((url, (record["time"], record["level"].name, dict(extra), record["message"],
+                               record["name"], record["function"], record["line"], error)))
+
+    @staticmethod
+    def _row(raw: tuple[Any, ...]) -> dict[str, Any]:
+        ts, level, extra, message, module, function, line, error = raw
+        other = {k: v for k, v in extra.items() if k not in _BOUND}
+        other.update(module=module, function=function, line=line)
+        if error is not None:
+            other["exception"] = error
+        return {
+            "ts": ts, "level": level, "pipeline": extra.get("pipeline"), "run_id": extra.get("run_id"),
+            "partition": extra.get("partition"), "message": message,
+            "extra": json.loads(mask_secrets(json.dumps(other, default=str))),
+        }
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker: the parent's thread is not here
+                self._queue = queue.SimpleQueue()
+                self._thread = None
+                self._pid = os.getpid()
+                # multiprocessing workers end with os._exit (no atexit): flush in its exit hook
+                multiprocessing.util.Finalize(None, self.stop, exitpriority=100)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="etl-express-log-writer", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        pending: list[tuple[str, tuple[Any, ...]]] = []
+        last = time.monotonic()
+        while True:
+            try:
+                item = self._queue.get(timeout=self.interval)
+            except queue.Empty:
+                item = None
+            if isinstance(item, tuple):
+                pending.append(item)
+            due = time.monotonic() - last >= self.interval
+            if pending and (item is None or len(pending) >= self.batch_size or due or not isinstance(item, tuple)):
+                self._write(pending)
+                pending = []
+                last = time.monotonic()
+            if isinstance(item, threading.Event):
+                item.set()
+            elif item == "stop":
+                return
+
+    def _write(self, pending: list[tuple[str, tuple[Any, ...]]]) -> None:
+        by_url: dict[str, list[dict[str, Any]]] = {}
+        for url, raw in pending:
+            by_url.setdefault(url, []).append(self._row(raw))
+        for url, rows in by_url.items():
+            try:
+                with engine_for(url).begin() as conn:
+                    conn.execute(sa.insert(logs_table), rows)
+            except Exception as exc:  # logging must never break a run
+                if not self._warned:
+                    self._warned = True
+                    print(f"etl-express: could not store {len(rows)} log line(s) in the database: "
+                          f"{type(exc).__name__}", file=sys.stderr)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything logged so far is written (``False`` on time-out)."""
+        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def stop(self) -> None:
+        """Write what is pending and end the writer thread."""
+        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            self._queue.put("stop")
+            self._thread.join(timeout=10)
+        self._thread = None
+
+
+# -- configuration -----------------------------------------------------------------------
+
+_handler_ids: list[int] = []
+_database_sink: DatabaseLogSink | None = None
+_retention_days = RETENTION_DAYS
+
+
+def _console_format(record: Any) -> str:
+    context = ""
+    if "pipeline" in record["extra"]:
+        context = " | {extra[pipeline]}"
+        if record["extra"].get("partition") not in (None, "", "all"):
+            context += " [{extra[partition]}]"
+        if "run_id" in record["extra"]:
+            context += " run {extra[run_id]:.8}"
+    return ("<green>{time:YYYY-MM-DD HH:mm:ss}</green> | <level>{level: <8}</level>" + context
+            + " | <level>{message}</level>\n{exception}")
+
+
+def configure_logging(
+    log_dir: str | Path | None = None,
+    level: str = "INFO",
+    console: bool = True,
+    retention_days: int = RETENTION_DAYS,
+    database: bool = True,
+) -> Path:
+    """Turn on etl-express logging; returns the log folder.
+
+    - a JSON-lines file per day, ``<log_dir>/etl-express_YYYY-MM-DD.jsonl`` (loguru
+      ``serialize=True``), rotated at midnight; files older than ``retention_days`` are
+      removed by loguru and, by their date, right now (:func:`purge_log_files`);
+    - a readable console on stderr (replacing loguru's default handler) when ``console``;
+    - with ``database``, every record of a pipeline run also goes to ``etl_express.logs``
+      in the run's state database, whose rows older than ``retention_days`` are removed
+      when a run starts.
+
+    ``log_dir`` defaults to :func:`default_log_dir`. Every message passes a patcher that
+    masks URL passwords and any secret value resolved through ``etl.secret``. Calling it
+    again replaces the handlers it added before.
+    """
+    global _database_sink, _retention_days
+    level = str(level).upper()
+    try:
+        logger.level(level)
+    except ValueError:
+        raise ETLConfigError(f"unknown log level {level!r}",
+                             hint="use DEBUG, INFO, SUCCESS, WARNING, ERROR or CRITICAL") from None
+    if retention_days < 1:
+        raise ETLConfigError(f"retention_days must be at least 1, got {retention_days}")
+    shutdown_logging()
+    folder = Path(log_dir) if log_dir is not None else default_log_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ETLConfigError(f"log folder {folder} cannot be created: {type(exc).__name__}",
+                             hint=f"pass log_dir= or set {LOG_DIR_ENV} to a writable folder") from None
+    purge_log_files(folder, retention_days)
+    logger.configure(patcher=mask_record)
+    common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
+    _handler_ids.append(logger.add(
+        str(folder / LOG_FILE_PATTERN), serialize=True, rotation="00:00",
+        retention=f"{retention_days} days", encoding="utf-8", **common,
+    ))
+    if console:
+        try:
+            logger.remove(0)  # loguru's default stderr handler would print every line twice
+        except ValueError:
+            pass
+        _handler_ids.append(logger.add(sys.stderr, format=_console_format, **common))
+    if database:
+        _database_sink = DatabaseLogSink()
+        _handler_ids.append(logger.add(_database_sink, format="{message}", **common))
+    _retention_days = retention_days
+    logger.enable("etl_express")
+    return folder
+
+
+def flush_logs(timeout: float = 10.0) -> bool:
+    """Wait until the log lines sent to the database so far are written."""
+    return _database_sink.flush(timeout) if _database_sink is not None else True
+
+
+def shutdown_logging() -> None:
+    """Remove the handlers :func:`configure_logging` added and silence the library again."""
+    global _database_sink
+    for handler_id in _handler_ids:
+        try:
+            logger.remove(handler_id)
+        except ValueError:
+            pass
+    _handler_ids.clear()
+    if _database_sink is not None:
+        _database_sink.stop()
+        _database_sink = None
+    logger.disable("etl_express")
+
+
+def start_run_log(store: Any, run_id: str) -> None:
+    """Called by ``Pipeline.run`` at run start: the run's log lines go to the store's
+    database, and log rows older than the retention period are purged there."""
+    if _database_sink is not None:
+        _database_sink.attach(run_id, store.url)
+    try:
+        removed = purge_log_rows(store.url, _retention_days)
+    except Exception as exc:  # housekeeping must not stop a run
+        logger.warning("could not purge old log rows: {}", type(exc).__name__)
+        return
+    if removed:
+        logger.debug("purged {} log rows older than {} days", removed, _retention_days)
+
+
+def _before_fork() -> None:
+    # no writer thread may be running across fork(): the child restarts its own on demand
+    if _database_sink is not None:
+        _database_sink.stop()
+
+
+atexit.register(flush_logs)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork)
+
+__all__ = [
+    "LOG_DIR_ENV", "RETENTION_DAYS", "DatabaseLogSink", "configure_logging", "default_log_dir",
+    "flush_logs", "log_file_date", "mask_record", "purge_log_files", "purge_log_rows",
+    "shutdown_logging", "start_run_log",
+]
