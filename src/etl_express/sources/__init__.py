@@ -1,6 +1,44 @@
 """Sources: the systems data is read from."""
 
 from .base import Partition, Source
+from .rest import (
+    APIKeyAuth,
+    BasePaginator,
+    BasicAuth,
+    BearerAuth,
+    HeaderCursorPaginator,
+    HeaderLinkPaginator,
+    Incremental,
+    JSONCursorPaginator,
+    JSONLinkPaginator,
+    OAuth2ClientCredentials,
+    OffsetPaginator,
+    PageNumberPaginator,
+    RateLimit,
+    RESTSource,
+    RetryPolicy,
+    SinglePagePaginator,
+)
 from .sql import SQLSource
 
-__all__ = ["Partition", "SQLSource", "Source"]
+__all__ = [
+    "APIKeyAuth",
+    "BasePaginator",
+    "BasicAuth",
+    "BearerAuth",
+    "HeaderCursorPaginator",
+    "HeaderLinkPaginator",
+    "Incremental",
+    "JSONCursorPaginator",
+    "JSONLinkPaginator",
+    "OAuth2ClientCredentials",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "Partition",
+    "RESTSource",
+    "RateLimit",
+    "RetryPolicy",
+    "SQLSource",
+    "SinglePagePaginator",
+    "Source",
+]
