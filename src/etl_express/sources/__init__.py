@@ -1,6 +1,7 @@
 """Sources: the systems data is read from."""
 
 from .base import Partition, Source
+from .onec import OneCODataSource
 from .rest import (
     APIKeyAuth,
     BasePaginator,
@@ -33,6 +34,7 @@ __all__ = [
     "JSONLinkPaginator",
     "OAuth2ClientCredentials",
     "OffsetPaginator",
+    "OneCODataSource",
     "PageNumberPaginator",
     "Partition",
     "RESTSource",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 @dataclass
@@ -69,7 +69,7 @@ class LocalHTTPServer:
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                request = HTTPRequest(self.command, parts.path, dict(parse_qsl(parts.query, keep_blank_values=True)),
+                request = HTTPRequest(self.command, unquote(parts.path), dict(parse_qsl(parts.query, keep_blank_values=True)),
                                       {k.lower(): v for k, v in self.headers.items()},
                                       self.rfile.read(length) if length else b"")
                 with outer._lock:

@@ -153,21 +153,28 @@ class OffsetPaginator(BasePaginator):
     """``?offset=0&limit=100``, then ``offset=100`` ... (1C's ``$skip``/``$top`` too).
 
     Stops on an empty page, at ``offset >= total`` when ``total_path`` names the total in
-    the body, and — with a warning — when that total is missing or null.
+    the body, and — with a warning — when that total is missing or null. With
+    ``stop_on_short_page`` a page with fewer than ``limit`` records is the last one (for APIs
+    that always honour the limit, like 1C: it saves the final empty request).
     """
 
     def __init__(self, limit: int, *, offset: int = 0, offset_param: str = "offset",
-                 limit_param: str = "limit", total_path: str | None = None):
+                 limit_param: str = "limit", total_path: str | None = None,
+                 stop_on_short_page: bool = False):
         super().__init__()
         if limit < 1:
             raise ETLConfigError(f"OffsetPaginator limit must be >= 1, got {limit}")
         self.limit, self.offset = limit, offset
         self.offset_param, self.limit_param, self.total_path = offset_param, limit_param, total_path
+        self.stop_on_short_page = stop_on_short_page
 
     def update_state(self, response: httpx.Response, data: list[Any]) -> None:
         if self._stop_on_empty(data):
             return
         self.offset += self.limit
+        if self.stop_on_short_page and len(data) < self.limit:
+            self.has_next_page = False
+            return
         if self.total_path is not None:
             total = _total(response, self.total_path, "OffsetPaginator")
             if total is None or self.offset >= total:
