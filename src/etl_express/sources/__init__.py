@@ -1,6 +1,7 @@
 """Sources: the systems data is read from."""
 
 from .base import Partition, Source
+from .files import FileSource
 from .onec import OneCODataSource
 from .rest import (
     APIKeyAuth,
@@ -27,6 +28,7 @@ __all__ = [
     "BasePaginator",
     "BasicAuth",
     "BearerAuth",
+    "FileSource",
     "HeaderCursorPaginator",
     "HeaderLinkPaginator",
     "Incremental",
