@@ -20,7 +20,7 @@ from .errors import (
 from .format import Batch
 from .pipeline import Pipeline
 from .quality import CheckResult
-from .read import read, read_batches
+from .read import read, read_arrow, read_batches, read_pandas
 from .result import RunResult
 from .secrets import SecretRef, secret
 from .sinks.base import Sink
@@ -50,6 +50,8 @@ __all__ = [
     "Transformer",
     "__version__",
     "read",
+    "read_arrow",
     "read_batches",
+    "read_pandas",
     "secret",
 ]
