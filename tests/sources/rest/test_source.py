@@ -283,3 +283,52 @@ def test_configuration_errors_are_clear() -> None:
         RESTSource("http://x", "y", paginator="offset")  # type: ignore[arg-type]
     with pytest.raises(ETLConfigError, match="placeholder"):
         list(RESTSource("http://x", "{customer}/orders").read())
+
+
+def test_timeouts_are_retried_then_reported() -> None:
+    import time
+
+    from etl_express.testing import HTTPResponse, LocalHTTPServer
+
+    def slow(request: Any) -> HTTPResponse:
+        time.sleep(0.3)
+        return HTTPResponse(200, [])
+
+    with LocalHTTPServer(slow) as server:
+        source = RESTSource(server.url, "x", timeout=0.05, retry=RetryPolicy(max_attempts=2, backoff_base=0))
+        with pytest.raises(SourceError, match="after 2 attempts: ReadTimeout"):
+            list(source.read())
+        assert len(server.requests) == 2
+
+
+def test_rate_limit_is_applied_to_every_request(api: FakeAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    import etl_express.sources.rest.client as client
+
+    clock = [0.0]
+    slept: list[float] = []
+    monkeypatch.setattr(client.time, "monotonic", lambda: clock[0])  # time moves only by sleeping
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(client.time, "sleep", sleep)
+    source = _source(api, api.add(default_records(20)), "offset", rate_limit=2.0)  # 4 pages of 6
+    assert len(records_of(source.read())) == 20
+    assert slept == pytest.approx([0.5, 0.5, 0.5])  # the first request uses the burst
+
+
+def test_sources_pickle_for_worker_processes(api: FakeAPI) -> None:
+    import pickle
+
+    from etl_express.sources import OneCODataSource
+
+    auth = OAuth2ClientCredentials(f"{api.url}/token", "client", "s3cret")
+    api.oauth = True
+    source = RESTSource(api.url, f"{api.add(default_records(5))}/offset", auth=auth, rate_limit=100.0,
+                        paginator=OffsetPaginator(limit=2), retry=FAST, records_path="data.items")
+    assert len(records_of(source.read())) == 5
+    copy = pickle.loads(pickle.dumps(source))
+    assert copy.auth._token is None and len(records_of(copy.read())) == 5
+    onec = OneCODataSource("http://1c/trade", "Catalog_X", username="u", password="p", timezone="Europe/Moscow")
+    assert pickle.loads(pickle.dumps(onec)).entity == "Catalog_X"

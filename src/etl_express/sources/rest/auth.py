@@ -100,6 +100,14 @@ class OAuth2ClientCredentials(httpx.Auth):
     def __deepcopy__(self, memo: dict) -> OAuth2ClientCredentials:
         return self  # shared token cache; the lock cannot be copied
 
+    def __getstate__(self) -> dict:
+        # sent to worker processes without the lock and without the token
+        return {**self.__dict__, "_lock": None, "_token": None, "_expires_at": 0.0}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _token_request(self) -> httpx.Request:
         data = {"grant_type": "client_credentials", **self.extra}
         if self.scope:

@@ -97,6 +97,13 @@ class RateLimit:
     def __deepcopy__(self, memo: dict) -> RateLimit:
         return self
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_lock": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __repr__(self) -> str:
         return f"RateLimit(requests_per_second={self.rate}, burst={self.burst})"
 
