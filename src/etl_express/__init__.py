@@ -21,7 +21,7 @@ from .format import Batch
 from .logs import configure_logging
 from .pipeline import Pipeline
 from .quality import CheckResult
-from .read import read, read_batches
+from .read import read, read_arrow, read_batches, read_pandas
 from .result import RunResult
 from .secrets import SecretRef, secret
 from .sinks.base import Sink
@@ -59,6 +59,8 @@ __all__ = [
     "__version__",
     "configure_logging",
     "read",
+    "read_arrow",
     "read_batches",
+    "read_pandas",
     "secret",
 ]

@@ -318,6 +318,9 @@ class Batch:
     data: pa.RecordBatch | pa.Table | list[dict[str, Any]]
     position: Any = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: input the source could not even parse (a malformed CSV line): the pipeline
+    #: quarantines these records with their reasons; they count as rows read
+    rejected: list[Rejected] = field(default_factory=list)
 
     @property
     def num_rows(self) -> int:

@@ -206,10 +206,12 @@ class Pipeline:
                 batch, rejected = raw.to_arrow(schema)
                 if isinstance(raw.data, list):
                     schema = _merge_schema(schema, batch.schema)
-                n_in = raw.num_rows
+                n_in = raw.num_rows + len(raw.rejected)
                 batch = self._transform(batch, where)
-                filtered = n_in - len(rejected) - batch.num_rows
+                filtered = n_in - len(rejected) - len(raw.rejected) - batch.num_rows
                 quarantined = [(self.anonymize_record(r.record), r.reason, raw.position) for r in rejected]
+                # records the source could not parse at all (Batch.rejected)
+                quarantined += [(self.anonymize_record(r.record), r.reason, raw.position) for r in raw.rejected]
                 batch = add_lineage(batch, result.run_id, self.source.name, loaded_at)
                 with store.transaction() as conn:
                     try:

@@ -14,6 +14,21 @@ from .sinks.postgres import split_table
 from .store.database import libpq_url, resolve_url
 
 
+def _select(table: str, columns: Sequence[str] | None, limit: int | None,
+            order_by: Sequence[str] | None, dsn: str) -> str:
+    import psycopg
+
+    schema, name = split_table(table)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
+    query = sql.SQL("SELECT {} FROM {}.{}").format(cols, sql.Identifier(schema), sql.Identifier(name))
+    if order_by:
+        query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
+    if limit is not None:
+        query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
+    with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
+        return query.as_string(pgconn)
+
+
 def read_batches(
     table: str,
     *,
@@ -24,21 +39,48 @@ def read_batches(
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``table`` from the PostgreSQL store as Arrow record batches."""
     import adbc_driver_postgresql.dbapi as adbc
-    import psycopg
 
-    schema, name = split_table(table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-    query = sql.SQL("SELECT {} FROM {}.{}").format(cols, sql.Identifier(schema), sql.Identifier(name))
-    if order_by:
-        query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
-    if limit is not None:
-        query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
     dsn = libpq_url(resolve_url(url))
-    with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
-        text = query.as_string(pgconn)
+    text = _select(table, columns, limit, order_by, dsn)
     with adbc.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(text)
         yield from cur.fetch_record_batch()
+
+
+def read_arrow(
+    table: str,
+    *,
+    url: SecretLike | None = None,
+    columns: Sequence[str] | None = None,
+    limit: int | None = None,
+    order_by: Sequence[str] | None = None,
+) -> pa.Table:
+    """``table`` from the store as one Arrow table (its schema even when it is empty)."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    dsn = libpq_url(resolve_url(url))
+    text = _select(table, columns, limit, order_by, dsn)
+    with adbc.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(text)
+        return cur.fetch_arrow_table()
+
+
+def read_pandas(
+    table: str,
+    *,
+    url: SecretLike | None = None,
+    columns: Sequence[str] | None = None,
+    limit: int | None = None,
+    order_by: Sequence[str] | None = None,
+) -> Any:
+    """``table`` from the store as a pandas ``DataFrame`` (needs pandas installed)."""
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        from .errors import ETLConfigError
+
+        raise ETLConfigError("read_pandas needs pandas", hint="pip install pandas (or use read_arrow)") from None
+    return read_arrow(table, url=url, columns=columns, limit=limit, order_by=order_by).to_pandas()
 
 
 def read(
@@ -59,4 +101,4 @@ def read(
         yield from to_records(batch)
 
 
-__all__ = ["read", "read_batches"]
+__all__ = ["read", "read_arrow", "read_batches", "read_pandas"]

@@ -1,0 +1,61 @@
+"""SQLSource runs the standard connector suite on PostgreSQL, SQLite and MariaDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from etl_express.sources import SQLSource, Source
+from etl_express.testing import MakeSource, SourceTestSuite, common_records
+
+from .conftest import MakeTable, create_table
+
+
+class TestSQLSourcePostgresSuite(SourceTestSuite):
+    @pytest.fixture
+    def state_url(self, pg_url: str) -> str:
+        return pg_url
+
+    @pytest.fixture
+    def make_source(self, pg_url: str, schema: str) -> MakeSource:
+        return lambda records: SQLSource(pg_url, create_table(pg_url, records, schema=schema), primary_key="id",
+                                         batch_size=7)
+
+    @pytest.fixture
+    def bad_source(self, pg_url: str, schema: str) -> Source:
+        return SQLSource(pg_url, f"{schema}.no_such_table", primary_key="id")
+
+
+class TestSQLSourceSQLiteSuite(SourceTestSuite):
+    @pytest.fixture
+    def state_url(self, pg_url: str) -> str:
+        return pg_url
+
+    @pytest.fixture
+    def make_source(self, sqlite_url: str) -> MakeSource:
+        return lambda records: SQLSource(sqlite_url, create_table(sqlite_url, records), primary_key="id",
+                                         batch_size=7)
+
+    @pytest.fixture
+    def bad_source(self, sqlite_url: str) -> Source:
+        return SQLSource(sqlite_url, "no_such_table", primary_key="id")
+
+
+@pytest.mark.mysql
+class TestSQLSourceMariaDBSuite(SourceTestSuite):
+    @pytest.fixture
+    def state_url(self, pg_url: str) -> str:
+        return pg_url
+
+    def expected(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # MariaDB has no boolean type: BOOLEAN is TINYINT(1) and arrives as 0/1
+        return common_records([{k: int(v) if isinstance(v, bool) else v for k, v in r.items()} for r in records])
+
+    @pytest.fixture
+    def make_source(self, mysql_url: str, mysql_tables: MakeTable) -> MakeSource:
+        return lambda records: SQLSource(mysql_url, mysql_tables(records), primary_key="id", batch_size=7)
+
+    @pytest.fixture
+    def bad_source(self, mysql_url: str) -> Source:
+        return SQLSource(mysql_url, "no_such_table_etl", primary_key="id")
