@@ -6,12 +6,13 @@ with ``spawn`` can unpickle them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 
-from etl_express import Batch, Source
+from etl_express import Anonymizer, Batch, Source
 from etl_express.sources.base import Partition
 
 
@@ -34,3 +35,26 @@ class ListSource(Source):
         for i in range(start, len(self.rows), self.batch_size):
             chunk = self.rows[i : i + self.batch_size]
             yield Batch(chunk, position=i + len(chunk))
+
+
+class HashEmail(Anonymizer):
+    """A stand-in anonymizer for tests: replaces ``email`` by a keyed hash."""
+
+    columns = ("email",)
+
+    def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        i = batch.schema.get_field_index("email")
+        if i < 0:
+            return batch
+        values = [None if v is None else "h_" + hashlib.blake2b(v.encode(), key=b"k" * 32, digest_size=8).hexdigest()
+                  for v in batch.column(i).to_pylist()]
+        return batch.set_column(i, "email", pa.array(values, pa.string()))
+
+
+CUSTOMER_SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("email", pa.string()),
+                             ("amount", pa.int64())])
+
+
+def customers(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"name {i}", "email": f"person{i}@example.com", "amount": i % 1000}
+            for i in range(start, start + n)]
