@@ -7,12 +7,14 @@ with ``spawn`` can unpickle them.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
 import pyarrow as pa
 
-from etl_express import Anonymizer, Batch, Source
+from etl_express import Anonymizer, Batch, Source, Transformer
 from etl_express.sources.base import Partition
 
 
@@ -58,3 +60,40 @@ CUSTOMER_SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("email"
 def customers(n: int, start: int = 0) -> list[dict[str, Any]]:
     return [{"id": i, "name": f"name {i}", "email": f"person{i}@example.com", "amount": i % 1000}
             for i in range(start, start + n)]
+
+
+class SlowDown(Transformer):
+    """Sleeps ``seconds`` per batch (so a test can interrupt a run half-way)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        time.sleep(self.seconds)
+        return batch
+
+
+def make_source_table(url: str, table: str, n: int) -> None:
+    """A customers table with skewed keys: half the rows dense, half spread over 10^9."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, name text, email text, amount numeric(10,2), "
+                     f"created_at timestamptz, active boolean)")
+        conn.execute(
+            f"INSERT INTO {table} SELECT CASE WHEN g <= %(half)s THEN g ELSE g * 20000 END, 'name ' || g, "
+            f"'p' || g || '@example.com', (g %% 1000) / 7.0, "
+            f"timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute', g %% 3 = 0 "
+            f"FROM generate_series(1, %(n)s) g",
+            {"n": n, "half": n // 2},
+        )
+        conn.execute(f"ANALYZE {table}")
+
+
+def content_hash(url: str, table: str) -> tuple[int, str]:
+    """Row count and an md5 over every row's content, lineage columns excluded."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            f"SELECT count(*), md5(string_agg(md5(row(id, name, email, amount, created_at, active)::text), '' "
+            f"ORDER BY id)) FROM {table}"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), str(row[1])
