@@ -81,7 +81,9 @@ def _estimated_rows(conn: sa.Connection, table: str | None) -> float:
 
 def _postgres_quantiles(conn: sa.Connection, source: SQLSource, src: sa.FromClause, column: str,
                         n: int) -> list[Any]:
-    fractions = [i / n for i in range(1, n)]
+    # just above i/n, so each boundary is the first value of the next range (n equal ranges
+    # when the row count divides evenly)
+    fractions = [i / n + 1e-12 for i in range(1, n)]
     rows = _estimated_rows(conn, source.table)
     quoted = conn.dialect.identifier_preparer.quote(column)
     if source.table is not None:
