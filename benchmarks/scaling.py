@@ -66,10 +66,17 @@ def child(args: argparse.Namespace) -> None:
 
 
 def measure(args: argparse.Namespace, source: str, target: str, workers: int = 0) -> dict:
-    cmd = [sys.executable, __file__, "--child", "--url", args.url, "--schema", args.schema, "--source", source,
-           "--target", target, "--batch-size", str(args.batch_size), "--workers", str(workers)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """Best of ``--repeat`` runs (each into a fresh target table, in a fresh process)."""
+    best: dict | None = None
+    for i in range(args.repeat):
+        cmd = [sys.executable, __file__, "--child", "--url", args.url, "--schema", args.schema, "--source", source,
+               "--target", f"{target}_{i}", "--batch-size", str(args.batch_size), "--workers", str(workers)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        run = json.loads(out.strip().splitlines()[-1])
+        if best is None or run["seconds"] < best["seconds"]:
+            best = {**run, "maxrss_mb": max(run["maxrss_mb"], best["maxrss_mb"] if best else 0)}
+    assert best is not None
+    return best
 
 
 def main() -> None:
@@ -77,6 +84,7 @@ def main() -> None:
     parser.add_argument("--url", default=os.environ.get("ETL_EXPRESS_DATABASE_URL"))
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the 1x table")
     parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=2, help="report the best of this many runs (noisy machines)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -104,7 +112,7 @@ def main() -> None:
     finally:
         _psql(args.url, f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
 
-    print(f"batch size {args.batch_size:,} rows")
+    print(f"batch size {args.batch_size:,} rows, best of {args.repeat} runs each")
     print(f"1x  {one['rows']:>10,} rows  {one['seconds']:7.2f} s  {one['rows'] / one['seconds']:>9,.0f} rows/s  "
           f"peak {one['maxrss_mb']:6.0f} MB")
     print(f"2x  {two['rows']:>10,} rows  {two['seconds']:7.2f} s  {two['rows'] / two['seconds']:>9,.0f} rows/s  "

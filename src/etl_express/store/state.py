@@ -89,6 +89,7 @@ quality_checks = sa.Table(
     sa.Column("details", JSONB),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_quality_checks_run", "run_id"),
+    sa.Index("ix_quality_checks_history", "pipeline", "partition", "name", "created_at"),
 )
 
 logs = sa.Table(
@@ -124,7 +125,9 @@ meta = sa.Table(
 
 # (version reached, statements): applied in order to databases at an older version
 _MIGRATIONS: list[tuple[int, list[str]]] = [
-    (2, [f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'"]),
+    (2, [f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'",
+         f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
+         "(pipeline, partition, name, created_at)"]),
 ]
 
 
