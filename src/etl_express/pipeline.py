@@ -3,22 +3,35 @@ checkpoints, partitions, quarantine and quality checks."""
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 from loguru import logger
 
 from .anonymizers.base import Anonymizer
-from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError, SinkError, SourceError
-from .format import Batch, Rejected, add_lineage, normalize_name, records_to_batch, to_json_text, to_records
+from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
+from .format import normalize_name, records_to_batch, to_json_text, to_records
+from .quality import (
+    ROW_COUNT_HISTORY,
+    CheckResult,
+    QualityTracker,
+    duplicate_keys_check,
+    error_rate_check,
+    reconciliation,
+    resolve_policies,
+    row_count_check,
+    skipped,
+    target_count_check,
+)
 from .logs import start_run_log
-from .quality import CheckResult, reconciliation
 from .result import RunResult
+from .retry import RetryPolicy
+from .runner import Heartbeat, PartitionRunner
 from .sinks.base import Sink
-from .sinks.postgres import safe_pg_message
 from .sources.base import Partition, Source
 from .store.database import resolve_url
 from .store.state import CheckpointStore, now, partition_key
@@ -51,7 +64,14 @@ class Pipeline:
         sink: where rows go (default ``PostgresSink(table=name)``).
         pii: extra columns tagged as personal data (besides ``source.pii``); the run refuses
             to start unless an anonymizer covers each of them.
-        max_error_rate: the largest share of quarantined rows a run may have and succeed.
+        max_error_rate: the largest share of quarantined rows a run may have and succeed
+            (default 0.0001, one row in 10,000).
+        required: columns that must never be null or empty (the ``required_columns`` check).
+        checks: policy per quality check, ``"fail"``, ``"warn"`` or ``"ignore"``, e.g.
+            ``{"row_count_range": "fail"}``; see :mod:`etl_express.quality` for the names.
+        retry: how transient errors are retried (default: 5 times, 0.5 s doubling).
+        lease_seconds: a run whose heartbeat is older than this is taken to be dead and is
+            taken over by the next run (a dead owner on the same host is detected at once).
         progress: show a progress bar (``None``: only when output is a terminal).
     """
 
@@ -65,6 +85,10 @@ class Pipeline:
         sink: Sink | None = None,
         pii: Sequence[str] = (),
         max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+        required: Sequence[str] = (),
+        checks: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        lease_seconds: float = 120.0,
         progress: bool | None = None,
     ):
         if not name or not isinstance(name, str):
@@ -73,6 +97,8 @@ class Pipeline:
             raise ETLConfigError(f"source must be a Source, got {type(source).__name__}", where={"pipeline": name})
         if not 0 <= max_error_rate <= 1:
             raise ETLConfigError(f"max_error_rate must be between 0 and 1, got {max_error_rate}", where={"pipeline": name})
+        if lease_seconds <= 0:
+            raise ETLConfigError(f"lease_seconds must be positive, got {lease_seconds}", where={"pipeline": name})
         if sink is None:
             from .sinks.postgres import PostgresSink
 
@@ -84,8 +110,23 @@ class Pipeline:
         self.sink = sink
         self.pii = sorted({normalize_name(c) for c in (*source.pii, *pii)})
         self.max_error_rate = max_error_rate
+        self.required = [normalize_name(c) for c in required]
+        self.check_policies = resolve_policies(checks)
+        self.retry = retry or RetryPolicy()
+        self.lease_seconds = float(lease_seconds)
         self.progress = progress
         self._store: CheckpointStore | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the store holds an engine (connections); worker processes open their own
+        state = dict(self.__dict__)
+        state["_store"] = None
+        return state
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between lease refreshes: a quarter of the lease, at most 30 s."""
+        return min(self.lease_seconds / 4, 30.0)
 
     def __repr__(self) -> str:
         return f"Pipeline(name={self.name!r}, source={self.source!r}, sink={self.sink!r})"
@@ -96,7 +137,8 @@ class Pipeline:
     def store(self) -> CheckpointStore:
         """The checkpoint store in the sink's PostgreSQL database."""
         if self._store is None:
-            self._store = CheckpointStore(resolve_url(self.sink.state_url))  # type: ignore[arg-type]
+            self._store = CheckpointStore(resolve_url(self.sink.state_url),  # type: ignore[arg-type]
+                                          lease_seconds=self.lease_seconds)
             self._store.ensure_schema()
         return self._store
 
@@ -105,8 +147,27 @@ class Pipeline:
         self.store.reset(self.name, None if partition is None else partition_key(partition))
 
     def partitions(self, n: int | None = None) -> list[Partition]:
-        """JSON-serializable partition specs of the source."""
-        return self.source.partitions(n)
+        """The source split into about ``n`` JSON-serializable partition specs.
+
+        Each spec can be run with ``run(partition=spec)`` (in any process or machine, e.g.
+        one Airflow mapped task each); each keeps its own checkpoint.
+        """
+        specs = list(self.source.partitions(n))
+        try:
+            json.dumps(specs)
+        except TypeError as exc:
+            raise ETLConfigError(f"{type(self.source).__name__}.partitions returned specs that are not "
+                                 f"JSON-serializable ({exc})", where={"pipeline": self.name},
+                                 hint="encode values as str/int/float/bool/None, lists and dicts") from None
+        return specs
+
+    def replay_quarantine(self, *, ids: Sequence[int] | None = None, run_id: str | None = None) -> Any:
+        """Re-submit quarantined records to the sink once their cause is fixed
+        (see :func:`etl_express.quarantine.replay`)."""
+        from .quarantine import replay
+
+        self.check_pii_coverage()
+        return replay(self, ids=ids, run_id=run_id)
 
     def check_pii_coverage(self) -> None:
         """Refuse to run when a column tagged as personal data has no anonymizer."""
@@ -123,13 +184,38 @@ class Pipeline:
 
     # -- running -----------------------------------------------------------------------
 
-    def run(self, partition: Partition | None = None, *, reset: bool = False) -> RunResult:
+    def run(
+        self,
+        partition: Partition | None = None,
+        *,
+        reset: bool = False,
+        workers: int | None = None,
+        partitions: Sequence[Partition] | None = None,
+        repartition: bool = False,
+    ) -> RunResult:
         """Run one partition (``None``: the whole source) from its last checkpoint.
+
+        With ``workers=n`` (or explicit ``partitions``) the source's partitions run in ``n``
+        parallel processes instead, each from its own checkpoint, and the combined result
+        lists them in ``partitions``. The partition plan is stored, so a restarted parallel
+        run resumes the same partitions; ``repartition=True`` computes a new plan (whose
+        partitions start from the beginning).
 
         Raises an :class:`~etl_express.errors.ETLError` (with the :class:`RunResult` as
         ``.result``) when the run fails; everything committed before the failure stays
         committed and the next run resumes from there.
         """
+        if workers is not None or partitions is not None:
+            if partition is not None:
+                raise ETLConfigError("pass either partition= or workers=/partitions=, not both",
+                                     where={"pipeline": self.name})
+            from .parallel import run_partitions
+
+            return run_partitions(self, workers=workers or 1, partitions=partitions, reset=reset,
+                                  repartition=repartition)
+        return self._run_one(partition, reset=reset)
+
+    def _run_one(self, partition: Partition | None, *, reset: bool = False, table_checks: bool = True) -> RunResult:
         self.check_pii_coverage()
         store = self.store
         pkey = partition_key(partition)
@@ -142,28 +228,18 @@ class Pipeline:
         store.start_run(run_id, self.name, pkey)
         start_run_log(store, run_id)  # logs.py: this run's lines to its database; purge old rows
         log.info("run started")
+        tracker = QualityTracker(self.required)
         try:
-            self._run_batches(store, partition, pkey, result, log)
-            result.checks.extend(self._checks(result))
-            store.add_checks(run_id, self.name, pkey, result.checks)
-            failed = [c for c in result.checks if not c.ok]
-            if failed:
-                raise QualityError(
-                    "quality check(s) failed: " + ", ".join(f"{c.name} {c.details}" for c in failed),
-                    where={"pipeline": self.name, "partition": pkey or "all", "run": run_id},
-                    hint="inspect etl_express.quality_checks and etl_express.quarantine for this run",
-                )
+            with Heartbeat(store, run_id, self.heartbeat_interval, log) as beat, self._progress(pkey) as bar:
+                runner = PartitionRunner(self, store, partition, pkey, result, tracker, log, bar)
+                runner.lease_lost = beat.lost
+                runner.run()
+            result.checks.extend(self._run_checks(result, tracker, pkey))
+            if table_checks:
+                result.checks.extend(self._table_checks(result.full_load and not partition, result.rows_written))
+            self._record_checks(result, pkey, log)
         except BaseException as exc:
-            result.status = "failed"
-            result.finished_at = now()
-            result.error = str(exc) if isinstance(exc, ETLError) else f"{type(exc).__name__}"
-            try:
-                store.finish_run(run_id, "failed", result.error)
-            except Exception:  # the database itself may be what failed
-                log.exception("could not record the failed run")
-            log.error("run failed: {}", result.error)
-            if isinstance(exc, ETLError):
-                exc.result = result  # type: ignore[attr-defined]
+            self._fail(result, exc, log)
             raise
         result.status = "succeeded"
         result.finished_at = now()
@@ -172,80 +248,79 @@ class Pipeline:
                  result.rows_read, result.rows_written, result.rows_quarantined, result.seconds)
         return result
 
-    def _progress(self, pkey: str) -> Any:
-        from tqdm.auto import tqdm
-
-        disable = None if self.progress is None else not self.progress
-        return tqdm(desc=f"{self.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable)
-
-    def _run_batches(self, store: CheckpointStore, partition: Partition | None, pkey: str,
-                     result: RunResult, log: Any) -> None:
-        position = store.checkpoint(self.name, pkey)
-        schema: pa.Schema | None = self.source.schema()
-        loaded_at = result.started_at or now()
-        primary_key = list(self.source.primary_key)
-        bar = self._progress(pkey)
+    def _fail(self, result: RunResult, exc: BaseException, log: Any) -> None:
+        result.status = "failed"
+        result.finished_at = now()
+        result.error = str(exc) if isinstance(exc, ETLError) else f"{type(exc).__name__}"
         try:
-            batches = iter(self.source.read(position, partition))
-            index = 0
-            while True:
-                where = {"pipeline": self.name, "partition": pkey or "all", "batch": index,
-                         "after position": position}
-                try:
-                    raw = next(batches)
-                except StopIteration:
-                    break
-                except ETLError:
-                    raise
-                except Exception as exc:
-                    raise SourceError(f"reading {self.source.name} failed: {safe_pg_message(exc)}",
-                                      where=where, hint="the next run resumes from the last committed batch") from exc
-                if not isinstance(raw, Batch):
-                    raise SourceError(f"{type(self.source).__name__}.read yielded {type(raw).__name__}, not Batch",
-                                      where=where, hint="yield etl_express.Batch(records, position=...)")
-                batch, rejected = raw.to_arrow(schema)
-                if isinstance(raw.data, list):
-                    schema = _merge_schema(schema, batch.schema)
-                n_in = raw.num_rows + len(raw.rejected)
-                batch = self._transform(batch, where)
-                filtered = n_in - len(rejected) - len(raw.rejected) - batch.num_rows
-                quarantined = [(self.anonymize_record(r.record), r.reason, raw.position) for r in rejected]
-                # records the source could not parse at all (Batch.rejected)
-                quarantined += [(self.anonymize_record(r.record), r.reason, raw.position) for r in raw.rejected]
-                batch = add_lineage(batch, result.run_id, self.source.name, loaded_at)
-                with store.transaction() as conn:
-                    try:
-                        written = self.sink.write(conn, batch, primary_key) if batch.num_rows else 0
-                    except ETLError as exc:
-                        exc.where.update({k: v for k, v in where.items() if k not in exc.where})
-                        raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from None
-                    store.add_quarantine(conn, result.run_id, self.name, pkey, quarantined)
-                    if raw.position is not None:
-                        store.save_checkpoint(conn, self.name, pkey, raw.position, result.run_id)
-                    store.record_batch(conn, result.run_id, n_in, written, len(quarantined))
-                position = raw.position
-                result.rows_read += n_in
-                result.rows_written += written
-                result.rows_quarantined += len(quarantined)
-                result.rows_filtered += max(filtered, 0)
-                result.batches += 1
-                index += 1
-                bar.update(n_in)
-                log.debug("batch {} committed: {} rows", index, n_in)
+            self.store.finish_run(result.run_id, "failed", result.error)
+        except Exception:  # the database itself may be what failed
+            log.exception("could not record the failed run")
+        log.error("run failed: {}", result.error)
+        if isinstance(exc, ETLError):
+            exc.result = result  # type: ignore[attr-defined]
+
+    def _record_checks(self, result: RunResult, pkey: str, log: Any) -> None:
+        """Store the checks; warn about warned ones; raise when a ``fail`` check failed."""
+        self.store.add_checks(result.run_id, self.name, pkey, result.checks)
+        for c in result.checks:
+            if c.status == "warned":
+                log.warning("quality check {} warned: {}", c.name, c.details)
+        failed = [c for c in result.checks if not c.ok]
+        if failed:
+            raise QualityError(
+                "quality check(s) failed: " + "; ".join(_describe(c) for c in failed),
+                where={"pipeline": self.name, "partition": pkey or "all", "run": result.run_id},
+                hint="what is valid is committed; inspect etl_express.quality_checks and "
+                "`etl-express quarantine list` for this run",
+            )
+
+    @contextmanager
+    def _progress(self, pkey: str) -> Iterator[Any]:
+        disable = None if self.progress is None else not self.progress
+        if disable:
+            from tqdm import tqdm  # no notebook-widget probing when the bar is off
+        else:
+            from tqdm.auto import tqdm
+        bar = tqdm(desc=f"{self.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable)
+        try:
+            yield bar
         finally:
             bar.close()
 
-    def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
-        for step in (*self.transformers, *self.anonymizers):
-            try:
-                batch = step.transform(batch) if isinstance(step, Transformer) else step.anonymize(batch)
-            except ETLError:
-                raise
-            except Exception as exc:
-                kind = AnonymizationError if isinstance(step, Anonymizer) else ETLError
-                raise kind(f"{type(step).__name__} failed: {type(exc).__name__}", where=where,
-                           hint="check the step's configuration against the batch's columns and types") from None
-        return batch
+    # -- quality checks ------------------------------------------------------------------
+
+    def _run_checks(self, result: RunResult, tracker: QualityTracker, pkey: str) -> list[CheckResult]:
+        """Checks over what this run read and wrote."""
+        p = self.check_policies
+        checks = [
+            reconciliation(result.rows_read, result.rows_written, result.rows_quarantined, result.rows_filtered,
+                           p["reconciliation"], tracker.unbalanced_batches),
+            error_rate_check(result.rows_quarantined, result.rows_read, self.max_error_rate, p["error_rate"]),
+            tracker.required_check(p["required_columns"]),
+            tracker.empty_columns_check(p["empty_columns"], self.store.recent_checks(self.name, pkey, "empty_columns")),
+        ]
+        history = [r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)]
+        checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+        return checks
+
+    def _table_checks(self, full_load: bool, rows_written: int) -> list[CheckResult]:
+        """Checks over the whole target table (once per run, also for a parallel run)."""
+        p = self.check_policies
+        schema_name = getattr(self.sink, "schema_name", None)
+        table_name = getattr(self.sink, "table_name", None)
+        if not schema_name or not table_name:
+            why = f"{type(self.sink).__name__} is not a PostgreSQL table"
+            return [skipped("duplicate_keys", p["duplicate_keys"], why), skipped("target_count", p["target_count"], why)]
+        with self.store.transaction() as conn:
+            checks = [duplicate_keys_check(conn, schema_name, table_name, list(self.source.primary_key),
+                                           p["duplicate_keys"])]
+            if full_load:
+                checks.append(target_count_check(conn, schema_name, table_name, self.source.name, rows_written,
+                                                 p["target_count"]))
+            else:
+                checks.append(skipped("target_count", p["target_count"], "not a full load"))
+        return checks
 
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """Anonymize one raw record (a quarantined one) before it is stored.
@@ -272,24 +347,15 @@ class Pipeline:
         records = to_records(batch)
         return records[0] if records else {}
 
-    def _checks(self, result: RunResult) -> list[CheckResult]:
-        checks = [reconciliation(result.rows_read, result.rows_written, result.rows_quarantined, result.rows_filtered)]
-        rate = result.error_rate
-        from .quality import judge
-
-        checks.append(judge("error_rate", rate <= self.max_error_rate, "fail",
-                            rows_quarantined=result.rows_quarantined, rows_read=result.rows_read,
-                            error_rate=rate, max_error_rate=self.max_error_rate))
-        return checks
 
 
-def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
-    if known is None:
-        return new
-    fields = list(known)
-    names = set(known.names)
-    fields += [f for f in new if f.name not in names]
-    return pa.schema(fields)
+def _describe(check: CheckResult) -> str:
+    if check.name == "error_rate":
+        d = check.details
+        return (f"error rate {d['error_rate']:.4%} ({d['rows_quarantined']} of {d['rows_read']} rows quarantined) "
+                f"is above max_error_rate {d['max_error_rate']:.4%}")
+    shown = {k: v for k, v in check.details.items() if k not in ("non_empty",)}
+    return f"{check.name} {shown}"
 
 
 __all__ = ["DEFAULT_MAX_ERROR_RATE", "Pipeline"]

@@ -2,16 +2,50 @@
 
 A check returns a :class:`CheckResult`; its ``policy`` decides what a failure does:
 ``fail`` stops the run (after committing what is valid), ``warn`` logs and records it,
-``ignore`` only records it.
+``ignore`` only records it. The checks, by name:
+
+* ``reconciliation`` — every row read was written, quarantined or filtered (per batch and
+  per run);
+* ``error_rate`` — quarantined / read stays within the pipeline's ``max_error_rate``;
+* ``required_columns`` — the pipeline's ``required=[...]`` columns are never null or empty;
+* ``empty_columns`` — a column that had values in every recent run is not suddenly all empty;
+* ``row_count_range`` — rows read are within [min / 2, max * 2] of the last 10 succeeded
+  runs (needs 3);
+* ``duplicate_keys`` — the target holds no two rows with the same primary key;
+* ``target_count`` — after a full load, the target holds as many of this source's rows as
+  the run delivered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from .errors import ETLConfigError
+from .format import LINEAGE_COLUMNS, normalize_name
 
 Policy = Literal["fail", "warn", "ignore"]
 Status = Literal["passed", "failed", "warned", "ignored", "skipped"]
+
+DEFAULT_POLICIES: dict[str, Policy] = {
+    "reconciliation": "fail",
+    "error_rate": "fail",
+    "required_columns": "fail",
+    "duplicate_keys": "fail",
+    "empty_columns": "warn",
+    "row_count_range": "warn",
+    "target_count": "warn",
+}
+
+#: ``row_count_range``: how many earlier runs are compared, how many are needed, and the factor
+ROW_COUNT_HISTORY = 10
+ROW_COUNT_MIN_HISTORY = 3
+ROW_COUNT_FACTOR = 2.0
 
 
 @dataclass
@@ -27,6 +61,11 @@ class CheckResult:
     def ok(self) -> bool:
         return self.status != "failed"
 
+    @property
+    def triggered(self) -> bool:
+        """The check found a problem (whatever its policy made of it)."""
+        return self.status in ("failed", "warned", "ignored")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -40,12 +79,166 @@ def judge(name: str, passed: bool, policy: Policy, **details: Any) -> CheckResul
     return CheckResult(name, status, policy, details)
 
 
-def reconciliation(read: int, written: int, quarantined: int, filtered: int, policy: Policy = "fail") -> CheckResult:
+def skipped(name: str, policy: Policy, why: str) -> CheckResult:
+    return CheckResult(name, "skipped", policy, {"skipped": why})
+
+
+def resolve_policies(checks: Mapping[str, str] | None) -> dict[str, Policy]:
+    """The default policies overridden by ``checks``; unknown names or policies are refused."""
+    policies = dict(DEFAULT_POLICIES)
+    for name, policy in (checks or {}).items():
+        if name not in DEFAULT_POLICIES:
+            raise ETLConfigError(f"unknown quality check {name!r}",
+                                 hint="choose from " + ", ".join(sorted(DEFAULT_POLICIES)))
+        if policy not in get_args(Policy):
+            raise ETLConfigError(f"policy {policy!r} for check {name!r} is not fail, warn or ignore",
+                                 hint=f'e.g. checks={{"{name}": "warn"}}')
+        policies[name] = policy  # type: ignore[assignment]
+    return policies
+
+
+def reconciliation(read: int, written: int, quarantined: int, filtered: int, policy: Policy = "fail",
+                   unbalanced_batches: int = 0) -> CheckResult:
     """Every row read was written, quarantined or deliberately filtered: nothing lost."""
     return judge(
-        "reconciliation", read == written + quarantined + filtered, policy,
+        "reconciliation", read == written + quarantined + filtered and unbalanced_batches == 0, policy,
         rows_read=read, rows_written=written, rows_quarantined=quarantined, rows_filtered=filtered,
+        unbalanced_batches=unbalanced_batches,
     )
 
 
-__all__ = ["CheckResult", "Policy", "judge", "reconciliation"]
+def _empty_mask(column: pa.Array) -> pa.Array:
+    """True where a value is null, or an empty/blank string."""
+    missing = pc.is_null(column)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+        missing = pc.or_(missing, pc.fill_null(blank, False))
+    return missing
+
+
+class QualityTracker:
+    """Accumulates per-batch facts for the run's checks, in memory bounded by the column count."""
+
+    def __init__(self, required: Sequence[str] = ()):
+        self.required = [normalize_name(c) for c in required]
+        self.rows = 0
+        self.required_violations: dict[str, int] = {c: 0 for c in self.required}
+        self.non_empty: dict[str, int] = {}
+        self.unbalanced_batches = 0
+
+    def observe(self, batch: pa.RecordBatch, *, rows_in: int, written: int, quarantined: int,
+                filtered: int) -> None:
+        """Take in one batch as it went to the sink (after transformers and anonymizers)."""
+        if rows_in != written + quarantined + filtered:
+            self.unbalanced_batches += 1
+        n = batch.num_rows
+        self.rows += n
+        if not n:
+            return
+        names = batch.schema.names
+        for name, column in zip(names, batch.columns):
+            if name in LINEAGE_COLUMNS:
+                continue
+            empty = pc.sum(_empty_mask(column).cast(pa.int64())).as_py() or 0
+            self.non_empty[name] = self.non_empty.get(name, 0) + (n - empty)
+            if name in self.required_violations:
+                self.required_violations[name] += empty
+        for name in self.required:
+            if name not in names:
+                self.required_violations[name] += n
+
+    def required_check(self, policy: Policy) -> CheckResult:
+        if not self.required:
+            return skipped("required_columns", policy, "no required columns declared")
+        bad = {c: n for c, n in self.required_violations.items() if n}
+        return judge("required_columns", not bad, policy, required=self.required, empty_rows=bad)
+
+    def empty_columns_check(self, policy: Policy, history: Sequence[Mapping[str, Any]]) -> CheckResult:
+        """``history``: the details this check stored in earlier succeeded runs, newest first."""
+        profile = {"rows": self.rows, "non_empty": dict(self.non_empty)}
+        earlier = [h for h in history if h.get("rows")]
+        if not self.rows or not earlier:
+            return CheckResult("empty_columns", "passed", policy,
+                               {**profile, "judged": False, "why": "no rows" if not self.rows else "no history"})
+        always_filled = [
+            c for c in self.non_empty
+            if all((h.get("non_empty") or {}).get(c, 0) > 0 for h in earlier)
+        ]
+        now_empty = sorted(c for c in always_filled if self.non_empty[c] == 0)
+        return judge("empty_columns", not now_empty, policy, **profile, judged=True,
+                     suddenly_empty=now_empty, compared_runs=len(earlier))
+
+
+def row_count_check(rows: int, history: Sequence[int], policy: Policy) -> CheckResult:
+    """``history``: rows read by the latest succeeded runs of the same pipeline and partition."""
+    if len(history) < ROW_COUNT_MIN_HISTORY:
+        return CheckResult("row_count_range", "passed", policy,
+                           {"rows": rows, "judged": False, "why": f"fewer than {ROW_COUNT_MIN_HISTORY} earlier runs"})
+    low = min(history) / ROW_COUNT_FACTOR
+    high = max(history) * ROW_COUNT_FACTOR
+    return judge("row_count_range", low <= rows <= high, policy, rows=rows, expected_min=low,
+                 expected_max=high, compared_runs=len(history), judged=True)
+
+
+def error_rate_check(quarantined: int, read: int, max_error_rate: float, policy: Policy) -> CheckResult:
+    rate = quarantined / read if read else 0.0
+    return judge("error_rate", rate <= max_error_rate, policy, rows_quarantined=quarantined, rows_read=read,
+                 error_rate=rate, max_error_rate=max_error_rate)
+
+
+# -- checks on the target table (PostgreSQL) ----------------------------------------------
+
+
+def _table_exists(conn: Any, schema: str, table: str) -> bool:
+    return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"),
+                        {"t": f'"{schema}"."{table}"'}).scalar_one()
+
+
+def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[str]) -> bool:
+    rows = conn.execute(sa.text(
+        "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = to_regclass(:t) AND i.indisunique AND i.indpred IS NULL "
+        "GROUP BY i.indexrelid"), {"t": f'"{schema}"."{table}"'}).all()
+    want = sorted(columns)
+    return any(list(r[0]) == want for r in rows)
+
+
+def duplicate_keys_check(conn: Any, schema: str, table: str, primary_key: Sequence[str],
+                         policy: Policy) -> CheckResult:
+    """No two rows of the target share a primary key (free when a unique index enforces it)."""
+    if not primary_key:
+        return skipped("duplicate_keys", policy, "the source declares no primary key")
+    if not _table_exists(conn, schema, table):
+        return skipped("duplicate_keys", policy, "the target table does not exist yet")
+    if _has_unique_index_on(conn, schema, table, primary_key):
+        return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
+    cols = ", ".join(f'"{c}"' for c in primary_key)
+    dup = conn.execute(sa.text(
+        f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}" GROUP BY {cols} HAVING count(*) > 1) d'
+    )).scalar_one()
+    return judge("duplicate_keys", dup == 0, policy, duplicate_keys=int(dup), primary_key=list(primary_key))
+
+
+def target_count_check(conn: Any, schema: str, table: str, source_name: str, expected: int,
+                       policy: Policy) -> CheckResult:
+    """After a full load: the target's rows from this source equal the rows delivered."""
+    if not _table_exists(conn, schema, table):
+        return judge("target_count", expected == 0, policy, source_rows=expected, target_rows=0)
+    has_lineage = conn.execute(sa.text(
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+        "AND column_name = '_etl_source'"), {"s": schema, "t": table}).scalar_one()
+    q = f'SELECT count(*) FROM "{schema}"."{table}"'
+    params: dict[str, Any] = {}
+    if has_lineage:
+        q += " WHERE _etl_source = :src"
+        params["src"] = source_name
+    have = int(conn.execute(sa.text(q), params).scalar_one())
+    return judge("target_count", have == expected, policy, source_rows=expected, target_rows=have)
+
+
+__all__ = [
+    "DEFAULT_POLICIES", "CheckResult", "Policy", "QualityTracker", "duplicate_keys_check",
+    "error_rate_check", "judge", "target_count_check",
+    "reconciliation", "resolve_policies", "row_count_check", "skipped",
+]

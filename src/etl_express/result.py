@@ -14,6 +14,11 @@ class RunResult:
     """The outcome of one run (one partition, or a whole multi-partition run).
 
     ``to_dict()`` gives a JSON-like dict. It never holds secrets or record contents.
+    A parallel run (``pipeline.run(workers=n)``) sums its partitions' counts and lists
+    them in ``partitions``. ``error_rate`` is ``rows_quarantined / rows_read``;
+    ``first_commit_at`` is when the run's first batch committed (how fast a resumed run
+    starts moving rows); ``retries`` counts transient errors survived; ``full_load`` says
+    the run started from no checkpoint.
     """
 
     run_id: str
@@ -30,6 +35,9 @@ class RunResult:
     checks: list[CheckResult] = field(default_factory=list)
     error: str | None = None
     partitions: list[RunResult] = field(default_factory=list)
+    retries: int = 0
+    full_load: bool = False
+    first_commit_at: dt.datetime | None = None
 
     @property
     def seconds(self) -> float:
@@ -67,7 +75,29 @@ class RunResult:
             "checks": [c.to_dict() for c in self.checks],
             "error": self.error,
             "partitions": [p.to_dict() for p in self.partitions],
+            "error_rate": self.error_rate,
+            "retries": self.retries,
+            "full_load": self.full_load,
+            "first_commit_at": self.first_commit_at.isoformat() if self.first_commit_at else None,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        """Rebuild a result from :meth:`to_dict` output (results cross process boundaries so)."""
+        def when(key: str) -> dt.datetime | None:
+            return dt.datetime.fromisoformat(data[key]) if data.get(key) else None
+
+        return cls(
+            run_id=data["run_id"], pipeline=data["pipeline"], status=data["status"],
+            partition=data.get("partition"), rows_read=data.get("rows_read", 0),
+            rows_written=data.get("rows_written", 0), rows_quarantined=data.get("rows_quarantined", 0),
+            rows_filtered=data.get("rows_filtered", 0), batches=data.get("batches", 0),
+            started_at=when("started_at"), finished_at=when("finished_at"),
+            checks=[CheckResult(**c) for c in data.get("checks", [])], error=data.get("error"),
+            partitions=[cls.from_dict(p) for p in data.get("partitions", [])],
+            retries=data.get("retries", 0), full_load=data.get("full_load", False),
+            first_commit_at=when("first_commit_at"),
+        )
 
 
 __all__ = ["RunResult"]

@@ -32,6 +32,7 @@ def _root() -> None:
 def _register() -> None:
     from . import demo  # noqa: F401  (each module adds its commands to ``app``)
     from . import logs  # noqa: F401
+    from . import quarantine  # noqa: F401
 
 
 def main() -> None:

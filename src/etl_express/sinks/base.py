@@ -46,6 +46,10 @@ class Sink(ABC):
     def close(self) -> None:
         """Release resources (called once at the end of a run)."""
 
+    def rollback(self) -> None:
+        """Forget anything cached during a batch whose transaction rolled back (the
+        pipeline calls this before retrying), e.g. "the target table exists"."""
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

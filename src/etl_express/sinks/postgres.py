@@ -225,6 +225,11 @@ class PostgresSink(Sink):
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
+    def rollback(self) -> None:
+        # DDL done in a rolled-back transaction is gone: prepare again next time
+        self._columns = None
+        self._prepared_for = None
+
     def _align(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Cast columns the target stores as text (after a widening) to string."""
         assert self._columns is not None

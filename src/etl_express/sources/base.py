@@ -54,7 +54,17 @@ class Source(ABC):
         """Yield batches after ``position`` (``None``: from the start) within ``partition``."""
 
     def partitions(self, n: int | None = None) -> list[Partition]:
-        """Split the source into JSON-serializable partition specs (default: one, ``{}``)."""
+        """Split the source into about ``n`` JSON-serializable partition specs (default: one, ``{}``).
+
+        The contract (what ``pipeline.run(partition=spec)`` and ``run(workers=n)`` rely on):
+        each spec is a dict of JSON values that :meth:`read` understands; the specs are
+        disjoint and together cover the whole source, including rows added later (leave
+        the last range open); ``{}`` means the whole source; ``n`` is a hint (return fewer
+        when the data cannot be split further). Each spec keeps its own checkpoint, keyed
+        by the spec's canonical JSON, so specs must come out the same for the same data —
+        e.g. ``{"column": "id", "lo": 1000, "hi": 2000}``, ``{"files": [...]}``,
+        ``{"parent": 42}`` or ``{"from": "2024-01-01", "to": "2024-02-01"}``.
+        """
         return [{}]
 
     def schema(self) -> pa.Schema | None:

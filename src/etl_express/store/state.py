@@ -2,8 +2,10 @@
 
 ``runs`` (one row a run and partition), ``checkpoints`` (pipeline, partition -> position),
 ``quarantine`` (rejected records, anonymized, with the reason), ``quality_checks`` (each
-check's result per run) and ``logs`` (each run's log lines, kept 30 days). The tables are
-created on first use from the SQLAlchemy Core metadata below.
+check's result per run), ``partition_plans`` (the partition specs a parallel run works
+through, kept so a restart resumes the same partitions) and ``logs`` (each run's log lines,
+kept 30 days). The tables are created on first use from the SQLAlchemy Core metadata below
+and migrated in place (``_MIGRATIONS``) when an older version of the library created them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..errors import RunLockedError
 from .database import engine_for
 
 SCHEMA = "etl_express"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = sa.MetaData(schema=SCHEMA)
 
@@ -66,6 +68,8 @@ quarantine = sa.Table(
     sa.Column("partition", sa.Text, nullable=False, server_default=""),
     sa.Column("position", JSONB),
     sa.Column("reason", sa.Text, nullable=False),
+    # where the record was rejected: "source", "convert" (to the common format) or "sink"
+    sa.Column("stage", sa.String(16), nullable=False, server_default="sink"),
     sa.Column("record", JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("replayed_at", sa.DateTime(timezone=True)),
@@ -85,6 +89,7 @@ quality_checks = sa.Table(
     sa.Column("details", JSONB),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_quality_checks_run", "run_id"),
+    sa.Index("ix_quality_checks_history", "pipeline", "partition", "name", "created_at"),
 )
 
 logs = sa.Table(
@@ -101,12 +106,29 @@ logs = sa.Table(
     sa.Index("ix_logs_ts", "ts"),
 )
 
+partition_plans = sa.Table(
+    "partition_plans",
+    metadata,
+    sa.Column("pipeline", sa.Text, primary_key=True),
+    sa.Column("n", sa.Integer, primary_key=True),
+    sa.Column("specs", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 meta = sa.Table(
     "meta",
     metadata,
     sa.Column("key", sa.Text, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+# (version reached, statements): applied in order to databases at an older version
+_MIGRATIONS: list[tuple[int, list[str]]] = [
+    (2, [f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'",
+         f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
+         "(pipeline, partition, name, created_at)"]),
+]
 
 
 def now() -> dt.datetime:
@@ -124,6 +146,34 @@ def owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def owner_is_dead(owner: str | None) -> bool:
+    """``True`` when ``owner`` (``host:pid``) is a process on this host that no longer runs.
+
+    Owners on other hosts, and unparsable owners, are never declared dead here: their
+    lease (heartbeat age) decides. A zombie (killed, not yet reaped) counts as dead.
+    """
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
 class CheckpointStore:
     """Reads and writes pipeline state in one PostgreSQL database.
 
@@ -131,12 +181,11 @@ class CheckpointStore:
     batch's transaction.
     """
 
-    #: a ``running`` run whose heartbeat is older than this is considered dead
-    lease_seconds: float = 120.0
-
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, lease_seconds: float = 120.0):
         self.url = url
         self.engine: Engine = engine_for(url)
+        #: a ``running`` run whose heartbeat is older than this is considered dead
+        self.lease_seconds = lease_seconds
         self._ready = False
 
     def ensure_schema(self) -> None:
@@ -153,6 +202,13 @@ class CheckpointStore:
                 .values(key="schema_version", value=str(SCHEMA_VERSION))
                 .on_conflict_do_nothing()
             )
+            version = int(conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+            if version < SCHEMA_VERSION:
+                for reached, statements in _MIGRATIONS:
+                    if version < reached:
+                        for statement in statements:
+                            conn.execute(sa.text(statement))
+                conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
         self._ready = True
 
     @contextmanager
@@ -196,8 +252,9 @@ class CheckpointStore:
         """Register a run, taking the partition's lease.
 
         A ``running`` run of the same partition with a fresh heartbeat means another live
-        process is at work: :class:`RunLockedError`. One with a stale heartbeat belongs to a
-        dead process: it is marked ``abandoned`` and this run takes over.
+        process is at work: :class:`RunLockedError`. One with a stale heartbeat, or whose
+        owner was a process on this host that is gone, belongs to a dead process: it is
+        marked ``abandoned`` and this run takes over.
         """
         with self.engine.begin() as conn:
             conn.execute(
@@ -213,7 +270,8 @@ class CheckpointStore:
                 )
             ).all()
             for other in live:
-                if other.heartbeat_at is not None and other.heartbeat_at >= stale_before:
+                fresh = other.heartbeat_at is not None and other.heartbeat_at >= stale_before
+                if fresh and not owner_is_dead(other.owner):
                     raise RunLockedError(
                         f"pipeline {pipeline!r} partition {partition or 'all'!r} is being run by "
                         f"{other.owner} (run {other.run_id})",
@@ -224,7 +282,8 @@ class CheckpointStore:
                     sa.update(runs)
                     .where(runs.c.run_id == other.run_id)
                     .values(status="abandoned", finished_at=now(),
-                            error=f"taken over by run {run_id}: no heartbeat since {other.heartbeat_at}")
+                            error=f"taken over by run {run_id}: owner {other.owner} is gone "
+                            f"(last heartbeat {other.heartbeat_at})")
                 )
             t = now()
             conn.execute(
@@ -235,9 +294,15 @@ class CheckpointStore:
             )
 
     def record_batch(self, conn: Connection, run_id: str, read: int, written: int, quarantined: int) -> None:
-        conn.execute(
+        """Count a batch in the run's row, in the batch's transaction.
+
+        Raises :class:`RunLockedError` when the run is no longer ``running`` (another
+        process took its lease over): the batch then rolls back instead of racing the new
+        owner.
+        """
+        updated = conn.execute(
             sa.update(runs)
-            .where(runs.c.run_id == run_id)
+            .where(runs.c.run_id == run_id, runs.c.status == "running")
             .values(
                 rows_read=runs.c.rows_read + read,
                 rows_written=runs.c.rows_written + written,
@@ -245,18 +310,28 @@ class CheckpointStore:
                 batches=runs.c.batches + 1,
                 heartbeat_at=now(),
             )
-        )
+        ).rowcount
+        if updated != 1:
+            raise RunLockedError(
+                f"run {run_id} lost its lease: another process took the partition over",
+                hint="make lease_seconds longer than the slowest batch, or stop running the "
+                "same pipeline partition from two places",
+            )
 
-    def heartbeat(self, run_id: str) -> None:
+    def heartbeat(self, run_id: str) -> bool:
+        """Refresh the run's lease; ``False`` when the run is no longer ``running``."""
         with self.engine.begin() as conn:
-            conn.execute(sa.update(runs).where(runs.c.run_id == run_id).values(heartbeat_at=now()))
+            return conn.execute(
+                sa.update(runs).where(runs.c.run_id == run_id, runs.c.status == "running").values(heartbeat_at=now())
+            ).rowcount == 1
 
-    def finish_run(self, run_id: str, status: str, error: str | None = None) -> None:
+    def finish_run(self, run_id: str, status: str, error: str | None = None, **counts: int) -> None:
+        """Close a run; ``counts`` (``rows_read=...``) overwrite its counters (parallel runs)."""
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(runs)
                 .where(runs.c.run_id == run_id)
-                .values(status=status, finished_at=now(), heartbeat_at=now(), error=error)
+                .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
             )
 
     def run_row(self, run_id: str) -> dict[str, Any] | None:
@@ -278,7 +353,7 @@ class CheckpointStore:
 
     def add_quarantine(
         self, conn: Connection, run_id: str, pipeline: str, partition: str,
-        items: Sequence[tuple[dict[str, Any], str, Any]],
+        items: Sequence[tuple[dict[str, Any], str, Any]], stage: str = "sink",
     ) -> None:
         """Store anonymized records: ``(record, reason, position)`` tuples."""
         if not items:
@@ -288,10 +363,67 @@ class CheckpointStore:
             sa.insert(quarantine),
             [
                 {"run_id": run_id, "pipeline": pipeline, "partition": partition, "record": record,
-                 "reason": reason, "position": position, "created_at": t}
+                 "reason": reason, "position": position, "created_at": t, "stage": stage}
                 for record, reason, position in items
             ],
         )
+
+    def quarantined(
+        self, pipeline: str, *, run_id: str | None = None, ids: Sequence[int] | None = None,
+        include_replayed: bool = False, limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Quarantined records of ``pipeline``, oldest first."""
+        q = sa.select(quarantine).where(quarantine.c.pipeline == pipeline).order_by(quarantine.c.id)
+        if run_id is not None:
+            q = q.where(quarantine.c.run_id == run_id)
+        if ids is not None:
+            q = q.where(quarantine.c.id.in_(list(ids)))
+        if not include_replayed:
+            q = q.where(quarantine.c.replayed_at.is_(None))
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    def mark_replayed(self, conn: Connection, ids: Sequence[int], run_id: str) -> None:
+        if ids:
+            conn.execute(
+                sa.update(quarantine).where(quarantine.c.id.in_(list(ids)))
+                .values(replayed_at=now(), reason=quarantine.c.reason + f" [replayed by run {run_id}]")
+            )
+
+    def update_quarantine_reason(self, conn: Connection, item_id: int, reason: str) -> None:
+        conn.execute(sa.update(quarantine).where(quarantine.c.id == item_id).values(reason=reason))
+
+    # -- partition plans -----------------------------------------------------------------
+
+    def partition_plan(self, pipeline: str, n: int) -> list[dict[str, Any]] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(partition_plans.c.specs).where(partition_plans.c.pipeline == pipeline, partition_plans.c.n == n)
+            ).first()
+        return None if row is None else list(row[0])
+
+    def save_partition_plan(self, pipeline: str, n: int, specs: Sequence[dict[str, Any]]) -> None:
+        stmt = insert(partition_plans).values(pipeline=pipeline, n=n, specs=list(specs), created_at=now())
+        with self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[partition_plans.c.pipeline, partition_plans.c.n],
+                set_={"specs": stmt.excluded.specs, "created_at": stmt.excluded.created_at},
+            ))
+
+    def recent_checks(self, pipeline: str, partition: str, name: str, limit: int = 10) -> list[dict[str, Any]]:
+        """Details of check ``name`` in the latest succeeded runs, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(quality_checks.c.details)
+                .select_from(quality_checks.join(runs, runs.c.run_id == quality_checks.c.run_id))
+                .where(quality_checks.c.pipeline == pipeline, quality_checks.c.partition == partition,
+                       quality_checks.c.name == name, runs.c.status == "succeeded")
+                .order_by(quality_checks.c.created_at.desc())
+                .limit(limit)
+            ).all()
+        return [dict(r[0] or {}) for r in rows]
 
     def add_checks(self, run_id: str, pipeline: str, partition: str, checks: Sequence[Any]) -> None:
         if not checks:
@@ -309,6 +441,6 @@ class CheckpointStore:
 
 
 __all__ = [
-    "SCHEMA", "CheckpointStore", "checkpoints", "logs", "metadata", "partition_key",
-    "quality_checks", "quarantine", "runs",
+    "SCHEMA", "CheckpointStore", "checkpoints", "logs", "metadata", "owner_is_dead", "partition_key",
+    "partition_plans", "quality_checks", "quarantine", "runs",
 ]

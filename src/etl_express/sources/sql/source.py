@@ -192,6 +192,13 @@ class SQLSource(Source):
                 stmt = stmt.where(col < decode_value(hi))
         return stmt
 
+    def partitions(self, n: int | None = None, *, column: str | None = None) -> list[Partition]:
+        """``n`` key ranges with about equal row counts (quantiles, so skewed keys balance too);
+        ``column`` defaults to the primary key; the cursor column gives time windows."""
+        from .partitioning import key_ranges
+
+        return key_ranges(self, n or 1, column=column)
+
     # -- reading ------------------------------------------------------------------------
 
     def read(self, position: Any = None, partition: Partition | None = None) -> Iterator[Batch]:

@@ -1,0 +1,231 @@
+"""The batch loop of one run of one partition.
+
+For each batch from the source: convert to the common format, transform, anonymize, then in
+ONE transaction write the rows (bad ones isolated into quarantine), the quarantined records,
+the checkpoint and the run's counters. A transient error (dropped connection, PostgreSQL
+restart, serialization failure, HTTP 5xx) rolls the batch back, waits (exponential backoff)
+and reopens the source from the last committed checkpoint. A heartbeat thread keeps the
+run's lease fresh however long a batch takes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from .sinks.postgres import safe_pg_message
+from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
+from .format import Batch, Rejected, add_lineage
+from .quality import QualityTracker
+from .quarantine import drop_rows, refused_records, write_isolating
+from .result import RunResult
+from .retry import is_transient
+from .sources.base import Partition, Source
+from .store.state import CheckpointStore, now
+from .transformers.base import Transformer
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+
+
+class Heartbeat:
+    """A daemon thread refreshing a run's lease every ``interval`` seconds.
+
+    ``lost`` is set when the run is no longer ``running`` in the store (another process
+    took it over); the batch loop then stops before its next commit.
+    """
+
+    def __init__(self, store: CheckpointStore, run_id: str, interval: float, log: Any):
+        self.store, self.run_id, self.interval, self.log = store, run_id, interval, log
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"etl-heartbeat-{run_id[:8]}", daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                if not self.store.heartbeat(self.run_id):
+                    self.lost.set()
+                    return
+            except Exception as exc:  # the database may be down for a moment: keep trying
+                self.log.warning("heartbeat failed: {}", type(exc).__name__)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def open_batches(source: Source, position: Any, partition: Partition | None) -> Iterator[Batch]:
+    """The source's batch iterator from ``position`` (one place to wrap it, e.g. prefetch)."""
+    return iter(source.read(position, partition))
+
+
+@contextmanager
+def _closing(batches: Iterator[Batch]) -> Iterator[Iterator[Batch]]:
+    """Close the source's generator (its connection) however the loop ends."""
+    try:
+        yield batches
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # a dead connection may fail to close; it is dropped anyway
+                pass
+
+
+def _rejected(raw: Batch) -> list[Rejected]:
+    """Records the source itself rejected (an optional ``rejected`` list on the batch)."""
+    items = getattr(raw, "rejected", None) or raw.meta.get("rejected") or []
+    return [r if isinstance(r, Rejected) else Rejected(-1, dict(r["record"]), str(r["reason"])) for r in items]
+
+
+class PartitionRunner:
+    """Runs the batches of one partition until the source is exhausted."""
+
+    def __init__(self, pipeline: Pipeline, store: CheckpointStore, partition: Partition | None, pkey: str,
+                 result: RunResult, tracker: QualityTracker, log: Any, bar: Any = None):
+        self.pipeline = pipeline
+        self.store = store
+        self.partition = partition
+        self.pkey = pkey
+        self.result = result
+        self.tracker = tracker
+        self.log = log
+        self.schema: pa.Schema | None = pipeline.source.schema()
+        self.primary_key = list(pipeline.source.primary_key)
+        self.lease_lost: threading.Event | None = None
+        self.bar = bar
+
+    def run(self) -> None:
+        """Read and commit every batch, retrying transient failures from the last checkpoint."""
+        policy = self.pipeline.retry
+        failures = 0
+        first = True
+        while True:
+            done = self.result.batches
+            try:
+                position = self.store.checkpoint(self.pipeline.name, self.pkey)
+                if first:
+                    self.result.full_load = position is None
+                    first = False
+                self._stream(position)
+                return
+            except Exception as exc:
+                if self.result.batches > done:
+                    failures = 0  # progress since the last failure: a new outage, a fresh budget
+                if not is_transient(exc) or failures >= policy.attempts:
+                    if failures and is_transient(exc):
+                        self.log.error("giving up after {} retries", failures)
+                    raise
+                failures += 1
+                self.result.retries += 1
+                self.pipeline.sink.rollback()
+                wait = policy.delay(failures)
+                self.log.warning("transient error ({}), retry {}/{} in {:.1f} s from the last checkpoint",
+                                 type(exc).__name__, failures, policy.attempts, wait)
+                time.sleep(wait)
+
+    def _stream(self, position: Any) -> None:
+        """Commit batches from ``position`` until the source is exhausted."""
+        index = self.result.batches
+        with _closing(open_batches(self.pipeline.source, position, self.partition)) as batches:
+            while True:
+                where = {"pipeline": self.pipeline.name, "partition": self.pkey or "all", "batch": index,
+                         "after position": position}
+                raw = self._next(batches, where)
+                if raw is None:
+                    return
+                if self.lease_lost is not None and self.lease_lost.is_set():
+                    raise RunLockedError("run lost its lease: another process took the partition over",
+                                         where=where, hint="do not run the same partition from two places")
+                self._commit(raw, where)
+                position = raw.position
+                index += 1
+
+    def _next(self, batches: Iterator[Batch], where: dict[str, Any]) -> Batch | None:
+        try:
+            raw = next(batches)
+        except StopIteration:
+            return None
+        except ETLError:
+            raise
+        except Exception as exc:
+            raise SourceError(f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
+                              where=where, hint="the next run resumes from the last committed batch") from exc
+        if not isinstance(raw, Batch):
+            raise SourceError(f"{type(self.pipeline.source).__name__}.read yielded {type(raw).__name__}, not Batch",
+                              where=where, hint="yield etl_express.Batch(records, position=...)")
+        return raw
+
+    def _commit(self, raw: Batch, where: dict[str, Any]) -> None:
+        pipeline, store, result = self.pipeline, self.store, self.result
+        batch, rejected = raw.to_arrow(self.schema)
+        if isinstance(raw.data, list):
+            self.schema = _merge_schema(self.schema, batch.schema)
+        source_rejected = _rejected(raw)
+        n_in = raw.num_rows + len(source_rejected)
+        converted = batch.num_rows
+        batch = self._transform(batch, where)
+        filtered = max(converted - batch.num_rows, 0)
+        convert_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected]
+        source_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected]
+        with_lineage = add_lineage(batch, result.run_id, pipeline.source.name, result.started_at or now())
+        with store.transaction() as conn:
+            try:
+                outcome = write_isolating(conn, pipeline.sink, with_lineage, self.primary_key)
+            except ETLError as exc:
+                exc.where.update({k: v for k, v in where.items() if k not in exc.where})
+                raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
+            sink_q = [(rec, reason, raw.position) for rec, reason in refused_records(with_lineage, outcome.refused)]
+            store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, convert_q, stage="convert")
+            store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, source_q, stage="source")
+            store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, sink_q, stage="sink")
+            quarantined = len(convert_q) + len(source_q) + len(sink_q)
+            if raw.position is not None:
+                store.save_checkpoint(conn, pipeline.name, self.pkey, raw.position, result.run_id)
+            store.record_batch(conn, result.run_id, n_in, outcome.written, quarantined)
+        if result.first_commit_at is None:
+            result.first_commit_at = now()
+        landed = drop_rows(batch, [i for i, _ in outcome.refused])
+        self.tracker.observe(landed, rows_in=n_in, written=outcome.written, quarantined=quarantined,
+                             filtered=filtered)
+        result.rows_read += n_in
+        result.rows_written += outcome.written
+        result.rows_quarantined += quarantined
+        result.rows_filtered += filtered
+        result.batches += 1
+        self.log.debug("batch {} committed: {} rows, {} quarantined", where["batch"], n_in, quarantined)
+        if self.bar is not None:
+            self.bar.update(n_in)
+
+    def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
+        for step in (*self.pipeline.transformers, *self.pipeline.anonymizers):
+            try:
+                batch = step.transform(batch) if isinstance(step, Transformer) else step.anonymize(batch)  # type: ignore[union-attr]
+            except ETLError:
+                raise
+            except Exception as exc:
+                kind = ETLError if isinstance(step, Transformer) else AnonymizationError
+                raise kind(f"{type(step).__name__} failed: {type(exc).__name__}", where=where,
+                           hint="check the step's configuration against the batch's columns and types") from None
+        return batch
+
+
+def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
+    if known is None:
+        return new
+    names = set(known.names)
+    return pa.schema([*known, *(f for f in new if f.name not in names)])
+
+
+__all__ = ["Heartbeat", "PartitionRunner", "open_batches"]

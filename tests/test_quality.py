@@ -1,0 +1,118 @@
+"""Each data-quality check triggers on data built to violate it and stays quiet on clean data."""
+
+from __future__ import annotations
+
+import pytest
+
+import etl_express as etl
+from etl_express.sinks.postgres import PostgresSink
+from tests.conftest import pg_exec
+from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
+
+
+def _pipeline(name: str, rows: list[dict], sink: etl.Sink, **kw) -> etl.Pipeline:
+    return etl.Pipeline(name, ListSource(rows, batch_size=50, schema=CUSTOMER_SCHEMA), sink=sink, **kw)
+
+
+def _check(result: etl.RunResult, name: str) -> etl.CheckResult:
+    return next(c for c in result.checks if c.name == name)
+
+
+def test_clean_data_triggers_no_check(pg_url, schema, pipeline_name):
+    pipeline = _pipeline(pipeline_name, customers(200), PostgresSink(f"{schema}.c"), required=["email", "name"])
+    for _ in range(3):
+        pipeline.run(reset=True)
+    result = pipeline.run(reset=True)
+
+    assert result.ok
+    assert not [c.name for c in result.checks if c.triggered]
+    assert {c.name for c in result.checks} == {"reconciliation", "error_rate", "required_columns", "empty_columns",
+                                               "row_count_range", "duplicate_keys", "target_count"}
+    assert _check(result, "empty_columns").details["judged"] and _check(result, "row_count_range").details["judged"]
+    assert _check(result, "target_count").status == "passed"
+    stored = pg_exec(pg_url, "SELECT name, status FROM etl_express.quality_checks WHERE run_id = %s", (result.run_id,))
+    assert len(stored) == 7 and all(status in ("passed", "skipped") for _, status in stored)
+
+
+class LosingSink(PostgresSink):
+    """Says it wrote every row but silently drops the last of each batch."""
+
+    def write(self, conn, batch, primary_key):
+        super().write(conn, batch.slice(0, batch.num_rows - 1), primary_key)
+        return batch.num_rows - 1
+
+
+def test_reconciliation_catches_a_sink_losing_rows(schema, pipeline_name):
+    with pytest.raises(etl.QualityError, match="reconciliation") as err:
+        _pipeline(pipeline_name, customers(100), LosingSink(f"{schema}.c")).run()
+    check = _check(err.value.result, "reconciliation")
+    assert check.status == "failed" and check.details["unbalanced_batches"] == 2
+    assert check.details["rows_read"] == 100 and check.details["rows_written"] == 98
+
+
+def test_required_columns_must_not_be_null_or_empty(schema, pipeline_name):
+    rows = customers(100)
+    rows[3]["email"] = None
+    rows[60]["email"] = "   "
+    with pytest.raises(etl.QualityError, match="required_columns") as err:
+        _pipeline(pipeline_name, rows, PostgresSink(f"{schema}.c"), required=["email", "name"]).run()
+    assert _check(err.value.result, "required_columns").details["empty_rows"] == {"email": 2}
+
+
+def test_a_column_always_filled_that_is_suddenly_all_empty(schema, pipeline_name):
+    sink = PostgresSink(f"{schema}.c")
+    for _ in range(2):
+        _pipeline(pipeline_name, customers(100), sink).run(reset=True)
+    emptied = [{**r, "email": None} for r in customers(100)]
+
+    with pytest.raises(etl.QualityError, match="empty_columns"):
+        _pipeline(pipeline_name, emptied, sink, checks={"empty_columns": "fail"}).run(reset=True)
+
+    warned = _pipeline(pipeline_name, emptied, sink).run(reset=True)  # default policy: warn
+    check = _check(warned, "empty_columns")
+    assert warned.ok and check.status == "warned" and check.details["suddenly_empty"] == ["email"]
+    # a warned run that succeeded is the new normal: the next one compares with it
+    assert _check(_pipeline(pipeline_name, emptied, sink).run(reset=True), "empty_columns").status == "passed"
+
+
+def test_row_count_outside_the_range_of_recent_runs(schema, pipeline_name):
+    sink = PostgresSink(f"{schema}.c")
+    for _ in range(3):
+        _pipeline(pipeline_name, customers(100), sink).run(reset=True)
+
+    result = _pipeline(pipeline_name, customers(1000), sink).run(reset=True)
+    check = _check(result, "row_count_range")
+    assert check.status == "warned" and check.details["expected_max"] == 200
+
+    ignored = _pipeline(pipeline_name, customers(10), sink, checks={"row_count_range": "ignore"}).run(reset=True)
+    assert _check(ignored, "row_count_range").status == "ignored"
+
+
+def test_duplicate_primary_keys_in_the_target(schema, pipeline_name):
+    sink = PostgresSink(f"{schema}.c", write_mode="append")  # no primary key constraint on the target
+    once = _pipeline(pipeline_name, customers(100), sink).run()
+    assert _check(once, "duplicate_keys").status == "passed" and "enforced_by" not in _check(once, "duplicate_keys").details
+
+    with pytest.raises(etl.QualityError, match="duplicate_keys") as err:
+        _pipeline(pipeline_name, customers(100), sink).run(reset=True)
+    assert _check(err.value.result, "duplicate_keys").details["duplicate_keys"] == 100
+
+
+def test_full_load_target_count_against_source_count(schema, pipeline_name):
+    sink = PostgresSink(f"{schema}.c")
+    _pipeline(pipeline_name, customers(120), sink).run()
+    # the source lost 20 rows; a full reload leaves them behind in the target
+    result = _pipeline(pipeline_name, customers(100), sink).run(reset=True)
+    check = _check(result, "target_count")
+    assert check.status == "warned" and (check.details["source_rows"], check.details["target_rows"]) == (100, 120)
+
+    resumed = _pipeline(pipeline_name, customers(130), sink).run()  # incremental: not judged
+    assert _check(resumed, "target_count").status == "skipped" and resumed.rows_read == 30
+
+
+def test_check_policies_are_validated(pipeline_name):
+    source = ListSource([])
+    with pytest.raises(etl.ETLConfigError, match="unknown quality check 'row_count'"):
+        etl.Pipeline(pipeline_name, source, checks={"row_count": "warn"})
+    with pytest.raises(etl.ETLConfigError, match="'loud' for check 'empty_columns' is not fail, warn or ignore"):
+        etl.Pipeline(pipeline_name, source, checks={"empty_columns": "loud"})

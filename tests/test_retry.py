@@ -1,0 +1,79 @@
+"""Which errors are retried, and a serialization failure retried inside a run."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+import pytest
+
+import etl_express as etl
+from etl_express.retry import RetryPolicy, TransientError, is_transient
+from etl_express.sinks.postgres import PostgresSink
+from tests.conftest import pg_exec
+from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
+
+
+def _http_error(status: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("GET", "http://127.0.0.1/api")
+    return httpx.HTTPStatusError("bad", request=request, response=httpx.Response(status, request=request))
+
+
+def _wrapped(inner: BaseException) -> etl.SinkError:
+    try:
+        try:
+            raise inner
+        except Exception:
+            raise etl.SinkError("writing failed") from None  # how PostgresSink hides the value
+    except etl.SinkError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("exc", [
+    psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+    psycopg.errors.SerializationFailure("could not serialize access"),
+    psycopg.errors.DeadlockDetected("deadlock detected"),
+    psycopg.OperationalError("connection failed: Connection refused"),
+    OSError("[libpq] PQgetCopyData() failed: server closed the connection unexpectedly"),
+    ConnectionResetError("reset by peer"),
+    _http_error(503), _http_error(429), httpx.ReadTimeout("slow"),
+    TransientError("try later"),
+])
+def test_transient(exc):
+    assert is_transient(exc) and is_transient(_wrapped(exc))
+
+
+@pytest.mark.parametrize("exc", [
+    psycopg.errors.UniqueViolation("duplicate key value violates unique constraint"),
+    psycopg.errors.InvalidTextRepresentation("invalid input syntax for type integer"),
+    psycopg.errors.UndefinedTable("relation does not exist"),
+    _http_error(404), ValueError("bad config"), FileNotFoundError("no such file"),
+])
+def test_not_transient(exc):
+    assert not is_transient(exc) and not is_transient(_wrapped(exc))
+
+
+def test_backoff_doubles_up_to_the_cap():
+    policy = RetryPolicy(backoff=1, max_backoff=5, jitter=0)
+    assert [policy.delay(i) for i in range(1, 6)] == [1, 2, 4, 5, 5]
+
+
+class FlakySink(PostgresSink):
+    """Fails its first write with a serialization failure, after writing (rolled back)."""
+
+    failed = False
+
+    def write(self, conn, batch, primary_key):
+        written = super().write(conn, batch, primary_key)
+        if not self.failed:
+            self.failed = True
+            raise psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
+        return written
+
+
+def test_a_serialization_failure_is_retried_without_duplicates(pg_url, schema, pipeline_name):
+    source = ListSource(customers(500), batch_size=100, schema=CUSTOMER_SCHEMA)
+    sink = FlakySink(f"{schema}.c", write_mode="append")  # append: a replayed batch would duplicate
+    result = etl.Pipeline(pipeline_name, source, sink=sink, retry=RetryPolicy(backoff=0.01)).run()
+
+    assert result.ok and result.retries == 1 and result.rows_written == 500
+    assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}.c") == [(500, 500)]
