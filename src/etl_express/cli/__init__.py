@@ -19,6 +19,7 @@ app = typer.Typer(
 
 def _register() -> None:
     from . import demo  # noqa: F401  (each module adds its commands to ``app``)
+    from . import plugins  # noqa: F401
 
 
 def main() -> None:
