@@ -39,6 +39,9 @@ def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(airflow, 
     pg_exec(pg_url, "INSERT INTO etl_express.quality_checks (run_id, pipeline, partition, name, status, policy, "
                     "details, created_at) VALUES (%s, %s, '{}', 'row_count_drop', 'failed', 'fail', '{}', now())",
             (result["run_id"], pipeline))
+    for age in ("40 days", "29 days"):
+        pg_exec(pg_url, "INSERT INTO etl_express.logs (ts, level, pipeline, message) "
+                        f"VALUES (now() - interval '{age}', 'INFO', %s, %s)", (pipeline, age))
     unfinished = {**result, "status": "failed", "run_id": str(uuid.uuid4())}
     failed, not_run, purged = call(airflow, ("etl_express.airflow:quality_gate", [ref, [result]]),
                                    ("etl_express.airflow:quality_gate", [ref, [unfinished]]),
@@ -46,7 +49,8 @@ def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(airflow, 
     assert failed["error"] == "QualityError"
     assert "check row_count_drop failed" in failed["message"] and pipeline in failed["message"]
     assert "status failed" in not_run["message"] and "not recorded in etl_express.runs" in not_run["message"]
-    assert isinstance(purged["result"], int)
+    assert purged["result"] == 1
+    assert pg_exec(pg_url, "SELECT message FROM etl_express.logs WHERE pipeline = %s", (pipeline,)) == [("29 days",)]
 
 
 def test_bad_pipeline_references_and_partitions_are_clear_errors(airflow) -> None:

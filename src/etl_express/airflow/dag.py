@@ -43,7 +43,7 @@ def pipeline_dag(
       instance is retried after ``retry_delay`` and resumes from the last committed batch;
     * ``quality_gate`` — fails the DAG run if any partition run failed or any check
       recorded for this DAG run's runs in ``etl_express.quality_checks`` failed;
-    * ``purge_logs`` — deletes run-log lines older than ``log_retention`` from the store.
+    * ``purge_logs`` — deletes the pipeline's run-log lines older than ``log_retention``.
 
     ``pipeline`` is rebuilt inside every task, never pickled: pass ``"module:factory"``, a
     factory function, or a ``Pipeline`` built by the DAG file (cheap: it connects to nothing

@@ -154,12 +154,14 @@ def quality_gate(ref: PipelineRef, results: Iterable[dict[str, Any]]) -> dict[st
 
 
 def purge_logs(ref: PipelineRef, older_than: dt.timedelta = LOG_RETENTION) -> int:
-    """Delete run-log lines older than ``older_than`` from the store; returns how many."""
+    """Delete this pipeline's run-log lines older than ``older_than`` from the store
+    (``etl_express.logs``); returns how many."""
     if older_than <= dt.timedelta(0):
         raise ETLConfigError(f"log retention must be positive, got {older_than}")
     pipeline = load_pipeline(ref)
     with pipeline.store.transaction() as conn:
-        return conn.execute(sa.delete(logs).where(logs.c.ts < now() - older_than)).rowcount
+        stale = sa.delete(logs).where(logs.c.pipeline == pipeline.name, logs.c.ts < now() - older_than)
+        return conn.execute(stale).rowcount
 
 
 __all__ = [
