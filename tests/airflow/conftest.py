@@ -59,7 +59,7 @@ def airflow(airflow_home: Path, pg_url: str) -> AirflowRunner:
     return run
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def dag_file(airflow_home: Path) -> Callable[[Path], Path]:
     """Put a DAG file into the Airflow DAGs folder (``dag.test()`` needs it there)."""
 

@@ -5,7 +5,7 @@ would leak into every other test; so each Airflow step runs here, in a subproces
 writes its findings as JSON to the file given last on the command line.
 
     python dagrun.py reset OUT            # fresh metadata database
-    python dagrun.py test DAG_FILE DAG_ID OUT   # dag.test(), task states
+    python dagrun.py test DAG_FILE::DAG_ID... OUT   # dag.test() of each, task states
     python dagrun.py dagbag FOLDER OUT    # import errors and schedules of a DAG folder
     python dagrun.py call JSON_CALLS OUT  # [[MODULE:FUNCTION, [args]], ...] -> {"results": [...]},
                                           # each {"result": ...} or {"error": ..., "message": ...}
@@ -27,20 +27,25 @@ def reset() -> dict[str, Any]:
     return {"reset": True}
 
 
-def test(dag_file: str, dag_id: str) -> dict[str, Any]:
+def test(*specs: str) -> dict[str, Any]:
+    """``dag.test()`` of each ``DAG_FILE::DAG_ID``, one after the other in this process."""
     from airflow.sdk import DAG
 
-    spec = importlib.util.spec_from_file_location(Path(dag_file).stem, dag_file)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    dags = [v for v in vars(module).values() if isinstance(v, DAG) and v.dag_id == dag_id]
-    run = dags[0].test()
-    return {
-        "state": str(run.state),
-        "tasks": [{"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
-                   "try_number": ti.try_number, "rendered_map_index": ti.rendered_map_index}
-                  for ti in sorted(run.get_task_instances(), key=lambda t: (t.task_id, t.map_index))],
-    }
+    found = {}
+    for spec in specs:
+        dag_file, dag_id = spec.split("::")
+        module_spec = importlib.util.spec_from_file_location(Path(dag_file).stem, dag_file)
+        module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+        dags = [v for v in vars(module).values() if isinstance(v, DAG) and v.dag_id == dag_id]
+        run = dags[0].test()
+        found[dag_id] = {
+            "state": str(run.state),
+            "tasks": [{"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
+                       "try_number": ti.try_number, "rendered_map_index": ti.rendered_map_index}
+                      for ti in sorted(run.get_task_instances(), key=lambda t: (t.task_id, t.map_index))],
+        }
+    return found
 
 
 def dagbag(folder: str) -> dict[str, Any]:

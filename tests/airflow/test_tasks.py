@@ -18,22 +18,15 @@ def call(airflow, *calls: tuple[str, list[Any]], env: dict[str, str] | None = No
     return airflow("call", json.dumps(calls), env=env)["results"]
 
 
-def test_operator_in_a_hand_written_dag_runs_every_partition(airflow, dag_file, pg_url: str, schema: str) -> None:
-    pipeline = "operator_" + uuid.uuid4().hex[:8]
-    found = airflow("test", str(dag_file(HERE / "dags" / "partitioned_dag.py")), "etl_test_operator",
-                    env={"ETL_TEST_PIPELINE": pipeline, "ETL_TEST_TARGET": f"{schema}.numbers"})
-    assert found["state"] == "success", found["log"][-5000:]
-    assert [(t["map_index"], t["state"]) for t in found["tasks"] if t["task_id"] == "load"] == [
-        (0, "success"), (1, "success"), (2, "success")]
-    assert pg_exec(pg_url, f"SELECT count(DISTINCT id) FROM {schema}.numbers") == [(30,)]
-
-
-def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(airflow, pg_url: str, schema: str) -> None:
+def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(airflow, pg_url: str, schema: str,
+                                                                       monkeypatch) -> None:
     pipeline = "gate_" + uuid.uuid4().hex[:8]
     env = {"ETL_TEST_PIPELINE": pipeline, "ETL_TEST_TARGET": f"{schema}.numbers"}
-    ref = "partitioned_dag:build"
-    ran, = call(airflow, ("etl_express.airflow:run_partition", [ref, {"lo": 0, "hi": 10}]), env=env)
-    result = ran["result"]
+    ref = "numbers_pipeline:build"
+    monkeypatch.syspath_prepend(str(HERE / "dags"))
+    from numbers_pipeline import build  # no Airflow needed to run the pipeline itself
+
+    result = build(pipeline, env["ETL_TEST_TARGET"]).run(partition={"lo": 0, "hi": 10}).to_dict()
     assert result["status"] == "succeeded" and result["rows_written"] == 10
 
     pg_exec(pg_url, "INSERT INTO etl_express.quality_checks (run_id, pipeline, partition, name, status, policy, "
@@ -55,12 +48,12 @@ def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(airflow, 
 
 def test_bad_pipeline_references_and_partitions_are_clear_errors(airflow) -> None:
     cases = [
-        ("etl_express.airflow:load_pipeline", ["partitioned_dag.build"], "not of the form"),
+        ("etl_express.airflow:load_pipeline", ["numbers_pipeline.build"], "not of the form"),
         ("etl_express.airflow:load_pipeline", ["no_such_module_xyz:build"], "cannot import module"),
-        ("etl_express.airflow:load_pipeline", ["partitioned_dag:nope"], "has no attribute 'nope'"),
-        ("etl_express.airflow:load_pipeline", ["partitioned_dag:NumbersSource"], "returned NumbersSource, not a Pipeline"),
-        ("etl_express.airflow:plan_partitions", ["partitioned_dag:build_not_json", 2], "is not a JSON object"),
-        ("etl_express.airflow:pipeline_dag", ["partitioned_dag:build"], "needs dag_id="),
+        ("etl_express.airflow:load_pipeline", ["numbers_pipeline:nope"], "has no attribute 'nope'"),
+        ("etl_express.airflow:load_pipeline", ["numbers_pipeline:NumbersSource"], "returned NumbersSource, not a Pipeline"),
+        ("etl_express.airflow:plan_partitions", ["numbers_pipeline:build_not_json", 2], "is not a JSON object"),
+        ("etl_express.airflow:pipeline_dag", ["numbers_pipeline:build"], "needs dag_id="),
     ]
     found = call(airflow, *[(function, args) for function, args, _ in cases],
                  env={"ETL_TEST_PIPELINE": "x", "ETL_TEST_TARGET": "x.y"})
