@@ -79,6 +79,15 @@ def configure_task_logging() -> None:
     configure_logging()
 
 
+def _flush_task_logs() -> None:
+    """Wait for the run's log lines to reach the store before the task process ends."""
+    try:
+        from ..logs import flush_logs  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    flush_logs()
+
+
 def plan_partitions(ref: PipelineRef, n: int | None = None) -> list[Partition]:
     """The pipeline's partition specs, checked to survive a JSON round trip (XCom)."""
     pipeline = load_pipeline(ref)
@@ -105,7 +114,10 @@ def run_partition(ref: PipelineRef, partition: Partition | None = None) -> dict[
     """
     configure_task_logging()
     pipeline = load_pipeline(ref)
-    return pipeline.run(partition=partition).to_dict()
+    try:
+        return pipeline.run(partition=partition).to_dict()
+    finally:
+        _flush_task_logs()
 
 
 def quality_gate(ref: PipelineRef, results: Iterable[dict[str, Any]]) -> dict[str, Any]:
