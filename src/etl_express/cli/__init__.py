@@ -24,15 +24,16 @@ def _root() -> None:
 
     Configure the store with ETL_EXPRESS_DATABASE_URL (default: an embedded PostgreSQL).
     """
-    from .. import configure_logging_if_available
+    from ..logs import configure_logging
 
-    configure_logging_if_available()
+    configure_logging()
 
 
 def _register() -> None:
     from . import demo  # noqa: F401  (each module adds its commands to ``app``)
     from . import logs  # noqa: F401
     from . import quarantine  # noqa: F401
+    from . import plugins  # noqa: F401
 
 
 def main() -> None:
