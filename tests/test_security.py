@@ -21,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import etl_express as etl
+from etl_express.retry import RetryPolicy
 from etl_express.errors import (
     AnonymizationError, ETLConfigError, ETLError, QualityError, SinkError, SourceError,
 )
@@ -286,7 +287,7 @@ def test_pipeline_errors_name_the_place_and_the_fix(pg_url: str, schema: str, pi
 
     sink = PostgresSink(table=f"{schema}.broken")
     with pytest.raises(SourceError) as info:
-        etl.Pipeline(pipeline_name, Broken(), sink=sink, progress=False).run()
+        etl.Pipeline(pipeline_name, Broken(), sink=sink, progress=False, retry=RetryPolicy(attempts=0)).run()
     message = str(info.value)
     assert message.startswith("reading broken failed: ConnectionError")  # what
     assert f" [pipeline={pipeline_name}, partition=all, batch=1, after position=1]. " in message  # where

@@ -111,8 +111,9 @@ class PartitionRunner:
         policy = self.pipeline.retry
         failures = 0
         first = True
+        failed_at: Any = object()  # the committed position at the last failure
         while True:
-            done = self.result.batches
+            position = None
             try:
                 position = self.store.checkpoint(self.pipeline.name, self.pkey)
                 if first:
@@ -121,8 +122,15 @@ class PartitionRunner:
                 self._stream(position)
                 return
             except Exception as exc:
-                if self.result.batches > done:
-                    failures = 0  # progress since the last failure: a new outage, a fresh budget
+                try:
+                    reached = self.store.checkpoint(self.pipeline.name, self.pkey)
+                except Exception:  # the state database itself may be what is down
+                    reached = position
+                if reached != failed_at and failures:
+                    # the checkpoint moved since the last failure: a new outage, a fresh budget
+                    # (a source that replays the same batch forever makes no progress and gives up)
+                    failures = 0
+                failed_at = reached
                 if not is_transient(exc) or failures >= policy.attempts:
                     if failures and is_transient(exc):
                         self.log.error("giving up after {} retries", failures)

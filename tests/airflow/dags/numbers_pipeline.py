@@ -29,7 +29,7 @@ class NumbersSource(etl.Source):
         for i in range(start, hi, 4):
             if marker and lo == 10 and i > lo and not Path(marker).exists():
                 Path(marker).write_text("failed once")
-                raise ConnectionError("the source went away")
+                raise RuntimeError("the source crashed")  # not transient: the in-run retry does not absorb it
             rows = [{"id": j, "value": f"v{j}"} for j in range(i, min(i + 4, hi))]
             yield etl.Batch(rows, position=i + len(rows))
 
