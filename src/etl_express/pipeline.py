@@ -138,6 +138,8 @@ class Pipeline:
         result = RunResult(run_id=run_id, pipeline=self.name, status="running", partition=partition,
                            started_at=now())
         store.start_run(run_id, self.name, pkey)
+        for a in self.anonymizers:
+            a.reset()
         log.info("run started")
         try:
             self._run_batches(store, partition, pkey, result, log)
@@ -195,8 +197,9 @@ class Pipeline:
                 except ETLError:
                     raise
                 except Exception as exc:
+                    # from None: a driver's message may quote a raw value from the data
                     raise SourceError(f"reading {self.source.name} failed: {type(exc).__name__}",
-                                      where=where, hint="the next run resumes from the last committed batch") from exc
+                                      where=where, hint="the next run resumes from the last committed batch") from None
                 if not isinstance(raw, Batch):
                     raise SourceError(f"{type(self.source).__name__}.read yielded {type(raw).__name__}, not Batch",
                                       where=where, hint="yield etl_express.Batch(records, position=...)")
@@ -245,13 +248,20 @@ class Pipeline:
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """Anonymize one raw record (a quarantined one) before it is stored.
 
-        The record's values are taken as text; each anonymizer is applied, and where one
-        cannot handle the raw value its columns are removed entirely. Columns tagged as
-        personal data that are still present are removed as well.
+        The record's values are taken as text; each anonymizer is applied (except those that
+        judge a population of rows, such as ``KAnonymity``), and where one cannot handle the
+        raw value its columns are removed entirely. Columns tagged as personal data that are
+        still present are removed as well. Finally every remaining text value that no
+        anonymizer covered goes through a default ``ScrubPII``, so stray personal data in an
+        unexpected field never lands in quarantine.
         """
+        from .anonymizers.scrub import ScrubPII
+
         row = {normalize_name(k): (v if v is None or isinstance(v, str) else to_json_text(v)) for k, v in record.items()}
         batch, _ = records_to_batch([row], pa.schema([pa.field(k, pa.string()) for k in row]))
         for a in self.anonymizers:
+            if not a.row_wise:
+                continue
             try:
                 batch = a.anonymize(batch)
             except Exception:
@@ -259,11 +269,14 @@ class Pipeline:
                     i = batch.schema.get_field_index(normalize_name(col))
                     if i >= 0:
                         batch = batch.remove_column(i)
+        covered = {normalize_name(c) for a in self.anonymizers if a.row_wise for c in a.covers()}
         for col in self.pii:
             i = batch.schema.get_field_index(col)
-            covered = any(normalize_name(c) == col for a in self.anonymizers for c in a.covers())
-            if i >= 0 and not covered:
+            if i >= 0 and col not in covered:
                 batch = batch.remove_column(i)
+        rest = [f.name for f in batch.schema if f.name not in covered and pa.types.is_string(f.type)]
+        if rest:
+            batch = ScrubPII(rest).anonymize(batch)
         records = to_records(batch)
         return records[0] if records else {}
 
@@ -275,6 +288,8 @@ class Pipeline:
         checks.append(judge("error_rate", rate <= self.max_error_rate, "fail",
                             rows_quarantined=result.rows_quarantined, rows_read=result.rows_read,
                             error_rate=rate, max_error_rate=self.max_error_rate))
+        for a in self.anonymizers:
+            checks.extend(a.checks())
         return checks
 
 

@@ -108,7 +108,9 @@ def classify_digits(text: str) -> str | None:
         return "inn"
     if (n == 13 and is_valid_ogrn(d)) or (n == 15 and is_valid_ogrnip(d)):
         return "ogrn"
-    if 13 <= n <= 19 and luhn_ok(d):
+    # cards issued in Russia (Mir, Visa, Mastercard, UnionPay) have 16 to 19 digits; shorter
+    # Luhn-valid runs would mostly be OGRN/OGRNIP numbers with a wrong check digit
+    if 16 <= n <= 19 and luhn_ok(d):
         return "card"
     return None
 
