@@ -184,6 +184,7 @@ class Pipeline:
         loaded_at = result.started_at or now()
         primary_key = list(self.source.primary_key)
         bar = self._progress(pkey)
+        batches: Any = None
         try:
             batches = iter(self.source.read(position, partition))
             index = 0
@@ -232,6 +233,10 @@ class Pipeline:
                 log.debug("batch {} committed: {} rows", index, n_in)
         finally:
             bar.close()
+            # a failed run must not leave the source's connection (and its locks) open
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
         for step in (*self.transformers, *self.anonymizers):
