@@ -35,7 +35,7 @@ from etl_express.sinks.postgres import PostgresSink
 from etl_express.sources.sql import SQLSource
 
 from ..conftest import pg_exec
-from . import numbers as nb
+from . import idnumbers as nb
 from .sources import ListSource
 
 N = 60

@@ -9,7 +9,7 @@ import pytest
 
 from etl_express.anonymizers import ScrubPII, detectors
 
-from . import numbers as nb
+from . import idnumbers as nb
 
 RNG = random.Random(20240501)
 N = 40
@@ -135,3 +135,17 @@ def test_classify_digits() -> None:
     assert detectors.classify_digits(nb.inn12(RNG)) == "inn"
     assert detectors.classify_digits(nb.ogrnip(RNG)) == "ogrn"
     assert detectors.classify_digits("12345") is None
+
+
+def test_vectorized_classification_agrees_with_scalar() -> None:
+    rng = random.Random(11)
+    values = []
+    for make in (nb.snils, nb.inn10, nb.inn12, nb.ogrn, nb.ogrnip, nb.card):
+        for _ in range(300):
+            v = make(rng)
+            values += [v, nb.break_last(v), v[:-2]]
+    values += [str(rng.randrange(10 ** (k - 1), 10**k)) for k in range(1, 22) for _ in range(300)]
+    values += ["92000000300", "92000000400", "92000000501", "", "4111111111111111"]
+    kinds = detectors.classify_many(pa.array(values).slice(3))
+    assert [detectors.KIND_NAMES[k] or None for k in kinds] == [detectors.classify_digits(v) for v in values[3:]]
+    assert sum(1 for k in kinds if k) > 1000

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from etl_express.anonymizers import Pseudonymize
 from etl_express.anonymizers.keys import entity_subkey
 
-from . import numbers as nb
+from . import idnumbers as nb
 
 BLOCK = "91612"  # +7 916 12x-xx-xx: 10^5 numbers
 SAMPLE = 20_000

@@ -11,7 +11,7 @@ import etl_express as etl
 from etl_express.anonymizers import Pseudonymize, ScrubPII
 from etl_express.errors import AnonymizationError
 
-from . import numbers as nb
+from . import idnumbers as nb
 
 
 def test_rows_without_pii_are_untouched_and_nulls_stay() -> None:

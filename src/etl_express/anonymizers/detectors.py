@@ -8,6 +8,10 @@ other run of digits, so that a number with a wrong check digit is left alone.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
 
 _NON_DIGIT = re.compile(r"[^0-9]")
 
@@ -115,8 +119,81 @@ def classify_digits(text: str) -> str | None:
     return None
 
 
+
+
+# -- vectorized: many candidates at once ---------------------------------------------------
+
+KIND_NAMES = ("", "snils", "inn", "ogrn", "card")
+_MAX_DIGITS = 19
+
+
+def _weighted_mod(d: np.ndarray, weights: tuple[int, ...]) -> np.ndarray:
+    return (d[:, : len(weights)] @ np.array(weights, dtype=np.int64)) % 11 % 10
+
+
+def _snils_ok(d: np.ndarray) -> np.ndarray:
+    s = d[:, :9] @ np.arange(9, 0, -1, dtype=np.int64)
+    check = np.where(s < 100, s, np.where(s <= 101, 0, s % 101 % 100))
+    return check == d[:, 9] * 10 + d[:, 10]
+
+
+def _inn_ok(d: np.ndarray, length: int) -> np.ndarray:
+    if length == 10:
+        return _weighted_mod(d, _INN10_WEIGHTS) == d[:, 9]
+    return (_weighted_mod(d, _INN12_WEIGHTS_1) == d[:, 10]) & (_weighted_mod(d, _INN12_WEIGHTS_2) == d[:, 11])
+
+
+def _ogrn_ok(d: np.ndarray, length: int) -> np.ndarray:
+    body = d[:, : length - 1] @ (10 ** np.arange(length - 2, -1, -1, dtype=np.int64))
+    return body % (11 if length == 13 else 13) % 10 == d[:, length - 1]
+
+
+def _luhn_ok(d: np.ndarray, length: int) -> np.ndarray:
+    d = d[:, :length]
+    doubled = d[:, length - 2::-2] * 2  # every second digit from the right
+    total = d[:, length - 1::-2].sum(axis=1) + (doubled - 9 * (doubled > 9)).sum(axis=1)
+    return total % 10 == 0
+
+
+# digit count -> (kind index in KIND_NAMES, check over a matrix of digits)
+_CHECKS: dict[int, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
+    10: (2, lambda d: _inn_ok(d, 10)),
+    11: (1, _snils_ok),
+    12: (2, lambda d: _inn_ok(d, 12)),
+    13: (3, lambda d: _ogrn_ok(d, 13)),
+    15: (3, lambda d: _ogrn_ok(d, 15)),
+    **{n: (4, (lambda n: lambda d: _luhn_ok(d, n))(n)) for n in range(16, _MAX_DIGITS + 1)},
+}
+
+
+def classify_many(digits: pa.Array) -> np.ndarray:
+    """Vectorized :func:`classify_digits` over a string array of ASCII digits without nulls:
+    an index into :data:`KIND_NAMES` per value (0: not an identifier). Values are grouped by
+    length, and each group's check digits are computed as matrix operations."""
+    n = len(digits)
+    kinds = np.zeros(n, dtype=np.int8)
+    if n == 0:
+        return kinds
+    _, offsets_buf, data_buf = digits.buffers()
+    if data_buf is None:
+        return kinds
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=digits.offset * 4).astype(np.int64)
+    lengths = np.diff(offsets)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    for length, (kind, check) in _CHECKS.items():
+        rows = np.flatnonzero(lengths == length)
+        if not len(rows):
+            continue
+        at = offsets[rows][:, None] + np.arange(length)[None, :]
+        ok = check(data[at].astype(np.int64) - 48)
+        kinds[rows[ok]] = kind
+    return kinds
+
+
 __all__ = [
+    "KIND_NAMES",
     "classify_digits",
+    "classify_many",
     "digits_of",
     "inn_check",
     "is_valid_inn",

@@ -8,9 +8,11 @@ of it runs as Arrow compute kernels (RE2), without a Python loop per row.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -56,19 +58,32 @@ def _as_string(arr: pa.Array) -> pa.Array:
     return pc.cast(arr, pa.string())
 
 
+@functools.lru_cache(maxsize=1)
+def _casefold_special() -> str:
+    """An RE2 class of the characters whose case folding differs from lowercasing
+    (``ß`` -> ``ss``, final ``ς`` -> ``σ``, Cherokee...), found once from Python's tables."""
+    special = [c for c in range(0x20000) if chr(c).lower() != chr(c).casefold()]
+    return "[" + "".join(f"\\x{{{c:x}}}" for c in special) + "]"
+
+
 def casefold(arr: pa.Array) -> pa.Array:
-    """NFKC + Unicode case folding; Python's ``str.casefold`` runs only on non-ASCII values."""
+    """NFKC + Unicode case folding, vectorized: Arrow lowercases everything, and Python's
+    ``str.casefold`` runs only on the rare values holding a character that folds differently."""
     arr = pc.utf8_lower(pc.utf8_normalize(arr, "NFKC"))
-    non_ascii = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True))
-    if pc.any(non_ascii).as_py():
-        values = pc.filter(arr, non_ascii).to_pylist()
+    special = pc.fill_null(pc.match_substring_regex(arr, _casefold_special()), False)
+    if pc.any(special).as_py():
+        values = pc.filter(arr, special).to_pylist()
         folded = pa.array([v.casefold() for v in values], pa.string())
-        arr = pc.replace_with_mask(arr, non_ascii, folded)
+        arr = pc.replace_with_mask(arr, special, folded)
     return arr
 
 
 def _squash_spaces(arr: pa.Array) -> pa.Array:
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(arr, r"\s+", " "))
+    spaced = pc.fill_null(pc.match_substring_regex(arr, r"\s\s|[^ \S]"), False)
+    if pc.any(spaced).as_py():
+        squashed = pc.replace_substring_regex(pc.filter(arr, spaced), r"\s+", " ")
+        arr = pc.replace_with_mask(arr, spaced, squashed)
+    return pc.utf8_trim_whitespace(arr)
 
 
 def normalize_email(arr: pa.Array) -> pa.Array:
@@ -76,15 +91,36 @@ def normalize_email(arr: pa.Array) -> pa.Array:
 
 
 def digits_only(arr: pa.Array) -> pa.Array:
-    return pc.replace_substring_regex(arr, r"[^0-9]", "")
+    """Keep the ASCII digits of each value: one numpy pass over the UTF-8 bytes (bytes of
+    multi-byte characters are never digits, so dropping all other bytes is safe)."""
+    arr = _as_string(arr)
+    n = len(arr)
+    validity, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=arr.offset * 4)
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = (np.frombuffer(data_buf, dtype=np.uint8, count=end - start, offset=start)
+            if data_buf is not None and end > start else np.zeros(0, dtype=np.uint8))
+    keep = (data >= 48) & (data <= 57)
+    kept = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept[1:])
+    new_offsets = kept[offsets - start].astype(np.int32)
+    out = pa.StringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(np.ascontiguousarray(data[keep])))
+    if arr.null_count:
+        out = pc.if_else(pc.is_valid(arr), out, pa.scalar(None, pa.string()))
+    return out
 
 
 def normalize_phone(arr: pa.Array) -> pa.Array:
     """E.164: Russian numbers (``8...``, ``7...``, ten digits) become ``+7`` and ten digits."""
     d = digits_only(arr)
-    d = pc.replace_substring_regex(d, r"^[78]([0-9]{10})$", r"7\1")
-    d = pc.replace_substring_regex(d, r"^([0-9]{10})$", r"7\1")
-    return pc.replace_substring_regex(d, r"^([0-9])", r"+\1")
+    length = pc.utf8_length(d)
+    first = pc.utf8_slice_codeunits(d, 0, 1)
+    trunk = pc.and_(pc.equal(length, 11), pc.is_in(first, pa.array(["7", "8"])))
+    national = pc.if_else(trunk, pc.utf8_slice_codeunits(d, 1, 11), d)
+    russian = pc.or_(trunk, pc.equal(length, 10))
+    prefix = pc.if_else(russian, pa.scalar("+7"), pa.scalar("+"))
+    e164 = pc.binary_join_element_wise(prefix, national, "")
+    return pc.if_else(pc.equal(length, 0), d, e164)
 
 
 def _zero_pad(d: pa.Array, widths: tuple[int, ...]) -> pa.Array:

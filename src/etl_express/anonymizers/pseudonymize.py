@@ -16,9 +16,7 @@ from .base import Anonymizer
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
 from .normalize import infer_entity, normalize
 
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_SAMPLE = 2048
-_DEDUPE_BELOW = 0.5  # distinct share of a sample under which only distinct values are hashed
+_SAMPLE = 16384  # values sampled to estimate how many are distinct
 
 
 class KeyedHasher:
@@ -83,14 +81,13 @@ class KeyedHasher:
         if n == 0:
             return pa.array([], pa.string())
         values = normalized.cast(pa.binary()).to_pylist()
-        raw = np.frombuffer(self.digests(values, entity), dtype=np.uint8).reshape(n, self.digest_size)
+        hexed = np.frombuffer(self.digests(values, entity).hex().encode("ascii"), dtype=np.uint8)
         prefix = np.frombuffer(f"{entity}:".encode("utf-8"), dtype=np.uint8)
         p = len(prefix)
         width = p + 2 * self.digest_size
         out = np.empty((n, width), dtype=np.uint8)
         out[:, :p] = prefix
-        out[:, p::2] = _HEX[raw >> 4]
-        out[:, p + 1::2] = _HEX[raw & 15]
+        out[:, p:] = hexed.reshape(n, 2 * self.digest_size)
         offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out))
 
@@ -117,12 +114,15 @@ class KeyedHasher:
 
 
 def _mostly_repeated(arr: pa.Array) -> bool:
-    """Whether hashing only distinct values pays off, judged on an evenly spread sample."""
+    """Whether at most half the values are distinct, so that hashing only the distinct ones
+    pays for the dictionary encoding. Estimated from the repeats in a random sample: with D
+    distinct values, a sample of s values holds about s*s/(2D) repeats."""
     n = len(arr)
-    if n < 4 * _SAMPLE:
-        return False
-    sample = arr.take(pa.array(np.linspace(0, n - 1, _SAMPLE).astype(np.int64)))
-    return pc.count_distinct(sample).as_py() < _DEDUPE_BELOW * _SAMPLE
+    if n <= _SAMPLE:
+        return pc.count_distinct(arr).as_py() <= n // 2
+    picks = np.random.default_rng(n).integers(0, n, _SAMPLE)
+    repeats = _SAMPLE - pc.count_distinct(arr.take(pa.array(picks))).as_py()
+    return repeats * n > _SAMPLE * _SAMPLE  # estimated D = s*s/(2*repeats) < n/2
 
 
 class Pseudonymize(Anonymizer):

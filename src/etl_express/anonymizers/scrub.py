@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import re2
 from pydantic import SecretStr
 
 from ..errors import AnonymizationError
 from ..secrets import SecretRef
 from .base import Anonymizer
-from .detectors import classify_digits
+from .detectors import KIND_NAMES, classify_many
+from .normalize import digits_only
 from .pseudonymize import KeyedHasher
 
 KINDS = ("email", "phone", "passport", "snils", "inn", "ogrn", "card")
@@ -48,29 +48,54 @@ _RULES_AFTER_CHECKSUMS = (
     _Rule("phone", r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()"),
 )
 
-# Numbers whose check digits decide whether they are an identifier (Python's re, for the
-# look-arounds; it only runs on rows the vectorized CHECKSUM_CANDIDATE pass selected).
-CHECKSUM_CANDIDATE = r"[0-9]{10}|[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}|[0-9]{4}[ -][0-9]{4}[ -][0-9]{4}"
-_CHECKED = re.compile(
-    r"(?<![0-9])(?:(?P<snils>[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2})"
-    r"|(?P<card>[0-9]{4}(?:[ -][0-9]{4}){2,3})(?P<tail>[ -]?[0-9]{1,3})?"
-    r"|(?P<run>[0-9]{10,19}))(?![0-9])"
-)
+# Numbers whose check digits decide whether they are an identifier: a formatted SNILS, a
+# card in groups of four, or a bare run of 10 to 19 digits. Each match is cut out as a piece
+# and verified in bulk (detectors.classify_many); a match touching more digits is no number.
+CHECKSUM_CANDIDATE = (r"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}|[0-9]{4}(?:[ -][0-9]{4}){3}"
+                      r"|[0-9]{10,19}")
+
+# Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
+# PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
+_MARK = "\x00"
+# (pieces, positions of the values) -> (which values to replace, their replacements)
+ReplaceFn = Callable[[pa.Array, np.ndarray], tuple[np.ndarray, pa.Array]]
 
 
-def _classify(m: re.Match[str]) -> tuple[str, str, str] | None:
-    """(kind, identifier text, text to keep after it) of a checksum candidate, or None."""
-    if m.group("card") is not None:
-        card, tail = m.group("card"), m.group("tail") or ""
-        if tail and classify_digits(card + tail) == "card":
-            return "card", card + tail, ""
-        kind = classify_digits(card)
-        return (kind, card, tail) if kind == "card" else None
-    text = m.group(0)
-    kind = classify_digits(text)
-    if kind is None or (m.group("snils") is not None and kind != "snils"):
-        return None
-    return kind, text, ""
+def _replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: ReplaceFn) -> pa.Array:
+    """Replace the values that ``pattern`` finds, deciding for all of them at once.
+
+    ``rewrite`` wraps each value in NUL marks; the marked texts are split into pieces (text,
+    value, text, ..., text), ``replace`` says which values to replace and by what, and the
+    pieces are joined again. Everything is an Arrow or numpy kernel: no loop over rows.
+    """
+    found = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+    if not pc.any(found).as_py():
+        return texts
+    rows = pc.filter(texts, found)
+    parts = pc.split_pattern(pc.replace_substring_regex(rows, pattern, rewrite), _MARK)
+    offsets = parts.offsets.to_numpy().astype(np.int64)
+    pieces = parts.flatten()
+    counts = np.diff(offsets)
+    position = np.arange(len(pieces)) - np.repeat(offsets[:-1] - offsets[0], counts)
+    value_at = np.flatnonzero(position % 2 == 1)
+    if not len(value_at):
+        return texts
+    chosen, replacements = replace(pieces, value_at)
+    if not chosen.any():
+        return texts
+    mask = np.zeros(len(pieces), dtype=bool)
+    mask[value_at[chosen]] = True
+    pieces = pc.replace_with_mask(pieces, pa.array(mask), replacements.filter(pa.array(chosen)))
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), "")
+    return pc.replace_with_mask(texts, found, joined)
+
+
+def _touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
+    """Whether the piece before a value ends with a digit or the piece after starts with one."""
+    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -1, 2**31 - 1)
+    after = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at + 1)), 0, 1)
+    return (pc.ascii_is_decimal(before).to_numpy(zero_copy_only=False)
+            | pc.ascii_is_decimal(after).to_numpy(zero_copy_only=False))
 
 
 class ScrubPII(Anonymizer):
@@ -123,7 +148,6 @@ class ScrubPII(Anonymizer):
         self._hasher = KeyedHasher(key, "ScrubPII") if replace == "pseudonym" and key is not None else None
         self._before = [r for r in _RULES_BEFORE_CHECKSUMS if r.kind in self.kinds]
         self._after = [r for r in _RULES_AFTER_CHECKSUMS if r.kind in self.kinds]
-        self._compiled = {r.pattern: re2.compile(r.pattern) for r in (*self._before, *self._after)}
         self._checksum_kinds = {k for k in ("snils", "inn", "ogrn", "card") if k in self.kinds}
 
     def __repr__(self) -> str:
@@ -155,82 +179,50 @@ class ScrubPII(Anonymizer):
         picked = pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False)
         if not pc.any(picked).as_py():
             return arr
-        texts = pc.filter(arr, picked)
-        texts = self._scrub_pseudonyms(texts) if self._hasher is not None else self._scrub_placeholders(texts)
+        texts = pc.replace_substring(pc.filter(arr, picked), _MARK, "\ufffd")
+        for rule in self._before:
+            texts = self._apply(texts, rule)
+        if self._checksum_kinds:
+            texts = _replace_pieces(texts, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed)
+        for rule in self._after:
+            texts = self._apply(texts, rule)
         return pc.replace_with_mask(arr, picked, texts)
 
-    # -- placeholders: vectorized ----------------------------------------------------------
+    def _apply(self, texts: pa.Array, rule: _Rule) -> pa.Array:
+        if self._hasher is None:
+            return pc.replace_substring_regex(texts, rule.pattern, rf"\1{PLACEHOLDERS[rule.kind]}\3")
 
-    def _scrub_placeholders(self, texts: pa.Array) -> pa.Array:
-        for rule in self._before:
-            texts = pc.replace_substring_regex(texts, rule.pattern, rf"\1{PLACEHOLDERS[rule.kind]}\3")
-        if self._checksum_kinds:
-            texts = self._checksums(texts, lambda found: [PLACEHOLDERS[kind] for kind, _ in found])
-        for rule in self._after:
-            texts = pc.replace_substring_regex(texts, rule.pattern, rf"\1{PLACEHOLDERS[rule.kind]}\3")
-        return texts
+        def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+            values = pieces.take(pa.array(value_at))
+            return np.ones(len(values), dtype=bool), self._replacements(values, rule.kind)
 
-    def _checksums(self, texts: pa.Array, replacements: Callable[[list[tuple[str, str]]], list[str]]) -> pa.Array:
-        """Replace checksum-verified identifiers; Python runs only on candidate rows."""
-        candidates = pc.fill_null(pc.match_substring_regex(texts, CHECKSUM_CANDIDATE), False)
-        if not pc.any(candidates).as_py():
-            return texts
-        values = pc.filter(texts, candidates).to_pylist()
-        found: list[tuple[str, str]] = []
-        for text in values:
-            for m in _CHECKED.finditer(text):
-                hit = _classify(m)
-                if hit is not None and hit[0] in self._checksum_kinds:
-                    found.append((hit[0], hit[1]))
-        if not found:
-            return texts
-        it = iter(replacements(found))
+        return _replace_pieces(texts, rule.pattern, f"\\1{_MARK}\\2{_MARK}\\3", tokens)
 
-        def sub(m: re.Match[str]) -> str:
-            hit = _classify(m)
-            if hit is None or hit[0] not in self._checksum_kinds:
-                return m.group(0)
-            return next(it) + hit[2]
+    def _checksummed(self, pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        """Which candidate numbers are identifiers (check digits verified in bulk), and their
+        replacements."""
+        values = pieces.take(pa.array(value_at))
+        kinds = classify_many(digits_only(values))
+        kinds[_touches_digits(pieces, value_at)] = 0
+        out = pa.nulls(len(values), pa.string())
+        for code, kind in enumerate(KIND_NAMES):
+            if code == 0 or kind not in self._checksum_kinds:
+                continue
+            mask = kinds == code
+            if mask.any():
+                replaced = self._replacements(values.filter(pa.array(mask)), kind)
+                out = pc.replace_with_mask(out, pa.array(mask), replaced)
+        chosen = np.isin(kinds, [KIND_NAMES.index(k) for k in self._checksum_kinds])
+        return chosen, out
 
-        scrubbed = pa.array([_CHECKED.sub(sub, text) for text in values], pa.string())
-        return pc.replace_with_mask(texts, candidates, scrubbed)
-
-    # -- pseudonyms: keyed tokens, the same as Pseudonymize's ------------------------------
-
-    def _tokens(self, values: list[str], kind: str) -> list[str]:
-        assert self._hasher is not None
-        tokens = self._hasher.pseudonymize(pa.array(values, pa.string()), kind).to_pylist()
-        return [t or PLACEHOLDERS[kind] for t in tokens]
-
-    def _scrub_pseudonyms(self, texts: pa.Array) -> pa.Array:
-        values: list[str] = texts.to_pylist()
-        for rule in self._before:
-            values = self._pseudonymize_rule(values, rule)
-        if self._checksum_kinds:
-            def replacements(found: list[tuple[str, str]]) -> list[str]:
-                out: list[str | None] = [None] * len(found)
-                for kind in {k for k, _ in found}:
-                    idx = [i for i, (k, _) in enumerate(found) if k == kind]
-                    for i, token in zip(idx, self._tokens([found[i][1] for i in idx], kind)):
-                        out[i] = token
-                return [t or "" for t in out]
-
-            values = self._checksums(pa.array(values, pa.string()), replacements).to_pylist()
-        for rule in self._after:
-            values = self._pseudonymize_rule(values, rule)
-        return pa.array(values, pa.string())
-
-    def _pseudonymize_rule(self, values: list[str | None], rule: _Rule) -> list[str | None]:
-        rx = self._compiled[rule.pattern]
-        matched = [m.group(2) for v in values if v for m in rx.finditer(v)]
-        if not matched:
-            return values
-        tokens: Iterator[str] = iter(self._tokens(matched, rule.kind))
-
-        def sub(m: re2._Match) -> str:  # type: ignore[name-defined]
-            return m.group(1) + next(tokens) + m.group(3)
-
-        return [rx.sub(sub, v) if v else v for v in values]
+    def _replacements(self, values: pa.Array, kind: str) -> pa.Array:
+        """Placeholders, or keyed tokens of the normalized values (as :class:`Pseudonymize`
+        gives them), for values found to be of ``kind``."""
+        placeholder = pa.scalar(PLACEHOLDERS[kind], pa.string())
+        if self._hasher is None:
+            return pa.repeat(placeholder, len(values))
+        tokens = self._hasher.pseudonymize(values, kind)
+        return pc.fill_null(tokens, placeholder)
 
 
 __all__ = ["KINDS", "PLACEHOLDERS", "ScrubPII"]
