@@ -14,6 +14,7 @@ or with pytest-benchmark (not part of the normal test run, which collects tests/
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from pydantic import SecretStr
 from etl_express.anonymizers import Pseudonymize, ScrubPII
 from etl_express.anonymizers.detectors import inn_check, snils_check
 
-ROWS = 1_000_000
+ROWS = int(os.environ.get("ETL_EXPRESS_BENCH_ROWS", 1_000_000))
 KEY = SecretStr("bench-only-key-" + "Zq4Lm8Xv2Rt6Wn0Pk3Hs7Jd1Fb5Gc9Ay")
 
 _FIRST = ["Иван", "Пётр", "Анна", "Мария", "Олег", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья"]

@@ -31,3 +31,21 @@ def test_covers() -> None:
     assert anonymizers.Generalize(["birth_date"], to="year").covers() == {"birth_date"}
     assert anonymizers.Suppress(["scan"]).covers() == {"scan"}
     assert anonymizers.KAnonymity(["age"], k=3).covers() == set()
+
+
+def test_pipeline_pii_coverage_uses_covers() -> None:
+    import pytest
+
+    import etl_express as etl
+    from etl_express.errors import AnonymizationError
+
+    from .sources import ListSource
+
+    source = ListSource([{"id": 1, "scan": "x", "age": 30}], pii=["scan", "age"])
+    ok = etl.Pipeline("cov", source, anonymizers=[anonymizers.Suppress(["scan"]),
+                                                  anonymizers.Generalize(["age"], width=10)])
+    ok.check_pii_coverage()
+    rows_only = etl.Pipeline("cov", source, anonymizers=[anonymizers.Suppress(["scan"]),
+                                                         anonymizers.KAnonymity(["age"], k=2)])
+    with pytest.raises(AnonymizationError, match="'age'"):
+        rows_only.check_pii_coverage()

@@ -101,9 +101,9 @@ def digits_only(arr: pa.Array) -> pa.Array:
     data = (np.frombuffer(data_buf, dtype=np.uint8, count=end - start, offset=start)
             if data_buf is not None and end > start else np.zeros(0, dtype=np.uint8))
     keep = (data >= 48) & (data <= 57)
-    kept = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum(keep, out=kept[1:])
-    new_offsets = kept[offsets - start].astype(np.int32)
+    kept = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum(keep, dtype=np.int32, out=kept[1:])
+    new_offsets = kept[offsets - start]
     out = pa.StringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(np.ascontiguousarray(data[keep])))
     if arr.null_count:
         out = pc.if_else(pc.is_valid(arr), out, pa.scalar(None, pa.string()))
