@@ -227,6 +227,8 @@ class Pipeline:
                            started_at=now())
         store.start_run(run_id, self.name, pkey)
         start_run_log(store, run_id)  # logs.py: this run's lines to its database; purge old rows
+        for a in self.anonymizers:
+            a.reset()
         log.info("run started")
         tracker = QualityTracker(self.required)
         try:
@@ -287,6 +289,10 @@ class Pipeline:
             yield bar
         finally:
             bar.close()
+            # a failed run must not leave the source's connection (and its locks) open
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
 
     # -- quality checks ------------------------------------------------------------------
 
@@ -302,6 +308,8 @@ class Pipeline:
         ]
         history = [r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)]
         checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+        for a in self.anonymizers:  # e.g. KAnonymity's smallest equivalence class
+            checks.extend(a.checks())
         return checks
 
     def _table_checks(self, full_load: bool, rows_written: int) -> list[CheckResult]:
@@ -325,13 +333,20 @@ class Pipeline:
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
         """Anonymize one raw record (a quarantined one) before it is stored.
 
-        The record's values are taken as text; each anonymizer is applied, and where one
-        cannot handle the raw value its columns are removed entirely. Columns tagged as
-        personal data that are still present are removed as well.
+        The record's values are taken as text; each anonymizer is applied (except those that
+        judge a population of rows, such as ``KAnonymity``), and where one cannot handle the
+        raw value its columns are removed entirely. Columns tagged as personal data that are
+        still present are removed as well. Finally every remaining text value that no
+        anonymizer covered goes through a default ``ScrubPII``, so stray personal data in an
+        unexpected field never lands in quarantine.
         """
+        from .anonymizers.scrub import ScrubPII
+
         row = {normalize_name(k): (v if v is None or isinstance(v, str) else to_json_text(v)) for k, v in record.items()}
         batch, _ = records_to_batch([row], pa.schema([pa.field(k, pa.string()) for k in row]))
         for a in self.anonymizers:
+            if not a.row_wise:
+                continue
             try:
                 batch = a.anonymize(batch)
             except Exception:
@@ -339,11 +354,14 @@ class Pipeline:
                     i = batch.schema.get_field_index(normalize_name(col))
                     if i >= 0:
                         batch = batch.remove_column(i)
+        covered = {normalize_name(c) for a in self.anonymizers if a.row_wise for c in a.covers()}
         for col in self.pii:
             i = batch.schema.get_field_index(col)
-            covered = any(normalize_name(c) == col for a in self.anonymizers for c in a.covers())
-            if i >= 0 and not covered:
+            if i >= 0 and col not in covered:
                 batch = batch.remove_column(i)
+        rest = [f.name for f in batch.schema if f.name not in covered and pa.types.is_string(f.type)]
+        if rest:
+            batch = ScrubPII(rest).anonymize(batch)
         records = to_records(batch)
         return records[0] if records else {}
 

@@ -168,8 +168,12 @@ class PartitionRunner:
         except ETLError:
             raise
         except Exception as exc:
-            raise SourceError(f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
-                              where=where, hint="the next run resumes from the last committed batch") from exc
+            # from None: a driver's message may quote a raw value; the retry logic reads
+            # the original through ``transient`` below
+            err = SourceError(f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
+                              where=where, hint="the next run resumes from the last committed batch")
+            err.transient = is_transient(exc)  # type: ignore[attr-defined]
+            raise err from None
         if not isinstance(raw, Batch):
             raise SourceError(f"{type(self.pipeline.source).__name__}.read yielded {type(raw).__name__}, not Batch",
                               where=where, hint="yield etl_express.Batch(records, position=...)")

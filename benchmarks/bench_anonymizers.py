@@ -1,0 +1,129 @@
+"""Throughput of the anonymizers on 1,000,000 rows.
+
+Pseudonymize on three columns (unique emails, unique phones in mixed formats, repeated full
+names) and ScrubPII on one free-text column where about a third of the notes hold personal
+data. Run as a script to print rows/s::
+
+    python benchmarks/bench_anonymizers.py [--rows 1000000]
+
+or with pytest-benchmark (not part of the normal test run, which collects tests/ only)::
+
+    pytest benchmarks/bench_anonymizers.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+from collections.abc import Callable
+
+import pyarrow as pa
+from pydantic import SecretStr
+
+from etl_express.anonymizers import Pseudonymize, ScrubPII
+from etl_express.anonymizers.detectors import inn_check, snils_check
+
+ROWS = int(os.environ.get("ETL_EXPRESS_BENCH_ROWS", 1_000_000))
+KEY = SecretStr("bench-only-key-" + "Zq4Lm8Xv2Rt6Wn0Pk3Hs7Jd1Fb5Gc9Ay")
+
+_FIRST = ["Иван", "Пётр", "Анна", "Мария", "Олег", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья"]
+_LAST = ["Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков"]
+_PLAIN = ["Заказ №{i} доставлен, сумма {a} руб.", "Клиент просил перезвонить после {h}:00",
+          "Возврат по заказу {i} оформлен {d}.03.2024", "Оплата прошла, скидка {a} руб, спасибо"]
+
+
+def make_batch(rows: int = ROWS, seed: int = 1) -> pa.RecordBatch:
+    rng = random.Random(seed)
+    phones, notes = [], []
+    for i in range(rows):
+        ten = f"9{rng.randrange(10**9):09d}"
+        form = i % 4
+        phones.append(f"+7{ten}" if form == 0 else f"8 ({ten[:3]}) {ten[3:6]}-{ten[6:8]}-{ten[8:]}" if form == 1
+                      else f"+7 {ten[:3]} {ten[3:]}" if form == 2 else f"8{ten}")
+        kind = i % 9
+        if kind == 0:
+            notes.append(f"Клиент user{i}@mail.ru просил счёт, сумма {i % 997} руб.")
+        elif kind == 1:
+            notes.append(f"Перезвонить на +7 ({ten[:3]}) {ten[3:6]}-{ten[6:8]}-{ten[8:]} после обеда")
+        elif kind == 2:
+            nine = f"{rng.randrange(2_000_000, 999_999_999):09d}"
+            body = f"77{rng.randrange(10**7):07d}"
+            notes.append(f"СНИЛС {nine[:3]}-{nine[3:6]}-{nine[6:]} {snils_check(nine)}, ИНН {body}{inn_check(body)}")
+        else:
+            notes.append(_PLAIN[i % 4].format(i=i, a=i % 5000, h=9 + i % 9, d=1 + i % 28))
+    return pa.RecordBatch.from_pydict({
+        "id": pa.array(range(rows), pa.int64()),
+        "email": [f"User.{i}@Example{i % 50}.ru" for i in range(rows)],
+        "phone": phones,
+        "full_name": [f"{_LAST[i % 10]} {_FIRST[(i // 10) % 10]} {i % 37}" for i in range(rows)],
+        "notes": notes,
+    })
+
+
+def pseudonymize_3(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return Pseudonymize(["email", "phone", "full_name"], key=KEY).anonymize(batch)
+
+
+def scrub_notes(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return ScrubPII(["notes"]).anonymize(batch)
+
+
+def both(batch: pa.RecordBatch) -> pa.RecordBatch:
+    return scrub_notes(pseudonymize_3(batch))
+
+
+CASES: dict[str, Callable[[pa.RecordBatch], pa.RecordBatch]] = {
+    "Pseudonymize x3 columns": pseudonymize_3,
+    "ScrubPII x1 free-text column": scrub_notes,
+    "both": both,
+}
+
+
+# -- pytest-benchmark -------------------------------------------------------------------
+
+_BATCH: pa.RecordBatch | None = None
+
+
+def _batch() -> pa.RecordBatch:
+    global _BATCH
+    if _BATCH is None:
+        _BATCH = make_batch()
+    return _BATCH
+
+
+def test_pseudonymize_3_columns(benchmark) -> None:  # type: ignore[no-untyped-def]
+    out = benchmark.pedantic(pseudonymize_3, args=(_batch(),), rounds=3, iterations=1)
+    assert out.num_rows == ROWS
+
+
+def test_scrub_free_text(benchmark) -> None:  # type: ignore[no-untyped-def]
+    out = benchmark.pedantic(scrub_notes, args=(_batch(),), rounds=3, iterations=1)
+    assert out.num_rows == ROWS
+
+
+def test_pseudonymize_and_scrub(benchmark) -> None:  # type: ignore[no-untyped-def]
+    out = benchmark.pedantic(both, args=(_batch(),), rounds=3, iterations=1)
+    assert out.num_rows == ROWS
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    t = time.perf_counter()
+    batch = make_batch(args.rows)
+    print(f"generated {args.rows:,} rows in {time.perf_counter() - t:.1f} s")
+    for name, fn in CASES.items():
+        best = float("inf")
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            fn(batch)
+            best = min(best, time.perf_counter() - t)
+        print(f"{name:32s} {best:6.2f} s  {args.rows / best:12,.0f} rows/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""``ScrubPII``: find and replace personal data inside free text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import SecretStr
+
+from ..errors import AnonymizationError
+from ..secrets import SecretRef
+from .base import Anonymizer
+from .detectors import KIND_NAMES, classify_many
+from .normalize import digits_only
+from .pseudonymize import KeyedHasher
+
+KINDS = ("email", "phone", "passport", "snils", "inn", "ogrn", "card")
+PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in KINDS}
+
+# One cheap pass decides which rows can hold personal data at all: an "@", ten or more
+# digits with phone-like separators, or a passport context word. Only those rows are scanned.
+PREFILTER = r"(?i)@|[0-9][0-9\s()\-]{8,}[0-9]|паспорт|серия|серии|выдан"
+
+_PHONE_TAIL = r"[\s\-]?[0-9]{3}[\s\-]?[0-9]{2}[\s\-]?[0-9]{2}\b"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """An RE2 pattern with three groups: kept text before, the value, kept text after."""
+
+    kind: str
+    pattern: str
+
+
+# Applied in this order: emails first (they may hold digits), then passports (their digits
+# would otherwise pass for an INN), then numbers with check digits, then phones.
+_RULES_BEFORE_CHECKSUMS = (
+    _Rule("email", r"()([\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)+)()"),
+    _Rule("passport", r"(?i)((?:паспорт\p{L}*|серия|серии)[^0-9]{0,30}?)"
+                      r"([0-9]{2} ?[0-9]{2}[^0-9]{0,12}?[0-9]{6})([^0-9]|$)"),
+    _Rule("passport", r"\b()([0-9]{2} ?[0-9]{2} ?(?:№ ?)?[0-9]{6})(\s*,?\s*(?i:выдан))"),
+    _Rule("phone", r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()"),
+)
+_RULES_AFTER_CHECKSUMS = (
+    _Rule("phone", r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()"),
+)
+
+# Numbers whose check digits decide whether they are an identifier: a formatted SNILS, a
+# card in groups of four, or a bare run of 10 to 19 digits. Each match is cut out as a piece
+# and verified in bulk (detectors.classify_many); a match touching more digits is no number.
+CHECKSUM_CANDIDATE = (r"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}|[0-9]{4}(?:[ -][0-9]{4}){3}"
+                      r"|[0-9]{10,19}")
+
+# Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
+# PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
+_MARK = "\x00"
+# (pieces, positions of the values) -> (which values to replace, their replacements)
+ReplaceFn = Callable[[pa.Array, np.ndarray], tuple[np.ndarray, pa.Array]]
+
+
+def _replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: ReplaceFn) -> pa.Array:
+    """Replace the values that ``pattern`` finds, deciding for all of them at once.
+
+    ``rewrite`` wraps each value in NUL marks; the marked texts are split into pieces (text,
+    value, text, ..., text), ``replace`` says which values to replace and by what, and the
+    pieces are joined again. Everything is an Arrow or numpy kernel: no loop over rows.
+    """
+    found = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+    if not pc.any(found).as_py():
+        return texts
+    rows = pc.filter(texts, found)
+    parts = pc.split_pattern(pc.replace_substring_regex(rows, pattern, rewrite), _MARK)
+    offsets = parts.offsets.to_numpy().astype(np.int64)
+    pieces = parts.flatten()
+    counts = np.diff(offsets)
+    position = np.arange(len(pieces)) - np.repeat(offsets[:-1] - offsets[0], counts)
+    value_at = np.flatnonzero(position % 2 == 1)
+    if not len(value_at):
+        return texts
+    chosen, replacements = replace(pieces, value_at)
+    if not chosen.any():
+        return texts
+    mask = np.zeros(len(pieces), dtype=bool)
+    mask[value_at[chosen]] = True
+    pieces = pc.replace_with_mask(pieces, pa.array(mask), replacements.filter(pa.array(chosen)))
+    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), "")
+    return pc.replace_with_mask(texts, found, joined)
+
+
+def _touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
+    """Whether the piece before a value ends with a digit or the piece after starts with one."""
+    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -1, 2**31 - 1)
+    after = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at + 1)), 0, 1)
+    return (pc.ascii_is_decimal(before).to_numpy(zero_copy_only=False)
+            | pc.ascii_is_decimal(after).to_numpy(zero_copy_only=False))
+
+
+class ScrubPII(Anonymizer):
+    """Finds personal data inside free text and replaces it.
+
+    Logic: one vectorized RE2 pass (``pyarrow.compute.match_substring_regex``) picks the rows
+    that could hold personal data at all — an ``@``, ten or more digits with phone-like
+    separators, or a passport context word; the other rows are not touched again. On the
+    picked rows, RE2 replacements remove emails, passport series and numbers next to
+    ``паспорт``/``серия``/``выдан``, and Russian phones (``+7``, ``8``, ``9xx``, with
+    spaces, brackets, dashes). Runs of digits that could be a SNILS, an INN (10 or 12
+    digits), an OGRN/OGRNIP or a bank card (16-19 digits) are cut out of the texts by one
+    RE2 rewrite and a split, and their check digits are verified all at once as numpy matrix
+    operations (SNILS check number, INN weights, OGRN mod 11/13, Luhn): a number with a
+    wrong check digit, or one that is part of a longer run of digits, is left alone. There
+    is no Python loop over rows. Replacements are typed placeholders (``<EMAIL>``,
+    ``<PHONE>``, ``<SNILS>``, ``<INN>``, ``<OGRN>``, ``<PASSPORT>``, ``<CARD>``) or, with
+    ``replace="pseudonym"``, the same keyed tokens :class:`Pseudonymize` gives, so a person
+    mentioned in a note still joins. Only the found text changes; nothing is kept that could
+    restore it.
+
+    Args:
+        columns: free-text columns to scrub (absent columns are skipped).
+        kinds: what to look for (default: all of ``email, phone, passport, snils, inn, ogrn, card``).
+        replace: ``"placeholder"`` (default) or ``"pseudonym"`` (needs ``key``).
+        key: for pseudonyms, ``etl.secret(...)`` or a ``SecretStr`` of at least 32 bytes.
+
+    Example::
+
+        ScrubPII(["notes", "comment"])
+    """
+
+    def __init__(
+        self,
+        columns: str | Sequence[str],
+        *,
+        kinds: Iterable[str] = KINDS,
+        replace: str = "placeholder",
+        key: SecretRef | SecretStr | None = None,
+    ):
+        self.columns = (columns,) if isinstance(columns, str) else tuple(columns)
+        self.kinds = tuple(kinds)
+        unknown = [k for k in self.kinds if k not in KINDS]
+        if unknown:
+            raise AnonymizationError(f"ScrubPII: unknown kind(s) {unknown}", hint=f"choose from {list(KINDS)}")
+        if replace not in ("placeholder", "pseudonym"):
+            raise AnonymizationError(f"ScrubPII: replace={replace!r} is not 'placeholder' or 'pseudonym'")
+        if replace == "pseudonym" and key is None:
+            raise AnonymizationError("ScrubPII(replace='pseudonym') needs a key",
+                                     hint="pass key=etl.secret('ANON_KEY')")
+        self.replace = replace
+        self._hasher = KeyedHasher(key, "ScrubPII") if replace == "pseudonym" and key is not None else None
+        self._before = [r for r in _RULES_BEFORE_CHECKSUMS if r.kind in self.kinds]
+        self._after = [r for r in _RULES_AFTER_CHECKSUMS if r.kind in self.kinds]
+        self._checksum_kinds = {k for k in ("snils", "inn", "ogrn", "card") if k in self.kinds}
+
+    def __repr__(self) -> str:
+        return f"ScrubPII(columns={list(self.columns)!r}, kinds={list(self.kinds)!r}, replace={self.replace!r})"
+
+    def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        for column in self.columns:
+            i = batch.schema.get_field_index(column)
+            if i < 0:
+                continue
+            batch = batch.set_column(i, pa.field(column, pa.string()), self.scrub(batch.column(i), column))
+        return batch
+
+    def scrub(self, arr: pa.Array | pa.ChunkedArray, column: str = "text") -> pa.Array:
+        """The scrubbed copy of one text column."""
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        if not pa.types.is_string(arr.type):
+            if pa.types.is_null(arr.type):
+                return arr.cast(pa.string())
+            raise AnonymizationError(
+                f"ScrubPII needs a text column, but column {column!r} is {arr.type}",
+                hint="scrub text columns only; use Pseudonymize, Redact or Generalize for typed columns",
+            )
+        picked = pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False)
+        if not pc.any(picked).as_py():
+            return arr
+        texts = pc.replace_substring(pc.filter(arr, picked), _MARK, "\ufffd")
+        for rule in self._before:
+            texts = self._apply(texts, rule)
+        if self._checksum_kinds:
+            texts = _replace_pieces(texts, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed)
+        for rule in self._after:
+            texts = self._apply(texts, rule)
+        return pc.replace_with_mask(arr, picked, texts)
+
+    def _apply(self, texts: pa.Array, rule: _Rule) -> pa.Array:
+        if self._hasher is None:  # match first: replacing is the dearer kernel, run it on hits only
+            found = pc.fill_null(pc.match_substring_regex(texts, rule.pattern), False)
+            if not pc.any(found).as_py():
+                return texts
+            hits = pc.replace_substring_regex(pc.filter(texts, found), rule.pattern, rf"\1{PLACEHOLDERS[rule.kind]}\3")
+            return pc.replace_with_mask(texts, found, hits)
+
+        def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+            values = pieces.take(pa.array(value_at))
+            return np.ones(len(values), dtype=bool), self._replacements(values, rule.kind)
+
+        return _replace_pieces(texts, rule.pattern, f"\\1{_MARK}\\2{_MARK}\\3", tokens)
+
+    def _checksummed(self, pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        """Which candidate numbers are identifiers (check digits verified in bulk), and their
+        replacements."""
+        values = pieces.take(pa.array(value_at))
+        kinds = classify_many(digits_only(values))
+        kinds[_touches_digits(pieces, value_at)] = 0
+        out = pa.nulls(len(values), pa.string())
+        for code, kind in enumerate(KIND_NAMES):
+            if code == 0 or kind not in self._checksum_kinds:
+                continue
+            mask = kinds == code
+            if mask.any():
+                replaced = self._replacements(values.filter(pa.array(mask)), kind)
+                out = pc.replace_with_mask(out, pa.array(mask), replaced)
+        chosen = np.isin(kinds, [KIND_NAMES.index(k) for k in self._checksum_kinds])
+        return chosen, out
+
+    def _replacements(self, values: pa.Array, kind: str) -> pa.Array:
+        """Placeholders, or keyed tokens of the normalized values (as :class:`Pseudonymize`
+        gives them), for values found to be of ``kind``."""
+        placeholder = pa.scalar(PLACEHOLDERS[kind], pa.string())
+        if self._hasher is None:
+            return pa.repeat(placeholder, len(values))
+        tokens = self._hasher.pseudonymize(values, kind)
+        return pc.fill_null(tokens, placeholder)
+
+
+__all__ = ["KINDS", "PLACEHOLDERS", "ScrubPII"]

@@ -1,0 +1,137 @@
+"""Pseudonymize: normalization, joins, entity separation and key handling."""
+
+from __future__ import annotations
+
+import pickle
+
+import pyarrow as pa
+import pytest
+from pydantic import SecretStr
+
+import etl_express as etl
+from etl_express.anonymizers import Pseudonymize
+from etl_express.errors import AnonymizationError, ETLConfigError
+
+
+def _tokens(p: Pseudonymize, column: str, values: list) -> list:  # type: ignore[type-arg]
+    return p.anonymize(pa.RecordBatch.from_pydict({column: values})).column(0).to_pylist()
+
+
+def test_phone_formats_give_one_token(anon_key: etl.SecretRef) -> None:
+    p = Pseudonymize(["phone"], key=anon_key)
+    out = _tokens(p, "phone", ["8 (916) 123-45-67", "+7 916 1234567", "+79161234567", "89161234567",
+                                "9161234567", "8-916-123-45-67", " +7 (916) 123 45 67 "])
+    assert len(set(out)) == 1
+    assert out[0].startswith("phone:") and len(out[0]) == len("phone:") + 32
+    assert _tokens(p, "phone", ["8 (916) 123-45-68"])[0] != out[0]
+
+
+def test_email_snils_inn_normalization(anon_key: etl.SecretRef) -> None:
+    p = Pseudonymize(["email", "snils", "inn"], key=anon_key)
+    batch = pa.RecordBatch.from_pydict({
+        "email": ["Ivan.Petrov@Mail.RU", " ivan.petrov@mail.ru", "ＩＶＡＮ.petrov@mail.ru", None],
+        "snils": ["112-233-445 95", "11223344595", "112 233 445 95", ""],
+        "inn": ["0274062111", "0274062111", "0274062111", None],
+    })
+    out = p.anonymize(batch).to_pydict()
+    assert len(set(out["email"][:3])) == 1 and out["email"][3] is None
+    assert len(set(out["snils"][:3])) == 1 and out["snils"][3] is None
+    # an INN stored as a number loses its leading zero; normalization restores it
+    as_int = p.anonymize(pa.RecordBatch.from_pydict({"inn": pa.array([274062111], pa.int64())})).column(0)[0].as_py()
+    assert as_int == out["inn"][0]
+    assert p.anonymize(batch).schema.field("email").type == pa.string()
+
+
+def test_joins_across_sources_and_runs(anon_key: etl.SecretRef) -> None:
+    crm = pa.RecordBatch.from_pydict({"email": ["Anna.S@Example.com"], "phone": ["8 (903) 555-12-34"]})
+    billing = pa.RecordBatch.from_pydict({"contact_email": ["anna.s@example.com "], "mobile": ["+7 903 5551234"]})
+    a = Pseudonymize(["email", "phone"], key=anon_key).anonymize(crm)
+    # a second, independently built anonymizer (another run) with the same key
+    b = Pseudonymize(["contact_email", "mobile"], key=anon_key).anonymize(billing)
+    assert a.column(0).to_pylist() == b.column(0).to_pylist()
+    assert a.column(1).to_pylist() == b.column(1).to_pylist()
+
+
+def test_entity_types_never_share_tokens(anon_key: etl.SecretRef) -> None:
+    value = "79161234567"
+    p = Pseudonymize(["a", "b", "c", "d"], key=anon_key,
+                     entities={"a": "phone", "b": "snils", "c": "inn", "d": "text"})
+    row = p.anonymize(pa.RecordBatch.from_pydict({c: [value] for c in "abcd"})).to_pylist()[0]
+    hexes = {v.split(":", 1)[1] for v in row.values()}
+    assert len(hexes) == 4
+    # same text as an email and as a name: different tokens
+    q = Pseudonymize(["email", "full_name"], key=anon_key)
+    r = q.anonymize(pa.RecordBatch.from_pydict({"email": ["x@y.ru"], "full_name": ["x@y.ru"]})).to_pylist()[0]
+    assert r["email"].split(":")[1] != r["full_name"].split(":")[1]
+
+
+def test_other_key_other_tokens(secret_key: SecretStr) -> None:
+    other = SecretStr("another-random-key-" + "QzX81kPq0vLm3NbT7yRw")
+    a = Pseudonymize(["email"], key=secret_key)
+    b = Pseudonymize(["email"], key=other)
+    batch = pa.RecordBatch.from_pydict({"email": ["a@b.ru"]})
+    assert a.anonymize(batch).column(0) != b.anonymize(batch).column(0)
+
+
+def test_repeated_values_hashed_once_give_same_tokens(anon_key: etl.SecretRef) -> None:
+    values = [f"user{i % 50}@x.ru" for i in range(20_000)]
+    values[7] = None  # type: ignore[call-overload]
+    p = Pseudonymize(["email"], key=anon_key)
+    out = _tokens(p, "email", values)
+    direct = _tokens(p, "email", [f"user{i}@x.ru" for i in range(50)])
+    assert out[7] is None
+    assert all(out[i] == direct[i % 50] for i in range(20_000) if i != 7)
+
+
+@pytest.mark.parametrize("literal", ["x" * 64, b"k" * 64, "0123456789abcdef" * 4])
+def test_literal_keys_refused(literal: object) -> None:
+    with pytest.raises(AnonymizationError, match="literal key") as info:
+        Pseudonymize(["email"], key=literal)  # type: ignore[arg-type]
+    assert str(literal) not in str(info.value)
+
+
+def test_short_or_weak_keys_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(AnonymizationError, match="at least 32 are required"):
+        Pseudonymize(["email"], key=SecretStr("short-key-19-bytes!"))
+    with pytest.raises(AnonymizationError, match="not random"):
+        Pseudonymize(["email"], key=SecretStr("ab" * 32))
+    # a secret reference is resolved when the data arrives, and checked then
+    monkeypatch.setenv("ETL_EXPRESS_SHORT_ANON_KEY", "tiny-key-value")
+    p = Pseudonymize(["email"], key=etl.secret("SHORT_ANON_KEY"))
+    with pytest.raises(AnonymizationError, match="at least 32 are required") as info:
+        p.anonymize(pa.RecordBatch.from_pydict({"email": ["a@b.ru"]}))
+    assert "tiny-key-value" not in str(info.value)
+    assert "SHORT_ANON_KEY" in str(info.value)
+    with pytest.raises(ETLConfigError, match="not found"):
+        Pseudonymize(["email"], key=etl.secret("NO_SUCH_ANON_KEY_XYZ")).anonymize(
+            pa.RecordBatch.from_pydict({"email": ["a@b.ru"]}))
+
+
+def test_key_never_in_repr_or_pickle(secret_key: SecretStr, key_value: str) -> None:
+    from etl_express.anonymizers.keys import entity_subkey
+
+    p = Pseudonymize(["email"], key=secret_key)
+    p.anonymize(pa.RecordBatch.from_pydict({"email": ["a@b.ru"]}))
+    subkey = entity_subkey(key_value.encode(), "email")
+    for text in (repr(p), str(p), repr(p._hasher), repr(vars(p))):
+        assert key_value not in text and subkey.hex() not in text
+    dumped = pickle.dumps(p)
+    assert subkey not in dumped
+    # the pickled anonymizer still works (the SecretStr travels, derived keys do not)
+    clone = pickle.loads(dumped)
+    batch = pa.RecordBatch.from_pydict({"email": ["a@b.ru"]})
+    assert clone.anonymize(batch).column(0) == p.anonymize(batch).column(0)
+
+
+def test_secret_ref_pickles_without_value(anon_key: etl.SecretRef, key_value: str) -> None:
+    p = Pseudonymize(["email"], key=anon_key)
+    p.anonymize(pa.RecordBatch.from_pydict({"email": ["a@b.ru"]}))
+    assert key_value.encode() not in pickle.dumps(p)
+
+
+def test_covers_and_missing_columns(anon_key: etl.SecretRef) -> None:
+    p = Pseudonymize(["email", "phone"], key=anon_key)
+    assert p.covers() == {"email", "phone"}
+    batch = pa.RecordBatch.from_pydict({"id": [1], "email": ["a@b.ru"]})
+    out = p.anonymize(batch)
+    assert out.schema.names == ["id", "email"] and out.column(0).to_pylist() == [1]

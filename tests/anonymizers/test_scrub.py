@@ -1,0 +1,58 @@
+"""ScrubPII on columns: placeholders, keyed pseudonyms, untouched rows, types."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pytest
+
+import etl_express as etl
+from etl_express.anonymizers import Pseudonymize, ScrubPII
+from etl_express.errors import AnonymizationError
+
+from . import idnumbers as nb
+
+
+def test_rows_without_pii_are_untouched_and_nulls_stay() -> None:
+    texts = ["без данных", None, "звонок 8 916 123 45 67", "сумма 1 500 руб", ""]
+    out = ScrubPII(["notes"]).anonymize(pa.RecordBatch.from_pydict({"notes": texts, "id": [1, 2, 3, 4, 5]}))
+    assert out.column("notes").to_pylist() == ["без данных", None, "звонок <PHONE>", "сумма 1 500 руб", ""]
+    assert out.column("id").to_pylist() == [1, 2, 3, 4, 5]
+
+
+def test_everything_in_one_note() -> None:
+    rng = random.Random(3)
+    snils, inn, card, ogrn = nb.snils(rng), nb.inn12(rng), nb.card(rng, "2202"), nb.ogrn(rng)
+    note = (f"Клиент Ivan@Example.ru, тел. +7 (916) 555-12-34, СНИЛС {nb.fmt_snils(snils)}, "
+            f"ИНН {inn}, ОГРН {ogrn}, карта {nb.fmt_card(card)}, паспорт 45 06 123456 выдан ОВД")
+    out = ScrubPII("notes").scrub(pa.array([note]))[0].as_py()
+    assert out == ("Клиент <EMAIL>, тел. <PHONE>, СНИЛС <SNILS>, ИНН <INN>, ОГРН <OGRN>, "
+                   "карта <CARD>, паспорт <PASSPORT> выдан ОВД")
+
+
+def test_pseudonyms_match_pseudonymize_tokens(anon_key: etl.SecretRef) -> None:
+    rng = random.Random(5)
+    inn = nb.inn10(rng)
+    note = f"пишите IVAN@example.ru или звоните 8 (916) 555-12-34; ИНН {inn}"
+    out = ScrubPII(["notes"], replace="pseudonym", key=anon_key).scrub(pa.array([note]))[0].as_py()
+    p = Pseudonymize(["email", "phone", "inn"], key=anon_key)
+    row = p.anonymize(pa.RecordBatch.from_pydict(
+        {"email": ["ivan@example.ru"], "phone": ["+79165551234"], "inn": [inn]})).to_pylist()[0]
+    assert out == f"пишите {row['email']} или звоните {row['phone']}; ИНН {row['inn']}"
+
+
+def test_bad_configuration_and_types() -> None:
+    with pytest.raises(AnonymizationError, match="unknown kind"):
+        ScrubPII(["notes"], kinds=["snils", "dna"])
+    with pytest.raises(AnonymizationError, match="needs a key"):
+        ScrubPII(["notes"], replace="pseudonym")
+    with pytest.raises(AnonymizationError, match="literal key"):
+        ScrubPII(["notes"], replace="pseudonym", key="k" * 40)  # type: ignore[arg-type]
+    with pytest.raises(AnonymizationError, match="'amount' is int64"):
+        ScrubPII(["amount"]).anonymize(pa.RecordBatch.from_pydict({"amount": [1]}))
+
+
+def test_large_strings_and_chunked_input() -> None:
+    arr = pa.chunked_array([pa.array(["a@b.ru"], pa.large_string()), pa.array(["нет"], pa.large_string())])
+    assert ScrubPII(["t"]).scrub(arr).to_pylist() == ["<EMAIL>", "нет"]
