@@ -14,6 +14,7 @@ from loguru import logger
 from .anonymizers.base import Anonymizer
 from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError, SinkError, SourceError
 from .format import Batch, Rejected, add_lineage, normalize_name, records_to_batch, to_json_text, to_records
+from .prefetch import read_ahead
 from .quality import CheckResult, reconciliation
 from .result import RunResult
 from .sinks.base import Sink
@@ -182,8 +183,9 @@ class Pipeline:
         loaded_at = result.started_at or now()
         primary_key = list(self.source.primary_key)
         bar = self._progress(pkey)
+        batches = None
         try:
-            batches = iter(self.source.read(position, partition))
+            batches = read_ahead(self.source, self.source.read(position, partition))
             index = 0
             while True:
                 where = {"pipeline": self.name, "partition": pkey or "all", "batch": index,
@@ -228,6 +230,8 @@ class Pipeline:
                 bar.update(n_in)
                 log.debug("batch {} committed: {} rows", index, n_in)
         finally:
+            if batches is not None:
+                batches.close()
             bar.close()
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
