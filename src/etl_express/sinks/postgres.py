@@ -178,6 +178,7 @@ class PostgresSink(Sink):
         self.synchronous_commit = synchronous_commit
         self._direct_backoff = 0
         self._direct_skip = 0
+        self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
         self._stage = "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
@@ -290,8 +291,12 @@ class PostgresSink(Sink):
                 with _utc_session(cur, payload[0] == "csv" and _has_zoned_timestamps(batch.schema)):
                     if not upsert:
                         _copy(cur, self._ident, cols, payload)
-                    elif not self._copy_direct(cur, cols, payload):
+                        self._batches["appended"] += 1
+                    elif self._copy_direct(cur, cols, payload):
+                        self._batches["direct"] += 1
+                    else:
                         self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
+                        self._batches["staged"] += 1
         except psycopg.Error as exc:
             raise SinkError(
                 f"writing {batch.num_rows} rows to {self.table} failed: {safe_pg_message(exc)}",
