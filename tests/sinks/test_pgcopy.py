@@ -53,8 +53,10 @@ def _load(url: str, schema: str, table: str, fmt: str, chunks: list) -> list[tup
 def test_binary_and_csv_load_the_same_values(pg_url: str, schema: str) -> None:
     batch = pa.RecordBatch.from_arrays([a for _, a in COLUMNS.values()], names=list(COLUMNS))
     types = [t for t, _ in COLUMNS.values()]
-    fmt, chunks = copy_payload(batch, types)
-    assert fmt == "binary"
+    payload = copy_payload(batch, types, slice_bytes=64)  # several slices
+    assert payload.format == "binary"
+    chunks = list(payload)
+    assert len(chunks) > 3 and list(payload) == chunks  # a second pass replays the same bytes
     binary = _load(pg_url, schema, "b", "binary", chunks)
     text = _load(pg_url, schema, "c", "csv", [csv_payload(batch)])
     assert binary == text
@@ -90,5 +92,4 @@ def test_sliced_batches_encode_only_their_rows(pg_url: str, schema: str) -> None
 def test_unsupported_columns_fall_back_to_csv(array: pa.Array, pg_type: str) -> None:
     assert encode_column(array, pg_type) is None
     batch = pa.RecordBatch.from_arrays([array], names=["c"])
-    fmt, _ = copy_payload(batch, [pg_type])
-    assert fmt == "csv"
+    assert copy_payload(batch, [pg_type]).format == "csv"

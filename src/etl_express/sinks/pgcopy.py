@@ -19,7 +19,7 @@ Two encodings, chosen per batch by :func:`copy_payload`:
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -33,25 +33,53 @@ _NULL = pa.scalar(b"\xff\xff\xff\xff", pa.binary())
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
 _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
 _MAX_BATCH_BYTES = 1 << 30  # Arrow binary offsets are 32-bit
+_SLICE_BYTES = 2 << 20  # encode ~2 MB at a time, so encoding overlaps PostgreSQL's parsing
 _TEXT_TYPES = {"text", "character varying", "character", "json"}
 _INT_RANGES = {"bigint": (">i8", -(2**63), 2**63 - 1), "integer": (">i4", -(2**31), 2**31 - 1),
                "smallint": (">i2", -(2**15), 2**15 - 1)}
 
-Payload = tuple[str, list[memoryview | bytes]]
+Chunk = memoryview | bytes
+#: the pieces of one column's fields, concatenated per row: numpy ``(rows, width)`` uint8
+#: blocks (fixed width, no NULLs) or Arrow binary arrays
+Part = np.ndarray | pa.Array
+Encoder = Callable[[pa.Array], list[Part]]
 
 
-def copy_payload(batch: pa.RecordBatch, pg_types: Sequence[str] | None = None) -> Payload:
-    """``(format, chunks)`` for ``COPY ... FROM STDIN (FORMAT <format>)``.
+class CopyPayload:
+    """A batch's COPY stream, encoded slice by slice as it is iterated.
+
+    Encoding lazily lets PostgreSQL parse slice *k* while slice *k + 1* is being encoded.
+    Chunks are kept as they are produced, so the payload can be sent again (after a
+    failed direct COPY) without encoding twice; a second iteration picks up where an
+    interrupted first one stopped.
+    """
+
+    def __init__(self, format: str, chunks: Iterator[Chunk]):
+        self.format = format
+        self._pending = chunks
+        self._done: list[Chunk] = []
+
+    def __iter__(self) -> Iterator[Chunk]:
+        yield from list(self._done)
+        for chunk in self._pending:
+            self._done.append(chunk)
+            yield chunk
+
+
+def copy_payload(batch: pa.RecordBatch, pg_types: Sequence[str] | None = None,
+                 slice_bytes: int = _SLICE_BYTES) -> CopyPayload:
+    """The batch's payload for ``COPY ... FROM STDIN (FORMAT <payload.format>)``.
 
     ``pg_types`` are the target columns' types as ``information_schema.columns.data_type``
     spells them, in the batch's column order; without them (or when a column cannot be
     encoded in binary for its type) the payload is CSV.
     """
-    if pg_types is not None:
-        chunks = binary_payload(batch, pg_types)
-        if chunks is not None:
-            return "binary", chunks
-    return "csv", [csv_payload(batch)]
+    rows = max(1, slice_bytes * max(batch.num_rows, 1) // max(batch.nbytes, 1))
+    slices = [batch.slice(i, rows) for i in range(0, batch.num_rows, rows)]
+    encoders = _binary_encoders(batch, pg_types) if pg_types is not None else None
+    if encoders is not None:
+        return CopyPayload("binary", _binary_chunks(slices, encoders))
+    return CopyPayload("csv", (csv_payload(s) for s in slices))
 
 
 def csv_payload(batch: pa.RecordBatch) -> memoryview:
@@ -65,95 +93,140 @@ def csv_payload(batch: pa.RecordBatch) -> memoryview:
     return buf.getbuffer()
 
 
-def binary_payload(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[memoryview | bytes] | None:
-    """The batch in PostgreSQL's binary COPY format, or ``None`` when a column's Arrow
-    type cannot be encoded for its target type (the caller falls back to CSV)."""
+def binary_payload(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[Chunk] | None:
+    """The whole batch in PostgreSQL's binary COPY format, or ``None`` when a column's
+    Arrow type cannot be encoded for its target type (the caller falls back to CSV)."""
+    encoders = _binary_encoders(batch, pg_types)
+    return None if encoders is None else list(_binary_chunks([batch], encoders))
+
+
+def encode_column(col: pa.Array, pg_type: str) -> pa.Array | None:
+    """One binary value per row: the field's 4-byte length and its bytes (``-1``: NULL);
+    ``None`` when ``col`` cannot be sent in binary into a ``pg_type`` column."""
+    encoder = _encoder(col, pg_type)
+    return None if encoder is None else _join(encoder(col), len(col))
+
+
+def _binary_encoders(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[Encoder] | None:
     if batch.num_columns == 0 or batch.num_columns != len(pg_types) or batch.num_columns > 1600:
         return None
     if batch.nbytes > _MAX_BATCH_BYTES:
         return None
-    fields: list[pa.Array | pa.Scalar] = [pa.scalar(batch.num_columns.to_bytes(2, "big"), pa.binary())]
+    encoders = []
     for col, pg_type in zip(batch.columns, pg_types):
         try:
-            encoded = encode_column(col, pg_type)
+            encoder = _encoder(col, pg_type)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
-            encoded = None
-        if encoded is None:
+            encoder = None
+        if encoder is None:
             return None
-        fields.append(encoded)
-    rows = pc.binary_join_element_wise(*fields, b"")
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
-    data = memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
-    return [_HEADER, data, _TRAILER]
+        encoders.append(encoder)
+    return encoders
 
 
-def encode_column(col: pa.Array, pg_type: str) -> pa.Array | None:
-    """One binary value per row: the field's 4-byte length and its bytes (``-1``: NULL)."""
+def _binary_chunks(slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]) -> Iterator[Chunk]:
+    yield _HEADER
+    for part in slices:
+        count = np.frombuffer(part.num_columns.to_bytes(2, "big"), dtype=np.uint8)
+        pieces: list[Part] = [np.broadcast_to(count, (part.num_rows, 2))]
+        for encoder, col in zip(encoders, part.columns):
+            pieces += encoder(col)
+        rows = _join(pieces, part.num_rows)
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
+        yield memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
+    yield _TRAILER
+
+
+def _join(pieces: Sequence[Part], n: int) -> pa.Array:
+    """Concatenate the pieces row by row: adjacent numpy blocks merge into one first, so
+    a run of fixed-width columns costs one Arrow argument instead of one each."""
+    arrays: list[pa.Array] = []
+    block: list[np.ndarray] = []
+    for piece in [*pieces, None]:
+        if isinstance(piece, np.ndarray):
+            block.append(piece)
+            continue
+        if block:
+            arrays.append(_block_array(np.concatenate(block, axis=1) if len(block) > 1 else block[0]))
+            block = []
+        if piece is not None:
+            arrays.append(piece)
+    if len(arrays) == 1:
+        return arrays[0]
+    return pc.binary_join_element_wise(*arrays, b"")
+
+
+def _block_array(block: np.ndarray) -> pa.Array:
+    n, width = block.shape
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    data = np.ascontiguousarray(block)
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
+    """How to encode ``col`` for a ``pg_type`` column (checked once for the whole batch)."""
     t = col.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         if pg_type in _TEXT_TYPES:
-            return _varlen(col, b"")
+            return lambda c: _varlen(c, b"")
         if pg_type == "jsonb":
-            return _varlen(col, b"\x01")  # jsonb's binary form: a version byte, then the text
+            return lambda c: _varlen(c, b"\x01")  # jsonb's binary form: a version byte, then the text
         return None
     if pa.types.is_boolean(t) and pg_type == "boolean":
-        return _fixed(pc.fill_null(col, False).to_numpy(zero_copy_only=False).astype(np.uint8), col)
+        return lambda c: _fixed(pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c)
     if pa.types.is_integer(t):
         if pg_type in _INT_RANGES:
             dtype, lo, hi = _INT_RANGES[pg_type]
-            values = pc.fill_null(col, 0).to_numpy()
-            if values.size and (values.min() < lo or values.max() > hi):
+            bounds = pc.min_max(col)
+            if bounds["min"].is_valid and (bounds["min"].as_py() < lo or bounds["max"].as_py() > hi):
                 return None  # out of range: CSV lets PostgreSQL name the problem
-            return _fixed(values.astype(dtype), col)
+            return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
         if pg_type == "numeric":
-            return _numeric(pc.fill_null(col, 0).to_numpy().astype(np.int64), 0, 19, col)
+            return lambda c: _numeric(pc.fill_null(c, 0).to_numpy().astype(np.int64), 0, 19, c)
         if pg_type == "double precision":
-            return _fixed(pc.fill_null(col, 0).to_numpy().astype(">f8"), col)
+            return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(">f8"), c)
         return None
     if pa.types.is_floating(t) and pg_type in ("double precision", "real"):
-        values = pc.fill_null(col, 0).to_numpy()
-        return _fixed(values.astype(">f8" if pg_type == "double precision" else ">f4"), col)
+        dtype = ">f8" if pg_type == "double precision" else ">f4"
+        return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
     if pa.types.is_date32(t) and pg_type == "date":
-        days = pc.fill_null(col, 0).cast(pa.int32()).to_numpy()
-        return _fixed((days.astype(np.int64) - _PG_EPOCH_DAYS).astype(">i4"), col)
+        return lambda c: _fixed((pc.fill_null(c, 0).cast(pa.int32()).to_numpy().astype(np.int64)
+                                 - _PG_EPOCH_DAYS).astype(">i4"), c)
     if pa.types.is_timestamp(t) and pg_type in ("timestamp with time zone", "timestamp without time zone"):
-        us = pc.fill_null(col.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
-        return _fixed((us - _PG_EPOCH_US).astype(">i8"), col)
+        if t.unit != "us":
+            col.cast(pa.timestamp("us", t.tz))  # raises (-> CSV) when it would lose precision
+        return lambda c: _fixed((pc.fill_null(c.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
+                                 - _PG_EPOCH_US).astype(">i8"), c)
     if pa.types.is_decimal128(t) and pg_type == "numeric":
         if t.scale < 0 or t.precision + (-t.scale % 4) > 18:
             return None
-        return _numeric(_decimal_unscaled(col), t.scale, t.precision, col)
+        return lambda c: _numeric(_decimal_unscaled(c), t.scale, t.precision, c)
     return None
 
 
-def _fixed(values: np.ndarray, col: pa.Array) -> pa.Array:
+def _fixed(values: np.ndarray, col: pa.Array) -> list[Part]:
     """Fixed-width big-endian ``values`` as length-prefixed fields (NULL where ``col`` is)."""
     n = len(values)
     width = values.dtype.itemsize if values.ndim == 1 else values.shape[1]
     out = np.empty((n, 4 + width), dtype=np.uint8)
     out[:, :4] = np.frombuffer(width.to_bytes(4, "big"), dtype=np.uint8)
     out[:, 4:] = np.ascontiguousarray(values).view(np.uint8).reshape(n, width)
-    offsets = np.arange(0, (n + 1) * (4 + width), 4 + width, dtype=np.int32)
-    arr = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
-    return _with_nulls(arr, col)
-
-
-def _varlen(col: pa.Array, prefix: bytes) -> pa.Array:
-    lengths = pc.fill_null(pc.binary_length(col), 0).to_numpy().astype(np.int64) + len(prefix)
-    head = np.empty((len(col), 4 + len(prefix)), dtype=np.uint8)
-    head[:, :4] = lengths.astype(">i4").view(np.uint8).reshape(-1, 4)
-    head[:, 4:] = np.frombuffer(prefix, dtype=np.uint8)
-    offsets = np.arange(0, (len(col) + 1) * head.shape[1], head.shape[1], dtype=np.int32)
-    heads = pa.Array.from_buffers(pa.binary(), len(col), [None, pa.py_buffer(offsets), pa.py_buffer(head)])
-    body = col.cast(pa.binary()) if pa.types.is_string(col.type) else col.cast(pa.large_binary()).cast(pa.binary())
-    joined = pc.binary_join_element_wise(heads, pc.fill_null(body, b""), b"")
-    return _with_nulls(joined, col)
-
-
-def _with_nulls(arr: pa.Array, col: pa.Array) -> pa.Array:
     if col.null_count == 0:
-        return arr
-    return pc.if_else(col.is_valid(), arr, _NULL)
+        return [out]
+    return [pc.if_else(col.is_valid(), _block_array(out), _NULL)]
+
+
+def _varlen(col: pa.Array, prefix: bytes) -> list[Part]:
+    """A 4-byte length block (``-1`` for NULL) and the bytes (empty for NULL)."""
+    body = col.cast(pa.binary()) if pa.types.is_string(col.type) else col.cast(pa.large_binary()).cast(pa.binary())
+    if prefix:
+        body = pc.binary_join_element_wise(pa.scalar(prefix, pa.binary()), body, b"")  # NULL stays NULL
+    lengths = pc.binary_length(body)
+    if col.null_count:
+        lengths = pc.fill_null(lengths, -1)
+        body = pc.fill_null(body, b"")
+    head = lengths.to_numpy().astype(">i4").view(np.uint8).reshape(-1, 4)
+    return [head, body]
 
 
 def _decimal_unscaled(col: pa.Array) -> np.ndarray:
@@ -190,4 +263,4 @@ def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) ->
     return _fixed(values, col)
 
 
-__all__ = ["binary_payload", "copy_payload", "csv_payload", "encode_column"]
+__all__ = ["CopyPayload", "binary_payload", "copy_payload", "csv_payload", "encode_column"]

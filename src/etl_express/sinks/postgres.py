@@ -21,12 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
 from ..secrets import SecretLike
 from .base import Sink
-from .pgcopy import Payload, copy_payload
+from .pgcopy import CopyPayload, copy_payload
 
 def pg_type(t: pa.DataType) -> str:
     """The PostgreSQL column type for a canonical Arrow type."""
@@ -288,7 +289,7 @@ class PostgresSink(Sink):
             with raw.cursor() as cur:
                 if not self.synchronous_commit:
                     cur.execute("SET LOCAL synchronous_commit = off")
-                with _utc_session(cur, payload[0] == "csv" and _has_zoned_timestamps(batch.schema)):
+                with _utc_session(cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)):
                     if not upsert:
                         _copy(cur, self._ident, cols, payload)
                         self._batches["appended"] += 1
@@ -304,7 +305,7 @@ class PostgresSink(Sink):
             ) from None
         return accepted
 
-    def _copy_direct(self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: Payload) -> bool:
+    def _copy_direct(self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload) -> bool:
         """COPY straight into the target, inside a savepoint; ``False`` when a key exists.
 
         When no key of the batch is in the target yet (an initial load, an append-only
@@ -331,7 +332,7 @@ class PostgresSink(Sink):
         return True
 
     def _copy_upsert(self, cur: psycopg.Cursor[Any], names: Sequence[str], cols: sql.Composable,
-                     payload: Payload, primary_key: Sequence[str]) -> None:
+                     payload: CopyPayload, primary_key: Sequence[str]) -> None:
         """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE."""
         stage = sql.Identifier(self._stage)
         cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(stage, self._ident))
@@ -351,10 +352,11 @@ class PostgresSink(Sink):
         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
 
 
-def _copy(cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: Payload) -> None:
-    fmt, chunks = payload
-    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(target, cols, sql.SQL(fmt))) as copy:
-        for chunk in chunks:
+def _copy(cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload) -> None:
+    """Send the payload; a writer thread pushes it to the socket while the next slice encodes."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(target, cols, sql.SQL(payload.format))
+    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+        for chunk in payload:
             copy.write(chunk)
 
 
