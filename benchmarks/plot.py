@@ -22,8 +22,10 @@ LABELS = {
     "etl": "etl-express\nplain",
     "etl_anon": "etl-express\n+ anonymization",
     "dlt": "dlt sql_table\n(pyarrow)",
+    "etl_standin": "etl-express + stand-in\nanonymization",
 }
-COLORS = {"raw_copy": "#7f7f7f", "etl": "#1f77b4", "etl_anon": "#2ca02c", "dlt": "#d62728"}
+COLORS = {"raw_copy": "#7f7f7f", "etl": "#1f77b4", "etl_anon": "#2ca02c", "etl_standin": "#98df8a",
+          "dlt": "#d62728"}
 
 
 def plot(report: dict[str, Any], out: Path) -> None:
