@@ -18,11 +18,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 LABELS = {
-    "raw_copy": "raw COPY pipe\n(binary, psycopg)",
-    "etl": "etl-express\nplain",
-    "etl_anon": "etl-express\n+ anonymization",
-    "dlt": "dlt sql_table\n(pyarrow)",
-    "etl_standin": "etl-express + stand-in\nanonymization",
+    "raw_copy": "raw\nCOPY pipe",
+    "etl": "etl-express",
+    "etl_anon": "etl-express\n+ anonymizers",
+    "dlt": "dlt\n(pyarrow)",
+    "etl_standin": "etl-express\n+ stand-in\nanonymizers",
 }
 COLORS = {"raw_copy": "#7f7f7f", "etl": "#1f77b4", "etl_anon": "#2ca02c", "etl_standin": "#98df8a",
           "dlt": "#d62728"}
@@ -31,7 +31,7 @@ COLORS = {"raw_copy": "#7f7f7f", "etl": "#1f77b4", "etl_anon": "#2ca02c", "etl_s
 def plot(report: dict[str, Any], out: Path) -> None:
     results = report["results"]
     scaling = report.get("scaling")
-    fig, axes = plt.subplots(1, 2 if scaling else 1, figsize=(11 if scaling else 7, 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, 2 if scaling else 1, figsize=(12 if scaling else 7, 4.6), squeeze=False)
     ax = axes[0][0]
     names = [r["case"] for r in results]
     rates = [r["rows_per_s"] / 1000 for r in results]
