@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import functools
 import json
 import re
 import unicodedata
@@ -39,6 +40,7 @@ _CAMEL_2 = re.compile(r"([a-zа-яё0-9])([A-ZА-ЯЁ])")
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
+@functools.lru_cache(maxsize=8192)  # called for every key of every record on the dict path
 def normalize_name(name: str) -> str:
     """Turn any column name into snake_case: ``"Ref_Key"`` -> ``"ref_key"``,
     ``"customerID"`` -> ``"customer_id"``, ``"Full Name"`` -> ``"full_name"``.

@@ -21,6 +21,7 @@ import pyarrow as pa
 from .sinks.postgres import safe_pg_message
 from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
 from .format import Batch, Rejected, add_lineage
+from .prefetch import read_ahead
 from .quality import QualityTracker
 from .quarantine import drop_rows, refused_records, write_isolating
 from .result import RunResult
@@ -65,8 +66,9 @@ class Heartbeat:
 
 
 def open_batches(source: Source, position: Any, partition: Partition | None) -> Iterator[Batch]:
-    """The source's batch iterator from ``position`` (one place to wrap it, e.g. prefetch)."""
-    return iter(source.read(position, partition))
+    """The source's batch iterator from ``position``, read one batch ahead in a thread
+    (prefetch.py) so reading overlaps with anonymizing and loading."""
+    return read_ahead(source, source.read(position, partition))
 
 
 @contextmanager

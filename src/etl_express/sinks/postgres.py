@@ -1,8 +1,9 @@
 """``PostgresSink``: the primary store.
 
-Each batch is bulk-loaded without per-row Python: Arrow's C++ CSV writer serializes it,
-``COPY ... FROM STDIN`` loads it into a temporary staging table, and one
-``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDATE`` moves it into the target.
+Each batch is bulk-loaded without per-row Python: it is serialized once in PostgreSQL's
+binary COPY format (or CSV, see :mod:`.pgcopy`) and loaded with ``COPY ... FROM STDIN`` —
+straight into the target when none of its keys exist yet, else into a temporary staging
+table followed by one ``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDATE``.
 All of it runs in the pipeline's transaction, together with the checkpoint, so readers of
 the target never see half a batch and a replayed batch never duplicates rows.
 """
@@ -10,25 +11,23 @@ the target never see half a batch and a replayed batch never duplicates rows.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
 from ..secrets import SecretLike
 from .base import Sink
-
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
-
+from .pgcopy import CopyPayload, copy_payload
 
 def pg_type(t: pa.DataType) -> str:
     """The PostgreSQL column type for a canonical Arrow type."""
@@ -138,9 +137,38 @@ class PostgresSink(Sink):
     an incompatible change stops the run before anything is written, naming the column.
     Without a primary key, rows are appended (exactly-once still holds: rows and
     checkpoint commit together).
+
+    Logic: each batch is serialized once, in PostgreSQL's binary COPY format built from
+    the Arrow buffers (CSV from Arrow's C++ writer for types binary cannot carry), and
+    loaded with ``COPY ... FROM STDIN``, with no per-row Python. With a primary key the sink first tries
+    the COPY straight into the target inside a savepoint (``direct_copy``): when none of
+    the batch's keys exist yet — an initial load, an append-only source — that is exactly
+    the result of an upsert, in one pass. If a key already exists the savepoint is rolled
+    back and the batch goes through a temporary staging table and one
+    ``INSERT ... ON CONFLICT (key) DO UPDATE``. Either way rows and checkpoint commit in the
+    same transaction, so a replay never duplicates.
+
+    Args:
+        table: ``"schema.table"`` or ``"table"`` (schema ``public``).
+        url: the database (string or ``etl.secret(...)``); ``None``: the default store.
+        write_mode: ``"upsert"`` (on the source's primary key) or ``"append"``.
+        direct_copy: try the one-pass COPY into the target before staging + upsert.
+        synchronous_commit: ``False`` runs each batch's transaction with
+            ``synchronous_commit = off``: commits do not wait for the WAL flush, so a
+            *server* crash may lose the last few committed batches — rows and checkpoint
+            together, so the next run re-reads them and exactly-once still holds. Leave it
+            ``True`` when something outside the pipeline acts on a committed checkpoint.
     """
 
-    def __init__(self, table: str, url: SecretLike | None = None, *, write_mode: str = "upsert"):
+    def __init__(
+        self,
+        table: str,
+        url: SecretLike | None = None,
+        *,
+        write_mode: str = "upsert",
+        direct_copy: bool = True,
+        synchronous_commit: bool = True,
+    ):
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
         self.url = url
@@ -148,6 +176,11 @@ class PostgresSink(Sink):
         if write_mode not in ("upsert", "append"):
             raise ETLConfigError(f"write_mode {write_mode!r} is not 'upsert' or 'append'")
         self.write_mode = write_mode
+        self.direct_copy = direct_copy
+        self.synchronous_commit = synchronous_commit
+        self._direct_backoff = 0
+        self._direct_skip = 0
+        self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
         self._stage = "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
@@ -254,42 +287,98 @@ class PostgresSink(Sink):
         accepted = batch.num_rows
         if upsert:
             batch = dedupe_last(batch, primary_key)
-        buf = io.BytesIO()
-        pacsv.write_csv(batch, buf, _CSV_OPTIONS)
+        assert self._columns is not None
+        payload = copy_payload(batch, [self._columns.get(n, "") for n in batch.schema.names])
         cols = sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-        stage = sql.Identifier(self._stage)
         try:
             with raw.cursor() as cur:
-                if upsert:
-                    cur.execute(
-                        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(stage, self._ident)
-                    )
-                    target = stage
-                else:
-                    target = self._ident
-                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, cols)) as copy:
-                    copy.write(buf.getbuffer())
-                if upsert:
-                    non_key = [n for n in batch.schema.names if n not in primary_key]
-                    action = (
-                        sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
-                            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in non_key
-                        )
-                        if non_key else sql.SQL("DO NOTHING")
-                    )
-                    cur.execute(
-                        sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
-                            self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
-                        ) + action
-                    )
-                    cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+                if not self.synchronous_commit:
+                    cur.execute("SET LOCAL synchronous_commit = off")
+                with _utc_session(cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)):
+                    if not upsert:
+                        _copy(cur, self._ident, cols, payload)
+                        self._batches["appended"] += 1
+                    elif self._copy_direct(cur, cols, payload):
+                        self._batches["direct"] += 1
+                    else:
+                        self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
+                        self._batches["staged"] += 1
         except psycopg.Error as exc:
             raise SinkError(
                 f"writing {batch.num_rows} rows to {self.table} failed: {safe_pg_message(exc)}",
                 hint="check the target table's constraints and the data types of the source",
             ) from None
         return accepted
+
+    def _copy_direct(self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload) -> bool:
+        """COPY straight into the target, inside a savepoint; ``False`` when a key exists.
+
+        When no key of the batch is in the target yet (an initial load, an append-only
+        source), a plain COPY gives exactly the rows an upsert would, in one pass instead of
+        two. A unique violation rolls the savepoint back and the caller upserts instead;
+        after such a miss the next attempts are spaced out (1, 2, 4 ... batches), so a
+        source that mostly updates existing keys pays for a failed COPY only rarely.
+        """
+        if not self.direct_copy:
+            return False
+        if self._direct_skip > 0:
+            self._direct_skip -= 1
+            return False
+        cur.execute("SAVEPOINT _etl_direct_copy")
+        try:
+            _copy(cur, self._ident, cols, payload)
+        except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
+            self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
+            self._direct_skip = self._direct_backoff
+            return False
+        cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
+        self._direct_backoff = 0
+        return True
+
+    def _copy_upsert(self, cur: psycopg.Cursor[Any], names: Sequence[str], cols: sql.Composable,
+                     payload: CopyPayload, primary_key: Sequence[str]) -> None:
+        """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE."""
+        stage = sql.Identifier(self._stage)
+        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(stage, self._ident))
+        _copy(cur, stage, cols, payload)
+        non_key = [n for n in names if n not in primary_key]
+        action = (
+            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in non_key
+            )
+            if non_key else sql.SQL("DO NOTHING")
+        )
+        cur.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+                self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
+            ) + action
+        )
+        cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+
+
+def _copy(cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload) -> None:
+    """Send the payload; a writer thread pushes it to the socket while the next slice encodes."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(target, cols, sql.SQL(payload.format))
+    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+        for chunk in payload:
+            copy.write(chunk)
+
+
+def _has_zoned_timestamps(schema: pa.Schema) -> bool:
+    return any(pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema)
+
+
+@contextmanager
+def _utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
+    """Read the CSV payload's naive timestamps as UTC, then restore the session's TimeZone."""
+    if not needed:
+        yield
+        return
+    row = cur.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)").fetchone()
+    yield
+    cur.execute("SELECT set_config('TimeZone', %s, true)", (row[0],))  # type: ignore[index]
 
 
 __all__ = ["PostgresSink", "dedupe_last", "pg_type", "safe_pg_message", "split_table"]

@@ -20,6 +20,7 @@ from ..base import Partition, Source
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
+_ADBC_CHUNK_BYTES = 4 << 20  # ADBC hands over ~4 MB record batches; re-cut to batch_size
 
 
 class SQLSource(Source):
@@ -91,6 +92,17 @@ class SQLSource(Source):
 
     def __repr__(self) -> str:
         return f"SQLSource(table={self.table!r}, url={self._masked()!r}, cursor={self.cursor!r})"
+
+    @property
+    def read_ahead(self) -> bool:
+        """Whether the pipeline may read this source in a background thread: not for
+        SQLite, whose in-memory databases live in one connection of one thread."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(str(reveal(self.url))).get_backend_name() != "sqlite"
+        except Exception:  # an unparsable URL fails later, with a proper message
+            return True
 
     def _masked(self) -> str:
         from ...secrets import SecretRef
@@ -234,16 +246,25 @@ class SQLSource(Source):
                 yield Batch(self._typed(batch, self._types), position=self._position(batch))
 
     def _read_adbc(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
+        """Stream the rows through ADBC (binary COPY decoded to Arrow in C++).
+
+        ``numeric`` columns are selected as text: PostgreSQL's text form is cheaper for ADBC
+        to take in than its binary numeric (decoded into strings digit by digit), and
+        :meth:`_typed` casts the text to ``decimal128`` in one vectorized step. Positions are
+        taken from the typed batch, so they bind back with their SQL types.
+        """
         import adbc_driver_postgresql.dbapi as adbc
 
         from sqlalchemy.dialects import postgresql
 
+        stmt = _numeric_as_text(stmt, set(self._order_columns()))
         # "named" paramstyle: no %-escaping in the rendered text (ADBC takes it verbatim)
         dialect = postgresql.dialect(paramstyle="named")
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
         url = libpq_url(str(engine.url.render_as_string(hide_password=False)))
         with adbc.connect(url) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
+            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_ADBC_CHUNK_BYTES)})
             cur.execute(str(compiled))
             reader = cur.fetch_record_batch()
             pending: list[pa.RecordBatch] = []
@@ -253,15 +274,31 @@ class SQLSource(Source):
                 pending_rows += chunk.num_rows
                 while pending_rows >= self.batch_size:
                     table = pa.Table.from_batches(pending)
-                    head = table.slice(0, self.batch_size).combine_chunks().to_batches()[0]
                     rest = table.slice(self.batch_size)
                     pending = rest.to_batches() if rest.num_rows else []
                     pending_rows = rest.num_rows
-                    yield Batch(self._typed(head, self._types), position=self._position(head))
+                    yield self._typed_batch(table.slice(0, self.batch_size))
             if pending_rows:
-                table = pa.Table.from_batches(pending).combine_chunks()
-                head = table.to_batches()[0]
-                yield Batch(self._typed(head, self._types), position=self._position(head))
+                yield self._typed_batch(pa.Table.from_batches(pending))
+
+    def _typed_batch(self, rows: pa.Table) -> Batch:
+        head = rows.combine_chunks().to_batches()[0]
+        typed = self._typed(head, self._types)
+        return Batch(typed, position=self._position(typed))
+
+
+def _numeric_as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
+    """Select exact ``numeric`` columns (not the ordering ones) as text, same names."""
+    columns = []
+    changed = False
+    for col in stmt.selected_columns:
+        t = getattr(col, "type", None)
+        if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and col.name not in keep:
+            columns.append(sa.cast(col, sa.Text).label(col.name))
+            changed = True
+        else:
+            columns.append(col)
+    return stmt.with_only_columns(*columns) if changed else stmt
 
 
 def _read_only(conn: Connection) -> Connection:

@@ -1,0 +1,266 @@
+"""Arrow batches as ``COPY ... FROM STDIN`` payloads, without per-row Python.
+
+Two encodings, chosen per batch by :func:`copy_payload`:
+
+* **binary** (``FORMAT binary``): what PostgreSQL parses fastest — about 40% less server
+  time than CSV on a typical CRM table, since timestamps, dates, numbers and numerics need
+  no text parsing. Each column is turned into one Arrow binary array holding, per row,
+  the field's 4-byte length and its big-endian value (numpy for fixed-width values, Arrow
+  kernels for strings); ``binary_join_element_wise`` then glues the fields of each row in
+  C++, and the joined array's data buffer *is* the COPY stream. Binary COPY needs the
+  exact type of each target column, so a batch with a column this module cannot encode
+  for its target type falls back to CSV.
+* **csv** (``FORMAT csv``): Arrow's C++ CSV writer; any type PostgreSQL can parse from
+  text. Zoned timestamps are written as naive UTC values — the COPY must run with
+  ``TimeZone = UTC`` — since Arrow formats zoned values through a per-value time-zone
+  lookup, about 30 times slower.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_TRAILER = b"\xff\xff"
+_NULL = pa.scalar(b"\xff\xff\xff\xff", pa.binary())
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
+_PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
+_MAX_BATCH_BYTES = 1 << 30  # Arrow binary offsets are 32-bit
+_SLICE_BYTES = 2 << 20  # encode ~2 MB at a time, so encoding overlaps PostgreSQL's parsing
+_TEXT_TYPES = {"text", "character varying", "character", "json"}
+_INT_RANGES = {"bigint": (">i8", -(2**63), 2**63 - 1), "integer": (">i4", -(2**31), 2**31 - 1),
+               "smallint": (">i2", -(2**15), 2**15 - 1)}
+
+Chunk = memoryview | bytes
+#: the pieces of one column's fields, concatenated per row: numpy ``(rows, width)`` uint8
+#: blocks (fixed width, no NULLs) or Arrow binary arrays
+Part = np.ndarray | pa.Array
+Encoder = Callable[[pa.Array], list[Part]]
+
+
+class CopyPayload:
+    """A batch's COPY stream, encoded slice by slice as it is iterated.
+
+    Encoding lazily lets PostgreSQL parse slice *k* while slice *k + 1* is being encoded.
+    Chunks are kept as they are produced, so the payload can be sent again (after a
+    failed direct COPY) without encoding twice; a second iteration picks up where an
+    interrupted first one stopped.
+    """
+
+    def __init__(self, format: str, chunks: Iterator[Chunk]):
+        self.format = format
+        self._pending = chunks
+        self._done: list[Chunk] = []
+
+    def __iter__(self) -> Iterator[Chunk]:
+        yield from list(self._done)
+        for chunk in self._pending:
+            self._done.append(chunk)
+            yield chunk
+
+
+def copy_payload(batch: pa.RecordBatch, pg_types: Sequence[str] | None = None,
+                 slice_bytes: int = _SLICE_BYTES) -> CopyPayload:
+    """The batch's payload for ``COPY ... FROM STDIN (FORMAT <payload.format>)``.
+
+    ``pg_types`` are the target columns' types as ``information_schema.columns.data_type``
+    spells them, in the batch's column order; without them (or when a column cannot be
+    encoded in binary for its type) the payload is CSV.
+    """
+    rows = max(1, slice_bytes * max(batch.num_rows, 1) // max(batch.nbytes, 1))
+    slices = [batch.slice(i, rows) for i in range(0, batch.num_rows, rows)]
+    encoders = _binary_encoders(batch, pg_types) if pg_types is not None else None
+    if encoders is not None:
+        return CopyPayload("binary", _binary_chunks(slices, encoders))
+    return CopyPayload("csv", (csv_payload(s) for s in slices))
+
+
+def csv_payload(batch: pa.RecordBatch) -> memoryview:
+    """The batch as headerless CSV; zoned timestamps as naive UTC (load with TimeZone=UTC)."""
+    arrays = [
+        pc.cast(col, pa.timestamp(col.type.unit)) if pa.types.is_timestamp(col.type) and col.type.tz else col
+        for col in batch.columns
+    ]
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), buf, _CSV_OPTIONS)
+    return buf.getbuffer()
+
+
+def binary_payload(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[Chunk] | None:
+    """The whole batch in PostgreSQL's binary COPY format, or ``None`` when a column's
+    Arrow type cannot be encoded for its target type (the caller falls back to CSV)."""
+    encoders = _binary_encoders(batch, pg_types)
+    return None if encoders is None else list(_binary_chunks([batch], encoders))
+
+
+def encode_column(col: pa.Array, pg_type: str) -> pa.Array | None:
+    """One binary value per row: the field's 4-byte length and its bytes (``-1``: NULL);
+    ``None`` when ``col`` cannot be sent in binary into a ``pg_type`` column."""
+    encoder = _encoder(col, pg_type)
+    return None if encoder is None else _join(encoder(col), len(col))
+
+
+def _binary_encoders(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[Encoder] | None:
+    if batch.num_columns == 0 or batch.num_columns != len(pg_types) or batch.num_columns > 1600:
+        return None
+    if batch.nbytes > _MAX_BATCH_BYTES:
+        return None
+    encoders = []
+    for col, pg_type in zip(batch.columns, pg_types):
+        try:
+            encoder = _encoder(col, pg_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            encoder = None
+        if encoder is None:
+            return None
+        encoders.append(encoder)
+    return encoders
+
+
+def _binary_chunks(slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]) -> Iterator[Chunk]:
+    yield _HEADER
+    for part in slices:
+        count = np.frombuffer(part.num_columns.to_bytes(2, "big"), dtype=np.uint8)
+        pieces: list[Part] = [np.broadcast_to(count, (part.num_rows, 2))]
+        for encoder, col in zip(encoders, part.columns):
+            pieces += encoder(col)
+        rows = _join(pieces, part.num_rows)
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
+        yield memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
+    yield _TRAILER
+
+
+def _join(pieces: Sequence[Part], n: int) -> pa.Array:
+    """Concatenate the pieces row by row: adjacent numpy blocks merge into one first, so
+    a run of fixed-width columns costs one Arrow argument instead of one each."""
+    arrays: list[pa.Array] = []
+    block: list[np.ndarray] = []
+    for piece in [*pieces, None]:
+        if isinstance(piece, np.ndarray):
+            block.append(piece)
+            continue
+        if block:
+            arrays.append(_block_array(np.concatenate(block, axis=1) if len(block) > 1 else block[0]))
+            block = []
+        if piece is not None:
+            arrays.append(piece)
+    if len(arrays) == 1:
+        return arrays[0]
+    return pc.binary_join_element_wise(*arrays, b"")
+
+
+def _block_array(block: np.ndarray) -> pa.Array:
+    n, width = block.shape
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    data = np.ascontiguousarray(block)
+    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
+    """How to encode ``col`` for a ``pg_type`` column (checked once for the whole batch)."""
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        if pg_type in _TEXT_TYPES:
+            return lambda c: _varlen(c, b"")
+        if pg_type == "jsonb":
+            return lambda c: _varlen(c, b"\x01")  # jsonb's binary form: a version byte, then the text
+        return None
+    if pa.types.is_boolean(t) and pg_type == "boolean":
+        return lambda c: _fixed(pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c)
+    if pa.types.is_integer(t):
+        if pg_type in _INT_RANGES:
+            dtype, lo, hi = _INT_RANGES[pg_type]
+            bounds = pc.min_max(col)
+            if bounds["min"].is_valid and (bounds["min"].as_py() < lo or bounds["max"].as_py() > hi):
+                return None  # out of range: CSV lets PostgreSQL name the problem
+            return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
+        if pg_type == "numeric":
+            return lambda c: _numeric(pc.fill_null(c, 0).to_numpy().astype(np.int64), 0, 19, c)
+        if pg_type == "double precision":
+            return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(">f8"), c)
+        return None
+    if pa.types.is_floating(t) and pg_type in ("double precision", "real"):
+        dtype = ">f8" if pg_type == "double precision" else ">f4"
+        return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
+    if pa.types.is_date32(t) and pg_type == "date":
+        return lambda c: _fixed((pc.fill_null(c, 0).cast(pa.int32()).to_numpy().astype(np.int64)
+                                 - _PG_EPOCH_DAYS).astype(">i4"), c)
+    if pa.types.is_timestamp(t) and pg_type in ("timestamp with time zone", "timestamp without time zone"):
+        if t.unit != "us":
+            col.cast(pa.timestamp("us", t.tz))  # raises (-> CSV) when it would lose precision
+        return lambda c: _fixed((pc.fill_null(c.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
+                                 - _PG_EPOCH_US).astype(">i8"), c)
+    if pa.types.is_decimal128(t) and pg_type == "numeric":
+        if t.scale < 0 or t.precision + (-t.scale % 4) > 18:
+            return None
+        return lambda c: _numeric(_decimal_unscaled(c), t.scale, t.precision, c)
+    return None
+
+
+def _fixed(values: np.ndarray, col: pa.Array) -> list[Part]:
+    """Fixed-width big-endian ``values`` as length-prefixed fields (NULL where ``col`` is)."""
+    n = len(values)
+    width = values.dtype.itemsize if values.ndim == 1 else values.shape[1]
+    out = np.empty((n, 4 + width), dtype=np.uint8)
+    out[:, :4] = np.frombuffer(width.to_bytes(4, "big"), dtype=np.uint8)
+    out[:, 4:] = np.ascontiguousarray(values).view(np.uint8).reshape(n, width)
+    if col.null_count == 0:
+        return [out]
+    return [pc.if_else(col.is_valid(), _block_array(out), _NULL)]
+
+
+def _varlen(col: pa.Array, prefix: bytes) -> list[Part]:
+    """A 4-byte length block (``-1`` for NULL) and the bytes (empty for NULL)."""
+    body = col.cast(pa.binary()) if pa.types.is_string(col.type) else col.cast(pa.large_binary()).cast(pa.binary())
+    if prefix:
+        body = pc.binary_join_element_wise(pa.scalar(prefix, pa.binary()), body, b"")  # NULL stays NULL
+    lengths = pc.binary_length(body)
+    if col.null_count:
+        lengths = pc.fill_null(lengths, -1)
+        body = pc.fill_null(body, b"")
+    head = lengths.to_numpy().astype(">i4").view(np.uint8).reshape(-1, 4)
+    return [head, body]
+
+
+def _decimal_unscaled(col: pa.Array) -> np.ndarray:
+    """The unscaled int64 values of a decimal128 array (precision <= 18 fits)."""
+    words = np.frombuffer(col.buffers()[1], dtype="<i8", count=2 * (len(col) + col.offset))
+    values = words[2 * col.offset::2].copy()
+    if col.null_count:
+        values[~col.is_valid().to_numpy(zero_copy_only=False)] = 0
+    return values
+
+
+def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) -> pa.Array:
+    """PostgreSQL's binary numeric: base-10000 digits aligned on the decimal point.
+
+    Every row gets the same number of digits (leading zeros included): PostgreSQL strips
+    them on receipt, and a fixed width keeps the encoding vectorized.
+    """
+    frac_groups = -(-scale // 4)
+    pad = 4 * frac_groups - scale
+    ndigits = max(-(-(precision + pad) // 4), 1)
+    negative = unscaled < 0
+    magnitude = np.where(negative, -(unscaled + 1), unscaled).astype(np.uint64) + negative.astype(np.uint64)
+    magnitude = magnitude * np.uint64(10**pad)
+    digits = np.empty((len(unscaled), ndigits), dtype=">u2")
+    for k in range(ndigits - 1, -1, -1):
+        digits[:, k] = magnitude % np.uint64(10_000)
+        magnitude //= np.uint64(10_000)
+    head = np.empty((len(unscaled), 4), dtype=">u2")
+    head[:, 0] = ndigits
+    head[:, 1] = np.uint16((ndigits - frac_groups - 1) & 0xFFFF)  # weight, as int16
+    head[:, 2] = np.where(negative, 0x4000, 0x0000)
+    head[:, 3] = scale
+    values = np.concatenate([head.view(np.uint8), digits.view(np.uint8)], axis=1)
+    return _fixed(values, col)
+
+
+__all__ = ["CopyPayload", "binary_payload", "copy_payload", "csv_payload", "encode_column"]
