@@ -288,13 +288,7 @@ class Pipeline:
         try:
             yield bar
         finally:
-            if batches is not None:
-                batches.close()
             bar.close()
-            # a failed run must not leave the source's connection (and its locks) open
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
 
     # -- quality checks ------------------------------------------------------------------
 

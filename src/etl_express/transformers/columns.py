@@ -111,7 +111,7 @@ class Cast(Transformer):
                     # go through a decimal wide enough for any int64; the narrowing checks values
                     col = pc.cast(col, pa.decimal128(min(19 + target.scale, 38), target.scale))
                 col = pc.cast(col, target)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise ETLConfigError(
                     f"Cast: column {name!r} cannot be cast from {batch.schema.field(i).type} to {target}",
                     hint="clean the values first (Derive/Filter) or choose a wider type",
