@@ -152,11 +152,14 @@ def test_canary_sweep(pg_url: str, schema: str, pipeline_name: str, anon_key: et
         record(crashed.value)
         crash.armed = False
         pg_exec(pg_url, f"ALTER TABLE {schema}.customers ADD CONSTRAINT no_45 CHECK (id <> 45)")
-        with pytest.raises(ETLError, match="no_45") as violated:
+        # the violating row is quarantined (anonymized), the rest lands, the error budget fails the run
+        with pytest.raises(ETLError, match="error rate") as violated:
             sql_pipeline.run()
         record(violated.value)
+        reasons = pg_exec(pg_url, "SELECT reason FROM etl_express.quarantine WHERE pipeline = %s", (pipeline_name,))
+        assert any("no_45" in r[0] for r in reasons)
         pg_exec(pg_url, f"ALTER TABLE {schema}.customers DROP CONSTRAINT no_45")
-        done = sql_pipeline.run()
+        done = sql_pipeline.run(reset=True)
         assert done.status == "succeeded"
         assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.customers") == [(N,)]
 

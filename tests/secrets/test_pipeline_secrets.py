@@ -86,6 +86,9 @@ def test_failing_connection_error_masks_the_url(
     monkeypatch.setenv("CRM_DB_URL", broken)
     monkeypatch.setenv("WAREHOUSE_DB_URL", _with_password(pg_url, stdlib_secrets.token_hex(10)))
     pipeline = _example().build_pipeline(pipeline_name, f"{schema}.orders", f"{schema}.orders_copy")
+    from etl_express.retry import RetryPolicy
+
+    pipeline.retry = RetryPolicy(attempts=1, backoff=0.01)  # one quick retry: its log line is checked too
     with pytest.raises(etl.SourceError) as info:
         pipeline.run()
     result = info.value.result  # type: ignore[attr-defined]

@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+
+from etl_express.retry import RetryPolicy
 import pytest
 
 from etl_express import Batch, Pipeline, Source, SourceError
@@ -96,7 +98,8 @@ def test_a_crashed_run_resumes_without_duplicates(pg_url: str, schema: str, pipe
     rows = customers(47)
     source = ListSource(rows, batch_size=10, fail_after=2)
     with pytest.raises(SourceError, match="ConnectionError"):
-        Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False).run()
+        Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False,
+                 retry=RetryPolicy(attempts=0)).run()
     assert len(table_rows(pg_url, table)) == 20
     sink = run(pg_url, pipeline_name, table, source)
     assert sink._batches["direct"] == 3  # the remaining keys are all new: no staging needed

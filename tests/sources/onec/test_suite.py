@@ -41,4 +41,4 @@ class TestOneCODataSourceSuite(SourceTestSuite):
     @pytest.fixture
     def bad_source(self, onec: FakeOneC) -> Source:
         onec.entities["Catalog_Банки"] = []
-        return OneCODataSource(f"{onec.url}/trade", "Catalog_Банки", username=USER, password="nope", retry=FAST)
+        return OneCODataSource(f"{onec.url}/trade", "Catalog_Банки", username=USER, password="nope", retry=FAST)  # pragma: allowlist secret

@@ -78,11 +78,13 @@ class OneCODataSource(RESTSource):
     Args:
         base_url: the infobase publication, e.g. ``"http://1c.local/trade"``.
         entity: the OData entity set, e.g. ``"Catalog_Контрагенты"``.
-        username, password: basic-auth credentials (``etl.secret(...)``).
+        username: basic-auth user (a string or ``etl.secret(...)``).
+        password: basic-auth password (``etl.secret(...)``).
         page_size: ``$top`` per request.
         select: fields to read (``$select``); ``None``: all.
         filter: an extra OData ``$filter`` expression (``"DeletionMark eq false"``).
-        date_field: the date field for incremental loads; initial_date: the first lower bound.
+        date_field: the date field for incremental loads.
+        initial_date: the first lower bound of an incremental load.
         timezone: the zone 1C dates are in (the server's, e.g. ``"Europe/Moscow"``).
         odata_version: 3 (1C's default) or 4 — only the date literal in ``$filter`` differs.
     """
