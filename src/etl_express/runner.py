@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -26,7 +27,7 @@ from .quality import QualityTracker
 from .quarantine import drop_rows, refused_records, write_isolating
 from .result import RunResult
 from .retry import is_transient
-from .sources.base import Partition, Source
+from .sources.base import Partition
 from .store.state import CheckpointStore, now
 from .transformers.base import Transformer
 
@@ -63,12 +64,6 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-
-
-def open_batches(source: Source, position: Any, partition: Partition | None) -> Iterator[Batch]:
-    """The source's batch iterator from ``position``, read one batch ahead in a thread
-    (prefetch.py) so reading overlaps with anonymizing and loading."""
-    return read_ahead(source, source.read(position, partition))
 
 
 @contextmanager
@@ -146,19 +141,32 @@ class PartitionRunner:
                 time.sleep(wait)
 
     def _stream(self, position: Any) -> None:
-        """Commit batches from ``position`` until the source is exhausted."""
+        """Commit batches from ``position`` until the source is exhausted.
+
+        Reading, converting, transforming and anonymizing batch *n + 1* runs in the
+        read-ahead thread (prefetch.py) while batch *n* is loaded and committed here: the
+        anonymizers' hashing overlaps with PostgreSQL's COPY and upsert. Only committing
+        touches the state database, so exactly-once is unchanged.
+        """
+        source = self.pipeline.source
+        with _closing(read_ahead(source, self._prepared(position))) as prepared:
+            for item in prepared:
+                if self.lease_lost is not None and self.lease_lost.is_set():
+                    raise RunLockedError("run lost its lease: another process took the partition over",
+                                         where=item.where, hint="do not run the same partition from two places")
+                self._commit(item)
+
+    def _prepared(self, position: Any) -> Iterator[_Prepared]:
+        """The source's batches, each converted, transformed and anonymized."""
         index = self.result.batches
-        with _closing(open_batches(self.pipeline.source, position, self.partition)) as batches:
+        with _closing(iter(self.pipeline.source.read(position, self.partition))) as batches:
             while True:
                 where = {"pipeline": self.pipeline.name, "partition": self.pkey or "all", "batch": index,
                          "after position": position}
                 raw = self._next(batches, where)
                 if raw is None:
                     return
-                if self.lease_lost is not None and self.lease_lost.is_set():
-                    raise RunLockedError("run lost its lease: another process took the partition over",
-                                         where=where, hint="do not run the same partition from two places")
-                self._commit(raw, where)
+                yield self._prepare(raw, where)
                 position = raw.position
                 index += 1
 
@@ -181,8 +189,9 @@ class PartitionRunner:
                               where=where, hint="yield etl_express.Batch(records, position=...)")
         return raw
 
-    def _commit(self, raw: Batch, where: dict[str, Any]) -> None:
-        pipeline, store, result = self.pipeline, self.store, self.result
+    def _prepare(self, raw: Batch, where: dict[str, Any]) -> _Prepared:
+        """Everything before the transaction: convert, transform, anonymize, lineage."""
+        pipeline, result = self.pipeline, self.result
         batch, rejected = raw.to_arrow(self.schema)
         if isinstance(raw.data, list):
             self.schema = _merge_schema(self.schema, batch.schema)
@@ -194,19 +203,26 @@ class PartitionRunner:
         convert_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected]
         source_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected]
         with_lineage = add_lineage(batch, result.run_id, pipeline.source.name, result.started_at or now())
+        return _Prepared(raw.position, where, n_in, filtered, batch, with_lineage, convert_q, source_q)
+
+    def _commit(self, item: _Prepared) -> None:
+        """One transaction: rows, quarantine, counters and the checkpoint."""
+        pipeline, store, result = self.pipeline, self.store, self.result
+        raw_position, where, n_in, filtered = item.position, item.where, item.n_in, item.filtered
+        batch, with_lineage, convert_q, source_q = item.batch, item.with_lineage, item.convert_q, item.source_q
         with store.transaction() as conn:
             try:
                 outcome = write_isolating(conn, pipeline.sink, with_lineage, self.primary_key)
             except ETLError as exc:
                 exc.where.update({k: v for k, v in where.items() if k not in exc.where})
                 raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
-            sink_q = [(rec, reason, raw.position) for rec, reason in refused_records(with_lineage, outcome.refused)]
+            sink_q = [(rec, reason, raw_position) for rec, reason in refused_records(with_lineage, outcome.refused)]
             store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, convert_q, stage="convert")
             store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, source_q, stage="source")
             store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, sink_q, stage="sink")
             quarantined = len(convert_q) + len(source_q) + len(sink_q)
-            if raw.position is not None:
-                store.save_checkpoint(conn, pipeline.name, self.pkey, raw.position, result.run_id)
+            if raw_position is not None:
+                store.save_checkpoint(conn, pipeline.name, self.pkey, raw_position, result.run_id)
             store.record_batch(conn, result.run_id, n_in, outcome.written, quarantined)
         if result.first_commit_at is None:
             result.first_commit_at = now()
@@ -235,6 +251,20 @@ class PartitionRunner:
         return batch
 
 
+@dataclass
+class _Prepared:
+    """A batch ready to commit (built in the read-ahead thread)."""
+
+    position: Any
+    where: dict[str, Any]
+    n_in: int
+    filtered: int
+    batch: pa.RecordBatch
+    with_lineage: pa.RecordBatch
+    convert_q: list[tuple[dict[str, Any], str, Any]]
+    source_q: list[tuple[dict[str, Any], str, Any]]
+
+
 def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
     if known is None:
         return new
@@ -242,4 +272,4 @@ def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
     return pa.schema([*known, *(f for f in new if f.name not in names)])
 
 
-__all__ = ["Heartbeat", "PartitionRunner", "open_batches"]
+__all__ = ["Heartbeat", "PartitionRunner"]
