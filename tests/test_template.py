@@ -44,10 +44,10 @@ def docs_logic(page: str) -> str:
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The SQL and REST variants rendered and installed with pip into one target folder
+    """The SQL, REST and file variants rendered and installed with pip into one target folder
     (a private site-packages put on ``sys.path`` only where a test asks for it)."""
     out = tmp_path_factory.mktemp("rendered")
-    projects = {base: render(out, f"acme_{base}", base) for base in ("sql", "rest")}
+    projects = {base: render(out, f"acme_{base}", base) for base in ("sql", "rest", "file")}
     target = out / "site-packages"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
                     *map(str, projects.values())], check=True, capture_output=True, timeout=300)
@@ -89,7 +89,7 @@ def test_template_refuses_a_name_that_is_not_snake_case(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("base", ["sql", "rest"])
+@pytest.mark.parametrize("base", ["sql", "rest", "file"])
 def test_generated_package_passes_its_own_tests(installed: dict[str, Path], pg_url: str, base: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(installed["target"]), "ETL_EXPRESS_DATABASE_URL": pg_url}
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=installed[base],

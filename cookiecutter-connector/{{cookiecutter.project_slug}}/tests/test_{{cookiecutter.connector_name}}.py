@@ -115,12 +115,12 @@ class Test{{ cookiecutter.class_name }}(SourceTestSuite):
             for start in range(0, max(len(records), 1), 7):  # several files: several batches
                 lines = [json.dumps(r, ensure_ascii=False) for r in records[start : start + 7]]
                 (folder / f"part-{start:05d}.jsonl").write_text("".join(line + "\n" for line in lines))
-            return {{ cookiecutter.class_name }}(path=str(folder / "*.jsonl"), format="jsonl")
+            return {{ cookiecutter.class_name }}(path=str(folder), glob="*.jsonl", format="jsonl")
 
         return make
 
     @pytest.fixture
     def bad_source(self, tmp_path):
         (tmp_path / "broken.jsonl").write_text('{"id": 1, "name": \n')
-        return {{ cookiecutter.class_name }}(path=str(tmp_path / "broken.jsonl"), format="jsonl")
+        return {{ cookiecutter.class_name }}(path=str(tmp_path), glob="broken.jsonl", format="jsonl")
 {%- endif %}

@@ -39,7 +39,8 @@ class {{ config }}(BaseModel):
     batch_size: int = Field(10_000, ge=1)
     pii: list[str] = Field(default_factory=list, description="columns holding personal data")
 {%- else %}
-    path: str = Field(description="file, folder or glob pattern of the exports")
+    path: str = Field(description="folder holding the export files")
+    glob: str = Field("*.jsonl", description="which files of the folder to read")
     format: str = Field("jsonl", description="csv, jsonl or parquet")
     primary_key: list[str] = Field(default_factory=lambda: ["id"])
     pii: list[str] = Field(default_factory=list, description="columns holding personal data")
@@ -72,7 +73,7 @@ class {{ cookiecutter.class_name }}(FileSource):
     anonymizer before anything is written.
 {%- else %}
     Logic: the connector reads the {{ cookiecutter.system_name }} export files matched by
-    ``path`` in a stable order, parses them as ``format`` (CSV, JSON lines or Parquet) and
+    ``glob`` in the folder ``path`` in a stable order, parses them as ``format`` (CSV, JSON lines or Parquet) and
     turns each chunk of rows into one batch. The checkpoint position names the file and the
     row reached, so a resumed run continues right after it and files already loaded
     completely are not read again. Records are identified by ``primary_key``; columns listed
@@ -89,7 +90,7 @@ class {{ cookiecutter.class_name }}(FileSource):
 {%- elif cookiecutter.base == "sql" %}
         source = {{ cookiecutter.class_name }}(url=etl.secret("{{ cookiecutter.connector_name | upper }}_DB_URL"))
 {%- else %}
-        source = {{ cookiecutter.class_name }}(path="/data/exports/*.jsonl")
+        source = {{ cookiecutter.class_name }}(path="/data/exports", glob="*.jsonl")
 {%- endif %}
         etl.Pipeline("{{ cookiecutter.connector_name }}", source).run()
     """
@@ -121,6 +122,7 @@ class {{ cookiecutter.class_name }}(FileSource):
 {%- else %}
         super().__init__(
             c.path,
+            c.glob,
             format=c.format,
             primary_key=c.primary_key,
             name="{{ cookiecutter.connector_name }}",
