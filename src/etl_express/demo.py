@@ -7,7 +7,6 @@ emails), then loads it, anonymized, into the store with an incremental pipeline.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os

@@ -14,12 +14,11 @@ import functools
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 JSONValue = Any
 Record = dict[str, JSONValue]
@@ -31,9 +30,6 @@ LOADED_AT = "_etl_loaded_at"
 LINEAGE_COLUMNS = (RUN_ID, SOURCE, LOADED_AT)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-CANONICAL_TYPES = (
-    "string, int64, float64, decimal128, bool, date32, timestamp[us, UTC], JSON text"
-)
 
 _CAMEL_1 = re.compile(r"(.)([A-ZА-ЯЁ][a-zа-яё]+)")
 _CAMEL_2 = re.compile(r"([a-zа-яё0-9])([A-ZА-ЯЁ])")
@@ -186,7 +182,8 @@ def _convert_value_column(values: list[Any], target: pa.DataType | None) -> pa.A
     elif target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
         values = [to_json_text(v) if v is not None else None for v in values]
     if target is None:
-        return _canonical_array(pa.array(values), canonical_type(pa.array(values).type))
+        inferred = pa.array(values)
+        return _canonical_array(inferred, canonical_type(inferred.type))
     try:
         return pa.array(values, type=target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
@@ -336,11 +333,4 @@ class Batch:
 
     def to_records(self) -> list[Record]:
         """JSON-like dicts that ``json.dumps`` accepts unchanged."""
-        batch, rejected = self.to_arrow()
-        return to_records(batch)
-
-
-def iter_batches(table: pa.Table, size: int) -> Iterable[pa.RecordBatch]:
-    """Re-chunk ``table`` into record batches of at most ``size`` rows."""
-    for b in table.to_batches(max_chunksize=size):
-        yield b
+        return to_records(self.to_arrow()[0])

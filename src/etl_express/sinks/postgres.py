@@ -237,16 +237,12 @@ class PostgresSink(Sink):
                     have = existing.get(f.name)
                     if have is None:
                         changes.append(sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(f.name), sql.SQL(pg_type(f.type))))
+                        continue
+                    wider = _widening(have, f.type)
+                    if wider is not None:
+                        changes.append(sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider)))
                     elif not _COMPATIBLE.get(have, lambda t: False)(f.type):
-                        wider = _widening(have, f.type)
-                        if wider is None:
-                            problems.append(f"column {f.name!r} is {have} in {self.table} but the source now sends {f.type}")
-                        else:
-                            changes.append(sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider)))
-                    elif have in ("integer", "smallint") or have == "character varying":
-                        wider = _widening(have, f.type)
-                        if wider:
-                            changes.append(sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider)))
+                        problems.append(f"column {f.name!r} is {have} in {self.table} but the source now sends {f.type}")
                 if problems:
                     raise SinkError(
                         "incompatible schema change: " + "; ".join(problems),

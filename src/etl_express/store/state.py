@@ -334,11 +334,6 @@ class CheckpointStore:
                 .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
             )
 
-    def run_row(self, run_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).mappings().first()
-        return None if row is None else dict(row)
-
     def recent_runs(self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded") -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
