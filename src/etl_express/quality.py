@@ -108,10 +108,11 @@ def reconciliation(read: int, written: int, quarantined: int, filtered: int, pol
 
 
 def _empty_mask(column: pa.Array) -> pa.Array:
-    """True where a value is null, or an empty/blank string."""
+    """True where a value is null, or an empty/blank string (checked without copying the
+    strings: empty, or whitespace only)."""
     missing = pc.is_null(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+        blank = pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
         missing = pc.or_(missing, pc.fill_null(blank, False))
     return missing
 

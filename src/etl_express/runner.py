@@ -143,10 +143,11 @@ class PartitionRunner:
     def _stream(self, position: Any) -> None:
         """Commit batches from ``position`` until the source is exhausted.
 
-        Reading, converting, transforming and anonymizing batch *n + 1* runs in the
-        read-ahead thread (prefetch.py) while batch *n* is loaded and committed here: the
-        anonymizers' hashing overlaps with PostgreSQL's COPY and upsert. Only committing
-        touches the state database, so exactly-once is unchanged.
+        Three stages run at once, each in its own thread (prefetch.py): the source reads
+        batch *n + 2*, batch *n + 1* is converted, transformed and anonymized, and batch *n*
+        is loaded and committed here. Reading (ADBC decoding), the anonymizers' kernels and
+        PostgreSQL's COPY all release the GIL, so they overlap. Only committing touches the
+        state database, so exactly-once is unchanged.
         """
         source = self.pipeline.source
         with _closing(read_ahead(source, self._prepared(position))) as prepared:
@@ -159,7 +160,8 @@ class PartitionRunner:
     def _prepared(self, position: Any) -> Iterator[_Prepared]:
         """The source's batches, each converted, transformed and anonymized."""
         index = self.result.batches
-        with _closing(iter(self.pipeline.source.read(position, self.partition))) as batches:
+        source = self.pipeline.source
+        with _closing(read_ahead(source, source.read(position, self.partition))) as batches:
             while True:
                 where = {"pipeline": self.pipeline.name, "partition": self.pkey or "all", "batch": index,
                          "after position": position}

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import SecretStr
 
+from .. import _speedups
 from ..errors import AnonymizationError
 from ..secrets import SecretRef
 from .base import Anonymizer
@@ -29,20 +30,56 @@ _PHONE_TAIL = r"[\s\-]?[0-9]{3}[\s\-]?[0-9]{2}[\s\-]?[0-9]{2}\b"
 
 @dataclass(frozen=True)
 class _Rule:
-    """An RE2 pattern with three groups: kept text before, the value, kept text after."""
+    """An RE2 pattern with three groups: kept text before, the value, kept text after.
+
+    ``literal``: a substring every match contains (``"@"`` for emails); rows without it are
+    not scanned, and a plain substring search is several times cheaper than RE2.
+    """
 
     kind: str
     pattern: str
+    literal: str | None = None
+
+    @property
+    def bare(self) -> str | None:
+        """The value pattern alone when the kept groups are empty (``()(...)()``): RE2
+        rewrites a match without capture groups at about half the cost."""
+        p = self.pattern
+        if p.startswith("()(") and p.endswith(")()") and _balanced(p[3:-3]):
+            return p[3:-3]
+        return None
+
+
+def _balanced(pattern: str) -> bool:
+    """Whether ``pattern``'s parentheses pair up on their own (escapes and classes skipped)."""
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                return False
+        i += 1
+    return depth == 0
 
 
 # Applied in this order: emails first (they may hold digits), then passports (their digits
 # would otherwise pass for an INN), then numbers with check digits, then phones.
 _RULES_BEFORE_CHECKSUMS = (
-    _Rule("email", r"()([\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)+)()"),
+    _Rule("email", r"()([\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)+)()", literal="@"),
     _Rule("passport", r"(?i)((?:паспорт\p{L}*|серия|серии)[^0-9]{0,30}?)"
                       r"([0-9]{2} ?[0-9]{2}[^0-9]{0,12}?[0-9]{6})([^0-9]|$)"),
     _Rule("passport", r"\b()([0-9]{2} ?[0-9]{2} ?(?:№ ?)?[0-9]{6})(\s*,?\s*(?i:выдан))"),
-    _Rule("phone", r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()"),
+    _Rule("phone", r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()", literal="+7"),
 )
 _RULES_AFTER_CHECKSUMS = (
     _Rule("phone", r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()"),
@@ -88,6 +125,13 @@ def _replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: Replac
     pieces = pc.replace_with_mask(pieces, pa.array(mask), replacements.filter(pa.array(chosen)))
     joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), "")
     return pc.replace_with_mask(texts, found, joined)
+
+
+def _has_nul(texts: pa.Array) -> bool:
+    """Whether any value holds a NUL byte (one scan of the data buffer, no copy)."""
+    offsets, data = _speedups.string_buffers(texts)
+    start, end = int(offsets[0]), int(offsets[-1])
+    return end > start and not np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).all()
 
 
 def _touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
@@ -181,7 +225,9 @@ class ScrubPII(Anonymizer):
         picked = pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False)
         if not pc.any(picked).as_py():
             return arr
-        texts = pc.replace_substring(pc.filter(arr, picked), _MARK, "\ufffd")
+        texts = pc.filter(arr, picked)
+        if _has_nul(texts):
+            texts = pc.replace_substring(texts, _MARK, "\ufffd")
         for rule in self._before:
             texts = self._apply(texts, rule)
         if self._checksum_kinds:
@@ -192,10 +238,14 @@ class ScrubPII(Anonymizer):
 
     def _apply(self, texts: pa.Array, rule: _Rule) -> pa.Array:
         if self._hasher is None:  # match first: replacing is the dearer kernel, run it on hits only
-            found = pc.fill_null(pc.match_substring_regex(texts, rule.pattern), False)
+            found = pc.fill_null(pc.match_substring(texts, rule.literal) if rule.literal
+                                 else pc.match_substring_regex(texts, rule.pattern), False)
             if not pc.any(found).as_py():
                 return texts
-            hits = pc.replace_substring_regex(pc.filter(texts, found), rule.pattern, rf"\1{PLACEHOLDERS[rule.kind]}\3")
+            bare = rule.bare
+            placeholder = PLACEHOLDERS[rule.kind]
+            hits = (pc.replace_substring_regex(pc.filter(texts, found), bare, placeholder) if bare is not None
+                    else pc.replace_substring_regex(pc.filter(texts, found), rule.pattern, rf"\1{placeholder}\3"))
             return pc.replace_with_mask(texts, found, hits)
 
         def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:

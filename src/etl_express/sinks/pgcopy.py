@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from .. import _speedups
+
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
@@ -131,10 +133,24 @@ def _binary_chunks(slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]
         pieces: list[Part] = [np.broadcast_to(count, (part.num_rows, 2))]
         for encoder, col in zip(encoders, part.columns):
             pieces += encoder(col)
-        rows = _join(pieces, part.num_rows)
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
-        yield memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
+        yield _join_payload(pieces, part.num_rows)
     yield _TRAILER
+
+
+def _join_payload(pieces: Sequence[Part], n: int) -> Chunk:
+    """The pieces concatenated row by row, as one contiguous chunk of the COPY stream."""
+    if _speedups.native is not None and all(
+            isinstance(p, np.ndarray) or (p.null_count == 0 and pa.types.is_binary(p.type)) for p in pieces):
+        parts: list[tuple[object, object]] = []
+        for p in pieces:
+            if isinstance(p, np.ndarray):
+                parts.append((p.shape[1], np.ascontiguousarray(p)))
+            else:
+                parts.append(_speedups.string_buffers(p))
+        return _speedups.native.interleave(parts, n)  # type: ignore[no-any-return]
+    rows = _join(pieces, n)
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
+    return memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
 
 
 def _join(pieces: Sequence[Part], n: int) -> pa.Array:

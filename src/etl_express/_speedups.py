@@ -1,0 +1,40 @@
+"""The optional compiled loops (``etl_express._native``) and the buffer views they take.
+
+``native`` is the extension module, or ``None`` when it was not built (no C compiler at
+install time) or ``ETL_EXPRESS_NO_NATIVE=1`` is set; every caller then takes its
+pure-Python path, which gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+import numpy as np
+import pyarrow as pa
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("ETL_EXPRESS_NO_NATIVE", "").strip() not in ("", "0"):
+        return None
+    try:
+        from . import _native
+    except ImportError:
+        return None
+    return _native
+
+
+native: ModuleType | None = _load()
+
+
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
+    """The int32 offsets (``len(arr) + 1``, absolute into the data buffer) and the data
+    buffer of a string or binary array, as the native functions take them."""
+    n = len(arr)
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
+    data = buffers[2]
+    return offsets, (data if data is not None else b"")
+
+
+__all__ = ["native", "string_buffers"]
