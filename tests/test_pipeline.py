@@ -218,3 +218,12 @@ def test_sigkill_mid_run_then_rerun_matches_uninterrupted(pg_url, schema, pipeli
     assert content_hash(pg_url, f"{schema}.killed")[0] == 6000
     statuses = pg_exec(pg_url, "SELECT status FROM etl_express.runs WHERE pipeline = %s ORDER BY started_at", (pipeline_name,))
     assert statuses == [("abandoned",), ("succeeded",)]
+
+
+def test_a_key_repeated_inside_one_batch_lands_once_with_its_last_values(pg_url, schema, pipeline_name):
+    rows = [{"id": 1, "name": "first"}, {"id": 2, "name": "b"}, {"id": 1, "name": "second"},
+            {"id": 3, "name": "c"}, {"id": 3, "name": "c2"}, {"id": 4, "name": "d"}]
+    result = etl.Pipeline(pipeline_name, ListSource(rows, batch_size=6), sink=PostgresSink(f"{schema}.dups")).run()
+    assert result.status == "succeeded", result
+    assert pg_exec(pg_url, f"SELECT id, name FROM {schema}.dups ORDER BY id") == [
+        (1, "second"), (2, "b"), (3, "c2"), (4, "d")]

@@ -116,3 +116,18 @@ def test_check_policies_are_validated(pipeline_name):
         etl.Pipeline(pipeline_name, source, checks={"row_count": "warn"})
     with pytest.raises(etl.ETLConfigError, match="'loud' for check 'empty_columns' is not fail, warn or ignore"):
         etl.Pipeline(pipeline_name, source, checks={"empty_columns": "loud"})
+
+
+def test_blank_values_counted_as_empty_without_copying_strings():
+    import pyarrow as pa
+
+    from etl_express.quality import QualityTracker
+
+    tracker = QualityTracker(required=["name"])
+    batch = pa.record_batch({
+        "name": pa.array(["Анна", "", " ", "\u00a0\t", None, " Пётр ", "\u3000", "x\u00a0"]),
+        "n": pa.array([1, None, 3, 4, 5, 6, 7, 8]),
+    })
+    tracker.observe(batch, rows_in=8, written=8, quarantined=0, filtered=0)
+    assert tracker.required_violations == {"name": 5}  # "", " ", nbsp+tab, None, ideographic space
+    assert tracker.non_empty == {"name": 3, "n": 7}

@@ -56,3 +56,45 @@ def test_bad_configuration_and_types() -> None:
 def test_large_strings_and_chunked_input() -> None:
     arr = pa.chunked_array([pa.array(["a@b.ru"], pa.large_string()), pa.array(["нет"], pa.large_string())])
     assert ScrubPII(["t"]).scrub(arr).to_pylist() == ["<EMAIL>", "нет"]
+
+
+def test_rules_rewrite_without_groups_when_kept_groups_are_empty() -> None:
+    from etl_express.anonymizers.scrub import _RULES_AFTER_CHECKSUMS, _RULES_BEFORE_CHECKSUMS, _Rule
+
+    kinds = {r.kind: r.bare is not None for r in _RULES_BEFORE_CHECKSUMS + _RULES_AFTER_CHECKSUMS}
+    assert kinds["email"] and kinds["phone"] and not kinds["passport"]
+    assert _Rule("x", r"()(a)|(b)()").bare is None  # the outer groups do not enclose the whole value
+    assert _Rule("x", r"()([()])()").bare == "[()]"
+
+
+def test_literal_gated_rules_find_what_the_full_patterns_find() -> None:
+    import re2
+
+    from etl_express.anonymizers.scrub import _RULES_BEFORE_CHECKSUMS, PLACEHOLDERS
+
+    texts = ["мой адрес Иван.Петров@Почта.рф, запасной a_b+c@mail-box.co.uk", "без почты, но с @ собакой",
+             "+7 916 123-45-67 и +7(495)1234567", "почта@", "x@y", "тел +7916"]
+    out = ScrubPII(["t"], kinds=["email", "phone"]).scrub(pa.array(texts)).to_pylist()
+    for rule in _RULES_BEFORE_CHECKSUMS:
+        if rule.literal is None:
+            continue
+        for text, scrubbed in zip(texts, out):
+            expected = re2.sub(rule.pattern, rf"\1{PLACEHOLDERS[rule.kind]}\3", text)
+            if expected != text:  # whatever the full pattern replaces is gone from the output
+                assert re2.search(rule.pattern, scrubbed) is None
+    assert out[0] == "мой адрес <EMAIL>, запасной <EMAIL>"
+    assert out[1] == "без почты, но с @ собакой"
+    assert out[2] == "<PHONE> и <PHONE>"
+    assert out[3:] == ["почта@", "x@y", "тел +7916"]
+
+
+def test_nul_bytes_in_a_sliced_column_are_found() -> None:
+    from etl_express.anonymizers.scrub import _has_nul
+
+    arr = pa.array(["a\x00b", "clean", "also clean", "x\x00"])
+    assert _has_nul(arr)
+    assert not _has_nul(arr.slice(1, 2))
+    assert _has_nul(arr.slice(2))
+    assert not _has_nul(pa.array(["", None], pa.string()))
+    # a NUL next to an email still scrubs and is stored as U+FFFD (PostgreSQL text holds no NUL)
+    assert ScrubPII(["t"]).scrub(pa.array(["a@b.ru\x00x"])).to_pylist() == ["<EMAIL>\ufffdx"]

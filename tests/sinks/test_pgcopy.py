@@ -93,3 +93,19 @@ def test_unsupported_columns_fall_back_to_csv(array: pa.Array, pg_type: str) -> 
     assert encode_column(array, pg_type) is None
     batch = pa.RecordBatch.from_arrays([array], names=["c"])
     assert copy_payload(batch, [pg_type]).format == "csv"
+
+
+def test_dedupe_last_keeps_the_last_row_of_each_key() -> None:
+    from etl_express.sinks.postgres import dedupe_last
+
+    ordered = pa.record_batch({"id": [1, 2, 5, 9], "v": ["a", "b", "c", "d"]})
+    assert dedupe_last(ordered, ["id"]) is ordered  # keyset order: nothing to do
+    repeated = pa.record_batch({"id": [1, 2, 1, 3, 2], "v": ["a", "b", "c", "d", "e"]})
+    assert dedupe_last(repeated, ["id"]).to_pylist() == [
+        {"id": 1, "v": "c"}, {"id": 3, "v": "d"}, {"id": 2, "v": "e"}]
+    # not increasing but unique: kept as it is
+    shuffled = pa.record_batch({"id": [3, 1, 2], "v": ["a", "b", "c"]})
+    assert dedupe_last(shuffled, ["id"]).to_pylist() == shuffled.to_pylist()
+    # equal neighbours are duplicates, not "increasing"
+    twice = pa.record_batch({"id": [1, 1], "v": ["old", "new"]})
+    assert dedupe_last(twice, ["id"]).to_pylist() == [{"id": 1, "v": "new"}]

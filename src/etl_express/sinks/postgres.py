@@ -125,8 +125,8 @@ def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordB
     grouped = table.append_column("__row", idx).group_by(list(primary_key), use_threads=False).aggregate([("__row", "max")])
     if grouped.num_rows == batch.num_rows:
         return batch
-    keep = pc.sort_indices(grouped.column("__row_max"))
-    return batch.take(pc.take(grouped.column("__row_max"), keep))
+    last = grouped.column("__row_max").combine_chunks()
+    return batch.take(pc.take(last, pc.sort_indices(last)))
 
 
 class PostgresSink(Sink):

@@ -1,0 +1,148 @@
+"""The optional compiled loops give exactly the bytes of the pure-Python paths."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import secrets
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from pydantic import SecretStr
+
+from etl_express import _speedups
+from etl_express.anonymizers import Pseudonymize, ScrubPII
+from etl_express.anonymizers.pseudonymize import KeyedHasher
+from etl_express.sinks import pgcopy
+
+native = _speedups.native
+needs_native = pytest.mark.skipif(native is None, reason="etl_express._native was not built (no C compiler)")
+
+
+def test_native_extension_is_built_where_required() -> None:
+    # CI (.ci/run) sets ETL_EXPRESS_REQUIRE_NATIVE=1: there the fast path must be the one tested
+    if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
+        assert native is not None, "the C extension etl_express._native was not built; is a C compiler installed?"
+    else:
+        assert native is None or hasattr(native, "blake2b_tokens")
+
+
+def _string_array(values: list[bytes]) -> pa.Array:
+    return pa.array(values, pa.binary())
+
+
+@needs_native
+def test_blake2b_tokens_equal_hashlib_for_all_lengths_keys_and_sizes() -> None:
+    rng = random.Random(7)
+    # every block boundary: empty, short, exactly 128, 129, several blocks
+    values = [bytes(rng.getrandbits(8) for _ in range(n)) for n in [0, 1, 2, 63, 64, 127, 128, 129, 255, 256, 257, 1000]]
+    values += [rng.randbytes(rng.randrange(0, 300)) for _ in range(300)]
+    arr = _string_array(values)
+    offsets, data = _speedups.string_buffers(arr)
+    for key_len, size in [(1, 1), (16, 8), (32, 16), (33, 20), (64, 32), (64, 64)]:
+        key = rng.randbytes(key_len)
+        out = native.blake2b_tokens(key, size, b"p:", offsets, len(values), data)
+        width = 2 + 2 * size
+        assert len(out) == width * len(values)
+        for i, v in enumerate(values):
+            assert out[i * width:(i + 1) * width] == b"p:" + hashlib.blake2b(v, key=key, digest_size=size).hexdigest().encode()
+
+
+@needs_native
+def test_blake2b_tokens_of_a_sliced_array_hash_only_its_values() -> None:
+    arr = _string_array([b"skip-me", b"alpha", b"beta", b"tail"]).slice(1, 2)
+    offsets, data = _speedups.string_buffers(arr)
+    key = b"k" * 32
+    out = native.blake2b_tokens(key, 16, b"", offsets, 2, data)
+    assert out == b"".join(hashlib.blake2b(v, key=key, digest_size=16).hexdigest().encode() for v in (b"alpha", b"beta"))
+
+
+@needs_native
+@pytest.mark.parametrize("bad", [
+    dict(key=b"", size=16),             # no key
+    dict(key=b"k" * 65, size=16),       # key longer than BLAKE2b allows
+    dict(key=b"k" * 32, size=0),
+    dict(key=b"k" * 32, size=65),
+])
+def test_blake2b_tokens_refuses_bad_parameters(bad: dict) -> None:
+    offsets = np.array([0, 1], dtype=np.int32)
+    with pytest.raises(ValueError, match="key must be 1..64 bytes"):
+        native.blake2b_tokens(bad["key"], bad["size"], b"", offsets, 1, b"x")
+
+
+@needs_native
+def test_native_calls_refuse_offsets_outside_the_data() -> None:
+    with pytest.raises(ValueError, match="offsets"):
+        native.blake2b_tokens(b"k" * 32, 16, b"", np.array([0, 10], dtype=np.int32), 1, b"abc")
+    with pytest.raises(ValueError, match="offsets"):
+        native.blake2b_tokens(b"k" * 32, 16, b"", np.array([2, 1], dtype=np.int32), 1, b"abc")
+    with pytest.raises(ValueError, match="shorter"):
+        native.blake2b_tokens(b"k" * 32, 16, b"", np.array([0], dtype=np.int32), 1, b"abc")
+    with pytest.raises(ValueError, match="offsets"):
+        native.interleave([(np.array([0, 9], dtype=np.int32), b"abc")], 1)
+    with pytest.raises(ValueError, match="fixed-width"):
+        native.interleave([(4, b"abc")], 1)
+
+
+def test_keyed_hasher_native_and_hashlib_paths_agree() -> None:
+    hasher = KeyedHasher(SecretStr(secrets.token_urlsafe(48)), "test")
+    values = pa.array(["+79161234567", "user@example.com", "", "ёлка", "a" * 200, "z"]).slice(1)
+    fallback = hasher.tokens(values, "email", native=False)
+    assert hasher.tokens(values, "email") == fallback
+    assert all(t.startswith("email:") and len(t) == len("email:") + 32 for t in fallback.to_pylist())
+    assert fallback[1].as_py() == hasher.token("", "email")
+
+
+def test_pseudonymize_gives_the_same_tokens_without_the_extension(tmp_path) -> None:
+    """A machine without a C compiler computes the same pseudonyms (joins keep working)."""
+    script = (
+        "import pyarrow as pa\n"
+        "from pydantic import SecretStr\n"
+        "from etl_express import _speedups\n"
+        "from etl_express.anonymizers import Pseudonymize\n"
+        "import os\n"
+        "p = Pseudonymize(['email', 'phone'], key=SecretStr(os.environ['TEST_KEY']))\n"
+        "b = pa.record_batch({'email': ['A@b.ru', None, 'x@y.com'], 'phone': ['8 (916) 123-45-67', '', '+7 916 1234567']})\n"
+        "print(_speedups.native is not None, p.anonymize(b).to_pylist())\n"
+    )
+    runs = {}
+    key = secrets.token_urlsafe(48)
+    for flag in ("0", "1"):
+        env = {**os.environ, "ETL_EXPRESS_NO_NATIVE": flag, "TEST_KEY": key}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        runs[flag] = out.stdout.strip()
+    assert runs["1"].startswith("False ")
+    assert runs["0"].split(" ", 1)[1] == runs["1"].split(" ", 1)[1]
+    assert "email:" in runs["1"] and "phone:" in runs["1"]
+
+
+def test_copy_payload_is_the_same_with_and_without_native_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = pa.record_batch({
+        "id": pa.array([1, 2, None, 4], pa.int64()),
+        "name": pa.array(["Анна", None, "", "Пётр"]),
+        "flag": pa.array([True, None, False, True]),
+    }).slice(1)
+    types = ["bigint", "text", "boolean"]
+    with_native = b"".join(bytes(c) for c in pgcopy.copy_payload(batch, types))
+    monkeypatch.setattr(_speedups, "native", None)
+    without = b"".join(bytes(c) for c in pgcopy.copy_payload(batch, types))
+    assert with_native == without
+    assert with_native.startswith(b"PGCOPY\n\xff\r\n\x00") and with_native.endswith(b"\xff\xff")
+
+
+def test_scrub_and_pseudonymize_unchanged_by_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = pa.array(["Пишите: иван.петров@почта.рф или +7 (916) 123-45-67", None, "Заказ №12 доставлен",
+                      "тел 8 916 123 45 67, a@b.co, b@c.org", "СНИЛС 112-233-445 95"])
+    key = SecretStr(secrets.token_urlsafe(48))
+    scrub = ScrubPII(["notes"], replace="pseudonym", key=key)
+    pseudo = Pseudonymize(["email"], key=key)
+    batch = pa.record_batch({"notes": texts, "email": pa.array(["A@B.ru", "b@c.org", None, "", "x@y.z"])})
+    fast = pseudo.anonymize(scrub.anonymize(batch))
+    monkeypatch.setattr(_speedups, "native", None)
+    slow = pseudo.anonymize(scrub.anonymize(batch))
+    assert fast.equals(slow)
+    assert "почта" not in str(fast.column(0).to_pylist()) and "916" not in str(fast.column(0).to_pylist())
