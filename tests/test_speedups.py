@@ -146,3 +146,38 @@ def test_scrub_and_pseudonymize_unchanged_by_the_extension(monkeypatch: pytest.M
     slow = pseudo.anonymize(scrub.anonymize(batch))
     assert fast.equals(slow)
     assert "почта" not in str(fast.column(0).to_pylist()) and "916" not in str(fast.column(0).to_pylist())
+
+
+def _random_phones(n: int, seed: int) -> list[str | None]:
+    rng = random.Random(seed)
+    alphabet = "0123456789 +()-78٣" + "abc"
+    out: list[str | None] = [None, "", "+", "8", "89161234567", "79161234567", "9161234567", "791612345678"]
+    out += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 20))) for _ in range(n)]
+    return out
+
+
+@needs_native
+def test_phone_normalization_native_equals_arrow_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_express.anonymizers.normalize import normalize_phone
+
+    phones = pa.array(_random_phones(3000, 11))
+    for arr in (phones, phones.slice(5, 1000), pa.array(["8 (916) 123-45-67"] * 3)):
+        fast = normalize_phone(arr)
+        with monkeypatch.context() as m:
+            m.setattr(_speedups, "native", None)
+            slow = normalize_phone(arr)
+        assert fast.equals(slow)
+    assert normalize_phone(pa.array(["8 (916) 123-45-67", None, "abc"])).to_pylist() == ["+79161234567", None, ""]
+
+
+def test_casefold_of_ascii_columns_matches_python() -> None:
+    import unicodedata
+
+    from etl_express.anonymizers.normalize import casefold
+
+    rng = random.Random(5)
+    ascii_values = ["".join(rng.choice("AbCdEz09.@_-+ ") for _ in range(rng.randrange(0, 15))) for _ in range(500)]
+    mixed = ascii_values + ["Straße@Example.COM", "ΣΊΣΥΦΟΣ", "ﬁle@ﬀ.ru", "Ёлка"]
+    for values in (ascii_values, mixed):
+        got = casefold(pa.array(values + [None])).to_pylist()
+        assert got == [unicodedata.normalize("NFKC", v).casefold() for v in values] + [None]

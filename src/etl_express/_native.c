@@ -8,7 +8,12 @@
  *       digest_size=digest_size)) written as prefix + lowercase hex; tokens are
  *       len(prefix) + 2 * digest_size bytes each, back to back.
  *
- *   interleave(parts, widths?, rows) -> bytes
+ *   phone_e164(offsets, rows, data) -> (offsets, data)
+ *       The phone normalization of anonymizers/normalize.py in one pass: keep the ASCII
+ *       digits; eleven digits starting with 7 or 8, or ten digits, become "+7" and the ten
+ *       national digits; other non-empty digit strings get a "+"; no digits give "".
+ *
+ *   interleave(parts, rows) -> bytes
  *       Row-wise concatenation of per-column pieces: each part is either a fixed-width
  *       (rows x width) block or an Arrow binary array given as (offsets, data); row i of the
  *       result is part_0[i] + part_1[i] + ... (used to build PostgreSQL binary COPY rows).
@@ -193,6 +198,83 @@ done_no_offsets:
     return out;
 }
 
+static PyObject *phone_e164(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data;
+    if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
+    PyObject *out_offsets = NULL, *out_data = NULL, *result = NULL;
+    if (rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "rows out of range");
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (get_offsets(offsets_obj, &offsets_view, rows) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    if (check_offsets(off, rows, data.len) < 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
+        goto done;
+    }
+    /* a value grows by at most two bytes ("+7" before ten digits); the digits are gathered
+       two bytes after the value's start, so two more bytes of room cover the last one */
+    Py_ssize_t bound = (Py_ssize_t)(off[rows] - off[0]) + 2 * rows + 2;
+    if (bound > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
+        goto done;
+    }
+    out_offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
+    out_data = PyBytes_FromStringAndSize(NULL, bound);
+    if (out_offsets == NULL || out_data == NULL) goto done;
+    {
+        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
+        const uint8_t *src = (const uint8_t *)data.buf;
+        int32_t pos = 0;
+        Py_BEGIN_ALLOW_THREADS
+        o[0] = 0;
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            uint8_t *start = dst + pos;
+            uint8_t *d = start + 2; /* room for "+7" in front */
+            int32_t n = 0;
+            for (int32_t j = off[i]; j < off[i + 1]; j++) {
+                uint8_t c = src[j];
+                if (c >= '0' && c <= '9') d[n++] = c;
+            }
+            int32_t len;
+            if (n == 0) {
+                len = 0;
+            } else if (n == 11 && (d[0] == '7' || d[0] == '8')) {
+                start[0] = '+';
+                start[1] = '7';
+                memmove(start + 2, d + 1, 10);
+                len = 12;
+            } else if (n == 10) {
+                start[0] = '+';
+                start[1] = '7';
+                len = 12;
+            } else {
+                start[0] = '+';
+                memmove(start + 1, d, n);
+                len = n + 1;
+            }
+            pos += len;
+            o[i + 1] = pos;
+        }
+        Py_END_ALLOW_THREADS
+        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
+    }
+    result = PyTuple_Pack(2, out_offsets, out_data);
+done:
+    Py_XDECREF(out_offsets);
+    Py_XDECREF(out_data);
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 /* One column's pieces: a fixed-width block (width > 0) or variable-length values. */
 typedef struct {
     Py_buffer data;
@@ -288,6 +370,8 @@ static PyMethodDef methods[] = {
     {"blake2b_tokens", blake2b_tokens, METH_VARARGS,
      "blake2b_tokens(key, digest_size, prefix, offsets, rows, data) -> bytes: prefix + hex of the keyed "
      "BLAKE2b digest of each value of an Arrow string array, back to back."},
+    {"phone_e164", phone_e164, METH_VARARGS,
+     "phone_e164(offsets, rows, data) -> (offsets, data): phones of an Arrow string array in E.164."},
     {"interleave", interleave, METH_VARARGS,
      "interleave(parts, rows) -> bytes: row-wise concatenation of (width, block) and (offsets, data) parts."},
     {NULL, NULL, 0, NULL}};
