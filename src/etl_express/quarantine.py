@@ -92,12 +92,15 @@ def write_isolating(conn: Connection, sink: Sink, batch: pa.RecordBatch, primary
     # DDL (create, add column, widen) happens outside the savepoints, so it survives them
     sink.prepare(conn, batch.schema, primary_key)
 
-    def attempt(lo: int, hi: int) -> None:
-        piece = batch.slice(lo, hi - lo)
+    # an explicit stack, not a recursive closure: a closure that calls itself is a reference
+    # cycle, which would keep every batch alive until the cyclic garbage collector runs
+    pending = [(0, batch.num_rows)]
+    while pending:
+        lo, hi = pending.pop()
         try:
             with conn.begin_nested():
-                outcome.written += sink.write(conn, piece, primary_key)
-            return
+                outcome.written += sink.write(conn, batch.slice(lo, hi - lo), primary_key)
+            continue
         except Exception as exc:
             if not is_row_error(exc):
                 raise
@@ -109,12 +112,9 @@ def write_isolating(conn: Connection, sink: Sink, batch: pa.RecordBatch, primary
                         f"e.g.: {outcome.refused[0][1]}",
                         hint="fix the target's constraints or the data (a transformer) and run again",
                     ) from None
-                return
+                continue
         mid = (lo + hi) // 2
-        attempt(lo, mid)
-        attempt(mid, hi)
-
-    attempt(0, batch.num_rows)
+        pending += [(mid, hi), (lo, mid)]  # the lower half first, as before
     outcome.refused.sort()
     return outcome
 
