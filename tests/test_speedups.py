@@ -83,9 +83,17 @@ def test_native_calls_refuse_offsets_outside_the_data() -> None:
     with pytest.raises(ValueError, match="shorter"):
         native.blake2b_tokens(b"k" * 32, 16, b"", np.array([0], dtype=np.int32), 1, b"abc")
     with pytest.raises(ValueError, match="offsets"):
-        native.interleave([(np.array([0, 9], dtype=np.int32), b"abc")], 1)
-    with pytest.raises(ValueError, match="fixed-width"):
-        native.interleave([(4, b"abc")], 1)
+        native.copy_rows([("var", np.array([0, 9], dtype=np.int32), b"abc")], 1)
+    with pytest.raises(ValueError, match="block part shorter"):
+        native.copy_rows([("block", 4, b"abc")], 1)
+    with pytest.raises(ValueError, match="values buffer shorter"):
+        native.copy_rows([("int", 8, 8, b"1234567", 0, None, 0, 0)], 1)
+    with pytest.raises(ValueError, match="validity bitmap shorter"):
+        native.copy_rows([("int", 1, 2, b"123456789", 0, b"\xff", 0, 0)], 9)
+    with pytest.raises(ValueError, match="widths"):
+        native.copy_rows([("int", 3, 8, b"123", 0, None, 0, 0)], 1)
+    with pytest.raises(TypeError, match="a part is"):
+        native.copy_rows([("float", b"")], 1)
 
 
 def test_keyed_hasher_native_and_hashlib_paths_agree() -> None:
@@ -120,18 +128,52 @@ def test_pseudonymize_gives_the_same_tokens_without_the_extension(tmp_path) -> N
     assert "email:" in runs["1"] and "phone:" in runs["1"]
 
 
-def test_copy_payload_is_the_same_with_and_without_native_join(monkeypatch: pytest.MonkeyPatch) -> None:
-    batch = pa.record_batch({
-        "id": pa.array([1, 2, None, 4], pa.int64()),
-        "name": pa.array(["Анна", None, "", "Пётр"]),
-        "flag": pa.array([True, None, False, True]),
-    }).slice(1)
-    types = ["bigint", "text", "boolean"]
-    with_native = b"".join(bytes(c) for c in pgcopy.copy_payload(batch, types))
-    monkeypatch.setattr(_speedups, "native", None)
-    without = b"".join(bytes(c) for c in pgcopy.copy_payload(batch, types))
-    assert with_native == without
-    assert with_native.startswith(b"PGCOPY\n\xff\r\n\x00") and with_native.endswith(b"\xff\xff")
+def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
+    import datetime as dt
+    import decimal
+
+    rng = random.Random(seed)
+
+    def maybe(value: object) -> object:
+        return None if rng.random() < 0.2 else value
+
+    columns = {
+        "i64": (pa.array([maybe(rng.randrange(-2**63, 2**63)) for _ in range(rows)], pa.int64()), "bigint"),
+        "i32": (pa.array([maybe(rng.randrange(-2**31, 2**31)) for _ in range(rows)], pa.int32()), "integer"),
+        "i16": (pa.array([maybe(rng.randrange(-2**15, 2**15)) for _ in range(rows)], pa.int16()), "smallint"),
+        "i8_to_int": (pa.array([maybe(rng.randrange(-128, 128)) for _ in range(rows)], pa.int8()), "integer"),
+        "i64_to_int": (pa.array([maybe(rng.randrange(-2**31, 2**31)) for _ in range(rows)], pa.int64()), "integer"),
+        "u8": (pa.array([maybe(rng.randrange(0, 256)) for _ in range(rows)], pa.uint8()), "smallint"),
+        "text": (pa.array([maybe("".join(rng.choice("aЖ€ \t'\"\\,") for _ in range(rng.randrange(0, 12))))
+                           for _ in range(rows)]), "text"),
+        "json": (pa.array([maybe('{"k": %d}' % i) for i in range(rows)]), "jsonb"),
+        "flag": (pa.array([maybe(rng.random() < 0.5) for _ in range(rows)]), "boolean"),
+        "day": (pa.array([maybe(dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(0, 3_000_000)))
+                          for _ in range(rows)], pa.date32()), "date"),
+        "ts_us": (pa.array([maybe(rng.randrange(-2**60, 2**60)) for _ in range(rows)], pa.int64())
+                  .cast(pa.timestamp("us", "UTC")), "timestamp with time zone"),
+        "ts_ms": (pa.array([maybe(rng.randrange(-2**40, 2**40)) for _ in range(rows)], pa.int64())
+                  .cast(pa.timestamp("ms")), "timestamp without time zone"),
+        "money": (pa.array([maybe(decimal.Decimal(rng.randrange(-10**12, 10**12)) / 100) for _ in range(rows)],
+                           pa.decimal128(14, 2)), "numeric"),
+        "f64": (pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float64()), "double precision"),
+    }
+    batch = pa.record_batch({name: arr for name, (arr, _) in columns.items()})
+    return batch, [pg for _, pg in columns.values()]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_copy_payload_is_the_same_with_and_without_the_compiled_encoder(
+        monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    batch, types = _every_type_batch(700, seed)
+    assert pgcopy.copy_payload(batch, types).format == "binary"  # not the CSV fallback
+    for piece in (batch, batch.slice(3), batch.slice(9, 250), batch.slice(700)):
+        with_native = b"".join(bytes(c) for c in pgcopy.copy_payload(piece, types, slice_bytes=4096))
+        with monkeypatch.context() as m:
+            m.setattr(_speedups, "native", None)
+            without = b"".join(bytes(c) for c in pgcopy.copy_payload(piece, types, slice_bytes=4096))
+        assert with_native == without
+        assert with_native.startswith(b"PGCOPY\n\xff\r\n\x00") and with_native.endswith(b"\xff\xff")
 
 
 def test_scrub_and_pseudonymize_unchanged_by_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,10 +13,16 @@
  *       digits; eleven digits starting with 7 or 8, or ten digits, become "+7" and the ten
  *       national digits; other non-empty digit strings get a "+"; no digits give "".
  *
- *   interleave(parts, rows) -> bytes
- *       Row-wise concatenation of per-column pieces: each part is either a fixed-width
- *       (rows x width) block or an Arrow binary array given as (offsets, data); row i of the
- *       result is part_0[i] + part_1[i] + ... (used to build PostgreSQL binary COPY rows).
+ *   copy_rows(parts, rows) -> bytes
+ *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
+ *         ("const", bytes)                      the same bytes in every row (the field count)
+ *         ("block", width, buffer)              pre-encoded rows x width bytes
+ *         ("var", offsets, data)                pre-encoded variable-length bytes
+ *         ("text", offsets, data, validity, bit, prefix)   a string column: length, prefix, bytes
+ *         ("int", width, out_width, values, first, validity, bit, delta)  a signed integer column
+ *                                               (little-endian) + delta, as a big-endian field
+ *         ("bool", values, validity, bit)       an Arrow bit-packed boolean column
+ *       A NULL (validity bit 0) is the length -1 and no bytes.
  *
  * Optional: when it is not built (no C compiler), etl_express falls back to hashlib and
  * numpy and produces the same bytes, only slower.
@@ -275,62 +281,171 @@ done:
     return result;
 }
 
-/* One column's pieces: a fixed-width block (width > 0) or variable-length values. */
-typedef struct {
-    Py_buffer data;
-    Py_buffer offsets;
-    Py_ssize_t width;  /* > 0: fixed width; 0: use offsets */
-} Piece;
+/* One column of a COPY row: how its field is produced for each row. */
+enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL };
 
-static PyObject *interleave(PyObject *self, PyObject *args) {
+typedef struct {
+    int kind;
+    Py_buffer data;     /* CONST: the bytes; BLOCK: rows x width; VAR/TEXT: values; INT/BOOL: values */
+    Py_buffer offsets;  /* VAR/TEXT: int32 offsets (rows + 1) */
+    Py_buffer valid;    /* TEXT/INT/BOOL: Arrow validity bitmap, or none */
+    Py_buffer prefix;   /* TEXT: bytes written before each value (jsonb's version byte) */
+    Py_ssize_t width;   /* BLOCK: row width; INT: source width in bytes */
+    Py_ssize_t out_width; /* INT: field width in bytes (2, 4, 8) */
+    Py_ssize_t bit;     /* TEXT/INT/BOOL: offset of the first row in the validity bitmap (and in BOOL's data) */
+    Py_ssize_t first;   /* INT: index of the first row's value */
+    long long delta;    /* INT: added to each value (epoch shifts of dates and timestamps) */
+} Part;
+
+static inline int is_valid(const Part *p, Py_ssize_t i) {
+    if (p->valid.obj == NULL) return 1;
+    Py_ssize_t b = p->bit + i;
+    return (((const uint8_t *)p->valid.buf)[b >> 3] >> (b & 7)) & 1;
+}
+
+static inline void put_be32(uint8_t *d, uint32_t v) {
+    d[0] = (uint8_t)(v >> 24);
+    d[1] = (uint8_t)(v >> 16);
+    d[2] = (uint8_t)(v >> 8);
+    d[3] = (uint8_t)v;
+}
+
+static inline int64_t get_le(const uint8_t *s, Py_ssize_t width) {
+    switch (width) {
+        case 1: return (int8_t)s[0];
+        case 2: return (int16_t)((uint16_t)s[0] | ((uint16_t)s[1] << 8));
+        case 4: return (int32_t)((uint32_t)s[0] | ((uint32_t)s[1] << 8) | ((uint32_t)s[2] << 16) | ((uint32_t)s[3] << 24));
+        default: return (int64_t)load64(s);
+    }
+}
+
+static void release_part(Part *p) {
+    if (p->data.obj != NULL) PyBuffer_Release(&p->data);
+    if (p->offsets.obj != NULL) PyBuffer_Release(&p->offsets);
+    if (p->valid.obj != NULL) PyBuffer_Release(&p->valid);
+    if (p->prefix.obj != NULL) PyBuffer_Release(&p->prefix);
+}
+
+/* Bits needed in a bitmap for rows starting at bit offset `bit`. */
+static int bitmap_covers(const Py_buffer *b, Py_ssize_t bit, Py_ssize_t rows) {
+    return b->obj == NULL || rows == 0 || b->len * 8 >= bit + rows;
+}
+
+static int get_optional(PyObject *obj, Py_buffer *view) {
+    if (obj == Py_None) return 0;
+    return PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS);
+}
+
+/* Parse one part description; returns the part's total output size, or -1 with an error set. */
+static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
+    const char *kind;
+    PyObject *a = NULL, *b = NULL, *c = NULL;
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 2) goto bad;
+    kind = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0));
+    if (kind == NULL) return -1;
+    if (strcmp(kind, "const") == 0) {
+        p->kind = P_CONST;
+        if (!PyArg_ParseTuple(item, "sy*", &kind, &p->data)) return -1;
+        return p->data.len * rows;
+    }
+    if (strcmp(kind, "block") == 0) {
+        p->kind = P_BLOCK;
+        if (!PyArg_ParseTuple(item, "snO", &kind, &p->width, &a)) return -1;
+        if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+        if (p->width <= 0 || p->data.len < p->width * rows) {
+            PyErr_SetString(PyExc_ValueError, "block part shorter than rows x width");
+            return -1;
+        }
+        return p->width * rows;
+    }
+    if (strcmp(kind, "var") == 0 || strcmp(kind, "text") == 0) {
+        int text = kind[0] == 't';
+        p->kind = text ? P_TEXT : P_VAR;
+        if (text) {
+            if (!PyArg_ParseTuple(item, "sOOOny*", &kind, &a, &b, &c, &p->bit, &p->prefix)) return -1;
+        } else if (!PyArg_ParseTuple(item, "sOO", &kind, &a, &b)) {
+            return -1;
+        }
+        if (get_offsets(a, &p->offsets, rows) < 0) return -1;
+        if (PyObject_GetBuffer(b, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+        const int32_t *off = (const int32_t *)p->offsets.buf;
+        if (check_offsets(off, rows, p->data.len) < 0) {
+            PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
+            return -1;
+        }
+        if (text) {
+            if (get_optional(c, &p->valid) < 0) return -1;
+            if (p->bit < 0 || !bitmap_covers(&p->valid, p->bit, rows)) {
+                PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
+                return -1;
+            }
+            return (off[rows] - off[0]) + (4 + p->prefix.len) * rows;
+        }
+        return off[rows] - off[0];
+    }
+    if (strcmp(kind, "int") == 0) {
+        long long delta;
+        p->kind = P_INT;
+        if (!PyArg_ParseTuple(item, "snnOnOnL", &kind, &p->width, &p->out_width, &a, &p->first, &c, &p->bit, &delta))
+            return -1;
+        p->delta = delta;
+        if (!(p->width == 1 || p->width == 2 || p->width == 4 || p->width == 8) ||
+            !(p->out_width == 2 || p->out_width == 4 || p->out_width == 8) || p->first < 0) {
+            PyErr_SetString(PyExc_ValueError, "int part: widths must be 1/2/4/8 and 2/4/8");
+            return -1;
+        }
+        if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+        if (p->data.len < (p->first + rows) * p->width) {
+            PyErr_SetString(PyExc_ValueError, "int part: values buffer shorter than the rows");
+            return -1;
+        }
+        if (get_optional(c, &p->valid) < 0) return -1;
+        if (p->bit < 0 || !bitmap_covers(&p->valid, p->bit, rows)) {
+            PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
+            return -1;
+        }
+        return (4 + p->out_width) * rows;
+    }
+    if (strcmp(kind, "bool") == 0) {
+        p->kind = P_BOOL;
+        if (!PyArg_ParseTuple(item, "sOOn", &kind, &a, &c, &p->bit)) return -1;
+        if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+        if (get_optional(c, &p->valid) < 0) return -1;
+        if (p->bit < 0 || !bitmap_covers(&p->data, p->bit, rows) || !bitmap_covers(&p->valid, p->bit, rows)) {
+            PyErr_SetString(PyExc_ValueError, "bool part: bitmaps shorter than the rows");
+            return -1;
+        }
+        return 5 * rows;
+    }
+bad:
+    PyErr_SetString(PyExc_TypeError, "a part is ('const'|'block'|'var'|'text'|'int'|'bool', ...)");
+    return -1;
+}
+
+static PyObject *copy_rows(PyObject *self, PyObject *args) {
     PyObject *parts;
     Py_ssize_t rows;
     if (!PyArg_ParseTuple(args, "On", &parts, &rows)) return NULL;
+    if (rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "rows must be >= 0");
+        return NULL;
+    }
     PyObject *seq = PySequence_Fast(parts, "parts must be a sequence");
     if (seq == NULL) return NULL;
-    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
-    Piece *pieces = PyMem_Calloc(k ? k : 1, sizeof(Piece));
+    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq), got = 0, total = 0;
+    Part *ps = PyMem_Calloc(k ? k : 1, sizeof(Part));
     PyObject *out = NULL;
-    Py_ssize_t got = 0, total = 0;
-    if (pieces == NULL) {
+    if (ps == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    if (rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "rows must be >= 0");
-        goto done;
-    }
     for (; got < k; got++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, got);
-        PyObject *a, *b;
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
-            PyErr_SetString(PyExc_TypeError, "each part is (width, data) or (offsets, data)");
+        Py_ssize_t size = parse_part(PySequence_Fast_GET_ITEM(seq, got), rows, &ps[got]);
+        if (size < 0) {
+            got++;
             goto done;
         }
-        a = PyTuple_GET_ITEM(item, 0);
-        b = PyTuple_GET_ITEM(item, 1);
-        if (PyObject_GetBuffer(b, &pieces[got].data, PyBUF_C_CONTIGUOUS) < 0) goto done;
-        if (PyLong_Check(a)) {
-            pieces[got].width = PyLong_AsSsize_t(a);
-            if (pieces[got].width <= 0 || pieces[got].data.len < pieces[got].width * rows) {
-                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "fixed-width part shorter than rows x width");
-                got++;
-                goto done;
-            }
-            total += pieces[got].width * rows;
-        } else {
-            if (get_offsets(a, &pieces[got].offsets, rows) < 0) {
-                got++;
-                goto done;
-            }
-            const int32_t *off = (const int32_t *)pieces[got].offsets.buf;
-            if (check_offsets(off, rows, pieces[got].data.len) < 0) {
-                PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
-                got++;
-                goto done;
-            }
-            total += off[rows] - off[0];
-        }
+        total += size;
     }
     out = PyBytes_FromStringAndSize(NULL, total);
     if (out == NULL) goto done;
@@ -339,28 +454,76 @@ static PyObject *interleave(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t i = 0; i < rows; i++) {
             for (Py_ssize_t j = 0; j < k; j++) {
-                const Piece *p = &pieces[j];
+                const Part *p = &ps[j];
                 const uint8_t *src = (const uint8_t *)p->data.buf;
-                if (p->width) {
-                    memcpy(dst, src + i * p->width, p->width);
-                    dst += p->width;
-                } else {
-                    const int32_t *off = (const int32_t *)p->offsets.buf;
-                    Py_ssize_t len = off[i + 1] - off[i];
-                    memcpy(dst, src + off[i], len);
-                    dst += len;
+                switch (p->kind) {
+                    case P_CONST:
+                        memcpy(dst, src, p->data.len);
+                        dst += p->data.len;
+                        break;
+                    case P_BLOCK:
+                        memcpy(dst, src + i * p->width, p->width);
+                        dst += p->width;
+                        break;
+                    case P_VAR: {
+                        const int32_t *off = (const int32_t *)p->offsets.buf;
+                        Py_ssize_t len = off[i + 1] - off[i];
+                        memcpy(dst, src + off[i], len);
+                        dst += len;
+                        break;
+                    }
+                    case P_TEXT: {
+                        const int32_t *off = (const int32_t *)p->offsets.buf;
+                        if (!is_valid(p, i)) {
+                            put_be32(dst, 0xFFFFFFFFu);
+                            dst += 4;
+                            break;
+                        }
+                        Py_ssize_t len = off[i + 1] - off[i];
+                        put_be32(dst, (uint32_t)(len + p->prefix.len));
+                        dst += 4;
+                        memcpy(dst, p->prefix.buf, p->prefix.len);
+                        dst += p->prefix.len;
+                        memcpy(dst, src + off[i], len);
+                        dst += len;
+                        break;
+                    }
+                    case P_INT: {
+                        if (!is_valid(p, i)) {
+                            put_be32(dst, 0xFFFFFFFFu);
+                            dst += 4;
+                            break;
+                        }
+                        uint64_t v = (uint64_t)get_le(src + (p->first + i) * p->width, p->width) + (uint64_t)p->delta;
+                        put_be32(dst, (uint32_t)p->out_width);
+                        dst += 4;
+                        for (Py_ssize_t b = p->out_width - 1; b >= 0; b--) *dst++ = (uint8_t)(v >> (8 * b));
+                        break;
+                    }
+                    case P_BOOL: {
+                        if (!is_valid(p, i)) {
+                            put_be32(dst, 0xFFFFFFFFu);
+                            dst += 4;
+                            break;
+                        }
+                        Py_ssize_t b = p->bit + i;
+                        put_be32(dst, 1);
+                        dst[4] = (src[b >> 3] >> (b & 7)) & 1;
+                        dst += 5;
+                        break;
+                    }
                 }
             }
         }
         Py_END_ALLOW_THREADS
+        /* NULL fields are shorter than their worst case: trim to what was written */
+        Py_ssize_t written = (Py_ssize_t)(dst - (uint8_t *)PyBytes_AS_STRING(out));
+        if (written != total && _PyBytes_Resize(&out, written) < 0) out = NULL;
     }
 done:
-    if (pieces != NULL) {
-        for (Py_ssize_t j = 0; j < got; j++) {
-            if (pieces[j].data.obj != NULL) PyBuffer_Release(&pieces[j].data);
-            if (pieces[j].offsets.obj != NULL) PyBuffer_Release(&pieces[j].offsets);
-        }
-        PyMem_Free(pieces);
+    if (ps != NULL) {
+        for (Py_ssize_t j = 0; j < got; j++) release_part(&ps[j]);
+        PyMem_Free(ps);
     }
     Py_DECREF(seq);
     return out;
@@ -372,8 +535,8 @@ static PyMethodDef methods[] = {
      "BLAKE2b digest of each value of an Arrow string array, back to back."},
     {"phone_e164", phone_e164, METH_VARARGS,
      "phone_e164(offsets, rows, data) -> (offsets, data): phones of an Arrow string array in E.164."},
-    {"interleave", interleave, METH_VARARGS,
-     "interleave(parts, rows) -> bytes: row-wise concatenation of (width, block) and (offsets, data) parts."},
+    {"copy_rows", copy_rows, METH_VARARGS,
+     "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -129,28 +130,43 @@ def _binary_encoders(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[Enc
 def _binary_chunks(slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]) -> Iterator[Chunk]:
     yield _HEADER
     for part in slices:
-        count = np.frombuffer(part.num_columns.to_bytes(2, "big"), dtype=np.uint8)
-        pieces: list[Part] = [np.broadcast_to(count, (part.num_rows, 2))]
+        count = part.num_columns.to_bytes(2, "big")
+        if _speedups.native is not None:  # one compiled pass over the Arrow buffers
+            native_parts: list[tuple[Any, ...]] = [("const", count)]
+            for encoder, col in zip(encoders, part.columns):
+                native_parts += _native_parts(col, encoder)
+            yield _speedups.native.copy_rows(native_parts, part.num_rows)
+            continue
+        pieces: list[Part] = [np.broadcast_to(np.frombuffer(count, dtype=np.uint8), (part.num_rows, 2))]
         for encoder, col in zip(encoders, part.columns):
             pieces += encoder(col)
-        yield _join_payload(pieces, part.num_rows)
+        rows = _join(pieces, part.num_rows)
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
+        yield memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
     yield _TRAILER
 
 
-def _join_payload(pieces: Sequence[Part], n: int) -> Chunk:
-    """The pieces concatenated row by row, as one contiguous chunk of the COPY stream."""
-    if _speedups.native is not None and all(
-            isinstance(p, np.ndarray) or (p.null_count == 0 and pa.types.is_binary(p.type)) for p in pieces):
-        parts: list[tuple[object, object]] = []
-        for p in pieces:
-            if isinstance(p, np.ndarray):
-                parts.append((p.shape[1], np.ascontiguousarray(p)))
-            else:
-                parts.append(_speedups.string_buffers(p))
-        return _speedups.native.interleave(parts, n)  # type: ignore[no-any-return]
-    rows = _join(pieces, n)
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
-    return memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
+def _native_parts(col: pa.Array, encoder: Encoder) -> list[tuple[Any, ...]]:
+    """How ``_native.copy_rows`` builds this column's fields: straight from the Arrow
+    buffers where the encoder says how (``encoder.native``: text, integers, dates,
+    microsecond timestamps, booleans), else from the numpy encoder's pieces."""
+    spec = getattr(encoder, "native", None)
+    validity = col.buffers()[0]
+    if spec == "text":
+        offsets, data = _speedups.string_buffers(col)
+        return [("text", offsets, data, validity, col.offset, getattr(encoder, "prefix", b""))]
+    if spec == "bool":
+        return [("bool", col.buffers()[1], validity, col.offset)]
+    if isinstance(spec, tuple):  # ("int", out_width, delta)
+        _, out_width, delta = spec
+        return [("int", col.type.bit_width // 8, out_width, col.buffers()[1], col.offset, validity, col.offset, delta)]
+    out: list[tuple[Any, ...]] = []
+    for piece in encoder(col):
+        if isinstance(piece, np.ndarray):
+            out.append(("block", piece.shape[1], np.ascontiguousarray(piece)))
+        else:
+            out.append(("var", *_speedups.string_buffers(piece)))
+    return out
 
 
 def _join(pieces: Sequence[Part], n: int) -> pa.Array:
@@ -183,20 +199,23 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
     """How to encode ``col`` for a ``pg_type`` column (checked once for the whole batch)."""
     t = col.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = "text" if pa.types.is_string(t) else None
         if pg_type in _TEXT_TYPES:
-            return lambda c: _varlen(c, b"")
-        if pg_type == "jsonb":
-            return lambda c: _varlen(c, b"\x01")  # jsonb's binary form: a version byte, then the text
+            return _tagged(lambda c: _varlen(c, b""), text)
+        if pg_type == "jsonb":  # jsonb's binary form: a version byte, then the text
+            return _tagged(lambda c: _varlen(c, b"\x01"), text, prefix=b"\x01")
         return None
     if pa.types.is_boolean(t) and pg_type == "boolean":
-        return lambda c: _fixed(pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c)
+        return _tagged(lambda c: _fixed(pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c),
+                       "bool")
     if pa.types.is_integer(t):
         if pg_type in _INT_RANGES:
             dtype, lo, hi = _INT_RANGES[pg_type]
             bounds = pc.min_max(col)
             if bounds["min"].is_valid and (bounds["min"].as_py() < lo or bounds["max"].as_py() > hi):
                 return None  # out of range: CSV lets PostgreSQL name the problem
-            return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
+            signed = ("int", np.dtype(dtype).itemsize, 0) if pa.types.is_signed_integer(t) else None
+            return _tagged(lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c), signed)
         if pg_type == "numeric":
             return lambda c: _numeric(pc.fill_null(c, 0).to_numpy().astype(np.int64), 0, 19, c)
         if pg_type == "double precision":
@@ -206,18 +225,27 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
         dtype = ">f8" if pg_type == "double precision" else ">f4"
         return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
     if pa.types.is_date32(t) and pg_type == "date":
-        return lambda c: _fixed((pc.fill_null(c, 0).cast(pa.int32()).to_numpy().astype(np.int64)
-                                 - _PG_EPOCH_DAYS).astype(">i4"), c)
+        return _tagged(lambda c: _fixed((pc.fill_null(c, 0).cast(pa.int32()).to_numpy().astype(np.int64)
+                                         - _PG_EPOCH_DAYS).astype(">i4"), c), ("int", 4, -_PG_EPOCH_DAYS))
     if pa.types.is_timestamp(t) and pg_type in ("timestamp with time zone", "timestamp without time zone"):
         if t.unit != "us":
             col.cast(pa.timestamp("us", t.tz))  # raises (-> CSV) when it would lose precision
-        return lambda c: _fixed((pc.fill_null(c.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
-                                 - _PG_EPOCH_US).astype(">i8"), c)
+        return _tagged(lambda c: _fixed((pc.fill_null(c.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
+                                         - _PG_EPOCH_US).astype(">i8"), c),
+                       ("int", 8, -_PG_EPOCH_US) if t.unit == "us" else None)
     if pa.types.is_decimal128(t) and pg_type == "numeric":
         if t.scale < 0 or t.precision + (-t.scale % 4) > 18:
             return None
         return lambda c: _numeric(_decimal_unscaled(c), t.scale, t.precision, c)
     return None
+
+
+def _tagged(encode: Encoder, native: object, prefix: bytes = b"") -> Encoder:
+    """Tell the compiled path how to build the same fields from the Arrow buffers:
+    ``"text"``, ``"bool"`` or ``("int", field width, delta)``; ``None``: use ``encode``."""
+    setattr(encode, "native", native)
+    setattr(encode, "prefix", prefix)
+    return encode
 
 
 def _fixed(values: np.ndarray, col: pa.Array) -> list[Part]:
