@@ -18,3 +18,15 @@ def test_demo_help_explains_itself():
     out = run_cli("demo", "--help")
     assert out.returncode == 0
     assert "--reset" in out.stdout and "--rows" in out.stdout
+
+
+def test_version_says_whether_the_compiled_speedups_are_in_use():
+    from importlib.metadata import version
+
+    out = run_cli("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"etl-express {version('etl-express')} (compiled speedups: ")
+    off = run_cli("--version", env={"ETL_EXPRESS_NO_NATIVE": "1"})
+    assert "compiled speedups: off (ETL_EXPRESS_NO_NATIVE is set)" in off.stdout
+    if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
+        assert "compiled speedups: on" in out.stdout

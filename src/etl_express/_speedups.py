@@ -14,8 +14,12 @@ import numpy as np
 import pyarrow as pa
 
 
+def _disabled() -> bool:
+    return os.environ.get("ETL_EXPRESS_NO_NATIVE", "").strip() not in ("", "0")
+
+
 def _load() -> ModuleType | None:
-    if os.environ.get("ETL_EXPRESS_NO_NATIVE", "").strip() not in ("", "0"):
+    if _disabled():
         return None
     try:
         from . import _native
@@ -25,6 +29,15 @@ def _load() -> ModuleType | None:
 
 
 native: ModuleType | None = _load()
+
+
+def describe() -> str:
+    """``"on"``, or why the compiled speedups are off and how to turn them on."""
+    if native is not None:
+        return "on"
+    if _disabled():
+        return "off (ETL_EXPRESS_NO_NATIVE is set)"
+    return "off (not built: reinstall etl-express where a C compiler is available)"
 
 
 def string_buffers(arr: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
@@ -37,4 +50,4 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
     return offsets, (data if data is not None else b"")
 
 
-__all__ = ["native", "string_buffers"]
+__all__ = ["describe", "native", "string_buffers"]

@@ -17,8 +17,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from .. import _speedups
+
+        typer.echo(f"etl-express {version('etl-express')} (compiled speedups: {_speedups.describe()})")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and whether the compiled speedups are in use."),
+) -> None:
     """Deliver data from corporate systems to ML teams: exactly-once loads into PostgreSQL
     with irreversible anonymization and built-in quality checks.
 
