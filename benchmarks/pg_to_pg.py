@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     if "etl_anon" in cases and load_anonymizers() is None:
         print("skipping etl_anon: etl_express.anonymizers has no Pseudonymize/ScrubPII yet", file=sys.stderr)
         cases.remove("etl_anon")
-    if args.dlt:
+    if args.dlt and "dlt" not in cases:
         if dlt_available():
             cases.append("dlt")
         else:

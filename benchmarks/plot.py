@@ -2,7 +2,9 @@
 
 Usage::
 
-    python benchmarks/plot.py results.json [--out docs/img/pg_to_pg.png]
+    python benchmarks/plot.py results.json [--scaling scale.json] [--out docs/img/pg_to_pg.png]
+
+``--scaling`` takes the scaling part from another run's JSON (``pg_to_pg.py --scale``).
 """
 
 from __future__ import annotations
@@ -67,9 +69,13 @@ def plot(report: dict[str, Any], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", type=Path)
+    parser.add_argument("--scaling", type=Path, help="take the scaling panel from this JSON")
     parser.add_argument("--out", type=Path, default=Path("docs/img/pg_to_pg.png"))
     args = parser.parse_args()
-    plot(json.loads(args.results.read_text()), args.out)
+    report = json.loads(args.results.read_text())
+    if args.scaling:
+        report["scaling"] = json.loads(args.scaling.read_text())["scaling"]
+    plot(report, args.out)
 
 
 if __name__ == "__main__":
