@@ -223,3 +223,26 @@ def test_casefold_of_ascii_columns_matches_python() -> None:
     for values in (ascii_values, mixed):
         got = casefold(pa.array(values + [None])).to_pylist()
         assert got == [unicodedata.normalize("NFKC", v).casefold() for v in values] + [None]
+
+
+def _fuzz_texts(alphabet: list[str], count: int, seed: int, longest: int = 25) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, longest))) for _ in range(count)]
+
+
+@needs_native
+def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
+    import re2
+
+    from etl_express.anonymizers.scrub import _RULES_BEFORE_CHECKSUMS, _replace_emails_native
+
+    rule = next(r for r in _RULES_BEFORE_CHECKSUMS if r.kind == "email")
+    alphabet = list("ab.-_%+@@@ 1,Z") + ["я", "ё", "é", "Ⅻ", "٣", "\u00a0", "—", "𝔸", "\t"]
+    texts = _fuzz_texts(alphabet, 60_000, 3) + [
+        "a@b.c@d.e x@y..z a@b.c. @a.b q@w.e-", "иван@почта.рф", "счёт: user.1@mail.ru, спасибо",
+        "a@b.c.d@e.f", "x@y.zя", "яx@y.z", "x@я.z", "x@y.я", "", "@", "a@", "@b.c",
+    ]
+    arr = pa.array(texts + [None])
+    want = [re2.sub(rule.pattern, r"\1<EMAIL>\3", t) for t in texts] + [None]
+    for piece, expected in ((arr, want), (arr.slice(7, 1000), want[7:1007])):
+        assert _replace_emails_native(piece, rule).to_pylist() == expected

@@ -13,6 +13,13 @@
  *       digits; eleven digits starting with 7 or 8, or ten digits, become "+7" and the ten
  *       national digits; other non-empty digit strings get a "+"; no digits give "".
  *
+ *   replace_ascii_emails(offsets, rows, data, placeholder) -> (offsets, data, unsure)
+ *       ScrubPII's email rule, [\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+ replaced
+ *       by the placeholder with RE2's leftmost-greedy semantics, for matches whose every
+ *       character and both neighbours are ASCII. A row where a non-ASCII byte touches a
+ *       candidate (it could be a letter of \p{L}) is flagged in `unsure` (one byte a row);
+ *       the caller runs RE2 on those rows instead.
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -281,6 +288,117 @@ done:
     return result;
 }
 
+static inline int email_local(uint8_t c) {  /* [\p{L}\p{N}._%+-] on ASCII */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '%' || c == '+' || c == '-';
+}
+
+static inline int email_domain(uint8_t c) {  /* [\p{L}\p{N}-] on ASCII */
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Replace the emails of one value t[0..n) into dst; returns the bytes written, or -1 when a
+   non-ASCII byte touches a candidate (the caller falls back to RE2 for this value). */
+static Py_ssize_t emails_in_value(const uint8_t *t, Py_ssize_t n, const uint8_t *ph, Py_ssize_t phlen, uint8_t *dst) {
+    Py_ssize_t p = 0, w = 0; /* p: where the next match may start (end of the previous one) */
+    for (Py_ssize_t a = 0; a < n; a++) {
+        if (t[a] != '@') continue;
+        /* the local part: the run of local characters before '@', not before p */
+        Py_ssize_t s = a;
+        while (s > p && email_local(t[s - 1])) s--;
+        if (s > p && t[s - 1] >= 0x80) return -1;
+        if (s == a) continue;  /* empty local part: no match through this '@' */
+        /* the domain: label (. label)+, labels greedy */
+        Py_ssize_t j = a + 1;
+        while (j < n && email_domain(t[j])) j++;
+        if (j < n && t[j] >= 0x80) return -1;
+        if (j == a + 1) continue;
+        Py_ssize_t end = -1;
+        while (j + 1 < n && t[j] == '.' && email_domain(t[j + 1])) {
+            j += 1;
+            while (j < n && email_domain(t[j])) j++;
+            if (j < n && t[j] >= 0x80) return -1;
+            end = j;
+        }
+        if (j + 1 < n && t[j] == '.' && t[j + 1] >= 0x80) return -1;
+        if (end < 0) continue;
+        memcpy(dst + w, t + p, s - p);
+        w += s - p;
+        memcpy(dst + w, ph, phlen);
+        w += phlen;
+        p = end;
+        a = end - 1;
+    }
+    memcpy(dst + w, t + p, n - p);
+    return w + (n - p);
+}
+
+static PyObject *replace_ascii_emails(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data, ph;
+    if (!PyArg_ParseTuple(args, "Ony*y*", &offsets_obj, &rows, &data, &ph)) return NULL;
+    PyObject *out_offsets = NULL, *out_data = NULL, *unsure = NULL, *result = NULL;
+    if (rows < 0 || get_offsets(offsets_obj, &offsets_view, rows) < 0) {
+        if (rows < 0) PyErr_SetString(PyExc_ValueError, "rows must be >= 0");
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&ph);
+        return NULL;
+    }
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    if (check_offsets(off, rows, data.len) < 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
+        goto done;
+    }
+    /* an email is at least "a@b.c" (5 bytes): a placeholder of up to 5 bytes never grows a value */
+    Py_ssize_t growth = ph.len > 5 ? ph.len - 5 : 0;
+    Py_ssize_t bound = 0;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        Py_ssize_t len = off[i + 1] - off[i];
+        bound += len + (len / 5 + 1) * growth;
+    }
+    if (bound > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
+        goto done;
+    }
+    out_offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
+    out_data = PyBytes_FromStringAndSize(NULL, bound);
+    unsure = PyBytes_FromStringAndSize(NULL, rows);
+    if (out_offsets == NULL || out_data == NULL || unsure == NULL) goto done;
+    {
+        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
+        uint8_t *flags = (uint8_t *)PyBytes_AS_STRING(unsure);
+        const uint8_t *src = (const uint8_t *)data.buf;
+        Py_ssize_t pos = 0;
+        Py_BEGIN_ALLOW_THREADS
+        o[0] = 0;
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            const uint8_t *t = src + off[i];
+            Py_ssize_t len = off[i + 1] - off[i];
+            Py_ssize_t w = memchr(t, '@', len) ? emails_in_value(t, len, (const uint8_t *)ph.buf, ph.len, dst + pos) : -2;
+            flags[i] = w == -1;
+            if (w < 0) {  /* no '@' (copied as is), or unsure (the caller replaces this row) */
+                memcpy(dst + pos, t, len);
+                w = len;
+            }
+            pos += w;
+            o[i + 1] = (int32_t)pos;
+        }
+        Py_END_ALLOW_THREADS
+        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
+    }
+    result = PyTuple_Pack(3, out_offsets, out_data, unsure);
+done:
+    Py_XDECREF(out_offsets);
+    Py_XDECREF(out_data);
+    Py_XDECREF(unsure);
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&ph);
+    return result;
+}
+
 /* One column of a COPY row: how its field is produced for each row. */
 enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL };
 
@@ -535,6 +653,9 @@ static PyMethodDef methods[] = {
      "BLAKE2b digest of each value of an Arrow string array, back to back."},
     {"phone_e164", phone_e164, METH_VARARGS,
      "phone_e164(offsets, rows, data) -> (offsets, data): phones of an Arrow string array in E.164."},
+    {"replace_ascii_emails", replace_ascii_emails, METH_VARARGS,
+     "replace_ascii_emails(offsets, rows, data, placeholder) -> (offsets, data, unsure): ScrubPII's email rule "
+     "on ASCII contexts; rows flagged in unsure need RE2."},
     {"copy_rows", copy_rows, METH_VARARGS,
      "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
     {NULL, NULL, 0, NULL}};
