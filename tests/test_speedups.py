@@ -246,3 +246,52 @@ def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
     want = [re2.sub(rule.pattern, r"\1<EMAIL>\3", t) for t in texts] + [None]
     for piece, expected in ((arr, want), (arr.slice(7, 1000), want[7:1007])):
         assert _replace_emails_native(piece, rule).to_pylist() == expected
+
+
+def _phone_like_texts(count: int, seed: int) -> list[str]:
+    """Phone numbers in every spelling, mutated: separators of every kind, digits dropped or
+    added, letters and non-ASCII characters glued on either side."""
+    rng = random.Random(seed)
+    seps = ["", "", " ", "-", "\t", "\n", "\v", "\f", "\r", "  ", "\u00a0"]
+    out = []
+    for _ in range(count):
+        d = "".join(rng.choice("0123456789") for _ in range(10))
+        head = rng.choice(["+7", "8", "7", "", "(", "+", "+8", "9"])
+        area = d[:3] if rng.random() < 0.7 else "9" + d[1:3]
+        if rng.random() < 0.4:
+            area = f"({area})"
+        parts = [head, area, d[3:6], d[6:8], d[8:10]]
+        text = "".join(p + rng.choice(seps) for p in parts).strip() if rng.random() < 0.9 else "".join(parts)
+        if rng.random() < 0.2:  # a digit lost or one too many
+            i = rng.randrange(len(text) + 1)
+            text = text[:i] + rng.choice(["", "5"]) + text[i + 1:]
+        text = rng.choice(["", "тел ", "x", "_", "я", "1", " "]) + text + rng.choice(["", ",", "a", "7", "я", " доб. 12"])
+        out.append(text if rng.random() < 0.8 else text + " или " + text)
+    return out
+
+
+@needs_native
+def test_compiled_phone_rules_replace_exactly_what_re2_does() -> None:
+    import re2
+
+    from etl_express.anonymizers import scrub
+
+    texts = _phone_like_texts(40_000, 9) + _fuzz_texts(list("0123456789 -()+7_a\t") + ["я", "\u00a0"], 20_000, 4)
+    arr = pa.array(texts + [None])
+    rules = [r for r in scrub._RULES_BEFORE_CHECKSUMS + scrub._RULES_AFTER_CHECKSUMS if r.native is not None]
+    assert {r.kind for r in rules} == {"phone"} and len(rules) == 2
+    for rule in rules:
+        want = [re2.sub(rule.pattern, r"\1<PHONE>\3", t) for t in texts] + [None]
+        assert sum(w != t for w, t in zip(want, texts)) > 1_000  # the fuzz reaches the matches
+        got = scrub._replace_program_native(arr, rule.native, "<PHONE>").to_pylist()
+        assert got == want
+        assert scrub._replace_program_native(arr.slice(11, 500), rule.native, "<PHONE>").to_pylist() == want[11:511]
+
+
+@needs_native
+def test_replace_program_refuses_malformed_programs() -> None:
+    offsets = np.array([0, 1], dtype=np.int32)
+    with pytest.raises(ValueError, match="malformed program"):
+        native.replace_program(offsets, 1, b"x", b"\x01\x01\x05", bytes(32), 1, b"<P>")
+    with pytest.raises(ValueError, match="malformed program"):
+        native.replace_program(offsets, 1, b"x", b"\x00", bytes(32), 1, b"<P>")

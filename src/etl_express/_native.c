@@ -20,6 +20,12 @@
  *       candidate (it could be a letter of \p{L}) is flagged in `unsure` (one byte a row);
  *       the caller runs RE2 on those rows instead.
  *
+ *   replace_program(offsets, rows, data, program, first, min_len, placeholder) -> (offsets, data)
+ *       A small regular expression, given as a program of alternatives of tokens (a byte class
+ *       with a greedy {min,max} count, or an ASCII word boundary \b), replaced by the
+ *       placeholder with leftmost-first backtracking semantics, as RE2 replaces it. ScrubPII's
+ *       phone rules are such expressions (ASCII only); tests fuzz both against RE2.
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -399,6 +405,141 @@ done:
     return result;
 }
 
+typedef struct {
+    uint8_t kind; /* 0: a byte class {min,max}; 1: ASCII word boundary */
+    uint8_t min, max;
+    uint8_t cls[32];
+} Token;
+
+typedef struct {
+    int count;
+    const Token *tokens;
+} Alternative;
+
+static inline int in_class(const uint8_t *cls, uint8_t c) { return (cls[c >> 3] >> (c & 7)) & 1; }
+
+static inline int word_byte(uint8_t c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The end of a match of tokens[i..] at pos, greedy with backtracking; -1 when none. */
+static Py_ssize_t match_tokens(const Token *tokens, int count, int i, const uint8_t *t, Py_ssize_t n, Py_ssize_t pos) {
+    if (i == count) return pos;
+    const Token *k = &tokens[i];
+    if (k->kind == 1) {
+        int before = pos > 0 && word_byte(t[pos - 1]);
+        int after = pos < n && word_byte(t[pos]);
+        return before != after ? match_tokens(tokens, count, i + 1, t, n, pos) : -1;
+    }
+    int got = 0;
+    while (got < k->max && pos + got < n && in_class(k->cls, t[pos + got])) got++;
+    for (int c = got; c >= k->min; c--) {
+        Py_ssize_t end = match_tokens(tokens, count, i + 1, t, n, pos + c);
+        if (end >= 0) return end;
+    }
+    return -1;
+}
+
+#define MAX_ALTERNATIVES 8
+#define TOKEN_BYTES 35
+
+/* Parse "count, then per alternative: token count, tokens of TOKEN_BYTES"; 0 or -1. */
+static int parse_program(const uint8_t *prog, Py_ssize_t len, Alternative *alts, int *nalts) {
+    if (len < 1 || prog[0] < 1 || prog[0] > MAX_ALTERNATIVES) return -1;
+    *nalts = prog[0];
+    Py_ssize_t at = 1;
+    for (int a = 0; a < *nalts; a++) {
+        if (at >= len) return -1;
+        alts[a].count = prog[at++];
+        if (alts[a].count < 1 || at + (Py_ssize_t)alts[a].count * TOKEN_BYTES > len) return -1;
+        alts[a].tokens = (const Token *)(prog + at);
+        for (int i = 0; i < alts[a].count; i++) {
+            const Token *k = &alts[a].tokens[i];
+            if (k->kind > 1 || k->min > k->max) return -1;
+        }
+        at += (Py_ssize_t)alts[a].count * TOKEN_BYTES;
+    }
+    return at == len ? 0 : -1;
+}
+
+static PyObject *replace_program(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj;
+    Py_ssize_t rows, min_len;
+    Py_buffer offsets_view, data, prog, first, ph;
+    if (!PyArg_ParseTuple(args, "Ony*y*y*ny*", &offsets_obj, &rows, &data, &prog, &first, &min_len, &ph)) return NULL;
+    PyObject *out_offsets = NULL, *out_data = NULL, *result = NULL;
+    Alternative alts[MAX_ALTERNATIVES];
+    int nalts = 0;
+    int have_offsets = 0;
+    if (sizeof(Token) != TOKEN_BYTES || parse_program(prog.buf, prog.len, alts, &nalts) < 0 || first.len != 32 ||
+        min_len < 1 || rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "malformed program, first-byte class, min_len or rows");
+        goto done;
+    }
+    if (get_offsets(offsets_obj, &offsets_view, rows) < 0) goto done;
+    have_offsets = 1;
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    if (check_offsets(off, rows, data.len) < 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
+        goto done;
+    }
+    Py_ssize_t growth = ph.len > min_len ? ph.len - min_len : 0;
+    Py_ssize_t bound = 0;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        Py_ssize_t len = off[i + 1] - off[i];
+        bound += len + (len / min_len + 1) * growth;
+    }
+    if (bound > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
+        goto done;
+    }
+    out_offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
+    out_data = PyBytes_FromStringAndSize(NULL, bound);
+    if (out_offsets == NULL || out_data == NULL) goto done;
+    {
+        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
+        const uint8_t *src = (const uint8_t *)data.buf, *starts = (const uint8_t *)first.buf;
+        const uint8_t *phb = (const uint8_t *)ph.buf;
+        Py_ssize_t pos = 0;
+        Py_BEGIN_ALLOW_THREADS
+        o[0] = 0;
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            const uint8_t *t = src + off[i];
+            Py_ssize_t n = off[i + 1] - off[i], p = 0, s = 0;
+            while (s < n) {
+                Py_ssize_t end = -1;
+                if (in_class(starts, t[s]))
+                    for (int a = 0; a < nalts && end < 0; a++) end = match_tokens(alts[a].tokens, alts[a].count, 0, t, n, s);
+                if (end <= s) {  /* no match here (patterns never match empty) */
+                    s++;
+                    continue;
+                }
+                memcpy(dst + pos, t + p, s - p);
+                pos += s - p;
+                memcpy(dst + pos, phb, ph.len);
+                pos += ph.len;
+                p = s = end;
+            }
+            memcpy(dst + pos, t + p, n - p);
+            pos += n - p;
+            o[i + 1] = (int32_t)pos;
+        }
+        Py_END_ALLOW_THREADS
+        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
+    }
+    result = PyTuple_Pack(2, out_offsets, out_data);
+done:
+    Py_XDECREF(out_offsets);
+    Py_XDECREF(out_data);
+    if (have_offsets) PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prog);
+    PyBuffer_Release(&first);
+    PyBuffer_Release(&ph);
+    return result;
+}
+
 /* One column of a COPY row: how its field is produced for each row. */
 enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL };
 
@@ -656,6 +797,9 @@ static PyMethodDef methods[] = {
     {"replace_ascii_emails", replace_ascii_emails, METH_VARARGS,
      "replace_ascii_emails(offsets, rows, data, placeholder) -> (offsets, data, unsure): ScrubPII's email rule "
      "on ASCII contexts; rows flagged in unsure need RE2."},
+    {"replace_program", replace_program, METH_VARARGS,
+     "replace_program(offsets, rows, data, program, first, min_len, placeholder) -> (offsets, data): "
+     "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
     {"copy_rows", copy_rows, METH_VARARGS,
      "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
     {NULL, NULL, 0, NULL}};

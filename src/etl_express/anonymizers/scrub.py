@@ -29,6 +29,57 @@ _PHONE_TAIL = r"[\s\-]?[0-9]{3}[\s\-]?[0-9]{2}[\s\-]?[0-9]{2}\b"
 
 
 @dataclass(frozen=True)
+class _Program:
+    """A rule's regular expression as ``_native.replace_program`` runs it: alternatives, each
+    a sequence of tokens ``(bytes of a class, min, max)`` or ``None`` for ``\\b`` (ASCII word
+    boundary). Written by hand next to the RE2 pattern it mirrors; tests fuzz both."""
+
+    alternatives: tuple[tuple[tuple[bytes, int, int] | None, ...], ...]
+
+    @property
+    def code(self) -> bytes:
+        out = bytearray([len(self.alternatives)])
+        for alternative in self.alternatives:
+            out.append(len(alternative))
+            for token in alternative:
+                out += bytes([1, 0, 0]) + bytes(32) if token is None else bytes([0, token[1], token[2]]) + _bits(token[0])
+        return bytes(out)
+
+    @property
+    def first(self) -> bytes:
+        """The bytes a match can start with (each alternative's first class, which is required)."""
+        chars = b""
+        for alternative in self.alternatives:
+            head = next(t for t in alternative if t is not None)
+            assert head[1] >= 1, "a program's first class must be required"
+            chars += head[0]
+        return _bits(chars)
+
+    @property
+    def min_len(self) -> int:
+        return min(sum(t[1] for t in alternative if t is not None) for alternative in self.alternatives)
+
+
+def _bits(chars: bytes) -> bytes:
+    bits = bytearray(32)
+    for c in chars:
+        bits[c >> 3] |= 1 << (c & 7)
+    return bytes(bits)
+
+
+_SEP = (b"\t\n\f\r -", 0, 1)  # [\s\-]?  (RE2's \s is [\t\n\f\r ])
+_D3, _D2 = (b"0123456789", 3, 3), (b"0123456789", 2, 2)
+_TAIL = (_SEP, _D3, _SEP, _D2, _SEP, _D2, None)
+_PLUS7_PHONE = _Program(((  # \+7[\s\-]?\(?[0-9]{3}\)?  + tail
+    (b"+", 1, 1), (b"7", 1, 1), _SEP, (b"(", 0, 1), _D3, (b")", 0, 1), *_TAIL),))
+_LOCAL_PHONE = _Program((  # (?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})  + tail
+    (None, (b"78", 1, 1), _SEP, (b"(", 0, 1), _D3, (b")", 0, 1), *_TAIL),
+    ((b"(", 1, 1), (b"9", 1, 1), _D2, (b")", 1, 1), *_TAIL),
+    (None, (b"9", 1, 1), _D2, *_TAIL),
+))
+
+
+@dataclass(frozen=True)
 class _Rule:
     """An RE2 pattern with three groups: kept text before, the value, kept text after.
 
@@ -39,6 +90,7 @@ class _Rule:
     kind: str
     pattern: str
     literal: str | None = None
+    native: _Program | None = None
 
     @property
     def bare(self) -> str | None:
@@ -79,10 +131,11 @@ _RULES_BEFORE_CHECKSUMS = (
     _Rule("passport", r"(?i)((?:паспорт\p{L}*|серия|серии)[^0-9]{0,30}?)"
                       r"([0-9]{2} ?[0-9]{2}[^0-9]{0,12}?[0-9]{6})([^0-9]|$)"),
     _Rule("passport", r"\b()([0-9]{2} ?[0-9]{2} ?(?:№ ?)?[0-9]{6})(\s*,?\s*(?i:выдан))"),
-    _Rule("phone", r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()", literal="+7"),
+    _Rule("phone", r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()", literal="+7", native=_PLUS7_PHONE),
 )
 _RULES_AFTER_CHECKSUMS = (
-    _Rule("phone", r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()"),
+    _Rule("phone", r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()",
+          native=_LOCAL_PHONE),
 )
 
 # Numbers whose check digits decide whether they are an identifier: a formatted SNILS, a
@@ -142,6 +195,17 @@ def _replace_emails_native(texts: pa.Array, rule: _Rule) -> pa.Array:
         mask = pa.array(flags)
         bare = rule.bare or rule.pattern
         out = pc.replace_with_mask(out, mask, pc.replace_substring_regex(pc.filter(texts, mask), bare, PLACEHOLDERS[rule.kind]))
+    return out
+
+
+def _replace_program_native(texts: pa.Array, program: _Program, placeholder: str) -> pa.Array:
+    """A rule mirrored by a token program, replaced by the compiled matcher."""
+    offsets, data = _speedups.string_buffers(texts)
+    new_offsets, new_data = _speedups.native.replace_program(  # type: ignore[union-attr]
+        offsets, len(texts), data, program.code, program.first, program.min_len, placeholder.encode())
+    out = pa.StringArray.from_buffers(len(texts), pa.py_buffer(new_offsets), pa.py_buffer(new_data))
+    if texts.null_count:
+        out = pc.if_else(pc.is_valid(texts), out, pa.scalar(None, pa.string()))
     return out
 
 
@@ -255,8 +319,11 @@ class ScrubPII(Anonymizer):
         return pc.replace_with_mask(arr, picked, texts)
 
     def _apply(self, texts: pa.Array, rule: _Rule) -> pa.Array:
-        if self._hasher is None and rule.kind == "email" and _speedups.native is not None:
-            return _replace_emails_native(texts, rule)
+        if self._hasher is None and _speedups.native is not None:
+            if rule.kind == "email":
+                return _replace_emails_native(texts, rule)
+            if rule.native is not None:
+                return _replace_program_native(texts, rule.native, PLACEHOLDERS[rule.kind])
         if self._hasher is None:  # match first: replacing is the dearer kernel, run it on hits only
             found = pc.fill_null(pc.match_substring(texts, rule.literal) if rule.literal
                                  else pc.match_substring_regex(texts, rule.pattern), False)
