@@ -237,7 +237,9 @@ class ScrubPII(Anonymizer):
     RE2 rewrite and a split, and their check digits are verified all at once as numpy matrix
     operations (SNILS check number, INN weights, OGRN mod 11/13, Luhn): a number with a
     wrong check digit, or one that is part of a longer run of digits, is left alone. There
-    is no Python loop over rows. Replacements are typed placeholders (``<EMAIL>``,
+    is no Python loop over rows. Where the optional compiled extension is built, the email
+    and phone rules run as byte scanners over the Arrow buffers that reproduce the RE2
+    patterns' matches exactly (RE2 still handles an email touching non-ASCII characters). Replacements are typed placeholders (``<EMAIL>``,
     ``<PHONE>``, ``<SNILS>``, ``<INN>``, ``<OGRN>``, ``<PASSPORT>``, ``<CARD>``) or, with
     ``replace="pseudonym"``, the same keyed tokens :class:`Pseudonymize` gives, so a person
     mentioned in a note still joins. Only the found text changes; nothing is kept that could
