@@ -165,6 +165,22 @@ static int check_offsets(const int32_t *off, Py_ssize_t rows, Py_ssize_t datalen
     return off[rows] <= datalen ? 0 : -1;
 }
 
+/* get_offsets and check_offsets for a string column of `rows` values in `datalen` bytes;
+   -1 with an error set and nothing held. */
+static int get_column_offsets(PyObject *obj, Py_buffer *view, Py_ssize_t rows, Py_ssize_t datalen) {
+    if (rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "rows must be >= 0");
+        return -1;
+    }
+    if (get_offsets(obj, view, rows) < 0) return -1;
+    if (check_offsets((const int32_t *)view->buf, rows, datalen) < 0) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *blake2b_tokens(PyObject *self, PyObject *args) {
     Py_buffer key, prefix, offsets_view, data;
     int digest_size;
@@ -176,12 +192,8 @@ static PyObject *blake2b_tokens(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "key must be 1..64 bytes, digest_size 1..64, rows >= 0");
         goto done_no_offsets;
     }
-    if (get_offsets(offsets_obj, &offsets_view, rows) < 0) goto done_no_offsets;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto done_no_offsets;
     const int32_t *off = (const int32_t *)offsets_view.buf;
-    if (check_offsets(off, rows, data.len) < 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
-        goto done;
-    }
     Py_ssize_t width = prefix.len + 2 * (Py_ssize_t)digest_size;
     out = PyBytes_FromStringAndSize(NULL, rows * width);
     if (out == NULL) goto done;
@@ -217,36 +229,43 @@ done_no_offsets:
     return out;
 }
 
+/* Room for the values after replacing matches of at least min_len bytes by ph_len bytes. */
+static Py_ssize_t replaced_bound(const int32_t *off, Py_ssize_t rows, Py_ssize_t min_len, Py_ssize_t ph_len) {
+    Py_ssize_t growth = ph_len > min_len ? ph_len - min_len : 0, bound = 0;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        Py_ssize_t len = off[i + 1] - off[i];
+        bound += len + (len / min_len + 1) * growth;
+    }
+    return bound;
+}
+
+/* New int32 offsets (rows + 1) and a data buffer of `bound` bytes for a string column; -1 with
+   an error set (the caller releases whatever was allocated). */
+static int new_string_buffers(Py_ssize_t rows, Py_ssize_t bound, PyObject **offsets, PyObject **data) {
+    if (bound > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
+        return -1;
+    }
+    *offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
+    *data = PyBytes_FromStringAndSize(NULL, bound);
+    return *offsets != NULL && *data != NULL ? 0 : -1;
+}
+
 static PyObject *phone_e164(PyObject *self, PyObject *args) {
     PyObject *offsets_obj;
     Py_ssize_t rows;
     Py_buffer offsets_view, data;
     if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
     PyObject *out_offsets = NULL, *out_data = NULL, *result = NULL;
-    if (rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "rows out of range");
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    if (get_offsets(offsets_obj, &offsets_view, rows) < 0) {
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
         PyBuffer_Release(&data);
         return NULL;
     }
     const int32_t *off = (const int32_t *)offsets_view.buf;
-    if (check_offsets(off, rows, data.len) < 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
-        goto done;
-    }
     /* a value grows by at most two bytes ("+7" before ten digits); the digits are gathered
        two bytes after the value's start, so two more bytes of room cover the last one */
-    Py_ssize_t bound = (Py_ssize_t)(off[rows] - off[0]) + 2 * rows + 2;
-    if (bound > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
+    if (new_string_buffers(rows, (Py_ssize_t)(off[rows] - off[0]) + 2 * rows + 2, &out_offsets, &out_data) < 0)
         goto done;
-    }
-    out_offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
-    out_data = PyBytes_FromStringAndSize(NULL, bound);
-    if (out_offsets == NULL || out_data == NULL) goto done;
     {
         int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
         uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
@@ -345,32 +364,16 @@ static PyObject *replace_ascii_emails(PyObject *self, PyObject *args) {
     Py_buffer offsets_view, data, ph;
     if (!PyArg_ParseTuple(args, "Ony*y*", &offsets_obj, &rows, &data, &ph)) return NULL;
     PyObject *out_offsets = NULL, *out_data = NULL, *unsure = NULL, *result = NULL;
-    if (rows < 0 || get_offsets(offsets_obj, &offsets_view, rows) < 0) {
-        if (rows < 0) PyErr_SetString(PyExc_ValueError, "rows must be >= 0");
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
         PyBuffer_Release(&data);
         PyBuffer_Release(&ph);
         return NULL;
     }
     const int32_t *off = (const int32_t *)offsets_view.buf;
-    if (check_offsets(off, rows, data.len) < 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
-        goto done;
-    }
-    /* an email is at least "a@b.c" (5 bytes): a placeholder of up to 5 bytes never grows a value */
-    Py_ssize_t growth = ph.len > 5 ? ph.len - 5 : 0;
-    Py_ssize_t bound = 0;
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        Py_ssize_t len = off[i + 1] - off[i];
-        bound += len + (len / 5 + 1) * growth;
-    }
-    if (bound > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
-        goto done;
-    }
-    out_offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
-    out_data = PyBytes_FromStringAndSize(NULL, bound);
+    /* an email is at least "a@b.c": 5 bytes */
+    if (new_string_buffers(rows, replaced_bound(off, rows, 5, ph.len), &out_offsets, &out_data) < 0) goto done;
     unsure = PyBytes_FromStringAndSize(NULL, rows);
-    if (out_offsets == NULL || out_data == NULL || unsure == NULL) goto done;
+    if (unsure == NULL) goto done;
     {
         int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
         uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
@@ -476,26 +479,10 @@ static PyObject *replace_program(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "malformed program, first-byte class, min_len or rows");
         goto done;
     }
-    if (get_offsets(offsets_obj, &offsets_view, rows) < 0) goto done;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto done;
     have_offsets = 1;
     const int32_t *off = (const int32_t *)offsets_view.buf;
-    if (check_offsets(off, rows, data.len) < 0) {
-        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
-        goto done;
-    }
-    Py_ssize_t growth = ph.len > min_len ? ph.len - min_len : 0;
-    Py_ssize_t bound = 0;
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        Py_ssize_t len = off[i + 1] - off[i];
-        bound += len + (len / min_len + 1) * growth;
-    }
-    if (bound > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
-        goto done;
-    }
-    out_offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
-    out_data = PyBytes_FromStringAndSize(NULL, bound);
-    if (out_offsets == NULL || out_data == NULL) goto done;
+    if (new_string_buffers(rows, replaced_bound(off, rows, min_len, ph.len), &out_offsets, &out_data) < 0) goto done;
     {
         int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
         uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
@@ -625,13 +612,9 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
         } else if (!PyArg_ParseTuple(item, "sOO", &kind, &a, &b)) {
             return -1;
         }
-        if (get_offsets(a, &p->offsets, rows) < 0) return -1;
         if (PyObject_GetBuffer(b, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+        if (get_column_offsets(a, &p->offsets, rows, p->data.len) < 0) return -1;
         const int32_t *off = (const int32_t *)p->offsets.buf;
-        if (check_offsets(off, rows, p->data.len) < 0) {
-            PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
-            return -1;
-        }
         if (text) {
             if (get_optional(c, &p->valid) < 0) return -1;
             if (p->bit < 0 || !bitmap_covers(&p->valid, p->bit, rows)) {
