@@ -90,3 +90,26 @@ def test_suppress_columns_and_small_classes() -> None:
     assert out.column("id").to_pylist() == [0, 1, 2, 3, 4, 6, 7] and rows.rows_suppressed == 1
     with pytest.raises(AnonymizationError, match="together"):
         Suppress(quasi_identifiers=["age"])
+
+
+def test_region_of_a_repeated_column_is_computed_once_per_city() -> None:
+    from etl_express.anonymizers import normalize
+    from etl_express.anonymizers.generalize import region_of
+
+    cities = pa.array(["г. Химки, ул. Ленина 5", "Казань", None, "нечто"] * 5000)
+    seen: list[int] = []
+    original = normalize.on_distinct
+
+    def spy(arr, fn):
+        return original(arr, lambda values: (seen.append(len(values)), fn(values))[1])
+
+    import etl_express.anonymizers.generalize as generalize
+
+    generalize.on_distinct = spy
+    try:
+        out = region_of(cities)
+    finally:
+        generalize.on_distinct = original
+    assert seen == [3]  # the three distinct texts (nulls stay null), not 20,000 rows
+    assert out.to_pylist()[:4] == ["Московская область", "Республика Татарстан", None, None]
+    assert region_of(cities.slice(0, 4)).equals(out.slice(0, 4))

@@ -11,6 +11,7 @@ import re2
 
 from ..errors import AnonymizationError
 from .base import Anonymizer
+from .normalize import on_distinct
 from .regions import REGIONS
 
 _TEMPORAL = ("day", "month", "quarter", "year")
@@ -23,8 +24,15 @@ def _number_label(x: float) -> str:
 
 
 def region_of(text: pa.Array) -> pa.Array:
-    """The federal subject named in each address or city (``None`` when none is recognized)."""
-    norm = pc.replace_substring(pc.utf8_lower(pc.cast(text, pa.string())), "ё", "е")
+    """The federal subject named in each address or city (``None`` when none is recognized);
+    once per distinct value when values repeat (a city column)."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    return on_distinct(pc.cast(text, pa.string()), _region_of)
+
+
+def _region_of(text: pa.Array) -> pa.Array:
+    norm = pc.replace_substring(pc.utf8_lower(text), "ё", "е")
     extracted = pc.extract_regex(norm, _REGION_RX)
     found = pc.if_else(pc.is_valid(extracted), pc.struct_field(extracted, "m"), pa.scalar(None, pa.string()))
     encoded = pc.dictionary_encode(found)

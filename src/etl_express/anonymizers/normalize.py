@@ -173,10 +173,34 @@ _NORMALIZERS: dict[str, Callable[[pa.Array], pa.Array]] = {
 }
 
 
+_SAMPLE = 16384  # values sampled to estimate how many are distinct
+
+
+def _mostly_repeated(arr: pa.Array) -> bool:
+    """Whether at most half the values are distinct, so that computing on the distinct ones
+    only pays for the dictionary encoding. Estimated from the repeats in a random sample: with D
+    distinct values, a sample of s values holds about s*s/(2D) repeats."""
+    n = len(arr)
+    if n <= _SAMPLE:
+        return pc.count_distinct(arr).as_py() <= n // 2
+    picks = np.random.default_rng(n).integers(0, n, _SAMPLE)
+    repeats = _SAMPLE - pc.count_distinct(arr.take(pa.array(picks))).as_py()
+    return repeats * n > _SAMPLE * _SAMPLE  # estimated D = s*s/(2*repeats) < n/2
+
+
+def on_distinct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn(arr)``, computed once per distinct value when at most half the values are
+    distinct (cities, statuses, repeated names): the dictionary encoding then pays for itself."""
+    if _mostly_repeated(arr):
+        encoded = pc.dictionary_encode(arr)
+        return pc.take(fn(encoded.dictionary), encoded.indices)
+    return fn(arr)
+
+
 def normalize(arr: pa.Array, entity: str) -> pa.Array:
     """The normalized string form of ``arr`` for hashing as ``entity``."""
     return _NORMALIZERS.get(entity, normalize_text)(_as_string(arr))
 
 
 __all__ = ["ENTITY_TYPES", "casefold", "digits_only", "infer_entity", "normalize", "normalize_email",
-           "normalize_phone"]
+           "normalize_phone", "on_distinct"]

@@ -15,9 +15,8 @@ from .. import _speedups
 from ..secrets import SecretRef
 from .base import Anonymizer
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
-from .normalize import infer_entity, normalize
+from .normalize import infer_entity, normalize, on_distinct
 
-_SAMPLE = 16384  # values sampled to estimate how many are distinct
 
 
 class KeyedHasher:
@@ -107,11 +106,7 @@ class KeyedHasher:
         n = len(arr)
         if n and arr.null_count == n:
             return pa.nulls(n, pa.string())
-        if _mostly_repeated(arr):
-            encoded = pc.dictionary_encode(arr)
-            distinct = self._tokenize_valid(encoded.dictionary, entity)
-            return pc.take(distinct, encoded.indices)
-        return self._tokenize_valid(arr, entity)
+        return on_distinct(arr, lambda values: self._tokenize_valid(values, entity))
 
     def _tokenize_valid(self, arr: pa.Array, entity: str) -> pa.Array:
         norm = normalize(arr, entity)
@@ -120,18 +115,6 @@ class KeyedHasher:
             return self.tokens(norm, entity)
         tokens = self.tokens(pc.filter(norm, valid), entity)
         return pc.replace_with_mask(pa.nulls(len(arr), pa.string()), valid, tokens)
-
-
-def _mostly_repeated(arr: pa.Array) -> bool:
-    """Whether at most half the values are distinct, so that hashing only the distinct ones
-    pays for the dictionary encoding. Estimated from the repeats in a random sample: with D
-    distinct values, a sample of s values holds about s*s/(2D) repeats."""
-    n = len(arr)
-    if n <= _SAMPLE:
-        return pc.count_distinct(arr).as_py() <= n // 2
-    picks = np.random.default_rng(n).integers(0, n, _SAMPLE)
-    repeats = _SAMPLE - pc.count_distinct(arr.take(pa.array(picks))).as_py()
-    return repeats * n > _SAMPLE * _SAMPLE  # estimated D = s*s/(2*repeats) < n/2
 
 
 class Pseudonymize(Anonymizer):
