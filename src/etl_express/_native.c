@@ -26,6 +26,12 @@
  *       placeholder with leftmost-first backtracking semantics, as RE2 replaces it. ScrubPII's
  *       phone rules are such expressions (ASCII only); tests fuzz both against RE2.
  *
+ *   scrub_gates(offsets, rows, data) -> (picked, passport)
+ *       Two flags a row for ScrubPII, as RE2 would set them: `picked` matches the prefilter
+ *       (?i)@|[0-9][0-9\s()\-]{8,}[0-9]|паспорт|серия|серии|выдан, and `passport` the context
+ *       words alone; case-insensitive as RE2's simple case folding (Cyrillic capitals and the
+ *       Cyrillic Extended-C letters U+1C80..U+1C85 fold to the small letters).
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -527,6 +533,109 @@ done:
     return result;
 }
 
+/* A code point folded as RE2's (?i) folds the letters of ScrubPII's context words. */
+static inline uint32_t fold_cyrillic(uint32_t cp) {
+    if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+    switch (cp) {
+        case 0x1C80: return 0x432;
+        case 0x1C81: return 0x434;
+        case 0x1C82: return 0x43E;
+        case 0x1C83: return 0x441;
+        case 0x1C84:
+        case 0x1C85: return 0x442;
+        default: return cp;
+    }
+}
+
+/* The next code point of valid UTF-8 at t[*i] (Arrow strings are valid UTF-8). */
+static inline uint32_t next_cp(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i) {
+    uint8_t c = t[*i];
+    if (c < 0x80 || *i + 1 >= n) { *i += 1; return c; }
+    if (c < 0xE0) { uint32_t cp = ((uint32_t)(c & 0x1F) << 6) | (t[*i + 1] & 0x3F); *i += 2; return cp; }
+    if (c < 0xF0 && *i + 2 < n) {
+        uint32_t cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(t[*i + 1] & 0x3F) << 6) | (t[*i + 2] & 0x3F);
+        *i += 3;
+        return cp;
+    }
+    *i += c < 0xF0 ? 3 : 4;
+    return 0xFFFD;  /* beyond the BMP: never one of the letters */
+}
+
+static const uint32_t W_PASPORT[] = {0x43F, 0x430, 0x441, 0x43F, 0x43E, 0x440, 0x442};  /* паспорт */
+static const uint32_t W_SERIYA[] = {0x441, 0x435, 0x440, 0x438, 0x44F};                 /* серия */
+static const uint32_t W_SERII[] = {0x441, 0x435, 0x440, 0x438, 0x438};                  /* серии */
+static const uint32_t W_VYDAN[] = {0x432, 0x44B, 0x434, 0x430, 0x43D};                  /* выдан */
+
+static int has_word(const uint32_t *cps, Py_ssize_t m, const uint32_t *w, Py_ssize_t wl) {
+    for (Py_ssize_t i = 0; i + wl <= m; i++) {
+        Py_ssize_t k = 0;
+        while (k < wl && cps[i + k] == w[k]) k++;
+        if (k == wl) return 1;
+    }
+    return 0;
+}
+
+static PyObject *scrub_gates(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data;
+    if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    PyObject *picked = PyBytes_FromStringAndSize(NULL, rows), *passport = PyBytes_FromStringAndSize(NULL, rows);
+    Py_ssize_t longest = 0;
+    for (Py_ssize_t i = 0; i < rows; i++)
+        if (off[i + 1] - off[i] > longest) longest = off[i + 1] - off[i];
+    uint32_t *cps = PyMem_Malloc((longest ? longest : 1) * sizeof(uint32_t));
+    PyObject *result = NULL;
+    if (picked == NULL || passport == NULL || cps == NULL) {
+        if (cps == NULL) PyErr_NoMemory();
+        goto done;
+    }
+    {
+        uint8_t *pk = (uint8_t *)PyBytes_AS_STRING(picked), *pp = (uint8_t *)PyBytes_AS_STRING(passport);
+        const uint8_t *src = (const uint8_t *)data.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            const uint8_t *t = src + off[r];
+            Py_ssize_t n = off[r + 1] - off[r], first = -1, m = 0;
+            int hit = memchr(t, '@', n) != NULL, cyrillic = 0;
+            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9][0-9\s()\-]{8,}[0-9] */
+                uint8_t c = t[i];
+                if (c >= '0' && c <= '9') {
+                    if (first < 0) first = i;
+                    else if (i - first >= 9) hit = 1;
+                } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
+                             c == '-')) {
+                    first = -1;
+                }
+            }
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (t[i] == 0xD0 || t[i] == 0xD1 || t[i] == 0xE1) { cyrillic = 1; break; }
+            int context = 0;
+            if (cyrillic) {
+                for (Py_ssize_t i = 0; i < n;) cps[m++] = fold_cyrillic(next_cp(t, n, &i));
+                context = has_word(cps, m, W_PASPORT, 7) || has_word(cps, m, W_SERIYA, 5) ||
+                          has_word(cps, m, W_SERII, 5) || has_word(cps, m, W_VYDAN, 5);
+            }
+            pk[r] = (uint8_t)(hit || context);
+            pp[r] = (uint8_t)context;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    result = PyTuple_Pack(2, picked, passport);
+done:
+    Py_XDECREF(picked);
+    Py_XDECREF(passport);
+    PyMem_Free(cps);
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 /* One column of a COPY row: how its field is produced for each row. */
 enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL };
 
@@ -783,6 +892,8 @@ static PyMethodDef methods[] = {
     {"replace_program", replace_program, METH_VARARGS,
      "replace_program(offsets, rows, data, program, first, min_len, placeholder) -> (offsets, data): "
      "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
+    {"scrub_gates", scrub_gates, METH_VARARGS,
+     "scrub_gates(offsets, rows, data) -> (picked, passport): ScrubPII's prefilter and passport-context flags."},
     {"copy_rows", copy_rows, METH_VARARGS,
      "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
     {NULL, NULL, 0, NULL}};

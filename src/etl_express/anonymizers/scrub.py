@@ -209,6 +209,23 @@ def _replace_program_native(texts: pa.Array, program: _Program, placeholder: str
     return out
 
 
+PASSPORT_CONTEXT = r"(?i)паспорт|серия|серии|выдан"  # every passport rule needs one of these
+
+
+def _gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Which rows :data:`PREFILTER` picks, and (compiled path only) which hold a passport
+    context word; nulls are not picked."""
+    if _speedups.native is None:
+        return pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False), None
+    offsets, data = _speedups.string_buffers(arr)
+    picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
+    flags = [pa.array(np.frombuffer(f, dtype=np.bool_)) for f in (picked, context)]
+    if arr.null_count:
+        valid = pc.is_valid(arr)
+        flags = [pc.and_(f, valid) for f in flags]
+    return flags[0], flags[1]
+
+
 def _has_nul(texts: pa.Array) -> bool:
     """Whether any value holds a NUL byte (one scan of the data buffer, no copy)."""
     offsets, data = _speedups.string_buffers(texts)
@@ -237,9 +254,10 @@ class ScrubPII(Anonymizer):
     RE2 rewrite and a split, and their check digits are verified all at once as numpy matrix
     operations (SNILS check number, INN weights, OGRN mod 11/13, Luhn): a number with a
     wrong check digit, or one that is part of a longer run of digits, is left alone. There
-    is no Python loop over rows. Where the optional compiled extension is built, the email
-    and phone rules run as byte scanners over the Arrow buffers that reproduce the RE2
-    patterns' matches exactly (RE2 still handles an email touching non-ASCII characters). Replacements are typed placeholders (``<EMAIL>``,
+    is no Python loop over rows. Where the optional compiled extension is built, the
+    prefilter, the passport context check and the email and phone rules run as byte scanners
+    over the Arrow buffers that reproduce the RE2 patterns' matches exactly (RE2 still handles
+    an email touching non-ASCII characters, and the passport rules on rows with a context word). Replacements are typed placeholders (``<EMAIL>``,
     ``<PHONE>``, ``<SNILS>``, ``<INN>``, ``<OGRN>``, ``<PASSPORT>``, ``<CARD>``) or, with
     ``replace="pseudonym"``, the same keyed tokens :class:`Pseudonymize` gives, so a person
     mentioned in a note still joins. Only the found text changes; nothing is kept that could
@@ -306,13 +324,20 @@ class ScrubPII(Anonymizer):
                 f"ScrubPII needs a text column, but column {column!r} is {arr.type}",
                 hint="scrub text columns only; use Pseudonymize, Redact or Generalize for typed columns",
             )
-        picked = pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False)
+        picked, context = _gates(arr)
         if not pc.any(picked).as_py():
             return arr
         texts = pc.filter(arr, picked)
         if _has_nul(texts):
             texts = pc.replace_substring(texts, _MARK, "\ufffd")
+        if context is not None:
+            context = pc.filter(context, picked)
         for rule in self._before:
+            if rule.kind == "passport" and context is not None:
+                # passport rules need a context word: run them on the (rare) rows that have one
+                if pc.any(context).as_py():
+                    texts = pc.replace_with_mask(texts, context, self._apply(pc.filter(texts, context), rule))
+                continue
             texts = self._apply(texts, rule)
         if self._checksum_kinds:
             texts = _replace_pieces(texts, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed)
