@@ -22,7 +22,7 @@ def _load() -> ModuleType | None:
     if _disabled():
         return None
     try:
-        from . import _native
+        from . import _native  # type: ignore[attr-defined]  # the compiled extension, when built
     except ImportError:
         return None
     return _native

@@ -18,7 +18,6 @@ from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
 from .normalize import infer_entity, normalize, on_distinct
 
 
-
 class KeyedHasher:
     """Turns normalized values into tokens ``"<entity>:<hex>"`` with keyed BLAKE2b.
 
