@@ -135,3 +135,20 @@ def test_covers_and_missing_columns(anon_key: etl.SecretRef) -> None:
     batch = pa.RecordBatch.from_pydict({"id": [1], "email": ["a@b.ru"]})
     out = p.anonymize(batch)
     assert out.schema.names == ["id", "email"] and out.column(0).to_pylist() == [1]
+
+
+def test_casefold_matches_python_nfkc_casefold_on_any_text() -> None:
+    """Tokens must not depend on which path folded a value: Arrow's lowercasing, the
+    basic-Cyrillic fast path and Python's ``str.casefold`` agree value for value."""
+    import random
+    import unicodedata
+
+    from etl_express.anonymizers.normalize import casefold
+
+    rng = random.Random(1)
+    alphabet = list("AbZ09 .-\tЖжЁёЙй") + ["ﬁ", "①", "Ａ", "\u0301", "ß", "ς", "Σ", "\u1c83", "Ѐ", "ǅ", "\u00a0",
+                                          "Ω", "Å", "İ", "ẞ", "Ꭰ", "\U0001d400"]
+    values = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(20_000)]
+    values += ["Иванов Пётр Сергеевич", "ИВАНОВ  ПЁТР", "İstanbul", "STRASSE", "Straße"]
+    got = casefold(pa.array(values + [None])).to_pylist()
+    assert got == [unicodedata.normalize("NFKC", v).casefold() for v in values] + [None]
