@@ -333,3 +333,18 @@ def test_scrub_gives_the_same_text_with_and_without_the_extension(monkeypatch: p
     slow = ScrubPII(["notes"]).scrub(arr)
     assert fast.equals(slow)
     assert not any("345678" in t for t in fast.to_pylist() if t)
+
+
+@needs_native
+def test_digit_run_gate_flags_every_check_digit_candidate() -> None:
+    import re2
+
+    from etl_express.anonymizers import scrub
+
+    texts = _fuzz_texts(list("0123456789012345678901234567890123456789 -  -.a(я"), 40_000, 21, longest=40)
+    flags = scrub._digit_runs(pa.array(texts + [None])).to_pylist()
+    has_candidate = [re2.search(scrub.CHECKSUM_CANDIDATE, t) is not None for t in texts]
+    assert sum(has_candidate) > 1_000
+    assert all(f for f, c in zip(flags, has_candidate) if c)  # a superset: no candidate is skipped
+    assert flags[-1] is False
+    assert scrub._digit_runs(pa.array(["12 34 56 78 90", "123456789", "a1234567890"])).to_pylist() == [True, False, True]

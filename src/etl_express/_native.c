@@ -32,6 +32,10 @@
  *       words alone; case-insensitive as RE2's simple case folding (Cyrillic capitals and the
  *       Cyrillic Extended-C letters U+1C80..U+1C85 fold to the small letters).
  *
+ *   digit_runs(offsets, rows, data, min_digits) -> flags
+ *       One byte a row: whether a run of digits, spaces and dashes holds at least min_digits
+ *       digits (every SNILS, card or INN/OGRN candidate of ScrubPII lies in such a run).
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -636,6 +640,38 @@ done:
     return result;
 }
 
+static PyObject *digit_runs(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj;
+    Py_ssize_t rows, min_digits;
+    Py_buffer offsets_view, data;
+    if (!PyArg_ParseTuple(args, "Ony*n", &offsets_obj, &rows, &data, &min_digits)) return NULL;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    PyObject *flags = PyBytes_FromStringAndSize(NULL, rows);
+    if (flags != NULL) {
+        uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
+        const uint8_t *src = (const uint8_t *)data.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            Py_ssize_t digits = 0;
+            int hit = 0;
+            for (int32_t i = off[r]; i < off[r + 1] && !hit; i++) {
+                uint8_t c = src[i];
+                if (c >= '0' && c <= '9') hit = ++digits >= min_digits;
+                else if (c != ' ' && c != '-') digits = 0;
+            }
+            f[r] = (uint8_t)hit;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data);
+    return flags;
+}
+
 /* One column of a COPY row: how its field is produced for each row. */
 enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL };
 
@@ -894,6 +930,9 @@ static PyMethodDef methods[] = {
      "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
     {"scrub_gates", scrub_gates, METH_VARARGS,
      "scrub_gates(offsets, rows, data) -> (picked, passport): ScrubPII's prefilter and passport-context flags."},
+    {"digit_runs", digit_runs, METH_VARARGS,
+     "digit_runs(offsets, rows, data, min_digits) -> flags: rows with a run of digits/spaces/dashes holding "
+     "min_digits digits."},
     {"copy_rows", copy_rows, METH_VARARGS,
      "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
     {NULL, NULL, 0, NULL}};

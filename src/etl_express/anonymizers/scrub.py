@@ -226,6 +226,26 @@ def _gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     return flags[0], flags[1]
 
 
+def _digit_runs(texts: pa.Array) -> pa.Array | None:
+    """Rows where a check-digit candidate can be (ten digits or more in a run of digits,
+    spaces and dashes; every CHECKSUM_CANDIDATE match is one); ``None`` without the
+    compiled extension."""
+    if _speedups.native is None:
+        return None
+    offsets, data = _speedups.string_buffers(texts)
+    flags = np.frombuffer(_speedups.native.digit_runs(offsets, len(texts), data, 10), dtype=np.bool_)
+    return pc.and_(pa.array(flags), pc.is_valid(texts)) if texts.null_count else pa.array(flags)
+
+
+def _on_rows(texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``apply`` on the rows flagged in ``rows`` only (all rows when ``None``)."""
+    if rows is None:
+        return apply(texts)
+    if not pc.any(rows).as_py():
+        return texts
+    return pc.replace_with_mask(texts, rows, apply(pc.filter(texts, rows)))
+
+
 def _has_nul(texts: pa.Array) -> bool:
     """Whether any value holds a NUL byte (one scan of the data buffer, no copy)."""
     offsets, data = _speedups.string_buffers(texts)
@@ -335,12 +355,12 @@ class ScrubPII(Anonymizer):
         for rule in self._before:
             if rule.kind == "passport" and context is not None:
                 # passport rules need a context word: run them on the (rare) rows that have one
-                if pc.any(context).as_py():
-                    texts = pc.replace_with_mask(texts, context, self._apply(pc.filter(texts, context), rule))
+                texts = _on_rows(texts, context, lambda rows: self._apply(rows, rule))  # noqa: B023
                 continue
             texts = self._apply(texts, rule)
         if self._checksum_kinds:
-            texts = _replace_pieces(texts, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed)
+            texts = _on_rows(texts, _digit_runs(texts), lambda rows: _replace_pieces(
+                rows, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed))
         for rule in self._after:
             texts = self._apply(texts, rule)
         return pc.replace_with_mask(arr, picked, texts)
