@@ -261,12 +261,76 @@ static int new_string_buffers(Py_ssize_t rows, Py_ssize_t bound, PyObject **offs
     return *offsets != NULL && *data != NULL ? 0 : -1;
 }
 
+/* Rewrites one value into dst and returns the bytes written; -1: the function is unsure, the
+   value is copied unchanged and its row flagged (the caller redoes it another way). */
+typedef Py_ssize_t (*ValueFn)(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx);
+
+/* A new string column from the `rows` values at off/src, each rewritten by fn into at most
+   `bound` bytes in all: (offsets, data), or (offsets, data, unsure flags) with `with_flags`.
+   Runs without the GIL. */
+static PyObject *map_strings(const int32_t *off, Py_ssize_t rows, const uint8_t *src, Py_ssize_t bound, ValueFn fn,
+                             const void *ctx, int with_flags) {
+    PyObject *out_offsets = NULL, *out_data = NULL, *flags = NULL, *result = NULL;
+    if (new_string_buffers(rows, bound, &out_offsets, &out_data) < 0) goto done;
+    if (with_flags && (flags = PyBytes_FromStringAndSize(NULL, rows)) == NULL) goto done;
+    {
+        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
+        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
+        uint8_t *unsure = flags != NULL ? (uint8_t *)PyBytes_AS_STRING(flags) : NULL;
+        Py_ssize_t pos = 0;
+        Py_BEGIN_ALLOW_THREADS
+        o[0] = 0;
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            const uint8_t *t = src + off[i];
+            Py_ssize_t n = off[i + 1] - off[i], w = fn(t, n, dst + pos, ctx);
+            if (unsure != NULL) unsure[i] = w < 0;
+            if (w < 0) {
+                memcpy(dst + pos, t, n);
+                w = n;
+            }
+            pos += w;
+            o[i + 1] = (int32_t)pos;
+        }
+        Py_END_ALLOW_THREADS
+        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
+    }
+    result = flags != NULL ? PyTuple_Pack(3, out_offsets, out_data, flags) : PyTuple_Pack(2, out_offsets, out_data);
+done:
+    Py_XDECREF(out_offsets);
+    Py_XDECREF(out_data);
+    Py_XDECREF(flags);
+    return result;
+}
+
+/* E.164 of one phone: the digits are gathered two bytes after dst, leaving room for "+7". */
+static Py_ssize_t phone_value(const uint8_t *t, Py_ssize_t len, uint8_t *dst, const void *ctx) {
+    (void)ctx;
+    uint8_t *d = dst + 2;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t j = 0; j < len; j++)
+        if (t[j] >= '0' && t[j] <= '9') d[n++] = t[j];
+    if (n == 0) return 0;
+    if (n == 11 && (d[0] == '7' || d[0] == '8')) {
+        dst[0] = '+';
+        dst[1] = '7';
+        memmove(dst + 2, d + 1, 10);
+        return 12;
+    }
+    if (n == 10) {
+        dst[0] = '+';
+        dst[1] = '7';
+        return 12;
+    }
+    dst[0] = '+';
+    memmove(dst + 1, d, n);
+    return n + 1;
+}
+
 static PyObject *phone_e164(PyObject *self, PyObject *args) {
-    PyObject *offsets_obj;
+    PyObject *offsets_obj, *result;
     Py_ssize_t rows;
     Py_buffer offsets_view, data;
     if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
-    PyObject *out_offsets = NULL, *out_data = NULL, *result = NULL;
     if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
         PyBuffer_Release(&data);
         return NULL;
@@ -274,50 +338,7 @@ static PyObject *phone_e164(PyObject *self, PyObject *args) {
     const int32_t *off = (const int32_t *)offsets_view.buf;
     /* a value grows by at most two bytes ("+7" before ten digits); the digits are gathered
        two bytes after the value's start, so two more bytes of room cover the last one */
-    if (new_string_buffers(rows, (Py_ssize_t)(off[rows] - off[0]) + 2 * rows + 2, &out_offsets, &out_data) < 0)
-        goto done;
-    {
-        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
-        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
-        const uint8_t *src = (const uint8_t *)data.buf;
-        int32_t pos = 0;
-        Py_BEGIN_ALLOW_THREADS
-        o[0] = 0;
-        for (Py_ssize_t i = 0; i < rows; i++) {
-            uint8_t *start = dst + pos;
-            uint8_t *d = start + 2; /* room for "+7" in front */
-            int32_t n = 0;
-            for (int32_t j = off[i]; j < off[i + 1]; j++) {
-                uint8_t c = src[j];
-                if (c >= '0' && c <= '9') d[n++] = c;
-            }
-            int32_t len;
-            if (n == 0) {
-                len = 0;
-            } else if (n == 11 && (d[0] == '7' || d[0] == '8')) {
-                start[0] = '+';
-                start[1] = '7';
-                memmove(start + 2, d + 1, 10);
-                len = 12;
-            } else if (n == 10) {
-                start[0] = '+';
-                start[1] = '7';
-                len = 12;
-            } else {
-                start[0] = '+';
-                memmove(start + 1, d, n);
-                len = n + 1;
-            }
-            pos += len;
-            o[i + 1] = pos;
-        }
-        Py_END_ALLOW_THREADS
-        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
-    }
-    result = PyTuple_Pack(2, out_offsets, out_data);
-done:
-    Py_XDECREF(out_offsets);
-    Py_XDECREF(out_data);
+    result = map_strings(off, rows, data.buf, (Py_ssize_t)(off[rows] - off[0]) + 2 * rows + 2, phone_value, NULL, 0);
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     return result;
@@ -368,51 +389,33 @@ static Py_ssize_t emails_in_value(const uint8_t *t, Py_ssize_t n, const uint8_t 
     return w + (n - p);
 }
 
+typedef struct {
+    const uint8_t *ph;
+    Py_ssize_t phlen;
+} Placeholder;
+
+static Py_ssize_t email_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx) {
+    const Placeholder *ph = ctx;
+    if (memchr(t, '@', n) == NULL) {
+        memcpy(dst, t, n);
+        return n;
+    }
+    return emails_in_value(t, n, ph->ph, ph->phlen, dst);
+}
+
 static PyObject *replace_ascii_emails(PyObject *self, PyObject *args) {
-    PyObject *offsets_obj;
+    PyObject *offsets_obj, *result;
     Py_ssize_t rows;
     Py_buffer offsets_view, data, ph;
     if (!PyArg_ParseTuple(args, "Ony*y*", &offsets_obj, &rows, &data, &ph)) return NULL;
-    PyObject *out_offsets = NULL, *out_data = NULL, *unsure = NULL, *result = NULL;
-    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&ph);
-        return NULL;
+    result = NULL;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
+        const int32_t *off = (const int32_t *)offsets_view.buf;
+        Placeholder ctx = {ph.buf, ph.len};
+        /* an email is at least "a@b.c": 5 bytes */
+        result = map_strings(off, rows, data.buf, replaced_bound(off, rows, 5, ph.len), email_value, &ctx, 1);
+        PyBuffer_Release(&offsets_view);
     }
-    const int32_t *off = (const int32_t *)offsets_view.buf;
-    /* an email is at least "a@b.c": 5 bytes */
-    if (new_string_buffers(rows, replaced_bound(off, rows, 5, ph.len), &out_offsets, &out_data) < 0) goto done;
-    unsure = PyBytes_FromStringAndSize(NULL, rows);
-    if (unsure == NULL) goto done;
-    {
-        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
-        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
-        uint8_t *flags = (uint8_t *)PyBytes_AS_STRING(unsure);
-        const uint8_t *src = (const uint8_t *)data.buf;
-        Py_ssize_t pos = 0;
-        Py_BEGIN_ALLOW_THREADS
-        o[0] = 0;
-        for (Py_ssize_t i = 0; i < rows; i++) {
-            const uint8_t *t = src + off[i];
-            Py_ssize_t len = off[i + 1] - off[i];
-            Py_ssize_t w = memchr(t, '@', len) ? emails_in_value(t, len, (const uint8_t *)ph.buf, ph.len, dst + pos) : -2;
-            flags[i] = w == -1;
-            if (w < 0) {  /* no '@' (copied as is), or unsure (the caller replaces this row) */
-                memcpy(dst + pos, t, len);
-                w = len;
-            }
-            pos += w;
-            o[i + 1] = (int32_t)pos;
-        }
-        Py_END_ALLOW_THREADS
-        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
-    }
-    result = PyTuple_Pack(3, out_offsets, out_data, unsure);
-done:
-    Py_XDECREF(out_offsets);
-    Py_XDECREF(out_data);
-    Py_XDECREF(unsure);
-    PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     PyBuffer_Release(&ph);
     return result;
@@ -475,61 +478,51 @@ static int parse_program(const uint8_t *prog, Py_ssize_t len, Alternative *alts,
     return at == len ? 0 : -1;
 }
 
+typedef struct {
+    const Alternative *alts;
+    int nalts;
+    const uint8_t *starts; /* the bytes a match can start with, as a 256-bit class */
+    Placeholder ph;
+} Program;
+
+static Py_ssize_t program_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx) {
+    const Program *pg = ctx;
+    Py_ssize_t p = 0, s = 0, w = 0;
+    while (s < n) {
+        Py_ssize_t end = -1;
+        if (in_class(pg->starts, t[s]))
+            for (int a = 0; a < pg->nalts && end < 0; a++)
+                end = match_tokens(pg->alts[a].tokens, pg->alts[a].count, 0, t, n, s);
+        if (end <= s) {  /* no match here (patterns never match empty) */
+            s++;
+            continue;
+        }
+        memcpy(dst + w, t + p, s - p);
+        w += s - p;
+        memcpy(dst + w, pg->ph.ph, pg->ph.phlen);
+        w += pg->ph.phlen;
+        p = s = end;
+    }
+    memcpy(dst + w, t + p, n - p);
+    return w + (n - p);
+}
+
 static PyObject *replace_program(PyObject *self, PyObject *args) {
-    PyObject *offsets_obj;
+    PyObject *offsets_obj, *result = NULL;
     Py_ssize_t rows, min_len;
     Py_buffer offsets_view, data, prog, first, ph;
     if (!PyArg_ParseTuple(args, "Ony*y*y*ny*", &offsets_obj, &rows, &data, &prog, &first, &min_len, &ph)) return NULL;
-    PyObject *out_offsets = NULL, *out_data = NULL, *result = NULL;
     Alternative alts[MAX_ALTERNATIVES];
     int nalts = 0;
-    int have_offsets = 0;
     if (sizeof(Token) != TOKEN_BYTES || parse_program(prog.buf, prog.len, alts, &nalts) < 0 || first.len != 32 ||
         min_len < 1 || rows < 0) {
         PyErr_SetString(PyExc_ValueError, "malformed program, first-byte class, min_len or rows");
-        goto done;
+    } else if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
+        const int32_t *off = (const int32_t *)offsets_view.buf;
+        Program ctx = {alts, nalts, first.buf, {ph.buf, ph.len}};
+        result = map_strings(off, rows, data.buf, replaced_bound(off, rows, min_len, ph.len), program_value, &ctx, 0);
+        PyBuffer_Release(&offsets_view);
     }
-    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto done;
-    have_offsets = 1;
-    const int32_t *off = (const int32_t *)offsets_view.buf;
-    if (new_string_buffers(rows, replaced_bound(off, rows, min_len, ph.len), &out_offsets, &out_data) < 0) goto done;
-    {
-        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
-        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
-        const uint8_t *src = (const uint8_t *)data.buf, *starts = (const uint8_t *)first.buf;
-        const uint8_t *phb = (const uint8_t *)ph.buf;
-        Py_ssize_t pos = 0;
-        Py_BEGIN_ALLOW_THREADS
-        o[0] = 0;
-        for (Py_ssize_t i = 0; i < rows; i++) {
-            const uint8_t *t = src + off[i];
-            Py_ssize_t n = off[i + 1] - off[i], p = 0, s = 0;
-            while (s < n) {
-                Py_ssize_t end = -1;
-                if (in_class(starts, t[s]))
-                    for (int a = 0; a < nalts && end < 0; a++) end = match_tokens(alts[a].tokens, alts[a].count, 0, t, n, s);
-                if (end <= s) {  /* no match here (patterns never match empty) */
-                    s++;
-                    continue;
-                }
-                memcpy(dst + pos, t + p, s - p);
-                pos += s - p;
-                memcpy(dst + pos, phb, ph.len);
-                pos += ph.len;
-                p = s = end;
-            }
-            memcpy(dst + pos, t + p, n - p);
-            pos += n - p;
-            o[i + 1] = (int32_t)pos;
-        }
-        Py_END_ALLOW_THREADS
-        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
-    }
-    result = PyTuple_Pack(2, out_offsets, out_data);
-done:
-    Py_XDECREF(out_offsets);
-    Py_XDECREF(out_data);
-    if (have_offsets) PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     PyBuffer_Release(&prog);
     PyBuffer_Release(&first);
