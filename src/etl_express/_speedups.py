@@ -12,6 +12,7 @@ from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def _disabled() -> bool:
@@ -50,4 +51,17 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, pa.Buffer | bytes]:
     return offsets, (data if data is not None else b"")
 
 
-__all__ = ["describe", "native", "string_buffers"]
+def string_result(like: pa.Array, offsets: bytes, data: bytes) -> pa.Array:
+    """A native function's output column (int32 offsets and data) for the rows of ``like``,
+    null where ``like`` is."""
+    out = pa.StringArray.from_buffers(len(like), pa.py_buffer(offsets), pa.py_buffer(data))
+    return pc.if_else(pc.is_valid(like), out, pa.scalar(None, pa.string())) if like.null_count else out
+
+
+def row_flags(like: pa.Array, flags: bytes) -> pa.Array:
+    """A native function's one-byte-a-row flags as a boolean column, false where ``like`` is null."""
+    out = pa.array(np.frombuffer(flags, dtype=np.bool_))
+    return pc.and_(out, pc.is_valid(like)) if like.null_count else out
+
+
+__all__ = ["describe", "native", "row_flags", "string_buffers", "string_result"]

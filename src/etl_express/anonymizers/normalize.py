@@ -135,9 +135,7 @@ def normalize_phone(arr: pa.Array) -> pa.Array:
     arr = _as_string(arr)
     if _speedups.native is not None:  # the same rules in one compiled pass
         offsets, data = _speedups.string_buffers(arr)
-        new_offsets, new_data = _speedups.native.phone_e164(offsets, len(arr), data)
-        out = pa.StringArray.from_buffers(len(arr), pa.py_buffer(new_offsets), pa.py_buffer(new_data))
-        return pc.if_else(pc.is_valid(arr), out, pa.scalar(None, pa.string())) if arr.null_count else out
+        return _speedups.string_result(arr, *_speedups.native.phone_e164(offsets, len(arr), data))
     d = digits_only(arr)
     length = pc.utf8_length(d)
     first = pc.utf8_slice_codeunits(d, 0, 1)

@@ -186,27 +186,25 @@ def _replace_emails_native(texts: pa.Array, rule: _Rule) -> pa.Array:
     offsets, data = _speedups.string_buffers(texts)
     new_offsets, new_data, unsure = _speedups.native.replace_ascii_emails(  # type: ignore[union-attr]
         offsets, len(texts), data, PLACEHOLDERS[rule.kind].encode())
-    out = pa.StringArray.from_buffers(len(texts), pa.py_buffer(new_offsets), pa.py_buffer(new_data),
-                                      texts.buffers()[0] if texts.offset == 0 else None)
-    if texts.null_count and texts.offset:
-        out = pc.if_else(pc.is_valid(texts), out, pa.scalar(None, pa.string()))
-    flags = np.frombuffer(unsure, dtype=np.bool_)
-    if flags.any():
-        mask = pa.array(flags)
-        bare = rule.bare or rule.pattern
-        out = pc.replace_with_mask(out, mask, pc.replace_substring_regex(pc.filter(texts, mask), bare, PLACEHOLDERS[rule.kind]))
-    return out
+    out = _speedups.string_result(texts, new_offsets, new_data)
+    return _on_rows(out, _speedups.row_flags(texts, unsure), lambda rows: _replace_re2(rows, rule))
 
 
 def _replace_program_native(texts: pa.Array, program: _Program, placeholder: str) -> pa.Array:
     """A rule mirrored by a token program, replaced by the compiled matcher."""
     offsets, data = _speedups.string_buffers(texts)
-    new_offsets, new_data = _speedups.native.replace_program(  # type: ignore[union-attr]
-        offsets, len(texts), data, program.code, program.first, program.min_len, placeholder.encode())
-    out = pa.StringArray.from_buffers(len(texts), pa.py_buffer(new_offsets), pa.py_buffer(new_data))
-    if texts.null_count:
-        out = pc.if_else(pc.is_valid(texts), out, pa.scalar(None, pa.string()))
-    return out
+    return _speedups.string_result(texts, *_speedups.native.replace_program(  # type: ignore[union-attr]
+        offsets, len(texts), data, program.code, program.first, program.min_len, placeholder.encode()))
+
+
+def _replace_re2(texts: pa.Array, rule: _Rule) -> pa.Array:
+    """``rule``'s matches replaced by its placeholder, by RE2 (without capture groups when
+    the kept context is empty: half the cost)."""
+    placeholder = PLACEHOLDERS[rule.kind]
+    bare = rule.bare
+    if bare is not None:
+        return pc.replace_substring_regex(texts, bare, placeholder)
+    return pc.replace_substring_regex(texts, rule.pattern, rf"\1{placeholder}\3")
 
 
 PASSPORT_CONTEXT = r"(?i)паспорт|серия|серии|выдан"  # every passport rule needs one of these
@@ -219,11 +217,7 @@ def _gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         return pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False), None
     offsets, data = _speedups.string_buffers(arr)
     picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
-    flags = [pa.array(np.frombuffer(f, dtype=np.bool_)) for f in (picked, context)]
-    if arr.null_count:
-        valid = pc.is_valid(arr)
-        flags = [pc.and_(f, valid) for f in flags]
-    return flags[0], flags[1]
+    return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context)
 
 
 def _digit_runs(texts: pa.Array) -> pa.Array | None:
@@ -233,8 +227,7 @@ def _digit_runs(texts: pa.Array) -> pa.Array | None:
     if _speedups.native is None:
         return None
     offsets, data = _speedups.string_buffers(texts)
-    flags = np.frombuffer(_speedups.native.digit_runs(offsets, len(texts), data, 10), dtype=np.bool_)
-    return pc.and_(pa.array(flags), pc.is_valid(texts)) if texts.null_count else pa.array(flags)
+    return _speedups.row_flags(texts, _speedups.native.digit_runs(offsets, len(texts), data, 10))
 
 
 def _on_rows(texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]) -> pa.Array:
@@ -374,13 +367,7 @@ class ScrubPII(Anonymizer):
         if self._hasher is None:  # match first: replacing is the dearer kernel, run it on hits only
             found = pc.fill_null(pc.match_substring(texts, rule.literal) if rule.literal
                                  else pc.match_substring_regex(texts, rule.pattern), False)
-            if not pc.any(found).as_py():
-                return texts
-            bare = rule.bare
-            placeholder = PLACEHOLDERS[rule.kind]
-            hits = (pc.replace_substring_regex(pc.filter(texts, found), bare, placeholder) if bare is not None
-                    else pc.replace_substring_regex(pc.filter(texts, found), rule.pattern, rf"\1{placeholder}\3"))
-            return pc.replace_with_mask(texts, found, hits)
+            return _on_rows(texts, found, lambda rows: _replace_re2(rows, rule))
 
         def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
             values = pieces.take(pa.array(value_at))

@@ -199,12 +199,10 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
     """How to encode ``col`` for a ``pg_type`` column (checked once for the whole batch)."""
     t = col.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        text = "text" if pa.types.is_string(t) else None
-        if pg_type in _TEXT_TYPES:
-            return _tagged(lambda c: _varlen(c, b""), text)
-        if pg_type == "jsonb":  # jsonb's binary form: a version byte, then the text
-            return _tagged(lambda c: _varlen(c, b"\x01"), text, prefix=b"\x01")
-        return None
+        if pg_type not in _TEXT_TYPES and pg_type != "jsonb":
+            return None
+        prefix = b"\x01" if pg_type == "jsonb" else b""  # jsonb's binary form: a version byte, then the text
+        return _tagged(lambda c: _varlen(c, prefix), "text" if pa.types.is_string(t) else None, prefix=prefix)
     if pa.types.is_boolean(t) and pg_type == "boolean":
         return _tagged(lambda c: _fixed(pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c),
                        "bool")
