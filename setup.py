@@ -10,7 +10,7 @@ setup(
     ext_modules=[
         Extension(
             "etl_express._native",
-            sources=["src/etl_express/_native.c"],
+            sources=["src/etl_express/_native.c", "src/etl_express/_copyread.c"],
             extra_compile_args=["-O3"],
             optional=True,
         )

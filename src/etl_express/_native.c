@@ -47,6 +47,9 @@
  *         ("bool", values, validity, bit)       an Arrow bit-packed boolean column
  *       A NULL (validity bit 0) is the length -1 and no bytes.
  *
+ * The read side (copy_drain, copy_decode: binary COPY from libpq into Arrow buffers) is in
+ * _copyread.c.
+ *
  * Optional: when it is not built (no C compiler), etl_express falls back to hashlib and
  * numpy and produces the same bytes, only slower.
  */
@@ -909,6 +912,10 @@ done:
     return out;
 }
 
+/* _copyread.c: PostgreSQL binary COPY into Arrow buffers (the read side of the PostgreSQL path) */
+PyObject *copy_drain(PyObject *self, PyObject *args);
+PyObject *copy_decode(PyObject *self, PyObject *args);
+
 static PyMethodDef methods[] = {
     {"blake2b_tokens", blake2b_tokens, METH_VARARGS,
      "blake2b_tokens(key, digest_size, prefix, offsets, rows, data) -> bytes: prefix + hex of the keyed "
@@ -928,6 +935,12 @@ static PyMethodDef methods[] = {
      "min_digits digits."},
     {"copy_rows", copy_rows, METH_VARARGS,
      "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
+    {"copy_drain", copy_drain, METH_VARARGS,
+     "copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes) -> (bytes, state): libpq COPY OUT "
+     "messages back to back; state 0 more, 1 ended, -2 error."},
+    {"copy_decode", copy_decode, METH_VARARGS,
+     "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns): binary COPY rows decoded "
+     "into Arrow buffers."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",

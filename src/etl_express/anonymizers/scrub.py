@@ -254,6 +254,20 @@ def _touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
             | pc.ascii_is_decimal(after).to_numpy(zero_copy_only=False))
 
 
+def _inside_token(pieces: pa.Array, value_at: np.ndarray, hex_len: int) -> np.ndarray:
+    """Whether a value lies inside a pseudonym ``entity:<hex_len hex digits>`` an earlier rule
+    wrote (its digits could pass for a number): the hex digits before it after the colon, its
+    own and those right after it make exactly ``hex_len``."""
+    before = pieces.take(pa.array(value_at - 1))
+    value = pieces.take(pa.array(value_at))
+    after = pieces.take(pa.array(value_at + 1))
+    head = pc.extract_regex(before, rf"[\w.-]:(?P<h>[0-9a-f]{{0,{hex_len - 1}}})$").field("h")
+    tail = pc.extract_regex(after, r"^(?P<h>[0-9a-f]*)").field("h")
+    total = pc.add(pc.add(pc.utf8_length(head), pc.utf8_length(value)), pc.utf8_length(tail))
+    inside = pc.and_(pc.match_substring_regex(value, "^[0-9a-f]+$"), pc.equal(total, hex_len))
+    return pc.fill_null(inside, False).to_numpy(zero_copy_only=False)
+
+
 class ScrubPII(Anonymizer):
     """Finds personal data inside free text and replaces it.
 
@@ -371,7 +385,7 @@ class ScrubPII(Anonymizer):
 
         def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
             values = pieces.take(pa.array(value_at))
-            return np.ones(len(values), dtype=bool), self._replacements(values, rule.kind)
+            return ~self._in_tokens(pieces, value_at), self._replacements(values, rule.kind)
 
         return _replace_pieces(texts, rule.pattern, f"\\1{_MARK}\\2{_MARK}\\3", tokens)
 
@@ -381,6 +395,7 @@ class ScrubPII(Anonymizer):
         values = pieces.take(pa.array(value_at))
         kinds = classify_many(digits_only(values))
         kinds[_touches_digits(pieces, value_at)] = 0
+        kinds[self._in_tokens(pieces, value_at)] = 0
         out = pa.nulls(len(values), pa.string())
         for code, kind in enumerate(KIND_NAMES):
             if code == 0 or kind not in self._checksum_kinds:
@@ -391,6 +406,12 @@ class ScrubPII(Anonymizer):
                 out = pc.replace_with_mask(out, pa.array(mask), replaced)
         chosen = np.isin(kinds, [KIND_NAMES.index(k) for k in self._checksum_kinds])
         return chosen, out
+
+    def _in_tokens(self, pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
+        """Values inside a pseudonym written by an earlier rule (never with placeholders)."""
+        if self._hasher is None:
+            return np.zeros(len(value_at), dtype=bool)
+        return _inside_token(pieces, value_at, 2 * self._hasher.digest_size)
 
     def _replacements(self, values: pa.Array, kind: str) -> pa.Array:
         """Placeholders, or keyed tokens of the normalized values (as :class:`Pseudonymize`

@@ -1,16 +1,30 @@
-"""SQLSource's PostgreSQL fast path (ADBC, numerics as text) reads exact values and
-resumes at the right row, also when the ordering key itself is numeric."""
+"""SQLSource's PostgreSQL fast paths (the compiled binary COPY reader, and ADBC with numerics
+as text) read exact values and resume at the right row, also when the ordering key itself is
+numeric."""
 
 from __future__ import annotations
 
 import decimal
 
 import pyarrow as pa
+import pytest
 
 from etl_express import Pipeline
 from etl_express.sinks import PostgresSink
 from etl_express.sources import SQLSource
+from etl_express.sources.sql import pgbinary
 from tests.conftest import pg_exec
+from tests.sources.sql.test_pgbinary import require_binary_reader
+
+
+@pytest.fixture(autouse=True, params=["binary", "adbc"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test once through each PostgreSQL reader."""
+    if request.param == "adbc":
+        monkeypatch.setattr(pgbinary, "available", lambda: False)
+    else:
+        require_binary_reader()
+    return str(request.param)
 
 
 def make_table(url: str, schema: str, rows: int = 25) -> str:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ...errors import ETLConfigError, SourceError
-import pyarrow.compute as pc
-
 from ...format import TIMESTAMP, Batch, canonicalize, normalize_name
 from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
@@ -20,6 +20,7 @@ from ..base import Partition, Source
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
+log = logging.getLogger(__name__)
 _ADBC_CHUNK_BYTES = 4 << 20  # ADBC hands over ~4 MB record batches; re-cut to batch_size
 
 
@@ -225,7 +226,7 @@ class SQLSource(Source):
                 hint="check the URL, that the database is reachable and the credentials",
             ) from None
         if self.fast_path and engine.dialect.name == "postgresql":
-            yield from self._read_adbc(engine, stmt)
+            yield from self._read_postgres(engine, stmt, position, partition)
         else:
             yield from self._read_sqlalchemy(engine, stmt)
 
@@ -245,27 +246,49 @@ class SQLSource(Source):
                 batch = pa.RecordBatch.from_arrays(arrays, names=names)
                 yield Batch(self._typed(batch, self._types), position=self._position(batch))
 
+    def _read_postgres(self, engine: Engine, stmt: sa.Select, position: Any,
+                       partition: Partition | None) -> Iterator[Batch]:
+        """Binary COPY decoded by the compiled extension (:mod:`.pgbinary`) when it can take
+        every column and value; else, or from the first value it cannot take, ADBC."""
+        from . import pgbinary
+
+        reader = None
+        if pgbinary.available():
+            reader = pgbinary.open_reader(self._libpq_url(engine), _render(stmt))
+        if reader is not None:
+            try:
+                for rows in reader.batches(self.batch_size):
+                    batch = self._typed_batch(rows)
+                    yield batch
+                    position = batch.position
+                return
+            except pgbinary.Unsupported as exc:
+                log.info("reading %s through ADBC from here on: %s", self.table or "the query", exc)
+                stmt = self._statement(engine, position, partition)
+            finally:
+                reader.close()
+        yield from self._read_adbc(engine, stmt)
+
+    @staticmethod
+    def _libpq_url(engine: Engine) -> str:
+        return libpq_url(str(engine.url.render_as_string(hide_password=False)))
+
     def _read_adbc(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
         """Stream the rows through ADBC (binary COPY decoded to Arrow in C++).
 
         ``numeric`` columns are selected as text: PostgreSQL's text form is cheaper for ADBC
         to take in than its binary numeric (decoded into strings digit by digit), and
-        :meth:`_typed` casts the text to ``decimal128`` in one vectorized step. Positions are
+        :meth:`_typed` casts the text to ``decimal128`` in one vectorized step; ``uuid``
+        columns too, as their usual 8-4-4-4-12 text. Positions are
         taken from the typed batch, so they bind back with their SQL types.
         """
         import adbc_driver_postgresql.dbapi as adbc
 
-        from sqlalchemy.dialects import postgresql
-
-        stmt = _numeric_as_text(stmt, set(self._order_columns()))
-        # "named" paramstyle: no %-escaping in the rendered text (ADBC takes it verbatim)
-        dialect = postgresql.dialect(paramstyle="named")
-        compiled = stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        url = libpq_url(str(engine.url.render_as_string(hide_password=False)))
-        with adbc.connect(url) as conn, conn.cursor() as cur:
+        stmt = _as_text(stmt, set(self._order_columns()))
+        with adbc.connect(self._libpq_url(engine)) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
             cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_ADBC_CHUNK_BYTES)})
-            cur.execute(str(compiled))
+            cur.execute(_render(stmt))
             reader = cur.fetch_record_batch()
             pending: list[pa.RecordBatch] = []
             pending_rows = 0
@@ -281,19 +304,34 @@ class SQLSource(Source):
             if pending_rows:
                 yield self._typed_batch(pa.Table.from_batches(pending))
 
-    def _typed_batch(self, rows: pa.Table) -> Batch:
-        head = rows.combine_chunks().to_batches()[0]
+    def _typed_batch(self, rows: pa.Table | pa.RecordBatch) -> Batch:
+        head = rows.combine_chunks().to_batches()[0] if isinstance(rows, pa.Table) else rows
         typed = self._typed(head, self._types)
         return Batch(typed, position=self._position(typed))
 
 
-def _numeric_as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
-    """Select exact ``numeric`` columns (not the ordering ones) as text, same names."""
+def _render(stmt: sa.Select) -> str:
+    """The statement as PostgreSQL text with its values inline ("named" paramstyle: no
+    %-escaping, the drivers take the text verbatim)."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect(paramstyle="named")
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
+    """Select exact ``numeric`` columns (not the ordering ones) and the types ADBC hands over
+    in a form the common format cannot hold — ``uuid`` and ``inet``/``cidr``/``macaddr`` as raw
+    bytes, ``interval`` as month-day-nanosecond — as their PostgreSQL text, same names."""
+    from sqlalchemy.dialects import postgresql
+
+    as_text = (sa.Uuid, sa.Interval, postgresql.INTERVAL, postgresql.INET, postgresql.CIDR, postgresql.MACADDR)
     columns = []
     changed = False
     for col in stmt.selected_columns:
         t = getattr(col, "type", None)
-        if isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and col.name not in keep:
+        numeric = isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and col.name not in keep
+        if numeric or isinstance(t, as_text):
             columns.append(sa.cast(col, sa.Text).label(col.name))
             changed = True
         else:

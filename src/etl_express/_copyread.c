@@ -1,0 +1,409 @@
+/*
+ * The PostgreSQL read side of etl_express._native: PostgreSQL's binary COPY stream taken from
+ * libpq and decoded into Arrow column buffers, with the GIL released.
+ *
+ *   copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes) -> (bytes, state)
+ *       Calls libpq's PQgetCopyData(conn, &buf, 0) (blocking) for up to max_messages
+ *       messages or until max_bytes are held, and returns their bytes back to back. The
+ *       three pointers are addresses: the PGconn of a connection in the COPY OUT state and
+ *       the two functions of the libpq it was opened with. state is 0 while the COPY goes on,
+ *       1 when it ended (PQgetCopyData returned -1) and -2 on an error (the caller reads
+ *       libpq's result for the message).
+ *
+ *   copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns)
+ *       Decodes the complete rows of binary COPY data from byte `start` (after the file
+ *       header), at most max_rows of them; `end` is the offset after the last decoded row
+ *       (or after the trailer, when `finished`). kinds has one byte a column:
+ *         'h' 'i' 'q'  int2 / int4 / int8          -> int64 values
+ *         'f' 'd'      float4 / float8             -> float64 values
+ *         'b'          bool                        -> bit-packed booleans
+ *         'D'          date                        -> date32 (days since 1970-01-01)
+ *         'T'          timestamp / timestamptz     -> int64 microseconds since 1970 (UTC)
+ *         's'          text, varchar, bpchar, name, json -> UTF-8 bytes as sent
+ *         'j'          jsonb                       -> its text (the version byte dropped)
+ *         'u'          uuid                        -> 8-4-4-4-12 lowercase hex
+ *         'n'          numeric                     -> PostgreSQL's own text form of it
+ *       A column is (values, validity, null_count) or, for strings, (offsets, data, validity,
+ *       null_count): Arrow buffers (int32 offsets; validity None without nulls). A value the
+ *       decoder does not take (an infinite date or timestamp, a field of the wrong size, a
+ *       malformed row) raises ValueError naming the row and column; the caller then reads
+ *       through its general path instead. A batch also ends early before any string column
+ *       would pass 2 GiB (int32 offsets).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef int (*GetCopyDataFn)(void *conn, char **buffer, int async);
+typedef void (*FreememFn)(void *ptr);
+
+PyObject *copy_drain(PyObject *self, PyObject *args) {
+    unsigned long long conn_addr, get_addr, free_addr;
+    Py_ssize_t max_messages, max_bytes;
+    if (!PyArg_ParseTuple(args, "KKKnn", &conn_addr, &get_addr, &free_addr, &max_messages, &max_bytes)) return NULL;
+    if (conn_addr == 0 || get_addr == 0 || free_addr == 0) {
+        PyErr_SetString(PyExc_ValueError, "null connection or libpq function address");
+        return NULL;
+    }
+    void *conn = (void *)(uintptr_t)conn_addr;
+    GetCopyDataFn get = (GetCopyDataFn)(uintptr_t)get_addr;
+    FreememFn freemem = (FreememFn)(uintptr_t)free_addr;
+    size_t cap = 1 << 20, len = 0;
+    char *buf = PyMem_RawMalloc(cap);
+    if (buf == NULL) return PyErr_NoMemory();
+    int state = 0, oom = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t m = 0; m < max_messages && (Py_ssize_t)len < max_bytes; m++) {
+        char *msg = NULL;
+        int n = get(conn, &msg, 0);
+        if (n < 0) {
+            state = n == -1 ? 1 : -2;
+            break;
+        }
+        if (len + (size_t)n > cap) {
+            size_t want = cap;
+            while (len + (size_t)n > want) want *= 2;
+            char *grown = PyMem_RawRealloc(buf, want);
+            if (grown == NULL) {
+                freemem(msg);
+                oom = 1;
+                break;
+            }
+            buf = grown;
+            cap = want;
+        }
+        memcpy(buf + len, msg, (size_t)n);
+        len += (size_t)n;
+        freemem(msg);
+    }
+    Py_END_ALLOW_THREADS
+    if (oom) {
+        PyMem_RawFree(buf);
+        return PyErr_NoMemory();
+    }
+    PyObject *data = PyBytes_FromStringAndSize(buf, (Py_ssize_t)len);
+    PyMem_RawFree(buf);
+    if (data == NULL) return NULL;
+    return Py_BuildValue("(Ni)", data, state);
+}
+
+static inline uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint32_t be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t be64(const uint8_t *p) { return ((uint64_t)be32(p) << 32) | be32(p + 4); }
+
+#define NUMERIC_NEG 0x4000
+#define NUMERIC_NAN 0xC000
+#define NUMERIC_PINF 0xD000
+#define NUMERIC_NINF 0xF000
+#define DATE_SHIFT 10957                    /* days from 1970-01-01 to 2000-01-01 */
+#define TIMESTAMP_SHIFT 946684800000000LL   /* microseconds from 1970 to 2000 */
+#define STRING_LIMIT 0x7fffffffLL            /* int32 offsets */
+
+static int is_string_kind(char k) { return k == 's' || k == 'j' || k == 'u' || k == 'n'; }
+
+/* Bytes a numeric field's text form can take (exact for NaN/infinities, an upper bound else);
+   -1 when the field is malformed. */
+static Py_ssize_t numeric_bound(const uint8_t *p, int32_t len) {
+    if (len < 8) return -1;
+    int ndigits = be16(p), weight = (int16_t)be16(p + 2), sign = be16(p + 4), dscale = be16(p + 6);
+    if (len != 8 + 2 * ndigits) return -1;
+    if (sign == NUMERIC_NAN) return 3;
+    if (sign == NUMERIC_PINF) return 8;
+    if (sign == NUMERIC_NINF) return 9;
+    if (sign != 0 && sign != NUMERIC_NEG) return -1;
+    int int_groups = weight >= 0 ? weight + 1 : 1;
+    return 1 + 4 * (Py_ssize_t)int_groups + 1 + dscale + 4;
+}
+
+/* PostgreSQL's numeric_out (get_str_from_var): sign, integer part without leading zeros,
+   then exactly dscale fraction digits (digits beyond the stored ones are zeros). */
+static Py_ssize_t numeric_text(const uint8_t *p, uint8_t *dst) {
+    int ndigits = be16(p), weight = (int16_t)be16(p + 2), sign = be16(p + 4), dscale = be16(p + 6);
+    const uint8_t *digits = p + 8;
+    uint8_t *d = dst;
+    if (sign == NUMERIC_NAN) { memcpy(d, "NaN", 3); return 3; }
+    if (sign == NUMERIC_PINF) { memcpy(d, "Infinity", 8); return 8; }
+    if (sign == NUMERIC_NINF) { memcpy(d, "-Infinity", 9); return 9; }
+    if (sign == NUMERIC_NEG) *d++ = '-';
+    if (weight < 0) {
+        *d++ = '0';
+    } else {
+        for (int g = 0; g <= weight; g++) {
+            int v = g < ndigits ? be16(digits + 2 * g) : 0;
+            char four[4] = {(char)('0' + v / 1000), (char)('0' + v / 100 % 10), (char)('0' + v / 10 % 10),
+                            (char)('0' + v % 10)};
+            if (g == 0) {
+                int skip = 0;
+                while (skip < 3 && four[skip] == '0') skip++;
+                memcpy(d, four + skip, (size_t)(4 - skip));
+                d += 4 - skip;
+            } else {
+                memcpy(d, four, 4);
+                d += 4;
+            }
+        }
+    }
+    if (dscale > 0) {
+        *d++ = '.';
+        int written = 0;
+        for (int g = weight + 1; written < dscale; g++) {
+            int v = (g >= 0 && g < ndigits) ? be16(digits + 2 * g) : 0;
+            char four[4] = {(char)('0' + v / 1000), (char)('0' + v / 100 % 10), (char)('0' + v / 10 % 10),
+                            (char)('0' + v % 10)};
+            for (int k = 0; k < 4 && written < dscale; k++, written++) *d++ = (uint8_t)four[k];
+        }
+    }
+    return (Py_ssize_t)(d - dst);
+}
+
+/* The fixed size a kind's field must have, 0 for variable-length kinds. */
+static int32_t fixed_size(char k) {
+    switch (k) {
+        case 'h': return 2;
+        case 'i': case 'f': case 'D': return 4;
+        case 'q': case 'd': case 'T': return 8;
+        case 'b': return 1;
+        case 'u': return 16;
+        default: return 0;
+    }
+}
+
+typedef struct {
+    char kind;
+    PyObject *values;   /* fixed-width values, or int32 offsets for strings */
+    PyObject *data;     /* string bytes */
+    PyObject *validity;
+    Py_ssize_t nulls;
+    Py_ssize_t bound;   /* string bytes the batch may need */
+} Column;
+
+static PyObject *decode_error(Py_ssize_t row, Py_ssize_t col, const char *what) {
+    PyErr_Format(PyExc_ValueError, "binary COPY row %zd, column %zd: %s", row, col, what);
+    return NULL;
+}
+
+/* First pass: how many complete rows (<= max_rows) lie in [start, len), the string bytes
+   each column needs, and whether every field is one the decoder takes. */
+static PyObject *scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char *kinds, Py_ssize_t ncols,
+                      Py_ssize_t max_rows, Column *cols, Py_ssize_t *add, Py_ssize_t *rows_out, Py_ssize_t *end_out,
+                      int *finished) {
+    Py_ssize_t pos = start, rows = 0;
+    *finished = 0;
+    while (rows < max_rows) {
+        if (len - pos < 2) break;
+        int16_t nfields = (int16_t)be16(buf + pos);
+        if (nfields == -1) {
+            *finished = 1;
+            pos += 2;
+            break;
+        }
+        if (nfields != ncols) return decode_error(rows, -1, "field count differs from the query's columns");
+        Py_ssize_t p = pos + 2;
+        int complete = 1;
+        for (Py_ssize_t c = 0; c < ncols; c++) {
+            if (len - p < 4) { complete = 0; break; }
+            int32_t flen = (int32_t)be32(buf + p);
+            p += 4;
+            add[c] = 0;
+            if (flen == -1) continue;
+            if (flen < 0) return decode_error(rows, c, "negative field length");
+            if (len - p < flen) { complete = 0; break; }
+            char k = kinds[c];
+            int32_t want = fixed_size(k);
+            if (want && flen != want) return decode_error(rows, c, "field size differs from its type's");
+            const uint8_t *f = buf + p;
+            if (k == 'D') {
+                int32_t v = (int32_t)be32(f);
+                if (v == INT32_MIN || v == INT32_MAX) return decode_error(rows, c, "infinite date");
+            } else if (k == 'T') {
+                int64_t v = (int64_t)be64(f);
+                if (v == INT64_MIN || v == INT64_MAX) return decode_error(rows, c, "infinite timestamp");
+            }
+            Py_ssize_t need = 0;
+            if (k == 's') need = flen;
+            else if (k == 'j') {
+                if (flen < 1 || f[0] != 1) return decode_error(rows, c, "unknown jsonb version");
+                need = flen - 1;
+            } else if (k == 'u') need = 36;
+            else if (k == 'n') {
+                need = numeric_bound(f, flen);
+                if (need < 0) return decode_error(rows, c, "malformed numeric");
+            }
+            add[c] = need;
+            p += flen;
+        }
+        if (!complete) break;  /* the rest of this row comes with the next read */
+        int over = 0;
+        for (Py_ssize_t c = 0; c < ncols; c++)
+            if (cols[c].bound + add[c] > STRING_LIMIT) over = 1;
+        if (over && rows > 0) break;  /* the batch ends here; the row starts the next one */
+        if (over) return decode_error(rows, -1, "one row holds more than 2 GiB of text");
+        for (Py_ssize_t c = 0; c < ncols; c++) cols[c].bound += add[c];
+        pos = p;
+        rows++;
+    }
+    *rows_out = rows;
+    *end_out = pos;
+    Py_RETURN_NONE;
+}
+
+static void set_bit(uint8_t *bits, Py_ssize_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
+
+/* Second pass (no Python objects touched): fill the column buffers of `rows` rows. */
+static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const char *kinds, Py_ssize_t ncols,
+                 uint8_t **values, uint8_t **data, uint8_t **validity, Py_ssize_t *nulls, Py_ssize_t *used) {
+    static const char HEXD[] = "0123456789abcdef";
+    Py_ssize_t pos = start;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        pos += 2;
+        for (Py_ssize_t c = 0; c < ncols; c++) {
+            int32_t flen = (int32_t)be32(buf + pos);
+            pos += 4;
+            char k = kinds[c];
+            int32_t *off = (int32_t *)values[c];
+            if (flen == -1) {
+                nulls[c]++;
+                switch (k) {
+                    case 'b': break;
+                    case 'D': ((int32_t *)values[c])[r] = 0; break;
+                    case 's': case 'j': case 'u': case 'n': off[r + 1] = (int32_t)used[c]; break;
+                    default: ((int64_t *)values[c])[r] = 0;
+                }
+                continue;
+            }
+            set_bit(validity[c], r);
+            const uint8_t *f = buf + pos;
+            pos += flen;
+            switch (k) {
+                case 'h': ((int64_t *)values[c])[r] = (int16_t)be16(f); break;
+                case 'i': ((int64_t *)values[c])[r] = (int32_t)be32(f); break;
+                case 'q': ((int64_t *)values[c])[r] = (int64_t)be64(f); break;
+                case 'T': ((int64_t *)values[c])[r] = (int64_t)be64(f) + TIMESTAMP_SHIFT; break;
+                case 'D': ((int32_t *)values[c])[r] = (int32_t)be32(f) + DATE_SHIFT; break;
+                case 'f': {
+                    uint32_t u = be32(f);
+                    float x;
+                    memcpy(&x, &u, 4);
+                    ((double *)values[c])[r] = (double)x;
+                    break;
+                }
+                case 'd': {
+                    uint64_t u = be64(f);
+                    double x;
+                    memcpy(&x, &u, 8);
+                    ((double *)values[c])[r] = x;
+                    break;
+                }
+                case 'b': if (f[0]) set_bit(values[c], r); break;
+                case 's': memcpy(data[c] + used[c], f, (size_t)flen); used[c] += flen; off[r + 1] = (int32_t)used[c]; break;
+                case 'j': memcpy(data[c] + used[c], f + 1, (size_t)flen - 1); used[c] += flen - 1; off[r + 1] = (int32_t)used[c]; break;
+                case 'u': {
+                    uint8_t *d = data[c] + used[c];
+                    for (int i = 0; i < 16; i++) {
+                        if (i == 4 || i == 6 || i == 8 || i == 10) *d++ = '-';
+                        *d++ = (uint8_t)HEXD[f[i] >> 4];
+                        *d++ = (uint8_t)HEXD[f[i] & 15];
+                    }
+                    used[c] += 36;
+                    off[r + 1] = (int32_t)used[c];
+                    break;
+                }
+                case 'n': used[c] += numeric_text(f, data[c] + used[c]); off[r + 1] = (int32_t)used[c]; break;
+            }
+        }
+    }
+}
+
+static PyObject *new_zeroed(Py_ssize_t n) {
+    PyObject *b = PyBytes_FromStringAndSize(NULL, n);
+    if (b != NULL) memset(PyBytes_AS_STRING(b), 0, (size_t)n);
+    return b;
+}
+
+PyObject *copy_decode(PyObject *self, PyObject *args) {
+    Py_buffer view, kinds_view;
+    Py_ssize_t start, max_rows;
+    if (!PyArg_ParseTuple(args, "y*ny*n", &view, &start, &kinds_view, &max_rows)) return NULL;
+    PyObject *result = NULL;
+    const char *kinds = kinds_view.buf;
+    Py_ssize_t ncols = kinds_view.len;
+    Column *cols = PyMem_Calloc((size_t)(ncols ? ncols : 1), sizeof(Column));
+    uint8_t **ptrs = PyMem_Calloc((size_t)(3 * ncols + 1), sizeof(uint8_t *));
+    Py_ssize_t *counts = PyMem_Calloc((size_t)(3 * ncols + 1), sizeof(Py_ssize_t));
+    if (cols == NULL || ptrs == NULL || counts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        char k = kinds[c];
+        if (!fixed_size(k) && !is_string_kind(k)) {
+            PyErr_Format(PyExc_ValueError, "unknown column kind %c", k);
+            goto done;
+        }
+        cols[c].kind = k;
+    }
+    if (start < 0 || start > view.len || max_rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "start or max_rows out of range");
+        goto done;
+    }
+    Py_ssize_t rows = 0, end = start;
+    int finished = 0;
+    PyObject *ok = scan(view.buf, view.len, start, kinds, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end,
+                        &finished);
+    if (ok == NULL) goto done;
+    Py_DECREF(ok);
+    uint8_t **values = ptrs, **data = ptrs + ncols, **validity = ptrs + 2 * ncols;
+    Py_ssize_t *nulls = counts, *used = counts + ncols;
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        char k = cols[c].kind;
+        Py_ssize_t vbytes = k == 'b' ? (rows + 7) / 8 : is_string_kind(k) ? 4 * (rows + 1) : k == 'D' ? 4 * rows : 8 * rows;
+        cols[c].values = new_zeroed(vbytes);
+        cols[c].validity = new_zeroed((rows + 7) / 8);
+        cols[c].data = is_string_kind(k) ? PyBytes_FromStringAndSize(NULL, cols[c].bound) : NULL;
+        if (cols[c].values == NULL || cols[c].validity == NULL || (is_string_kind(k) && cols[c].data == NULL)) goto done;
+        values[c] = (uint8_t *)PyBytes_AS_STRING(cols[c].values);
+        validity[c] = (uint8_t *)PyBytes_AS_STRING(cols[c].validity);
+        data[c] = cols[c].data ? (uint8_t *)PyBytes_AS_STRING(cols[c].data) : NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    fill(view.buf, start, rows, kinds, ncols, values, data, validity, nulls, used);
+    Py_END_ALLOW_THREADS
+    PyObject *columns = PyList_New(ncols);
+    if (columns == NULL) goto done;
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        PyObject *valid = nulls[c] ? cols[c].validity : Py_None;
+        PyObject *item;
+        if (cols[c].data != NULL) {
+            if (used[c] < cols[c].bound && _PyBytes_Resize(&cols[c].data, used[c]) < 0) {
+                Py_DECREF(columns);
+                goto done;
+            }
+            item = Py_BuildValue("(OOOn)", cols[c].values, cols[c].data, valid, nulls[c]);
+        } else {
+            item = Py_BuildValue("(OOn)", cols[c].values, valid, nulls[c]);
+        }
+        if (item == NULL) {
+            Py_DECREF(columns);
+            goto done;
+        }
+        PyList_SET_ITEM(columns, c, item);
+    }
+    result = Py_BuildValue("(nnON)", end, rows, finished ? Py_True : Py_False, columns);
+done:
+    if (cols != NULL) {
+        for (Py_ssize_t c = 0; c < ncols; c++) {
+            Py_XDECREF(cols[c].values);
+            Py_XDECREF(cols[c].data);
+            Py_XDECREF(cols[c].validity);
+        }
+        PyMem_Free(cols);
+    }
+    PyMem_Free(ptrs);
+    PyMem_Free(counts);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&kinds_view);
+    return result;
+}

@@ -1,0 +1,207 @@
+"""PostgreSQL reads through binary COPY, decoded into Arrow by the compiled extension.
+
+Logic: the query runs as ``COPY (query) TO STDOUT (FORMAT binary)`` on a read-only psycopg
+connection. The compiled ``copy_drain`` takes the COPY messages straight from libpq (the
+same libpq psycopg opened the connection with, through its ``PGconn`` pointer) into one
+buffer a batch, and ``copy_decode`` turns the rows into Arrow column buffers — both without
+the GIL, so the stages after the source run meanwhile. Columns are typed from the result's
+PostgreSQL types: integers, floats, booleans, text-like types, json/jsonb, uuid (its text
+form), date, timestamp/timestamptz and numeric (its text form, cast to decimal afterwards
+by the source exactly as on the general path). A query with any other column type, a
+missing compiled extension or a libpq that cannot be located makes :func:`open_reader`
+return ``None``; a value the decoder does not take (an infinite date) raises
+:class:`Unsupported` before its batch is yielded. In both cases the caller reads through
+ADBC instead, from where this reader stopped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from ..._speedups import native
+from ...format import TIMESTAMP
+
+#: PostgreSQL type OID -> the decoder's column kind (see ``_copyread.c``).
+KINDS: dict[int, bytes] = {
+    21: b"h", 23: b"i", 20: b"q",          # int2, int4, int8
+    700: b"f", 701: b"d",                  # float4, float8
+    16: b"b",                              # bool
+    25: b"s", 1043: b"s", 1042: b"s", 19: b"s", 114: b"s",  # text, varchar, bpchar, name, json
+    3802: b"j",                            # jsonb
+    2950: b"u",                            # uuid
+    1082: b"D",                            # date
+    1114: b"T", 1184: b"T",                # timestamp, timestamptz
+    1700: b"n",                            # numeric
+}
+_ARROW: dict[bytes, pa.DataType] = {
+    b"h": pa.int64(), b"i": pa.int64(), b"q": pa.int64(), b"f": pa.float64(), b"d": pa.float64(),
+    b"b": pa.bool_(), b"D": pa.date32(), b"T": TIMESTAMP,
+}
+_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_MAX_BATCH_BYTES = 256 << 20  # a batch ends early rather than hold more than this
+
+
+class Unsupported(Exception):
+    """A value the binary decoder does not take; read through the general path instead."""
+
+
+@functools.lru_cache(maxsize=1)
+def libpq_functions() -> tuple[int, int] | None:
+    """The addresses of ``PQgetCopyData`` and ``PQfreemem`` in the libpq psycopg uses, or
+    ``None`` when it cannot be told apart (then the reader is not used)."""
+    try:
+        import psycopg
+    except ImportError:
+        return None
+    impl = psycopg.pq.__impl__
+    lib: Any = None
+    if impl == "python":
+        from psycopg.pq import _pq_ctypes  # type: ignore[attr-defined]
+
+        lib = _pq_ctypes.pq
+    else:
+        try:
+            with open("/proc/self/maps", encoding="utf-8") as maps:
+                paths = {line.split()[-1] for line in maps if "/libpq" in line and ".so" in line}
+        except OSError:
+            return None
+        if impl == "binary":
+            import psycopg_binary
+
+            libs = os.path.dirname(os.path.dirname(psycopg_binary.__file__))
+            paths = {p for p in paths if p.startswith(os.path.join(libs, "psycopg_binary.libs") + os.sep)}
+        if len(paths) != 1:
+            return None
+        lib = ctypes.CDLL(paths.pop())
+    try:
+        get = ctypes.cast(lib.PQgetCopyData, ctypes.c_void_p).value
+        free = ctypes.cast(lib.PQfreemem, ctypes.c_void_p).value
+    except AttributeError:
+        return None
+    return (get, free) if get and free else None
+
+
+def available() -> bool:
+    """Whether binary COPY reads can be decoded here (compiled extension and libpq found)."""
+    return native is not None and libpq_functions() is not None
+
+
+class BinaryCopyReader:
+    """One ``COPY (query) TO STDOUT (FORMAT binary)`` read; iterate :meth:`batches` once."""
+
+    def __init__(self, conn: Any, query: str, kinds: bytes, names: list[str]):
+        self._conn = conn
+        self.query = query
+        self.kinds = kinds
+        self.names = names
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """Record batches of at most ``batch_size`` rows (fewer only at the end, or when a
+        batch would pass 256 MB)."""
+        import psycopg
+
+        assert native is not None
+        pgconn = self._conn.pgconn
+        res = pgconn.exec_(f"COPY ({self.query}) TO STDOUT (FORMAT binary)".encode())
+        if res.status != psycopg.pq.ExecStatus.COPY_OUT:
+            raise psycopg.errors.error_from_result(res, encoding=self._conn.info.encoding)
+        get, free = libpq_functions()  # type: ignore[misc]
+        pending = b""
+        start = -1
+        state = 0
+        while True:
+            if state == 0:
+                # PostgreSQL sends a row a message (the header rides with the first): one
+                # drain is one batch, and nothing is left over to carry into the next
+                data, state = native.copy_drain(pgconn.pgconn_ptr, get, free, batch_size, _MAX_BATCH_BYTES)
+                if state == -2:
+                    self._raise_result()
+                pending = pending + data if pending else data
+            if start < 0:
+                if len(pending) < 19 and state == 0:
+                    continue
+                start = _header_end(pending)
+            try:
+                end, rows, finished, columns = native.copy_decode(pending, start, self.kinds, batch_size)
+            except ValueError as exc:
+                raise Unsupported(str(exc)) from None
+            if rows:
+                yield self._batch(rows, columns)
+            if finished or (state == 1 and end == len(pending)):
+                break
+            if state == 1 and rows == 0:
+                raise Unsupported("the COPY stream ended inside a row")
+            pending, start = pending[end:], 0
+        while state == 0:  # the trailer came: let libpq see the end of the COPY
+            _, state = native.copy_drain(pgconn.pgconn_ptr, get, free, 1, _MAX_BATCH_BYTES)
+        self._raise_result()
+
+    def _raise_result(self) -> None:
+        """Read the COPY's final result; raise its error if it failed."""
+        import psycopg
+
+        pgconn = self._conn.pgconn
+        while (res := pgconn.get_result()) is not None:
+            if res.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(res, encoding=self._conn.info.encoding)
+
+    def _batch(self, rows: int, columns: list[tuple[Any, ...]]) -> pa.RecordBatch:
+        arrays = []
+        for kind, col in zip(self.kinds, columns):
+            k = bytes([kind])
+            if len(col) == 4:  # offsets, data, validity, nulls
+                offsets, data, valid, nulls = col
+                buffers = [_buf(valid), pa.py_buffer(offsets), pa.py_buffer(data)]
+                arrays.append(pa.Array.from_buffers(pa.string(), rows, buffers, null_count=nulls))
+            else:
+                values, valid, nulls = col
+                arrays.append(pa.Array.from_buffers(_ARROW[k], rows, [_buf(valid), pa.py_buffer(values)],
+                                                    null_count=nulls))
+        return pa.RecordBatch.from_arrays(arrays, names=self.names)
+
+
+def _buf(valid: bytes | None) -> pa.Buffer | None:
+    return None if valid is None else pa.py_buffer(valid)
+
+
+def _header_end(data: bytes) -> int:
+    """The offset of the first row after the binary COPY file header."""
+    if len(data) < 19 or data[:11] != _SIGNATURE:
+        raise Unsupported("the COPY stream does not start with the binary signature")
+    extension = int.from_bytes(data[15:19], "big")
+    return 19 + extension
+
+
+def open_reader(url: str, query: str) -> BinaryCopyReader | None:
+    """A reader for ``query`` on a new read-only connection, or ``None`` when the binary
+    decoder cannot be used here or for one of the query's column types."""
+    if not available():
+        return None
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    try:
+        conn.execute("SET default_transaction_read_only = on")
+        conn.execute("SET client_encoding = 'UTF8'")
+        cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
+        description = cur.description or []
+        kinds = b"".join(KINDS.get(col.type_code, b"?") for col in description)
+        if b"?" in kinds:
+            conn.close()
+            return None
+        return BinaryCopyReader(conn, query, kinds, [col.name for col in description])
+    except BaseException:
+        conn.close()
+        raise
+
+
+__all__ = ["KINDS", "BinaryCopyReader", "Unsupported", "available", "libpq_functions", "open_reader"]

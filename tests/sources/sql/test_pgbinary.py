@@ -1,0 +1,222 @@
+"""The compiled binary COPY reader (``sources/sql/pgbinary.py`` + ``_copyread.c``) against a
+real PostgreSQL: the same values as the ADBC path for every type it takes, PostgreSQL's own
+text for numerics, exact batches and resumes, and a hand-over to ADBC — from the right row —
+for what it does not take."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import random
+import struct
+
+import pyarrow as pa
+import pytest
+
+from etl_express import Pipeline
+from etl_express._speedups import native
+from etl_express.sinks import PostgresSink
+from etl_express.sources import SQLSource
+from etl_express.sources.sql import pgbinary
+from tests.conftest import pg_exec
+
+
+def require_binary_reader() -> None:
+    """Skip without the compiled reader, except in CI (ETL_EXPRESS_REQUIRE_NATIVE=1), where
+    it must be there."""
+    if pgbinary.available():
+        return
+    if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
+        pytest.fail("the compiled binary COPY reader is not available (extension or libpq not found)")
+    pytest.skip("etl_express._native was not built or libpq was not located")
+
+
+@pytest.fixture(autouse=True)
+def _binary_reader() -> None:
+    require_binary_reader()
+
+
+ALL_TYPES = """
+    id int PRIMARY KEY, s smallint, b bigint, r real, d double precision, ok boolean,
+    t text, v varchar(10), ch char(5), nm name, j json, jb jsonb, u uuid, dt date,
+    ts timestamp, tz timestamptz, n numeric(12,3), nu numeric
+"""
+ALL_VALUES = """
+    (1, -32768, 9223372036854775807, 1.5, -2.25, true, 'привет, мир', 'x', 'ab', 'nm',
+     '{"a": 1}', '{"b": [1, 2], "c": "д"}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2024-02-29',
+     '2024-01-01 12:00:00.123456', '1999-12-31 23:59:59.5+03', -1234.5, 3.14159),
+    (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+    (3, 32767, -9223372036854775808, 'NaN', 'Infinity', false, '', '', '', '', 'null', 'null',
+     '00000000-0000-0000-0000-000000000000', '0001-01-01', '1900-01-01', '2100-01-01 00:00+00', 0,
+     12345678901234567890.123456789012),
+    (4, 0, 0, '-Infinity', -0.0, true, E'tab\\there', 'ü', 'é', 'x', '[]', '{}',
+     'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', '1969-12-31', '1970-01-01', '1960-06-15 08:30:00+00',
+     0.001, 'NaN')
+"""
+
+
+def _rows(source: SQLSource) -> tuple[pa.Schema, list[dict[str, object]]]:
+    table = pa.Table.from_batches([b.data for b in source.read()])
+    return table.schema, table.to_pylist()
+
+
+def test_every_type_reads_as_on_the_adbc_path(pg_url: str, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_exec(pg_url, f"CREATE TABLE {schema}.all_types ({ALL_TYPES})")
+    pg_exec(pg_url, f"INSERT INTO {schema}.all_types VALUES {ALL_VALUES}")
+    opened: list[bytes] = []
+    real_open = pgbinary.open_reader
+
+    def spy(url: str, query: str) -> pgbinary.BinaryCopyReader | None:
+        reader = real_open(url, query)
+        opened.append(reader.kinds if reader else b"")
+        return reader
+
+    monkeypatch.setattr(pgbinary, "open_reader", spy)
+    source = SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=3)
+    binary_schema, binary_rows = _rows(source)
+    assert opened == [b"ihqfdbsssssjuDTTnn"], "the binary reader was not used"
+    monkeypatch.setattr(pgbinary, "available", lambda: False)
+    adbc_schema, adbc_rows = _rows(SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=3))
+    assert binary_schema == adbc_schema
+    for got, want in zip(binary_rows, adbc_rows, strict=True):
+        for name in want:
+            g, w = got[name], want[name]
+            if isinstance(w, float) and w != w:  # NaN
+                assert isinstance(g, float) and g != g, name
+            else:
+                assert (g, type(g)) == (w, type(w)), name
+    assert binary_rows[0]["u"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    assert binary_rows[3]["u"] == "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    assert binary_rows[3]["ch"] == "é    "  # bpchar keeps its padding, as PostgreSQL sends it
+
+
+def test_numeric_text_is_postgresql_s_own(pg_url: str, schema: str) -> None:
+    rng = random.Random(11)
+    values = ["0", "-0.000", "1e-20", "123456789012345678901234567890.5", "0.0001", "10000", "-9999.9999",
+              "NaN", "Infinity", "-Infinity", "100000000", "0.00001000", "1.10", "-1"]
+    values += [f"{rng.choice('-+')}{rng.randrange(10 ** rng.randrange(0, 30))}.{rng.randrange(10 ** 12):0{rng.randrange(0, 16)}d}"
+               for _ in range(400)]
+    values += [f"{rng.randrange(1, 10 ** 6)}e{rng.randrange(-30, 30)}" for _ in range(200)]
+    pg_exec(pg_url, f"CREATE TABLE {schema}.nums (id int PRIMARY KEY, n numeric)")
+    with_ids = [(i, v) for i, v in enumerate(values)]
+    pg_exec(pg_url, f"INSERT INTO {schema}.nums SELECT * FROM unnest(%s::int[], %s::numeric[])",
+            ([i for i, _ in with_ids], [v for _, v in with_ids]))
+    reader = pgbinary.open_reader(pg_url, f"SELECT n, n::text AS t FROM {schema}.nums ORDER BY id")
+    assert reader is not None and reader.kinds == b"ns"
+    try:
+        table = pa.Table.from_batches(list(reader.batches(64)))
+    finally:
+        reader.close()
+    assert table.num_rows == len(values)
+    assert table.column("n").to_pylist() == table.column("t").to_pylist()
+
+
+def test_batches_positions_and_resume_are_exact(pg_url: str, schema: str) -> None:
+    pg_exec(pg_url, f"CREATE TABLE {schema}.seq (id bigint PRIMARY KEY, name text)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.seq SELECT g, 'n' || g FROM generate_series(1, 20) g")
+    source = SQLSource(pg_url, table=f"{schema}.seq", primary_key="id", batch_size=7)
+    batches = list(source.read())
+    assert [b.data.num_rows for b in batches] == [7, 7, 6]
+    assert [b.position for b in batches] == [{"key": [7]}, {"key": [14]}, {"key": [20]}]
+    rest = list(source.read(batches[0].position))
+    assert [i for b in rest for i in b.data.column("id").to_pylist()] == list(range(8, 21))
+    assert list(source.read(batches[-1].position)) == []
+
+
+def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
+        pg_url: str, schema: str, caplog: pytest.LogCaptureFixture) -> None:
+    pg_exec(pg_url, f"CREATE TABLE {schema}.days (id int PRIMARY KEY, day date)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.days SELECT g, date '2024-01-01' + g FROM generate_series(1, 30) g")
+    pg_exec(pg_url, f"UPDATE {schema}.days SET day = 'infinity' WHERE id = 17")
+    source = SQLSource(pg_url, table=f"{schema}.days", primary_key="id", batch_size=10)
+    with caplog.at_level(logging.INFO, logger="etl_express.sources.sql.source"):
+        batches = list(source.read())
+    ids = [i for b in batches for i in b.data.column("id").to_pylist()]
+    assert ids == list(range(1, 31)), "rows lost or read twice at the hand-over"
+    assert [b.data.num_rows for b in batches] == [10, 10, 10]
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "through ADBC" in message and "row 6, column 1: infinite date" in message
+    # the days around the infinite one (which ADBC wraps around: left as it was) are exact
+    days = pa.chunked_array([b.data.column("day") for b in batches]).cast(pa.int32()).to_pylist()
+    first = (datetime.date(2024, 1, 2) - datetime.date(1970, 1, 1)).days
+    assert days[:16] == list(range(first, first + 16)) and days[17:] == list(range(first + 17, first + 30))
+
+
+def test_column_types_it_does_not_take_read_through_adbc_as_text(pg_url: str, schema: str) -> None:
+    pg_exec(pg_url, f"CREATE TABLE {schema}.odd (id int PRIMARY KEY, span interval, addr inet, at time, "
+                    "u uuid)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.odd VALUES (1, '1 day 02:00', '10.0.0.1', '12:30', "
+                    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), (2, NULL, NULL, NULL, NULL)")
+    assert pgbinary.open_reader(pg_url, f"SELECT * FROM {schema}.odd") is None
+    batches = list(SQLSource(pg_url, table=f"{schema}.odd", primary_key="id").read())
+    assert [b.data.to_pylist() for b in batches] == [[
+        {"id": 1, "span": "1 day 02:00:00", "addr": "10.0.0.1/32", "at": "12:30:00",
+         "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+        {"id": 2, "span": None, "addr": None, "at": None, "u": None},
+    ]]
+
+
+def test_an_error_during_the_copy_is_raised_not_swallowed(pg_url: str, schema: str) -> None:
+    import psycopg
+
+    pg_exec(pg_url, f"CREATE TABLE {schema}.div (id int PRIMARY KEY)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.div SELECT generate_series(1, 50)")
+    reader = pgbinary.open_reader(pg_url, f"SELECT id, 1 / (id - 40) AS x FROM {schema}.div ORDER BY id")
+    assert reader is not None
+    got = 0
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        try:
+            for batch in reader.batches(10):
+                got += batch.num_rows
+        finally:
+            reader.close()
+    assert got <= 40
+
+
+def test_pipeline_postgres_to_postgres_through_the_binary_reader(pg_url: str, schema: str,
+                                                                 pipeline_name: str) -> None:
+    pg_exec(pg_url, f"CREATE TABLE {schema}.all_types ({ALL_TYPES})")
+    pg_exec(pg_url, f"INSERT INTO {schema}.all_types VALUES {ALL_VALUES}")
+    # one batch: an unconstrained numeric is decimal128 where every value fits, else text
+    pipeline = Pipeline(pipeline_name, SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=4),
+                        sink=PostgresSink(table=f"{schema}.copy"), progress=False)
+    assert pipeline.run().rows_written == 4
+    cols = "id, s, b, r::text, d::text, ok, t, v, ch, nm, j::text, jb::text, u::text, dt, ts, tz, n, nu::text"
+    copied = pg_exec(pg_url, f"SELECT {cols} FROM {schema}.copy ORDER BY id")
+    original = pg_exec(pg_url, f"SELECT {cols.replace('ts,', 'ts AT TIME ZONE %s,')} FROM {schema}.all_types "
+                               "ORDER BY id", ("UTC",))
+    assert copied == original
+
+
+# -- the decoder on hand-made bytes ----------------------------------------------------------
+
+
+def _row(*fields: bytes | None) -> bytes:
+    out = struct.pack(">h", len(fields))
+    for f in fields:
+        out += struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f
+    return out
+
+
+def test_decoder_keeps_a_partial_row_for_the_next_read() -> None:
+    assert native is not None
+    data = _row(struct.pack(">q", 5), b"abc") + _row(struct.pack(">q", 6), b"de")
+    cut = len(data) - 3
+    end, rows, finished, columns = native.copy_decode(data[:cut], 0, b"qs", 100)
+    assert (rows, finished) == (1, False) and end == len(_row(struct.pack(">q", 5), b"abc"))
+    end2, rows2, finished2, _ = native.copy_decode(data + struct.pack(">h", -1), end, b"qs", 100)
+    assert (rows2, finished2, end2) == (1, True, len(data) + 2)
+
+
+@pytest.mark.parametrize(("data", "kinds", "message"), [
+    (_row(b"\x00\x01"), b"q", "row 0, column 0: field size differs"),
+    (_row(struct.pack(">q", 1)) + _row(struct.pack(">q", 1), b"x"), b"q", "row 1, column -1: field count differs"),
+    (_row(struct.pack(">i", 2**31 - 1)), b"D", "row 0, column 0: infinite date"),
+    (_row(b"\x02{}"), b"j", "row 0, column 0: unknown jsonb version"),
+    (_row(b"\x00\x05\x00\x00"), b"n", "row 0, column 0: malformed numeric"),
+])
+def test_decoder_names_the_row_and_column_of_bad_input(data: bytes, kinds: bytes, message: str) -> None:
+    assert native is not None
+    with pytest.raises(ValueError, match=message):
+        native.copy_decode(data, 0, kinds, 100)
