@@ -131,3 +131,18 @@ def test_blank_values_counted_as_empty_without_copying_strings():
     tracker.observe(batch, rows_in=8, written=8, quarantined=0, filtered=0)
     assert tracker.required_violations == {"name": 5}  # "", " ", nbsp+tab, None, ideographic space
     assert tracker.non_empty == {"name": 3, "n": 7}
+
+
+def test_empties_counted_before_the_load_give_the_same_profile():
+    import pyarrow as pa
+
+    from etl_express.quality import QualityTracker, empty_counts
+
+    batch = pa.record_batch({"name": pa.array(["a", "", None, " b"]), "n": pa.array([1, None, 3, None]),
+                             "_etl_source": pa.array(["s"] * 4)})
+    assert empty_counts(batch) == {"name": 2, "n": 2}
+    counted, computed = QualityTracker(required=["name"]), QualityTracker(required=["name"])
+    counted.observe(batch, rows_in=4, written=4, quarantined=0, filtered=0, empties=empty_counts(batch))
+    computed.observe(batch, rows_in=4, written=4, quarantined=0, filtered=0)
+    assert (counted.non_empty, counted.required_violations) == (computed.non_empty, computed.required_violations)
+    assert counted.non_empty == {"name": 2, "n": 2} and counted.required_violations == {"name": 2}

@@ -8,6 +8,7 @@ import random
 import secrets
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -35,8 +36,22 @@ def _string_array(values: list[bytes]) -> pa.Array:
     return pa.array(values, pa.binary())
 
 
+@pytest.fixture(params=[4, 1], ids=["four-lanes", "one-lane"])
+def blake2b_lanes(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Both the four-at-a-time (AVX2) and the one-at-a-time BLAKE2b paths."""
+    if native is None:
+        pytest.skip("etl_express._native was not built")
+    default = native.blake2b_lanes()
+    if request.param == 4 and default != 4:
+        pytest.skip("this CPU has no AVX2: only the one-lane path runs here")
+    native.blake2b_lanes(request.param == 4)
+    yield request.param
+    native.blake2b_lanes(default == 4)
+
+
 @needs_native
-def test_blake2b_tokens_equal_hashlib_for_all_lengths_keys_and_sizes() -> None:
+def test_blake2b_tokens_equal_hashlib_for_all_lengths_keys_and_sizes(blake2b_lanes: int) -> None:
+    assert native.blake2b_lanes() == blake2b_lanes
     rng = random.Random(7)
     # every block boundary: empty, short, exactly 128, 129, several blocks
     values = [bytes(rng.getrandbits(8) for _ in range(n)) for n in [0, 1, 2, 63, 64, 127, 128, 129, 255, 256, 257, 1000]]

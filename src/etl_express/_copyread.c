@@ -2,9 +2,10 @@
  * The PostgreSQL read side of etl_express._native: PostgreSQL's binary COPY stream taken from
  * libpq and decoded into Arrow column buffers, with the GIL released.
  *
- *   copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes) -> (bytes, state)
+ *   copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes[, hint]) -> (bytes, state)
  *       Calls libpq's PQgetCopyData(conn, &buf, 0) (blocking) for up to max_messages
- *       messages or until max_bytes are held, and returns their bytes back to back. The
+ *       messages or until max_bytes are held, and returns their bytes back to back (hint:
+ *       the bytes expected, to size the buffer once). The
  *       three pointers are addresses: the PGconn of a connection in the COPY OUT state and
  *       the two functions of the libpq it was opened with. state is 0 while the COPY goes on,
  *       1 when it ended (PQgetCopyData returned -1) and -2 on an error (the caller reads
@@ -40,8 +41,9 @@ typedef void (*FreememFn)(void *ptr);
 
 PyObject *copy_drain(PyObject *self, PyObject *args) {
     unsigned long long conn_addr, get_addr, free_addr;
-    Py_ssize_t max_messages, max_bytes;
-    if (!PyArg_ParseTuple(args, "KKKnn", &conn_addr, &get_addr, &free_addr, &max_messages, &max_bytes)) return NULL;
+    Py_ssize_t max_messages, max_bytes, hint = 1 << 20;
+    if (!PyArg_ParseTuple(args, "KKKnn|n", &conn_addr, &get_addr, &free_addr, &max_messages, &max_bytes, &hint))
+        return NULL;
     if (conn_addr == 0 || get_addr == 0 || free_addr == 0) {
         PyErr_SetString(PyExc_ValueError, "null connection or libpq function address");
         return NULL;
@@ -49,42 +51,39 @@ PyObject *copy_drain(PyObject *self, PyObject *args) {
     void *conn = (void *)(uintptr_t)conn_addr;
     GetCopyDataFn get = (GetCopyDataFn)(uintptr_t)get_addr;
     FreememFn freemem = (FreememFn)(uintptr_t)free_addr;
-    size_t cap = 1 << 20, len = 0;
-    char *buf = PyMem_RawMalloc(cap);
-    if (buf == NULL) return PyErr_NoMemory();
-    int state = 0, oom = 0;
+    /* the messages go straight into the bytes object returned (sized by the caller's hint,
+       grown when needed, trimmed at the end): no second copy */
+    Py_ssize_t cap = hint > 4096 ? hint : 4096, len = 0;
+    PyObject *data = PyBytes_FromStringAndSize(NULL, cap);
+    if (data == NULL) return NULL;
+    int state = 0, failed = 0;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t m = 0; m < max_messages && (Py_ssize_t)len < max_bytes; m++) {
+    for (Py_ssize_t m = 0; m < max_messages && len < max_bytes; m++) {
         char *msg = NULL;
         int n = get(conn, &msg, 0);
         if (n < 0) {
             state = n == -1 ? 1 : -2;
             break;
         }
-        if (len + (size_t)n > cap) {
-            size_t want = cap;
-            while (len + (size_t)n > want) want *= 2;
-            char *grown = PyMem_RawRealloc(buf, want);
-            if (grown == NULL) {
+        if (len + n > cap) {
+            Py_ssize_t want = cap;
+            while (len + n > want) want *= 2;
+            Py_BLOCK_THREADS
+            failed = _PyBytes_Resize(&data, want) < 0;
+            Py_UNBLOCK_THREADS
+            if (failed) {
                 freemem(msg);
-                oom = 1;
                 break;
             }
-            buf = grown;
             cap = want;
         }
-        memcpy(buf + len, msg, (size_t)n);
-        len += (size_t)n;
+        memcpy(PyBytes_AS_STRING(data) + len, msg, (size_t)n);
+        len += n;
         freemem(msg);
     }
     Py_END_ALLOW_THREADS
-    if (oom) {
-        PyMem_RawFree(buf);
-        return PyErr_NoMemory();
-    }
-    PyObject *data = PyBytes_FromStringAndSize(buf, (Py_ssize_t)len);
-    PyMem_RawFree(buf);
-    if (data == NULL) return NULL;
+    if (failed) return NULL;  /* _PyBytes_Resize released the object and set the error */
+    if (len < cap && _PyBytes_Resize(&data, len) < 0) return NULL;
     return Py_BuildValue("(Ni)", data, state);
 }
 

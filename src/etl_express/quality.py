@@ -117,6 +117,12 @@ def _empty_mask(column: pa.Array) -> pa.Array:
     return missing
 
 
+def empty_counts(batch: pa.RecordBatch) -> dict[str, int]:
+    """Per column (lineage columns aside): how many values are null or blank text."""
+    return {name: pc.sum(_empty_mask(column).cast(pa.int64())).as_py() or 0
+            for name, column in zip(batch.schema.names, batch.columns) if name not in LINEAGE_COLUMNS}
+
+
 class QualityTracker:
     """Accumulates per-batch facts for the run's checks, in memory bounded by the column count."""
 
@@ -128,8 +134,11 @@ class QualityTracker:
         self.unbalanced_batches = 0
 
     def observe(self, batch: pa.RecordBatch, *, rows_in: int, written: int, quarantined: int,
-                filtered: int) -> None:
-        """Take in one batch as it went to the sink (after transformers and anonymizers)."""
+                filtered: int, empties: Mapping[str, int] | None = None) -> None:
+        """Take in one batch as it went to the sink (after transformers and anonymizers).
+
+        ``empties``: the batch's :func:`empty_counts`, when they were counted beforehand
+        (the runner counts them before the load, off the critical path)."""
         if rows_in != written + quarantined + filtered:
             self.unbalanced_batches += 1
         n = batch.num_rows
@@ -137,10 +146,11 @@ class QualityTracker:
         if not n:
             return
         names = batch.schema.names
-        for name, column in zip(names, batch.columns):
+        counts = empty_counts(batch) if empties is None else empties
+        for name in names:
             if name in LINEAGE_COLUMNS:
                 continue
-            empty = pc.sum(_empty_mask(column).cast(pa.int64())).as_py() or 0
+            empty = counts[name]
             self.non_empty[name] = self.non_empty.get(name, 0) + (n - empty)
             if name in self.required_violations:
                 self.required_violations[name] += empty
@@ -240,6 +250,6 @@ def target_count_check(conn: Any, schema: str, table: str, source_name: str, exp
 
 __all__ = [
     "DEFAULT_POLICIES", "CheckResult", "Policy", "QualityTracker", "duplicate_keys_check",
-    "error_rate_check", "judge", "target_count_check",
+    "empty_counts", "error_rate_check", "judge", "target_count_check",
     "reconciliation", "resolve_policies", "row_count_check", "skipped",
 ]

@@ -23,7 +23,7 @@ from .sinks.postgres import safe_pg_message
 from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
 from .format import Batch, Rejected, add_lineage
 from .prefetch import read_ahead
-from .quality import QualityTracker
+from .quality import QualityTracker, empty_counts
 from .quarantine import drop_rows, refused_records, write_isolating
 from .result import RunResult
 from .retry import is_transient
@@ -205,7 +205,8 @@ class PartitionRunner:
         convert_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected]
         source_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected]
         with_lineage = add_lineage(batch, result.run_id, pipeline.source.name, result.started_at or now())
-        return _Prepared(raw.position, where, n_in, filtered, batch, with_lineage, convert_q, source_q)
+        return _Prepared(raw.position, where, n_in, filtered, batch, with_lineage, convert_q, source_q,
+                         empty_counts(batch))
 
     def _commit(self, item: _Prepared) -> None:
         """One transaction: rows, quarantine, counters and the checkpoint."""
@@ -230,7 +231,7 @@ class PartitionRunner:
             result.first_commit_at = now()
         landed = drop_rows(batch, [i for i, _ in outcome.refused])
         self.tracker.observe(landed, rows_in=n_in, written=outcome.written, quarantined=quarantined,
-                             filtered=filtered)
+                             filtered=filtered, empties=None if outcome.refused else item.empties)
         result.rows_read += n_in
         result.rows_written += outcome.written
         result.rows_quarantined += quarantined
@@ -265,6 +266,7 @@ class _Prepared:
     with_lineage: pa.RecordBatch
     convert_q: list[tuple[dict[str, Any], str, Any]]
     source_q: list[tuple[dict[str, Any], str, Any]]
+    empties: dict[str, int]  # quality.empty_counts of batch, counted before the load
 
 
 def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:

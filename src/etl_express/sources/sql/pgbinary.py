@@ -104,9 +104,11 @@ class BinaryCopyReader:
     def close(self) -> None:
         self._conn.close()
 
-    def batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
-        """Record batches of at most ``batch_size`` rows (fewer only at the end, or when a
-        batch would pass 256 MB)."""
+    def batches(self, batch_size: int, *, ramp: bool = False) -> Iterator[pa.RecordBatch]:
+        """Record batches of ``batch_size`` rows (fewer at the end, or where a batch would
+        pass 256 MB). With ``ramp`` the first batches are 1/16, 1/8, 1/4 and 1/2 of it (from
+        16,000 rows up): the first rows reach the later stages and the target sooner, so a
+        pipeline's stages fill in a fraction of a full batch's time."""
         import psycopg
 
         assert native is not None
@@ -115,6 +117,9 @@ class BinaryCopyReader:
         if res.status != psycopg.pq.ExecStatus.COPY_OUT:
             raise psycopg.errors.error_from_result(res, encoding=self._conn.info.encoding)
         get, free = libpq_functions()  # type: ignore[misc]
+        sizes = _ramp(batch_size) if ramp else iter(())
+        size = next(sizes, batch_size)
+        row_bytes = 256.0  # bytes a row, learnt from each batch: sizes the next drain's buffer
         pending = b""
         start = -1
         state = 0
@@ -122,7 +127,8 @@ class BinaryCopyReader:
             if state == 0:
                 # PostgreSQL sends a row a message (the header rides with the first): one
                 # drain is one batch, and nothing is left over to carry into the next
-                data, state = native.copy_drain(pgconn.pgconn_ptr, get, free, batch_size, _MAX_BATCH_BYTES)
+                hint = int(row_bytes * size * 1.05) + 65536
+                data, state = native.copy_drain(pgconn.pgconn_ptr, get, free, size, _MAX_BATCH_BYTES, hint)
                 if state == -2:
                     self._raise_result()
                 pending = pending + data if pending else data
@@ -131,11 +137,13 @@ class BinaryCopyReader:
                     continue
                 start = _header_end(pending)
             try:
-                end, rows, finished, columns = native.copy_decode(pending, start, self.kinds, batch_size)
+                end, rows, finished, columns = native.copy_decode(pending, start, self.kinds, size)
             except ValueError as exc:
                 raise Unsupported(str(exc)) from None
             if rows:
+                row_bytes = (end - start) / rows
                 yield self._batch(rows, columns)
+                size = next(sizes, batch_size)
             if finished or (state == 1 and end == len(pending)):
                 break
             if state == 1 and rows == 0:
@@ -167,6 +175,11 @@ class BinaryCopyReader:
                 arrays.append(pa.Array.from_buffers(_ARROW[k], rows, [_buf(valid), pa.py_buffer(values)],
                                                     null_count=nulls))
         return pa.RecordBatch.from_arrays(arrays, names=self.names)
+
+
+def _ramp(batch_size: int) -> Iterator[int]:
+    if batch_size >= 16_000:
+        yield from (batch_size // 16, batch_size // 8, batch_size // 4, batch_size // 2)
 
 
 def _buf(valid: bytes | None) -> pa.Buffer | None:

@@ -257,7 +257,7 @@ class SQLSource(Source):
             reader = pgbinary.open_reader(self._libpq_url(engine), _render(stmt))
         if reader is not None:
             try:
-                for rows in reader.batches(self.batch_size):
+                for rows in reader.batches(self.batch_size, ramp=True):
                     batch = self._typed_batch(rows)
                     yield batch
                     position = batch.position
