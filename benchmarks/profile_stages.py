@@ -76,7 +76,7 @@ def instrument() -> None:
     from etl_express.sinks import pgcopy, postgres
     from etl_express.sources.sql import source
 
-    _timed_generator(source.SQLSource, "_read_adbc", "read: ADBC decode + cut to batches")
+    _timed_generator(source.SQLSource, "_read_postgres", "read: binary COPY drained and decoded (or ADBC)")
     _timed(runner.PartitionRunner, "_prepare", "anonymize thread: convert, transform, anonymize")
     _timed(Pseudonymize, "anonymize", "  Pseudonymize")
     _timed(ScrubPII, "anonymize", "  ScrubPII")

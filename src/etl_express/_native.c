@@ -706,6 +706,30 @@ static int has_word(const uint32_t *cps, Py_ssize_t m, const uint32_t *w, Py_ssi
     return 0;
 }
 
+/* The same test on UTF-8 bytes, for text without U+1C80..U+1C85 (no 0xE1 lead byte): every
+   letter of the words is two bytes, small or capital, so a word is a run of byte pairs. */
+static int has_word_utf8(const uint8_t *t, Py_ssize_t n, const uint32_t *w, Py_ssize_t wl, Py_ssize_t i) {
+    if (i + 2 * wl > n) return 0;
+    for (Py_ssize_t k = 0; k < wl; k++) {
+        uint32_t cp = ((uint32_t)(t[i + 2 * k] & 0x1F) << 6) | (t[i + 2 * k + 1] & 0x3F);
+        if ((t[i + 2 * k] & 0xE0) != 0xC0 || fold_cyrillic(cp) != w[k]) return 0;
+    }
+    return 1;
+}
+
+static int context_words_utf8(const uint8_t *t, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        uint8_t c = t[i];
+        if (c != 0xD0 && c != 0xD1) continue;
+        uint32_t first = fold_cyrillic(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3F));
+        if ((first == 0x43F && has_word_utf8(t, n, W_PASPORT, 7, i)) ||
+            (first == 0x441 && (has_word_utf8(t, n, W_SERIYA, 5, i) || has_word_utf8(t, n, W_SERII, 5, i))) ||
+            (first == 0x432 && has_word_utf8(t, n, W_VYDAN, 5, i)))
+            return 1;
+    }
+    return 0;
+}
+
 static PyObject *scrub_gates(PyObject *self, PyObject *args) {
     PyObject *offsets_obj;
     Py_ssize_t rows;
@@ -733,7 +757,7 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
             Py_ssize_t n = off[r + 1] - off[r], first = -1, m = 0;
-            int hit = memchr(t, '@', n) != NULL, cyrillic = 0;
+            int hit = memchr(t, '@', n) != NULL;
             for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9][0-9\s()\-]{8,}[0-9] */
                 uint8_t c = t[i];
                 if (c >= '0' && c <= '9') {
@@ -744,10 +768,10 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
                     first = -1;
                 }
             }
-            for (Py_ssize_t i = 0; i < n; i++)
-                if (t[i] == 0xD0 || t[i] == 0xD1 || t[i] == 0xE1) { cyrillic = 1; break; }
-            int context = 0;
-            if (cyrillic) {
+            int extended_c = memchr(t, 0xE1, n) != NULL, context;
+            if (!extended_c) {
+                context = context_words_utf8(t, n);
+            } else {  /* U+1C80..U+1C85 fold to letters of the words: compare code points */
                 for (Py_ssize_t i = 0; i < n;) cps[m++] = fold_cyrillic(next_cp(t, n, &i));
                 context = has_word(cps, m, W_PASPORT, 7) || has_word(cps, m, W_SERIYA, 5) ||
                           has_word(cps, m, W_SERII, 5) || has_word(cps, m, W_VYDAN, 5);
