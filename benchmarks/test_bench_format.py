@@ -76,3 +76,18 @@ def test_copy_binary_payload(benchmark, batch: pa.RecordBatch) -> None:
 
 def test_copy_csv_payload(benchmark, batch: pa.RecordBatch) -> None:
     assert len(benchmark(csv_payload, batch)) > 0
+
+
+def test_copy_decode(benchmark, batch: pa.RecordBatch) -> None:
+    """The PostgreSQL reader's decoder on the binary COPY rows of the batch (what
+    ``SQLSource`` does with the stream ``COPY ... TO STDOUT (FORMAT binary)`` sends)."""
+    from etl_express._speedups import native
+
+    if native is None:
+        pytest.skip("etl_express._native was not built")
+    chunks = binary_payload(batch, PG_TYPES)
+    assert chunks is not None
+    data = b"".join(bytes(c) for c in chunks)
+    kinds = b"qsssDsnTTbs"
+    end, rows, finished, _ = benchmark(native.copy_decode, data, 19, kinds, ROWS + 1)
+    assert (end, rows, finished) == (len(data), ROWS, True)

@@ -127,24 +127,19 @@ static Py_ssize_t numeric_text(const uint8_t *p, uint8_t *dst) {
     if (sign == NUMERIC_PINF) { memcpy(d, "Infinity", 8); return 8; }
     if (sign == NUMERIC_NINF) { memcpy(d, "-Infinity", 9); return 9; }
     if (sign == NUMERIC_NEG) *d++ = '-';
-    if (weight < 0) {
-        *d++ = '0';
-    } else {
-        for (int g = 0; g <= weight; g++) {
-            int v = g < ndigits ? be16(digits + 2 * g) : 0;
-            char four[4] = {(char)('0' + v / 1000), (char)('0' + v / 100 % 10), (char)('0' + v / 10 % 10),
-                            (char)('0' + v % 10)};
-            if (g == 0) {
-                int skip = 0;
-                while (skip < 3 && four[skip] == '0') skip++;
-                memcpy(d, four + skip, (size_t)(4 - skip));
-                d += 4 - skip;
-            } else {
-                memcpy(d, four, 4);
-                d += 4;
-            }
+    int leading = 1;  /* zeros before the first significant digit are not written (a value
+                         PostgreSQL stored never has a zero first group; a client's may) */
+    for (int g = 0; g <= weight; g++) {
+        int v = g < ndigits ? be16(digits + 2 * g) : 0;
+        char four[4] = {(char)('0' + v / 1000), (char)('0' + v / 100 % 10), (char)('0' + v / 10 % 10),
+                        (char)('0' + v % 10)};
+        for (int k = 0; k < 4; k++) {
+            if (leading && four[k] == '0') continue;
+            leading = 0;
+            *d++ = (uint8_t)four[k];
         }
     }
+    if (leading) *d++ = '0';
     if (dscale > 0) {
         *d++ = '.';
         int written = 0;
