@@ -174,6 +174,31 @@ def test_an_error_during_the_copy_is_raised_not_swallowed(pg_url: str, schema: s
     assert got <= 40
 
 
+def test_a_connection_lost_mid_stream_raises_a_transient_error(pg_url: str, schema: str) -> None:
+    import uuid
+
+    from etl_express.retry import is_transient
+
+    pg_exec(pg_url, f"CREATE TABLE {schema}.big (id int PRIMARY KEY, pad text)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.big SELECT g, repeat('x', 500) FROM generate_series(1, 100000) g")
+    app = "etl_pgbinary_" + uuid.uuid4().hex[:8]
+    url = pg_url + ("&" if "?" in pg_url else "?") + f"application_name={app}"
+    reader = pgbinary.open_reader(url, f"SELECT * FROM {schema}.big ORDER BY id")
+    assert reader is not None
+    got = 0
+    with pytest.raises(Exception) as err:
+        try:
+            for batch in reader.batches(1000):
+                if got == 0:  # 50 MB are still on the server's side: end its backend
+                    assert pg_exec(pg_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                           "WHERE application_name = %s", (app,))[0][0] == 1
+                got += batch.num_rows
+        finally:
+            reader.close()
+    assert got < 100_000
+    assert is_transient(err.value), repr(err.value)
+
+
 def test_pipeline_postgres_to_postgres_through_the_binary_reader(pg_url: str, schema: str,
                                                                  pipeline_name: str) -> None:
     pg_exec(pg_url, f"CREATE TABLE {schema}.all_types ({ALL_TYPES})")

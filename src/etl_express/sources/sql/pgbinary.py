@@ -131,6 +131,8 @@ class BinaryCopyReader:
                 data, state = native.copy_drain(pgconn.pgconn_ptr, get, free, size, _MAX_BATCH_BYTES, hint)
                 if state == -2:
                     self._raise_result()
+                    raise psycopg.OperationalError(
+                        f"reading the COPY stream failed: {pgconn.error_message.decode(errors='replace').strip()}")
                 pending = pending + data if pending else data
             if start < 0:
                 if len(pending) < 19 and state == 0:
