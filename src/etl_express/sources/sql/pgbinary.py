@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import glob
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -54,37 +55,44 @@ class Unsupported(Exception):
 @functools.lru_cache(maxsize=1)
 def libpq_functions() -> tuple[int, int] | None:
     """The addresses of ``PQgetCopyData`` and ``PQfreemem`` in the libpq psycopg uses, or
-    ``None`` when it cannot be told apart (then the reader is not used)."""
+    ``None`` when that library cannot be told apart (then the reader is not used)."""
     try:
         import psycopg
     except ImportError:
         return None
-    impl = psycopg.pq.__impl__
     lib: Any = None
-    if impl == "python":
+    if psycopg.pq.__impl__ == "python":  # psycopg's own ctypes handle
         from psycopg.pq import _pq_ctypes  # type: ignore[attr-defined]
 
         lib = _pq_ctypes.pq
     else:
-        try:
-            with open("/proc/self/maps", encoding="utf-8") as maps:
-                paths = {line.split()[-1] for line in maps if "/libpq" in line and ".so" in line}
-        except OSError:
-            return None
-        if impl == "binary":
-            import psycopg_binary
-
-            libs = os.path.dirname(os.path.dirname(psycopg_binary.__file__))
-            paths = {p for p in paths if p.startswith(os.path.join(libs, "psycopg_binary.libs") + os.sep)}
+        paths = _linked_libpq(psycopg.pq.__impl__)
         if len(paths) != 1:
             return None
-        lib = ctypes.CDLL(paths.pop())
+        lib = ctypes.CDLL(paths.pop())  # already loaded: the same library, not a second copy
     try:
         get = ctypes.cast(lib.PQgetCopyData, ctypes.c_void_p).value
         free = ctypes.cast(lib.PQfreemem, ctypes.c_void_p).value
     except AttributeError:
         return None
     return (get, free) if get and free else None
+
+
+def _linked_libpq(impl: str) -> set[str]:
+    """The libpq files psycopg's compiled module is linked with: the one psycopg-binary
+    ships next to it, or (psycopg-c, linked with the system's) the one this process mapped."""
+    if impl == "binary":
+        import psycopg_binary
+
+        package = os.path.dirname(psycopg_binary.__file__)
+        return {p for pattern in (os.path.join(os.path.dirname(package), "psycopg_binary.libs", "libpq*.so*"),
+                                  os.path.join(package, ".dylibs", "libpq*.dylib"))
+                for p in glob.glob(pattern)}
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            return {line.split()[-1] for line in maps if "/libpq" in line and ".so" in line}
+    except OSError:
+        return set()
 
 
 def available() -> bool:
