@@ -249,7 +249,17 @@ def target_count_check(conn: Any, schema: str, table: str, source_name: str, exp
 
 
 __all__ = [
-    "DEFAULT_POLICIES", "CheckResult", "Policy", "QualityTracker", "duplicate_keys_check",
-    "empty_counts", "error_rate_check", "judge", "target_count_check",
-    "reconciliation", "resolve_policies", "row_count_check", "skipped",
+    "DEFAULT_POLICIES",
+    "CheckResult",
+    "Policy",
+    "QualityTracker",
+    "duplicate_keys_check",
+    "empty_counts",
+    "error_rate_check",
+    "judge",
+    "reconciliation",
+    "resolve_policies",
+    "row_count_check",
+    "skipped",
+    "target_count_check",
 ]

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from .sinks.postgres import safe_pg_message
 from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
 from .format import Batch, Rejected, add_lineage
 from .prefetch import read_ahead
@@ -27,6 +26,7 @@ from .quality import QualityTracker, empty_counts
 from .quarantine import drop_rows, refused_records, write_isolating
 from .result import RunResult
 from .retry import is_transient
+from .sinks.postgres import safe_pg_message
 from .sources.base import Partition
 from .store.state import CheckpointStore, now
 from .transformers.base import Transformer

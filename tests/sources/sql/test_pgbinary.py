@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import os
 import random
 import struct
@@ -82,8 +83,8 @@ def test_every_type_reads_as_on_the_adbc_path(pg_url: str, schema: str, monkeypa
     for got, want in zip(binary_rows, adbc_rows, strict=True):
         for name in want:
             g, w = got[name], want[name]
-            if isinstance(w, float) and w != w:  # NaN
-                assert isinstance(g, float) and g != g, name
+            if isinstance(w, float) and math.isnan(w):
+                assert isinstance(g, float) and math.isnan(g), name
             else:
                 assert (g, type(g)) == (w, type(w)), name
     assert binary_rows[0]["u"] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
@@ -228,7 +229,7 @@ def test_decoder_keeps_a_partial_row_for_the_next_read() -> None:
     assert native is not None
     data = _row(struct.pack(">q", 5), b"abc") + _row(struct.pack(">q", 6), b"de")
     cut = len(data) - 3
-    end, rows, finished, columns = native.copy_decode(data[:cut], 0, b"qs", 100)
+    end, rows, finished, _ = native.copy_decode(data[:cut], 0, b"qs", 100)
     assert (rows, finished) == (1, False) and end == len(_row(struct.pack(">q", 5), b"abc"))
     end2, rows2, finished2, _ = native.copy_decode(data + struct.pack(">h", -1), end, b"qs", 100)
     assert (rows2, finished2, end2) == (1, True, len(data) + 2)

@@ -61,12 +61,13 @@ def libpq_functions() -> tuple[int, int] | None:
     except ImportError:
         return None
     lib: Any = None
-    if psycopg.pq.__impl__ == "python":  # psycopg's own ctypes handle
+    impl: str = psycopg.pq.__impl__  # type: ignore[attr-defined]
+    if impl == "python":  # psycopg's own ctypes handle
         from psycopg.pq import _pq_ctypes  # type: ignore[attr-defined]
 
-        lib = _pq_ctypes.pq
+        lib = _pq_ctypes.pq  # type: ignore[attr-defined]
     else:
-        paths = _linked_libpq(psycopg.pq.__impl__)
+        paths = _linked_libpq(impl)
         if len(paths) != 1:
             return None
         lib = ctypes.CDLL(paths.pop())  # already loaded: the same library, not a second copy
