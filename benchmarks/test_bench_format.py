@@ -89,5 +89,5 @@ def test_copy_decode(benchmark, batch: pa.RecordBatch) -> None:
     assert chunks is not None
     data = b"".join(bytes(c) for c in chunks)
     kinds = b"qsssDsnTTbs"
-    end, rows, finished, _ = benchmark(native.copy_decode, data, 19, kinds, ROWS + 1)
+    end, rows, finished, _, _ = benchmark(native.copy_decode, data, 19, kinds, ROWS + 1)
     assert (end, rows, finished) == (len(data), ROWS, True)

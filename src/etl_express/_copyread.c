@@ -11,7 +11,7 @@
  *       1 when it ended (PQgetCopyData returned -1) and -2 on an error (the caller reads
  *       libpq's result for the message).
  *
- *   copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns)
+ *   copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, infinite)
  *       Decodes the complete rows of binary COPY data from byte `start` (after the file
  *       header), at most max_rows of them; `end` is the offset after the last decoded row
  *       (or after the trailer, when `finished`). kinds has one byte a column:
@@ -25,11 +25,12 @@
  *         'u'          uuid                        -> 8-4-4-4-12 lowercase hex
  *         'n'          numeric                     -> PostgreSQL's own text form of it
  *       A column is (values, validity, null_count) or, for strings, (offsets, data, validity,
- *       null_count): Arrow buffers (int32 offsets; validity None without nulls). A value the
- *       decoder does not take (an infinite date or timestamp, a field of the wrong size, a
- *       malformed row) raises ValueError naming the row and column; the caller then reads
- *       through its general path instead. A batch also ends early before any string column
- *       would pass 2 GiB (int32 offsets).
+ *       null_count): Arrow buffers (int32 offsets; validity None without nulls). An infinite
+ *       date or timestamp has no Arrow value: it is null in its column, and `infinite` lists
+ *       every such field as int32 triples (row, column, +1 or -1), None when there is none.
+ *       A field of the wrong size or a malformed row raises ValueError
+ *       naming the row and column; the caller then reads through its general path instead. A
+ *       batch also ends early before any string column would pass 2 GiB (int32 offsets).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -209,13 +210,6 @@ static PyObject *scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, cons
             int32_t want = fixed_size(k);
             if (want && flen != want) return decode_error(rows, c, "field size differs from its type's");
             const uint8_t *f = buf + p;
-            if (k == 'D') {
-                int32_t v = (int32_t)be32(f);
-                if (v == INT32_MIN || v == INT32_MAX) return decode_error(rows, c, "infinite date");
-            } else if (k == 'T') {
-                int64_t v = (int64_t)be64(f);
-                if (v == INT64_MIN || v == INT64_MAX) return decode_error(rows, c, "infinite timestamp");
-            }
             Py_ssize_t need = 0;
             if (k == 's') need = flen;
             else if (k == 'j') {
@@ -247,8 +241,46 @@ static PyObject *scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, cons
 static void set_bit(uint8_t *bits, Py_ssize_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
 /* Second pass (no Python objects touched): fill the column buffers of `rows` rows. */
+/* The infinite fields of a batch: (row, column, sign) triples, grown as they turn up. */
+typedef struct {
+    int32_t *items;
+    Py_ssize_t count, cap;
+    int failed;
+} Found;
+
+static void found_add(Found *f, Py_ssize_t row, Py_ssize_t col, int sign) {
+    if (f->failed) return;
+    if (f->count + 3 > f->cap) {
+        Py_ssize_t cap = f->cap ? 2 * f->cap : 96;
+        int32_t *grown = PyMem_RawRealloc(f->items, (size_t)cap * sizeof(int32_t));
+        if (grown == NULL) {
+            f->failed = 1;
+            return;
+        }
+        f->items = grown;
+        f->cap = cap;
+    }
+    f->items[f->count++] = (int32_t)row;
+    f->items[f->count++] = (int32_t)col;
+    f->items[f->count++] = sign;
+}
+
+/* 1 for +infinity, -1 for -infinity, 0 for a finite date or timestamp field */
+static int infinite(char k, const uint8_t *f) {
+    if (k == 'D') {
+        int32_t v = (int32_t)be32(f);
+        return v == INT32_MAX ? 1 : v == INT32_MIN ? -1 : 0;
+    }
+    if (k == 'T') {
+        int64_t v = (int64_t)be64(f);
+        return v == INT64_MAX ? 1 : v == INT64_MIN ? -1 : 0;
+    }
+    return 0;
+}
+
 static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const char *kinds, Py_ssize_t ncols,
-                 uint8_t **values, uint8_t **data, uint8_t **validity, Py_ssize_t *nulls, Py_ssize_t *used) {
+                 uint8_t **values, uint8_t **data, uint8_t **validity, Py_ssize_t *nulls, Py_ssize_t *used,
+                 Found *found) {
     static const char HEXD[] = "0123456789abcdef";
     Py_ssize_t pos = start;
     for (Py_ssize_t r = 0; r < rows; r++) {
@@ -268,9 +300,17 @@ static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const ch
                 }
                 continue;
             }
-            set_bit(validity[c], r);
             const uint8_t *f = buf + pos;
             pos += flen;
+            int inf = infinite(k, f);
+            if (inf) {  /* no value in Arrow: null here, the row flagged for the caller */
+                nulls[c]++;
+                if (k == 'D') ((int32_t *)values[c])[r] = 0;
+                else ((int64_t *)values[c])[r] = 0;
+                found_add(found, r, c, inf);
+                continue;
+            }
+            set_bit(validity[c], r);
             switch (k) {
                 case 'h': ((int64_t *)values[c])[r] = (int16_t)be16(f); break;
                 case 'i': ((int64_t *)values[c])[r] = (int32_t)be32(f); break;
@@ -362,17 +402,27 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
         validity[c] = (uint8_t *)PyBytes_AS_STRING(cols[c].validity);
         data[c] = cols[c].data ? (uint8_t *)PyBytes_AS_STRING(cols[c].data) : NULL;
     }
+    Found found = {NULL, 0, 0, 0};
     Py_BEGIN_ALLOW_THREADS
-    fill(view.buf, start, rows, kinds, ncols, values, data, validity, nulls, used);
+    fill(view.buf, start, rows, kinds, ncols, values, data, validity, nulls, used, &found);
     Py_END_ALLOW_THREADS
+    PyObject *bad = found.failed ? PyErr_NoMemory()
+                    : found.count ? PyBytes_FromStringAndSize((const char *)found.items, found.count * 4)
+                                  : Py_NewRef(Py_None);
+    PyMem_RawFree(found.items);
+    if (bad == NULL) goto done;
     PyObject *columns = PyList_New(ncols);
-    if (columns == NULL) goto done;
+    if (columns == NULL) {
+        Py_DECREF(bad);
+        goto done;
+    }
     for (Py_ssize_t c = 0; c < ncols; c++) {
         PyObject *valid = nulls[c] ? cols[c].validity : Py_None;
         PyObject *item;
         if (cols[c].data != NULL) {
             if (used[c] < cols[c].bound && _PyBytes_Resize(&cols[c].data, used[c]) < 0) {
                 Py_DECREF(columns);
+                Py_DECREF(bad);
                 goto done;
             }
             item = Py_BuildValue("(OOOn)", cols[c].values, cols[c].data, valid, nulls[c]);
@@ -381,11 +431,12 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
         }
         if (item == NULL) {
             Py_DECREF(columns);
+            Py_DECREF(bad);
             goto done;
         }
         PyList_SET_ITEM(columns, c, item);
     }
-    result = Py_BuildValue("(nnON)", end, rows, finished ? Py_True : Py_False, columns);
+    result = Py_BuildValue("(nnONN)", end, rows, finished ? Py_True : Py_False, columns, bad);
 done:
     if (cols != NULL) {
         for (Py_ssize_t c = 0; c < ncols; c++) {

@@ -106,7 +106,7 @@ def test_numeric_text_is_postgresql_s_own(pg_url: str, schema: str) -> None:
     reader = pgbinary.open_reader(pg_url, f"SELECT n, n::text AS t FROM {schema}.nums ORDER BY id")
     assert reader is not None and reader.kinds == b"ns"
     try:
-        table = pa.Table.from_batches(list(reader.batches(64)))
+        table = pa.Table.from_batches([rows for rows, _ in reader.batches(64)])
     finally:
         reader.close()
     assert table.num_rows == len(values)
@@ -126,10 +126,24 @@ def test_batches_positions_and_resume_are_exact(pg_url: str, schema: str) -> Non
 
 
 def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
-        pg_url: str, schema: str, caplog: pytest.LogCaptureFixture) -> None:
+        pg_url: str, schema: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL never sends a malformed field, so the decoder is made to refuse the second
+    # batch (the one stand-in in this file): the read must go on through ADBC from its first row
     pg_exec(pg_url, f"CREATE TABLE {schema}.days (id int PRIMARY KEY, day date)")
     pg_exec(pg_url, f"INSERT INTO {schema}.days SELECT g, date '2024-01-01' + g FROM generate_series(1, 30) g")
-    pg_exec(pg_url, f"UPDATE {schema}.days SET day = 'infinity' WHERE id = 17")
+    calls = []
+
+    class Refusing:
+        def __getattr__(self, name: str) -> object:
+            return getattr(native, name)
+
+        def copy_decode(self, *args: object) -> object:
+            calls.append(1)
+            if len(calls) == 2:
+                raise ValueError("binary COPY row 0, column 1: field size differs from its type's")
+            return native.copy_decode(*args)
+
+    monkeypatch.setattr(pgbinary, "native", Refusing())
     source = SQLSource(pg_url, table=f"{schema}.days", primary_key="id", batch_size=10)
     with caplog.at_level(logging.INFO, logger="etl_express.sources.sql.source"):
         batches = list(source.read())
@@ -137,11 +151,57 @@ def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
     assert ids == list(range(1, 31)), "rows lost or read twice at the hand-over"
     assert [b.data.num_rows for b in batches] == [10, 10, 10]
     message = " ".join(r.getMessage() for r in caplog.records)
-    assert "through ADBC" in message and "row 6, column 1: infinite date" in message
-    # the days around the infinite one (which ADBC wraps around: left as it was) are exact
+    assert "through ADBC" in message and "row 0, column 1: field size differs" in message
     days = pa.chunked_array([b.data.column("day") for b in batches]).cast(pa.int32()).to_pylist()
     first = (datetime.date(2024, 1, 2) - datetime.date(1970, 1, 1)).days
-    assert days[:16] == list(range(first, first + 16)) and days[17:] == list(range(first + 17, first + 30))
+    assert days == list(range(first, first + 30))
+
+
+@pytest.mark.parametrize("through", ["binary", "adbc"])
+def test_infinite_dates_and_timestamps_go_to_quarantine(pg_url: str, schema: str, pipeline_name: str, through: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    if through == "adbc":
+        monkeypatch.setattr(pgbinary, "available", lambda: False)
+    pg_exec(pg_url, f"CREATE TABLE {schema}.valid (id int PRIMARY KEY, until date, seen timestamptz, note text)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.valid SELECT g, date '2024-01-01' + g, "
+                    f"timestamptz '2024-01-01 00:00+00' + g * interval '1 hour', 'n' || g FROM generate_series(1, 40) g")
+    pg_exec(pg_url, f"UPDATE {schema}.valid SET until = 'infinity' WHERE id IN (3, 10)")
+    pg_exec(pg_url, f"UPDATE {schema}.valid SET seen = '-infinity' WHERE id IN (10, 27)")
+    pipeline = Pipeline(pipeline_name, SQLSource(pg_url, table=f"{schema}.valid", primary_key="id", batch_size=10),
+                        sink=PostgresSink(table=f"{schema}.copy"), progress=False, max_error_rate=0.1)
+    result = pipeline.run()
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (40, 37, 3)
+    landed = {r[0] for r in pg_exec(pg_url, f"SELECT id FROM {schema}.copy")}
+    assert landed == set(range(1, 41)) - {3, 10, 27}
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.copy WHERE until IS NULL OR seen IS NULL") == [(0,)]
+    stored = pg_exec(pg_url, "SELECT (record->>'id')::int, record->>'until', record->>'seen', stage, reason "
+                             "FROM etl_express.quarantine WHERE pipeline = %s ORDER BY 1", (pipeline_name,))
+    assert [(r[0], r[1], r[2], r[3]) for r in stored] == [
+        (3, "infinity", "2024-01-01T03:00:00+00:00", "source"),
+        (10, "infinity", "-infinity", "source"),
+        (27, "2024-01-28", "-infinity", "source")]
+    assert stored[0][4].startswith("column 'until': PostgreSQL's infinity date: no value in the common format")
+    assert stored[1][4].startswith("column 'until': PostgreSQL's infinity date, column 'seen': PostgreSQL's "
+                                   "-infinity timestamp: no value")
+    assert "NULLIF(seen, '-infinity')" in stored[2][4]
+    # a re-run reads nothing again: the positions went past the quarantined rows
+    again = pipeline.run()
+    assert (again.rows_read, again.rows_quarantined) == (0, 0)
+
+
+@pytest.mark.parametrize("through", ["binary", "adbc"])
+def test_an_infinite_ordering_value_is_a_clear_error(pg_url: str, schema: str, through: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_express.errors import SourceError
+
+    if through == "adbc":
+        monkeypatch.setattr(pgbinary, "available", lambda: False)
+
+    pg_exec(pg_url, f"CREATE TABLE {schema}.events (id int PRIMARY KEY, updated_at timestamptz)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.events VALUES (1, '2024-01-01'), (2, 'infinity')")
+    source = SQLSource(pg_url, table=f"{schema}.events", primary_key="id", cursor="updated_at")
+    with pytest.raises(SourceError, match="ordering column 'updated_at' holds PostgreSQL's infinity"):
+        list(source.read())
 
 
 def test_column_types_it_does_not_take_read_through_adbc_as_text(pg_url: str, schema: str) -> None:
@@ -168,7 +228,7 @@ def test_an_error_during_the_copy_is_raised_not_swallowed(pg_url: str, schema: s
     got = 0
     with pytest.raises(psycopg.errors.DivisionByZero):
         try:
-            for batch in reader.batches(10):
+            for batch, _ in reader.batches(10):
                 got += batch.num_rows
         finally:
             reader.close()
@@ -189,7 +249,7 @@ def test_a_connection_lost_mid_stream_raises_a_transient_error(pg_url: str, sche
     got = 0
     with pytest.raises(Exception) as err:
         try:
-            for batch in reader.batches(1000):
+            for batch, _ in reader.batches(1000):
                 if got == 0:  # 50 MB are still on the server's side: end its backend
                     assert pg_exec(pg_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                            "WHERE application_name = %s", (app,))[0][0] == 1
@@ -229,16 +289,16 @@ def test_decoder_keeps_a_partial_row_for_the_next_read() -> None:
     assert native is not None
     data = _row(struct.pack(">q", 5), b"abc") + _row(struct.pack(">q", 6), b"de")
     cut = len(data) - 3
-    end, rows, finished, _ = native.copy_decode(data[:cut], 0, b"qs", 100)
+    end, rows, finished, _, infinite = native.copy_decode(data[:cut], 0, b"qs", 100)
+    assert infinite is None
     assert (rows, finished) == (1, False) and end == len(_row(struct.pack(">q", 5), b"abc"))
-    end2, rows2, finished2, _ = native.copy_decode(data + struct.pack(">h", -1), end, b"qs", 100)
+    end2, rows2, finished2, _, _ = native.copy_decode(data + struct.pack(">h", -1), end, b"qs", 100)
     assert (rows2, finished2, end2) == (1, True, len(data) + 2)
 
 
 @pytest.mark.parametrize(("data", "kinds", "message"), [
     (_row(b"\x00\x01"), b"q", "row 0, column 0: field size differs"),
     (_row(struct.pack(">q", 1)) + _row(struct.pack(">q", 1), b"x"), b"q", "row 1, column -1: field count differs"),
-    (_row(struct.pack(">i", 2**31 - 1)), b"D", "row 0, column 0: infinite date"),
     (_row(b"\x02{}"), b"j", "row 0, column 0: unknown jsonb version"),
     (_row(b"\x00\x05\x00\x00"), b"n", "row 0, column 0: malformed numeric"),
 ])
@@ -275,10 +335,25 @@ def test_decoder_reads_back_what_the_sink_s_encoder_writes() -> None:
     assert chunks is not None
     data = b"".join(bytes(c) for c in chunks)  # header, rows and the trailer
     start_at = 19
-    end, rows, finished, columns = native.copy_decode(data, start_at, b"qsDTbn", n + 10)
+    end, rows, finished, columns, infinite = native.copy_decode(data, start_at, b"qsDTbn", n + 10)
+    assert infinite is None
     assert (end, rows, finished) == (len(data), n, True)
     reader = pgbinary.BinaryCopyReader(None, "", b"qsDTbn", batch.schema.names)
     decoded = reader._batch(rows, columns)
     for name in ["id", "name", "day", "at", "ok"]:
         assert decoded.column(name).equals(batch.column(name)), name
     assert decoded.column("amount").to_pylist() == [str(v) for v in batch.column("amount").to_pylist()]
+
+
+def test_decoder_reports_infinite_dates_and_timestamps_as_nulls_with_their_sign() -> None:
+    assert native is not None
+    big, small = struct.pack(">i", 2**31 - 1), struct.pack(">i", -(2**31))
+    data = (_row(struct.pack(">i", 5), big, struct.pack(">q", 0)) + _row(struct.pack(">i", 6), struct.pack(">i", 1), None)
+            + _row(struct.pack(">i", 7), small, struct.pack(">q", -(2**63))) + _row(None, None, struct.pack(">q", 2**63 - 1)))
+    _, rows, _, columns, infinite = native.copy_decode(data, 0, b"iDT", 100)
+    assert rows == 4
+    assert list(struct.unpack("<12i", infinite)) == [0, 1, 1, 2, 1, -1, 2, 2, -1, 3, 2, 1]
+    reader = pgbinary.BinaryCopyReader(None, "", b"iDT", ["id", "day", "at"])
+    batch = reader._batch(rows, columns)
+    assert batch.column("day").is_null().to_pylist() == [True, False, True, True]
+    assert batch.column("at").is_null().to_pylist() == [False, True, True, True]

@@ -9,9 +9,10 @@ PostgreSQL types: integers, floats, booleans, text-like types, json/jsonb, uuid 
 form), date, timestamp/timestamptz and numeric (its text form, cast to decimal afterwards
 by the source exactly as on the general path). A query with any other column type, a
 missing compiled extension or a libpq that cannot be located makes :func:`open_reader`
-return ``None``; a value the decoder does not take (an infinite date) raises
-:class:`Unsupported` before its batch is yielded. In both cases the caller reads through
-ADBC instead, from where this reader stopped.
+return ``None``; a malformed value raises :class:`Unsupported` before its batch is yielded.
+In both cases the caller reads through ADBC instead, from where this reader stopped. Infinite
+dates and timestamps, which Arrow cannot hold, are reported with each batch (see
+:meth:`BinaryCopyReader.batches`) for the caller to quarantine those rows.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..._speedups import native
@@ -113,11 +115,14 @@ class BinaryCopyReader:
     def close(self) -> None:
         self._conn.close()
 
-    def batches(self, batch_size: int, *, ramp: bool = False) -> Iterator[pa.RecordBatch]:
+    def batches(self, batch_size: int, *, ramp: bool = False) -> Iterator[tuple[pa.RecordBatch, np.ndarray | None]]:
         """Record batches of ``batch_size`` rows (fewer at the end, or where a batch would
         pass 256 MB). With ``ramp`` the first batches are 1/16, 1/8, 1/4 and 1/2 of it (from
         16,000 rows up): the first rows reach the later stages and the target sooner, so a
-        pipeline's stages fill in a fraction of a full batch's time."""
+        pipeline's stages fill in a fraction of a full batch's time.
+
+        Each batch comes with its infinite dates and timestamps, which Arrow cannot hold (they
+        are null in the batch): ``None``, or an ``(n, 3)`` int32 array of (row, column, sign)."""
         import psycopg
 
         assert native is not None
@@ -148,12 +153,13 @@ class BinaryCopyReader:
                     continue
                 start = _header_end(pending)
             try:
-                end, rows, finished, columns = native.copy_decode(pending, start, self.kinds, size)
+                end, rows, finished, columns, infinite = native.copy_decode(pending, start, self.kinds, size)
             except ValueError as exc:
                 raise Unsupported(str(exc)) from None
             if rows:
                 row_bytes = (end - start) / rows
-                yield self._batch(rows, columns)
+                yield self._batch(rows, columns), (
+                    None if infinite is None else np.frombuffer(infinite, np.int32).reshape(-1, 3))
                 size = next(sizes, batch_size)
             if finished or (state == 1 and end == len(pending)):
                 break
