@@ -175,16 +175,16 @@ typedef struct {
     Py_ssize_t bound;   /* string bytes the batch may need */
 } Column;
 
-static PyObject *decode_error(Py_ssize_t row, Py_ssize_t col, const char *what) {
+static int decode_error(Py_ssize_t row, Py_ssize_t col, const char *what) {
     PyErr_Format(PyExc_ValueError, "binary COPY row %zd, column %zd: %s", row, col, what);
-    return NULL;
+    return -1;
 }
 
-/* First pass: how many complete rows (<= max_rows) lie in [start, len), the string bytes
-   each column needs, and whether every field is one the decoder takes. */
-static PyObject *scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char *kinds, Py_ssize_t ncols,
-                      Py_ssize_t max_rows, Column *cols, Py_ssize_t *add, Py_ssize_t *rows_out, Py_ssize_t *end_out,
-                      int *finished) {
+/* First pass: how many complete rows (<= max_rows) lie in [start, len) and the string bytes
+   each column needs; -1 with ValueError set when a field is malformed. */
+static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char *kinds, Py_ssize_t ncols,
+                Py_ssize_t max_rows, Column *cols, Py_ssize_t *add, Py_ssize_t *rows_out, Py_ssize_t *end_out,
+                int *finished) {
     Py_ssize_t pos = start, rows = 0;
     *finished = 0;
     while (rows < max_rows) {
@@ -235,12 +235,11 @@ static PyObject *scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, cons
     }
     *rows_out = rows;
     *end_out = pos;
-    Py_RETURN_NONE;
+    return 0;
 }
 
 static void set_bit(uint8_t *bits, Py_ssize_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
-/* Second pass (no Python objects touched): fill the column buffers of `rows` rows. */
 /* The infinite fields of a batch: (row, column, sign) triples, grown as they turn up. */
 typedef struct {
     int32_t *items;
@@ -278,6 +277,7 @@ static int infinite(char k, const uint8_t *f) {
     return 0;
 }
 
+/* Second pass (no Python objects touched): fill the column buffers of `rows` rows. */
 static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const char *kinds, Py_ssize_t ncols,
                  uint8_t **values, uint8_t **data, uint8_t **validity, Py_ssize_t *nulls, Py_ssize_t *used,
                  Found *found) {
@@ -385,10 +385,8 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     }
     Py_ssize_t rows = 0, end = start;
     int finished = 0;
-    PyObject *ok = scan(view.buf, view.len, start, kinds, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end,
-                        &finished);
-    if (ok == NULL) goto done;
-    Py_DECREF(ok);
+    if (scan(view.buf, view.len, start, kinds, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end, &finished) < 0)
+        goto done;
     uint8_t **values = ptrs, **data = ptrs + ncols, **validity = ptrs + 2 * ncols;
     Py_ssize_t *nulls = counts, *used = counts + ncols;
     for (Py_ssize_t c = 0; c < ncols; c++) {

@@ -91,6 +91,27 @@ static const uint8_t SIGMA[12][16] = {
         v[b] = ROTR64(v[b] ^ v[c], 63);     \
     } while (0)
 
+/* The twelve BLAKE2b rounds with the mixing function MIX (G on scalar words, GV on four AVX2
+   lanes) over the v and m arrays in scope; unrolled, so the SIGMA indices are constants and
+   the message words stay in registers. */
+#define ROUND(MIX, r)                                      \
+    do {                                                   \
+        MIX(0, 4, 8, 12, m[SIGMA[r][0]], m[SIGMA[r][1]]);   \
+        MIX(1, 5, 9, 13, m[SIGMA[r][2]], m[SIGMA[r][3]]);   \
+        MIX(2, 6, 10, 14, m[SIGMA[r][4]], m[SIGMA[r][5]]);  \
+        MIX(3, 7, 11, 15, m[SIGMA[r][6]], m[SIGMA[r][7]]);  \
+        MIX(0, 5, 10, 15, m[SIGMA[r][8]], m[SIGMA[r][9]]);  \
+        MIX(1, 6, 11, 12, m[SIGMA[r][10]], m[SIGMA[r][11]]); \
+        MIX(2, 7, 8, 13, m[SIGMA[r][12]], m[SIGMA[r][13]]);  \
+        MIX(3, 4, 9, 14, m[SIGMA[r][14]], m[SIGMA[r][15]]);  \
+    } while (0)
+#define ROUNDS(MIX)                                                                       \
+    do {                                                                                  \
+        ROUND(MIX, 0); ROUND(MIX, 1); ROUND(MIX, 2); ROUND(MIX, 3); ROUND(MIX, 4);          \
+        ROUND(MIX, 5); ROUND(MIX, 6); ROUND(MIX, 7); ROUND(MIX, 8); ROUND(MIX, 9);          \
+        ROUND(MIX, 10); ROUND(MIX, 11);                                                   \
+    } while (0)
+
 static inline uint64_t load64(const uint8_t *p) {
     return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) | ((uint64_t)p[3] << 24) |
            ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) | ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
@@ -105,21 +126,7 @@ static void compress(uint64_t h[8], const uint8_t block[128], uint64_t t, int la
     v[12] ^= t;  /* the counter's high word stays 0: values are far below 2^64 bytes */
     if (last) v[14] = ~v[14];
     for (int i = 0; i < 16; i++) m[i] = load64(block + 8 * i);
-#define ROUND(r)                                         \
-    do {                                                 \
-        G(0, 4, 8, 12, m[SIGMA[r][0]], m[SIGMA[r][1]]);   \
-        G(1, 5, 9, 13, m[SIGMA[r][2]], m[SIGMA[r][3]]);   \
-        G(2, 6, 10, 14, m[SIGMA[r][4]], m[SIGMA[r][5]]);  \
-        G(3, 7, 11, 15, m[SIGMA[r][6]], m[SIGMA[r][7]]);  \
-        G(0, 5, 10, 15, m[SIGMA[r][8]], m[SIGMA[r][9]]);  \
-        G(1, 6, 11, 12, m[SIGMA[r][10]], m[SIGMA[r][11]]); \
-        G(2, 7, 8, 13, m[SIGMA[r][12]], m[SIGMA[r][13]]);  \
-        G(3, 4, 9, 14, m[SIGMA[r][14]], m[SIGMA[r][15]]);  \
-    } while (0)
-    /* unrolled: with constant SIGMA indices the message words stay in registers */
-    ROUND(0); ROUND(1); ROUND(2); ROUND(3); ROUND(4); ROUND(5);
-    ROUND(6); ROUND(7); ROUND(8); ROUND(9); ROUND(10); ROUND(11);
-#undef ROUND
+    ROUNDS(G);
     for (int i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
 }
 
@@ -247,20 +254,7 @@ __attribute__((target("avx2"))) static void keyed_digest_x4(const uint64_t keyed
         v[b] = _mm256_xor_si256(v[b], v[c]);                                               \
         v[b] = _mm256_or_si256(_mm256_srli_epi64(v[b], 63), _mm256_add_epi64(v[b], v[b])); \
     } while (0)
-#define ROUNDV(r)                                                \
-    do {                                                         \
-        GV(0, 4, 8, 12, m[SIGMA[r][0]], m[SIGMA[r][1]]);          \
-        GV(1, 5, 9, 13, m[SIGMA[r][2]], m[SIGMA[r][3]]);          \
-        GV(2, 6, 10, 14, m[SIGMA[r][4]], m[SIGMA[r][5]]);         \
-        GV(3, 7, 11, 15, m[SIGMA[r][6]], m[SIGMA[r][7]]);         \
-        GV(0, 5, 10, 15, m[SIGMA[r][8]], m[SIGMA[r][9]]);         \
-        GV(1, 6, 11, 12, m[SIGMA[r][10]], m[SIGMA[r][11]]);       \
-        GV(2, 7, 8, 13, m[SIGMA[r][12]], m[SIGMA[r][13]]);        \
-        GV(3, 4, 9, 14, m[SIGMA[r][14]], m[SIGMA[r][15]]);        \
-    } while (0)
-    ROUNDV(0); ROUNDV(1); ROUNDV(2); ROUNDV(3); ROUNDV(4); ROUNDV(5);
-    ROUNDV(6); ROUNDV(7); ROUNDV(8); ROUNDV(9); ROUNDV(10); ROUNDV(11);
-#undef ROUNDV
+    ROUNDS(GV);
 #undef GV
     for (int i = 0; i < 8; i++) {
         uint64_t lane[4];

@@ -30,7 +30,9 @@ import pyarrow.csv as pacsv
 from .. import _speedups
 
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+#: the 11-byte signature a binary COPY stream starts with (then flags and extension length)
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_HEADER = COPY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
 _NULL = pa.scalar(b"\xff\xff\xff\xff", pa.binary())
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
@@ -305,4 +307,4 @@ def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) ->
     return _fixed(values, col)
 
 
-__all__ = ["CopyPayload", "binary_payload", "copy_payload", "csv_payload", "encode_column"]
+__all__ = ["COPY_SIGNATURE", "CopyPayload", "binary_payload", "copy_payload", "csv_payload", "encode_column"]

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from ..._speedups import native
 from ...format import TIMESTAMP
+from ...sinks.pgcopy import COPY_SIGNATURE
 
 #: PostgreSQL type OID -> the decoder's column kind (see ``_copyread.c``).
 KINDS: dict[int, bytes] = {
@@ -46,7 +47,6 @@ _ARROW: dict[bytes, pa.DataType] = {
     b"h": pa.int64(), b"i": pa.int64(), b"q": pa.int64(), b"f": pa.float64(), b"d": pa.float64(),
     b"b": pa.bool_(), b"D": pa.date32(), b"T": TIMESTAMP,
 }
-_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _MAX_BATCH_BYTES = 256 << 20  # a batch ends early rather than hold more than this
 
 
@@ -205,7 +205,7 @@ def _buf(valid: bytes | None) -> pa.Buffer | None:
 
 def _header_end(data: bytes) -> int:
     """The offset of the first row after the binary COPY file header."""
-    if len(data) < 19 or data[:11] != _SIGNATURE:
+    if len(data) < 19 or data[:11] != COPY_SIGNATURE:
         raise Unsupported("the COPY stream does not start with the binary signature")
     extension = int.from_bytes(data[15:19], "big")
     return 19 + extension

@@ -260,9 +260,7 @@ class SQLSource(Source):
         every column and value; else, or from the first value it cannot take, ADBC."""
         from . import pgbinary
 
-        reader = None
-        if pgbinary.available():
-            reader = pgbinary.open_reader(self._libpq_url(engine), _render(stmt))
+        reader = pgbinary.open_reader(self._libpq_url(engine), _render(stmt))  # None: not here, or not these types
         if reader is not None:
             try:
                 for rows, infinite in reader.batches(self.batch_size, ramp=True):
@@ -322,9 +320,8 @@ class SQLSource(Source):
         batch = Batch(data, position=self._position(data))
         return batch if infinite is None else _without_infinite(batch, infinite, kinds, self._ordering_names())
 
-    def _typed_batch(self, rows: pa.Table | pa.RecordBatch) -> Batch:
-        head = rows.combine_chunks().to_batches()[0] if isinstance(rows, pa.Table) else rows
-        typed = self._typed(head, self._types)
+    def _typed_batch(self, rows: pa.RecordBatch) -> Batch:
+        typed = self._typed(rows, self._types)
         return Batch(typed, position=self._position(typed))
 
 
