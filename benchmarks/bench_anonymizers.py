@@ -39,10 +39,31 @@ ROWS = int(os.environ.get("ETL_EXPRESS_BENCH_ROWS", 1_000_000))
 KEY = SecretStr("bench-only-key-" + "Zq4Lm8Xv2Rt6Wn0Pk3Hs7Jd1Fb5Gc9Ay")
 
 _FIRST = ["Иван", "Пётр", "Анна", "Мария", "Олег", "Елена", "Сергей", "Ольга", "Дмитрий", "Наталья"]
-_LAST = ["Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Соколов", "Лебедев", "Козлов", "Новиков"]
-_CITIES = ["г. Москва, ул. Тверская 1", "Санкт-Петербург", "г. Казань", "Новосибирск", "г. Химки, ул. Ленина 5"]
-_PLAIN = ["Заказ №{i} доставлен, сумма {a} руб.", "Клиент просил перезвонить после {h}:00",
-          "Возврат по заказу {i} оформлен {d}.03.2024", "Оплата прошла, скидка {a} руб, спасибо"]
+_LAST = [
+    "Иванов",
+    "Петров",
+    "Сидоров",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Соколов",
+    "Лебедев",
+    "Козлов",
+    "Новиков",
+]
+_CITIES = [
+    "г. Москва, ул. Тверская 1",
+    "Санкт-Петербург",
+    "г. Казань",
+    "Новосибирск",
+    "г. Химки, ул. Ленина 5",
+]
+_PLAIN = [
+    "Заказ №{i} доставлен, сумма {a} руб.",
+    "Клиент просил перезвонить после {h}:00",
+    "Возврат по заказу {i} оформлен {d}.03.2024",
+    "Оплата прошла, скидка {a} руб, спасибо",
+]
 
 
 def make_batch(rows: int = ROWS, seed: int = 1) -> pa.RecordBatch:
@@ -51,29 +72,46 @@ def make_batch(rows: int = ROWS, seed: int = 1) -> pa.RecordBatch:
     for i in range(rows):
         ten = f"9{rng.randrange(10**9):09d}"
         form = i % 4
-        phones.append(f"+7{ten}" if form == 0 else f"8 ({ten[:3]}) {ten[3:6]}-{ten[6:8]}-{ten[8:]}" if form == 1
-                      else f"+7 {ten[:3]} {ten[3:]}" if form == 2 else f"8{ten}")
+        phones.append(
+            f"+7{ten}"
+            if form == 0
+            else f"8 ({ten[:3]}) {ten[3:6]}-{ten[6:8]}-{ten[8:]}"
+            if form == 1
+            else f"+7 {ten[:3]} {ten[3:]}"
+            if form == 2
+            else f"8{ten}"
+        )
         kind = i % 9
         if kind == 0:
             notes.append(f"Клиент user{i}@mail.ru просил счёт, сумма {i % 997} руб.")
         elif kind == 1:
-            notes.append(f"Перезвонить на +7 ({ten[:3]}) {ten[3:6]}-{ten[6:8]}-{ten[8:]} после обеда")
+            notes.append(
+                f"Перезвонить на +7 ({ten[:3]}) {ten[3:6]}-{ten[6:8]}-{ten[8:]} после обеда"
+            )
         elif kind == 2:
             nine = f"{rng.randrange(2_000_000, 999_999_999):09d}"
             body = f"77{rng.randrange(10**7):07d}"
-            notes.append(f"СНИЛС {nine[:3]}-{nine[3:6]}-{nine[6:]} {snils_check(nine)}, ИНН {body}{inn_check(body)}")
+            notes.append(
+                f"СНИЛС {nine[:3]}-{nine[3:6]}-{nine[6:]} {snils_check(nine)}, ИНН {body}{inn_check(body)}"
+            )
         else:
             notes.append(_PLAIN[i % 4].format(i=i, a=i % 5000, h=9 + i % 9, d=1 + i % 28))
-    return pa.RecordBatch.from_pydict({
-        "id": pa.array(range(rows), pa.int64()),
-        "email": [f"User.{i}@Example{i % 50}.ru" for i in range(rows)],
-        "phone": phones,
-        "full_name": [f"{_LAST[i % 10]} {_FIRST[(i // 10) % 10]} {i % 37}" for i in range(rows)],
-        "notes": notes,
-        "birth_date": pa.array([dt.date(1950, 1, 1) + dt.timedelta(days=(i * 37) % 20000) for i in range(rows)]),
-        "city": [_CITIES[i % len(_CITIES)] for i in range(rows)],
-        "salary": pa.array([float((i * 7919) % 300_000) for i in range(rows)]),
-    })
+    return pa.RecordBatch.from_pydict(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "email": [f"User.{i}@Example{i % 50}.ru" for i in range(rows)],
+            "phone": phones,
+            "full_name": [
+                f"{_LAST[i % 10]} {_FIRST[(i // 10) % 10]} {i % 37}" for i in range(rows)
+            ],
+            "notes": notes,
+            "birth_date": pa.array(
+                [dt.date(1950, 1, 1) + dt.timedelta(days=(i * 37) % 20000) for i in range(rows)]
+            ),
+            "city": [_CITIES[i % len(_CITIES)] for i in range(rows)],
+            "salary": pa.array([float((i * 7919) % 300_000) for i in range(rows)]),
+        }
+    )
 
 
 def pseudonymize_3(batch: pa.RecordBatch) -> pa.RecordBatch:

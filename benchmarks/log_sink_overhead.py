@@ -47,11 +47,14 @@ def main() -> None:
     sink.flush(timeout=120)
     drain = time.perf_counter() - start
     sink.stop()
-    print(f"{n} log lines: no-op sink {noop:.1f} us/line, database sink {database:.1f} us/line "
-          f"in the caller's thread; writer finished {drain:.2f} s after the last line")
+    print(
+        f"{n} log lines: no-op sink {noop:.1f} us/line, database sink {database:.1f} us/line "
+        f"in the caller's thread; writer finished {drain:.2f} s after the last line"
+    )
     with engine_for(url).begin() as conn:
-        stored = conn.execute(sa.text("SELECT count(*) FROM etl_express.logs WHERE run_id = :r"),
-                              {"r": run_id}).scalar()
+        stored = conn.execute(
+            sa.text("SELECT count(*) FROM etl_express.logs WHERE run_id = :r"), {"r": run_id}
+        ).scalar()
         conn.execute(sa.text("DELETE FROM etl_express.logs WHERE run_id = :r"), {"r": run_id})
     print(f"stored {stored} of {n} rows (deleted again)")
 

@@ -47,16 +47,87 @@ from psycopg import sql
 ANON_KEY_ENV = "ETL_EXPRESS_BENCH_ANON_KEY"
 TARGET_TB_HOURS = 8.0
 
-_SURNAMES = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
-             "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров",
-             "Павлов", "Козлов", "Степанов", "Николаев", "Орлов", "Андреев", "Макаров", "Никитин"]
-_NAMES = ["Александр", "Дмитрий", "Максим", "Сергей", "Андрей", "Алексей", "Артём", "Илья",
-          "Кирилл", "Михаил", "Никита", "Матвей", "Роман", "Егор", "Арсений", "Иван", "Денис",
-          "Евгений", "Даниил", "Тимофей", "Владислав", "Игорь", "Павел", "Руслан"]
-_PATRONYMICS = ["Александрович", "Дмитриевич", "Сергеевич", "Андреевич", "Алексеевич",
-                "Михайлович", "Иванович", "Николаевич", "Петрович", "Викторович", "Олегович"]
-_CITIES = ["Москва", "Санкт-Петербург", "Новосибирск", "Екатеринбург", "Казань", "Нижний Новгород",
-           "Челябинск", "Самара", "Омск", "Ростов-на-Дону", "Уфа", "Красноярск", "Воронеж", "Пермь"]
+_SURNAMES = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+]
+_NAMES = [
+    "Александр",
+    "Дмитрий",
+    "Максим",
+    "Сергей",
+    "Андрей",
+    "Алексей",
+    "Артём",
+    "Илья",
+    "Кирилл",
+    "Михаил",
+    "Никита",
+    "Матвей",
+    "Роман",
+    "Егор",
+    "Арсений",
+    "Иван",
+    "Денис",
+    "Евгений",
+    "Даниил",
+    "Тимофей",
+    "Владислав",
+    "Игорь",
+    "Павел",
+    "Руслан",
+]
+_PATRONYMICS = [
+    "Александрович",
+    "Дмитриевич",
+    "Сергеевич",
+    "Андреевич",
+    "Алексеевич",
+    "Михайлович",
+    "Иванович",
+    "Николаевич",
+    "Петрович",
+    "Викторович",
+    "Олегович",
+]
+_CITIES = [
+    "Москва",
+    "Санкт-Петербург",
+    "Новосибирск",
+    "Екатеринбург",
+    "Казань",
+    "Нижний Новгород",
+    "Челябинск",
+    "Самара",
+    "Омск",
+    "Ростов-на-Дону",
+    "Уфа",
+    "Красноярск",
+    "Воронеж",
+    "Пермь",
+]
 _DOMAINS = ["mail.ru", "yandex.ru", "gmail.com", "inbox.ru", "bk.ru", "rambler.ru"]
 
 DDL = """
@@ -128,7 +199,9 @@ def scratch_databases(admin_url: str) -> Iterator[tuple[str, str]]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             for n in names:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n)))
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n))
+                )
 
 
 def make_source(url: str, rows: int) -> float:
@@ -151,17 +224,22 @@ def run_raw_copy(src: str, dst: str) -> float:
         conn.execute(DDL.format(table="raw_customers"))
     t0 = time.perf_counter()
     with psycopg.connect(src) as sconn, psycopg.connect(dst) as dconn:
-        with sconn.cursor() as scur, dconn.cursor() as dcur:
-            with scur.copy("COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT binary)") as out, \
-                    dcur.copy("COPY raw_customers FROM STDIN (FORMAT binary)") as into:
-                buf = bytearray()
-                for row in out:  # one message a row: hand libpq ~1 MB at a time
-                    buf += row
-                    if len(buf) >= 1 << 20:
-                        into.write(buf)
-                        buf = bytearray()
-                if buf:
+        with (
+            sconn.cursor() as scur,
+            dconn.cursor() as dcur,
+            scur.copy(
+                "COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT binary)"
+            ) as out,
+            dcur.copy("COPY raw_customers FROM STDIN (FORMAT binary)") as into,
+        ):
+            buf = bytearray()
+            for row in out:  # one message a row: hand libpq ~1 MB at a time
+                buf += row
+                if len(buf) >= 1 << 20:
                     into.write(buf)
+                    buf = bytearray()
+            if buf:
+                into.write(buf)
         dconn.commit()
     return time.perf_counter() - t0
 
@@ -173,8 +251,10 @@ def load_anonymizers() -> list[Any] | None:
         return None
     import etl_express as etl
 
-    return [Pseudonymize(["email", "phone", "full_name"], key=etl.secret(ANON_KEY_ENV)),
-            ScrubPII(["notes"])]
+    return [
+        Pseudonymize(["email", "phone", "full_name"], key=etl.secret(ANON_KEY_ENV)),
+        ScrubPII(["notes"]),
+    ]
 
 
 def standin_anonymizers() -> list[Any]:
@@ -216,9 +296,12 @@ def standin_anonymizers() -> list[Any]:
         def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
             for name in self.columns:
                 i = batch.schema.get_field_index(name)
-                col = pc.replace_substring_regex(batch.column(i), r"[\w.+-]+@[\w-]+\.[\w.-]+", "<email>")
                 col = pc.replace_substring_regex(
-                    col, r"(?:\+7|\b8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}", "<phone>")
+                    batch.column(i), r"[\w.+-]+@[\w-]+\.[\w.-]+", "<email>"
+                )
+                col = pc.replace_substring_regex(
+                    col, r"(?:\+7|\b8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}", "<phone>"
+                )
                 batch = batch.set_column(i, name, col)
             return batch
 
@@ -235,13 +318,18 @@ def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int) -> float
         anonymizers = standin_anonymizers()
     else:
         anonymizers = (load_anonymizers() if anonymize else []) or []
-    table = f"etl_{anonymize}_customers" if anonymize == "standin" else (
-        "etl_anon_customers" if anonymize else "etl_customers")
+    table = (
+        f"etl_{anonymize}_customers"
+        if anonymize == "standin"
+        else ("etl_anon_customers" if anonymize else "etl_customers")
+    )
     name = "bench_" + table
     with psycopg.connect(dst, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS public.{table}")
-        conn.execute("DO $$ BEGIN IF to_regclass('etl_express.checkpoints') IS NOT NULL THEN "
-                     f"DELETE FROM etl_express.checkpoints WHERE pipeline = '{name}'; END IF; END $$")
+        conn.execute(
+            "DO $$ BEGIN IF to_regclass('etl_express.checkpoints') IS NOT NULL THEN "
+            f"DELETE FROM etl_express.checkpoints WHERE pipeline = '{name}'; END IF; END $$"
+        )
     pipeline = Pipeline(
         name=name,
         source=SQLSource(url=src, table="customers", primary_key="id", batch_size=batch_size),
@@ -259,7 +347,6 @@ def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int) -> float
 def run_dlt(src: str, dst: str, batch_size: int) -> float:
     import dlt
     from dlt.sources.sql_database import sql_table
-
     from sqlalchemy.engine import make_url
 
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -268,11 +355,16 @@ def run_dlt(src: str, dst: str, batch_size: int) -> float:
         target = target.set(password="unused")
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = dlt.pipeline(
-            pipeline_name="bench_" + uuid.uuid4().hex[:6], pipelines_dir=tmp,
-            destination=dlt.destinations.postgres(credentials=target.render_as_string(hide_password=False)),
+            pipeline_name="bench_" + uuid.uuid4().hex[:6],
+            pipelines_dir=tmp,
+            destination=dlt.destinations.postgres(
+                credentials=target.render_as_string(hide_password=False)
+            ),
             dataset_name="dlt_bench",
         )
-        resource = sql_table(credentials=src, table="customers", backend="pyarrow", chunk_size=batch_size)
+        resource = sql_table(
+            credentials=src, table="customers", backend="pyarrow", chunk_size=batch_size
+        )
         t0 = time.perf_counter()
         pipeline.run(resource, write_disposition="replace")
         elapsed = time.perf_counter() - t0
@@ -302,13 +394,18 @@ def summarize(rows: int, mb: float, times: dict[str, list[float]]) -> list[dict[
     for case, ts in times.items():
         med = statistics.median(ts)
         mb_s = mb / med
-        out.append({
-            "case": case, "runs": len(ts), "seconds_median": round(med, 3),
-            "seconds_all": [round(t, 3) for t in ts], "rows_per_s": round(rows / med),
-            "mb_per_s": round(mb_s, 1),
-            "ratio_to_raw_copy": round(statistics.median(r / t for r, t in zip(raw, ts)), 3),
-            "tb_hours": round(1e6 / mb_s / 3600, 2),
-        })
+        out.append(
+            {
+                "case": case,
+                "runs": len(ts),
+                "seconds_median": round(med, 3),
+                "seconds_all": [round(t, 3) for t in ts],
+                "rows_per_s": round(rows / med),
+                "mb_per_s": round(mb_s, 1),
+                "ratio_to_raw_copy": round(statistics.median(r / t for r, t in zip(raw, ts)), 3),
+                "tb_hours": round(1e6 / mb_s / 3600, 2),
+            }
+        )
     return out
 
 
@@ -335,13 +432,17 @@ def print_table(rows: int, mb: float, results: list[dict[str, Any]]) -> None:
     print(f"\n{rows:,} rows, {mb:.0f} MB source heap; medians")
     print(f"{'case':<12} {'s':>8} {'rows/s':>12} {'MB/s':>8} {'x raw':>7} {'1 TB in h':>10}")
     for r in results:
-        print(f"{r['case']:<12} {r['seconds_median']:>8.2f} {r['rows_per_s']:>12,} {r['mb_per_s']:>8.1f} "
-              f"{r['ratio_to_raw_copy']:>7.2f} {r['tb_hours']:>10.1f}")
+        print(
+            f"{r['case']:<12} {r['seconds_median']:>8.2f} {r['rows_per_s']:>12,} {r['mb_per_s']:>8.1f} "
+            f"{r['ratio_to_raw_copy']:>7.2f} {r['tb_hours']:>10.1f}"
+        )
     by = {r["case"]: r for r in results}
     if "dlt" in by:
         for case in ("etl", "etl_anon", "etl_standin"):
             if case in by:
-                print(f"{case} vs dlt: {by['dlt']['seconds_median'] / by[case]['seconds_median']:.1f}x faster")
+                print(
+                    f"{case} vs dlt: {by['dlt']['seconds_median'] / by[case]['seconds_median']:.1f}x faster"
+                )
 
 
 def child_run(args: argparse.Namespace) -> None:
@@ -349,8 +450,17 @@ def child_run(args: argparse.Namespace) -> None:
     with scratch_databases(args.url) as (src, dst):
         mb = make_source(src, args.rows)
         seconds = case_runner(args.child, src, dst, args.batch_size)()
-    print(json.dumps({"case": args.child, "rows": args.rows, "mb": mb, "seconds": seconds,
-                      "peak_rss_mb": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "case": args.child,
+                "rows": args.rows,
+                "mb": mb,
+                "seconds": seconds,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 def peak_rss_mb() -> float:
@@ -387,31 +497,48 @@ def scale(args: argparse.Namespace, case: str) -> dict[str, Any]:
     for factor in (1, 2):
         samples = []
         for _ in range(args.repeat):
-            cmd = [sys.executable, __file__, "--child", case, "--rows", str(args.rows * factor),
-                   "--url", args.url, "--batch-size", str(args.batch_size)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                case,
+                "--rows",
+                str(args.rows * factor),
+                "--url",
+                args.url,
+                "--batch-size",
+                str(args.batch_size),
+            ]
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=os.environ.copy(), check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"--scale child failed ({proc.returncode}): {' '.join(cmd)}")
             line = json.loads(proc.stdout.decode().strip().splitlines()[-1])
             samples.append((line["seconds"], line["peak_rss_mb"]))
-        out["sizes"].append({
-            "rows": args.rows * factor,
-            "seconds_median": round(statistics.median(s[0] for s in samples), 3),
-            "peak_rss_mb_median": round(statistics.median(s[1] for s in samples), 1),
-        })
+        out["sizes"].append(
+            {
+                "rows": args.rows * factor,
+                "seconds_median": round(statistics.median(s[0] for s in samples), 3),
+                "peak_rss_mb_median": round(statistics.median(s[1] for s in samples), 1),
+            }
+        )
     small, big = out["sizes"]
     out["time_ratio_2x"] = round(big["seconds_median"] / small["seconds_median"], 3)
     out["memory_ratio_2x"] = round(big["peak_rss_mb_median"] / small["peak_rss_mb_median"], 3)
-    print(f"\nscaling of {case}: {small['rows']:,} rows {small['seconds_median']:.2f} s "
-          f"{small['peak_rss_mb_median']:.0f} MB peak; {big['rows']:,} rows {big['seconds_median']:.2f} s "
-          f"{big['peak_rss_mb_median']:.0f} MB peak; time x{out['time_ratio_2x']:.2f}, "
-          f"memory x{out['memory_ratio_2x']:.2f}")
+    print(
+        f"\nscaling of {case}: {small['rows']:,} rows {small['seconds_median']:.2f} s "
+        f"{small['peak_rss_mb_median']:.0f} MB peak; {big['rows']:,} rows {big['seconds_median']:.2f} s "
+        f"{big['peak_rss_mb_median']:.0f} MB peak; time x{out['time_ratio_2x']:.2f}, "
+        f"memory x{out['memory_ratio_2x']:.2f}"
+    )
     return out
 
 
 def default_url() -> str:
-    return (os.environ.get("ETL_EXPRESS_BENCH_URL") or os.environ.get("ETL_EXPRESS_TEST_DATABASE_URL")
-            or "postgresql://postgres@127.0.0.1:5432/postgres")
+    return (
+        os.environ.get("ETL_EXPRESS_BENCH_URL")
+        or os.environ.get("ETL_EXPRESS_TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -419,9 +546,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each case (median reported)")
     parser.add_argument("--batch-size", type=int, default=50_000)
-    parser.add_argument("--url", default=default_url(), help="server to create scratch databases on")
+    parser.add_argument(
+        "--url", default=default_url(), help="server to create scratch databases on"
+    )
     parser.add_argument("--json", help="write the results to this file")
-    parser.add_argument("--dlt", action="store_true", help="also time dlt (pip install 'dlt[postgres]')")
+    parser.add_argument(
+        "--dlt", action="store_true", help="also time dlt (pip install 'dlt[postgres]')"
+    )
     parser.add_argument("--scale", action="store_true", help="1x and 2x rows in subprocesses")
     parser.add_argument("--cases", default="raw_copy,etl,etl_anon", help="comma-separated cases")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -434,7 +565,10 @@ def main(argv: list[str] | None = None) -> None:
     if "raw_copy" not in cases:
         cases.insert(0, "raw_copy")
     if "etl_anon" in cases and load_anonymizers() is None:
-        print("skipping etl_anon: etl_express.anonymizers has no Pseudonymize/ScrubPII yet", file=sys.stderr)
+        print(
+            "skipping etl_anon: etl_express.anonymizers has no Pseudonymize/ScrubPII yet",
+            file=sys.stderr,
+        )
         cases.remove("etl_anon")
     if args.dlt and "dlt" not in cases:
         if dlt_available():
@@ -442,8 +576,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print("skipping dlt: not installed (pip install 'dlt[postgres]')", file=sys.stderr)
     report: dict[str, Any] = {
-        "rows": args.rows, "batch_size": args.batch_size, "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "rows": args.rows,
+        "batch_size": args.batch_size,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     times: dict[str, list[float]] = {c: [] for c in cases}
     with scratch_databases(args.url) as (src, dst):
@@ -457,7 +594,9 @@ def main(argv: list[str] | None = None) -> None:
     report["results"] = summarize(args.rows, mb, times)
     print_table(args.rows, mb, report["results"])
     if args.scale:
-        report["scaling"] = scale(args, next(c for c in ("etl_anon", "etl_standin", "etl") if c in cases))
+        report["scaling"] = scale(
+            args, next(c for c in ("etl_anon", "etl_standin", "etl") if c in cases)
+        )
     report["targets"] = targets(report)
     print("targets:", ", ".join(f"{k}: {v}" for k, v in report["targets"].items()))
     if args.json:

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("ETL_EXPRESS_BENCH_ANON_KEY", secrets.token_hex(32))
 
-import pg_to_pg as bench  # noqa: E402
+import pg_to_pg as bench
 
 CPU: collections.Counter[str] = collections.Counter()
 WALL: collections.Counter[str] = collections.Counter()
@@ -76,7 +76,9 @@ def instrument() -> None:
     from etl_express.sinks import pgcopy, postgres
     from etl_express.sources.sql import source
 
-    _timed_generator(source.SQLSource, "_read_postgres", "read: binary COPY drained and decoded (or ADBC)")
+    _timed_generator(
+        source.SQLSource, "_read_postgres", "read: binary COPY drained and decoded (or ADBC)"
+    )
     _timed(runner.PartitionRunner, "_prepare", "anonymize thread: convert, transform, anonymize")
     _timed(Pseudonymize, "anonymize", "  Pseudonymize")
     _timed(ScrubPII, "anonymize", "  ScrubPII")
@@ -103,10 +105,14 @@ def measure(case: str, run: Callable[[], float]) -> None:
     wall = run()
     own = own_cpu_seconds() - own0
     others = machine_busy_seconds() - busy0 - own
-    print(f"{case:10s} wall {wall:5.2f} s | this process {own:5.2f} s CPU | servers and the rest {others:5.2f} s CPU"
-          f" | machine {100 * (own + others) / (wall * (os.cpu_count() or 1)):.0f}% busy")
+    print(
+        f"{case:10s} wall {wall:5.2f} s | this process {own:5.2f} s CPU | servers and the rest {others:5.2f} s CPU"
+        f" | machine {100 * (own + others) / (wall * (os.cpu_count() or 1)):.0f}% busy"
+    )
     for label, cpu in CPU.items():
-        wall_text = f"{WALL[label]:6.2f} s wall" if label in WALL else "     - s wall"  # a generator's waits are not its own
+        wall_text = (
+            f"{WALL[label]:6.2f} s wall" if label in WALL else "     - s wall"
+        )  # a generator's waits are not its own
         print(f"    {cpu:5.2f} s CPU {wall_text}  {label}")
 
 

@@ -52,7 +52,12 @@ def child(args: argparse.Namespace) -> None:
 
     pipeline = etl.Pipeline(
         f"bench_{args.target}_{uuid.uuid4().hex[:6]}",
-        SQLSource(args.url, table=f"{args.schema}.{args.source}", primary_key="id", batch_size=args.batch_size),
+        SQLSource(
+            args.url,
+            table=f"{args.schema}.{args.source}",
+            primary_key="id",
+            batch_size=args.batch_size,
+        ),
         sink=PostgresSink(f"{args.schema}.{args.target}"),
         progress=False,
     )
@@ -61,16 +66,39 @@ def child(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - started
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"rows": result.rows_written, "seconds": seconds, "maxrss_mb": own / 1024,
-                      "worker_maxrss_mb": workers / 1024}))
+    print(
+        json.dumps(
+            {
+                "rows": result.rows_written,
+                "seconds": seconds,
+                "maxrss_mb": own / 1024,
+                "worker_maxrss_mb": workers / 1024,
+            }
+        )
+    )
 
 
 def measure(args: argparse.Namespace, source: str, target: str, workers: int = 0) -> dict:
     """Best of ``--repeat`` runs (each into a fresh target table, in a fresh process)."""
     best: dict | None = None
     for i in range(args.repeat):
-        cmd = [sys.executable, __file__, "--child", "--url", args.url, "--schema", args.schema, "--source", source,
-               "--target", f"{target}_{i}", "--batch-size", str(args.batch_size), "--workers", str(workers)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            "--url",
+            args.url,
+            "--schema",
+            args.schema,
+            "--source",
+            source,
+            "--target",
+            f"{target}_{i}",
+            "--batch-size",
+            str(args.batch_size),
+            "--workers",
+            str(workers),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         run = json.loads(out.strip().splitlines()[-1])
         if best is None or run["seconds"] < best["seconds"]:
@@ -80,11 +108,15 @@ def measure(args: argparse.Namespace, source: str, target: str, workers: int = 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", default=os.environ.get("ETL_EXPRESS_DATABASE_URL"))
     parser.add_argument("--rows", type=int, default=500_000, help="rows of the 1x table")
     parser.add_argument("--batch-size", type=int, default=50_000)
-    parser.add_argument("--repeat", type=int, default=2, help="report the best of this many runs (noisy machines)")
+    parser.add_argument(
+        "--repeat", type=int, default=2, help="report the best of this many runs (noisy machines)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
@@ -113,16 +145,24 @@ def main() -> None:
         _psql(args.url, f"DROP SCHEMA IF EXISTS {args.schema} CASCADE")
 
     print(f"batch size {args.batch_size:,} rows, best of {args.repeat} runs each")
-    print(f"1x  {one['rows']:>10,} rows  {one['seconds']:7.2f} s  {one['rows'] / one['seconds']:>9,.0f} rows/s  "
-          f"peak {one['maxrss_mb']:6.0f} MB")
-    print(f"2x  {two['rows']:>10,} rows  {two['seconds']:7.2f} s  {two['rows'] / two['seconds']:>9,.0f} rows/s  "
-          f"peak {two['maxrss_mb']:6.0f} MB")
+    print(
+        f"1x  {one['rows']:>10,} rows  {one['seconds']:7.2f} s  {one['rows'] / one['seconds']:>9,.0f} rows/s  "
+        f"peak {one['maxrss_mb']:6.0f} MB"
+    )
+    print(
+        f"2x  {two['rows']:>10,} rows  {two['seconds']:7.2f} s  {two['rows'] / two['seconds']:>9,.0f} rows/s  "
+        f"peak {two['maxrss_mb']:6.0f} MB"
+    )
     ratio = two["seconds"] / one["seconds"]
     growth = two["maxrss_mb"] / one["maxrss_mb"]
-    print(f"time ratio 2x/1x = {ratio:.2f} (target <= 2.1: {'ok' if ratio <= 2.1 else 'MISSED'}); "
-          f"peak memory ratio = {growth:.2f} (target ~1.0)")
-    print(f"partitions of the 2x table: 1 worker {w1['seconds']:.2f} s, 2 workers {w2['seconds']:.2f} s "
-          f"(speedup {w1['seconds'] / w2['seconds']:.2f}x; worker peak {w2['worker_maxrss_mb']:.0f} MB)")
+    print(
+        f"time ratio 2x/1x = {ratio:.2f} (target <= 2.1: {'ok' if ratio <= 2.1 else 'MISSED'}); "
+        f"peak memory ratio = {growth:.2f} (target ~1.0)"
+    )
+    print(
+        f"partitions of the 2x table: 1 worker {w1['seconds']:.2f} s, 2 workers {w2['seconds']:.2f} s "
+        f"(speedup {w1['seconds'] / w2['seconds']:.2f}x; worker peak {w2['worker_maxrss_mb']:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

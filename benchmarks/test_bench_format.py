@@ -18,19 +18,38 @@ from etl_express.sinks.pgcopy import binary_payload, csv_payload
 
 ROWS = 10_000
 UTC = dt.timezone.utc
-PG_TYPES = ["bigint", "text", "text", "text", "date", "text", "numeric",
-            "timestamp with time zone", "timestamp with time zone", "boolean", "text"]
+PG_TYPES = [
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "date",
+    "text",
+    "numeric",
+    "timestamp with time zone",
+    "timestamp with time zone",
+    "boolean",
+    "text",
+]
 
 
 def _records(n: int = ROWS) -> list[dict]:
     rnd = random.Random(7)
     start = dt.datetime(2020, 1, 1, tzinfo=UTC)
     return [
-        {"id": i, "full_name": f"Иванов Иван {i}", "email": f"client.{i}@mail.ru",
-         "phone": f"+79{rnd.randrange(10**9):09d}", "birth_date": dt.date(1950, 1, 1) + dt.timedelta(days=i % 20000),
-         "city": "Москва", "balance": decimal.Decimal(f"{rnd.randrange(10**8)}.{i % 100:02d}"),
-         "created_at": start + dt.timedelta(seconds=61 * i), "updated_at": start + dt.timedelta(seconds=67 * i),
-         "is_active": i % 7 != 0, "notes": None if i % 3 else f"Перезвонить на +7 999 {i:07d}"}
+        {
+            "id": i,
+            "full_name": f"Иванов Иван {i}",
+            "email": f"client.{i}@mail.ru",
+            "phone": f"+79{rnd.randrange(10**9):09d}",
+            "birth_date": dt.date(1950, 1, 1) + dt.timedelta(days=i % 20000),
+            "city": "Москва",
+            "balance": decimal.Decimal(f"{rnd.randrange(10**8)}.{i % 100:02d}"),
+            "created_at": start + dt.timedelta(seconds=61 * i),
+            "updated_at": start + dt.timedelta(seconds=67 * i),
+            "is_active": i % 7 != 0,
+            "notes": None if i % 3 else f"Перезвонить на +7 999 {i:07d}",
+        }
         for i in range(n)
     ]
 
@@ -66,7 +85,9 @@ def test_canonicalize_adbc_shaped_batch(benchmark, batch: pa.RecordBatch) -> Non
 
 def test_add_lineage(benchmark, batch: pa.RecordBatch) -> None:
     now = dt.datetime.now(UTC)
-    assert benchmark(add_lineage, batch, "run", "customers", now).num_columns == batch.num_columns + 3
+    assert (
+        benchmark(add_lineage, batch, "run", "customers", now).num_columns == batch.num_columns + 3
+    )
 
 
 def test_copy_binary_payload(benchmark, batch: pa.RecordBatch) -> None:

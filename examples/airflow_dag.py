@@ -28,7 +28,9 @@ from etl_express.sources import SQLSource
 
 def build_pipeline() -> etl.Pipeline:
     """The pipeline, rebuilt in every task from the environment and Airflow connections."""
-    store = airflow_secret("DATABASE_URL", conn_id="etl_express_store")  # env ETL_EXPRESS_DATABASE_URL
+    store = airflow_secret(
+        "DATABASE_URL", conn_id="etl_express_store"
+    )  # env ETL_EXPRESS_DATABASE_URL
     return etl.Pipeline(
         name=os.environ.get("EXAMPLE_PIPELINE", "example_orders"),
         source=SQLSource(
@@ -38,7 +40,9 @@ def build_pipeline() -> etl.Pipeline:
             cursor="updated_at",  # daily runs read only what changed since yesterday
             batch_size=10_000,
         ),
-        sink=PostgresSink(table=os.environ.get("EXAMPLE_TARGET_TABLE", "analytics.orders"), url=store),
+        sink=PostgresSink(
+            table=os.environ.get("EXAMPLE_TARGET_TABLE", "analytics.orders"), url=store
+        ),
         progress=False,
     )
 

@@ -37,7 +37,8 @@ def create_source_table(url: str, schema: str, rows: int = 500) -> None:
                 ordered_on date NOT NULL,
                 updated_at timestamptz NOT NULL
             )""")
-        conn.execute(f"""
+        conn.execute(
+            f"""
             INSERT INTO "{schema}".orders
             SELECT g,
                    (%s::text[])[1 + g %% 4],
@@ -45,7 +46,9 @@ def create_source_table(url: str, schema: str, rows: int = 500) -> None:
                    date '2024-01-01' + (g %% 60),
                    timestamptz '2024-01-01 00:00:00+00' + g * interval '7 minutes'
             FROM generate_series(1, %s) AS g
-            ON CONFLICT (id) DO NOTHING""", (list(STATUSES), rows))
+            ON CONFLICT (id) DO NOTHING""",
+            (list(STATUSES), rows),
+        )
 
 
 def build_pipeline(schema: str) -> etl.Pipeline:
@@ -53,8 +56,13 @@ def build_pipeline(schema: str) -> etl.Pipeline:
     URL is another secret (``etl.secret("SHOP_DB_URL")``)."""
     return etl.Pipeline(
         name=f"{schema}_orders",
-        source=SQLSource(url=etl.secret("DATABASE_URL"), table=f"{schema}.orders",
-                         primary_key="id", cursor="updated_at", batch_size=200),
+        source=SQLSource(
+            url=etl.secret("DATABASE_URL"),
+            table=f"{schema}.orders",
+            primary_key="id",
+            cursor="updated_at",
+            batch_size=200,
+        ),
         sink=PostgresSink(table=f"{schema}.orders_loaded"),
         progress=False,
     )
@@ -66,8 +74,10 @@ def load_example(schema: str | None = None) -> str:
     url = etl.secret("DATABASE_URL").get().get_secret_value()
     create_source_table(url, schema)
     result = build_pipeline(schema).run()
-    print(f"run {result.status}: {result.rows_read} read, {result.rows_written} written, "
-          f"{result.rows_quarantined} quarantined in {result.batches} batches")
+    print(
+        f"run {result.status}: {result.rows_read} read, {result.rows_written} written, "
+        f"{result.rows_quarantined} quarantined in {result.batches} batches"
+    )
     return f"{schema}.orders_loaded"
 
 

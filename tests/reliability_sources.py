@@ -21,8 +21,15 @@ from etl_express.sources.base import Partition
 class ListSource(Source):
     """Rows from a list of dicts, resumable by index; ``schema`` declares column types."""
 
-    def __init__(self, rows: Sequence[dict[str, Any]], *, batch_size: int = 1000, name: str = "list",
-                 schema: pa.Schema | None = None, primary_key: Sequence[str] = ("id",)):
+    def __init__(
+        self,
+        rows: Sequence[dict[str, Any]],
+        *,
+        batch_size: int = 1000,
+        name: str = "list",
+        schema: pa.Schema | None = None,
+        primary_key: Sequence[str] = ("id",),
+    ):
         self.rows = list(rows)
         self.batch_size = batch_size
         self.name = name
@@ -48,18 +55,25 @@ class HashEmail(Anonymizer):
         i = batch.schema.get_field_index("email")
         if i < 0:
             return batch
-        values = [None if v is None else "h_" + hashlib.blake2b(v.encode(), key=b"k" * 32, digest_size=8).hexdigest()
-                  for v in batch.column(i).to_pylist()]
+        values = [
+            None
+            if v is None
+            else "h_" + hashlib.blake2b(v.encode(), key=b"k" * 32, digest_size=8).hexdigest()
+            for v in batch.column(i).to_pylist()
+        ]
         return batch.set_column(i, "email", pa.array(values, pa.string()))
 
 
-CUSTOMER_SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("email", pa.string()),
-                             ("amount", pa.int64())])
+CUSTOMER_SCHEMA = pa.schema(
+    [("id", pa.int64()), ("name", pa.string()), ("email", pa.string()), ("amount", pa.int64())]
+)
 
 
 def customers(n: int, start: int = 0) -> list[dict[str, Any]]:
-    return [{"id": i, "name": f"name {i}", "email": f"person{i}@example.com", "amount": i % 1000}
-            for i in range(start, start + n)]
+    return [
+        {"id": i, "name": f"name {i}", "email": f"person{i}@example.com", "amount": i % 1000}
+        for i in range(start, start + n)
+    ]
 
 
 class SlowDown(Transformer):
@@ -76,8 +90,10 @@ class SlowDown(Transformer):
 def make_source_table(url: str, table: str, n: int) -> None:
     """A customers table with skewed keys: half the rows dense, half spread over 10^9."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, name text, email text, amount numeric(10,2), "
-                     f"created_at timestamptz, active boolean)")
+        conn.execute(
+            f"CREATE TABLE {table} (id bigint PRIMARY KEY, name text, email text, amount numeric(10,2), "
+            f"created_at timestamptz, active boolean)"
+        )
         conn.execute(
             f"INSERT INTO {table} SELECT CASE WHEN g <= %(half)s THEN g ELSE g * 20000 END, 'name ' || g, "
             f"'p' || g || '@example.com', (g %% 1000) / 7.0, "

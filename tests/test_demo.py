@@ -21,8 +21,13 @@ def fresh_home(tmp_path):
 def run_demo(home, *args):
     env = {k: v for k, v in os.environ.items() if k not in ("ETL_EXPRESS_DATABASE_URL",)}
     env["ETL_EXPRESS_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "etl_express.cli", "demo", *args], capture_output=True,
-                          text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "etl_express.cli", "demo", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 def summary(stdout):
@@ -44,7 +49,7 @@ def test_demo_loads_anonymized_then_nothing_new_then_reset(fresh_home):
     assert "check reconciliation" in first.stdout and "passed" in first.stdout
     assert len(records) == 3
     for record in records:
-        assert record["email"] and "@" not in record["email"]          # pseudonymized
+        assert record["email"] and "@" not in record["email"]  # pseudonymized
         assert not (record["phone"] or "").startswith(("+7", "8 (", "8-"))  # pseudonymized
         assert record["_etl_source"] == "customers"
     raw_names = {"Иванов", "Смирнов", "Кузнецов", "Петров", "Орлов", "Соколов"}

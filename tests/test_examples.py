@@ -27,23 +27,35 @@ def test_pipeline_script_creates_its_source_and_loads_it_once(pg_url: str, schem
     assert lines[0] == "run succeeded: 500 read, 500 written, 0 quarantined in 3 batches"
     records = [json.loads(line) for line in lines[1:]]
     assert [r["id"] for r in records] == [1, 2, 3] and records[0]["amount"] == "47.01"
-    assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}.orders_loaded") == [(500, 500)]
+    assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}.orders_loaded") == [
+        (500, 500)
+    ]
 
     again = subprocess.run(script, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and again.stdout.splitlines()[0].startswith("run succeeded: 0 read, 0 written")
+    assert again.returncode == 0 and again.stdout.splitlines()[0].startswith(
+        "run succeeded: 0 read, 0 written"
+    )
     assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.orders_loaded") == [(500,)]
 
 
-def test_notebook_runs_top_to_bottom(pg_url: str, schema: str, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_top_to_bottom(
+    pg_url: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     figure = tmp_path / "explore.png"
-    for name, value in {"ETL_EXPRESS_DATABASE_URL": pg_url, "EXAMPLE_SCHEMA": schema,
-                        "EXPLORE_FIGURE": str(figure)}.items():
+    for name, value in {
+        "ETL_EXPRESS_DATABASE_URL": pg_url,
+        "EXAMPLE_SCHEMA": schema,
+        "EXPLORE_FIGURE": str(figure),
+    }.items():
         monkeypatch.setenv(name, value)  # the kernel inherits the environment
     monkeypatch.delenv("EXPLORE_TABLE", raising=False)
     notebook = nbformat.read(EXAMPLES / "explore.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=180,
-                                     resources={"metadata": {"path": str(EXAMPLES)}})
+    client = nbclient.NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=180,
+        resources={"metadata": {"path": str(EXAMPLES)}},
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
 
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]

@@ -28,7 +28,7 @@ def test_all_exports_exist_and_are_documented(module_name):
 def test_py_typed_marker_ships():
     import etl_express
 
-    assert (inspect.getfile(etl_express).rsplit("/", 1)[0] + "/py.typed")
+    assert inspect.getfile(etl_express).rsplit("/", 1)[0] + "/py.typed"
     from importlib.resources import files
 
     assert files("etl_express").joinpath("py.typed").is_file()

@@ -55,7 +55,11 @@ def test_canonicalize_refuses_colliding_names():
 
 
 def test_records_to_batch_unions_keys_and_keeps_empty_values():
-    records = [{"id": 1, "Name": "Anna"}, {"id": 2, "name": "", "extra": {"k": [1]}}, {"id": 3, "name": " "}]
+    records = [
+        {"id": 1, "Name": "Anna"},
+        {"id": 2, "name": "", "extra": {"k": [1]}},
+        {"id": 3, "name": " "},
+    ]
     batch, rejected = records_to_batch(records)
     assert rejected == []
     assert batch.schema.names == ["id", "name", "extra"]
@@ -65,7 +69,11 @@ def test_records_to_batch_unions_keys_and_keeps_empty_values():
 
 def test_records_to_batch_rejects_bad_rows_without_values_in_reason():
     schema = pa.schema([("id", pa.int64()), ("amount", pa.float64())])
-    records = [{"id": 1, "amount": 1.5}, {"id": "secret-value", "amount": 2.0}, {"id": 3, "amount": "x"}]
+    records = [
+        {"id": 1, "amount": 1.5},
+        {"id": "secret-value", "amount": 2.0},
+        {"id": 3, "amount": "x"},
+    ]
     batch, rejected = records_to_batch(records, schema)
     assert batch.column("id").to_pylist() == [1]
     assert [r.index for r in rejected] == [1, 2]
@@ -84,12 +92,20 @@ def test_to_records_is_json_like():
         }
     )
     (record,) = to_records(batch)
-    assert record == {"ts": "2024-05-01T12:00:00+00:00", "d": "2024-05-01", "amount": "12.30", "flag": True, "n": None}
+    assert record == {
+        "ts": "2024-05-01T12:00:00+00:00",
+        "d": "2024-05-01",
+        "amount": "12.30",
+        "flag": True,
+        "n": None,
+    }
     assert json.loads(json.dumps(record)) == record
 
 
 def test_batch_to_records_from_dicts():
-    assert Batch([{"Id": 1, "When": dt.datetime(2024, 1, 1)}]).to_records() == [{"id": 1, "when": "2024-01-01T00:00:00+00:00"}]
+    assert Batch([{"Id": 1, "When": dt.datetime(2024, 1, 1)}]).to_records() == [
+        {"id": 1, "when": "2024-01-01T00:00:00+00:00"}
+    ]
 
 
 def test_add_lineage():

@@ -13,7 +13,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import psycopg
 import pytest
 from loguru import logger
 from sqlalchemy.engine import make_url
@@ -21,8 +20,14 @@ from typer.testing import CliRunner
 
 import etl_express as etl
 from etl_express.logs import (
-    DatabaseLogSink, configure_logging, flush_logs, log_file_date, purge_log_files, purge_log_rows,
-    shutdown_logging, start_run_log,
+    DatabaseLogSink,
+    configure_logging,
+    flush_logs,
+    log_file_date,
+    purge_log_files,
+    purge_log_rows,
+    shutdown_logging,
+    start_run_log,
 )
 from etl_express.secrets.masking import forget_secrets
 from etl_express.sinks.postgres import PostgresSink
@@ -65,16 +70,26 @@ def logging_off() -> Iterator[None]:
 
 def _pipeline(name: str, url: str, fail: bool = False) -> etl.Pipeline:
     rows = [{"id": i, "city": f"city-{i}"} for i in range(5)]
-    return etl.Pipeline(name, ListSource(rows, fail), sink=PostgresSink(table=f"public.{name}", url=url),
-                        progress=False)
+    return etl.Pipeline(
+        name,
+        ListSource(rows, fail),
+        sink=PostgresSink(table=f"public.{name}", url=url),
+        progress=False,
+    )
 
 
 def _log_rows(url: str, run_id: str) -> list[tuple[Any, ...]]:
-    return pg_exec(url, "SELECT level, pipeline, run_id, partition, message, extra FROM etl_express.logs "
-                        "WHERE run_id = %s ORDER BY id", (run_id,))
+    return pg_exec(
+        url,
+        "SELECT level, pipeline, run_id, partition, message, extra FROM etl_express.logs "
+        "WHERE run_id = %s ORDER BY id",
+        (run_id,),
+    )
 
 
-def test_library_is_silent_until_configured(own_db: str, pipeline_name: str, tmp_path: Path) -> None:
+def test_library_is_silent_until_configured(
+    own_db: str, pipeline_name: str, tmp_path: Path
+) -> None:
     seen: list[Any] = []
     handler = logger.add(lambda m: seen.append(m.record), level="DEBUG")
     try:
@@ -86,8 +101,9 @@ def test_library_is_silent_until_configured(own_db: str, pipeline_name: str, tmp
         logger.remove(handler)
     ours = [r for r in seen if r["name"].startswith("etl_express")]
     assert [r["message"] for r in ours][0] == "run started"
-    assert {(r["extra"]["pipeline"], r["extra"]["run_id"], r["extra"]["partition"]) for r in ours} == {
-        (pipeline_name, result.run_id, "all")}
+    assert {
+        (r["extra"]["pipeline"], r["extra"]["run_id"], r["extra"]["partition"]) for r in ours
+    } == {(pipeline_name, result.run_id, "all")}
 
 
 def test_json_lines_file_per_day(own_db: str, pipeline_name: str, tmp_path: Path) -> None:
@@ -98,13 +114,17 @@ def test_json_lines_file_per_day(own_db: str, pipeline_name: str, tmp_path: Path
     assert [log_file_date(f) for f in files] == [dt.date.today()]
     lines = [json.loads(line) for line in files[0].read_text().splitlines()]
     started = [entry["record"] for entry in lines if entry["record"]["message"] == "run started"]
-    assert started and started[0]["extra"] == {"pipeline": pipeline_name, "run_id": result.run_id,
-                                               "partition": "all"}
+    assert started and started[0]["extra"] == {
+        "pipeline": pipeline_name,
+        "run_id": result.run_id,
+        "partition": "all",
+    }
     assert any(e["record"]["message"].startswith("run succeeded: 5 read, 5 written") for e in lines)
 
 
-def test_console_is_readable(own_db: str, pipeline_name: str, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_console_is_readable(
+    own_db: str, pipeline_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     configure_logging(tmp_path, console=True, database=False)
     result = _pipeline(pipeline_name, own_db).run()
     err = capsys.readouterr().err
@@ -113,7 +133,9 @@ def test_console_is_readable(own_db: str, pipeline_name: str, tmp_path: Path,
     assert not line.startswith("{")
 
 
-def test_each_run_logs_to_its_state_database(own_db: str, pipeline_name: str, tmp_path: Path) -> None:
+def test_each_run_logs_to_its_state_database(
+    own_db: str, pipeline_name: str, tmp_path: Path
+) -> None:
     configure_logging(tmp_path, console=False)
     ok = _pipeline(pipeline_name, own_db).run()
     with pytest.raises(etl.SourceError) as info:
@@ -130,7 +152,9 @@ def test_each_run_logs_to_its_state_database(own_db: str, pipeline_name: str, tm
     assert failed[-1][0] == "ERROR" and failed[-1][4].startswith("run failed: reading list failed")
 
 
-def test_database_sink_never_raises_on_an_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
+def test_database_sink_never_raises_on_an_unreachable_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     sink = DatabaseLogSink(interval=0.05)
     handler = logger.add(sink, level="INFO", format="{message}")
     try:
@@ -141,11 +165,14 @@ def test_database_sink_never_raises_on_an_unreachable_database(capsys: pytest.Ca
     finally:
         logger.remove(handler)
         sink.stop()
-    assert "could not store 1 log line(s) in the database: OperationalError" in capsys.readouterr().err
+    assert (
+        "could not store 1 log line(s) in the database: OperationalError" in capsys.readouterr().err
+    )
 
 
-def test_secrets_and_url_passwords_are_masked_in_every_sink(own_db: str, tmp_path: Path,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_secrets_and_url_passwords_are_masked_in_every_sink(
+    own_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     value = "tok-" + uuid.uuid4().hex
     password = uuid.uuid4().hex[:12]
     os.environ["TEST_LOG_TOKEN"] = value
@@ -187,7 +214,10 @@ def test_forked_worker_lines_reach_the_database(own_db: str, tmp_path: Path) -> 
     worker.join(60)
     assert worker.exitcode == 0
     assert flush_logs()
-    assert sorted((r[3], r[4]) for r in _log_rows(own_db, run_id)) == [("all", "parent line"), ("p1", "child line")]
+    assert sorted((r[3], r[4]) for r in _log_rows(own_db, run_id)) == [
+        ("all", "parent line"),
+        ("p1", "child line"),
+    ]
 
 
 def _touch(path: Path, days_ago: int, now: dt.datetime) -> Path:
@@ -199,7 +229,7 @@ def _touch(path: Path, days_ago: int, now: dt.datetime) -> Path:
 
 def test_log_files_older_than_30_days_are_purged_by_date(tmp_path: Path) -> None:
     now = dt.datetime(2025, 3, 31, 12, 0)
-    day = lambda n: (now - dt.timedelta(days=n)).date().isoformat()  # noqa: E731
+    day = lambda n: (now - dt.timedelta(days=n)).date().isoformat()
     old = [tmp_path / f"etl-express_{day(n)}.jsonl" for n in (45, 31)]
     rotated = tmp_path / f"etl-express_{day(40)}.jsonl.{day(39)}_00-00-00_000000"
     kept = [tmp_path / f"etl-express_{day(n)}.jsonl" for n in (30, 29, 0)]
@@ -224,12 +254,21 @@ def test_configure_logging_purges_old_files_at_start(tmp_path: Path) -> None:
 
 
 def _insert_log(url: str, pipeline: str, ts: dt.datetime, message: str) -> None:
-    pg_exec(url, "INSERT INTO etl_express.logs (ts, level, pipeline, run_id, partition, message) "
-                 "VALUES (%s, 'INFO', %s, 'r', 'all', %s)", (ts, pipeline, message))
+    pg_exec(
+        url,
+        "INSERT INTO etl_express.logs (ts, level, pipeline, run_id, partition, message) "
+        "VALUES (%s, 'INFO', %s, 'r', 'all', %s)",
+        (ts, pipeline, message),
+    )
 
 
 def _messages(url: str, pipeline: str) -> set[str]:
-    return {r[0] for r in pg_exec(url, "SELECT message FROM etl_express.logs WHERE pipeline = %s", (pipeline,))}
+    return {
+        r[0]
+        for r in pg_exec(
+            url, "SELECT message FROM etl_express.logs WHERE pipeline = %s", (pipeline,)
+        )
+    }
 
 
 def test_log_rows_older_than_30_days_are_purged(own_db: str, pipeline_name: str) -> None:
@@ -251,7 +290,9 @@ def test_run_start_purges_old_log_rows(own_db: str, pipeline_name: str) -> None:
     assert _messages(own_db, pipeline_name) == {"recent"}
 
 
-def test_cli_logs_purge(own_db: str, pipeline_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_logs_purge(
+    own_db: str, pipeline_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from etl_express.cli import _register, app
 
     _register()
@@ -264,13 +305,17 @@ def test_cli_logs_purge(own_db: str, pipeline_name: str, tmp_path: Path, monkeyp
     old_file.write_text("{}\n")
     new_file.write_text("{}\n")
     monkeypatch.setenv("ETL_EXPRESS_DATABASE_URL", own_db)
-    result = CliRunner().invoke(app, ["logs", "purge", "--older-than-days", "7", "--log-dir", str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["logs", "purge", "--older-than-days", "7", "--log-dir", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert f"removed 1 log file(s) older than 7 days from {tmp_path}" in result.output
     assert "log row(s) older than 7 days from postgresql://" in result.output
     assert not old_file.exists() and new_file.exists()
     assert _messages(own_db, pipeline_name) == {"recent"}
-    default = CliRunner().invoke(app, ["logs", "purge", "--no-database", "--log-dir", str(tmp_path)])
+    default = CliRunner().invoke(
+        app, ["logs", "purge", "--no-database", "--log-dir", str(tmp_path)]
+    )
     assert default.exit_code == 0 and "older than 30 days" in default.output
 
 

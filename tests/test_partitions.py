@@ -27,13 +27,19 @@ def _assert_cover_once(source: SQLSource, specs: list[dict], total: int) -> list
 
 
 def test_skewed_keys_give_balanced_key_ranges(pg_url, schema):
-    make_source_table(pg_url, f"{schema}.src", 40_000)  # 20,000 dense keys, 20,000 spread over 8 * 10^8
+    make_source_table(
+        pg_url, f"{schema}.src", 40_000
+    )  # 20,000 dense keys, 20,000 spread over 8 * 10^8
     source = SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=5000)
 
     specs = source.partitions(4)
 
     assert json.loads(json.dumps(specs)) == specs and len(specs) == 4
-    assert specs[0]["lo"] is None and specs[-1]["hi"] is None and {s["column"] for s in specs} == {"id"}
+    assert (
+        specs[0]["lo"] is None
+        and specs[-1]["hi"] is None
+        and {s["column"] for s in specs} == {"id"}
+    )
     sizes = _assert_cover_once(source, specs, 40_000)
     assert max(sizes) <= 1.1 * min(sizes), sizes  # min/max arithmetic would give 25,000 / 5,000 ...
 
@@ -74,14 +80,23 @@ def test_a_nullable_partition_column_with_nulls_is_refused(pg_url, schema):
 
 def test_each_partition_keeps_its_own_checkpoint(pg_url, schema, pipeline_name):
     make_source_table(pg_url, f"{schema}.src", 4_000)
-    pipeline = etl.Pipeline(pipeline_name, SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=500),
-                            sink=PostgresSink(f"{schema}.target"))
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=500),
+        sink=PostgresSink(f"{schema}.target"),
+    )
     first, second = pipeline.partitions(2)
 
     assert pipeline.run(partition=first).rows_read == 2000
     assert pipeline.run(partition=first).rows_read == 0  # resumed from its checkpoint
-    keys = {r[0] for r in pg_exec(pg_url, "SELECT partition FROM etl_express.checkpoints WHERE pipeline = %s",
-                                  (pipeline_name,))}
+    keys = {
+        r[0]
+        for r in pg_exec(
+            pg_url,
+            "SELECT partition FROM etl_express.checkpoints WHERE pipeline = %s",
+            (pipeline_name,),
+        )
+    }
     assert keys == {partition_key(first)}
     assert pipeline.run(partition=second).rows_read == 2000
     assert content_hash(pg_url, f"{schema}.target") == content_hash(pg_url, f"{schema}.src")
@@ -89,18 +104,30 @@ def test_each_partition_keeps_its_own_checkpoint(pg_url, schema, pipeline_name):
 
 def test_parallel_workers_return_a_combined_result(pg_url, schema, pipeline_name):
     make_source_table(pg_url, f"{schema}.src", 10_000)
-    pipeline = etl.Pipeline(pipeline_name, SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=1000),
-                            sink=PostgresSink(f"{schema}.target"))
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=1000),
+        sink=PostgresSink(f"{schema}.target"),
+    )
 
     result = pipeline.run(workers=2)
 
-    assert result.ok and len(result.partitions) == 2 and result.rows_read == result.rows_written == 10_000
-    assert sum(p.rows_read for p in result.partitions) == 10_000 and all(p.ok for p in result.partitions)
+    assert (
+        result.ok
+        and len(result.partitions) == 2
+        and result.rows_read == result.rows_written == 10_000
+    )
+    assert sum(p.rows_read for p in result.partitions) == 10_000 and all(
+        p.ok for p in result.partitions
+    )
     assert {c.name: c.status for c in result.checks}["target_count"] == "passed"
     assert json.dumps(result.to_dict())
     assert content_hash(pg_url, f"{schema}.target") == content_hash(pg_url, f"{schema}.src")
-    plan = pg_exec(pg_url, "SELECT specs FROM etl_express.partition_plans WHERE pipeline = %s AND n = 2",
-                   (pipeline_name,))
+    plan = pg_exec(
+        pg_url,
+        "SELECT specs FROM etl_express.partition_plans WHERE pipeline = %s AND n = 2",
+        (pipeline_name,),
+    )
     assert plan == [([p.partition for p in result.partitions],)]
     # the stored plan is reused: every partition resumes from its checkpoint
     again = pipeline.run(workers=2)

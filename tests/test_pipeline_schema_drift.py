@@ -12,12 +12,20 @@ from tests.reliability_sources import ListSource
 
 
 def _run(name: str, schema: str, rows: list[dict], batch_size: int = 100) -> etl.RunResult:
-    return etl.Pipeline(name, ListSource(rows, batch_size=batch_size), sink=PostgresSink(f"{schema}.t")).run()
+    return etl.Pipeline(
+        name, ListSource(rows, batch_size=batch_size), sink=PostgresSink(f"{schema}.t")
+    ).run()
 
 
 def _columns(pg_url: str, schema: str) -> dict[str, str]:
-    return dict(pg_exec(pg_url, "SELECT column_name, data_type FROM information_schema.columns "
-                                "WHERE table_schema = %s AND table_name = 't'", (schema,)))
+    return dict(
+        pg_exec(
+            pg_url,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 't'",
+            (schema,),
+        )
+    )
 
 
 def test_a_new_source_column_is_added_to_the_target(pg_url, schema, pipeline_name):
@@ -28,21 +36,30 @@ def test_a_new_source_column_is_added_to_the_target(pg_url, schema, pipeline_nam
     assert _run(pipeline_name, schema, rows).rows_written == 5
 
     assert _columns(pg_url, schema)["city"] == "text"
-    assert pg_exec(pg_url, f"SELECT count(*) FILTER (WHERE city IS NULL), count(city) FROM {schema}.t") == [(10, 5)]
+    assert pg_exec(
+        pg_url, f"SELECT count(*) FILTER (WHERE city IS NULL), count(city) FROM {schema}.t"
+    ) == [(10, 5)]
 
 
 def test_a_widened_type_is_widened_in_place(pg_url, schema, pipeline_name):
-    pg_exec(pg_url, f"CREATE TABLE {schema}.t (id bigint PRIMARY KEY, amount integer, code varchar(3))")
+    pg_exec(
+        pg_url, f"CREATE TABLE {schema}.t (id bigint PRIMARY KEY, amount integer, code varchar(3))"
+    )
     rows = [{"id": 1, "amount": 3_000_000_000, "code": "a much longer code"}]
     _run(pipeline_name, schema, rows)
-    assert _columns(pg_url, schema)["amount"] == "bigint" and _columns(pg_url, schema)["code"] == "text"
+    assert (
+        _columns(pg_url, schema)["amount"] == "bigint"
+        and _columns(pg_url, schema)["code"] == "text"
+    )
 
     rows.append({"id": 2, "amount": 2.5, "code": "x"})  # integers become fractional
     _run(pipeline_name, schema, rows)
 
     assert _columns(pg_url, schema)["amount"] == "double precision"
     assert pg_exec(pg_url, f"SELECT id, amount, code FROM {schema}.t ORDER BY id") == [
-        (1, 3_000_000_000.0, "a much longer code"), (2, 2.5, "x")]
+        (1, 3_000_000_000.0, "a much longer code"),
+        (2, 2.5, "x"),
+    ]
 
 
 def test_an_incompatible_change_stops_the_run_naming_the_column(pg_url, schema, pipeline_name):
@@ -56,7 +73,11 @@ def test_an_incompatible_change_stops_the_run_naming_the_column(pg_url, schema, 
     message = str(err.value)
     assert "column 'amount' is bigint" in message and "now sends string" in message
     assert "roubles" not in message and err.value.result.retries == 0
-    assert pg_exec(pg_url, f"SELECT count(*), max(id) FROM {schema}.t") == [(10, 9)]  # nothing of that batch
+    assert pg_exec(pg_url, f"SELECT count(*), max(id) FROM {schema}.t") == [
+        (10, 9)
+    ]  # nothing of that batch
     assert _columns(pg_url, schema)["amount"] == "bigint"
-    checkpoint = pg_exec(pg_url, "SELECT position FROM etl_express.checkpoints WHERE pipeline = %s", (pipeline_name,))
+    checkpoint = pg_exec(
+        pg_url, "SELECT position FROM etl_express.checkpoints WHERE pipeline = %s", (pipeline_name,)
+    )
     assert checkpoint == [(10,)]  # the next run retries the same batch once the target is migrated

@@ -7,10 +7,10 @@ import importlib
 import json
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from typer.testing import CliRunner
 
 from etl_express import plugins
@@ -34,12 +34,14 @@ class AcmeSource(Source):
 NOT_A_SOURCE = 42
 '''
 
-BROKEN_MODULE = '''
+BROKEN_MODULE = """
 import etl_express_dependency_that_is_not_installed  # the package forgot a dependency
-'''
+"""
 
 
-def fake_package(root: Path, dist: str, module: str, code: str, entry_points: dict[str, dict[str, str]]) -> None:
+def fake_package(
+    root: Path, dist: str, module: str, code: str, entry_points: dict[str, dict[str, str]]
+) -> None:
     """Install a package the way pip lays it out: a module and a ``.dist-info`` folder."""
     (root / f"{module}.py").write_text(textwrap.dedent(code))
     info = root / f"{dist.replace('-', '_')}-1.2.3.dist-info"
@@ -56,14 +58,28 @@ def fake_package(root: Path, dist: str, module: str, code: str, entry_points: di
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A throw-away site-packages folder with two fake plugin packages."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    fake_package(tmp_path, "etl-express-acme", "etl_express_acme", GOOD_MODULE, {
-        "etl_express.sources": {"acme": "etl_express_acme:AcmeSource",
-                                "acme_wrong": "etl_express_acme:NOT_A_SOURCE"},
-    })
-    fake_package(tmp_path, "etl-express-broken", "etl_express_broken", BROKEN_MODULE, {
-        "etl_express.sources": {"broken": "etl_express_broken:BrokenSource"},
-        "etl_express.sinks": {"broken_sink": "etl_express_broken:BrokenSink"},
-    })
+    fake_package(
+        tmp_path,
+        "etl-express-acme",
+        "etl_express_acme",
+        GOOD_MODULE,
+        {
+            "etl_express.sources": {
+                "acme": "etl_express_acme:AcmeSource",
+                "acme_wrong": "etl_express_acme:NOT_A_SOURCE",
+            },
+        },
+    )
+    fake_package(
+        tmp_path,
+        "etl-express-broken",
+        "etl_express_broken",
+        BROKEN_MODULE,
+        {
+            "etl_express.sources": {"broken": "etl_express_broken:BrokenSource"},
+            "etl_express.sinks": {"broken_sink": "etl_express_broken:BrokenSink"},
+        },
+    )
     importlib.invalidate_caches()
     yield tmp_path
     for name in ("etl_express_acme", "etl_express_broken"):
@@ -86,7 +102,9 @@ def test_every_built_in_entry_point_in_pyproject_is_installed_and_loads() -> Non
         assert declared[group], f"no built-in {kind} declared"
         for name, target in declared[group].items():
             installed = {ep.name: ep.value for ep in plugins.entry_points(kind)}
-            assert installed.get(name) == target, f"{group}:{name} is not installed (pip install -e . again)"
+            assert installed.get(name) == target, (
+                f"{group}:{name} is not installed (pip install -e . again)"
+            )
             assert issubclass(plugins.load(kind, name), base)
 
 
@@ -113,7 +131,11 @@ def test_broken_plugin_is_reported_with_its_package_and_does_not_break_others(si
     assert report["sources", "acme"].ok and report["sources", "acme"].package == "etl-express-acme"
     assert report["sources", "sql"].ok
     broken = report["sources", "broken"]
-    assert not broken.ok and broken.package == "etl-express-broken" and "ModuleNotFoundError" in broken.error
+    assert (
+        not broken.ok
+        and broken.package == "etl-express-broken"
+        and "ModuleNotFoundError" in broken.error
+    )
     assert not report["sinks", "broken_sink"].ok
 
 
@@ -133,13 +155,20 @@ def test_unknown_name_lists_the_available_ones(site: Path) -> None:
 
 
 def test_unknown_kind_is_a_clear_error() -> None:
-    with pytest.raises(PluginError, match="unknown plugin kind 'source'.*sources, transformers, anonymizers, sinks"):
+    with pytest.raises(
+        PluginError, match="unknown plugin kind 'source'.*sources, transformers, anonymizers, sinks"
+    ):
         plugins.available("source")
 
 
 def test_same_name_from_two_packages_is_refused_naming_both(site: Path) -> None:
-    fake_package(site, "etl-express-other", "etl_express_other", GOOD_MODULE,
-                 {"etl_express.sources": {"acme": "etl_express_other:AcmeSource"}})
+    fake_package(
+        site,
+        "etl-express-other",
+        "etl_express_other",
+        GOOD_MODULE,
+        {"etl_express.sources": {"acme": "etl_express_other:AcmeSource"}},
+    )
     importlib.invalidate_caches()
     with pytest.raises(PluginError, match="more than one package") as err:
         plugins.load("sources", "acme")
@@ -153,7 +182,9 @@ def test_cli_lists_plugins_and_flags_the_broken_one(site: Path) -> None:
     rows = {r["name"]: r for r in map(json.loads, result.stdout.splitlines())}
     assert rows["acme"]["status"] == "ok" and rows["acme"]["package"] == "etl-express-acme"
     assert rows["sql"]["status"] == "ok"
-    assert rows["broken"]["status"] == "broken" and rows["broken"]["package"] == "etl-express-broken"
+    assert (
+        rows["broken"]["status"] == "broken" and rows["broken"]["package"] == "etl-express-broken"
+    )
     assert "broken_sink" not in rows  # only the kind asked for
     assert result.exit_code == 1
     assert "sources/broken from etl-express-broken" in result.stderr

@@ -11,7 +11,9 @@ from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
 
 
 def _pipeline(name: str, rows: list[dict], sink: etl.Sink, **kw) -> etl.Pipeline:
-    return etl.Pipeline(name, ListSource(rows, batch_size=50, schema=CUSTOMER_SCHEMA), sink=sink, **kw)
+    return etl.Pipeline(
+        name, ListSource(rows, batch_size=50, schema=CUSTOMER_SCHEMA), sink=sink, **kw
+    )
 
 
 def _check(result: etl.RunResult, name: str) -> etl.CheckResult:
@@ -19,18 +21,34 @@ def _check(result: etl.RunResult, name: str) -> etl.CheckResult:
 
 
 def test_clean_data_triggers_no_check(pg_url, schema, pipeline_name):
-    pipeline = _pipeline(pipeline_name, customers(200), PostgresSink(f"{schema}.c"), required=["email", "name"])
+    pipeline = _pipeline(
+        pipeline_name, customers(200), PostgresSink(f"{schema}.c"), required=["email", "name"]
+    )
     for _ in range(3):
         pipeline.run(reset=True)
     result = pipeline.run(reset=True)
 
     assert result.ok
     assert not [c.name for c in result.checks if c.triggered]
-    assert {c.name for c in result.checks} == {"reconciliation", "error_rate", "required_columns", "empty_columns",
-                                               "row_count_range", "duplicate_keys", "target_count"}
-    assert _check(result, "empty_columns").details["judged"] and _check(result, "row_count_range").details["judged"]
+    assert {c.name for c in result.checks} == {
+        "reconciliation",
+        "error_rate",
+        "required_columns",
+        "empty_columns",
+        "row_count_range",
+        "duplicate_keys",
+        "target_count",
+    }
+    assert (
+        _check(result, "empty_columns").details["judged"]
+        and _check(result, "row_count_range").details["judged"]
+    )
     assert _check(result, "target_count").status == "passed"
-    stored = pg_exec(pg_url, "SELECT name, status FROM etl_express.quality_checks WHERE run_id = %s", (result.run_id,))
+    stored = pg_exec(
+        pg_url,
+        "SELECT name, status FROM etl_express.quality_checks WHERE run_id = %s",
+        (result.run_id,),
+    )
     assert len(stored) == 7 and all(status in ("passed", "skipped") for _, status in stored)
 
 
@@ -55,7 +73,9 @@ def test_required_columns_must_not_be_null_or_empty(schema, pipeline_name):
     rows[3]["email"] = None
     rows[60]["email"] = "   "
     with pytest.raises(etl.QualityError, match="required_columns") as err:
-        _pipeline(pipeline_name, rows, PostgresSink(f"{schema}.c"), required=["email", "name"]).run()
+        _pipeline(
+            pipeline_name, rows, PostgresSink(f"{schema}.c"), required=["email", "name"]
+        ).run()
     assert _check(err.value.result, "required_columns").details["empty_rows"] == {"email": 2}
 
 
@@ -72,7 +92,10 @@ def test_a_column_always_filled_that_is_suddenly_all_empty(schema, pipeline_name
     check = _check(warned, "empty_columns")
     assert warned.ok and check.status == "warned" and check.details["suddenly_empty"] == ["email"]
     # a warned run that succeeded is the new normal: the next one compares with it
-    assert _check(_pipeline(pipeline_name, emptied, sink).run(reset=True), "empty_columns").status == "passed"
+    assert (
+        _check(_pipeline(pipeline_name, emptied, sink).run(reset=True), "empty_columns").status
+        == "passed"
+    )
 
 
 def test_row_count_outside_the_range_of_recent_runs(schema, pipeline_name):
@@ -84,14 +107,21 @@ def test_row_count_outside_the_range_of_recent_runs(schema, pipeline_name):
     check = _check(result, "row_count_range")
     assert check.status == "warned" and check.details["expected_max"] == 200
 
-    ignored = _pipeline(pipeline_name, customers(10), sink, checks={"row_count_range": "ignore"}).run(reset=True)
+    ignored = _pipeline(
+        pipeline_name, customers(10), sink, checks={"row_count_range": "ignore"}
+    ).run(reset=True)
     assert _check(ignored, "row_count_range").status == "ignored"
 
 
 def test_duplicate_primary_keys_in_the_target(schema, pipeline_name):
-    sink = PostgresSink(f"{schema}.c", write_mode="append")  # no primary key constraint on the target
+    sink = PostgresSink(
+        f"{schema}.c", write_mode="append"
+    )  # no primary key constraint on the target
     once = _pipeline(pipeline_name, customers(100), sink).run()
-    assert _check(once, "duplicate_keys").status == "passed" and "enforced_by" not in _check(once, "duplicate_keys").details
+    assert (
+        _check(once, "duplicate_keys").status == "passed"
+        and "enforced_by" not in _check(once, "duplicate_keys").details
+    )
 
     with pytest.raises(etl.QualityError, match="duplicate_keys") as err:
         _pipeline(pipeline_name, customers(100), sink).run(reset=True)
@@ -104,7 +134,10 @@ def test_full_load_target_count_against_source_count(schema, pipeline_name):
     # the source lost 20 rows; a full reload leaves them behind in the target
     result = _pipeline(pipeline_name, customers(100), sink).run(reset=True)
     check = _check(result, "target_count")
-    assert check.status == "warned" and (check.details["source_rows"], check.details["target_rows"]) == (100, 120)
+    assert check.status == "warned" and (
+        check.details["source_rows"],
+        check.details["target_rows"],
+    ) == (100, 120)
 
     resumed = _pipeline(pipeline_name, customers(130), sink).run()  # incremental: not judged
     assert _check(resumed, "target_count").status == "skipped" and resumed.rows_read == 30
@@ -114,7 +147,9 @@ def test_check_policies_are_validated(pipeline_name):
     source = ListSource([])
     with pytest.raises(etl.ETLConfigError, match="unknown quality check 'row_count'"):
         etl.Pipeline(pipeline_name, source, checks={"row_count": "warn"})
-    with pytest.raises(etl.ETLConfigError, match="'loud' for check 'empty_columns' is not fail, warn or ignore"):
+    with pytest.raises(
+        etl.ETLConfigError, match="'loud' for check 'empty_columns' is not fail, warn or ignore"
+    ):
         etl.Pipeline(pipeline_name, source, checks={"empty_columns": "loud"})
 
 
@@ -124,10 +159,12 @@ def test_blank_values_counted_as_empty_without_copying_strings():
     from etl_express.quality import QualityTracker
 
     tracker = QualityTracker(required=["name"])
-    batch = pa.record_batch({
-        "name": pa.array(["Анна", "", " ", "\u00a0\t", None, " Пётр ", "\u3000", "x\u00a0"]),
-        "n": pa.array([1, None, 3, 4, 5, 6, 7, 8]),
-    })
+    batch = pa.record_batch(
+        {
+            "name": pa.array(["Анна", "", " ", "\u00a0\t", None, " Пётр ", "\u3000", "x\u00a0"]),
+            "n": pa.array([1, None, 3, 4, 5, 6, 7, 8]),
+        }
+    )
     tracker.observe(batch, rows_in=8, written=8, quarantined=0, filtered=0)
     assert tracker.required_violations == {"name": 5}  # "", " ", nbsp+tab, None, ideographic space
     assert tracker.non_empty == {"name": 3, "n": 7}
@@ -138,11 +175,21 @@ def test_empties_counted_before_the_load_give_the_same_profile():
 
     from etl_express.quality import QualityTracker, empty_counts
 
-    batch = pa.record_batch({"name": pa.array(["a", "", None, " b"]), "n": pa.array([1, None, 3, None]),
-                             "_etl_source": pa.array(["s"] * 4)})
+    batch = pa.record_batch(
+        {
+            "name": pa.array(["a", "", None, " b"]),
+            "n": pa.array([1, None, 3, None]),
+            "_etl_source": pa.array(["s"] * 4),
+        }
+    )
     assert empty_counts(batch) == {"name": 2, "n": 2}
     counted, computed = QualityTracker(required=["name"]), QualityTracker(required=["name"])
-    counted.observe(batch, rows_in=4, written=4, quarantined=0, filtered=0, empties=empty_counts(batch))
+    counted.observe(
+        batch, rows_in=4, written=4, quarantined=0, filtered=0, empties=empty_counts(batch)
+    )
     computed.observe(batch, rows_in=4, written=4, quarantined=0, filtered=0)
-    assert (counted.non_empty, counted.required_violations) == (computed.non_empty, computed.required_violations)
+    assert (counted.non_empty, counted.required_violations) == (
+        computed.non_empty,
+        computed.required_violations,
+    )
     assert counted.non_empty == {"name": 2, "n": 2} and counted.required_violations == {"name": 2}

@@ -12,7 +12,9 @@ from tests.sinks.test_files import ListSource
 
 def test_read_arrow_and_pandas(pg_url: str, schema: str, pipeline_name: str) -> None:
     rows = default_records(12)
-    etl.Pipeline(pipeline_name, ListSource(rows), sink=PostgresSink(f"{schema}.clients"), progress=False).run()
+    etl.Pipeline(
+        pipeline_name, ListSource(rows), sink=PostgresSink(f"{schema}.clients"), progress=False
+    ).run()
     table = etl.read_arrow(f"{schema}.clients", order_by=["id"])
     assert isinstance(table, pa.Table) and table.num_rows == 12
     assert table.column("id").to_pylist() == list(range(1, 13))

@@ -15,7 +15,9 @@ from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
 
 def _http_error(status: int) -> httpx.HTTPStatusError:
     request = httpx.Request("GET", "http://127.0.0.1/api")
-    return httpx.HTTPStatusError("bad", request=request, response=httpx.Response(status, request=request))
+    return httpx.HTTPStatusError(
+        "bad", request=request, response=httpx.Response(status, request=request)
+    )
 
 
 def _wrapped(inner: BaseException) -> etl.SinkError:
@@ -28,26 +30,36 @@ def _wrapped(inner: BaseException) -> etl.SinkError:
         return exc
 
 
-@pytest.mark.parametrize("exc", [
-    psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
-    psycopg.errors.SerializationFailure("could not serialize access"),
-    psycopg.errors.DeadlockDetected("deadlock detected"),
-    psycopg.OperationalError("connection failed: Connection refused"),
-    OSError("[libpq] PQgetCopyData() failed: server closed the connection unexpectedly"),
-    ConnectionResetError("reset by peer"),
-    _http_error(503), _http_error(429), httpx.ReadTimeout("slow"),
-    TransientError("try later"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+        psycopg.errors.SerializationFailure("could not serialize access"),
+        psycopg.errors.DeadlockDetected("deadlock detected"),
+        psycopg.OperationalError("connection failed: Connection refused"),
+        OSError("[libpq] PQgetCopyData() failed: server closed the connection unexpectedly"),
+        ConnectionResetError("reset by peer"),
+        _http_error(503),
+        _http_error(429),
+        httpx.ReadTimeout("slow"),
+        TransientError("try later"),
+    ],
+)
 def test_transient(exc):
     assert is_transient(exc) and is_transient(_wrapped(exc))
 
 
-@pytest.mark.parametrize("exc", [
-    psycopg.errors.UniqueViolation("duplicate key value violates unique constraint"),
-    psycopg.errors.InvalidTextRepresentation("invalid input syntax for type integer"),
-    psycopg.errors.UndefinedTable("relation does not exist"),
-    _http_error(404), ValueError("bad config"), FileNotFoundError("no such file"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        psycopg.errors.UniqueViolation("duplicate key value violates unique constraint"),
+        psycopg.errors.InvalidTextRepresentation("invalid input syntax for type integer"),
+        psycopg.errors.UndefinedTable("relation does not exist"),
+        _http_error(404),
+        ValueError("bad config"),
+        FileNotFoundError("no such file"),
+    ],
+)
 def test_not_transient(exc):
     assert not is_transient(exc) and not is_transient(_wrapped(exc))
 
@@ -66,7 +78,9 @@ class FlakySink(PostgresSink):
         written = super().write(conn, batch, primary_key)
         if not self.failed:
             self.failed = True
-            raise psycopg.errors.SerializationFailure("could not serialize access due to concurrent update")
+            raise psycopg.errors.SerializationFailure(
+                "could not serialize access due to concurrent update"
+            )
         return written
 
 

@@ -21,14 +21,29 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 import etl_express as etl
-from etl_express.retry import RetryPolicy
 from etl_express.errors import (
-    AnonymizationError, ETLConfigError, ETLError, QualityError, SinkError, SourceError,
+    AnonymizationError,
+    ETLConfigError,
+    ETLError,
+    QualityError,
+    SinkError,
+    SourceError,
 )
+from etl_express.retry import RetryPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-_SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", "site", "build", "dist"}
+_SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    "site",
+    "build",
+    "dist",
+}
 
 
 # -- secrets scan ------------------------------------------------------------------------------
@@ -39,11 +54,15 @@ def repository_files(root: Path) -> list[Path]:
     try:
         out = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root, capture_output=True, check=True,
+            cwd=root,
+            capture_output=True,
+            check=True,
         ).stdout.decode()
         files = [root / name for name in out.split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
-        files = [p for p in root.rglob("*") if not _SKIP_DIRS.intersection(p.relative_to(root).parts)]
+        files = [
+            p for p in root.rglob("*") if not _SKIP_DIRS.intersection(p.relative_to(root).parts)
+        ]
     return sorted(p for p in files if p.is_file() and not p.is_symlink())
 
 
@@ -59,7 +78,9 @@ def scan_for_secrets(root: Path, files: list[Path]) -> list[str]:
     with default_settings():
         collection = SecretsCollection(root="")
         collection.scan_files(*(str(f) for f in files), num_processors=1)
-    return sorted(f"{Path(s.filename).relative_to(root)}:{s.line_number}: {s.type}" for _, s in collection)
+    return sorted(
+        f"{Path(s.filename).relative_to(root)}:{s.line_number}: {s.type}" for _, s in collection
+    )
 
 
 def test_repository_has_no_hardcoded_credentials() -> None:
@@ -83,7 +104,10 @@ def test_secrets_scan_fails_on_a_planted_credential(tmp_path: Path) -> None:
         "src/etl_express/local_settings.py": f'WAREHOUSE = "postgresql://etl:{token[:14]}@db.corp:5432/dw"\n',
         "deploy/app.env": "AWS_ACCESS_KEY_ID=" + "AKIA" + token[:16].upper() + "\n",
         "scripts/load.py": 'db_password = "' + "Vq3" + token[14:26] + '"\n',
-        "deploy/id_rsa": "-----BEGIN " + "RSA PRIVATE KEY-----\n" + token * 2 + "\n-----END RSA PRIVATE KEY-----\n",
+        "deploy/id_rsa": "-----BEGIN "
+        + "RSA PRIVATE KEY-----\n"
+        + token * 2
+        + "\n-----END RSA PRIVATE KEY-----\n",
     }
     for name, text in planted.items():
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
@@ -101,14 +125,23 @@ _OPEN = re.compile(
     r"Boost Software License|Artistic|EPL|Eclipse Public License)\b",
     re.IGNORECASE,
 )
-_CLOSED = re.compile(r"proprietary|commercial|all rights reserved|unknown|non-?free|SSPL|BUSL|Elastic", re.IGNORECASE)
+_CLOSED = re.compile(
+    r"proprietary|commercial|all rights reserved|unknown|non-?free|SSPL|BUSL|Elastic", re.IGNORECASE
+)
 
 
 def is_open_source(license_text: str) -> bool:
     """Every part of a licence text or SPDX expression names an OSI-approved licence."""
-    parts = [p.strip(" ()") for p in re.split(r"\bAND\b|\bOR\b|;|,|\bWITH\b", license_text or "") if p.strip(" ()")]
-    return bool(parts) and all(_OPEN.search(p) and not _CLOSED.search(p) for p in parts
-                               if not p.lower().startswith(("llvm-exception", "classpath-exception")))
+    parts = [
+        p.strip(" ()")
+        for p in re.split(r"\bAND\b|\bOR\b|;|,|\bWITH\b", license_text or "")
+        if p.strip(" ()")
+    ]
+    return bool(parts) and all(
+        _OPEN.search(p) and not _CLOSED.search(p)
+        for p in parts
+        if not p.lower().startswith(("llvm-exception", "classpath-exception"))
+    )
 
 
 def core_requirements() -> list[str]:
@@ -134,7 +167,9 @@ def runtime_closure() -> list[str]:
         names.add(dist.metadata["Name"])
         for text in dist.requires or []:
             child = Requirement(text)
-            if child.marker is None or any(child.marker.evaluate({"extra": e}) for e in {"", *req.extras}):
+            if child.marker is None or any(
+                child.marker.evaluate({"extra": e}) for e in {"", *req.extras}
+            ):
                 stack.append(child)
     return sorted(names)
 
@@ -143,9 +178,19 @@ def test_every_runtime_dependency_is_open_source() -> None:
     names = runtime_closure()
     assert {"pyarrow", "SQLAlchemy", "psycopg-binary", "keyring", "loguru"} <= set(names)
     out = subprocess.run(
-        [sys.executable, "-m", "piplicenses", "--from=mixed", "--format=json", "--with-system",
-         "--packages", *names],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "piplicenses",
+            "--from=mixed",
+            "--format=json",
+            "--with-system",
+            "--packages",
+            *names,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     licences = {canonicalize_name(d["Name"]): d["License"] for d in json.loads(out)}
     assert set(licences) == {canonicalize_name(n) for n in names}
@@ -153,12 +198,23 @@ def test_every_runtime_dependency_is_open_source() -> None:
     assert closed == {}
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("MIT License", True), ("Apache-2.0 OR BSD-3-Clause", True), ("MPL-2.0 AND MIT", True),
-    ("LGPL-3.0-only", True), ("ISC License (ISCL)", True), ("PSF-2.0", True),
-    ("Proprietary", False), ("UNKNOWN", False), ("Commercial License", False), ("", False),
-    ("MIT AND Proprietary", False), ("BUSL-1.1", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("MIT License", True),
+        ("Apache-2.0 OR BSD-3-Clause", True),
+        ("MPL-2.0 AND MIT", True),
+        ("LGPL-3.0-only", True),
+        ("ISC License (ISCL)", True),
+        ("PSF-2.0", True),
+        ("Proprietary", False),
+        ("UNKNOWN", False),
+        ("Commercial License", False),
+        ("", False),
+        ("MIT AND Proprietary", False),
+        ("BUSL-1.1", False),
+    ],
+)
 def test_licence_classification(text: str, ok: bool) -> None:
     assert is_open_source(text) is ok
 
@@ -184,7 +240,9 @@ def _pairs(node: Any, key: str = "") -> Iterator[tuple[str, Any]]:
         yield key, node
 
 
-_CREDENTIAL_KEY = re.compile(r"(PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIALS?|_KEY|API_?KEY|_URL|_DSN)$", re.IGNORECASE)
+_CREDENTIAL_KEY = re.compile(
+    r"(PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIALS?|_KEY|API_?KEY|_URL|_DSN)$", re.IGNORECASE
+)
 _EXPRESSION = re.compile(r"^\$\{\{\s*(secrets|vars|matrix|runner|github)\.[A-Za-z0-9_.]+\s*\}\}")
 _URL_WITH_PASSWORD = re.compile(r"://[^\s:/@]+:[^\s@]+@")
 
@@ -195,10 +253,12 @@ def literal_credentials(doc: dict[str, Any]) -> list[str]:
     for key, value in _pairs(doc):
         if not isinstance(value, str) or _EXPRESSION.match(value):
             continue
-        if _URL_WITH_PASSWORD.search(value):
-            bad.append(key)
-        elif _CREDENTIAL_KEY.search(key) and not key.upper().endswith("_URL") and value.lower() not in (
-                "0", "1", "true", "false", "yes", "no"):
+        if (
+            _URL_WITH_PASSWORD.search(value)
+            or _CREDENTIAL_KEY.search(key)
+            and not key.upper().endswith("_URL")
+            and value.lower() not in ("0", "1", "true", "false", "yes", "no")
+        ):
             bad.append(key)
     return bad
 
@@ -210,8 +270,12 @@ def test_ci_workflow_runs_the_suite_with_postgres_and_mariadb() -> None:
     assert job["services"]["postgres"]["image"].startswith("postgres:")
     assert job["services"]["mariadb"]["image"].startswith("mariadb:")
     assert "bash .ci/run" in [step.get("run") for step in job["steps"]]
-    assert job["env"]["ETL_EXPRESS_TEST_DATABASE_URL"].startswith("postgresql://postgres@127.0.0.1:5432/")
-    assert job["env"]["ETL_EXPRESS_TEST_MYSQL_URL"].startswith("mysql+pymysql://root@127.0.0.1:3306/")
+    assert job["env"]["ETL_EXPRESS_TEST_DATABASE_URL"].startswith(
+        "postgresql://postgres@127.0.0.1:5432/"
+    )
+    assert job["env"]["ETL_EXPRESS_TEST_MYSQL_URL"].startswith(
+        "mysql+pymysql://root@127.0.0.1:3306/"
+    )
 
 
 def test_daily_pipeline_workflow_schedule_and_secrets() -> None:
@@ -238,8 +302,12 @@ def test_workflows_hold_no_literal_credentials(name: str) -> None:
 def test_literal_credential_check_catches_literals() -> None:
     password = uuid.uuid4().hex[:12]
     expression = "${{ secrets.API_TOKEN }}"
-    env = {"DB_PASSWORD": password, "API_TOKEN": expression,
-           "DATABASE_URL": f"postgresql://etl:{password}@db/x", "FLAG_PASSWORD": str(True).lower()}
+    env = {
+        "DB_PASSWORD": password,
+        "API_TOKEN": expression,
+        "DATABASE_URL": f"postgresql://etl:{password}@db/x",
+        "FLAG_PASSWORD": str(True).lower(),
+    }
     doc = {"jobs": {"x": {"env": env}}}
     assert literal_credentials(doc) == ["DB_PASSWORD", "DATABASE_URL"]
 
@@ -250,14 +318,25 @@ def test_literal_credential_check_catches_literals() -> None:
 def test_error_message_format() -> None:
     error = SourceError(
         "reading customers failed: OperationalError",
-        where={"pipeline": "crm", "partition": "all", "batch": 3, "after position": {"id": 10}, "table": None},
+        where={
+            "pipeline": "crm",
+            "partition": "all",
+            "batch": 3,
+            "after position": {"id": 10},
+            "table": None,
+        },
         hint="the next run resumes from the last committed batch",
     )
-    assert str(error) == ("reading customers failed: OperationalError "
-                          "[pipeline=crm, partition=all, batch=3, after position={'id': 10}]. "
-                          "Fix: the next run resumes from the last committed batch")
+    assert str(error) == (
+        "reading customers failed: OperationalError "
+        "[pipeline=crm, partition=all, batch=3, after position={'id': 10}]. "
+        "Fix: the next run resumes from the last committed batch"
+    )
     assert (error.what, error.where["batch"], error.hint) == (
-        "reading customers failed: OperationalError", 3, "the next run resumes from the last committed batch")
+        "reading customers failed: OperationalError",
+        3,
+        "the next run resumes from the last committed batch",
+    )
     assert str(ETLError("plain")) == "plain"
 
 
@@ -270,12 +349,16 @@ def test_one_hierarchy() -> None:
 
 def test_error_messages_mask_credentials() -> None:
     password = uuid.uuid4().hex[:12]
-    error = SinkError(f"cannot connect to postgresql://etl:{password}@db:5432/dw",
-                      where={"url": f"mysql://root:{password}@h/x"})
+    error = SinkError(
+        f"cannot connect to postgresql://etl:{password}@db:5432/dw",
+        where={"url": f"mysql://root:{password}@h/x"},
+    )
     assert password not in str(error) and str(error).count("***") == 2
 
 
-def test_pipeline_errors_name_the_place_and_the_fix(pg_url: str, schema: str, pipeline_name: str) -> None:
+def test_pipeline_errors_name_the_place_and_the_fix(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
     from etl_express.sinks import PostgresSink
 
     class Broken(etl.Source):
@@ -287,11 +370,18 @@ def test_pipeline_errors_name_the_place_and_the_fix(pg_url: str, schema: str, pi
 
     sink = PostgresSink(table=f"{schema}.broken")
     with pytest.raises(SourceError) as info:
-        etl.Pipeline(pipeline_name, Broken(), sink=sink, progress=False, retry=RetryPolicy(attempts=0)).run()
+        etl.Pipeline(
+            pipeline_name, Broken(), sink=sink, progress=False, retry=RetryPolicy(attempts=0)
+        ).run()
     message = str(info.value)
     assert message.startswith("reading broken failed: ConnectionError")  # what
-    assert f" [pipeline={pipeline_name}, partition=all, batch=1, after position=1]. " in message  # where
+    assert (
+        f" [pipeline={pipeline_name}, partition=all, batch=1, after position=1]. " in message
+    )  # where
     assert message.endswith("Fix: the next run resumes from the last committed batch")  # what to do
-    with pytest.raises(AnonymizationError, match=rf"\['email'\] would reach the sink without an anonymizer "
-                                                 rf"\[pipeline={pipeline_name}\]\. Fix: add an anonymizer"):
+    with pytest.raises(
+        AnonymizationError,
+        match=rf"\['email'\] would reach the sink without an anonymizer "
+        rf"\[pipeline={pipeline_name}\]\. Fix: add an anonymizer",
+    ):
         etl.Pipeline(pipeline_name, Broken(), sink=sink, pii=["email"]).run()

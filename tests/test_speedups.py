@@ -21,13 +21,17 @@ from etl_express.anonymizers.pseudonymize import KeyedHasher
 from etl_express.sinks import pgcopy
 
 native = _speedups.native
-needs_native = pytest.mark.skipif(native is None, reason="etl_express._native was not built (no C compiler)")
+needs_native = pytest.mark.skipif(
+    native is None, reason="etl_express._native was not built (no C compiler)"
+)
 
 
 def test_native_extension_is_built_where_required() -> None:
     # CI (.ci/run) sets ETL_EXPRESS_REQUIRE_NATIVE=1: there the fast path must be the one tested
     if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
-        assert native is not None, "the C extension etl_express._native was not built; is a C compiler installed?"
+        assert native is not None, (
+            "the C extension etl_express._native was not built; is a C compiler installed?"
+        )
     else:
         assert native is None or hasattr(native, "blake2b_tokens")
 
@@ -54,7 +58,10 @@ def test_blake2b_tokens_equal_hashlib_for_all_lengths_keys_and_sizes(blake2b_lan
     assert native.blake2b_lanes() == blake2b_lanes
     rng = random.Random(7)
     # every block boundary: empty, short, exactly 128, 129, several blocks
-    values = [bytes(rng.getrandbits(8) for _ in range(n)) for n in [0, 1, 2, 63, 64, 127, 128, 129, 255, 256, 257, 1000]]
+    values = [
+        bytes(rng.getrandbits(8) for _ in range(n))
+        for n in [0, 1, 2, 63, 64, 127, 128, 129, 255, 256, 257, 1000]
+    ]
     values += [rng.randbytes(rng.randrange(0, 300)) for _ in range(300)]
     arr = _string_array(values)
     offsets, data = _speedups.string_buffers(arr)
@@ -64,7 +71,10 @@ def test_blake2b_tokens_equal_hashlib_for_all_lengths_keys_and_sizes(blake2b_lan
         width = 2 + 2 * size
         assert len(out) == width * len(values)
         for i, v in enumerate(values):
-            assert out[i * width:(i + 1) * width] == b"p:" + hashlib.blake2b(v, key=key, digest_size=size).hexdigest().encode()
+            assert (
+                out[i * width : (i + 1) * width]
+                == b"p:" + hashlib.blake2b(v, key=key, digest_size=size).hexdigest().encode()
+            )
 
 
 @needs_native
@@ -73,16 +83,22 @@ def test_blake2b_tokens_of_a_sliced_array_hash_only_its_values() -> None:
     offsets, data = _speedups.string_buffers(arr)
     key = b"k" * 32
     out = native.blake2b_tokens(key, 16, b"", offsets, 2, data)
-    assert out == b"".join(hashlib.blake2b(v, key=key, digest_size=16).hexdigest().encode() for v in (b"alpha", b"beta"))
+    assert out == b"".join(
+        hashlib.blake2b(v, key=key, digest_size=16).hexdigest().encode()
+        for v in (b"alpha", b"beta")
+    )
 
 
 @needs_native
-@pytest.mark.parametrize("bad", [
-    dict(key=b"", size=16),             # no key
-    dict(key=b"k" * 65, size=16),       # key longer than BLAKE2b allows
-    dict(key=b"k" * 32, size=0),
-    dict(key=b"k" * 32, size=65),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(key=b"", size=16),  # no key
+        dict(key=b"k" * 65, size=16),  # key longer than BLAKE2b allows
+        dict(key=b"k" * 32, size=0),
+        dict(key=b"k" * 32, size=65),
+    ],
+)
 def test_blake2b_tokens_refuses_bad_parameters(bad: dict) -> None:
     offsets = np.array([0, 1], dtype=np.int32)
     with pytest.raises(ValueError, match="key must be 1..64 bytes"):
@@ -116,7 +132,9 @@ def test_keyed_hasher_native_and_hashlib_paths_agree() -> None:
     values = pa.array(["+79161234567", "user@example.com", "", "ёлка", "a" * 200, "z"]).slice(1)
     fallback = hasher.tokens(values, "email", native=False)
     assert hasher.tokens(values, "email") == fallback
-    assert all(t.startswith("email:") and len(t) == len("email:") + 32 for t in fallback.to_pylist())
+    assert all(
+        t.startswith("email:") and len(t) == len("email:") + 32 for t in fallback.to_pylist()
+    )
     assert fallback[1].as_py() == hasher.token("", "email")
 
 
@@ -136,7 +154,9 @@ def test_pseudonymize_gives_the_same_tokens_without_the_extension(tmp_path) -> N
     key = secrets.token_urlsafe(48)
     for flag in ("0", "1"):
         env = {**os.environ, "ETL_EXPRESS_NO_NATIVE": flag, "TEST_KEY": key}
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
         runs[flag] = out.stdout.strip()
     assert runs["1"].startswith("False ")
     assert runs["0"].split(" ", 1)[1] == runs["1"].split(" ", 1)[1]
@@ -153,25 +173,77 @@ def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
         return None if rng.random() < 0.2 else value
 
     columns = {
-        "i64": (pa.array([maybe(rng.randrange(-2**63, 2**63)) for _ in range(rows)], pa.int64()), "bigint"),
-        "i32": (pa.array([maybe(rng.randrange(-2**31, 2**31)) for _ in range(rows)], pa.int32()), "integer"),
-        "i16": (pa.array([maybe(rng.randrange(-2**15, 2**15)) for _ in range(rows)], pa.int16()), "smallint"),
-        "i8_to_int": (pa.array([maybe(rng.randrange(-128, 128)) for _ in range(rows)], pa.int8()), "integer"),
-        "i64_to_int": (pa.array([maybe(rng.randrange(-2**31, 2**31)) for _ in range(rows)], pa.int64()), "integer"),
-        "u8": (pa.array([maybe(rng.randrange(0, 256)) for _ in range(rows)], pa.uint8()), "smallint"),
-        "text": (pa.array([maybe("".join(rng.choice("aЖ€ \t'\"\\,") for _ in range(rng.randrange(0, 12))))
-                           for _ in range(rows)]), "text"),
+        "i64": (
+            pa.array([maybe(rng.randrange(-(2**63), 2**63)) for _ in range(rows)], pa.int64()),
+            "bigint",
+        ),
+        "i32": (
+            pa.array([maybe(rng.randrange(-(2**31), 2**31)) for _ in range(rows)], pa.int32()),
+            "integer",
+        ),
+        "i16": (
+            pa.array([maybe(rng.randrange(-(2**15), 2**15)) for _ in range(rows)], pa.int16()),
+            "smallint",
+        ),
+        "i8_to_int": (
+            pa.array([maybe(rng.randrange(-128, 128)) for _ in range(rows)], pa.int8()),
+            "integer",
+        ),
+        "i64_to_int": (
+            pa.array([maybe(rng.randrange(-(2**31), 2**31)) for _ in range(rows)], pa.int64()),
+            "integer",
+        ),
+        "u8": (
+            pa.array([maybe(rng.randrange(0, 256)) for _ in range(rows)], pa.uint8()),
+            "smallint",
+        ),
+        "text": (
+            pa.array(
+                [
+                    maybe("".join(rng.choice("aЖ€ \t'\"\\,") for _ in range(rng.randrange(0, 12))))
+                    for _ in range(rows)
+                ]
+            ),
+            "text",
+        ),
         "json": (pa.array([maybe('{"k": %d}' % i) for i in range(rows)]), "jsonb"),
         "flag": (pa.array([maybe(rng.random() < 0.5) for _ in range(rows)]), "boolean"),
-        "day": (pa.array([maybe(dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(0, 3_000_000)))
-                          for _ in range(rows)], pa.date32()), "date"),
-        "ts_us": (pa.array([maybe(rng.randrange(-2**60, 2**60)) for _ in range(rows)], pa.int64())
-                  .cast(pa.timestamp("us", "UTC")), "timestamp with time zone"),
-        "ts_ms": (pa.array([maybe(rng.randrange(-2**40, 2**40)) for _ in range(rows)], pa.int64())
-                  .cast(pa.timestamp("ms")), "timestamp without time zone"),
-        "money": (pa.array([maybe(decimal.Decimal(rng.randrange(-10**12, 10**12)) / 100) for _ in range(rows)],
-                           pa.decimal128(14, 2)), "numeric"),
-        "f64": (pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float64()), "double precision"),
+        "day": (
+            pa.array(
+                [
+                    maybe(dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(0, 3_000_000)))
+                    for _ in range(rows)
+                ],
+                pa.date32(),
+            ),
+            "date",
+        ),
+        "ts_us": (
+            pa.array([maybe(rng.randrange(-(2**60), 2**60)) for _ in range(rows)], pa.int64()).cast(
+                pa.timestamp("us", "UTC")
+            ),
+            "timestamp with time zone",
+        ),
+        "ts_ms": (
+            pa.array([maybe(rng.randrange(-(2**40), 2**40)) for _ in range(rows)], pa.int64()).cast(
+                pa.timestamp("ms")
+            ),
+            "timestamp without time zone",
+        ),
+        "money": (
+            pa.array(
+                [
+                    maybe(decimal.Decimal(rng.randrange(-(10**12), 10**12)) / 100)
+                    for _ in range(rows)
+                ],
+                pa.decimal128(14, 2),
+            ),
+            "numeric",
+        ),
+        "f64": (
+            pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float64()),
+            "double precision",
+        ),
     }
     batch = pa.record_batch({name: arr for name, (arr, _) in columns.items()})
     return batch, [pg for _, pg in columns.values()]
@@ -179,25 +251,39 @@ def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_copy_payload_is_the_same_with_and_without_the_compiled_encoder(
-        monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
     batch, types = _every_type_batch(700, seed)
     assert pgcopy.copy_payload(batch, types).format == "binary"  # not the CSV fallback
     for piece in (batch, batch.slice(3), batch.slice(9, 250), batch.slice(700)):
-        with_native = b"".join(bytes(c) for c in pgcopy.copy_payload(piece, types, slice_bytes=4096))
+        with_native = b"".join(
+            bytes(c) for c in pgcopy.copy_payload(piece, types, slice_bytes=4096)
+        )
         with monkeypatch.context() as m:
             m.setattr(_speedups, "native", None)
-            without = b"".join(bytes(c) for c in pgcopy.copy_payload(piece, types, slice_bytes=4096))
+            without = b"".join(
+                bytes(c) for c in pgcopy.copy_payload(piece, types, slice_bytes=4096)
+            )
         assert with_native == without
         assert with_native.startswith(b"PGCOPY\n\xff\r\n\x00") and with_native.endswith(b"\xff\xff")
 
 
 def test_scrub_and_pseudonymize_unchanged_by_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
-    texts = pa.array(["Пишите: иван.петров@почта.рф или +7 (916) 123-45-67", None, "Заказ №12 доставлен",
-                      "тел 8 916 123 45 67, a@b.co, b@c.org", "СНИЛС 112-233-445 95"])
+    texts = pa.array(
+        [
+            "Пишите: иван.петров@почта.рф или +7 (916) 123-45-67",
+            None,
+            "Заказ №12 доставлен",
+            "тел 8 916 123 45 67, a@b.co, b@c.org",
+            "СНИЛС 112-233-445 95",
+        ]
+    )
     key = SecretStr(secrets.token_urlsafe(48))
     scrub = ScrubPII(["notes"], replace="pseudonym", key=key)
     pseudo = Pseudonymize(["email"], key=key)
-    batch = pa.record_batch({"notes": texts, "email": pa.array(["A@B.ru", "b@c.org", None, "", "x@y.z"])})
+    batch = pa.record_batch(
+        {"notes": texts, "email": pa.array(["A@B.ru", "b@c.org", None, "", "x@y.z"])}
+    )
     fast = pseudo.anonymize(scrub.anonymize(batch))
     monkeypatch.setattr(_speedups, "native", None)
     slow = pseudo.anonymize(scrub.anonymize(batch))
@@ -209,7 +295,16 @@ def test_scrub_and_pseudonymize_unchanged_by_the_extension(monkeypatch: pytest.M
 def _random_phones(n: int, seed: int) -> list[str | None]:
     rng = random.Random(seed)
     alphabet = "0123456789 +()-78٣" + "abc"
-    out: list[str | None] = [None, "", "+", "8", "89161234567", "79161234567", "9161234567", "791612345678"]
+    out: list[str | None] = [
+        None,
+        "",
+        "+",
+        "8",
+        "89161234567",
+        "79161234567",
+        "9161234567",
+        "791612345678",
+    ]
     out += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 20))) for _ in range(n)]
     return out
 
@@ -225,7 +320,11 @@ def test_phone_normalization_native_equals_arrow_kernels(monkeypatch: pytest.Mon
             m.setattr(_speedups, "native", None)
             slow = normalize_phone(arr)
         assert fast.equals(slow)
-    assert normalize_phone(pa.array(["8 (916) 123-45-67", None, "abc"])).to_pylist() == ["+79161234567", None, ""]
+    assert normalize_phone(pa.array(["8 (916) 123-45-67", None, "abc"])).to_pylist() == [
+        "+79161234567",
+        None,
+        "",
+    ]
 
 
 def test_casefold_of_ascii_columns_matches_python() -> None:
@@ -234,7 +333,10 @@ def test_casefold_of_ascii_columns_matches_python() -> None:
     from etl_express.anonymizers.normalize import casefold
 
     rng = random.Random(5)
-    ascii_values = ["".join(rng.choice("AbCdEz09.@_-+ ") for _ in range(rng.randrange(0, 15))) for _ in range(500)]
+    ascii_values = [
+        "".join(rng.choice("AbCdEz09.@_-+ ") for _ in range(rng.randrange(0, 15)))
+        for _ in range(500)
+    ]
     mixed = ascii_values + ["Straße@Example.COM", "ΣΊΣΥΦΟΣ", "ﬁle@ﬀ.ru", "Ёлка"]
     for values in (ascii_values, mixed):
         got = casefold(pa.array(values + [None])).to_pylist()
@@ -243,7 +345,10 @@ def test_casefold_of_ascii_columns_matches_python() -> None:
 
 def _fuzz_texts(alphabet: list[str], count: int, seed: int, longest: int = 25) -> list[str]:
     rng = random.Random(seed)
-    return ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, longest))) for _ in range(count)]
+    return [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, longest)))
+        for _ in range(count)
+    ]
 
 
 @needs_native
@@ -255,8 +360,18 @@ def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
     rule = next(r for r in _RULES_BEFORE_CHECKSUMS if r.kind == "email")
     alphabet = list("ab.-_%+@@@ 1,Z") + ["я", "ё", "é", "Ⅻ", "٣", "\u00a0", "—", "𝔸", "\t"]
     texts = _fuzz_texts(alphabet, 60_000, 3) + [
-        "a@b.c@d.e x@y..z a@b.c. @a.b q@w.e-", "иван@почта.рф", "счёт: user.1@mail.ru, спасибо",
-        "a@b.c.d@e.f", "x@y.zя", "яx@y.z", "x@я.z", "x@y.я", "", "@", "a@", "@b.c",
+        "a@b.c@d.e x@y..z a@b.c. @a.b q@w.e-",
+        "иван@почта.рф",
+        "счёт: user.1@mail.ru, спасибо",
+        "a@b.c.d@e.f",
+        "x@y.zя",
+        "яx@y.z",
+        "x@я.z",
+        "x@y.я",
+        "",
+        "@",
+        "a@",
+        "@b.c",
     ]
     arr = pa.array(texts + [None])
     want = [re2.sub(rule.pattern, r"\1<EMAIL>\3", t) for t in texts] + [None]
@@ -277,11 +392,19 @@ def _phone_like_texts(count: int, seed: int) -> list[str]:
         if rng.random() < 0.4:
             area = f"({area})"
         parts = [head, area, d[3:6], d[6:8], d[8:10]]
-        text = "".join(p + rng.choice(seps) for p in parts).strip() if rng.random() < 0.9 else "".join(parts)
+        text = (
+            "".join(p + rng.choice(seps) for p in parts).strip()
+            if rng.random() < 0.9
+            else "".join(parts)
+        )
         if rng.random() < 0.2:  # a digit lost or one too many
             i = rng.randrange(len(text) + 1)
-            text = text[:i] + rng.choice(["", "5"]) + text[i + 1:]
-        text = rng.choice(["", "тел ", "x", "_", "я", "1", " "]) + text + rng.choice(["", ",", "a", "7", "я", " доб. 12"])
+            text = text[:i] + rng.choice(["", "5"]) + text[i + 1 :]
+        text = (
+            rng.choice(["", "тел ", "x", "_", "я", "1", " "])
+            + text
+            + rng.choice(["", ",", "a", "7", "я", " доб. 12"])
+        )
         out.append(text if rng.random() < 0.8 else text + " или " + text)
     return out
 
@@ -292,16 +415,25 @@ def test_compiled_phone_rules_replace_exactly_what_re2_does() -> None:
 
     from etl_express.anonymizers import scrub
 
-    texts = _phone_like_texts(40_000, 9) + _fuzz_texts(list("0123456789 -()+7_a\t") + ["я", "\u00a0"], 20_000, 4)
+    texts = _phone_like_texts(40_000, 9) + _fuzz_texts(
+        list("0123456789 -()+7_a\t") + ["я", "\u00a0"], 20_000, 4
+    )
     arr = pa.array(texts + [None])
-    rules = [r for r in scrub._RULES_BEFORE_CHECKSUMS + scrub._RULES_AFTER_CHECKSUMS if r.native is not None]
+    rules = [
+        r
+        for r in scrub._RULES_BEFORE_CHECKSUMS + scrub._RULES_AFTER_CHECKSUMS
+        if r.native is not None
+    ]
     assert {r.kind for r in rules} == {"phone"} and len(rules) == 2
     for rule in rules:
         want = [re2.sub(rule.pattern, r"\1<PHONE>\3", t) for t in texts] + [None]
         assert sum(w != t for w, t in zip(want, texts)) > 1_000  # the fuzz reaches the matches
         got = scrub._replace_program_native(arr, rule.native, "<PHONE>").to_pylist()
         assert got == want
-        assert scrub._replace_program_native(arr.slice(11, 500), rule.native, "<PHONE>").to_pylist() == want[11:511]
+        assert (
+            scrub._replace_program_native(arr.slice(11, 500), rule.native, "<PHONE>").to_pylist()
+            == want[11:511]
+        )
 
 
 @needs_native
@@ -319,28 +451,61 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
 
     from etl_express.anonymizers import scrub
 
-    alphabet = list("0123456789 ()-\t\n\v\f\r@a") + list("паспортПАСПОРТсерияСЕРИЯиИвыданВЫДАН") + [
-        "\u1c80", "\u1c81", "\u1c82", "\u1c83", "\u1c84", "\u1c85", "ё", "\U0001d400"]
-    words = ["паспорт", "серия", "серии", "выдан", "ПАСПОРТ", "Серии", "ВыДаН", "\u1c83ерия", "па\u1c83порт"]
+    alphabet = (
+        list("0123456789 ()-\t\n\v\f\r@a")
+        + list("паспортПАСПОРТсерияСЕРИЯиИвыданВЫДАН")
+        + ["\u1c80", "\u1c81", "\u1c82", "\u1c83", "\u1c84", "\u1c85", "ё", "\U0001d400"]
+    )
+    words = [
+        "паспорт",
+        "серия",
+        "серии",
+        "выдан",
+        "ПАСПОРТ",
+        "Серии",
+        "ВыДаН",
+        "\u1c83ерия",
+        "па\u1c83порт",
+    ]
     rng = random.Random(11)
     texts = _fuzz_texts(alphabet, 40_000, 12, longest=30) + [
-        "".join(rng.choice(alphabet) for _ in range(rng.randrange(6))) + rng.choice(words)
-        + "".join(rng.choice(alphabet) for _ in range(rng.randrange(6))) for _ in range(10_000)]
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
+        + rng.choice(words)
+        + "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
+        for _ in range(10_000)
+    ]
     arr = pa.array(texts + [None])
     picked, context = scrub._gates(arr)
     assert picked.to_pylist() == [bool(re2.search(scrub.PREFILTER, t)) for t in texts] + [False]
-    assert context.to_pylist() == [bool(re2.search(scrub.PASSPORT_CONTEXT, t)) for t in texts] + [False]
+    assert context.to_pylist() == [bool(re2.search(scrub.PASSPORT_CONTEXT, t)) for t in texts] + [
+        False
+    ]
     assert sum(context.to_pylist()) > 5_000
 
 
-def test_scrub_gives_the_same_text_with_and_without_the_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scrub_gives_the_same_text_with_and_without_the_extension(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from tests.anonymizers import idnumbers as nb
 
     rng = random.Random(2)
-    pieces = ["Паспорт 45 12 345678 выдан ОВД", "серия 4512 № 345678", "ПАСПОРТ: 4512345678",
-              "4512 345678, выдан 01.02.2003", f"СНИЛС {nb.snils(rng)}", f"ИНН {nb.inn10(rng)}",
-              "тел. 8 (916) 123-45-67", "+7 916 1234567", "(916)123-45-67", "user.x@mail.ru", "иван@почта.рф",
-              "Заказ №123456 доставлен", "\u1c83ерия 4512 345678", "карта 4111 1111 1111 1111", "просто текст"]
+    pieces = [
+        "Паспорт 45 12 345678 выдан ОВД",
+        "серия 4512 № 345678",
+        "ПАСПОРТ: 4512345678",
+        "4512 345678, выдан 01.02.2003",
+        f"СНИЛС {nb.snils(rng)}",
+        f"ИНН {nb.inn10(rng)}",
+        "тел. 8 (916) 123-45-67",
+        "+7 916 1234567",
+        "(916)123-45-67",
+        "user.x@mail.ru",
+        "иван@почта.рф",
+        "Заказ №123456 доставлен",
+        "\u1c83ерия 4512 345678",
+        "карта 4111 1111 1111 1111",
+        "просто текст",
+    ]
     texts = [" ".join(rng.sample(pieces, rng.randrange(1, 4))) for _ in range(3_000)] + [None, ""]
     arr = pa.array(texts)
     fast = ScrubPII(["notes"]).scrub(arr)
@@ -363,5 +528,5 @@ def test_digit_run_gate_flags_every_check_digit_candidate() -> None:
     assert all(f for f, c in zip(flags, has_candidate) if c)  # a superset: no candidate is skipped
     assert flags[-1] is False
     ten = "".join(str(d % 10) for d in range(1, 11))
-    spaced, nine, glued = " ".join(ten[i:i + 2] for i in range(0, 10, 2)), ten[:9], "a" + ten
+    spaced, nine, glued = " ".join(ten[i : i + 2] for i in range(0, 10, 2)), ten[:9], "a" + ten
     assert scrub._digit_runs(pa.array([spaced, nine, glued])).to_pylist() == [True, False, True]

@@ -55,7 +55,9 @@ def string_result(like: pa.Array, offsets: bytes, data: bytes) -> pa.Array:
     """A native function's output column (int32 offsets and data) for the rows of ``like``,
     null where ``like`` is."""
     out = pa.StringArray.from_buffers(len(like), pa.py_buffer(offsets), pa.py_buffer(data))
-    return pc.if_else(pc.is_valid(like), out, pa.scalar(None, pa.string())) if like.null_count else out
+    return (
+        pc.if_else(pc.is_valid(like), out, pa.scalar(None, pa.string())) if like.null_count else out
+    )
 
 
 def row_flags(like: pa.Array, flags: bytes) -> pa.Array:

@@ -27,22 +27,137 @@ DEMO_DB = "etl_express_demo_crm"
 DEMO_TABLE = "demo.customers"
 KEY_SECRET = "DEMO_ANON_KEY"  # pragma: allowlist secret  (a secret's name, not a value)
 
-_MALE_FIRST = ["Александр", "Дмитрий", "Максим", "Сергей", "Андрей", "Алексей", "Артём", "Илья",
-               "Кирилл", "Михаил", "Никита", "Матвей", "Роман", "Егор", "Иван", "Павел"]
-_FEMALE_FIRST = ["Анна", "Мария", "Елена", "Ольга", "Наталья", "Татьяна", "Ирина", "Екатерина",
-                 "Светлана", "Юлия", "Анастасия", "Дарья", "Полина", "Ксения", "Виктория", "Алина"]
-_LAST = ["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов",
-         "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров",
-         "Павлов", "Козлов", "Степанов", "Николаев", "Орлов", "Андреев", "Макаров", "Никитин"]
-_PATRONYMIC = ["Александров", "Дмитриев", "Сергеев", "Андреев", "Алексеев", "Иванов", "Михайлов",
-               "Петров", "Николаев", "Викторов"]
-_CITIES = ["Москва", "Санкт-Петербург", "Новосибирск", "Екатеринбург", "Казань", "Нижний Новгород",
-           "Челябинск", "Самара", "Омск", "Ростов-на-Дону", "Уфа", "Красноярск", "Воронеж", "Пермь"]
+_MALE_FIRST = [
+    "Александр",
+    "Дмитрий",
+    "Максим",
+    "Сергей",
+    "Андрей",
+    "Алексей",
+    "Артём",
+    "Илья",
+    "Кирилл",
+    "Михаил",
+    "Никита",
+    "Матвей",
+    "Роман",
+    "Егор",
+    "Иван",
+    "Павел",
+]
+_FEMALE_FIRST = [
+    "Анна",
+    "Мария",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Ирина",
+    "Екатерина",
+    "Светлана",
+    "Юлия",
+    "Анастасия",
+    "Дарья",
+    "Полина",
+    "Ксения",
+    "Виктория",
+    "Алина",
+]
+_LAST = [
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Егоров",
+    "Павлов",
+    "Козлов",
+    "Степанов",
+    "Николаев",
+    "Орлов",
+    "Андреев",
+    "Макаров",
+    "Никитин",
+]
+_PATRONYMIC = [
+    "Александров",
+    "Дмитриев",
+    "Сергеев",
+    "Андреев",
+    "Алексеев",
+    "Иванов",
+    "Михайлов",
+    "Петров",
+    "Николаев",
+    "Викторов",
+]
+_CITIES = [
+    "Москва",
+    "Санкт-Петербург",
+    "Новосибирск",
+    "Екатеринбург",
+    "Казань",
+    "Нижний Новгород",
+    "Челябинск",
+    "Самара",
+    "Омск",
+    "Ростов-на-Дону",
+    "Уфа",
+    "Красноярск",
+    "Воронеж",
+    "Пермь",
+]
 _DOMAINS = ["mail.ru", "yandex.ru", "gmail.com", "bk.ru", "inbox.ru", "rambler.ru"]
-_TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o",
-                      "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e",
-                      "yu", "ya"]))
+_TRANSLIT = dict(
+    zip(
+        "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+        [
+            "a",
+            "b",
+            "v",
+            "g",
+            "d",
+            "e",
+            "e",
+            "zh",
+            "z",
+            "i",
+            "y",
+            "k",
+            "l",
+            "m",
+            "n",
+            "o",
+            "p",
+            "r",
+            "s",
+            "t",
+            "u",
+            "f",
+            "kh",
+            "ts",
+            "ch",
+            "sh",
+            "shch",
+            "",
+            "y",
+            "",
+            "e",
+            "yu",
+            "ya",
+        ],
+    )
+)
 
 
 def _translit(text: str) -> str:
@@ -52,7 +167,9 @@ def _translit(text: str) -> str:
 def _phone_formats(digits: str, style: int) -> str:
     """One of the ways people write a Russian mobile number."""
     a, b, c, d = digits[:3], digits[3:6], digits[6:8], digits[8:10]
-    return [f"+7{digits}", f"8 ({a}) {b}-{c}-{d}", f"+7 {a} {b}{c}{d}", f"8-{a}-{b}-{c}-{d}"][style % 4]
+    return [f"+7{digits}", f"8 ({a}) {b}-{c}-{d}", f"+7 {a} {b}{c}{d}", f"8-{a}-{b}-{c}-{d}"][
+        style % 4
+    ]
 
 
 def generate_customers(rows: int, seed: int = 20240101) -> pa.Table:
@@ -69,7 +186,9 @@ def generate_customers(rows: int, seed: int = 20240101) -> pa.Table:
     phone_n = rng.integers(900_000_0000, 999_999_9999, rows)
     birth = np.datetime64("1950-01-01") + rng.integers(0, 365 * 55, rows).astype("timedelta64[D]")
     balance = np.round(rng.gamma(2.0, 25_000.0, rows), 2)
-    created = np.datetime64("2020-01-01T00:00:00", "us") + (rng.integers(0, 4 * 365 * 86400, rows) * 1_000_000).astype("timedelta64[us]")
+    created = np.datetime64("2020-01-01T00:00:00", "us") + (
+        rng.integers(0, 4 * 365 * 86400, rows) * 1_000_000
+    ).astype("timedelta64[us]")
     updated = created + (rng.integers(0, 365 * 86400, rows) * 1_000_000).astype("timedelta64[us]")
     note_kind = rng.integers(0, 5, rows)
     active = rng.random(rows) < 0.9
@@ -91,7 +210,9 @@ def generate_customers(rows: int, seed: int = 20240101) -> pa.Table:
         phones.append(_phone_formats(digits, int(i)))
         kind = note_kind[i]
         if kind == 0:
-            notes.append(f"Просил перезвонить по номеру {_phone_formats(digits, int(i) + 1)} после 18:00")
+            notes.append(
+                f"Просил перезвонить по номеру {_phone_formats(digits, int(i) + 1)} после 18:00"
+            )
         elif kind == 1:
             notes.append(f"Новый адрес почты: {email.upper()}, старый больше не читает")
         elif kind == 2:
@@ -100,19 +221,21 @@ def generate_customers(rows: int, seed: int = 20240101) -> pa.Table:
             notes.append("")
         else:
             notes.append(None)  # type: ignore[arg-type]
-    return pa.table({
-        "id": pa.array(ids),
-        "full_name": pa.array(full_names, pa.string()),
-        "email": pa.array(emails, pa.string()),
-        "phone": pa.array(phones, pa.string()),
-        "birth_date": pa.array(birth, pa.date32()),
-        "city": pa.array([_CITIES[c] for c in city_i], pa.string()),
-        "balance": pa.array(balance).cast(pa.decimal128(12, 2)),
-        "is_active": pa.array(active),
-        "notes": pa.array(notes, pa.string()),
-        "created_at": pa.array(created, pa.timestamp("us", tz="UTC")),
-        "updated_at": pa.array(updated, pa.timestamp("us", tz="UTC")),
-    })
+    return pa.table(
+        {
+            "id": pa.array(ids),
+            "full_name": pa.array(full_names, pa.string()),
+            "email": pa.array(emails, pa.string()),
+            "phone": pa.array(phones, pa.string()),
+            "birth_date": pa.array(birth, pa.date32()),
+            "city": pa.array([_CITIES[c] for c in city_i], pa.string()),
+            "balance": pa.array(balance).cast(pa.decimal128(12, 2)),
+            "is_active": pa.array(active),
+            "notes": pa.array(notes, pa.string()),
+            "created_at": pa.array(created, pa.timestamp("us", tz="UTC")),
+            "updated_at": pa.array(updated, pa.timestamp("us", tz="UTC")),
+        }
+    )
 
 
 CUSTOMERS_DDL = """
@@ -131,7 +254,9 @@ CREATE TABLE customers (
 )"""
 
 
-def load_table(dsn: str, table: pa.Table, name: str = "customers", ddl: str = CUSTOMERS_DDL) -> None:
+def load_table(
+    dsn: str, table: pa.Table, name: str = "customers", ddl: str = CUSTOMERS_DDL
+) -> None:
     """(Re)create ``name`` in ``dsn`` and bulk-load ``table`` into it."""
     buf = io.BytesIO()
     pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=False))
@@ -139,7 +264,9 @@ def load_table(dsn: str, table: pa.Table, name: str = "customers", ddl: str = CU
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(name)))
         conn.execute(ddl.replace("CREATE TABLE customers", f"CREATE TABLE {name}"))
         cols = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
-        with conn.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(sql.Identifier(name), cols)) as copy:
+        with conn.cursor().copy(
+            sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(sql.Identifier(name), cols)
+        ) as copy:
             copy.write(buf.getbuffer())
         conn.execute(sql.SQL("CREATE INDEX ON {} (updated_at, id)").format(sql.Identifier(name)))
 
@@ -151,7 +278,11 @@ def demo_source_url(store_url: str) -> str:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,)).fetchone()
         if not exists:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DB)))
-    return str(psycopg.conninfo.make_conninfo(dsn, dbname=DEMO_DB)) if "://" not in dsn else _with_db(dsn, DEMO_DB)
+    return (
+        str(psycopg.conninfo.make_conninfo(dsn, dbname=DEMO_DB))
+        if "://" not in dsn
+        else _with_db(dsn, DEMO_DB)
+    )
 
 
 def _with_db(url: str, db: str) -> str:
@@ -186,7 +317,9 @@ def ensure_demo_key() -> None:
     os.environ["ETL_EXPRESS_" + KEY_SECRET] = path.read_text().strip()
 
 
-def build_pipeline(source_url: str, store_url: str, name: str = "demo_customers", table: str = DEMO_TABLE) -> Any:
+def build_pipeline(
+    source_url: str, store_url: str, name: str = "demo_customers", table: str = DEMO_TABLE
+) -> Any:
     """The demo pipeline: incremental SQL source, every personal column anonymized."""
     from . import Pipeline, secret
     from .sinks import PostgresSink
@@ -206,8 +339,14 @@ def build_pipeline(source_url: str, store_url: str, name: str = "demo_customers"
     ]
     return Pipeline(
         name=name,
-        source=SQLSource(source_url, table="customers", primary_key="id", cursor="updated_at",
-                         batch_size=25_000, pii=pii),
+        source=SQLSource(
+            source_url,
+            table="customers",
+            primary_key="id",
+            cursor="updated_at",
+            batch_size=25_000,
+            pii=pii,
+        ),
         anonymizers=anonymizers,
         sink=PostgresSink(table=table, url=store_url),
     )
@@ -227,7 +366,11 @@ def run_demo(rows: int = 100_000, reset: bool = False, echo: Any = print) -> Any
         echo(f"demo CRM database: {rows:,} customers generated in {time.perf_counter() - t0:.1f} s")
         pipeline.reset()
         with psycopg.connect(libpq_url(store_url), autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(*map(sql.Identifier, DEMO_TABLE.split("."))))
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}.{}").format(
+                    *map(sql.Identifier, DEMO_TABLE.split("."))
+                )
+            )
     result = pipeline.run()
     echo(f"pipeline {pipeline.name}: {result.status}")
     echo(f"  rows read        {result.rows_read:>10,}")

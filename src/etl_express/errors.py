@@ -18,7 +18,9 @@ class ETLError(Exception):
     URL passwords and secret values resolved through ``etl.secret`` are masked as ``***``.
     """
 
-    def __init__(self, message: str, *, where: dict[str, Any] | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, where: dict[str, Any] | None = None, hint: str | None = None
+    ):
         self.what = message
         self.where = {k: v for k, v in (where or {}).items() if v is not None}
         self.hint = hint

@@ -112,7 +112,9 @@ def _canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa
             arr = arr.cast(pa.timestamp(t.unit, tz="UTC"))
         return arr.cast(target)
     if pa.types.is_string(target) and (
-        pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
+        pa.types.is_nested(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
         or pa.types.is_fixed_size_binary(t)
     ):
         values = arr.to_pylist()
@@ -132,7 +134,11 @@ def _canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa
 def canonicalize(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
     """Rename columns to snake_case and cast them to canonical types (vectorized)."""
     if isinstance(batch, pa.Table):
-        batch = batch.combine_chunks().to_batches()[0] if batch.num_rows else pa.RecordBatch.from_pylist([], schema=batch.schema)
+        batch = (
+            batch.combine_chunks().to_batches()[0]
+            if batch.num_rows
+            else pa.RecordBatch.from_pylist([], schema=batch.schema)
+        )
     names = [normalize_name(n) for n in batch.schema.names]
     _check_unique(names, batch.schema.names)
     arrays = []
@@ -193,7 +199,14 @@ def _convert_value_column(values: list[Any], target: pa.DataType | None) -> pa.A
 def _value_problem(value: Any, target: pa.DataType) -> str | None:
     try:
         _convert_value_column([value], target)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        OverflowError,
+        TypeError,
+        ValueError,
+    ):
         return f"cannot convert a {type(value).__name__} value to {target}"
     return None
 
@@ -224,12 +237,22 @@ def records_to_batch(
         target = targets.get(name)
         try:
             arrays[name] = _convert_value_column(values, target)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError):
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowTypeError,
+            pa.ArrowNotImplementedError,
+            OverflowError,
+            TypeError,
+            ValueError,
+        ):
             if target is None:
                 target = pa.string()
                 targets[name] = target
                 # mixed Python types in one inferred column: keep them as text
-                values = [None if v is None else (v if isinstance(v, str) else to_json_text(v)) for v in values]
+                values = [
+                    None if v is None else (v if isinstance(v, str) else to_json_text(v))
+                    for v in values
+                ]
                 arrays[name] = pa.array(values, type=pa.string())
                 continue
             for i, v in enumerate(values):
@@ -241,8 +264,13 @@ def records_to_batch(
     if rejected:
         good = [i for i in range(len(rows)) if i not in rejected]
         good_rows = [rows[i] for i in good]
-        batch, _ = records_to_batch(good_rows, pa.schema([pa.field(n, arrays[n].type if n in arrays else targets[n]) for n in names]))
-        return batch, [Rejected(i, dict(records[i]), reason) for i, reason in sorted(rejected.items())]
+        batch, _ = records_to_batch(
+            good_rows,
+            pa.schema([pa.field(n, arrays[n].type if n in arrays else targets[n]) for n in names]),
+        )
+        return batch, [
+            Rejected(i, dict(records[i]), reason) for i, reason in sorted(rejected.items())
+        ]
     fields = [pa.field(n, arrays[n].type) for n in names]
     if not names:
         return pa.RecordBatch.from_pylist([], schema=pa.schema([])), []
@@ -283,10 +311,16 @@ def to_records(data: pa.RecordBatch | pa.Table) -> list[Record]:
         if conv is not None:
             values = [conv(v) for v in values]
         columns.append(values)
-    return [dict(zip(names, row)) for row in zip(*columns)] if columns else [{} for _ in range(data.num_rows)]
+    return (
+        [dict(zip(names, row)) for row in zip(*columns)]
+        if columns
+        else [{} for _ in range(data.num_rows)]
+    )
 
 
-def add_lineage(batch: pa.RecordBatch, run_id: str, source: str, loaded_at: dt.datetime) -> pa.RecordBatch:
+def add_lineage(
+    batch: pa.RecordBatch, run_id: str, source: str, loaded_at: dt.datetime
+) -> pa.RecordBatch:
     """Append (or replace) the lineage columns."""
     n = batch.num_rows
     keep = [i for i, name in enumerate(batch.schema.names) if name not in LINEAGE_COLUMNS]
@@ -297,7 +331,11 @@ def add_lineage(batch: pa.RecordBatch, run_id: str, source: str, loaded_at: dt.d
         pa.repeat(pa.scalar(source, pa.string()), n),
         pa.repeat(pa.scalar(loaded_at, TIMESTAMP), n),
     ]
-    fields += [pa.field(RUN_ID, pa.string()), pa.field(SOURCE, pa.string()), pa.field(LOADED_AT, TIMESTAMP)]
+    fields += [
+        pa.field(RUN_ID, pa.string()),
+        pa.field(SOURCE, pa.string()),
+        pa.field(LOADED_AT, TIMESTAMP),
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 

@@ -28,7 +28,8 @@ from loguru import logger
 from .errors import ETLConfigError
 from .secrets.masking import mask_secrets
 from .store.database import engine_for
-from .store.state import SCHEMA, logs as logs_table
+from .store.state import SCHEMA
+from .store.state import logs as logs_table
 
 LOG_DIR_ENV = "ETL_EXPRESS_LOG_DIR"
 RETENTION_DAYS = 30
@@ -76,7 +77,9 @@ def mask_record(record: Any) -> None:
                 replacement = type(exception.value)(masked)
             except Exception:
                 replacement = RuntimeError(f"{type(exception.value).__name__}: {masked}")
-            record["exception"] = type(exception)(type(replacement), replacement, exception.traceback)
+            record["exception"] = type(exception)(
+                type(replacement), replacement, exception.traceback
+            )
 
 
 # -- retention ---------------------------------------------------------------------------
@@ -97,8 +100,9 @@ def log_file_date(path: Path) -> dt.date | None:
         return None
 
 
-def purge_log_files(log_dir: str | Path, older_than_days: int = RETENTION_DAYS,
-                    now: dt.datetime | None = None) -> list[Path]:
+def purge_log_files(
+    log_dir: str | Path, older_than_days: int = RETENTION_DAYS, now: dt.datetime | None = None
+) -> list[Path]:
     """Delete this library's log files whose day is more than ``older_than_days`` ago.
 
     The day comes from the file name (loguru's own ``retention`` goes by modification
@@ -125,7 +129,9 @@ def purge_log_files(log_dir: str | Path, older_than_days: int = RETENTION_DAYS,
     return removed
 
 
-def purge_log_rows(url: str, older_than_days: int = RETENTION_DAYS, now: dt.datetime | None = None) -> int:
+def purge_log_rows(
+    url: str, older_than_days: int = RETENTION_DAYS, now: dt.datetime | None = None
+) -> int:
     """Delete rows of ``etl_express.logs`` older than ``older_than_days``; the count removed."""
     if older_than_days < 1:
         raise ETLConfigError(f"older_than_days must be at least 1, got {older_than_days}")
@@ -178,12 +184,28 @@ class DatabaseLogSink:
         if url is None:
             return
         exception = record["exception"]
-        error = (f"{exception.type.__name__}: {exception.value}"
-                 if exception is not None and exception.type is not None else None)
+        error = (
+            f"{exception.type.__name__}: {exception.value}"
+            if exception is not None and exception.type is not None
+            else None
+        )
         # only cheap copies here; rows are built in the writer thread
         self._ensure_thread()
-        self._queue.put((url, (record["time"], record["level"].name, dict(extra), record["message"],
-                               record["name"], record["function"], record["line"], error)))
+        self._queue.put(
+            (
+                url,
+                (
+                    record["time"],
+                    record["level"].name,
+                    dict(extra),
+                    record["message"],
+                    record["name"],
+                    record["function"],
+                    record["line"],
+                    error,
+                ),
+            )
+        )
 
     @staticmethod
     def _row(raw: tuple[Any, ...]) -> dict[str, Any]:
@@ -193,8 +215,12 @@ class DatabaseLogSink:
         if error is not None:
             other["exception"] = error
         return {
-            "ts": ts, "level": level, "pipeline": extra.get("pipeline"), "run_id": extra.get("run_id"),
-            "partition": extra.get("partition"), "message": message,
+            "ts": ts,
+            "level": level,
+            "pipeline": extra.get("pipeline"),
+            "run_id": extra.get("run_id"),
+            "partition": extra.get("partition"),
+            "message": message,
             "extra": json.loads(mask_secrets(json.dumps(other, default=str))),
         }
 
@@ -209,7 +235,9 @@ class DatabaseLogSink:
                 # multiprocessing workers end with os._exit (no atexit): flush in its exit hook
                 multiprocessing.util.Finalize(None, self.stop, exitpriority=100)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, name="etl-express-log-writer", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._work, name="etl-express-log-writer", daemon=True
+                )
                 self._thread.start()
 
     def _work(self) -> None:
@@ -223,7 +251,12 @@ class DatabaseLogSink:
             if isinstance(item, tuple):
                 pending.append(item)
             due = time.monotonic() - last >= self.interval
-            if pending and (item is None or len(pending) >= self.batch_size or due or not isinstance(item, tuple)):
+            if pending and (
+                item is None
+                or len(pending) >= self.batch_size
+                or due
+                or not isinstance(item, tuple)
+            ):
                 self._write(pending)
                 pending = []
                 last = time.monotonic()
@@ -243,8 +276,11 @@ class DatabaseLogSink:
             except Exception as exc:  # logging must never break a run
                 if not self._warned:
                     self._warned = True
-                    print(f"etl-express: could not store {len(rows)} log line(s) in the database: "
-                          f"{type(exc).__name__}", file=sys.stderr)
+                    print(
+                        f"etl-express: could not store {len(rows)} log line(s) in the database: "
+                        f"{type(exc).__name__}",
+                        file=sys.stderr,
+                    )
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything logged so far is written (``False`` on time-out)."""
@@ -277,8 +313,11 @@ def _console_format(record: Any) -> str:
             context += " [{extra[partition]}]"
         if "run_id" in record["extra"]:
             context += " run {extra[run_id]:.8}"
-    return ("<green>{time:YYYY-MM-DD HH:mm:ss}</green> | <level>{level: <8}</level>" + context
-            + " | <level>{message}</level>\n{exception}")
+    return (
+        "<green>{time:YYYY-MM-DD HH:mm:ss}</green> | <level>{level: <8}</level>"
+        + context
+        + " | <level>{message}</level>\n{exception}"
+    )
 
 
 def configure_logging(
@@ -307,8 +346,10 @@ def configure_logging(
     try:
         logger.level(level)
     except ValueError:
-        raise ETLConfigError(f"unknown log level {level!r}",
-                             hint="use DEBUG, INFO, SUCCESS, WARNING, ERROR or CRITICAL") from None
+        raise ETLConfigError(
+            f"unknown log level {level!r}",
+            hint="use DEBUG, INFO, SUCCESS, WARNING, ERROR or CRITICAL",
+        ) from None
     if retention_days < 1:
         raise ETLConfigError(f"retention_days must be at least 1, got {retention_days}")
     shutdown_logging()
@@ -316,15 +357,23 @@ def configure_logging(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ETLConfigError(f"log folder {folder} cannot be created: {type(exc).__name__}",
-                             hint=f"pass log_dir= or set {LOG_DIR_ENV} to a writable folder") from None
+        raise ETLConfigError(
+            f"log folder {folder} cannot be created: {type(exc).__name__}",
+            hint=f"pass log_dir= or set {LOG_DIR_ENV} to a writable folder",
+        ) from None
     purge_log_files(folder, retention_days)
     logger.configure(patcher=mask_record)
     common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
-    _handler_ids.append(logger.add(
-        str(folder / LOG_FILE_PATTERN), serialize=True, rotation="00:00",
-        retention=f"{retention_days} days", encoding="utf-8", **common,
-    ))
+    _handler_ids.append(
+        logger.add(
+            str(folder / LOG_FILE_PATTERN),
+            serialize=True,
+            rotation="00:00",
+            retention=f"{retention_days} days",
+            encoding="utf-8",
+            **common,
+        )
+    )
     if console:
         try:
             logger.remove(0)  # loguru's default stderr handler would print every line twice
@@ -384,7 +433,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork)
 
 __all__ = [
-    "LOG_DIR_ENV", "RETENTION_DAYS", "DatabaseLogSink", "configure_logging", "default_log_dir",
-    "flush_logs", "log_file_date", "mask_record", "purge_log_files", "purge_log_rows",
-    "shutdown_logging", "start_run_log",
+    "LOG_DIR_ENV",
+    "RETENTION_DAYS",
+    "DatabaseLogSink",
+    "configure_logging",
+    "default_log_dir",
+    "flush_logs",
+    "log_file_date",
+    "mask_record",
+    "purge_log_files",
+    "purge_log_rows",
+    "shutdown_logging",
+    "start_run_log",
 ]

@@ -59,17 +59,36 @@ def _work(payload: bytes, spec: Partition, reset: bool) -> dict[str, Any]:
 
 def _failed(name: str, spec: Partition, error: str) -> RunResult:
     t = now()
-    return RunResult(run_id="", pipeline=name, status="failed", partition=spec, started_at=t, finished_at=t,
-                     error=error)
+    return RunResult(
+        run_id="",
+        pipeline=name,
+        status="failed",
+        partition=spec,
+        started_at=t,
+        finished_at=t,
+        error=error,
+    )
 
 
-def run_partitions(pipeline: Pipeline, *, workers: int, partitions: Sequence[Partition] | None = None,
-                   reset: bool = False, repartition: bool = False) -> RunResult:
+def run_partitions(
+    pipeline: Pipeline,
+    *,
+    workers: int,
+    partitions: Sequence[Partition] | None = None,
+    reset: bool = False,
+    repartition: bool = False,
+) -> RunResult:
     """Run partitions in ``workers`` processes; return the combined :class:`RunResult`."""
     if workers < 1:
-        raise ETLConfigError(f"workers must be >= 1, got {workers}", where={"pipeline": pipeline.name})
+        raise ETLConfigError(
+            f"workers must be >= 1, got {workers}", where={"pipeline": pipeline.name}
+        )
     pipeline.check_pii_coverage()
-    specs = list(partitions) if partitions is not None else plan(pipeline, workers, repartition=repartition)
+    specs = (
+        list(partitions)
+        if partitions is not None
+        else plan(pipeline, workers, repartition=repartition)
+    )
     store = pipeline.store
     run_id = str(uuid.uuid4())
     log = logger.bind(pipeline=pipeline.name, run_id=run_id, partition=PARALLEL_KEY)
@@ -85,9 +104,19 @@ def run_partitions(pipeline: Pipeline, *, workers: int, partitions: Sequence[Par
         failed = [r for r in results if r.status != "succeeded"]
         p = pipeline.check_policies
         combined.checks = [
-            reconciliation(combined.rows_read, combined.rows_written, combined.rows_quarantined,
-                           combined.rows_filtered, p["reconciliation"]),
-            error_rate_check(combined.rows_quarantined, combined.rows_read, pipeline.max_error_rate, p["error_rate"]),
+            reconciliation(
+                combined.rows_read,
+                combined.rows_written,
+                combined.rows_quarantined,
+                combined.rows_filtered,
+                p["reconciliation"],
+            ),
+            error_rate_check(
+                combined.rows_quarantined,
+                combined.rows_read,
+                pipeline.max_error_rate,
+                p["error_rate"],
+            ),
             *pipeline._table_checks(combined.full_load and not failed, combined.rows_written),
         ]
         if failed:
@@ -103,8 +132,14 @@ def run_partitions(pipeline: Pipeline, *, workers: int, partitions: Sequence[Par
         raise
     combined.status = "succeeded"
     combined.finished_at = now()
-    store.finish_run(run_id, "succeeded", rows_read=combined.rows_read, rows_written=combined.rows_written,
-                     rows_quarantined=combined.rows_quarantined, batches=combined.batches)
+    store.finish_run(
+        run_id,
+        "succeeded",
+        rows_read=combined.rows_read,
+        rows_written=combined.rows_written,
+        rows_quarantined=combined.rows_quarantined,
+        batches=combined.batches,
+    )
     return combined
 
 
@@ -118,7 +153,9 @@ def _run_here(pipeline: Pipeline, spec: Partition, reset: bool) -> RunResult:
         return result
 
 
-def _run_in_processes(pipeline: Pipeline, specs: Sequence[Partition], workers: int, reset: bool) -> list[RunResult]:
+def _run_in_processes(
+    pipeline: Pipeline, specs: Sequence[Partition], workers: int, reset: bool
+) -> list[RunResult]:
     try:
         payload = pickle.dumps(pipeline)
     except Exception as exc:

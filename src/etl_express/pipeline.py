@@ -12,9 +12,11 @@ from typing import Any
 import pyarrow as pa
 from loguru import logger
 
+from . import _speedups
 from .anonymizers.base import Anonymizer
 from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
 from .format import normalize_name, records_to_batch, to_json_text, to_records
+from .logs import start_run_log
 from .quality import (
     ROW_COUNT_HISTORY,
     CheckResult,
@@ -27,8 +29,6 @@ from .quality import (
     skipped,
     target_count_check,
 )
-from . import _speedups
-from .logs import start_run_log
 from .result import RunResult
 from .retry import RetryPolicy
 from .runner import Heartbeat, PartitionRunner
@@ -93,13 +93,22 @@ class Pipeline:
         progress: bool | None = None,
     ):
         if not name or not isinstance(name, str):
-            raise ETLConfigError("Pipeline needs a non-empty name", hint='Pipeline(name="crm_customers", ...)')
+            raise ETLConfigError(
+                "Pipeline needs a non-empty name", hint='Pipeline(name="crm_customers", ...)'
+            )
         if not isinstance(source, Source):
-            raise ETLConfigError(f"source must be a Source, got {type(source).__name__}", where={"pipeline": name})
+            raise ETLConfigError(
+                f"source must be a Source, got {type(source).__name__}", where={"pipeline": name}
+            )
         if not 0 <= max_error_rate <= 1:
-            raise ETLConfigError(f"max_error_rate must be between 0 and 1, got {max_error_rate}", where={"pipeline": name})
+            raise ETLConfigError(
+                f"max_error_rate must be between 0 and 1, got {max_error_rate}",
+                where={"pipeline": name},
+            )
         if lease_seconds <= 0:
-            raise ETLConfigError(f"lease_seconds must be positive, got {lease_seconds}", where={"pipeline": name})
+            raise ETLConfigError(
+                f"lease_seconds must be positive, got {lease_seconds}", where={"pipeline": name}
+            )
         if sink is None:
             from .sinks.postgres import PostgresSink
 
@@ -138,8 +147,10 @@ class Pipeline:
     def store(self) -> CheckpointStore:
         """The checkpoint store in the sink's PostgreSQL database."""
         if self._store is None:
-            self._store = CheckpointStore(resolve_url(self.sink.state_url),  # type: ignore[arg-type]
-                                          lease_seconds=self.lease_seconds)
+            self._store = CheckpointStore(
+                resolve_url(self.sink.state_url),  # type: ignore[arg-type]
+                lease_seconds=self.lease_seconds,
+            )
             self._store.ensure_schema()
         return self._store
 
@@ -157,12 +168,17 @@ class Pipeline:
         try:
             json.dumps(specs)
         except TypeError as exc:
-            raise ETLConfigError(f"{type(self.source).__name__}.partitions returned specs that are not "
-                                 f"JSON-serializable ({exc})", where={"pipeline": self.name},
-                                 hint="encode values as str/int/float/bool/None, lists and dicts") from None
+            raise ETLConfigError(
+                f"{type(self.source).__name__}.partitions returned specs that are not "
+                f"JSON-serializable ({exc})",
+                where={"pipeline": self.name},
+                hint="encode values as str/int/float/bool/None, lists and dicts",
+            ) from None
         return specs
 
-    def replay_quarantine(self, *, ids: Sequence[int] | None = None, run_id: str | None = None) -> Any:
+    def replay_quarantine(
+        self, *, ids: Sequence[int] | None = None, run_id: str | None = None
+    ) -> Any:
         """Re-submit quarantined records to the sink once their cause is fixed
         (see :func:`etl_express.quarantine.replay`)."""
         from .quarantine import replay
@@ -180,7 +196,9 @@ class Pipeline:
             raise AnonymizationError(
                 f"personal-data column(s) {missing} would reach the sink without an anonymizer",
                 where={"pipeline": self.name},
-                hint="add an anonymizer covering them, e.g. Pseudonymize(" + repr(missing) + ", key=etl.secret('ANON_KEY'))",
+                hint="add an anonymizer covering them, e.g. Pseudonymize("
+                + repr(missing)
+                + ", key=etl.secret('ANON_KEY'))",
             )
 
     # -- running -----------------------------------------------------------------------
@@ -208,15 +226,24 @@ class Pipeline:
         """
         if workers is not None or partitions is not None:
             if partition is not None:
-                raise ETLConfigError("pass either partition= or workers=/partitions=, not both",
-                                     where={"pipeline": self.name})
+                raise ETLConfigError(
+                    "pass either partition= or workers=/partitions=, not both",
+                    where={"pipeline": self.name},
+                )
             from .parallel import run_partitions
 
-            return run_partitions(self, workers=workers or 1, partitions=partitions, reset=reset,
-                                  repartition=repartition)
+            return run_partitions(
+                self,
+                workers=workers or 1,
+                partitions=partitions,
+                reset=reset,
+                repartition=repartition,
+            )
         return self._run_one(partition, reset=reset)
 
-    def _run_one(self, partition: Partition | None, *, reset: bool = False, table_checks: bool = True) -> RunResult:
+    def _run_one(
+        self, partition: Partition | None, *, reset: bool = False, table_checks: bool = True
+    ) -> RunResult:
         self.check_pii_coverage()
         store = self.store
         pkey = partition_key(partition)
@@ -224,26 +251,38 @@ class Pipeline:
             store.reset(self.name, pkey)
         run_id = str(uuid.uuid4())
         log = logger.bind(pipeline=self.name, run_id=run_id, partition=pkey or "all")
-        result = RunResult(run_id=run_id, pipeline=self.name, status="running", partition=partition,
-                           started_at=now())
+        result = RunResult(
+            run_id=run_id,
+            pipeline=self.name,
+            status="running",
+            partition=partition,
+            started_at=now(),
+        )
         store.start_run(run_id, self.name, pkey)
         start_run_log(store, run_id)  # logs.py: this run's lines to its database; purge old rows
         for a in self.anonymizers:
             a.reset()
         if _speedups.native is None:  # the same results, about half the anonymized throughput
-            log.info("run started (compiled speedups {}: hashing and COPY encoding take the pure-Python paths)",
-                     _speedups.describe())
+            log.info(
+                "run started (compiled speedups {}: hashing and COPY encoding take the pure-Python paths)",
+                _speedups.describe(),
+            )
         else:
             log.info("run started")
         tracker = QualityTracker(self.required)
         try:
-            with Heartbeat(store, run_id, self.heartbeat_interval, log) as beat, self._progress(pkey) as bar:
+            with (
+                Heartbeat(store, run_id, self.heartbeat_interval, log) as beat,
+                self._progress(pkey) as bar,
+            ):
                 runner = PartitionRunner(self, store, partition, pkey, result, tracker, log, bar)
                 runner.lease_lost = beat.lost
                 runner.run()
             result.checks.extend(self._run_checks(result, tracker, pkey))
             if table_checks:
-                result.checks.extend(self._table_checks(result.full_load and not partition, result.rows_written))
+                result.checks.extend(
+                    self._table_checks(result.full_load and not partition, result.rows_written)
+                )
             self._record_checks(result, pkey, log)
         except BaseException as exc:
             self._fail(result, exc, log)
@@ -251,8 +290,13 @@ class Pipeline:
         result.status = "succeeded"
         result.finished_at = now()
         store.finish_run(run_id, "succeeded")
-        log.info("run succeeded: {} read, {} written, {} quarantined in {:.1f} s",
-                 result.rows_read, result.rows_written, result.rows_quarantined, result.seconds)
+        log.info(
+            "run succeeded: {} read, {} written, {} quarantined in {:.1f} s",
+            result.rows_read,
+            result.rows_written,
+            result.rows_quarantined,
+            result.seconds,
+        )
         return result
 
     def _fail(self, result: RunResult, exc: BaseException, log: Any) -> None:
@@ -289,7 +333,9 @@ class Pipeline:
             from tqdm import tqdm  # no notebook-widget probing when the bar is off
         else:
             from tqdm.auto import tqdm
-        bar = tqdm(desc=f"{self.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable)
+        bar = tqdm(
+            desc=f"{self.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable
+        )
         try:
             yield bar
         finally:
@@ -297,17 +343,31 @@ class Pipeline:
 
     # -- quality checks ------------------------------------------------------------------
 
-    def _run_checks(self, result: RunResult, tracker: QualityTracker, pkey: str) -> list[CheckResult]:
+    def _run_checks(
+        self, result: RunResult, tracker: QualityTracker, pkey: str
+    ) -> list[CheckResult]:
         """Checks over what this run read and wrote."""
         p = self.check_policies
         checks = [
-            reconciliation(result.rows_read, result.rows_written, result.rows_quarantined, result.rows_filtered,
-                           p["reconciliation"], tracker.unbalanced_batches),
-            error_rate_check(result.rows_quarantined, result.rows_read, self.max_error_rate, p["error_rate"]),
+            reconciliation(
+                result.rows_read,
+                result.rows_written,
+                result.rows_quarantined,
+                result.rows_filtered,
+                p["reconciliation"],
+                tracker.unbalanced_batches,
+            ),
+            error_rate_check(
+                result.rows_quarantined, result.rows_read, self.max_error_rate, p["error_rate"]
+            ),
             tracker.required_check(p["required_columns"]),
-            tracker.empty_columns_check(p["empty_columns"], self.store.recent_checks(self.name, pkey, "empty_columns")),
+            tracker.empty_columns_check(
+                p["empty_columns"], self.store.recent_checks(self.name, pkey, "empty_columns")
+            ),
         ]
-        history = [r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)]
+        history = [
+            r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)
+        ]
         checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
         for a in self.anonymizers:  # e.g. KAnonymity's smallest equivalence class
             checks.extend(a.checks())
@@ -320,13 +380,31 @@ class Pipeline:
         table_name = getattr(self.sink, "table_name", None)
         if not schema_name or not table_name:
             why = f"{type(self.sink).__name__} is not a PostgreSQL table"
-            return [skipped("duplicate_keys", p["duplicate_keys"], why), skipped("target_count", p["target_count"], why)]
+            return [
+                skipped("duplicate_keys", p["duplicate_keys"], why),
+                skipped("target_count", p["target_count"], why),
+            ]
         with self.store.transaction() as conn:
-            checks = [duplicate_keys_check(conn, schema_name, table_name, list(self.source.primary_key),
-                                           p["duplicate_keys"])]
+            checks = [
+                duplicate_keys_check(
+                    conn,
+                    schema_name,
+                    table_name,
+                    list(self.source.primary_key),
+                    p["duplicate_keys"],
+                )
+            ]
             if full_load:
-                checks.append(target_count_check(conn, schema_name, table_name, self.source.name, rows_written,
-                                                 p["target_count"]))
+                checks.append(
+                    target_count_check(
+                        conn,
+                        schema_name,
+                        table_name,
+                        self.source.name,
+                        rows_written,
+                        p["target_count"],
+                    )
+                )
             else:
                 checks.append(skipped("target_count", p["target_count"], "not a full load"))
         return checks
@@ -343,7 +421,10 @@ class Pipeline:
         """
         from .anonymizers.scrub import ScrubPII
 
-        row = {normalize_name(k): (v if v is None or isinstance(v, str) else to_json_text(v)) for k, v in record.items()}
+        row = {
+            normalize_name(k): (v if v is None or isinstance(v, str) else to_json_text(v))
+            for k, v in record.items()
+        }
         batch, _ = records_to_batch([row], pa.schema([pa.field(k, pa.string()) for k in row]))
         for a in self.anonymizers:
             if not a.row_wise:
@@ -360,19 +441,22 @@ class Pipeline:
             i = batch.schema.get_field_index(col)
             if i >= 0 and col not in covered:
                 batch = batch.remove_column(i)
-        rest = [f.name for f in batch.schema if f.name not in covered and pa.types.is_string(f.type)]
+        rest = [
+            f.name for f in batch.schema if f.name not in covered and pa.types.is_string(f.type)
+        ]
         if rest:
             batch = ScrubPII(rest).anonymize(batch)
         records = to_records(batch)
         return records[0] if records else {}
 
 
-
 def _describe(check: CheckResult) -> str:
     if check.name == "error_rate":
         d = check.details
-        return (f"error rate {d['error_rate']:.4%} ({d['rows_quarantined']} of {d['rows_read']} rows quarantined) "
-                f"is above max_error_rate {d['max_error_rate']:.4%}")
+        return (
+            f"error rate {d['error_rate']:.4%} ({d['rows_quarantined']} of {d['rows_read']} rows quarantined) "
+            f"is above max_error_rate {d['max_error_rate']:.4%}"
+        )
     shown = {k: v for k, v in check.details.items() if k not in ("non_empty",)}
     return f"{check.name} {shown}"
 

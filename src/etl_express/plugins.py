@@ -22,8 +22,8 @@ is no registration by import side effect and no dictionary to edit.
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Literal
 
 from .anonymizers.base import Anonymizer
@@ -63,16 +63,24 @@ class PluginInfo:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "target": self.target, "package": self.package,
-                "version": self.version, "status": "ok" if self.ok else "broken", "error": self.error}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "target": self.target,
+            "package": self.package,
+            "version": self.version,
+            "status": "ok" if self.ok else "broken",
+            "error": self.error,
+        }
 
 
 def _group(kind: str) -> tuple[str, type]:
     try:
         return KINDS[kind]
     except KeyError:
-        raise PluginError(f"unknown plugin kind {kind!r}",
-                          hint="use one of: " + ", ".join(KINDS)) from None
+        raise PluginError(
+            f"unknown plugin kind {kind!r}", hint="use one of: " + ", ".join(KINDS)
+        ) from None
 
 
 def _package(ep: metadata.EntryPoint) -> tuple[str, str]:
@@ -107,7 +115,8 @@ def _load_entry_point(kind: str, ep: metadata.EntryPoint) -> type:
     except Exception as exc:  # a broken plugin must not look like an etl-express bug
         detail = str(exc).splitlines()[0] if str(exc) else ""
         raise PluginError(
-            f"plugin {ep.name!r} ({kind}) failed to load: {type(exc).__name__}" + (f": {detail}" if detail else ""),
+            f"plugin {ep.name!r} ({kind}) failed to load: {type(exc).__name__}"
+            + (f": {detail}" if detail else ""),
             where=where,
             hint=f"reinstall or upgrade package {package!r}, or uninstall it if unused",
         ) from exc
@@ -163,4 +172,13 @@ def inspect(kind: str | None = None) -> list[PluginInfo]:
     return infos
 
 
-__all__ = ["KINDS", "PluginError", "PluginInfo", "available", "create", "entry_points", "inspect", "load"]
+__all__ = [
+    "KINDS",
+    "PluginError",
+    "PluginInfo",
+    "available",
+    "create",
+    "entry_points",
+    "inspect",
+    "load",
+]

@@ -88,21 +88,36 @@ def resolve_policies(checks: Mapping[str, str] | None) -> dict[str, Policy]:
     policies = dict(DEFAULT_POLICIES)
     for name, policy in (checks or {}).items():
         if name not in DEFAULT_POLICIES:
-            raise ETLConfigError(f"unknown quality check {name!r}",
-                                 hint="choose from " + ", ".join(sorted(DEFAULT_POLICIES)))
+            raise ETLConfigError(
+                f"unknown quality check {name!r}",
+                hint="choose from " + ", ".join(sorted(DEFAULT_POLICIES)),
+            )
         if policy not in get_args(Policy):
-            raise ETLConfigError(f"policy {policy!r} for check {name!r} is not fail, warn or ignore",
-                                 hint=f'e.g. checks={{"{name}": "warn"}}')
+            raise ETLConfigError(
+                f"policy {policy!r} for check {name!r} is not fail, warn or ignore",
+                hint=f'e.g. checks={{"{name}": "warn"}}',
+            )
         policies[name] = policy  # type: ignore[assignment]
     return policies
 
 
-def reconciliation(read: int, written: int, quarantined: int, filtered: int, policy: Policy = "fail",
-                   unbalanced_batches: int = 0) -> CheckResult:
+def reconciliation(
+    read: int,
+    written: int,
+    quarantined: int,
+    filtered: int,
+    policy: Policy = "fail",
+    unbalanced_batches: int = 0,
+) -> CheckResult:
     """Every row read was written, quarantined or deliberately filtered: nothing lost."""
     return judge(
-        "reconciliation", read == written + quarantined + filtered and unbalanced_batches == 0, policy,
-        rows_read=read, rows_written=written, rows_quarantined=quarantined, rows_filtered=filtered,
+        "reconciliation",
+        read == written + quarantined + filtered and unbalanced_batches == 0,
+        policy,
+        rows_read=read,
+        rows_written=written,
+        rows_quarantined=quarantined,
+        rows_filtered=filtered,
         unbalanced_batches=unbalanced_batches,
     )
 
@@ -119,8 +134,11 @@ def _empty_mask(column: pa.Array) -> pa.Array:
 
 def empty_counts(batch: pa.RecordBatch) -> dict[str, int]:
     """Per column (lineage columns aside): how many values are null or blank text."""
-    return {name: pc.sum(_empty_mask(column).cast(pa.int64())).as_py() or 0
-            for name, column in zip(batch.schema.names, batch.columns) if name not in LINEAGE_COLUMNS}
+    return {
+        name: pc.sum(_empty_mask(column).cast(pa.int64())).as_py() or 0
+        for name, column in zip(batch.schema.names, batch.columns)
+        if name not in LINEAGE_COLUMNS
+    }
 
 
 class QualityTracker:
@@ -133,8 +151,16 @@ class QualityTracker:
         self.non_empty: dict[str, int] = {}
         self.unbalanced_batches = 0
 
-    def observe(self, batch: pa.RecordBatch, *, rows_in: int, written: int, quarantined: int,
-                filtered: int, empties: Mapping[str, int] | None = None) -> None:
+    def observe(
+        self,
+        batch: pa.RecordBatch,
+        *,
+        rows_in: int,
+        written: int,
+        quarantined: int,
+        filtered: int,
+        empties: Mapping[str, int] | None = None,
+    ) -> None:
         """Take in one batch as it went to the sink (after transformers and anonymizers).
 
         ``empties``: the batch's :func:`empty_counts`, when they were counted beforehand
@@ -164,59 +190,104 @@ class QualityTracker:
         bad = {c: n for c, n in self.required_violations.items() if n}
         return judge("required_columns", not bad, policy, required=self.required, empty_rows=bad)
 
-    def empty_columns_check(self, policy: Policy, history: Sequence[Mapping[str, Any]]) -> CheckResult:
+    def empty_columns_check(
+        self, policy: Policy, history: Sequence[Mapping[str, Any]]
+    ) -> CheckResult:
         """``history``: the details this check stored in earlier succeeded runs, newest first."""
         profile = {"rows": self.rows, "non_empty": dict(self.non_empty)}
         earlier = [h for h in history if h.get("rows")]
         if not self.rows or not earlier:
-            return CheckResult("empty_columns", "passed", policy,
-                               {**profile, "judged": False, "why": "no rows" if not self.rows else "no history"})
+            return CheckResult(
+                "empty_columns",
+                "passed",
+                policy,
+                {**profile, "judged": False, "why": "no rows" if not self.rows else "no history"},
+            )
         always_filled = [
-            c for c in self.non_empty
+            c
+            for c in self.non_empty
             if all((h.get("non_empty") or {}).get(c, 0) > 0 for h in earlier)
         ]
         now_empty = sorted(c for c in always_filled if self.non_empty[c] == 0)
-        return judge("empty_columns", not now_empty, policy, **profile, judged=True,
-                     suddenly_empty=now_empty, compared_runs=len(earlier))
+        return judge(
+            "empty_columns",
+            not now_empty,
+            policy,
+            **profile,
+            judged=True,
+            suddenly_empty=now_empty,
+            compared_runs=len(earlier),
+        )
 
 
 def row_count_check(rows: int, history: Sequence[int], policy: Policy) -> CheckResult:
     """``history``: rows read by the latest succeeded runs of the same pipeline and partition."""
     if len(history) < ROW_COUNT_MIN_HISTORY:
-        return CheckResult("row_count_range", "passed", policy,
-                           {"rows": rows, "judged": False, "why": f"fewer than {ROW_COUNT_MIN_HISTORY} earlier runs"})
+        return CheckResult(
+            "row_count_range",
+            "passed",
+            policy,
+            {
+                "rows": rows,
+                "judged": False,
+                "why": f"fewer than {ROW_COUNT_MIN_HISTORY} earlier runs",
+            },
+        )
     low = min(history) / ROW_COUNT_FACTOR
     high = max(history) * ROW_COUNT_FACTOR
-    return judge("row_count_range", low <= rows <= high, policy, rows=rows, expected_min=low,
-                 expected_max=high, compared_runs=len(history), judged=True)
+    return judge(
+        "row_count_range",
+        low <= rows <= high,
+        policy,
+        rows=rows,
+        expected_min=low,
+        expected_max=high,
+        compared_runs=len(history),
+        judged=True,
+    )
 
 
-def error_rate_check(quarantined: int, read: int, max_error_rate: float, policy: Policy) -> CheckResult:
+def error_rate_check(
+    quarantined: int, read: int, max_error_rate: float, policy: Policy
+) -> CheckResult:
     rate = quarantined / read if read else 0.0
-    return judge("error_rate", rate <= max_error_rate, policy, rows_quarantined=quarantined, rows_read=read,
-                 error_rate=rate, max_error_rate=max_error_rate)
+    return judge(
+        "error_rate",
+        rate <= max_error_rate,
+        policy,
+        rows_quarantined=quarantined,
+        rows_read=read,
+        error_rate=rate,
+        max_error_rate=max_error_rate,
+    )
 
 
 # -- checks on the target table (PostgreSQL) ----------------------------------------------
 
 
 def _table_exists(conn: Any, schema: str, table: str) -> bool:
-    return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"),
-                        {"t": f'"{schema}"."{table}"'}).scalar_one()
+    return conn.execute(
+        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f'"{schema}"."{table}"'}
+    ).scalar_one()
 
 
 def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[str]) -> bool:
-    rows = conn.execute(sa.text(
-        "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-        "WHERE i.indrelid = to_regclass(:t) AND i.indisunique AND i.indpred IS NULL "
-        "GROUP BY i.indexrelid"), {"t": f'"{schema}"."{table}"'}).all()
+    rows = conn.execute(
+        sa.text(
+            "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indrelid = to_regclass(:t) AND i.indisunique AND i.indpred IS NULL "
+            "GROUP BY i.indexrelid"
+        ),
+        {"t": f'"{schema}"."{table}"'},
+    ).all()
     want = sorted(columns)
     return any(list(r[0]) == want for r in rows)
 
 
-def duplicate_keys_check(conn: Any, schema: str, table: str, primary_key: Sequence[str],
-                         policy: Policy) -> CheckResult:
+def duplicate_keys_check(
+    conn: Any, schema: str, table: str, primary_key: Sequence[str], policy: Policy
+) -> CheckResult:
     """No two rows of the target share a primary key (free when a unique index enforces it)."""
     if not primary_key:
         return skipped("duplicate_keys", policy, "the source declares no primary key")
@@ -225,20 +296,29 @@ def duplicate_keys_check(conn: Any, schema: str, table: str, primary_key: Sequen
     if _has_unique_index_on(conn, schema, table, primary_key):
         return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
     cols = ", ".join(f'"{c}"' for c in primary_key)
-    dup = conn.execute(sa.text(
-        f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}" GROUP BY {cols} HAVING count(*) > 1) d'
-    )).scalar_one()
-    return judge("duplicate_keys", dup == 0, policy, duplicate_keys=int(dup), primary_key=list(primary_key))
+    dup = conn.execute(
+        sa.text(
+            f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}" GROUP BY {cols} HAVING count(*) > 1) d'
+        )
+    ).scalar_one()
+    return judge(
+        "duplicate_keys", dup == 0, policy, duplicate_keys=int(dup), primary_key=list(primary_key)
+    )
 
 
-def target_count_check(conn: Any, schema: str, table: str, source_name: str, expected: int,
-                       policy: Policy) -> CheckResult:
+def target_count_check(
+    conn: Any, schema: str, table: str, source_name: str, expected: int, policy: Policy
+) -> CheckResult:
     """After a full load: the target's rows from this source equal the rows delivered."""
     if not _table_exists(conn, schema, table):
         return judge("target_count", expected == 0, policy, source_rows=expected, target_rows=0)
-    has_lineage = conn.execute(sa.text(
-        "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-        "AND column_name = '_etl_source'"), {"s": schema, "t": table}).scalar_one()
+    has_lineage = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+            "AND column_name = '_etl_source'"
+        ),
+        {"s": schema, "t": table},
+    ).scalar_one()
     q = f'SELECT count(*) FROM "{schema}"."{table}"'
     params: dict[str, Any] = {}
     if has_lineage:

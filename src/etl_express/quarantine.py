@@ -83,7 +83,9 @@ class SinkOutcome:
     refused: list[tuple[int, str]] = field(default_factory=list)
 
 
-def write_isolating(conn: Connection, sink: Sink, batch: pa.RecordBatch, primary_key: Sequence[str]) -> SinkOutcome:
+def write_isolating(
+    conn: Connection, sink: Sink, batch: pa.RecordBatch, primary_key: Sequence[str]
+) -> SinkOutcome:
     """Write ``batch``, isolating rows the target refuses by bisection under savepoints."""
     outcome = SinkOutcome()
     table = getattr(sink, "table", None)
@@ -105,7 +107,9 @@ def write_isolating(conn: Connection, sink: Sink, batch: pa.RecordBatch, primary
             if not is_row_error(exc):
                 raise
             if hi - lo == 1:
-                outcome.refused.append((lo, row_reason(exc, table if isinstance(table, str) else None)))
+                outcome.refused.append(
+                    (lo, row_reason(exc, table if isinstance(table, str) else None))
+                )
                 if len(outcome.refused) > BISECT_LIMIT:
                     raise SinkError(
                         f"more than {BISECT_LIMIT} rows of one batch were refused by the target, "
@@ -119,7 +123,9 @@ def write_isolating(conn: Connection, sink: Sink, batch: pa.RecordBatch, primary
     return outcome
 
 
-def refused_records(batch: pa.RecordBatch, refused: Sequence[tuple[int, str]]) -> list[tuple[dict[str, Any], str]]:
+def refused_records(
+    batch: pa.RecordBatch, refused: Sequence[tuple[int, str]]
+) -> list[tuple[dict[str, Any], str]]:
     """The refused rows as JSON-like records without lineage columns, with their reasons."""
     keep = [i for i, n in enumerate(batch.schema.names) if n not in LINEAGE_COLUMNS]
     out = []
@@ -149,8 +155,12 @@ class ReplayResult:
     ids: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "replayed": self.replayed, "still_failing": self.still_failing,
-                "ids": self.ids}
+        return {
+            "run_id": self.run_id,
+            "replayed": self.replayed,
+            "still_failing": self.still_failing,
+            "ids": self.ids,
+        }
 
 
 def _pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> pa.DataType:
@@ -159,7 +169,9 @@ def _pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> 
     if data_type in ("double precision", "real"):
         return pa.float64()
     if data_type == "numeric":
-        return pa.decimal128(precision, scale or 0) if precision and precision <= 38 else pa.string()
+        return (
+            pa.decimal128(precision, scale or 0) if precision and precision <= 38 else pa.string()
+        )
     if data_type == "boolean":
         return pa.bool_()
     if data_type == "date":
@@ -177,16 +189,27 @@ def target_schema(conn: Connection, sink: Sink) -> pa.Schema | None:
     table_name = getattr(sink, "table_name", None)
     if not schema_name or not table_name:
         return None
-    rows = conn.execute(sa.text(
-        "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
-        "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"),
-        {"s": schema_name, "t": table_name}).all()
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
+        ),
+        {"s": schema_name, "t": table_name},
+    ).all()
     if not rows:
         return None
-    return pa.schema([pa.field(r[0], _pg_arrow_type(r[1], r[2], r[3])) for r in rows if r[0] not in LINEAGE_COLUMNS])
+    return pa.schema(
+        [
+            pa.field(r[0], _pg_arrow_type(r[1], r[2], r[3]))
+            for r in rows
+            if r[0] not in LINEAGE_COLUMNS
+        ]
+    )
 
 
-def replay(pipeline: Pipeline, *, ids: Sequence[int] | None = None, run_id: str | None = None) -> ReplayResult:
+def replay(
+    pipeline: Pipeline, *, ids: Sequence[int] | None = None, run_id: str | None = None
+) -> ReplayResult:
     """Re-submit quarantined records of ``pipeline`` to its sink.
 
     Records refused by the sink are written as stored (they are already transformed and
@@ -220,8 +243,15 @@ def replay(pipeline: Pipeline, *, ids: Sequence[int] | None = None, run_id: str 
     return result
 
 
-def _replay_group(pipeline: Pipeline, conn: Connection, group: list[dict[str, Any]], schema: pa.Schema | None,
-                  stage: str, replay_id: str, result: ReplayResult) -> None:
+def _replay_group(
+    pipeline: Pipeline,
+    conn: Connection,
+    group: list[dict[str, Any]],
+    schema: pa.Schema | None,
+    stage: str,
+    replay_id: str,
+    result: ReplayResult,
+) -> None:
     import datetime as dt
 
     records = [it["record"] for it in group]
@@ -237,8 +267,10 @@ def _replay_group(pipeline: Pipeline, conn: Connection, group: list[dict[str, An
         for step in pipeline.transformers:
             batch = step.transform(batch)
         if batch.num_rows != len(index):
-            raise SinkError("a transformer filtered rows during replay; replay cannot tell which",
-                            hint="replay only sink-stage records, or make the transformer keep every row")
+            raise SinkError(
+                "a transformer filtered rows during replay; replay cannot tell which",
+                hint="replay only sink-stage records, or make the transformer keep every row",
+            )
     batch = add_lineage(batch, replay_id, pipeline.source.name, dt.datetime.now(dt.timezone.utc))
     outcome = write_isolating(conn, pipeline.sink, batch, list(pipeline.source.primary_key))
     refused = {i: reason for i, reason in outcome.refused}
@@ -256,6 +288,14 @@ def _replay_group(pipeline: Pipeline, conn: Connection, group: list[dict[str, An
 
 
 __all__ = [
-    "BISECT_LIMIT", "ReplayResult", "SinkOutcome", "drop_rows", "is_row_error", "refused_records",
-    "replay", "row_reason", "target_schema", "write_isolating",
+    "BISECT_LIMIT",
+    "ReplayResult",
+    "SinkOutcome",
+    "drop_rows",
+    "is_row_error",
+    "refused_records",
+    "replay",
+    "row_reason",
+    "target_schema",
+    "write_isolating",
 ]

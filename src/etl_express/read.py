@@ -14,13 +14,20 @@ from .sinks.postgres import split_table
 from .store.database import libpq_url, resolve_url
 
 
-def _select(table: str, columns: Sequence[str] | None, limit: int | None,
-            order_by: Sequence[str] | None, dsn: str) -> str:
+def _select(
+    table: str,
+    columns: Sequence[str] | None,
+    limit: int | None,
+    order_by: Sequence[str] | None,
+    dsn: str,
+) -> str:
     import psycopg
 
     schema, name = split_table(table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-    query = sql.SQL("SELECT {} FROM {}.{}").format(cols, sql.Identifier(schema), sql.Identifier(name))
+    query = sql.SQL("SELECT {} FROM {}.{}").format(
+        cols, sql.Identifier(schema), sql.Identifier(name)
+    )
     if order_by:
         query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
     if limit is not None:
@@ -79,7 +86,9 @@ def read_pandas(
     except ImportError:
         from .errors import ETLConfigError
 
-        raise ETLConfigError("read_pandas needs pandas", hint="pip install pandas (or use read_arrow)") from None
+        raise ETLConfigError(
+            "read_pandas needs pandas", hint="pip install pandas (or use read_arrow)"
+        ) from None
     return read_arrow(table, url=url, columns=columns, limit=limit, order_by=order_by).to_pandas()
 
 

@@ -84,18 +84,27 @@ class RunResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:
         """Rebuild a result from :meth:`to_dict` output (results cross process boundaries so)."""
+
         def when(key: str) -> dt.datetime | None:
             return dt.datetime.fromisoformat(data[key]) if data.get(key) else None
 
         return cls(
-            run_id=data["run_id"], pipeline=data["pipeline"], status=data["status"],
-            partition=data.get("partition"), rows_read=data.get("rows_read", 0),
-            rows_written=data.get("rows_written", 0), rows_quarantined=data.get("rows_quarantined", 0),
-            rows_filtered=data.get("rows_filtered", 0), batches=data.get("batches", 0),
-            started_at=when("started_at"), finished_at=when("finished_at"),
-            checks=[CheckResult(**c) for c in data.get("checks", [])], error=data.get("error"),
+            run_id=data["run_id"],
+            pipeline=data["pipeline"],
+            status=data["status"],
+            partition=data.get("partition"),
+            rows_read=data.get("rows_read", 0),
+            rows_written=data.get("rows_written", 0),
+            rows_quarantined=data.get("rows_quarantined", 0),
+            rows_filtered=data.get("rows_filtered", 0),
+            batches=data.get("batches", 0),
+            started_at=when("started_at"),
+            finished_at=when("finished_at"),
+            checks=[CheckResult(**c) for c in data.get("checks", [])],
+            error=data.get("error"),
             partitions=[cls.from_dict(p) for p in data.get("partitions", [])],
-            retries=data.get("retries", 0), full_load=data.get("full_load", False),
+            retries=data.get("retries", 0),
+            full_load=data.get("full_load", False),
             first_commit_at=when("first_commit_at"),
         )
 

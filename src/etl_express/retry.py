@@ -23,7 +23,7 @@ _TRANSIENT_TEXT = re.compile(
     r"|could not connect|connection is (?:closed|lost|bad)|connection to server .* failed"
     r"|SSL SYSCALL|EOF detected|the database system is (?:starting up|shutting down|in recovery mode)"
     r"|broken pipe|no connection to the server|consuming input failed|could not receive data",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -44,7 +44,9 @@ class RetryPolicy(BaseModel):
     long run survives any number of separate outages but not one that never ends.
     """
 
-    attempts: int = Field(default=5, ge=0, description="retries after consecutive transient failures")
+    attempts: int = Field(
+        default=5, ge=0, description="retries after consecutive transient failures"
+    )
     backoff: float = Field(default=0.5, ge=0, description="first wait in seconds")
     max_backoff: float = Field(default=30.0, ge=0, description="longest single wait in seconds")
     jitter: float = Field(default=0.25, ge=0, le=1, description="random share added to each wait")

@@ -46,7 +46,9 @@ class Heartbeat:
         self.store, self.run_id, self.interval, self.log = store, run_id, interval, log
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"etl-heartbeat-{run_id[:8]}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._beat, name=f"etl-heartbeat-{run_id[:8]}", daemon=True
+        )
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
@@ -83,14 +85,26 @@ def _closing(batches: Iterator[Batch]) -> Iterator[Iterator[Batch]]:
 def _rejected(raw: Batch) -> list[Rejected]:
     """Records the source itself rejected (an optional ``rejected`` list on the batch)."""
     items = getattr(raw, "rejected", None) or raw.meta.get("rejected") or []
-    return [r if isinstance(r, Rejected) else Rejected(-1, dict(r["record"]), str(r["reason"])) for r in items]
+    return [
+        r if isinstance(r, Rejected) else Rejected(-1, dict(r["record"]), str(r["reason"]))
+        for r in items
+    ]
 
 
 class PartitionRunner:
     """Runs the batches of one partition until the source is exhausted."""
 
-    def __init__(self, pipeline: Pipeline, store: CheckpointStore, partition: Partition | None, pkey: str,
-                 result: RunResult, tracker: QualityTracker, log: Any, bar: Any = None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: CheckpointStore,
+        partition: Partition | None,
+        pkey: str,
+        result: RunResult,
+        tracker: QualityTracker,
+        log: Any,
+        bar: Any = None,
+    ):
         self.pipeline = pipeline
         self.store = store
         self.partition = partition
@@ -136,8 +150,13 @@ class PartitionRunner:
                 self.result.retries += 1
                 self.pipeline.sink.rollback()
                 wait = policy.delay(failures)
-                self.log.warning("transient error ({}), retry {}/{} in {:.1f} s from the last checkpoint",
-                                 type(exc).__name__, failures, policy.attempts, wait)
+                self.log.warning(
+                    "transient error ({}), retry {}/{} in {:.1f} s from the last checkpoint",
+                    type(exc).__name__,
+                    failures,
+                    policy.attempts,
+                    wait,
+                )
                 time.sleep(wait)
 
     def _stream(self, position: Any) -> None:
@@ -153,8 +172,11 @@ class PartitionRunner:
         with _closing(read_ahead(source, self._prepared(position))) as prepared:
             for item in prepared:
                 if self.lease_lost is not None and self.lease_lost.is_set():
-                    raise RunLockedError("run lost its lease: another process took the partition over",
-                                         where=item.where, hint="do not run the same partition from two places")
+                    raise RunLockedError(
+                        "run lost its lease: another process took the partition over",
+                        where=item.where,
+                        hint="do not run the same partition from two places",
+                    )
                 self._commit(item)
 
     def _prepared(self, position: Any) -> Iterator[_Prepared]:
@@ -163,8 +185,12 @@ class PartitionRunner:
         source = self.pipeline.source
         with _closing(read_ahead(source, source.read(position, self.partition))) as batches:
             while True:
-                where = {"pipeline": self.pipeline.name, "partition": self.pkey or "all", "batch": index,
-                         "after position": position}
+                where = {
+                    "pipeline": self.pipeline.name,
+                    "partition": self.pkey or "all",
+                    "batch": index,
+                    "after position": position,
+                }
                 raw = self._next(batches, where)
                 if raw is None:
                     return
@@ -182,13 +208,19 @@ class PartitionRunner:
         except Exception as exc:
             # from None: a driver's message may quote a raw value; the retry logic reads
             # the original through ``transient`` below
-            err = SourceError(f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
-                              where=where, hint="the next run resumes from the last committed batch")
+            err = SourceError(
+                f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
+                where=where,
+                hint="the next run resumes from the last committed batch",
+            )
             err.transient = is_transient(exc)  # type: ignore[attr-defined]
             raise err from None
         if not isinstance(raw, Batch):
-            raise SourceError(f"{type(self.pipeline.source).__name__}.read yielded {type(raw).__name__}, not Batch",
-                              where=where, hint="yield etl_express.Batch(records, position=...)")
+            raise SourceError(
+                f"{type(self.pipeline.source).__name__}.read yielded {type(raw).__name__}, not Batch",
+                where=where,
+                hint="yield etl_express.Batch(records, position=...)",
+            )
         return raw
 
     def _prepare(self, raw: Batch, where: dict[str, Any]) -> _Prepared:
@@ -202,27 +234,56 @@ class PartitionRunner:
         converted = batch.num_rows
         batch = self._transform(batch, where)
         filtered = max(converted - batch.num_rows, 0)
-        convert_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected]
-        source_q = [(pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected]
-        with_lineage = add_lineage(batch, result.run_id, pipeline.source.name, result.started_at or now())
-        return _Prepared(raw.position, where, n_in, filtered, batch, with_lineage, convert_q, source_q,
-                         empty_counts(batch))
+        convert_q = [
+            (pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected
+        ]
+        source_q = [
+            (pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected
+        ]
+        with_lineage = add_lineage(
+            batch, result.run_id, pipeline.source.name, result.started_at or now()
+        )
+        return _Prepared(
+            raw.position,
+            where,
+            n_in,
+            filtered,
+            batch,
+            with_lineage,
+            convert_q,
+            source_q,
+            empty_counts(batch),
+        )
 
     def _commit(self, item: _Prepared) -> None:
         """One transaction: rows, quarantine, counters and the checkpoint."""
         pipeline, store, result = self.pipeline, self.store, self.result
         raw_position, where, n_in, filtered = item.position, item.where, item.n_in, item.filtered
-        batch, with_lineage, convert_q, source_q = item.batch, item.with_lineage, item.convert_q, item.source_q
+        batch, with_lineage, convert_q, source_q = (
+            item.batch,
+            item.with_lineage,
+            item.convert_q,
+            item.source_q,
+        )
         with store.transaction() as conn:
             try:
                 outcome = write_isolating(conn, pipeline.sink, with_lineage, self.primary_key)
             except ETLError as exc:
                 exc.where.update({k: v for k, v in where.items() if k not in exc.where})
                 raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
-            sink_q = [(rec, reason, raw_position) for rec, reason in refused_records(with_lineage, outcome.refused)]
-            store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, convert_q, stage="convert")
-            store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, source_q, stage="source")
-            store.add_quarantine(conn, result.run_id, pipeline.name, self.pkey, sink_q, stage="sink")
+            sink_q = [
+                (rec, reason, raw_position)
+                for rec, reason in refused_records(with_lineage, outcome.refused)
+            ]
+            store.add_quarantine(
+                conn, result.run_id, pipeline.name, self.pkey, convert_q, stage="convert"
+            )
+            store.add_quarantine(
+                conn, result.run_id, pipeline.name, self.pkey, source_q, stage="source"
+            )
+            store.add_quarantine(
+                conn, result.run_id, pipeline.name, self.pkey, sink_q, stage="sink"
+            )
             quarantined = len(convert_q) + len(source_q) + len(sink_q)
             if raw_position is not None:
                 store.save_checkpoint(conn, pipeline.name, self.pkey, raw_position, result.run_id)
@@ -230,27 +291,42 @@ class PartitionRunner:
         if result.first_commit_at is None:
             result.first_commit_at = now()
         landed = drop_rows(batch, [i for i, _ in outcome.refused])
-        self.tracker.observe(landed, rows_in=n_in, written=outcome.written, quarantined=quarantined,
-                             filtered=filtered, empties=None if outcome.refused else item.empties)
+        self.tracker.observe(
+            landed,
+            rows_in=n_in,
+            written=outcome.written,
+            quarantined=quarantined,
+            filtered=filtered,
+            empties=None if outcome.refused else item.empties,
+        )
         result.rows_read += n_in
         result.rows_written += outcome.written
         result.rows_quarantined += quarantined
         result.rows_filtered += filtered
         result.batches += 1
-        self.log.debug("batch {} committed: {} rows, {} quarantined", where["batch"], n_in, quarantined)
+        self.log.debug(
+            "batch {} committed: {} rows, {} quarantined", where["batch"], n_in, quarantined
+        )
         if self.bar is not None:
             self.bar.update(n_in)
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
         for step in (*self.pipeline.transformers, *self.pipeline.anonymizers):
             try:
-                batch = step.transform(batch) if isinstance(step, Transformer) else step.anonymize(batch)  # type: ignore[union-attr]
+                batch = (
+                    step.transform(batch)
+                    if isinstance(step, Transformer)
+                    else step.anonymize(batch)
+                )  # type: ignore[union-attr]
             except ETLError:
                 raise
             except Exception as exc:
                 kind = ETLError if isinstance(step, Transformer) else AnonymizationError
-                raise kind(f"{type(step).__name__} failed: {type(exc).__name__}", where=where,
-                           hint="check the step's configuration against the batch's columns and types") from None
+                raise kind(
+                    f"{type(step).__name__} failed: {type(exc).__name__}",
+                    where=where,
+                    hint="check the step's configuration against the batch's columns and types",
+                ) from None
         return batch
 
 

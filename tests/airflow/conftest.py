@@ -19,7 +19,12 @@ ROOT = HERE.parents[1]
 
 #: warnings are errors, as in the main test process, except this one that Airflow's
 #: in-process execution API triggers through starlette's test client
-WARNING_FLAGS = ["-W", "error", "-W", "ignore:Using `httpx` with `starlette.testclient` is deprecated"]
+WARNING_FLAGS = [
+    "-W",
+    "error",
+    "-W",
+    "ignore:Using `httpx` with `starlette.testclient` is deprecated",
+]
 
 AirflowRunner = Callable[..., dict[str, Any]]
 
@@ -44,13 +49,22 @@ def airflow(airflow_home: Path, pg_url: str) -> AirflowRunner:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
             "ETL_EXPRESS_DATABASE_URL": pg_url,
-            "PYTHONPATH": os.pathsep.join([str(HERE / "dags"), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(HERE / "dags"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+            ),
             **(env or {}),
         }
-        proc = subprocess.run([sys.executable, *WARNING_FLAGS, str(HERE / "dagrun.py"), command, *args, str(out)],
-                              env=full_env, capture_output=True, text=True, timeout=240)
+        proc = subprocess.run(
+            [sys.executable, *WARNING_FLAGS, str(HERE / "dagrun.py"), command, *args, str(out)],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         if proc.returncode != 0:
-            raise AssertionError(f"dagrun.py {command} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+            raise AssertionError(
+                f"dagrun.py {command} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+            )
         found = json.loads(out.read_text())
         found["log"] = proc.stdout + proc.stderr
         return found

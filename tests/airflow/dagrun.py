@@ -41,9 +41,16 @@ def test(*specs: str) -> dict[str, Any]:
         run = dags[0].test()
         found[dag_id] = {
             "state": str(run.state),
-            "tasks": [{"task_id": ti.task_id, "map_index": ti.map_index, "state": str(ti.state),
-                       "try_number": ti.try_number, "rendered_map_index": ti.rendered_map_index}
-                      for ti in sorted(run.get_task_instances(), key=lambda t: (t.task_id, t.map_index))],
+            "tasks": [
+                {
+                    "task_id": ti.task_id,
+                    "map_index": ti.map_index,
+                    "state": str(ti.state),
+                    "try_number": ti.try_number,
+                    "rendered_map_index": ti.rendered_map_index,
+                }
+                for ti in sorted(run.get_task_instances(), key=lambda t: (t.task_id, t.map_index))
+            ],
         }
     return found
 
@@ -54,9 +61,14 @@ def dagbag(folder: str) -> dict[str, Any]:
     bag = DagBag(dag_folder=folder)
     return {
         "import_errors": {k: str(v) for k, v in bag.import_errors.items()},
-        "dags": {dag_id: {"schedule": str(dag.schedule), "tasks": sorted(dag.task_ids),
-                          "retries": {t.task_id: t.retries for t in dag.tasks}}
-                 for dag_id, dag in bag.dags.items()},
+        "dags": {
+            dag_id: {
+                "schedule": str(dag.schedule),
+                "tasks": sorted(dag.task_ids),
+                "retries": {t.task_id: t.retries for t in dag.tasks},
+            }
+            for dag_id, dag in bag.dags.items()
+        },
     }
 
 

@@ -22,21 +22,34 @@ SOURCE_ROWS = 250
 
 
 @pytest.fixture(scope="module")
-def runs(airflow, dag_file, pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def runs(
+    airflow, dag_file, pg_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """Run the example DAG, the partitioned DAG (one partition failing once) and the
     hand-written operator DAG; yield their outcomes and the names they used."""
     schema = "t_" + uuid.uuid4().hex[:10]
     pg_exec(pg_url, f"CREATE SCHEMA {schema}")
-    pg_exec(pg_url, f"CREATE TABLE {schema}.orders (id int PRIMARY KEY, amount numeric(10,2), "
-                    f"status text, updated_at timestamptz NOT NULL)")
-    pg_exec(pg_url, f"INSERT INTO {schema}.orders SELECT g, g * 1.5, CASE WHEN g % 3 = 0 THEN 'paid' ELSE 'new' END, "
-                    f"timestamptz '2024-01-01' + g * interval '1 minute' FROM generate_series(1, {SOURCE_ROWS}) g")
-    names = {"schema": schema, "marker": tmp_path_factory.mktemp("marker") / "failed-once",
-             **{k: f"{k}_{uuid.uuid4().hex[:8]}" for k in ("example", "partitioned", "operator")}}
+    pg_exec(
+        pg_url,
+        f"CREATE TABLE {schema}.orders (id int PRIMARY KEY, amount numeric(10,2), "
+        f"status text, updated_at timestamptz NOT NULL)",
+    )
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.orders SELECT g, g * 1.5, CASE WHEN g % 3 = 0 THEN 'paid' ELSE 'new' END, "
+        f"timestamptz '2024-01-01' + g * interval '1 minute' FROM generate_series(1, {SOURCE_ROWS}) g",
+    )
+    names = {
+        "schema": schema,
+        "marker": tmp_path_factory.mktemp("marker") / "failed-once",
+        **{k: f"{k}_{uuid.uuid4().hex[:8]}" for k in ("example", "partitioned", "operator")},
+    }
     example = dag_file(EXAMPLES / "airflow_dag.py")
     partitioned = dag_file(HERE / "dags" / "partitioned_dag.py")
     found = airflow(
-        "test", f"{example}::example_orders_daily", f"{partitioned}::etl_test_partitioned",
+        "test",
+        f"{example}::example_orders_daily",
+        f"{partitioned}::etl_test_partitioned",
         f"{partitioned}::etl_test_operator",
         env={
             "AIRFLOW_CONN_EXAMPLE_SOURCE_DB": pg_url,  # the source credential comes as an Airflow connection
@@ -48,7 +61,8 @@ def runs(airflow, dag_file, pg_url: str, tmp_path_factory: pytest.TempPathFactor
             "ETL_TEST_FAIL_ONCE": str(names["marker"]),
             "ETL_TEST_OPERATOR_PIPELINE": names["operator"],
             "ETL_TEST_OPERATOR_TARGET": f"{schema}.numbers_by_operator",
-        })
+        },
+    )
     yield {**found, "names": names}
     pg_exec(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
@@ -63,45 +77,85 @@ def test_example_dag_loads_the_source_table(runs: dict[str, Any], pg_url: str) -
     partitions = tasks(run, "run_partition")
     assert partitions and all(t["state"] == "success" for t in partitions)
     assert {t["task_id"] for t in run["tasks"] if t["state"] == "success"} == {
-        "plan_partitions", "run_partition", "quality_gate", "purge_logs"}
-    rows = pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id), sum(amount), min(_etl_source) "
-                           f"FROM {schema}.orders_loaded")
+        "plan_partitions",
+        "run_partition",
+        "quality_gate",
+        "purge_logs",
+    }
+    rows = pg_exec(
+        pg_url,
+        f"SELECT count(*), count(DISTINCT id), sum(amount), min(_etl_source) "
+        f"FROM {schema}.orders_loaded",
+    )
     assert rows[0][:2] == (SOURCE_ROWS, SOURCE_ROWS)
     assert float(rows[0][2]) == pytest.approx(1.5 * SOURCE_ROWS * (SOURCE_ROWS + 1) / 2)
     assert rows[0][3] == "orders"
-    statuses = pg_exec(pg_url, "SELECT status, count(*) FROM etl_express.runs WHERE pipeline = %s GROUP BY status",
-                       (runs["names"]["example"],))
+    statuses = pg_exec(
+        pg_url,
+        "SELECT status, count(*) FROM etl_express.runs WHERE pipeline = %s GROUP BY status",
+        (runs["names"]["example"],),
+    )
     assert dict(statuses) == {"succeeded": len(partitions)}
 
 
-def test_partitions_run_as_mapped_tasks_and_a_failed_one_resumes(runs: dict[str, Any], pg_url: str) -> None:
+def test_partitions_run_as_mapped_tasks_and_a_failed_one_resumes(
+    runs: dict[str, Any], pg_url: str
+) -> None:
     run, schema = runs["etl_test_partitioned"], runs["names"]["schema"]
     assert run["state"] == "success", runs["log"][-5000:]
     assert runs["names"]["marker"].exists()  # the failure did happen
     partitions = tasks(run, "run_partition")
     assert [t["map_index"] for t in partitions] == [0, 1, 2]
     assert all(t["state"] == "success" for t in partitions)
-    assert [t["try_number"] for t in partitions] == [1, 2, 1]  # only the failed partition was retried
+    assert [t["try_number"] for t in partitions] == [
+        1,
+        2,
+        1,
+    ]  # only the failed partition was retried
     assert [json.loads(t["rendered_map_index"]) for t in partitions] == [
-        {"hi": 10, "lo": 0}, {"hi": 20, "lo": 10}, {"hi": 30, "lo": 20}]
+        {"hi": 10, "lo": 0},
+        {"hi": 20, "lo": 10},
+        {"hi": 30, "lo": 20},
+    ]
     assert tasks(run, "quality_gate")[0]["state"] == "success"
 
-    assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {schema}.numbers") == [
-        (30, 30, 0, 29)]
-    history = pg_exec(pg_url, "SELECT partition, status, rows_read, rows_written FROM etl_express.runs "
-                              "WHERE pipeline = %s ORDER BY partition, started_at", (runs["names"]["partitioned"],))
-    retried = [(status, read, written) for part, status, read, written in history
-               if json.loads(part) == {"lo": 10, "hi": 20}]
+    assert pg_exec(
+        pg_url, f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {schema}.numbers"
+    ) == [(30, 30, 0, 29)]
+    history = pg_exec(
+        pg_url,
+        "SELECT partition, status, rows_read, rows_written FROM etl_express.runs "
+        "WHERE pipeline = %s ORDER BY partition, started_at",
+        (runs["names"]["partitioned"],),
+    )
+    retried = [
+        (status, read, written)
+        for part, status, read, written in history
+        if json.loads(part) == {"lo": 10, "hi": 20}
+    ]
     # the first try committed one 4-row batch and failed; the retry read only the remaining 6 rows
     assert retried == [("failed", 4, 4), ("succeeded", 6, 6)]
-    assert sorted(status for _, status, _, _ in history) == ["failed", "succeeded", "succeeded", "succeeded"]
+    assert sorted(status for _, status, _, _ in history) == [
+        "failed",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+    ]
 
 
-def test_operator_in_a_hand_written_dag_runs_every_partition(runs: dict[str, Any], pg_url: str) -> None:
+def test_operator_in_a_hand_written_dag_runs_every_partition(
+    runs: dict[str, Any], pg_url: str
+) -> None:
     run, schema = runs["etl_test_operator"], runs["names"]["schema"]
     assert run["state"] == "success", runs["log"][-5000:]
-    assert [(t["map_index"], t["state"]) for t in tasks(run, "load")] == [(0, "success"), (1, "success"), (2, "success")]
-    assert pg_exec(pg_url, f"SELECT count(DISTINCT id) FROM {schema}.numbers_by_operator") == [(30,)]
+    assert [(t["map_index"], t["state"]) for t in tasks(run, "load")] == [
+        (0, "success"),
+        (1, "success"),
+        (2, "success"),
+    ]
+    assert pg_exec(pg_url, f"SELECT count(DISTINCT id) FROM {schema}.numbers_by_operator") == [
+        (30,)
+    ]
 
 
 def test_examples_folder_imports_cleanly_and_schedules_daily(airflow) -> None:

@@ -79,7 +79,7 @@ def fmt_snils(d: str) -> str:
 
 
 def fmt_card(d: str) -> str:
-    return " ".join(d[i:i + 4] for i in range(0, len(d), 4))
+    return " ".join(d[i : i + 4] for i in range(0, len(d), 4))
 
 
 def mobile(rng: random.Random) -> str:

@@ -21,9 +21,9 @@ def _scrub(texts: list[str], **kw: object) -> list[str]:
 
 def test_known_real_numbers_validate() -> None:
     # published example numbers
-    assert detectors.is_valid_inn("7707083893")        # Sberbank
-    assert detectors.is_valid_inn("500100732259")      # 12-digit example
-    assert detectors.is_valid_ogrn("1027700132195")    # Sberbank
+    assert detectors.is_valid_inn("7707083893")  # Sberbank
+    assert detectors.is_valid_inn("500100732259")  # 12-digit example
+    assert detectors.is_valid_ogrn("1027700132195")  # Sberbank
     assert detectors.is_valid_ogrnip("304500116000157")
     assert detectors.is_valid_snils("112-233-445 95")
     assert detectors.luhn_ok("4111 1111 1111 1111")
@@ -95,16 +95,22 @@ def test_mir_cards_found() -> None:
     for prefix in ("2200", "2201", "2202", "2203", "2204"):
         number = nb.card(RNG, prefix)
         assert _scrub([f"карта Мир {nb.fmt_card(number)}"]) == ["карта Мир <CARD>"]
-        assert _scrub([f"карта {nb.fmt_card(nb.break_last(number))}"]) == [f"карта {nb.fmt_card(nb.break_last(number))}"]
+        assert _scrub([f"карта {nb.fmt_card(nb.break_last(number))}"]) == [
+            f"карта {nb.fmt_card(nb.break_last(number))}"
+        ]
 
 
 def test_emails_and_phones() -> None:
     ten = nb.mobile(RNG)
     texts = [f"позвоните {f} до 18:00" for f in nb.phone_formats(ten)]
     assert _scrub(texts) == ["позвоните <PHONE> до 18:00"] * len(texts)
-    assert _scrub(["пишите Ivan.Petrov+crm@Mail.RU или иван@почта.рф"]) == ["пишите <EMAIL> или <EMAIL>"]
+    assert _scrub(["пишите Ivan.Petrov+crm@Mail.RU или иван@почта.рф"]) == [
+        "пишите <EMAIL> или <EMAIL>"
+    ]
     # numbers that are not phones stay
-    assert _scrub(["заказ 12345 на 15 000 руб от 12.03.2024"]) == ["заказ 12345 на 15 000 руб от 12.03.2024"]
+    assert _scrub(["заказ 12345 на 15 000 руб от 12.03.2024"]) == [
+        "заказ 12345 на 15 000 руб от 12.03.2024"
+    ]
 
 
 def test_passports_next_to_context_words() -> None:
@@ -147,5 +153,7 @@ def test_vectorized_classification_agrees_with_scalar() -> None:
     values += [str(rng.randrange(10 ** (k - 1), 10**k)) for k in range(1, 22) for _ in range(300)]
     values += ["92000000300", "92000000400", "92000000501", "", "4111111111111111"]
     kinds = detectors.classify_many(pa.array(values).slice(3))
-    assert [detectors.KIND_NAMES[k] or None for k in kinds] == [detectors.classify_digits(v) for v in values[3:]]
+    assert [detectors.KIND_NAMES[k] or None for k in kinds] == [
+        detectors.classify_digits(v) for v in values[3:]
+    ]
     assert sum(1 for k in kinds if k) > 1000

@@ -30,7 +30,12 @@ LIB_SALT = b"etl-express pseudonymize v1"
 
 
 def _spellings(national: str) -> list[bytes]:
-    return [f"+7{national}".encode(), f"7{national}".encode(), f"8{national}".encode(), national.encode()]
+    return [
+        f"+7{national}".encode(),
+        f"7{national}".encode(),
+        f"8{national}".encode(),
+        national.encode(),
+    ]
 
 
 def _dictionary() -> list[bytes]:
@@ -71,11 +76,18 @@ def _matches(digest: Callable[[bytes], bytes], words: Iterable[bytes], targets: 
 
 def test_dictionary_attack_needs_the_key() -> None:
     rng = random.Random(7)
-    key = "".join(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(48))
+    key = "".join(
+        rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        for _ in range(48)
+    )
     picked = rng.sample(range(100_000), SAMPLE)
     given = [rng.choice(nb.phone_formats(f"{BLOCK}{i:05d}")) for i in picked]
-    tokens = Pseudonymize(["phone"], key=SecretStr(key)).anonymize(
-        pa.RecordBatch.from_pydict({"phone": given})).column(0).to_pylist()
+    tokens = (
+        Pseudonymize(["phone"], key=SecretStr(key))
+        .anonymize(pa.RecordBatch.from_pydict({"phone": given}))
+        .column(0)
+        .to_pylist()
+    )
     targets = {bytes.fromhex(t.split(":", 1)[1]) for t in tokens}
     assert len(targets) == SAMPLE  # distinct numbers, distinct tokens
 

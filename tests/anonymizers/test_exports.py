@@ -5,20 +5,29 @@ from __future__ import annotations
 import inspect
 import re
 
-import etl_express.anonymizers as anonymizers
+from etl_express import anonymizers
 from etl_express.anonymizers import Anonymizer
 
 
 def test_exports_documented() -> None:
-    assert set(anonymizers.__all__) >= {"Anonymizer", "Pseudonymize", "Redact", "Mask", "Generalize",
-                                        "Suppress", "ScrubPII", "KAnonymity", "detectors"}
+    assert set(anonymizers.__all__) >= {
+        "Anonymizer",
+        "Pseudonymize",
+        "Redact",
+        "Mask",
+        "Generalize",
+        "Suppress",
+        "ScrubPII",
+        "KAnonymity",
+        "detectors",
+    }
     for name in anonymizers.__all__:
         obj = getattr(anonymizers, name)
         assert inspect.getdoc(obj), name
         if inspect.isclass(obj) and obj is not Anonymizer:
             assert issubclass(obj, Anonymizer)
             doc = inspect.getdoc(obj) or ""
-            logic = re.search(r"Logic:(.*?)(?:\n\n|$)", doc, re.S)
+            logic = re.search(r"Logic:(.*?)(?:\n\n|$)", doc, re.DOTALL)
             assert logic and len(logic.group(1).split()) >= 50, name
 
 
@@ -42,10 +51,16 @@ def test_pipeline_pii_coverage_uses_covers() -> None:
     from .sources import ListSource
 
     source = ListSource([{"id": 1, "scan": "x", "age": 30}], pii=["scan", "age"])
-    ok = etl.Pipeline("cov", source, anonymizers=[anonymizers.Suppress(["scan"]),
-                                                  anonymizers.Generalize(["age"], width=10)])
+    ok = etl.Pipeline(
+        "cov",
+        source,
+        anonymizers=[anonymizers.Suppress(["scan"]), anonymizers.Generalize(["age"], width=10)],
+    )
     ok.check_pii_coverage()
-    rows_only = etl.Pipeline("cov", source, anonymizers=[anonymizers.Suppress(["scan"]),
-                                                         anonymizers.KAnonymity(["age"], k=2)])
+    rows_only = etl.Pipeline(
+        "cov",
+        source,
+        anonymizers=[anonymizers.Suppress(["scan"]), anonymizers.KAnonymity(["age"], k=2)],
+    )
     with pytest.raises(AnonymizationError, match="'age'"):
         rows_only.check_pii_coverage()

@@ -16,15 +16,27 @@ from .sources import ListSource
 
 # classes of (age_band, region): 6 x (30-40, Москва), 4 x (40-50, Москва), 3 x (30-40, Тверь),
 # 2 x (40-50, Тверь), 1 x (90+, Тверь): the smallest class has 1 row
-CLASSES = [("30-40", "Москва", 6), ("40-50", "Москва", 4), ("30-40", "Тверь", 3), ("40-50", "Тверь", 2),
-           ("90+", "Тверь", 1)]
+CLASSES = [
+    ("30-40", "Москва", 6),
+    ("40-50", "Москва", 4),
+    ("30-40", "Тверь", 3),
+    ("40-50", "Тверь", 2),
+    ("90+", "Тверь", 1),
+]
 
 
 def _rows() -> list[dict]:  # type: ignore[type-arg]
     rows = []
     for band, region, n in CLASSES:
         for _ in range(n):
-            rows.append({"id": len(rows) + 1, "age_band": band, "region": region, "amount": 10.0 * len(rows)})
+            rows.append(
+                {
+                    "id": len(rows) + 1,
+                    "age_band": band,
+                    "region": region,
+                    "amount": 10.0 * len(rows),
+                }
+            )
     return rows
 
 
@@ -86,27 +98,38 @@ def test_configuration_errors() -> None:
 def test_pipeline_records_k_anonymity(pg_url: str, schema: str, pipeline_name: str) -> None:
     source = ListSource(_rows(), batch_size=100)
     pipeline = etl.Pipeline(
-        pipeline_name, source,
-        anonymizers=[Generalize(["amount"], width=1000),
-                     KAnonymity(["age_band", "region"], k=3, on_violation="suppress")],
+        pipeline_name,
+        source,
+        anonymizers=[
+            Generalize(["amount"], width=1000),
+            KAnonymity(["age_band", "region"], k=3, on_violation="suppress"),
+        ],
         sink=PostgresSink(f"{schema}.people"),
     )
     result = pipeline.run()
     assert result.rows_written == 13 and result.rows_filtered == 3
     check = next(c for c in result.checks if c.name == "k_anonymity")
     assert check.ok and check.details["smallest_class"] == 3
-    rows = pg_exec(pg_url, "SELECT status, details->>'smallest_class', details->>'rows_suppressed' "
-                           "FROM etl_express.quality_checks WHERE run_id = %s AND name = 'k_anonymity'",
-                   (result.run_id,))
+    rows = pg_exec(
+        pg_url,
+        "SELECT status, details->>'smallest_class', details->>'rows_suppressed' "
+        "FROM etl_express.quality_checks WHERE run_id = %s AND name = 'k_anonymity'",
+        (result.run_id,),
+    )
     assert rows == [("passed", "3", "3")]
-    assert pg_exec(pg_url, f"SELECT min(n) FROM (SELECT count(*) n FROM {schema}.people "
-                           "GROUP BY age_band, region) c") == [(3,)]
+    assert pg_exec(
+        pg_url,
+        f"SELECT min(n) FROM (SELECT count(*) n FROM {schema}.people GROUP BY age_band, region) c",
+    ) == [(3,)]
 
 
 def test_pipeline_fails_below_k(pg_url: str, schema: str, pipeline_name: str) -> None:
-    pipeline = etl.Pipeline(pipeline_name, ListSource(_rows(), batch_size=100),
-                            anonymizers=[KAnonymity(["age_band", "region"], k=2)],
-                            sink=PostgresSink(f"{schema}.people"))
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        ListSource(_rows(), batch_size=100),
+        anonymizers=[KAnonymity(["age_band", "region"], k=2)],
+        sink=PostgresSink(f"{schema}.people"),
+    )
     with pytest.raises(AnonymizationError, match="k-anonymity violated"):
         pipeline.run()
     assert pg_exec(pg_url, "SELECT to_regclass(%s)", (f"{schema}.people",)) == [(None,)]

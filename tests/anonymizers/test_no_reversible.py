@@ -12,12 +12,24 @@ from pathlib import Path
 import pyarrow as pa
 from pydantic import SecretStr
 
-import etl_express.anonymizers as anonymizers
+from etl_express import anonymizers
 from etl_express.anonymizers import Generalize, Mask, Pseudonymize, Redact, ScrubPII, Suppress
 
 PACKAGE = Path(anonymizers.__file__).parent
-FORBIDDEN_MODULES = {"cryptography", "Crypto", "Cryptodome", "nacl", "pyffx", "ff3", "pyfpe", "fernet", "pyaes",
-                     "shelve", "dbm", "sqlite3"}
+FORBIDDEN_MODULES = {
+    "cryptography",
+    "Crypto",
+    "Cryptodome",
+    "nacl",
+    "pyffx",
+    "ff3",
+    "pyfpe",
+    "fernet",
+    "pyaes",
+    "shelve",
+    "dbm",
+    "sqlite3",
+}
 FORBIDDEN_NAME = re.compile(
     r"(?i)(encrypt|decrypt|cipher|fernet|aes_|_aes|\baes\b|fpe|ff1|ff3|feistel|unmask|unredact|depseudonym|"
     r"reidentif|re_identif|reverse_token|detokeni[sz]|token_map|mapping_table|lookup_table|vault)"
@@ -63,20 +75,36 @@ def test_package_source_has_no_reversible_operator() -> None:
 def test_no_public_inverse() -> None:
     for name in anonymizers.__all__:
         obj = getattr(anonymizers, name)
-        members = [m for m, _ in inspect.getmembers(obj)] if inspect.isclass(obj) or inspect.ismodule(obj) else []
+        members = (
+            [m for m, _ in inspect.getmembers(obj)]
+            if inspect.isclass(obj) or inspect.ismodule(obj)
+            else []
+        )
         for member in [name, *members]:
             assert not FORBIDDEN_NAME.search(member), f"{name}.{member}"
-            assert not re.search(r"(?i)^(restore|reverse|inverse|decode|unpseudonymize|lookup)", member), member
+            assert not re.search(
+                r"(?i)^(restore|reverse|inverse|decode|unpseudonymize|lookup)", member
+            ), member
 
 
 def test_no_anonymizer_keeps_what_it_saw() -> None:
     """After anonymizing, nothing of the raw values is held in memory (no mapping table)."""
-    raw = ["kanareyka.unique.41@example.org", "+79035550199", "Уникальный Комментарий 8 916 555 01 99"]
+    raw = [
+        "kanareyka.unique.41@example.org",
+        "+79035550199",
+        "Уникальный Комментарий 8 916 555 01 99",
+    ]
     batch = pa.RecordBatch.from_pydict({"email": raw[:1], "phone": raw[1:2], "notes": raw[2:]})
     key = SecretStr("Q" + "w8Zr2LmX9vK4tPq7Ns1Yb5Jd3Hc6Fg0A")
-    for anonymizer in (Pseudonymize(["email", "phone"], key=key), ScrubPII(["notes"]),
-                       ScrubPII(["notes"], replace="pseudonym", key=key), Redact(["email"]),
-                       Mask(["email"], keep_last=3), Suppress(["phone"]), Generalize(["notes"], to="region")):
+    for anonymizer in (
+        Pseudonymize(["email", "phone"], key=key),
+        ScrubPII(["notes"]),
+        ScrubPII(["notes"], replace="pseudonym", key=key),
+        Redact(["email"]),
+        Mask(["email"], keep_last=3),
+        Suppress(["phone"]),
+        Generalize(["notes"], to="region"),
+    ):
         out = anonymizer.anonymize(batch)
         assert out.num_rows == 1
         state = pickle.dumps(anonymizer)

@@ -15,7 +15,9 @@ def test_redact() -> None:
     batch = pa.RecordBatch.from_pydict({"comment": ["secret text", None], "n": [1, 2]})
     assert Redact(["comment"]).anonymize(batch).column(0).to_pylist() == ["<REDACTED>", None]
     nulled = Redact(["n"], replacement=None).anonymize(batch)
-    assert nulled.column(1).to_pylist() == [None, None] and nulled.schema.field("n").type == pa.int64()
+    assert (
+        nulled.column(1).to_pylist() == [None, None] and nulled.schema.field("n").type == pa.int64()
+    )
     assert Redact("comment").covers() == {"comment"}
 
 
@@ -24,9 +26,15 @@ def test_mask_keeps_prefix_suffix_only_where_safe() -> None:
     out = m.mask(pa.array(["+79161234567", "12345", None, "abcdef"])).to_pylist()
     # 2 of 12 or of 6 characters may show (a third at most); 2 of 5 would be more: masked fully
     assert out == ["****67", "****", None, "****ef"]
-    both = Mask(["v"], keep_first=1, keep_last=1, char="#", width=3).mask(pa.array(["Александр"])).to_pylist()
+    both = (
+        Mask(["v"], keep_first=1, keep_last=1, char="#", width=3)
+        .mask(pa.array(["Александр"]))
+        .to_pylist()
+    )
     assert both == ["А###р"]
-    card = Mask(["v"], keep_first=6, keep_last=4, max_revealed=0.5).mask(pa.array(["2200123456789010"]))
+    card = Mask(["v"], keep_first=6, keep_last=4, max_revealed=0.5).mask(
+        pa.array(["2200123456789010"])
+    )
     assert card.to_pylist() == ["****"]  # 10 of 16 digits is more than half
     with pytest.raises(AnonymizationError, match="more than half"):
         Mask(["v"], keep_last=4, max_revealed=0.8)
@@ -35,11 +43,15 @@ def test_mask_keeps_prefix_suffix_only_where_safe() -> None:
 
 def test_generalize_dates() -> None:
     dates = pa.array([dt.date(1987, 11, 23), None])
-    stamps = pa.array([dt.datetime(2024, 5, 17, 13, 45, tzinfo=dt.timezone.utc)], pa.timestamp("us", tz="UTC"))
+    stamps = pa.array(
+        [dt.datetime(2024, 5, 17, 13, 45, tzinfo=dt.timezone.utc)], pa.timestamp("us", tz="UTC")
+    )
     assert Generalize("d", to="year").generalize(dates).to_pylist() == [dt.date(1987, 1, 1), None]
     assert Generalize("d", to="month").generalize(dates).to_pylist() == [dt.date(1987, 11, 1), None]
     out = Generalize("t", to="month").generalize(stamps)
-    assert out.type == stamps.type and out.to_pylist()[0] == dt.datetime(2024, 5, 1, tzinfo=dt.timezone.utc)
+    assert out.type == stamps.type and out.to_pylist()[0] == dt.datetime(
+        2024, 5, 1, tzinfo=dt.timezone.utc
+    )
     with pytest.raises(AnonymizationError, match="needs a date"):
         Generalize("d", to="year").generalize(pa.array(["1987-11-23"]), "d")
 
@@ -47,10 +59,22 @@ def test_generalize_dates() -> None:
 def test_generalize_numbers() -> None:
     ages = pa.array([5, 18, 29, 30, 64, 65, 90, None])
     assert Generalize("age", bins=[18, 30, 65]).generalize(ages).to_pylist() == [
-        "<18", "18-30", "18-30", "30-65", "30-65", "65+", "65+", None]
+        "<18",
+        "18-30",
+        "18-30",
+        "30-65",
+        "30-65",
+        "65+",
+        "65+",
+        None,
+    ]
     amounts = pa.array([1234.5, 9999.0, 10000.0, -5.0])
     assert Generalize("amount", width=5000).generalize(amounts).to_pylist() == [
-        "0-5000", "5000-10000", "10000-15000", "-5000-0"]
+        "0-5000",
+        "5000-10000",
+        "10000-15000",
+        "-5000-0",
+    ]
     with pytest.raises(AnonymizationError, match="exactly one"):
         Generalize("age", bins=[1, 2], width=3)
     with pytest.raises(AnonymizationError, match="increasing"):
@@ -58,29 +82,41 @@ def test_generalize_numbers() -> None:
 
 
 def test_generalize_addresses_to_region() -> None:
-    addresses = pa.array([
-        "г. Москва, ул. Тверская, д. 7, кв. 12",
-        "Московская обл., г. Химки, ул. Ленина 5",
-        "190000, Санкт-Петербург, Невский пр. 1",
-        "Екатеринбург",
-        "респ. Татарстан, г. Казань, ул. Баумана 3",
-        "г. Томск, пр. Ленина 30",
-        "г. Омск, ул. Мира 1",
-        "деревня Малые Вишенки, д. 3",
-        None,
-    ])
+    addresses = pa.array(
+        [
+            "г. Москва, ул. Тверская, д. 7, кв. 12",
+            "Московская обл., г. Химки, ул. Ленина 5",
+            "190000, Санкт-Петербург, Невский пр. 1",
+            "Екатеринбург",
+            "респ. Татарстан, г. Казань, ул. Баумана 3",
+            "г. Томск, пр. Ленина 30",
+            "г. Омск, ул. Мира 1",
+            "деревня Малые Вишенки, д. 3",
+            None,
+        ]
+    )
     assert Generalize("address", to="region").generalize(addresses).to_pylist() == [
-        "Москва", "Московская область", "Санкт-Петербург", "Свердловская область",
-        "Республика Татарстан", "Томская область", "Омская область", None, None]
+        "Москва",
+        "Московская область",
+        "Санкт-Петербург",
+        "Свердловская область",
+        "Республика Татарстан",
+        "Томская область",
+        "Омская область",
+        None,
+        None,
+    ]
 
 
 def test_suppress_columns_and_small_classes() -> None:
-    batch = pa.RecordBatch.from_pydict({
-        "id": list(range(8)),
-        "scan": ["x"] * 8,
-        "age": ["30-40"] * 5 + ["90+"] + ["20-30"] * 2,
-        "city": ["Москва"] * 5 + ["Тверь"] + ["Москва"] * 2,
-    })
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "id": list(range(8)),
+            "scan": ["x"] * 8,
+            "age": ["30-40"] * 5 + ["90+"] + ["20-30"] * 2,
+            "city": ["Москва"] * 5 + ["Тверь"] + ["Москва"] * 2,
+        }
+    )
     s = Suppress(["scan"])
     assert s.covers() == {"scan"} and s.row_wise
     assert s.anonymize(batch).schema.names == ["id", "age", "city"]
@@ -103,7 +139,7 @@ def test_region_of_a_repeated_column_is_computed_once_per_city() -> None:
     def spy(arr, fn):
         return original(arr, lambda values: (seen.append(len(values)), fn(values))[1])
 
-    import etl_express.anonymizers.generalize as generalize
+    from etl_express.anonymizers import generalize
 
     generalize.on_distinct = spy
     try:

@@ -19,8 +19,19 @@ def _tokens(p: Pseudonymize, column: str, values: list) -> list:  # type: ignore
 
 def test_phone_formats_give_one_token(anon_key: etl.SecretRef) -> None:
     p = Pseudonymize(["phone"], key=anon_key)
-    out = _tokens(p, "phone", ["8 (916) 123-45-67", "+7 916 1234567", "+79161234567", "89161234567",
-                                "9161234567", "8-916-123-45-67", " +7 (916) 123 45 67 "])
+    out = _tokens(
+        p,
+        "phone",
+        [
+            "8 (916) 123-45-67",
+            "+7 916 1234567",
+            "+79161234567",
+            "89161234567",
+            "9161234567",
+            "8-916-123-45-67",
+            " +7 (916) 123 45 67 ",
+        ],
+    )
     assert len(set(out)) == 1
     assert out[0].startswith("phone:") and len(out[0]) == len("phone:") + 32
     assert _tokens(p, "phone", ["8 (916) 123-45-68"])[0] != out[0]
@@ -28,23 +39,38 @@ def test_phone_formats_give_one_token(anon_key: etl.SecretRef) -> None:
 
 def test_email_snils_inn_normalization(anon_key: etl.SecretRef) -> None:
     p = Pseudonymize(["email", "snils", "inn"], key=anon_key)
-    batch = pa.RecordBatch.from_pydict({
-        "email": ["Ivan.Petrov@Mail.RU", " ivan.petrov@mail.ru", "ＩＶＡＮ.petrov@mail.ru", None],
-        "snils": ["112-233-445 95", "11223344595", "112 233 445 95", ""],
-        "inn": ["0274062111", "0274062111", "0274062111", None],
-    })
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "email": [
+                "Ivan.Petrov@Mail.RU",
+                " ivan.petrov@mail.ru",
+                "ＩＶＡＮ.petrov@mail.ru",
+                None,
+            ],
+            "snils": ["112-233-445 95", "11223344595", "112 233 445 95", ""],
+            "inn": ["0274062111", "0274062111", "0274062111", None],
+        }
+    )
     out = p.anonymize(batch).to_pydict()
     assert len(set(out["email"][:3])) == 1 and out["email"][3] is None
     assert len(set(out["snils"][:3])) == 1 and out["snils"][3] is None
     # an INN stored as a number loses its leading zero; normalization restores it
-    as_int = p.anonymize(pa.RecordBatch.from_pydict({"inn": pa.array([274062111], pa.int64())})).column(0)[0].as_py()
+    as_int = (
+        p.anonymize(pa.RecordBatch.from_pydict({"inn": pa.array([274062111], pa.int64())}))
+        .column(0)[0]
+        .as_py()
+    )
     assert as_int == out["inn"][0]
     assert p.anonymize(batch).schema.field("email").type == pa.string()
 
 
 def test_joins_across_sources_and_runs(anon_key: etl.SecretRef) -> None:
-    crm = pa.RecordBatch.from_pydict({"email": ["Anna.S@Example.com"], "phone": ["8 (903) 555-12-34"]})
-    billing = pa.RecordBatch.from_pydict({"contact_email": ["anna.s@example.com "], "mobile": ["+7 903 5551234"]})
+    crm = pa.RecordBatch.from_pydict(
+        {"email": ["Anna.S@Example.com"], "phone": ["8 (903) 555-12-34"]}
+    )
+    billing = pa.RecordBatch.from_pydict(
+        {"contact_email": ["anna.s@example.com "], "mobile": ["+7 903 5551234"]}
+    )
     a = Pseudonymize(["email", "phone"], key=anon_key).anonymize(crm)
     # a second, independently built anonymizer (another run) with the same key
     b = Pseudonymize(["contact_email", "mobile"], key=anon_key).anonymize(billing)
@@ -54,14 +80,19 @@ def test_joins_across_sources_and_runs(anon_key: etl.SecretRef) -> None:
 
 def test_entity_types_never_share_tokens(anon_key: etl.SecretRef) -> None:
     value = "79161234567"
-    p = Pseudonymize(["a", "b", "c", "d"], key=anon_key,
-                     entities={"a": "phone", "b": "snils", "c": "inn", "d": "text"})
+    p = Pseudonymize(
+        ["a", "b", "c", "d"],
+        key=anon_key,
+        entities={"a": "phone", "b": "snils", "c": "inn", "d": "text"},
+    )
     row = p.anonymize(pa.RecordBatch.from_pydict({c: [value] for c in "abcd"})).to_pylist()[0]
     hexes = {v.split(":", 1)[1] for v in row.values()}
     assert len(hexes) == 4
     # same text as an email and as a name: different tokens
     q = Pseudonymize(["email", "full_name"], key=anon_key)
-    r = q.anonymize(pa.RecordBatch.from_pydict({"email": ["x@y.ru"], "full_name": ["x@y.ru"]})).to_pylist()[0]
+    r = q.anonymize(
+        pa.RecordBatch.from_pydict({"email": ["x@y.ru"], "full_name": ["x@y.ru"]})
+    ).to_pylist()[0]
     assert r["email"].split(":")[1] != r["full_name"].split(":")[1]
 
 
@@ -104,7 +135,8 @@ def test_short_or_weak_keys_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "SHORT_ANON_KEY" in str(info.value)
     with pytest.raises(ETLConfigError, match="not found"):
         Pseudonymize(["email"], key=etl.secret("NO_SUCH_ANON_KEY_XYZ")).anonymize(
-            pa.RecordBatch.from_pydict({"email": ["a@b.ru"]}))
+            pa.RecordBatch.from_pydict({"email": ["a@b.ru"]})
+        )
 
 
 def test_key_never_in_repr_or_pickle(secret_key: SecretStr, key_value: str) -> None:
@@ -146,9 +178,28 @@ def test_casefold_matches_python_nfkc_casefold_on_any_text() -> None:
     from etl_express.anonymizers.normalize import casefold
 
     rng = random.Random(1)
-    alphabet = list("AbZ09 .-\tЖжЁёЙй") + ["ﬁ", "①", "Ａ", "\u0301", "ß", "ς", "Σ", "\u1c83", "Ѐ", "ǅ", "\u00a0",
-                                          "Ω", "Å", "İ", "ẞ", "Ꭰ", "\U0001d400"]
-    values = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(20_000)]
+    alphabet = list("AbZ09 .-\tЖжЁёЙй") + [
+        "ﬁ",
+        "①",
+        "Ａ",
+        "\u0301",
+        "ß",
+        "ς",
+        "Σ",
+        "\u1c83",
+        "Ѐ",
+        "ǅ",
+        "\u00a0",
+        "Ω",
+        "Å",
+        "İ",
+        "ẞ",
+        "Ꭰ",
+        "\U0001d400",
+    ]
+    values = [
+        "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12))) for _ in range(20_000)
+    ]
     values += ["Иванов Пётр Сергеевич", "ИВАНОВ  ПЁТР", "İstanbul", "STRASSE", "Straße"]
     got = casefold(pa.array(values + [None])).to_pylist()
     assert got == [unicodedata.normalize("NFKC", v).casefold() for v in values] + [None]

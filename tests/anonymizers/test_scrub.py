@@ -16,19 +16,31 @@ from . import idnumbers as nb
 
 def test_rows_without_pii_are_untouched_and_nulls_stay() -> None:
     texts = ["без данных", None, "звонок 8 916 123 45 67", "сумма 1 500 руб", ""]
-    out = ScrubPII(["notes"]).anonymize(pa.RecordBatch.from_pydict({"notes": texts, "id": [1, 2, 3, 4, 5]}))
-    assert out.column("notes").to_pylist() == ["без данных", None, "звонок <PHONE>", "сумма 1 500 руб", ""]
+    out = ScrubPII(["notes"]).anonymize(
+        pa.RecordBatch.from_pydict({"notes": texts, "id": [1, 2, 3, 4, 5]})
+    )
+    assert out.column("notes").to_pylist() == [
+        "без данных",
+        None,
+        "звонок <PHONE>",
+        "сумма 1 500 руб",
+        "",
+    ]
     assert out.column("id").to_pylist() == [1, 2, 3, 4, 5]
 
 
 def test_everything_in_one_note() -> None:
     rng = random.Random(3)
     snils, inn, card, ogrn = nb.snils(rng), nb.inn12(rng), nb.card(rng, "2202"), nb.ogrn(rng)
-    note = (f"Клиент Ivan@Example.ru, тел. +7 (916) 555-12-34, СНИЛС {nb.fmt_snils(snils)}, "
-            f"ИНН {inn}, ОГРН {ogrn}, карта {nb.fmt_card(card)}, паспорт 45 06 123456 выдан ОВД")
+    note = (
+        f"Клиент Ivan@Example.ru, тел. +7 (916) 555-12-34, СНИЛС {nb.fmt_snils(snils)}, "
+        f"ИНН {inn}, ОГРН {ogrn}, карта {nb.fmt_card(card)}, паспорт 45 06 123456 выдан ОВД"
+    )
     out = ScrubPII("notes").scrub(pa.array([note]))[0].as_py()
-    assert out == ("Клиент <EMAIL>, тел. <PHONE>, СНИЛС <SNILS>, ИНН <INN>, ОГРН <OGRN>, "
-                   "карта <CARD>, паспорт <PASSPORT> выдан ОВД")
+    assert out == (
+        "Клиент <EMAIL>, тел. <PHONE>, СНИЛС <SNILS>, ИНН <INN>, ОГРН <OGRN>, "
+        "карта <CARD>, паспорт <PASSPORT> выдан ОВД"
+    )
 
 
 def test_pseudonyms_match_pseudonymize_tokens(anon_key: etl.SecretRef) -> None:
@@ -37,8 +49,11 @@ def test_pseudonyms_match_pseudonymize_tokens(anon_key: etl.SecretRef) -> None:
     note = f"пишите IVAN@example.ru или звоните 8 (916) 555-12-34; ИНН {inn}"
     out = ScrubPII(["notes"], replace="pseudonym", key=anon_key).scrub(pa.array([note]))[0].as_py()
     p = Pseudonymize(["email", "phone", "inn"], key=anon_key)
-    row = p.anonymize(pa.RecordBatch.from_pydict(
-        {"email": ["ivan@example.ru"], "phone": ["+79165551234"], "inn": [inn]})).to_pylist()[0]
+    row = p.anonymize(
+        pa.RecordBatch.from_pydict(
+            {"email": ["ivan@example.ru"], "phone": ["+79165551234"], "inn": [inn]}
+        )
+    ).to_pylist()[0]
     assert out == f"пишите {row['email']} или звоните {row['phone']}; ИНН {row['inn']}"
 
 
@@ -54,18 +69,26 @@ def test_digits_inside_a_pseudonym_are_not_scrubbed_again() -> None:
 
     rng = random.Random(17)
     for _ in range(20_000):
-        key = SecretStr("".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40)))
+        key = SecretStr(
+            "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(40))
+        )
         token = KeyedHasher(key, "test").token("ivan@example.ru", "email")
         runs = re.findall(r"[0-9]{10,19}", token.split(":")[1])
         if runs and classify_many(pa.array(runs)).any():
             break
     else:
         pytest.fail("no key gave a token with a number inside")
-    out = ScrubPII(["notes"], replace="pseudonym", key=key).scrub(pa.array(["пишите IVAN@example.ru"]))[0].as_py()
+    out = (
+        ScrubPII(["notes"], replace="pseudonym", key=key)
+        .scrub(pa.array(["пишите IVAN@example.ru"]))[0]
+        .as_py()
+    )
     assert out == f"пишите {token}"
     # a real number written right after a colon is still found
     inn = nb.inn10(random.Random(5))
-    out = ScrubPII(["notes"], replace="pseudonym", key=key).scrub(pa.array([f"inn:{inn}"]))[0].as_py()
+    out = (
+        ScrubPII(["notes"], replace="pseudonym", key=key).scrub(pa.array([f"inn:{inn}"]))[0].as_py()
+    )
     assert inn not in out and out.startswith("inn:inn:")
 
 
@@ -81,7 +104,9 @@ def test_bad_configuration_and_types() -> None:
 
 
 def test_large_strings_and_chunked_input() -> None:
-    arr = pa.chunked_array([pa.array(["a@b.ru"], pa.large_string()), pa.array(["нет"], pa.large_string())])
+    arr = pa.chunked_array(
+        [pa.array(["a@b.ru"], pa.large_string()), pa.array(["нет"], pa.large_string())]
+    )
     assert ScrubPII(["t"]).scrub(arr).to_pylist() == ["<EMAIL>", "нет"]
 
 
@@ -90,7 +115,9 @@ def test_rules_rewrite_without_groups_when_kept_groups_are_empty() -> None:
 
     kinds = {r.kind: r.bare is not None for r in _RULES_BEFORE_CHECKSUMS + _RULES_AFTER_CHECKSUMS}
     assert kinds["email"] and kinds["phone"] and not kinds["passport"]
-    assert _Rule("x", r"()(a)|(b)()").bare is None  # the outer groups do not enclose the whole value
+    assert (
+        _Rule("x", r"()(a)|(b)()").bare is None
+    )  # the outer groups do not enclose the whole value
     assert _Rule("x", r"()([()])()").bare == "[()]"
 
 
@@ -99,8 +126,14 @@ def test_literal_gated_rules_find_what_the_full_patterns_find() -> None:
 
     from etl_express.anonymizers.scrub import _RULES_BEFORE_CHECKSUMS, PLACEHOLDERS
 
-    texts = ["мой адрес Иван.Петров@Почта.рф, запасной a_b+c@mail-box.co.uk", "без почты, но с @ собакой",
-             "+7 916 123-45-67 и +7(495)1234567", "почта@", "x@y", "тел +7916"]
+    texts = [
+        "мой адрес Иван.Петров@Почта.рф, запасной a_b+c@mail-box.co.uk",
+        "без почты, но с @ собакой",
+        "+7 916 123-45-67 и +7(495)1234567",
+        "почта@",
+        "x@y",
+        "тел +7916",
+    ]
     out = ScrubPII(["t"], kinds=["email", "phone"]).scrub(pa.array(texts)).to_pylist()
     for rule in _RULES_BEFORE_CHECKSUMS:
         if rule.literal is None:

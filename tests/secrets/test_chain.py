@@ -13,7 +13,13 @@ from pydantic import SecretStr
 import etl_express as etl
 from etl_express.errors import ETLConfigError
 from etl_express.secrets import (
-    EnvProvider, FileProvider, KeyringProvider, SecretProvider, mask_secrets, providers_from_env, reveal,
+    EnvProvider,
+    FileProvider,
+    KeyringProvider,
+    SecretProvider,
+    mask_secrets,
+    providers_from_env,
+    reveal,
     use_providers,
 )
 
@@ -24,7 +30,9 @@ def _everywhere(secrets_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str) -
     keyring.set_password("etl-express", name, "keyring-value")
 
 
-def test_default_chain_is_env_file_keyring(isolated_secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_chain_is_env_file_keyring(
+    isolated_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert [type(p) for p in providers_from_env()] == [EnvProvider, FileProvider, KeyringProvider]
     _everywhere(isolated_secrets, monkeypatch, "ANON_KEY")
     ref = etl.secret("ANON_KEY")
@@ -35,7 +43,9 @@ def test_default_chain_is_env_file_keyring(isolated_secrets: Path, monkeypatch: 
     assert ref.get().get_secret_value() == "keyring-value"
 
 
-def test_chain_order_from_environment(isolated_secrets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chain_order_from_environment(
+    isolated_secrets: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _everywhere(isolated_secrets, monkeypatch, "ANON_KEY")
     monkeypatch.setenv("ETL_EXPRESS_SECRET_PROVIDERS", "keyring, files ,env")
     assert [type(p) for p in providers_from_env()] == [KeyringProvider, FileProvider, EnvProvider]
@@ -46,14 +56,18 @@ def test_chain_order_from_environment(isolated_secrets: Path, monkeypatch: pytes
 
 def test_chain_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ETL_EXPRESS_SECRET_PROVIDERS", "env,aws")
-    with pytest.raises(ETLConfigError, match="unknown secret provider 'aws'.*env, file, keyring, vault"):
+    with pytest.raises(
+        ETLConfigError, match="unknown secret provider 'aws'.*env, file, keyring, vault"
+    ):
         etl.secret("X").get()
     monkeypatch.setenv("ETL_EXPRESS_SECRET_PROVIDERS", "env,vault")
     with pytest.raises(ETLConfigError, match="'vault' is selected but no Vault address"):
         etl.secret("X").get()
 
 
-def test_chain_in_code(isolated_secrets: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_chain_in_code(
+    isolated_secrets: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     _everywhere(isolated_secrets, monkeypatch, "ANON_KEY")
     use_providers(["keyring", "env"])
     assert etl.secret("ANON_KEY").get().get_secret_value() == "keyring-value"

@@ -45,14 +45,20 @@ def _everything_printed(folder: Path, stderr: str, pg_url: str, name: str, *obje
     assert flush_logs()
     parts = [stderr, *(p.read_text() for p in folder.glob("*.jsonl")), *(repr(o) for o in objects)]
     for table in ("runs", "checkpoints", "logs", "quality_checks", "quarantine"):
-        rows = pg_exec(pg_url, f"SELECT t::text FROM etl_express.{table} t WHERE pipeline = %s", (name,))
+        rows = pg_exec(
+            pg_url, f"SELECT t::text FROM etl_express.{table} t WHERE pipeline = %s", (name,)
+        )
         parts += [r[0] for r in rows]
     return "\n".join(parts)
 
 
 def test_pipeline_with_urls_from_github_style_env(
-    pg_url: str, schema: str, pipeline_name: str, logging_on: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    pg_url: str,
+    schema: str,
+    pipeline_name: str,
+    logging_on: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     pg_exec(pg_url, f"CREATE TABLE {schema}.orders (id int PRIMARY KEY, amount numeric(10,2))")
     pg_exec(pg_url, f"INSERT INTO {schema}.orders SELECT g, g * 1.5 FROM generate_series(1, 50) g")
@@ -67,9 +73,19 @@ def test_pipeline_with_urls_from_github_style_env(
     result = pipeline.run()
 
     assert (result.status, result.rows_written) == ("succeeded", 50)
-    assert pg_exec(pg_url, f"SELECT count(*), sum(amount) FROM {schema}.orders_copy") == [(50, 1912.5)]
-    printed = _everything_printed(logging_on, capsys.readouterr().err, pg_url, pipeline_name,
-                                  pipeline, pipeline.source, pipeline.sink, result)
+    assert pg_exec(pg_url, f"SELECT count(*), sum(amount) FROM {schema}.orders_copy") == [
+        (50, 1912.5)
+    ]
+    printed = _everything_printed(
+        logging_on,
+        capsys.readouterr().err,
+        pg_url,
+        pipeline_name,
+        pipeline,
+        pipeline.source,
+        pipeline.sink,
+        result,
+    )
     printed += json.dumps(result.to_dict())
     assert "run succeeded: 50 read, 50 written" in printed  # the logs really are in there
     for leaked in (source_password, sink_password, source_url, sink_url):
@@ -78,8 +94,12 @@ def test_pipeline_with_urls_from_github_style_env(
 
 
 def test_failing_connection_error_masks_the_url(
-    pg_url: str, schema: str, pipeline_name: str, logging_on: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    pg_url: str,
+    schema: str,
+    pipeline_name: str,
+    logging_on: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     password = stdlib_secrets.token_hex(10)
     broken = _with_password(pg_url, password, port=1)  # nothing listens there
@@ -88,13 +108,16 @@ def test_failing_connection_error_masks_the_url(
     pipeline = _example().build_pipeline(pipeline_name, f"{schema}.orders", f"{schema}.orders_copy")
     from etl_express.retry import RetryPolicy
 
-    pipeline.retry = RetryPolicy(attempts=1, backoff=0.01)  # one quick retry: its log line is checked too
+    pipeline.retry = RetryPolicy(
+        attempts=1, backoff=0.01
+    )  # one quick retry: its log line is checked too
     with pytest.raises(etl.SourceError) as info:
         pipeline.run()
     result = info.value.result  # type: ignore[attr-defined]
     assert result.status == "failed" and "cannot read" in str(info.value)
-    printed = _everything_printed(logging_on, capsys.readouterr().err, pg_url, pipeline_name,
-                                  info.value, result.to_dict())
+    printed = _everything_printed(
+        logging_on, capsys.readouterr().err, pg_url, pipeline_name, info.value, result.to_dict()
+    )
     assert "run failed" in printed
     assert password not in printed and broken not in printed
 
@@ -103,5 +126,7 @@ def test_sqlsource_repr_masks_a_plain_url_password() -> None:
     from etl_express.sources import SQLSource
 
     password = stdlib_secrets.token_hex(8)
-    source = SQLSource(url=f"postgresql://etl:{password}@db.corp:5432/crm", table="orders", primary_key="id")
+    source = SQLSource(
+        url=f"postgresql://etl:{password}@db.corp:5432/crm", table="orders", primary_key="id"
+    )
     assert password not in repr(source) and "etl:***@db.corp" in repr(source)

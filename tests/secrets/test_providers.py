@@ -10,7 +10,6 @@ import pytest
 from etl_express.errors import ETLConfigError
 from etl_express.secrets import EnvProvider, FileProvider, KeyringProvider
 
-
 # -- environment (GitHub Actions) -------------------------------------------------------------
 
 
@@ -53,7 +52,9 @@ def test_file_provider_reads_one_file_a_secret(tmp_path: Path) -> None:
     assert provider.describe("ANON_KEY") == f"{tmp_path}/ANON_KEY"
 
 
-def test_file_provider_searches_folders_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_provider_searches_folders_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir()
     second.mkdir()
@@ -119,6 +120,9 @@ def test_broken_keyring_is_a_clear_error() -> None:
             raise KeyringLocked("collection is locked")
 
     keyring.set_keyring(Locked())
-    with pytest.raises(ETLConfigError, match="keyring etl-express/ANON_KEY could not be read: KeyringLocked"
-                                             ".*ETL_EXPRESS_SECRET_PROVIDERS=env,file"):
+    with pytest.raises(
+        ETLConfigError,
+        match="keyring etl-express/ANON_KEY could not be read: KeyringLocked"
+        ".*ETL_EXPRESS_SECRET_PROVIDERS=env,file",
+    ):
         KeyringProvider().get("ANON_KEY")

@@ -37,7 +37,11 @@ def test_token_auth_reads_fields_of_a_kv2_secret(bao: Bao) -> None:
 
 def test_folder_names_and_json_values(bao: Bao) -> None:
     path = _path()
-    bao.api("POST", f"/v1/secret/data/{path}/crm", json={"data": {"DB_URL": "crm-url-value", "PORT": 5432}})
+    bao.api(
+        "POST",
+        f"/v1/secret/data/{path}/crm",
+        json={"data": {"DB_URL": "crm-url-value", "PORT": 5432}},
+    )
     provider = VaultProvider(addr=bao.addr, token=bao.root_token, path=path)
     assert provider.get("crm/DB_URL") == "crm-url-value"
     assert provider.get("crm/PORT") == "5432"
@@ -58,9 +62,16 @@ def test_fetched_secrets_are_cached_until_cleared(bao: Bao) -> None:
 def test_namespace_header_selects_the_namespace(bao: Bao) -> None:
     namespace = "ns" + uuid.uuid4().hex[:8]
     bao.api("POST", f"/v1/sys/namespaces/{namespace}")
-    bao.api("POST", "/v1/sys/mounts/kv", namespace=namespace, json={"type": "kv", "options": {"version": "2"}})
+    bao.api(
+        "POST",
+        "/v1/sys/mounts/kv",
+        namespace=namespace,
+        json={"type": "kv", "options": {"version": "2"}},
+    )
     bao.put("etl", {"DB_URL": "namespaced-value"}, mount="kv", namespace=namespace)
-    inside = VaultProvider(addr=bao.addr, token=bao.root_token, namespace=namespace, mount="kv", path="etl")
+    inside = VaultProvider(
+        addr=bao.addr, token=bao.root_token, namespace=namespace, mount="kv", path="etl"
+    )
     assert inside.get("DB_URL") == "namespaced-value"
     assert f"(namespace {namespace})" in inside.describe("DB_URL")
     outside = VaultProvider(addr=bao.addr, token=bao.root_token, mount="kv", path="etl")
@@ -74,9 +85,14 @@ def _approle(bao: Bao, path: str) -> tuple[str, str, str]:
     mount = "approle-" + uuid.uuid4().hex[:6]
     policy = "read-" + path
     bao.api("POST", f"/v1/sys/auth/{mount}", json={"type": "approle"})
-    bao.api("PUT", f"/v1/sys/policies/acl/{policy}",
-            json={"policy": f'path "secret/data/{path}" {{ capabilities = ["read"] }}'})
-    bao.api("POST", f"/v1/auth/{mount}/role/etl", json={"token_policies": [policy], "token_ttl": "1h"})
+    bao.api(
+        "PUT",
+        f"/v1/sys/policies/acl/{policy}",
+        json={"policy": f'path "secret/data/{path}" {{ capabilities = ["read"] }}'},
+    )
+    bao.api(
+        "POST", f"/v1/auth/{mount}/role/etl", json={"token_policies": [policy], "token_ttl": "1h"}
+    )
     role_id = bao.api("GET", f"/v1/auth/{mount}/role/etl/role-id").json()["data"]["role_id"]
     secret_id = bao.api("POST", f"/v1/auth/{mount}/role/etl/secret-id").json()["data"]["secret_id"]
     return mount, role_id, secret_id
@@ -86,12 +102,16 @@ def test_approle_login_reads_what_its_policy_allows(bao: Bao) -> None:
     path = _path()
     bao.put(path, {"ANON_KEY": "approle-read-value"})
     mount, role_id, secret_id = _approle(bao, path)
-    provider = VaultProvider(addr=bao.addr, role_id=role_id, secret_id=secret_id, approle_mount=mount, path=path)
+    provider = VaultProvider(
+        addr=bao.addr, role_id=role_id, secret_id=secret_id, approle_mount=mount, path=path
+    )
     assert provider.get("ANON_KEY") == "approle-read-value"
 
     other = _path()
     bao.put(other, {"ANON_KEY": "not-allowed"})
-    denied = VaultProvider(addr=bao.addr, role_id=role_id, secret_id=secret_id, approle_mount=mount, path=other)
+    denied = VaultProvider(
+        addr=bao.addr, role_id=role_id, secret_id=secret_id, approle_mount=mount, path=other
+    )
     with pytest.raises(ETLConfigError, match="permission denied") as info:
         denied.get("ANON_KEY")
     assert "not-allowed" not in str(info.value) and secret_id not in str(info.value)
@@ -107,8 +127,9 @@ def test_wrong_credentials_are_clear_errors_without_the_credentials(bao: Bao) ->
     mount, role_id, _ = _approle(bao, path)
     bad_secret_id = str(uuid.uuid4())
     with pytest.raises(ETLConfigError, match="AppRole login") as info:
-        VaultProvider(addr=bao.addr, role_id=role_id, secret_id=bad_secret_id, approle_mount=mount,
-                      path=path).get("ANON_KEY")
+        VaultProvider(
+            addr=bao.addr, role_id=role_id, secret_id=bad_secret_id, approle_mount=mount, path=path
+        ).get("ANON_KEY")
     assert bad_secret_id not in str(info.value) and role_id not in str(info.value)
 
 
@@ -117,7 +138,9 @@ def test_tls_is_verified_by_default(bao_tls: Bao) -> None:
     bao_tls.put(path, {"ANON_KEY": "tls-value"})
     with pytest.raises(ETLConfigError, match="TLS verification"):
         VaultProvider(addr=bao_tls.addr, token=bao_tls.root_token, path=path).get("ANON_KEY")
-    trusted = VaultProvider(addr=bao_tls.addr, token=bao_tls.root_token, path=path, verify=bao_tls.ca_file)
+    trusted = VaultProvider(
+        addr=bao_tls.addr, token=bao_tls.root_token, path=path, verify=bao_tls.ca_file
+    )
     assert trusted.get("ANON_KEY") == "tls-value"
 
 
@@ -131,7 +154,9 @@ def test_tls_ca_from_the_environment(bao_tls: Bao, monkeypatch: pytest.MonkeyPat
     assert VaultProvider().get("ANON_KEY") == "tls-env-value"
 
 
-def test_chain_from_the_environment_ends_with_vault(bao: Bao, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chain_from_the_environment_ends_with_vault(
+    bao: Bao, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _path()
     bao.put(path, {"WAREHOUSE_URL": "from-vault-value"})
     monkeypatch.setenv("VAULT_ADDR", bao.addr)
@@ -171,6 +196,10 @@ def test_settings_are_validated_without_echoing_values(monkeypatch: pytest.Monke
     settings = VaultSettings.from_env()
     assert settings is not None
     assert (settings.addr, settings.verify, settings.mount, settings.path) == (
-        "https://vault.corp:8200", False, "secret", "etl-express")
+        "https://vault.corp:8200",
+        False,
+        "secret",
+        "etl-express",
+    )
     assert token not in repr(settings)
     assert VaultSettings.create(addr="https://v", token="t" * 8).verify is True  # on by default

@@ -27,7 +27,7 @@ class ListSource(Source):
         start = position or 0
         rows = [r for r in self.rows if not partition or r["id"] % 2 == partition["odd"]]
         for i in range(start, len(rows), self.batch_size):
-            yield Batch(rows[i: i + self.batch_size], position=i + self.batch_size)
+            yield Batch(rows[i : i + self.batch_size], position=i + self.batch_size)
 
 
 def exported(path: Path) -> list[dict[str, Any]]:
@@ -48,8 +48,9 @@ def sink_class(request: pytest.FixtureRequest) -> type:
     return SINKS[request.param]
 
 
-def test_run_exports_every_record_once_with_a_manifest(sink_class: type, tmp_path: Path, pg_url: str,
-                                                       pipeline_name: str) -> None:
+def test_run_exports_every_record_once_with_a_manifest(
+    sink_class: type, tmp_path: Path, pg_url: str, pipeline_name: str
+) -> None:
     rows = default_records(25)
     sink = sink_class(tmp_path / "out", state_url=pg_url)
     result = Pipeline(pipeline_name, ListSource(rows), sink=sink, progress=False).run()
@@ -65,8 +66,9 @@ def test_run_exports_every_record_once_with_a_manifest(sink_class: type, tmp_pat
     assert not list((tmp_path / "out").rglob(".*tmp*"))  # no temporary file left
 
 
-def test_replayed_batch_overwrites_instead_of_duplicating(sink_class: type, tmp_path: Path, pg_url: str,
-                                                          pipeline_name: str) -> None:
+def test_replayed_batch_overwrites_instead_of_duplicating(
+    sink_class: type, tmp_path: Path, pg_url: str, pipeline_name: str
+) -> None:
     class CrashingSink(sink_class):  # type: ignore[misc, valid-type]
         """Writes its file, then fails before the commit (as a crash would)."""
 
@@ -81,11 +83,19 @@ def test_replayed_batch_overwrites_instead_of_duplicating(sink_class: type, tmp_
 
     rows = default_records(25)
     with pytest.raises(SinkError):
-        Pipeline(pipeline_name, ListSource(rows), sink=CrashingSink(tmp_path / "out", state_url=pg_url),
-                 progress=False).run()
+        Pipeline(
+            pipeline_name,
+            ListSource(rows),
+            sink=CrashingSink(tmp_path / "out", state_url=pg_url),
+            progress=False,
+        ).run()
     assert len(list((tmp_path / "out").rglob("part-*"))) == 2  # batch 2 is an orphan: not committed
-    Pipeline(pipeline_name, ListSource(rows), sink=sink_class(tmp_path / "out", state_url=pg_url),
-             progress=False).run()
+    Pipeline(
+        pipeline_name,
+        ListSource(rows),
+        sink=sink_class(tmp_path / "out", state_url=pg_url),
+        progress=False,
+    ).run()
     got = exported(tmp_path / "out")
     assert_same_records(common_records(got), common_records(rows), "after the replay")
     assert len(list((tmp_path / "out").rglob("part-*"))) == 4
@@ -93,8 +103,12 @@ def test_replayed_batch_overwrites_instead_of_duplicating(sink_class: type, tmp_
 
 def test_partitions_get_their_own_folders(tmp_path: Path, pg_url: str, pipeline_name: str) -> None:
     rows = default_records(20)
-    pipeline = Pipeline(pipeline_name, ListSource(rows, batch_size=4), sink=JSONLSink(tmp_path, state_url=pg_url),
-                        progress=False)
+    pipeline = Pipeline(
+        pipeline_name,
+        ListSource(rows, batch_size=4),
+        sink=JSONLSink(tmp_path, state_url=pg_url),
+        progress=False,
+    )
     for odd in (0, 1):
         pipeline.run(partition={"odd": odd})
     folders = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("p-"))

@@ -16,23 +16,90 @@ UTC = dt.timezone.utc
 COLUMNS = {
     "id": ("bigint", pa.array([1, 2, 3, -(2**63), 2**63 - 1], pa.int64())),
     "small": ("integer", pa.array([0, None, -5, 2**31 - 1, -(2**31)], pa.int64())),
-    "name": ("text", pa.array(["Анна", "", None, 'quote " and , comma', "line\nbreak\\"], pa.string())),
+    "name": (
+        "text",
+        pa.array(["Анна", "", None, 'quote " and , comma', "line\nbreak\\"], pa.string()),
+    ),
     "score": ("double precision", pa.array([1.5, None, -0.0, 1e300, float("inf")], pa.float64())),
-    "amount": ("numeric", pa.array([decimal.Decimal("73.49"), decimal.Decimal("-0.01"), None,
-                                    decimal.Decimal("9999999999.99"), decimal.Decimal("0.00")], pa.decimal128(12, 2))),
+    "amount": (
+        "numeric",
+        pa.array(
+            [
+                decimal.Decimal("73.49"),
+                decimal.Decimal("-0.01"),
+                None,
+                decimal.Decimal("9999999999.99"),
+                decimal.Decimal("0.00"),
+            ],
+            pa.decimal128(12, 2),
+        ),
+    ),
     "count_n": ("numeric", pa.array([0, -1, None, 2**62, -(2**62)], pa.int64())),
-    "odd_scale": ("numeric", pa.array([decimal.Decimal("1.23456"), decimal.Decimal("-123.00001"), None,
-                                       decimal.Decimal("0.00001"), decimal.Decimal("99999.99999")], pa.decimal128(10, 5))),
-    "whole": ("numeric", pa.array([decimal.Decimal("12345"), decimal.Decimal("-10000"), decimal.Decimal("1"), None,
-                                   decimal.Decimal("0")], pa.decimal128(9, 0))),
-    "born": ("date", pa.array([dt.date(1950, 2, 7), dt.date(2000, 1, 1), None, dt.date(1, 1, 1),
-                               dt.date(9999, 12, 31)], pa.date32())),
-    "seen": ("timestamp with time zone",
-             pa.array([dt.datetime(2020, 1, 1, 0, 1, 1, 5, tzinfo=UTC), None, dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
-                       dt.datetime(2000, 1, 1, tzinfo=UTC), dt.datetime(2999, 6, 30, 12, tzinfo=UTC)], pa.timestamp("us", "UTC"))),
-    "local": ("timestamp without time zone",
-              pa.array([dt.datetime(2020, 1, 1, 3, 4, 5), None, dt.datetime(1900, 1, 1), dt.datetime(2000, 1, 1),
-                        dt.datetime(2040, 1, 1, 0, 0, 0, 999999)], pa.timestamp("us"))),
+    "odd_scale": (
+        "numeric",
+        pa.array(
+            [
+                decimal.Decimal("1.23456"),
+                decimal.Decimal("-123.00001"),
+                None,
+                decimal.Decimal("0.00001"),
+                decimal.Decimal("99999.99999"),
+            ],
+            pa.decimal128(10, 5),
+        ),
+    ),
+    "whole": (
+        "numeric",
+        pa.array(
+            [
+                decimal.Decimal(12345),
+                decimal.Decimal(-10000),
+                decimal.Decimal(1),
+                None,
+                decimal.Decimal(0),
+            ],
+            pa.decimal128(9, 0),
+        ),
+    ),
+    "born": (
+        "date",
+        pa.array(
+            [
+                dt.date(1950, 2, 7),
+                dt.date(2000, 1, 1),
+                None,
+                dt.date(1, 1, 1),
+                dt.date(9999, 12, 31),
+            ],
+            pa.date32(),
+        ),
+    ),
+    "seen": (
+        "timestamp with time zone",
+        pa.array(
+            [
+                dt.datetime(2020, 1, 1, 0, 1, 1, 5, tzinfo=UTC),
+                None,
+                dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+                dt.datetime(2000, 1, 1, tzinfo=UTC),
+                dt.datetime(2999, 6, 30, 12, tzinfo=UTC),
+            ],
+            pa.timestamp("us", "UTC"),
+        ),
+    ),
+    "local": (
+        "timestamp without time zone",
+        pa.array(
+            [
+                dt.datetime(2020, 1, 1, 3, 4, 5),
+                None,
+                dt.datetime(1900, 1, 1),
+                dt.datetime(2000, 1, 1),
+                dt.datetime(2040, 1, 1, 0, 0, 0, 999999),
+            ],
+            pa.timestamp("us"),
+        ),
+    ),
     "flag": ("boolean", pa.array([True, False, None, True, False])),
     "doc": ("jsonb", pa.array(['{"a": 1}', None, "[1, 2]", '"текст"', "null"], pa.string())),
 }
@@ -40,11 +107,15 @@ COLUMNS = {
 
 def _load(url: str, schema: str, table: str, fmt: str, chunks: list) -> list[tuple]:
     ident = sql.Identifier(schema, table)
-    cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, (t, _) in COLUMNS.items())
+    cols = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, (t, _) in COLUMNS.items()
+    )
     with psycopg.connect(url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SET TimeZone = 'UTC'")
         cur.execute(sql.SQL("CREATE TABLE {} ({})").format(ident, cols))
-        with cur.copy(sql.SQL("COPY {} FROM STDIN (FORMAT {})").format(ident, sql.SQL(fmt))) as copy:
+        with cur.copy(
+            sql.SQL("COPY {} FROM STDIN (FORMAT {})").format(ident, sql.SQL(fmt))
+        ) as copy:
             for chunk in chunks:
                 copy.write(chunk)
         return cur.execute(sql.SQL("SELECT * FROM {} ORDER BY id").format(ident)).fetchall()
@@ -71,7 +142,9 @@ def test_binary_and_csv_load_the_same_values(pg_url: str, schema: str) -> None:
 
 
 def test_sliced_batches_encode_only_their_rows(pg_url: str, schema: str) -> None:
-    batch = pa.RecordBatch.from_arrays([a for _, a in COLUMNS.values()], names=list(COLUMNS)).slice(1, 3)
+    batch = pa.RecordBatch.from_arrays([a for _, a in COLUMNS.values()], names=list(COLUMNS)).slice(
+        1, 3
+    )
     chunks = binary_payload(batch, [t for t, _ in COLUMNS.values()])
     assert chunks is not None
     rows = _load(pg_url, schema, "s", "binary", chunks)
@@ -82,10 +155,10 @@ def test_sliced_batches_encode_only_their_rows(pg_url: str, schema: str) -> None
 @pytest.mark.parametrize(
     ("array", "pg_type"),
     [
-        (pa.array([2**40], pa.int64()), "integer"),            # out of range: PostgreSQL names it
-        (pa.array(["x"], pa.string()), "uuid"),                 # no binary encoder
-        (pa.array([1.5], pa.float64()), "numeric"),             # float into numeric
-        (pa.array([decimal.Decimal("1")], pa.decimal128(38, 0)), "numeric"),  # too wide for int64
+        (pa.array([2**40], pa.int64()), "integer"),  # out of range: PostgreSQL names it
+        (pa.array(["x"], pa.string()), "uuid"),  # no binary encoder
+        (pa.array([1.5], pa.float64()), "numeric"),  # float into numeric
+        (pa.array([decimal.Decimal(1)], pa.decimal128(38, 0)), "numeric"),  # too wide for int64
         (pa.array([dt.date(2020, 1, 1)], pa.date32()), "timestamp with time zone"),
     ],
 )
@@ -102,7 +175,10 @@ def test_dedupe_last_keeps_the_last_row_of_each_key() -> None:
     assert dedupe_last(ordered, ["id"]) is ordered  # keyset order: nothing to do
     repeated = pa.record_batch({"id": [1, 2, 1, 3, 2], "v": ["a", "b", "c", "d", "e"]})
     assert dedupe_last(repeated, ["id"]).to_pylist() == [
-        {"id": 1, "v": "c"}, {"id": 3, "v": "d"}, {"id": 2, "v": "e"}]
+        {"id": 1, "v": "c"},
+        {"id": 3, "v": "d"},
+        {"id": 2, "v": "e"},
+    ]
     # not increasing but unique: kept as it is
     shuffled = pa.record_batch({"id": [3, 1, 2], "v": ["a", "b", "c"]})
     assert dedupe_last(shuffled, ["id"]).to_pylist() == shuffled.to_pylist()

@@ -10,11 +10,10 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-
-from etl_express.retry import RetryPolicy
 import pytest
 
 from etl_express import Batch, Pipeline, Source, SourceError
+from etl_express.retry import RetryPolicy
 from etl_express.sinks import PostgresSink
 from etl_express.store.database import engine_for
 from tests.conftest import pg_exec
@@ -24,10 +23,15 @@ UTC = dt.timezone.utc
 
 def customers(n: int, version: int = 0) -> list[dict[str, Any]]:
     return [
-        {"id": i, "name": f"Клиент {i} v{version}", "balance": decimal.Decimal(f"{1000 + i}.{version:02d}"),
-         "seen": dt.datetime(2024, 1, 1, tzinfo=UTC) + dt.timedelta(minutes=i + version),
-         "born": dt.date(1980, 1, 1) + dt.timedelta(days=i), "active": i % 2 == 0,
-         "note": None if i % 5 == 0 else f"v{version}"}
+        {
+            "id": i,
+            "name": f"Клиент {i} v{version}",
+            "balance": decimal.Decimal(f"{1000 + i}.{version:02d}"),
+            "seen": dt.datetime(2024, 1, 1, tzinfo=UTC) + dt.timedelta(minutes=i + version),
+            "born": dt.date(1980, 1, 1) + dt.timedelta(days=i),
+            "active": i % 2 == 0,
+            "note": None if i % 5 == 0 else f"v{version}",
+        }
         for i in range(1, n + 1)
     ]
 
@@ -35,7 +39,9 @@ def customers(n: int, version: int = 0) -> list[dict[str, Any]]:
 class ListSource(Source):
     """Rows in memory, resumable by index; ``fail_after`` batches on the first read only."""
 
-    def __init__(self, rows: list[dict[str, Any]], batch_size: int = 10, fail_after: int | None = None):
+    def __init__(
+        self, rows: list[dict[str, Any]], batch_size: int = 10, fail_after: int | None = None
+    ):
         self.rows, self.batch_size, self.fail_after = rows, batch_size, fail_after
         self.name, self.primary_key = "customers", ["id"]
 
@@ -50,7 +56,9 @@ class ListSource(Source):
 
 
 def table_rows(url: str, table: str) -> list[tuple]:
-    return pg_exec(url, f"SELECT id, name, balance, seen, born, active, note FROM {table} ORDER BY id")
+    return pg_exec(
+        url, f"SELECT id, name, balance, seen, born, active, note FROM {table} ORDER BY id"
+    )
 
 
 def run(url: str, name: str, table: str, source: Source, **sink_options: Any) -> PostgresSink:
@@ -59,7 +67,9 @@ def run(url: str, name: str, table: str, source: Source, **sink_options: Any) ->
     return sink
 
 
-def test_direct_copy_gives_the_same_table_as_staging(pg_url: str, schema: str, pipeline_name: str) -> None:
+def test_direct_copy_gives_the_same_table_as_staging(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
     rows = customers(35)
     fast = run(pg_url, pipeline_name + "_f", f"{schema}.fast", ListSource(rows))
     slow = run(pg_url, pipeline_name + "_s", f"{schema}.slow", ListSource(rows), direct_copy=False)
@@ -73,7 +83,9 @@ def test_rerun_upserts_instead_of_duplicating(pg_url: str, schema: str, pipeline
     table = f"{schema}.customers"
     run(pg_url, pipeline_name, table, ListSource(customers(30)))
     sink = PostgresSink(table=table)
-    Pipeline(pipeline_name, ListSource(customers(30, version=7)), sink=sink, progress=False).run(reset=True)
+    Pipeline(pipeline_name, ListSource(customers(30, version=7)), sink=sink, progress=False).run(
+        reset=True
+    )
     got = table_rows(pg_url, table)
     assert len(got) == 30
     assert {r[1] for r in got} == {f"Клиент {i} v7" for i in range(1, 31)}
@@ -81,7 +93,9 @@ def test_rerun_upserts_instead_of_duplicating(pg_url: str, schema: str, pipeline
     assert sink._batches["direct"] == 0
 
 
-def test_a_batch_with_one_existing_key_is_upserted(pg_url: str, schema: str, pipeline_name: str) -> None:
+def test_a_batch_with_one_existing_key_is_upserted(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
     table = f"{schema}.customers"
     run(pg_url, pipeline_name, table, ListSource(customers(5)))
     mixed = customers(10, version=3)[4:]  # ids 5..10: id 5 exists, the rest are new
@@ -93,17 +107,26 @@ def test_a_batch_with_one_existing_key_is_upserted(pg_url: str, schema: str, pip
     assert sink._batches == {"direct": 0, "staged": 1, "appended": 0}
 
 
-def test_a_crashed_run_resumes_without_duplicates(pg_url: str, schema: str, pipeline_name: str) -> None:
+def test_a_crashed_run_resumes_without_duplicates(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
     table = f"{schema}.customers"
     rows = customers(47)
     source = ListSource(rows, batch_size=10, fail_after=2)
     with pytest.raises(SourceError, match="ConnectionError"):
-        Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False,
-                 retry=RetryPolicy(attempts=0)).run()
+        Pipeline(
+            pipeline_name,
+            source,
+            sink=PostgresSink(table=table),
+            progress=False,
+            retry=RetryPolicy(attempts=0),
+        ).run()
     assert len(table_rows(pg_url, table)) == 20
     sink = run(pg_url, pipeline_name, table, source)
     assert sink._batches["direct"] == 3  # the remaining keys are all new: no staging needed
-    expected = run(pg_url, pipeline_name + "_ref", f"{schema}.reference", ListSource(rows), direct_copy=False)
+    expected = run(
+        pg_url, pipeline_name + "_ref", f"{schema}.reference", ListSource(rows), direct_copy=False
+    )
     assert expected._batches["staged"] == 5
     assert table_rows(pg_url, table) == table_rows(pg_url, f"{schema}.reference")
 
@@ -120,19 +143,25 @@ def test_relaxed_commit_is_local_to_the_batch(pg_url: str, schema: str, pipeline
     assert len(table_rows(pg_url, f"{schema}.customers")) == 3
 
 
-def test_csv_fallback_reads_timestamps_as_utc_and_restores_the_time_zone(pg_url: str, schema: str) -> None:
+def test_csv_fallback_reads_timestamps_as_utc_and_restores_the_time_zone(
+    pg_url: str, schema: str
+) -> None:
     # decimal128(38, 10) has no binary encoder: the batch goes as CSV with naive UTC timestamps
     seen = dt.datetime(2024, 3, 1, 12, 30, tzinfo=UTC)
-    batch = pa.RecordBatch.from_pydict({
-        "id": pa.array([1], pa.int64()),
-        "amount": pa.array([decimal.Decimal("1.5")], pa.decimal128(38, 10)),
-        "seen": pa.array([seen], pa.timestamp("us", "UTC")),
-    })
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "id": pa.array([1], pa.int64()),
+            "amount": pa.array([decimal.Decimal("1.5")], pa.decimal128(38, 10)),
+            "seen": pa.array([seen], pa.timestamp("us", "UTC")),
+        }
+    )
     sink = PostgresSink(table=f"{schema}.wide")
-    with engine_for(pg_url).connect() as conn:
-        with conn.begin():
-            conn.exec_driver_sql("SET LOCAL TimeZone = 'Asia/Vladivostok'")
-            sink.write(conn, batch, ["id"])
-            assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Vladivostok"
+    with engine_for(pg_url).connect() as conn, conn.begin():
+        conn.exec_driver_sql("SET LOCAL TimeZone = 'Asia/Vladivostok'")
+        sink.write(conn, batch, ["id"])
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Vladivostok"
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute(f"SELECT seen, amount FROM {schema}.wide").fetchone() == (seen, decimal.Decimal("1.5"))
+        assert conn.execute(f"SELECT seen, amount FROM {schema}.wide").fetchone() == (
+            seen,
+            decimal.Decimal("1.5"),
+        )

@@ -22,7 +22,7 @@ class ListSource(Source):
     def read(self, position: Any = None, partition: Any = None) -> Iterator[Batch]:
         start = position or 0
         for i in range(start, len(self.rows), self.batch_size):
-            yield Batch(self.rows[i: i + self.batch_size], position=i + self.batch_size)
+            yield Batch(self.rows[i : i + self.batch_size], position=i + self.batch_size)
 
 
 class LosesLastRecord(ListSource):
@@ -41,7 +41,9 @@ class IgnoresPosition(ListSource):
 class BlanksBecomeNull(ListSource):
     def read(self, position: Any = None, partition: Any = None) -> Iterator[Batch]:
         for b in super().read(position, partition):
-            yield Batch([{k: (None if v == "" else v) for k, v in r.items()} for r in b.data], b.position)
+            yield Batch(
+                [{k: (None if v == "" else v) for k, v in r.items()} for r in b.data], b.position
+            )
 
 
 class TestListSourceSuite(SourceTestSuite):

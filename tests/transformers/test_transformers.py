@@ -9,7 +9,11 @@ BATCH = pa.record_batch({"id": [1, 2, 3], "name": ["a", " ", None], "amount": ["
 
 
 def test_rename_normalizes_and_reports_missing():
-    assert Rename({"Name": "FullName"}).transform(BATCH).schema.names == ["id", "full_name", "amount"]
+    assert Rename({"Name": "FullName"}).transform(BATCH).schema.names == [
+        "id",
+        "full_name",
+        "amount",
+    ]
     with pytest.raises(ETLConfigError, match=r"\['nope'\]"):
         Rename({"nope": "x"}).transform(BATCH)
     with pytest.raises(ETLConfigError, match="same name"):
@@ -27,11 +31,16 @@ def test_cast_is_safe_and_names_the_column():
     assert out.schema.field("id").type == pa.float64()
     with pytest.raises(ETLConfigError, match="'amount'"):
         Cast({"amount": "float"}).transform(BATCH)
-    assert Cast({"id": "decimal(10,2)"}).transform(BATCH).schema.field("id").type == pa.decimal128(10, 2)
+    assert Cast({"id": "decimal(10,2)"}).transform(BATCH).schema.field("id").type == pa.decimal128(
+        10, 2
+    )
 
 
 def test_filter_with_callable_and_expression():
-    assert Filter(lambda b: pc.greater(b["id"], 1)).transform(BATCH).column("id").to_pylist() == [2, 3]
+    assert Filter(lambda b: pc.greater(b["id"], 1)).transform(BATCH).column("id").to_pylist() == [
+        2,
+        3,
+    ]
     assert Filter(pc.field("id") < 3).transform(BATCH).column("id").to_pylist() == [1, 2]
 
 

@@ -12,7 +12,15 @@ from ..errors import ETLConfigError
 from ..pipeline import Pipeline
 from ..sources.base import Partition
 from ..store.state import partition_key
-from .tasks import LOG_RETENTION, PipelineRef, describe_ref, plan_partitions, purge_logs, quality_gate, run_partition
+from .tasks import (
+    LOG_RETENTION,
+    PipelineRef,
+    describe_ref,
+    plan_partitions,
+    purge_logs,
+    quality_gate,
+    run_partition,
+)
 
 DEFAULT_START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -60,25 +68,40 @@ def pipeline_dag(
     """
     if dag_id is None:
         if not isinstance(pipeline, Pipeline):
-            raise ETLConfigError(f"pipeline_dag needs dag_id= for the factory {describe_ref(pipeline)}",
-                                 hint='pipeline_dag("pkg.module:factory", dag_id="crm_customers_daily")')
+            raise ETLConfigError(
+                f"pipeline_dag needs dag_id= for the factory {describe_ref(pipeline)}",
+                hint='pipeline_dag("pkg.module:factory", dag_id="crm_customers_daily")',
+            )
         dag_id = pipeline.name
     if partitions is not None and partitions < 1:
         raise ETLConfigError(f"partitions must be >= 1, got {partitions}", where={"dag": dag_id})
     args = {"retries": retries, "retry_delay": retry_delay, **(default_args or {})}
     dag_kwargs.setdefault("max_active_runs", 1)
-    dag_kwargs.setdefault("doc_md", f"Runs etl-express {describe_ref(pipeline)}: plan partitions, run each "
-                                    "(mapped, retried from its checkpoint), quality gate, log purge.")
+    dag_kwargs.setdefault(
+        "doc_md",
+        f"Runs etl-express {describe_ref(pipeline)}: plan partitions, run each "
+        "(mapped, retried from its checkpoint), quality gate, log purge.",
+    )
 
-    with DAG(dag_id, schedule=schedule, start_date=start_date, catchup=catchup, tags=list(tags),
-             default_args=args, **dag_kwargs) as dag:
+    with DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=start_date,
+        catchup=catchup,
+        tags=list(tags),
+        default_args=args,
+        **dag_kwargs,
+    ) as dag:
 
         @task(task_id="plan_partitions")
         def plan() -> list[Partition]:
             return plan_partitions(pipeline, partitions)
 
-        @task(task_id="run_partition", max_active_tis_per_dagrun=max_active_partitions,
-              map_index_template="{{ etl_partition }}")
+        @task(
+            task_id="run_partition",
+            max_active_tis_per_dagrun=max_active_partitions,
+            map_index_template="{{ etl_partition }}",
+        )
         def run(partition: Partition) -> dict[str, Any]:
             get_current_context()["etl_partition"] = partition_key(partition) or "all"  # type: ignore[typeddict-unknown-key]
             return run_partition(pipeline, partition)

@@ -40,19 +40,25 @@ def describe_ref(ref: PipelineRef) -> str:
 def _import(ref: str) -> Any:
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
-        raise ETLConfigError(f"pipeline reference {ref!r} is not of the form 'package.module:factory'",
-                             hint='pass e.g. "my_project.pipelines:build_crm_pipeline"')
+        raise ETLConfigError(
+            f"pipeline reference {ref!r} is not of the form 'package.module:factory'",
+            hint='pass e.g. "my_project.pipelines:build_crm_pipeline"',
+        )
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ETLConfigError(f"cannot import module {module_name!r} of pipeline reference {ref!r}: {exc}",
-                             hint="make the module importable on the Airflow workers (install your project there)") from exc
+        raise ETLConfigError(
+            f"cannot import module {module_name!r} of pipeline reference {ref!r}: {exc}",
+            hint="make the module importable on the Airflow workers (install your project there)",
+        ) from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ETLConfigError(f"module {module_name!r} has no attribute {attr!r}",
-                                 hint="check the name after the ':' in the pipeline reference") from None
+            raise ETLConfigError(
+                f"module {module_name!r} has no attribute {attr!r}",
+                hint="check the name after the ':' in the pipeline reference",
+            ) from None
     return obj
 
 
@@ -61,12 +67,16 @@ def load_pipeline(ref: PipelineRef) -> Pipeline:
     obj: Any = _import(ref) if isinstance(ref, str) else ref
     if not isinstance(obj, Pipeline):
         if not callable(obj):
-            raise ETLConfigError(f"pipeline reference {describe_ref(ref)} is neither a Pipeline nor a factory",
-                                 hint="point it at a function that returns an etl_express.Pipeline")
+            raise ETLConfigError(
+                f"pipeline reference {describe_ref(ref)} is neither a Pipeline nor a factory",
+                hint="point it at a function that returns an etl_express.Pipeline",
+            )
         obj = obj()
     if not isinstance(obj, Pipeline):
-        raise ETLConfigError(f"pipeline factory {describe_ref(ref)} returned {type(obj).__name__}, not a Pipeline",
-                             hint="the factory must return an etl_express.Pipeline")
+        raise ETLConfigError(
+            f"pipeline factory {describe_ref(ref)} returned {type(obj).__name__}, not a Pipeline",
+            hint="the factory must return an etl_express.Pipeline",
+        )
     return obj
 
 
@@ -135,19 +145,36 @@ def quality_gate(ref: PipelineRef, results: Iterable[dict[str, Any]]) -> dict[st
         label = json.dumps(r.get("partition") or {}, sort_keys=True)
         if r.get("status") != "succeeded":
             problems.append(f"partition {label} status {r.get('status')}")
-        problems += [f"partition {label} check {c['name']} failed" for c in r.get("checks", []) if c.get("status") == "failed"]
+        problems += [
+            f"partition {label} check {c['name']} failed"
+            for c in r.get("checks", [])
+            if c.get("status") == "failed"
+        ]
     if run_ids:
         with pipeline.store.engine.connect() as conn:
-            stored = conn.execute(sa.select(runs.c.run_id, runs.c.partition, runs.c.status)
-                                  .where(runs.c.run_id.in_(run_ids))).all()
-            failed = conn.execute(sa.select(quality_checks.c.partition, quality_checks.c.name)
-                                  .where(quality_checks.c.run_id.in_(run_ids), quality_checks.c.status == "failed")).all()
+            stored = conn.execute(
+                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
+                    runs.c.run_id.in_(run_ids)
+                )
+            ).all()
+            failed = conn.execute(
+                sa.select(quality_checks.c.partition, quality_checks.c.name).where(
+                    quality_checks.c.run_id.in_(run_ids), quality_checks.c.status == "failed"
+                )
+            ).all()
         missing = set(run_ids) - {row.run_id for row in stored}
-        problems += [f"run {run_id} is not recorded in etl_express.runs" for run_id in sorted(missing)]
-        problems += [f"partition {row.partition or 'all'} run status {row.status} in the store"
-                     for row in stored if row.status != "succeeded"]
-        problems += [f"partition {row.partition or 'all'} check {row.name} failed (etl_express.quality_checks)"
-                     for row in failed]
+        problems += [
+            f"run {run_id} is not recorded in etl_express.runs" for run_id in sorted(missing)
+        ]
+        problems += [
+            f"partition {row.partition or 'all'} run status {row.status} in the store"
+            for row in stored
+            if row.status != "succeeded"
+        ]
+        problems += [
+            f"partition {row.partition or 'all'} check {row.name} failed (etl_express.quality_checks)"
+            for row in failed
+        ]
     if problems:
         unique = list(dict.fromkeys(problems))
         raise QualityError(
@@ -172,11 +199,20 @@ def purge_logs(ref: PipelineRef, older_than: dt.timedelta = LOG_RETENTION) -> in
         raise ETLConfigError(f"log retention must be positive, got {older_than}")
     pipeline = load_pipeline(ref)
     with pipeline.store.transaction() as conn:
-        stale = sa.delete(logs).where(logs.c.pipeline == pipeline.name, logs.c.ts < now() - older_than)
+        stale = sa.delete(logs).where(
+            logs.c.pipeline == pipeline.name, logs.c.ts < now() - older_than
+        )
         return conn.execute(stale).rowcount
 
 
 __all__ = [
-    "LOG_RETENTION", "PipelineRef", "configure_task_logging", "describe_ref", "load_pipeline",
-    "plan_partitions", "purge_logs", "quality_gate", "run_partition",
+    "LOG_RETENTION",
+    "PipelineRef",
+    "configure_task_logging",
+    "describe_ref",
+    "load_pipeline",
+    "plan_partitions",
+    "purge_logs",
+    "quality_gate",
+    "run_partition",
 ]

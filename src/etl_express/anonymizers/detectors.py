@@ -119,8 +119,6 @@ def classify_digits(text: str) -> str | None:
     return None
 
 
-
-
 # -- vectorized: many candidates at once ---------------------------------------------------
 
 KIND_NAMES = ("", "snils", "inn", "ogrn", "card")
@@ -140,7 +138,9 @@ def _snils_ok(d: np.ndarray) -> np.ndarray:
 def _inn_ok(d: np.ndarray, length: int) -> np.ndarray:
     if length == 10:
         return _weighted_mod(d, _INN10_WEIGHTS) == d[:, 9]
-    return (_weighted_mod(d, _INN12_WEIGHTS_1) == d[:, 10]) & (_weighted_mod(d, _INN12_WEIGHTS_2) == d[:, 11])
+    return (_weighted_mod(d, _INN12_WEIGHTS_1) == d[:, 10]) & (
+        _weighted_mod(d, _INN12_WEIGHTS_2) == d[:, 11]
+    )
 
 
 def _ogrn_ok(d: np.ndarray, length: int) -> np.ndarray:
@@ -150,8 +150,8 @@ def _ogrn_ok(d: np.ndarray, length: int) -> np.ndarray:
 
 def _luhn_ok(d: np.ndarray, length: int) -> np.ndarray:
     d = d[:, :length]
-    doubled = d[:, length - 2::-2] * 2  # every second digit from the right
-    total = d[:, length - 1::-2].sum(axis=1) + (doubled - 9 * (doubled > 9)).sum(axis=1)
+    doubled = d[:, length - 2 :: -2] * 2  # every second digit from the right
+    total = d[:, length - 1 :: -2].sum(axis=1) + (doubled - 9 * (doubled > 9)).sum(axis=1)
     return total % 10 == 0
 
 
@@ -177,7 +177,9 @@ def classify_many(digits: pa.Array) -> np.ndarray:
     _, offsets_buf, data_buf = digits.buffers()
     if data_buf is None:
         return kinds
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=digits.offset * 4).astype(np.int64)
+    offsets = np.frombuffer(
+        offsets_buf, dtype=np.int32, count=n + 1, offset=digits.offset * 4
+    ).astype(np.int64)
     lengths = np.diff(offsets)
     data = np.frombuffer(data_buf, dtype=np.uint8)
     for length, (kind, check) in _CHECKS.items():

@@ -34,7 +34,9 @@ def region_of(text: pa.Array) -> pa.Array:
 def _region_of(text: pa.Array) -> pa.Array:
     norm = pc.replace_substring(pc.utf8_lower(text), "ё", "е")
     extracted = pc.extract_regex(norm, _REGION_RX)
-    found = pc.if_else(pc.is_valid(extracted), pc.struct_field(extracted, "m"), pa.scalar(None, pa.string()))
+    found = pc.if_else(
+        pc.is_valid(extracted), pc.struct_field(extracted, "m"), pa.scalar(None, pa.string())
+    )
     encoded = pc.dictionary_encode(found)
     names = []
     for matched in encoded.dictionary.to_pylist():
@@ -82,11 +84,15 @@ class Generalize(Anonymizer):
                 "Generalize(['salary'], width=10000) or Generalize(['city'], to='region')",
             )
         if to is not None and to not in (*_TEMPORAL, "region"):
-            raise AnonymizationError(f"Generalize: to={to!r} is not one of {[*_TEMPORAL, 'region']}")
+            raise AnonymizationError(
+                f"Generalize: to={to!r} is not one of {[*_TEMPORAL, 'region']}"
+            )
         if bins is not None:
             edges = [float(b) for b in bins]
             if not edges or any(b >= a for a, b in zip(edges[1:], edges)):
-                raise AnonymizationError("Generalize: bins must be a non-empty increasing list of numbers")
+                raise AnonymizationError(
+                    "Generalize: bins must be a non-empty increasing list of numbers"
+                )
             self.bins: np.ndarray | None = np.array(edges)
         else:
             self.bins = None
@@ -96,8 +102,13 @@ class Generalize(Anonymizer):
         self.width = width
 
     def __repr__(self) -> str:
-        rule = (f"to={self.to!r}" if self.to else f"bins={self.bins.tolist()!r}" if self.bins is not None
-                else f"width={self.width!r}")
+        rule = (
+            f"to={self.to!r}"
+            if self.to
+            else f"bins={self.bins.tolist()!r}"
+            if self.bins is not None
+            else f"width={self.width!r}"
+        )
         return f"Generalize(columns={list(self.columns)!r}, {rule})"
 
     def generalize(self, arr: pa.Array, column: str = "column") -> pa.Array:
@@ -111,7 +122,11 @@ class Generalize(Anonymizer):
                     hint="cast it to a date first (Cast transformer)",
                 )
             return pc.floor_temporal(arr, unit=self.to)
-        if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_decimal(arr.type)):
+        if not (
+            pa.types.is_integer(arr.type)
+            or pa.types.is_floating(arr.type)
+            or pa.types.is_decimal(arr.type)
+        ):
             raise AnonymizationError(
                 f"Generalize(bins/width) needs a numeric column, but {column!r} is {arr.type}",
                 hint="cast it to a number first (Cast transformer)",

@@ -26,7 +26,9 @@ def _column(batch: pa.RecordBatch, name: str, owner: str) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def class_sizes(batch: pa.RecordBatch, quasi_identifiers: Sequence[str], owner: str = "KAnonymity") -> np.ndarray:
+def class_sizes(
+    batch: pa.RecordBatch, quasi_identifiers: Sequence[str], owner: str = "KAnonymity"
+) -> np.ndarray:
     """For each row, how many rows of the batch share its quasi-identifier values.
 
     Each column is dictionary-encoded (nulls form a class of their own), the codes are
@@ -94,7 +96,9 @@ class KAnonymity(Anonymizer):
         if not isinstance(k, int) or k < 2:
             raise AnonymizationError(f"KAnonymity: k must be an integer >= 2, got {k!r}")
         if on_violation not in ("fail", "suppress"):
-            raise AnonymizationError(f"KAnonymity: on_violation={on_violation!r} is not 'fail' or 'suppress'")
+            raise AnonymizationError(
+                f"KAnonymity: on_violation={on_violation!r} is not 'fail' or 'suppress'"
+            )
         self.quasi_identifiers = tuple(quasi_identifiers)
         self.columns = self.quasi_identifiers
         self.k = k
@@ -103,8 +107,10 @@ class KAnonymity(Anonymizer):
         self.reset()
 
     def __repr__(self) -> str:
-        return (f"KAnonymity(quasi_identifiers={list(self.quasi_identifiers)!r}, k={self.k}, "
-                f"on_violation={self.on_violation!r})")
+        return (
+            f"KAnonymity(quasi_identifiers={list(self.quasi_identifiers)!r}, k={self.k}, "
+            f"on_violation={self.on_violation!r})"
+        )
 
     def covers(self) -> set[str]:
         """Nothing: k-anonymity checks quasi-identifiers, it does not anonymize a column."""
@@ -158,17 +164,25 @@ class KAnonymity(Anonymizer):
         total = pa.concat_tables(self._counts, promote_options="permissive")
         keys = list(self.quasi_identifiers)
         summed = total.group_by(keys, use_threads=False).aggregate([("count_all", "sum")])
-        self._counts = [summed.select([*keys, "count_all_sum"]).rename_columns([*keys, "count_all"])]
+        self._counts = [
+            summed.select([*keys, "count_all_sum"]).rename_columns([*keys, "count_all"])
+        ]
         return int(pc.min(summed.column("count_all_sum")).as_py())
 
     def check(self) -> CheckResult:
         """The ``k_anonymity`` check result of the rows seen since the last reset."""
         smallest = self.run_smallest_class()
         return judge(
-            "k_anonymity", smallest is None or smallest >= self.k, self.policy,
-            k=self.k, quasi_identifiers=list(self.quasi_identifiers), smallest_class=smallest,
-            smallest_class_in_a_batch=self.smallest_batch_class, rows=self.rows,
-            rows_suppressed=self.rows_suppressed, on_violation=self.on_violation,
+            "k_anonymity",
+            smallest is None or smallest >= self.k,
+            self.policy,
+            k=self.k,
+            quasi_identifiers=list(self.quasi_identifiers),
+            smallest_class=smallest,
+            smallest_class_in_a_batch=self.smallest_batch_class,
+            rows=self.rows,
+            rows_suppressed=self.rows_suppressed,
+            on_violation=self.on_violation,
         )
 
     def checks(self) -> list[CheckResult]:

@@ -34,8 +34,8 @@ def check_key_source(key: Any, owner: str) -> SecretRef | SecretStr:
         raise AnonymizationError(
             f"{owner} refuses a literal key given in code",
             hint="keep the key in a secret store and pass key=etl.secret('ANON_KEY') "
-            "(or a pydantic SecretStr); generate one with: python -c \"import secrets; "
-            "print(secrets.token_urlsafe(48))\"",
+            '(or a pydantic SecretStr); generate one with: python -c "import secrets; '
+            'print(secrets.token_urlsafe(48))"',
         )
     raise AnonymizationError(
         f"{owner} key must be etl.secret(...) or a pydantic SecretStr, got {type(key).__name__}",
@@ -50,13 +50,13 @@ def check_key_bytes(raw: bytes, owner: str, name: str | None = None) -> None:
         raise AnonymizationError(
             f"{owner} key is {len(raw)} bytes, at least {MIN_KEY_BYTES} are required",
             where=where,
-            hint="store a longer random key, e.g. python -c \"import secrets; print(secrets.token_urlsafe(48))\"",
+            hint='store a longer random key, e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"',
         )
     if len(set(raw)) < _MIN_DISTINCT_BYTES:
         raise AnonymizationError(
             f"{owner} key has fewer than {_MIN_DISTINCT_BYTES} distinct characters: it is not random",
             where=where,
-            hint="store a random key, e.g. python -c \"import secrets; print(secrets.token_urlsafe(48))\"",
+            hint='store a random key, e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"',
         )
 
 

@@ -24,13 +24,19 @@ ENTITY_TYPES = ("email", "phone", "snils", "inn", "ogrn", "passport", "card", "n
 # column-name words -> entity type (checked on the snake_case words of the name)
 _NAME_HINTS: tuple[tuple[str, frozenset[str]], ...] = (
     ("email", frozenset({"email", "mail", "e_mail", "emails", "почта"})),
-    ("phone", frozenset({"phone", "phones", "tel", "telephone", "mobile", "msisdn", "cell", "телефон"})),
+    (
+        "phone",
+        frozenset({"phone", "phones", "tel", "telephone", "mobile", "msisdn", "cell", "телефон"}),
+    ),
     ("snils", frozenset({"snils", "снилс"})),
     ("inn", frozenset({"inn", "инн"})),
     ("ogrn", frozenset({"ogrn", "ogrnip", "огрн", "огрнип"})),
     ("passport", frozenset({"passport", "паспорт"})),
     ("card", frozenset({"card", "pan", "карта"})),
-    ("name", frozenset({"name", "fio", "surname", "patronymic", "фио", "фамилия", "имя", "отчество"})),
+    (
+        "name",
+        frozenset({"name", "fio", "surname", "patronymic", "фио", "фамилия", "имя", "отчество"}),
+    ),
 )
 
 
@@ -118,13 +124,18 @@ def digits_only(arr: pa.Array) -> pa.Array:
     validity, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     start, end = int(offsets[0]), int(offsets[-1])
-    data = (np.frombuffer(data_buf, dtype=np.uint8, count=end - start, offset=start)
-            if data_buf is not None and end > start else np.zeros(0, dtype=np.uint8))
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8, count=end - start, offset=start)
+        if data_buf is not None and end > start
+        else np.zeros(0, dtype=np.uint8)
+    )
     keep = (data >= 48) & (data <= 57)
     kept = np.zeros(len(data) + 1, dtype=np.int32)
     np.cumsum(keep, dtype=np.int32, out=kept[1:])
     new_offsets = kept[offsets - start]
-    out = pa.StringArray.from_buffers(n, pa.py_buffer(new_offsets), pa.py_buffer(np.ascontiguousarray(data[keep])))
+    out = pa.StringArray.from_buffers(
+        n, pa.py_buffer(new_offsets), pa.py_buffer(np.ascontiguousarray(data[keep]))
+    )
     if arr.null_count:
         out = pc.if_else(pc.is_valid(arr), out, pa.scalar(None, pa.string()))
     return out
@@ -215,5 +226,13 @@ def normalize(arr: pa.Array, entity: str) -> pa.Array:
     return _NORMALIZERS.get(entity, normalize_text)(_as_string(arr))
 
 
-__all__ = ["ENTITY_TYPES", "casefold", "digits_only", "infer_entity", "normalize", "normalize_email",
-           "normalize_phone", "on_distinct"]
+__all__ = [
+    "ENTITY_TYPES",
+    "casefold",
+    "digits_only",
+    "infer_entity",
+    "normalize",
+    "normalize_email",
+    "normalize_phone",
+    "on_distinct",
+]

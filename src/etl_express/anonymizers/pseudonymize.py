@@ -36,7 +36,11 @@ class KeyedHasher:
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
-        return f"KeyedHasher(key={self._key!r})" if isinstance(self._key, SecretRef) else "KeyedHasher(key=**********)"
+        return (
+            f"KeyedHasher(key={self._key!r})"
+            if isinstance(self._key, SecretRef)
+            else "KeyedHasher(key=**********)"
+        )
 
     def __getstate__(self) -> dict[str, Any]:  # never pickle derived keys
         state = self.__dict__.copy()
@@ -81,13 +85,14 @@ class KeyedHasher:
         n = len(normalized)
         if n == 0:
             return pa.array([], pa.string())
-        prefix_bytes = f"{entity}:".encode("utf-8")
+        prefix_bytes = f"{entity}:".encode()
         width = len(prefix_bytes) + 2 * self.digest_size
         offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
         if native and _speedups.native is not None:
             values_offsets, data = _speedups.string_buffers(normalized)
             out_data = _speedups.native.blake2b_tokens(
-                self._state(entity)[0], self.digest_size, prefix_bytes, values_offsets, n, data)
+                self._state(entity)[0], self.digest_size, prefix_bytes, values_offsets, n, data
+            )
             return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out_data))
         values = normalized.cast(pa.binary()).to_pylist()
         hexed = np.frombuffer(self.digests(values, entity).hex().encode("ascii"), dtype=np.uint8)

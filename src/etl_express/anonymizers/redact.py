@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,10 +45,15 @@ class Redact(Anonymizer):
                 continue
             col = batch.column(i)
             if self.replacement is None:
-                batch = batch.set_column(i, batch.schema.field(i), pa.nulls(batch.num_rows, col.type))
+                batch = batch.set_column(
+                    i, batch.schema.field(i), pa.nulls(batch.num_rows, col.type)
+                )
                 continue
-            filled = pc.if_else(pc.is_valid(col), pa.scalar(self.replacement, pa.string()),
-                                pa.scalar(None, pa.string()))
+            filled = pc.if_else(
+                pc.is_valid(col),
+                pa.scalar(self.replacement, pa.string()),
+                pa.scalar(None, pa.string()),
+            )
             batch = batch.set_column(i, pa.field(column, pa.string()), filled)
         return batch
 
@@ -107,12 +113,21 @@ class Mask(Anonymizer):
         if kept == 0:
             return pc.if_else(pc.is_valid(text), fill, pa.scalar(None, pa.string()))
         length = pc.utf8_length(text)
-        safe = pc.less_equal(pa.scalar(float(kept)), pc.multiply(pc.cast(length, pa.float64()), self.max_revealed))
+        safe = pc.less_equal(
+            pa.scalar(float(kept)), pc.multiply(pc.cast(length, pa.float64()), self.max_revealed)
+        )
         head = pc.utf8_slice_codeunits(text, 0, self.keep_first)
-        tail = (pc.utf8_slice_codeunits(text, -self.keep_last, 2**31 - 1) if self.keep_last
-                else pa.repeat(pa.scalar("", pa.string()), len(text)))
+        tail = (
+            pc.utf8_slice_codeunits(text, -self.keep_last, 2**31 - 1)
+            if self.keep_last
+            else pa.repeat(pa.scalar("", pa.string()), len(text))
+        )
         partial = pc.binary_join_element_wise(head, fill, tail, "")
-        return pc.if_else(pc.fill_null(safe, False), partial, pc.if_else(pc.is_valid(text), fill, pa.scalar(None, pa.string())))
+        return pc.if_else(
+            pc.fill_null(safe, False),
+            partial,
+            pc.if_else(pc.is_valid(text), fill, pa.scalar(None, pa.string())),
+        )
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
@@ -151,8 +166,10 @@ class Suppress(Anonymizer):
     ):
         self.columns = _columns(columns)
         if (quasi_identifiers is None) != (k is None):
-            raise AnonymizationError("Suppress: give quasi_identifiers and k together",
-                                     hint="Suppress(quasi_identifiers=['birth_year', 'city'], k=5)")
+            raise AnonymizationError(
+                "Suppress: give quasi_identifiers and k together",
+                hint="Suppress(quasi_identifiers=['birth_year', 'city'], k=5)",
+            )
         if k is not None and (not isinstance(k, int) or k < 2):
             raise AnonymizationError(f"Suppress: k must be an integer >= 2, got {k!r}")
         if not self.columns and not quasi_identifiers:
@@ -164,7 +181,9 @@ class Suppress(Anonymizer):
         self.row_wise = not self.quasi_identifiers
 
     def __repr__(self) -> str:
-        extra = f", quasi_identifiers={list(self.quasi_identifiers)!r}, k={self.k}" if self.k else ""
+        extra = (
+            f", quasi_identifiers={list(self.quasi_identifiers)!r}, k={self.k}" if self.k else ""
+        )
         return f"Suppress(columns={list(self.columns)!r}{extra})"
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:

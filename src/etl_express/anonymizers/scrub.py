@@ -42,7 +42,11 @@ class _Program:
         for alternative in self.alternatives:
             out.append(len(alternative))
             for token in alternative:
-                out += bytes([1, 0, 0]) + bytes(32) if token is None else bytes([0, token[1], token[2]]) + _bits(token[0])
+                out += (
+                    bytes([1, 0, 0]) + bytes(32)
+                    if token is None
+                    else bytes([0, token[1], token[2]]) + _bits(token[0])
+                )
         return bytes(out)
 
     @property
@@ -57,7 +61,9 @@ class _Program:
 
     @property
     def min_len(self) -> int:
-        return min(sum(t[1] for t in alternative if t is not None) for alternative in self.alternatives)
+        return min(
+            sum(t[1] for t in alternative if t is not None) for alternative in self.alternatives
+        )
 
 
 def _bits(chars: bytes) -> bytes:
@@ -70,13 +76,26 @@ def _bits(chars: bytes) -> bytes:
 _SEP = (b"\t\n\f\r -", 0, 1)  # [\s\-]?  (RE2's \s is [\t\n\f\r ])
 _D3, _D2 = (b"0123456789", 3, 3), (b"0123456789", 2, 2)
 _TAIL = (_SEP, _D3, _SEP, _D2, _SEP, _D2, None)
-_PLUS7_PHONE = _Program(((  # \+7[\s\-]?\(?[0-9]{3}\)?  + tail
-    (b"+", 1, 1), (b"7", 1, 1), _SEP, (b"(", 0, 1), _D3, (b")", 0, 1), *_TAIL),))
-_LOCAL_PHONE = _Program((  # (?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})  + tail
-    (None, (b"78", 1, 1), _SEP, (b"(", 0, 1), _D3, (b")", 0, 1), *_TAIL),
-    ((b"(", 1, 1), (b"9", 1, 1), _D2, (b")", 1, 1), *_TAIL),
-    (None, (b"9", 1, 1), _D2, *_TAIL),
-))
+_PLUS7_PHONE = _Program(
+    (
+        (  # \+7[\s\-]?\(?[0-9]{3}\)?  + tail
+            (b"+", 1, 1),
+            (b"7", 1, 1),
+            _SEP,
+            (b"(", 0, 1),
+            _D3,
+            (b")", 0, 1),
+            *_TAIL,
+        ),
+    )
+)
+_LOCAL_PHONE = _Program(
+    (  # (?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})  + tail
+        (None, (b"78", 1, 1), _SEP, (b"(", 0, 1), _D3, (b")", 0, 1), *_TAIL),
+        ((b"(", 1, 1), (b"9", 1, 1), _D2, (b")", 1, 1), *_TAIL),
+        (None, (b"9", 1, 1), _D2, *_TAIL),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -128,21 +147,34 @@ def _balanced(pattern: str) -> bool:
 # would otherwise pass for an INN), then numbers with check digits, then phones.
 _RULES_BEFORE_CHECKSUMS = (
     _Rule("email", r"()([\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)+)()", literal="@"),
-    _Rule("passport", r"(?i)((?:паспорт\p{L}*|серия|серии)[^0-9]{0,30}?)"
-                      r"([0-9]{2} ?[0-9]{2}[^0-9]{0,12}?[0-9]{6})([^0-9]|$)"),
+    _Rule(
+        "passport",
+        r"(?i)((?:паспорт\p{L}*|серия|серии)[^0-9]{0,30}?)"
+        r"([0-9]{2} ?[0-9]{2}[^0-9]{0,12}?[0-9]{6})([^0-9]|$)",
+    ),
     _Rule("passport", r"\b()([0-9]{2} ?[0-9]{2} ?(?:№ ?)?[0-9]{6})(\s*,?\s*(?i:выдан))"),
-    _Rule("phone", r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()", literal="+7", native=_PLUS7_PHONE),
+    _Rule(
+        "phone",
+        r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()",
+        literal="+7",
+        native=_PLUS7_PHONE,
+    ),
 )
 _RULES_AFTER_CHECKSUMS = (
-    _Rule("phone", r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()",
-          native=_LOCAL_PHONE),
+    _Rule(
+        "phone",
+        r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()",
+        native=_LOCAL_PHONE,
+    ),
 )
 
 # Numbers whose check digits decide whether they are an identifier: a formatted SNILS, a
 # card in groups of four, or a bare run of 10 to 19 digits. Each match is cut out as a piece
 # and verified in bulk (detectors.classify_many); a match touching more digits is no number.
-CHECKSUM_CANDIDATE = (r"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}|[0-9]{4}(?:[ -][0-9]{4}){3}"
-                      r"|[0-9]{10,19}")
+CHECKSUM_CANDIDATE = (
+    r"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}|[0-9]{4}(?:[ -][0-9]{4}){3}"
+    r"|[0-9]{10,19}"
+)
 
 # Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
 # PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
@@ -176,7 +208,9 @@ def _replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: Replac
     mask = np.zeros(len(pieces), dtype=bool)
     mask[value_at[chosen]] = True
     pieces = pc.replace_with_mask(pieces, pa.array(mask), replacements.filter(pa.array(chosen)))
-    joined = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), "")
+    joined = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), ""
+    )
     return pc.replace_with_mask(texts, found, joined)
 
 
@@ -185,7 +219,8 @@ def _replace_emails_native(texts: pa.Array, rule: _Rule) -> pa.Array:
     non-ASCII character next to a candidate, which RE2's ``\\p{L}`` may count in)."""
     offsets, data = _speedups.string_buffers(texts)
     new_offsets, new_data, unsure = _speedups.native.replace_ascii_emails(  # type: ignore[union-attr]
-        offsets, len(texts), data, PLACEHOLDERS[rule.kind].encode())
+        offsets, len(texts), data, PLACEHOLDERS[rule.kind].encode()
+    )
     out = _speedups.string_result(texts, new_offsets, new_data)
     return _on_rows(out, _speedups.row_flags(texts, unsure), lambda rows: _replace_re2(rows, rule))
 
@@ -193,8 +228,18 @@ def _replace_emails_native(texts: pa.Array, rule: _Rule) -> pa.Array:
 def _replace_program_native(texts: pa.Array, program: _Program, placeholder: str) -> pa.Array:
     """A rule mirrored by a token program, replaced by the compiled matcher."""
     offsets, data = _speedups.string_buffers(texts)
-    return _speedups.string_result(texts, *_speedups.native.replace_program(  # type: ignore[union-attr]
-        offsets, len(texts), data, program.code, program.first, program.min_len, placeholder.encode()))
+    return _speedups.string_result(
+        texts,
+        *_speedups.native.replace_program(  # type: ignore[union-attr]
+            offsets,
+            len(texts),
+            data,
+            program.code,
+            program.first,
+            program.min_len,
+            placeholder.encode(),
+        ),
+    )
 
 
 def _replace_re2(texts: pa.Array, rule: _Rule) -> pa.Array:
@@ -230,7 +275,9 @@ def _digit_runs(texts: pa.Array) -> pa.Array | None:
     return _speedups.row_flags(texts, _speedups.native.digit_runs(offsets, len(texts), data, 10))
 
 
-def _on_rows(texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]) -> pa.Array:
+def _on_rows(
+    texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]
+) -> pa.Array:
     """``apply`` on the rows flagged in ``rows`` only (all rows when ``None``)."""
     if rows is None:
         return apply(texts)
@@ -243,15 +290,19 @@ def _has_nul(texts: pa.Array) -> bool:
     """Whether any value holds a NUL byte (one scan of the data buffer, no copy)."""
     offsets, data = _speedups.string_buffers(texts)
     start, end = int(offsets[0]), int(offsets[-1])
-    return end > start and not np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).all()
+    return (
+        end > start
+        and not np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).all()
+    )
 
 
 def _touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
     """Whether the piece before a value ends with a digit or the piece after starts with one."""
     before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -1, 2**31 - 1)
     after = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at + 1)), 0, 1)
-    return (pc.ascii_is_decimal(before).to_numpy(zero_copy_only=False)
-            | pc.ascii_is_decimal(after).to_numpy(zero_copy_only=False))
+    return pc.ascii_is_decimal(before).to_numpy(zero_copy_only=False) | pc.ascii_is_decimal(
+        after
+    ).to_numpy(zero_copy_only=False)
 
 
 def _inside_token(pieces: pa.Array, value_at: np.ndarray, hex_len: int) -> np.ndarray:
@@ -313,14 +364,21 @@ class ScrubPII(Anonymizer):
         self.kinds = tuple(kinds)
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
-            raise AnonymizationError(f"ScrubPII: unknown kind(s) {unknown}", hint=f"choose from {list(KINDS)}")
+            raise AnonymizationError(
+                f"ScrubPII: unknown kind(s) {unknown}", hint=f"choose from {list(KINDS)}"
+            )
         if replace not in ("placeholder", "pseudonym"):
-            raise AnonymizationError(f"ScrubPII: replace={replace!r} is not 'placeholder' or 'pseudonym'")
+            raise AnonymizationError(
+                f"ScrubPII: replace={replace!r} is not 'placeholder' or 'pseudonym'"
+            )
         if replace == "pseudonym" and key is None:
-            raise AnonymizationError("ScrubPII(replace='pseudonym') needs a key",
-                                     hint="pass key=etl.secret('ANON_KEY')")
+            raise AnonymizationError(
+                "ScrubPII(replace='pseudonym') needs a key", hint="pass key=etl.secret('ANON_KEY')"
+            )
         self.replace = replace
-        self._hasher = KeyedHasher(key, "ScrubPII") if replace == "pseudonym" and key is not None else None
+        self._hasher = (
+            KeyedHasher(key, "ScrubPII") if replace == "pseudonym" and key is not None else None
+        )
         self._before = [r for r in _RULES_BEFORE_CHECKSUMS if r.kind in self.kinds]
         self._after = [r for r in _RULES_AFTER_CHECKSUMS if r.kind in self.kinds]
         self._checksum_kinds = {k for k in ("snils", "inn", "ogrn", "card") if k in self.kinds}
@@ -333,7 +391,9 @@ class ScrubPII(Anonymizer):
             i = batch.schema.get_field_index(column)
             if i < 0:
                 continue
-            batch = batch.set_column(i, pa.field(column, pa.string()), self.scrub(batch.column(i), column))
+            batch = batch.set_column(
+                i, pa.field(column, pa.string()), self.scrub(batch.column(i), column)
+            )
         return batch
 
     def scrub(self, arr: pa.Array | pa.ChunkedArray, column: str = "text") -> pa.Array:
@@ -366,8 +426,13 @@ class ScrubPII(Anonymizer):
                 continue
             texts = self._apply(texts, rule)
         if self._checksum_kinds:
-            texts = _on_rows(texts, _digit_runs(texts), lambda rows: _replace_pieces(
-                rows, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed))
+            texts = _on_rows(
+                texts,
+                _digit_runs(texts),
+                lambda rows: _replace_pieces(
+                    rows, CHECKSUM_CANDIDATE, f"{_MARK}\\0{_MARK}", self._checksummed
+                ),
+            )
         for rule in self._after:
             texts = self._apply(texts, rule)
         return pc.replace_with_mask(arr, picked, texts)
@@ -379,8 +444,12 @@ class ScrubPII(Anonymizer):
             if rule.native is not None:
                 return _replace_program_native(texts, rule.native, PLACEHOLDERS[rule.kind])
         if self._hasher is None:  # match first: replacing is the dearer kernel, run it on hits only
-            found = pc.fill_null(pc.match_substring(texts, rule.literal) if rule.literal
-                                 else pc.match_substring_regex(texts, rule.pattern), False)
+            found = pc.fill_null(
+                pc.match_substring(texts, rule.literal)
+                if rule.literal
+                else pc.match_substring_regex(texts, rule.pattern),
+                False,
+            )
             return _on_rows(texts, found, lambda rows: _replace_re2(rows, rule))
 
         def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:

@@ -23,14 +23,21 @@ def _version(value: bool) -> None:
 
         from .. import _speedups
 
-        typer.echo(f"etl-express {version('etl-express')} (compiled speedups: {_speedups.describe()})")
+        typer.echo(
+            f"etl-express {version('etl-express')} (compiled speedups: {_speedups.describe()})"
+        )
         raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and whether the compiled speedups are in use."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print the version and whether the compiled speedups are in use.",
+    ),
 ) -> None:
     """Deliver data from corporate systems to ML teams: exactly-once loads into PostgreSQL
     with irreversible anonymization and built-in quality checks.
@@ -43,10 +50,12 @@ def _root(
 
 
 def _register() -> None:
-    from . import demo  # noqa: F401  (each module adds its commands to ``app``)
-    from . import logs  # noqa: F401
-    from . import quarantine  # noqa: F401
-    from . import plugins  # noqa: F401
+    from . import (
+        demo,  # noqa: F401  (each module adds its commands to ``app``)
+        logs,  # noqa: F401
+        plugins,  # noqa: F401
+        quarantine,  # noqa: F401
+    )
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ from . import app
 
 @app.command("plugins")
 def plugins_command(
-    kind: str = typer.Argument(None, help="Only this kind: sources, transformers, anonymizers or sinks."),
+    kind: str = typer.Argument(
+        None, help="Only this kind: sources, transformers, anonymizers or sinks."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per plugin."),
 ) -> None:
     """List every plugin declared through entry points and whether it loads.
@@ -33,13 +35,24 @@ def plugins_command(
         for info in infos:
             typer.echo(json.dumps(info.to_dict()))
     else:
-        rows = [(i.kind, i.name, f"{i.package} {i.version}", "ok" if i.ok else f"BROKEN: {i.error}") for i in infos]
-        widths = [max([len(h), *(len(r[c]) for r in rows)]) for c, h in enumerate(("KIND", "NAME", "PACKAGE"))]
-        typer.echo("  ".join(h.ljust(w) for h, w in zip(("KIND", "NAME", "PACKAGE"), widths)) + "  STATUS")
+        rows = [
+            (i.kind, i.name, f"{i.package} {i.version}", "ok" if i.ok else f"BROKEN: {i.error}")
+            for i in infos
+        ]
+        widths = [
+            max([len(h), *(len(r[c]) for r in rows)])
+            for c, h in enumerate(("KIND", "NAME", "PACKAGE"))
+        ]
+        typer.echo(
+            "  ".join(h.ljust(w) for h, w in zip(("KIND", "NAME", "PACKAGE"), widths)) + "  STATUS"
+        )
         for row in rows:
             typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3])
     broken = [i for i in infos if not i.ok]
     if broken:
-        typer.echo(f"{len(broken)} broken plugin(s): " + ", ".join(f"{i.kind}/{i.name} from {i.package}" for i in broken),
-                   err=True)
+        typer.echo(
+            f"{len(broken)} broken plugin(s): "
+            + ", ".join(f"{i.kind}/{i.name} from {i.package}" for i in broken),
+            err=True,
+        )
         raise typer.Exit(1)

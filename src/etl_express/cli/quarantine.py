@@ -32,8 +32,10 @@ def load_pipeline(spec: str) -> Any:
 
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
-        raise ETLConfigError(f"pipeline {spec!r} is not 'file.py:name' or 'module:name'",
-                             hint="e.g. etl-express quarantine replay pipelines/crm.py:pipeline")
+        raise ETLConfigError(
+            f"pipeline {spec!r} is not 'file.py:name' or 'module:name'",
+            hint="e.g. etl-express quarantine replay pipelines/crm.py:pipeline",
+        )
     if target.endswith(".py") or "/" in target or "\\" in target:
         path = Path(target)
         if not path.is_file():
@@ -47,7 +49,9 @@ def load_pipeline(spec: str) -> Any:
         module = importlib.import_module(target)
     obj = getattr(module, attr, None)
     if obj is None:
-        raise ETLConfigError(f"{target!r} has no attribute {attr!r}", hint="name the variable holding the Pipeline")
+        raise ETLConfigError(
+            f"{target!r} has no attribute {attr!r}", hint="name the variable holding the Pipeline"
+        )
     if not isinstance(obj, Pipeline) and callable(obj):
         obj = obj()
     if not isinstance(obj, Pipeline):
@@ -70,16 +74,28 @@ def list_(
     run: str | None = typer.Option(None, "--run", help="Only records of this run id."),
     all_: bool = typer.Option(False, "--all", help="Include records already replayed."),
     limit: int = typer.Option(50, help="Show at most this many records."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object a line, with the (anonymized) record."),
-    url: str | None = typer.Option(None, help="State database URL (default: ETL_EXPRESS_DATABASE_URL or embedded)."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object a line, with the (anonymized) record."
+    ),
+    url: str | None = typer.Option(
+        None, help="State database URL (default: ETL_EXPRESS_DATABASE_URL or embedded)."
+    ),
 ) -> None:
     """List quarantined records: id, run, stage, source position, reason."""
     items = _store(url).quarantined(pipeline, run_id=run, include_replayed=all_, limit=limit)
     if as_json:
         for it in items:
-            typer.echo(json.dumps({**it, "created_at": it["created_at"].isoformat(),
-                                   "replayed_at": it["replayed_at"].isoformat() if it["replayed_at"] else None},
-                                  ensure_ascii=False, default=str))
+            typer.echo(
+                json.dumps(
+                    {
+                        **it,
+                        "created_at": it["created_at"].isoformat(),
+                        "replayed_at": it["replayed_at"].isoformat() if it["replayed_at"] else None,
+                    },
+                    ensure_ascii=False,
+                    default=str,
+                )
+            )
         return
     if not items:
         typer.echo(f"no quarantined records for pipeline {pipeline!r}")
@@ -87,14 +103,20 @@ def list_(
     typer.echo(f"{'id':>8}  {'run':8}  {'stage':7}  {'replayed':8}  {'position':20}  reason")
     for it in items:
         position = json.dumps(it["position"], default=str)
-        typer.echo(f"{it['id']:>8}  {it['run_id'][:8]:8}  {it['stage']:7}  {'yes' if it['replayed_at'] else 'no':8}  "
-                   f"{position[:20]:20}  {it['reason']}")
+        typer.echo(
+            f"{it['id']:>8}  {it['run_id'][:8]:8}  {it['stage']:7}  {'yes' if it['replayed_at'] else 'no':8}  "
+            f"{position[:20]:20}  {it['reason']}"
+        )
 
 
 @quarantine_app.command("replay")
 def replay(
-    pipeline: str = typer.Argument(..., help="The pipeline: path/to/file.py:name or package.module:name."),
-    ids: list[int] = typer.Option(None, "--id", help="Replay only these quarantine ids (repeatable)."),
+    pipeline: str = typer.Argument(
+        ..., help="The pipeline: path/to/file.py:name or package.module:name."
+    ),
+    ids: list[int] = typer.Option(
+        None, "--id", help="Replay only these quarantine ids (repeatable)."
+    ),
     run: str | None = typer.Option(None, "--run", help="Replay only records of this run id."),
 ) -> None:
     """Re-submit quarantined records to the pipeline's sink after fixing their cause.
@@ -110,6 +132,8 @@ def replay(
     except ETLError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"replayed {result.replayed} record(s), {result.still_failing} still refused (run {result.run_id})")
+    typer.echo(
+        f"replayed {result.replayed} record(s), {result.still_failing} still refused (run {result.run_id})"
+    )
     if result.still_failing:
         raise typer.Exit(2)

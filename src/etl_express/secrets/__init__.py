@@ -11,7 +11,13 @@ exception or a ``RunResult``, and every resolved value is masked in logs and err
 from __future__ import annotations
 
 from .base import ENV_PREFIX, SecretProvider
-from .chain import PROVIDERS_ENV, default_providers, provider_by_name, providers_from_env, use_providers
+from .chain import (
+    PROVIDERS_ENV,
+    default_providers,
+    provider_by_name,
+    providers_from_env,
+    use_providers,
+)
 from .env import EnvProvider
 from .files import DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV, FileProvider
 from .keyring_store import KEYRING_SERVICE, KeyringProvider

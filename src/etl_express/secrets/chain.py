@@ -25,10 +25,14 @@ _vaults: dict[str, VaultProvider] = {}
 
 def _vault(settings: VaultSettings) -> VaultProvider:
     # one provider per distinct settings, so its token and cache survive between lookups
-    key = hashlib.sha256(repr(sorted(
-        (k, v.get_secret_value() if hasattr(v, "get_secret_value") else v)
-        for k, v in settings.model_dump().items()
-    )).encode()).hexdigest()
+    key = hashlib.sha256(
+        repr(
+            sorted(
+                (k, v.get_secret_value() if hasattr(v, "get_secret_value") else v)
+                for k, v in settings.model_dump().items()
+            )
+        ).encode()
+    ).hexdigest()
     with _lock:
         provider = _vaults.get(key)
         if provider is None:
@@ -100,5 +104,11 @@ def default_providers() -> list[SecretProvider]:
     return list(_chosen) if _chosen is not None else providers_from_env()
 
 
-__all__ = ["PROVIDERS_ENV", "PROVIDER_NAMES", "default_providers", "provider_by_name",
-           "providers_from_env", "use_providers"]
+__all__ = [
+    "PROVIDERS_ENV",
+    "PROVIDER_NAMES",
+    "default_providers",
+    "provider_by_name",
+    "providers_from_env",
+    "use_providers",
+]

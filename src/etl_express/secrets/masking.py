@@ -68,6 +68,11 @@ def mask_secrets(text: str) -> str:
 
 
 __all__ = [
-    "MASK", "MIN_SECRET_LENGTH", "forget_secrets", "known_secret_count", "mask_secrets",
-    "mask_url_passwords", "register_secret",
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "forget_secrets",
+    "known_secret_count",
+    "mask_secrets",
+    "mask_url_passwords",
+    "register_secret",
 ]

@@ -25,7 +25,9 @@ class SecretRef:
 
     def __init__(self, name: str, providers: Sequence[SecretProvider] | None = None):
         if not name or not isinstance(name, str):
-            raise ETLConfigError("secret name must be a non-empty string", hint='etl.secret("ANON_KEY")')
+            raise ETLConfigError(
+                "secret name must be a non-empty string", hint='etl.secret("ANON_KEY")'
+            )
         self.name = name
         self.providers = list(providers) if providers is not None else None
 
@@ -49,7 +51,11 @@ class SecretRef:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretRef) and other.name == self.name and other.providers == self.providers
+        return (
+            isinstance(other, SecretRef)
+            and other.name == self.name
+            and other.providers == self.providers
+        )
 
     def __hash__(self) -> int:
         return hash(("SecretRef", self.name))

@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ETLConfigError
 from .base import ENV_PREFIX, SecretProvider
@@ -129,8 +137,11 @@ class VaultSettings(BaseModel):
         if verify is not None:
             lowered = verify.strip().lower()
             fields["verify"] = (
-                True if lowered in ("1", "true", "yes", "on") else
-                False if lowered in ("0", "false", "no", "off") else verify
+                True
+                if lowered in ("1", "true", "yes", "on")
+                else False
+                if lowered in ("0", "false", "no", "off")
+                else verify
             )
         elif _first(env, "VAULT_CACERT", "BAO_CACERT"):
             fields["verify"] = _first(env, "VAULT_CACERT", "BAO_CACERT")
@@ -195,7 +206,9 @@ class VaultProvider(SecretProvider):
     def describe(self, name: str) -> str:
         path, field = self.locate(name)
         where = f"vault {self.settings.mount}/{path}#{field}"
-        return where + (f" (namespace {self.settings.namespace})" if self.settings.namespace else "")
+        return where + (
+            f" (namespace {self.settings.namespace})" if self.settings.namespace else ""
+        )
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -210,10 +223,16 @@ class VaultProvider(SecretProvider):
                     f"the Vault CA bundle {self.settings.verify} cannot be loaded: {type(exc).__name__}",
                     hint="point ETL_EXPRESS_VAULT_VERIFY or VAULT_CACERT at a readable PEM file",
                 ) from None
-        return httpx.Client(base_url=self.settings.addr, verify=verify,
-                            timeout=self.settings.timeout, headers=headers)
+        return httpx.Client(
+            base_url=self.settings.addr,
+            verify=verify,
+            timeout=self.settings.timeout,
+            headers=headers,
+        )
 
-    def _request(self, client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, client: httpx.Client, method: str, url: str, **kwargs: Any
+    ) -> httpx.Response:
         try:
             return client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
@@ -232,8 +251,15 @@ class VaultProvider(SecretProvider):
     def _login(self, client: httpx.Client) -> str:
         s = self.settings
         assert s.role_id is not None and s.secret_id is not None
-        response = self._request(client, "POST", f"/v1/auth/{s.approle_mount}/login", json={
-            "role_id": s.role_id.get_secret_value(), "secret_id": s.secret_id.get_secret_value()})
+        response = self._request(
+            client,
+            "POST",
+            f"/v1/auth/{s.approle_mount}/login",
+            json={
+                "role_id": s.role_id.get_secret_value(),
+                "secret_id": s.secret_id.get_secret_value(),
+            },
+        )
         if response.status_code != 200:
             raise ETLConfigError(
                 f"Vault AppRole login at {s.addr}/v1/auth/{s.approle_mount} failed: HTTP {response.status_code}",
@@ -265,17 +291,25 @@ class VaultProvider(SecretProvider):
             s = self.settings
             url = f"/v1/{s.mount}/data/{path}"
             with self._client() as client:
-                response = self._request(client, "GET", url, headers={"X-Vault-Token": self._token_for(client)})
+                response = self._request(
+                    client, "GET", url, headers={"X-Vault-Token": self._token_for(client)}
+                )
                 if response.status_code == 403 and s.token is None:
-                    response = self._request(client, "GET", url,
-                                             headers={"X-Vault-Token": self._token_for(client, renew=True)})
+                    response = self._request(
+                        client,
+                        "GET",
+                        url,
+                        headers={"X-Vault-Token": self._token_for(client, renew=True)},
+                    )
             if response.status_code == 404:
                 data = None
             elif response.status_code == 200:
                 data = (response.json().get("data") or {}).get("data")
                 if data is not None and not isinstance(data, dict):
-                    raise ETLConfigError(f"Vault {s.mount}/{path} is not a KV version 2 secret",
-                                         hint="enable the mount as kv-v2 or set ETL_EXPRESS_VAULT_MOUNT")
+                    raise ETLConfigError(
+                        f"Vault {s.mount}/{path} is not a KV version 2 secret",
+                        hint="enable the mount as kv-v2 or set ETL_EXPRESS_VAULT_MOUNT",
+                    )
             elif response.status_code == 403:
                 raise ETLConfigError(
                     f"Vault denied reading {s.mount}/{path}: permission denied (HTTP 403)",

@@ -61,7 +61,10 @@ class FileExportSink(Sink):
 
     def __init__(self, path: str | Path, *, state_url: SecretLike | None = None):
         if not str(path):
-            raise ETLConfigError(f"{type(self).__name__} needs a folder path", hint=f'{type(self).__name__}("exports/customers")')
+            raise ETLConfigError(
+                f"{type(self).__name__} needs a folder path",
+                hint=f'{type(self).__name__}("exports/customers")',
+            )
         self.path = Path(path)
         self.state_url = state_url
         self._runs: dict[str, dict[str, Any]] = {}
@@ -75,11 +78,23 @@ class FileExportSink(Sink):
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         run_id, pipeline, partition, start = self._context(conn, batch)
-        run = self._runs.setdefault(run_id, {"run_id": run_id, "pipeline": pipeline, "partition": partition,
-                                             "format": self.format, "files": [], "rows": 0, "schema": [],
-                                             "keys": {}})
+        run = self._runs.setdefault(
+            run_id,
+            {
+                "run_id": run_id,
+                "pipeline": pipeline,
+                "partition": partition,
+                "format": self.format,
+                "files": [],
+                "rows": 0,
+                "schema": [],
+                "keys": {},
+            },
+        )
         key = _digest([pipeline, partition, start])
-        seq = run["keys"].get(key, 0)  # a source without positions: same start, next sequence number
+        seq = run["keys"].get(
+            key, 0
+        )  # a source without positions: same start, next sequence number
         run["keys"][key] = seq + 1
         folder = self.path / ("all" if not partition else f"p-{_digest(partition)[:8]}")
         target = folder / f"part-{key}-{seq:05d}{self.suffix}"
@@ -87,13 +102,22 @@ class FileExportSink(Sink):
             folder.mkdir(parents=True, exist_ok=True)
             write_atomically(target, lambda tmp: self.write_file(tmp, batch))
         except OSError as exc:
-            raise SinkError(f"cannot write {target}: {exc.strerror or type(exc).__name__}",
-                            hint="check that the folder exists, is writable and has free space") from None
-        run["files"].append({"file": target.relative_to(self.path).as_posix(), "rows": batch.num_rows,
-                             "start_position": start})
+            raise SinkError(
+                f"cannot write {target}: {exc.strerror or type(exc).__name__}",
+                hint="check that the folder exists, is writable and has free space",
+            ) from None
+        run["files"].append(
+            {
+                "file": target.relative_to(self.path).as_posix(),
+                "rows": batch.num_rows,
+                "start_position": start,
+            }
+        )
         run["rows"] += batch.num_rows
         known = {f["name"] for f in run["schema"]}
-        run["schema"] += [{"name": f.name, "type": str(f.type)} for f in batch.schema if f.name not in known]
+        run["schema"] += [
+            {"name": f.name, "type": str(f.type)} for f in batch.schema if f.name not in known
+        ]
         self._write_manifest(run)
         return batch.num_rows
 
@@ -103,7 +127,9 @@ class FileExportSink(Sink):
         folder = self.path / RUNS_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str)
-        write_atomically(folder / f"{run['run_id']}.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        write_atomically(
+            folder / f"{run['run_id']}.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
+        )
 
     def _context(self, conn: Connection | None, batch: pa.RecordBatch) -> tuple[str, str, str, Any]:
         """(run id, pipeline, partition, checkpoint before this batch) from the state tables."""
@@ -115,8 +141,15 @@ class FileExportSink(Sink):
 
             row = conn.execute(
                 sa.select(runs.c.pipeline, runs.c.partition, checkpoints.c.position)
-                .select_from(runs.outerjoin(checkpoints, sa.and_(checkpoints.c.pipeline == runs.c.pipeline,
-                                                                 checkpoints.c.partition == runs.c.partition)))
+                .select_from(
+                    runs.outerjoin(
+                        checkpoints,
+                        sa.and_(
+                            checkpoints.c.pipeline == runs.c.pipeline,
+                            checkpoints.c.partition == runs.c.partition,
+                        ),
+                    )
+                )
                 .where(runs.c.run_id == run_id)
             ).first()
             if row is not None:
@@ -130,7 +163,9 @@ def read_manifest(path: str | Path, run_id: str) -> dict[str, Any]:
     """The manifest a run wrote into the export folder ``path``."""
     file = Path(path) / RUNS_FOLDER / f"{run_id}.json"
     if not file.exists():
-        raise ETLConfigError(f"no manifest for run {run_id} in {path}", hint="check the run id and the folder")
+        raise ETLConfigError(
+            f"no manifest for run {run_id} in {path}", hint="check the run id and the folder"
+        )
     return json.loads(file.read_text(encoding="utf-8"))
 
 

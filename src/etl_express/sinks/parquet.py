@@ -36,9 +36,13 @@ class ParquetSink(FileExportSink):
     suffix = ".parquet"
     format = "parquet"
 
-    def __init__(self, path: str | Path, *, compression: str = "zstd", state_url: SecretLike | None = None):
+    def __init__(
+        self, path: str | Path, *, compression: str = "zstd", state_url: SecretLike | None = None
+    ):
         if compression not in COMPRESSIONS:
-            raise ETLConfigError(f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
+            raise ETLConfigError(
+                f"compression {compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
         super().__init__(path, state_url=state_url)
         self.compression = compression
 

@@ -40,8 +40,11 @@ _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
 _MAX_BATCH_BYTES = 1 << 30  # Arrow binary offsets are 32-bit
 _SLICE_BYTES = 2 << 20  # encode ~2 MB at a time, so encoding overlaps PostgreSQL's parsing
 _TEXT_TYPES = {"text", "character varying", "character", "json"}
-_INT_RANGES = {"bigint": (">i8", -(2**63), 2**63 - 1), "integer": (">i4", -(2**31), 2**31 - 1),
-               "smallint": (">i2", -(2**15), 2**15 - 1)}
+_INT_RANGES = {
+    "bigint": (">i8", -(2**63), 2**63 - 1),
+    "integer": (">i4", -(2**31), 2**31 - 1),
+    "smallint": (">i2", -(2**15), 2**15 - 1),
+}
 
 Chunk = memoryview | bytes
 #: the pieces of one column's fields, concatenated per row: numpy ``(rows, width)`` uint8
@@ -71,8 +74,9 @@ class CopyPayload:
             yield chunk
 
 
-def copy_payload(batch: pa.RecordBatch, pg_types: Sequence[str] | None = None,
-                 slice_bytes: int = _SLICE_BYTES) -> CopyPayload:
+def copy_payload(
+    batch: pa.RecordBatch, pg_types: Sequence[str] | None = None, slice_bytes: int = _SLICE_BYTES
+) -> CopyPayload:
     """The batch's payload for ``COPY ... FROM STDIN (FORMAT <payload.format>)``.
 
     ``pg_types`` are the target columns' types as ``information_schema.columns.data_type``
@@ -90,7 +94,9 @@ def copy_payload(batch: pa.RecordBatch, pg_types: Sequence[str] | None = None,
 def csv_payload(batch: pa.RecordBatch) -> memoryview:
     """The batch as headerless CSV; zoned timestamps as naive UTC (load with TimeZone=UTC)."""
     arrays = [
-        pc.cast(col, pa.timestamp(col.type.unit)) if pa.types.is_timestamp(col.type) and col.type.tz else col
+        pc.cast(col, pa.timestamp(col.type.unit))
+        if pa.types.is_timestamp(col.type) and col.type.tz
+        else col
         for col in batch.columns
     ]
     buf = io.BytesIO()
@@ -129,7 +135,9 @@ def _binary_encoders(batch: pa.RecordBatch, pg_types: Sequence[str]) -> list[Enc
     return encoders
 
 
-def _binary_chunks(slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]) -> Iterator[Chunk]:
+def _binary_chunks(
+    slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]
+) -> Iterator[Chunk]:
     yield _HEADER
     for part in slices:
         count = part.num_columns.to_bytes(2, "big")
@@ -139,12 +147,16 @@ def _binary_chunks(slices: Sequence[pa.RecordBatch], encoders: Sequence[Encoder]
                 native_parts += _native_parts(col, encoder)
             yield _speedups.native.copy_rows(native_parts, part.num_rows)
             continue
-        pieces: list[Part] = [np.broadcast_to(np.frombuffer(count, dtype=np.uint8), (part.num_rows, 2))]
+        pieces: list[Part] = [
+            np.broadcast_to(np.frombuffer(count, dtype=np.uint8), (part.num_rows, 2))
+        ]
         for encoder, col in zip(encoders, part.columns):
             pieces += encoder(col)
         rows = _join(pieces, part.num_rows)
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4)
-        yield memoryview(rows.buffers()[2])[offsets[0]:offsets[-1]]  # type: ignore[arg-type]
+        offsets = np.frombuffer(
+            rows.buffers()[1], dtype=np.int32, count=len(rows) + 1, offset=rows.offset * 4
+        )
+        yield memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]  # type: ignore[arg-type]
     yield _TRAILER
 
 
@@ -161,7 +173,18 @@ def _native_parts(col: pa.Array, encoder: Encoder) -> list[tuple[Any, ...]]:
         return [("bool", col.buffers()[1], validity, col.offset)]
     if isinstance(spec, tuple):  # ("int", out_width, delta)
         _, out_width, delta = spec
-        return [("int", col.type.bit_width // 8, out_width, col.buffers()[1], col.offset, validity, col.offset, delta)]
+        return [
+            (
+                "int",
+                col.type.bit_width // 8,
+                out_width,
+                col.buffers()[1],
+                col.offset,
+                validity,
+                col.offset,
+                delta,
+            )
+        ]
     out: list[tuple[Any, ...]] = []
     for piece in encoder(col):
         if isinstance(piece, np.ndarray):
@@ -181,7 +204,9 @@ def _join(pieces: Sequence[Part], n: int) -> pa.Array:
             block.append(piece)
             continue
         if block:
-            arrays.append(_block_array(np.concatenate(block, axis=1) if len(block) > 1 else block[0]))
+            arrays.append(
+                _block_array(np.concatenate(block, axis=1) if len(block) > 1 else block[0])
+            )
             block = []
         if piece is not None:
             arrays.append(piece)
@@ -203,16 +228,26 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         if pg_type not in _TEXT_TYPES and pg_type != "jsonb":
             return None
-        prefix = b"\x01" if pg_type == "jsonb" else b""  # jsonb's binary form: a version byte, then the text
-        return _tagged(lambda c: _varlen(c, prefix), "text" if pa.types.is_string(t) else None, prefix=prefix)
+        prefix = (
+            b"\x01" if pg_type == "jsonb" else b""
+        )  # jsonb's binary form: a version byte, then the text
+        return _tagged(
+            lambda c: _varlen(c, prefix), "text" if pa.types.is_string(t) else None, prefix=prefix
+        )
     if pa.types.is_boolean(t) and pg_type == "boolean":
-        return _tagged(lambda c: _fixed(pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c),
-                       "bool")
+        return _tagged(
+            lambda c: _fixed(
+                pc.fill_null(c, False).to_numpy(zero_copy_only=False).astype(np.uint8), c
+            ),
+            "bool",
+        )
     if pa.types.is_integer(t):
         if pg_type in _INT_RANGES:
             dtype, lo, hi = _INT_RANGES[pg_type]
             bounds = pc.min_max(col)
-            if bounds["min"].is_valid and (bounds["min"].as_py() < lo or bounds["max"].as_py() > hi):
+            if bounds["min"].is_valid and (
+                bounds["min"].as_py() < lo or bounds["max"].as_py() > hi
+            ):
                 return None  # out of range: CSV lets PostgreSQL name the problem
             signed = ("int", np.dtype(dtype).itemsize, 0) if pa.types.is_signed_integer(t) else None
             return _tagged(lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c), signed)
@@ -225,14 +260,31 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
         dtype = ">f8" if pg_type == "double precision" else ">f4"
         return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
     if pa.types.is_date32(t) and pg_type == "date":
-        return _tagged(lambda c: _fixed((pc.fill_null(c, 0).cast(pa.int32()).to_numpy().astype(np.int64)
-                                         - _PG_EPOCH_DAYS).astype(">i4"), c), ("int", 4, -_PG_EPOCH_DAYS))
-    if pa.types.is_timestamp(t) and pg_type in ("timestamp with time zone", "timestamp without time zone"):
+        return _tagged(
+            lambda c: _fixed(
+                (
+                    pc.fill_null(c, 0).cast(pa.int32()).to_numpy().astype(np.int64) - _PG_EPOCH_DAYS
+                ).astype(">i4"),
+                c,
+            ),
+            ("int", 4, -_PG_EPOCH_DAYS),
+        )
+    if pa.types.is_timestamp(t) and pg_type in (
+        "timestamp with time zone",
+        "timestamp without time zone",
+    ):
         if t.unit != "us":
             col.cast(pa.timestamp("us", t.tz))  # raises (-> CSV) when it would lose precision
-        return _tagged(lambda c: _fixed((pc.fill_null(c.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
-                                         - _PG_EPOCH_US).astype(">i8"), c),
-                       ("int", 8, -_PG_EPOCH_US) if t.unit == "us" else None)
+        return _tagged(
+            lambda c: _fixed(
+                (
+                    pc.fill_null(c.cast(pa.timestamp("us", t.tz)), 0).cast(pa.int64()).to_numpy()
+                    - _PG_EPOCH_US
+                ).astype(">i8"),
+                c,
+            ),
+            ("int", 8, -_PG_EPOCH_US) if t.unit == "us" else None,
+        )
     if pa.types.is_decimal128(t) and pg_type == "numeric":
         if t.scale < 0 or t.precision + (-t.scale % 4) > 18:
             return None
@@ -243,8 +295,8 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
 def _tagged(encode: Encoder, native: object, prefix: bytes = b"") -> Encoder:
     """Tell the compiled path how to build the same fields from the Arrow buffers:
     ``"text"``, ``"bool"`` or ``("int", field width, delta)``; ``None``: use ``encode``."""
-    setattr(encode, "native", native)
-    setattr(encode, "prefix", prefix)
+    encode.native = native
+    encode.prefix = prefix
     return encode
 
 
@@ -262,9 +314,15 @@ def _fixed(values: np.ndarray, col: pa.Array) -> list[Part]:
 
 def _varlen(col: pa.Array, prefix: bytes) -> list[Part]:
     """A 4-byte length block (``-1`` for NULL) and the bytes (empty for NULL)."""
-    body = col.cast(pa.binary()) if pa.types.is_string(col.type) else col.cast(pa.large_binary()).cast(pa.binary())
+    body = (
+        col.cast(pa.binary())
+        if pa.types.is_string(col.type)
+        else col.cast(pa.large_binary()).cast(pa.binary())
+    )
     if prefix:
-        body = pc.binary_join_element_wise(pa.scalar(prefix, pa.binary()), body, b"")  # NULL stays NULL
+        body = pc.binary_join_element_wise(
+            pa.scalar(prefix, pa.binary()), body, b""
+        )  # NULL stays NULL
     lengths = pc.binary_length(body)
     if col.null_count:
         lengths = pc.fill_null(lengths, -1)
@@ -276,7 +334,7 @@ def _varlen(col: pa.Array, prefix: bytes) -> list[Part]:
 def _decimal_unscaled(col: pa.Array) -> np.ndarray:
     """The unscaled int64 values of a decimal128 array (precision <= 18 fits)."""
     words = np.frombuffer(col.buffers()[1], dtype="<i8", count=2 * (len(col) + col.offset))
-    values = words[2 * col.offset::2].copy()
+    values = words[2 * col.offset :: 2].copy()
     if col.null_count:
         values[~col.is_valid().to_numpy(zero_copy_only=False)] = 0
     return values
@@ -292,7 +350,9 @@ def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) ->
     pad = 4 * frac_groups - scale
     ndigits = max(-(-(precision + pad) // 4), 1)
     negative = unscaled < 0
-    magnitude = np.where(negative, -(unscaled + 1), unscaled).astype(np.uint64) + negative.astype(np.uint64)
+    magnitude = np.where(negative, -(unscaled + 1), unscaled).astype(np.uint64) + negative.astype(
+        np.uint64
+    )
     magnitude = magnitude * np.uint64(10**pad)
     digits = np.empty((len(unscaled), ndigits), dtype=">u2")
     for k in range(ndigits - 1, -1, -1):
@@ -307,4 +367,11 @@ def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) ->
     return _fixed(values, col)
 
 
-__all__ = ["COPY_SIGNATURE", "CopyPayload", "binary_payload", "copy_payload", "csv_payload", "encode_column"]
+__all__ = [
+    "COPY_SIGNATURE",
+    "CopyPayload",
+    "binary_payload",
+    "copy_payload",
+    "csv_payload",
+    "encode_column",
+]

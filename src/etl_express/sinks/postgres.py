@@ -29,6 +29,7 @@ from ..secrets import SecretLike
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
 
+
 def pg_type(t: pa.DataType) -> str:
     """The PostgreSQL column type for a canonical Arrow type."""
     if pa.types.is_boolean(t):
@@ -53,7 +54,9 @@ _COMPATIBLE = {
     "bigint": pa.types.is_integer,
     "integer": pa.types.is_integer,
     "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
-    "double precision": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+    "double precision": lambda t: (
+        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    ),
     "boolean": pa.types.is_boolean,
     "date": pa.types.is_date,
     "timestamp with time zone": pa.types.is_timestamp,
@@ -61,6 +64,7 @@ _COMPATIBLE = {
     "jsonb": pa.types.is_string,
     "json": pa.types.is_string,
 }
+
 
 # widenings done in place: (existing type, new arrow type) -> new column type
 def _widening(existing: str, t: pa.DataType) -> str | None:
@@ -77,7 +81,7 @@ def _widening(existing: str, t: pa.DataType) -> str | None:
     return None
 
 
-_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.S)
+_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.DOTALL)
 
 
 def safe_pg_message(exc: BaseException) -> str:
@@ -104,7 +108,9 @@ def split_table(table: str) -> tuple[str, str]:
         return "public", parts[0]
     if len(parts) == 2 and all(parts):
         return parts[0], parts[1]
-    raise ETLConfigError(f"table name {table!r} is not 'table' or 'schema.table'", hint="e.g. table='crm.customers'")
+    raise ETLConfigError(
+        f"table name {table!r} is not 'table' or 'schema.table'", hint="e.g. table='crm.customers'"
+    )
 
 
 def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
@@ -122,7 +128,11 @@ def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordB
         if pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows:
             return batch
     idx = pa.array(range(batch.num_rows), type=pa.int64())
-    grouped = table.append_column("__row", idx).group_by(list(primary_key), use_threads=False).aggregate([("__row", "max")])
+    grouped = (
+        table.append_column("__row", idx)
+        .group_by(list(primary_key), use_threads=False)
+        .aggregate([("__row", "max")])
+    )
     if grouped.num_rows == batch.num_rows:
         return batch
     last = grouped.column("__row_max").combine_chunks()
@@ -189,14 +199,18 @@ class PostgresSink(Sink):
         self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
-        self._stage = "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
+        self._stage = (
+            "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
+        )
 
     def __repr__(self) -> str:
         return f"PostgresSink(table={self.table!r})"
 
     @property
     def _ident(self) -> sql.Composed:
-        return sql.SQL("{}.{}").format(sql.Identifier(self.schema_name), sql.Identifier(self.table_name))
+        return sql.SQL("{}.{}").format(
+            sql.Identifier(self.schema_name), sql.Identifier(self.table_name)
+        )
 
     def existing_columns(self, conn: Connection) -> dict[str, str]:
         rows = conn.execute(
@@ -214,8 +228,14 @@ class PostgresSink(Sink):
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur:
-            cur.execute(sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal("etl_express.ddl:" + self.table)))
-            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name)))
+            cur.execute(
+                sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+                    sql.Literal("etl_express.ddl:" + self.table)
+                )
+            )
+            cur.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name))
+            )
         existing = self.existing_columns(conn)
         with raw.cursor() as cur:
             if not existing:
@@ -228,27 +248,46 @@ class PostgresSink(Sink):
                     )
                 cols = [
                     sql.SQL("{} {}{}").format(
-                        sql.Identifier(f.name), sql.SQL(pg_type(f.type)),
+                        sql.Identifier(f.name),
+                        sql.SQL(pg_type(f.type)),
                         sql.SQL(" NOT NULL") if f.name in primary_key else sql.SQL(""),
                     )
                     for f in schema
                 ]
                 if primary_key and self.write_mode == "upsert":
-                    cols.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, primary_key))))
-                cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(self._ident, sql.SQL(", ").join(cols)))
+                    cols.append(
+                        sql.SQL("PRIMARY KEY ({})").format(
+                            sql.SQL(", ").join(map(sql.Identifier, primary_key))
+                        )
+                    )
+                cur.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                        self._ident, sql.SQL(", ").join(cols)
+                    )
+                )
             else:
                 problems = []
                 changes = []
                 for f in schema:
                     have = existing.get(f.name)
                     if have is None:
-                        changes.append(sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(f.name), sql.SQL(pg_type(f.type))))
+                        changes.append(
+                            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
+                                sql.Identifier(f.name), sql.SQL(pg_type(f.type))
+                            )
+                        )
                         continue
                     wider = _widening(have, f.type)
                     if wider is not None:
-                        changes.append(sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider)))
+                        changes.append(
+                            sql.SQL("ALTER COLUMN {} TYPE {}").format(
+                                sql.Identifier(f.name), sql.SQL(wider)
+                            )
+                        )
                     elif not _COMPATIBLE.get(have, lambda t: False)(f.type):
-                        problems.append(f"column {f.name!r} is {have} in {self.table} but the source now sends {f.type}")
+                        problems.append(
+                            f"column {f.name!r} is {have} in {self.table} but the source now sends {f.type}"
+                        )
                 if problems:
                     raise SinkError(
                         "incompatible schema change: " + "; ".join(problems),
@@ -256,7 +295,9 @@ class PostgresSink(Sink):
                         hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
                     )
                 if changes:
-                    cur.execute(sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes))
+                    cur.execute(
+                        sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
+                    )
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
@@ -271,7 +312,9 @@ class PostgresSink(Sink):
         arrays = []
         changed = False
         for f, col in zip(batch.schema, batch.columns):
-            if self._columns.get(f.name) in ("text", "jsonb", "json") and not pa.types.is_string(f.type):
+            if self._columns.get(f.name) in ("text", "jsonb", "json") and not pa.types.is_string(
+                f.type
+            ):
                 arrays.append(pc.cast(col, pa.string()))
                 changed = True
             else:
@@ -297,7 +340,9 @@ class PostgresSink(Sink):
             with raw.cursor() as cur:
                 if not self.synchronous_commit:
                     cur.execute("SET LOCAL synchronous_commit = off")
-                with _utc_session(cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)):
+                with _utc_session(
+                    cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)
+                ):
                     if not upsert:
                         _copy(cur, self._ident, cols, payload)
                         self._batches["appended"] += 1
@@ -313,7 +358,9 @@ class PostgresSink(Sink):
             ) from None
         return accepted
 
-    def _copy_direct(self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload) -> bool:
+    def _copy_direct(
+        self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload
+    ) -> bool:
         """COPY straight into the target, inside a savepoint; ``False`` when a key exists.
 
         When no key of the batch is in the target yet (an initial load, an append-only
@@ -339,30 +386,48 @@ class PostgresSink(Sink):
         self._direct_backoff = 0
         return True
 
-    def _copy_upsert(self, cur: psycopg.Cursor[Any], names: Sequence[str], cols: sql.Composable,
-                     payload: CopyPayload, primary_key: Sequence[str]) -> None:
+    def _copy_upsert(
+        self,
+        cur: psycopg.Cursor[Any],
+        names: Sequence[str],
+        cols: sql.Composable,
+        payload: CopyPayload,
+        primary_key: Sequence[str],
+    ) -> None:
         """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE."""
         stage = sql.Identifier(self._stage)
-        cur.execute(sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(stage, self._ident))
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(
+                stage, self._ident
+            )
+        )
         _copy(cur, stage, cols, payload)
         non_key = [n for n in names if n not in primary_key]
         action = (
-            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in non_key
+            sql.SQL("DO UPDATE SET ")
+            + sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+                for n in non_key
             )
-            if non_key else sql.SQL("DO NOTHING")
+            if non_key
+            else sql.SQL("DO NOTHING")
         )
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
                 self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
-            ) + action
+            )
+            + action
         )
         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
 
 
-def _copy(cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload) -> None:
+def _copy(
+    cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload
+) -> None:
     """Send the payload; a writer thread pushes it to the socket while the next slice encodes."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(target, cols, sql.SQL(payload.format))
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+        target, cols, sql.SQL(payload.format)
+    )
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for chunk in payload:
             copy.write(chunk)
@@ -378,7 +443,9 @@ def _utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
     if not needed:
         yield
         return
-    row = cur.execute("SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)").fetchone()
+    row = cur.execute(
+        "SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)"
+    ).fetchone()
     yield
     cur.execute("SELECT set_config('TimeZone', %s, true)", (row[0],))  # type: ignore[index]
 

@@ -4,6 +4,12 @@ from .database import DATABASE_URL_ENV, engine_for, libpq_url, mask_url, resolve
 from .state import SCHEMA, CheckpointStore, partition_key
 
 __all__ = [
-    "DATABASE_URL_ENV", "SCHEMA", "CheckpointStore", "engine_for", "libpq_url", "mask_url",
-    "partition_key", "resolve_url",
+    "DATABASE_URL_ENV",
+    "SCHEMA",
+    "CheckpointStore",
+    "engine_for",
+    "libpq_url",
+    "mask_url",
+    "partition_key",
+    "resolve_url",
 ]

@@ -78,4 +78,11 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         return engine
 
 
-__all__ = ["DATABASE_URL_ENV", "engine_for", "libpq_url", "mask_url", "resolve_url", "sqlalchemy_url"]
+__all__ = [
+    "DATABASE_URL_ENV",
+    "engine_for",
+    "libpq_url",
+    "mask_url",
+    "resolve_url",
+    "sqlalchemy_url",
+]

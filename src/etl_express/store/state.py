@@ -125,9 +125,14 @@ meta = sa.Table(
 
 # (version reached, statements): applied in order to databases at an older version
 _MIGRATIONS: list[tuple[int, list[str]]] = [
-    (2, [f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'",
-         f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
-         "(pipeline, partition, name, created_at)"]),
+    (
+        2,
+        [
+            f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'",
+            f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
+            "(pipeline, partition, name, created_at)",
+        ],
+    ),
 ]
 
 
@@ -202,13 +207,21 @@ class CheckpointStore:
                 .values(key="schema_version", value=str(SCHEMA_VERSION))
                 .on_conflict_do_nothing()
             )
-            version = int(conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+            version = int(
+                conn.execute(
+                    sa.select(meta.c.value).where(meta.c.key == "schema_version")
+                ).scalar_one()
+            )
             if version < SCHEMA_VERSION:
                 for reached, statements in _MIGRATIONS:
                     if version < reached:
                         for statement in statements:
                             conn.execute(sa.text(statement))
-                conn.execute(sa.update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+                conn.execute(
+                    sa.update(meta)
+                    .where(meta.c.key == "schema_version")
+                    .values(value=str(SCHEMA_VERSION))
+                )
         self._ready = True
 
     @contextmanager
@@ -227,14 +240,24 @@ class CheckpointStore:
             ).first()
         return None if row is None else row[0]
 
-    def save_checkpoint(self, conn: Connection, pipeline: str, partition: str, position: Any, run_id: str) -> None:
+    def save_checkpoint(
+        self, conn: Connection, pipeline: str, partition: str, position: Any, run_id: str
+    ) -> None:
         stmt = insert(checkpoints).values(
-            pipeline=pipeline, partition=partition, position=position, run_id=run_id, updated_at=now()
+            pipeline=pipeline,
+            partition=partition,
+            position=position,
+            run_id=run_id,
+            updated_at=now(),
         )
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[checkpoints.c.pipeline, checkpoints.c.partition],
-                set_={"position": stmt.excluded.position, "run_id": run_id, "updated_at": stmt.excluded.updated_at},
+                set_={
+                    "position": stmt.excluded.position,
+                    "run_id": run_id,
+                    "updated_at": stmt.excluded.updated_at,
+                },
             )
         )
 
@@ -281,19 +304,29 @@ class CheckpointStore:
                 conn.execute(
                     sa.update(runs)
                     .where(runs.c.run_id == other.run_id)
-                    .values(status="abandoned", finished_at=now(),
-                            error=f"taken over by run {run_id}: owner {other.owner} is gone "
-                            f"(last heartbeat {other.heartbeat_at})")
+                    .values(
+                        status="abandoned",
+                        finished_at=now(),
+                        error=f"taken over by run {run_id}: owner {other.owner} is gone "
+                        f"(last heartbeat {other.heartbeat_at})",
+                    )
                 )
             t = now()
             conn.execute(
                 sa.insert(runs).values(
-                    run_id=run_id, pipeline=pipeline, partition=partition, status="running",
-                    started_at=t, heartbeat_at=t, owner=owner_id(),
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    partition=partition,
+                    status="running",
+                    started_at=t,
+                    heartbeat_at=t,
+                    owner=owner_id(),
                 )
             )
 
-    def record_batch(self, conn: Connection, run_id: str, read: int, written: int, quarantined: int) -> None:
+    def record_batch(
+        self, conn: Connection, run_id: str, read: int, written: int, quarantined: int
+    ) -> None:
         """Count a batch in the run's row, in the batch's transaction.
 
         Raises :class:`RunLockedError` when the run is no longer ``running`` (another
@@ -321,9 +354,14 @@ class CheckpointStore:
     def heartbeat(self, run_id: str) -> bool:
         """Refresh the run's lease; ``False`` when the run is no longer ``running``."""
         with self.engine.begin() as conn:
-            return conn.execute(
-                sa.update(runs).where(runs.c.run_id == run_id, runs.c.status == "running").values(heartbeat_at=now())
-            ).rowcount == 1
+            return (
+                conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.run_id == run_id, runs.c.status == "running")
+                    .values(heartbeat_at=now())
+                ).rowcount
+                == 1
+            )
 
     def finish_run(self, run_id: str, status: str, error: str | None = None, **counts: int) -> None:
         """Close a run; ``counts`` (``rows_read=...``) overwrite its counters (parallel runs)."""
@@ -334,21 +372,36 @@ class CheckpointStore:
                 .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
             )
 
-    def recent_runs(self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded") -> list[dict[str, Any]]:
+    def recent_runs(
+        self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded"
+    ) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(runs)
-                .where(runs.c.pipeline == pipeline, runs.c.partition == partition, runs.c.status == status)
-                .order_by(runs.c.started_at.desc())
-                .limit(limit)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    sa.select(runs)
+                    .where(
+                        runs.c.pipeline == pipeline,
+                        runs.c.partition == partition,
+                        runs.c.status == status,
+                    )
+                    .order_by(runs.c.started_at.desc())
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
         return [dict(r) for r in rows]
 
     # -- quarantine and checks ------------------------------------------------------------
 
     def add_quarantine(
-        self, conn: Connection, run_id: str, pipeline: str, partition: str,
-        items: Sequence[tuple[dict[str, Any], str, Any]], stage: str = "sink",
+        self,
+        conn: Connection,
+        run_id: str,
+        pipeline: str,
+        partition: str,
+        items: Sequence[tuple[dict[str, Any], str, Any]],
+        stage: str = "sink",
     ) -> None:
         """Store anonymized records: ``(record, reason, position)`` tuples."""
         if not items:
@@ -357,15 +410,28 @@ class CheckpointStore:
         conn.execute(
             sa.insert(quarantine),
             [
-                {"run_id": run_id, "pipeline": pipeline, "partition": partition, "record": record,
-                 "reason": reason, "position": position, "created_at": t, "stage": stage}
+                {
+                    "run_id": run_id,
+                    "pipeline": pipeline,
+                    "partition": partition,
+                    "record": record,
+                    "reason": reason,
+                    "position": position,
+                    "created_at": t,
+                    "stage": stage,
+                }
                 for record, reason, position in items
             ],
         )
 
     def quarantined(
-        self, pipeline: str, *, run_id: str | None = None, ids: Sequence[int] | None = None,
-        include_replayed: bool = False, limit: int | None = None,
+        self,
+        pipeline: str,
+        *,
+        run_id: str | None = None,
+        ids: Sequence[int] | None = None,
+        include_replayed: bool = False,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Quarantined records of ``pipeline``, oldest first."""
         q = sa.select(quarantine).where(quarantine.c.pipeline == pipeline).order_by(quarantine.c.id)
@@ -383,8 +449,11 @@ class CheckpointStore:
     def mark_replayed(self, conn: Connection, ids: Sequence[int], run_id: str) -> None:
         if ids:
             conn.execute(
-                sa.update(quarantine).where(quarantine.c.id.in_(list(ids)))
-                .values(replayed_at=now(), reason=quarantine.c.reason + f" [replayed by run {run_id}]")
+                sa.update(quarantine)
+                .where(quarantine.c.id.in_(list(ids)))
+                .values(
+                    replayed_at=now(), reason=quarantine.c.reason + f" [replayed by run {run_id}]"
+                )
             )
 
     def update_quarantine_reason(self, conn: Connection, item_id: int, reason: str) -> None:
@@ -395,26 +464,38 @@ class CheckpointStore:
     def partition_plan(self, pipeline: str, n: int) -> list[dict[str, Any]] | None:
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(partition_plans.c.specs).where(partition_plans.c.pipeline == pipeline, partition_plans.c.n == n)
+                sa.select(partition_plans.c.specs).where(
+                    partition_plans.c.pipeline == pipeline, partition_plans.c.n == n
+                )
             ).first()
         return None if row is None else list(row[0])
 
     def save_partition_plan(self, pipeline: str, n: int, specs: Sequence[dict[str, Any]]) -> None:
-        stmt = insert(partition_plans).values(pipeline=pipeline, n=n, specs=list(specs), created_at=now())
+        stmt = insert(partition_plans).values(
+            pipeline=pipeline, n=n, specs=list(specs), created_at=now()
+        )
         with self.engine.begin() as conn:
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=[partition_plans.c.pipeline, partition_plans.c.n],
-                set_={"specs": stmt.excluded.specs, "created_at": stmt.excluded.created_at},
-            ))
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[partition_plans.c.pipeline, partition_plans.c.n],
+                    set_={"specs": stmt.excluded.specs, "created_at": stmt.excluded.created_at},
+                )
+            )
 
-    def recent_checks(self, pipeline: str, partition: str, name: str, limit: int = 10) -> list[dict[str, Any]]:
+    def recent_checks(
+        self, pipeline: str, partition: str, name: str, limit: int = 10
+    ) -> list[dict[str, Any]]:
         """Details of check ``name`` in the latest succeeded runs, newest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(quality_checks.c.details)
                 .select_from(quality_checks.join(runs, runs.c.run_id == quality_checks.c.run_id))
-                .where(quality_checks.c.pipeline == pipeline, quality_checks.c.partition == partition,
-                       quality_checks.c.name == name, runs.c.status == "succeeded")
+                .where(
+                    quality_checks.c.pipeline == pipeline,
+                    quality_checks.c.partition == partition,
+                    quality_checks.c.name == name,
+                    runs.c.status == "succeeded",
+                )
                 .order_by(quality_checks.c.created_at.desc())
                 .limit(limit)
             ).all()
@@ -428,14 +509,31 @@ class CheckpointStore:
             conn.execute(
                 sa.insert(quality_checks),
                 [
-                    {"run_id": run_id, "pipeline": pipeline, "partition": partition, "name": c.name,
-                     "status": c.status, "policy": c.policy, "details": c.details, "created_at": t}
+                    {
+                        "run_id": run_id,
+                        "pipeline": pipeline,
+                        "partition": partition,
+                        "name": c.name,
+                        "status": c.status,
+                        "policy": c.policy,
+                        "details": c.details,
+                        "created_at": t,
+                    }
                     for c in checks
                 ],
             )
 
 
 __all__ = [
-    "SCHEMA", "CheckpointStore", "checkpoints", "logs", "metadata", "owner_is_dead", "partition_key",
-    "partition_plans", "quality_checks", "quarantine", "runs",
+    "SCHEMA",
+    "CheckpointStore",
+    "checkpoints",
+    "logs",
+    "metadata",
+    "owner_is_dead",
+    "partition_key",
+    "partition_plans",
+    "quality_checks",
+    "quarantine",
+    "runs",
 ]

@@ -69,17 +69,24 @@ class LocalHTTPServer:
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                request = HTTPRequest(self.command, unquote(parts.path), dict(parse_qsl(parts.query, keep_blank_values=True)),
-                                      {k.lower(): v for k, v in self.headers.items()},
-                                      self.rfile.read(length) if length else b"")
+                request = HTTPRequest(
+                    self.command,
+                    unquote(parts.path),
+                    dict(parse_qsl(parts.query, keep_blank_values=True)),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 with outer._lock:
                     outer.requests.append(request)
                 try:
                     response = outer.handler(request)
                 except Exception as exc:  # a bug in the test's handler: answer 500, keep serving
                     response = HTTPResponse(500, {"error": f"{type(exc).__name__}: {exc}"})
-                body = response.body if isinstance(response.body, bytes) else json.dumps(
-                    response.body, ensure_ascii=False).encode("utf-8")
+                body = (
+                    response.body
+                    if isinstance(response.body, bytes)
+                    else json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+                )
                 self.send_response(response.status)
                 headers = {"Content-Type": "application/json; charset=utf-8", **response.headers}
                 for name, value in headers.items():
@@ -99,8 +106,12 @@ class LocalHTTPServer:
 
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="etl-test-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="etl-test-http",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
@@ -119,7 +130,7 @@ class LocalHTTPServer:
     def __enter__(self) -> LocalHTTPServer:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

@@ -62,7 +62,9 @@ def _key(record: dict[str, Any], columns: Sequence[str]) -> str:
     return json.dumps({c: record.get(c) for c in columns}, sort_keys=True, ensure_ascii=False)
 
 
-def assert_same_records(actual: list[dict[str, Any]], expected: list[dict[str, Any]], what: str = "") -> None:
+def assert_same_records(
+    actual: list[dict[str, Any]], expected: list[dict[str, Any]], what: str = ""
+) -> None:
     """Each expected record is in ``actual`` exactly once, and nothing else is (compared on
     the expected records' columns); the failure names missing and duplicated records."""
     columns = sorted({c for r in expected for c in r})
@@ -159,32 +161,43 @@ class SourceTestSuite:
     def read_all(source: Source, position: Any = None) -> list[Batch]:
         batches = list(source.read(position))
         for b in batches:
-            assert isinstance(b, Batch), f"{type(source).__name__}.read yielded {type(b).__name__}, not Batch"
+            assert isinstance(b, Batch), (
+                f"{type(source).__name__}.read yielded {type(b).__name__}, not Batch"
+            )
         return batches
 
     # -- the tests --------------------------------------------------------------------------
 
-    def test_yields_the_common_format(self, make_source: MakeSource, records: list[dict[str, Any]]) -> None:
+    def test_yields_the_common_format(
+        self, make_source: MakeSource, records: list[dict[str, Any]]
+    ) -> None:
         source = make_source(records)
         assert isinstance(source, Source)
         batches = self.read_all(source)
         assert batches, "the source yielded no batch for a non-empty dataset"
         if self.several_batches:
-            assert len([b for b in batches if b.num_rows]) > 1, "configure small pages/batches in make_source"
+            assert len([b for b in batches if b.num_rows]) > 1, (
+                "configure small pages/batches in make_source"
+            )
         for b in batches:
             json.dumps(b.position)  # checkpoints are stored as JSON
             rows = b.to_records() if b.num_rows else []
             json.dumps(rows)
             for row in rows:
-                assert all(k == normalize_name(k) for k in row), f"column names not snake_case: {list(row)}"
+                assert all(k == normalize_name(k) for k in row), (
+                    f"column names not snake_case: {list(row)}"
+                )
 
-    def test_every_record_arrives_exactly_once(self, make_source: MakeSource,
-                                               records: list[dict[str, Any]]) -> None:
+    def test_every_record_arrives_exactly_once(
+        self, make_source: MakeSource, records: list[dict[str, Any]]
+    ) -> None:
         batches = self.read_all(make_source(records))
         assert_same_records(records_of(batches), self.expected(records), "full read")
         assert sum(len(b.rejected) for b in batches) == 0, "good input must not be rejected"
 
-    def test_primary_key_is_unique(self, make_source: MakeSource, records: list[dict[str, Any]]) -> None:
+    def test_primary_key_is_unique(
+        self, make_source: MakeSource, records: list[dict[str, Any]]
+    ) -> None:
         source = make_source(records)
         rows = records_of(self.read_all(source))
         if not source.primary_key:
@@ -193,8 +206,9 @@ class SourceTestSuite:
         assert None not in {k[0] for k in keys}, f"primary key {list(source.primary_key)} is null"
         assert max(keys.values()) == 1, "a primary key occurs twice"
 
-    def test_resumed_run_adds_nothing_twice(self, make_source: MakeSource,
-                                            records: list[dict[str, Any]]) -> None:
+    def test_resumed_run_adds_nothing_twice(
+        self, make_source: MakeSource, records: list[dict[str, Any]]
+    ) -> None:
         source = make_source(records)
         batches = self.read_all(source)
         expected = self.expected(records)
@@ -203,7 +217,9 @@ class SourceTestSuite:
             after = records_of(self.read_all(source, roundtrip(batches[k].position)))
             assert_same_records(before + after, expected, f"killed after batch {k + 1}, resumed")
 
-    def test_rerun_adds_nothing_twice(self, make_source: MakeSource, records: list[dict[str, Any]]) -> None:
+    def test_rerun_adds_nothing_twice(
+        self, make_source: MakeSource, records: list[dict[str, Any]]
+    ) -> None:
         source = make_source(records)
         batches = self.read_all(source)
         again = records_of(self.read_all(source, roundtrip(batches[-1].position)))
@@ -214,7 +230,9 @@ class SourceTestSuite:
             columns = sorted({c for r in expected for c in r})
             keys = Counter(_key(r, columns) for r in again)
             assert not keys or max(keys.values()) == 1, "a re-run yields one record twice"
-            assert set(keys) <= {_key(r, columns) for r in expected}, "a re-run yields unknown records"
+            assert set(keys) <= {_key(r, columns) for r in expected}, (
+                "a re-run yields unknown records"
+            )
 
     def test_empty_values_are_kept(self, make_source: MakeSource) -> None:
         raw = empty_value_records()
@@ -222,7 +240,9 @@ class SourceTestSuite:
         assert set(rows) == {1, 2}, f"expected ids 1 and 2, got {sorted(rows)}"
         for column, value in self.expected(raw)[0].items():
             want = self.expected_empty(column, value)
-            assert rows[1].get(column) == want, f"empty value in {column!r}: {want!r} became {rows[1].get(column)!r}"
+            assert rows[1].get(column) == want, (
+                f"empty value in {column!r}: {want!r} became {rows[1].get(column)!r}"
+            )
 
     def test_empty_source_is_a_clean_run(self, make_source: MakeSource) -> None:
         batches = self.read_all(make_source([]))
@@ -241,8 +261,9 @@ class SourceTestSuite:
         assert rejected, "bad input was neither rejected nor reported as an ETLError"
         assert all(r.reason for r in rejected), "a rejected record without a reason"
 
-    def test_pipeline_loads_every_record_once(self, make_source: MakeSource, records: list[dict[str, Any]],
-                                              state_url: Any) -> None:
+    def test_pipeline_loads_every_record_once(
+        self, make_source: MakeSource, records: list[dict[str, Any]], state_url: Any
+    ) -> None:
         import uuid
 
         from ..pipeline import Pipeline
@@ -258,8 +279,11 @@ class SourceTestSuite:
             if source.incremental:
                 assert second.rows_read == 0, "an incremental re-run with nothing new read rows"
             stored = sink.records()
-            assert_same_records(stored if source.primary_key else sink.appended[: len(expected)],
-                                expected, "pipeline, two runs")
+            assert_same_records(
+                stored if source.primary_key else sink.appended[: len(expected)],
+                expected,
+                "pipeline, two runs",
+            )
         finally:
             pipeline.reset()
 

@@ -12,9 +12,17 @@ from ..format import canonical_type, normalize_name
 from .base import Transformer
 
 _TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(), "text": pa.string(), "int64": pa.int64(), "int": pa.int64(),
-    "float64": pa.float64(), "float": pa.float64(), "bool": pa.bool_(), "boolean": pa.bool_(),
-    "date": pa.date32(), "date32": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC"),
+    "string": pa.string(),
+    "text": pa.string(),
+    "int64": pa.int64(),
+    "int": pa.int64(),
+    "float64": pa.float64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "date32": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
 }
 
 
@@ -98,7 +106,9 @@ class Cast(Transformer):
             p, _, s = text[8:-1].partition(",")
             return pa.decimal128(int(p), int(s or 0))
         if text not in _TYPES:
-            raise ETLConfigError(f"Cast: unknown type {value!r}", hint=f"use one of {sorted(_TYPES)} or decimal(p,s)")
+            raise ETLConfigError(
+                f"Cast: unknown type {value!r}", hint=f"use one of {sorted(_TYPES)} or decimal(p,s)"
+            )
         return _TYPES[text]
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -120,7 +130,7 @@ class Cast(Transformer):
         return batch
 
     def __repr__(self) -> str:
-        return f"Cast({ {k: str(v) for k, v in self.types.items()} !r})"
+        return f"Cast({ {k: str(v) for k, v in self.types.items()}!r})"
 
 
 __all__ = ["Cast", "Rename", "Select"]

@@ -30,8 +30,14 @@ class Filter(Transformer):
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if isinstance(self.predicate, pc.Expression):
-            return pa.Table.from_batches([batch]).filter(self.predicate).combine_chunks().to_batches()[0] \
-                if batch.num_rows else batch
+            return (
+                pa.Table.from_batches([batch])
+                .filter(self.predicate)
+                .combine_chunks()
+                .to_batches()[0]
+                if batch.num_rows
+                else batch
+            )
         mask = self.predicate(batch)
         if not pa.types.is_boolean(mask.type) or len(mask) != batch.num_rows:
             raise ETLConfigError("Filter: the predicate must return one boolean per row")
@@ -61,7 +67,9 @@ class Derive(Transformer):
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
         if len(values) != batch.num_rows:
-            raise ETLConfigError(f"Derive({self.column!r}): expression returned {len(values)} values for {batch.num_rows} rows")
+            raise ETLConfigError(
+                f"Derive({self.column!r}): expression returned {len(values)} values for {batch.num_rows} rows"
+            )
         i = batch.schema.get_field_index(self.column)
         if i >= 0:
             return batch.set_column(i, self.column, values)
@@ -92,7 +100,9 @@ class NormalizeEmpty(Transformer):
         if self.mode == "keep":
             return batch
         for i, f in enumerate(batch.schema):
-            if not pa.types.is_string(f.type) or (self.columns is not None and f.name not in self.columns):
+            if not pa.types.is_string(f.type) or (
+                self.columns is not None and f.name not in self.columns
+            ):
                 continue
             col = batch.column(i)
             stripped = pc.utf8_trim_whitespace(col)

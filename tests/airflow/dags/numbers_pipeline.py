@@ -29,7 +29,9 @@ class NumbersSource(etl.Source):
         for i in range(start, hi, 4):
             if marker and lo == 10 and i > lo and not Path(marker).exists():
                 Path(marker).write_text("failed once")
-                raise RuntimeError("the source crashed")  # not transient: the in-run retry does not absorb it
+                raise RuntimeError(
+                    "the source crashed"
+                )  # not transient: the in-run retry does not absorb it
             rows = [{"id": j, "value": f"v{j}"} for j in range(i, min(i + 4, hi))]
             yield etl.Batch(rows, position=i + len(rows))
 
@@ -40,8 +42,12 @@ class NotJSONSource(NumbersSource):
 
 
 def build(pipeline: str | None = None, target: str | None = None) -> etl.Pipeline:
-    return etl.Pipeline(name=pipeline or os.environ["ETL_TEST_PIPELINE"], source=NumbersSource(),
-                        sink=PostgresSink(table=target or os.environ["ETL_TEST_TARGET"]), progress=False)
+    return etl.Pipeline(
+        name=pipeline or os.environ["ETL_TEST_PIPELINE"],
+        source=NumbersSource(),
+        sink=PostgresSink(table=target or os.environ["ETL_TEST_TARGET"]),
+        progress=False,
+    )
 
 
 def build_not_json() -> etl.Pipeline:

@@ -7,19 +7,27 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import DAG, task
-
-from etl_express.airflow import PipelineOperator, pipeline_dag, plan_partitions
 from numbers_pipeline import build
 
-dag = pipeline_dag(build, dag_id="etl_test_partitioned", partitions=3, retries=2,
-                   retry_delay=timedelta(seconds=1))
+from etl_express.airflow import PipelineOperator, pipeline_dag, plan_partitions
+
+dag = pipeline_dag(
+    build, dag_id="etl_test_partitioned", partitions=3, retries=2, retry_delay=timedelta(seconds=1)
+)
 
 # the pipeline passed as a dotted "module:factory" path, rebuilt inside each task
-with DAG("etl_test_operator", schedule="@daily", start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
-         catchup=False, default_args={"retries": 1, "retry_delay": timedelta(seconds=1)}) as custom_dag:
+with DAG(
+    "etl_test_operator",
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
+) as custom_dag:
 
     @task
     def plan() -> list[dict]:
         return plan_partitions("numbers_pipeline:build_operator", 3)
 
-    PipelineOperator.partial(task_id="load", pipeline="numbers_pipeline:build_operator").expand(partition=plan())
+    PipelineOperator.partial(task_id="load", pipeline="numbers_pipeline:build_operator").expand(
+        partition=plan()
+    )

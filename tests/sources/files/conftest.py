@@ -21,8 +21,14 @@ def _csv_value(value: Any, delimiter: str) -> str:
     return '"' + text.replace('"', '""') + '"'  # quoted: "" stays an empty string
 
 
-def write_csv(path: Path, records: list[dict[str, Any]], *, encoding: str = "utf-8", delimiter: str = ",",
-              extra_lines: dict[int, str] | None = None) -> Path:
+def write_csv(
+    path: Path,
+    records: list[dict[str, Any]],
+    *,
+    encoding: str = "utf-8",
+    delimiter: str = ",",
+    extra_lines: dict[int, str] | None = None,
+) -> Path:
     """``extra_lines`` inserts raw lines before the given 0-based record index."""
     columns = list(dict.fromkeys(k for r in records for k in r))
     lines = [delimiter.join(columns)]
@@ -34,7 +40,9 @@ def write_csv(path: Path, records: list[dict[str, Any]], *, encoding: str = "utf
     return path
 
 
-def write_jsonl(path: Path, records: list[dict[str, Any]], extra_lines: dict[int, str] | None = None) -> Path:
+def write_jsonl(
+    path: Path, records: list[dict[str, Any]], extra_lines: dict[int, str] | None = None
+) -> Path:
     lines = []
     for i, r in enumerate(records):
         if extra_lines and i in extra_lines:
@@ -51,4 +59,4 @@ def write_parquet(path: Path, records: list[dict[str, Any]]) -> Path:
 
 def split(records: list[dict[str, Any]], parts: int = 3) -> list[list[dict[str, Any]]]:
     size = -(-len(records) // parts) if records else 0
-    return [records[i: i + size] for i in range(0, len(records), size)] if records else []
+    return [records[i : i + size] for i in range(0, len(records), size)] if records else []

@@ -12,13 +12,27 @@ from etl_express import Pipeline
 from etl_express.errors import ETLConfigError, SourceError
 from etl_express.sources import FileSource
 from etl_express.sources.files import detect_delimiter, detect_encoding
-from etl_express.testing import MemorySink, assert_same_records, common_records, default_records, records_of
+from etl_express.testing import (
+    MemorySink,
+    assert_same_records,
+    common_records,
+    default_records,
+    records_of,
+)
 from tests.conftest import pg_exec
 
 from .conftest import write_csv, write_jsonl, write_parquet
 
-RU = [{"id": i, "фио": f"Иванов Пётр {i}", "город": "Москва" if i % 2 else "Санкт-Петербург",
-       "сумма": i * 1.5, "комментарий": None if i % 3 == 0 else "ёлка; «кавычки»"} for i in range(1, 16)]
+RU = [
+    {
+        "id": i,
+        "фио": f"Иванов Пётр {i}",
+        "город": "Москва" if i % 2 else "Санкт-Петербург",
+        "сумма": i * 1.5,
+        "комментарий": None if i % 3 == 0 else "ёлка; «кавычки»",
+    }
+    for i in range(1, 16)
+]
 
 
 def test_cp1251_semicolon_csv_is_detected_and_read_row_for_row(tmp_path: Path) -> None:
@@ -31,29 +45,47 @@ def test_cp1251_semicolon_csv_is_detected_and_read_row_for_row(tmp_path: Path) -
 
 def test_configured_encoding_and_delimiter(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.txt", RU, encoding="utf-16", delimiter="\t")
-    got = records_of(list(FileSource(tmp_path, "*.txt", format="csv", encoding="utf-16", delimiter="\t").read()))
+    got = records_of(
+        list(FileSource(tmp_path, "*.txt", format="csv", encoding="utf-16", delimiter="\t").read())
+    )
     assert_same_records(got, common_records(RU), "utf-16 tsv")
 
 
 def test_detection_helpers() -> None:
-    assert detect_delimiter("a;b;c") == ";" and detect_delimiter("a\tb") == "\t" and detect_delimiter("abc") == ","
+    assert (
+        detect_delimiter("a;b;c") == ";"
+        and detect_delimiter("a\tb") == "\t"
+        and detect_delimiter("abc") == ","
+    )
     assert detect_encoding("привет".encode()) == "utf-8"
     assert detect_encoding("\ufeffid".encode()) == "utf-8"
     assert detect_encoding("привет".encode("cp1251")) == "cp1251"
 
 
-def test_malformed_line_is_quarantined_with_file_and_line(tmp_path: Path, pg_url: str, pipeline_name: str) -> None:
+def test_malformed_line_is_quarantined_with_file_and_line(
+    tmp_path: Path, pg_url: str, pipeline_name: str
+) -> None:
     rows = default_records(10)
     write_csv(tmp_path / "clients.csv", rows, extra_lines={4: '99,"Сидоров, с запятой",broken'})
     sink = MemorySink(pg_url)
-    pipeline = Pipeline(pipeline_name, FileSource(tmp_path, "*.csv", batch_size=3, primary_key="id"),
-                        sink=sink, max_error_rate=0.5, progress=False)
+    pipeline = Pipeline(
+        pipeline_name,
+        FileSource(tmp_path, "*.csv", batch_size=3, primary_key="id"),
+        sink=sink,
+        max_error_rate=0.5,
+        progress=False,
+    )
     result = pipeline.run()
     assert result.rows_read == 11 and result.rows_written == 10 and result.rows_quarantined == 1
     assert_same_records(sink.records(), common_records(rows), "the rest loads")
-    (record, reason), = pg_exec(pg_url, "SELECT record, reason FROM etl_express.quarantine WHERE pipeline = %s",
-                                [pipeline_name])
-    assert record["source_file"] == "clients.csv" and int(record["source_line"]) == 6  # header is line 1
+    ((record, reason),) = pg_exec(
+        pg_url,
+        "SELECT record, reason FROM etl_express.quarantine WHERE pipeline = %s",
+        [pipeline_name],
+    )
+    assert (
+        record["source_file"] == "clients.csv" and int(record["source_line"]) == 6
+    )  # header is line 1
     assert "clients.csv: line 6: expected 6 fields, found 3" == reason
     assert "Сидоров" not in str(record) + reason  # the raw line is not kept
     assert pipeline.run().rows_read == 0  # the file is loaded: nothing again, the bad line neither
@@ -72,11 +104,16 @@ def test_resume_after_a_bad_line_does_not_quarantine_it_twice(tmp_path: Path) ->
 
 def test_jsonl_with_a_bad_line(tmp_path: Path) -> None:
     rows = default_records(8)
-    write_jsonl(tmp_path / "a.jsonl", rows, extra_lines={3: '{"id": 100, "name": "Пётр"', 5: "[1, 2]"})
+    write_jsonl(
+        tmp_path / "a.jsonl", rows, extra_lines={3: '{"id": 100, "name": "Пётр"', 5: "[1, 2]"}
+    )
     batches = list(FileSource(tmp_path, "*.jsonl", batch_size=3).read())
     assert_same_records(records_of(batches), common_records(rows), "jsonl")
     reasons = sorted(r.reason for b in batches for r in b.rejected)
-    assert reasons[0].startswith("a.jsonl: line 4: invalid JSON") and reasons[1] == "a.jsonl: line 7: a JSON list, not an object"
+    assert (
+        reasons[0].startswith("a.jsonl: line 4: invalid JSON")
+        and reasons[1] == "a.jsonl: line 7: a JSON list, not an object"
+    )
     assert all("Пётр" not in str(r.record) for b in batches for r in b.rejected)
 
 
@@ -93,7 +130,9 @@ def test_mixed_formats_by_suffix(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv", a)
     write_jsonl(tmp_path / "b.jsonl", b)
     write_parquet(tmp_path / "c.parquet", c)
-    assert_same_records(records_of(list(FileSource(tmp_path).read())), common_records(a + b + c), "mixed")
+    assert_same_records(
+        records_of(list(FileSource(tmp_path).read())), common_records(a + b + c), "mixed"
+    )
 
 
 def test_incremental_by_file(tmp_path: Path) -> None:
@@ -134,7 +173,7 @@ def test_same_size_same_mtime_different_content_is_not_reread(tmp_path: Path) ->
 def test_partitions_split_files_without_overlap(tmp_path: Path) -> None:
     rows = default_records(24)
     for i in range(8):
-        write_csv(tmp_path / f"f{i}.csv", rows[i * 3: i * 3 + 3])
+        write_csv(tmp_path / f"f{i}.csv", rows[i * 3 : i * 3 + 3])
     source = FileSource(tmp_path, "*.csv")
     parts = source.partitions(3)
     assert len(parts) == 3

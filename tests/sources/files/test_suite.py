@@ -45,7 +45,11 @@ class TestCSVSuite(_FileSuite):
 
     @pytest.fixture
     def bad_source(self, tmp_path: Path) -> Source:
-        write_csv(tmp_path / "bad.csv", [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], extra_lines={1: "7;x;y;z"})
+        write_csv(
+            tmp_path / "bad.csv",
+            [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+            extra_lines={1: "7;x;y;z"},
+        )
         return FileSource(tmp_path, "*.csv")
 
 

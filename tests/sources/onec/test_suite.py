@@ -14,6 +14,7 @@ from etl_express.testing import MakeSource, SourceTestSuite, common_records
 from .conftest import PASSWORD, USER, FakeOneC, as_common, documents
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001)
+BAD_PASSWORD = "nope"  # pragma: allowlist secret
 
 
 class TestOneCODataSourceSuite(SourceTestSuite):
@@ -33,12 +34,21 @@ class TestOneCODataSourceSuite(SourceTestSuite):
         def make(records: list[dict[str, Any]]) -> Source:
             entity = "Document_Заказ" + uuid.uuid4().hex[:8]
             onec.entities[entity] = records
-            return OneCODataSource(f"{onec.url}/trade", entity, username=USER, password=PASSWORD,
-                                   page_size=7, date_field="Date", retry=FAST)
+            return OneCODataSource(
+                f"{onec.url}/trade",
+                entity,
+                username=USER,
+                password=PASSWORD,
+                page_size=7,
+                date_field="Date",
+                retry=FAST,
+            )
 
         return make
 
     @pytest.fixture
     def bad_source(self, onec: FakeOneC) -> Source:
         onec.entities["Catalog_Банки"] = []
-        return OneCODataSource(f"{onec.url}/trade", "Catalog_Банки", username=USER, password="nope", retry=FAST)  # pragma: allowlist secret
+        return OneCODataSource(
+            f"{onec.url}/trade", "Catalog_Банки", username=USER, password=BAD_PASSWORD, retry=FAST
+        )

@@ -64,13 +64,18 @@ class FakeAPI:
         import base64
 
         expected = "Basic " + base64.b64encode(b"client:s3cret").decode()
-        if req.headers.get("authorization") != expected or req.form().get("grant_type") != "client_credentials":
+        if (
+            req.headers.get("authorization") != expected
+            or req.form().get("grant_type") != "client_credentials"
+        ):
             return HTTPResponse(401, {"error": "invalid_client"})
         with self._lock:
             self.tokens_issued += 1
             token = f"tok{self.tokens_issued}"
             self.token_uses[token] = 0
-        return HTTPResponse(200, {"access_token": token, "token_type": "bearer", "expires_in": 3600})
+        return HTTPResponse(
+            200, {"access_token": token, "token_type": "bearer", "expires_in": 3600}
+        )
 
     def _authorized(self, req: HTTPRequest) -> bool:
         token = req.headers.get("authorization", "").removeprefix("Bearer ")
@@ -90,49 +95,62 @@ class FakeAPI:
 
     def _offset(self, req, name, style, rows):
         offset, limit = int(req.query.get("offset", 0)), int(req.query.get("limit", 10))
-        return HTTPResponse(200, {"data": {"items": rows[offset: offset + limit]}, "total": len(rows)})
+        return HTTPResponse(
+            200, {"data": {"items": rows[offset : offset + limit]}, "total": len(rows)}
+        )
 
     def _null_total(self, req, name, style, rows):
         offset, limit = int(req.query.get("offset", 0)), int(req.query.get("limit", 10))
-        return HTTPResponse(200, {"data": {"items": rows[offset: offset + limit]}, "total": None})
+        return HTTPResponse(200, {"data": {"items": rows[offset : offset + limit]}, "total": None})
 
     def _ignores_offset(self, req, name, style, rows):
         return HTTPResponse(200, {"data": {"items": rows[:5]}})
 
     def _page(self, req, name, style, rows):
         page = int(req.query.get("page", 1))
-        return HTTPResponse(200, {"results": rows[(page - 1) * PAGE: page * PAGE],
-                                  "total_pages": -(-len(rows) // PAGE)})
+        return HTTPResponse(
+            200,
+            {
+                "results": rows[(page - 1) * PAGE : page * PAGE],
+                "total_pages": -(-len(rows) // PAGE),
+            },
+        )
 
     def _cursor(self, req, name, style, rows):
         start = int(req.query.get("cursor", "c0")[1:])
         nxt = f"c{start + PAGE}" if start + PAGE < len(rows) else None
-        return HTTPResponse(200, {"items": rows[start: start + PAGE], "meta": {"next_cursor": nxt}})
+        return HTTPResponse(
+            200, {"items": rows[start : start + PAGE], "meta": {"next_cursor": nxt}}
+        )
 
     def _loop_cursor(self, req, name, style, rows):
         start = int(req.query.get("cursor", "c0")[1:])
         # a broken server: after the second page it hands out the first page's cursor again
         nxt = f"c{PAGE}" if start <= PAGE else None
-        return HTTPResponse(200, {"items": rows[start: start + PAGE], "meta": {"next_cursor": nxt}})
+        return HTTPResponse(
+            200, {"items": rows[start : start + PAGE], "meta": {"next_cursor": nxt}}
+        )
 
     def _header_cursor(self, req, name, style, rows):
         start = int(req.query.get("cursor", "c0")[1:])
         headers = {"X-Next-Cursor": f"c{start + PAGE}"} if start + PAGE < len(rows) else {}
-        return HTTPResponse(200, rows[start: start + PAGE], headers)
+        return HTTPResponse(200, rows[start : start + PAGE], headers)
 
     def _link_header(self, req, name, style, rows):
         page = int(req.query.get("page", 1))
         headers = {}
         if page * PAGE < len(rows):
             query = {k: v for k, v in req.query.items() if k != "page"} | {"page": page + 1}
-            headers["Link"] = f'<{self._link(name, style, query)}>; rel="next", <{self.url}/x>; rel="last"'
-        return HTTPResponse(200, {"data": rows[(page - 1) * PAGE: page * PAGE]}, headers)
+            headers["Link"] = (
+                f'<{self._link(name, style, query)}>; rel="next", <{self.url}/x>; rel="last"'
+            )
+        return HTTPResponse(200, {"data": rows[(page - 1) * PAGE : page * PAGE]}, headers)
 
     def _next_url(self, req, name, style, rows):
         page = int(req.query.get("page", 1))
         query = {k: v for k, v in req.query.items() if k != "page"} | {"page": page + 1}
         nxt = f"/{name}/{style}?{urlencode(query)}" if page * PAGE < len(rows) else None
-        return HTTPResponse(200, {"items": rows[(page - 1) * PAGE: page * PAGE], "next": nxt})
+        return HTTPResponse(200, {"items": rows[(page - 1) * PAGE : page * PAGE], "next": nxt})
 
     def _orders(self, req, name, style, rows):  # per-parent endpoint: ?customer=<id>
         customer = int(req.query["customer"])

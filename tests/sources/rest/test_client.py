@@ -8,9 +8,8 @@ import time
 import httpx
 import pytest
 
-import etl_express.sources.rest.client as client
 from etl_express.errors import ETLConfigError
-from etl_express.sources.rest import RateLimit, RetryPolicy
+from etl_express.sources.rest import RateLimit, RetryPolicy, client
 from etl_express.sources.rest.client import retry_after, safe_url
 
 

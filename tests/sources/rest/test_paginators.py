@@ -19,10 +19,14 @@ from etl_express.sources.rest import (
 )
 
 
-def _response(body: Any = None, headers: dict[str, str] | None = None,
-              url: str = "https://api.test/items?page=1") -> httpx.Response:
-    return httpx.Response(200, content=json.dumps(body).encode(), headers=headers,
-                          request=httpx.Request("GET", url))
+def _response(
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    url: str = "https://api.test/items?page=1",
+) -> httpx.Response:
+    return httpx.Response(
+        200, content=json.dumps(body).encode(), headers=headers, request=httpx.Request("GET", url)
+    )
 
 
 def test_offset_stops_at_total_and_applies_its_params() -> None:
@@ -44,8 +48,10 @@ def test_offset_total_that_is_not_a_number_is_an_error() -> None:
         p.update_state(_response({"total": "many"}), [{}])
 
 
-@pytest.mark.parametrize("paginator", [OffsetPaginator(limit=5), PageNumberPaginator(),
-                                       JSONCursorPaginator(), JSONLinkPaginator()])
+@pytest.mark.parametrize(
+    "paginator",
+    [OffsetPaginator(limit=5), PageNumberPaginator(), JSONCursorPaginator(), JSONLinkPaginator()],
+)
 def test_every_paginator_stops_on_an_empty_page(paginator: Any) -> None:
     paginator.update_state(_response({"next_cursor": "x", "next": "/items?page=9"}), [])
     assert not paginator.has_next_page
@@ -99,6 +105,11 @@ def test_paginator_through_mock_transport() -> None:
         page = int(request.url.params.get("page", 1))
         return httpx.Response(200, json={"items": [{"id": page}] if page <= 3 else []})
 
-    source = RESTSource("https://api.test", "items", paginator=PageNumberPaginator(),
-                        records_path="items", transport=httpx.MockTransport(handler))
+    source = RESTSource(
+        "https://api.test",
+        "items",
+        paginator=PageNumberPaginator(),
+        records_path="items",
+        transport=httpx.MockTransport(handler),
+    )
     assert [r["id"] for b in source.read() for r in b.data] == [1, 2, 3]

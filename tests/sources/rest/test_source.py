@@ -59,8 +59,14 @@ def _source(api: FakeAPI, name: str, style: str, **kwargs: Any) -> RESTSource:
     endpoint = style.removesuffix("_no_total")
     paginator, path = PAGINATORS[style]
     kwargs.setdefault("retry", FAST)
-    return RESTSource(api.url, f"{name}/{endpoint}", paginator=paginator(), records_path=path,
-                      primary_key="id", **kwargs)
+    return RESTSource(
+        api.url,
+        f"{name}/{endpoint}",
+        paginator=paginator(),
+        records_path=path,
+        primary_key="id",
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("style", sorted(PAGINATORS))
@@ -74,19 +80,26 @@ def test_every_paginator_returns_every_record_once(api: FakeAPI, style: str) -> 
         assert len([b for b in batches if b.num_rows]) >= 4
 
 
-@pytest.mark.parametrize("style", ["offset", "page", "cursor", "header_cursor", "link_header", "next_url"])
+@pytest.mark.parametrize(
+    "style", ["offset", "page", "cursor", "header_cursor", "link_header", "next_url"]
+)
 def test_resume_from_every_page(api: FakeAPI, style: str) -> None:
     records = default_records(23)
     source = _source(api, api.add(records), style)
     batches = list(source.read())
     for k in range(len(batches) - 1):
         rest = list(source.read(batches[k].position))
-        assert_same_records(records_of(batches[: k + 1]) + records_of(rest), common_records(records),
-                            f"{style} resumed after page {k + 1}")
+        assert_same_records(
+            records_of(batches[: k + 1]) + records_of(rest),
+            common_records(records),
+            f"{style} resumed after page {k + 1}",
+        )
 
 
-def test_429_and_503_are_retried_honouring_retry_after(api: FakeAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    import etl_express.sources.rest.client as client
+def test_429_and_503_are_retried_honouring_retry_after(
+    api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl_express.sources.rest import client
 
     slept: list[float] = []
     monkeypatch.setattr(client.time, "sleep", slept.append)
@@ -101,7 +114,12 @@ def test_429_and_503_are_retried_honouring_retry_after(api: FakeAPI, monkeypatch
 
 def test_retries_give_up_with_a_clear_error(api: FakeAPI) -> None:
     api.fail((503, {}))
-    source = _source(api, api.add(default_records(3)), "single", retry=RetryPolicy(max_attempts=3, backoff_base=0))
+    source = _source(
+        api,
+        api.add(default_records(3)),
+        "single",
+        retry=RetryPolicy(max_attempts=3, backoff_base=0),
+    )
     with pytest.raises(SourceError, match="failed after 3 attempts: HTTP 503") as info:
         list(source.read())
     assert info.value.hint and api.data_requests == 3
@@ -115,30 +133,47 @@ def test_client_error_is_not_retried(api: FakeAPI) -> None:
 
 
 def test_connect_errors_are_retried_then_reported() -> None:
-    source = RESTSource("http://127.0.0.1:9", "items", retry=RetryPolicy(max_attempts=2, backoff_base=0))
+    source = RESTSource(
+        "http://127.0.0.1:9", "items", retry=RetryPolicy(max_attempts=2, backoff_base=0)
+    )
     with pytest.raises(SourceError, match="after 2 attempts: ConnectError"):
         list(source.read())
 
 
 def test_repeated_cursor_is_refused(api: FakeAPI) -> None:
-    source = RESTSource(api.url, f"{api.add(default_records(30))}/loop_cursor", retry=FAST,
-                        paginator=JSONCursorPaginator("meta.next_cursor"), records_path="items")
+    source = RESTSource(
+        api.url,
+        f"{api.add(default_records(30))}/loop_cursor",
+        retry=FAST,
+        paginator=JSONCursorPaginator("meta.next_cursor"),
+        records_path="items",
+    )
     with pytest.raises(SourceError, match="page token it already gave"):
         list(source.read())
     assert api.data_requests == 2  # page 1 gave c7, page 2 gave c7 again
 
 
 def test_null_total_ends_with_a_warning(api: FakeAPI, warnings_logged: list[str]) -> None:
-    source = RESTSource(api.url, f"{api.add(default_records(30))}/null_total", retry=FAST,
-                        paginator=OffsetPaginator(limit=10, total_path="total"), records_path="data.items")
+    source = RESTSource(
+        api.url,
+        f"{api.add(default_records(30))}/null_total",
+        retry=FAST,
+        paginator=OffsetPaginator(limit=10, total_path="total"),
+        records_path="data.items",
+    )
     rows = records_of(list(source.read()))
     assert len(rows) == 10 and api.data_requests == 1
     assert any("total 'total' is missing or null" in m for m in warnings_logged)
 
 
 def test_server_ignoring_the_page_parameter_is_stopped(api: FakeAPI) -> None:
-    source = RESTSource(api.url, f"{api.add(default_records(30))}/ignores_offset", retry=FAST,
-                        paginator=OffsetPaginator(limit=5), records_path="data.items")
+    source = RESTSource(
+        api.url,
+        f"{api.add(default_records(30))}/ignores_offset",
+        retry=FAST,
+        paginator=OffsetPaginator(limit=5),
+        records_path="data.items",
+    )
     with pytest.raises(SourceError, match="same page twice"):
         list(source.read())
     assert api.data_requests == 2
@@ -154,8 +189,14 @@ def test_expired_oauth2_token_is_refreshed(api: FakeAPI) -> None:
     api.oauth = True
     records = default_records(23)
     auth = OAuth2ClientCredentials(f"{api.url}/token", "client", "s3cret")
-    source = RESTSource(api.url, f"{api.add(records)}/offset", paginator=OffsetPaginator(limit=3, total_path="total"),
-                        records_path="data.items", auth=auth, retry=FAST)
+    source = RESTSource(
+        api.url,
+        f"{api.add(records)}/offset",
+        paginator=OffsetPaginator(limit=3, total_path="total"),
+        records_path="data.items",
+        auth=auth,
+        retry=FAST,
+    )
     assert_same_records(records_of(source.read()), common_records(records), "oauth2")
     assert api.tokens_issued == 3 == auth.refreshes  # 8 pages, 3 uses a token, refreshed on 401
     assert "s3cret" not in repr(auth) and "s3cret" not in repr(source)
@@ -163,9 +204,17 @@ def test_expired_oauth2_token_is_refreshed(api: FakeAPI) -> None:
 
 def test_oauth2_token_is_refreshed_before_it_expires(api: FakeAPI) -> None:
     api.oauth = True
-    auth = OAuth2ClientCredentials(f"{api.url}/token", "client", "s3cret", leeway=7200)  # always stale
-    source = RESTSource(api.url, f"{api.add(default_records(10))}/offset", records_path="data.items",
-                        paginator=OffsetPaginator(limit=5, total_path="total"), auth=auth, retry=FAST)
+    auth = OAuth2ClientCredentials(
+        f"{api.url}/token", "client", "s3cret", leeway=7200
+    )  # always stale
+    source = RESTSource(
+        api.url,
+        f"{api.add(default_records(10))}/offset",
+        records_path="data.items",
+        paginator=OffsetPaginator(limit=5, total_path="total"),
+        auth=auth,
+        retry=FAST,
+    )
     assert len(records_of(source.read())) == 10
     assert api.tokens_issued == 2  # one fresh token per request, no 401 needed
 
@@ -182,14 +231,18 @@ def test_oauth2_bad_credentials_are_reported(api: FakeAPI) -> None:
 def test_incremental_runs_fetch_only_new_records(api: FakeAPI) -> None:
     records = default_records(20)
     name = api.add(records)
-    source = _source(api, name, "offset", incremental=Incremental(cursor_field="updated_at", param="since"))
+    source = _source(
+        api, name, "offset", incremental=Incremental(cursor_field="updated_at", param="since")
+    )
     first = list(source.read())
     assert_same_records(records_of(first), common_records(records), "first run")
     position = first[-1].position
     assert position["cursor"] == max(r["updated_at"] for r in records) and position["complete"]
 
     assert records_of(source.read(position)) == []  # nothing new
-    new = [{**r, "id": 100 + r["id"], "updated_at": "2024-02-01T00:00:00+00:00"} for r in records[:9]]
+    new = [
+        {**r, "id": 100 + r["id"], "updated_at": "2024-02-01T00:00:00+00:00"} for r in records[:9]
+    ]
     records.extend(new)
     second = list(source.read(position))
     assert_same_records(records_of(second), common_records(new), "second run")
@@ -199,42 +252,75 @@ def test_incremental_runs_fetch_only_new_records(api: FakeAPI) -> None:
 
 def test_incremental_initial_value_and_template(api: FakeAPI) -> None:
     records = default_records(20)
-    source = _source(api, api.add(records), "offset",
-                     incremental=Incremental(cursor_field="updated_at", param="since",
-                                             initial_value="2024-01-15", template="{value}T00:00:00+00:00"))
+    source = _source(
+        api,
+        api.add(records),
+        "offset",
+        incremental=Incremental(
+            cursor_field="updated_at",
+            param="since",
+            initial_value="2024-01-15",
+            template="{value}T00:00:00+00:00",
+        ),
+    )
     rows = records_of(source.read())
-    assert_same_records(rows, common_records([r for r in records if r["updated_at"] > "2024-01-15T00:00:00+00:00"]),
-                        "initial value")
+    assert_same_records(
+        rows,
+        common_records([r for r in records if r["updated_at"] > "2024-01-15T00:00:00+00:00"]),
+        "initial value",
+    )
 
 
 def test_concurrent_partitions_per_parent_record(api: FakeAPI) -> None:
     orders = [{"id": i, "customer": 1 + i % 5, "total": i * 2.5} for i in range(1, 41)]
     name = api.add(orders)
-    source = RESTSource(api.url, f"{name}/orders", primary_key="id", retry=FAST, concurrency=3,
-                        partitions=lambda: [{"customer": c} for c in range(1, 6)])
+    source = RESTSource(
+        api.url,
+        f"{name}/orders",
+        primary_key="id",
+        retry=FAST,
+        concurrency=3,
+        partitions=lambda: [{"customer": c} for c in range(1, 6)],
+    )
     assert source.partitions() == [{"customer": c} for c in range(1, 6)]
     batches = list(source.read())
     assert_same_records(records_of(batches), common_records(orders), "5 parents, 3 threads")
     assert batches[-1].position["complete"] is True
     # one partition alone (how the pipeline runs them on separate workers)
-    assert_same_records(records_of(source.read(partition={"customer": 2})),
-                        common_records([o for o in orders if o["customer"] == 2]), "one partition")
+    assert_same_records(
+        records_of(source.read(partition={"customer": 2})),
+        common_records([o for o in orders if o["customer"] == 2]),
+        "one partition",
+    )
 
 
 def test_concurrent_resume_skips_finished_partitions(api: FakeAPI) -> None:
     orders = [{"id": i, "customer": 1 + i % 4} for i in range(1, 21)]
-    source = RESTSource(api.url, f"{api.add(orders)}/orders", primary_key="id", retry=FAST, concurrency=2,
-                        partitions=[{"customer": c} for c in range(1, 5)])
+    source = RESTSource(
+        api.url,
+        f"{api.add(orders)}/orders",
+        primary_key="id",
+        retry=FAST,
+        concurrency=2,
+        partitions=[{"customer": c} for c in range(1, 5)],
+    )
     batches = list(source.read())
     before = api.data_requests
     rest = list(source.read(batches[1].position))
-    assert_same_records(records_of(batches[:2]) + records_of(rest), common_records(orders), "resumed")
+    assert_same_records(
+        records_of(batches[:2]) + records_of(rest), common_records(orders), "resumed"
+    )
     assert api.data_requests - before == 2
 
 
 def test_concurrent_errors_surface(api: FakeAPI) -> None:
-    source = RESTSource(api.url, "{x}/orders", retry=RetryPolicy(max_attempts=1), concurrency=2,
-                        partitions=[{"x": "missing1"}, {"x": "missing2"}])
+    source = RESTSource(
+        api.url,
+        "{x}/orders",
+        retry=RetryPolicy(max_attempts=1),
+        concurrency=2,
+        partitions=[{"x": "missing1"}, {"x": "missing2"}],
+    )
     with pytest.raises(SourceError):
         list(source.read())
 
@@ -261,7 +347,9 @@ def test_api_key_in_query_never_shows_in_errors() -> None:
     from etl_express.testing import HTTPResponse, LocalHTTPServer
 
     with LocalHTTPServer(lambda r: HTTPResponse(403, {"error": "no"})) as server:
-        source = RESTSource(server.url, "x", auth=APIKeyAuth("k3y-secret", name="api_key", location="query"))
+        source = RESTSource(
+            server.url, "x", auth=APIKeyAuth("k3y-secret", name="api_key", location="query")
+        )
         with pytest.raises(SourceError, match="HTTP 403") as info:
             list(source.read())
         assert server.requests[0].query["api_key"] == "k3y-secret"  # pragma: allowlist secret
@@ -271,9 +359,13 @@ def test_api_key_in_query_never_shows_in_errors() -> None:
 def test_non_json_body_is_reported() -> None:
     from etl_express.testing import HTTPResponse, LocalHTTPServer
 
-    with LocalHTTPServer(lambda r: HTTPResponse(200, b"<html>login</html>", {"Content-Type": "text/html"})) as server:
-        with pytest.raises(SourceError, match="not JSON .*text/html"):
-            list(RESTSource(server.url, "x").read())
+    with (
+        LocalHTTPServer(
+            lambda r: HTTPResponse(200, b"<html>login</html>", {"Content-Type": "text/html"})
+        ) as server,
+        pytest.raises(SourceError, match="not JSON .*text/html"),
+    ):
+        list(RESTSource(server.url, "x").read())
 
 
 def test_configuration_errors_are_clear() -> None:
@@ -295,14 +387,18 @@ def test_timeouts_are_retried_then_reported() -> None:
         return HTTPResponse(200, [])
 
     with LocalHTTPServer(slow) as server:
-        source = RESTSource(server.url, "x", timeout=0.05, retry=RetryPolicy(max_attempts=2, backoff_base=0))
+        source = RESTSource(
+            server.url, "x", timeout=0.05, retry=RetryPolicy(max_attempts=2, backoff_base=0)
+        )
         with pytest.raises(SourceError, match="after 2 attempts: ReadTimeout"):
             list(source.read())
         assert len(server.requests) == 2
 
 
-def test_rate_limit_is_applied_to_every_request(api: FakeAPI, monkeypatch: pytest.MonkeyPatch) -> None:
-    import etl_express.sources.rest.client as client
+def test_rate_limit_is_applied_to_every_request(
+    api: FakeAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl_express.sources.rest import client
 
     clock = [0.0]
     slept: list[float] = []
@@ -325,10 +421,19 @@ def test_sources_pickle_for_worker_processes(api: FakeAPI) -> None:
 
     auth = OAuth2ClientCredentials(f"{api.url}/token", "client", "s3cret")
     api.oauth = True
-    source = RESTSource(api.url, f"{api.add(default_records(5))}/offset", auth=auth, rate_limit=100.0,
-                        paginator=OffsetPaginator(limit=2), retry=FAST, records_path="data.items")
+    source = RESTSource(
+        api.url,
+        f"{api.add(default_records(5))}/offset",
+        auth=auth,
+        rate_limit=100.0,
+        paginator=OffsetPaginator(limit=2),
+        retry=FAST,
+        records_path="data.items",
+    )
     assert len(records_of(source.read())) == 5
     copy = pickle.loads(pickle.dumps(source))
     assert copy.auth._token is None and len(records_of(copy.read())) == 5
-    onec = OneCODataSource("http://1c/trade", "Catalog_X", username="u", password="p", timezone="Europe/Moscow")
+    onec = OneCODataSource(
+        "http://1c/trade", "Catalog_X", username="u", password="p", timezone="Europe/Moscow"
+    )
     assert pickle.loads(pickle.dumps(onec)).entity == "Catalog_X"

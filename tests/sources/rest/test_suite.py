@@ -23,15 +23,23 @@ class TestRESTSourceSuite(SourceTestSuite):
     @pytest.fixture
     def make_source(self, api: FakeAPI) -> MakeSource:
         def make(records: list[dict[str, Any]]) -> Source:
-            return RESTSource(api.url, f"{api.add(records)}/offset", primary_key="id", retry=FAST,
-                              paginator=OffsetPaginator(limit=7, total_path="total"), records_path="data.items",
-                              incremental=Incremental(cursor_field="updated_at", param="since"))
+            return RESTSource(
+                api.url,
+                f"{api.add(records)}/offset",
+                primary_key="id",
+                retry=FAST,
+                paginator=OffsetPaginator(limit=7, total_path="total"),
+                records_path="data.items",
+                incremental=Incremental(cursor_field="updated_at", param="since"),
+            )
 
         return make
 
     @pytest.fixture
     def bad_source(self) -> Source:
-        return RESTSource("http://127.0.0.1:9", "items", retry=RetryPolicy(max_attempts=2, backoff_base=0))
+        return RESTSource(
+            "http://127.0.0.1:9", "items", retry=RetryPolicy(max_attempts=2, backoff_base=0)
+        )
 
 
 class TestRESTSourceCursorSuite(SourceTestSuite):
@@ -43,8 +51,14 @@ class TestRESTSourceCursorSuite(SourceTestSuite):
 
     @pytest.fixture
     def make_source(self, api: FakeAPI) -> MakeSource:
-        return lambda records: RESTSource(api.url, f"{api.add(records)}/cursor", primary_key="id", retry=FAST,
-                                          paginator=JSONCursorPaginator("meta.next_cursor"), records_path="items")
+        return lambda records: RESTSource(
+            api.url,
+            f"{api.add(records)}/cursor",
+            primary_key="id",
+            retry=FAST,
+            paginator=JSONCursorPaginator("meta.next_cursor"),
+            records_path="items",
+        )
 
     @pytest.fixture
     def bad_source(self, api: FakeAPI) -> Source:

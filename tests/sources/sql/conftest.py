@@ -31,12 +31,23 @@ def create_table(url: str, records: list[dict[str, Any]], schema: str | None = N
     """A new table holding ``records`` (lists stored as JSON text); returns its name."""
     name = "t_" + uuid.uuid4().hex[:12]
     columns = list(dict.fromkeys(k for r in records for k in r)) or ["id"]
-    table = sa.Table(name, sa.MetaData(schema=schema), *[
-        sa.Column(c, sa.BigInteger() if c == "id" else _column_type([r.get(c) for r in records]),
-                  primary_key=c == "id", autoincrement=False)
-        for c in columns
-    ])
-    rows = [{c: json.dumps(r[c]) if isinstance(r.get(c), list) else r.get(c) for c in columns} for r in records]
+    table = sa.Table(
+        name,
+        sa.MetaData(schema=schema),
+        *[
+            sa.Column(
+                c,
+                sa.BigInteger() if c == "id" else _column_type([r.get(c) for r in records]),
+                primary_key=c == "id",
+                autoincrement=False,
+            )
+            for c in columns
+        ],
+    )
+    rows = [
+        {c: json.dumps(r[c]) if isinstance(r.get(c), list) else r.get(c) for c in columns}
+        for r in records
+    ]
     engine = engine_for(url)
     with engine.begin() as conn:
         table.create(conn)

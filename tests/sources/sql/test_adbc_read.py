@@ -29,11 +29,18 @@ def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
 
 def make_table(url: str, schema: str, rows: int = 25) -> str:
     table = f"{schema}.accounts"
-    pg_exec(url, f"CREATE TABLE {table} (code numeric(10,3) PRIMARY KEY, owner text, "
-                 "balance numeric(12,2), rate numeric, opened timestamptz)")
-    pg_exec(url, f"INSERT INTO {table} SELECT g / 8.0, 'owner ' || g, (g * 1234.5)::numeric(12,2) * "
-                 "(CASE WHEN g %% 2 = 0 THEN -1 ELSE 1 END), g / 7.0, "
-                 "timestamptz '2024-01-01 00:00+00' + g * interval '1 hour' FROM generate_series(1, %s) g", (rows,))
+    pg_exec(
+        url,
+        f"CREATE TABLE {table} (code numeric(10,3) PRIMARY KEY, owner text, "
+        "balance numeric(12,2), rate numeric, opened timestamptz)",
+    )
+    pg_exec(
+        url,
+        f"INSERT INTO {table} SELECT g / 8.0, 'owner ' || g, (g * 1234.5)::numeric(12,2) * "
+        "(CASE WHEN g %% 2 = 0 THEN -1 ELSE 1 END), g / 7.0, "
+        "timestamptz '2024-01-01 00:00+00' + g * interval '1 hour' FROM generate_series(1, %s) g",
+        (rows,),
+    )
     return table
 
 
@@ -62,15 +69,22 @@ def test_resume_after_a_numeric_key(pg_url: str, schema: str) -> None:
     assert codes[0] == decimal.Decimal("1.375") and len(codes) == 15
 
 
-def test_postgres_to_postgres_copies_every_value(pg_url: str, schema: str, pipeline_name: str) -> None:
+def test_postgres_to_postgres_copies_every_value(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
     table = make_table(pg_url, schema, rows=103)
-    pipeline = Pipeline(pipeline_name, SQLSource(pg_url, table=table, primary_key="code", batch_size=20),
-                        sink=PostgresSink(table=f"{schema}.copy"), progress=False)
+    pipeline = Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, table=table, primary_key="code", batch_size=20),
+        sink=PostgresSink(table=f"{schema}.copy"),
+        progress=False,
+    )
     result = pipeline.run()
     assert result.rows_written == 103
     cols = "code, owner, balance, rate::text, opened"  # rate: text, too precise for decimal128
-    assert pg_exec(pg_url, f"SELECT {cols} FROM {schema}.copy ORDER BY code") == \
-        pg_exec(pg_url, f"SELECT {cols} FROM {table} ORDER BY code")
+    assert pg_exec(pg_url, f"SELECT {cols} FROM {schema}.copy ORDER BY code") == pg_exec(
+        pg_url, f"SELECT {cols} FROM {table} ORDER BY code"
+    )
 
 
 def test_sqlite_sources_are_read_on_the_calling_thread() -> None:

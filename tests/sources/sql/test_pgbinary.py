@@ -29,7 +29,9 @@ def require_binary_reader() -> None:
     if pgbinary.available():
         return
     if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
-        pytest.fail("the compiled binary COPY reader is not available (extension or libpq not found)")
+        pytest.fail(
+            "the compiled binary COPY reader is not available (extension or libpq not found)"
+        )
     pytest.skip("etl_express._native was not built or libpq was not located")
 
 
@@ -62,7 +64,9 @@ def _rows(source: SQLSource) -> tuple[pa.Schema, list[dict[str, object]]]:
     return table.schema, table.to_pylist()
 
 
-def test_every_type_reads_as_on_the_adbc_path(pg_url: str, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_type_reads_as_on_the_adbc_path(
+    pg_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pg_exec(pg_url, f"CREATE TABLE {schema}.all_types ({ALL_TYPES})")
     pg_exec(pg_url, f"INSERT INTO {schema}.all_types VALUES {ALL_VALUES}")
     opened: list[bytes] = []
@@ -78,7 +82,9 @@ def test_every_type_reads_as_on_the_adbc_path(pg_url: str, schema: str, monkeypa
     binary_schema, binary_rows = _rows(source)
     assert opened == [b"ihqfdbsssssjuDTTnn"], "the binary reader was not used"
     monkeypatch.setattr(pgbinary, "available", lambda: False)
-    adbc_schema, adbc_rows = _rows(SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=3))
+    adbc_schema, adbc_rows = _rows(
+        SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=3)
+    )
     assert binary_schema == adbc_schema
     for got, want in zip(binary_rows, adbc_rows, strict=True):
         for name in want:
@@ -94,15 +100,34 @@ def test_every_type_reads_as_on_the_adbc_path(pg_url: str, schema: str, monkeypa
 
 def test_numeric_text_is_postgresql_s_own(pg_url: str, schema: str) -> None:
     rng = random.Random(11)
-    values = ["0", "-0.000", "1e-20", "123456789012345678901234567890.5", "0.0001", "10000", "-9999.9999",
-              "NaN", "Infinity", "-Infinity", "100000000", "0.00001000", "1.10", "-1"]
-    values += [f"{rng.choice('-+')}{rng.randrange(10 ** rng.randrange(0, 30))}.{rng.randrange(10 ** 12):0{rng.randrange(0, 16)}d}"
-               for _ in range(400)]
-    values += [f"{rng.randrange(1, 10 ** 6)}e{rng.randrange(-30, 30)}" for _ in range(200)]
+    values = [
+        "0",
+        "-0.000",
+        "1e-20",
+        "123456789012345678901234567890.5",
+        "0.0001",
+        "10000",
+        "-9999.9999",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "100000000",
+        "0.00001000",
+        "1.10",
+        "-1",
+    ]
+    values += [
+        f"{rng.choice('-+')}{rng.randrange(10 ** rng.randrange(0, 30))}.{rng.randrange(10**12):0{rng.randrange(0, 16)}d}"
+        for _ in range(400)
+    ]
+    values += [f"{rng.randrange(1, 10**6)}e{rng.randrange(-30, 30)}" for _ in range(200)]
     pg_exec(pg_url, f"CREATE TABLE {schema}.nums (id int PRIMARY KEY, n numeric)")
     with_ids = [(i, v) for i, v in enumerate(values)]
-    pg_exec(pg_url, f"INSERT INTO {schema}.nums SELECT * FROM unnest(%s::int[], %s::numeric[])",
-            ([i for i, _ in with_ids], [v for _, v in with_ids]))
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.nums SELECT * FROM unnest(%s::int[], %s::numeric[])",
+        ([i for i, _ in with_ids], [v for _, v in with_ids]),
+    )
     reader = pgbinary.open_reader(pg_url, f"SELECT n, n::text AS t FROM {schema}.nums ORDER BY id")
     assert reader is not None and reader.kinds == b"ns"
     try:
@@ -126,11 +151,15 @@ def test_batches_positions_and_resume_are_exact(pg_url: str, schema: str) -> Non
 
 
 def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
-        pg_url: str, schema: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_url: str, schema: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # PostgreSQL never sends a malformed field, so the decoder is made to refuse the second
     # batch (the one stand-in in this file): the read must go on through ADBC from its first row
     pg_exec(pg_url, f"CREATE TABLE {schema}.days (id int PRIMARY KEY, day date)")
-    pg_exec(pg_url, f"INSERT INTO {schema}.days SELECT g, date '2024-01-01' + g FROM generate_series(1, 30) g")
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.days SELECT g, date '2024-01-01' + g FROM generate_series(1, 30) g",
+    )
     calls = []
 
     class Refusing:
@@ -158,31 +187,54 @@ def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
 
 
 @pytest.mark.parametrize("through", ["binary", "adbc"])
-def test_infinite_dates_and_timestamps_go_to_quarantine(pg_url: str, schema: str, pipeline_name: str, through: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_infinite_dates_and_timestamps_go_to_quarantine(
+    pg_url: str, schema: str, pipeline_name: str, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if through == "adbc":
         monkeypatch.setattr(pgbinary, "available", lambda: False)
-    pg_exec(pg_url, f"CREATE TABLE {schema}.valid (id int PRIMARY KEY, until date, seen timestamptz, note text)")
-    pg_exec(pg_url, f"INSERT INTO {schema}.valid SELECT g, date '2024-01-01' + g, "
-                    f"timestamptz '2024-01-01 00:00+00' + g * interval '1 hour', 'n' || g FROM generate_series(1, 40) g")
+    pg_exec(
+        pg_url,
+        f"CREATE TABLE {schema}.valid (id int PRIMARY KEY, until date, seen timestamptz, note text)",
+    )
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.valid SELECT g, date '2024-01-01' + g, "
+        f"timestamptz '2024-01-01 00:00+00' + g * interval '1 hour', 'n' || g FROM generate_series(1, 40) g",
+    )
     pg_exec(pg_url, f"UPDATE {schema}.valid SET until = 'infinity' WHERE id IN (3, 10)")
     pg_exec(pg_url, f"UPDATE {schema}.valid SET seen = '-infinity' WHERE id IN (10, 27)")
-    pipeline = Pipeline(pipeline_name, SQLSource(pg_url, table=f"{schema}.valid", primary_key="id", batch_size=10),
-                        sink=PostgresSink(table=f"{schema}.copy"), progress=False, max_error_rate=0.1)
+    pipeline = Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, table=f"{schema}.valid", primary_key="id", batch_size=10),
+        sink=PostgresSink(table=f"{schema}.copy"),
+        progress=False,
+        max_error_rate=0.1,
+    )
     result = pipeline.run()
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (40, 37, 3)
     landed = {r[0] for r in pg_exec(pg_url, f"SELECT id FROM {schema}.copy")}
     assert landed == set(range(1, 41)) - {3, 10, 27}
-    assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.copy WHERE until IS NULL OR seen IS NULL") == [(0,)]
-    stored = pg_exec(pg_url, "SELECT (record->>'id')::int, record->>'until', record->>'seen', stage, reason "
-                             "FROM etl_express.quarantine WHERE pipeline = %s ORDER BY 1", (pipeline_name,))
+    assert pg_exec(
+        pg_url, f"SELECT count(*) FROM {schema}.copy WHERE until IS NULL OR seen IS NULL"
+    ) == [(0,)]
+    stored = pg_exec(
+        pg_url,
+        "SELECT (record->>'id')::int, record->>'until', record->>'seen', stage, reason "
+        "FROM etl_express.quarantine WHERE pipeline = %s ORDER BY 1",
+        (pipeline_name,),
+    )
     assert [(r[0], r[1], r[2], r[3]) for r in stored] == [
         (3, "infinity", "2024-01-01T03:00:00+00:00", "source"),
         (10, "infinity", "-infinity", "source"),
-        (27, "2024-01-28", "-infinity", "source")]
-    assert stored[0][4].startswith("column 'until': PostgreSQL's infinity date: no value in the common format")
-    assert stored[1][4].startswith("column 'until': PostgreSQL's infinity date, column 'seen': PostgreSQL's "
-                                   "-infinity timestamp: no value")
+        (27, "2024-01-28", "-infinity", "source"),
+    ]
+    assert stored[0][4].startswith(
+        "column 'until': PostgreSQL's infinity date: no value in the common format"
+    )
+    assert stored[1][4].startswith(
+        "column 'until': PostgreSQL's infinity date, column 'seen': PostgreSQL's "
+        "-infinity timestamp: no value"
+    )
     assert "NULLIF(seen, '-infinity')" in stored[2][4]
     # a re-run reads nothing again: the positions went past the quarantined rows
     again = pipeline.run()
@@ -190,8 +242,9 @@ def test_infinite_dates_and_timestamps_go_to_quarantine(pg_url: str, schema: str
 
 
 @pytest.mark.parametrize("through", ["binary", "adbc"])
-def test_an_infinite_ordering_value_is_a_clear_error(pg_url: str, schema: str, through: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_infinite_ordering_value_is_a_clear_error(
+    pg_url: str, schema: str, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from etl_express.errors import SourceError
 
     if through == "adbc":
@@ -200,22 +253,37 @@ def test_an_infinite_ordering_value_is_a_clear_error(pg_url: str, schema: str, t
     pg_exec(pg_url, f"CREATE TABLE {schema}.events (id int PRIMARY KEY, updated_at timestamptz)")
     pg_exec(pg_url, f"INSERT INTO {schema}.events VALUES (1, '2024-01-01'), (2, 'infinity')")
     source = SQLSource(pg_url, table=f"{schema}.events", primary_key="id", cursor="updated_at")
-    with pytest.raises(SourceError, match="ordering column 'updated_at' holds PostgreSQL's infinity"):
+    with pytest.raises(
+        SourceError, match="ordering column 'updated_at' holds PostgreSQL's infinity"
+    ):
         list(source.read())
 
 
 def test_column_types_it_does_not_take_read_through_adbc_as_text(pg_url: str, schema: str) -> None:
-    pg_exec(pg_url, f"CREATE TABLE {schema}.odd (id int PRIMARY KEY, span interval, addr inet, at time, "
-                    "u uuid)")
-    pg_exec(pg_url, f"INSERT INTO {schema}.odd VALUES (1, '1 day 02:00', '10.0.0.1', '12:30', "
-                    "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), (2, NULL, NULL, NULL, NULL)")
+    pg_exec(
+        pg_url,
+        f"CREATE TABLE {schema}.odd (id int PRIMARY KEY, span interval, addr inet, at time, "
+        "u uuid)",
+    )
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.odd VALUES (1, '1 day 02:00', '10.0.0.1', '12:30', "
+        "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), (2, NULL, NULL, NULL, NULL)",
+    )
     assert pgbinary.open_reader(pg_url, f"SELECT * FROM {schema}.odd") is None
     batches = list(SQLSource(pg_url, table=f"{schema}.odd", primary_key="id").read())
-    assert [b.data.to_pylist() for b in batches] == [[
-        {"id": 1, "span": "1 day 02:00:00", "addr": "10.0.0.1/32", "at": "12:30:00",
-         "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
-        {"id": 2, "span": None, "addr": None, "at": None, "u": None},
-    ]]
+    assert [b.data.to_pylist() for b in batches] == [
+        [
+            {
+                "id": 1,
+                "span": "1 day 02:00:00",
+                "addr": "10.0.0.1/32",
+                "at": "12:30:00",
+                "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            },
+            {"id": 2, "span": None, "addr": None, "at": None, "u": None},
+        ]
+    ]
 
 
 def test_an_error_during_the_copy_is_raised_not_swallowed(pg_url: str, schema: str) -> None:
@@ -223,7 +291,9 @@ def test_an_error_during_the_copy_is_raised_not_swallowed(pg_url: str, schema: s
 
     pg_exec(pg_url, f"CREATE TABLE {schema}.div (id int PRIMARY KEY)")
     pg_exec(pg_url, f"INSERT INTO {schema}.div SELECT generate_series(1, 50)")
-    reader = pgbinary.open_reader(pg_url, f"SELECT id, 1 / (id - 40) AS x FROM {schema}.div ORDER BY id")
+    reader = pgbinary.open_reader(
+        pg_url, f"SELECT id, 1 / (id - 40) AS x FROM {schema}.div ORDER BY id"
+    )
     assert reader is not None
     got = 0
     with pytest.raises(psycopg.errors.DivisionByZero):
@@ -241,7 +311,10 @@ def test_a_connection_lost_mid_stream_raises_a_transient_error(pg_url: str, sche
     from etl_express.retry import is_transient
 
     pg_exec(pg_url, f"CREATE TABLE {schema}.big (id int PRIMARY KEY, pad text)")
-    pg_exec(pg_url, f"INSERT INTO {schema}.big SELECT g, repeat('x', 500) FROM generate_series(1, 100000) g")
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.big SELECT g, repeat('x', 500) FROM generate_series(1, 100000) g",
+    )
     app = "etl_pgbinary_" + uuid.uuid4().hex[:8]
     url = pg_url + ("&" if "?" in pg_url else "?") + f"application_name={app}"
     reader = pgbinary.open_reader(url, f"SELECT * FROM {schema}.big ORDER BY id")
@@ -251,8 +324,15 @@ def test_a_connection_lost_mid_stream_raises_a_transient_error(pg_url: str, sche
         try:
             for batch, _ in reader.batches(1000):
                 if got == 0:  # 50 MB are still on the server's side: end its backend
-                    assert pg_exec(pg_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                           "WHERE application_name = %s", (app,))[0][0] == 1
+                    assert (
+                        pg_exec(
+                            pg_url,
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE application_name = %s",
+                            (app,),
+                        )[0][0]
+                        == 1
+                    )
                 got += batch.num_rows
         finally:
             reader.close()
@@ -260,18 +340,26 @@ def test_a_connection_lost_mid_stream_raises_a_transient_error(pg_url: str, sche
     assert is_transient(err.value), repr(err.value)
 
 
-def test_pipeline_postgres_to_postgres_through_the_binary_reader(pg_url: str, schema: str,
-                                                                 pipeline_name: str) -> None:
+def test_pipeline_postgres_to_postgres_through_the_binary_reader(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
     pg_exec(pg_url, f"CREATE TABLE {schema}.all_types ({ALL_TYPES})")
     pg_exec(pg_url, f"INSERT INTO {schema}.all_types VALUES {ALL_VALUES}")
     # one batch: an unconstrained numeric is decimal128 where every value fits, else text
-    pipeline = Pipeline(pipeline_name, SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=4),
-                        sink=PostgresSink(table=f"{schema}.copy"), progress=False)
+    pipeline = Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=4),
+        sink=PostgresSink(table=f"{schema}.copy"),
+        progress=False,
+    )
     assert pipeline.run().rows_written == 4
     cols = "id, s, b, r::text, d::text, ok, t, v, ch, nm, j::text, jb::text, u::text, dt, ts, tz, n, nu::text"
     copied = pg_exec(pg_url, f"SELECT {cols} FROM {schema}.copy ORDER BY id")
-    original = pg_exec(pg_url, f"SELECT {cols.replace('ts,', 'ts AT TIME ZONE %s,')} FROM {schema}.all_types "
-                               "ORDER BY id", ("UTC",))
+    original = pg_exec(
+        pg_url,
+        f"SELECT {cols.replace('ts,', 'ts AT TIME ZONE %s,')} FROM {schema}.all_types ORDER BY id",
+        ("UTC",),
+    )
     assert copied == original
 
 
@@ -296,13 +384,22 @@ def test_decoder_keeps_a_partial_row_for_the_next_read() -> None:
     assert (rows2, finished2, end2) == (1, True, len(data) + 2)
 
 
-@pytest.mark.parametrize(("data", "kinds", "message"), [
-    (_row(b"\x00\x01"), b"q", "row 0, column 0: field size differs"),
-    (_row(struct.pack(">q", 1)) + _row(struct.pack(">q", 1), b"x"), b"q", "row 1, column -1: field count differs"),
-    (_row(b"\x02{}"), b"j", "row 0, column 0: unknown jsonb version"),
-    (_row(b"\x00\x05\x00\x00"), b"n", "row 0, column 0: malformed numeric"),
-])
-def test_decoder_names_the_row_and_column_of_bad_input(data: bytes, kinds: bytes, message: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "kinds", "message"),
+    [
+        (_row(b"\x00\x01"), b"q", "row 0, column 0: field size differs"),
+        (
+            _row(struct.pack(">q", 1)) + _row(struct.pack(">q", 1), b"x"),
+            b"q",
+            "row 1, column -1: field count differs",
+        ),
+        (_row(b"\x02{}"), b"j", "row 0, column 0: unknown jsonb version"),
+        (_row(b"\x00\x05\x00\x00"), b"n", "row 0, column 0: malformed numeric"),
+    ],
+)
+def test_decoder_names_the_row_and_column_of_bad_input(
+    data: bytes, kinds: bytes, message: str
+) -> None:
     assert native is not None
     with pytest.raises(ValueError, match=message):
         native.copy_decode(data, 0, kinds, 100)
@@ -321,17 +418,36 @@ def test_decoder_reads_back_what_the_sink_s_encoder_writes() -> None:
     rng = random.Random(4)
     n = 3_000
     start = dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc)
-    batch = pa.record_batch({
-        "id": pa.array([rng.randrange(-2**63, 2**63) if i % 11 else None for i in range(n)], pa.int64()),
-        "name": pa.array([None if i % 13 == 0 else "".join(rng.choice("abcЖЁ€ \t") for _ in range(rng.randrange(20)))
-                          for i in range(n)]),
-        "day": pa.array([dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(3_000_000)) for _ in range(n)]),
-        "at": pa.array([start + dt.timedelta(microseconds=rng.randrange(2**52)) for _ in range(n)], TIMESTAMP),
-        "ok": pa.array([None if i % 7 == 0 else bool(i % 2) for i in range(n)]),
-        "amount": pa.array([decimal.Decimal(rng.randrange(-10**14, 10**14)).scaleb(-2)
-                            for _ in range(n)], pa.decimal128(16, 2)),
-    })
-    chunks = binary_payload(batch, ["bigint", "text", "date", "timestamp with time zone", "boolean", "numeric"])
+    batch = pa.record_batch(
+        {
+            "id": pa.array(
+                [rng.randrange(-(2**63), 2**63) if i % 11 else None for i in range(n)], pa.int64()
+            ),
+            "name": pa.array(
+                [
+                    None
+                    if i % 13 == 0
+                    else "".join(rng.choice("abcЖЁ€ \t") for _ in range(rng.randrange(20)))
+                    for i in range(n)
+                ]
+            ),
+            "day": pa.array(
+                [dt.date(1, 1, 1) + dt.timedelta(days=rng.randrange(3_000_000)) for _ in range(n)]
+            ),
+            "at": pa.array(
+                [start + dt.timedelta(microseconds=rng.randrange(2**52)) for _ in range(n)],
+                TIMESTAMP,
+            ),
+            "ok": pa.array([None if i % 7 == 0 else bool(i % 2) for i in range(n)]),
+            "amount": pa.array(
+                [decimal.Decimal(rng.randrange(-(10**14), 10**14)).scaleb(-2) for _ in range(n)],
+                pa.decimal128(16, 2),
+            ),
+        }
+    )
+    chunks = binary_payload(
+        batch, ["bigint", "text", "date", "timestamp with time zone", "boolean", "numeric"]
+    )
     assert chunks is not None
     data = b"".join(bytes(c) for c in chunks)  # header, rows and the trailer
     start_at = 19
@@ -342,14 +458,20 @@ def test_decoder_reads_back_what_the_sink_s_encoder_writes() -> None:
     decoded = reader._batch(rows, columns)
     for name in ["id", "name", "day", "at", "ok"]:
         assert decoded.column(name).equals(batch.column(name)), name
-    assert decoded.column("amount").to_pylist() == [str(v) for v in batch.column("amount").to_pylist()]
+    assert decoded.column("amount").to_pylist() == [
+        str(v) for v in batch.column("amount").to_pylist()
+    ]
 
 
 def test_decoder_reports_infinite_dates_and_timestamps_as_nulls_with_their_sign() -> None:
     assert native is not None
     big, small = struct.pack(">i", 2**31 - 1), struct.pack(">i", -(2**31))
-    data = (_row(struct.pack(">i", 5), big, struct.pack(">q", 0)) + _row(struct.pack(">i", 6), struct.pack(">i", 1), None)
-            + _row(struct.pack(">i", 7), small, struct.pack(">q", -(2**63))) + _row(None, None, struct.pack(">q", 2**63 - 1)))
+    data = (
+        _row(struct.pack(">i", 5), big, struct.pack(">q", 0))
+        + _row(struct.pack(">i", 6), struct.pack(">i", 1), None)
+        + _row(struct.pack(">i", 7), small, struct.pack(">q", -(2**63)))
+        + _row(None, None, struct.pack(">q", 2**63 - 1))
+    )
     _, rows, _, columns, infinite = native.copy_decode(data, 0, b"iDT", 100)
     assert rows == 4
     assert list(struct.unpack("<12i", infinite)) == [0, 1, 1, 2, 1, -1, 2, 2, -1, 3, 2, 1]

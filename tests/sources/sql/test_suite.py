@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from etl_express.sources import SQLSource, Source
+from etl_express.sources import Source, SQLSource
 from etl_express.testing import MakeSource, SourceTestSuite, common_records
 
 from .conftest import MakeTable, create_table
@@ -19,8 +19,9 @@ class TestSQLSourcePostgresSuite(SourceTestSuite):
 
     @pytest.fixture
     def make_source(self, pg_url: str, schema: str) -> MakeSource:
-        return lambda records: SQLSource(pg_url, create_table(pg_url, records, schema=schema), primary_key="id",
-                                         batch_size=7)
+        return lambda records: SQLSource(
+            pg_url, create_table(pg_url, records, schema=schema), primary_key="id", batch_size=7
+        )
 
     @pytest.fixture
     def bad_source(self, pg_url: str, schema: str) -> Source:
@@ -34,8 +35,9 @@ class TestSQLSourceSQLiteSuite(SourceTestSuite):
 
     @pytest.fixture
     def make_source(self, sqlite_url: str) -> MakeSource:
-        return lambda records: SQLSource(sqlite_url, create_table(sqlite_url, records), primary_key="id",
-                                         batch_size=7)
+        return lambda records: SQLSource(
+            sqlite_url, create_table(sqlite_url, records), primary_key="id", batch_size=7
+        )
 
     @pytest.fixture
     def bad_source(self, sqlite_url: str) -> Source:
@@ -50,11 +52,15 @@ class TestSQLSourceMariaDBSuite(SourceTestSuite):
 
     def expected(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # MariaDB has no boolean type: BOOLEAN is TINYINT(1) and arrives as 0/1
-        return common_records([{k: int(v) if isinstance(v, bool) else v for k, v in r.items()} for r in records])
+        return common_records(
+            [{k: int(v) if isinstance(v, bool) else v for k, v in r.items()} for r in records]
+        )
 
     @pytest.fixture
     def make_source(self, mysql_url: str, mysql_tables: MakeTable) -> MakeSource:
-        return lambda records: SQLSource(mysql_url, mysql_tables(records), primary_key="id", batch_size=7)
+        return lambda records: SQLSource(
+            mysql_url, mysql_tables(records), primary_key="id", batch_size=7
+        )
 
     @pytest.fixture
     def bad_source(self, mysql_url: str) -> Source:

@@ -66,9 +66,19 @@ def _bad(file: str, line: int | None, reason: str, **extra: Any) -> Rejected:
     return Rejected(index=line or 0, record=record, reason=f"{file}: line {line}: {reason}")
 
 
-def read_csv(path: Path, name: str, *, skip_rows: int, after_line: int, batch_size: int,
-             encoding: str | None, delimiter: str | None, null_values: Sequence[str],
-             column_types: dict[str, pa.DataType] | None, quote_char: str = '"') -> Iterator[Chunk]:
+def read_csv(
+    path: Path,
+    name: str,
+    *,
+    skip_rows: int,
+    after_line: int,
+    batch_size: int,
+    encoding: str | None,
+    delimiter: str | None,
+    null_values: Sequence[str],
+    column_types: dict[str, pa.DataType] | None,
+    quote_char: str = '"',
+) -> Iterator[Chunk]:
     """Stream a CSV file; lines with the wrong number of fields are rejected with their
     line number (header = line 1), lines up to ``after_line`` were rejected before."""
     sample = _sample(path)
@@ -82,19 +92,35 @@ def read_csv(path: Path, name: str, *, skip_rows: int, after_line: int, batch_si
 
     def invalid(row: Any) -> str:
         if row.number is None or row.number > after_line:
-            pending.append(_bad(name, row.number, f"expected {row.expected_columns} fields, "
-                                f"found {row.actual_columns}", fields_expected=row.expected_columns,
-                                fields_found=row.actual_columns))
+            pending.append(
+                _bad(
+                    name,
+                    row.number,
+                    f"expected {row.expected_columns} fields, found {row.actual_columns}",
+                    fields_expected=row.expected_columns,
+                    fields_found=row.actual_columns,
+                )
+            )
         return "skip"
 
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=encoding, use_threads=False, block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=quote_char,
-                                             newlines_in_values=True, invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(null_values=list(null_values), strings_can_be_null=True,
-                                                 quoted_strings_can_be_null=False, column_types=column_types),
+            read_options=pacsv.ReadOptions(
+                encoding=encoding, use_threads=False, block_size=1 << 22
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char=quote_char,
+                newlines_in_values=True,
+                invalid_row_handler=invalid,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                null_values=list(null_values),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+                column_types=column_types,
+            ),
         )
         done = 0
         for block in reader:
@@ -108,11 +134,17 @@ def read_csv(path: Path, name: str, *, skip_rows: int, after_line: int, batch_si
             yield Chunk(pa.RecordBatch.from_pylist([]), max(done, skip_rows), list(pending))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         text = str(exc).splitlines()[0]
-        if "CSV parse error" not in text and "conversion error" not in text.lower() and "utf" not in text.lower():
+        if (
+            "CSV parse error" not in text
+            and "conversion error" not in text.lower()
+            and "utf" not in text.lower()
+        ):
             text = "cannot be parsed"
-        raise SourceError(f"{name}: {_no_values(text)}", where={"file": name, "encoding": encoding,
-                                                                 "delimiter": delimiter},
-                          hint="set encoding=, delimiter= or column_types= on the FileSource") from None
+        raise SourceError(
+            f"{name}: {_no_values(text)}",
+            where={"file": name, "encoding": encoding, "delimiter": delimiter},
+            hint="set encoding=, delimiter= or column_types= on the FileSource",
+        ) from None
 
 
 def _no_values(text: str) -> str:
@@ -121,8 +153,9 @@ def _no_values(text: str) -> str:
     return text[:cut].rstrip(" :") if cut >= 0 else text
 
 
-def read_jsonl(path: Path, name: str, *, skip_rows: int, batch_size: int,
-               encoding: str | None) -> Iterator[Chunk]:
+def read_jsonl(
+    path: Path, name: str, *, skip_rows: int, batch_size: int, encoding: str | None
+) -> Iterator[Chunk]:
     """One JSON object a line; blank lines are skipped, a bad line is rejected."""
     encoding = encoding or detect_encoding(_sample(path))
     rows: list[dict[str, Any]] = []
@@ -135,12 +168,16 @@ def read_jsonl(path: Path, name: str, *, skip_rows: int, batch_size: int,
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
-                rejected.append(_bad(name, line_no, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+                rejected.append(
+                    _bad(name, line_no, f"invalid JSON ({exc.msg} at column {exc.colno})")
+                )
             else:
                 if isinstance(value, dict):
                     rows.append(value)
                 else:
-                    rejected.append(_bad(name, line_no, f"a JSON {type(value).__name__}, not an object"))
+                    rejected.append(
+                        _bad(name, line_no, f"a JSON {type(value).__name__}, not an object")
+                    )
             if len(rows) >= batch_size:
                 yield Chunk(rows, line_no, rejected)
                 rows, rejected = [], []
@@ -152,8 +189,11 @@ def read_parquet(path: Path, name: str, *, skip_rows: int, batch_size: int) -> I
     try:
         file = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise SourceError(f"{name} is not a readable Parquet file: {str(exc).splitlines()[0]}",
-                          where={"file": name}, hint="check the file, or the format= and glob= options") from None
+        raise SourceError(
+            f"{name} is not a readable Parquet file: {str(exc).splitlines()[0]}",
+            where={"file": name},
+            hint="check the file, or the format= and glob= options",
+        ) from None
     done = 0
     for batch in file.iter_batches(batch_size=batch_size):
         start = max(0, skip_rows - done)
@@ -163,8 +203,16 @@ def read_parquet(path: Path, name: str, *, skip_rows: int, batch_size: int) -> I
         done += batch.num_rows
 
 
-FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-           ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 def format_of(path: Path, configured: str | None) -> str:
@@ -172,9 +220,19 @@ def format_of(path: Path, configured: str | None) -> str:
         return configured
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ETLConfigError(f"cannot tell the format of {path.name!r} from its suffix",
-                             hint='pass format="csv", "jsonl" or "parquet"')
+        raise ETLConfigError(
+            f"cannot tell the format of {path.name!r} from its suffix",
+            hint='pass format="csv", "jsonl" or "parquet"',
+        )
     return fmt
 
 
-__all__ = ["Chunk", "detect_delimiter", "detect_encoding", "format_of", "read_csv", "read_jsonl", "read_parquet"]
+__all__ = [
+    "Chunk",
+    "detect_delimiter",
+    "detect_encoding",
+    "format_of",
+    "read_csv",
+    "read_jsonl",
+    "read_parquet",
+]

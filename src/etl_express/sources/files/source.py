@@ -92,7 +92,9 @@ class FileSource(Source):
             try:
                 codecs.lookup(encoding)
             except LookupError:
-                raise ETLConfigError(f"unknown encoding {encoding!r}", hint='e.g. encoding="cp1251"') from None
+                raise ETLConfigError(
+                    f"unknown encoding {encoding!r}", hint='e.g. encoding="cp1251"'
+                ) from None
         if delimiter is not None and len(delimiter) != 1:
             raise ETLConfigError(f"delimiter must be one character, got {delimiter!r}")
         self.path = Path(path)
@@ -120,9 +122,13 @@ class FileSource(Source):
     def files(self, partition: Partition | None = None) -> list[Path]:
         """The files this source (or one partition of it) reads, sorted by name."""
         if not self.path.is_dir():
-            raise SourceError(f"folder {str(self.path)!r} does not exist or is not a folder",
-                              hint="check the path= of the FileSource and that this process may read it")
-        files = sorted(p for p in self.path.glob(self.glob) if p.is_file() and not p.name.startswith("."))
+            raise SourceError(
+                f"folder {str(self.path)!r} does not exist or is not a folder",
+                hint="check the path= of the FileSource and that this process may read it",
+            )
+        files = sorted(
+            p for p in self.path.glob(self.glob) if p.is_file() and not p.name.startswith(".")
+        )
         if partition and "of" in partition:
             n, i = int(partition["of"]), int(partition["group"])
             files = [p for p in files if zlib.crc32(self._rel(p).encode()) % n == i]
@@ -162,16 +168,28 @@ class FileSource(Source):
                     start = known[name] = {**current, "rows": 0, "line": 0, "done": False}
             yield from self._read_file(path, name, start, state)
 
-    def _read_file(self, path: Path, name: str, entry: dict[str, Any], state: dict[str, Any]) -> Iterator[Batch]:
+    def _read_file(
+        self, path: Path, name: str, entry: dict[str, Any], state: dict[str, Any]
+    ) -> Iterator[Batch]:
         fmt = format_of(path, self.format)
         chunks: Iterator[Chunk]
         skip = int(entry.get("rows", 0))
         if fmt == "csv":
-            chunks = read_csv(path, name, skip_rows=skip, after_line=int(entry.get("line", 0)),
-                              batch_size=self.batch_size, encoding=self.encoding, delimiter=self.delimiter,
-                              null_values=self.null_values, column_types=self.column_types)
+            chunks = read_csv(
+                path,
+                name,
+                skip_rows=skip,
+                after_line=int(entry.get("line", 0)),
+                batch_size=self.batch_size,
+                encoding=self.encoding,
+                delimiter=self.delimiter,
+                null_values=self.null_values,
+                column_types=self.column_types,
+            )
         elif fmt == "jsonl":
-            chunks = read_jsonl(path, name, skip_rows=skip, batch_size=self.batch_size, encoding=self.encoding)
+            chunks = read_jsonl(
+                path, name, skip_rows=skip, batch_size=self.batch_size, encoding=self.encoding
+            )
         else:
             chunks = read_parquet(path, name, skip_rows=skip, batch_size=self.batch_size)
         chunk: Chunk | None = next(chunks, None)
@@ -181,8 +199,12 @@ class FileSource(Source):
             if chunk.rejected:
                 entry["line"] = max([entry.get("line", 0)] + [r.index for r in chunk.rejected])
             entry["done"] = following is None
-            yield Batch(chunk.data, position=copy.deepcopy(state), rejected=chunk.rejected,
-                        meta={"file": name})
+            yield Batch(
+                chunk.data,
+                position=copy.deepcopy(state),
+                rejected=chunk.rejected,
+                meta={"file": name},
+            )
             chunk = following
         if not entry["done"]:  # an empty file, or resumed at its very end
             entry["done"] = True

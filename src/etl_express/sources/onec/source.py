@@ -20,9 +20,11 @@ EMPTY_REF = "00000000-0000-0000-0000-000000000000"
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_ENTITY = re.compile(r"^(Catalog|Document|InformationRegister|AccumulationRegister|AccountingRegister|"
-                     r"ChartOfAccounts|ChartOfCharacteristicTypes|ChartOfCalculationTypes|"
-                     r"ExchangePlan|BusinessProcess|Task|Constant|DocumentJournal|CalculationRegister)_\w+")
+_ENTITY = re.compile(
+    r"^(Catalog|Document|InformationRegister|AccumulationRegister|AccountingRegister|"
+    r"ChartOfAccounts|ChartOfCharacteristicTypes|ChartOfCalculationTypes|"
+    r"ExchangePlan|BusinessProcess|Task|Constant|DocumentJournal|CalculationRegister)_\w+"
+)
 
 
 class OneCNormalizer:
@@ -39,14 +41,20 @@ class OneCNormalizer:
         try:
             self.zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ETLConfigError(f"unknown time zone {timezone!r}", hint='e.g. timezone="Europe/Moscow"') from None
+            raise ETLConfigError(
+                f"unknown time zone {timezone!r}", hint='e.g. timezone="Europe/Moscow"'
+            ) from None
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
             if _DATE.match(value):
                 if value == EMPTY_DATE:
                     return None
-                return dt.datetime.fromisoformat(value).replace(tzinfo=self.zone).astimezone(dt.timezone.utc)
+                return (
+                    dt.datetime.fromisoformat(value)
+                    .replace(tzinfo=self.zone)
+                    .astimezone(dt.timezone.utc)
+                )
             if _GUID.match(value):
                 return None if value == EMPTY_REF else value.lower()
             return value
@@ -57,7 +65,11 @@ class OneCNormalizer:
         return value
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {k: self.value(v) for k, v in record.items() if "@" not in k and not k.startswith("odata.")}
+        return {
+            k: self.value(v)
+            for k, v in record.items()
+            if "@" not in k and not k.startswith("odata.")
+        }
 
 
 class OneCODataSource(RESTSource):
@@ -112,8 +124,10 @@ class OneCODataSource(RESTSource):
         timeout: float | httpx.Timeout = 60.0,
     ):
         if not _ENTITY.match(entity):
-            raise ETLConfigError(f"entity {entity!r} is not a 1C OData entity set",
-                                 hint='use the OData name, e.g. "Catalog_Контрагенты" or "Document_Заказ"')
+            raise ETLConfigError(
+                f"entity {entity!r} is not a 1C OData entity set",
+                hint='use the OData name, e.g. "Catalog_Контрагенты" or "Document_Заказ"',
+            )
         if odata_version not in (3, 4):
             raise ETLConfigError(f"odata_version must be 3 or 4, got {odata_version!r}")
         params: dict[str, Any] = {"$format": "json", "$orderby": order_by}
@@ -129,21 +143,38 @@ class OneCODataSource(RESTSource):
             literal = "datetime'{value}'" if odata_version == 3 else "{value}Z"
             condition = f"{date_field} gt {literal}"
             if filter:
-                condition = "(" + filter.replace("{", "{{").replace("}", "}}") + ") and " + condition
+                condition = (
+                    "(" + filter.replace("{", "{{").replace("}", "}}") + ") and " + condition
+                )
             if isinstance(initial_date, dt.datetime):
                 initial_date = initial_date.strftime("%Y-%m-%dT%H:%M:%S")
-            incremental = Incremental(cursor_field=date_field, param="$filter", template=condition,
-                                      initial_value=initial_date)
+            incremental = Incremental(
+                cursor_field=date_field,
+                param="$filter",
+                template=condition,
+                initial_value=initial_date,
+            )
         root = base_url.rstrip("/")
         if not root.endswith(ODATA_PATH):
             root = f"{root}/{ODATA_PATH}"
         super().__init__(
-            root, entity, params=params, headers={"Accept": "application/json"},
-            paginator=OffsetPaginator(limit=page_size, offset_param="$skip", limit_param="$top",
-                                      stop_on_short_page=True),
-            auth=BasicAuth(username, password), records_path="value", primary_key=primary_key,
-            incremental=incremental, retry=retry, rate_limit=rate_limit, timeout=timeout,
-            record_hook=OneCNormalizer(timezone), name=name or entity, pii=pii,
+            root,
+            entity,
+            params=params,
+            headers={"Accept": "application/json"},
+            paginator=OffsetPaginator(
+                limit=page_size, offset_param="$skip", limit_param="$top", stop_on_short_page=True
+            ),
+            auth=BasicAuth(username, password),
+            records_path="value",
+            primary_key=primary_key,
+            incremental=incremental,
+            retry=retry,
+            rate_limit=rate_limit,
+            timeout=timeout,
+            record_hook=OneCNormalizer(timezone),
+            name=name or entity,
+            pii=pii,
         )
         self.entity = entity
 

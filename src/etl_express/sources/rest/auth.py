@@ -48,7 +48,9 @@ class BasicAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         pair = f"{_required(self.username, 'username')}:{reveal(self.password) or ''}"
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        request.headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode(
+            "ascii"
+        )
         yield request
 
     def __repr__(self) -> str:
@@ -58,10 +60,16 @@ class BasicAuth(httpx.Auth):
 class APIKeyAuth(httpx.Auth):
     """An API key in a header (``X-API-Key: ...``) or a query parameter (``?api_key=...``)."""
 
-    def __init__(self, key: SecretLike, name: str = "X-API-Key",
-                 location: Literal["header", "query"] = "header"):
+    def __init__(
+        self,
+        key: SecretLike,
+        name: str = "X-API-Key",
+        location: Literal["header", "query"] = "header",
+    ):
         if location not in ("header", "query"):
-            raise ETLConfigError(f"APIKeyAuth location must be 'header' or 'query', got {location!r}")
+            raise ETLConfigError(
+                f"APIKeyAuth location must be 'header' or 'query', got {location!r}"
+            )
         self.key, self.name, self.location = key, name, location
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -87,9 +95,16 @@ class OAuth2ClientCredentials(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, token_url: str, client_id: SecretLike, client_secret: SecretLike, *,
-                 scope: str | None = None, leeway: float = 30.0,
-                 extra: dict[str, str] | None = None):
+    def __init__(
+        self,
+        token_url: str,
+        client_id: SecretLike,
+        client_secret: SecretLike,
+        *,
+        scope: str | None = None,
+        leeway: float = 30.0,
+        extra: dict[str, str] | None = None,
+    ):
         self.token_url, self.client_id, self.client_secret = token_url, client_id, client_secret
         self.scope, self.leeway, self.extra = scope, leeway, dict(extra or {})
         self._token: str | None = None
@@ -113,25 +128,38 @@ class OAuth2ClientCredentials(httpx.Auth):
         if self.scope:
             data["scope"] = self.scope
         pair = f"{_required(self.client_id, 'client_id')}:{_required(self.client_secret, 'client_secret')}"
-        return httpx.Request("POST", self.token_url, data=data, headers={
-            "Accept": "application/json",
-            "Authorization": "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii"),
-        })
+        return httpx.Request(
+            "POST",
+            self.token_url,
+            data=data,
+            headers={
+                "Accept": "application/json",
+                "Authorization": "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii"),
+            },
+        )
 
     def _store(self, response: httpx.Response) -> None:
         if response.status_code != 200:
-            raise SourceError(f"OAuth2 token request to {httpx.URL(self.token_url).copy_with(query=None)} "
-                              f"failed with HTTP {response.status_code}",
-                              hint="check client_id, client_secret and scope")
+            raise SourceError(
+                f"OAuth2 token request to {httpx.URL(self.token_url).copy_with(query=None)} "
+                f"failed with HTTP {response.status_code}",
+                hint="check client_id, client_secret and scope",
+            )
         try:
             body = response.json()
             token = body["access_token"]
         except (ValueError, KeyError, TypeError):
-            raise SourceError("OAuth2 token response has no access_token",
-                              hint="check token_url points at the token endpoint") from None
+            raise SourceError(
+                "OAuth2 token response has no access_token",
+                hint="check token_url points at the token endpoint",
+            ) from None
         self._token = str(token)
         expires_in = body.get("expires_in")
-        self._expires_at = time.monotonic() + float(expires_in) - self.leeway if expires_in is not None else float("inf")
+        self._expires_at = (
+            time.monotonic() + float(expires_in) - self.leeway
+            if expires_in is not None
+            else float("inf")
+        )
         self.refreshes += 1
 
     def _valid(self) -> bool:

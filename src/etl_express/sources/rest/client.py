@@ -117,15 +117,27 @@ def safe_url(url: httpx.URL | str) -> str:
 class RESTClient:
     """One ``httpx.Client`` with retries and a rate limit; sends :class:`PageRequest` s."""
 
-    def __init__(self, *, auth: httpx.Auth | None = None, retry: RetryPolicy | None = None,
-                 rate_limit: RateLimit | None = None, timeout: float | httpx.Timeout = 30.0,
-                 headers: dict[str, str] | None = None, transport: httpx.BaseTransport | None = None,
-                 verify: bool | str = True):
+    def __init__(
+        self,
+        *,
+        auth: httpx.Auth | None = None,
+        retry: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        verify: bool | str = True,
+    ):
         self.retry = retry or RetryPolicy()
         self.rate_limit = rate_limit
-        self.http = httpx.Client(auth=auth, timeout=timeout, headers=headers, transport=transport,
-                                 verify=_default_ssl_context() if verify is True else verify,
-                                 follow_redirects=True)
+        self.http = httpx.Client(
+            auth=auth,
+            timeout=timeout,
+            headers=headers,
+            transport=transport,
+            verify=_default_ssl_context() if verify is True else verify,
+            follow_redirects=True,
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -133,7 +145,7 @@ class RESTClient:
     def __enter__(self) -> RESTClient:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def send(self, page: PageRequest) -> httpx.Response:
@@ -147,8 +159,13 @@ class RESTClient:
                 self.rate_limit.acquire()
             response: httpx.Response | None = None
             try:
-                request = self.http.build_request(page.method, page.url, params=_merged(page),
-                                                  headers=page.headers or None, json=page.json)
+                request = self.http.build_request(
+                    page.method,
+                    page.url,
+                    params=_merged(page),
+                    headers=page.headers or None,
+                    json=page.json,
+                )
                 response = self.http.send(request)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}"
@@ -158,17 +175,27 @@ class RESTClient:
                 problem = f"HTTP {response.status_code}"
                 if response.status_code not in policy.retry_statuses:
                     raise SourceError(
-                        f"GET {where} failed with HTTP {response.status_code}" if page.method == "GET"
+                        f"GET {where} failed with HTTP {response.status_code}"
+                        if page.method == "GET"
                         else f"{page.method} {where} failed with HTTP {response.status_code}",
                         hint=_hint(response.status_code),
                     )
             if attempt >= policy.max_attempts:
-                raise SourceError(f"{page.method} {where} failed after {attempt} attempts: {problem}",
-                                  hint="the server is unreachable or overloaded; the next run resumes "
-                                  "from the last committed page (raise RetryPolicy.max_attempts to wait longer)")
+                raise SourceError(
+                    f"{page.method} {where} failed after {attempt} attempts: {problem}",
+                    hint="the server is unreachable or overloaded; the next run resumes "
+                    "from the last committed page (raise RetryPolicy.max_attempts to wait longer)",
+                )
             wait = policy.delay(attempt, response)
-            logger.warning("{} {} -> {}; retry {} of {} in {:.2f} s", page.method, where, problem,
-                           attempt, policy.max_attempts - 1, wait)
+            logger.warning(
+                "{} {} -> {}; retry {} of {} in {:.2f} s",
+                page.method,
+                where,
+                problem,
+                attempt,
+                policy.max_attempts - 1,
+                wait,
+            )
             time.sleep(wait)
 
 

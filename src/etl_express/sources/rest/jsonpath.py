@@ -40,22 +40,35 @@ def select_records(body: Any, path: str | None, where: str) -> list[dict[str, An
     elif isinstance(body, list):
         found = body
     else:
-        found = next((body[k] for k in COMMON_RECORD_KEYS
-                      if isinstance(body, dict) and isinstance(body.get(k), list)), None)
+        found = next(
+            (
+                body[k]
+                for k in COMMON_RECORD_KEYS
+                if isinstance(body, dict) and isinstance(body.get(k), list)
+            ),
+            None,
+        )
         if found is None:
             keys = sorted(body)[:20] if isinstance(body, dict) else type(body).__name__
-            raise SourceError(f"cannot find the records in the response of {where} (keys: {keys})",
-                              hint='pass records_path="data.items" naming the list of records')
+            raise SourceError(
+                f"cannot find the records in the response of {where} (keys: {keys})",
+                hint='pass records_path="data.items" naming the list of records',
+            )
     if isinstance(found, dict):
         found = [found]
     if not isinstance(found, list):
-        raise SourceError(f"records_path {path!r} in the response of {where} is a "
-                          f"{type(found).__name__}, not a list",
-                          hint="point records_path at the list of records")
+        raise SourceError(
+            f"records_path {path!r} in the response of {where} is a "
+            f"{type(found).__name__}, not a list",
+            hint="point records_path at the list of records",
+        )
     bad = next((i for i, r in enumerate(found) if not isinstance(r, dict)), None)
     if bad is not None:
-        raise SourceError(f"record {bad} in the response of {where} is a {type(found[bad]).__name__}, "
-                          "not an object", hint="point records_path at a list of JSON objects")
+        raise SourceError(
+            f"record {bad} in the response of {where} is a {type(found[bad]).__name__}, "
+            "not an object",
+            hint="point records_path at a list of JSON objects",
+        )
     return found
 
 

@@ -132,14 +132,19 @@ class SinglePagePaginator(BasePaginator):
 def _total(response: httpx.Response, path: str, paginator: str) -> int | None:
     value = find_path(_json(response), path)
     if value is None:
-        logger.warning("{}: total {!r} is missing or null in the response; stopping pagination",
-                       paginator, path)
+        logger.warning(
+            "{}: total {!r} is missing or null in the response; stopping pagination",
+            paginator,
+            path,
+        )
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise SourceError(f"{paginator}: total {path!r} is not a number ({type(value).__name__})",
-                          hint="point total_path at the numeric total, or set total_path=None") from None
+        raise SourceError(
+            f"{paginator}: total {path!r} is not a number ({type(value).__name__})",
+            hint="point total_path at the numeric total, or set total_path=None",
+        ) from None
 
 
 def _json(response: httpx.Response) -> Any:
@@ -158,9 +163,16 @@ class OffsetPaginator(BasePaginator):
     that always honour the limit, like 1C: it saves the final empty request).
     """
 
-    def __init__(self, limit: int, *, offset: int = 0, offset_param: str = "offset",
-                 limit_param: str = "limit", total_path: str | None = None,
-                 stop_on_short_page: bool = False):
+    def __init__(
+        self,
+        limit: int,
+        *,
+        offset: int = 0,
+        offset_param: str = "offset",
+        limit_param: str = "limit",
+        total_path: str | None = None,
+        stop_on_short_page: bool = False,
+    ):
         super().__init__()
         if limit < 1:
             raise ETLConfigError(f"OffsetPaginator limit must be >= 1, got {limit}")
@@ -197,13 +209,23 @@ class OffsetPaginator(BasePaginator):
 class PageNumberPaginator(BasePaginator):
     """``?page=1``, ``?page=2`` ... Stops on an empty page or past ``total_path`` pages."""
 
-    def __init__(self, *, base_page: int = 1, page_param: str = "page",
-                 page_size: int | None = None, page_size_param: str = "per_page",
-                 total_path: str | None = None):
+    def __init__(
+        self,
+        *,
+        base_page: int = 1,
+        page_param: str = "page",
+        page_size: int | None = None,
+        page_size_param: str = "per_page",
+        total_path: str | None = None,
+    ):
         super().__init__()
         self.page = base_page
         self.base_page, self.page_param = base_page, page_param
-        self.page_size, self.page_size_param, self.total_path = page_size, page_size_param, total_path
+        self.page_size, self.page_size_param, self.total_path = (
+            page_size,
+            page_size_param,
+            total_path,
+        )
 
     def update_state(self, response: httpx.Response, data: list[Any]) -> None:
         if self._stop_on_empty(data):

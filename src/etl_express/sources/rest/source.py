@@ -112,16 +112,22 @@ class RESTSource(Source):
         transport: httpx.BaseTransport | None = None,
     ):
         if not base_url or not str(base_url).startswith(("http://", "https://")):
-            raise ETLConfigError(f"base_url must be an http(s) URL, got {safe_url(base_url) if base_url else base_url!r}",
-                                 hint='RESTSource("https://api.example.com/v1", "customers")')
+            raise ETLConfigError(
+                f"base_url must be an http(s) URL, got {safe_url(base_url) if base_url else base_url!r}",
+                hint='RESTSource("https://api.example.com/v1", "customers")',
+            )
         if concurrency < 1:
             raise ETLConfigError(f"concurrency must be >= 1, got {concurrency}")
         if paginator is not None and not isinstance(paginator, BasePaginator):
-            raise ETLConfigError(f"paginator must be a BasePaginator, got {type(paginator).__name__}",
-                                 hint="e.g. paginator=OffsetPaginator(limit=100)")
+            raise ETLConfigError(
+                f"paginator must be a BasePaginator, got {type(paginator).__name__}",
+                hint="e.g. paginator=OffsetPaginator(limit=100)",
+            )
         if auth is not None and not isinstance(auth, httpx.Auth):
-            raise ETLConfigError(f"auth must be an httpx.Auth, got {type(auth).__name__}",
-                                 hint="e.g. auth=BearerAuth(etl.secret('API_TOKEN'))")
+            raise ETLConfigError(
+                f"auth must be an httpx.Auth, got {type(auth).__name__}",
+                hint="e.g. auth=BearerAuth(etl.secret('API_TOKEN'))",
+            )
         self.base_url, self.path, self.method = str(base_url), path, method.upper()
         self.params = dict(params or {})
         self.headers = dict(headers or {})
@@ -134,7 +140,9 @@ class RESTSource(Source):
         self.incremental_config = incremental
         self.incremental = incremental is not None
         self.retry = retry or RetryPolicy()
-        self.rate_limit = RateLimit(rate_limit) if isinstance(rate_limit, (int, float)) else rate_limit
+        self.rate_limit = (
+            RateLimit(rate_limit) if isinstance(rate_limit, (int, float)) else rate_limit
+        )
         self.timeout = timeout
         self._partitions = partitions
         self.concurrency = concurrency
@@ -146,7 +154,9 @@ class RESTSource(Source):
         self.transport = transport
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={safe_url(self._url({}))!r}, paginator={self.paginator!r})"
+        return (
+            f"{type(self).__name__}(url={safe_url(self._url({}))!r}, paginator={self.paginator!r})"
+        )
 
     # -- configuration ----------------------------------------------------------------
 
@@ -162,8 +172,10 @@ class RESTSource(Source):
         for key, value in partition.items():
             path = path.replace("{" + key + "}", quote(str(value), safe=""))
         if "{" in path:
-            raise ETLConfigError(f"path {self.path!r} has a placeholder no partition fills",
-                                 hint="give partitions=[{...}] with a value for each {name} in path")
+            raise ETLConfigError(
+                f"path {self.path!r} has a placeholder no partition fills",
+                hint="give partitions=[{...}] with a value for each {name} in path",
+            )
         if not path:
             return self.base_url
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
@@ -177,8 +189,13 @@ class RESTSource(Source):
 
     def client(self) -> RESTClient:
         """A client with this source's auth, retries, rate limit and timeout."""
-        return RESTClient(auth=self.auth, retry=self.retry, rate_limit=self.rate_limit,
-                          timeout=self.timeout, transport=self.transport)
+        return RESTClient(
+            auth=self.auth,
+            retry=self.retry,
+            rate_limit=self.rate_limit,
+            timeout=self.timeout,
+            transport=self.transport,
+        )
 
     # -- reading ------------------------------------------------------------------------
 
@@ -191,7 +208,11 @@ class RESTSource(Source):
             if self.concurrency > 1 and len(todo) > 1:
                 pages = self._parallel(client, todo, starts, state.get("since"))
             else:
-                pages = (item for p in todo for item in self._pages(client, p, starts[_key(p)], state.get("since")))
+                pages = (
+                    item
+                    for p in todo
+                    for item in self._pages(client, p, starts[_key(p)], state.get("since"))
+                )
             for key, records, next_state in pages:
                 if self.incremental_config is not None:
                     state["cursor"] = self._max_cursor(state.get("cursor"), records)
@@ -214,13 +235,17 @@ class RESTSource(Source):
                 if current is None or value > current:
                     current = value
             except TypeError:
-                raise SourceError(f"cursor field {field!r} mixes {type(current).__name__} and "
-                                  f"{type(value).__name__} values", where={"source": self.name},
-                                  hint="choose a cursor field with one type (a timestamp or a number)") from None
+                raise SourceError(
+                    f"cursor field {field!r} mixes {type(current).__name__} and "
+                    f"{type(value).__name__} values",
+                    where={"source": self.name},
+                    hint="choose a cursor field with one type (a timestamp or a number)",
+                ) from None
         return current
 
-    def _pages(self, client: RESTClient, partition: Partition, start: Any,
-               since: Any) -> Iterator[tuple[str, list[dict[str, Any]], Any]]:
+    def _pages(
+        self, client: RESTClient, partition: Partition, start: Any, since: Any
+    ) -> Iterator[tuple[str, list[dict[str, Any]], Any]]:
         """``(partition key, records, next state)`` per page; next state is ``"done"``
         after the last page and ``None`` when the paginator cannot resume."""
         key = _key(partition)
@@ -228,7 +253,9 @@ class RESTSource(Source):
         if isinstance(start, dict):
             paginator.set_state(start)
         url = self._url(partition)
-        request = PageRequest(self.method, url, self._query(partition, since), dict(self.headers), self.json_body)
+        request = PageRequest(
+            self.method, url, self._query(partition, since), dict(self.headers), self.json_body
+        )
         where = safe_url(url)
         pages, last_digest = 0, None
         while True:
@@ -237,16 +264,23 @@ class RESTSource(Source):
             try:
                 body = response.json()
             except ValueError:
-                raise SourceError(f"{where} answered HTTP {response.status_code} with a body that is not JSON "
-                                  f"({response.headers.get('content-type', 'no content type')})",
-                                  where={"source": self.name, "page": pages + 1},
-                                  hint="check the URL and the Accept/$format parameter") from None
+                raise SourceError(
+                    f"{where} answered HTTP {response.status_code} with a body that is not JSON "
+                    f"({response.headers.get('content-type', 'no content type')})",
+                    where={"source": self.name, "page": pages + 1},
+                    hint="check the URL and the Accept/$format parameter",
+                ) from None
             records = select_records(body, self.records_path, where)
-            digest = hashlib.sha256(json.dumps(records, sort_keys=True, default=str).encode()).digest()
+            digest = hashlib.sha256(
+                json.dumps(records, sort_keys=True, default=str).encode()
+            ).digest()
             if records and digest == last_digest:
-                raise SourceError(f"{where} returned the same page twice in a row (page {pages + 1}); "
-                                  "stopping instead of looping forever", where={"source": self.name},
-                                  hint="check that the paginator's parameters are the ones the API reads")
+                raise SourceError(
+                    f"{where} returned the same page twice in a row (page {pages + 1}); "
+                    "stopping instead of looping forever",
+                    where={"source": self.name},
+                    hint="check that the paginator's parameters are the ones the API reads",
+                )
             last_digest = digest
             paginator.update_state(response, records)
             pages += 1
@@ -259,8 +293,9 @@ class RESTSource(Source):
             if records:
                 yield key, records, paginator.get_state()
 
-    def _parallel(self, client: RESTClient, parts: list[Partition], starts: dict[str, Any],
-                  since: Any) -> Iterator[tuple[str, list[dict[str, Any]], Any]]:
+    def _parallel(
+        self, client: RESTClient, parts: list[Partition], starts: dict[str, Any], since: Any
+    ) -> Iterator[tuple[str, list[dict[str, Any]], Any]]:
         out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2 * self.concurrency)
         stop = threading.Event()
 
@@ -283,7 +318,9 @@ class RESTSource(Source):
             finally:
                 put(("end", None))
 
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"etl-{self.name}")
+        pool = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix=f"etl-{self.name}"
+        )
         try:
             for part in parts:
                 pool.submit(work, part)

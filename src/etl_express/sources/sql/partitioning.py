@@ -35,18 +35,24 @@ SAMPLE_ROWS = 500_000
 def key_ranges(source: SQLSource, n: int, column: str | None = None) -> list[Partition]:
     """``n`` key ranges (fewer when the column has fewer distinct values) of ``source``."""
     if n < 1:
-        raise ETLConfigError(f"the number of partitions must be >= 1, got {n}", where={"table": source.table})
+        raise ETLConfigError(
+            f"the number of partitions must be >= 1, got {n}", where={"table": source.table}
+        )
     if n == 1:
         return [{}]
     column = column or source.key_columns[0]
     engine = source._engine()
     src = source._selectable(engine)
     if column not in src.c:
-        raise ETLConfigError(f"partition column {column!r} does not exist in {source.table or 'the query'}",
-                             hint="partition on the primary key (default) or the cursor column")
+        raise ETLConfigError(
+            f"partition column {column!r} does not exist in {source.table or 'the query'}",
+            hint="partition on the primary key (default) or the cursor column",
+        )
     col = src.c[column]
     with engine.connect() as conn:
-        nulls = conn.execute(sa.select(sa.func.count()).select_from(src).where(col.is_(None))).scalar_one()
+        nulls = conn.execute(
+            sa.select(sa.func.count()).select_from(src).where(col.is_(None))
+        ).scalar_one()
         if nulls:
             raise ETLConfigError(
                 f"partition column {column!r} has {nulls} NULL values: those rows would belong to no partition",
@@ -66,8 +72,13 @@ def key_ranges(source: SQLSource, n: int, column: str | None = None) -> list[Par
     specs: list[Partition] = []
     lo: Any = None
     for b in [*edges, None]:
-        specs.append({"column": column, "lo": None if lo is None else encode_value(lo),
-                      "hi": None if b is None else encode_value(b)})
+        specs.append(
+            {
+                "column": column,
+                "lo": None if lo is None else encode_value(lo),
+                "hi": None if b is None else encode_value(b),
+            }
+        )
         lo = b
     return specs
 
@@ -75,12 +86,15 @@ def key_ranges(source: SQLSource, n: int, column: str | None = None) -> list[Par
 def _estimated_rows(conn: sa.Connection, table: str | None) -> float:
     if table is None:
         return 0.0
-    est = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}).scalar()
+    est = conn.execute(
+        sa.text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+    ).scalar()
     return float(est or 0)
 
 
-def _postgres_quantiles(conn: sa.Connection, source: SQLSource, src: sa.FromClause, column: str,
-                        n: int) -> list[Any]:
+def _postgres_quantiles(
+    conn: sa.Connection, source: SQLSource, src: sa.FromClause, column: str, n: int
+) -> list[Any]:
     # just above i/n, so each boundary is the first value of the next range (n equal ranges
     # when the row count divides evenly)
     fractions = [i / n + 1e-12 for i in range(1, n)]
@@ -94,18 +108,28 @@ def _postgres_quantiles(conn: sa.Connection, source: SQLSource, src: sa.FromClau
             pct = min(100.0, 100.0 * SAMPLE_ROWS / rows)
             table_sql += f" TABLESAMPLE SYSTEM ({pct:.6f}) REPEATABLE (42)"
     else:
-        compiled = sa.select(src).compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+        compiled = sa.select(src).compile(
+            dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+        )
         table_sql = f"({compiled}) AS q"
     value = conn.execute(
-        sa.text(f"SELECT percentile_disc(CAST(:f AS double precision[])) WITHIN GROUP (ORDER BY {quoted}) "
-                f"FROM {table_sql}"),
+        sa.text(
+            f"SELECT percentile_disc(CAST(:f AS double precision[])) WITHIN GROUP (ORDER BY {quoted}) "
+            f"FROM {table_sql}"
+        ),
         {"f": fractions},
     ).scalar()
     return list(value or [])
 
 
-def _ntile_bounds(conn: sa.Connection, src: sa.FromClause, col: sa.ColumnElement[Any], n: int) -> list[Any]:
-    tiles = sa.select(col.label("v"), sa.func.ntile(n).over(order_by=col).label("tile")).select_from(src).subquery()
+def _ntile_bounds(
+    conn: sa.Connection, src: sa.FromClause, col: sa.ColumnElement[Any], n: int
+) -> list[Any]:
+    tiles = (
+        sa.select(col.label("v"), sa.func.ntile(n).over(order_by=col).label("tile"))
+        .select_from(src)
+        .subquery()
+    )
     q = sa.select(sa.func.min(tiles.c.v)).group_by(tiles.c.tile).order_by(tiles.c.tile)
     return [r[0] for r in conn.execute(q).all()][1:]
 

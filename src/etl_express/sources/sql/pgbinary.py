@@ -33,19 +33,33 @@ from ...sinks.pgcopy import COPY_SIGNATURE
 
 #: PostgreSQL type OID -> the decoder's column kind (see ``_copyread.c``).
 KINDS: dict[int, bytes] = {
-    21: b"h", 23: b"i", 20: b"q",          # int2, int4, int8
-    700: b"f", 701: b"d",                  # float4, float8
-    16: b"b",                              # bool
-    25: b"s", 1043: b"s", 1042: b"s", 19: b"s", 114: b"s",  # text, varchar, bpchar, name, json
-    3802: b"j",                            # jsonb
-    2950: b"u",                            # uuid
-    1082: b"D",                            # date
-    1114: b"T", 1184: b"T",                # timestamp, timestamptz
-    1700: b"n",                            # numeric
+    21: b"h",
+    23: b"i",
+    20: b"q",  # int2, int4, int8
+    700: b"f",
+    701: b"d",  # float4, float8
+    16: b"b",  # bool
+    25: b"s",
+    1043: b"s",
+    1042: b"s",
+    19: b"s",
+    114: b"s",  # text, varchar, bpchar, name, json
+    3802: b"j",  # jsonb
+    2950: b"u",  # uuid
+    1082: b"D",  # date
+    1114: b"T",
+    1184: b"T",  # timestamp, timestamptz
+    1700: b"n",  # numeric
 }
 _ARROW: dict[bytes, pa.DataType] = {
-    b"h": pa.int64(), b"i": pa.int64(), b"q": pa.int64(), b"f": pa.float64(), b"d": pa.float64(),
-    b"b": pa.bool_(), b"D": pa.date32(), b"T": TIMESTAMP,
+    b"h": pa.int64(),
+    b"i": pa.int64(),
+    b"q": pa.int64(),
+    b"f": pa.float64(),
+    b"d": pa.float64(),
+    b"b": pa.bool_(),
+    b"D": pa.date32(),
+    b"T": TIMESTAMP,
 }
 _MAX_BATCH_BYTES = 256 << 20  # a batch ends early rather than hold more than this
 
@@ -88,9 +102,14 @@ def _linked_libpq(impl: str) -> set[str]:
         import psycopg_binary
 
         package = os.path.dirname(psycopg_binary.__file__)
-        return {p for pattern in (os.path.join(os.path.dirname(package), "psycopg_binary.libs", "libpq*.so*"),
-                                  os.path.join(package, ".dylibs", "libpq*.dylib"))
-                for p in glob.glob(pattern)}
+        return {
+            p
+            for pattern in (
+                os.path.join(os.path.dirname(package), "psycopg_binary.libs", "libpq*.so*"),
+                os.path.join(package, ".dylibs", "libpq*.dylib"),
+            )
+            for p in glob.glob(pattern)
+        }
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
             return {line.split()[-1] for line in maps if "/libpq" in line and ".so" in line}
@@ -115,7 +134,9 @@ class BinaryCopyReader:
     def close(self) -> None:
         self._conn.close()
 
-    def batches(self, batch_size: int, *, ramp: bool = False) -> Iterator[tuple[pa.RecordBatch, np.ndarray | None]]:
+    def batches(
+        self, batch_size: int, *, ramp: bool = False
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray | None]]:
         """Record batches of ``batch_size`` rows (fewer at the end, or where a batch would
         pass 256 MB). With ``ramp`` the first batches are 1/16, 1/8, 1/4 and 1/2 of it (from
         16,000 rows up): the first rows reach the later stages and the target sooner, so a
@@ -142,24 +163,35 @@ class BinaryCopyReader:
                 # PostgreSQL sends a row a message (the header rides with the first): one
                 # drain is one batch, and nothing is left over to carry into the next
                 hint = int(row_bytes * size * 1.05) + 65536
-                data, state = native.copy_drain(pgconn.pgconn_ptr, get, free, size, _MAX_BATCH_BYTES, hint)
+                data, state = native.copy_drain(
+                    pgconn.pgconn_ptr, get, free, size, _MAX_BATCH_BYTES, hint
+                )
                 if state == -2:
                     self._raise_result()
                     raise psycopg.OperationalError(
-                        f"reading the COPY stream failed: {pgconn.error_message.decode(errors='replace').strip()}")
+                        f"reading the COPY stream failed: {pgconn.error_message.decode(errors='replace').strip()}"
+                    )
                 pending = pending + data if pending else data
             if start < 0:
                 if len(pending) < 19 and state == 0:
                     continue
                 start = _header_end(pending)
             try:
-                end, rows, finished, columns, infinite = native.copy_decode(pending, start, self.kinds, size)
+                end, rows, finished, columns, infinite = native.copy_decode(
+                    pending, start, self.kinds, size
+                )
             except ValueError as exc:
                 raise Unsupported(str(exc)) from None
             if rows:
                 row_bytes = (end - start) / rows
-                yield self._batch(rows, columns), (
-                    None if infinite is None else np.frombuffer(infinite, np.int32).reshape(-1, 3))
+                yield (
+                    self._batch(rows, columns),
+                    (
+                        None
+                        if infinite is None
+                        else np.frombuffer(infinite, np.int32).reshape(-1, 3)
+                    ),
+                )
                 size = next(sizes, batch_size)
             if finished or (state == 1 and end == len(pending)):
                 break
@@ -189,8 +221,11 @@ class BinaryCopyReader:
                 arrays.append(pa.Array.from_buffers(pa.string(), rows, buffers, null_count=nulls))
             else:
                 values, valid, nulls = col
-                arrays.append(pa.Array.from_buffers(_ARROW[k], rows, [_buf(valid), pa.py_buffer(values)],
-                                                    null_count=nulls))
+                arrays.append(
+                    pa.Array.from_buffers(
+                        _ARROW[k], rows, [_buf(valid), pa.py_buffer(values)], null_count=nulls
+                    )
+                )
         return pa.RecordBatch.from_arrays(arrays, names=self.names)
 
 
@@ -234,4 +269,11 @@ def open_reader(url: str, query: str) -> BinaryCopyReader | None:
         raise
 
 
-__all__ = ["KINDS", "BinaryCopyReader", "Unsupported", "available", "libpq_functions", "open_reader"]
+__all__ = [
+    "KINDS",
+    "BinaryCopyReader",
+    "Unsupported",
+    "available",
+    "libpq_functions",
+    "open_reader",
+]

@@ -21,7 +21,7 @@ def encode_value(value: Any) -> Any:
 
 def decode_value(value: Any) -> Any:
     if isinstance(value, dict) and len(value) == 1:
-        (tag, text), = value.items()
+        ((tag, text),) = value.items()
         if tag == "$datetime":
             return dt.datetime.fromisoformat(text)
         if tag == "$date":

@@ -69,18 +69,24 @@ class SQLSource(Source):
         fast_path: bool = True,
     ):
         if (table is None) == (query is None):
-            raise ETLConfigError("SQLSource needs exactly one of table= or query=",
-                                 hint='SQLSource(url, table="customers", primary_key="id")')
+            raise ETLConfigError(
+                "SQLSource needs exactly one of table= or query=",
+                hint='SQLSource(url, table="customers", primary_key="id")',
+            )
         if table is not None and not _IDENT.match(table):
-            raise ETLConfigError(f"table {table!r} is not a plain identifier or schema.table",
-                                 hint="use query= for anything more complex")
+            raise ETLConfigError(
+                f"table {table!r} is not a plain identifier or schema.table",
+                hint="use query= for anything more complex",
+            )
         if batch_size < 1:
             raise ETLConfigError(f"batch_size must be >= 1, got {batch_size}")
         pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or [])
         if not pk:
-            raise ETLConfigError("SQLSource needs primary_key= (keyset reads and upserts rely on it)",
-                                 where={"table": table or "query"},
-                                 hint='pass primary_key="id" or a list of columns')
+            raise ETLConfigError(
+                "SQLSource needs primary_key= (keyset reads and upserts rely on it)",
+                where={"table": table or "query"},
+                hint='pass primary_key="id" or a list of columns',
+            )
         self.url = url
         self.table = table
         self.query = query
@@ -112,7 +118,9 @@ class SQLSource(Source):
     def _masked(self) -> str:
         from ...secrets import SecretRef
 
-        return repr(self.url) if isinstance(self.url, SecretRef) else mask_url(str(reveal(self.url)))
+        return (
+            repr(self.url) if isinstance(self.url, SecretRef) else mask_url(str(reveal(self.url)))
+        )
 
     # -- query building -----------------------------------------------------------------
 
@@ -125,7 +133,9 @@ class SQLSource(Source):
     def _selectable(self, engine: Engine) -> sa.FromClause:
         if self.query is not None:
             with engine.connect() as conn:
-                names = list(conn.execute(sa.text(f"SELECT * FROM ({self.query}) AS q WHERE 1 = 0")).keys())
+                names = list(
+                    conn.execute(sa.text(f"SELECT * FROM ({self.query}) AS q WHERE 1 = 0")).keys()
+                )
             return sa.text(self.query).columns(*[sa.column(n) for n in names]).subquery("q")
         schema, _, name = self.table.rpartition(".")  # type: ignore[union-attr]
         try:
@@ -150,7 +160,11 @@ class SQLSource(Source):
             elif isinstance(t, sa.Numeric):
                 precision = getattr(t, "precision", None)
                 scale = getattr(t, "scale", None)
-                at = pa.decimal128(min(precision, 38), scale or 0) if precision else pa.decimal128(38, 10)
+                at = (
+                    pa.decimal128(min(precision, 38), scale or 0)
+                    if precision
+                    else pa.decimal128(38, 10)
+                )
             elif isinstance(t, sa.DateTime):
                 at = TIMESTAMP
             elif isinstance(t, sa.Date):
@@ -246,7 +260,9 @@ class SQLSource(Source):
     def _read_sqlalchemy(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
         with engine.connect() as conn:
             conn = _read_only(conn)
-            result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(stmt)
+            result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
+                stmt
+            )
             names = list(result.keys())
             for rows in result.partitions(self.batch_size):
                 columns = list(zip(*rows))
@@ -254,19 +270,24 @@ class SQLSource(Source):
                 batch = pa.RecordBatch.from_arrays(arrays, names=names)
                 yield Batch(self._typed(batch, self._types), position=self._position(batch))
 
-    def _read_postgres(self, engine: Engine, stmt: sa.Select, position: Any,
-                       partition: Partition | None) -> Iterator[Batch]:
+    def _read_postgres(
+        self, engine: Engine, stmt: sa.Select, position: Any, partition: Partition | None
+    ) -> Iterator[Batch]:
         """Binary COPY decoded by the compiled extension (:mod:`.pgbinary`) when it can take
         every column and value; else, or from the first value it cannot take, ADBC."""
         from . import pgbinary
 
-        reader = pgbinary.open_reader(self._libpq_url(engine), _render(stmt))  # None: not here, or not these types
+        reader = pgbinary.open_reader(
+            self._libpq_url(engine), _render(stmt)
+        )  # None: not here, or not these types
         if reader is not None:
             try:
                 for rows, infinite in reader.batches(self.batch_size, ramp=True):
                     batch = self._typed_batch(rows)
                     if infinite is not None:
-                        batch = _without_infinite(batch, infinite, reader.kinds, self._ordering_names())
+                        batch = _without_infinite(
+                            batch, infinite, reader.kinds, self._ordering_names()
+                        )
                     yield batch
                     position = batch.position
                 return
@@ -295,7 +316,9 @@ class SQLSource(Source):
         stmt = _as_text(stmt, set(self._order_columns()))
         with adbc.connect(self._libpq_url(engine)) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
-            cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(_ADBC_CHUNK_BYTES)})
+            cur.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(_ADBC_CHUNK_BYTES)}
+            )
             cur.execute(_render(stmt))
             reader = cur.fetch_record_batch()
             pending: list[pa.RecordBatch] = []
@@ -318,14 +341,20 @@ class SQLSource(Source):
         typed = self._typed(rows.combine_chunks().to_batches()[0], self._types)
         data, infinite, kinds = _adbc_infinite(typed)  # before the position reads the last row
         batch = Batch(data, position=self._position(data))
-        return batch if infinite is None else _without_infinite(batch, infinite, kinds, self._ordering_names())
+        return (
+            batch
+            if infinite is None
+            else _without_infinite(batch, infinite, kinds, self._ordering_names())
+        )
 
     def _typed_batch(self, rows: pa.RecordBatch) -> Batch:
         typed = self._typed(rows, self._types)
         return Batch(typed, position=self._position(typed))
 
 
-def _without_infinite(batch: Batch, infinite: np.ndarray, kinds: bytes, ordering: Sequence[str]) -> Batch:
+def _without_infinite(
+    batch: Batch, infinite: np.ndarray, kinds: bytes, ordering: Sequence[str]
+) -> Batch:
     """The batch without its rows holding an infinite date or timestamp (``infinite``: the
     reader's (row, column, sign) triples), which the common format cannot carry: those rows go
     to quarantine, each such value written ``"infinity"`` or ``"-infinity"``, with a reason
@@ -338,22 +367,39 @@ def _without_infinite(batch: Batch, infinite: np.ndarray, kinds: bytes, ordering
     for row, col, sign in infinite.tolist():
         name, value = names[col], "infinity" if sign > 0 else "-infinity"
         if name in ordering:  # the checkpoint could not say where the read stands
-            raise SourceError(f"the ordering column {name!r} holds PostgreSQL's {value}",
-                              hint=f"read through a query that maps it, e.g. NULLIF({name}, '{value}'), or "
-                                   "order by another column")
-        fields.setdefault(row, []).append((name, value, "date" if kinds[col:col + 1] == b"D" else "timestamp"))
+            raise SourceError(
+                f"the ordering column {name!r} holds PostgreSQL's {value}",
+                hint=f"read through a query that maps it, e.g. NULLIF({name}, '{value}'), or "
+                "order by another column",
+            )
+        fields.setdefault(row, []).append(
+            (name, value, "date" if kinds[col : col + 1] == b"D" else "timestamp")
+        )
     bad = sorted(fields)
     rejected = []
     for row, record in zip(bad, to_records(data.take(pa.array(bad)))):
         record.update({name: value for name, value, _ in fields[row]})
-        what = ", ".join(f"column {name!r}: PostgreSQL's {value} {kind}" for name, value, kind in fields[row])
+        what = ", ".join(
+            f"column {name!r}: PostgreSQL's {value} {kind}" for name, value, kind in fields[row]
+        )
         name, value, _ = fields[row][0]
-        rejected.append(Rejected(row, record, f"{what}: no value in the common format; map it in the source "
-                                              f"query, e.g. NULLIF({name}, '{value}')", batch.position))
+        rejected.append(
+            Rejected(
+                row,
+                record,
+                f"{what}: no value in the common format; map it in the source "
+                f"query, e.g. NULLIF({name}, '{value}')",
+                batch.position,
+            )
+        )
     keep = np.ones(data.num_rows, dtype=bool)
     keep[bad] = False
-    return Batch(data.filter(pa.array(keep)), position=batch.position, meta=batch.meta,
-                 rejected=[*batch.rejected, *rejected])
+    return Batch(
+        data.filter(pa.array(keep)),
+        position=batch.position,
+        meta=batch.meta,
+        rejected=[*batch.rejected, *rejected],
+    )
 
 
 # what ADBC makes of PostgreSQL's +/-infinity: the sentinels shifted to the Unix epoch, wrapped around
@@ -366,8 +412,10 @@ _ADBC_INFINITY = {
 def _adbc_infinite(data: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None, bytes]:
     """ADBC's infinite dates and timestamps as nulls, with their (row, column, sign) triples
     (``None`` when there is none) and a kind a column (``D`` date, ``T`` timestamp)."""
-    kinds = b"".join(b"D" if pa.types.is_date32(f.type) else b"T" if pa.types.is_timestamp(f.type) else b"-"
-                     for f in data.schema)
+    kinds = b"".join(
+        b"D" if pa.types.is_date32(f.type) else b"T" if pa.types.is_timestamp(f.type) else b"-"
+        for f in data.schema
+    )
     triples = []
     arrays = list(data.columns)
     for col, kind in enumerate(kinds.decode()):
@@ -402,7 +450,14 @@ def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
     bytes, ``interval`` as month-day-nanosecond — as their PostgreSQL text, same names."""
     from sqlalchemy.dialects import postgresql
 
-    as_text = (sa.Uuid, sa.Interval, postgresql.INTERVAL, postgresql.INET, postgresql.CIDR, postgresql.MACADDR)
+    as_text = (
+        sa.Uuid,
+        sa.Interval,
+        postgresql.INTERVAL,
+        postgresql.INET,
+        postgresql.CIDR,
+        postgresql.MACADDR,
+    )
     columns = []
     changed = False
     for col in stmt.selected_columns:
