@@ -9,13 +9,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import pyarrow as pa
 from loguru import logger
 
 from . import _speedups
 from .anonymizers.base import Anonymizer
-from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
-from .format import normalize_name, records_to_batch, to_json_text, to_records
+from .anonymizers.guard import check_pipeline
+from .anonymizers.records import anonymize_record
+from .errors import ETLConfigError, ETLError, QualityError
+from .format import normalize_name
 from .logs import start_run_log
 from .quality import (
     ROW_COUNT_HISTORY,
@@ -187,19 +188,9 @@ class Pipeline:
         return replay(self, ids=ids, run_id=run_id)
 
     def check_pii_coverage(self) -> None:
-        """Refuse to run when a column tagged as personal data has no anonymizer."""
-        covered: set[str] = set()
-        for a in self.anonymizers:
-            covered |= {normalize_name(c) for c in a.covers()}
-        missing = [c for c in self.pii if c not in covered]
-        if missing:
-            raise AnonymizationError(
-                f"personal-data column(s) {missing} would reach the sink without an anonymizer",
-                where={"pipeline": self.name},
-                hint="add an anonymizer covering them, e.g. Pseudonymize("
-                + repr(missing)
-                + ", key=etl.secret('ANON_KEY'))",
-            )
+        """Refuse to run when personal data could get through: see
+        :func:`etl_express.anonymizers.guard.check_pipeline`."""
+        check_pipeline(self)
 
     # -- running -----------------------------------------------------------------------
 
@@ -410,44 +401,8 @@ class Pipeline:
         return checks
 
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Anonymize one raw record (a quarantined one) before it is stored.
-
-        The record's values are taken as text; each anonymizer is applied (except those that
-        judge a population of rows, such as ``KAnonymity``), and where one cannot handle the
-        raw value its columns are removed entirely. Columns tagged as personal data that are
-        still present are removed as well. Finally every remaining text value that no
-        anonymizer covered goes through a default ``ScrubPII``, so stray personal data in an
-        unexpected field never lands in quarantine.
-        """
-        from .anonymizers.scrub import ScrubPII
-
-        row = {
-            normalize_name(k): (v if v is None or isinstance(v, str) else to_json_text(v))
-            for k, v in record.items()
-        }
-        batch, _ = records_to_batch([row], pa.schema([pa.field(k, pa.string()) for k in row]))
-        for a in self.anonymizers:
-            if not a.row_wise:
-                continue
-            try:
-                batch = a.anonymize(batch)
-            except Exception:
-                for col in a.covers():
-                    i = batch.schema.get_field_index(normalize_name(col))
-                    if i >= 0:
-                        batch = batch.remove_column(i)
-        covered = {normalize_name(c) for a in self.anonymizers if a.row_wise for c in a.covers()}
-        for col in self.pii:
-            i = batch.schema.get_field_index(col)
-            if i >= 0 and col not in covered:
-                batch = batch.remove_column(i)
-        rest = [
-            f.name for f in batch.schema if f.name not in covered and pa.types.is_string(f.type)
-        ]
-        if rest:
-            batch = ScrubPII(rest).anonymize(batch)
-        records = to_records(batch)
-        return records[0] if records else {}
+        """One raw record made safe to quarantine (:func:`etl_express.anonymizers.records.anonymize_record`)."""
+        return anonymize_record(record, self.anonymizers, self.pii)
 
 
 def _describe(check: CheckResult) -> str:

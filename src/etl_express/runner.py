@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from .anonymizers.guard import check_step_columns
 from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
 from .format import Batch, Rejected, add_lineage
 from .prefetch import read_ahead
@@ -312,6 +313,8 @@ class PartitionRunner:
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
         for step in (*self.pipeline.transformers, *self.pipeline.anonymizers):
+            if not isinstance(step, Transformer):
+                check_step_columns(step, batch.schema.names, where)
             try:
                 batch = (
                     step.transform(batch)

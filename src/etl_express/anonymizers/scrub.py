@@ -14,6 +14,7 @@ from .. import _speedups
 from ..errors import AnonymizationError
 from ..secrets import SecretRef
 from .base import Anonymizer
+from .columns import canonical_all, column_index
 from .detectors import KIND_NAMES, classify_many
 from .normalize import digits_only
 from .pseudonymize import KeyedHasher
@@ -342,7 +343,8 @@ class ScrubPII(Anonymizer):
     restore it.
 
     Args:
-        columns: free-text columns to scrub (absent columns are skipped).
+        columns: free-text columns to scrub, in any spelling (``"Comment"`` is ``comment``);
+            a column the batch lacks is an ``ETLConfigError`` raised before anything is written.
         kinds: what to look for (default: all of ``email, phone, passport, snils, inn, ogrn, card``).
         replace: ``"placeholder"`` (default) or ``"pseudonym"`` (needs ``key``).
         key: for pseudonyms, ``etl.secret(...)`` or a ``SecretStr`` of at least 32 bytes.
@@ -360,7 +362,7 @@ class ScrubPII(Anonymizer):
         replace: str = "placeholder",
         key: SecretRef | SecretStr | None = None,
     ):
-        self.columns = (columns,) if isinstance(columns, str) else tuple(columns)
+        self.columns = canonical_all(columns)
         self.kinds = tuple(kinds)
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
@@ -388,9 +390,7 @@ class ScrubPII(Anonymizer):
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i < 0:
-                continue
+            i = column_index(batch.schema, column, "ScrubPII")
             batch = batch.set_column(
                 i, pa.field(column, pa.string()), self.scrub(batch.column(i), column)
             )
