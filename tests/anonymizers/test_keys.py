@@ -25,11 +25,11 @@ WEAK = [
     "abcdefgh" * 4,  # a repeated block
     "a" * 40,
     "98765432109876543210987654321098",  # descending
-    "qwertyuiopasdfghjklzxcvbnmqwertyuiop",  # keyboard walks
+    "qwertyuiopasdfghjklzxcvbnmqwertyuiop",  # keyboard walks  # pragma: allowlist secret
     "йцукенгшщзхъфывапролджэячсмитьбю",  # a Russian keyboard walk
     "passwordpasswordpassword12345678",  # words
     "SuperSecretPassword2024!SuperSecretPassword2024!",  # a phrase, twice
-    "0123456789abcdef0123456789abcdef",  # hex counting
+    "0123456789abcdef0123456789abcdef",  # hex counting  # pragma: allowlist secret
     "ab12" * 10,
     "Qwerty123!Qwerty123!Qwerty123!Qwerty123!",
 ]
