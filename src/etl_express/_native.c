@@ -752,13 +752,13 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
             const uint8_t *t = src + off[r];
             Py_ssize_t n = off[r + 1] - off[r], first = -1, m = 0;
             int hit = memchr(t, '@', n) != NULL;
-            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9][0-9\s()\-]{8,}[0-9] */
+            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9][0-9\s().\-]{8,}[0-9] */
                 uint8_t c = t[i];
                 if (c >= '0' && c <= '9') {
                     if (first < 0) first = i;
                     else if (i - first >= 9) hit = 1;
                 } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
-                             c == '-')) {
+                             c == '-' || c == '.')) {
                     first = -1;
                 }
             }
