@@ -23,9 +23,9 @@ KINDS = ("email", "phone", "passport", "snils", "inn", "ogrn", "card")
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in KINDS}
 
 # One cheap pass decides which rows can hold personal data at all: an "@", ten or more
-# digits with phone-like separators (dots included), or a passport context word. Only those
-# rows are scanned.
-PREFILTER = r"(?i)@|[0-9][0-9\s().\-]{8,}[0-9]|паспорт|серия|серии|выдан"
+# digits in a run of digits and phone-like separators (spaces, brackets, dashes, dots), or a
+# passport context word. Every rule's match holds one of these. Only those rows are scanned.
+PREFILTER = r"(?i)@|[0-9](?:[\s().\-]*[0-9]){9}|паспорт|серия|серии|выдан"
 
 
 @dataclass(frozen=True)
@@ -548,13 +548,18 @@ class ScrubPII(Anonymizer):
             pc.match_substring_regex(values, _FORMATTED_SNILS), False
         ).to_numpy(zero_copy_only=False)
         kinds[(kinds == 0) & low] = KIND_NAMES.index("snils")
-        carded = np.flatnonzero((kinds == 0) & _introduced_as(pieces, value_at, _CARD_BEFORE))
-        for i in carded:  # few: numbers right after "карта" that no other rule took
-            if luhn_ok(digits[i].as_py()) and 13 <= len(digits[i].as_py()) <= 19:
-                kinds[i] = KIND_NAMES.index("card")
+        rest = np.flatnonzero(kinds == 0)
+        if len(rest):  # numbers right after "карта" that no other rule took
+            carded = rest[_introduced_as(pieces, value_at[rest], _CARD_BEFORE)]
+            for i in carded:  # few
+                number = digits[i].as_py()
+                if 13 <= len(number) <= 19 and luhn_ok(number):
+                    kinds[i] = KIND_NAMES.index("card")
         kinds[_touches_digits(pieces, value_at)] = 0
         kinds[self._in_tokens(pieces, value_at)] = 0
-        kinds[_introduced_as_not_pii(pieces, value_at)] = 0
+        found = np.flatnonzero(kinds != 0)
+        if len(found):
+            kinds[found[_introduced_as_not_pii(pieces, value_at[found])]] = 0
         out = pa.nulls(len(values), pa.string())
         for code, kind in enumerate(KIND_NAMES):
             if code == 0 or kind not in self._checksum_kinds:
