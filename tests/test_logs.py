@@ -146,7 +146,7 @@ def test_each_run_logs_to_its_state_database(
     assert [r[4] for r in rows][0] == "run started"
     assert rows[-1][4].startswith("run succeeded: 5 read, 5 written")
     assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("INFO", pipeline_name, ok.run_id, "all")}
-    assert rows[0][5]["module"] == "etl_express.pipeline"
+    assert rows[0][5]["module"] == "etl_express._engine.run"
     # the failed run's batch transaction rolled back; its log lines are stored anyway
     failed = _log_rows(own_db, failed_id)
     assert failed[-1][0] == "ERROR" and failed[-1][4].startswith("run failed: reading list failed")

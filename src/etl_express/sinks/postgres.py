@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
-from ..errors import ETLConfigError, SinkError
+from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..secrets import SecretLike
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
@@ -79,26 +79,6 @@ def _widening(existing: str, t: pa.DataType) -> str | None:
     if existing == "character varying":
         return "text"
     return None
-
-
-_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.DOTALL)
-
-
-def safe_pg_message(exc: BaseException) -> str:
-    """The PostgreSQL error without any value from the data.
-
-    Only the primary message is kept (``DETAIL`` lines such as ``Key (email)=(...)`` or
-    ``Failing row contains (...)`` are dropped), and a trailing quoted value as in
-    ``invalid input syntax for type integer: "..."`` is replaced by ``<value>``.
-    """
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    if not primary:
-        primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    primary = _QUOTED_VALUE.sub(": <value>", primary.splitlines()[0] if primary else primary)
-    state = getattr(diag, "sqlstate", None) if diag is not None else None
-    text = f"{primary} (SQLSTATE {state})" if state else primary
-    return text if diag is not None else f"{type(exc).__name__}: {text}"
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -450,4 +430,4 @@ def _utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
     cur.execute("SELECT set_config('TimeZone', %s, true)", (row[0],))  # type: ignore[index]
 
 
-__all__ = ["PostgresSink", "dedupe_last", "pg_type", "safe_pg_message", "split_table"]
+__all__ = ["PostgresSink", "dedupe_last", "pg_type", "split_table"]

@@ -372,6 +372,46 @@ class CheckpointStore:
                 .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
             )
 
+    def fail_owned_runs(self, pipeline: str, partition: str, owner: str, error: str) -> int:
+        """Close the ``running`` rows of a partition that ``owner`` (``host:pid``) held."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.pipeline == pipeline,
+                    runs.c.partition == partition,
+                    runs.c.owner == owner,
+                    runs.c.status == "running",
+                )
+                .values(status="failed", finished_at=now(), error=error)
+            ).rowcount
+
+    def run_outcomes(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Status and failed check names of the recorded runs among ``run_ids``."""
+        if not run_ids:
+            return []
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
+                    runs.c.run_id.in_(list(run_ids))
+                )
+            ).all()
+            failed = conn.execute(
+                sa.select(quality_checks.c.run_id, quality_checks.c.name).where(
+                    quality_checks.c.run_id.in_(list(run_ids)),
+                    quality_checks.c.status == "failed",
+                )
+            ).all()
+        return [
+            {
+                "run_id": row.run_id,
+                "partition": row.partition,
+                "status": row.status,
+                "failed_checks": [c.name for c in failed if c.run_id == row.run_id],
+            }
+            for row in stored
+        ]
+
     def recent_runs(
         self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded"
     ) -> list[dict[str, Any]]:

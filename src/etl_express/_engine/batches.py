@@ -4,8 +4,8 @@ For each batch from the source: convert to the common format, transform, anonymi
 ONE transaction write the rows (bad ones isolated into quarantine), the quarantined records,
 the checkpoint and the run's counters. A transient error (dropped connection, PostgreSQL
 restart, serialization failure, HTTP 5xx) rolls the batch back, waits (exponential backoff)
-and reopens the source from the last committed checkpoint. A heartbeat thread keeps the
-run's lease fresh however long a batch takes.
+and reopens the source from the last committed checkpoint. The run ledger's heartbeat
+keeps the run's lease fresh however long a batch takes (store/ledger.py).
 """
 
 from __future__ import annotations
@@ -15,57 +15,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
-from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
-from .format import Batch, Rejected, add_lineage
-from .prefetch import read_ahead
-from .quality import QualityTracker, empty_counts
-from .quarantine import drop_rows, refused_records, write_isolating
-from .result import RunResult
-from .retry import is_transient
-from .sinks.postgres import safe_pg_message
-from .sources.base import Partition
-from .store.state import CheckpointStore, now
-from .transformers.base import Transformer
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
-
-
-class Heartbeat:
-    """A daemon thread refreshing a run's lease every ``interval`` seconds.
-
-    ``lost`` is set when the run is no longer ``running`` in the store (another process
-    took it over); the batch loop then stops before its next commit.
-    """
-
-    def __init__(self, store: CheckpointStore, run_id: str, interval: float, log: Any):
-        self.store, self.run_id, self.interval, self.log = store, run_id, interval, log
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"etl-heartbeat-{run_id[:8]}", daemon=True
-        )
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                if not self.store.heartbeat(self.run_id):
-                    self.lost.set()
-                    return
-            except Exception as exc:  # the database may be down for a moment: keep trying
-                self.log.warning("heartbeat failed: {}", type(exc).__name__)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+from ..anonymizers.records import anonymize_record
+from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
+from ..format import Batch, Rejected, add_lineage
+from ..prefetch import read_ahead
+from ..quality import QualityTracker, empty_counts
+from ..result import RunResult
+from ..retry import is_transient
+from ..sources.base import Partition
+from ..store.state import CheckpointStore, now
+from ..transformers.base import Transformer
+from .quarantine import drop_rows
+from .spec import PipelineSpec
+from .unit import BatchWork, commit_batch
 
 
 @contextmanager
@@ -96,7 +62,7 @@ class PartitionRunner:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: PipelineSpec,
         store: CheckpointStore,
         partition: Partition | None,
         pkey: str,
@@ -234,12 +200,8 @@ class PartitionRunner:
         converted = batch.num_rows
         batch = self._transform(batch, where)
         filtered = max(converted - batch.num_rows, 0)
-        convert_q = [
-            (pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected
-        ]
-        source_q = [
-            (pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected
-        ]
+        convert_q = [(self._anonymized(r.record), r.reason, raw.position) for r in rejected]
+        source_q = [(self._anonymized(r.record), r.reason, raw.position) for r in source_rejected]
         with_lineage = add_lineage(
             batch, result.run_id, pipeline.source.name, result.started_at or now()
         )
@@ -255,39 +217,27 @@ class PartitionRunner:
             empty_counts(batch),
         )
 
+    def _anonymized(self, record: dict[str, Any]) -> dict[str, Any]:
+        return anonymize_record(record, self.pipeline.anonymizers, self.pipeline.pii)
+
     def _commit(self, item: _Prepared) -> None:
-        """One transaction: rows, quarantine, counters and the checkpoint."""
+        """One transaction: rows, quarantine, counters and the checkpoint (unit.py)."""
         pipeline, store, result = self.pipeline, self.store, self.result
-        raw_position, where, n_in, filtered = item.position, item.where, item.n_in, item.filtered
-        batch, with_lineage, convert_q, source_q = (
-            item.batch,
-            item.with_lineage,
-            item.convert_q,
-            item.source_q,
+        n_in, filtered, batch = item.n_in, item.filtered, item.batch
+        work = BatchWork(
+            run_id=result.run_id,
+            pipeline=pipeline.name,
+            partition=self.pkey,
+            rows=item.with_lineage,
+            primary_key=self.primary_key,
+            rows_in=n_in,
+            position=item.position,
+            quarantine={"convert": item.convert_q, "source": item.source_q},
+            where=item.where,
         )
         with store.transaction() as conn:
-            try:
-                outcome = write_isolating(conn, pipeline.sink, with_lineage, self.primary_key)
-            except ETLError as exc:
-                exc.where.update({k: v for k, v in where.items() if k not in exc.where})
-                raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
-            sink_q = [
-                (rec, reason, raw_position)
-                for rec, reason in refused_records(with_lineage, outcome.refused)
-            ]
-            store.add_quarantine(
-                conn, result.run_id, pipeline.name, self.pkey, convert_q, stage="convert"
-            )
-            store.add_quarantine(
-                conn, result.run_id, pipeline.name, self.pkey, source_q, stage="source"
-            )
-            store.add_quarantine(
-                conn, result.run_id, pipeline.name, self.pkey, sink_q, stage="sink"
-            )
-            quarantined = len(convert_q) + len(source_q) + len(sink_q)
-            if raw_position is not None:
-                store.save_checkpoint(conn, pipeline.name, self.pkey, raw_position, result.run_id)
-            store.record_batch(conn, result.run_id, n_in, outcome.written, quarantined)
+            done = commit_batch(conn, store, pipeline.sink, work)
+        outcome, quarantined, where = done.outcome, done.quarantined, item.where
         if result.first_commit_at is None:
             result.first_commit_at = now()
         landed = drop_rows(batch, [i for i, _ in outcome.refused])
@@ -352,4 +302,4 @@ def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
     return pa.schema([*known, *(f for f in new if f.name not in names)])
 
 
-__all__ = ["Heartbeat", "PartitionRunner"]
+__all__ = ["PartitionRunner"]
