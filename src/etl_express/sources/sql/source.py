@@ -316,6 +316,7 @@ class SQLSource(Source):
         stmt = _as_text(stmt, set(self._order_columns()))
         with adbc.connect(self._libpq_url(engine)) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
+            cur.execute("SET standard_conforming_strings = on")  # see _render
             cur.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(_ADBC_CHUNK_BYTES)}
             )
@@ -437,7 +438,10 @@ def _adbc_infinite(data: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | N
 
 def _render(stmt: sa.Select) -> str:
     """The statement as PostgreSQL text with its values inline ("named" paramstyle: no
-    %-escaping, the drivers take the text verbatim)."""
+    %-escaping, the drivers take the text verbatim). COPY takes no bound parameters, so the
+    keyset values are literals, quoted for ``standard_conforming_strings = on`` — which the
+    binary reader and the ADBC path set on their connections before running it: with it off
+    a backslash in a key would end the literal early."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect(paramstyle="named")
