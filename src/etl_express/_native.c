@@ -1091,8 +1091,8 @@ static PyMethodDef methods[] = {
      "copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes) -> (bytes, state): libpq COPY OUT "
      "messages back to back; state 0 more, 1 ended, -2 error."},
     {"copy_decode", copy_decode, METH_VARARGS,
-     "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns): binary COPY rows decoded "
-     "into Arrow buffers."},
+     "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged): binary COPY rows "
+     "decoded into Arrow buffers; flagged: dates/timestamps out of the common format's range."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",
