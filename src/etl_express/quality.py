@@ -147,7 +147,7 @@ class QualityTracker:
     def __init__(self, required: Sequence[str] = ()):
         self.required = [normalize_name(c) for c in required]
         self.rows = 0
-        self.required_violations: dict[str, int] = {c: 0 for c in self.required}
+        self.required_violations: dict[str, int] = dict.fromkeys(self.required, 0)
         self.non_empty: dict[str, int] = {}
         self.unbalanced_batches = 0
 

@@ -147,9 +147,11 @@ def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordB
             if (values[1:] > values[:-1]).all():  # keyset order: unique without hashing
                 return batch
     table = pa.Table.from_batches([batch])
-    if len(primary_key) == 1:
-        if pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows:
-            return batch
+    if (
+        len(primary_key) == 1
+        and pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows
+    ):
+        return batch
     idx = pa.array(range(batch.num_rows), type=pa.int64())
     grouped = (
         table.append_column("__row", idx)

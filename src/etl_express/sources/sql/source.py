@@ -220,11 +220,11 @@ class SQLSource(Source):
             stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*[sa.literal(v) for v in values]))
         if partition:
             lo, hi = partition.get("lo"), partition.get("hi")
-            col = cols[partition.get("column", self.key_columns[0])]
+            bound = cols[partition.get("column", self.key_columns[0])]
             if lo is not None:
-                stmt = stmt.where(col >= decode_value(lo))
+                stmt = stmt.where(bound >= decode_value(lo))
             if hi is not None:
-                stmt = stmt.where(col < decode_value(hi))
+                stmt = stmt.where(bound < decode_value(hi))
         return stmt
 
     def partitions(self, n: int | None = None, *, column: str | None = None) -> list[Partition]:
@@ -379,7 +379,7 @@ def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
         postgresql.CIDR,
         postgresql.MACADDR,
     )
-    columns = []
+    columns: list[sa.ColumnElement[Any]] = []
     changed = False
     for col in stmt.selected_columns:
         t = getattr(col, "type", None)
