@@ -25,7 +25,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
-from ..format import MAX_IDENTIFIER_BYTES
+from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES
 from ..secrets import SecretLike
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
@@ -429,14 +429,14 @@ class PostgresSink(Sink):
         )
         _copy(cur, stage, cols, payload)
         non_key = [n for n in names if n not in primary_key]
+        sets = [
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+            for n in non_key
+        ]
+        if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
+            sets.append(sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)))  # it is back
         action = (
-            sql.SQL("DO UPDATE SET ")
-            + sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
-                for n in non_key
-            )
-            if non_key
-            else sql.SQL("DO NOTHING")
+            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
         )
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(

@@ -100,6 +100,9 @@ class SQLSource(Source):
         self.incremental = cursor is not None
         self.fast_path = fast_path
         self._types: dict[str, pa.DataType] = {}
+        #: set by a pipeline with ``deletes=``: each row is read with its keyed hash
+        #: (``_etl_row_hash``, see :mod:`.checksums`)
+        self.row_hash_key: str | None = None
 
     def __repr__(self) -> str:
         return f"SQLSource(table={self.table!r}, url={self._masked()!r}, cursor={self.cursor!r})"
@@ -213,6 +216,10 @@ class SQLSource(Source):
                     hint=f"pass an existing column as {'cursor' if kind == 'cursor' else 'primary_key'}=",
                 )
         selected = [cols[c] for c in self.columns] if self.columns else list(cols)
+        if self.row_hash_key is not None:
+            from .checksums import row_hash_column
+
+            selected.append(row_hash_column(engine.dialect.name, selected, self.row_hash_key))
         order = [cols[c] for c in self._order_columns()]
         stmt = sa.select(*selected).order_by(*order)
         if position is not None:
