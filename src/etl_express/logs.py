@@ -9,6 +9,7 @@ disables the ``etl_express`` loguru namespace). Every record the pipeline emits 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import json
 import multiprocessing.util
@@ -397,10 +398,8 @@ def shutdown_logging() -> None:
     """Remove the handlers :func:`configure_logging` added and silence the library again."""
     global _database_sink
     for handler_id in _handler_ids:
-        try:
+        with contextlib.suppress(ValueError):
             logger.remove(handler_id)
-        except ValueError:
-            pass
     _handler_ids.clear()
     if _database_sink is not None:
         _database_sink.stop()

@@ -255,6 +255,9 @@ def open_reader(url: str, query: str) -> BinaryCopyReader | None:
     try:
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET client_encoding = 'UTF8'")
+        # the keyset statement carries its values as literals (COPY takes no parameters):
+        # they are written for standard strings, whatever the server's default
+        conn.execute("SET standard_conforming_strings = on")
         cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
         description = cur.description or []
         kinds = b"".join(KINDS.get(col.type_code, b"?") for col in description)

@@ -220,11 +220,11 @@ class SQLSource(Source):
             stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*[sa.literal(v) for v in values]))
         if partition:
             lo, hi = partition.get("lo"), partition.get("hi")
-            col = cols[partition.get("column", self.key_columns[0])]
+            bound = cols[partition.get("column", self.key_columns[0])]
             if lo is not None:
-                stmt = stmt.where(col >= decode_value(lo))
+                stmt = stmt.where(bound >= decode_value(lo))
             if hi is not None:
-                stmt = stmt.where(col < decode_value(hi))
+                stmt = stmt.where(bound < decode_value(hi))
         return stmt
 
     def partitions(self, n: int | None = None, *, column: str | None = None) -> list[Partition]:
@@ -316,6 +316,7 @@ class SQLSource(Source):
         stmt = _as_text(stmt, set(self._order_columns()))
         with adbc.connect(self._libpq_url(engine)) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
+            cur.execute("SET standard_conforming_strings = on")  # see _render
             cur.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(_ADBC_CHUNK_BYTES)}
             )
@@ -354,7 +355,10 @@ class SQLSource(Source):
 
 def _render(stmt: sa.Select) -> str:
     """The statement as PostgreSQL text with its values inline ("named" paramstyle: no
-    %-escaping, the drivers take the text verbatim)."""
+    %-escaping, the drivers take the text verbatim). COPY takes no bound parameters, so the
+    keyset values are literals, quoted for ``standard_conforming_strings = on`` — which the
+    binary reader and the ADBC path set on their connections before running it: with it off
+    a backslash in a key would end the literal early."""
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect(paramstyle="named")
@@ -375,7 +379,7 @@ def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
         postgresql.CIDR,
         postgresql.MACADDR,
     )
-    columns = []
+    columns: list[sa.ColumnElement[Any]] = []
     changed = False
     for col in stmt.selected_columns:
         t = getattr(col, "type", None)
