@@ -53,12 +53,17 @@ PyObject *copy_drain(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "null connection or libpq function address");
         return NULL;
     }
+    /* the addresses cannot be checked (pgbinary takes them from psycopg and libpq); the sizes are */
+    if (max_messages < 0 || max_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_messages and max_bytes must be >= 0");
+        return NULL;
+    }
     void *conn = (void *)(uintptr_t)conn_addr;
     GetCopyDataFn get = (GetCopyDataFn)(uintptr_t)get_addr;
     FreememFn freemem = (FreememFn)(uintptr_t)free_addr;
     /* the messages go straight into the bytes object returned (sized by the caller's hint,
        grown when needed, trimmed at the end): no second copy */
-    Py_ssize_t cap = hint > 4096 ? hint : 4096, len = 0;
+    Py_ssize_t cap = hint > 4096 ? hint : 4096, len = 0, need = 0;
     PyObject *data = PyBytes_FromStringAndSize(NULL, cap);
     if (data == NULL) return NULL;
     int state = 0, failed = 0;
@@ -70,10 +75,12 @@ PyObject *copy_drain(PyObject *self, PyObject *args) {
             state = n == -1 ? 1 : -2;
             break;
         }
-        if (len + n > cap) {
+        if (__builtin_add_overflow(len, (Py_ssize_t)n, &need)) need = PY_SSIZE_T_MAX;
+        if (need > cap) {
             Py_ssize_t want = cap;
-            while (len + n > want) want *= 2;
+            while (want < need) want = want > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX : 2 * want;
             Py_BLOCK_THREADS
+            /* PY_SSIZE_T_MAX: a message the bytes object cannot take; the resize fails cleanly */
             failed = _PyBytes_Resize(&data, want) < 0;
             Py_UNBLOCK_THREADS
             if (failed) {
@@ -118,6 +125,8 @@ static Py_ssize_t numeric_bound(const uint8_t *p, int32_t len) {
     if (sign == NUMERIC_PINF) return 8;
     if (sign == NUMERIC_NINF) return 9;
     if (sign != 0 && sign != NUMERIC_NEG) return -1;
+    for (int g = 0; g < ndigits; g++)
+        if (be16(p + 8 + 2 * g) >= 10000) return -1;  /* a base-10000 digit; else no decimal text */
     int int_groups = weight >= 0 ? weight + 1 : 1;
     return 1 + 4 * (Py_ssize_t)int_groups + 1 + dscale + 4;
 }
@@ -382,6 +391,12 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     Py_ssize_t start, max_rows;
     if (!PyArg_ParseTuple(args, "y*ny*n", &view, &start, &kinds_view, &max_rows)) return NULL;
     PyObject *result = NULL;
+    if (!view.readonly) {  /* the two passes must see the same bytes: no buffer another thread may write */
+        PyErr_SetString(PyExc_ValueError, "data must be an immutable buffer such as bytes");
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&kinds_view);
+        return NULL;
+    }
     const char *kinds = kinds_view.buf;
     Py_ssize_t ncols = kinds_view.len;
     Column *cols = PyMem_Calloc((size_t)(ncols ? ncols : 1), sizeof(Column));
@@ -411,6 +426,7 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     Py_ssize_t *nulls = counts, *used = counts + ncols;
     for (Py_ssize_t c = 0; c < ncols; c++) {
         char k = cols[c].kind;
+        /* rows <= len / 2 (a row is at least its field count): these sizes cannot overflow */
         Py_ssize_t vbytes = k == 'b' ? (rows + 7) / 8 : is_string_kind(k) ? 4 * (rows + 1) : k == 'D' ? 4 * rows : 8 * rows;
         cols[c].values = new_zeroed(vbytes);
         cols[c].validity = new_zeroed((rows + 7) / 8);
