@@ -3,6 +3,7 @@ checkpoints, partitions, quarantine and quality checks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,6 +14,7 @@ import pyarrow as pa
 from loguru import logger
 
 from . import _speedups
+from ._status import declare, observe_run, parse_duration
 from .anonymizers.base import Anonymizer
 from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
 from .format import normalize_name, records_to_batch, to_json_text, to_records
@@ -74,6 +76,8 @@ class Pipeline:
         lease_seconds: a run whose heartbeat is older than this is taken to be dead and is
             taken over by the next run (a dead owner on the same host is detected at once).
         progress: show a progress bar (``None``: only when output is a terminal).
+        freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
+            ``timedelta``); the basis of ``etl-express status`` and availability figures.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class Pipeline:
         retry: RetryPolicy | None = None,
         lease_seconds: float = 120.0,
         progress: bool | None = None,
+        freshness: str | dt.timedelta | None = None,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -125,6 +130,7 @@ class Pipeline:
         self.retry = retry or RetryPolicy()
         self.lease_seconds = float(lease_seconds)
         self.progress = progress
+        self.freshness = parse_duration(freshness, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -152,6 +158,7 @@ class Pipeline:
                 lease_seconds=self.lease_seconds,
             )
             self._store.ensure_schema()
+            declare(self._store, self)  # freshness and tagged columns, for status and the UI
         return self._store
 
     def reset(self, partition: Partition | None = None) -> None:
@@ -369,6 +376,7 @@ class Pipeline:
             r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)
         ]
         checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+        checks.extend(observe_run(self, self.store, pkey, result))  # freshness, target schema
         for a in self.anonymizers:  # e.g. KAnonymity's smallest equivalence class
             checks.extend(a.checks())
         return checks

@@ -13,7 +13,10 @@ A check returns a :class:`CheckResult`; its ``policy`` decides what a failure do
   runs (needs 3);
 * ``duplicate_keys`` — the target holds no two rows with the same primary key;
 * ``target_count`` — after a full load, the target holds as many of this source's rows as
-  the run delivered.
+  the run delivered;
+* ``freshness`` — the previous successful load was no older than the pipeline's
+  ``freshness`` when this run started (always ``warn``; ``skipped`` without a declared
+  freshness; see :mod:`etl_express._status`).
 """
 
 from __future__ import annotations
