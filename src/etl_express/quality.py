@@ -17,6 +17,9 @@ A check returns a :class:`CheckResult`; its ``policy`` decides what a failure do
 * ``deletes`` — with ``Pipeline(deletes=...)``: the reconciliation's counts (segments compared,
   keys fetched, rows re-read, deletes applied); it fails, before deleting anything, when the
   source lacks more than half of the target's live rows.
+* ``freshness`` — the previous successful load was no older than the pipeline's
+  ``freshness`` when this run started (always ``warn``; ``skipped`` without a declared
+  freshness; see :mod:`etl_express._status`).
 """
 
 from __future__ import annotations
