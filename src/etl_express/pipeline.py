@@ -3,6 +3,7 @@ checkpoints, partitions, quarantine and quality checks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -10,11 +11,13 @@ from typing import Any
 from ._engine.parallel import run_partitions
 from ._engine.replay import ReplayResult, replay
 from ._engine.run import run_partition
+from ._status import declare, parse_duration
 from .anonymizers.base import Anonymizer
 from .anonymizers.records import anonymize_record
 from .errors import AnonymizationError, ETLConfigError
 from .format import normalize_name
 from .quality import resolve_policies
+from .reconcile import check_options, deletion_mark_steps, forget_reconciliation
 from .result import RunResult
 from .retry import RetryPolicy
 from .sinks.base import Sink
@@ -59,6 +62,13 @@ class Pipeline:
         lease_seconds: a run whose heartbeat is older than this is taken to be dead and is
             taken over by the next run (a dead owner on the same host is detected at once).
         progress: show a progress bar (``None``: only when output is a terminal).
+        deletes: ``"soft"`` or ``"hard"``: after the incremental pass, reconcile the source's
+            keys with the target's (read-only range checksums, see :mod:`etl_express.reconcile`)
+            and mark (``_etl_deleted_at``) or delete rows gone from the source; ``None``: never.
+        reconcile_every: space the reconciliations out (``"24h"``, seconds or a timedelta);
+            ``None``: every run. An interrupted reconciliation always resumes on the next run.
+        freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
+            ``timedelta``); the basis of ``etl-express status`` and availability figures.
     """
 
     def __init__(
@@ -76,6 +86,9 @@ class Pipeline:
         retry: RetryPolicy | None = None,
         lease_seconds: float = 120.0,
         progress: bool | None = None,
+        deletes: str | None = None,
+        reconcile_every: str | float | dt.timedelta | None = None,
+        freshness: str | dt.timedelta | None = None,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -110,6 +123,11 @@ class Pipeline:
         self.retry = retry or RetryPolicy()
         self.lease_seconds = float(lease_seconds)
         self.progress = progress
+        self.deletes = deletes
+        self.reconcile_every = check_options(name, deletes, reconcile_every)
+        if deletes is not None:
+            self.transformers.extend(deletion_mark_steps(source))
+        self.freshness = parse_duration(freshness, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -137,11 +155,16 @@ class Pipeline:
                 lease_seconds=self.lease_seconds,
             )
             self._store.ensure_schema()
+            declare(self._store, self)  # freshness and tagged columns, for status and the UI
         return self._store
 
     def reset(self, partition: Partition | None = None) -> None:
         """Forget the checkpoints: the next run starts from the beginning."""
         self.store.reset(self.name, None if partition is None else partition_key(partition))
+        if self.deletes is not None:
+            forget_reconciliation(
+                self.store, self.name, None if partition is None else partition_key(partition)
+            )
 
     def partitions(self, n: int | None = None) -> list[Partition]:
         """The source split into about ``n`` JSON-serializable partition specs.

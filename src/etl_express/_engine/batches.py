@@ -15,10 +15,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
+from ..anonymizers.base import Anonymizer
 from ..anonymizers.records import anonymize_record
 from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
 from ..format import Batch, Rejected, add_lineage
@@ -33,9 +34,11 @@ from .quarantine import drop_rows
 from .spec import PipelineSpec
 from .unit import BatchWork, commit_batch
 
+_T = TypeVar("_T")
+
 
 @contextmanager
-def _closing(batches: Iterator[Batch]) -> Iterator[Iterator[Batch]]:
+def _closing(batches: Iterator[_T]) -> Iterator[Iterator[_T]]:
     """Close the source's generator (its connection) however the loop ends."""
     try:
         yield batches
@@ -79,6 +82,7 @@ class PartitionRunner:
         self.tracker = tracker
         self.log = log
         self.schema: pa.Schema | None = pipeline.source.schema()
+        self.column_origins: dict[str, str] = {}  # normalized name -> the source's spelling
         self.primary_key = list(pipeline.source.primary_key)
         self.lease_lost: threading.Event | None = None
         self.bar = bar
@@ -192,7 +196,9 @@ class PartitionRunner:
     def _prepare(self, raw: Batch, where: dict[str, Any]) -> _Prepared:
         """Everything before the transaction: convert, transform, anonymize, lineage."""
         pipeline, result = self.pipeline, self.result
-        batch, rejected = raw.to_arrow(self.schema)
+        batch, rejected = raw.to_arrow(
+            self.schema, origins=self.column_origins, source=pipeline.source.name
+        )
         if isinstance(raw.data, list):
             self.schema = _merge_schema(self.schema, batch.schema)
         source_rejected = _rejected(raw)
@@ -261,13 +267,16 @@ class PartitionRunner:
             self.bar.update(n_in)
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
-        for step in (*self.pipeline.transformers, *self.pipeline.anonymizers):
+        steps: list[Transformer | Anonymizer] = [
+            *self.pipeline.transformers,
+            *self.pipeline.anonymizers,
+        ]
+        for step in steps:
             try:
-                batch = (
-                    step.transform(batch)
-                    if isinstance(step, Transformer)
-                    else step.anonymize(batch)
-                )  # type: ignore[union-attr]
+                if isinstance(step, Transformer):
+                    batch = step.transform(batch)
+                else:
+                    batch = step.anonymize(batch)
             except ETLError:
                 raise
             except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._status import observe_run
 from ..errors import ETLError, QualityError
 from ..quality import (
     ROW_COUNT_HISTORY,
@@ -81,6 +82,7 @@ def run_checks(
         r["rows_read"] for r in store.recent_runs(pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
     ]
     checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+    checks.extend(observe_run(pipeline, store, pkey, result))  # freshness, target schema
     for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
         checks.extend(a.checks())
     return checks

@@ -180,13 +180,14 @@ def _run_in_processes(
                 process.start()
                 writer.close()  # the child holds the only writer: EOF when it dies
                 running[reader] = (index, process)
-            for reader in wait(list(running)):
-                index, process = running.pop(reader)  # type: ignore[index]
+            for ready in wait(list(running)):
+                done = next(r for r in running if r is ready)
+                index, process = running.pop(done)
                 try:
-                    results[index] = RunResult.from_dict(reader.recv())  # type: ignore[union-attr]
+                    results[index] = RunResult.from_dict(done.recv())
                 except (EOFError, OSError):
                     results[index] = None
-                reader.close()  # type: ignore[union-attr]
+                done.close()
                 process.join()
                 if results[index] is None:
                     results[index] = _dead(pipeline, specs[index], process, ledger)

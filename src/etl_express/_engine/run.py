@@ -12,6 +12,7 @@ from .. import _speedups
 from ..errors import ETLError
 from ..logs import start_run_log
 from ..quality import CheckResult, QualityTracker
+from ..reconcile import Reconciliation, forget_reconciliation
 from ..result import RunResult
 from ..retry import as_etl_error
 from ..sources.base import Partition
@@ -39,6 +40,8 @@ def run_partition(
     pkey = partition_key(partition)
     if reset:
         store.reset(pipeline.name, pkey)
+        if pipeline.deletes is not None:
+            forget_reconciliation(store, pipeline.name, pkey)
     result = RunResult(
         run_id="", pipeline=pipeline.name, status="running", partition=partition, started_at=now()
     )
@@ -95,7 +98,10 @@ def _run_body(
     with _progress(pipeline, pkey) as bar:
         runner = PartitionRunner(pipeline, store, partition, pkey, result, tracker, log, bar)
         runner.lease_lost = run.lost
+        deletes = Reconciliation(runner) if pipeline.deletes else None
         runner.run()
+        if deletes is not None:  # after the incremental pass (reconcile/)
+            deletes.run()
     result.checks.extend(end_of_run_checks(pipeline, run, result, tracker, pkey, with_table_checks))
     where = {"pipeline": pipeline.name, "partition": pkey or "all", "run": run.run_id}
     raise_failed(result.checks, where, log)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..anonymizers.base import Anonymizer
+from ..quality import Policy
 from ..retry import RetryPolicy
 from ..sinks.base import Sink
 from ..sources.base import Source
@@ -17,18 +19,51 @@ from ..transformers.base import Transformer
 class PipelineSpec(Protocol):
     """The configuration of a pipeline as the engine reads it."""
 
-    name: str
-    source: Source
-    transformers: Sequence[Transformer]
-    anonymizers: Sequence[Anonymizer]
-    sink: Sink
-    pii: Sequence[str]
-    max_error_rate: float
-    required: Sequence[str]
-    check_policies: dict[str, str]
-    retry: RetryPolicy
-    lease_seconds: float
-    progress: bool | None
+    # read-only members: Pipeline's own attributes satisfy them
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def source(self) -> Source: ...
+
+    @property
+    def transformers(self) -> Sequence[Transformer]: ...
+
+    @property
+    def anonymizers(self) -> Sequence[Anonymizer]: ...
+
+    @property
+    def sink(self) -> Sink: ...
+
+    @property
+    def pii(self) -> Sequence[str]: ...
+
+    @property
+    def max_error_rate(self) -> float: ...
+
+    @property
+    def required(self) -> Sequence[str]: ...
+
+    @property
+    def check_policies(self) -> Mapping[str, Policy]: ...
+
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+    @property
+    def lease_seconds(self) -> float: ...
+
+    @property
+    def progress(self) -> bool | None: ...
+
+    @property
+    def deletes(self) -> str | None: ...
+
+    @property
+    def reconcile_every(self) -> dt.timedelta | None: ...
+
+    @property
+    def freshness(self) -> dt.timedelta | None: ...
 
     @property
     def store(self) -> CheckpointStore: ...
