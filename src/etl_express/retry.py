@@ -288,9 +288,8 @@ def as_etl_error(
     found = diagnose(exc)
     message = safe_pg_message(exc)
     if found is not None:
-        return ETLConfigError(
-            f"{what or found.what}: {message}", where=where, hint=hint or found.hint
-        )
+        text = f"{what}: {found.what}" if what else found.what
+        return ETLConfigError(f"{text} ({message})", where=where, hint=hint or found.hint)
     transient = is_transient(exc)
     err = ETLError(
         f"{what or 'the run failed'}: {message}",

@@ -26,7 +26,7 @@ from ..format import Batch, Rejected, add_lineage
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
-from ..retry import is_transient
+from ..retry import diagnose, is_transient
 from ..sources.base import Partition
 from ..store.state import CheckpointStore, now
 from ..transformers.base import Transformer
@@ -178,10 +178,13 @@ class PartitionRunner:
         except Exception as exc:
             # from None: a driver's message may quote a raw value; the retry logic reads
             # the original through ``transient`` below
+            found = diagnose(exc)  # a configuration error: its fix, and no retry
             err = SourceError(
-                f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
+                f"reading {self.pipeline.source.name} failed: "
+                + (f"{found.what}: " if found else "")
+                + safe_pg_message(exc),
                 where=where,
-                hint="the next run resumes from the last committed batch",
+                hint=found.hint if found else "the next run resumes from the last committed batch",
             )
             err.transient = is_transient(exc)  # type: ignore[attr-defined]
             raise err from None

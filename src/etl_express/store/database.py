@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
 from ..errors import ETLConfigError
-from ..retry import note_reached
+from ..retry import as_etl_error, note_reached
 from ..secrets import SecretLike, reveal
 
 DATABASE_URL_ENV = "ETL_EXPRESS_DATABASE_URL"
@@ -75,7 +75,12 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         engine = _engines.get(key)
         if engine is None:
             parsed = sqlalchemy_url(url)
-            engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+            try:
+                engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+            except Exception as exc:  # an unknown dialect, a driver that is not installed
+                raise as_etl_error(
+                    exc, what="cannot connect", where={"database": mask_url(url)}
+                ) from None
             # a refused connection to an address that answered before is an outage (retried);
             # to one that never answered, a wrong host or port (retry.diagnose)
             sa.event.listen(

@@ -24,7 +24,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import RunLockedError
-from .database import engine_for
+from ..retry import RetryPolicy, as_etl_error
+from .database import engine_for, mask_url
 
 SCHEMA = "etl_express"
 SCHEMA_VERSION = 2
@@ -223,9 +224,24 @@ class CheckpointStore:
         self._ready = False
 
     def ensure_schema(self) -> None:
-        """Create or migrate the state tables (idempotent, safe under concurrency)."""
+        """Create or migrate the state tables (idempotent, safe under concurrency).
+
+        The first contact with the state database: a wrong URL, role, password or database
+        fails here at once with the fix; a transient error is retried a few times.
+        """
         if self._ready:
             return
+        try:
+            RetryPolicy(attempts=3, backoff=0.5).call(self._create_schema)
+        except Exception as exc:
+            raise as_etl_error(
+                exc,
+                what="the state database cannot be used",
+                where={"database": mask_url(self.url)},
+            ) from None
+        self._ready = True
+
+    def _create_schema(self) -> None:
         with self.engine.begin() as conn:
             # serialize concurrent first runs (parallel workers) on an advisory lock
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('etl_express.schema'))"))
@@ -251,7 +267,6 @@ class CheckpointStore:
                     .where(meta.c.key == "schema_version")
                     .values(value=str(SCHEMA_VERSION))
                 )
-        self._ready = True
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
