@@ -8,6 +8,7 @@ configuration, an incompatible schema, a bug) fails the run at once.
 
 from __future__ import annotations
 
+import email.utils
 import random
 import re
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ETLConfigError, ETLError, safe_pg_message
 
@@ -45,23 +46,61 @@ class TransientError(Exception):
 
 
 class RetryPolicy(BaseModel):
-    """How a run retries transient errors: exponential backoff with jitter.
+    """When and how long to wait before trying again: exponential backoff with jitter.
 
-    ``attempts`` counts consecutive failures; a committed batch resets the count, so a
-    long run survives any number of separate outages but not one that never ends.
+    One policy type serves runs (a failed batch, the end-of-run checks) and HTTP requests
+    (:class:`~etl_express.sources.RESTSource`). ``attempts`` counts retries after
+    consecutive transient failures; in a run a committed batch resets the count, so a long
+    run survives any number of separate outages but not one that never ends. The wait
+    before retry ``n`` is ``min(max_backoff, backoff * 2 ** (n - 1))``, of which the share
+    ``jitter`` is random (``1``: anywhere from 0, so many clients do not retry in lockstep);
+    an HTTP ``Retry-After`` header replaces it, up to ``max_retry_after`` seconds.
+
+    The REST client's former field names still work: ``max_attempts`` (attempts in total,
+    the first included: ``attempts + 1``), ``backoff_base`` (``backoff``), ``backoff_max``
+    (``max_backoff``) and ``jitter=True/False`` (``1``/``0``). Example::
+
+        RetryPolicy(attempts=8, backoff=1, max_backoff=60)
     """
 
-    attempts: int = Field(
-        default=5, ge=0, description="retries after consecutive transient failures"
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=5, ge=0, description="retries after the first failure")
     backoff: float = Field(default=0.5, ge=0, description="first wait in seconds")
     max_backoff: float = Field(default=30.0, ge=0, description="longest single wait in seconds")
-    jitter: float = Field(default=0.25, ge=0, le=1, description="random share added to each wait")
+    jitter: float = Field(default=0.25, ge=0, le=1, description="random share of each wait")
+    retry_statuses: frozenset[int] = Field(
+        default=frozenset({429, 500, 502, 503, 504}), description="HTTP statuses retried"
+    )
+    max_retry_after: float = Field(default=120.0, ge=0, description="cap on a Retry-After")
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        base = min(self.max_backoff, self.backoff * 2 ** max(attempt - 1, 0))
-        return base * (1 + random.random() * self.jitter)
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**_current_names(fields))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'RetryPolicy'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ETLConfigError(
+                f"invalid RetryPolicy ({problems})",
+                hint="RetryPolicy(attempts=5, backoff=0.5, max_backoff=30, jitter=0.25, "
+                "retry_statuses={429, 500, 502, 503, 504}, max_retry_after=120)",
+            ) from None
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts in total, the first one included."""
+        return self.attempts + 1
+
+    def delay(self, attempt: int, response: Any = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based); an HTTP ``response``
+        with ``Retry-After`` sets the wait itself."""
+        if response is not None:
+            after = retry_after(response)
+            if after is not None:
+                return min(after, self.max_retry_after)
+        ceiling = min(self.max_backoff, self.backoff * 2 ** max(attempt - 1, 0))
+        return ceiling * (1 - self.jitter * random.random())
 
     def call(self, fn: Callable[[], T], *, what: str = "the operation", log: Any = None) -> T:
         """``fn()``, tried again after a transient error up to ``attempts`` times."""
@@ -84,6 +123,48 @@ class RetryPolicy(BaseModel):
                         wait,
                     )
                 time.sleep(wait)
+
+
+_FORMER_NAMES = {"backoff_base": "backoff", "backoff_max": "max_backoff"}
+
+
+def _current_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """The REST client's former field names in today's terms."""
+    out = dict(fields)
+    for old, new in _FORMER_NAMES.items():
+        if old in out:
+            if new in out:
+                raise ETLConfigError(f"RetryPolicy got both {old}= and {new}=; pass {new}= only")
+            out[new] = out.pop(old)
+    if "max_attempts" in out:
+        total = out.pop("max_attempts")
+        if "attempts" in out:
+            raise ETLConfigError(
+                "RetryPolicy got both max_attempts= and attempts=",
+                hint="attempts= counts retries; max_attempts= counts every try (attempts + 1)",
+            )
+        if not isinstance(total, int) or total < 1:
+            raise ETLConfigError(f"RetryPolicy max_attempts must be an int >= 1, got {total!r}")
+        out["attempts"] = total - 1
+    if isinstance(out.get("jitter"), bool):
+        out["jitter"] = 1.0 if out["jitter"] else 0.0
+    return out
+
+
+def retry_after(response: Any) -> float | None:
+    """An HTTP response's ``Retry-After`` in seconds; ``None`` when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -329,5 +410,6 @@ __all__ = [
     "diagnose",
     "is_transient",
     "note_reached",
+    "retry_after",
     "sqlstate",
 ]

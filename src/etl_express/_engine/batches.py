@@ -244,6 +244,8 @@ class PartitionRunner:
             quarantine={"convert": item.convert_q, "source": item.source_q},
             where=item.where,
         )
+        if work.rows.num_rows:
+            self._migrate(work)
         with store.transaction() as conn:
             done = commit_batch(conn, store, pipeline.sink, work)
         outcome, quarantined, where = done.outcome, done.quarantined, item.where
@@ -268,6 +270,31 @@ class PartitionRunner:
         )
         if self.bar is not None:
             self.bar.update(n_in)
+
+    def _migrate(self, work: BatchWork) -> None:
+        """Create or alter the target in a short transaction of its own, before the batch's.
+
+        A schema change takes an exclusive lock on the target that blocks its readers until
+        the transaction ends: committed alone it is held for milliseconds, not for the whole
+        batch load. The sink bounds its wait for readers' locks (``ddl_lock_timeout``); a
+        timeout is retried here with the run's backoff. A column added for a batch that then
+        rolls back stays, empty (the next attempt needs it anyway).
+        """
+        sink, store = self.pipeline.sink, self.store
+
+        def prepare() -> None:
+            try:
+                with store.transaction() as conn:
+                    sink.prepare(conn, work.rows.schema, work.primary_key)
+            except ETLError as exc:
+                sink.rollback()
+                exc.where.update({k: v for k, v in work.where.items() if k not in exc.where})
+                raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
+            except BaseException:
+                sink.rollback()
+                raise
+
+        self.pipeline.retry.call(prepare, what="changing the target's schema", log=self.log)
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
         steps: list[Transformer | Anonymizer] = [

@@ -178,6 +178,10 @@ class PostgresSink(Sink):
             *server* crash may lose the last few committed batches — rows and checkpoint
             together, so the next run re-reads them and exactly-once still holds. Leave it
             ``True`` when something outside the pipeline acts on a committed checkpoint.
+        ddl_lock_timeout: seconds a schema change (a new or widened column) waits for the
+            locks of readers of the target before it gives up; the pipeline then retries it
+            with backoff. While it waits, new readers queue behind it, so a short timeout
+            keeps readers answering; ``None`` waits as long as it takes.
     """
 
     def __init__(
@@ -188,6 +192,7 @@ class PostgresSink(Sink):
         write_mode: str = "upsert",
         direct_copy: bool = True,
         synchronous_commit: bool = True,
+        ddl_lock_timeout: float | None = 0.5,
     ):
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
@@ -198,6 +203,9 @@ class PostgresSink(Sink):
         self.write_mode = write_mode
         self.direct_copy = direct_copy
         self.synchronous_commit = synchronous_commit
+        if ddl_lock_timeout is not None and ddl_lock_timeout <= 0:
+            raise ETLConfigError(f"ddl_lock_timeout must be positive, got {ddl_lock_timeout}")
+        self.ddl_lock_timeout = ddl_lock_timeout
         self._direct_backoff = 0
         self._direct_skip = 0
         self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
@@ -300,9 +308,16 @@ class PostgresSink(Sink):
                         hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
                     )
                 if changes:
+                    if self.ddl_lock_timeout is not None:  # never stall readers for long
+                        cur.execute(
+                            sql.SQL("SET LOCAL lock_timeout = {}").format(
+                                sql.Literal(f"{int(self.ddl_lock_timeout * 1000)}ms")
+                            )
+                        )
                     cur.execute(
                         sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
                     )
+                    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
