@@ -22,7 +22,7 @@ import pyarrow as pa
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.records import anonymize_record
 from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
-from ..format import Batch, Rejected, add_lineage
+from ..format import Batch, Rejected, add_lineage, to_records
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
@@ -207,9 +207,10 @@ class PartitionRunner:
         source_rejected = _rejected(raw)
         n_in = raw.num_rows + len(source_rejected)
         converted = batch.num_rows
-        batch = self._transform(batch, where)
-        filtered = max(converted - batch.num_rows, 0)
+        batch, refused = self._transform(batch, where)
+        filtered = max(converted - batch.num_rows - len(refused), 0)
         convert_q = [(self._anonymized(r.record), r.reason, raw.position) for r in rejected]
+        convert_q += [(self._anonymized(record), why, raw.position) for record, why in refused]
         source_q = [(self._anonymized(r.record), r.reason, raw.position) for r in source_rejected]
         with_lineage = add_lineage(
             batch, result.run_id, pipeline.source.name, result.started_at or now()
@@ -296,15 +297,24 @@ class PartitionRunner:
 
         self.pipeline.retry.call(prepare, what="changing the target's schema", log=self.log)
 
-    def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
+    def _transform(
+        self, batch: pa.RecordBatch, where: dict[str, Any]
+    ) -> tuple[pa.RecordBatch, list[tuple[dict[str, Any], str]]]:
+        """Transformers then anonymizers; also the records a transformer refused (raw, as
+        they entered that step, with the reason), for quarantine."""
         steps: list[Transformer | Anonymizer] = [
             *self.pipeline.transformers,
             *self.pipeline.anonymizers,
         ]
+        refused: list[tuple[dict[str, Any], str]] = []
         for step in steps:
             try:
                 if isinstance(step, Transformer):
-                    batch = step.transform(batch)
+                    before = batch
+                    batch, bad = step.transform_rows(batch)
+                    if bad:
+                        rows = before.take(pa.array([i for i, _ in bad], type=pa.int64()))
+                        refused += zip(to_records(rows), [why for _, why in bad], strict=True)
                 else:
                     batch = step.anonymize(batch)
             except ETLError:
@@ -316,7 +326,7 @@ class PartitionRunner:
                     where=where,
                     hint="check the step's configuration against the batch's columns and types",
                 ) from None
-        return batch
+        return batch, refused
 
 
 @dataclass
