@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from loguru import logger
 from sqlalchemy.engine import Connection, Engine
 
 from ...errors import ETLConfigError, SourceError
@@ -21,7 +21,6 @@ from ..base import Partition, Source
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
-log = logging.getLogger(__name__)
 _ADBC_CHUNK_BYTES = 4 << 20  # ADBC hands over ~4 MB record batches; re-cut to batch_size
 
 
@@ -292,7 +291,9 @@ class SQLSource(Source):
                     position = batch.position
                 return
             except pgbinary.Unsupported as exc:
-                log.info("reading %s through ADBC from here on: %s", self.table or "the query", exc)
+                logger.info(
+                    "reading {} through ADBC from here on: {}", self.table or "the query", exc
+                )
                 stmt = self._statement(engine, position, partition)
             finally:
                 reader.close()
