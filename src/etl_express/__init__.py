@@ -41,6 +41,7 @@ _EXPORTS = {
     "read_batches": ".read",
     "read_pandas": ".read",
     "secret": ".secrets",
+    "status": "._status",
     # the public subpackages, so that ``etl.sources.SQLSource`` works after ``import etl_express``
     "airflow": ".airflow",
     "anonymizers": ".anonymizers",
@@ -52,6 +53,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._status import status
     from .anonymizers.base import Anonymizer
     from .errors import (
         AnonymizationError,
@@ -97,4 +99,5 @@ __all__ = [
     "read_batches",
     "read_pandas",
     "secret",
+    "status",
 ]

@@ -116,6 +116,7 @@ class PartitionRunner:
         self.tracker = tracker
         self.log = log
         self.schema: pa.Schema | None = pipeline.source.schema()
+        self.column_origins: dict[str, str] = {}  # normalized name -> the source's spelling
         self.primary_key = list(pipeline.source.primary_key)
         self.lease_lost: threading.Event | None = None
         self.bar = bar
@@ -229,7 +230,9 @@ class PartitionRunner:
     def _prepare(self, raw: Batch, where: dict[str, Any]) -> _Prepared:
         """Everything before the transaction: convert, transform, anonymize, lineage."""
         pipeline, result = self.pipeline, self.result
-        batch, rejected = raw.to_arrow(self.schema)
+        batch, rejected = raw.to_arrow(
+            self.schema, origins=self.column_origins, source=pipeline.source.name
+        )
         if isinstance(raw.data, list):
             self.schema = _merge_schema(self.schema, batch.schema)
         source_rejected = _rejected(raw)

@@ -81,7 +81,9 @@ def load_pipeline(ref: PipelineRef) -> Pipeline:
 
 
 def configure_task_logging() -> None:
-    """Turn on etl-express logging in a task (Airflow captures it in the task log)."""
+    """Turn on etl-express logging in a task: each line goes to Airflow's task log at its
+    own level (not to stderr, which Airflow records as errors), and into JSON files only
+    where ``ETL_EXPRESS_LOG_DIR`` (or ``ETL_EXPRESS_HOME``) says — see ``configure_logging``."""
     try:
         from .. import configure_logging  # type: ignore[attr-defined]
     except ImportError:  # a build without the logging module: stay silent
