@@ -104,7 +104,7 @@ def test_library_is_silent_until_configured(
     finally:
         logger.remove(handler)
     ours = [r for r in seen if r["name"].startswith("etl_express")]
-    assert [r["message"] for r in ours][0] == "run started"
+    assert next(r["message"] for r in ours) == "run started"
     assert {
         (r["extra"]["pipeline"], r["extra"]["run_id"], r["extra"]["partition"]) for r in ours
     } == {(pipeline_name, result.run_id, "all")}
@@ -147,7 +147,7 @@ def test_each_run_logs_to_its_state_database(
     failed_id = info.value.result.run_id  # type: ignore[attr-defined]
     assert flush_logs()
     rows = _log_rows(own_db, ok.run_id)
-    assert [r[4] for r in rows][0] == "run started"
+    assert next(r[4] for r in rows) == "run started"
     assert rows[-1][4].startswith("run succeeded: 5 read, 5 written")
     assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("INFO", pipeline_name, ok.run_id, "all")}
     assert rows[0][5]["module"] == "etl_express.pipeline"
@@ -233,7 +233,10 @@ def _touch(path: Path, days_ago: int, now: dt.datetime) -> Path:
 
 def test_log_files_older_than_30_days_are_purged_by_date(tmp_path: Path) -> None:
     now = dt.datetime(2025, 3, 31, 12, 0)
-    day = lambda n: (now - dt.timedelta(days=n)).date().isoformat()
+
+    def day(n):
+        return (now - dt.timedelta(days=n)).date().isoformat()
+
     old = [tmp_path / f"etl-express_{day(n)}.jsonl" for n in (45, 31)]
     rotated = tmp_path / f"etl-express_{day(40)}.jsonl.{day(39)}_00-00-00_000000"
     kept = [tmp_path / f"etl-express_{day(n)}.jsonl" for n in (30, 29, 0)]
@@ -330,7 +333,7 @@ def test_configure_logging_rejects_bad_settings(tmp_path: Path) -> None:
         configure_logging(tmp_path, retention_days=0)
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(etl.ETLConfigError, match="cannot be created.*Fix: pass log_dir="):
+    with pytest.raises(etl.ETLConfigError, match=r"cannot be created.*Fix: pass log_dir="):
         configure_logging(blocker / "logs")
 
 

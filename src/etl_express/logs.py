@@ -11,6 +11,7 @@ to a folder configured for them.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -504,10 +505,8 @@ def shutdown_logging() -> None:
     """Remove the handlers :func:`configure_logging` added and silence the library again."""
     global _database_sink
     for handler_id in _handler_ids:
-        try:
+        with contextlib.suppress(ValueError):
             logger.remove(handler_id)
-        except ValueError:
-            pass
     _handler_ids.clear()
     if _database_sink is not None:
         _database_sink.stop()

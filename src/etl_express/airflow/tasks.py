@@ -13,7 +13,7 @@ import datetime as dt
 import importlib
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,7 +22,7 @@ from ..pipeline import Pipeline
 from ..sources.base import Partition
 from ..store.state import logs, now, quality_checks, runs
 
-PipelineRef = Union[str, Callable[[], Pipeline], Pipeline]
+PipelineRef = str | Callable[[], Pipeline] | Pipeline
 
 #: how long the run log is kept in PostgreSQL
 LOG_RETENTION = dt.timedelta(days=30)
