@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 from sqlalchemy.engine import make_url
 
 from tests.conftest import pg_exec
@@ -116,23 +117,34 @@ class ServedAirflow:
                 start_new_session=True,  # a group of its own: stop() ends its children too
             )
 
-    def stop(self) -> None:
+    def stop(self) -> list[int]:
+        """End every component and every process they started (task processes run in
+        process groups of their own), drop the metadata database; returns the ids of
+        processes still alive afterwards (none, unless one could not be killed)."""
         try:
-            for proc in self.processes.values():
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE
+            tree = []
             for proc in self.processes.values():
                 try:
-                    proc.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
+                    leader = psutil.Process(proc.pid)
+                    tree += [leader, *leader.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    pass
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            _, alive = psutil.wait_procs(tree, timeout=STOP_GRACE)
+            for survivor in alive:
+                try:
+                    survivor.kill()
+                except psutil.NoSuchProcess:
                     pass
             for proc in self.processes.values():
-                try:  # children (executor workers, task processes) may outlive their parent
+                try:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 proc.wait()
+            _, alive = psutil.wait_procs(alive, timeout=5)
+            return [survivor.pid for survivor in alive]
         finally:
             pg_exec(self.pg_url, f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
 

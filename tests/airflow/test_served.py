@@ -96,7 +96,7 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         outputs = airflow.outputs()
     finally:
         stopping = time.monotonic()
-        airflow.stop()
+        leftover = airflow.stop()
     task_logs = {
         str(path.relative_to(airflow.airflow_home / "logs")): [
             json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")
@@ -116,6 +116,8 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         "schema": schema,
         "log_dir": log_dir,
         "home": airflow.home,
+        "leftover": leftover,
+        "database": airflow.database,
     }
     pg_exec(pg_url, f"DROP SCHEMA {schema} CASCADE")
 
@@ -204,3 +206,11 @@ def test_no_log_file_outside_the_configured_folder(served: dict[str, Any]) -> No
     # the components' and tasks' HOME holds no file of etl-express
     written = [p for p in served["home"].rglob("*") if p.is_file()]
     assert not [p for p in written if "etl-express" in str(p) or "etl_express" in str(p)], written
+
+
+def test_nothing_is_left_running(served: dict[str, Any], pg_url: str) -> None:
+    assert served["leftover"] == []
+    databases = pg_exec(
+        pg_url, "SELECT 1 FROM pg_database WHERE datname = %s", (served["database"],)
+    )
+    assert databases == []
