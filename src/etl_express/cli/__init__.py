@@ -14,18 +14,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich alone costs more than the whole budget
 )
 
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from .. import __version__, _speedups
 
-        from .. import _speedups
-
-        typer.echo(
-            f"etl-express {version('etl-express')} (compiled speedups: {_speedups.describe()})"
-        )
+        typer.echo(f"etl-express {__version__} (compiled speedups: {_speedups.describe()})")
         raise typer.Exit()
 
 
@@ -56,6 +53,8 @@ def _register() -> None:
         logs,  # noqa: F401
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
+        server,  # noqa: F401
+        status,  # noqa: F401
     )
 
 

@@ -11,7 +11,6 @@ the target never see half a batch and a replayed batch never duplicates rows.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +23,8 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
-from ..errors import ETLConfigError, SinkError
+from ..errors import ETLConfigError, SinkError, safe_pg_message
+from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES
 from ..secrets import SecretLike
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
@@ -81,36 +81,38 @@ def _widening(existing: str, t: pa.DataType) -> str | None:
     return None
 
 
-_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.DOTALL)
-
-
-def safe_pg_message(exc: BaseException) -> str:
-    """The PostgreSQL error without any value from the data.
-
-    Only the primary message is kept (``DETAIL`` lines such as ``Key (email)=(...)`` or
-    ``Failing row contains (...)`` are dropped), and a trailing quoted value as in
-    ``invalid input syntax for type integer: "..."`` is replaced by ``<value>``.
-    """
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    if not primary:
-        primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    primary = _QUOTED_VALUE.sub(": <value>", primary.splitlines()[0] if primary else primary)
-    state = getattr(diag, "sqlstate", None) if diag is not None else None
-    text = f"{primary} (SQLSTATE {state})" if state else primary
-    return text if diag is not None else f"{type(exc).__name__}: {text}"
-
-
 def split_table(table: str) -> tuple[str, str]:
-    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``."""
-    parts = table.split(".")
+    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``.
+
+    Each part is taken literally (it is always quoted as an identifier, so ``crm."x"`` names
+    a table whose name holds the quotes); a part that is empty, holds a NUL or is longer
+    than PostgreSQL's 63 bytes, which PostgreSQL would cut silently, is refused here, before
+    anything is written."""
+    parts = table.split(".") if isinstance(table, str) else []
     if len(parts) == 1:
-        return "public", parts[0]
-    if len(parts) == 2 and all(parts):
-        return parts[0], parts[1]
-    raise ETLConfigError(
-        f"table name {table!r} is not 'table' or 'schema.table'", hint="e.g. table='crm.customers'"
-    )
+        parts = ["public", parts[0]]
+    if len(parts) != 2 or not all(parts):
+        raise ETLConfigError(
+            f"table name {table!r} is not 'table' or 'schema.table'",
+            hint="e.g. table='crm.customers'",
+        )
+    for part in parts:
+        check_identifier(part, what=f"table name {table!r}")
+    return parts[0], parts[1]
+
+
+def check_identifier(name: str, *, what: str) -> None:
+    """Refuse an identifier PostgreSQL would change: longer than 63 bytes, or holding NUL."""
+    if "\x00" in name:
+        raise ETLConfigError(f"{what} holds a NUL character", hint="choose another name")
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ETLConfigError(
+            f"{what}: {name[:20]!r}... is {size} bytes in UTF-8, PostgreSQL keeps only "
+            f"{MAX_IDENTIFIER_BYTES} and would cut it silently",
+            hint=f"choose a name of at most {MAX_IDENTIFIER_BYTES} bytes (a Cyrillic letter "
+            "takes 2)",
+        )
 
 
 def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
@@ -124,9 +126,11 @@ def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordB
             if (values[1:] > values[:-1]).all():  # keyset order: unique without hashing
                 return batch
     table = pa.Table.from_batches([batch])
-    if len(primary_key) == 1:
-        if pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows:
-            return batch
+    if (
+        len(primary_key) == 1
+        and pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows
+    ):
+        return batch
     idx = pa.array(range(batch.num_rows), type=pa.int64())
     grouped = (
         table.append_column("__row", idx)
@@ -174,6 +178,10 @@ class PostgresSink(Sink):
             *server* crash may lose the last few committed batches — rows and checkpoint
             together, so the next run re-reads them and exactly-once still holds. Leave it
             ``True`` when something outside the pipeline acts on a committed checkpoint.
+        ddl_lock_timeout: seconds a schema change (a new or widened column) waits for the
+            locks of readers of the target before it gives up; the pipeline then retries it
+            with backoff. While it waits, new readers queue behind it, so a short timeout
+            keeps readers answering; ``None`` waits as long as it takes.
     """
 
     def __init__(
@@ -184,6 +192,7 @@ class PostgresSink(Sink):
         write_mode: str = "upsert",
         direct_copy: bool = True,
         synchronous_commit: bool = True,
+        ddl_lock_timeout: float | None = 0.5,
     ):
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
@@ -194,6 +203,9 @@ class PostgresSink(Sink):
         self.write_mode = write_mode
         self.direct_copy = direct_copy
         self.synchronous_commit = synchronous_commit
+        if ddl_lock_timeout is not None and ddl_lock_timeout <= 0:
+            raise ETLConfigError(f"ddl_lock_timeout must be positive, got {ddl_lock_timeout}")
+        self.ddl_lock_timeout = ddl_lock_timeout
         self._direct_backoff = 0
         self._direct_skip = 0
         self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
@@ -225,6 +237,7 @@ class PostgresSink(Sink):
     def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
         if self._prepared_for is not None and self._prepared_for.equals(schema):
             return
+        _check_columns(schema, self.table)
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur:
@@ -295,9 +308,16 @@ class PostgresSink(Sink):
                         hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
                     )
                 if changes:
+                    if self.ddl_lock_timeout is not None:  # never stall readers for long
+                        cur.execute(
+                            sql.SQL("SET LOCAL lock_timeout = {}").format(
+                                sql.Literal(f"{int(self.ddl_lock_timeout * 1000)}ms")
+                            )
+                        )
                     cur.execute(
                         sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
                     )
+                    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
@@ -403,14 +423,14 @@ class PostgresSink(Sink):
         )
         _copy(cur, stage, cols, payload)
         non_key = [n for n in names if n not in primary_key]
+        sets = [
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+            for n in non_key
+        ]
+        if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
+            sets.append(sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)))  # it is back
         action = (
-            sql.SQL("DO UPDATE SET ")
-            + sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
-                for n in non_key
-            )
-            if non_key
-            else sql.SQL("DO NOTHING")
+            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
         )
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
@@ -419,6 +439,19 @@ class PostgresSink(Sink):
             + action
         )
         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+
+
+def _check_columns(schema: pa.Schema, table: str) -> None:
+    """Column names PostgreSQL would change or reject, refused before anything is written."""
+    seen: set[str] = set()
+    for name in schema.names:
+        check_identifier(name, what=f"column of {table}")
+        if name in seen:
+            raise ETLConfigError(
+                f"the batch for {table} has two columns named {name!r}",
+                hint="rename one of them in a transformer",
+            )
+        seen.add(name)
 
 
 def _copy(
@@ -450,4 +483,10 @@ def _utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
     cur.execute("SELECT set_config('TimeZone', %s, true)", (row[0],))  # type: ignore[index]
 
 
-__all__ = ["PostgresSink", "dedupe_last", "pg_type", "safe_pg_message", "split_table"]
+__all__ = [
+    "PostgresSink",
+    "check_identifier",
+    "dedupe_last",
+    "pg_type",
+    "split_table",
+]

@@ -6,7 +6,6 @@ for what it does not take."""
 from __future__ import annotations
 
 import datetime
-import logging
 import math
 import os
 import random
@@ -14,6 +13,7 @@ import struct
 
 import pyarrow as pa
 import pytest
+from loguru import logger
 
 from etl_express import Pipeline
 from etl_express._speedups import native
@@ -151,7 +151,7 @@ def test_batches_positions_and_resume_are_exact(pg_url: str, schema: str) -> Non
 
 
 def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
-    pg_url: str, schema: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PostgreSQL never sends a malformed field, so the decoder is made to refuse the second
     # batch (the one stand-in in this file): the read must go on through ADBC from its first row
@@ -174,12 +174,18 @@ def test_a_value_it_does_not_take_hands_over_to_adbc_from_that_batch(
 
     monkeypatch.setattr(pgbinary, "native", Refusing())
     source = SQLSource(pg_url, table=f"{schema}.days", primary_key="id", batch_size=10)
-    with caplog.at_level(logging.INFO, logger="etl_express.sources.sql.source"):
+    seen: list[str] = []  # the library's loguru logger, as configure_logging's handlers see it
+    handler = logger.add(lambda m: seen.append(m.record["message"]), level="INFO")
+    logger.enable("etl_express")
+    try:
         batches = list(source.read())
+    finally:
+        logger.disable("etl_express")
+        logger.remove(handler)
     ids = [i for b in batches for i in b.data.column("id").to_pylist()]
     assert ids == list(range(1, 31)), "rows lost or read twice at the hand-over"
     assert [b.data.num_rows for b in batches] == [10, 10, 10]
-    message = " ".join(r.getMessage() for r in caplog.records)
+    message = " ".join(seen)
     assert "through ADBC" in message and "row 0, column 1: field size differs" in message
     days = pa.chunked_array([b.data.column("day") for b in batches]).cast(pa.int32()).to_pylist()
     first = (datetime.date(2024, 1, 2) - datetime.date(1970, 1, 1)).days
@@ -377,8 +383,8 @@ def test_decoder_keeps_a_partial_row_for_the_next_read() -> None:
     assert native is not None
     data = _row(struct.pack(">q", 5), b"abc") + _row(struct.pack(">q", 6), b"de")
     cut = len(data) - 3
-    end, rows, finished, _, infinite = native.copy_decode(data[:cut], 0, b"qs", 100)
-    assert infinite is None
+    end, rows, finished, _, flagged = native.copy_decode(data[:cut], 0, b"qs", 100)
+    assert flagged is None
     assert (rows, finished) == (1, False) and end == len(_row(struct.pack(">q", 5), b"abc"))
     end2, rows2, finished2, _, _ = native.copy_decode(data + struct.pack(">h", -1), end, b"qs", 100)
     assert (rows2, finished2, end2) == (1, True, len(data) + 2)
@@ -451,8 +457,8 @@ def test_decoder_reads_back_what_the_sink_s_encoder_writes() -> None:
     assert chunks is not None
     data = b"".join(bytes(c) for c in chunks)  # header, rows and the trailer
     start_at = 19
-    end, rows, finished, columns, infinite = native.copy_decode(data, start_at, b"qsDTbn", n + 10)
-    assert infinite is None
+    end, rows, finished, columns, flagged = native.copy_decode(data, start_at, b"qsDTbn", n + 10)
+    assert flagged is None
     assert (end, rows, finished) == (len(data), n, True)
     reader = pgbinary.BinaryCopyReader(None, "", b"qsDTbn", batch.schema.names)
     decoded = reader._batch(rows, columns)
@@ -472,9 +478,14 @@ def test_decoder_reports_infinite_dates_and_timestamps_as_nulls_with_their_sign(
         + _row(struct.pack(">i", 7), small, struct.pack(">q", -(2**63)))
         + _row(None, None, struct.pack(">q", 2**63 - 1))
     )
-    _, rows, _, columns, infinite = native.copy_decode(data, 0, b"iDT", 100)
+    _, rows, _, columns, flagged = native.copy_decode(data, 0, b"iDT", 100)
     assert rows == 4
-    assert list(struct.unpack("<12i", infinite)) == [0, 1, 1, 2, 1, -1, 2, 2, -1, 3, 2, 1]
+    assert list(struct.unpack("<16q", flagged)) == [
+        *(0, 1, 1, 2**31 - 1),
+        *(2, 1, -1, -(2**31)),
+        *(2, 2, -1, -(2**63)),
+        *(3, 2, 1, 2**63 - 1),
+    ]
     reader = pgbinary.BinaryCopyReader(None, "", b"iDT", ["id", "day", "at"])
     batch = reader._batch(rows, columns)
     assert batch.column("day").is_null().to_pylist() == [True, False, True, True]
