@@ -287,3 +287,26 @@ def test_file_headers_checked_up_front(
 def test_unknown_entities_key_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ETLConfigError, match="entities"):
         Pseudonymize(["email"], key=_key(monkeypatch), entities={"emial": "email"})
+
+
+def test_1c_select_checked_up_front(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With select=, a 1C source knows its fields before any request: a typo fails at once."""
+    from etl_express.sources.onec import OneCODataSource
+
+    source = OneCODataSource(
+        "http://127.0.0.1:9/trade",  # nothing listens: no request may be made
+        "Catalog_Контрагенты",
+        username="reader",
+        password=etl.secret("ONEC_UNUSED_PASSWORD"),
+        select=["Ref_Key", "Description", "ИНН", "ЭлектроннаяПочта"],
+    )
+    assert source.discover_schema().names == ["ref_key", "description", "инн", "электронная_почта"]
+
+    def pipeline(column: str) -> etl.Pipeline:
+        return etl.Pipeline(
+            "onec_names", source, anonymizers=[Pseudonymize([column], key=_key(monkeypatch))]
+        )
+
+    with pytest.raises(ETLConfigError, match="'электронная_почта'"):
+        pipeline("ЭлектроннаяПочтта").check_pii_coverage()
+    pipeline("Электронная Почта").check_pii_coverage()
