@@ -1,12 +1,12 @@
 """Names and addresses in Russian free text: the optional NER mode of ``ScrubPII``.
 
-``ScrubPII(columns, kinds=[..., "name", "address"])`` adds two kinds that no pattern can find
-reliably: person names, found by Natasha's news NER model (slovnet, with navec embeddings;
-the model ships inside the ``natasha`` package, nothing is downloaded), and addresses — the
-street part (``ул. Тверская, д. 5, кв. 12``, with a leading settlement and a postal code) by
-a pattern, and the places Natasha tags as locations. Install with
-``pip install "etl-express[ner]"``. Nothing of this is imported, loaded or run unless one of
-the two kinds is asked for, so the default ``ScrubPII`` costs exactly what it did.
+``ScrubPII(columns, kinds=[..., "name", "address"])`` adds two optional kinds: person names,
+found by Natasha's news NER model (slovnet, with navec embeddings; the model ships inside the
+``natasha`` package, nothing is downloaded; install with ``pip install "etl-express[ner]"``),
+and street addresses (``г. Москва, ул. Тверская, д. 5, кв. 12``, with a leading settlement and
+a postal code) by a pattern, which needs no model. A place name alone (a city) is not
+replaced. Nothing of this is imported, loaded or run unless one of the two kinds is asked
+for, so the default ``ScrubPII`` costs exactly what it did.
 
 It is slow (tens of milliseconds a note on one core, batched) and statistical: see
 docs/anonymization.md for the measured recall, false positives and rows per second.
@@ -82,14 +82,14 @@ def scrub_ner(
     (``LOC``) replaced; ``replace(values, kind)`` gives the replacements."""
     if "address" in kinds:
         texts = _replace_addresses(texts, replace)
+    if "name" not in kinds:
+        return texts
     gate = pc.fill_null(pc.match_substring_regex(texts, _GATE), False)
     if not pc.any(gate).as_py():
         return texts
     rows = np.flatnonzero(gate.to_numpy(zero_copy_only=False))
     values = pc.take(texts, pa.array(rows)).to_pylist()
-    wanted = {"PER"} if "name" in kinds else set()
-    if "address" in kinds:
-        wanted.add("LOC")
+    wanted = {"PER"}  # places alone (a city) are not an address: Generalize keeps them as region
     out = []
     for text, markup in zip(values, _ner().map(values)):
         spans = [s for s in markup.spans if s.type in wanted]
@@ -97,10 +97,9 @@ def scrub_ner(
             out.append(text)
             continue
         found = [text[s.start : s.stop] for s in spans]
-        kinds_of = ["name" if s.type == "PER" else "address" for s in spans]
         pieces, last = [], 0
-        for s, value, kind in zip(spans, found, kinds_of):
-            pieces += [text[last : s.start], replace([value], kind)[0]]
+        for s, value in zip(spans, found):
+            pieces += [text[last : s.start], replace([value], "name")[0]]
             last = s.stop
         out.append("".join(pieces) + text[last:])
     mask = np.zeros(len(texts), dtype=bool)

@@ -430,7 +430,7 @@ class ScrubPII(Anonymizer):
                 hint=f"choose from {list(KINDS)} (and the optional {list(NER_KINDS)})",
             )
         self._ner_kinds = {k for k in self.kinds if k in NER_KINDS}
-        if self._ner_kinds:
+        if "name" in self._ner_kinds:
             from .ner import check_available
 
             check_available()
