@@ -15,8 +15,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from etl_express.anonymizers import ScrubPII  # noqa: E402
-from tests.anonymizers.corpus import (  # noqa: E402
+from etl_express.anonymizers import ScrubPII
+from tests.anonymizers.corpus import (
     address_gone,
     address_notes,
     clean_notes,
