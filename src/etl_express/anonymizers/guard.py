@@ -12,7 +12,7 @@ used for data. Otherwise the same check runs on the first batch, before anything
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 from loguru import logger
@@ -20,9 +20,8 @@ from loguru import logger
 from ..errors import AnonymizationError, ETLConfigError
 from .columns import canonical, check_columns, missing_columns_error, required_columns
 
-if TYPE_CHECKING:
-    from ..pipeline import Pipeline
-    from ..sources.base import Source
+# ``pipeline`` below is an ``etl_express.Pipeline`` (not imported: it sits above this package)
+Pipeline = Any
 
 
 def check_pipeline(pipeline: Pipeline) -> None:
@@ -55,7 +54,7 @@ def check_coverage(pipeline: Pipeline) -> None:
         )
 
 
-def position_columns(source: Source) -> list[tuple[str, str]]:
+def position_columns(source: Any) -> list[tuple[str, str]]:
     """The columns whose values a source puts into its positions, as (role, canonical name):
     the primary key, and the cursor (``SQLSource(cursor=)``, ``Incremental.cursor_field``)."""
     out = [("primary key", canonical(c)) for c in source.primary_key]
