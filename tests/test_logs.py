@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 import uuid
@@ -20,14 +21,17 @@ from typer.testing import CliRunner
 
 import etl_express as etl
 from etl_express.logs import (
+    AIRFLOW_TASK_LOGGER,
     DatabaseLogSink,
     configure_logging,
     flush_logs,
+    in_airflow_task,
     log_file_date,
     purge_log_files,
     purge_log_rows,
     shutdown_logging,
     start_run_log,
+    stdlib_level,
 )
 from etl_express.secrets.masking import forget_secrets
 from etl_express.sinks.postgres import PostgresSink
@@ -146,7 +150,7 @@ def test_each_run_logs_to_its_state_database(
     assert next(r[4] for r in rows) == "run started"
     assert rows[-1][4].startswith("run succeeded: 5 read, 5 written")
     assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("INFO", pipeline_name, ok.run_id, "all")}
-    assert rows[0][5]["module"] == "etl_express.pipeline"
+    assert rows[0][5]["module"] == "etl_express._engine.run"
     # the failed run's batch transaction rolled back; its log lines are stored anyway
     failed = _log_rows(own_db, failed_id)
     assert failed[-1][0] == "ERROR" and failed[-1][4].startswith("run failed: reading list failed")
@@ -331,3 +335,113 @@ def test_configure_logging_rejects_bad_settings(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(etl.ETLConfigError, match=r"cannot be created.*Fix: pass log_dir="):
         configure_logging(blocker / "logs")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def airflow_task_logger() -> Iterator[_Collect]:
+    """What reaches ``logging.getLogger("airflow.task")``, the logger of Airflow's task log."""
+    handler = _Collect()
+    target = logging.getLogger(AIRFLOW_TASK_LOGGER)
+    level, propagate = target.level, target.propagate
+    target.addHandler(handler)
+    target.setLevel(logging.DEBUG)
+    target.propagate = False
+    yield handler
+    target.removeHandler(handler)
+    target.setLevel(level)
+    target.propagate = propagate
+
+
+def test_inside_airflow_lines_reach_the_task_logger_at_their_level(
+    own_db: str,
+    pipeline_name: str,
+    tmp_path: Path,
+    airflow_task_logger: _Collect,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(tmp_path, level="DEBUG", database=False, airflow=True)
+    result = _pipeline(pipeline_name, own_db).run()
+    tagged = logger.bind(pipeline=pipeline_name, run_id=result.run_id, partition="day=2")
+    tagged.success("loaded")
+    tagged.trace("not enabled at DEBUG")
+    tagged.warning("slow source")
+    try:
+        raise ValueError("bad batch")
+    except ValueError:
+        tagged.exception("batch failed")
+    shutdown_logging()
+    got = {r.getMessage().split("\n")[0]: r for r in airflow_task_logger.records}
+    started = got[f"{pipeline_name} run {result.run_id[:8]} | run started"]
+    assert (started.levelno, started.name) == (logging.INFO, AIRFLOW_TASK_LOGGER)
+    assert got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | loaded"].levelno == logging.INFO
+    assert not any("not enabled" in m for m in got)
+    assert got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | slow source"].levelno == (
+        logging.WARNING
+    )
+    failed = got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | batch failed"]
+    assert failed.levelno == logging.ERROR
+    assert "ValueError: bad batch" in failed.getMessage()
+    assert (Path(failed.pathname).name, failed.funcName) == (
+        "test_logs.py",
+        "test_inside_airflow_lines_reach_the_task_logger_at_their_level",
+    )
+    assert any(r.levelno == logging.DEBUG for r in airflow_task_logger.records)
+    # nothing on stderr (Airflow records a task's stderr as errors); the file is still kept
+    assert capfd.readouterr().err == ""
+    files = list(tmp_path.glob("etl-express_*.jsonl"))
+    assert len(files) == 1 and "run started" in files[0].read_text()
+
+
+def test_stdlib_levels() -> None:
+    expected = {
+        "TRACE": logging.DEBUG,
+        "DEBUG": logging.DEBUG,
+        "INFO": logging.INFO,
+        "SUCCESS": logging.INFO,
+        "WARNING": logging.WARNING,
+        "ERROR": logging.ERROR,
+        "CRITICAL": logging.CRITICAL,
+    }
+    assert {name: stdlib_level(logger.level(name).no) for name in expected} == expected
+    assert stdlib_level(0) == logging.DEBUG and stdlib_level(45) == logging.ERROR
+
+
+def test_inside_airflow_no_file_unless_a_folder_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_task_logger: _Collect
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home))
+    monkeypatch.delenv("ETL_EXPRESS_LOG_DIR", raising=False)
+    monkeypatch.delenv("ETL_EXPRESS_HOME", raising=False)
+    assert configure_logging(database=False, airflow=True) is None
+    logger.bind(pipeline="p").info("kept by Airflow only")
+    shutdown_logging()
+    assert [r.getMessage() for r in airflow_task_logger.records] == ["p | kept by Airflow only"]
+    assert list(home.rglob("*")) == []
+    # a configured folder gets the files, as outside Airflow
+    monkeypatch.setenv("ETL_EXPRESS_LOG_DIR", str(tmp_path / "etl-logs"))
+    assert configure_logging(database=False, airflow=True) == tmp_path / "etl-logs"
+    logger.info("into the configured folder")
+    shutdown_logging()
+    assert "into the configured folder" in "".join(
+        f.read_text() for f in (tmp_path / "etl-logs").glob("etl-express_*.jsonl")
+    )
+    # outside Airflow nothing changes: the platform's user log folder is the default
+    monkeypatch.delenv("ETL_EXPRESS_LOG_DIR")
+    folder = configure_logging(console=False, database=False, airflow=False)
+    assert folder is not None and folder.is_relative_to(home)
+
+
+def test_a_process_without_airflow_is_not_in_a_task() -> None:
+    assert not in_airflow_task()

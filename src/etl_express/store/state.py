@@ -3,8 +3,9 @@
 ``runs`` (one row a run and partition), ``checkpoints`` (pipeline, partition -> position),
 ``quarantine`` (rejected records, anonymized, with the reason), ``quality_checks`` (each
 check's result per run), ``partition_plans`` (the partition specs a parallel run works
-through, kept so a restart resumes the same partitions) and ``logs`` (each run's log lines,
-kept 30 days). The tables are created on first use from the SQLAlchemy Core metadata below
+through, kept so a restart resumes the same partitions), ``logs`` (each run's log lines,
+kept 30 days), ``pipelines`` (what each pipeline declared: freshness, personal-data columns)
+and ``table_schemas`` (a target's columns each time they change). The tables are created on first use from the SQLAlchemy Core metadata below
 and migrated in place (``_MIGRATIONS``) when an older version of the library created them.
 """
 
@@ -23,7 +24,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import RunLockedError
-from .database import engine_for
+from ..retry import RetryPolicy, as_etl_error
+from .database import engine_for, mask_url
 
 SCHEMA = "etl_express"
 SCHEMA_VERSION = 2
@@ -115,6 +117,32 @@ partition_plans = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# what each pipeline declared (freshness, personal-data columns), so ``etl-express status``
+# and the dashboard can judge it without the pipeline's code; written by _status.declare
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("pipeline", sa.Text, primary_key=True),
+    sa.Column("freshness_s", sa.Float),
+    sa.Column("pii", JSONB, nullable=False, server_default="[]"),
+    sa.Column("position_pii", sa.Boolean, nullable=False, server_default="true"),
+    sa.Column("target", sa.Text),
+    sa.Column("declared_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# the target table's columns after a run, one row each time they change (_status.observe_run)
+table_schemas = sa.Table(
+    "table_schemas",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("columns", JSONB, nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_table_schemas_pipeline", "pipeline", "recorded_at"),
+)
+
 meta = sa.Table(
     "meta",
     metadata,
@@ -196,9 +224,24 @@ class CheckpointStore:
         self._ready = False
 
     def ensure_schema(self) -> None:
-        """Create or migrate the state tables (idempotent, safe under concurrency)."""
+        """Create or migrate the state tables (idempotent, safe under concurrency).
+
+        The first contact with the state database: a wrong URL, role, password or database
+        fails here at once with the fix; a transient error is retried a few times.
+        """
         if self._ready:
             return
+        try:
+            RetryPolicy(attempts=3, backoff=0.5).call(self._create_schema)
+        except Exception as exc:
+            raise as_etl_error(
+                exc,
+                what="the state database cannot be used",
+                where={"database": mask_url(self.url)},
+            ) from None
+        self._ready = True
+
+    def _create_schema(self) -> None:
         with self.engine.begin() as conn:
             # serialize concurrent first runs (parallel workers) on an advisory lock
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('etl_express.schema'))"))
@@ -224,7 +267,6 @@ class CheckpointStore:
                     .where(meta.c.key == "schema_version")
                     .values(value=str(SCHEMA_VERSION))
                 )
-        self._ready = True
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -373,6 +415,46 @@ class CheckpointStore:
                 .where(runs.c.run_id == run_id)
                 .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
             )
+
+    def fail_owned_runs(self, pipeline: str, partition: str, owner: str, error: str) -> int:
+        """Close the ``running`` rows of a partition that ``owner`` (``host:pid``) held."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.pipeline == pipeline,
+                    runs.c.partition == partition,
+                    runs.c.owner == owner,
+                    runs.c.status == "running",
+                )
+                .values(status="failed", finished_at=now(), error=error)
+            ).rowcount
+
+    def run_outcomes(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Status and failed check names of the recorded runs among ``run_ids``."""
+        if not run_ids:
+            return []
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
+                    runs.c.run_id.in_(list(run_ids))
+                )
+            ).all()
+            failed = conn.execute(
+                sa.select(quality_checks.c.run_id, quality_checks.c.name).where(
+                    quality_checks.c.run_id.in_(list(run_ids)),
+                    quality_checks.c.status == "failed",
+                )
+            ).all()
+        return [
+            {
+                "run_id": row.run_id,
+                "partition": row.partition,
+                "status": row.status,
+                "failed_checks": [c.name for c in failed if c.run_id == row.run_id],
+            }
+            for row in stored
+        ]
 
     def recent_runs(
         self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded"
@@ -535,7 +617,9 @@ __all__ = [
     "owner_is_dead",
     "partition_key",
     "partition_plans",
+    "pipelines",
     "quality_checks",
     "quarantine",
     "runs",
+    "table_schemas",
 ]
