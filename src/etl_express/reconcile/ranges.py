@@ -28,6 +28,8 @@ ROOT_ROWS = 1024  # rows per bucket of the first pass
 FANOUT = 16  # sub-buckets per differing bucket
 LEAF_ROWS = 64  # at most this many rows: compare keys
 STEP_RANGES = 256  # ranges compared per query (and per committed step)
+DENSE_SHARE = 0.5  # more differing buckets than this share: compare their keys at once
+DENSE_LEAF_ROWS = 4 * ROOT_ROWS
 
 _MISSING = object()
 
@@ -134,19 +136,24 @@ class RangeReconciler:
         origin = plan["origin"]
         width = max(1, plan["width"] // FANOUT**level)
         ranges = [(lo, hi) for _, _, lo, hi in items]
-        src = self.source.bucket_sums(ranges, origin, width)
+        merged = _merge(ranges)
+        src = self.source.bucket_sums(merged, origin, width)
         with self.store.transaction() as conn:
-            tgt = self.target.bucket_sums(conn, ranges, origin, width)
+            tgt = self.target.bucket_sums(conn, merged, origin, width)
         buckets = set(src) | set(tgt)
         self.counts["segments_compared"] += len(buckets)
+        differ = [b for b in sorted(buckets) if src.get(b) != tgt.get(b)]
+        # where most buckets differ, splitting them finds differences nearly everywhere again:
+        # one more hashing pass for nothing, so their keys are compared at once
+        dense = len(differ) > DENSE_SHARE * len(buckets)
         found = []
-        for b in sorted(buckets):
+        for b in differ:
             s, t = src.get(b, (0, 0, 0)), tgt.get(b, (0, 0, 0))
-            if s == t:
-                continue
             blo = origin + b * width
             bhi = blo + width
-            kind = "leaf" if width == 1 or max(s[0], t[0]) <= LEAF_ROWS else "split"
+            rows = max(s[0], t[0])
+            leaf = width == 1 or rows <= LEAF_ROWS or (dense and rows <= DENSE_LEAF_ROWS)
+            kind = "leaf" if leaf else "split"
             for lo, hi in ranges:
                 a, z = max(lo, blo), min(hi, bhi)
                 if a < z:
@@ -155,7 +162,7 @@ class RangeReconciler:
 
     def _leaves(self, items: list[Any]) -> list[int]:
         """Compare the keys of ``items``: re-read what differs, return the keys to delete."""
-        ranges = [(lo, hi) for _, _, lo, hi in items]
+        ranges = _merge([(lo, hi) for _, _, lo, hi in items])
         src = self.source.key_hashes(ranges)
         with self.store.transaction() as conn:
             tgt = self.target.key_hashes(conn, ranges)
@@ -181,6 +188,18 @@ class RangeReconciler:
             }
             runner._commit(runner._prepare(raw, where))
             self.counts["rows_reread"] += raw.num_rows
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Adjacent ranges as one: where differences are dense, a query scans one span instead of
+    testing each row against hundreds of ORed ranges."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 __all__ = ["FANOUT", "LEAF_ROWS", "ROOT_ROWS", "STEP_RANGES", "RangeReconciler"]
