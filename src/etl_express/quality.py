@@ -289,6 +289,19 @@ def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[s
     return any(list(r[0]) == want for r in rows)
 
 
+def _is_history(conn: Any, schema: str, table: str) -> bool:
+    """A table of ``PostgresSink(history=True)``: several versions a key, one current."""
+    return bool(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s "
+                "AND table_name = :t AND column_name = '_etl_valid_to'"
+            ),
+            {"s": schema, "t": table},
+        ).scalar_one()
+    )
+
+
 def duplicate_keys_check(
     conn: Any, schema: str, table: str, primary_key: Sequence[str], policy: Policy
 ) -> CheckResult:
@@ -300,9 +313,11 @@ def duplicate_keys_check(
     if _has_unique_index_on(conn, schema, table, primary_key):
         return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
     cols = ", ".join(f'"{c}"' for c in primary_key)
+    current = " WHERE _etl_valid_to IS NULL" if _is_history(conn, schema, table) else ""
     dup = conn.execute(
         sa.text(
-            f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}" GROUP BY {cols} HAVING count(*) > 1) d'
+            f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}"{current} GROUP BY {cols} '
+            "HAVING count(*) > 1) d"
         )
     ).scalar_one()
     return judge(
@@ -323,11 +338,13 @@ def target_count_check(
         ),
         {"s": schema, "t": table},
     ).scalar_one()
-    q = f'SELECT count(*) FROM "{schema}"."{table}"'
+    q = f'SELECT count(*) FROM "{schema}"."{table}" WHERE true'
     params: dict[str, Any] = {}
     if has_lineage:
-        q += " WHERE _etl_source = :src"
+        q += " AND _etl_source = :src"
         params["src"] = source_name
+    if _is_history(conn, schema, table):  # the current versions
+        q += " AND _etl_valid_to IS NULL"
     have = int(conn.execute(sa.text(q), params).scalar_one())
     return judge("target_count", have == expected, policy, source_rows=expected, target_rows=have)
 

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLConfigError, SinkError
 from ..format import DELETED_AT
 from ..secrets import SecretLike
+from . import history
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
 
@@ -175,6 +176,9 @@ class PostgresSink(Sink):
             *server* crash may lose the last few committed batches — rows and checkpoint
             together, so the next run re-reads them and exactly-once still holds. Leave it
             ``True`` when something outside the pipeline acts on a committed checkpoint.
+        history: keep every version of a row (SCD type 2, see :mod:`.history`) with
+            ``_etl_valid_from`` / ``_etl_valid_to``; ``etl.read(table, as_of=...)`` then
+            returns the table as it stood at any moment.
     """
 
     def __init__(
@@ -185,6 +189,7 @@ class PostgresSink(Sink):
         write_mode: str = "upsert",
         direct_copy: bool = True,
         synchronous_commit: bool = True,
+        history: bool = False,
     ):
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
@@ -193,6 +198,12 @@ class PostgresSink(Sink):
         if write_mode not in ("upsert", "append"):
             raise ETLConfigError(f"write_mode {write_mode!r} is not 'upsert' or 'append'")
         self.write_mode = write_mode
+        if history and write_mode != "upsert":
+            raise ETLConfigError(
+                "history=True keeps versions per primary key: it needs write_mode='upsert'",
+                hint="PostgresSink(table, history=True)",
+            )
+        self.history = history
         self.direct_copy = direct_copy
         self.synchronous_commit = synchronous_commit
         self._direct_backoff = 0
@@ -255,7 +266,9 @@ class PostgresSink(Sink):
                     )
                     for f in schema
                 ]
-                if primary_key and self.write_mode == "upsert":
+                if self.history:
+                    cols.extend(history.create_columns(primary_key))
+                elif primary_key and self.write_mode == "upsert":
                     cols.append(
                         sql.SQL("PRIMARY KEY ({})").format(
                             sql.SQL(", ").join(map(sql.Identifier, primary_key))
@@ -299,6 +312,8 @@ class PostgresSink(Sink):
                     cur.execute(
                         sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
                     )
+            if self.history:
+                history.prepare(cur, self._ident, self.table, existing, primary_key)
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
@@ -347,6 +362,16 @@ class PostgresSink(Sink):
                     if not upsert:
                         _copy(cur, self._ident, cols, payload)
                         self._batches["appended"] += 1
+                    elif self.history:
+                        history.write(
+                            cur,
+                            self._ident,
+                            self._stage,
+                            batch.schema.names,
+                            primary_key,
+                            lambda cur, stage, cols: _copy(cur, stage, cols, payload),
+                        )
+                        self._batches["staged"] += 1
                     elif self._copy_direct(cur, cols, payload):
                         self._batches["direct"] += 1
                     else:
