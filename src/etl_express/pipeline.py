@@ -14,6 +14,7 @@ import pyarrow as pa
 from loguru import logger
 
 from . import _speedups
+from ._status import declare, observe_run, parse_duration
 from .anonymizers.base import Anonymizer
 from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
 from .format import normalize_name, records_to_batch, to_json_text, to_records
@@ -81,6 +82,8 @@ class Pipeline:
             and mark (``_etl_deleted_at``) or delete rows gone from the source; ``None``: never.
         reconcile_every: space the reconciliations out (``"24h"``, seconds or a timedelta);
             ``None``: every run. An interrupted reconciliation always resumes on the next run.
+        freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
+            ``timedelta``); the basis of ``etl-express status`` and availability figures.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Pipeline:
         progress: bool | None = None,
         deletes: str | None = None,
         reconcile_every: str | float | dt.timedelta | None = None,
+        freshness: str | dt.timedelta | None = None,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -138,6 +142,7 @@ class Pipeline:
         self.reconcile_every = check_options(name, deletes, reconcile_every)
         if deletes is not None:
             self.transformers.extend(deletion_mark_steps(source))
+        self.freshness = parse_duration(freshness, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -165,6 +170,7 @@ class Pipeline:
                 lease_seconds=self.lease_seconds,
             )
             self._store.ensure_schema()
+            declare(self._store, self)  # freshness and tagged columns, for status and the UI
         return self._store
 
     def reset(self, partition: Partition | None = None) -> None:
@@ -391,6 +397,7 @@ class Pipeline:
             r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)
         ]
         checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+        checks.extend(observe_run(self, self.store, pkey, result))  # freshness, target schema
         for a in self.anonymizers:  # e.g. KAnonymity's smallest equivalence class
             checks.extend(a.checks())
         return checks

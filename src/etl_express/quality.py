@@ -17,6 +17,9 @@ A check returns a :class:`CheckResult`; its ``policy`` decides what a failure do
 * ``deletes`` — with ``Pipeline(deletes=...)``: the reconciliation's counts (segments compared,
   keys fetched, rows re-read, deletes applied); it fails, before deleting anything, when the
   source lacks more than half of the target's live rows.
+* ``freshness`` — the previous successful load was no older than the pipeline's
+  ``freshness`` when this run started (always ``warn``; ``skipped`` without a declared
+  freshness; see :mod:`etl_express._status`).
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ class QualityTracker:
     def __init__(self, required: Sequence[str] = ()):
         self.required = [normalize_name(c) for c in required]
         self.rows = 0
-        self.required_violations: dict[str, int] = {c: 0 for c in self.required}
+        self.required_violations: dict[str, int] = dict.fromkeys(self.required, 0)
         self.non_empty: dict[str, int] = {}
         self.unbalanced_batches = 0
 
@@ -269,9 +272,19 @@ def error_rate_check(
 # -- checks on the target table (PostgreSQL) ----------------------------------------------
 
 
+def _regclass_name(conn: Any, schema: str, table: str) -> str:
+    """``schema.table`` quoted by the dialect (embedded quotes doubled) for ``to_regclass``."""
+    quote = conn.dialect.identifier_preparer.quote_identifier
+    return f"{quote(schema)}.{quote(table)}"
+
+
+def _table(schema: str, table: str, *columns: str) -> sa.TableClause:
+    return sa.table(table, *(sa.column(c) for c in columns), schema=schema)
+
+
 def _table_exists(conn: Any, schema: str, table: str) -> bool:
     return conn.execute(
-        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f'"{schema}"."{table}"'}
+        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _regclass_name(conn, schema, table)}
     ).scalar_one()
 
 
@@ -283,7 +296,7 @@ def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[s
             "WHERE i.indrelid = to_regclass(:t) AND i.indisunique AND i.indpred IS NULL "
             "GROUP BY i.indexrelid"
         ),
-        {"t": f'"{schema}"."{table}"'},
+        {"t": _regclass_name(conn, schema, table)},
     ).all()
     want = sorted(columns)
     return any(list(r[0]) == want for r in rows)
@@ -312,14 +325,17 @@ def duplicate_keys_check(
         return skipped("duplicate_keys", policy, "the target table does not exist yet")
     if _has_unique_index_on(conn, schema, table, primary_key):
         return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
-    cols = ", ".join(f'"{c}"' for c in primary_key)
-    current = " WHERE _etl_valid_to IS NULL" if _is_history(conn, schema, table) else ""
-    dup = conn.execute(
-        sa.text(
-            f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}"{current} GROUP BY {cols} '
-            "HAVING count(*) > 1) d"
-        )
-    ).scalar_one()
+    target = _table(schema, table, *primary_key, "_etl_valid_to")
+    current = _is_history(conn, schema, table)
+    groups = (
+        sa.select(sa.literal(1))
+        .select_from(target)
+        .where(target.c["_etl_valid_to"].is_(None) if current else sa.true())
+        .group_by(*(target.c[c] for c in primary_key))
+        .having(sa.func.count() > 1)
+        .subquery("d")
+    )
+    dup = conn.execute(sa.select(sa.func.count()).select_from(groups)).scalar_one()
     return judge(
         "duplicate_keys", dup == 0, policy, duplicate_keys=int(dup), primary_key=list(primary_key)
     )
@@ -338,14 +354,13 @@ def target_count_check(
         ),
         {"s": schema, "t": table},
     ).scalar_one()
-    q = f'SELECT count(*) FROM "{schema}"."{table}" WHERE true'
-    params: dict[str, Any] = {}
+    target = _table(schema, table, "_etl_source", "_etl_valid_to")
+    q = sa.select(sa.func.count()).select_from(target)
     if has_lineage:
-        q += " AND _etl_source = :src"
-        params["src"] = source_name
+        q = q.where(target.c["_etl_source"] == source_name)
     if _is_history(conn, schema, table):  # the current versions
-        q += " AND _etl_valid_to IS NULL"
-    have = int(conn.execute(sa.text(q), params).scalar_one())
+        q = q.where(target.c["_etl_valid_to"].is_(None))
+    have = int(conn.execute(q).scalar_one())
     return judge("target_count", have == expected, policy, source_rows=expected, target_rows=have)
 
 
