@@ -96,6 +96,7 @@ class Reconciliation:
     def __init__(self, runner: Any):
         from ..sinks.postgres import PostgresSink
         from ..sources.onec import OneCODataSource
+        from ..sources.rest import RESTSource
         from ..sources.sql import SQLSource
 
         self.runner = runner
@@ -117,19 +118,28 @@ class Reconciliation:
                 where=where,
                 hint="reconcile on a key that is not personal data, or leave deletes=None",
             )
+        state.ensure_tables(runner.store)
         source = pipeline.source
         if isinstance(source, SQLSource):
-            self.kind = "range_checksums"
+            from ..sources.sql.checksums import HASHING_DIALECTS, integer_key
+
+            engine = source._engine()
+            hashing = engine.dialect.name in HASHING_DIALECTS
+            ranges = hashing and integer_key(source, engine)
+            self.kind = "range_checksums" if ranges else "key_set"
             partition = runner.partition or {}
             column = partition.get("column", source.key_columns[0]) if partition else None
-            if partition and column != source.key_columns[0]:
+            if partition and (column != source.key_columns[0] or not ranges):
                 raise ETLConfigError(
-                    f"deletes= reconciles key ranges; partition column {column!r} is not the "
-                    "primary key",
+                    f"deletes= reconciles a partition by ranges of a single integer primary key; "
+                    f"this one is by {column!r}",
                     where=where,
-                    hint="partition by the primary key (source.partitions(n)) with deletes=",
+                    hint="partition by the integer primary key (source.partitions(n)), or run "
+                    "without partitions",
                 )
-            source.row_hash_key = state.row_hash_key(runner.store, pipeline.name)
+            source.row_hash_key = (
+                state.row_hash_key(runner.store, pipeline.name) if hashing else None
+            )
         elif isinstance(source, OneCODataSource):
             self.kind = "deletion_mark"
             for t in pipeline.transformers:
@@ -141,11 +151,20 @@ class Reconciliation:
                     where=where,
                     hint="deleted objects keep their row, with _etl_deleted_at set",
                 )
+        elif isinstance(source, RESTSource) and (source.keys_path or source.deleted_path):
+            self.kind = "key_listing" if source.keys_path else "deleted_records"
+            if runner.partition:
+                raise ETLConfigError(
+                    "deletes= on a REST source lists keys for the whole source: run it without "
+                    "partitions",
+                    where=where,
+                )
         else:
             raise ETLConfigError(
                 f"deletes= is not supported for {type(source).__name__}",
                 where=where,
-                hint="delete reconciliation works for SQLSource and OneCODataSource",
+                hint="delete reconciliation works for SQLSource, OneCODataSource and RESTSource "
+                "with keys_path= or deleted_path=",
             )
 
     def _due(self) -> tuple[bool, str]:
@@ -210,11 +229,11 @@ class Reconciliation:
         runner, pipeline = self.runner, self.pipeline
         sink = pipeline.sink
         source = pipeline.source
-        key = source.row_hash_key  # type: ignore[attr-defined]
+        key = getattr(source, "row_hash_key", None)
         target = TargetChecksums(
             sink.schema_name,  # type: ignore[attr-defined]
             sink.table_name,  # type: ignore[attr-defined]
-            source.primary_key[0],
+            list(source.primary_key),
             source.name,
             history=bool(getattr(sink, "history", False)),
             partition=runner.partition,
@@ -248,8 +267,30 @@ class Reconciliation:
             runner.log.warning("{}", what)
             warned.append(what)
 
-        checksums = SQLChecksums(source, key, runner.partition)  # type: ignore[arg-type]
-        return RangeReconciler(runner, checksums, target, self.mode, guard).run()
+        if self.kind == "range_checksums":
+            checksums = SQLChecksums(source, key, runner.partition)  # type: ignore[arg-type]
+            return RangeReconciler(runner, checksums, target, self.mode, guard).run()
+        from .keysets import KeySetReconciler
+        from .listings import listing_for
+
+        listing = listing_for(source, key)
+        reconciler = KeySetReconciler(
+            runner, listing, target, list(source.primary_key), self.mode, guard
+        )
+        counts = reconciler.run()
+        with runner.store.transaction() as conn:  # for reconcile_every
+            state.save(
+                conn,
+                pipeline.name,
+                runner.pkey,
+                runner.result.run_id,
+                None,
+                [],
+                {k: v for k, v in counts.items() if isinstance(v, int)},
+                now(),
+                finished=True,
+            )
+        return counts
 
 
 __all__ = [

@@ -24,14 +24,16 @@ class TargetChecksums:
         self,
         schema: str,
         table: str,
-        key: str,
+        key: str | Sequence[str],
         source_name: str,
         *,
         history: bool,
         partition: dict[str, Any] | None = None,
     ):
         self.ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        self.key = sql.Identifier(key)
+        keys = [key] if isinstance(key, str) else list(key)
+        self.key = sql.Identifier(keys[0])
+        self.key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
         self.source_name = source_name
         self.history = history
         self.partition = partition or {}
@@ -161,6 +163,30 @@ class TargetChecksums:
         with self._cursor(conn) as cur:
             cur.execute(query, args)
             return int(cur.rowcount)
+
+    def delete_where(self, conn: Connection, condition: sql.Composable, mode: str) -> int:
+        """Like :meth:`delete`, for the live rows (alias ``t``) meeting ``condition``; the
+        number of keys affected."""
+        live, params = self._live()
+        if mode == "hard":
+            query = sql.SQL("DELETE FROM {} AS t WHERE _etl_source = %s AND ").format(self.ident)
+            args: list[Any] = [self.source_name]
+        elif self.history:
+            query = sql.SQL("UPDATE {} AS t SET {} = now(), {} = now() WHERE ").format(
+                self.ident, sql.Identifier(VALID_TO), sql.Identifier(DELETED_AT)
+            )
+            query += live + sql.SQL(" AND ")
+            args = list(params)
+        else:
+            query = sql.SQL("UPDATE {} AS t SET {} = now() WHERE ").format(
+                self.ident, sql.Identifier(DELETED_AT)
+            )
+            query += live + sql.SQL(" AND ")
+            args = list(params)
+        query += condition + sql.SQL(" RETURNING {}").format(self.key_list)
+        with self._cursor(conn) as cur:
+            cur.execute(query, args)
+            return len({tuple(r) for r in cur.fetchall()})
 
 
 __all__ = ["TargetChecksums"]

@@ -60,6 +60,14 @@ def row_hash_column(
     )
 
 
+def integer_key(source: SQLSource, engine: Engine) -> bool:
+    """Whether the source's primary key is one integer column (range checksums apply)."""
+    if len(source.key_columns) != 1:
+        return False
+    column = source._selectable(engine).c.get(source.key_columns[0])
+    return column is not None and isinstance(column.type, sa.Integer)
+
+
 class SQLChecksums:
     """The source side of a reconciliation: range checksums, keys, re-reads (all read-only).
 
@@ -162,4 +170,56 @@ class SQLChecksums:
                 yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
 
 
-__all__ = ["HASHING_DIALECTS", "SQLChecksums", "row_hash_column"]
+class SQLKeyListing:
+    """The source's full key list, streamed (with each row's hash where the database can hash),
+    and re-reads by key: for keys that are not a single integer, or a database that cannot
+    hash (then only deletions are found)."""
+
+    def __init__(self, source: SQLSource, key: str | None):
+        self.source = source
+        self.engine: Engine = source._engine()
+        self.src = source._selectable(self.engine)
+        self.keys_cols = [self.src.c[c] for c in source.key_columns]
+        self.hashed = key is not None
+        if key is not None:
+            selected = (
+                [self.src.c[c] for c in source.columns] if source.columns else list(self.src.c)
+            )
+            self.hash: sa.ColumnElement[Any] | None = row_hash_column(
+                self.engine.dialect.name, selected, key
+            )
+        else:
+            self.hash = None
+
+    def keys(self) -> Iterator[list[tuple[Any, ...]]]:
+        cols = [*self.keys_cols, *([self.hash] if self.hash is not None else [])]
+        stmt = sa.select(*cols).select_from(self.src)
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(postgresql_readonly=True)
+            result = conn.execution_options(stream_results=True, yield_per=50_000).execute(stmt)
+            for rows in result.partitions(50_000):
+                yield [tuple(r) for r in rows]
+
+    def read_keys(self, keys: list[tuple[Any, ...]]) -> Iterator[Batch]:
+        """The current rows of ``keys``, typed as the incremental read types them, without a
+        position."""
+        source = self.source
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i : i + 1000]
+            stmt = source._statement(self.engine, None, None)
+            table = stmt.get_final_froms()[0]
+            cols = [table.c[c.name] for c in self.keys_cols]
+            if len(cols) == 1:
+                stmt = stmt.where(cols[0].in_([k[0] for k in chunk]))
+            else:
+                stmt = stmt.where(sa.tuple_(*cols).in_(chunk))
+            if self.engine.dialect.name == "postgresql" and source.fast_path:
+                batches = source._read_adbc(self.engine, stmt)
+            else:
+                batches = source._read_sqlalchemy(self.engine, stmt)
+            for batch in batches:
+                yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
+
+
+__all__ = ["HASHING_DIALECTS", "SQLChecksums", "SQLKeyListing", "integer_key", "row_hash_column"]
