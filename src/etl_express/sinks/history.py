@@ -33,15 +33,15 @@ def _index_name(table: str, what: str) -> str:
     return f"_etl_{what}_" + hashlib.blake2b(table.encode(), digest_size=6).hexdigest()
 
 
-def create_columns(primary_key: Sequence[str]) -> list[sql.Composable]:
-    """The history columns of a new table (its key constraints come from :func:`prepare`)."""
-    return [
-        sql.SQL("{} timestamp with time zone NOT NULL DEFAULT now()").format(
-            sql.Identifier(VALID_FROM)
-        ),
-        sql.SQL("{} timestamp with time zone").format(sql.Identifier(VALID_TO)),
-        sql.SQL("{} timestamp with time zone").format(sql.Identifier(DELETED_AT)),
-    ]
+def create_columns(names: Sequence[str]) -> list[sql.Composable]:
+    """The history columns a new table needs besides the batch's ``names`` (its key
+    constraints come from :func:`prepare`)."""
+    columns = {
+        VALID_FROM: sql.SQL("{} timestamp with time zone NOT NULL DEFAULT now()"),
+        VALID_TO: sql.SQL("{} timestamp with time zone"),
+        DELETED_AT: sql.SQL("{} timestamp with time zone"),
+    }
+    return [d.format(sql.Identifier(n)) for n, d in columns.items() if n not in names]
 
 
 def prepare(

@@ -292,7 +292,7 @@ class PostgresSink(Sink):
                     for f in schema
                 ]
                 if self.history:
-                    cols.extend(history.create_columns(primary_key))
+                    cols.extend(history.create_columns(schema.names))
                 elif primary_key and self.write_mode == "upsert":
                     cols.append(
                         sql.SQL("PRIMARY KEY ({})").format(
