@@ -393,3 +393,20 @@ def test_the_source_is_never_written(pg_url, schema, pipeline_name):
         pg_exec(pg_url, f"DROP OWNED BY {role}")
         pg_exec(pg_url, f"DROP ROLE {role}")
     assert before[0] == 3000
+
+
+def test_partitions_by_the_key_reconcile_their_own_ranges(pg_url, schema, pipeline_name):
+    src, target = f"{schema}.src", f"{schema}.dst"
+    make_source(pg_url, src, 6000)
+    p = pipeline(pg_url, src, target, pipeline_name, "soft")
+    first = p.run(workers=2)
+    assert first.ok and len(first.partitions) == 2
+    deleted = mutate(pg_url, src, 6000)
+    second = p.run(workers=2)
+    applied = sum(deletes_check(part)["deletes_applied"] for part in second.partitions)
+    assert applied == len(deleted) == 60
+    assert_equal(target_rows(pg_url, target), source_rows(pg_url, src))
+    by_time = pipeline(pg_url, src, target, pipeline_name + "_t", "soft")
+    spec = by_time.source.partitions(2, column="updated_at")[0]
+    with pytest.raises(ETLConfigError, match="integer primary key"):
+        by_time.run(partition=spec)
