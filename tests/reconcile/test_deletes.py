@@ -410,3 +410,28 @@ def test_partitions_by_the_key_reconcile_their_own_ranges(pg_url, schema, pipeli
     spec = by_time.source.partitions(2, column="updated_at")[0]
     with pytest.raises(ETLConfigError, match="integer primary key"):
         by_time.run(partition=spec)
+
+
+def test_a_failing_reconciliation_names_itself_without_its_parameters(
+    pg_url, schema, pipeline_name, monkeypatch
+):
+    from etl_express.errors import ETLError
+    from etl_express.sources.sql.checksums import SQLChecksums
+
+    src, target = f"{schema}.src", f"{schema}.dst"
+    make_source(pg_url, src, 100)
+
+    def broken(self):
+        raise sa.exc.OperationalError(
+            "SELECT md5(%(k)s || ...)",
+            {"k": "the-row-hash-key"},
+            Exception("server closed the connection unexpectedly"),
+        )
+
+    monkeypatch.setattr(SQLChecksums, "bounds", broken)
+    with pytest.raises(
+        ETLError, match="delete reconciliation \\(range_checksums\\) failed"
+    ) as info:
+        pipeline(pg_url, src, target, pipeline_name, "soft").run()
+    assert "the-row-hash-key" not in str(info.value) and info.value.transient
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {target}") == [(100,)]  # the pass committed

@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ETLConfigError, QualityError
+from ..errors import ETLConfigError, ETLError, QualityError
 from ..format import normalize_name
 from ..quality import judge, skipped
 from ..store.state import now
@@ -198,7 +198,22 @@ class Reconciliation:
             runner.result.checks.append(skipped("deletes", policy, why))
             return
         warned: list[str] = []
-        counts = self._ranges(policy, warned)
+        try:
+            counts = self._ranges(policy, warned)
+        except ETLError:
+            raise
+        except Exception as exc:
+            from ..retry import is_transient
+            from ..sinks.postgres import safe_pg_message
+
+            # from None: a driver's message may quote a value (its parameters, never)
+            err = ETLError(
+                f"delete reconciliation ({self.kind}) failed: {safe_pg_message(exc)}",
+                where={"pipeline": pipeline.name, "partition": runner.pkey or "all"},
+                hint="what is committed stays committed; the next run resumes the reconciliation",
+            )
+            err.transient = is_transient(exc)  # type: ignore[attr-defined]
+            raise err from None
         pipeline.sink.rollback()  # the target may have grown _etl_deleted_at: re-read its columns
         runner.log.info(
             "delete reconciliation ({}): {} segments compared, {} keys fetched, {} rows re-read, "
