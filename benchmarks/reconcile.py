@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg_to_pg import default_url, make_source, scratch_databases  # noqa: E402
+from pg_to_pg import default_url, make_source, scratch_databases
 
 
 def child(case: str, src: str, dst: str) -> dict[str, Any]:
@@ -65,7 +65,11 @@ def timed(case: str, src: str, dst: str) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(proc.stderr[-3000:])
-    return {"case": case, "wall_seconds": round(wall, 2), **json.loads(proc.stdout.splitlines()[-1])}
+    return {
+        "case": case,
+        "wall_seconds": round(wall, 2),
+        **json.loads(proc.stdout.splitlines()[-1]),
+    }
 
 
 def mutate(src: str, rows: int) -> None:

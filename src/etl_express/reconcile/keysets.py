@@ -25,20 +25,21 @@ KEYS_TABLE = "_etl_reconcile_keys"
 class KeyListing:
     """What a source offers for a key-set reconciliation.
 
-    ``keys()`` yields lists of key tuples — ``(*key values, row hash)`` when ``hashed`` — of
+    ``list_keys()`` yields lists of key tuples — ``(*key values, row hash)`` when ``hashed`` — of
     every record the source has (``kind="all"``) or of the records it reports deleted
     (``kind="deleted"``). ``read_keys(keys)`` re-reads records (``None``: the source cannot).
     """
 
     def __init__(
         self,
-        keys: Callable[[], Iterable[list[tuple[Any, ...]]]],
+        list_keys: Callable[[], Iterable[list[tuple[Any, ...]]]],
         *,
         kind: str = "all",
         hashed: bool = False,
         read_keys: Callable[[list[tuple[Any, ...]]], Iterator[Batch]] | None = None,
     ):
-        self.keys, self.kind, self.hashed, self.read_keys = keys, kind, hashed, read_keys
+        self.list_keys, self.kind = list_keys, kind
+        self.hashed, self.read_keys = hashed, read_keys
 
 
 class KeySetReconciler:
@@ -65,6 +66,7 @@ class KeySetReconciler:
                 cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive key values are UTC, as loaded
                 counts["keys_fetched"] = self._load_keys(cur)
                 counts["segments_compared"] = 1
+                gone: sql.Composable
                 if self.listing.kind == "deleted":
                     gone = sql.SQL("EXISTS (SELECT 1 FROM {} AS k WHERE {})")
                 else:
@@ -99,7 +101,7 @@ class KeySetReconciler:
         with cur.copy(
             sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(KEYS_TABLE), names)
         ) as copy:
-            for chunk in self.listing.keys():
+            for chunk in self.listing.list_keys():
                 for key in chunk:
                     copy.write_row(key if self.listing.hashed else (*key, None))
                     n += 1

@@ -21,7 +21,7 @@ def listing_for(source: Any, row_hash_key: str | None) -> KeyListing:
         sql = SQLKeyListing(source, row_hash_key)
         return KeyListing(sql.keys, hashed=sql.hashed, read_keys=sql.read_keys)
     if isinstance(source, RESTSource):
-        path = source.keys_path or source.deleted_path
+        path = str(source.keys_path or source.deleted_path)
         kind = "all" if source.keys_path else "deleted"
         return KeyListing(lambda: rest_keys(source, path), kind=kind)
     raise ETLConfigError(f"no key listing for {type(source).__name__}")

@@ -283,7 +283,7 @@ class PostgresSink(Sink):
                         where={"columns": ", ".join(schema.names[:20])},
                         hint="fix primary_key on the source (names are normalized to snake_case)",
                     )
-                cols = [
+                cols: list[sql.Composable] = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(f.name),
                         sql.SQL(pg_type(f.type)),

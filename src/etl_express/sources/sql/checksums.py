@@ -50,8 +50,8 @@ def row_hash_column(
         fields = [
             sa.func.coalesce(sa.func.concat(sa.func.char_length(c), ":", c), "-") for c in columns
         ]
-        text = sa.func.concat_ws(",", *fields)
-        hex16 = sa.func.substring(sa.func.md5(sa.func.concat(secret, text)), 1, 16)
+        row_text = sa.func.concat_ws(",", *fields)
+        hex16 = sa.func.substring(sa.func.md5(sa.func.concat(secret, row_text)), 1, 16)
         signed = sa.func.conv(hex16, 16, -10)
         return sa.cast(signed, sa.BigInteger).label(ROW_HASH)  # CAST(... AS SIGNED)
     raise ETLConfigError(

@@ -215,7 +215,9 @@ class SQLSource(Source):
                     where={"columns": ", ".join(sorted(names)[:30])},
                     hint=f"pass an existing column as {'cursor' if kind == 'cursor' else 'primary_key'}=",
                 )
-        selected = [cols[c] for c in self.columns] if self.columns else list(cols)
+        selected: list[sa.ColumnElement[Any]] = (
+            [cols[c] for c in self.columns] if self.columns else list(cols)
+        )
         if self.row_hash_key is not None:
             from .checksums import row_hash_column
 
