@@ -14,7 +14,7 @@ stores, for each row, the hash of exactly the source version it holds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -58,6 +58,17 @@ def row_hash_column(
         f"deletes= cannot hash rows inside a {dialect} database",
         hint="delete reconciliation with checksums needs a PostgreSQL or MariaDB/MySQL source",
     )
+
+
+class KeySelection(NamedTuple):
+    """Keys in ``[lo, hi)``; with ``width``, only those in ``buckets``, bucket =
+    ``(key - origin) // width``."""
+
+    origin: int
+    lo: int
+    hi: int
+    width: int | None = None
+    buckets: Sequence[int] = ()
 
 
 def integer_key(source: SQLSource, engine: Engine) -> bool:
@@ -109,8 +120,12 @@ class SQLChecksums:
             stmt = stmt.where(self.pk < hi)
         return stmt
 
-    def _ranges(self, ranges: Sequence[tuple[int, int]]) -> sa.ColumnElement[bool]:
-        return sa.or_(*[sa.and_(self.pk >= lo, self.pk < hi) for lo, hi in ranges])
+    def _within(self, sel: KeySelection) -> sa.ColumnElement[bool]:
+        cond = sa.and_(self.pk >= sel.lo, self.pk < sel.hi)
+        if sel.width is not None:
+            bucket = (self.pk - sa.literal(sel.origin)) // sa.literal(sel.width)
+            cond = sa.and_(cond, bucket.in_(list(sel.buckets)))
+        return cond
 
     def _rows(self, stmt: sa.Select) -> list[Any]:
         with self.engine.connect() as conn:
@@ -126,22 +141,20 @@ class SQLChecksums:
         lo, hi, n = self._rows(stmt)[0]
         return (None if lo is None else int(lo)), (None if hi is None else int(hi)), int(n)
 
-    def bucket_sums(
-        self, ranges: Sequence[tuple[int, int]], origin: int, width: int
-    ) -> dict[int, tuple[int, int, int]]:
+    def bucket_sums(self, sel: KeySelection, width: int) -> dict[int, tuple[int, int, int]]:
         """``{bucket: (rows, rows with a hash, sum of hashes)}``, bucket = (key - origin) // width."""
-        bucket = ((self.pk - sa.literal(origin)) // sa.literal(width)).label("b")
+        bucket = ((self.pk - sa.literal(sel.origin)) // sa.literal(width)).label("b")
         stmt = (
             sa.select(bucket, sa.func.count(), sa.func.count(), sa.func.sum(self.hash))
             .select_from(self.src)
-            .where(self._ranges(ranges))
+            .where(self._within(sel))
             .group_by(bucket)
         )
         return {int(b): (int(n), int(nh), int(s or 0)) for b, n, nh, s in self._rows(stmt)}
 
-    def key_hashes(self, ranges: Sequence[tuple[int, int]]) -> dict[int, int | None]:
-        """Every key in ``ranges`` with its row hash."""
-        stmt = sa.select(self.pk, self.hash).select_from(self.src).where(self._ranges(ranges))
+    def key_hashes(self, sel: KeySelection) -> dict[int, int | None]:
+        """Every selected key with its row hash."""
+        stmt = sa.select(self.pk, self.hash).select_from(self.src).where(self._within(sel))
         return {int(k): int(h) for k, h in self._rows(stmt)}
 
     def present(self, keys: Sequence[int]) -> set[int]:
