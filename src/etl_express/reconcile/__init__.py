@@ -13,7 +13,9 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ETLConfigError, ETLError, QualityError
+import sqlalchemy as sa
+
+from ..errors import ETLConfigError, ETLError, QualityError, SourceError
 from ..format import normalize_name
 from ..quality import judge, skipped
 from ..store.state import now
@@ -125,7 +127,15 @@ class Reconciliation:
 
             engine = source._engine()
             hashing = engine.dialect.name in HASHING_DIALECTS
-            ranges = hashing and integer_key(source, engine)
+            try:
+                ranges = hashing and integer_key(source, engine)
+            except sa.exc.SQLAlchemyError as exc:
+                raise SourceError(
+                    f"cannot read the key of {source.table or 'the query'} for deletes=: "
+                    f"{type(exc).__name__}",
+                    where=where,
+                    hint="check the URL, that the database is reachable and the credentials",
+                ) from None
             self.kind = "range_checksums" if ranges else "key_set"
             partition = runner.partition or {}
             column = partition.get("column", source.key_columns[0]) if partition else None
@@ -189,7 +199,18 @@ class Reconciliation:
         if self.kind == "deletion_mark":
             marked = sum(getattr(t, "marked", 0) for t in pipeline.transformers)
             runner.result.checks.append(
-                judge("deletes", True, policy, mode=self.mode, strategy=self.kind, marked=marked)
+                judge(
+                    "deletes",
+                    True,
+                    policy,
+                    mode=self.mode,
+                    strategy=self.kind,
+                    segments_compared=0,
+                    keys_fetched=0,
+                    rows_reread=0,
+                    deletes_applied=marked,  # rows loaded with DeletionMark set
+                    marked=marked,
+                )
             )
             return
         due, why = self._due()
