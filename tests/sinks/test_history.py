@@ -11,7 +11,6 @@ import pytest
 import etl_express as etl
 from etl_express.anonymizers import Pseudonymize
 from etl_express.errors import ETLConfigError, SinkError
-from etl_express.read import read_arrow, read_pandas
 from etl_express.sinks import PostgresSink
 from etl_express.sources import SQLSource
 from tests.conftest import pg_exec
@@ -100,9 +99,9 @@ def test_as_of_reproduces_the_source_after_each_of_three_runs(pg_url, schema, pi
     # an ISO string works as well, and so do the Arrow and pandas readers
     moment, expected = snapshots[1]
     assert len(_as_of(target, moment.isoformat())) == len(expected)
-    table = read_arrow(target, as_of=moment)
+    table = etl.read_arrow(target, as_of=moment)
     assert table.num_rows == len(expected) and "_etl_valid_from" in table.column_names
-    frame = read_pandas(target, as_of=moment.isoformat(), columns=["id", "name"])
+    frame = etl.read_pandas(target, as_of=moment.isoformat(), columns=["id", "name"])
     assert sorted(frame["id"]) == sorted(expected)
     # key 11 has three versions; the current one is the latest
     versions = pg_exec(
