@@ -16,6 +16,7 @@ import multiprocessing
 import pickle
 import signal
 import socket
+import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -56,6 +57,12 @@ def _outcome(pipeline: PipelineSpec, spec: Partition, reset: bool) -> RunResult:
         return _failed(pipeline.name, spec, safe_pg_message(exc))
 
 
+def _in_worker_bootstrap() -> bool:
+    """Is this a spawned worker re-importing the parent's ``__main__`` script?"""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__name__", "") == "__mp_main__"
+
+
 def _work(payload: bytes, spec: Partition, reset: bool, out: Connection) -> None:
     """Worker process body: run one partition, send its result as a dict."""
     pipeline: PipelineSpec = pickle.loads(payload)
@@ -88,6 +95,14 @@ def run_partitions(
     if workers < 1:
         raise ETLConfigError(
             f"workers must be >= 1, got {workers}", where={"pipeline": pipeline.name}
+        )
+    if _in_worker_bootstrap():
+        raise ETLConfigError(
+            "run(workers=n) was called again inside one of its own worker processes: "
+            "each worker imports the script that started the run, and this script starts "
+            "a parallel run when it is imported",
+            where={"pipeline": pipeline.name},
+            hint='put the run under  if __name__ == "__main__":  in the script',
         )
     pipeline.check_pii_coverage()
     specs = (
@@ -211,6 +226,11 @@ def _dead(pipeline: PipelineSpec, spec: Partition, process: Any, ledger: RunLedg
         f"the worker process (pid {process.pid}) of partition {pkey} died ({how}) before "
         "reporting; its committed batches stay and the next run resumes it from its checkpoint"
     )
+    if code == 1:  # an exception while the worker started, e.g. importing the script
+        error += (
+            " (see its traceback above; a script that runs run(workers=n) at module level "
+            'needs  if __name__ == "__main__":)'
+        )
     try:
         ledger.abandon(pipeline.name, pkey, f"{socket.gethostname()}:{process.pid}", error)
     except Exception:  # the lease of the dead owner expires anyway (owner_is_dead)
