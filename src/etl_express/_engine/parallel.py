@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ETLConfigError, ETLError, safe_pg_message
 from ..result import RunResult
+from ..retry import as_etl_error
 from ..sources.base import Partition
 from ..store.ledger import RunLedger
 from ..store.state import now, partition_key
@@ -105,11 +106,16 @@ def run_partitions(
             hint='put the run under  if __name__ == "__main__":  in the script',
         )
     pipeline.check_pii_coverage()
-    specs = (
-        list(partitions)
-        if partitions is not None
-        else plan(pipeline, workers, repartition=repartition)
-    )
+    try:
+        specs = (
+            list(partitions)
+            if partitions is not None
+            else plan(pipeline, workers, repartition=repartition)
+        )
+    except Exception as exc:  # e.g. the source cannot be reached to split it
+        raise as_etl_error(
+            exc, what="planning the partitions failed", where={"pipeline": pipeline.name}
+        ) from None
     ledger = ledger_for(pipeline)
     combined = RunResult(run_id="", pipeline=pipeline.name, status="running", started_at=now())
     try:
