@@ -95,6 +95,23 @@ def format_duration(seconds: float | None) -> str | None:
     return f"{whole}s"
 
 
+def format_age(seconds: float | None) -> str | None:
+    """A readable age in its two largest units: ``10810`` -> ``"3h 0m"``, ``42`` -> ``"42s"``."""
+    if seconds is None:
+        return None
+    left = max(round(seconds), 0)
+    if left < 60:
+        return f"{left}s"
+    days, left = divmod(left, int(DAY))
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
 # -- written by a running pipeline -----------------------------------------------------
 
 
@@ -284,7 +301,7 @@ def pipeline_records(conn: Connection, at: dt.datetime | None = None) -> list[di
             )
         ).mappings()
     }
-    firsts = dict(
+    firsts: dict[str, dt.datetime] = dict(
         conn.execute(
             sa.text(f"SELECT pipeline, min(started_at) FROM {SCHEMA}.runs GROUP BY pipeline")
         ).all()
@@ -426,6 +443,7 @@ __all__ = [
     "WHOLE_RUN_KEYS",
     "availability",
     "declare",
+    "format_age",
     "format_duration",
     "observe_run",
     "parse_duration",

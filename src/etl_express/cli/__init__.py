@@ -56,6 +56,7 @@ def _register() -> None:
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
         status,  # noqa: F401
+        ui,  # noqa: F401
     )
 
 
