@@ -57,8 +57,8 @@ def test_canonicalize_refuses_colliding_names():
 def test_records_to_batch_unions_keys_and_keeps_empty_values():
     records = [
         {"id": 1, "Name": "Anna"},
-        {"id": 2, "name": "", "extra": {"k": [1]}},
-        {"id": 3, "name": " "},
+        {"id": 2, "Name": "", "extra": {"k": [1]}},
+        {"id": 3, "Name": " "},
     ]
     batch, rejected = records_to_batch(records)
     assert rejected == []

@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import decimal
 import functools
+import hashlib
 import json
 import re
 import unicodedata
@@ -20,6 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .errors import ETLConfigError
+
 JSONValue = Any
 Record = dict[str, JSONValue]
 
@@ -28,6 +31,12 @@ RUN_ID = "_etl_run_id"
 SOURCE = "_etl_source"
 LOADED_AT = "_etl_loaded_at"
 LINEAGE_COLUMNS = (RUN_ID, SOURCE, LOADED_AT)
+#: Columns of deletes and history (``Pipeline(deletes=...)``, ``PostgresSink(history=True)``)
+ROW_HASH = "_etl_row_hash"
+DELETED_AT = "_etl_deleted_at"
+VALID_FROM = "_etl_valid_from"
+VALID_TO = "_etl_valid_to"
+_RESERVED = frozenset((*LINEAGE_COLUMNS, ROW_HASH, DELETED_AT, VALID_FROM, VALID_TO))
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -44,7 +53,7 @@ def normalize_name(name: str) -> str:
     Letters of any script are kept (1C exports use Cyrillic names); anything else becomes ``_``.
     Lineage columns (``_etl_*``) keep their leading underscore.
     """
-    if name in LINEAGE_COLUMNS:
+    if name in _RESERVED:
         return name
     text = unicodedata.normalize("NFKC", str(name)).strip()
     text = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", text))
@@ -54,7 +63,31 @@ def normalize_name(name: str) -> str:
         text = "column"
     if text[0].isdigit():
         text = "c_" + text
-    return text
+    return shorten_identifier(text)
+
+
+#: PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1); longer names are cut silently there.
+MAX_IDENTIFIER_BYTES = 63
+_HASH_CHARS = 8
+
+
+def shorten_identifier(name: str) -> str:
+    """``name`` when it fits PostgreSQL's 63-byte identifier limit (UTF-8 bytes, so about 31
+    Cyrillic letters), else its longest prefix that leaves room, ``_`` and 8 hex digits of a
+    BLAKE2b hash of the whole name: deterministic, and two long names sharing a prefix stay
+    apart. A collision that remains is caught where columns are built (an error naming both
+    original names), never merged.
+
+    >>> shorten_identifier("x" * 70)
+    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx_8fc6d96d'
+    """
+    raw = name.encode("utf-8")
+    if len(raw) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.blake2b(raw, digest_size=_HASH_CHARS // 2).hexdigest()
+    room = MAX_IDENTIFIER_BYTES - 1 - _HASH_CHARS
+    prefix = raw[:room].decode("utf-8", errors="ignore").rstrip("_")
+    return f"{prefix}_{digest}"
 
 
 def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -131,8 +164,9 @@ def _canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa
     return arr.cast(target)
 
 
-def canonicalize(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
-    """Rename columns to snake_case and cast them to canonical types (vectorized)."""
+def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None) -> pa.RecordBatch:
+    """Rename columns to snake_case and cast them to canonical types (vectorized); two
+    columns that normalize to one name raise :class:`ColumnCollisionError`."""
     if isinstance(batch, pa.Table):
         batch = (
             batch.combine_chunks().to_batches()[0]
@@ -140,7 +174,7 @@ def canonicalize(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
             else pa.RecordBatch.from_pylist([], schema=batch.schema)
         )
     names = [normalize_name(n) for n in batch.schema.names]
-    _check_unique(names, batch.schema.names)
+    _check_unique(names, batch.schema.names, source=source)
     arrays = []
     fields = []
     for name, col in zip(names, batch.columns):
@@ -155,17 +189,37 @@ def canonical_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(normalize_name(f.name), canonical_type(f.type)) for f in schema])
 
 
-def _check_unique(names: Sequence[str], original: Sequence[str]) -> None:
-    seen: dict[str, str] = {}
-    for new, old in zip(names, original):
-        if new in seen:
-            from .errors import ETLConfigError
+def _check_unique(
+    names: Sequence[str],
+    original: Sequence[str],
+    seen: dict[str, str] | None = None,
+    source: str | None = None,
+) -> None:
+    """Two source names that normalize to one column are an error, never a merge.
 
-            raise ETLConfigError(
-                f"columns {seen[new]!r} and {old!r} both normalize to {new!r}",
-                hint="rename one of them in the source query or with the Rename transformer",
-            )
-        seen[new] = old
+    ``seen`` (normalized -> original) carries the spellings met in earlier batches, so a
+    source sending ``UserId`` on one page and ``user_id`` on the next is refused too."""
+    seen = {} if seen is None else seen
+    for new, old in zip(names, original):
+        first = seen.setdefault(new, old)
+        if first != old:
+            raise ColumnCollisionError(first, old, new, source)
+
+
+class ColumnCollisionError(ETLConfigError):
+    """Two source names (``UserId`` and ``user_id``, ``a.b`` and ``a_b``, ``v`` and ``V``)
+    normalize to the same column name: refused, since one column would silently take the
+    values of both."""
+
+    def __init__(self, first: str, second: str, name: str, source: str | None = None):
+        self.names = (first, second)
+        self.column = name
+        super().__init__(
+            f"source names {first!r} and {second!r} both normalize to {name!r}",
+            where={"source": source},
+            hint="give each column one spelling at the source (a query alias, a field "
+            "mapping in the connector) or drop one of the two",
+        )
 
 
 @dataclass
@@ -214,13 +268,29 @@ def _value_problem(value: Any, target: pa.DataType) -> str | None:
 def records_to_batch(
     records: Sequence[Mapping[str, Any]],
     schema: pa.Schema | None = None,
+    *,
+    origins: dict[str, str] | None = None,
+    source: str | None = None,
 ) -> tuple[pa.RecordBatch, list[Rejected]]:
     """Convert JSON-like records to a canonical batch.
 
     Columns are the union of the records' keys (normalized); ``schema`` (canonical) fixes
     the types of the columns it names, the others are inferred. Records whose values cannot
     be converted are returned as :class:`Rejected` and left out; the rest still convert.
+    Two keys that normalize to one name (``UserId`` and ``user_id``) raise
+    :class:`ColumnCollisionError`, in one record or across records; ``origins``
+    (normalized -> original key, updated here) extends that check over earlier batches.
     """
+    keys: dict[str, None] = {}
+    for r in records:
+        keys.update(dict.fromkeys(r))
+    originals = [str(k) for k in keys]
+    _check_unique(
+        [normalize_name(k) for k in originals],
+        originals,
+        {} if origins is None else origins,
+        source,
+    )
     rows = [{normalize_name(k): v for k, v in r.items()} for r in records]
     names: list[str] = list(schema.names) if schema is not None else []
     known = set(names)
@@ -363,11 +433,20 @@ class Batch:
     def num_rows(self) -> int:
         return len(self.data) if isinstance(self.data, list) else self.data.num_rows
 
-    def to_arrow(self, schema: pa.Schema | None = None) -> tuple[pa.RecordBatch, list[Rejected]]:
-        """The canonical Arrow batch and the records that could not be converted."""
+    def to_arrow(
+        self,
+        schema: pa.Schema | None = None,
+        *,
+        origins: dict[str, str] | None = None,
+        source: str | None = None,
+    ) -> tuple[pa.RecordBatch, list[Rejected]]:
+        """The canonical Arrow batch and the records that could not be converted.
+
+        ``origins`` (normalized name -> source spelling, kept by the caller across batches)
+        and ``source`` (its name, for the message) serve the name-collision check."""
         if isinstance(self.data, list):
-            return records_to_batch(self.data, schema)
-        return canonicalize(self.data), []
+            return records_to_batch(self.data, schema, origins=origins, source=source)
+        return canonicalize(self.data, source=source), []
 
     def to_records(self) -> list[Record]:
         """JSON-like dicts that ``json.dumps`` accepts unchanged."""

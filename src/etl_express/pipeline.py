@@ -31,6 +31,7 @@ from .quality import (
     skipped,
     target_count_check,
 )
+from .reconcile import Reconciliation, check_options, deletion_mark_steps, forget_reconciliation
 from .result import RunResult
 from .retry import RetryPolicy
 from .runner import Heartbeat, PartitionRunner
@@ -76,6 +77,11 @@ class Pipeline:
         lease_seconds: a run whose heartbeat is older than this is taken to be dead and is
             taken over by the next run (a dead owner on the same host is detected at once).
         progress: show a progress bar (``None``: only when output is a terminal).
+        deletes: ``"soft"`` or ``"hard"``: after the incremental pass, reconcile the source's
+            keys with the target's (read-only range checksums, see :mod:`etl_express.reconcile`)
+            and mark (``_etl_deleted_at``) or delete rows gone from the source; ``None``: never.
+        reconcile_every: space the reconciliations out (``"24h"``, seconds or a timedelta);
+            ``None``: every run. An interrupted reconciliation always resumes on the next run.
         freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
             ``timedelta``); the basis of ``etl-express status`` and availability figures.
     """
@@ -95,6 +101,8 @@ class Pipeline:
         retry: RetryPolicy | None = None,
         lease_seconds: float = 120.0,
         progress: bool | None = None,
+        deletes: str | None = None,
+        reconcile_every: str | float | dt.timedelta | None = None,
         freshness: str | dt.timedelta | None = None,
     ):
         if not name or not isinstance(name, str):
@@ -130,6 +138,10 @@ class Pipeline:
         self.retry = retry or RetryPolicy()
         self.lease_seconds = float(lease_seconds)
         self.progress = progress
+        self.deletes = deletes
+        self.reconcile_every = check_options(name, deletes, reconcile_every)
+        if deletes is not None:
+            self.transformers.extend(deletion_mark_steps(source))
         self.freshness = parse_duration(freshness, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
@@ -164,6 +176,10 @@ class Pipeline:
     def reset(self, partition: Partition | None = None) -> None:
         """Forget the checkpoints: the next run starts from the beginning."""
         self.store.reset(self.name, None if partition is None else partition_key(partition))
+        if self.deletes is not None:
+            forget_reconciliation(
+                self.store, self.name, None if partition is None else partition_key(partition)
+            )
 
     def partitions(self, n: int | None = None) -> list[Partition]:
         """The source split into about ``n`` JSON-serializable partition specs.
@@ -256,6 +272,8 @@ class Pipeline:
         pkey = partition_key(partition)
         if reset:
             store.reset(self.name, pkey)
+            if self.deletes is not None:
+                forget_reconciliation(store, self.name, pkey)
         run_id = str(uuid.uuid4())
         log = logger.bind(pipeline=self.name, run_id=run_id, partition=pkey or "all")
         result = RunResult(
@@ -284,7 +302,10 @@ class Pipeline:
             ):
                 runner = PartitionRunner(self, store, partition, pkey, result, tracker, log, bar)
                 runner.lease_lost = beat.lost
+                deletes = Reconciliation(runner) if self.deletes else None
                 runner.run()
+                if deletes is not None:
+                    deletes.run()
             result.checks.extend(self._run_checks(result, tracker, pkey))
             if table_checks:
                 result.checks.extend(

@@ -14,6 +14,9 @@ A check returns a :class:`CheckResult`; its ``policy`` decides what a failure do
 * ``duplicate_keys`` — the target holds no two rows with the same primary key;
 * ``target_count`` — after a full load, the target holds as many of this source's rows as
   the run delivered;
+* ``deletes`` — with ``Pipeline(deletes=...)``: the reconciliation's counts (segments compared,
+  keys fetched, rows re-read, deletes applied); it fails, before deleting anything, when the
+  source lacks more than half of the target's live rows.
 * ``freshness`` — the previous successful load was no older than the pipeline's
   ``freshness`` when this run started (always ``warn``; ``skipped`` without a declared
   freshness; see :mod:`etl_express._status`).
@@ -43,6 +46,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "empty_columns": "warn",
     "row_count_range": "warn",
     "target_count": "warn",
+    "deletes": "fail",
 }
 
 #: ``row_count_range``: how many earlier runs are compared, how many are needed, and the factor
@@ -150,7 +154,7 @@ class QualityTracker:
     def __init__(self, required: Sequence[str] = ()):
         self.required = [normalize_name(c) for c in required]
         self.rows = 0
-        self.required_violations: dict[str, int] = {c: 0 for c in self.required}
+        self.required_violations: dict[str, int] = dict.fromkeys(self.required, 0)
         self.non_empty: dict[str, int] = {}
         self.unbalanced_batches = 0
 
@@ -268,9 +272,19 @@ def error_rate_check(
 # -- checks on the target table (PostgreSQL) ----------------------------------------------
 
 
+def _regclass_name(conn: Any, schema: str, table: str) -> str:
+    """``schema.table`` quoted by the dialect (embedded quotes doubled) for ``to_regclass``."""
+    quote = conn.dialect.identifier_preparer.quote_identifier
+    return f"{quote(schema)}.{quote(table)}"
+
+
+def _table(schema: str, table: str, *columns: str) -> sa.TableClause:
+    return sa.table(table, *(sa.column(c) for c in columns), schema=schema)
+
+
 def _table_exists(conn: Any, schema: str, table: str) -> bool:
     return conn.execute(
-        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f'"{schema}"."{table}"'}
+        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _regclass_name(conn, schema, table)}
     ).scalar_one()
 
 
@@ -282,7 +296,7 @@ def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[s
             "WHERE i.indrelid = to_regclass(:t) AND i.indisunique AND i.indpred IS NULL "
             "GROUP BY i.indexrelid"
         ),
-        {"t": f'"{schema}"."{table}"'},
+        {"t": _regclass_name(conn, schema, table)},
     ).all()
     want = sorted(columns)
     return any(list(r[0]) == want for r in rows)
@@ -298,12 +312,15 @@ def duplicate_keys_check(
         return skipped("duplicate_keys", policy, "the target table does not exist yet")
     if _has_unique_index_on(conn, schema, table, primary_key):
         return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
-    cols = ", ".join(f'"{c}"' for c in primary_key)
-    dup = conn.execute(
-        sa.text(
-            f'SELECT count(*) FROM (SELECT 1 FROM "{schema}"."{table}" GROUP BY {cols} HAVING count(*) > 1) d'
-        )
-    ).scalar_one()
+    target = _table(schema, table, *primary_key)
+    groups = (
+        sa.select(sa.literal(1))
+        .select_from(target)
+        .group_by(*(target.c[c] for c in primary_key))
+        .having(sa.func.count() > 1)
+        .subquery("d")
+    )
+    dup = conn.execute(sa.select(sa.func.count()).select_from(groups)).scalar_one()
     return judge(
         "duplicate_keys", dup == 0, policy, duplicate_keys=int(dup), primary_key=list(primary_key)
     )
@@ -322,12 +339,11 @@ def target_count_check(
         ),
         {"s": schema, "t": table},
     ).scalar_one()
-    q = f'SELECT count(*) FROM "{schema}"."{table}"'
-    params: dict[str, Any] = {}
+    target = _table(schema, table, "_etl_source")
+    q = sa.select(sa.func.count()).select_from(target)
     if has_lineage:
-        q += " WHERE _etl_source = :src"
-        params["src"] = source_name
-    have = int(conn.execute(sa.text(q), params).scalar_one())
+        q = q.where(target.c["_etl_source"] == source_name)
+    have = int(conn.execute(q).scalar_one())
     return judge("target_count", have == expected, policy, source_rows=expected, target_rows=have)
 
 

@@ -25,6 +25,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
+from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES
 from ..secrets import SecretLike
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
@@ -102,15 +103,37 @@ def safe_pg_message(exc: BaseException) -> str:
 
 
 def split_table(table: str) -> tuple[str, str]:
-    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``."""
-    parts = table.split(".")
+    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``.
+
+    Each part is taken literally (it is always quoted as an identifier, so ``crm."x"`` names
+    a table whose name holds the quotes); a part that is empty, holds a NUL or is longer
+    than PostgreSQL's 63 bytes, which PostgreSQL would cut silently, is refused here, before
+    anything is written."""
+    parts = table.split(".") if isinstance(table, str) else []
     if len(parts) == 1:
-        return "public", parts[0]
-    if len(parts) == 2 and all(parts):
-        return parts[0], parts[1]
-    raise ETLConfigError(
-        f"table name {table!r} is not 'table' or 'schema.table'", hint="e.g. table='crm.customers'"
-    )
+        parts = ["public", parts[0]]
+    if len(parts) != 2 or not all(parts):
+        raise ETLConfigError(
+            f"table name {table!r} is not 'table' or 'schema.table'",
+            hint="e.g. table='crm.customers'",
+        )
+    for part in parts:
+        check_identifier(part, what=f"table name {table!r}")
+    return parts[0], parts[1]
+
+
+def check_identifier(name: str, *, what: str) -> None:
+    """Refuse an identifier PostgreSQL would change: longer than 63 bytes, or holding NUL."""
+    if "\x00" in name:
+        raise ETLConfigError(f"{what} holds a NUL character", hint="choose another name")
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ETLConfigError(
+            f"{what}: {name[:20]!r}... is {size} bytes in UTF-8, PostgreSQL keeps only "
+            f"{MAX_IDENTIFIER_BYTES} and would cut it silently",
+            hint=f"choose a name of at most {MAX_IDENTIFIER_BYTES} bytes (a Cyrillic letter "
+            "takes 2)",
+        )
 
 
 def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
@@ -124,9 +147,11 @@ def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordB
             if (values[1:] > values[:-1]).all():  # keyset order: unique without hashing
                 return batch
     table = pa.Table.from_batches([batch])
-    if len(primary_key) == 1:
-        if pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows:
-            return batch
+    if (
+        len(primary_key) == 1
+        and pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows
+    ):
+        return batch
     idx = pa.array(range(batch.num_rows), type=pa.int64())
     grouped = (
         table.append_column("__row", idx)
@@ -225,6 +250,7 @@ class PostgresSink(Sink):
     def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
         if self._prepared_for is not None and self._prepared_for.equals(schema):
             return
+        _check_columns(schema, self.table)
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cur:
@@ -403,14 +429,14 @@ class PostgresSink(Sink):
         )
         _copy(cur, stage, cols, payload)
         non_key = [n for n in names if n not in primary_key]
+        sets = [
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+            for n in non_key
+        ]
+        if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
+            sets.append(sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)))  # it is back
         action = (
-            sql.SQL("DO UPDATE SET ")
-            + sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
-                for n in non_key
-            )
-            if non_key
-            else sql.SQL("DO NOTHING")
+            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
         )
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
@@ -419,6 +445,19 @@ class PostgresSink(Sink):
             + action
         )
         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+
+
+def _check_columns(schema: pa.Schema, table: str) -> None:
+    """Column names PostgreSQL would change or reject, refused before anything is written."""
+    seen: set[str] = set()
+    for name in schema.names:
+        check_identifier(name, what=f"column of {table}")
+        if name in seen:
+            raise ETLConfigError(
+                f"the batch for {table} has two columns named {name!r}",
+                hint="rename one of them in a transformer",
+            )
+        seen.add(name)
 
 
 def _copy(
@@ -450,4 +489,11 @@ def _utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
     cur.execute("SELECT set_config('TimeZone', %s, true)", (row[0],))  # type: ignore[index]
 
 
-__all__ = ["PostgresSink", "dedupe_last", "pg_type", "safe_pg_message", "split_table"]
+__all__ = [
+    "PostgresSink",
+    "check_identifier",
+    "dedupe_last",
+    "pg_type",
+    "safe_pg_message",
+    "split_table",
+]

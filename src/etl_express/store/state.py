@@ -156,8 +156,10 @@ _MIGRATIONS: list[tuple[int, list[str]]] = [
         2,
         [
             f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'",
-            f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
-            "(pipeline, partition, name, created_at)",
+            (
+                f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
+                "(pipeline, partition, name, created_at)"
+            ),
         ],
     ),
 ]

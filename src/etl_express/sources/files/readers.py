@@ -8,7 +8,9 @@ how a killed run resumes in the middle of a file.
 from __future__ import annotations
 
 import codecs
+import csv
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,7 @@ import pyarrow.parquet as pq
 
 from ...errors import ETLConfigError, SourceError
 from ...format import Rejected
+from .encoding import Decision, decide, detect_encoding, physical_lines
 
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -32,20 +35,6 @@ class Chunk:
     data: pa.RecordBatch | list[dict[str, Any]]
     rows: int  #: rows (CSV, Parquet) or lines (JSONL) consumed from the start of the file
     rejected: list[Rejected] = field(default_factory=list)
-
-
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM) when the sample decodes as such, UTF-16 by its BOM,
-    else cp1251 — the usual encoding of Russian exports from 1C and Excel."""
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8"  # pyarrow and the JSONL reader skip the BOM
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-    except UnicodeDecodeError:
-        return "cp1251"
-    return "utf-8"
 
 
 def detect_delimiter(header: str) -> str:
@@ -66,6 +55,92 @@ def _bad(file: str, line: int | None, reason: str, **extra: Any) -> Rejected:
     return Rejected(index=line or 0, record=record, reason=f"{file}: line {line}: {reason}")
 
 
+class _RecordLines:
+    """Maps CSV record numbers (1-based, the header is 1, as pyarrow counts them) to the
+    physical line each record starts on: a quoted field may span lines, so the two differ.
+    Reads forward through the file only as far as asked (it is needed for rejected rows)."""
+
+    def __init__(self, path: Path, encoding: str, delimiter: str, quote_char: str):
+        self._path, self._encoding = path, encoding
+        self._delimiter, self._quote = delimiter, quote_char
+        self._starts: list[int] = []
+        self._records: Iterator[int] | None = None
+
+    def _scan(self) -> Iterator[int]:
+        lines = (
+            (n, raw.decode(self._encoding, errors="replace"))
+            for n, raw in physical_lines(self._path)
+        )
+        current = [0]
+
+        def text() -> Iterator[str]:
+            for n, line in lines:
+                current[0] = n
+                yield line
+
+        reader = csv.reader(text(), delimiter=self._delimiter, quotechar=self._quote)
+        start = 1
+        for fields in reader:
+            if fields:  # pyarrow skips empty lines without counting them
+                yield start
+            start = current[0] + 1
+
+    def line_of(self, record: int | None) -> int | None:
+        if record is None:
+            return None
+        if self._records is None:
+            self._records = self._scan()
+        while len(self._starts) < record:
+            start = next(self._records, None)
+            if start is None:
+                return None
+            self._starts.append(start)
+        return self._starts[record - 1]
+
+
+def _without_bad_records(
+    path: Path, name: str, decision: Decision, delimiter: str, quote_char: str
+) -> tuple[Any, list[int], list[tuple[int, Rejected]]]:
+    """A UTF-8 copy of the file without the records that hold an undecodable line, the
+    physical first line of each kept record, and (records kept before it, rejection) for
+    each record left out."""
+    bad = set(decision.bad_lines)
+    buffer: list[str] = []
+    current = [0]
+
+    def text() -> Iterator[str]:
+        for n, raw in physical_lines(path):
+            current[0] = n
+            line = raw.decode(decision.encoding, errors="surrogateescape")
+            if n == 1 and decision.bom:
+                line = line.lstrip("\ufeff")
+            buffer.append(line)
+            yield line
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - read_csv closes it when done
+    starts: list[int] = []
+    rejects: list[tuple[int, Rejected]] = []
+    start = 1
+    for fields in csv.reader(text(), delimiter=delimiter, quotechar=quote_char):
+        end = current[0]
+        lines = range(start, end + 1)
+        hit = next((n for n in lines if n in bad), None)
+        if hit is not None:
+            rejects.append(
+                (
+                    max(len(starts) - 1, 0),
+                    _bad(name, hit, f"does not decode as {decision.encoding}"),
+                )
+            )
+        elif fields:
+            starts.append(start)
+            out.write("".join(buffer).encode("utf-8"))
+        buffer.clear()
+        start = end + 1
+    out.seek(0)
+    return out, starts, rejects
+
+
 def read_csv(
     path: Path,
     name: str,
@@ -79,23 +154,42 @@ def read_csv(
     column_types: dict[str, pa.DataType] | None,
     quote_char: str = '"',
 ) -> Iterator[Chunk]:
-    """Stream a CSV file; lines with the wrong number of fields are rejected with their
-    line number (header = line 1), lines up to ``after_line`` were rejected before."""
+    """Stream a CSV file; lines with the wrong number of fields, and records holding a line
+    that does not decode (see :mod:`.encoding`), are rejected with their physical line number
+    (header = line 1); rejections up to ``after_line`` were made before."""
     sample = _sample(path)
     if not sample.strip():
         return
-    encoding = encoding or detect_encoding(sample)
+    decision = decide(path, name, encoding)
+    encoding = decision.encoding
     if delimiter is None:
         head = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
         delimiter = detect_delimiter(head.lstrip("\ufeff").splitlines()[0] if head else "")
     pending: list[Rejected] = []
+    source: Any = path
+    read_encoding = encoding
+    starts: list[int] | None = None
+    undecodable: list[tuple[int, Rejected]] = []
+    if not decision.clean:
+        source, starts, undecodable = _without_bad_records(
+            path, name, decision, delimiter, quote_char
+        )
+        read_encoding = "utf-8"
+        undecodable = [(kept, r) for kept, r in undecodable if kept >= skip_rows]
+    records = _RecordLines(path, encoding, delimiter, quote_char)
+
+    def line_of(record: int | None) -> int | None:
+        if starts is not None:
+            return starts[record - 1] if record is not None and record <= len(starts) else None
+        return records.line_of(record)
 
     def invalid(row: Any) -> str:
-        if row.number is None or row.number > after_line:
+        line = line_of(row.number)
+        if line is None or line > after_line:
             pending.append(
                 _bad(
                     name,
-                    row.number,
+                    line,
                     f"expected {row.expected_columns} fields, found {row.actual_columns}",
                     fields_expected=row.expected_columns,
                     fields_found=row.actual_columns,
@@ -103,11 +197,16 @@ def read_csv(
             )
         return "skip"
 
+    def take_undecodable(upto: int | None) -> list[Rejected]:
+        taken = [r for kept, r in undecodable if upto is None or kept <= upto]
+        undecodable[:] = [(kept, r) for kept, r in undecodable if upto is not None and kept > upto]
+        return taken
+
     try:
         reader = pacsv.open_csv(
-            path,
+            source,
             read_options=pacsv.ReadOptions(
-                encoding=encoding, use_threads=False, block_size=1 << 22
+                encoding=read_encoding, use_threads=False, block_size=1 << 22
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
@@ -127,11 +226,13 @@ def read_csv(
             start = max(0, skip_rows - done)
             for offset in range(start, block.num_rows, batch_size):
                 piece = block.slice(offset, batch_size)
+                upto = done + offset + piece.num_rows
                 rejected, pending[:] = list(pending), []
-                yield Chunk(piece, done + offset + piece.num_rows, rejected)
+                yield Chunk(piece, upto, rejected + take_undecodable(upto))
             done += block.num_rows
-        if pending:
-            yield Chunk(pa.RecordBatch.from_pylist([]), max(done, skip_rows), list(pending))
+        rest = list(pending) + take_undecodable(None)
+        if rest:
+            yield Chunk(pa.RecordBatch.from_pylist([]), max(done, skip_rows), rest)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         text = str(exc).splitlines()[0]
         if (
@@ -145,6 +246,9 @@ def read_csv(
             where={"file": name, "encoding": encoding, "delimiter": delimiter},
             hint="set encoding=, delimiter= or column_types= on the FileSource",
         ) from None
+    finally:
+        if source is not path:
+            source.close()
 
 
 def _no_values(text: str) -> str:
@@ -156,31 +260,38 @@ def _no_values(text: str) -> str:
 def read_jsonl(
     path: Path, name: str, *, skip_rows: int, batch_size: int, encoding: str | None
 ) -> Iterator[Chunk]:
-    """One JSON object a line; blank lines are skipped, a bad line is rejected."""
-    encoding = encoding or detect_encoding(_sample(path))
+    """One JSON object a line; blank lines are skipped, a line that is not a JSON object or
+    does not decode in the file's encoding (see :mod:`.encoding`) is rejected."""
+    decision = decide(path, name, encoding)
+    bad = set(decision.bad_lines)
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
     line_no = 0
-    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as f:
-        for line_no, line in enumerate(f, start=1):
-            if line_no <= skip_rows or not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rejected.append(
-                    _bad(name, line_no, f"invalid JSON ({exc.msg} at column {exc.colno})")
-                )
+    for line_no, raw in physical_lines(path):
+        if line_no <= skip_rows:
+            continue
+        if line_no in bad:
+            rejected.append(_bad(name, line_no, f"does not decode as {decision.encoding}"))
+            continue
+        line = raw.decode(decision.encoding)
+        if line_no == 1 and decision.bom:
+            line = line.lstrip("\ufeff")
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rejected.append(_bad(name, line_no, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+        else:
+            if isinstance(value, dict):
+                rows.append(value)
             else:
-                if isinstance(value, dict):
-                    rows.append(value)
-                else:
-                    rejected.append(
-                        _bad(name, line_no, f"a JSON {type(value).__name__}, not an object")
-                    )
-            if len(rows) >= batch_size:
-                yield Chunk(rows, line_no, rejected)
-                rows, rejected = [], []
+                rejected.append(
+                    _bad(name, line_no, f"a JSON {type(value).__name__}, not an object")
+                )
+        if len(rows) >= batch_size:
+            yield Chunk(rows, line_no, rejected)
+            rows, rejected = [], []
     if rows or rejected:
         yield Chunk(rows, max(line_no, skip_rows), rejected)
 

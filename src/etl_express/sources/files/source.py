@@ -42,9 +42,11 @@ class FileSource(Source):
     size or mtime moved and its hash differs) is read from the start; one whose mtime moved
     but whose content did not is skipped. Files are streamed in batches of ``batch_size``
     rows, and after each batch the position records how many rows of the current file are
-    done, so a killed run resumes mid-file. CSV files are parsed by Arrow; the encoding
-    (UTF-8, or cp1251 as in Russian exports) and the delimiter (``, ; tab |``) are detected
-    unless given. An unquoted empty field is null, a quoted ``""`` stays an empty string. A
+    done, so a killed run resumes mid-file. CSV files are parsed by Arrow; the delimiter
+    (``, ; tab |``) is detected unless given. Text is decoded strictly with the declared
+    encoding or one verified over the whole file (UTF-8, UTF-16 by BOM, or cp1251 as in
+    Russian exports); a record holding a line that does not decode is rejected with its
+    physical line number, never loaded as mojibake or bytes. An unquoted empty field is null, a quoted ``""`` stays an empty string. A
     line with the wrong number of fields, or a JSON Lines line that is not an object, is
     rejected with its file and line number (the pipeline quarantines it) and the rest of
     the file loads.
@@ -53,7 +55,7 @@ class FileSource(Source):
         path: the folder.
         glob: file pattern relative to ``path`` (``"*.csv"``, ``"exports/**/*.jsonl"``).
         format: ``"csv"``, ``"jsonl"`` or ``"parquet"`` (``None``: by file suffix).
-        encoding: text encoding of CSV/JSONL files (``None``: detected).
+        encoding: text encoding of CSV/JSONL files (``None``: verified over the whole file).
         delimiter: CSV field separator (``None``: detected from the header line).
         null_values: CSV values read as null (default: only the unquoted empty field).
         column_types: CSV column types (``{"inn": pa.string()}`` keeps leading zeros).
