@@ -183,16 +183,15 @@ def _record_schema(pipeline: Pipeline, store: CheckpointStore, pkey: str, run_id
         return
     target = f"{schema_name}.{table_name}"
     with store.transaction() as conn:
-        columns = {
-            name: kind
-            for name, kind in conn.execute(
+        columns: dict[str, str] = dict(
+            conn.execute(
                 sa.text(
                     "SELECT column_name, data_type FROM information_schema.columns "
                     "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
                 ),
                 {"s": schema_name, "t": table_name},
             ).all()
-        }
+        )
         if not columns:
             return
         last = conn.execute(
@@ -358,10 +357,8 @@ def _record(
     mask: Any,
 ) -> dict[str, Any]:
     age = (at - last_success).total_seconds() if last_success is not None else None
-    if freshness_s is None:
-        fresh = None  # nothing declared: only the last run's status judges the pipeline
-    else:
-        fresh = age is not None and age <= freshness_s
+    # nothing declared: fresh is None and only the last run's status judges the pipeline
+    fresh = None if freshness_s is None else age is not None and age <= freshness_s
     duration = None
     if last is not None and last["finished_at"] is not None:
         duration = (last["finished_at"] - last["started_at"]).total_seconds()
