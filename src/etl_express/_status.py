@@ -155,7 +155,7 @@ def observe_run(
     with the declared freshness: ``warned`` when the data had gone stale before this run
     (the run itself makes it fresh again), ``skipped`` without a declared freshness.
     """
-    _record_schema(pipeline, store, pkey, result.run_id)
+    _record_schema(pipeline, store, result.run_id)
     freshness_s = _seconds(pipeline)
     if freshness_s is None:
         return [skipped("freshness", "warn", "no freshness declared: Pipeline(freshness=...)")]
@@ -176,10 +176,11 @@ def observe_run(
     ]
 
 
-def _record_schema(pipeline: Pipeline, store: CheckpointStore, pkey: str, run_id: str) -> None:
+def _record_schema(pipeline: Pipeline, store: CheckpointStore, run_id: str) -> None:
+    # every partition may record (a parallel run has no other hook); only a change is stored
     schema_name = getattr(pipeline.sink, "schema_name", None)
     table_name = getattr(pipeline.sink, "table_name", None)
-    if not schema_name or not table_name or pkey not in WHOLE_RUN_KEYS:
+    if not schema_name or not table_name:
         return
     target = f"{schema_name}.{table_name}"
     with store.transaction() as conn:

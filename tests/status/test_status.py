@@ -254,3 +254,33 @@ def test_the_documented_prometheus_recipe_writes_valid_metrics(store, data_schem
     assert ratio == pytest.approx(1 / 3, abs=0.02)
     assert samples['etl_express_last_success_timestamp_seconds{pipeline="orders_ok"}'] > 0
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_a_running_pipeline_is_judged_on_its_last_completed_run(store, data_schema):
+    import threading
+
+    from tests.reliability_sources import SlowDown
+
+    run_ok(store, data_schema, name="busy")
+    slow = etl.Pipeline(
+        "busy",
+        ListSource(customers(60), batch_size=20, schema=CUSTOMER_SCHEMA),
+        transformers=[SlowDown(1.0)],
+        sink=etl.sinks.PostgresSink(f"{data_schema}.orders", url=store),
+        freshness="26h",
+        progress=False,
+    )
+    worker = threading.Thread(target=slow.run, kwargs={"reset": True})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while etl.status(store)[0]["status"] != "running":
+            assert time.monotonic() < deadline, "the run never showed as running"
+            time.sleep(0.1)
+        (record,) = etl.status(store)
+        assert record["last_completed_status"] == "succeeded" and record["ok"] is True
+        assert record["duration_s"] is None and record["finished_at"] is None
+        assert status_cli(store).returncode == 0
+    finally:
+        worker.join()
+    assert etl.status(store)[0]["status"] == "succeeded"

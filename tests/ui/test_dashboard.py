@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from etl_express.ui.store import mask_position, mask_positions_in_text
 from tests.conftest import pg_exec
-from tests.status.stores import CANARY_EMAIL, CANARY_ERROR, fresh_database
+from tests.status.stores import CANARY_EMAIL, CANARY_ERROR, fresh_database, run_quarantining
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -223,6 +224,7 @@ def test_failed_checks_are_highlighted_and_the_failed_run_shows_its_error(page, 
 
 def test_a_parallel_runs_detail_lists_its_partitions(page, dashboard):
     open_page(page, dashboard + "/pipelines/events_parallel")
+    assert page.locator("#schemas li").count() == 1  # both partitions saw the same columns
     page.locator("#runs tbody tr a").first.click()
     page.wait_for_load_state("networkidle")
     parts = page.locator("#partitions tbody tr")
@@ -324,6 +326,24 @@ def test_bound_beyond_localhost_it_needs_a_token(store, browser):
             context.close()
     finally:
         stop(process)
+
+
+def test_a_store_from_before_declarations_masks_every_position(pg_url):
+    with fresh_database(pg_url) as url:
+        run_quarantining(url, "data_" + uuid.uuid4().hex[:6])
+        pg_exec(url, "DROP TABLE etl_express.pipelines, etl_express.table_schemas")
+        port = free_port()
+        process = start_ui(url, "--port", str(port))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(process, base)
+            page = httpx.get(base + "/quarantine")
+            assert page.status_code == 200 and page.text.count("[&#34;***&#34;]") == 2
+            assert not any(raw in page.text for raw in RAW_POSITIONS)
+            assert httpx.get(base + "/pipelines/people_quarantine").status_code == 200
+            assert pg_exec(url, "SELECT to_regclass('etl_express.pipelines')") == [(None,)]
+        finally:
+            stop(process)
 
 
 def test_the_dashboard_reads_in_read_only_transactions(store):

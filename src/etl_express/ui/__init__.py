@@ -58,6 +58,9 @@ def ui_token(required: bool) -> str | None:
 def build(url: Any = None, host: str = DEFAULT_HOST) -> Any:
     """The dashboard application for the store at ``url``, guarded as ``host`` requires."""
     try:
+        import jinja2  # noqa: F401
+        import uvicorn  # noqa: F401
+
         from .app import create_app
     except ImportError as exc:
         raise ETLConfigError(

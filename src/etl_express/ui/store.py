@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .._status import SCOPED_RUNS, WHOLE_RUN_KEYS, declarations, pipeline_records, read_only
 from ..secrets.masking import MASK, mask_secrets
-from ..store.state import logs, quality_checks, quarantine, runs, table_schemas
+from ..store.state import SCHEMA, logs, quality_checks, quarantine, runs, table_schemas
 
 #: how many runs the pipeline page charts and lists, and how many checks columns it shows
 HISTORY = 100
@@ -270,6 +270,8 @@ class StoreView:
 
     def _schema_changes(self, conn: Connection, pipeline: str) -> list[dict[str, Any]]:
         """Each recorded version of the target's columns, with what changed from the last."""
+        if not sa.inspect(conn).has_table("table_schemas", schema=SCHEMA):
+            return []  # a store written before schemas were recorded (read-only: not created)
         versions = conn.execute(
             sa.select(table_schemas)
             .where(table_schemas.c.pipeline == pipeline)
@@ -280,6 +282,9 @@ class StoreView:
         for v in versions:
             old = before.get(v["target"], {})
             new = v["columns"]
+            before[v["target"]] = new
+            if old == new:  # two partitions of a parallel run recorded the same change
+                continue
             changes.append(
                 {
                     "target": v["target"],
@@ -291,7 +296,6 @@ class StoreView:
                     "changed": [(c, old[c], t) for c, t in new.items() if c in old and old[c] != t],
                 }
             )
-            before[v["target"]] = new
         return list(reversed(changes))
 
 
