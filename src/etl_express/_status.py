@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from .errors import ETLConfigError, ETLError
 from .format import normalize_name
 from .quality import CheckResult, judge, skipped
+from .store.database import mask_url
 from .store.state import SCHEMA, CheckpointStore, now, pipelines, table_schemas
 
 if TYPE_CHECKING:
@@ -414,27 +416,41 @@ def status(url: Any = None) -> list[dict[str, Any]]:
     ``ok`` is what ``etl-express status`` exits on: not stale, and the last completed run
     succeeded. Reading never writes to the store.
     """
-    from .secrets import reveal
-    from .store.database import engine_for, mask_url, resolve_url
+    engine = open_store(url)
+    with unreachable_as_error(engine), engine.connect() as conn:
+        return pipeline_records(read_only(conn))
 
-    resolved = resolve_url(reveal(url) if url is not None else None)
-    engine = engine_for(resolved)
+
+@contextmanager
+def unreachable_as_error(engine: Engine) -> Iterator[None]:
+    """A connection failure as an :class:`ETLError` naming the store (password masked)."""
     try:
-        if not has_store(engine):
-            raise ETLConfigError(
-                f"no etl-express store in {mask_url(resolved)} (schema {SCHEMA} has no runs table)",
-                hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
-                "PostgresSink writes to",
-            )
-        with engine.connect() as conn:
-            return pipeline_records(read_only(conn))
+        yield
     except sa.exc.OperationalError as exc:
         from .sinks.postgres import safe_pg_message
 
         raise ETLError(
-            f"cannot read the store at {mask_url(resolved)}: {safe_pg_message(exc.orig or exc)}",
+            f"cannot read the store at {mask_url(engine.url)}: {safe_pg_message(exc.orig or exc)}",
             hint="check that the server is up and the URL (--url / ETL_EXPRESS_DATABASE_URL)",
         ) from None
+
+
+def open_store(url: Any = None) -> Engine:
+    """The engine of the store at ``url`` (default: ``ETL_EXPRESS_DATABASE_URL`` or the
+    embedded server), after checking it holds an etl-express store; creates nothing."""
+    from .secrets import reveal
+    from .store.database import engine_for, resolve_url
+
+    engine = engine_for(resolve_url(reveal(url) if url is not None else None))
+    with unreachable_as_error(engine):
+        found = has_store(engine)
+    if not found:
+        raise ETLConfigError(
+            f"no etl-express store in {mask_url(engine.url)} (schema {SCHEMA} has no runs table)",
+            hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
+            "PostgresSink writes to",
+        )
+    return engine
 
 
 __all__ = [
@@ -444,6 +460,7 @@ __all__ = [
     "format_age",
     "format_duration",
     "observe_run",
+    "open_store",
     "parse_duration",
     "pipeline_records",
     "status",

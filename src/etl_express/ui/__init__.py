@@ -13,9 +13,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import sqlalchemy as sa
-
-from ..errors import ETLConfigError, ETLError
+from ..errors import ETLConfigError
 
 TOKEN_SECRET = "ETL_EXPRESS_UI_TOKEN"  # the secret's name, not a value  # pragma: allowlist secret
 MIN_TOKEN_LENGTH = 16
@@ -67,28 +65,12 @@ def build(url: Any = None, host: str = DEFAULT_HOST) -> Any:
             f"the dashboard needs the ui extra ({exc.name} is missing)",
             hint='pip install "etl-express[ui]"',
         ) from None
-    from .._status import has_store
-    from ..secrets import reveal
-    from ..store.database import engine_for, mask_url, resolve_url
+    from .._status import open_store
 
     local = is_loopback(host)
     token = ui_token(required=not local)
-    resolved = resolve_url(reveal(url) if url is not None else None)
-    try:
-        found = has_store(engine_for(resolved))
-    except sa.exc.OperationalError as exc:
-        from ..sinks.postgres import safe_pg_message
-
-        raise ETLError(
-            f"cannot read the store at {mask_url(resolved)}: {safe_pg_message(exc.orig or exc)}",
-            hint="check that the server is up and the URL (--url / ETL_EXPRESS_DATABASE_URL)",
-        ) from None
-    if not found:
-        raise ETLConfigError(
-            f"no etl-express store in {mask_url(resolved)}",
-            hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines write to",
-        )
-    return create_app(resolved, token, local_only=local)
+    engine = open_store(url)
+    return create_app(engine, token, local_only=local)
 
 
 def serve(url: Any = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:

@@ -12,6 +12,7 @@ import hmac
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -24,7 +25,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .._status import format_age, format_duration
-from ..store.database import engine_for, mask_url
+from ..store.database import mask_url
 from .store import StoreView
 
 HERE = Path(__file__).parent
@@ -95,19 +96,19 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def create_app(url: str, token: str | None = None, *, local_only: bool = True) -> Starlette:
-    """The dashboard over the store at ``url``.
+def create_app(engine: Engine, token: str | None = None, *, local_only: bool = True) -> Starlette:
+    """The dashboard over the store ``engine`` connects to.
 
     ``token``: require ``Authorization: Bearer <token>`` on every request. ``local_only``:
     answer only requests addressed to a loopback name (DNS-rebinding protection).
     """
-    view = StoreView(engine_for(url))
+    view = StoreView(engine)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters.update(
         percent=_percent, number=_number, when=_when, duration=format_duration, age=format_age
     )
-    env.globals["store_url"] = mask_url(url)
+    env.globals["store_url"] = mask_url(engine.url)
 
     def page(request: Request, template: str, **context: Any) -> Response:
         return templates.TemplateResponse(request, template, context)
