@@ -36,7 +36,7 @@ from .store.database import mask_url
 from .store.state import SCHEMA, CheckpointStore, now, pipelines, table_schemas
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from ._engine.spec import PipelineSpec as Pipeline
     from .result import RunResult
 
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)
