@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import time
 import uuid
@@ -129,6 +130,11 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         "log_dir": log_dir,
         "home": airflow.home,
         "leftover": leftover,
+        "scheduler_lines": [
+            line
+            for line in (root / "scheduler.out").read_text(errors="replace").splitlines()
+            if schema in line
+        ],
         "daily_runs": daily_runs,
         "unpaused": unpaused,
         "database": airflow.database,
@@ -208,6 +214,13 @@ def test_task_logs_carry_library_lines_at_their_level(served: dict[str, Any]) ->
         if line.get("level") in ("error", "critical")
     ]
     assert errors == [], errors[:5]
+
+
+def test_the_scheduler_log_shows_library_lines_at_their_level(served: dict[str, Any]) -> None:
+    """The LocalExecutor's task supervisors log in the scheduler's output too."""
+    lines = served["scheduler_lines"]
+    assert len([line for line in lines if re.search(r"\[info\s*\] .*\| run started", line)]) == 3
+    assert [line for line in lines if "[error" in line] == []
 
 
 def test_no_log_file_outside_the_configured_folder(served: dict[str, Any]) -> None:
