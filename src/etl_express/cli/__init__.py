@@ -55,6 +55,7 @@ def _register() -> None:
         quarantine,  # noqa: F401
         server,  # noqa: F401
         status,  # noqa: F401
+        ui,  # noqa: F401
     )
 
 
