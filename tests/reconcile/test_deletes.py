@@ -21,7 +21,6 @@ import psycopg
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 import etl_express as etl
 from etl_express.anonymizers import Pseudonymize
@@ -31,7 +30,11 @@ from etl_express.sources import SQLSource
 from tests.conftest import pg_exec
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = SecretStr(hashlib.sha256(b"tests.reconcile").hexdigest())  # the same in the child
+# a secret reference (worker processes get the name, never the key), the same in the children
+os.environ.setdefault(
+    "ETL_EXPRESS_RECONCILE_TEST_KEY", hashlib.sha256(b"tests.reconcile").hexdigest()
+)
+KEY = etl.secret("RECONCILE_TEST_KEY")
 BASE = dt.datetime(2024, 1, 1)
 
 
