@@ -390,6 +390,10 @@ def test_inside_airflow_lines_reach_the_task_logger_at_their_level(
     failed = got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | batch failed"]
     assert failed.levelno == logging.ERROR
     assert "ValueError: bad batch" in failed.getMessage()
+    assert (Path(failed.pathname).name, failed.funcName) == (
+        "test_logs.py",
+        "test_inside_airflow_lines_reach_the_task_logger_at_their_level",
+    )
     assert any(r.levelno == logging.DEBUG for r in airflow_task_logger.records)
     # nothing on stderr (Airflow records a task's stderr as errors); the file is still kept
     assert capfd.readouterr().err == ""

@@ -41,7 +41,7 @@ def row_hash_column(
             sa.func.timezone("UTC", c) if isinstance(c.type, sa.DateTime) and c.type.timezone else c
             for c in columns
         ]
-        text = sa.cast(sa.func.row(*parts), sa.Text)
+        text: sa.ColumnElement[Any] = sa.cast(sa.func.row(*parts), sa.Text)
         hex16 = sa.func.substr(sa.func.md5(secret.concat(text)), 1, 16)
         bits = sa.cast(sa.literal_column("'x'", sa.Text).concat(hex16), BIT(64))
         return sa.cast(bits, sa.BigInteger).label(ROW_HASH)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from loguru import logger
 from sqlalchemy.engine import Connection, Engine
 
 from ...errors import ETLConfigError, SourceError, safe_pg_message
@@ -22,7 +22,6 @@ from .datetimes import flag_adbc, quarantine_flagged
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
-log = logging.getLogger(__name__)
 _ADBC_CHUNK_BYTES = 4 << 20  # ADBC hands over ~4 MB record batches; re-cut to batch_size
 
 
@@ -216,7 +215,9 @@ class SQLSource(Source):
                     where={"columns": ", ".join(sorted(names)[:30])},
                     hint=f"pass an existing column as {'cursor' if kind == 'cursor' else 'primary_key'}=",
                 )
-        selected = [cols[c] for c in self.columns] if self.columns else list(cols)
+        selected: list[sa.ColumnElement[Any]] = (
+            [cols[c] for c in self.columns] if self.columns else list(cols)
+        )
         if self.row_hash_key is not None:
             from .checksums import row_hash_column
 
@@ -307,7 +308,9 @@ class SQLSource(Source):
                     position = batch.position
                 return
             except pgbinary.Unsupported as exc:
-                log.info("reading %s through ADBC from here on: %s", self.table or "the query", exc)
+                logger.info(
+                    "reading {} through ADBC from here on: {}", self.table or "the query", exc
+                )
                 stmt = self._statement(engine, position, partition)
             finally:
                 reader.close()
