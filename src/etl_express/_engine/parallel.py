@@ -177,6 +177,8 @@ def _run_in_processes(
     """One process per partition, at most ``workers`` at once; a dead one fails alone."""
     try:
         payload = pickle.dumps(pipeline)
+    except ETLError:  # a part that refuses to travel says why itself (e.g. a key value)
+        raise
     except Exception as exc:
         raise ETLConfigError(
             f"the pipeline cannot be sent to worker processes: {type(exc).__name__}: {exc}",
