@@ -143,4 +143,3 @@ def test_a_refusal_from_a_server_that_answered_before_is_an_outage(pg_url):
         f"{parsed.port or 5432} failed: Connection refused"
     )
     assert is_transient(refused)  # a restart: retried, as before
-

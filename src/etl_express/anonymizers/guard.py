@@ -21,7 +21,7 @@ from ..errors import AnonymizationError, ETLConfigError
 from .columns import canonical, check_columns, missing_columns_error, required_columns
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from .._engine.spec import PipelineSpec as Pipeline
     from ..sources.base import Source
 
 
