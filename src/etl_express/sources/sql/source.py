@@ -158,13 +158,7 @@ class SQLSource(Source):
             elif isinstance(t, sa.Float):
                 at = pa.float64()
             elif isinstance(t, sa.Numeric):
-                precision = getattr(t, "precision", None)
-                scale = getattr(t, "scale", None)
-                at = (
-                    pa.decimal128(min(precision, 38), scale or 0)
-                    if precision
-                    else pa.decimal128(38, 10)
-                )
+                at = exact_numeric_type(t)
             elif isinstance(t, sa.DateTime):
                 at = TIMESTAMP
             elif isinstance(t, sa.Date):
@@ -177,20 +171,66 @@ class SQLSource(Source):
                 types[normalize_name(col.name)] = at
         return types
 
-    def _typed(self, batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:
+    def _typed(
+        self, batch: pa.RecordBatch, types: dict[str, pa.DataType]
+    ) -> tuple[pa.RecordBatch, Problems]:
+        """The batch cast to the columns' declared types, and the values that have no exact
+        form in them (``NaN`` or ``Infinity`` in a ``numeric(p, s)``) by row: set to null
+        here, their rows are quarantined by :meth:`_batch`. Any other value that does not
+        convert stops the read, naming the column — a column never changes type silently."""
         batch = canonicalize(batch)
+        problems: Problems = {}
         arrays = []
         fields = []
         for f, col in zip(batch.schema, batch.columns):
             want = types.get(f.name)
             if want is not None and want != f.type:
-                try:
-                    col = pc.cast(col, want)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    want = f.type  # e.g. an unconstrained numeric too precise for decimal128
+                col = self._cast(col, f.name, want, problems)
             arrays.append(col)
             fields.append(pa.field(f.name, want or f.type))
-        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+        return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields)), problems
+
+    def _cast(self, col: pa.Array, name: str, want: pa.DataType, problems: Problems) -> pa.Array:
+        try:
+            return pc.cast(col, want)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        if pa.types.is_decimal(want) and pa.types.is_string(col.type):
+            hit = pc.fill_null(pc.is_in(col, _SPECIAL_NUMERICS), False)
+            for row in np.flatnonzero(hit.to_numpy(zero_copy_only=False)).tolist():
+                value = col[row].as_py()
+                reason = (
+                    f"column {name!r}: {value} has no value in decimal({want.precision},"
+                    f"{want.scale}); map it in the source query, e.g. NULLIF({name}, '{value}')"
+                )
+                problems.setdefault(row, []).append((name, value, reason))
+            try:
+                return pc.cast(pc.if_else(hit, pa.scalar(None, col.type), col), want)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        raise SourceError(
+            f"column {name!r} of {self.table or 'the query'}: a {col.type} value does not "
+            f"convert exactly to {want}",
+            where={"table": self.table or "query", "column": name},
+            hint=f"cast the column in a query= (e.g. CAST({name} AS text)) to read it as text",
+        )
+
+    def _batch(self, typed: pa.RecordBatch, problems: Problems) -> Batch:
+        """A Batch positioned after its last row read, its rows with values that have no
+        exact form quarantined (see :meth:`_typed`)."""
+        batch = Batch(typed, position=self._position(typed))
+        if not problems:
+            return batch
+        ordering = self._ordering_names()
+        for found in problems.values():
+            for name, value, _ in found:
+                if name in ordering:
+                    raise SourceError(
+                        f"the ordering column {name!r} holds {value}",
+                        where={"table": self.table or "query", "column": name},
+                        hint="order by another column, or map it in a query=",
+                    )
+        return _quarantine_rows(batch, problems)
 
     def _order_columns(self) -> list[str]:
         return ([self.cursor] if self.cursor else []) + self.key_columns
@@ -250,7 +290,7 @@ class SQLSource(Source):
         if self.fast_path and engine.dialect.name == "postgresql":
             yield from self._read_postgres(engine, stmt, position, partition)
         else:
-            yield from self._read_sqlalchemy(engine, stmt)
+            yield from self._read_sqlalchemy(engine, _as_text(stmt, set(self._order_columns())))
 
     def _position(self, batch: pa.RecordBatch) -> dict[str, Any]:
         last = batch.num_rows - 1
@@ -268,7 +308,7 @@ class SQLSource(Source):
                 columns = list(zip(*rows))
                 arrays = [pa.array(list(c)) for c in columns]
                 batch = pa.RecordBatch.from_arrays(arrays, names=names)
-                yield Batch(self._typed(batch, self._types), position=self._position(batch))
+                yield self._batch(*self._typed(batch, self._types))
 
     def _read_postgres(
         self, engine: Engine, stmt: sa.Select, position: Any, partition: Partition | None
@@ -339,9 +379,9 @@ class SQLSource(Source):
     def _adbc_batch(self, rows: pa.Table) -> Batch:
         """A typed batch from ADBC's rows, its infinite dates and timestamps quarantined as on
         the binary reader's path (ADBC hands them over as out-of-range sentinel values)."""
-        typed = self._typed(rows.combine_chunks().to_batches()[0], self._types)
+        typed, problems = self._typed(rows.combine_chunks().to_batches()[0], self._types)
         data, infinite, kinds = _adbc_infinite(typed)  # before the position reads the last row
-        batch = Batch(data, position=self._position(data))
+        batch = self._batch(data, problems)
         return (
             batch
             if infinite is None
@@ -349,8 +389,43 @@ class SQLSource(Source):
         )
 
     def _typed_batch(self, rows: pa.RecordBatch) -> Batch:
-        typed = self._typed(rows, self._types)
-        return Batch(typed, position=self._position(typed))
+        return self._batch(*self._typed(rows, self._types))
+
+
+#: row -> (column, value as text, reason) for each value without an exact form
+Problems = dict[int, list[tuple[str, str, str]]]
+_SPECIAL_NUMERICS = pa.array(["NaN", "Infinity", "-Infinity"])
+
+
+def exact_numeric_type(t: sa.Numeric) -> pa.DataType:
+    """``numeric(p, s)`` with p <= 38 is ``decimal128(p, s)``; unconstrained ``numeric`` (any
+    scale, NaN, ±Infinity) and wider ones are their exact text (PostgreSQL's ``::text``),
+    one representation whatever values a batch holds."""
+    precision = getattr(t, "precision", None)
+    if precision is None or precision > 38:
+        return pa.string()
+    return pa.decimal128(precision, getattr(t, "scale", None) or 0)
+
+
+def _quarantine_rows(batch: Batch, problems: Problems) -> Batch:
+    """``batch`` without the rows in ``problems``, which go to quarantine with their values
+    written as text and reasons naming the columns; the position stays the last row read."""
+    data = batch.data
+    assert isinstance(data, pa.RecordBatch)
+    bad = sorted(problems)
+    rejected = []
+    for row, record in zip(bad, to_records(data.take(pa.array(bad)))):
+        record.update({name: value for name, value, _ in problems[row]})
+        reason = "; ".join(why for _, _, why in problems[row])
+        rejected.append(Rejected(row, record, reason, batch.position))
+    keep = np.ones(data.num_rows, dtype=bool)
+    keep[bad] = False
+    return Batch(
+        data.filter(pa.array(keep)),
+        position=batch.position,
+        meta=batch.meta,
+        rejected=[*batch.rejected, *rejected],
+    )
 
 
 def _without_infinite(
