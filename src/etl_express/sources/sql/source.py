@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -139,20 +140,29 @@ class SQLSource(Source):
             return sa.text(self.query).columns(*[sa.column(n) for n in names]).subquery("q")
         schema, _, name = self.table.rpartition(".")  # type: ignore[union-attr]
         try:
-            return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
+            with warnings.catch_warnings():
+                # types SQLAlchemy does not model (point, xml, ...): read as text, see
+                # _exact_text
+                warnings.filterwarnings(
+                    "ignore", "Did not recognize type", category=sa.exc.SAWarning
+                )
+                return sa.Table(name, sa.MetaData(), schema=schema or None, autoload_with=engine)
         except sa.exc.NoSuchTableError:
             raise SourceError(
                 f"table {self.table!r} does not exist in {self._masked()}",
                 hint="check the table name and schema, and that the user may read it",
             ) from None
 
-    def _declared_types(self, src: sa.FromClause) -> dict[str, pa.DataType]:
-        """Canonical Arrow types from the columns' SQL types (stable across batches)."""
+    def _declared_types(self, src: sa.FromClause, engine_name: str = "") -> dict[str, pa.DataType]:
+        """Canonical Arrow types from the columns' SQL types (stable across batches, a batch
+        of NULLs included)."""
         types: dict[str, pa.DataType] = {}
         for col in src.columns:
             t = col.type
             if isinstance(t, sa.Boolean):
                 at: pa.DataType | None = pa.bool_()
+            elif isinstance(t, sa.BigInteger) and getattr(t, "unsigned", False):
+                at = pa.decimal128(20, 0)
             elif isinstance(t, sa.Integer):
                 at = pa.int64()
             elif isinstance(t, sa.Float):
@@ -163,8 +173,12 @@ class SQLSource(Source):
                 at = TIMESTAMP
             elif isinstance(t, sa.Date):
                 at = pa.date32()
-            elif isinstance(t, (sa.String, sa.Enum, sa.Uuid, sa.JSON)):
-                at = pa.string()
+            elif isinstance(t, (sa.String, sa.Enum, sa.Uuid, sa.JSON, sa.Time, sa.Interval)):
+                at = pa.string()  # the last three are selected as text (see _as_text)
+            elif isinstance(t, (sa.LargeBinary, sa.BINARY, sa.VARBINARY)):
+                at = pa.string()  # base64 text (format.canonicalize)
+            elif type(t).__name__ in ("BIT", "YEAR") and engine_name == "mysql":
+                at = pa.int64()
             else:
                 at = None
             if at is not None:
@@ -241,7 +255,7 @@ class SQLSource(Source):
 
     def _statement(self, engine: Engine, position: Any, partition: Partition | None) -> sa.Select:
         src = self._selectable(engine)
-        self._types = self._declared_types(src)
+        self._types = self._declared_types(src, engine.dialect.name)
         cols = src.c
         names = set(cols.keys())
         for col in self._order_columns():
@@ -265,7 +279,44 @@ class SQLSource(Source):
                 stmt = stmt.where(col >= decode_value(lo))
             if hi is not None:
                 stmt = stmt.where(col < decode_value(hi))
+        if engine.dialect.name == "postgresql":
+            stmt = self._exact_text(engine, stmt)
         return stmt
+
+    def _exact_text(self, engine: Engine, stmt: sa.Select) -> sa.Select:
+        """Select every PostgreSQL column whose type the common format has no exact native
+        form for (money, arrays of any dimension, ranges, geometric types, time, timetz,
+        interval, bit strings, xml, tsvector, network types, enums, composites, bytea, ...)
+        as its PostgreSQL text (``col::text``): it lands as text whose ``::text`` is the
+        source's, on every reader path. The types kept are those the binary reader decodes
+        (:data:`.pgbinary.KINDS`); ordering columns are kept as they are (positions bind back
+        with their SQL types)."""
+        from .pgbinary import _ARROW, KINDS
+
+        with engine.connect() as conn:
+            result = conn.execute(stmt.limit(0))
+            described = [(d.name, d.type_code) for d in result.cursor.description or []]
+            result.close()
+        for name, oid in described:  # types reflection does not give (domains, query columns)
+            kind = KINDS.get(oid)
+            if kind is not None and kind != b"n":
+                self._types.setdefault(normalize_name(name), _ARROW.get(kind, pa.string()))
+        keep = set(self._order_columns())
+        as_text = {name for name, oid in described if oid not in KINDS and name not in keep}
+        # real: its shortest text read as double precision, the same on every path (1.1, not
+        # 1.100000023841858), and converting back to real gives the stored value again
+        reals = {name for name, oid in described if oid == _FLOAT4 and name not in keep}
+        if not as_text and not reals:
+            return stmt
+        columns = []
+        for col in stmt.selected_columns:
+            if col.name in as_text:
+                col = sa.cast(col, sa.Text).label(col.name)
+                self._types[normalize_name(col.name)] = pa.string()
+            elif col.name in reals:
+                col = sa.cast(sa.cast(col, sa.Text), sa.Double()).label(col.name)
+            columns.append(col)
+        return stmt.with_only_columns(*columns)
 
     def partitions(self, n: int | None = None, *, column: str | None = None) -> list[Partition]:
         """``n`` key ranges with about equal row counts (quantiles, so skewed keys balance too);
@@ -306,9 +357,23 @@ class SQLSource(Source):
             names = list(result.keys())
             for rows in result.partitions(self.batch_size):
                 columns = list(zip(*rows))
-                arrays = [pa.array(list(c)) for c in columns]
+                arrays = [self._column(name, list(c)) for name, c in zip(names, columns)]
                 batch = pa.RecordBatch.from_arrays(arrays, names=names)
                 yield self._batch(*self._typed(batch, self._types))
+
+    def _column(self, name: str, values: list[Any]) -> pa.Array:
+        """One column of driver values as Arrow; values Arrow cannot take stop the read
+        naming the column (never a raw conversion error)."""
+        try:
+            return pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            kinds = sorted({type(v).__name__ for v in values if v is not None})
+            raise SourceError(
+                f"column {name!r} of {self.table or 'the query'}: its {'/'.join(kinds)} values "
+                "have no exact form in the common format",
+                where={"table": self.table or "query", "column": name},
+                hint=f"cast it in a query= (e.g. CAST({name} AS CHAR) or AS text)",
+            ) from None
 
     def _read_postgres(
         self, engine: Engine, stmt: sa.Select, position: Any, partition: Partition | None
@@ -392,6 +457,7 @@ class SQLSource(Source):
         return self._batch(*self._typed(rows, self._types))
 
 
+_FLOAT4 = 700  # PostgreSQL's OID of real
 #: row -> (column, value as text, reason) for each value without an exact form
 Problems = dict[int, list[tuple[str, str, str]]]
 _SPECIAL_NUMERICS = pa.array(["NaN", "Infinity", "-Infinity"])
@@ -524,13 +590,17 @@ def _render(stmt: sa.Select) -> str:
 
 
 def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
-    """Select exact ``numeric`` columns (not the ordering ones) and the types ADBC hands over
-    in a form the common format cannot hold — ``uuid`` and ``inet``/``cidr``/``macaddr`` as raw
-    bytes, ``interval`` as month-day-nanosecond — as their PostgreSQL text, same names."""
-    from sqlalchemy.dialects import postgresql
+    """Select exact ``numeric`` columns (not the ordering ones) and the types ADBC or the
+    DB-API driver hand over in a form the common format cannot hold — ``uuid`` and
+    ``inet``/``cidr``/``macaddr`` as raw bytes, ``interval`` as month-day-nanosecond, JSON
+    parsed into Python objects — as their text in the database, same names."""
+    from sqlalchemy.dialects import mysql, postgresql
 
     as_text = (
         sa.Uuid,
+        sa.JSON,  # its text as the database holds it (key order, spacing), not re-serialized
+        sa.Time,  # MySQL's TIME spans -838:59:59 .. 838:59:59, more than a time of day
+        mysql.SET,  # a Python set otherwise, in no stable order
         sa.Interval,
         postgresql.INTERVAL,
         postgresql.INET,
@@ -542,8 +612,14 @@ def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
     for col in stmt.selected_columns:
         t = getattr(col, "type", None)
         numeric = isinstance(t, sa.Numeric) and not isinstance(t, sa.Float) and col.name not in keep
-        if numeric or isinstance(t, as_text):
+        # MySQL's BIGINT UNSIGNED goes past int64: its text, cast to decimal128(20, 0)
+        unsigned = isinstance(t, sa.BigInteger) and getattr(t, "unsigned", False)
+        if (numeric or unsigned or isinstance(t, as_text)) and col.name not in keep:
             columns.append(sa.cast(col, sa.Text).label(col.name))
+            changed = True
+        elif isinstance(t, sa.Float) and getattr(t, "asdecimal", False):
+            # MySQL's DOUBLE comes as Decimal by default; its value is a float
+            columns.append(sa.type_coerce(col, sa.Double()).label(col.name))
             changed = True
         else:
             columns.append(col)
