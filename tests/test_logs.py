@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import multiprocessing
 import os
 import uuid
@@ -20,14 +21,17 @@ from typer.testing import CliRunner
 
 import etl_express as etl
 from etl_express.logs import (
+    AIRFLOW_TASK_LOGGER,
     DatabaseLogSink,
     configure_logging,
     flush_logs,
+    in_airflow_task,
     log_file_date,
     purge_log_files,
     purge_log_rows,
     shutdown_logging,
     start_run_log,
+    stdlib_level,
 )
 from etl_express.secrets.masking import forget_secrets
 from etl_express.sinks.postgres import PostgresSink
@@ -100,7 +104,7 @@ def test_library_is_silent_until_configured(
     finally:
         logger.remove(handler)
     ours = [r for r in seen if r["name"].startswith("etl_express")]
-    assert [r["message"] for r in ours][0] == "run started"
+    assert next(r["message"] for r in ours) == "run started"
     assert {
         (r["extra"]["pipeline"], r["extra"]["run_id"], r["extra"]["partition"]) for r in ours
     } == {(pipeline_name, result.run_id, "all")}
@@ -143,7 +147,7 @@ def test_each_run_logs_to_its_state_database(
     failed_id = info.value.result.run_id  # type: ignore[attr-defined]
     assert flush_logs()
     rows = _log_rows(own_db, ok.run_id)
-    assert [r[4] for r in rows][0] == "run started"
+    assert next(r[4] for r in rows) == "run started"
     assert rows[-1][4].startswith("run succeeded: 5 read, 5 written")
     assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("INFO", pipeline_name, ok.run_id, "all")}
     assert rows[0][5]["module"] == "etl_express.pipeline"
@@ -229,7 +233,10 @@ def _touch(path: Path, days_ago: int, now: dt.datetime) -> Path:
 
 def test_log_files_older_than_30_days_are_purged_by_date(tmp_path: Path) -> None:
     now = dt.datetime(2025, 3, 31, 12, 0)
-    day = lambda n: (now - dt.timedelta(days=n)).date().isoformat()
+
+    def day(n):
+        return (now - dt.timedelta(days=n)).date().isoformat()
+
     old = [tmp_path / f"etl-express_{day(n)}.jsonl" for n in (45, 31)]
     rotated = tmp_path / f"etl-express_{day(40)}.jsonl.{day(39)}_00-00-00_000000"
     kept = [tmp_path / f"etl-express_{day(n)}.jsonl" for n in (30, 29, 0)]
@@ -326,5 +333,111 @@ def test_configure_logging_rejects_bad_settings(tmp_path: Path) -> None:
         configure_logging(tmp_path, retention_days=0)
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(etl.ETLConfigError, match="cannot be created.*Fix: pass log_dir="):
+    with pytest.raises(etl.ETLConfigError, match=r"cannot be created.*Fix: pass log_dir="):
         configure_logging(blocker / "logs")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def airflow_task_logger() -> Iterator[_Collect]:
+    """What reaches ``logging.getLogger("airflow.task")``, the logger of Airflow's task log."""
+    handler = _Collect()
+    target = logging.getLogger(AIRFLOW_TASK_LOGGER)
+    level, propagate = target.level, target.propagate
+    target.addHandler(handler)
+    target.setLevel(logging.DEBUG)
+    target.propagate = False
+    yield handler
+    target.removeHandler(handler)
+    target.setLevel(level)
+    target.propagate = propagate
+
+
+def test_inside_airflow_lines_reach_the_task_logger_at_their_level(
+    own_db: str,
+    pipeline_name: str,
+    tmp_path: Path,
+    airflow_task_logger: _Collect,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(tmp_path, level="DEBUG", database=False, airflow=True)
+    result = _pipeline(pipeline_name, own_db).run()
+    tagged = logger.bind(pipeline=pipeline_name, run_id=result.run_id, partition="day=2")
+    tagged.success("loaded")
+    tagged.trace("not enabled at DEBUG")
+    tagged.warning("slow source")
+    try:
+        raise ValueError("bad batch")
+    except ValueError:
+        tagged.exception("batch failed")
+    shutdown_logging()
+    got = {r.getMessage().split("\n")[0]: r for r in airflow_task_logger.records}
+    started = got[f"{pipeline_name} run {result.run_id[:8]} | run started"]
+    assert (started.levelno, started.name) == (logging.INFO, AIRFLOW_TASK_LOGGER)
+    assert got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | loaded"].levelno == logging.INFO
+    assert not any("not enabled" in m for m in got)
+    assert got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | slow source"].levelno == (
+        logging.WARNING
+    )
+    failed = got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | batch failed"]
+    assert failed.levelno == logging.ERROR
+    assert "ValueError: bad batch" in failed.getMessage()
+    assert any(r.levelno == logging.DEBUG for r in airflow_task_logger.records)
+    # nothing on stderr (Airflow records a task's stderr as errors); the file is still kept
+    assert capfd.readouterr().err == ""
+    files = list(tmp_path.glob("etl-express_*.jsonl"))
+    assert len(files) == 1 and "run started" in files[0].read_text()
+
+
+def test_stdlib_levels() -> None:
+    expected = {
+        "TRACE": logging.DEBUG,
+        "DEBUG": logging.DEBUG,
+        "INFO": logging.INFO,
+        "SUCCESS": logging.INFO,
+        "WARNING": logging.WARNING,
+        "ERROR": logging.ERROR,
+        "CRITICAL": logging.CRITICAL,
+    }
+    assert {name: stdlib_level(logger.level(name).no) for name in expected} == expected
+    assert stdlib_level(0) == logging.DEBUG and stdlib_level(45) == logging.ERROR
+
+
+def test_inside_airflow_no_file_unless_a_folder_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_task_logger: _Collect
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in ("HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, str(home))
+    monkeypatch.delenv("ETL_EXPRESS_LOG_DIR", raising=False)
+    monkeypatch.delenv("ETL_EXPRESS_HOME", raising=False)
+    assert configure_logging(database=False, airflow=True) is None
+    logger.bind(pipeline="p").info("kept by Airflow only")
+    shutdown_logging()
+    assert [r.getMessage() for r in airflow_task_logger.records] == ["p | kept by Airflow only"]
+    assert list(home.rglob("*")) == []
+    # a configured folder gets the files, as outside Airflow
+    monkeypatch.setenv("ETL_EXPRESS_LOG_DIR", str(tmp_path / "etl-logs"))
+    assert configure_logging(database=False, airflow=True) == tmp_path / "etl-logs"
+    logger.info("into the configured folder")
+    shutdown_logging()
+    assert "into the configured folder" in "".join(
+        f.read_text() for f in (tmp_path / "etl-logs").glob("etl-express_*.jsonl")
+    )
+    # outside Airflow nothing changes: the platform's user log folder is the default
+    monkeypatch.delenv("ETL_EXPRESS_LOG_DIR")
+    folder = configure_logging(console=False, database=False, airflow=False)
+    assert folder is not None and folder.is_relative_to(home)
+
+
+def test_a_process_without_airflow_is_not_in_a_task() -> None:
+    assert not in_airflow_task()

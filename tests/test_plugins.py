@@ -156,7 +156,8 @@ def test_unknown_name_lists_the_available_ones(site: Path) -> None:
 
 def test_unknown_kind_is_a_clear_error() -> None:
     with pytest.raises(
-        PluginError, match="unknown plugin kind 'source'.*sources, transformers, anonymizers, sinks"
+        PluginError,
+        match=r"unknown plugin kind 'source'.*sources, transformers, anonymizers, sinks",
     ):
         plugins.available("source")
 

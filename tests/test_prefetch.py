@@ -52,8 +52,7 @@ def test_close_stops_the_thread_and_closes_the_generator() -> None:
 
     def produce() -> Iterator[int]:
         try:
-            for i in range(1_000_000):
-                yield i
+            yield from range(1_000_000)
         finally:
             closed.set()
 

@@ -38,6 +38,7 @@ def test_clean_data_triggers_no_check(pg_url, schema, pipeline_name):
         "row_count_range",
         "duplicate_keys",
         "target_count",
+        "freshness",
     }
     assert (
         _check(result, "empty_columns").details["judged"]
@@ -49,7 +50,7 @@ def test_clean_data_triggers_no_check(pg_url, schema, pipeline_name):
         "SELECT name, status FROM etl_express.quality_checks WHERE run_id = %s",
         (result.run_id,),
     )
-    assert len(stored) == 7 and all(status in ("passed", "skipped") for _, status in stored)
+    assert len(stored) == 8 and all(status in ("passed", "skipped") for _, status in stored)
 
 
 class LosingSink(PostgresSink):

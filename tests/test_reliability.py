@@ -242,7 +242,7 @@ def test_a_stale_lease_is_taken_over(pg_url, schema, pipeline_name):
     pipeline = etl.Pipeline(
         pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"), lease_seconds=30
     )
-    pipeline.store  # creates the state tables
+    _ = pipeline.store  # creates the state tables
     dead = _insert_run(pg_url, pipeline_name, "another-host:4242", heartbeat_age=31)
 
     assert pipeline.run().rows_written == 3
@@ -251,7 +251,7 @@ def test_a_stale_lease_is_taken_over(pg_url, schema, pipeline_name):
 
 def test_a_dead_owner_on_this_host_is_taken_over_at_once(pg_url, schema, pipeline_name):
     pipeline = etl.Pipeline(pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"))
-    pipeline.store
+    _ = pipeline.store  # creates the state tables
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     dead = _insert_run(pg_url, pipeline_name, f"{socket.gethostname()}:{gone.pid}", heartbeat_age=0)
@@ -264,7 +264,7 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(pg_url, schema, pipelin
 
 def test_a_live_owner_keeps_its_lease(pg_url, schema, pipeline_name):
     pipeline = etl.Pipeline(pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"))
-    pipeline.store
+    _ = pipeline.store  # creates the state tables
     live = _insert_run(
         pg_url, pipeline_name, f"{socket.gethostname()}:{os.getppid()}", heartbeat_age=0
     )

@@ -105,9 +105,7 @@ def test_secrets_scan_fails_on_a_planted_credential(tmp_path: Path) -> None:
         "deploy/app.env": "AWS_ACCESS_KEY_ID=" + "AKIA" + token[:16].upper() + "\n",
         "scripts/load.py": 'db_password = "' + "Vq3" + token[14:26] + '"\n',
         "deploy/id_rsa": "-----BEGIN "
-        + "RSA PRIVATE KEY-----\n"
-        + token * 2
-        + "\n-----END RSA PRIVATE KEY-----\n",
+        "RSA PRIVATE KEY-----\n" + token * 2 + "\n-----END RSA PRIVATE KEY-----\n",
     }
     for name, text in planted.items():
         (copy / name).parent.mkdir(parents=True, exist_ok=True)
@@ -253,9 +251,8 @@ def literal_credentials(doc: dict[str, Any]) -> list[str]:
     for key, value in _pairs(doc):
         if not isinstance(value, str) or _EXPRESSION.match(value):
             continue
-        if (
-            _URL_WITH_PASSWORD.search(value)
-            or _CREDENTIAL_KEY.search(key)
+        if _URL_WITH_PASSWORD.search(value) or (
+            _CREDENTIAL_KEY.search(key)
             and not key.upper().endswith("_URL")
             and value.lower() not in ("0", "1", "true", "false", "yes", "no")
         ):
@@ -290,7 +287,7 @@ def test_daily_pipeline_workflow_schedule_and_secrets() -> None:
     names = set(re.findall(r'etl\.secret\("([A-Z0-9_]+)"\)', example))
     assert names == {"CRM_DB_URL", "WAREHOUSE_DB_URL"}
     for name in names:  # every secret the pipeline reads comes from GitHub Secrets
-        assert re.fullmatch(r"\$\{\{\s*secrets\.%s\s*\}\}" % name, step["env"][name])
+        assert re.fullmatch(rf"\$\{{\{{\s*secrets\.{name}\s*\}}\}}", step["env"][name])
 
 
 @pytest.mark.parametrize("name", ["ci.yml", "daily-pipeline.yml"])

@@ -93,15 +93,15 @@ def test_blake2b_tokens_of_a_sliced_array_hash_only_its_values() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        dict(key=b"", size=16),  # no key
-        dict(key=b"k" * 65, size=16),  # key longer than BLAKE2b allows
-        dict(key=b"k" * 32, size=0),
-        dict(key=b"k" * 32, size=65),
+        {"key": b"", "size": 16},  # no key
+        {"key": b"k" * 65, "size": 16},  # key longer than BLAKE2b allows
+        {"key": b"k" * 32, "size": 0},
+        {"key": b"k" * 32, "size": 65},
     ],
 )
 def test_blake2b_tokens_refuses_bad_parameters(bad: dict) -> None:
     offsets = np.array([0, 1], dtype=np.int32)
-    with pytest.raises(ValueError, match="key must be 1..64 bytes"):
+    with pytest.raises(ValueError, match=r"key must be 1..64 bytes"):
         native.blake2b_tokens(bad["key"], bad["size"], b"", offsets, 1, b"x")
 
 
@@ -206,7 +206,7 @@ def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
             ),
             "text",
         ),
-        "json": (pa.array([maybe('{"k": %d}' % i) for i in range(rows)]), "jsonb"),
+        "json": (pa.array([maybe(f'{{"k": {i}}}') for i in range(rows)]), "jsonb"),
         "flag": (pa.array([maybe(rng.random() < 0.5) for _ in range(rows)]), "boolean"),
         "day": (
             pa.array(
@@ -337,9 +337,9 @@ def test_casefold_of_ascii_columns_matches_python() -> None:
         "".join(rng.choice("AbCdEz09.@_-+ ") for _ in range(rng.randrange(0, 15)))
         for _ in range(500)
     ]
-    mixed = ascii_values + ["Straße@Example.COM", "ΣΊΣΥΦΟΣ", "ﬁle@ﬀ.ru", "Ёлка"]
+    mixed = [*ascii_values, "Straße@Example.COM", "ΣΊΣΥΦΟΣ", "ﬁle@ﬀ.ru", "Ёлка"]
     for values in (ascii_values, mixed):
-        got = casefold(pa.array(values + [None])).to_pylist()
+        got = casefold(pa.array([*values, None])).to_pylist()
         assert got == [unicodedata.normalize("NFKC", v).casefold() for v in values] + [None]
 
 
@@ -358,8 +358,9 @@ def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
     from etl_express.anonymizers.scrub import _RULES_BEFORE_CHECKSUMS, _replace_emails_native
 
     rule = next(r for r in _RULES_BEFORE_CHECKSUMS if r.kind == "email")
-    alphabet = list("ab.-_%+@@@ 1,Z") + ["я", "ё", "é", "Ⅻ", "٣", "\u00a0", "—", "𝔸", "\t"]
-    texts = _fuzz_texts(alphabet, 60_000, 3) + [
+    alphabet = [*list("ab.-_%+@@@ 1,Z"), "я", "ё", "é", "Ⅻ", "٣", "\xa0", "—", "𝔸", "\t"]
+    texts = [
+        *_fuzz_texts(alphabet, 60000, 3),
         "a@b.c@d.e x@y..z a@b.c. @a.b q@w.e-",
         "иван@почта.рф",
         "счёт: user.1@mail.ru, спасибо",
@@ -373,7 +374,7 @@ def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
         "a@",
         "@b.c",
     ]
-    arr = pa.array(texts + [None])
+    arr = pa.array([*texts, None])
     want = [re2.sub(rule.pattern, r"\1<EMAIL>\3", t) for t in texts] + [None]
     for piece, expected in ((arr, want), (arr.slice(7, 1000), want[7:1007])):
         assert _replace_emails_native(piece, rule).to_pylist() == expected
@@ -416,9 +417,9 @@ def test_compiled_phone_rules_replace_exactly_what_re2_does() -> None:
     from etl_express.anonymizers import scrub
 
     texts = _phone_like_texts(40_000, 9) + _fuzz_texts(
-        list("0123456789 -()+7_a\t") + ["я", "\u00a0"], 20_000, 4
+        [*list("0123456789 -()+7_a\t"), "я", "\xa0"], 20_000, 4
     )
-    arr = pa.array(texts + [None])
+    arr = pa.array([*texts, None])
     rules = [
         r
         for r in scrub._RULES_BEFORE_CHECKSUMS + scrub._RULES_AFTER_CHECKSUMS
@@ -474,7 +475,7 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
         + "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
         for _ in range(10_000)
     ]
-    arr = pa.array(texts + [None])
+    arr = pa.array([*texts, None])
     picked, context = scrub._gates(arr)
     assert picked.to_pylist() == [bool(re2.search(scrub.PREFILTER, t)) for t in texts] + [False]
     assert context.to_pylist() == [bool(re2.search(scrub.PASSPORT_CONTEXT, t)) for t in texts] + [
@@ -522,7 +523,7 @@ def test_digit_run_gate_flags_every_check_digit_candidate() -> None:
     from etl_express.anonymizers import scrub
 
     texts = _fuzz_texts(list("0123456789" * 4 + " -  -.a(я"), 40_000, 21, longest=40)
-    flags = scrub._digit_runs(pa.array(texts + [None])).to_pylist()
+    flags = scrub._digit_runs(pa.array([*texts, None])).to_pylist()
     has_candidate = [re2.search(scrub.CHECKSUM_CANDIDATE, t) is not None for t in texts]
     assert sum(has_candidate) > 1_000
     assert all(f for f, c in zip(flags, has_candidate) if c)  # a superset: no candidate is skipped

@@ -7,6 +7,7 @@ The library logs nothing until :func:`configure_logging` is called.
 
 from loguru import logger as _logger
 
+from ._status import status
 from .anonymizers.base import Anonymizer
 from .errors import (
     AnonymizationError,
@@ -56,4 +57,5 @@ __all__ = [
     "read_batches",
     "read_pandas",
     "secret",
+    "status",
 ]

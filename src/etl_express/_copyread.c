@@ -11,7 +11,7 @@
  *       1 when it ended (PQgetCopyData returned -1) and -2 on an error (the caller reads
  *       libpq's result for the message).
  *
- *   copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, infinite)
+ *   copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged)
  *       Decodes the complete rows of binary COPY data from byte `start` (after the file
  *       header), at most max_rows of them; `end` is the offset after the last decoded row
  *       (or after the trailer, when `finished`). kinds has one byte a column:
@@ -25,9 +25,13 @@
  *         'u'          uuid                        -> 8-4-4-4-12 lowercase hex
  *         'n'          numeric                     -> PostgreSQL's own text form of it
  *       A column is (values, validity, null_count) or, for strings, (offsets, data, validity,
- *       null_count): Arrow buffers (int32 offsets; validity None without nulls). An infinite
- *       date or timestamp has no Arrow value: it is null in its column, and `infinite` lists
- *       every such field as int32 triples (row, column, +1 or -1), None when there is none.
+ *       null_count): Arrow buffers (int32 offsets; validity None without nulls). A date or
+ *       timestamp the common format cannot hold -- PostgreSQL's +/-infinity, or a value outside
+ *       0001-01-01 .. 9999-12-31 23:59:59.999999, which Python's datetime cannot hold (and the
+ *       latest timestamps not even int64 microseconds since 1970) -- is null in its column, and
+ *       `flagged` lists every such field as int64 quadruples (row, column, code, PostgreSQL's
+ *       raw value: days or microseconds since 2000-01-01), code +1/-1 for +/-infinity, +2 after
+ *       the range, -2 before it; None when there is none.
  *       A field of the wrong size or a malformed row raises ValueError
  *       naming the row and column; the caller then reads through its general path instead. A
  *       batch also ends early before any string column would pass 2 GiB (int32 offsets).
@@ -49,12 +53,17 @@ PyObject *copy_drain(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "null connection or libpq function address");
         return NULL;
     }
+    /* the addresses cannot be checked (pgbinary takes them from psycopg and libpq); the sizes are */
+    if (max_messages < 0 || max_bytes < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_messages and max_bytes must be >= 0");
+        return NULL;
+    }
     void *conn = (void *)(uintptr_t)conn_addr;
     GetCopyDataFn get = (GetCopyDataFn)(uintptr_t)get_addr;
     FreememFn freemem = (FreememFn)(uintptr_t)free_addr;
     /* the messages go straight into the bytes object returned (sized by the caller's hint,
        grown when needed, trimmed at the end): no second copy */
-    Py_ssize_t cap = hint > 4096 ? hint : 4096, len = 0;
+    Py_ssize_t cap = hint > 4096 ? hint : 4096, len = 0, need = 0;
     PyObject *data = PyBytes_FromStringAndSize(NULL, cap);
     if (data == NULL) return NULL;
     int state = 0, failed = 0;
@@ -66,10 +75,12 @@ PyObject *copy_drain(PyObject *self, PyObject *args) {
             state = n == -1 ? 1 : -2;
             break;
         }
-        if (len + n > cap) {
+        if (__builtin_add_overflow(len, (Py_ssize_t)n, &need)) need = PY_SSIZE_T_MAX;
+        if (need > cap) {
             Py_ssize_t want = cap;
-            while (len + n > want) want *= 2;
+            while (want < need) want = want > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX : 2 * want;
             Py_BLOCK_THREADS
+            /* PY_SSIZE_T_MAX: a message the bytes object cannot take; the resize fails cleanly */
             failed = _PyBytes_Resize(&data, want) < 0;
             Py_UNBLOCK_THREADS
             if (failed) {
@@ -114,6 +125,8 @@ static Py_ssize_t numeric_bound(const uint8_t *p, int32_t len) {
     if (sign == NUMERIC_PINF) return 8;
     if (sign == NUMERIC_NINF) return 9;
     if (sign != 0 && sign != NUMERIC_NEG) return -1;
+    for (int g = 0; g < ndigits; g++)
+        if (be16(p + 8 + 2 * g) >= 10000) return -1;  /* a base-10000 digit; else no decimal text */
     int int_groups = weight >= 0 ? weight + 1 : 1;
     return 1 + 4 * (Py_ssize_t)int_groups + 1 + dscale + 4;
 }
@@ -240,18 +253,19 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
 
 static void set_bit(uint8_t *bits, Py_ssize_t i) { bits[i >> 3] |= (uint8_t)(1u << (i & 7)); }
 
-/* The infinite fields of a batch: (row, column, sign) triples, grown as they turn up. */
+/* The flagged date and timestamp fields of a batch: (row, column, code, raw) quadruples,
+   grown as they turn up. */
 typedef struct {
-    int32_t *items;
+    int64_t *items;
     Py_ssize_t count, cap;
     int failed;
 } Found;
 
-static void found_add(Found *f, Py_ssize_t row, Py_ssize_t col, int sign) {
+static void found_add(Found *f, Py_ssize_t row, Py_ssize_t col, int code, int64_t raw) {
     if (f->failed) return;
-    if (f->count + 3 > f->cap) {
-        Py_ssize_t cap = f->cap ? 2 * f->cap : 96;
-        int32_t *grown = PyMem_RawRealloc(f->items, (size_t)cap * sizeof(int32_t));
+    if (f->count + 4 > f->cap) {
+        Py_ssize_t cap = f->cap ? 2 * f->cap : 128;
+        int64_t *grown = cap < PY_SSIZE_T_MAX / 16 ? PyMem_RawRealloc(f->items, (size_t)cap * sizeof(int64_t)) : NULL;
         if (grown == NULL) {
             f->failed = 1;
             return;
@@ -259,20 +273,34 @@ static void found_add(Found *f, Py_ssize_t row, Py_ssize_t col, int sign) {
         f->items = grown;
         f->cap = cap;
     }
-    f->items[f->count++] = (int32_t)row;
-    f->items[f->count++] = (int32_t)col;
-    f->items[f->count++] = sign;
+    f->items[f->count++] = row;
+    f->items[f->count++] = col;
+    f->items[f->count++] = code;
+    f->items[f->count++] = raw;
 }
 
-/* 1 for +infinity, -1 for -infinity, 0 for a finite date or timestamp field */
-static int infinite(char k, const uint8_t *f) {
+/* The range of the common format (Python's datetime: 0001-01-01 .. 9999-12-31 23:59:59.999999)
+   in PostgreSQL's units: days and microseconds since 2000-01-01. Compared before any epoch
+   shift, so the shift never overflows. */
+#define DATE_MIN (-719162 - DATE_SHIFT)
+#define DATE_MAX (2932896 - DATE_SHIFT)
+#define TIMESTAMP_MIN (-62135596800000000LL - TIMESTAMP_SHIFT)
+#define TIMESTAMP_MAX (253402300799999999LL - TIMESTAMP_SHIFT)
+
+/* 0 for a date or timestamp field the common format holds; else +1/-1 for +/-infinity, +2/-2
+   after/before the range (PostgreSQL's value in *raw). */
+static int out_of_range(char k, const uint8_t *f, int64_t *raw) {
     if (k == 'D') {
         int32_t v = (int32_t)be32(f);
-        return v == INT32_MAX ? 1 : v == INT32_MIN ? -1 : 0;
+        *raw = v;
+        if (v == INT32_MAX || v == INT32_MIN) return v == INT32_MAX ? 1 : -1;
+        return v > DATE_MAX ? 2 : v < DATE_MIN ? -2 : 0;
     }
     if (k == 'T') {
         int64_t v = (int64_t)be64(f);
-        return v == INT64_MAX ? 1 : v == INT64_MIN ? -1 : 0;
+        *raw = v;
+        if (v == INT64_MAX || v == INT64_MIN) return v == INT64_MAX ? 1 : -1;
+        return v > TIMESTAMP_MAX ? 2 : v < TIMESTAMP_MIN ? -2 : 0;
     }
     return 0;
 }
@@ -302,12 +330,13 @@ static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const ch
             }
             const uint8_t *f = buf + pos;
             pos += flen;
-            int inf = infinite(k, f);
-            if (inf) {  /* no value in Arrow: null here, the row flagged for the caller */
+            int64_t raw = 0;
+            int code = out_of_range(k, f, &raw);
+            if (code) {  /* no value in the common format: null here, the row flagged for the caller */
                 nulls[c]++;
                 if (k == 'D') ((int32_t *)values[c])[r] = 0;
                 else ((int64_t *)values[c])[r] = 0;
-                found_add(found, r, c, inf);
+                found_add(found, r, c, code, raw);
                 continue;
             }
             set_bit(validity[c], r);
@@ -362,6 +391,12 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     Py_ssize_t start, max_rows;
     if (!PyArg_ParseTuple(args, "y*ny*n", &view, &start, &kinds_view, &max_rows)) return NULL;
     PyObject *result = NULL;
+    if (!view.readonly) {  /* the two passes must see the same bytes: no buffer another thread may write */
+        PyErr_SetString(PyExc_ValueError, "data must be an immutable buffer such as bytes");
+        PyBuffer_Release(&view);
+        PyBuffer_Release(&kinds_view);
+        return NULL;
+    }
     const char *kinds = kinds_view.buf;
     Py_ssize_t ncols = kinds_view.len;
     Column *cols = PyMem_Calloc((size_t)(ncols ? ncols : 1), sizeof(Column));
@@ -391,6 +426,7 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     Py_ssize_t *nulls = counts, *used = counts + ncols;
     for (Py_ssize_t c = 0; c < ncols; c++) {
         char k = cols[c].kind;
+        /* rows <= len / 2 (a row is at least its field count): these sizes cannot overflow */
         Py_ssize_t vbytes = k == 'b' ? (rows + 7) / 8 : is_string_kind(k) ? 4 * (rows + 1) : k == 'D' ? 4 * rows : 8 * rows;
         cols[c].values = new_zeroed(vbytes);
         cols[c].validity = new_zeroed((rows + 7) / 8);
@@ -405,7 +441,7 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     fill(view.buf, start, rows, kinds, ncols, values, data, validity, nulls, used, &found);
     Py_END_ALLOW_THREADS
     PyObject *bad = found.failed ? PyErr_NoMemory()
-                    : found.count ? PyBytes_FromStringAndSize((const char *)found.items, found.count * 4)
+                    : found.count ? PyBytes_FromStringAndSize((const char *)found.items, found.count * 8)
                                   : Py_NewRef(Py_None);
     PyMem_RawFree(found.items);
     if (bad == NULL) goto done;

@@ -52,6 +52,12 @@
  * The read side (copy_drain, copy_decode: binary COPY from libpq into Arrow buffers) is in
  * _copyread.c.
  *
+ * No entry point trusts its caller: every size, offset, bit offset and program is checked
+ * against the buffers it indexes, with overflow-checked arithmetic, before the GIL is released;
+ * inconsistent arguments raise ValueError (or OverflowError), never read or write out of bounds.
+ * tests/native/ calls each entry point with such arguments, and runs the compiled-path tests and
+ * a fuzz pass under AddressSanitizer and UndefinedBehaviorSanitizer.
+ *
  * Optional: when it is not built (no C compiler), etl_express falls back to hashlib and
  * numpy and produces the same bytes, only slower.
  */
@@ -168,12 +174,31 @@ static void keyed_digest(const uint64_t keyed[8], const uint64_t empty[8], const
 
 static const char HEX[] = "0123456789abcdef";
 
-/* A contiguous buffer of int32 offsets with at least rows + 1 entries, or -1 with an error set. */
+/* n * size + extra as a size, or -1 with OverflowError set when it does not fit. */
+static Py_ssize_t checked_size(Py_ssize_t n, Py_ssize_t size, Py_ssize_t extra) {
+    Py_ssize_t out;
+    if (n < 0 || size < 0 || extra < 0 || __builtin_mul_overflow(n, size, &out) ||
+        __builtin_add_overflow(out, extra, &out)) {
+        PyErr_SetString(PyExc_OverflowError, "buffer size overflows");
+        return -1;
+    }
+    return out;
+}
+
+/* A contiguous, 4-byte aligned buffer of int32 offsets with at least rows + 1 entries, or -1
+   with an error set. */
 static int get_offsets(PyObject *obj, Py_buffer *view, Py_ssize_t rows) {
+    Py_ssize_t need = checked_size(rows, (Py_ssize_t)sizeof(int32_t), (Py_ssize_t)sizeof(int32_t));
+    if (need < 0) return -1;
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    if (view->len < (rows + 1) * (Py_ssize_t)sizeof(int32_t)) {
+    if (view->len < need) {
         PyBuffer_Release(view);
         PyErr_SetString(PyExc_ValueError, "offsets buffer shorter than rows + 1 int32 values");
+        return -1;
+    }
+    if ((uintptr_t)view->buf % _Alignof(int32_t) != 0) {
+        PyBuffer_Release(view);
+        PyErr_SetString(PyExc_ValueError, "offsets buffer is not aligned to 4 bytes");
         return -1;
     }
     return 0;
@@ -306,8 +331,9 @@ static PyObject *blake2b_tokens(PyObject *self, PyObject *args) {
     }
     if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto done_no_offsets;
     const int32_t *off = (const int32_t *)offsets_view.buf;
-    Py_ssize_t width = prefix.len + 2 * (Py_ssize_t)digest_size;
-    out = PyBytes_FromStringAndSize(NULL, rows * width);
+    Py_ssize_t width = checked_size(2, digest_size, prefix.len), total = checked_size(rows, width, 0);
+    if (width < 0 || total < 0) goto done;
+    out = PyBytes_FromStringAndSize(NULL, total);
     if (out == NULL) goto done;
     {
         uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
@@ -367,12 +393,17 @@ done_no_offsets:
     return out;
 }
 
-/* Room for the values after replacing matches of at least min_len bytes by ph_len bytes. */
+/* Room for the values after replacing matches of at least min_len (>= 1) bytes by ph_len
+   bytes; -1 with OverflowError set when it does not fit. */
 static Py_ssize_t replaced_bound(const int32_t *off, Py_ssize_t rows, Py_ssize_t min_len, Py_ssize_t ph_len) {
     Py_ssize_t growth = ph_len > min_len ? ph_len - min_len : 0, bound = 0;
     for (Py_ssize_t i = 0; i < rows; i++) {
-        Py_ssize_t len = off[i + 1] - off[i];
-        bound += len + (len / min_len + 1) * growth;
+        Py_ssize_t len = off[i + 1] - off[i], extra;
+        if (__builtin_mul_overflow(len / min_len + 1, growth, &extra) || __builtin_add_overflow(bound, len, &bound) ||
+            __builtin_add_overflow(bound, extra, &bound)) {
+            PyErr_SetString(PyExc_OverflowError, "replaced column size overflows");
+            return -1;
+        }
     }
     return bound;
 }
@@ -380,11 +411,14 @@ static Py_ssize_t replaced_bound(const int32_t *off, Py_ssize_t rows, Py_ssize_t
 /* New int32 offsets (rows + 1) and a data buffer of `bound` bytes for a string column; -1 with
    an error set (the caller releases whatever was allocated). */
 static int new_string_buffers(Py_ssize_t rows, Py_ssize_t bound, PyObject **offsets, PyObject **data) {
+    if (bound < 0) return -1;  /* replaced_bound set the error */
     if (bound > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
         return -1;
     }
-    *offsets = PyBytes_FromStringAndSize(NULL, (rows + 1) * (Py_ssize_t)sizeof(int32_t));
+    Py_ssize_t offsets_len = checked_size(rows, (Py_ssize_t)sizeof(int32_t), (Py_ssize_t)sizeof(int32_t));
+    if (offsets_len < 0) return -1;
+    *offsets = PyBytes_FromStringAndSize(NULL, offsets_len);
     *data = PyBytes_FromStringAndSize(NULL, bound);
     return *offsets != NULL && *data != NULL ? 0 : -1;
 }
@@ -466,7 +500,8 @@ static PyObject *phone_e164(PyObject *self, PyObject *args) {
     const int32_t *off = (const int32_t *)offsets_view.buf;
     /* a value grows by at most two bytes ("+7" before ten digits); the digits are gathered
        two bytes after the value's start, so two more bytes of room cover the last one */
-    result = map_strings(off, rows, data.buf, (Py_ssize_t)(off[rows] - off[0]) + 2 * rows + 2, phone_value, NULL, 0);
+    Py_ssize_t bound = checked_size(rows, 2, (Py_ssize_t)(off[rows] - off[0]) + 2);
+    result = bound < 0 ? NULL : map_strings(off, rows, data.buf, bound, phone_value, NULL, 0);
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     return result;
@@ -587,6 +622,18 @@ static Py_ssize_t match_tokens(const Token *tokens, int count, int i, const uint
 #define MAX_ALTERNATIVES 8
 #define TOKEN_BYTES 35
 
+/* The fewest bytes a match of the program takes (at least 1: an empty match is no match). */
+static Py_ssize_t program_min_len(const Alternative *alts, int nalts) {
+    Py_ssize_t shortest = PY_SSIZE_T_MAX;
+    for (int a = 0; a < nalts; a++) {
+        Py_ssize_t len = 0;
+        for (int i = 0; i < alts[a].count; i++)
+            if (alts[a].tokens[i].kind == 0) len += alts[a].tokens[i].min;
+        if (len < shortest) shortest = len;
+    }
+    return shortest > 1 ? shortest : 1;
+}
+
 /* Parse "count, then per alternative: token count, tokens of TOKEN_BYTES"; 0 or -1. */
 static int parse_program(const uint8_t *prog, Py_ssize_t len, Alternative *alts, int *nalts) {
     if (len < 1 || prog[0] < 1 || prog[0] > MAX_ALTERNATIVES) return -1;
@@ -645,6 +692,10 @@ static PyObject *replace_program(PyObject *self, PyObject *args) {
     if (sizeof(Token) != TOKEN_BYTES || parse_program(prog.buf, prog.len, alts, &nalts) < 0 || first.len != 32 ||
         min_len < 1 || rows < 0) {
         PyErr_SetString(PyExc_ValueError, "malformed program, first-byte class, min_len or rows");
+    } else if (min_len > program_min_len(alts, nalts)) {
+        /* the output is sized for matches of at least min_len bytes: a shorter one would overrun it */
+        PyErr_Format(PyExc_ValueError, "min_len %zd is longer than the program's shortest match (%zd bytes)", min_len,
+                     program_min_len(alts, nalts));
     } else if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
         const int32_t *off = (const int32_t *)offsets_view.buf;
         Program ctx = {alts, nalts, first.buf, {ph.buf, ph.len}};
@@ -738,7 +789,7 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
     Py_ssize_t longest = 0;
     for (Py_ssize_t i = 0; i < rows; i++)
         if (off[i + 1] - off[i] > longest) longest = off[i + 1] - off[i];
-    uint32_t *cps = PyMem_Malloc((longest ? longest : 1) * sizeof(uint32_t));
+    uint32_t *cps = PyMem_Calloc((size_t)(longest ? longest : 1), sizeof(uint32_t));
     PyObject *result = NULL;
     if (picked == NULL || passport == NULL || cps == NULL) {
         if (cps == NULL) PyErr_NoMemory();
@@ -862,9 +913,11 @@ static void release_part(Part *p) {
     if (p->prefix.obj != NULL) PyBuffer_Release(&p->prefix);
 }
 
-/* Bits needed in a bitmap for rows starting at bit offset `bit`. */
+/* Whether a bitmap (absent: all valid) holds the bits [bit, bit + rows); overflow-checked. */
 static int bitmap_covers(const Py_buffer *b, Py_ssize_t bit, Py_ssize_t rows) {
-    return b->obj == NULL || rows == 0 || b->len * 8 >= bit + rows;
+    Py_ssize_t end;
+    if (bit < 0 || __builtin_add_overflow(bit, rows, &end)) return 0;
+    return b->obj == NULL || rows == 0 || (end - 1) / 8 < b->len;
 }
 
 static int get_optional(PyObject *obj, Py_buffer *view) {
@@ -882,17 +935,23 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
     if (strcmp(kind, "const") == 0) {
         p->kind = P_CONST;
         if (!PyArg_ParseTuple(item, "sy*", &kind, &p->data)) return -1;
-        return p->data.len * rows;
+        return checked_size(rows, p->data.len, 0);
     }
     if (strcmp(kind, "block") == 0) {
         p->kind = P_BLOCK;
         if (!PyArg_ParseTuple(item, "snO", &kind, &p->width, &a)) return -1;
         if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
-        if (p->width <= 0 || p->data.len < p->width * rows) {
+        if (p->width <= 0) {
+            PyErr_SetString(PyExc_ValueError, "block part: width must be >= 1");
+            return -1;
+        }
+        Py_ssize_t size = checked_size(rows, p->width, 0);
+        if (size < 0) return -1;
+        if (p->data.len < size) {
             PyErr_SetString(PyExc_ValueError, "block part shorter than rows x width");
             return -1;
         }
-        return p->width * rows;
+        return size;
     }
     if (strcmp(kind, "var") == 0 || strcmp(kind, "text") == 0) {
         int text = kind[0] == 't';
@@ -907,11 +966,15 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
         const int32_t *off = (const int32_t *)p->offsets.buf;
         if (text) {
             if (get_optional(c, &p->valid) < 0) return -1;
-            if (p->bit < 0 || !bitmap_covers(&p->valid, p->bit, rows)) {
+            if (!bitmap_covers(&p->valid, p->bit, rows)) {
                 PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
                 return -1;
             }
-            return (off[rows] - off[0]) + (4 + p->prefix.len) * rows;
+            if (p->prefix.len > INT32_MAX - (off[rows] - off[0])) {  /* a field's length is an int32 */
+                PyErr_SetString(PyExc_ValueError, "text part: a field would pass 2 GiB");
+                return -1;
+            }
+            return checked_size(rows, 4 + p->prefix.len, off[rows] - off[0]);
         }
         return off[rows] - off[0];
     }
@@ -927,23 +990,25 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             return -1;
         }
         if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
-        if (p->data.len < (p->first + rows) * p->width) {
+        Py_ssize_t end;
+        if (__builtin_add_overflow(p->first, rows, &end) || __builtin_mul_overflow(end, p->width, &end) ||
+            p->data.len < end) {
             PyErr_SetString(PyExc_ValueError, "int part: values buffer shorter than the rows");
             return -1;
         }
         if (get_optional(c, &p->valid) < 0) return -1;
-        if (p->bit < 0 || !bitmap_covers(&p->valid, p->bit, rows)) {
+        if (!bitmap_covers(&p->valid, p->bit, rows)) {
             PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
             return -1;
         }
-        return (4 + p->out_width) * rows;
+        return checked_size(rows, 4 + p->out_width, 0);
     }
     if (strcmp(kind, "bool") == 0) {
         p->kind = P_BOOL;
         if (!PyArg_ParseTuple(item, "sOOn", &kind, &a, &c, &p->bit)) return -1;
         if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
         if (get_optional(c, &p->valid) < 0) return -1;
-        if (p->bit < 0 || !bitmap_covers(&p->data, p->bit, rows) || !bitmap_covers(&p->valid, p->bit, rows)) {
+        if (!bitmap_covers(&p->data, p->bit, rows) || !bitmap_covers(&p->valid, p->bit, rows)) {
             PyErr_SetString(PyExc_ValueError, "bool part: bitmaps shorter than the rows");
             return -1;
         }
@@ -977,7 +1042,11 @@ static PyObject *copy_rows(PyObject *self, PyObject *args) {
             got++;
             goto done;
         }
-        total += size;
+        if (__builtin_add_overflow(total, size, &total)) {
+            got++;
+            PyErr_SetString(PyExc_OverflowError, "COPY rows size overflows");
+            goto done;
+        }
     }
     out = PyBytes_FromStringAndSize(NULL, total);
     if (out == NULL) goto done;
@@ -1091,8 +1160,8 @@ static PyMethodDef methods[] = {
      "copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes) -> (bytes, state): libpq COPY OUT "
      "messages back to back; state 0 more, 1 ended, -2 error."},
     {"copy_decode", copy_decode, METH_VARARGS,
-     "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns): binary COPY rows decoded "
-     "into Arrow buffers."},
+     "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged): binary COPY rows "
+     "decoded into Arrow buffers; flagged: dates/timestamps out of the common format's range."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",

@@ -359,7 +359,8 @@ def run_demo(rows: int = 100_000, reset: bool = False, echo: Any = print) -> Any
     ensure_demo_key()
     pipeline = build_pipeline(source_url, store_url)
     with psycopg.connect(libpq_url(source_url)) as conn:
-        have = conn.execute("SELECT to_regclass('public.customers') IS NOT NULL").fetchone()[0]
+        row = conn.execute("SELECT to_regclass('public.customers') IS NOT NULL").fetchone()
+        have = bool(row and row[0])
     if reset or not have:
         t0 = time.perf_counter()
         load_table(libpq_url(source_url), generate_customers(rows))

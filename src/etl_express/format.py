@@ -31,6 +31,12 @@ RUN_ID = "_etl_run_id"
 SOURCE = "_etl_source"
 LOADED_AT = "_etl_loaded_at"
 LINEAGE_COLUMNS = (RUN_ID, SOURCE, LOADED_AT)
+#: Columns of deletes and history (``Pipeline(deletes=...)``, ``PostgresSink(history=True)``)
+ROW_HASH = "_etl_row_hash"
+DELETED_AT = "_etl_deleted_at"
+VALID_FROM = "_etl_valid_from"
+VALID_TO = "_etl_valid_to"
+_RESERVED = frozenset((*LINEAGE_COLUMNS, ROW_HASH, DELETED_AT, VALID_FROM, VALID_TO))
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -47,7 +53,7 @@ def normalize_name(name: str) -> str:
     Letters of any script are kept (1C exports use Cyrillic names); anything else becomes ``_``.
     Lineage columns (``_etl_*``) keep their leading underscore.
     """
-    if name in LINEAGE_COLUMNS:
+    if name in _RESERVED:
         return name
     text = unicodedata.normalize("NFKC", str(name)).strip()
     text = _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", text))

@@ -3,14 +3,18 @@ PostgreSQL (``etl_express.logs``), with secrets masked everywhere.
 
 The library is silent until :func:`configure_logging` is called (``etl_express/__init__``
 disables the ``etl_express`` loguru namespace). Every record the pipeline emits is bound to
-``pipeline``, ``run_id`` and ``partition``.
+``pipeline``, ``run_id`` and ``partition``. Inside a running Airflow task the console is
+Airflow's task logger instead of stderr (:class:`StdlibLogSink`), and files are written only
+to a folder configured for them.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import json
+import logging
 import multiprocessing.util
 import os
 import queue
@@ -37,17 +41,28 @@ LOG_FILE_PREFIX = "etl-express_"
 LOG_FILE_PATTERN = LOG_FILE_PREFIX + "{time:YYYY-MM-DD}.jsonl"
 _FILE_DATE = re.compile(re.escape(LOG_FILE_PREFIX) + r"(\d{4}-\d{2}-\d{2})")
 _BOUND = ("pipeline", "run_id", "partition")
+#: the standard-library logger whose records Airflow 3 writes into the task log
+AIRFLOW_TASK_LOGGER = "airflow.task"
 
 
-def default_log_dir() -> Path:
-    """``ETL_EXPRESS_LOG_DIR``, else ``$ETL_EXPRESS_HOME/logs``, else the platform's user
-    log folder."""
+def configured_log_dir() -> Path | None:
+    """The log folder the environment names: ``ETL_EXPRESS_LOG_DIR``, else
+    ``$ETL_EXPRESS_HOME/logs``; ``None`` when neither is set."""
     explicit = os.environ.get(LOG_DIR_ENV)
     if explicit:
         return Path(explicit)
     home = os.environ.get("ETL_EXPRESS_HOME")
     if home:
         return Path(home) / "logs"
+    return None
+
+
+def default_log_dir() -> Path:
+    """``ETL_EXPRESS_LOG_DIR``, else ``$ETL_EXPRESS_HOME/logs``, else the platform's user
+    log folder."""
+    configured = configured_log_dir()
+    if configured is not None:
+        return configured
     import warnings
 
     import platformdirs
@@ -298,6 +313,55 @@ class DatabaseLogSink:
         self._thread = None
 
 
+# -- the standard-library sink (Airflow's task log) ------------------------------------
+
+
+def stdlib_level(levelno: int) -> int:
+    """The standard ``logging`` level for a loguru level number: the highest standard level
+    not above it (SUCCESS 25 is INFO, TRACE 5 is DEBUG; the others are the same numbers)."""
+    for level in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
+        if levelno >= level:
+            return level
+    return logging.DEBUG
+
+
+class StdlibLogSink:
+    """A loguru sink that hands each record to a standard-library logger at its own level.
+
+    Inside an Airflow 3 task, :func:`configure_logging` uses it in place of the stderr
+    console: Airflow's task supervisor records a task's stderr as errors, while records of
+    ``logging.getLogger("airflow.task")`` reach the task log with their level. The text
+    carries the run's tags and, for an error, the traceback (without variable values);
+    the time and level are the receiving logger's to add. Example::
+
+        from loguru import logger
+        logger.add(StdlibLogSink("my_app.etl"), level="INFO", format="{message}")
+    """
+
+    def __init__(self, name: str = AIRFLOW_TASK_LOGGER):
+        self.name = name
+
+    def __call__(self, message: Any) -> None:
+        level = stdlib_level(message.record["level"].no)
+        target = logging.getLogger(self.name)
+        if target.isEnabledFor(level):
+            target.log(level, "%s", str(message).rstrip("\n"))
+
+
+def in_airflow_task() -> bool:
+    """``True`` while an Airflow task executes in this process (its Task SDK context is
+    set). Never imports Airflow: a process that has not loaded it is not running a task."""
+    if "airflow.sdk" not in sys.modules:
+        return False
+    try:
+        from airflow.sdk import get_current_context
+
+        get_current_context()
+    except (ImportError, RuntimeError):  # RuntimeError: no task context in this process
+        return False
+    return True
+
+
 # -- configuration -----------------------------------------------------------------------
 
 _handler_ids: list[int] = []
@@ -305,7 +369,7 @@ _database_sink: DatabaseLogSink | None = None
 _retention_days = RETENTION_DAYS
 
 
-def _console_format(record: Any) -> str:
+def _run_tags(record: Any) -> str:
     context = ""
     if "pipeline" in record["extra"]:
         context = " | {extra[pipeline]}"
@@ -313,11 +377,21 @@ def _console_format(record: Any) -> str:
             context += " [{extra[partition]}]"
         if "run_id" in record["extra"]:
             context += " run {extra[run_id]:.8}"
+    return context
+
+
+def _console_format(record: Any) -> str:
     return (
         "<green>{time:YYYY-MM-DD HH:mm:ss}</green> | <level>{level: <8}</level>"
-        + context
+        + _run_tags(record)
         + " | <level>{message}</level>\n{exception}"
     )
+
+
+def _forward_format(record: Any) -> str:
+    # "crm [day=2025-01-31] run 1f0c2a9b | run started": the receiver adds time and level
+    tags = _run_tags(record).removeprefix(" | ")
+    return (tags + " | " if tags else "") + "{message}\n{exception}"
 
 
 def configure_logging(
@@ -326,8 +400,10 @@ def configure_logging(
     console: bool = True,
     retention_days: int = RETENTION_DAYS,
     database: bool = True,
-) -> Path:
-    """Turn on etl-express logging; returns the log folder.
+    *,
+    airflow: bool | None = None,
+) -> Path | None:
+    """Turn on etl-express logging; returns the log folder (``None`` when no file is kept).
 
     - a JSON-lines file per day, ``<log_dir>/etl-express_YYYY-MM-DD.jsonl`` (loguru
       ``serialize=True``), rotated at midnight; files older than ``retention_days`` are
@@ -340,6 +416,12 @@ def configure_logging(
     ``log_dir`` defaults to :func:`default_log_dir`. Every message passes a patcher that
     masks URL passwords and any secret value resolved through ``etl.secret``. Calling it
     again replaces the handlers it added before.
+
+    Inside a running Airflow task (``airflow=None`` detects it, :func:`in_airflow_task`)
+    the console is Airflow's task logger (:class:`StdlibLogSink`, each record at its own
+    level; nothing goes to stderr, which Airflow records as errors), and the files are
+    written only when a folder is configured — ``log_dir``, ``ETL_EXPRESS_LOG_DIR`` or
+    ``ETL_EXPRESS_HOME`` — never into the worker user's home: Airflow keeps the task log.
     """
     global _database_sink, _retention_days
     level = str(level).upper()
@@ -353,32 +435,45 @@ def configure_logging(
     if retention_days < 1:
         raise ETLConfigError(f"retention_days must be at least 1, got {retention_days}")
     shutdown_logging()
-    folder = Path(log_dir) if log_dir is not None else default_log_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ETLConfigError(
-            f"log folder {folder} cannot be created: {type(exc).__name__}",
-            hint=f"pass log_dir= or set {LOG_DIR_ENV} to a writable folder",
-        ) from None
-    purge_log_files(folder, retention_days)
+    if airflow is None:
+        airflow = in_airflow_task()
+    folder: Path | None
+    if log_dir is not None:
+        folder = Path(log_dir)
+    else:
+        folder = configured_log_dir() if airflow else default_log_dir()
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ETLConfigError(
+                f"log folder {folder} cannot be created: {type(exc).__name__}",
+                hint=f"pass log_dir= or set {LOG_DIR_ENV} to a writable folder",
+            ) from None
+        purge_log_files(folder, retention_days)
     logger.configure(patcher=mask_record)
     common: dict[str, Any] = {"level": level, "backtrace": False, "diagnose": False}
-    _handler_ids.append(
-        logger.add(
-            str(folder / LOG_FILE_PATTERN),
-            serialize=True,
-            rotation="00:00",
-            retention=f"{retention_days} days",
-            encoding="utf-8",
-            **common,
+    if folder is not None:
+        _handler_ids.append(
+            logger.add(
+                str(folder / LOG_FILE_PATTERN),
+                serialize=True,
+                rotation="00:00",
+                retention=f"{retention_days} days",
+                encoding="utf-8",
+                **common,
+            )
         )
-    )
-    if console:
+    if console or airflow:
         try:
-            logger.remove(0)  # loguru's default stderr handler would print every line twice
+            # loguru's default stderr handler would print every line twice (under Airflow,
+            # as errors)
+            logger.remove(0)
         except ValueError:
             pass
+    if console and airflow:
+        _handler_ids.append(logger.add(StdlibLogSink(), format=_forward_format, **common))
+    elif console:
         _handler_ids.append(logger.add(sys.stderr, format=_console_format, **common))
     if database:
         _database_sink = DatabaseLogSink()
@@ -397,10 +492,8 @@ def shutdown_logging() -> None:
     """Remove the handlers :func:`configure_logging` added and silence the library again."""
     global _database_sink
     for handler_id in _handler_ids:
-        try:
+        with contextlib.suppress(ValueError):
             logger.remove(handler_id)
-        except ValueError:
-            pass
     _handler_ids.clear()
     if _database_sink is not None:
         _database_sink.stop()
@@ -433,12 +526,16 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_before_fork)
 
 __all__ = [
+    "AIRFLOW_TASK_LOGGER",
     "LOG_DIR_ENV",
     "RETENTION_DAYS",
     "DatabaseLogSink",
+    "StdlibLogSink",
     "configure_logging",
+    "configured_log_dir",
     "default_log_dir",
     "flush_logs",
+    "in_airflow_task",
     "log_file_date",
     "mask_record",
     "purge_log_files",

@@ -3,6 +3,7 @@ checkpoints, partitions, quarantine and quality checks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,6 +14,7 @@ import pyarrow as pa
 from loguru import logger
 
 from . import _speedups
+from ._status import declare, observe_run, parse_duration
 from .anonymizers.base import Anonymizer
 from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
 from .format import normalize_name, records_to_batch, to_json_text, to_records
@@ -29,6 +31,7 @@ from .quality import (
     skipped,
     target_count_check,
 )
+from .reconcile import Reconciliation, check_options, deletion_mark_steps, forget_reconciliation
 from .result import RunResult
 from .retry import RetryPolicy
 from .runner import Heartbeat, PartitionRunner
@@ -74,6 +77,13 @@ class Pipeline:
         lease_seconds: a run whose heartbeat is older than this is taken to be dead and is
             taken over by the next run (a dead owner on the same host is detected at once).
         progress: show a progress bar (``None``: only when output is a terminal).
+        deletes: ``"soft"`` or ``"hard"``: after the incremental pass, reconcile the source's
+            keys with the target's (read-only range checksums, see :mod:`etl_express.reconcile`)
+            and mark (``_etl_deleted_at``) or delete rows gone from the source; ``None``: never.
+        reconcile_every: space the reconciliations out (``"24h"``, seconds or a timedelta);
+            ``None``: every run. An interrupted reconciliation always resumes on the next run.
+        freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
+            ``timedelta``); the basis of ``etl-express status`` and availability figures.
     """
 
     def __init__(
@@ -91,6 +101,9 @@ class Pipeline:
         retry: RetryPolicy | None = None,
         lease_seconds: float = 120.0,
         progress: bool | None = None,
+        deletes: str | None = None,
+        reconcile_every: str | float | dt.timedelta | None = None,
+        freshness: str | dt.timedelta | None = None,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -125,6 +138,11 @@ class Pipeline:
         self.retry = retry or RetryPolicy()
         self.lease_seconds = float(lease_seconds)
         self.progress = progress
+        self.deletes = deletes
+        self.reconcile_every = check_options(name, deletes, reconcile_every)
+        if deletes is not None:
+            self.transformers.extend(deletion_mark_steps(source))
+        self.freshness = parse_duration(freshness, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -152,11 +170,16 @@ class Pipeline:
                 lease_seconds=self.lease_seconds,
             )
             self._store.ensure_schema()
+            declare(self._store, self)  # freshness and tagged columns, for status and the UI
         return self._store
 
     def reset(self, partition: Partition | None = None) -> None:
         """Forget the checkpoints: the next run starts from the beginning."""
         self.store.reset(self.name, None if partition is None else partition_key(partition))
+        if self.deletes is not None:
+            forget_reconciliation(
+                self.store, self.name, None if partition is None else partition_key(partition)
+            )
 
     def partitions(self, n: int | None = None) -> list[Partition]:
         """The source split into about ``n`` JSON-serializable partition specs.
@@ -249,6 +272,8 @@ class Pipeline:
         pkey = partition_key(partition)
         if reset:
             store.reset(self.name, pkey)
+            if self.deletes is not None:
+                forget_reconciliation(store, self.name, pkey)
         run_id = str(uuid.uuid4())
         log = logger.bind(pipeline=self.name, run_id=run_id, partition=pkey or "all")
         result = RunResult(
@@ -277,7 +302,10 @@ class Pipeline:
             ):
                 runner = PartitionRunner(self, store, partition, pkey, result, tracker, log, bar)
                 runner.lease_lost = beat.lost
+                deletes = Reconciliation(runner) if self.deletes else None
                 runner.run()
+                if deletes is not None:
+                    deletes.run()
             result.checks.extend(self._run_checks(result, tracker, pkey))
             if table_checks:
                 result.checks.extend(
@@ -369,6 +397,7 @@ class Pipeline:
             r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)
         ]
         checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+        checks.extend(observe_run(self, self.store, pkey, result))  # freshness, target schema
         for a in self.anonymizers:  # e.g. KAnonymity's smallest equivalence class
             checks.extend(a.checks())
         return checks

@@ -13,7 +13,13 @@ A check returns a :class:`CheckResult`; its ``policy`` decides what a failure do
   runs (needs 3);
 * ``duplicate_keys`` — the target holds no two rows with the same primary key;
 * ``target_count`` — after a full load, the target holds as many of this source's rows as
-  the run delivered.
+  the run delivered;
+* ``deletes`` — with ``Pipeline(deletes=...)``: the reconciliation's counts (segments compared,
+  keys fetched, rows re-read, deletes applied); it fails, before deleting anything, when the
+  source lacks more than half of the target's live rows.
+* ``freshness`` — the previous successful load was no older than the pipeline's
+  ``freshness`` when this run started (always ``warn``; ``skipped`` without a declared
+  freshness; see :mod:`etl_express._status`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "empty_columns": "warn",
     "row_count_range": "warn",
     "target_count": "warn",
+    "deletes": "fail",
 }
 
 #: ``row_count_range``: how many earlier runs are compared, how many are needed, and the factor
@@ -147,7 +154,7 @@ class QualityTracker:
     def __init__(self, required: Sequence[str] = ()):
         self.required = [normalize_name(c) for c in required]
         self.rows = 0
-        self.required_violations: dict[str, int] = {c: 0 for c in self.required}
+        self.required_violations: dict[str, int] = dict.fromkeys(self.required, 0)
         self.non_empty: dict[str, int] = {}
         self.unbalanced_batches = 0
 

@@ -273,7 +273,7 @@ def _replay_group(
             )
     batch = add_lineage(batch, replay_id, pipeline.source.name, dt.datetime.now(dt.timezone.utc))
     outcome = write_isolating(conn, pipeline.sink, batch, list(pipeline.source.primary_key))
-    refused = {i: reason for i, reason in outcome.refused}
+    refused = dict(outcome.refused)
     landed = []
     for pos, item_index in enumerate(index):
         item = group[item_index]

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -31,7 +31,10 @@ from .sources.base import Partition
 from .store.state import CheckpointStore, now
 from .transformers.base import Transformer
 
+_T = TypeVar("_T")
+
 if TYPE_CHECKING:
+    from .anonymizers.base import Anonymizer
     from .pipeline import Pipeline
 
 
@@ -69,7 +72,7 @@ class Heartbeat:
 
 
 @contextmanager
-def _closing(batches: Iterator[Batch]) -> Iterator[Iterator[Batch]]:
+def _closing(batches: Iterator[_T]) -> Iterator[Iterator[_T]]:
     """Close the source's generator (its connection) however the loop ends."""
     try:
         yield batches
@@ -314,13 +317,16 @@ class PartitionRunner:
             self.bar.update(n_in)
 
     def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
-        for step in (*self.pipeline.transformers, *self.pipeline.anonymizers):
+        steps: list[Transformer | Anonymizer] = [
+            *self.pipeline.transformers,
+            *self.pipeline.anonymizers,
+        ]
+        for step in steps:
             try:
-                batch = (
-                    step.transform(batch)
-                    if isinstance(step, Transformer)
-                    else step.anonymize(batch)
-                )  # type: ignore[union-attr]
+                if isinstance(step, Transformer):
+                    batch = step.transform(batch)
+                else:
+                    batch = step.anonymize(batch)
             except ETLError:
                 raise
             except Exception as exc:

@@ -125,11 +125,10 @@ def _start_bao(tmp: Path, tls: bool = False) -> tuple[subprocess.Popen[bytes], B
     ]
     if tls:
         args += ["-dev-tls", f"-dev-tls-cert-dir={tmp}"]
-    log = open(tmp / "bao.log", "wb")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
     env["HOME"] = str(tmp)
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-    log.close()
+    with open(tmp / "bao.log", "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     scheme = "https" if tls else "http"
     bao = Bao(f"{scheme}://127.0.0.1:{port}", token, str(tmp / "vault-ca.pem") if tls else None)
     deadline = time.monotonic() + 30

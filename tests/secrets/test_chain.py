@@ -57,7 +57,7 @@ def test_chain_order_from_environment(
 def test_chain_configuration_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ETL_EXPRESS_SECRET_PROVIDERS", "env,aws")
     with pytest.raises(
-        ETLConfigError, match="unknown secret provider 'aws'.*env, file, keyring, vault"
+        ETLConfigError, match=r"unknown secret provider 'aws'.*env, file, keyring, vault"
     ):
         etl.secret("X").get()
     monkeypatch.setenv("ETL_EXPRESS_SECRET_PROVIDERS", "env,vault")

@@ -122,7 +122,7 @@ def test_broken_keyring_is_a_clear_error() -> None:
     keyring.set_keyring(Locked())
     with pytest.raises(
         ETLConfigError,
-        match="keyring etl-express/ANON_KEY could not be read: KeyringLocked"
+        match=r"keyring etl-express/ANON_KEY could not be read: KeyringLocked"
         ".*ETL_EXPRESS_SECRET_PROVIDERS=env,file",
     ):
         KeyringProvider().get("ANON_KEY")

@@ -175,13 +175,13 @@ def test_unreachable_server_is_a_clear_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     provider = VaultProvider(addr=f"http://127.0.0.1:{port}", token="x" * 10, timeout=2)
-    with pytest.raises(ETLConfigError, match="unreachable.*Fix: check VAULT_ADDR"):
+    with pytest.raises(ETLConfigError, match=r"unreachable.*Fix: check VAULT_ADDR"):
         provider.get("ANON_KEY")
 
 
 def test_settings_are_validated_without_echoing_values(monkeypatch: pytest.MonkeyPatch) -> None:
     token = "tok-" + stdlib_secrets.token_hex(8)
-    with pytest.raises(ETLConfigError, match="addr: .*https://") as info:
+    with pytest.raises(ETLConfigError, match=r"addr: .*https://") as info:
         VaultSettings.create(addr="vault.corp:8200", token=token)
     assert token not in str(info.value)
     with pytest.raises(ETLConfigError, match="needs a token, or role_id and secret_id"):

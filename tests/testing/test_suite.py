@@ -72,7 +72,7 @@ def test_loss_is_caught() -> None:
 
 
 def test_duplicates_on_resume_are_caught() -> None:
-    with pytest.raises(AssertionError, match="killed after batch 1, resumed.*duplicated"):
+    with pytest.raises(AssertionError, match=r"killed after batch 1, resumed.*duplicated"):
         SourceTestSuite().test_resumed_run_adds_nothing_twice(IgnoresPosition, default_records())
 
 

@@ -115,7 +115,7 @@ def pipeline_dag(
             # independent of the partitions: a leaf of its own, so it never masks a failure
             return purge_logs(pipeline, log_retention)
 
-        gate(run.expand(partition=plan()))
+        gate(run.expand(partition=plan()))  # type: ignore[arg-type]  # XComArg resolves at run time
         purge()
     return dag
 

@@ -13,7 +13,7 @@ import datetime as dt
 import importlib
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,7 +22,7 @@ from ..pipeline import Pipeline
 from ..sources.base import Partition
 from ..store.state import logs, now, quality_checks, runs
 
-PipelineRef = Union[str, Callable[[], Pipeline], Pipeline]
+PipelineRef = str | Callable[[], Pipeline] | Pipeline
 
 #: how long the run log is kept in PostgreSQL
 LOG_RETENTION = dt.timedelta(days=30)
@@ -81,7 +81,9 @@ def load_pipeline(ref: PipelineRef) -> Pipeline:
 
 
 def configure_task_logging() -> None:
-    """Turn on etl-express logging in a task (Airflow captures it in the task log)."""
+    """Turn on etl-express logging in a task: each line goes to Airflow's task log at its
+    own level (not to stderr, which Airflow records as errors), and into JSON files only
+    where ``ETL_EXPRESS_LOG_DIR`` (or ``ETL_EXPRESS_HOME``) says — see ``configure_logging``."""
     try:
         from .. import configure_logging  # type: ignore[attr-defined]
     except ImportError:  # a build without the logging module: stay silent

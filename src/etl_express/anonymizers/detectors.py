@@ -7,6 +7,7 @@ other run of digits, so that a number with a wrong check digit is left alone.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
@@ -162,7 +163,7 @@ _CHECKS: dict[int, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
     12: (2, lambda d: _inn_ok(d, 12)),
     13: (3, lambda d: _ogrn_ok(d, 13)),
     15: (3, lambda d: _ogrn_ok(d, 15)),
-    **{n: (4, (lambda n: lambda d: _luhn_ok(d, n))(n)) for n in range(16, _MAX_DIGITS + 1)},
+    **{n: (4, functools.partial(_luhn_ok, length=n)) for n in range(16, _MAX_DIGITS + 1)},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -136,7 +137,9 @@ class Generalize(Anonymizer):
         if self.bins is not None:
             edges = self.bins
             labels = [f"<{_number_label(edges[0])}"]
-            labels += [f"{_number_label(a)}-{_number_label(b)}" for a, b in zip(edges, edges[1:])]
+            labels += [
+                f"{_number_label(a)}-{_number_label(b)}" for a, b in itertools.pairwise(edges)
+            ]
             labels.append(f"{_number_label(edges[-1])}+")
             idx = np.searchsorted(edges, np.where(valid, values, 0), side="right")
             out = pa.array(labels, pa.string()).take(pa.array(idx))

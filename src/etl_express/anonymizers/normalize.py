@@ -121,7 +121,7 @@ def digits_only(arr: pa.Array) -> pa.Array:
     multi-byte characters are never digits, so dropping all other bytes is safe)."""
     arr = _as_string(arr)
     n = len(arr)
-    validity, offsets_buf, data_buf = arr.buffers()
+    _validity, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int32, count=n + 1, offset=arr.offset * 4)
     start, end = int(offsets[0]), int(offsets[-1])
     data = (

@@ -19,13 +19,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from .. import __version__, _speedups
 
-        from .. import _speedups
-
-        typer.echo(
-            f"etl-express {version('etl-express')} (compiled speedups: {_speedups.describe()})"
-        )
+        typer.echo(f"etl-express {__version__} (compiled speedups: {_speedups.describe()})")
         raise typer.Exit()
 
 
@@ -55,6 +51,7 @@ def _register() -> None:
         logs,  # noqa: F401
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
+        status,  # noqa: F401
     )
 
 

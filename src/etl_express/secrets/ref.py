@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 from pydantic import SecretStr
 
@@ -70,7 +69,7 @@ def secret(name: str, providers: Sequence[SecretProvider] | None = None) -> Secr
     return SecretRef(name, providers)
 
 
-SecretLike = Union[str, SecretStr, SecretRef]
+SecretLike = str | SecretStr | SecretRef
 
 
 def reveal(value: SecretLike | None) -> str | None:

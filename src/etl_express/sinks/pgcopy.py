@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -46,10 +46,10 @@ _INT_RANGES = {
     "smallint": (">i2", -(2**15), 2**15 - 1),
 }
 
-Chunk = memoryview | bytes
+Chunk: TypeAlias = memoryview | bytes
 #: the pieces of one column's fields, concatenated per row: numpy ``(rows, width)`` uint8
 #: blocks (fixed width, no NULLs) or Arrow binary arrays
-Part = np.ndarray | pa.Array
+Part: TypeAlias = np.ndarray | pa.Array
 Encoder = Callable[[pa.Array], list[Part]]
 
 
@@ -295,8 +295,8 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
 def _tagged(encode: Encoder, native: object, prefix: bytes = b"") -> Encoder:
     """Tell the compiled path how to build the same fields from the Arrow buffers:
     ``"text"``, ``"bool"`` or ``("int", field width, delta)``; ``None``: use ``encode``."""
-    encode.native = native
-    encode.prefix = prefix
+    setattr(encode, "native", native)  # noqa: B010 (a function attribute mypy cannot see)
+    setattr(encode, "prefix", prefix)  # noqa: B010
     return encode
 
 

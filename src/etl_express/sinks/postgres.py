@@ -25,7 +25,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
-from ..format import MAX_IDENTIFIER_BYTES
+from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES
 from ..secrets import SecretLike
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
@@ -157,9 +157,11 @@ def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordB
             if (values[1:] > values[:-1]).all():  # keyset order: unique without hashing
                 return batch
     table = pa.Table.from_batches([batch])
-    if len(primary_key) == 1:
-        if pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows:
-            return batch
+    if (
+        len(primary_key) == 1
+        and pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows
+    ):
+        return batch
     idx = pa.array(range(batch.num_rows), type=pa.int64())
     grouped = (
         table.append_column("__row", idx)
@@ -484,14 +486,14 @@ class PostgresSink(Sink):
         )
         _copy(cur, stage, cols, payload)
         non_key = [n for n in names if n not in primary_key]
+        sets = [
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
+            for n in non_key
+        ]
+        if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
+            sets.append(sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)))  # it is back
         action = (
-            sql.SQL("DO UPDATE SET ")
-            + sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
-                for n in non_key
-            )
-            if non_key
-            else sql.SQL("DO NOTHING")
+            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
         )
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(

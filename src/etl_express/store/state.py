@@ -3,8 +3,9 @@
 ``runs`` (one row a run and partition), ``checkpoints`` (pipeline, partition -> position),
 ``quarantine`` (rejected records, anonymized, with the reason), ``quality_checks`` (each
 check's result per run), ``partition_plans`` (the partition specs a parallel run works
-through, kept so a restart resumes the same partitions) and ``logs`` (each run's log lines,
-kept 30 days). The tables are created on first use from the SQLAlchemy Core metadata below
+through, kept so a restart resumes the same partitions), ``logs`` (each run's log lines,
+kept 30 days), ``pipelines`` (what each pipeline declared: freshness, personal-data columns)
+and ``table_schemas`` (a target's columns each time they change). The tables are created on first use from the SQLAlchemy Core metadata below
 and migrated in place (``_MIGRATIONS``) when an older version of the library created them.
 """
 
@@ -115,6 +116,32 @@ partition_plans = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# what each pipeline declared (freshness, personal-data columns), so ``etl-express status``
+# and the dashboard can judge it without the pipeline's code; written by _status.declare
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("pipeline", sa.Text, primary_key=True),
+    sa.Column("freshness_s", sa.Float),
+    sa.Column("pii", JSONB, nullable=False, server_default="[]"),
+    sa.Column("position_pii", sa.Boolean, nullable=False, server_default="true"),
+    sa.Column("target", sa.Text),
+    sa.Column("declared_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# the target table's columns after a run, one row each time they change (_status.observe_run)
+table_schemas = sa.Table(
+    "table_schemas",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("pipeline", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("columns", JSONB, nullable=False),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_table_schemas_pipeline", "pipeline", "recorded_at"),
+)
+
 meta = sa.Table(
     "meta",
     metadata,
@@ -129,8 +156,10 @@ _MIGRATIONS: list[tuple[int, list[str]]] = [
         2,
         [
             f"ALTER TABLE {SCHEMA}.quarantine ADD COLUMN IF NOT EXISTS stage varchar(16) NOT NULL DEFAULT 'sink'",
-            f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
-            "(pipeline, partition, name, created_at)",
+            (
+                f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
+                "(pipeline, partition, name, created_at)"
+            ),
         ],
     ),
 ]
@@ -533,7 +562,9 @@ __all__ = [
     "owner_is_dead",
     "partition_key",
     "partition_plans",
+    "pipelines",
     "quality_checks",
     "quarantine",
     "runs",
+    "table_schemas",
 ]

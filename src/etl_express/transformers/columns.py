@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ETLConfigError
-from ..format import canonical_type, normalize_name
+from ..format import ROW_HASH, canonical_type, normalize_name
 from .base import Transformer
 
 _TYPES: dict[str, pa.DataType] = {
@@ -77,7 +77,9 @@ class Select(Transformer):
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         _require(batch, self.columns, "Select")
-        return batch.select(self.columns)
+        # the source's row hash (Pipeline(deletes=...)) belongs to the row, like lineage
+        keep = [c for c in (ROW_HASH,) if c in batch.schema.names and c not in self.columns]
+        return batch.select([*self.columns, *keep])
 
     def __repr__(self) -> str:
         return f"Select({self.columns!r})"

@@ -17,7 +17,7 @@ from etl_express.sinks import PostgresSink
 
 class NumbersSource(etl.Source):
     name = "numbers"
-    primary_key = ["id"]
+    primary_key = ("id",)
 
     def partitions(self, n=None):
         return [{"lo": 0, "hi": 10}, {"lo": 10, "hi": 20}, {"lo": 20, "hi": 30}]

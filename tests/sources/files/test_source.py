@@ -86,7 +86,7 @@ def test_malformed_line_is_quarantined_with_file_and_line(
     assert (
         record["source_file"] == "clients.csv" and int(record["source_line"]) == 6
     )  # header is line 1
-    assert "clients.csv: line 6: expected 6 fields, found 3" == reason
+    assert reason == "clients.csv: line 6: expected 6 fields, found 3"
     assert "Сидоров" not in str(record) + reason  # the raw line is not kept
     assert pipeline.run().rows_read == 0  # the file is loaded: nothing again, the bad line neither
 
@@ -198,7 +198,7 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ETLConfigError, match="cannot tell the format"):
         list(FileSource(tmp_path, "*.xyz").read())
     (tmp_path / "b.csv").write_text("id,n\n1,2\nabc,3\n")
-    with pytest.raises(SourceError, match="b.csv") as info:
+    with pytest.raises(SourceError, match=r"b.csv") as info:
         list(FileSource(tmp_path, "b.csv", column_types={"id": pa.int64()}).read())
     assert "abc" not in str(info.value) and info.value.hint
     (tmp_path / "c.csv").write_bytes(b"")

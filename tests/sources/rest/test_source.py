@@ -127,7 +127,7 @@ def test_retries_give_up_with_a_clear_error(api: FakeAPI) -> None:
 
 def test_client_error_is_not_retried(api: FakeAPI) -> None:
     source = RESTSource(api.url, "nothing/here/at/all", retry=FAST)
-    with pytest.raises(SourceError, match="HTTP 500|HTTP 404"):
+    with pytest.raises(SourceError, match=r"HTTP 500|HTTP 404"):
         list(source.read())
     assert api.data_requests == 1 or api.data_requests == FAST.max_attempts
 
@@ -223,7 +223,7 @@ def test_oauth2_bad_credentials_are_reported(api: FakeAPI) -> None:
     api.oauth = True
     auth = OAuth2ClientCredentials(f"{api.url}/token", "client", "wrong")
     source = RESTSource(api.url, f"{api.add(default_records(3))}/single", auth=auth, retry=FAST)
-    with pytest.raises(SourceError, match="token request .* failed with HTTP 401") as info:
+    with pytest.raises(SourceError, match=r"token request .* failed with HTTP 401") as info:
         list(source.read())
     assert "wrong" not in str(info.value)
 
@@ -363,7 +363,7 @@ def test_non_json_body_is_reported() -> None:
         LocalHTTPServer(
             lambda r: HTTPResponse(200, b"<html>login</html>", {"Content-Type": "text/html"})
         ) as server,
-        pytest.raises(SourceError, match="not JSON .*text/html"),
+        pytest.raises(SourceError, match=r"not JSON .*text/html"),
     ):
         list(RESTSource(server.url, "x").read())
 

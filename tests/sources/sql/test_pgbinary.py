@@ -378,8 +378,8 @@ def test_decoder_keeps_a_partial_row_for_the_next_read() -> None:
     assert native is not None
     data = _row(struct.pack(">q", 5), b"abc") + _row(struct.pack(">q", 6), b"de")
     cut = len(data) - 3
-    end, rows, finished, _, infinite = native.copy_decode(data[:cut], 0, b"qs", 100)
-    assert infinite is None
+    end, rows, finished, _, flagged = native.copy_decode(data[:cut], 0, b"qs", 100)
+    assert flagged is None
     assert (rows, finished) == (1, False) and end == len(_row(struct.pack(">q", 5), b"abc"))
     end2, rows2, finished2, _, _ = native.copy_decode(data + struct.pack(">h", -1), end, b"qs", 100)
     assert (rows2, finished2, end2) == (1, True, len(data) + 2)
@@ -452,8 +452,8 @@ def test_decoder_reads_back_what_the_sink_s_encoder_writes() -> None:
     assert chunks is not None
     data = b"".join(bytes(c) for c in chunks)  # header, rows and the trailer
     start_at = 19
-    end, rows, finished, columns, infinite = native.copy_decode(data, start_at, b"qsDTbn", n + 10)
-    assert infinite is None
+    end, rows, finished, columns, flagged = native.copy_decode(data, start_at, b"qsDTbn", n + 10)
+    assert flagged is None
     assert (end, rows, finished) == (len(data), n, True)
     reader = pgbinary.BinaryCopyReader(None, "", b"qsDTbn", batch.schema.names)
     decoded = reader._batch(rows, columns)
@@ -473,9 +473,14 @@ def test_decoder_reports_infinite_dates_and_timestamps_as_nulls_with_their_sign(
         + _row(struct.pack(">i", 7), small, struct.pack(">q", -(2**63)))
         + _row(None, None, struct.pack(">q", 2**63 - 1))
     )
-    _, rows, _, columns, infinite = native.copy_decode(data, 0, b"iDT", 100)
+    _, rows, _, columns, flagged = native.copy_decode(data, 0, b"iDT", 100)
     assert rows == 4
-    assert list(struct.unpack("<12i", infinite)) == [0, 1, 1, 2, 1, -1, 2, 2, -1, 3, 2, 1]
+    assert list(struct.unpack("<16q", flagged)) == [
+        *(0, 1, 1, 2**31 - 1),
+        *(2, 1, -1, -(2**31)),
+        *(2, 2, -1, -(2**63)),
+        *(3, 2, 1, 2**63 - 1),
+    ]
     reader = pgbinary.BinaryCopyReader(None, "", b"iDT", ["id", "day", "at"])
     batch = reader._batch(rows, columns)
     assert batch.column("day").is_null().to_pylist() == [True, False, True, True]

@@ -345,9 +345,9 @@ def _key(partition: Partition) -> str:
 def _start_state(position: Any, incremental: Incremental | None) -> dict[str, Any]:
     """The run's state: resume an unfinished run, or start a new one after a finished one."""
     if isinstance(position, dict) and position.get("complete") is False:
-        state = copy.deepcopy(position)
-        state.setdefault("pages", {})
-        return state
+        resumed: dict[str, Any] = copy.deepcopy(position)
+        resumed.setdefault("pages", {})
+        return resumed
     state: dict[str, Any] = {"pages": {}, "complete": False}
     if incremental is not None:
         since = position.get("cursor") if isinstance(position, dict) else None

@@ -10,9 +10,10 @@ form), date, timestamp/timestamptz and numeric (its text form, cast to decimal a
 by the source exactly as on the general path). A query with any other column type, a
 missing compiled extension or a libpq that cannot be located makes :func:`open_reader`
 return ``None``; a malformed value raises :class:`Unsupported` before its batch is yielded.
-In both cases the caller reads through ADBC instead, from where this reader stopped. Infinite
-dates and timestamps, which Arrow cannot hold, are reported with each batch (see
-:meth:`BinaryCopyReader.batches`) for the caller to quarantine those rows.
+In both cases the caller reads through ADBC instead, from where this reader stopped. Dates
+and timestamps the common format cannot hold (infinite, or outside years 1..9999) are
+reported with each batch (see :meth:`BinaryCopyReader.batches` and :mod:`.datetimes`) for
+the caller to quarantine those rows.
 """
 
 from __future__ import annotations
@@ -142,8 +143,9 @@ class BinaryCopyReader:
         16,000 rows up): the first rows reach the later stages and the target sooner, so a
         pipeline's stages fill in a fraction of a full batch's time.
 
-        Each batch comes with its infinite dates and timestamps, which Arrow cannot hold (they
-        are null in the batch): ``None``, or an ``(n, 3)`` int32 array of (row, column, sign)."""
+        Each batch comes with its dates and timestamps the common format cannot hold (null in
+        the batch): ``None``, or an ``(n, 4)`` int64 array of (row, column, code, raw) rows
+        as :mod:`.datetimes` describes them."""
         import psycopg
 
         assert native is not None
@@ -177,7 +179,7 @@ class BinaryCopyReader:
                     continue
                 start = _header_end(pending)
             try:
-                end, rows, finished, columns, infinite = native.copy_decode(
+                end, rows, finished, columns, flagged = native.copy_decode(
                     pending, start, self.kinds, size
                 )
             except ValueError as exc:
@@ -186,11 +188,7 @@ class BinaryCopyReader:
                 row_bytes = (end - start) / rows
                 yield (
                     self._batch(rows, columns),
-                    (
-                        None
-                        if infinite is None
-                        else np.frombuffer(infinite, np.int32).reshape(-1, 3)
-                    ),
+                    (None if flagged is None else np.frombuffer(flagged, np.int64).reshape(-1, 4)),
                 )
                 size = next(sizes, batch_size)
             if finished or (state == 1 and end == len(pending)):

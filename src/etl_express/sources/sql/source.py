@@ -19,6 +19,7 @@ from ...format import TIMESTAMP, Batch, Rejected, canonicalize, normalize_name, 
 from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
 from ..base import Partition, Source
+from .datetimes import flag_adbc, quarantine_flagged
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
@@ -38,9 +39,9 @@ class SQLSource(Source):
     Memory is bounded by the batch size (server-side cursors). The connection is read-only
     where the database supports it; nothing is ever written to the source. On PostgreSQL
     the rows come through binary COPY straight into Arrow (a compiled decoder, or ADBC for
-    column types it does not take), without per-row Python; a row holding an infinite date or
-    timestamp, which the common format cannot carry, is quarantined with a reason naming the
-    column.
+    column types it does not take), without per-row Python; a row holding a date or timestamp
+    the common format cannot carry (PostgreSQL's infinity, a year past 9999 or before 1) is
+    quarantined with a reason naming the column.
 
     Args:
         url: SQLAlchemy URL (string or ``etl.secret(...)``), e.g. ``postgresql://...``,
@@ -101,6 +102,9 @@ class SQLSource(Source):
         self.incremental = cursor is not None
         self.fast_path = fast_path
         self._types: dict[str, pa.DataType] = {}
+        #: set by a pipeline with ``deletes=``: each row is read with its keyed hash
+        #: (``_etl_row_hash``, see :mod:`.checksums`)
+        self.row_hash_key: str | None = None
 
     def __repr__(self) -> str:
         return f"SQLSource(table={self.table!r}, url={self._masked()!r}, cursor={self.cursor!r})"
@@ -229,12 +233,17 @@ class SQLSource(Source):
             hint=f"cast the column in a query= (e.g. CAST({name} AS text)) to read it as text",
         )
 
-    def _batch(self, typed: pa.RecordBatch, problems: Problems) -> Batch:
-        """A Batch positioned after its last row read, its rows with values that have no
-        exact form quarantined (see :meth:`_typed`)."""
+    def _batch(
+        self,
+        typed: pa.RecordBatch,
+        problems: Problems,
+        flagged: np.ndarray | None = None,
+        kinds: bytes = b"",
+    ) -> Batch:
+        """A Batch positioned after its last row read, its rows quarantined where a value has
+        no exact form: ``problems`` from :meth:`_typed`, ``flagged`` dates and timestamps from
+        the reader (see :mod:`.datetimes`)."""
         batch = Batch(typed, position=self._position(typed))
-        if not problems:
-            return batch
         ordering = self._ordering_names()
         for found in problems.values():
             for name, value, _ in found:
@@ -244,7 +253,16 @@ class SQLSource(Source):
                         where={"table": self.table or "query", "column": name},
                         hint="order by another column, or map it in a query=",
                     )
-        return _quarantine_rows(batch, problems)
+        if flagged is not None:
+            gone = np.unique(flagged[:, 0])
+            batch = quarantine_flagged(batch, flagged, kinds, ordering)
+            # the rows left have moved up past the flagged ones before them
+            problems = {
+                row - int(np.searchsorted(gone, row)): found
+                for row, found in problems.items()
+                if row not in set(gone.tolist())
+            }
+        return _quarantine_rows(batch, problems) if problems else batch
 
     def _order_columns(self) -> list[str]:
         return ([self.cursor] if self.cursor else []) + self.key_columns
@@ -267,6 +285,10 @@ class SQLSource(Source):
                     hint=f"pass an existing column as {'cursor' if kind == 'cursor' else 'primary_key'}=",
                 )
         selected = [cols[c] for c in self.columns] if self.columns else list(cols)
+        if self.row_hash_key is not None:
+            from .checksums import row_hash_column
+
+            selected.append(row_hash_column(engine.dialect.name, selected, self.row_hash_key))
         order = [cols[c] for c in self._order_columns()]
         stmt = sa.select(*selected).order_by(*order)
         if position is not None:
@@ -274,11 +296,11 @@ class SQLSource(Source):
             stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*[sa.literal(v) for v in values]))
         if partition:
             lo, hi = partition.get("lo"), partition.get("hi")
-            col = cols[partition.get("column", self.key_columns[0])]
+            bound = cols[partition.get("column", self.key_columns[0])]
             if lo is not None:
-                stmt = stmt.where(col >= decode_value(lo))
+                stmt = stmt.where(bound >= decode_value(lo))
             if hi is not None:
-                stmt = stmt.where(col < decode_value(hi))
+                stmt = stmt.where(bound < decode_value(hi))
         if engine.dialect.name == "postgresql":
             stmt = self._exact_text(engine, stmt)
         return stmt
@@ -387,12 +409,8 @@ class SQLSource(Source):
         )  # None: not here, or not these types
         if reader is not None:
             try:
-                for rows, infinite in reader.batches(self.batch_size, ramp=True):
-                    batch = self._typed_batch(rows)
-                    if infinite is not None:
-                        batch = _without_infinite(
-                            batch, infinite, reader.kinds, self._ordering_names()
-                        )
+                for rows, flagged in reader.batches(self.batch_size, ramp=True):
+                    batch = self._batch(*self._typed(rows, self._types), flagged, reader.kinds)
                     yield batch
                     position = batch.position
                 return
@@ -442,19 +460,11 @@ class SQLSource(Source):
                 yield self._adbc_batch(pa.Table.from_batches(pending))
 
     def _adbc_batch(self, rows: pa.Table) -> Batch:
-        """A typed batch from ADBC's rows, its infinite dates and timestamps quarantined as on
-        the binary reader's path (ADBC hands them over as out-of-range sentinel values)."""
+        """A typed batch from ADBC's rows, its dates and timestamps out of the common format
+        quarantined as on the binary reader's path (see :mod:`.datetimes`)."""
         typed, problems = self._typed(rows.combine_chunks().to_batches()[0], self._types)
-        data, infinite, kinds = _adbc_infinite(typed)  # before the position reads the last row
-        batch = self._batch(data, problems)
-        return (
-            batch
-            if infinite is None
-            else _without_infinite(batch, infinite, kinds, self._ordering_names())
-        )
-
-    def _typed_batch(self, rows: pa.RecordBatch) -> Batch:
-        return self._batch(*self._typed(rows, self._types))
+        data, flagged, kinds = flag_adbc(typed)  # before the position reads the last row
+        return self._batch(data, problems, flagged, kinds)
 
 
 _FLOAT4 = 700  # PostgreSQL's OID of real
@@ -494,89 +504,6 @@ def _quarantine_rows(batch: Batch, problems: Problems) -> Batch:
     )
 
 
-def _without_infinite(
-    batch: Batch, infinite: np.ndarray, kinds: bytes, ordering: Sequence[str]
-) -> Batch:
-    """The batch without its rows holding an infinite date or timestamp (``infinite``: the
-    reader's (row, column, sign) triples), which the common format cannot carry: those rows go
-    to quarantine, each such value written ``"infinity"`` or ``"-infinity"``, with a reason
-    that names the columns and how to map them in the query. The position stays the last
-    row read, so a resumed run does not read them again."""
-    data = batch.data
-    assert isinstance(data, pa.RecordBatch)
-    names = data.schema.names
-    fields: dict[int, list[tuple[str, str, str]]] = {}  # row -> (column, value, kind)
-    for row, col, sign in infinite.tolist():
-        name, value = names[col], "infinity" if sign > 0 else "-infinity"
-        if name in ordering:  # the checkpoint could not say where the read stands
-            raise SourceError(
-                f"the ordering column {name!r} holds PostgreSQL's {value}",
-                hint=f"read through a query that maps it, e.g. NULLIF({name}, '{value}'), or "
-                "order by another column",
-            )
-        fields.setdefault(row, []).append(
-            (name, value, "date" if kinds[col : col + 1] == b"D" else "timestamp")
-        )
-    bad = sorted(fields)
-    rejected = []
-    for row, record in zip(bad, to_records(data.take(pa.array(bad)))):
-        record.update({name: value for name, value, _ in fields[row]})
-        what = ", ".join(
-            f"column {name!r}: PostgreSQL's {value} {kind}" for name, value, kind in fields[row]
-        )
-        name, value, _ = fields[row][0]
-        rejected.append(
-            Rejected(
-                row,
-                record,
-                f"{what}: no value in the common format; map it in the source "
-                f"query, e.g. NULLIF({name}, '{value}')",
-                batch.position,
-            )
-        )
-    keep = np.ones(data.num_rows, dtype=bool)
-    keep[bad] = False
-    return Batch(
-        data.filter(pa.array(keep)),
-        position=batch.position,
-        meta=batch.meta,
-        rejected=[*batch.rejected, *rejected],
-    )
-
-
-# what ADBC makes of PostgreSQL's +/-infinity: the sentinels shifted to the Unix epoch, wrapped around
-_ADBC_INFINITY = {
-    "D": (pa.int32(), {(2**31 - 1 + 10957) - 2**32: 1, -(2**31) + 10957: -1}),
-    "T": (pa.int64(), {(2**63 - 1 + 946684800000000) - 2**64: 1, -(2**63) + 946684800000000: -1}),
-}
-
-
-def _adbc_infinite(data: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None, bytes]:
-    """ADBC's infinite dates and timestamps as nulls, with their (row, column, sign) triples
-    (``None`` when there is none) and a kind a column (``D`` date, ``T`` timestamp)."""
-    kinds = b"".join(
-        b"D" if pa.types.is_date32(f.type) else b"T" if pa.types.is_timestamp(f.type) else b"-"
-        for f in data.schema
-    )
-    triples = []
-    arrays = list(data.columns)
-    for col, kind in enumerate(kinds.decode()):
-        if kind == "-":
-            continue
-        int_type, sentinels = _ADBC_INFINITY[kind]
-        values = arrays[col].cast(int_type)
-        hit = pc.fill_null(pc.is_in(values, pa.array(list(sentinels), int_type)), False)
-        if not pc.any(hit).as_py():
-            continue
-        for row in np.flatnonzero(hit.to_numpy(zero_copy_only=False)):
-            triples.append((int(row), col, sentinels[values[int(row)].as_py()]))
-        arrays[col] = pc.if_else(hit, pa.scalar(None, arrays[col].type), arrays[col])
-    if not triples:
-        return data, None, kinds
-    fixed = pa.RecordBatch.from_arrays(arrays, schema=data.schema)
-    return fixed, np.array(sorted(triples), dtype=np.int32).reshape(-1, 3), kinds
-
-
 def _render(stmt: sa.Select) -> str:
     """The statement as PostgreSQL text with its values inline ("named" paramstyle: no
     %-escaping, the drivers take the text verbatim). COPY takes no bound parameters, so the
@@ -607,7 +534,7 @@ def _as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
         postgresql.CIDR,
         postgresql.MACADDR,
     )
-    columns = []
+    columns: list[sa.ColumnElement[Any]] = []
     changed = False
     for col in stmt.selected_columns:
         t = getattr(col, "type", None)

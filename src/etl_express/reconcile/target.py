@@ -1,0 +1,166 @@
+"""The target side of a reconciliation: the same range checksums over the PostgreSQL target's
+live rows of one source, computed from the ``_etl_row_hash`` each row was stored with, and the
+deletes (soft, hard, or closing the current version of a history table)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+from sqlalchemy.engine import Connection
+
+from ..format import DELETED_AT, ROW_HASH, VALID_TO
+
+
+class TargetChecksums:
+    """Queries over ``schema.table``'s live rows whose ``_etl_source`` is ``source_name``.
+
+    Live means not soft-deleted, and for a history table the current version. Every value is
+    a bound parameter; identifiers are quoted by psycopg.
+    """
+
+    def __init__(
+        self,
+        schema: str,
+        table: str,
+        key: str,
+        source_name: str,
+        *,
+        history: bool,
+        partition: dict[str, Any] | None = None,
+    ):
+        self.ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        self.key = sql.Identifier(key)
+        self.source_name = source_name
+        self.history = history
+        self.partition = partition or {}
+
+    @staticmethod
+    def _cursor(conn: Connection) -> Any:
+        return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def exists(self, conn: Connection) -> bool:
+        with self._cursor(conn) as cur:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.ident.as_string(cur),))
+            return bool(cur.fetchone()[0])
+
+    def ensure_columns(self, conn: Connection) -> None:
+        """``_etl_row_hash`` and ``_etl_deleted_at`` exist (a table loaded before deletes= was
+        turned on gets them; its rows, hash unknown, are re-read once)."""
+        with self._cursor(conn) as cur:
+            cur.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} bigint, "
+                    "ADD COLUMN IF NOT EXISTS {} timestamp with time zone"
+                ).format(self.ident, sql.Identifier(ROW_HASH), sql.Identifier(DELETED_AT))
+            )
+
+    def _live(self) -> tuple[sql.Composable, list[Any]]:
+        where = [sql.SQL("_etl_source = %s")]
+        params: list[Any] = [self.source_name]
+        if self.history:
+            where.append(sql.SQL("{} IS NULL").format(sql.Identifier(VALID_TO)))
+        else:
+            where.append(sql.SQL("{} IS NULL").format(sql.Identifier(DELETED_AT)))
+        lo, hi = self.partition.get("lo"), self.partition.get("hi")
+        if lo is not None:
+            where.append(sql.SQL("{} >= %s").format(self.key))
+            params.append(lo)
+        if hi is not None:
+            where.append(sql.SQL("{} < %s").format(self.key))
+            params.append(hi)
+        return sql.SQL(" AND ").join(where), params
+
+    def _ranges(self, ranges: Sequence[tuple[int, int]]) -> tuple[sql.Composable, list[Any]]:
+        parts = [sql.SQL("({} >= %s AND {} < %s)").format(self.key, self.key) for _ in ranges]
+        return sql.SQL("(") + sql.SQL(" OR ").join(parts) + sql.SQL(")"), [
+            v for r in ranges for v in r
+        ]
+
+    def bounds(self, conn: Connection) -> tuple[int | None, int | None, int]:
+        live, params = self._live()
+        with self._cursor(conn) as cur:
+            cur.execute(
+                sql.SQL("SELECT min({}), max({}), count(*) FROM {} WHERE ").format(
+                    self.key, self.key, self.ident
+                )
+                + live,
+                params,
+            )
+            lo, hi, n = cur.fetchone()
+        return lo, hi, int(n)
+
+    def bucket_sums(
+        self, conn: Connection, ranges: Sequence[tuple[int, int]], origin: int, width: int
+    ) -> dict[int, tuple[int, int, int]]:
+        live, params = self._live()
+        within, rparams = self._ranges(ranges)
+        h = sql.Identifier(ROW_HASH)
+        query = (
+            sql.SQL(
+                "SELECT ({} - %s::bigint) / %s::bigint AS b, count(*), count({}), sum({}) FROM {} WHERE "
+            ).format(self.key, h, h, self.ident)
+            + live
+            + sql.SQL(" AND ")
+            + within
+            + sql.SQL(" GROUP BY 1")
+        )
+        with self._cursor(conn) as cur:
+            cur.execute(query, [origin, width, *params, *rparams])
+            return {int(b): (int(n), int(nh), int(s or 0)) for b, n, nh, s in cur.fetchall()}
+
+    def key_hashes(
+        self, conn: Connection, ranges: Sequence[tuple[int, int]]
+    ) -> dict[int, int | None]:
+        live, params = self._live()
+        within, rparams = self._ranges(ranges)
+        query = (
+            sql.SQL("SELECT {}, {} FROM {} WHERE ").format(
+                self.key, sql.Identifier(ROW_HASH), self.ident
+            )
+            + live
+            + sql.SQL(" AND ")
+            + within
+        )
+        with self._cursor(conn) as cur:
+            cur.execute(query, [*params, *rparams])
+            return {int(k): (None if h is None else int(h)) for k, h in cur.fetchall()}
+
+    def delete(self, conn: Connection, keys: Sequence[int], mode: str) -> int:
+        """Soft-delete (or close the current version of), or delete, the live rows of ``keys``."""
+        if not keys:
+            return 0
+        live, params = self._live()
+        key_match = sql.SQL(" AND {} = ANY(%s)").format(self.key)
+        if mode == "hard":
+            # every version of a history table goes: a hard delete is an erasure
+            query = sql.SQL("DELETE FROM {} WHERE _etl_source = %s").format(self.ident) + key_match
+            args: list[Any] = [self.source_name, list(keys)]
+            with self._cursor(conn) as cur:
+                cur.execute(query, args)
+                return len(keys) if self.history else int(cur.rowcount)
+        if self.history:
+            query = (
+                sql.SQL("UPDATE {} SET {} = now(), {} = now() WHERE ").format(
+                    self.ident, sql.Identifier(VALID_TO), sql.Identifier(DELETED_AT)
+                )
+                + live
+                + key_match
+            )
+            args = [*params, list(keys)]
+        else:
+            query = (
+                sql.SQL("UPDATE {} SET {} = now() WHERE ").format(
+                    self.ident, sql.Identifier(DELETED_AT)
+                )
+                + live
+                + key_match
+            )
+            args = [*params, list(keys)]
+        with self._cursor(conn) as cur:
+            cur.execute(query, args)
+            return int(cur.rowcount)
+
+
+__all__ = ["TargetChecksums"]

@@ -1,0 +1,268 @@
+"""Every entry point of ``_native.c`` and ``_copyread.c`` checks its own sizes and offsets
+(issue 14, finding 9): called directly with arguments that do not fit together — rows beyond
+the offsets, offsets beyond the data, bit offsets beyond a bitmap, sizes whose product
+overflows, a program's ``min_len`` longer than its shortest match — each raises a clean
+``ValueError`` or ``OverflowError`` instead of reading or writing out of bounds. The same
+tests run under AddressSanitizer and UndefinedBehaviorSanitizer in ``test_sanitizers.py``,
+where any stray access fails them."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from etl_express._speedups import native
+
+pytestmark = pytest.mark.skipif(native is None, reason="etl_express._native was not built")
+
+BIG = 2**62  # rows or sizes whose products overflow a 64-bit size
+HUGE = 2**63 - 1
+Call = Callable[[Any, int, Any], object]
+
+
+def _offsets(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int32)
+
+
+def _misaligned(offsets: np.ndarray) -> memoryview:
+    raw = bytearray(offsets.nbytes + 1)
+    view = memoryview(raw)[1:]
+    view[:] = offsets.tobytes()
+    return view
+
+
+# every entry point over a string column, as f(offsets, rows, data)
+STRING_ENTRY_POINTS: dict[str, Call] = {
+    "blake2b_tokens": lambda o, r, d: native.blake2b_tokens(b"k" * 32, 16, b"p:", o, r, d),
+    "phone_e164": lambda o, r, d: native.phone_e164(o, r, d),
+    "replace_ascii_emails": lambda o, r, d: native.replace_ascii_emails(o, r, d, b"<EMAIL>"),
+    "replace_program": lambda o, r, d: native.replace_program(
+        o, r, d, b"\x01\x01" + bytes([0, 1, 1]) + b"\xff" * 32, b"\xff" * 32, 1, b"<X>"
+    ),
+    "scrub_gates": lambda o, r, d: native.scrub_gates(o, r, d),
+    "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 10),
+}
+INCONSISTENT = {
+    "rows beyond the offsets": (_offsets(0, 2, 3), 5, b"abc", ValueError, "shorter"),
+    "rows overflow the offsets size": (_offsets(0, 3), BIG, b"abc", OverflowError, "overflow"),
+    "rows at the largest size": (_offsets(0, 3), HUGE, b"abc", OverflowError, "overflow"),
+    "negative rows": (_offsets(0, 3), -1, b"abc", ValueError, "rows"),
+    "offset beyond the data": (_offsets(0, 2, 40), 2, b"abc", ValueError, "beyond the data"),
+    "decreasing offsets": (_offsets(0, 3, 1), 2, b"abcd", ValueError, "out of order"),
+    "negative first offset": (_offsets(-8, 2), 1, b"abc", ValueError, "out of order"),
+    "misaligned offsets": (_misaligned(_offsets(0, 1, 3)), 2, b"abc", ValueError, "aligned"),
+    "offsets not a buffer": (object(), 1, b"abc", TypeError, "bytes-like"),
+}
+
+
+@pytest.mark.parametrize("case", list(INCONSISTENT))
+@pytest.mark.parametrize("entry", list(STRING_ENTRY_POINTS))
+def test_string_entry_points_refuse_inconsistent_columns(entry: str, case: str) -> None:
+    offsets, rows, data, error, message = INCONSISTENT[case]
+    with pytest.raises(error, match=message):
+        STRING_ENTRY_POINTS[entry](offsets, rows, data)
+
+
+@pytest.mark.parametrize("entry", list(STRING_ENTRY_POINTS))
+def test_string_entry_points_take_a_consistent_slice(entry: str) -> None:
+    # the same values as a slice of a longer column (offsets not starting at 0) give the
+    # same result as on their own: the checks let every consistent call through
+    alone = STRING_ENTRY_POINTS[entry](_offsets(0, 11, 17), 2, b"+7 999 1234a@b.ru")
+    sliced = STRING_ENTRY_POINTS[entry](_offsets(4, 15, 21), 2, b"xxxx+7 999 1234a@b.ru")
+    if entry == "blake2b_tokens":  # tokens of the values only
+        assert alone == sliced
+    else:
+        assert [bytes(x) for x in alone] == [bytes(x) for x in sliced]  # type: ignore[union-attr]
+
+
+def test_replace_program_refuses_a_min_len_longer_than_its_shortest_match() -> None:
+    # one alternative: a digit {1,3}; a match can be one byte, so sizing the output for
+    # matches of 4 bytes (the old trust in min_len) would overrun it with a long placeholder
+    digit = bytes([0, 1, 3]) + bytes(6) + b"\xff\x03" + bytes(24)
+    program, first = b"\x01\x01" + digit, bytes(6) + b"\xff\x03" + bytes(24)
+    values = b"1 2 3 4 5 6 7 8 9"
+    offsets = _offsets(0, len(values))
+    with pytest.raises(ValueError, match="min_len 4 is longer than the program's shortest match"):
+        native.replace_program(offsets, 1, values, program, first, 4, b"<" + b"P" * 100 + b">")
+    _, out_data = native.replace_program(offsets, 1, values, program, first, 1, b"<P>")
+    assert bytes(out_data) == b"<P> <P> <P> <P> <P> <P> <P> <P> <P>"
+    with pytest.raises(ValueError, match="min_len"):
+        native.replace_program(offsets, 1, values, program, first, 0, b"<P>")
+
+
+def test_replaced_column_too_large_for_32_bit_offsets_is_refused() -> None:
+    values = b"a@b.c" * 1000
+    offsets = np.arange(0, len(values) + 1, 5, dtype=np.int32)
+    with pytest.raises(ValueError, match="too large for 32-bit offsets"):
+        native.replace_ascii_emails(offsets, 1000, values, b"x" * (3 << 20))
+
+
+# copy_rows: each part description checked against its buffers and the row count
+COPY_ROWS_CASES: dict[str, tuple[list[tuple[Any, ...]], int, type[Exception], str]] = {
+    "const size overflows": ([("const", b"abcd")], BIG, OverflowError, "overflow"),
+    "parts' total overflows": (
+        [("const", b"x" * 4096), ("const", b"x" * 4096), ("const", b"x" * 4096)] * 200,
+        2**43,
+        OverflowError,
+        "overflow",
+    ),
+    "block rows x width overflows": ([("block", BIG, b"abcd")], 4, OverflowError, "overflow"),
+    "block shorter than rows x width": ([("block", 4, b"abcdefg")], 2, ValueError, "shorter"),
+    "block width zero": ([("block", 0, b"")], 2, ValueError, "width"),
+    "var offsets beyond the data": (
+        [("var", _offsets(0, 2, 9), b"abc")],
+        2,
+        ValueError,
+        "beyond the data",
+    ),
+    "var rows beyond the offsets": ([("var", _offsets(0, 2), b"abc")], 3, ValueError, "shorter"),
+    "text validity bit beyond the bitmap": (
+        [("text", _offsets(0, 1, 2), b"ab", b"\xff", 7, b"")],
+        2,
+        ValueError,
+        "validity bitmap",
+    ),
+    "text validity bit offset overflows": (
+        [("text", _offsets(0, 1, 2), b"ab", b"\xff", HUGE, b"")],
+        2,
+        ValueError,
+        "validity bitmap",
+    ),
+    "text negative bit offset": (
+        [("text", _offsets(0, 1, 2), b"ab", b"\xff", -1, b"")],
+        2,
+        ValueError,
+        "validity bitmap",
+    ),
+    "int first overflows": (
+        [("int", 8, 8, bytes(16), BIG, None, 0, 0)],
+        1,
+        ValueError,
+        "values buffer shorter",
+    ),
+    "int first beyond the values": (
+        [("int", 4, 4, bytes(16), 3, None, 0, 0)],
+        2,
+        ValueError,
+        "values buffer shorter",
+    ),
+    "int negative first": ([("int", 4, 4, bytes(16), -1, None, 0, 0)], 2, ValueError, "widths"),
+    "int width not 1/2/4/8": ([("int", 3, 4, bytes(16), 0, None, 0, 0)], 2, ValueError, "widths"),
+    "int validity bit overflows": (
+        [("int", 4, 4, bytes(16), 0, b"\xff", HUGE, 0)],
+        2,
+        ValueError,
+        "validity bitmap",
+    ),
+    "bool values bit beyond the bitmap": (
+        [("bool", b"\xff", None, 5)],
+        4,
+        ValueError,
+        "bitmaps shorter",
+    ),
+    "bool bit offset overflows": ([("bool", b"\xff", None, HUGE)], 1, ValueError, "bitmaps"),
+    "bool validity shorter than the rows": (
+        [("bool", b"\xff\xff", b"\xff", 0)],
+        9,
+        ValueError,
+        "bitmaps shorter",
+    ),
+    "negative rows": ([("const", b"ab")], -1, ValueError, "rows"),
+    "unknown part": ([("float", b"ab")], 1, TypeError, "a part is"),
+    "not a tuple": ([b"ab"], 1, TypeError, "a part is"),
+}
+
+
+@pytest.mark.parametrize("case", list(COPY_ROWS_CASES))
+def test_copy_rows_refuses_inconsistent_parts(case: str) -> None:
+    parts, rows, error, message = COPY_ROWS_CASES[case]
+    with pytest.raises(error, match=message):
+        native.copy_rows(parts, rows)
+
+
+def test_copy_rows_encodes_a_consistent_call_at_the_edges() -> None:
+    # bit offsets up to the last bit of the bitmaps, the values from `first` to the end
+    out = native.copy_rows(
+        [
+            ("const", b"\x00\x02"),
+            ("int", 2, 4, struct.pack("<4h", 1, 2, -3, 4), 2, b"\x80\x01", 7, 1),
+            ("bool", b"\x80\x01", b"\x80\x01", 7),
+        ],
+        2,
+    )
+    assert out == (
+        b"\x00\x02"
+        + struct.pack(">ii", 4, -2)
+        + struct.pack(">ib", 1, 1)
+        + b"\x00\x02"
+        + struct.pack(">ii", 4, 5)
+        + struct.pack(">ib", 1, 1)
+    )
+
+
+def _row(*fields: bytes | None) -> bytes:
+    out = struct.pack(">h", len(fields))
+    for f in fields:
+        out += struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f
+    return out
+
+
+COPY_DECODE_CASES: dict[str, tuple[tuple[Any, ...], str]] = {
+    "start beyond the data": ((b"\xff\xff", 3, b"q", 10), "start or max_rows"),
+    "negative start": ((b"\xff\xff", -1, b"q", 10), "start or max_rows"),
+    "negative max_rows": ((b"\xff\xff", 0, b"q", -1), "start or max_rows"),
+    "unknown kind": ((b"\xff\xff", 0, b"qz", 10), "unknown column kind"),
+    "writable data": ((bytearray(_row(bytes(8))), 0, b"q", 10), "immutable"),
+    "negative field length": ((_row(b"ab")[:2] + struct.pack(">i", -5), 0, b"s", 10), "negative"),
+    "numeric digit past 9999": (
+        (_row(struct.pack(">hhhhh", 1, 0, 0, 0, 10000)), 0, b"n", 10),
+        "malformed numeric",
+    ),
+    "numeric digits beyond its length": (
+        (_row(struct.pack(">hhhhh", 3, 0, 0, 0, 1)), 0, b"n", 10),
+        "malformed numeric",
+    ),
+    "field count differs": ((_row(bytes(8), bytes(8)), 0, b"q", 10), "field count"),
+    "uuid of the wrong size": ((_row(bytes(15)), 0, b"u", 10), "field size"),
+}
+
+
+@pytest.mark.parametrize("case", list(COPY_DECODE_CASES))
+def test_copy_decode_refuses_inconsistent_input(case: str) -> None:
+    args, message = COPY_DECODE_CASES[case]
+    with pytest.raises(ValueError, match=message):
+        native.copy_decode(*args)
+
+
+def test_copy_decode_stops_before_a_field_longer_than_the_data() -> None:
+    # a length that points past the end is an incomplete row (the rest comes with the next
+    # read), never a read beyond the buffer
+    data = _row(bytes(8)) + struct.pack(">hi", 1, 2**31 - 1) + b"abc"
+    end, rows, finished, _, _ = native.copy_decode(data, 0, b"s", 10)
+    assert (end, rows, finished) == (len(_row(bytes(8))), 1, False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0, 1, 1, 10, 100), "null connection"),
+        ((1, 0, 1, 10, 100), "null connection"),
+        ((1, 1, 1, -1, 100), "max_messages"),
+        ((1, 1, 1, 10, -1), "max_bytes"),
+    ],
+)
+def test_copy_drain_refuses_null_addresses_and_negative_sizes(
+    args: tuple[int, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        native.copy_drain(*args)
+
+
+def test_blake2b_tokens_refuses_a_digest_size_it_cannot_write() -> None:
+    for size in (0, 65, -1, 2**31 - 1):
+        with pytest.raises(ValueError, match="digest_size"):
+            native.blake2b_tokens(b"k" * 32, size, b"", _offsets(0, 1), 1, b"x")

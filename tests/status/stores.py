@@ -1,0 +1,162 @@
+"""Stores filled by real pipeline runs, in a database of their own (so ``status`` and the
+dashboard see exactly these pipelines): one that succeeded, one whose last run failed, one
+gone stale (its run times moved back in the store), and one that quarantines records whose
+personal data (and source positions) must never show."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+import etl_express as etl
+from etl_express.anonymizers import Pseudonymize
+from etl_express.errors import SourceError
+from etl_express.sinks.postgres import PostgresSink
+from etl_express.sources.base import Partition
+from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
+
+#: raw personal data of the quarantining pipeline: present in its source, never on a page
+CANARY_EMAIL = "canary.ivanova@example.org"
+CANARY_ERROR = "crm replica refused the connection"
+
+
+@contextmanager
+def fresh_database(pg_url: str) -> Iterator[str]:
+    """A new empty database on the test server; dropped afterwards."""
+    name = f"{make_url(pg_url).database}_st_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        from etl_express.store.database import engine_for
+
+        engine_for(make_url(pg_url).set(database=name).render_as_string(hide_password=False))
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class BrokenSource(ListSource):
+    """Delivers its first batch, then fails the way an unreachable system does."""
+
+    def read(self, position: Any = None, partition: Partition | None = None) -> Iterator[etl.Batch]:
+        for batch in super().read(position, partition):
+            yield batch
+            raise SourceError(CANARY_ERROR, where={"source": self.name}, hint="check the replica")
+
+
+class PeopleSource(etl.Source):
+    """People keyed by e-mail (a tagged column): its positions hold raw e-mails."""
+
+    name, primary_key, pii = "people", ["email"], ["email"]
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        self.rows = rows
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([("email", pa.string()), ("name", pa.string()), ("age", pa.int64())])
+
+    def read(self, position: Any = None, partition: Partition | None = None) -> Iterator[etl.Batch]:
+        rows = [r for r in self.rows if position is None or r["email"] > position["key"][0]]
+        rows.sort(key=lambda r: r["email"])
+        for i in range(0, len(rows), 5):
+            chunk = rows[i : i + 5]
+            yield etl.Batch(chunk, position={"key": [chunk[-1]["email"]]})
+
+
+def people() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        {"email": f"person{i:02d}@example.com", "name": f"Person {i}", "age": 20 + i}
+        for i in range(18)
+    ]
+    rows.append({"email": CANARY_EMAIL, "name": "Canary", "age": "not a number"})
+    rows.append({"email": "zz.last@example.com", "name": "Last", "age": "forty"})
+    return rows
+
+
+def run_ok(url: str, schema: str, freshness: str | None = "26h", name: str = "orders_ok") -> None:
+    """Three succeeded runs of 100, 200 and 300 rows."""
+    for n in (100, 200, 300):
+        etl.Pipeline(
+            name,
+            ListSource(customers(n), batch_size=50, schema=CUSTOMER_SCHEMA),
+            sink=PostgresSink(f"{schema}.orders", url=url),
+            freshness=freshness,
+            progress=False,
+        ).run(reset=True)
+
+
+def run_failed(url: str, schema: str) -> None:
+    """A succeeded run, then one that fails reading its second batch."""
+    etl.Pipeline(
+        "crm_failed",
+        ListSource(customers(40), batch_size=50, schema=CUSTOMER_SCHEMA),
+        sink=PostgresSink(f"{schema}.crm", url=url),
+        freshness="26h",
+        progress=False,
+    ).run()
+    broken = etl.Pipeline(
+        "crm_failed",
+        BrokenSource(customers(80), batch_size=20, schema=CUSTOMER_SCHEMA),
+        sink=PostgresSink(f"{schema}.crm", url=url),
+        freshness="26h",
+        progress=False,
+    )
+    try:
+        broken.run(reset=True)
+    except etl.ETLError:
+        pass
+    else:
+        raise AssertionError("the broken pipeline did not fail")
+
+
+def run_stale(url: str, schema: str, freshness: str = "1h", hours_back: float = 3) -> None:
+    """A succeeded run whose times are then moved ``hours_back`` into the past."""
+    etl.Pipeline(
+        "legacy_stale",
+        ListSource(customers(60), batch_size=50, schema=CUSTOMER_SCHEMA),
+        sink=PostgresSink(f"{schema}.legacy", url=url),
+        freshness=freshness,
+        progress=False,
+    ).run()
+    age_back(url, "legacy_stale", hours_back)
+
+
+def age_back(url: str, pipeline: str, hours: float) -> None:
+    """Move every run of ``pipeline`` ``hours`` into the past, as if nothing ran since."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE etl_express.runs SET started_at = started_at - make_interval(secs => %s), "
+            "finished_at = finished_at - make_interval(secs => %s) WHERE pipeline = %s",
+            (hours * 3600, hours * 3600, pipeline),
+        )
+
+
+def run_quarantining(url: str, schema: str) -> None:
+    """People keyed by a pseudonymized e-mail; two records quarantined (age not a number)."""
+    etl.Pipeline(
+        "people_quarantine",
+        PeopleSource(people()),
+        anonymizers=[Pseudonymize(["email"], key=SecretStr(secrets.token_urlsafe(48)))],
+        sink=PostgresSink(f"{schema}.people", url=url),
+        max_error_rate=0.5,
+        freshness="26h",
+        progress=False,
+    ).run()
+
+
+def fill(url: str) -> None:
+    """All four pipelines in the store at ``url``."""
+    schema = "data_" + uuid.uuid4().hex[:6]
+    run_ok(url, schema)
+    run_failed(url, schema)
+    run_stale(url, schema)
+    run_quarantining(url, schema)
