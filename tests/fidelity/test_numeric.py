@@ -11,9 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from etl_express import Batch, Pipeline, SinkError, Source
+from etl_express import Batch, Pipeline, SinkError, Source, SourceError
 from etl_express.sinks import PostgresSink
 from etl_express.sources import SQLSource
+from etl_express.sources.sql import pgbinary
 from tests.conftest import pg_exec
 
 FIRST = ["1.5", "2.25"]
@@ -31,7 +32,7 @@ def column_type(url: str, table: str, column: str) -> str:
     return t
 
 
-@pytest.mark.parametrize("fast_path", [True, False], ids=["binary", "adbc-or-sqlalchemy"])
+@pytest.mark.parametrize("fast_path", [True, False], ids=["binary", "sqlalchemy"])
 @pytest.mark.parametrize("order", ["small-first", "large-first"])
 def test_unconstrained_numeric_lands_exactly_in_either_order(
     pg_url: str, schema: str, pipeline_name: str, fast_path: bool, order: str
@@ -66,7 +67,7 @@ def test_unconstrained_numeric_lands_exactly_in_either_order(
     assert column_type(pg_url, f"{schema}.dst", "v") == "text"  # the documented exact text
 
 
-@pytest.mark.parametrize("fast_path", [True, False], ids=["binary", "adbc-or-sqlalchemy"])
+@pytest.mark.parametrize("fast_path", [True, False], ids=["binary", "sqlalchemy"])
 def test_nan_in_a_constrained_numeric_is_quarantined_naming_the_column(
     pg_url: str, schema: str, pipeline_name: str, fast_path: bool
 ) -> None:
@@ -112,7 +113,7 @@ def test_a_decimal_column_later_seen_as_float_is_refused_not_rounded(
     first = pa.record_batch({"id": [1], "v": pa.array([BIG], pa.decimal128(38, 10))})
     later = pa.record_batch({"id": [2], "v": pa.array([1.5], pa.float64())})
     load(pg_url, pipeline_name, table, first)
-    with pytest.raises(SinkError, match="'v'.*cannot hold exactly"):
+    with pytest.raises(SinkError, match=r"'v'.*cannot hold exactly"):
         load(pg_url, pipeline_name + "b", table, later)
     assert column_type(pg_url, table, "v") == "numeric(38,10)"
     assert pg_exec(pg_url, f"SELECT v FROM {table}") == [(BIG,)]
@@ -162,5 +163,48 @@ def test_bigint_widens_to_double_only_when_every_stored_value_is_exact(
         load(pg_url, pipeline_name + "c", big, floats)
     assert pg_exec(pg_url, f"SELECT v FROM {big}") == [(2**53 + 1,)]
     # and integers beyond 2**53 never go into a double precision column
-    with pytest.raises(SinkError, match="'v'.*2\\*\\*53"):
+    with pytest.raises(SinkError, match=r"'v'.*2\*\*53"):
         load(pg_url, pipeline_name + "d", small, pa.record_batch({"id": [5], "v": [2**60]}))
+
+
+@pytest.mark.parametrize("reader", ["binary", "adbc"])
+def test_nan_and_infinite_dates_in_one_batch_quarantine_the_right_rows(
+    pg_url: str, schema: str, pipeline_name: str, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if reader == "adbc":
+        monkeypatch.setattr(pgbinary, "available", lambda: False)
+    src = f"{schema}.src"
+    pg_exec(pg_url, f"CREATE TABLE {src} (id int PRIMARY KEY, amount numeric(10,2), d date)")
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {src} VALUES (1, 1.5, '2024-01-01'), (2, 1, 'infinity'), "
+        "(3, 'NaN', '2024-01-03'), (4, 'NaN', '-infinity'), (5, 2, '2024-01-05')",
+    )
+    source = SQLSource(pg_url, src, primary_key="id")
+    result = Pipeline(
+        pipeline_name, source, sink=PostgresSink(f"{schema}.dst"), progress=False, max_error_rate=1
+    ).run()
+    assert (result.rows_written, result.rows_quarantined) == (2, 3)
+    assert pg_exec(pg_url, f"SELECT id, amount::text, d::text FROM {schema}.dst ORDER BY id") == [
+        (1, "1.50", "2024-01-01"),
+        (5, "2.00", "2024-01-05"),
+    ]
+    reasons = pg_exec(
+        pg_url,
+        "SELECT record->>'id', reason FROM etl_express.quarantine WHERE pipeline = %s ORDER BY 1",
+        [pipeline_name],
+    )
+    assert [r[0] for r in reasons] == ["2", "3", "4"]
+    assert "'d'" in reasons[0][1] and "'amount'" in reasons[1][1] and "'d'" in reasons[2][1]
+
+
+def test_a_value_the_driver_refuses_is_an_error_without_the_value(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    src = f"{schema}.src"
+    pg_exec(pg_url, f"CREATE TABLE {src} (id int PRIMARY KEY, d date)")
+    pg_exec(pg_url, f"INSERT INTO {src} VALUES (1, 'infinity')")
+    source = SQLSource(pg_url, src, primary_key="id", fast_path=False)
+    with pytest.raises(SourceError, match=r"fast_path=True") as info:
+        Pipeline(pipeline_name, source, sink=PostgresSink(f"{schema}.dst"), progress=False).run()
+    assert "'infinity'" not in str(info.value) and src in str(info.value)

@@ -371,6 +371,20 @@ class SQLSource(Source):
         return {"key": key}
 
     def _read_sqlalchemy(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
+        try:
+            yield from self._rows_sqlalchemy(engine, stmt)
+        except sa.exc.DataError:
+            # the driver could not turn a value into Python (e.g. PostgreSQL's infinite or
+            # year-10000 dates); its message quotes the value, so it is not passed on
+            raise SourceError(
+                f"a value of {self.table or 'the query'} has no Python form (the driver "
+                "refused it, e.g. an infinite date or one past year 9999)",
+                where={"table": self.table or "query"},
+                hint="on PostgreSQL read with fast_path=True (the default), which quarantines "
+                "such rows naming the column; else map the value in a query=",
+            ) from None
+
+    def _rows_sqlalchemy(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
         with engine.connect() as conn:
             conn = _read_only(conn)
             result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
