@@ -435,8 +435,14 @@ class PostgresSink(Sink):
                         self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
                         self._batches["staged"] += 1
         except psycopg.Error as exc:
+            diag = getattr(exc, "diag", None)
             raise SinkError(
                 f"writing {batch.num_rows} rows to {self.table} failed: {safe_pg_message(exc)}",
+                where={
+                    "table": self.table,
+                    "column": getattr(diag, "column_name", None),
+                    "constraint": getattr(diag, "constraint_name", None),
+                },
                 hint="check the target table's constraints and the data types of the source",
             ) from None
         return accepted

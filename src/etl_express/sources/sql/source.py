@@ -356,8 +356,13 @@ class SQLSource(Source):
         except (ETLConfigError, SourceError):
             raise
         except sa.exc.SQLAlchemyError as exc:
+            from ...sinks.postgres import safe_pg_message  # no SQL text, no value, no DETAIL
+
+            cause = getattr(exc, "orig", None) or exc
             raise SourceError(
-                f"cannot read {self.table or 'query'} from {self._masked()}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                f"cannot read {self.table or 'query'} from {self._masked()}: "
+                f"{safe_pg_message(cause)}",
+                where={"table": self.table or "query"},
                 hint="check the URL, that the database is reachable and the credentials",
             ) from None
         if self.fast_path and engine.dialect.name == "postgresql":
