@@ -18,6 +18,7 @@ from etl_express.sinks import PostgresSink
 from etl_express.sources import SQLSource
 from etl_express.sources.sql import pgbinary
 from etl_express.store.database import engine_for
+from tests.conftest import pg_exec
 from tests.fidelity.type_matrix import MYSQL_TYPES, PG_SETUP, PG_TYPES, TypeCase, markdown
 from tests.sources.sql.test_pgbinary import require_binary_reader
 
@@ -167,3 +168,41 @@ def test_the_docs_type_tables_are_the_matrix() -> None:
     assert markdown(MYSQL_TYPES, "MariaDB/MySQL") in docs, (
         "run python -m tests.fidelity.type_matrix"
     )
+
+
+def test_an_enum_and_money_ordering_key_resumes_exactly(
+    pg_url: str, schema: str, pipeline_name: str, fast_path: bool
+) -> None:
+    pg_exec(pg_url, f"CREATE TYPE {schema}.region AS ENUM ('north', 'south', 'east')")
+    pg_exec(
+        pg_url,
+        f"CREATE TABLE {schema}.src (region {schema}.region, price money, n int, "
+        "PRIMARY KEY (region, n))",
+    )
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.src VALUES ('north', 1.5, 1), ('south', 12.34, 1), "
+        "('south', 2, 2), ('east', 1000, 1)",
+    )
+
+    def run() -> int:
+        source = SQLSource(
+            pg_url,
+            f"{schema}.src",
+            primary_key=["region", "n"],
+            cursor="price",
+            batch_size=1,
+            fast_path=fast_path,
+        )
+        sink = PostgresSink(f"{schema}.dst")
+        return Pipeline(pipeline_name, source, sink=sink, progress=False).run().rows_written
+
+    assert run() == 4
+    pg_exec(pg_url, f"INSERT INTO {schema}.src VALUES ('north', 5000, 9)")
+    assert run() == 1
+    assert run() == 0
+    got = pg_exec(pg_url, f"SELECT region, price, n FROM {schema}.dst ORDER BY n, region")
+    want = pg_exec(
+        pg_url, f"SELECT region::text, price::text, n FROM {schema}.src ORDER BY n, region"
+    )
+    assert got == want

@@ -293,7 +293,9 @@ class SQLSource(Source):
         stmt = sa.select(*selected).order_by(*order)
         if position is not None:
             values = [decode_value(v) for v in position["key"]]
-            stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*[sa.literal(v) for v in values]))
+            stmt = stmt.where(
+                sa.tuple_(*order) > sa.tuple_(*[_bound(v, c) for v, c in zip(values, order)])
+            )
         if partition:
             lo, hi = partition.get("lo"), partition.get("hi")
             bound = cols[partition.get("column", self.key_columns[0])]
@@ -311,8 +313,7 @@ class SQLSource(Source):
         interval, bit strings, xml, tsvector, network types, enums, composites, bytea, ...)
         as its PostgreSQL text (``col::text``): it lands as text whose ``::text`` is the
         source's, on every reader path. The types kept are those the binary reader decodes
-        (:data:`.pgbinary.KINDS`); ordering columns are kept as they are (positions bind back
-        with their SQL types)."""
+        (:data:`.pgbinary.KINDS`)."""
         from .pgbinary import _ARROW, KINDS
 
         with engine.connect() as conn:
@@ -324,7 +325,9 @@ class SQLSource(Source):
             if kind is not None and kind != b"n":
                 self._types.setdefault(normalize_name(name), _ARROW.get(kind, pa.string()))
         keep = set(self._order_columns())
-        as_text = {name for name, oid in described if oid not in KINDS and name not in keep}
+        # ordering columns too: ORDER BY stays on the column itself, and a position holding
+        # the text binds back as an untyped literal PostgreSQL reads as the column's type
+        as_text = {name for name, oid in described if oid not in KINDS}
         # real: its shortest text read as double precision, the same on every path (1.1, not
         # 1.100000023841858), and converting back to real gives the stored value again
         reals = {name for name, oid in described if oid == _FLOAT4 and name not in keep}
@@ -487,6 +490,20 @@ class SQLSource(Source):
 
 
 _FLOAT4 = 700  # PostgreSQL's OID of real
+
+
+def _bound(value: Any, column: Any) -> Any:
+    """A position value to compare with ``column``: text (the position of a column read as
+    text, see ``_exact_text``) takes the column's own type, so ``money``, enums and the
+    like compare with their own operators."""
+    t = column.type
+    if isinstance(value, str) and (
+        isinstance(t, sa.Enum) or not isinstance(t, (sa.String, sa.types.NullType))
+    ):
+        return sa.cast(sa.literal(value, sa.Text), column.type)
+    return sa.literal(value)
+
+
 #: row -> (column, value as text, reason) for each value without an exact form
 Problems = dict[int, list[tuple[str, str, str]]]
 _SPECIAL_NUMERICS = pa.array(["NaN", "Infinity", "-Infinity"])
