@@ -86,8 +86,9 @@ def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return request.param != "sqlalchemy"
 
 
+@pytest.mark.parametrize("via", ["table", "query"])
 def test_every_postgres_type_is_delivered_exactly(
-    pg_url: str, schema: str, pipeline_name: str, fast_path: bool
+    pg_url: str, schema: str, pipeline_name: str, fast_path: bool, via: str
 ) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         for ddl in PG_SETUP:
@@ -110,7 +111,10 @@ def test_every_postgres_type_is_delivered_exactly(
                 r[0]
                 for r in conn.execute(f"SELECT {expr.format(i=i)} FROM {schema}.src ORDER BY id")
             ]
-    source = SQLSource(pg_url, f"{schema}.src", primary_key="id", batch_size=3, fast_path=fast_path)
+    where = (
+        {"table": f"{schema}.src"} if via == "table" else {"query": f"SELECT * FROM {schema}.src"}
+    )
+    source = SQLSource(pg_url, **where, primary_key="id", batch_size=3, fast_path=fast_path)
     result = Pipeline(
         pipeline_name, source, sink=PostgresSink(f"{schema}.dst"), progress=False
     ).run()

@@ -102,6 +102,7 @@ class SQLSource(Source):
         self.incremental = cursor is not None
         self.fast_path = fast_path
         self._types: dict[str, pa.DataType] = {}
+        self._text_elsewhere: set[str] = set()
         #: set by a pipeline with ``deletes=``: each row is read with its keyed hash
         #: (``_etl_row_hash``, see :mod:`.checksums`)
         self.row_hash_key: str | None = None
@@ -318,30 +319,55 @@ class SQLSource(Source):
 
         with engine.connect() as conn:
             result = conn.execute(stmt.limit(0))
-            described = [(d.name, d.type_code) for d in result.cursor.description or []]
+            described = list(result.cursor.description or [])
             result.close()
-        for name, oid in described:  # types reflection does not give (domains, query columns)
-            kind = KINDS.get(oid)
-            if kind is not None and kind != b"n":
-                self._types.setdefault(normalize_name(name), _ARROW.get(kind, pa.string()))
         keep = set(self._order_columns())
+        numerics = set()
+        as_text_too: set[str] = set()
+        for d in described:  # types reflection does not give (domains, query columns)
+            name, kind = normalize_name(d.name), KINDS.get(d.type_code)
+            if kind == b"n" and name not in self._types:
+                self._types[name] = exact_numeric_type(sa.Numeric(d.precision, d.scale))
+            elif kind is not None and kind != b"n":
+                self._types.setdefault(name, _ARROW.get(kind, pa.string()))
+            if kind == b"n" and d.name not in keep:
+                numerics.add(d.name)  # its exact text, cast to decimal128 where declared so
+            elif kind in (b"u", b"j") or d.type_code == _JSON:
+                if d.name not in keep:  # drivers hand these over as bytes or parsed objects
+                    as_text_too.add(d.name)
         # ordering columns too: ORDER BY stays on the column itself, and a position holding
-        # the text binds back as an untyped literal PostgreSQL reads as the column's type
-        as_text = {name for name, oid in described if oid not in KINDS}
+        # the text binds back cast to the column's type (see _bound)
+        as_text = {d.name for d in described if d.type_code not in KINDS}
+        # the binary reader decodes these exactly itself; ADBC and the DB-API driver read them
+        # as text (see _cast_text)
+        self._text_elsewhere = numerics | as_text_too
         # real: its shortest text read as double precision, the same on every path (1.1, not
         # 1.100000023841858), and converting back to real gives the stored value again
-        reals = {name for name, oid in described if oid == _FLOAT4 and name not in keep}
+        reals = {d.name for d in described if d.type_code == _FLOAT4 and d.name not in keep}
         if not as_text and not reals:
             return stmt
         columns = []
         for col in stmt.selected_columns:
             if col.name in as_text:
-                col = sa.cast(col, sa.Text).label(col.name)
                 self._types[normalize_name(col.name)] = pa.string()
+                col = sa.cast(col, sa.Text).label(col.name)
             elif col.name in reals:
                 col = sa.cast(sa.cast(col, sa.Text), sa.Double()).label(col.name)
             columns.append(col)
         return stmt.with_only_columns(*columns)
+
+    def _cast_text(self, stmt: sa.Select) -> sa.Select:
+        """``stmt`` with the columns :meth:`_exact_text` left to the binary reader (numeric,
+        uuid, json) selected as text, for ADBC and the DB-API driver."""
+        names = self._text_elsewhere
+        if not names:
+            return stmt
+        return stmt.with_only_columns(
+            *[
+                sa.cast(c, sa.Text).label(c.name) if c.name in names else c
+                for c in stmt.selected_columns
+            ]
+        )
 
     def partitions(self, n: int | None = None, *, column: str | None = None) -> list[Partition]:
         """``n`` key ranges with about equal row counts (quantiles, so skewed keys balance too);
@@ -371,7 +397,8 @@ class SQLSource(Source):
         if self.fast_path and engine.dialect.name == "postgresql":
             yield from self._read_postgres(engine, stmt, position, partition)
         else:
-            yield from self._read_sqlalchemy(engine, _as_text(stmt, set(self._order_columns())))
+            stmt = self._cast_text(_as_text(stmt, set(self._order_columns())))
+            yield from self._read_sqlalchemy(engine, stmt)
 
     def _position(self, batch: pa.RecordBatch) -> dict[str, Any]:
         last = batch.num_rows - 1
@@ -458,7 +485,7 @@ class SQLSource(Source):
         """
         import adbc_driver_postgresql.dbapi as adbc
 
-        stmt = _as_text(stmt, set(self._order_columns()))
+        stmt = self._cast_text(_as_text(stmt, set(self._order_columns())))
         with adbc.connect(self._libpq_url(engine)) as conn, conn.cursor() as cur:
             cur.execute("SET default_transaction_read_only = on")
             cur.execute("SET standard_conforming_strings = on")  # see _render
@@ -490,6 +517,7 @@ class SQLSource(Source):
 
 
 _FLOAT4 = 700  # PostgreSQL's OID of real
+_JSON = 114
 
 
 def _bound(value: Any, column: Any) -> Any:
