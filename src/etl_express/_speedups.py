@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,12 +30,21 @@ def _load() -> ModuleType | None:
     return _native
 
 
-native: ModuleType | None = _load()
+native: ModuleType | None  # loaded on first use (module __getattr__ below), then a plain global
+
+
+def __getattr__(name: str) -> Any:
+    if name == "native":
+        global native
+        native = _load()
+        return native
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def describe() -> str:
     """``"on"``, or why the compiled speedups are off and how to turn them on."""
-    if native is not None:
+    loaded = globals()["native"] if "native" in globals() else __getattr__("native")
+    if loaded is not None:
         return "on"
     if _disabled():
         return "off (ETL_EXPRESS_NO_NATIVE is set)"

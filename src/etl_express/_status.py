@@ -34,7 +34,7 @@ from .quality import CheckResult, judge, skipped
 from .store.state import SCHEMA, CheckpointStore, now, pipelines, table_schemas
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from ._engine.spec import PipelineSpec as Pipeline
     from .result import RunResult
 
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)
@@ -166,16 +166,15 @@ def _record_schema(pipeline: Pipeline, store: CheckpointStore, pkey: str, run_id
         return
     target = f"{schema_name}.{table_name}"
     with store.transaction() as conn:
-        columns = {
-            name: kind
-            for name, kind in conn.execute(
+        columns: dict[str, str] = dict(
+            conn.execute(
                 sa.text(
                     "SELECT column_name, data_type FROM information_schema.columns "
                     "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
                 ),
                 {"s": schema_name, "t": table_name},
             ).all()
-        }
+        )
         if not columns:
             return
         last = conn.execute(
@@ -284,7 +283,7 @@ def pipeline_records(conn: Connection, at: dt.datetime | None = None) -> list[di
             )
         ).mappings()
     }
-    firsts = dict(
+    firsts: dict[str, Any] = dict(
         conn.execute(
             sa.text(f"SELECT pipeline, min(started_at) FROM {SCHEMA}.runs GROUP BY pipeline")
         ).all()

@@ -7,13 +7,31 @@ k-anonymity gate (:class:`KAnonymity`). There is deliberately no encryption, no
 format-preserving encryption and no mapping table: nothing can be turned back.
 """
 
-from . import detectors
-from .base import Anonymizer
-from .generalize import Generalize
-from .kanonymity import KAnonymity
-from .pseudonymize import Pseudonymize
-from .redact import Mask, Redact, Suppress
-from .scrub import ScrubPII
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "Anonymizer": ".base",
+    "Generalize": ".generalize",
+    "KAnonymity": ".kanonymity",
+    "Mask": ".redact",
+    "Pseudonymize": ".pseudonymize",
+    "Redact": ".redact",
+    "ScrubPII": ".scrub",
+    "Suppress": ".redact",
+    "detectors": ".detectors",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from . import detectors
+    from .base import Anonymizer
+    from .generalize import Generalize
+    from .kanonymity import KAnonymity
+    from .pseudonymize import Pseudonymize
+    from .redact import Mask, Redact, Suppress
+    from .scrub import ScrubPII
 
 __all__ = [
     "Anonymizer",

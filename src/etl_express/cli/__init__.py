@@ -14,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: rich alone costs more than the whole budget
 )
 
 
@@ -51,6 +52,7 @@ def _register() -> None:
         logs,  # noqa: F401
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
+        server,  # noqa: F401
         status,  # noqa: F401
     )
 

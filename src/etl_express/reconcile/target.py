@@ -57,7 +57,7 @@ class TargetChecksums:
             )
 
     def _live(self) -> tuple[sql.Composable, list[Any]]:
-        where = [sql.SQL("_etl_source = %s")]
+        where: list[sql.Composable] = [sql.SQL("_etl_source = %s")]
         params: list[Any] = [self.source_name]
         if self.history:
             where.append(sql.SQL("{} IS NULL").format(sql.Identifier(VALID_TO)))

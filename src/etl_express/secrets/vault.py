@@ -8,9 +8,8 @@ import ssl
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +23,9 @@ from pydantic import (
 from ..errors import ETLConfigError
 from .base import ENV_PREFIX, SecretProvider
 from .masking import register_secret
+
+if TYPE_CHECKING:
+    import httpx  # imported when Vault is first asked: most runs never use it
 
 VAULT_ENV_PREFIX = ENV_PREFIX + "VAULT_"
 #: how long a fetched KV secret is reused before it is read again
@@ -213,6 +215,8 @@ class VaultProvider(SecretProvider):
     # -- HTTP ------------------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
+        import httpx
+
         headers = {"X-Vault-Namespace": self.settings.namespace} if self.settings.namespace else {}
         verify: bool | ssl.SSLContext = self.settings.verify  # type: ignore[assignment]
         if isinstance(self.settings.verify, str):
@@ -233,6 +237,8 @@ class VaultProvider(SecretProvider):
     def _request(
         self, client: httpx.Client, method: str, url: str, **kwargs: Any
     ) -> httpx.Response:
+        import httpx
+
         try:
             return client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:

@@ -18,6 +18,7 @@ Two encodings, chosen per batch by :func:`copy_payload`:
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeAlias
@@ -34,7 +35,6 @@ _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = COPY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 _TRAILER = b"\xff\xff"
-_NULL = pa.scalar(b"\xff\xff\xff\xff", pa.binary())
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
 _PG_EPOCH_US = _PG_EPOCH_DAYS * 86_400 * 1_000_000
 _MAX_BATCH_BYTES = 1 << 30  # Arrow binary offsets are 32-bit
@@ -300,6 +300,13 @@ def _tagged(encode: Encoder, native: object, prefix: bytes = b"") -> Encoder:
     return encode
 
 
+@functools.cache
+def _null_field() -> pa.Scalar:
+    """A NULL field (length -1), built on first use: a scalar from Python bytes makes pyarrow
+    import pandas, which ``import etl_express`` must not pay for."""
+    return pa.scalar(b"\xff\xff\xff\xff", pa.binary())
+
+
 def _fixed(values: np.ndarray, col: pa.Array) -> list[Part]:
     """Fixed-width big-endian ``values`` as length-prefixed fields (NULL where ``col`` is)."""
     n = len(values)
@@ -309,7 +316,7 @@ def _fixed(values: np.ndarray, col: pa.Array) -> list[Part]:
     out[:, 4:] = np.ascontiguousarray(values).view(np.uint8).reshape(n, width)
     if col.null_count == 0:
         return [out]
-    return [pc.if_else(col.is_valid(), _block_array(out), _NULL)]
+    return [pc.if_else(col.is_valid(), _block_array(out), _null_field())]
 
 
 def _varlen(col: pa.Array, prefix: bytes) -> list[Part]:

@@ -14,7 +14,7 @@ stores, for each row, the hash of exactly the source version it holds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from ...errors import ETLConfigError
 from ...format import ROW_HASH, Batch
 
-if TYPE_CHECKING:
-    from .source import SQLSource
+# ``source`` below is an SQLSource; typed Any so this helper does not import source.py back
+SQLSource = Any
 
 HASHING_DIALECTS = ("postgresql", "mysql", "mariadb")
 
@@ -41,7 +41,7 @@ def row_hash_column(
             sa.func.timezone("UTC", c) if isinstance(c.type, sa.DateTime) and c.type.timezone else c
             for c in columns
         ]
-        text = sa.cast(sa.func.row(*parts), sa.Text)
+        text: sa.ColumnElement[Any] = sa.cast(sa.func.row(*parts), sa.Text)
         hex16 = sa.func.substr(sa.func.md5(secret.concat(text)), 1, 16)
         bits = sa.cast(sa.literal_column("'x'", sa.Text).concat(hex16), BIT(64))
         return sa.cast(bits, sa.BigInteger).label(ROW_HASH)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import warnings
 from collections.abc import Iterator, Sequence
@@ -12,10 +11,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from loguru import logger
 from sqlalchemy.engine import Connection, Engine
 
-from ...errors import ETLConfigError, SourceError
+from ...errors import ETLConfigError, SourceError, safe_pg_message
 from ...format import TIMESTAMP, Batch, Rejected, canonicalize, normalize_name, to_records
+from ...retry import diagnose
 from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
 from ..base import Partition, Source
@@ -23,7 +24,6 @@ from .datetimes import flag_adbc, quarantine_flagged
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
-log = logging.getLogger(__name__)
 _ADBC_CHUNK_BYTES = 4 << 20  # ADBC hands over ~4 MB record batches; re-cut to batch_size
 
 
@@ -285,7 +285,9 @@ class SQLSource(Source):
                     where={"columns": ", ".join(sorted(names)[:30])},
                     hint=f"pass an existing column as {'cursor' if kind == 'cursor' else 'primary_key'}=",
                 )
-        selected = [cols[c] for c in self.columns] if self.columns else list(cols)
+        selected: list[sa.ColumnElement[Any]] = (
+            [cols[c] for c in self.columns] if self.columns else list(cols)
+        )
         if self.row_hash_key is not None:
             from .checksums import row_hash_column
 
@@ -384,15 +386,19 @@ class SQLSource(Source):
             stmt = self._statement(engine, position, partition)
         except (ETLConfigError, SourceError):
             raise
-        except sa.exc.SQLAlchemyError as exc:
-            from ...sinks.postgres import safe_pg_message  # no SQL text, no value, no DETAIL
-
-            cause = getattr(exc, "orig", None) or exc
+        except Exception as exc:  # a driver error: what it means and its fix (retry.diagnose)
+            found = diagnose(exc)
+            if found is None and not isinstance(exc, sa.exc.SQLAlchemyError):
+                raise
+            cause = getattr(exc, "orig", None) or exc  # no SQL text, no value, no DETAIL
             raise SourceError(
                 f"cannot read {self.table or 'query'} from {self._masked()}: "
-                f"{safe_pg_message(cause)}",
+                + (f"{found.what}: " if found else "")
+                + safe_pg_message(cause),
                 where={"table": self.table or "query"},
-                hint="check the URL, that the database is reachable and the credentials",
+                hint=found.hint
+                if found
+                else "check the URL, that the database is reachable and the credentials",
             ) from None
         if self.fast_path and engine.dialect.name == "postgresql":
             yield from self._read_postgres(engine, stmt, position, partition)
@@ -464,7 +470,9 @@ class SQLSource(Source):
                     position = batch.position
                 return
             except pgbinary.Unsupported as exc:
-                log.info("reading %s through ADBC from here on: %s", self.table or "the query", exc)
+                logger.info(
+                    "reading {} through ADBC from here on: {}", self.table or "the query", exc
+                )
                 stmt = self._statement(engine, position, partition)
             finally:
                 reader.close()

@@ -1,0 +1,87 @@
+"""How long a fresh process takes to import etl-express and to print the CLI's help.
+
+Airflow imports DAG files every few seconds, so ``import etl_express`` must stay light (target
+under 0.3 s) and ``etl-express --help`` answer at once (target under 0.5 s). Each case runs
+in a new interpreter ``--runs`` times; the script prints the median and the best wall time,
+its CPU time (user + system, which load inflates less than wall time), the bare interpreter's
+start-up for reference, and exits 1 when a target is missed (by the
+median). Run it on a quiet machine: under load every figure grows alike.
+
+    python benchmarks/import_time.py [--runs 15] [--json benchmarks/results/import_time.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SCRIPT = Path(sys.executable).parent / ("etl-express.exe" if os.name == "nt" else "etl-express")
+CASES: dict[str, tuple[list[str], float | None]] = {
+    "python -c pass (interpreter start)": ([sys.executable, "-c", "pass"], None),
+    "import etl_express": ([sys.executable, "-c", "import etl_express"], 0.3),
+    # the console script beside this interpreter (a pyenv shim in front would add its own start)
+    "etl-express --help": (
+        [str(SCRIPT), "--help"]
+        if SCRIPT.is_file()
+        else [sys.executable, "-m", "etl_express.cli", "--help"],
+        0.5,
+    ),
+    "import etl_express; etl.Pipeline (engine loaded)": (
+        [sys.executable, "-c", "import etl_express as etl; etl.Pipeline"],
+        None,
+    ),
+}
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one fresh process running ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    report = {}
+    failed = False
+    for name, (command, target) in CASES.items():
+        timed(command)  # warm the file cache and the .pyc files
+        samples = [timed(command) for _ in range(args.runs)]
+        times = [wall for wall, _ in samples]
+        median, best = statistics.median(times), min(times)
+        cpu = statistics.median(c for _, c in samples)
+        verdict = ""
+        if target is not None:
+            ok = median < target
+            failed |= not ok
+            verdict = f"  target < {target:.1f} s: {'met' if ok else 'MISSED'}"
+        print(f"{name:50} median {median:.3f} s  best {best:.3f} s  cpu {cpu:.3f} s{verdict}")
+        report[name] = {
+            "median_s": round(median, 4),
+            "best_s": round(best, 4),
+            "cpu_median_s": round(cpu, 4),
+            "runs": args.runs,
+            "target_s": target,
+            "load_average_1m": os.getloadavg()[0],
+        }
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

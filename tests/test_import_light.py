@@ -1,0 +1,82 @@
+"""``import etl_express`` stays light: the heavy modules load when first used, not at import
+(Airflow imports DAG files every few seconds). Timings are in benchmarks/import_time.py; this
+checks what gets imported, in a fresh interpreter each time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import etl_express
+
+HEAVY = (
+    "pandas",
+    "sqlalchemy.dialects",
+    "adbc_driver_manager",
+    "adbc_driver_postgresql",
+    "httpx",
+    "etl_express._native",
+)
+
+
+def imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import etl_express",
+        "import etl_express as etl; etl.__version__; etl.secret('ANY_NAME')",
+        "import etl_express.cli",
+    ],
+)
+def test_importing_the_package_loads_no_heavy_module(code: str) -> None:
+    assert heavy_in(imported_after(code)) == []
+
+
+def test_cli_help_loads_no_heavy_module() -> None:
+    code = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules))))\n"
+        "sys.argv = ['etl-express', '--help']\n"
+        "from etl_express.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Usage:" in proc.stdout
+    assert heavy_in(set(json.loads(proc.stdout.splitlines()[-1]))) == []
+
+
+def test_building_a_sql_pipeline_loads_no_pandas_httpx_or_extension() -> None:
+    modules = imported_after(
+        "import etl_express as etl\n"
+        "from etl_express.sources import SQLSource\n"
+        "from etl_express.sinks import PostgresSink\n"
+        "etl.Pipeline('p', SQLSource(url='postgresql://u@h/db', table='t', primary_key='id'),"
+        " sink=PostgresSink('s.t'))\n"
+    )
+    assert [m for m in heavy_in(modules) if not m.startswith("sqlalchemy")] == []
+
+
+def test_lazy_names_are_the_real_objects() -> None:
+    from etl_express import pipeline, sources
+    from etl_express.sources.sql import SQLSource
+
+    assert etl_express.Pipeline is pipeline.Pipeline
+    assert sources.SQLSource is SQLSource
+    assert etl_express.sources is sources  # a subpackage through the parent's attribute
+    assert set(etl_express.__all__) <= set(dir(etl_express))
+    with pytest.raises(AttributeError, match="has no attribute 'Pipline'"):
+        etl_express.Pipline  # noqa: B018
