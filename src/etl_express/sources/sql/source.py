@@ -158,6 +158,18 @@ class SQLSource(Source):
                 hint="check the table name and schema, and that the user may read it",
             ) from None
 
+    def discover_schema(self) -> pa.Schema | None:
+        """The selected columns by reflection (or the query's result columns), before reading."""
+        engine = self._engine()
+        src = self._selectable(engine)
+        types = self._declared_types(src, engine.dialect.name)
+        names = list(self.columns) if self.columns else list(src.columns.keys())
+        fields = []
+        for n in names:
+            name = normalize_name(n)
+            fields.append(pa.field(name, types.get(name, pa.string())))
+        return pa.schema(fields)
+
     def _declared_types(self, src: sa.FromClause, engine_name: str = "") -> dict[str, pa.DataType]:
         """Canonical Arrow types from the columns' SQL types (stable across batches, a batch
         of NULLs included)."""
