@@ -801,16 +801,15 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
-            Py_ssize_t n = off[r + 1] - off[r], first = -1, m = 0;
+            Py_ssize_t n = off[r + 1] - off[r], digits = 0, m = 0;
             int hit = memchr(t, '@', n) != NULL;
-            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9][0-9\s()\-]{8,}[0-9] */
+            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9](?:[\s().\-]*[0-9]){9} */
                 uint8_t c = t[i];
                 if (c >= '0' && c <= '9') {
-                    if (first < 0) first = i;
-                    else if (i - first >= 9) hit = 1;
+                    hit = ++digits >= 10;
                 } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
-                             c == '-')) {
-                    first = -1;
+                             c == '-' || c == '.')) {
+                    digits = 0;
                 }
             }
             int extended_c = memchr(t, 0xE1, n) != NULL, context;
