@@ -22,7 +22,6 @@ from .columns import canonical, check_columns, missing_columns_error, required_c
 
 if TYPE_CHECKING:
     from .._engine.spec import PipelineSpec as Pipeline
-    from ..sources.base import Source
 
 
 def check_pipeline(pipeline: Pipeline) -> None:
@@ -55,7 +54,7 @@ def check_coverage(pipeline: Pipeline) -> None:
         )
 
 
-def position_columns(source: Source) -> list[tuple[str, str]]:
+def position_columns(source: Any) -> list[tuple[str, str]]:
     """The columns whose values a source puts into its positions, as (role, canonical name):
     the primary key, and the cursor (``SQLSource(cursor=)``, ``Incremental.cursor_field``)."""
     out = [("primary key", canonical(c)) for c in source.primary_key]
