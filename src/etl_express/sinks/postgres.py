@@ -531,9 +531,8 @@ class PostgresSink(Sink):
 
 def _exact_ints(col: pa.Array) -> bool:
     bounds = pc.min_max(col).as_py()
-    return bounds["min"] is None or (
-        -EXACT_DOUBLE_INT <= bounds["min"] and bounds["max"] <= EXACT_DOUBLE_INT
-    )
+    low, high = bounds["min"], bounds["max"]
+    return low is None or (low >= -EXACT_DOUBLE_INT and high <= EXACT_DOUBLE_INT)
 
 
 def _check_columns(schema: pa.Schema, table: str) -> None:

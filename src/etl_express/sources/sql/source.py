@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -227,7 +227,7 @@ class SQLSource(Source):
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
         if pa.types.is_decimal(want) and pa.types.is_string(col.type):
-            hit = pc.fill_null(pc.is_in(col, _SPECIAL_NUMERICS), False)
+            hit = pc.fill_null(pc.is_in(col, pa.array(_SPECIAL_NUMERICS)), False)
             for row in np.flatnonzero(hit.to_numpy(zero_copy_only=False)).tolist():
                 value = col[row].as_py()
                 reason = (
@@ -333,31 +333,33 @@ class SQLSource(Source):
 
         with engine.connect() as conn:
             result = conn.execute(stmt.limit(0))
-            described = list(result.cursor.description or [])
+            # DB-API descriptions: (name, type OID, size, size, precision, scale, null_ok)
+            described = [
+                (d[0], cast(int, d[1]), d[4], d[5]) for d in result.cursor.description or []
+            ]
             result.close()
         keep = set(self._order_columns())
         numerics = set()
         as_text_too: set[str] = set()
-        for d in described:  # types reflection does not give (domains, query columns)
-            name, kind = normalize_name(d.name), KINDS.get(d.type_code)
+        for column, oid, precision, scale in described:  # reflection misses domains, queries
+            name, kind = normalize_name(column), KINDS.get(oid)
             if kind == b"n" and name not in self._types:
-                self._types[name] = exact_numeric_type(sa.Numeric(d.precision, d.scale))
+                self._types[name] = exact_numeric_type(sa.Numeric(precision, scale))
             elif kind is not None and kind != b"n":
                 self._types.setdefault(name, _ARROW.get(kind, pa.string()))
-            if kind == b"n" and d.name not in keep:
-                numerics.add(d.name)  # its exact text, cast to decimal128 where declared so
-            elif kind in (b"u", b"j") or d.type_code == _JSON:
-                if d.name not in keep:  # drivers hand these over as bytes or parsed objects
-                    as_text_too.add(d.name)
+            if kind == b"n" and column not in keep:
+                numerics.add(column)  # its exact text, cast to decimal128 where declared so
+            elif (kind in (b"u", b"j") or oid == _JSON) and column not in keep:
+                as_text_too.add(column)  # drivers hand these over as bytes or parsed objects
         # ordering columns too: ORDER BY stays on the column itself, and a position holding
         # the text binds back cast to the column's type (see _bound)
-        as_text = {d.name for d in described if d.type_code not in KINDS}
+        as_text = {column for column, oid, _, _ in described if oid not in KINDS}
         # the binary reader decodes these exactly itself; ADBC and the DB-API driver read them
         # as text (see _cast_text)
         self._text_elsewhere = numerics | as_text_too
         # real: its shortest text read as double precision, the same on every path (1.1, not
         # 1.100000023841858), and converting back to real gives the stored value again
-        reals = {d.name for d in described if d.type_code == _FLOAT4 and d.name not in keep}
+        reals = {c for c, oid, _, _ in described if oid == _FLOAT4 and c not in keep}
         if not as_text and not reals:
             return stmt
         columns = []
@@ -554,7 +556,7 @@ def _bound(value: Any, column: Any) -> Any:
 
 #: row -> (column, value as text, reason) for each value without an exact form
 Problems = dict[int, list[tuple[str, str, str]]]
-_SPECIAL_NUMERICS = pa.array(["NaN", "Infinity", "-Infinity"])
+_SPECIAL_NUMERICS = ("NaN", "Infinity", "-Infinity")  # a pa.array at import would load pandas
 
 
 def exact_numeric_type(t: sa.Numeric) -> pa.DataType:
