@@ -152,11 +152,13 @@ def assert_equal(got: dict, want: dict) -> None:
     )
 
 
-def pipeline(url: str, table: str, target: str, name: str, deletes: str, **kw: Any) -> etl.Pipeline:
+def pipeline(
+    url: str, table: str, target: str, name: str, deletes: str, key: Any = KEY, **kw: Any
+) -> etl.Pipeline:
     return etl.Pipeline(
         name,
         SQLSource(url, table, primary_key="id", cursor="updated_at", batch_size=20_000),
-        anonymizers=[Pseudonymize(["email"], key=KEY)],
+        anonymizers=[Pseudonymize(["email"], key=key)],
         sink=PostgresSink(target),
         deletes=deletes,
         progress=False,
@@ -397,10 +399,16 @@ def test_the_source_is_never_written(pg_url, schema, pipeline_name):
     assert before[0] == 3000
 
 
-def test_partitions_by_the_key_reconcile_their_own_ranges(pg_url, schema, pipeline_name):
+def test_partitions_by_the_key_reconcile_their_own_ranges(
+    pg_url, schema, pipeline_name, monkeypatch
+):
     src, target = f"{schema}.src", f"{schema}.dst"
     make_source(pg_url, src, 6000)
-    p = pipeline(pg_url, src, target, pipeline_name, "soft")
+    # worker processes resolve the key themselves: a secret reference, not a value
+    monkeypatch.setenv("ETL_TEST_RECONCILE_KEY", KEY.get_secret_value())
+    p = pipeline(
+        pg_url, src, target, pipeline_name, "soft", key=etl.secret("ETL_TEST_RECONCILE_KEY")
+    )
     first = p.run(workers=2)
     assert first.ok and len(first.partitions) == 2
     deleted = mutate(pg_url, src, 6000)
