@@ -19,8 +19,8 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from etl_express.anonymizers import ScrubPII  # noqa: E402
-from tests.anonymizers.corpus import KINDS, clean_notes, pii_notes  # noqa: E402
+from etl_express.anonymizers import ScrubPII
+from tests.anonymizers.corpus import KINDS, clean_notes, pii_notes
 
 
 def main() -> None:

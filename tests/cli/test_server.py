@@ -20,11 +20,13 @@ _register()
 
 
 @pytest.fixture
-def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     # the server runs as another user when we are root: its folder must be reachable
     path = Path(tempfile.mkdtemp(prefix="etl-server-", dir="/tmp"))
     path.chmod(0o755)
     monkeypatch.setenv("ETL_EXPRESS_HOME", str(path))
+    # the CLI configures logging: its files go to a folder that outlives this test
+    monkeypatch.setenv("ETL_EXPRESS_LOG_DIR", str(tmp_path / "logs"))
     yield path
     CliRunner().invoke(app, ["server", "stop"])
     shutil.rmtree(path, ignore_errors=True)

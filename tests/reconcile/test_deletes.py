@@ -407,6 +407,7 @@ def test_partitions_by_the_key_reconcile_their_own_ranges(pg_url, schema, pipeli
     second = p.run(workers=2)
     applied = sum(deletes_check(part)["deletes_applied"] for part in second.partitions)
     assert applied == len(deleted) == 60
+    assert deletes_check(second)["deletes_applied"] == 60  # summed in the combined result
     assert_equal(target_rows(pg_url, target), source_rows(pg_url, src))
     by_time = pipeline(pg_url, src, target, pipeline_name + "_t", "soft")
     spec = by_time.source.partitions(2, column="updated_at")[0]

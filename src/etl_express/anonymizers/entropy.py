@@ -12,6 +12,7 @@ what ``secrets.token_urlsafe(48)`` (``etl-express keygen``) gives passes with a 
 
 from __future__ import annotations
 
+import itertools
 import math
 import string
 
@@ -27,13 +28,64 @@ _ROWS = (
     "фывапролджэ",
     "ячсмитьбю",
 )
-_NEXT = {(a, b) for row in _ROWS for a, b in zip(row, row[1:])}
+_NEXT = {pair for row in _ROWS for pair in itertools.pairwise(row)}
 _WORDS = frozenset(
-    """password passw0rd secret secrets token apikey anonkey etlexpress express example
-    admin root master qwerty letmein welcome changeme default test testing dragon monkey
-    sunshine princess football iloverussia moscow russia privet parol parolь пароль секрет
-    ключ salt pepper hello world company client customer value string random private
-    public access login user 1c1c enterprise postgres postgresql database""".split()
+    [
+        "password",
+        "passw0rd",
+        "secret",
+        "secrets",
+        "token",
+        "apikey",
+        "anonkey",
+        "etlexpress",
+        "express",
+        "example",
+        "admin",
+        "root",
+        "master",
+        "qwerty",
+        "letmein",
+        "welcome",
+        "changeme",
+        "default",
+        "test",
+        "testing",
+        "dragon",
+        "monkey",
+        "sunshine",
+        "princess",
+        "football",
+        "iloverussia",
+        "moscow",
+        "russia",
+        "privet",
+        "parol",
+        "parolь",
+        "пароль",
+        "секрет",
+        "ключ",
+        "salt",
+        "pepper",
+        "hello",
+        "world",
+        "company",
+        "client",
+        "customer",
+        "value",
+        "string",
+        "random",
+        "private",
+        "public",
+        "access",
+        "login",
+        "user",
+        "1c1c",
+        "enterprise",
+        "postgres",
+        "postgresql",
+        "database",
+    ]
 )
 _MAX_WORD = max(len(w) for w in _WORDS)
 _WORD_BITS = math.log2(len(_WORDS)) + 1  # the word and its capitalization
@@ -79,7 +131,7 @@ def estimate_bits(key: str) -> float:
             continue
         here = best[i]
 
-        def offer(end: int, bits: float) -> None:
+        def offer(end: int, bits: float, here: float = here) -> None:
             if here + bits < best[end]:
                 best[end] = here + bits
 
