@@ -12,7 +12,7 @@ used for data. Otherwise the same check runs on the first batch, before anything
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from loguru import logger
@@ -20,8 +20,8 @@ from loguru import logger
 from ..errors import AnonymizationError, ETLConfigError
 from .columns import canonical, check_columns, missing_columns_error, required_columns
 
-# ``pipeline`` below is an ``etl_express.Pipeline`` (not imported: it sits above this package)
-Pipeline = Any
+if TYPE_CHECKING:
+    from .._engine.spec import PipelineSpec as Pipeline
 
 
 def check_pipeline(pipeline: Pipeline) -> None:
