@@ -36,10 +36,10 @@ _EXPORTS = {
     "SourceError": ".errors",
     "Transformer": ".transformers.base",
     "configure_logging": ".logs",
-    "read": ".read",
-    "read_arrow": ".read",
-    "read_batches": ".read",
-    "read_pandas": ".read",
+    "read": "._read",
+    "read_arrow": "._read",
+    "read_batches": "._read",
+    "read_pandas": "._read",
     "secret": ".secrets",
     "status": "._status",
     # the public subpackages, so that ``etl.sources.SQLSource`` works after ``import etl_express``
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from .logs import configure_logging
     from .pipeline import Pipeline
     from .quality import CheckResult
-    from .read import read, read_arrow, read_batches, read_pandas
+    from ._read import read, read_arrow, read_batches, read_pandas
     from .result import RunResult
     from .secrets import SecretRef, secret
     from .sinks.base import Sink

@@ -383,7 +383,7 @@ def run_demo(rows: int = 100_000, reset: bool = False, echo: Any = print) -> Any
         echo(f"  check {check.name:<22} {check.status}")
     if result.rows_read == 0:
         echo("  no new rows since the last run (incremental); use --reset to load everything again")
-    from .read import read
+    from ._read import read
 
     echo("three records from " + DEMO_TABLE + ":")
     for record in read(DEMO_TABLE, url=store_url, limit=3, order_by=["id"]):
