@@ -71,7 +71,7 @@ def _timed_generator(owner: Any, name: str, label: str) -> None:
 
 
 def instrument() -> None:
-    from etl_express import runner
+    from etl_express._engine import batches as runner
     from etl_express.anonymizers import Pseudonymize, ScrubPII
     from etl_express.sinks import pgcopy, postgres
     from etl_express.sources.sql import source

@@ -150,7 +150,7 @@ def test_each_run_logs_to_its_state_database(
     assert next(r[4] for r in rows) == "run started"
     assert rows[-1][4].startswith("run succeeded: 5 read, 5 written")
     assert {(r[0], r[1], r[2], r[3]) for r in rows} == {("INFO", pipeline_name, ok.run_id, "all")}
-    assert rows[0][5]["module"] == "etl_express.pipeline"
+    assert rows[0][5]["module"] == "etl_express._engine.run"
     # the failed run's batch transaction rolled back; its log lines are stored anyway
     failed = _log_rows(own_db, failed_id)
     assert failed[-1][0] == "ERROR" and failed[-1][4].startswith("run failed: reading list failed")
@@ -390,6 +390,10 @@ def test_inside_airflow_lines_reach_the_task_logger_at_their_level(
     failed = got[f"{pipeline_name} [day=2] run {result.run_id[:8]} | batch failed"]
     assert failed.levelno == logging.ERROR
     assert "ValueError: bad batch" in failed.getMessage()
+    assert (Path(failed.pathname).name, failed.funcName) == (
+        "test_logs.py",
+        "test_inside_airflow_lines_reach_the_task_logger_at_their_level",
+    )
     assert any(r.levelno == logging.DEBUG for r in airflow_task_logger.records)
     # nothing on stderr (Airflow records a task's stderr as errors); the file is still kept
     assert capfd.readouterr().err == ""

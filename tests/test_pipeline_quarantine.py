@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import etl_express as etl
-from etl_express import quarantine
+from etl_express._engine import quarantine
 from etl_express.sinks.postgres import PostgresSink
 from tests.conftest import pg_exec
 from tests.reliability_sources import CUSTOMER_SCHEMA, HashEmail, ListSource, customers

@@ -33,7 +33,7 @@ from tests.reliability_sources import SlowDown
 url, schema, target, name = sys.argv[1:5]
 pipeline = etl.Pipeline(
     name, SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=2000),
-    transformers=[SlowDown(0.02)], sink=PostgresSink(f"{schema}.{target}"),
+    transformers=[SlowDown(0.05)], sink=PostgresSink(f"{schema}.{target}"),
 )
 
 if __name__ == "__main__":
@@ -51,7 +51,7 @@ def _parallel_pipeline(url: str, schema: str, target: str, name: str) -> etl.Pip
     return etl.Pipeline(
         name,
         SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=2000),
-        transformers=[SlowDown(0.02)],
+        transformers=[SlowDown(0.05)],
         sink=PostgresSink(f"{schema}.{target}"),
     )
 

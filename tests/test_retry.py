@@ -91,3 +91,23 @@ def test_a_serialization_failure_is_retried_without_duplicates(pg_url, schema, p
 
     assert result.ok and result.retries == 1 and result.rows_written == 500
     assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}.c") == [(500, 500)]
+
+
+def test_one_retry_policy_type_serves_runs_and_rest_sources():
+    from etl_express.sources import rest
+
+    assert rest.RetryPolicy is RetryPolicy
+    former = RetryPolicy(max_attempts=3, backoff_base=1, backoff_max=5, jitter=False)
+    assert former == RetryPolicy(attempts=2, backoff=1, max_backoff=5, jitter=0)
+    assert former.max_attempts == 3 and former.delay(3) == 4
+    assert RetryPolicy(jitter=True).jitter == 1.0
+
+
+def test_a_wrong_retry_policy_field_is_a_clear_configuration_error():
+    with pytest.raises(etl.ETLConfigError) as info:
+        RetryPolicy(retries=3)
+    assert "retries" in str(info.value) and "attempts=5" in str(info.value)
+    with pytest.raises(etl.ETLConfigError, match="both max_attempts= and attempts="):
+        RetryPolicy(max_attempts=3, attempts=2)
+    with pytest.raises(etl.ETLConfigError, match="backoff"):
+        RetryPolicy(backoff=-1)

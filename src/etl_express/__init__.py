@@ -53,6 +53,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._read import read, read_arrow, read_batches, read_pandas
     from ._status import status
     from .anonymizers.base import Anonymizer
     from .errors import (
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
     from .logs import configure_logging
     from .pipeline import Pipeline
     from .quality import CheckResult
-    from ._read import read, read_arrow, read_batches, read_pandas
     from .result import RunResult
     from .secrets import SecretRef, secret
     from .sinks.base import Sink

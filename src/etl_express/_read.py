@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
 from psycopg import sql
 
 from .format import to_records
+from .retry import as_etl_error
 from .secrets import SecretLike
 from .sinks.postgres import split_table
-from .store.database import libpq_url, resolve_url
+from .store.database import libpq_url, mask_url, resolve_url
+
+
+@contextmanager
+def _reading(table: str, dsn: str) -> Iterator[None]:
+    """Driver errors as an ETLError naming the table and database, with the fix."""
+    try:
+        yield
+    except Exception as exc:
+        raise as_etl_error(
+            exc,
+            what=f"reading {table} failed",
+            where={"table": table, "database": mask_url(dsn)},
+        ) from None
 
 
 def _select(
@@ -48,10 +63,11 @@ def read_batches(
     import adbc_driver_postgresql.dbapi as adbc
 
     dsn = libpq_url(resolve_url(url))
-    text = _select(table, columns, limit, order_by, dsn)
-    with adbc.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(text)
-        yield from cur.fetch_record_batch()
+    with _reading(table, dsn):
+        text = _select(table, columns, limit, order_by, dsn)
+        with adbc.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute(text)
+            yield from cur.fetch_record_batch()
 
 
 def read_arrow(
@@ -66,10 +82,11 @@ def read_arrow(
     import adbc_driver_postgresql.dbapi as adbc
 
     dsn = libpq_url(resolve_url(url))
-    text = _select(table, columns, limit, order_by, dsn)
-    with adbc.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute(text)
-        return cur.fetch_arrow_table()
+    with _reading(table, dsn):
+        text = _select(table, columns, limit, order_by, dsn)
+        with adbc.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute(text)
+            return cur.fetch_arrow_table()
 
 
 def read_pandas(

@@ -34,7 +34,7 @@ from .quality import CheckResult, judge, skipped
 from .store.state import SCHEMA, CheckpointStore, now, pipelines, table_schemas
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
+    from ._engine.spec import PipelineSpec as Pipeline
     from .result import RunResult
 
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)

@@ -7,7 +7,10 @@ callers pass column names, positions and counts, never record contents.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from ._masking import mask_secrets
 
 
 class ETLError(Exception):
@@ -32,8 +35,6 @@ class ETLError(Exception):
             text += " [" + ", ".join(f"{k}={v}" for k, v in self.where.items()) + "]"
         if self.hint:
             text += f". Fix: {self.hint}"
-        from .secrets.masking import mask_secrets  # late: secrets imports this module
-
         return mask_secrets(text)
 
 
@@ -61,6 +62,30 @@ class RunLockedError(ETLError):
     """Another live process is running the same pipeline partition."""
 
 
+_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.DOTALL)
+
+
+def safe_pg_message(exc: BaseException) -> str:
+    """A driver error's message without any value from the data, for every sink and store.
+
+    Only the primary message is kept (``DETAIL`` lines such as ``Key (email)=(...)`` or
+    ``Failing row contains (...)`` and the SQL text SQLAlchemy appends are dropped), and a
+    trailing quoted value as in ``invalid input syntax for type integer: "..."`` is replaced
+    by ``<value>``.
+    """
+    orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper: the driver's own error
+    if isinstance(orig, BaseException) and getattr(exc, "diag", None) is None:
+        exc = orig
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if not primary:
+        primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    primary = _QUOTED_VALUE.sub(": <value>", primary.splitlines()[0] if primary else primary)
+    state = getattr(diag, "sqlstate", None) if diag is not None else None
+    text = f"{primary} (SQLSTATE {state})" if state else primary
+    return text if diag is not None else f"{type(exc).__name__}: {text}"
+
+
 __all__ = [
     "AnonymizationError",
     "ETLConfigError",
@@ -69,4 +94,5 @@ __all__ = [
     "RunLockedError",
     "SinkError",
     "SourceError",
+    "safe_pg_message",
 ]

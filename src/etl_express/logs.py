@@ -342,10 +342,23 @@ class StdlibLogSink:
         self.name = name
 
     def __call__(self, message: Any) -> None:
-        level = stdlib_level(message.record["level"].no)
+        record = message.record
+        level = stdlib_level(record["level"].no)
         target = logging.getLogger(self.name)
         if target.isEnabledFor(level):
-            target.log(level, "%s", str(message).rstrip("\n"))
+            # the caller's file and line, not this sink's
+            target.handle(
+                target.makeRecord(
+                    self.name,
+                    level,
+                    record["file"].path,
+                    record["line"],
+                    "%s",
+                    (str(message).rstrip("\n"),),
+                    None,
+                    func=record["function"],
+                )
+            )
 
 
 def in_airflow_task() -> bool:

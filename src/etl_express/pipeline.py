@@ -5,40 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pyarrow as pa
-from loguru import logger
-
-from . import _speedups
-from ._status import declare, observe_run, parse_duration
+from ._engine.parallel import run_partitions
+from ._engine.replay import ReplayResult, replay
+from ._engine.run import run_partition
+from ._status import declare, parse_duration
 from .anonymizers.base import Anonymizer
-from .errors import AnonymizationError, ETLConfigError, ETLError, QualityError
-from .format import normalize_name, records_to_batch, to_json_text, to_records
-from .logs import start_run_log
-from .quality import (
-    ROW_COUNT_HISTORY,
-    CheckResult,
-    QualityTracker,
-    duplicate_keys_check,
-    error_rate_check,
-    reconciliation,
-    resolve_policies,
-    row_count_check,
-    skipped,
-    target_count_check,
-)
-from .reconcile import Reconciliation, check_options, deletion_mark_steps, forget_reconciliation
+from .anonymizers.records import anonymize_record
+from .errors import AnonymizationError, ETLConfigError
+from .format import normalize_name
+from .quality import resolve_policies
+from .reconcile import check_options, deletion_mark_steps, forget_reconciliation
 from .result import RunResult
 from .retry import RetryPolicy
-from .runner import Heartbeat, PartitionRunner
 from .sinks.base import Sink
 from .sources.base import Partition, Source
 from .store.database import resolve_url
-from .store.state import CheckpointStore, now, partition_key
+from .store.state import CheckpointStore, partition_key
 from .transformers.base import Transformer
 
 DEFAULT_MAX_ERROR_RATE = 0.0001
@@ -201,11 +186,11 @@ class Pipeline:
 
     def replay_quarantine(
         self, *, ids: Sequence[int] | None = None, run_id: str | None = None
-    ) -> Any:
-        """Re-submit quarantined records to the sink once their cause is fixed
-        (see :func:`etl_express.quarantine.replay`)."""
-        from .quarantine import replay
-
+    ) -> ReplayResult:
+        """Re-submit quarantined records to the sink once their cause is fixed: records
+        refused by the sink are written as stored, records that could not be converted go
+        through the transformers first; what lands is marked replayed, what is still
+        refused keeps its new reason."""
         self.check_pii_coverage()
         return replay(self, ids=ids, run_id=run_id)
 
@@ -253,8 +238,6 @@ class Pipeline:
                     "pass either partition= or workers=/partitions=, not both",
                     where={"pipeline": self.name},
                 )
-            from .parallel import run_partitions
-
             return run_partitions(
                 self,
                 workers=workers or 1,
@@ -262,232 +245,12 @@ class Pipeline:
                 reset=reset,
                 repartition=repartition,
             )
-        return self._run_one(partition, reset=reset)
-
-    def _run_one(
-        self, partition: Partition | None, *, reset: bool = False, table_checks: bool = True
-    ) -> RunResult:
-        self.check_pii_coverage()
-        store = self.store
-        pkey = partition_key(partition)
-        if reset:
-            store.reset(self.name, pkey)
-            if self.deletes is not None:
-                forget_reconciliation(store, self.name, pkey)
-        run_id = str(uuid.uuid4())
-        log = logger.bind(pipeline=self.name, run_id=run_id, partition=pkey or "all")
-        result = RunResult(
-            run_id=run_id,
-            pipeline=self.name,
-            status="running",
-            partition=partition,
-            started_at=now(),
-        )
-        store.start_run(run_id, self.name, pkey)
-        start_run_log(store, run_id)  # logs.py: this run's lines to its database; purge old rows
-        for a in self.anonymizers:
-            a.reset()
-        if _speedups.native is None:  # the same results, about half the anonymized throughput
-            log.info(
-                "run started (compiled speedups {}: hashing and COPY encoding take the pure-Python paths)",
-                _speedups.describe(),
-            )
-        else:
-            log.info("run started")
-        tracker = QualityTracker(self.required)
-        try:
-            with (
-                Heartbeat(store, run_id, self.heartbeat_interval, log) as beat,
-                self._progress(pkey) as bar,
-            ):
-                runner = PartitionRunner(self, store, partition, pkey, result, tracker, log, bar)
-                runner.lease_lost = beat.lost
-                deletes = Reconciliation(runner) if self.deletes else None
-                runner.run()
-                if deletes is not None:
-                    deletes.run()
-            result.checks.extend(self._run_checks(result, tracker, pkey))
-            if table_checks:
-                result.checks.extend(
-                    self._table_checks(result.full_load and not partition, result.rows_written)
-                )
-            self._record_checks(result, pkey, log)
-        except BaseException as exc:
-            self._fail(result, exc, log)
-            raise
-        result.status = "succeeded"
-        result.finished_at = now()
-        store.finish_run(run_id, "succeeded")
-        log.info(
-            "run succeeded: {} read, {} written, {} quarantined in {:.1f} s",
-            result.rows_read,
-            result.rows_written,
-            result.rows_quarantined,
-            result.seconds,
-        )
-        return result
-
-    def _fail(self, result: RunResult, exc: BaseException, log: Any) -> None:
-        result.status = "failed"
-        result.finished_at = now()
-        result.error = str(exc) if isinstance(exc, ETLError) else f"{type(exc).__name__}"
-        try:
-            self.store.finish_run(result.run_id, "failed", result.error)
-        except Exception:  # the database itself may be what failed
-            log.exception("could not record the failed run")
-        log.error("run failed: {}", result.error)
-        if isinstance(exc, ETLError):
-            exc.result = result  # type: ignore[attr-defined]
-
-    def _record_checks(self, result: RunResult, pkey: str, log: Any) -> None:
-        """Store the checks; warn about warned ones; raise when a ``fail`` check failed."""
-        self.store.add_checks(result.run_id, self.name, pkey, result.checks)
-        for c in result.checks:
-            if c.status == "warned":
-                log.warning("quality check {} warned: {}", c.name, c.details)
-        failed = [c for c in result.checks if not c.ok]
-        if failed:
-            raise QualityError(
-                "quality check(s) failed: " + "; ".join(_describe(c) for c in failed),
-                where={"pipeline": self.name, "partition": pkey or "all", "run": result.run_id},
-                hint="what is valid is committed; inspect etl_express.quality_checks and "
-                "`etl-express quarantine list` for this run",
-            )
-
-    @contextmanager
-    def _progress(self, pkey: str) -> Iterator[Any]:
-        disable = None if self.progress is None else not self.progress
-        if disable:
-            from tqdm import tqdm  # no notebook-widget probing when the bar is off
-        else:
-            from tqdm.auto import tqdm
-        bar = tqdm(
-            desc=f"{self.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable
-        )
-        try:
-            yield bar
-        finally:
-            bar.close()
-
-    # -- quality checks ------------------------------------------------------------------
-
-    def _run_checks(
-        self, result: RunResult, tracker: QualityTracker, pkey: str
-    ) -> list[CheckResult]:
-        """Checks over what this run read and wrote."""
-        p = self.check_policies
-        checks = [
-            reconciliation(
-                result.rows_read,
-                result.rows_written,
-                result.rows_quarantined,
-                result.rows_filtered,
-                p["reconciliation"],
-                tracker.unbalanced_batches,
-            ),
-            error_rate_check(
-                result.rows_quarantined, result.rows_read, self.max_error_rate, p["error_rate"]
-            ),
-            tracker.required_check(p["required_columns"]),
-            tracker.empty_columns_check(
-                p["empty_columns"], self.store.recent_checks(self.name, pkey, "empty_columns")
-            ),
-        ]
-        history = [
-            r["rows_read"] for r in self.store.recent_runs(self.name, pkey, limit=ROW_COUNT_HISTORY)
-        ]
-        checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
-        checks.extend(observe_run(self, self.store, pkey, result))  # freshness, target schema
-        for a in self.anonymizers:  # e.g. KAnonymity's smallest equivalence class
-            checks.extend(a.checks())
-        return checks
-
-    def _table_checks(self, full_load: bool, rows_written: int) -> list[CheckResult]:
-        """Checks over the whole target table (once per run, also for a parallel run)."""
-        p = self.check_policies
-        schema_name = getattr(self.sink, "schema_name", None)
-        table_name = getattr(self.sink, "table_name", None)
-        if not schema_name or not table_name:
-            why = f"{type(self.sink).__name__} is not a PostgreSQL table"
-            return [
-                skipped("duplicate_keys", p["duplicate_keys"], why),
-                skipped("target_count", p["target_count"], why),
-            ]
-        with self.store.transaction() as conn:
-            checks = [
-                duplicate_keys_check(
-                    conn,
-                    schema_name,
-                    table_name,
-                    list(self.source.primary_key),
-                    p["duplicate_keys"],
-                )
-            ]
-            if full_load:
-                checks.append(
-                    target_count_check(
-                        conn,
-                        schema_name,
-                        table_name,
-                        self.source.name,
-                        rows_written,
-                        p["target_count"],
-                    )
-                )
-            else:
-                checks.append(skipped("target_count", p["target_count"], "not a full load"))
-        return checks
+        return run_partition(self, partition, reset=reset)
 
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Anonymize one raw record (a quarantined one) before it is stored.
-
-        The record's values are taken as text; each anonymizer is applied (except those that
-        judge a population of rows, such as ``KAnonymity``), and where one cannot handle the
-        raw value its columns are removed entirely. Columns tagged as personal data that are
-        still present are removed as well. Finally every remaining text value that no
-        anonymizer covered goes through a default ``ScrubPII``, so stray personal data in an
-        unexpected field never lands in quarantine.
-        """
-        from .anonymizers.scrub import ScrubPII
-
-        row = {
-            normalize_name(k): (v if v is None or isinstance(v, str) else to_json_text(v))
-            for k, v in record.items()
-        }
-        batch, _ = records_to_batch([row], pa.schema([pa.field(k, pa.string()) for k in row]))
-        for a in self.anonymizers:
-            if not a.row_wise:
-                continue
-            try:
-                batch = a.anonymize(batch)
-            except Exception:
-                for col in a.covers():
-                    i = batch.schema.get_field_index(normalize_name(col))
-                    if i >= 0:
-                        batch = batch.remove_column(i)
-        covered = {normalize_name(c) for a in self.anonymizers if a.row_wise for c in a.covers()}
-        for col in self.pii:
-            i = batch.schema.get_field_index(col)
-            if i >= 0 and col not in covered:
-                batch = batch.remove_column(i)
-        rest = [
-            f.name for f in batch.schema if f.name not in covered and pa.types.is_string(f.type)
-        ]
-        if rest:
-            batch = ScrubPII(rest).anonymize(batch)
-        records = to_records(batch)
-        return records[0] if records else {}
-
-
-def _describe(check: CheckResult) -> str:
-    if check.name == "error_rate":
-        d = check.details
-        return (
-            f"error rate {d['error_rate']:.4%} ({d['rows_quarantined']} of {d['rows_read']} rows quarantined) "
-            f"is above max_error_rate {d['max_error_rate']:.4%}"
-        )
-    shown = {k: v for k, v in check.details.items() if k not in ("non_empty",)}
-    return f"{check.name} {shown}"
+        """Anonymize one raw record (a quarantined one) the way this pipeline would
+        (see :func:`etl_express.anonymizers.records.anonymize_record`)."""
+        return anonymize_record(record, self.anonymizers, self.pii)
 
 
 __all__ = ["DEFAULT_MAX_ERROR_RATE", "Pipeline"]

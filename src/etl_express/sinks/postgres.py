@@ -11,7 +11,6 @@ the target never see half a batch and a replayed batch never duplicates rows.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +23,7 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
-from ..errors import ETLConfigError, SinkError
+from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES
 from ..secrets import SecretLike
 from .base import Sink
@@ -80,26 +79,6 @@ def _widening(existing: str, t: pa.DataType) -> str | None:
     if existing == "character varying":
         return "text"
     return None
-
-
-_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.DOTALL)
-
-
-def safe_pg_message(exc: BaseException) -> str:
-    """The PostgreSQL error without any value from the data.
-
-    Only the primary message is kept (``DETAIL`` lines such as ``Key (email)=(...)`` or
-    ``Failing row contains (...)`` are dropped), and a trailing quoted value as in
-    ``invalid input syntax for type integer: "..."`` is replaced by ``<value>``.
-    """
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    if not primary:
-        primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    primary = _QUOTED_VALUE.sub(": <value>", primary.splitlines()[0] if primary else primary)
-    state = getattr(diag, "sqlstate", None) if diag is not None else None
-    text = f"{primary} (SQLSTATE {state})" if state else primary
-    return text if diag is not None else f"{type(exc).__name__}: {text}"
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -199,6 +178,10 @@ class PostgresSink(Sink):
             *server* crash may lose the last few committed batches — rows and checkpoint
             together, so the next run re-reads them and exactly-once still holds. Leave it
             ``True`` when something outside the pipeline acts on a committed checkpoint.
+        ddl_lock_timeout: seconds a schema change (a new or widened column) waits for the
+            locks of readers of the target before it gives up; the pipeline then retries it
+            with backoff. While it waits, new readers queue behind it, so a short timeout
+            keeps readers answering; ``None`` waits as long as it takes.
     """
 
     def __init__(
@@ -209,6 +192,7 @@ class PostgresSink(Sink):
         write_mode: str = "upsert",
         direct_copy: bool = True,
         synchronous_commit: bool = True,
+        ddl_lock_timeout: float | None = 0.5,
     ):
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
@@ -219,6 +203,9 @@ class PostgresSink(Sink):
         self.write_mode = write_mode
         self.direct_copy = direct_copy
         self.synchronous_commit = synchronous_commit
+        if ddl_lock_timeout is not None and ddl_lock_timeout <= 0:
+            raise ETLConfigError(f"ddl_lock_timeout must be positive, got {ddl_lock_timeout}")
+        self.ddl_lock_timeout = ddl_lock_timeout
         self._direct_backoff = 0
         self._direct_skip = 0
         self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
@@ -321,9 +308,16 @@ class PostgresSink(Sink):
                         hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
                     )
                 if changes:
+                    if self.ddl_lock_timeout is not None:  # never stall readers for long
+                        cur.execute(
+                            sql.SQL("SET LOCAL lock_timeout = {}").format(
+                                sql.Literal(f"{int(self.ddl_lock_timeout * 1000)}ms")
+                            )
+                        )
                     cur.execute(
                         sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
                     )
+                    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
@@ -494,6 +488,5 @@ __all__ = [
     "check_identifier",
     "dedupe_last",
     "pg_type",
-    "safe_pg_message",
     "split_table",
 ]

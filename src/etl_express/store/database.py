@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
 from ..errors import ETLConfigError
+from ..retry import as_etl_error, note_reached
 from ..secrets import SecretLike, reveal
 
 DATABASE_URL_ENV = "ETL_EXPRESS_DATABASE_URL"
@@ -73,7 +74,20 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         key = url + repr(sorted(kwargs.items()))
         engine = _engines.get(key)
         if engine is None:
-            engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, **kwargs)
+            parsed = sqlalchemy_url(url)
+            try:
+                engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+            except Exception as exc:  # an unknown dialect, a driver that is not installed
+                raise as_etl_error(
+                    exc, what="cannot connect", where={"database": mask_url(url)}
+                ) from None
+            # a refused connection to an address that answered before is an outage (retried);
+            # to one that never answered, a wrong host or port (retry.diagnose)
+            sa.event.listen(
+                engine,
+                "connect",
+                lambda *_: note_reached(parsed.host or "localhost", parsed.port or ""),
+            )
             _engines[key] = engine
         return engine
 

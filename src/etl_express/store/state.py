@@ -24,7 +24,8 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import RunLockedError
-from .database import engine_for
+from ..retry import RetryPolicy, as_etl_error
+from .database import engine_for, mask_url
 
 SCHEMA = "etl_express"
 SCHEMA_VERSION = 2
@@ -223,9 +224,24 @@ class CheckpointStore:
         self._ready = False
 
     def ensure_schema(self) -> None:
-        """Create or migrate the state tables (idempotent, safe under concurrency)."""
+        """Create or migrate the state tables (idempotent, safe under concurrency).
+
+        The first contact with the state database: a wrong URL, role, password or database
+        fails here at once with the fix; a transient error is retried a few times.
+        """
         if self._ready:
             return
+        try:
+            RetryPolicy(attempts=3, backoff=0.5).call(self._create_schema)
+        except Exception as exc:
+            raise as_etl_error(
+                exc,
+                what="the state database cannot be used",
+                where={"database": mask_url(self.url)},
+            ) from None
+        self._ready = True
+
+    def _create_schema(self) -> None:
         with self.engine.begin() as conn:
             # serialize concurrent first runs (parallel workers) on an advisory lock
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('etl_express.schema'))"))
@@ -251,7 +267,6 @@ class CheckpointStore:
                     .where(meta.c.key == "schema_version")
                     .values(value=str(SCHEMA_VERSION))
                 )
-        self._ready = True
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -400,6 +415,46 @@ class CheckpointStore:
                 .where(runs.c.run_id == run_id)
                 .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
             )
+
+    def fail_owned_runs(self, pipeline: str, partition: str, owner: str, error: str) -> int:
+        """Close the ``running`` rows of a partition that ``owner`` (``host:pid``) held."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.pipeline == pipeline,
+                    runs.c.partition == partition,
+                    runs.c.owner == owner,
+                    runs.c.status == "running",
+                )
+                .values(status="failed", finished_at=now(), error=error)
+            ).rowcount
+
+    def run_outcomes(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Status and failed check names of the recorded runs among ``run_ids``."""
+        if not run_ids:
+            return []
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
+                    runs.c.run_id.in_(list(run_ids))
+                )
+            ).all()
+            failed = conn.execute(
+                sa.select(quality_checks.c.run_id, quality_checks.c.name).where(
+                    quality_checks.c.run_id.in_(list(run_ids)),
+                    quality_checks.c.status == "failed",
+                )
+            ).all()
+        return [
+            {
+                "run_id": row.run_id,
+                "partition": row.partition,
+                "status": row.status,
+                "failed_checks": [c.name for c in failed if c.run_id == row.run_id],
+            }
+            for row in stored
+        ]
 
     def recent_runs(
         self, pipeline: str, partition: str, limit: int = 10, status: str = "succeeded"

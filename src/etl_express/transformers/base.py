@@ -28,6 +28,17 @@ class Transformer(ABC):
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Return the reshaped batch."""
 
+    def transform_rows(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[tuple[int, str]]]:
+        """Like :meth:`transform`, also returning the rows this step refuses, as
+        ``(index in batch, reason)`` — the reason names the column, never the value.
+
+        The pipeline calls this one: refused rows go to quarantine (anonymized) and count in
+        the error budget, the returned batch (without them) goes on. Override it in a step
+        that converts values and can fail on some of them (see ``Cast(on_error=...)``).
+        By default nothing is refused.
+        """
+        return self.transform(batch), []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 

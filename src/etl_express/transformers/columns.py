@@ -91,13 +91,24 @@ class Cast(Transformer):
     Logic: each listed column is converted with Arrow's cast kernel to the requested type —
     a name such as ``"int64"``, ``"float64"``, ``"bool"``, ``"date"``, ``"timestamp"``,
     ``"string"``, ``"decimal(12,2)"`` or an Arrow type. Casts are safe: a value that would
-    overflow or lose information raises an error naming the column and target type instead
-    of being truncated silently. Strings parse as ISO 8601 for dates and timestamps. The
-    result is brought to the canonical form (timestamps in UTC, microseconds).
+    overflow or lose information is never truncated. With ``on_error="quarantine"`` (the
+    default) a record holding such a value is quarantined — anonymized, with a reason naming
+    the column and the target type, counted against ``max_error_rate`` — and the rest of the
+    batch goes on; the bad rows are found by bisection, so a clean batch costs one cast per
+    column. With ``on_error="fail"`` the run stops at the first such value, naming the column.
+    Strings parse as ISO 8601 for dates and timestamps. The result is brought to the
+    canonical form (timestamps in UTC, microseconds). A cast Arrow cannot do at all (e.g.
+    date to bool) is a configuration error either way.
     """
 
-    def __init__(self, types: Mapping[str, str | pa.DataType]):
+    def __init__(self, types: Mapping[str, str | pa.DataType], *, on_error: str = "quarantine"):
+        if on_error not in ("quarantine", "fail"):
+            raise ETLConfigError(
+                f"Cast: on_error={on_error!r} is not 'quarantine' or 'fail'",
+                hint='on_error="quarantine" sets bad records aside; "fail" stops the run',
+            )
         self.types = {normalize_name(k): self._parse(v) for k, v in types.items()}
+        self.on_error = on_error
 
     @staticmethod
     def _parse(value: str | pa.DataType) -> pa.DataType:
@@ -114,25 +125,75 @@ class Cast(Transformer):
         return _TYPES[text]
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return self._cast(batch, isolate=False)[0]
+
+    def transform_rows(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[tuple[int, str]]]:
+        return self._cast(batch, isolate=self.on_error == "quarantine")
+
+    def _cast(
+        self, batch: pa.RecordBatch, *, isolate: bool
+    ) -> tuple[pa.RecordBatch, list[tuple[int, str]]]:
         _require(batch, list(self.types), "Cast")
+        refused: dict[int, str] = {}
         for name, target in self.types.items():
             i = batch.schema.get_field_index(name)
-            col = batch.column(i)
+            source_type = batch.schema.field(i).type
             try:
-                if pa.types.is_integer(col.type) and pa.types.is_decimal(target):
-                    # go through a decimal wide enough for any int64; the narrowing checks values
-                    col = pc.cast(col, pa.decimal128(min(19 + target.scale, 38), target.scale))
-                col = pc.cast(col, target)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                _cast_column(batch.column(i), target)
+            except pa.ArrowNotImplementedError:
                 raise ETLConfigError(
-                    f"Cast: column {name!r} cannot be cast from {batch.schema.field(i).type} to {target}",
-                    hint="clean the values first (Derive/Filter) or choose a wider type",
+                    f"Cast: column {name!r} cannot be cast from {source_type} to {target}",
+                    hint="cast through another type (e.g. string) or choose another target type",
                 ) from None
+            except pa.ArrowInvalid:
+                if not isolate:
+                    raise ETLConfigError(
+                        f"Cast: column {name!r} holds values that cannot be cast from "
+                        f"{source_type} to {target}",
+                        hint="clean the values first (Derive/Filter), choose a wider type, or "
+                        'Cast(..., on_error="quarantine") to set such records aside',
+                    ) from None
+                reason = (
+                    f"Cast: column {name!r}: value cannot be cast from {source_type} to {target}"
+                )
+                for row in _bad_rows(batch.column(i), target):
+                    refused.setdefault(row, reason)
+        if refused:
+            keep = [r for r in range(batch.num_rows) if r not in refused]
+            batch = batch.take(pa.array(keep, type=pa.int64()))
+        for name, target in self.types.items():
+            i = batch.schema.get_field_index(name)
+            col = _cast_column(batch.column(i), target)
             batch = batch.set_column(i, pa.field(name, target), col)
-        return batch
+        return batch, sorted(refused.items())
 
     def __repr__(self) -> str:
         return f"Cast({ {k: str(v) for k, v in self.types.items()}!r})"
+
+
+def _cast_column(col: pa.Array, target: pa.DataType) -> pa.Array:
+    if pa.types.is_integer(col.type) and pa.types.is_decimal(target):
+        # go through a decimal wide enough for any int64; the narrowing checks values
+        col = pc.cast(col, pa.decimal128(min(19 + target.scale, 38), target.scale))
+    return pc.cast(col, target)
+
+
+def _bad_rows(col: pa.Array, target: pa.DataType) -> list[int]:
+    """The rows whose value cannot be cast: bisection, O(bad x log n) casts."""
+    bad: list[int] = []
+    pending = [(0, len(col))]
+    while pending:
+        lo, hi = pending.pop()
+        try:
+            _cast_column(col.slice(lo, hi - lo), target)
+            continue
+        except pa.ArrowInvalid:
+            if hi - lo == 1:
+                bad.append(lo)
+                continue
+        mid = (lo + hi) // 2
+        pending += [(mid, hi), (lo, mid)]
+    return bad
 
 
 __all__ = ["Cast", "Rename", "Select"]

@@ -1,15 +1,13 @@
 """The HTTP client under :class:`RESTSource`: retries, rate limit, timeouts.
 
-``RetryPolicy`` retries connect errors, timeouts, HTTP 429 and 5xx with exponential backoff
-and full jitter, honouring ``Retry-After``; ``RateLimit`` is a thread-safe token bucket
+The library's one :class:`~etl_express.retry.RetryPolicy` retries connect errors, timeouts,
+HTTP 429 and 5xx with exponential backoff and jitter, honouring ``Retry-After``; ``RateLimit`` is a thread-safe token bucket
 shared by concurrent requests; ``RESTClient`` wraps one ``httpx.Client`` with both.
 """
 
 from __future__ import annotations
 
-import email.utils
 import functools
-import random
 import ssl
 import threading
 import time
@@ -17,54 +15,10 @@ from typing import Any
 
 import httpx
 from loguru import logger
-from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import ETLConfigError, SourceError
+from ...retry import RetryPolicy, retry_after
 from .paginators import PageRequest
-
-
-class RetryPolicy(BaseModel):
-    """When and how long to wait before sending a failed request again.
-
-    The delay before attempt ``n`` (1-based retries) is a random value between 0 and
-    ``min(backoff_max, backoff_base * 2 ** (n - 1))`` (full jitter, so many clients do not
-    retry in lockstep); a ``Retry-After`` header (seconds or an HTTP date) replaces it, up
-    to ``max_retry_after`` seconds.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    max_attempts: int = Field(5, ge=1, description="attempts in total, the first one included")
-    backoff_base: float = Field(0.5, ge=0, description="seconds; doubles each retry")
-    backoff_max: float = Field(30.0, ge=0)
-    jitter: bool = True
-    retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
-    max_retry_after: float = Field(120.0, ge=0, description="cap on a server's Retry-After")
-
-    def delay(self, retry: int, response: httpx.Response | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        if response is not None:
-            after = retry_after(response)
-            if after is not None:
-                return min(after, self.max_retry_after)
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (retry - 1))
-        return random.uniform(0, ceiling) if self.jitter else ceiling
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """The ``Retry-After`` header in seconds, or ``None`` when absent or unreadable."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class RateLimit:
@@ -184,7 +138,7 @@ class RESTClient:
                 raise SourceError(
                     f"{page.method} {where} failed after {attempt} attempts: {problem}",
                     hint="the server is unreachable or overloaded; the next run resumes "
-                    "from the last committed page (raise RetryPolicy.max_attempts to wait longer)",
+                    "from the last committed page (give retry=RetryPolicy(attempts=...) more attempts to wait longer)",
                 )
             wait = policy.delay(attempt, response)
             logger.warning(

@@ -14,7 +14,7 @@ stores, for each row, the hash of exactly the source version it holds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from ...errors import ETLConfigError
 from ...format import ROW_HASH, Batch
 
-if TYPE_CHECKING:
-    from .source import SQLSource
+# ``source`` below is an SQLSource; typed Any so this helper does not import source.py back
+SQLSource = Any
 
 HASHING_DIALECTS = ("postgresql", "mysql", "mariadb")
 

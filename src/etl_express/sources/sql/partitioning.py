@@ -16,7 +16,7 @@ partition. Partitioning on the cursor column gives time windows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,8 +24,8 @@ from ...errors import ETLConfigError
 from ..base import Partition
 from .positions import encode_value
 
-if TYPE_CHECKING:
-    from .source import SQLSource
+# ``source`` below is an SQLSource; typed Any so this helper does not import source.py back
+SQLSource = Any
 
 #: above this many (estimated) rows the quantiles come from a sample
 SAMPLE_ABOVE = 2_000_000

@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from loguru import logger
 from sqlalchemy.engine import Connection, Engine
 
-from ...errors import ETLConfigError, SourceError
+from ...errors import ETLConfigError, SourceError, safe_pg_message
 from ...format import TIMESTAMP, Batch, canonicalize, normalize_name
+from ...retry import diagnose
 from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
 from ..base import Partition, Source
@@ -250,10 +251,17 @@ class SQLSource(Source):
             stmt = self._statement(engine, position, partition)
         except (ETLConfigError, SourceError):
             raise
-        except sa.exc.SQLAlchemyError as exc:
+        except Exception as exc:  # a driver error: what it means and its fix (retry.diagnose)
+            found = diagnose(exc)
+            if found is None and not isinstance(exc, sa.exc.SQLAlchemyError):
+                raise
             raise SourceError(
-                f"cannot read {self.table or 'query'} from {self._masked()}: {type(exc).__name__}: {str(exc).splitlines()[0]}",
-                hint="check the URL, that the database is reachable and the credentials",
+                f"cannot read {self.table or 'query'} from {self._masked()}: "
+                + (f"{found.what}: " if found else "")
+                + safe_pg_message(exc),
+                hint=found.hint
+                if found
+                else "check the URL, that the database is reachable and the credentials",
             ) from None
         if self.fast_path and engine.dialect.name == "postgresql":
             yield from self._read_postgres(engine, stmt, position, partition)

@@ -4,8 +4,8 @@ For each batch from the source: convert to the common format, transform, anonymi
 ONE transaction write the rows (bad ones isolated into quarantine), the quarantined records,
 the checkpoint and the run's counters. A transient error (dropped connection, PostgreSQL
 restart, serialization failure, HTTP 5xx) rolls the batch back, waits (exponential backoff)
-and reopens the source from the last committed checkpoint. A heartbeat thread keeps the
-run's lease fresh however long a batch takes.
+and reopens the source from the last committed checkpoint. The run ledger's heartbeat
+keeps the run's lease fresh however long a batch takes (store/ledger.py).
 """
 
 from __future__ import annotations
@@ -15,60 +15,26 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from .errors import AnonymizationError, ETLError, RunLockedError, SourceError
-from .format import Batch, Rejected, add_lineage
-from .prefetch import read_ahead
-from .quality import QualityTracker, empty_counts
-from .quarantine import drop_rows, refused_records, write_isolating
-from .result import RunResult
-from .retry import is_transient
-from .sinks.postgres import safe_pg_message
-from .sources.base import Partition
-from .store.state import CheckpointStore, now
-from .transformers.base import Transformer
+from ..anonymizers.base import Anonymizer
+from ..anonymizers.records import anonymize_record
+from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
+from ..format import Batch, Rejected, add_lineage, to_records
+from ..prefetch import read_ahead
+from ..quality import QualityTracker, empty_counts
+from ..result import RunResult
+from ..retry import diagnose, is_transient
+from ..sources.base import Partition
+from ..store.state import CheckpointStore, now
+from ..transformers.base import Transformer
+from .quarantine import drop_rows
+from .spec import PipelineSpec
+from .unit import BatchWork, commit_batch
 
 _T = TypeVar("_T")
-
-if TYPE_CHECKING:
-    from .anonymizers.base import Anonymizer
-    from .pipeline import Pipeline
-
-
-class Heartbeat:
-    """A daemon thread refreshing a run's lease every ``interval`` seconds.
-
-    ``lost`` is set when the run is no longer ``running`` in the store (another process
-    took it over); the batch loop then stops before its next commit.
-    """
-
-    def __init__(self, store: CheckpointStore, run_id: str, interval: float, log: Any):
-        self.store, self.run_id, self.interval, self.log = store, run_id, interval, log
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"etl-heartbeat-{run_id[:8]}", daemon=True
-        )
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                if not self.store.heartbeat(self.run_id):
-                    self.lost.set()
-                    return
-            except Exception as exc:  # the database may be down for a moment: keep trying
-                self.log.warning("heartbeat failed: {}", type(exc).__name__)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 @contextmanager
@@ -99,7 +65,7 @@ class PartitionRunner:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: PipelineSpec,
         store: CheckpointStore,
         partition: Partition | None,
         pkey: str,
@@ -212,10 +178,13 @@ class PartitionRunner:
         except Exception as exc:
             # from None: a driver's message may quote a raw value; the retry logic reads
             # the original through ``transient`` below
+            found = diagnose(exc)  # a configuration error: its fix, and no retry
             err = SourceError(
-                f"reading {self.pipeline.source.name} failed: {safe_pg_message(exc)}",
+                f"reading {self.pipeline.source.name} failed: "
+                + (f"{found.what}: " if found else "")
+                + safe_pg_message(exc),
                 where=where,
-                hint="the next run resumes from the last committed batch",
+                hint=found.hint if found else "the next run resumes from the last committed batch",
             )
             err.transient = is_transient(exc)  # type: ignore[attr-defined]
             raise err from None
@@ -238,14 +207,11 @@ class PartitionRunner:
         source_rejected = _rejected(raw)
         n_in = raw.num_rows + len(source_rejected)
         converted = batch.num_rows
-        batch = self._transform(batch, where)
-        filtered = max(converted - batch.num_rows, 0)
-        convert_q = [
-            (pipeline.anonymize_record(r.record), r.reason, raw.position) for r in rejected
-        ]
-        source_q = [
-            (pipeline.anonymize_record(r.record), r.reason, raw.position) for r in source_rejected
-        ]
+        batch, refused = self._transform(batch, where)
+        filtered = max(converted - batch.num_rows - len(refused), 0)
+        convert_q = [(self._anonymized(r.record), r.reason, raw.position) for r in rejected]
+        convert_q += [(self._anonymized(record), why, raw.position) for record, why in refused]
+        source_q = [(self._anonymized(r.record), r.reason, raw.position) for r in source_rejected]
         with_lineage = add_lineage(
             batch, result.run_id, pipeline.source.name, result.started_at or now()
         )
@@ -261,39 +227,29 @@ class PartitionRunner:
             empty_counts(batch),
         )
 
+    def _anonymized(self, record: dict[str, Any]) -> dict[str, Any]:
+        return anonymize_record(record, self.pipeline.anonymizers, self.pipeline.pii)
+
     def _commit(self, item: _Prepared) -> None:
-        """One transaction: rows, quarantine, counters and the checkpoint."""
+        """One transaction: rows, quarantine, counters and the checkpoint (unit.py)."""
         pipeline, store, result = self.pipeline, self.store, self.result
-        raw_position, where, n_in, filtered = item.position, item.where, item.n_in, item.filtered
-        batch, with_lineage, convert_q, source_q = (
-            item.batch,
-            item.with_lineage,
-            item.convert_q,
-            item.source_q,
+        n_in, filtered, batch = item.n_in, item.filtered, item.batch
+        work = BatchWork(
+            run_id=result.run_id,
+            pipeline=pipeline.name,
+            partition=self.pkey,
+            rows=item.with_lineage,
+            primary_key=self.primary_key,
+            rows_in=n_in,
+            position=item.position,
+            quarantine={"convert": item.convert_q, "source": item.source_q},
+            where=item.where,
         )
+        if work.rows.num_rows:
+            self._migrate(work)
         with store.transaction() as conn:
-            try:
-                outcome = write_isolating(conn, pipeline.sink, with_lineage, self.primary_key)
-            except ETLError as exc:
-                exc.where.update({k: v for k, v in where.items() if k not in exc.where})
-                raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
-            sink_q = [
-                (rec, reason, raw_position)
-                for rec, reason in refused_records(with_lineage, outcome.refused)
-            ]
-            store.add_quarantine(
-                conn, result.run_id, pipeline.name, self.pkey, convert_q, stage="convert"
-            )
-            store.add_quarantine(
-                conn, result.run_id, pipeline.name, self.pkey, source_q, stage="source"
-            )
-            store.add_quarantine(
-                conn, result.run_id, pipeline.name, self.pkey, sink_q, stage="sink"
-            )
-            quarantined = len(convert_q) + len(source_q) + len(sink_q)
-            if raw_position is not None:
-                store.save_checkpoint(conn, pipeline.name, self.pkey, raw_position, result.run_id)
-            store.record_batch(conn, result.run_id, n_in, outcome.written, quarantined)
+            done = commit_batch(conn, store, pipeline.sink, work)
+        outcome, quarantined, where = done.outcome, done.quarantined, item.where
         if result.first_commit_at is None:
             result.first_commit_at = now()
         landed = drop_rows(batch, [i for i, _ in outcome.refused])
@@ -316,15 +272,49 @@ class PartitionRunner:
         if self.bar is not None:
             self.bar.update(n_in)
 
-    def _transform(self, batch: pa.RecordBatch, where: dict[str, Any]) -> pa.RecordBatch:
+    def _migrate(self, work: BatchWork) -> None:
+        """Create or alter the target in a short transaction of its own, before the batch's.
+
+        A schema change takes an exclusive lock on the target that blocks its readers until
+        the transaction ends: committed alone it is held for milliseconds, not for the whole
+        batch load. The sink bounds its wait for readers' locks (``ddl_lock_timeout``); a
+        timeout is retried here with the run's backoff. A column added for a batch that then
+        rolls back stays, empty (the next attempt needs it anyway).
+        """
+        sink, store = self.pipeline.sink, self.store
+
+        def prepare() -> None:
+            try:
+                with store.transaction() as conn:
+                    sink.prepare(conn, work.rows.schema, work.primary_key)
+            except ETLError as exc:
+                sink.rollback()
+                exc.where.update({k: v for k, v in work.where.items() if k not in exc.where})
+                raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
+            except BaseException:
+                sink.rollback()
+                raise
+
+        self.pipeline.retry.call(prepare, what="changing the target's schema", log=self.log)
+
+    def _transform(
+        self, batch: pa.RecordBatch, where: dict[str, Any]
+    ) -> tuple[pa.RecordBatch, list[tuple[dict[str, Any], str]]]:
+        """Transformers then anonymizers; also the records a transformer refused (raw, as
+        they entered that step, with the reason), for quarantine."""
         steps: list[Transformer | Anonymizer] = [
             *self.pipeline.transformers,
             *self.pipeline.anonymizers,
         ]
+        refused: list[tuple[dict[str, Any], str]] = []
         for step in steps:
             try:
                 if isinstance(step, Transformer):
-                    batch = step.transform(batch)
+                    before = batch
+                    batch, bad = step.transform_rows(batch)
+                    if bad:
+                        rows = before.take(pa.array([i for i, _ in bad], type=pa.int64()))
+                        refused += zip(to_records(rows), [why for _, why in bad], strict=True)
                 else:
                     batch = step.anonymize(batch)
             except ETLError:
@@ -336,7 +326,7 @@ class PartitionRunner:
                     where=where,
                     hint="check the step's configuration against the batch's columns and types",
                 ) from None
-        return batch
+        return batch, refused
 
 
 @dataclass
@@ -361,4 +351,4 @@ def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
     return pa.schema([*known, *(f for f in new if f.name not in names)])
 
 
-__all__ = ["Heartbeat", "PartitionRunner"]
+__all__ = ["PartitionRunner"]

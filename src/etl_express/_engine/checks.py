@@ -1,0 +1,174 @@
+"""End-of-run quality checks: over what a run read and wrote, and over the target table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._status import observe_run
+from ..errors import ETLError, QualityError
+from ..quality import (
+    ROW_COUNT_HISTORY,
+    CheckResult,
+    QualityTracker,
+    duplicate_keys_check,
+    error_rate_check,
+    reconciliation,
+    row_count_check,
+    skipped,
+    target_count_check,
+)
+from ..result import RunResult
+from ..retry import as_etl_error
+from ..store.ledger import LedgerRun
+from .spec import PipelineSpec
+
+
+def checked(
+    pipeline: PipelineSpec,
+    run: LedgerRun,
+    result: RunResult,
+    compute: Callable[[], list[CheckResult]],
+) -> list[CheckResult]:
+    """Run the end-of-run checks and record them, retried like a batch on a transient error.
+
+    Every batch is committed by now: an error here never discards that work; it fails the
+    run with a message saying so (the next run resumes after the committed batches).
+    """
+    try:
+        found = pipeline.retry.call(compute, what="running the quality checks", log=run.log)
+        run.record_checks(found)
+        return found
+    except ETLError:
+        raise
+    except Exception as exc:
+        raise as_etl_error(
+            exc,
+            what="the end-of-run quality checks could not be completed",
+            where={
+                "pipeline": pipeline.name,
+                "partition": run.partition or "all",
+                "run": run.run_id,
+            },
+            hint=f"the run's {result.rows_written} written rows are committed and stay; "
+            "the next run resumes after them and runs the checks again",
+        ) from None
+
+
+def run_checks(
+    pipeline: PipelineSpec, result: RunResult, tracker: QualityTracker, pkey: str
+) -> list[CheckResult]:
+    """Checks over what this run read and wrote."""
+    p = pipeline.check_policies
+    store = pipeline.store
+    checks = [
+        reconciliation(
+            result.rows_read,
+            result.rows_written,
+            result.rows_quarantined,
+            result.rows_filtered,
+            p["reconciliation"],
+            tracker.unbalanced_batches,
+        ),
+        error_rate_check(
+            result.rows_quarantined, result.rows_read, pipeline.max_error_rate, p["error_rate"]
+        ),
+        tracker.required_check(p["required_columns"]),
+        tracker.empty_columns_check(
+            p["empty_columns"], store.recent_checks(pipeline.name, pkey, "empty_columns")
+        ),
+    ]
+    history = [
+        r["rows_read"] for r in store.recent_runs(pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
+    ]
+    checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
+    checks.extend(observe_run(pipeline, store, pkey, result))  # freshness, target schema
+    for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
+        checks.extend(a.checks())
+    return checks
+
+
+def combined_checks(pipeline: PipelineSpec, combined: RunResult) -> list[CheckResult]:
+    """Checks over the sum of a parallel run's partitions."""
+    p = pipeline.check_policies
+    return [
+        reconciliation(
+            combined.rows_read,
+            combined.rows_written,
+            combined.rows_quarantined,
+            combined.rows_filtered,
+            p["reconciliation"],
+        ),
+        error_rate_check(
+            combined.rows_quarantined,
+            combined.rows_read,
+            pipeline.max_error_rate,
+            p["error_rate"],
+        ),
+    ]
+
+
+def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> list[CheckResult]:
+    """Checks over the whole target table (once per run, also for a parallel run)."""
+    p = pipeline.check_policies
+    schema_name = getattr(pipeline.sink, "schema_name", None)
+    table_name = getattr(pipeline.sink, "table_name", None)
+    if not schema_name or not table_name:
+        why = f"{type(pipeline.sink).__name__} is not a PostgreSQL table"
+        return [
+            skipped("duplicate_keys", p["duplicate_keys"], why),
+            skipped("target_count", p["target_count"], why),
+        ]
+    with pipeline.store.transaction() as conn:
+        checks = [
+            duplicate_keys_check(
+                conn,
+                schema_name,
+                table_name,
+                list(pipeline.source.primary_key),
+                p["duplicate_keys"],
+            )
+        ]
+        if full_load:
+            checks.append(
+                target_count_check(
+                    conn,
+                    schema_name,
+                    table_name,
+                    pipeline.source.name,
+                    rows_written,
+                    p["target_count"],
+                )
+            )
+        else:
+            checks.append(skipped("target_count", p["target_count"], "not a full load"))
+    return checks
+
+
+def raise_failed(checks: list[CheckResult], where: dict[str, Any], log: Any) -> None:
+    """Warn about warned checks; raise :class:`QualityError` when a ``fail`` check failed."""
+    for c in checks:
+        if c.status == "warned":
+            log.warning("quality check {} warned: {}", c.name, c.details)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise QualityError(
+            "quality check(s) failed: " + "; ".join(describe(c) for c in failed),
+            where=where,
+            hint="what is valid is committed; inspect etl_express.quality_checks and "
+            "`etl-express quarantine list` for this run",
+        )
+
+
+def describe(check: CheckResult) -> str:
+    if check.name == "error_rate":
+        d = check.details
+        return (
+            f"error rate {d['error_rate']:.4%} ({d['rows_quarantined']} of {d['rows_read']} rows quarantined) "
+            f"is above max_error_rate {d['max_error_rate']:.4%}"
+        )
+    shown = {k: v for k, v in check.details.items() if k not in ("non_empty",)}
+    return f"{check.name} {shown}"
+
+
+__all__ = ["checked", "combined_checks", "describe", "raise_failed", "run_checks", "table_checks"]

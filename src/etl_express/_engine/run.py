@@ -1,0 +1,157 @@
+"""One run of one partition: the ledger's run around the batch loop and the checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from loguru import logger
+
+from .. import _speedups
+from ..errors import ETLError
+from ..logs import start_run_log
+from ..quality import CheckResult, QualityTracker
+from ..reconcile import Reconciliation, forget_reconciliation
+from ..result import RunResult
+from ..retry import as_etl_error
+from ..sources.base import Partition
+from ..store.ledger import LedgerRun
+from ..store.state import now, partition_key
+from .batches import PartitionRunner
+from .checks import checked, raise_failed, run_checks, table_checks
+from .spec import PipelineSpec, ledger_for
+
+
+def run_partition(
+    pipeline: PipelineSpec,
+    partition: Partition | None,
+    *,
+    reset: bool = False,
+    with_table_checks: bool = True,
+) -> RunResult:
+    """Run one partition (``None``: the whole source) from its last checkpoint.
+
+    Raises an :class:`ETLError` carrying the :class:`RunResult` as ``.result`` when the run
+    fails; what was committed stays committed.
+    """
+    pipeline.check_pii_coverage()
+    store = pipeline.store
+    pkey = partition_key(partition)
+    if reset:
+        store.reset(pipeline.name, pkey)
+        if pipeline.deletes is not None:
+            forget_reconciliation(store, pipeline.name, pkey)
+    result = RunResult(
+        run_id="", pipeline=pipeline.name, status="running", partition=partition, started_at=now()
+    )
+    log: Any = logger
+    try:
+        with ledger_for(pipeline).open(pipeline.name, pkey) as run:
+            result.run_id = run.run_id
+            log = run.log
+            try:
+                _run_body(pipeline, run, result, partition, pkey, with_table_checks)
+            except Exception as exc:  # wrapped here, so the ledger stores the clear message
+                error = as_etl_error(
+                    exc, where={"pipeline": pipeline.name, "partition": pkey or "all"}
+                )
+                if error is exc:
+                    raise
+                raise error from None
+    except BaseException as exc:
+        _failed(result, exc, log)
+        raise
+    result.status = "succeeded"
+    result.finished_at = now()
+    log.info(
+        "run succeeded: {} read, {} written, {} quarantined in {:.1f} s",
+        result.rows_read,
+        result.rows_written,
+        result.rows_quarantined,
+        result.seconds,
+    )
+    return result
+
+
+def _run_body(
+    pipeline: PipelineSpec,
+    run: LedgerRun,
+    result: RunResult,
+    partition: Partition | None,
+    pkey: str,
+    with_table_checks: bool,
+) -> None:
+    store, log = pipeline.store, run.log
+    start_run_log(store, run.run_id)  # this run's log lines to its database
+    for a in pipeline.anonymizers:
+        a.reset()
+    if _speedups.native is None:  # the same results, about half the throughput
+        log.info(
+            "run started (compiled speedups {}: hashing and COPY encoding take the "
+            "pure-Python paths)",
+            _speedups.describe(),
+        )
+    else:
+        log.info("run started")
+    tracker = QualityTracker(pipeline.required)
+    with _progress(pipeline, pkey) as bar:
+        runner = PartitionRunner(pipeline, store, partition, pkey, result, tracker, log, bar)
+        runner.lease_lost = run.lost
+        deletes = Reconciliation(runner) if pipeline.deletes else None
+        runner.run()
+        if deletes is not None:  # after the incremental pass (reconcile/)
+            deletes.run()
+    result.checks.extend(end_of_run_checks(pipeline, run, result, tracker, pkey, with_table_checks))
+    where = {"pipeline": pipeline.name, "partition": pkey or "all", "run": run.run_id}
+    raise_failed(result.checks, where, log)
+    run.succeed()
+
+
+def end_of_run_checks(
+    pipeline: PipelineSpec,
+    run: LedgerRun,
+    result: RunResult,
+    tracker: QualityTracker,
+    pkey: str,
+    with_table_checks: bool,
+) -> list[CheckResult]:
+    """The run's quality checks, run and recorded (retried, see :func:`checks.checked`)."""
+
+    def compute() -> list[CheckResult]:
+        found = run_checks(pipeline, result, tracker, pkey)
+        if with_table_checks:
+            found += table_checks(
+                pipeline, result.full_load and not result.partition, result.rows_written
+            )
+        return found
+
+    return checked(pipeline, run, result, compute)
+
+
+def _failed(result: RunResult, exc: BaseException, log: Any) -> None:
+    result.status = "failed"
+    result.finished_at = now()
+    result.error = str(exc) if isinstance(exc, ETLError) else type(exc).__name__
+    log.error("run failed: {}", result.error)
+    if isinstance(exc, ETLError):
+        exc.result = result  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _progress(pipeline: PipelineSpec, pkey: str) -> Iterator[Any]:
+    disable = None if pipeline.progress is None else not pipeline.progress
+    if disable:
+        from tqdm import tqdm  # no notebook-widget probing when the bar is off
+    else:
+        from tqdm.auto import tqdm
+    bar = tqdm(
+        desc=f"{pipeline.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable
+    )
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+__all__ = ["end_of_run_checks", "run_partition"]

@@ -1,0 +1,15 @@
+"""The DAG of the served-Airflow test: ``pipeline_dag`` over a factory in the DAGs folder."""
+
+from __future__ import annotations
+
+from served_pipeline import PARTITIONS
+
+from etl_express.airflow import pipeline_dag
+
+dag = pipeline_dag(
+    "served_pipeline:build",
+    dag_id="etl_served",
+    schedule=None,  # runs only when triggered: unpausing creates no catch-up run
+    partitions=PARTITIONS,
+    retries=0,
+)
