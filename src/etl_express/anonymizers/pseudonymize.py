@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from pydantic import SecretStr
 
 from .. import _speedups
+from .._validate import name_list
 from ..secrets import SecretRef
 from .base import Anonymizer
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
@@ -155,7 +156,7 @@ class Pseudonymize(Anonymizer):
         *,
         entities: Mapping[str, str] | None = None,
     ):
-        self.columns = (columns,) if isinstance(columns, str) else tuple(columns)
+        self.columns = tuple(name_list(columns, "columns", type(self).__name__))
         entities = dict(entities or {})
         self.entities = {c: entities.get(c) or infer_entity(c) for c in self.columns}
         self._hasher = KeyedHasher(key, "Pseudonymize")
