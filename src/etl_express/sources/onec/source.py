@@ -81,8 +81,8 @@ class OneCODataSource(RESTSource):
     ``$top``/``$skip`` in a stable ``$orderby`` (``Ref_Key`` by default), narrows columns with
     ``$select`` and authenticates with the given ``httpx.Auth`` (usually basic auth from
     secrets). The records are under ``value``; each is normalized: 1C's empty date
-    ``0001-01-01T00:00:00`` and the empty reference become null, dates become UTC timestamps, GUIDs are lower-cased, navigation
-    annotations are dropped. With ``date_field`` (``Date`` for documents) the load is
+    ``0001-01-01T00:00:00`` and the empty reference become null, dates become UTC
+    timestamps, GUIDs are lower-cased, navigation annotations are dropped. With ``date_field`` (``Date`` for documents) the load is
     incremental: the newest date seen is the checkpoint and the next run adds
     ``$filter=Date gt datetime'...'``, so only newer objects are fetched. Everything else —
     retries, rate limit, resuming at the next page — is :class:`RESTSource`'s.
