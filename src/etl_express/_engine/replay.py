@@ -8,12 +8,14 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from loguru import logger
 from sqlalchemy.engine import Connection
 
 from ..errors import SinkError
 from ..format import LINEAGE_COLUMNS, TIMESTAMP, add_lineage, records_to_batch
 from ..sinks.base import Sink
 from ..store.state import now
+from .run import SinkCloser
 from .spec import PipelineSpec, ledger_for
 from .unit import BatchWork, commit_batch
 
@@ -99,15 +101,21 @@ def replay(
     items = store.quarantined(pipeline.name, ids=ids, run_id=run_id)
     if not items:
         return ReplayResult(run_id="")
-    with ledger_for(pipeline).open(pipeline.name, REPLAY_KEY) as run:
-        result = ReplayResult(run_id=run.run_id)
-        with store.transaction() as conn:
-            schema = target_schema(conn, pipeline.sink)
-            for stage in ("sink", "convert", "source"):
-                group = [it for it in items if it.get("stage", "sink") == stage]
-                if group:
-                    _replay_group(pipeline, conn, group, schema, stage, run.run_id, result)
-        run.succeed()
+    sink = SinkCloser(pipeline.sink)
+    try:
+        with ledger_for(pipeline).open(pipeline.name, REPLAY_KEY) as run:
+            result = ReplayResult(run_id=run.run_id)
+            with store.transaction() as conn:
+                schema = target_schema(conn, pipeline.sink)
+                for stage in ("sink", "convert", "source"):
+                    group = [it for it in items if it.get("stage", "sink") == stage]
+                    if group:
+                        _replay_group(pipeline, conn, group, schema, stage, run.run_id, result)
+            sink.close()
+            run.succeed()
+    except BaseException:
+        sink.close_after_failure(logger)
+        raise
     return result
 
 
