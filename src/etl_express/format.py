@@ -207,7 +207,17 @@ def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None)
 
 def canonical_schema(schema: pa.Schema) -> pa.Schema:
     """The canonical form of a declared schema."""
-    return pa.schema([pa.field(normalize_name(f.name), canonical_type(f.type)) for f in schema])
+    return pa.schema(
+        [
+            pa.field(
+                normalize_name(f.name),
+                canonical_type(f.type),
+                # declared lists and structs, or tagged text, hold JSON (stored as jsonb)
+                metadata=JSON_METADATA if pa.types.is_nested(f.type) or is_json_field(f) else None,
+            )
+            for f in schema
+        ]
+    )
 
 
 def _check_unique(
@@ -323,11 +333,14 @@ def records_to_batch(
     targets = {f.name: f.type for f in schema} if schema is not None else {}
     rejected: dict[int, str] = {}
     arrays: dict[str, pa.Array] = {}
-    json_names: set[str] = set()
+    # a schema's JSON columns (declared, or inferred from an earlier batch) stay JSON
+    json_names = {f.name for f in schema if is_json_field(f)} if schema is not None else set()
     for name in names:
         values = [row.get(name) for row in rows]
         target = targets.get(name)
-        if target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
+        if name in json_names:
+            values = [None if v is None else to_json_text(v) for v in values]
+        elif target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
             json_names.add(name)  # nested values: JSON text, stored as jsonb
         try:
             arrays[name] = _convert_value_column(values, target)
