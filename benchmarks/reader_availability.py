@@ -123,7 +123,7 @@ def main() -> None:
         conn.execute(f"CREATE SCHEMA {schema}")
         conn.execute(
             f"CREATE TABLE {schema}.src AS SELECT g AS id, 'name ' || g AS name, "
-            "g % 1000 AS amount, now() AS updated_at FROM generate_series(1, %s) g",
+            "g %% 1000 AS amount, now() AS updated_at FROM generate_series(1, %s) g",
             (args.rows,),
         )
         conn.execute(f"ALTER TABLE {schema}.src ADD PRIMARY KEY (id)")
@@ -153,7 +153,7 @@ def main() -> None:
                     conn.execute(f"ALTER TABLE {schema}.src ADD COLUMN extra_{cycle} text")
                     conn.execute(
                         f"UPDATE {schema}.src SET extra_{cycle} = 'x', updated_at = now() "
-                        "WHERE id %% 10 = 0"
+                        "WHERE id % 10 = 0"
                     )
                 blocker = None
                 if args.long_reader > 0:

@@ -266,3 +266,44 @@ def test_a_connection_lost_for_good_during_the_checks_keeps_the_committed_work(
         pg_url, "SELECT position FROM etl_express.checkpoints WHERE pipeline = %s", (pipeline_name,)
     )
     assert position == [(3000,)]  # the next run starts after the committed batches
+
+
+UNGUARDED = """
+import sys
+import etl_express as etl
+from etl_express.sinks.postgres import PostgresSink
+from etl_express.sources.sql import SQLSource
+
+url, schema, name = sys.argv[1:4]
+pipeline = etl.Pipeline(
+    name, SQLSource(url, table=f"{schema}.src", primary_key="id"),
+    sink=PostgresSink(f"{schema}.dst"), progress=False,
+)
+pipeline.run(workers=2)  # no  if __name__ == "__main__":  guard
+"""
+
+
+def test_a_parallel_script_without_the_main_guard_fails_clearly(
+    pg_url, schema, pipeline_name, tmp_path
+):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    make_source_table(pg_url, f"{schema}.src", 2000)
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(script), pg_url, schema, pipeline_name],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr
+    assert "2 of 2 partitions failed" in proc.stderr
+    parallel_rows = [r for r in _runs(pg_url, pipeline_name) if r[0] == "*"]
+    assert len(parallel_rows) == 1  # the workers never started runs of their own
+    assert not [r for r in _runs(pg_url, pipeline_name) if r[1] == "running"]

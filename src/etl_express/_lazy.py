@@ -29,7 +29,10 @@ def lazy_exports(
         if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module = importlib.import_module(target, package)
-        value = module if target.lstrip(".") == name else getattr(module, name)
+        # ``read`` -> ``.read`` is the function read.read, not its module; a subpackage such as
+        # ``sources`` -> ``.sources`` has no attribute of its own name
+        submodule = target.lstrip(".") == name and not hasattr(module, name)
+        value = module if submodule else getattr(module, name)
         setattr(sys.modules[package], name, value)  # later lookups skip this hook
         return value
 

@@ -801,16 +801,15 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
-            Py_ssize_t n = off[r + 1] - off[r], first = -1, m = 0;
+            Py_ssize_t n = off[r + 1] - off[r], digits = 0, m = 0;
             int hit = memchr(t, '@', n) != NULL;
-            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9][0-9\s()\-]{8,}[0-9] */
+            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9](?:[\s().\-]*[0-9]){9} */
                 uint8_t c = t[i];
                 if (c >= '0' && c <= '9') {
-                    if (first < 0) first = i;
-                    else if (i - first >= 9) hit = 1;
+                    hit = ++digits >= 10;
                 } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
-                             c == '-')) {
-                    first = -1;
+                             c == '-' || c == '.')) {
+                    digits = 0;
                 }
             }
             int extended_c = memchr(t, 0xE1, n) != NULL, context;
@@ -925,8 +924,9 @@ static int get_optional(PyObject *obj, Py_buffer *view) {
     return PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS);
 }
 
-/* Parse one part description; returns the part's total output size, or -1 with an error set. */
-static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
+/* Parse one part description and hold its buffers: 0, or -1 with an error set. What the
+   buffers hold (offsets) is checked by part_size, once no Python code can run any more. */
+static int parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
     const char *kind;
     PyObject *a = NULL, *b = NULL, *c = NULL;
     if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 2) goto bad;
@@ -934,8 +934,7 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
     if (kind == NULL) return -1;
     if (strcmp(kind, "const") == 0) {
         p->kind = P_CONST;
-        if (!PyArg_ParseTuple(item, "sy*", &kind, &p->data)) return -1;
-        return checked_size(rows, p->data.len, 0);
+        return PyArg_ParseTuple(item, "sy*", &kind, &p->data) ? 0 : -1;
     }
     if (strcmp(kind, "block") == 0) {
         p->kind = P_BLOCK;
@@ -951,7 +950,7 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             PyErr_SetString(PyExc_ValueError, "block part shorter than rows x width");
             return -1;
         }
-        return size;
+        return 0;
     }
     if (strcmp(kind, "var") == 0 || strcmp(kind, "text") == 0) {
         int text = kind[0] == 't';
@@ -962,21 +961,15 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             return -1;
         }
         if (PyObject_GetBuffer(b, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
-        if (get_column_offsets(a, &p->offsets, rows, p->data.len) < 0) return -1;
-        const int32_t *off = (const int32_t *)p->offsets.buf;
+        if (get_offsets(a, &p->offsets, rows) < 0) return -1;
         if (text) {
             if (get_optional(c, &p->valid) < 0) return -1;
             if (!bitmap_covers(&p->valid, p->bit, rows)) {
                 PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
                 return -1;
             }
-            if (p->prefix.len > INT32_MAX - (off[rows] - off[0])) {  /* a field's length is an int32 */
-                PyErr_SetString(PyExc_ValueError, "text part: a field would pass 2 GiB");
-                return -1;
-            }
-            return checked_size(rows, 4 + p->prefix.len, off[rows] - off[0]);
         }
-        return off[rows] - off[0];
+        return 0;
     }
     if (strcmp(kind, "int") == 0) {
         long long delta;
@@ -1001,7 +994,7 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
             return -1;
         }
-        return checked_size(rows, 4 + p->out_width, 0);
+        return 0;
     }
     if (strcmp(kind, "bool") == 0) {
         p->kind = P_BOOL;
@@ -1012,11 +1005,36 @@ static Py_ssize_t parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             PyErr_SetString(PyExc_ValueError, "bool part: bitmaps shorter than the rows");
             return -1;
         }
-        return 5 * rows;
+        return 0;
     }
 bad:
     PyErr_SetString(PyExc_TypeError, "a part is ('const'|'block'|'var'|'text'|'int'|'bool', ...)");
     return -1;
+}
+
+/* A parsed part's output size, its offsets checked: after the last part was parsed, so no
+   Python code of the caller (an __index__ of a later part) can change them before the copy.
+   -1 with an error set. */
+static Py_ssize_t part_size(const Part *p, Py_ssize_t rows) {
+    switch (p->kind) {
+        case P_CONST: return checked_size(rows, p->data.len, 0);
+        case P_BLOCK: return checked_size(rows, p->width, 0);
+        case P_INT: return checked_size(rows, 4 + p->out_width, 0);
+        case P_BOOL: return checked_size(rows, 5, 0);
+        default: break;
+    }
+    const int32_t *off = (const int32_t *)p->offsets.buf;
+    if (check_offsets(off, rows, p->data.len) < 0) {
+        PyErr_SetString(PyExc_ValueError, "offsets out of order or beyond the data buffer");
+        return -1;
+    }
+    Py_ssize_t bytes = off[rows] - off[0];
+    if (p->kind == P_VAR) return bytes;
+    if (p->prefix.len > INT32_MAX - bytes) {  /* a field's length is an int32 */
+        PyErr_SetString(PyExc_ValueError, "text part: a field would pass 2 GiB");
+        return -1;
+    }
+    return checked_size(rows, 4 + p->prefix.len, bytes);
 }
 
 static PyObject *copy_rows(PyObject *self, PyObject *args) {
@@ -1027,9 +1045,9 @@ static PyObject *copy_rows(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "rows must be >= 0");
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(parts, "parts must be a sequence");
+    PyObject *seq = PySequence_Tuple(parts);  /* a tuple: the caller cannot change it meanwhile */
     if (seq == NULL) return NULL;
-    Py_ssize_t k = PySequence_Fast_GET_SIZE(seq), got = 0, total = 0;
+    Py_ssize_t k = PyTuple_GET_SIZE(seq), got = 0, total = 0;
     Part *ps = PyMem_Calloc(k ? k : 1, sizeof(Part));
     PyObject *out = NULL;
     if (ps == NULL) {
@@ -1037,13 +1055,15 @@ static PyObject *copy_rows(PyObject *self, PyObject *args) {
         goto done;
     }
     for (; got < k; got++) {
-        Py_ssize_t size = parse_part(PySequence_Fast_GET_ITEM(seq, got), rows, &ps[got]);
-        if (size < 0) {
+        if (parse_part(PyTuple_GET_ITEM(seq, got), rows, &ps[got]) < 0) {
             got++;
             goto done;
         }
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Py_ssize_t size = part_size(&ps[j], rows);
+        if (size < 0) goto done;
         if (__builtin_add_overflow(total, size, &total)) {
-            got++;
             PyErr_SetString(PyExc_OverflowError, "COPY rows size overflows");
             goto done;
         }

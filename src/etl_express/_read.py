@@ -35,7 +35,9 @@ def _select(
     limit: int | None,
     order_by: Sequence[str] | None,
     dsn: str,
-) -> str:
+    as_of: Any = None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The query text and its parameters (``as_of``: the versions live at that moment)."""
     import psycopg
 
     schema, name = split_table(table)
@@ -43,12 +45,19 @@ def _select(
     query = sql.SQL("SELECT {} FROM {}.{}").format(
         cols, sql.Identifier(schema), sql.Identifier(name)
     )
-    if order_by:
-        query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
-    if limit is not None:
-        query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
+    params: tuple[Any, ...] = ()
     with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
-        return query.as_string(pgconn)
+        if as_of is not None:
+            from .sinks.history import as_of_filter
+
+            where, moment = as_of_filter(pgconn, schema, name, as_of)
+            query += where
+            params = (moment,)
+        if order_by:
+            query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
+        if limit is not None:
+            query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
+        return query.as_string(pgconn), params
 
 
 def read_batches(
@@ -58,15 +67,16 @@ def read_batches(
     columns: Sequence[str] | None = None,
     limit: int | None = None,
     order_by: Sequence[str] | None = None,
+    as_of: Any = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``table`` from the PostgreSQL store as Arrow record batches."""
     import adbc_driver_postgresql.dbapi as adbc
 
     dsn = libpq_url(resolve_url(url))
     with _reading(table, dsn):
-        text = _select(table, columns, limit, order_by, dsn)
+        text, params = _select(table, columns, limit, order_by, dsn, as_of)
         with adbc.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute(text)
+            cur.execute(text, parameters=params or None)
             yield from cur.fetch_record_batch()
 
 
@@ -77,15 +87,16 @@ def read_arrow(
     columns: Sequence[str] | None = None,
     limit: int | None = None,
     order_by: Sequence[str] | None = None,
+    as_of: Any = None,
 ) -> pa.Table:
     """``table`` from the store as one Arrow table (its schema even when it is empty)."""
     import adbc_driver_postgresql.dbapi as adbc
 
     dsn = libpq_url(resolve_url(url))
     with _reading(table, dsn):
-        text = _select(table, columns, limit, order_by, dsn)
+        text, params = _select(table, columns, limit, order_by, dsn, as_of)
         with adbc.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute(text)
+            cur.execute(text, parameters=params or None)
             return cur.fetch_arrow_table()
 
 
@@ -96,6 +107,7 @@ def read_pandas(
     columns: Sequence[str] | None = None,
     limit: int | None = None,
     order_by: Sequence[str] | None = None,
+    as_of: Any = None,
 ) -> Any:
     """``table`` from the store as a pandas ``DataFrame`` (needs pandas installed)."""
     try:
@@ -106,7 +118,9 @@ def read_pandas(
         raise ETLConfigError(
             "read_pandas needs pandas", hint="pip install pandas (or use read_arrow)"
         ) from None
-    return read_arrow(table, url=url, columns=columns, limit=limit, order_by=order_by).to_pandas()
+    return read_arrow(
+        table, url=url, columns=columns, limit=limit, order_by=order_by, as_of=as_of
+    ).to_pandas()
 
 
 def read(
@@ -116,14 +130,19 @@ def read(
     columns: Sequence[str] | None = None,
     limit: int | None = None,
     order_by: Sequence[str] | None = None,
+    as_of: Any = None,
 ) -> Iterator[dict[str, Any]]:
     """Stream ``table`` (``"schema.table"``) from the store as JSON-like dicts.
 
     Values are str, int, float, bool, None, list or dict — timestamps as ISO 8601 strings,
     decimals as strings — so ``json.dumps`` works on every record. ``url`` defaults to
-    ``ETL_EXPRESS_DATABASE_URL`` or the embedded server.
+    ``ETL_EXPRESS_DATABASE_URL`` or the embedded server. ``as_of`` (a datetime or an ISO 8601
+    string; naive means UTC) returns the rows live at that moment of a table loaded with
+    ``PostgresSink(table, history=True)``.
     """
-    for batch in read_batches(table, url=url, columns=columns, limit=limit, order_by=order_by):
+    for batch in read_batches(
+        table, url=url, columns=columns, limit=limit, order_by=order_by, as_of=as_of
+    ):
         yield from to_records(batch)
 
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from .errors import ETLConfigError, ETLError
 from .format import normalize_name
 from .quality import CheckResult, judge, skipped
+from .store.database import mask_url
 from .store.state import SCHEMA, CheckpointStore, now, pipelines, table_schemas
 
 if TYPE_CHECKING:
@@ -95,6 +97,23 @@ def format_duration(seconds: float | None) -> str | None:
     return f"{whole}s"
 
 
+def format_age(seconds: float | None) -> str | None:
+    """A readable age in its two largest units: ``10810`` -> ``"3h 0m"``, ``42`` -> ``"42s"``."""
+    if seconds is None:
+        return None
+    left = max(round(seconds), 0)
+    if left < 60:
+        return f"{left}s"
+    days, left = divmod(left, int(DAY))
+    hours, left = divmod(left, 3600)
+    minutes, secs = divmod(left, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
 # -- written by a running pipeline -----------------------------------------------------
 
 
@@ -138,7 +157,7 @@ def observe_run(
     with the declared freshness: ``warned`` when the data had gone stale before this run
     (the run itself makes it fresh again), ``skipped`` without a declared freshness.
     """
-    _record_schema(pipeline, store, pkey, result.run_id)
+    _record_schema(pipeline, store, result.run_id)
     freshness_s = _seconds(pipeline)
     if freshness_s is None:
         return [skipped("freshness", "warn", "no freshness declared: Pipeline(freshness=...)")]
@@ -159,10 +178,11 @@ def observe_run(
     ]
 
 
-def _record_schema(pipeline: Pipeline, store: CheckpointStore, pkey: str, run_id: str) -> None:
+def _record_schema(pipeline: Pipeline, store: CheckpointStore, run_id: str) -> None:
+    # every partition may record (a parallel run has no other hook); only a change is stored
     schema_name = getattr(pipeline.sink, "schema_name", None)
     table_name = getattr(pipeline.sink, "table_name", None)
-    if not schema_name or not table_name or pkey not in WHOLE_RUN_KEYS:
+    if not schema_name or not table_name:
         return
     target = f"{schema_name}.{table_name}"
     with store.transaction() as conn:
@@ -283,7 +303,7 @@ def pipeline_records(conn: Connection, at: dt.datetime | None = None) -> list[di
             )
         ).mappings()
     }
-    firsts: dict[str, Any] = dict(
+    firsts: dict[str, dt.datetime] = dict(
         conn.execute(
             sa.text(f"SELECT pipeline, min(started_at) FROM {SCHEMA}.runs GROUP BY pipeline")
         ).all()
@@ -340,10 +360,8 @@ def _record(
     mask: Any,
 ) -> dict[str, Any]:
     age = (at - last_success).total_seconds() if last_success is not None else None
-    if freshness_s is None:
-        fresh = None  # nothing declared: only the last run's status judges the pipeline
-    else:
-        fresh = age is not None and age <= freshness_s
+    # nothing declared: fresh is None and only the last run's status judges the pipeline
+    fresh = None if freshness_s is None else age is not None and age <= freshness_s
     duration = None
     if last is not None and last["finished_at"] is not None:
         duration = (last["finished_at"] - last["started_at"]).total_seconds()
@@ -398,35 +416,51 @@ def status(url: Any = None) -> list[dict[str, Any]]:
     ``ok`` is what ``etl-express status`` exits on: not stale, and the last completed run
     succeeded. Reading never writes to the store.
     """
-    from .secrets import reveal
-    from .store.database import engine_for, mask_url, resolve_url
+    engine = open_store(url)
+    with unreachable_as_error(engine), engine.connect() as conn:
+        return pipeline_records(read_only(conn))
 
-    resolved = resolve_url(reveal(url) if url is not None else None)
-    engine = engine_for(resolved)
+
+@contextmanager
+def unreachable_as_error(engine: Engine) -> Iterator[None]:
+    """A connection failure as an :class:`ETLError` naming the store (password masked)."""
     try:
-        if not has_store(engine):
-            raise ETLConfigError(
-                f"no etl-express store in {mask_url(resolved)} (schema {SCHEMA} has no runs table)",
-                hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
-                "PostgresSink writes to",
-            )
-        with engine.connect() as conn:
-            return pipeline_records(read_only(conn))
+        yield
     except sa.exc.OperationalError as exc:
         from .sinks.postgres import safe_pg_message
 
         raise ETLError(
-            f"cannot read the store at {mask_url(resolved)}: {safe_pg_message(exc.orig or exc)}",
+            f"cannot read the store at {mask_url(engine.url)}: {safe_pg_message(exc.orig or exc)}",
             hint="check that the server is up and the URL (--url / ETL_EXPRESS_DATABASE_URL)",
         ) from None
+
+
+def open_store(url: Any = None) -> Engine:
+    """The engine of the store at ``url`` (default: ``ETL_EXPRESS_DATABASE_URL`` or the
+    embedded server), after checking it holds an etl-express store; creates nothing."""
+    from .secrets import reveal
+    from .store.database import engine_for, resolve_url
+
+    engine = engine_for(resolve_url(reveal(url) if url is not None else None))
+    with unreachable_as_error(engine):
+        found = has_store(engine)
+    if not found:
+        raise ETLConfigError(
+            f"no etl-express store in {mask_url(engine.url)} (schema {SCHEMA} has no runs table)",
+            hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
+            "PostgresSink writes to",
+        )
+    return engine
 
 
 __all__ = [
     "WHOLE_RUN_KEYS",
     "availability",
     "declare",
+    "format_age",
     "format_duration",
     "observe_run",
+    "open_store",
     "parse_duration",
     "pipeline_records",
     "status",

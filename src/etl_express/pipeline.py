@@ -14,8 +14,9 @@ from ._engine.run import run_partition
 from ._status import declare, parse_duration
 from ._validate import name_list
 from .anonymizers.base import Anonymizer
+from .anonymizers.guard import check_pipeline
 from .anonymizers.records import anonymize_record
-from .errors import AnonymizationError, ETLConfigError
+from .errors import ETLConfigError
 from .format import normalize_name
 from .quality import resolve_policies
 from .reconcile import check_options, deletion_mark_steps, forget_reconciliation
@@ -198,19 +199,9 @@ class Pipeline:
         return replay(self, ids=ids, run_id=run_id)
 
     def check_pii_coverage(self) -> None:
-        """Refuse to run when a column tagged as personal data has no anonymizer."""
-        covered: set[str] = set()
-        for a in self.anonymizers:
-            covered |= {normalize_name(c) for c in a.covers()}
-        missing = [c for c in self.pii if c not in covered]
-        if missing:
-            raise AnonymizationError(
-                f"personal-data column(s) {missing} would reach the sink without an anonymizer",
-                where={"pipeline": self.name},
-                hint="add an anonymizer covering them, e.g. Pseudonymize("
-                + repr(missing)
-                + ", key=etl.secret('ANON_KEY'))",
-            )
+        """Refuse to run when personal data could get through: see
+        :func:`etl_express.anonymizers.guard.check_pipeline`."""
+        check_pipeline(self)
 
     # -- running -----------------------------------------------------------------------
 

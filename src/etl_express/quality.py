@@ -314,6 +314,19 @@ def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[s
     return any(list(r[0]) == want for r in rows)
 
 
+def _is_history(conn: Any, schema: str, table: str) -> bool:
+    """A table of ``PostgresSink(history=True)``: several versions a key, one current."""
+    return bool(
+        conn.execute(
+            sa.text(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s "
+                "AND table_name = :t AND column_name = '_etl_valid_to'"
+            ),
+            {"s": schema, "t": table},
+        ).scalar_one()
+    )
+
+
 def duplicate_keys_check(
     conn: Any, schema: str, table: str, primary_key: Sequence[str], policy: Policy
 ) -> CheckResult:
@@ -324,10 +337,12 @@ def duplicate_keys_check(
         return skipped("duplicate_keys", policy, "the target table does not exist yet")
     if _has_unique_index_on(conn, schema, table, primary_key):
         return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
-    target = _table(schema, table, *primary_key)
+    target = _table(schema, table, *primary_key, "_etl_valid_to")
+    current = _is_history(conn, schema, table)
     groups = (
         sa.select(sa.literal(1))
         .select_from(target)
+        .where(target.c["_etl_valid_to"].is_(None) if current else sa.true())
         .group_by(*(target.c[c] for c in primary_key))
         .having(sa.func.count() > 1)
         .subquery("d")
@@ -351,10 +366,12 @@ def target_count_check(
         ),
         {"s": schema, "t": table},
     ).scalar_one()
-    target = _table(schema, table, "_etl_source")
+    target = _table(schema, table, "_etl_source", "_etl_valid_to")
     q = sa.select(sa.func.count()).select_from(target)
     if has_lineage:
         q = q.where(target.c["_etl_source"] == source_name)
+    if _is_history(conn, schema, table):  # the current versions
+        q = q.where(target.c["_etl_valid_to"].is_(None))
     have = int(conn.execute(q).scalar_one())
     return judge("target_count", have == expected, policy, source_rows=expected, target_rows=have)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import time
 import uuid
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 HERE = Path(__file__).parent
 DAG_ID = "etl_served"
+DAILY_DAG_ID = "etl_served_daily"
 SOURCE_ROWS = 3000
 #: bound on one DAG run, from the trigger to its end
 RUN_TIMEOUT = 300
@@ -68,11 +70,14 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     started = time.monotonic()
     try:
         airflow.start()
-        airflow.wait_for(
-            "the DAG parsed by the dag-processor",
-            lambda: airflow.api("GET", f"/dags/{DAG_ID}").status_code == 200 or None,
-            timeout=180,
-        )
+        for dag_id in (DAG_ID, DAILY_DAG_ID):
+            airflow.wait_for(
+                f"the DAG {dag_id} parsed by the dag-processor",
+                lambda dag_id=dag_id: (
+                    airflow.api("GET", f"/dags/{dag_id}").status_code == 200 or None
+                ),
+                timeout=180,
+            )
         ready = time.monotonic()
         airflow.api("PATCH", f"/dags/{DAG_ID}", json={"is_paused": False}).raise_for_status()
         response = airflow.api("POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
@@ -93,6 +98,14 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
             "task_instances"
         ]
         import_errors = airflow.api("GET", "/importErrors").json()
+        # unpausing the daily DAG makes the scheduler start a run at once
+        unpaused = dt.datetime.now(dt.timezone.utc)
+        airflow.api("PATCH", f"/dags/{DAILY_DAG_ID}", json={"is_paused": False}).raise_for_status()
+        daily_runs = airflow.wait_for(
+            "a run of the unpaused daily DAG",
+            lambda: airflow.api("GET", f"/dags/{DAILY_DAG_ID}/dagRuns").json()["dag_runs"] or None,
+            timeout=60,
+        )
         outputs = airflow.outputs()
     finally:
         stopping = time.monotonic()
@@ -117,6 +130,13 @@ def served(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         "log_dir": log_dir,
         "home": airflow.home,
         "leftover": leftover,
+        "scheduler_lines": [
+            line
+            for line in (root / "scheduler.out").read_text(errors="replace").splitlines()
+            if schema in line
+        ],
+        "daily_runs": daily_runs,
+        "unpaused": unpaused,
         "database": airflow.database,
     }
     pg_exec(pg_url, f"DROP SCHEMA {schema} CASCADE")
@@ -196,12 +216,22 @@ def test_task_logs_carry_library_lines_at_their_level(served: dict[str, Any]) ->
     assert errors == [], errors[:5]
 
 
+def test_the_scheduler_log_shows_library_lines_at_their_level(served: dict[str, Any]) -> None:
+    """The LocalExecutor's task supervisors log in the scheduler's output too."""
+    lines = served["scheduler_lines"]
+    assert len([line for line in lines if re.search(r"\[info\s*\] .*\| run started", line)]) == 3
+    assert [line for line in lines if "[error" in line] == []
+
+
 def test_no_log_file_outside_the_configured_folder(served: dict[str, Any]) -> None:
     files = list(served["log_dir"].glob("etl-express_*.jsonl"))
     assert len(files) == 1
     records = [json.loads(line)["record"] for line in files[0].read_text().splitlines()]
-    started = [r for r in records if r["message"] == "run started"]
-    assert {r["extra"]["pipeline"] for r in started} == {served["schema"]}
+    started = [
+        r
+        for r in records
+        if r["message"] == "run started" and r["extra"]["pipeline"] == served["schema"]
+    ]
     assert len(started) == 3
     # the components' and tasks' HOME holds no file of etl-express
     written = [p for p in served["home"].rglob("*") if p.is_file()]
@@ -214,3 +244,13 @@ def test_nothing_is_left_running(served: dict[str, Any], pg_url: str) -> None:
         pg_url, "SELECT 1 FROM pg_database WHERE datname = %s", (served["database"],)
     )
     assert databases == []
+
+
+def test_unpausing_a_daily_dag_starts_the_latest_midnight_at_once(served: dict[str, Any]) -> None:
+    """What docs/airflow.md warns of: no waiting for the next midnight. (Airflow 3's cron
+    schedules are trigger timetables: a run is a point in time, its logical date.)"""
+    (run,) = served["daily_runs"]
+    logical = dt.datetime.fromisoformat(run["logical_date"])
+    assert run["run_type"] == "scheduled"
+    assert logical.time() == dt.time(0) and logical.utcoffset() == dt.timedelta(0)
+    assert logical <= served["unpaused"] < logical + dt.timedelta(days=1)

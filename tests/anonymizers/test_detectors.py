@@ -87,6 +87,8 @@ def test_scrub_finds_valid_and_leaves_wrong_check_digits(make, fmt, placeholder)
         assert o == f"клиент: {placeholder}, спасибо"
 
     broken = [nb.break_snils(v) if make is nb.snils else nb.break_last(v) for v in valid]
+    # a broken OGRNIP can still be a valid card of another scheme (15 digits: American Express)
+    broken = [b for b in broken if detectors.classify_digits(b) is None]
     texts = [f"номер {fmt(b)} ок" for b in broken]
     assert _scrub(texts) == texts
 

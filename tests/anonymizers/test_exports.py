@@ -35,7 +35,7 @@ def test_covers() -> None:
     from pydantic import SecretStr
 
     key = SecretStr("Q" + "w8Zr2LmX9vK4tPq7Ns1Yb5Jd3Hc6Fg0A")
-    assert anonymizers.Pseudonymize(["Email"], key=key).covers() == {"Email"}
+    assert anonymizers.Pseudonymize(["Email"], key=key).covers() == {"email"}
     assert anonymizers.ScrubPII(["notes"]).covers() == {"notes"}
     assert anonymizers.Generalize(["birth_date"], to="year").covers() == {"birth_date"}
     assert anonymizers.Suppress(["scan"]).covers() == {"scan"}

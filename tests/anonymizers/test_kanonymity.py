@@ -8,7 +8,7 @@ import pytest
 import etl_express as etl
 from etl_express.anonymizers import Generalize, KAnonymity, Suppress
 from etl_express.anonymizers.kanonymity import class_sizes, smallest_class
-from etl_express.errors import AnonymizationError
+from etl_express.errors import AnonymizationError, ETLConfigError
 from etl_express.sinks.postgres import PostgresSink
 
 from ..conftest import pg_exec
@@ -90,7 +90,7 @@ def test_suppress_matches_kanonymity() -> None:
 def test_configuration_errors() -> None:
     with pytest.raises(AnonymizationError, match="k must be"):
         KAnonymity(["a"], k=1)
-    with pytest.raises(AnonymizationError, match="quasi-identifier column 'zip'"):
+    with pytest.raises(ETLConfigError, match=r"KAnonymity: column\(s\) 'zip'"):
         KAnonymity(["zip"], k=2).anonymize(_batch())
     assert KAnonymity(["a"], k=2).covers() == set()
 

@@ -266,3 +266,28 @@ def test_blake2b_tokens_refuses_a_digest_size_it_cannot_write() -> None:
     for size in (0, 65, -1, 2**31 - 1):
         with pytest.raises(ValueError, match="digest_size"):
             native.blake2b_tokens(b"k" * 32, size, b"", _offsets(0, 1), 1, b"x")
+
+
+class _Sneaky:
+    """A width whose ``__index__`` runs while copy_rows parses its parts: it rewrites an
+    earlier part's offsets and empties the parts list."""
+
+    def __init__(self, offsets: np.ndarray, parts: list[tuple[Any, ...]]):
+        self.offsets, self.parts = offsets, parts
+
+    def __index__(self) -> int:
+        self.offsets[1] = 1 << 20
+        self.parts.clear()
+        return 2
+
+
+def test_copy_rows_checks_offsets_after_the_caller_s_code_has_run() -> None:
+    offsets = _offsets(0, 2)
+    parts: list[tuple[Any, ...]] = [("var", offsets, b"ab")]
+    parts.append(("block", _Sneaky(offsets, parts), b"cd"))
+    with pytest.raises(ValueError, match="beyond the data"):
+        native.copy_rows(parts, 1)
+    offsets[1] = 2  # with offsets left alone, the emptied list changes nothing: parts were taken
+    parts = [("var", offsets, b"ab")]
+    parts.append(("block", _Sneaky(_offsets(0, 0), parts), b"cd"))
+    assert native.copy_rows(parts, 1) == b"abcd"

@@ -53,6 +53,22 @@ class BrokenSource(ListSource):
             raise SourceError(CANARY_ERROR, where={"source": self.name}, hint="check the replica")
 
 
+class SplitSource(ListSource):
+    """A list split into two id ranges, for a parallel run with partitions."""
+
+    def partitions(self, n: int | None = None) -> list[Partition]:
+        half = len(self.rows) // 2
+        return [{"lo": 0, "hi": half}, {"lo": half, "hi": None}]
+
+    def read(self, position: Any = None, partition: Partition | None = None) -> Iterator[etl.Batch]:
+        lo, hi = (partition or {}).get("lo", 0), (partition or {}).get("hi")
+        rows = self.rows[lo:hi]
+        start = position or 0
+        for i in range(start, len(rows), self.batch_size):
+            chunk = rows[i : i + self.batch_size]
+            yield etl.Batch(chunk, position=i + len(chunk))
+
+
 class PeopleSource(etl.Source):
     """People keyed by e-mail (a tagged column): its positions hold raw e-mails."""
 
@@ -83,11 +99,15 @@ def people() -> list[dict[str, Any]]:
 
 
 def run_ok(url: str, schema: str, freshness: str | None = "26h", name: str = "orders_ok") -> None:
-    """Three succeeded runs of 100, 200 and 300 rows."""
+    """Three succeeded runs of 100, 200 and 300 rows; the third brings a new column."""
     for n in (100, 200, 300):
+        rows, row_schema = customers(n), CUSTOMER_SCHEMA
+        if n == 300:  # a schema change: the source now sends a segment
+            rows = [{**r, "segment": f"s{r['id'] % 3}"} for r in rows]
+            row_schema = CUSTOMER_SCHEMA.append(pa.field("segment", pa.string()))
         etl.Pipeline(
             name,
-            ListSource(customers(n), batch_size=50, schema=CUSTOMER_SCHEMA),
+            ListSource(rows, batch_size=50, schema=row_schema),
             sink=PostgresSink(f"{schema}.orders", url=url),
             freshness=freshness,
             progress=False,
@@ -95,27 +115,30 @@ def run_ok(url: str, schema: str, freshness: str | None = "26h", name: str = "or
 
 
 def run_failed(url: str, schema: str) -> None:
-    """A succeeded run, then one that fails reading its second batch."""
-    etl.Pipeline(
-        "crm_failed",
-        ListSource(customers(40), batch_size=50, schema=CUSTOMER_SCHEMA),
-        sink=PostgresSink(f"{schema}.crm", url=url),
-        freshness="26h",
-        progress=False,
-    ).run()
-    broken = etl.Pipeline(
-        "crm_failed",
+    """A succeeded run, one failed by its error budget (a failed quality check), then one
+    that fails reading its second batch."""
+
+    def pipeline(source: etl.Source) -> etl.Pipeline:
+        return etl.Pipeline(
+            "crm_failed",
+            source,
+            sink=PostgresSink(f"{schema}.crm", url=url),
+            freshness="26h",
+            progress=False,
+        )
+
+    pipeline(ListSource(customers(40), batch_size=50, schema=CUSTOMER_SCHEMA)).run()
+    bad = [{**r, "amount": "n/a"} if r["id"] % 10 == 0 else r for r in customers(50)]
+    for source in (
+        ListSource(bad, batch_size=50, schema=CUSTOMER_SCHEMA),
         BrokenSource(customers(80), batch_size=20, schema=CUSTOMER_SCHEMA),
-        sink=PostgresSink(f"{schema}.crm", url=url),
-        freshness="26h",
-        progress=False,
-    )
-    try:
-        broken.run(reset=True)
-    except etl.ETLError:
-        pass
-    else:
-        raise AssertionError("the broken pipeline did not fail")
+    ):
+        try:
+            pipeline(source).run(reset=True)
+        except etl.ETLError:
+            pass
+        else:
+            raise AssertionError("the crm_failed pipeline did not fail")
 
 
 def run_stale(url: str, schema: str, freshness: str = "1h", hours_back: float = 3) -> None:
@@ -153,10 +176,30 @@ def run_quarantining(url: str, schema: str) -> None:
     ).run()
 
 
+def run_parallel(url: str, schema: str) -> None:
+    """One run over two partitions (in this process)."""
+    pipeline = etl.Pipeline(
+        "events_parallel",
+        SplitSource(customers(120), batch_size=25, schema=CUSTOMER_SCHEMA),
+        sink=PostgresSink(f"{schema}.events", url=url),
+        freshness="7d",
+        progress=False,
+    )
+    pipeline.run(partitions=pipeline.partitions(2))
+
+
 def fill(url: str) -> None:
-    """All four pipelines in the store at ``url``."""
+    """The four pipelines (succeeded, failed, stale, quarantining) and a parallel one."""
     schema = "data_" + uuid.uuid4().hex[:6]
     run_ok(url, schema)
     run_failed(url, schema)
     run_stale(url, schema)
     run_quarantining(url, schema)
+    run_parallel(url, schema)
+
+
+if __name__ == "__main__":  # python -m tests.status.stores URL: fill with logging to the store
+    import sys
+
+    etl.configure_logging()
+    fill(sys.argv[1])

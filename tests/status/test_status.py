@@ -223,3 +223,64 @@ def test_availability_is_the_covered_share_of_the_window():
     # the window starts at the pipeline's first run
     assert availability([at - 2 * h], 3600, 86400, at, since=at - 4 * h) == pytest.approx(1 / 4)
     assert availability([], 3600, 86400, at) == 0.0
+
+
+def test_the_documented_prometheus_recipe_writes_valid_metrics(store, data_schema, tmp_path):
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "dashboard.md").read_text()
+    section = doc[doc.index("### Prometheus") :]
+    script = section[section.index("```python") + len("```python") : section.index("```\n", 10)]
+    run_ok(store, data_schema)
+    run_stale(store, data_schema, freshness="1h", hours_back=3)
+    out = tmp_path / "etl_express.prom"
+    recipe = tmp_path / "recipe.py"
+    recipe.write_text(script)
+    env = {**os.environ, "ETL_EXPRESS_DATABASE_URL": store, "ETL_EXPRESS_PROM_FILE": str(out)}
+    subprocess.run([sys.executable, str(recipe)], check=True, env=env, timeout=120)
+
+    samples = {}
+    for line in out.read_text().splitlines():
+        if not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    assert samples["etl_express_up"] == 1
+    assert samples['etl_express_pipeline_ok{pipeline="orders_ok"}'] == 1
+    assert samples['etl_express_pipeline_ok{pipeline="legacy_stale"}'] == 0
+    assert samples['etl_express_pipeline_fresh{pipeline="legacy_stale"}'] == 0
+    assert samples['etl_express_freshness_seconds{pipeline="legacy_stale"}'] == 3600
+    assert samples['etl_express_last_run_rows{pipeline="orders_ok"}'] == 300
+    ratio = samples['etl_express_availability_ratio{pipeline="legacy_stale",window="24h"}']
+    assert ratio == pytest.approx(1 / 3, abs=0.02)
+    assert samples['etl_express_last_success_timestamp_seconds{pipeline="orders_ok"}'] > 0
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def test_a_running_pipeline_is_judged_on_its_last_completed_run(store, data_schema):
+    import threading
+
+    from tests.reliability_sources import SlowDown
+
+    run_ok(store, data_schema, name="busy")
+    slow = etl.Pipeline(
+        "busy",
+        ListSource(customers(60), batch_size=20, schema=CUSTOMER_SCHEMA),
+        transformers=[SlowDown(1.0)],
+        sink=etl.sinks.PostgresSink(f"{data_schema}.orders", url=store),
+        freshness="26h",
+        progress=False,
+    )
+    worker = threading.Thread(target=slow.run, kwargs={"reset": True})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while etl.status(store)[0]["status"] != "running":
+            assert time.monotonic() < deadline, "the run never showed as running"
+            time.sleep(0.1)
+        (record,) = etl.status(store)
+        assert record["last_completed_status"] == "succeeded" and record["ok"] is True
+        assert record["duration_s"] is None and record["finished_at"] is None
+        assert status_cli(store).returncode == 0
+    finally:
+        worker.join()
+    assert etl.status(store)[0]["status"] == "succeeded"

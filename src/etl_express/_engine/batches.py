@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from ..anonymizers.base import Anonymizer
+from ..anonymizers.guard import check_step_columns
 from ..anonymizers.records import anonymize_record
 from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
 from ..format import Batch, Rejected, add_lineage, to_records
@@ -308,6 +309,8 @@ class PartitionRunner:
         ]
         refused: list[tuple[dict[str, Any], str]] = []
         for step in steps:
+            if not isinstance(step, Transformer):
+                check_step_columns(step, batch.schema.names, where)
             try:
                 if isinstance(step, Transformer):
                     before = batch

@@ -16,12 +16,14 @@ import multiprocessing
 import pickle
 import signal
 import socket
+import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from ..errors import ETLConfigError, ETLError, safe_pg_message
 from ..result import RunResult
+from ..retry import as_etl_error
 from ..sources.base import Partition
 from ..store.ledger import RunLedger
 from ..store.state import now, partition_key
@@ -54,6 +56,12 @@ def _outcome(pipeline: PipelineSpec, spec: Partition, reset: bool) -> RunResult:
         return _failed(pipeline.name, spec, str(exc))
     except Exception as exc:  # never send an unpicklable exception (or a raw value) back
         return _failed(pipeline.name, spec, safe_pg_message(exc))
+
+
+def _in_worker_bootstrap() -> bool:
+    """Is this a spawned worker re-importing the parent's ``__main__`` script?"""
+    main = sys.modules.get("__main__")
+    return getattr(main, "__name__", "") == "__mp_main__"
 
 
 def _work(payload: bytes, spec: Partition, reset: bool, out: Connection) -> None:
@@ -89,12 +97,25 @@ def run_partitions(
         raise ETLConfigError(
             f"workers must be >= 1, got {workers}", where={"pipeline": pipeline.name}
         )
+    if _in_worker_bootstrap():
+        raise ETLConfigError(
+            "run(workers=n) was called again inside one of its own worker processes: "
+            "each worker imports the script that started the run, and this script starts "
+            "a parallel run when it is imported",
+            where={"pipeline": pipeline.name},
+            hint='put the run under  if __name__ == "__main__":  in the script',
+        )
     pipeline.check_pii_coverage()
-    specs = (
-        list(partitions)
-        if partitions is not None
-        else plan(pipeline, workers, repartition=repartition)
-    )
+    try:
+        specs = (
+            list(partitions)
+            if partitions is not None
+            else plan(pipeline, workers, repartition=repartition)
+        )
+    except Exception as exc:  # e.g. the source cannot be reached to split it
+        raise as_etl_error(
+            exc, what="planning the partitions failed", where={"pipeline": pipeline.name}
+        ) from None
     ledger = ledger_for(pipeline)
     combined = RunResult(run_id="", pipeline=pipeline.name, status="running", started_at=now())
     try:
@@ -156,6 +177,8 @@ def _run_in_processes(
     """One process per partition, at most ``workers`` at once; a dead one fails alone."""
     try:
         payload = pickle.dumps(pipeline)
+    except ETLError:  # a part that refuses to travel says why itself (e.g. a key value)
+        raise
     except Exception as exc:
         raise ETLConfigError(
             f"the pipeline cannot be sent to worker processes: {type(exc).__name__}: {exc}",
@@ -211,6 +234,11 @@ def _dead(pipeline: PipelineSpec, spec: Partition, process: Any, ledger: RunLedg
         f"the worker process (pid {process.pid}) of partition {pkey} died ({how}) before "
         "reporting; its committed batches stay and the next run resumes it from its checkpoint"
     )
+    if code == 1:  # an exception while the worker started, e.g. importing the script
+        error += (
+            " (see its traceback above; a script that runs run(workers=n) at module level "
+            'needs  if __name__ == "__main__":)'
+        )
     try:
         ledger.abandon(pipeline.name, pkey, f"{socket.gethostname()}:{process.pid}", error)
     except Exception:  # the lease of the dead owner expires anyway (owner_is_dead)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from ..errors import SinkError
 from ..format import LINEAGE_COLUMNS, TIMESTAMP, add_lineage, records_to_batch
+from ..retry import as_etl_error
 from ..sinks.base import Sink
 from ..store.state import now
 from .run import SinkCloser
@@ -98,19 +99,29 @@ def replay(
     ledger (partition ``replay``), with its heartbeat.
     """
     store = pipeline.store
-    items = store.quarantined(pipeline.name, ids=ids, run_id=run_id)
+    where = {"pipeline": pipeline.name, "partition": REPLAY_KEY}
+    try:
+        items = store.quarantined(pipeline.name, ids=ids, run_id=run_id)
+    except Exception as exc:
+        raise as_etl_error(exc, what="reading the quarantine failed", where=where) from None
     if not items:
         return ReplayResult(run_id="")
     sink = SinkCloser(pipeline.sink)
     try:
         with ledger_for(pipeline).open(pipeline.name, REPLAY_KEY) as run:
             result = ReplayResult(run_id=run.run_id)
-            with store.transaction() as conn:
-                schema = target_schema(conn, pipeline.sink)
-                for stage in ("sink", "convert", "source"):
-                    group = [it for it in items if it.get("stage", "sink") == stage]
-                    if group:
-                        _replay_group(pipeline, conn, group, schema, stage, run.run_id, result)
+            try:
+                with store.transaction() as conn:
+                    schema = target_schema(conn, pipeline.sink)
+                    for stage in ("sink", "convert", "source"):
+                        group = [it for it in items if it.get("stage", "sink") == stage]
+                        if group:
+                            _replay_group(pipeline, conn, group, schema, stage, run.run_id, result)
+            except Exception as exc:  # wrapped here, so the ledger stores the clear message
+                error = as_etl_error(exc, what="the replay failed", where=where)
+                if error is exc:
+                    raise
+                raise error from None
             sink.close()
             run.succeed()
     except BaseException:

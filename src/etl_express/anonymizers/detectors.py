@@ -7,12 +7,12 @@ other run of digits, so that a number with a wrong check digit is left alone.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _NON_DIGIT = re.compile(r"[^0-9]")
 
@@ -38,10 +38,15 @@ def snils_check(first_nine: str) -> str:
     return "00" if total in (100, 101) else f"{total:02d}"
 
 
+#: SNILS numbers up to 001-001-998 were issued before the check number was introduced
+SNILS_LOW_RANGE_MAX = 1_001_998
+
+
 def is_valid_snils(text: str) -> bool:
-    """SNILS: 11 digits, the last two are the check number of the first nine."""
+    """SNILS: 11 digits, the last two are the check number of the first nine (any two in
+    the low range up to 001-001-998, which has no check-digit rule)."""
     d = digits_of(text)
-    return len(d) == 11 and snils_check(d[:9]) == d[9:]
+    return len(d) == 11 and (snils_check(d[:9]) == d[9:] or int(d[:9]) <= SNILS_LOW_RANGE_MAX)
 
 
 def inn_check(body: str) -> str:
@@ -75,15 +80,17 @@ def ogrn_check(body: str) -> str:
 
 
 def is_valid_ogrn(text: str) -> bool:
-    """OGRN: 13 digits, the first twelve mod 11, then mod 10, give the last."""
+    """OGRN: 13 digits starting with 1 or 5 (the sign of a legal entity); the first twelve
+    mod 11, then mod 10, give the last."""
     d = digits_of(text)
-    return len(d) == 13 and ogrn_check(d[:12]) == d[12]
+    return len(d) == 13 and d[0] in "15" and ogrn_check(d[:12]) == d[12]
 
 
 def is_valid_ogrnip(text: str) -> bool:
-    """OGRNIP: 15 digits, the first fourteen mod 13, then mod 10, give the last."""
+    """OGRNIP: 15 digits starting with 3 (the sign of an entrepreneur); the first fourteen
+    mod 13, then mod 10, give the last."""
     d = digits_of(text)
-    return len(d) == 15 and ogrn_check(d[:14]) == d[14]
+    return len(d) == 15 and d[0] == "3" and ogrn_check(d[:14]) == d[14]
 
 
 def luhn_ok(text: str) -> bool:
@@ -102,6 +109,40 @@ def luhn_ok(text: str) -> bool:
     return total % 10 == 0
 
 
+def ean13_ok(text: str) -> bool:
+    """The EAN-13 barcode check digit (weights 1, 3 alternating)."""
+    d = digits_of(text)
+    if len(d) != 13:
+        return False
+    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(d[:12]))
+    return (10 - total % 10) % 10 == int(d[12])
+
+
+def card_issuer_ok(text: str) -> bool:
+    """Whether a number's length and leading digits belong to a card scheme: Visa (4; 13, 16
+    or 19 digits), Mastercard (51-55, 2221-2720), Mir (2200-2204), Maestro/UnionPay/Discover
+    (50, 56-69), JCB (3528-3589), American Express (34, 37; 15 digits), Diners Club (300-305,
+    309, 36, 38, 39; 14-19). A 13-digit number that is also a valid EAN-13 is a barcode."""
+    d = digits_of(text)
+    n = len(d)
+    if not 13 <= n <= 19:
+        return False
+    two, four = int(d[:2]), int(d[:4])
+    if n == 13:
+        return d[0] == "4" and not ean13_ok(d)
+    if n == 14:
+        return 3000 <= four <= 3059 or two in (36, 38, 39) or four == 3095
+    if n == 15:
+        return two in (34, 37)
+    return (
+        d[0] in "456"
+        or 2200 <= four <= 2204
+        or 2221 <= four <= 2720
+        or 3528 <= four <= 3589
+        or two in (36, 38, 39)
+    )
+
+
 def classify_digits(text: str) -> str | None:
     """The kind of identifier a run of digits is (``"snils"``, ``"inn"``, ``"ogrn"``,
     ``"card"``), judged by its length and check digits; ``None`` for any other number."""
@@ -113,9 +154,7 @@ def classify_digits(text: str) -> str | None:
         return "inn"
     if (n == 13 and is_valid_ogrn(d)) or (n == 15 and is_valid_ogrnip(d)):
         return "ogrn"
-    # cards issued in Russia (Mir, Visa, Mastercard, UnionPay) have 16 to 19 digits; shorter
-    # Luhn-valid runs would mostly be OGRN/OGRNIP numbers with a wrong check digit
-    if 16 <= n <= 19 and luhn_ok(d):
+    if 13 <= n <= 19 and luhn_ok(d) and card_issuer_ok(d):
         return "card"
     return None
 
@@ -144,9 +183,14 @@ def _inn_ok(d: np.ndarray, length: int) -> np.ndarray:
     )
 
 
+def _number(d: np.ndarray, start: int, stop: int) -> np.ndarray:
+    return d[:, start:stop] @ (10 ** np.arange(stop - start - 1, -1, -1, dtype=np.int64))
+
+
 def _ogrn_ok(d: np.ndarray, length: int) -> np.ndarray:
-    body = d[:, : length - 1] @ (10 ** np.arange(length - 2, -1, -1, dtype=np.int64))
-    return body % (11 if length == 13 else 13) % 10 == d[:, length - 1]
+    body = _number(d, 0, length - 1)
+    sign = np.isin(d[:, 0], [1, 5] if length == 13 else [3])
+    return sign & (body % (11 if length == 13 else 13) % 10 == d[:, length - 1])
 
 
 def _luhn_ok(d: np.ndarray, length: int) -> np.ndarray:
@@ -156,15 +200,58 @@ def _luhn_ok(d: np.ndarray, length: int) -> np.ndarray:
     return total % 10 == 0
 
 
-# digit count -> (kind index in KIND_NAMES, check over a matrix of digits)
-_CHECKS: dict[int, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
-    10: (2, lambda d: _inn_ok(d, 10)),
-    11: (1, _snils_ok),
-    12: (2, lambda d: _inn_ok(d, 12)),
-    13: (3, lambda d: _ogrn_ok(d, 13)),
-    15: (3, lambda d: _ogrn_ok(d, 15)),
-    **{n: (4, functools.partial(_luhn_ok, length=n)) for n in range(16, _MAX_DIGITS + 1)},
+def _ean13_ok(d: np.ndarray) -> np.ndarray:
+    total = d[:, :12] @ np.array([1, 3] * 6, dtype=np.int64)
+    return (10 - total % 10) % 10 == d[:, 12]
+
+
+def _issuer_ok(d: np.ndarray, length: int) -> np.ndarray:
+    """Vectorized :func:`card_issuer_ok` for numbers of ``length`` digits."""
+    two, four = _number(d, 0, 2), _number(d, 0, 4)
+    if length == 13:
+        return (d[:, 0] == 4) & ~_ean13_ok(d)
+    if length == 14:
+        return ((four >= 3000) & (four <= 3059)) | np.isin(two, [36, 38, 39]) | (four == 3095)
+    if length == 15:
+        return np.isin(two, [34, 37])
+    return (
+        np.isin(d[:, 0], [4, 5, 6])
+        | ((four >= 2200) & (four <= 2204))
+        | ((four >= 2221) & (four <= 2720))
+        | ((four >= 3528) & (four <= 3589))
+        | np.isin(two, [36, 38, 39])
+    )
+
+
+def _card_ok(length: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda d: _luhn_ok(d, length) & _issuer_ok(d, length)
+
+
+# digit count -> the checks tried in order, as (kind index in KIND_NAMES, check over a matrix
+# of digits); the first that passes decides
+_CHECKS: dict[int, list[tuple[int, Callable[[np.ndarray], np.ndarray]]]] = {
+    10: [(2, lambda d: _inn_ok(d, 10))],
+    11: [(1, _snils_ok)],
+    12: [(2, lambda d: _inn_ok(d, 12))],
+    13: [(3, lambda d: _ogrn_ok(d, 13)), (4, _card_ok(13))],
+    14: [(4, _card_ok(14))],
+    15: [(3, lambda d: _ogrn_ok(d, 15)), (4, _card_ok(15))],
+    **{n: [(4, _card_ok(n))] for n in range(16, _MAX_DIGITS + 1)},
 }
+
+
+def snils_low_range(digits: pa.Array) -> np.ndarray:
+    """Which values (ASCII digits, no nulls) are 11-digit numbers in the SNILS low range
+    (first nine digits up to 001-001-998), which has no check number."""
+    eleven = pc.equal(pc.utf8_length(digits), 11)
+    if not pc.any(eleven).as_py():
+        return np.zeros(len(digits), dtype=bool)
+    first = pc.cast(pc.utf8_slice_codeunits(pc.filter(digits, eleven), 0, 9), pa.int64())
+    out = np.zeros(len(digits), dtype=bool)
+    out[eleven.to_numpy(zero_copy_only=False)] = (
+        first.to_numpy(zero_copy_only=False) <= SNILS_LOW_RANGE_MAX
+    )
+    return out
 
 
 def classify_many(digits: pa.Array) -> np.ndarray:
@@ -183,21 +270,28 @@ def classify_many(digits: pa.Array) -> np.ndarray:
     ).astype(np.int64)
     lengths = np.diff(offsets)
     data = np.frombuffer(data_buf, dtype=np.uint8)
-    for length, (kind, check) in _CHECKS.items():
+    for length, checks in _CHECKS.items():
         rows = np.flatnonzero(lengths == length)
         if not len(rows):
             continue
         at = offsets[rows][:, None] + np.arange(length)[None, :]
-        ok = check(data[at].astype(np.int64) - 48)
-        kinds[rows[ok]] = kind
+        matrix = data[at].astype(np.int64) - 48
+        undecided = np.ones(len(rows), dtype=bool)
+        for kind, check in checks:
+            ok = check(matrix) & undecided
+            kinds[rows[ok]] = kind
+            undecided &= ~ok
     return kinds
 
 
 __all__ = [
     "KIND_NAMES",
+    "SNILS_LOW_RANGE_MAX",
+    "card_issuer_ok",
     "classify_digits",
     "classify_many",
     "digits_of",
+    "ean13_ok",
     "inn_check",
     "is_valid_inn",
     "is_valid_ogrn",
@@ -206,4 +300,5 @@ __all__ = [
     "luhn_ok",
     "ogrn_check",
     "snils_check",
+    "snils_low_range",
 ]

@@ -13,6 +13,7 @@ import re2
 from .._validate import name_list
 from ..errors import AnonymizationError
 from .base import Anonymizer
+from .columns import canonical_all, column_index
 from .normalize import on_distinct
 from .regions import REGIONS
 
@@ -77,7 +78,7 @@ class Generalize(Anonymizer):
         bins: Sequence[float] | None = None,
         width: float | None = None,
     ):
-        self.columns = tuple(name_list(columns, "columns", type(self).__name__))
+        self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
         given = [x for x in (to, bins, width) if x is not None]
         if len(given) != 1:
             raise AnonymizationError(
@@ -154,9 +155,7 @@ class Generalize(Anonymizer):
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i < 0:
-                continue
+            i = column_index(batch.schema, column, "Generalize")
             col = batch.column(i)
             col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
             out = self.generalize(col, column)

@@ -13,17 +13,11 @@ from .._validate import name_list
 from ..errors import AnonymizationError
 from ..quality import CheckResult, Policy, judge
 from .base import Anonymizer
+from .columns import canonical_all, column_index
 
 
 def _column(batch: pa.RecordBatch, name: str, owner: str) -> pa.Array:
-    i = batch.schema.get_field_index(name)
-    if i < 0:
-        raise AnonymizationError(
-            f"{owner}: quasi-identifier column {name!r} is not in the batch",
-            where={"columns": ", ".join(batch.schema.names[:20])},
-            hint="name the columns as they are after the transformers (snake_case)",
-        )
-    col = batch.column(i)
+    col = batch.column(column_index(batch.schema, name, owner))
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
@@ -99,7 +93,7 @@ class KAnonymity(Anonymizer):
             raise AnonymizationError(
                 f"KAnonymity: on_violation={on_violation!r} is not 'fail' or 'suppress'"
             )
-        self.quasi_identifiers = tuple(quasi_identifiers)
+        self.quasi_identifiers = canonical_all(quasi_identifiers)
         self.columns = self.quasi_identifiers
         self.k = k
         self.on_violation = on_violation
@@ -152,7 +146,11 @@ class KAnonymity(Anonymizer):
         if not batch.num_rows:
             return
         self.rows += batch.num_rows
-        table = pa.Table.from_batches([batch]).select(list(self.quasi_identifiers))
+        table = pa.Table.from_batches([batch])
+        table = table.select(
+            [column_index(table.schema, c, "KAnonymity") for c in self.quasi_identifiers]
+        )
+        table = table.rename_columns(list(self.quasi_identifiers))
         keys = list(self.quasi_identifiers)
         counted = table.group_by(keys, use_threads=False).aggregate([([], "count_all")])
         self._counts.append(counted.select([*keys, "count_all"]))

@@ -2,7 +2,8 @@
 
 A keyed hash is only as strong as its key: with a short, literal or default key, every
 Russian mobile number (10^9 of them) can be hashed in minutes and matched back. So the key
-must be an ``etl.secret(...)`` reference or a ``pydantic.SecretStr`` of at least 32 bytes;
+must be an ``etl.secret(...)`` reference or a ``pydantic.SecretStr`` of at least 32 bytes
+and at least 128 bits of estimated entropy (:mod:`.entropy`);
 the master key is never used directly but through one HKDF-SHA256 subkey per entity type,
 so an email and a phone with the same text never get the same token.
 """
@@ -17,10 +18,18 @@ from pydantic import SecretStr
 
 from ..errors import AnonymizationError
 from ..secrets import SecretRef
+from .entropy import MIN_KEY_BITS, weakness
 
 MIN_KEY_BYTES = 32
 _MIN_DISTINCT_BYTES = 8
 _HKDF_SALT = b"etl-express pseudonymize v1"
+
+
+KEY_HINT = (
+    'generate a random key with `etl-express keygen` (or python -c "import secrets; '
+    'print(secrets.token_urlsafe(48))") and store it in a secret store: an environment '
+    "variable / GitHub secret, the OS keyring or Vault/OpenBao; pass key=etl.secret('ANON_KEY')"
+)
 
 
 def check_key_source(key: Any, owner: str) -> SecretRef | SecretStr:
@@ -33,9 +42,7 @@ def check_key_source(key: Any, owner: str) -> SecretRef | SecretStr:
     if isinstance(key, (str, bytes, bytearray)):
         raise AnonymizationError(
             f"{owner} refuses a literal key given in code",
-            hint="keep the key in a secret store and pass key=etl.secret('ANON_KEY') "
-            '(or a pydantic SecretStr); generate one with: python -c "import secrets; '
-            'print(secrets.token_urlsafe(48))"',
+            hint=KEY_HINT,
         )
     raise AnonymizationError(
         f"{owner} key must be etl.secret(...) or a pydantic SecretStr, got {type(key).__name__}",
@@ -44,20 +51,25 @@ def check_key_source(key: Any, owner: str) -> SecretRef | SecretStr:
 
 
 def check_key_bytes(raw: bytes, owner: str, name: str | None = None) -> None:
-    """Refuse keys shorter than 32 bytes or made of a handful of repeated characters."""
+    """Refuse keys shorter than 32 bytes or cheaper than 128 bits to guess (repeats,
+    sequences, keyboard walks, words: :mod:`.entropy`)."""
     where = {"secret": name} if name else None
     if len(raw) < MIN_KEY_BYTES:
         raise AnonymizationError(
             f"{owner} key is {len(raw)} bytes, at least {MIN_KEY_BYTES} are required",
             where=where,
-            hint='store a longer random key, e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"',
+            hint=KEY_HINT,
         )
     if len(set(raw)) < _MIN_DISTINCT_BYTES:
         raise AnonymizationError(
-            f"{owner} key has fewer than {_MIN_DISTINCT_BYTES} distinct characters: it is not random",
+            f"{owner} key has fewer than {_MIN_DISTINCT_BYTES} distinct characters: "
+            "it is not random",
             where=where,
-            hint='store a random key, e.g. python -c "import secrets; print(secrets.token_urlsafe(48))"',
+            hint=KEY_HINT,
         )
+    why = weakness(raw.decode("utf-8", errors="replace"))
+    if why is not None:
+        raise AnonymizationError(f"{owner} key is too weak: {why}", where=where, hint=KEY_HINT)
 
 
 def resolve_key(key: SecretRef | SecretStr, owner: str) -> bytes:
@@ -96,6 +108,8 @@ def keyed_blake2b(subkey: bytes, digest_size: int) -> Any:
 
 
 __all__ = [
+    "KEY_HINT",
+    "MIN_KEY_BITS",
     "MIN_KEY_BYTES",
     "check_key_bytes",
     "check_key_source",

@@ -13,8 +13,10 @@ from pydantic import SecretStr
 
 from .. import _speedups
 from .._validate import name_list
+from ..errors import AnonymizationError, ETLConfigError
 from ..secrets import SecretRef
 from .base import Anonymizer
+from .columns import canonical, canonical_all, column_index
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
 from .normalize import infer_entity, normalize, on_distinct
 
@@ -24,7 +26,8 @@ class KeyedHasher:
 
     The master key is read from its secret once, used to derive one HKDF subkey per entity
     type, and dropped; the subkeys live only in this object's memory (not in its repr, not
-    in a pickle). Whole columns are hashed by the compiled ``etl_express._native`` loop over
+    in a pickle; a pickle carries only the secret reference, and a key given as a
+    ``SecretStr`` refuses to be pickled, so worker processes never receive a key). Whole columns are hashed by the compiled ``etl_express._native`` loop over
     the Arrow buffers, with the GIL released; without it, by hashlib on a copied pre-keyed
     state (one BLAKE2b compression per value). Both give the same bytes.
     """
@@ -43,7 +46,16 @@ class KeyedHasher:
             else "KeyedHasher(key=**********)"
         )
 
-    def __getstate__(self) -> dict[str, Any]:  # never pickle derived keys
+    def __getstate__(self) -> dict[str, Any]:
+        # a pickle (what worker processes receive) carries a secret reference, never a key:
+        # neither the derived subkeys nor a key given as a SecretStr
+        if not isinstance(self._key, SecretRef):
+            raise AnonymizationError(
+                f"{self._owner} cannot send its key to worker processes: it was given as a "
+                "SecretStr value, and a key never leaves the process that resolved it",
+                hint="pass key=etl.secret('ANON_KEY') (resolved again in each worker), or run "
+                "with workers=1",
+            )
         state = self.__dict__.copy()
         state["_states"] = {}
         del state["_lock"]
@@ -137,7 +149,9 @@ class Pseudonymize(Anonymizer):
     Columns with many repeated values are hashed once per distinct value.
 
     Args:
-        columns: the columns to pseudonymize (absent columns are skipped).
+        columns: the columns to pseudonymize, in any spelling (``"Email"``, ``"Mobile Phone"``
+            resolve to ``email``, ``mobile_phone``); a column the batch lacks is an
+            ``ETLConfigError`` raised before anything is written.
         key: ``etl.secret("ANON_KEY")`` or a ``pydantic.SecretStr`` of at least 32 bytes; a
             literal string or bytes is refused.
         entities: entity type per column, e.g. ``{"contact": "email"}``; columns not listed
@@ -156,8 +170,14 @@ class Pseudonymize(Anonymizer):
         *,
         entities: Mapping[str, str] | None = None,
     ):
-        self.columns = tuple(name_list(columns, "columns", type(self).__name__))
-        entities = dict(entities or {})
+        self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
+        entities = {canonical(c): e for c, e in (entities or {}).items()}
+        unknown = [c for c in entities if c not in self.columns]
+        if unknown:
+            raise ETLConfigError(
+                f"Pseudonymize: entities= names column(s) {unknown} that are not in columns=",
+                hint=f"list them in columns= too, or correct the names (columns: {list(self.columns)})",
+            )
         self.entities = {c: entities.get(c) or infer_entity(c) for c in self.columns}
         self._hasher = KeyedHasher(key, "Pseudonymize")
 
@@ -166,9 +186,7 @@ class Pseudonymize(Anonymizer):
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i < 0:
-                continue
+            i = column_index(batch.schema, column, "Pseudonymize")
             tokens = self._hasher.pseudonymize(batch.column(i), self.entities[column])
             batch = batch.set_column(i, pa.field(column, pa.string()), tokens)
         return batch

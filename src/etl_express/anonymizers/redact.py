@@ -11,11 +11,12 @@ import pyarrow.compute as pc
 from .._validate import name_list
 from ..errors import AnonymizationError
 from .base import Anonymizer
+from .columns import canonical_all, column_index
 from .kanonymity import class_sizes
 
 
 def _columns(columns: str | Sequence[str], owner: str) -> tuple[str, ...]:
-    return tuple(name_list(columns, "columns", owner))
+    return canonical_all(name_list(columns, "columns", owner))
 
 
 class Redact(Anonymizer):
@@ -41,9 +42,7 @@ class Redact(Anonymizer):
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i < 0:
-                continue
+            i = column_index(batch.schema, column, "Redact")
             col = batch.column(i)
             if self.replacement is None:
                 batch = batch.set_column(
@@ -132,11 +131,10 @@ class Mask(Anonymizer):
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i >= 0:
-                col = batch.column(i)
-                col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-                batch = batch.set_column(i, pa.field(column, pa.string()), self.mask(col))
+            i = column_index(batch.schema, column, "Mask")
+            col = batch.column(i)
+            col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+            batch = batch.set_column(i, pa.field(column, pa.string()), self.mask(col))
         return batch
 
 
@@ -175,7 +173,7 @@ class Suppress(Anonymizer):
             raise AnonymizationError(f"Suppress: k must be an integer >= 2, got {k!r}")
         if not self.columns and not quasi_identifiers:
             raise AnonymizationError("Suppress needs columns to drop or quasi_identifiers and k")
-        self.quasi_identifiers = tuple(quasi_identifiers or ())
+        self.quasi_identifiers = canonical_all(quasi_identifiers or ())
         self.k = k
         self.rows_suppressed = 0
         # with a row rule it judges populations: not applied to single quarantined records
@@ -194,10 +192,17 @@ class Suppress(Anonymizer):
                 self.rows_suppressed += int(low.sum())
                 batch = batch.filter(pa.array(np.logical_not(low)))
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i >= 0:
-                batch = batch.remove_column(i)
+            batch = batch.remove_column(column_index(batch.schema, column, "Suppress"))
         return batch
+
+    def required_columns(self) -> list[str]:
+        return [
+            *self.quasi_identifiers,
+            *(c for c in self.columns if c not in self.quasi_identifiers),
+        ]
+
+    def output_columns(self, names: list[str]) -> list[str]:
+        return [n for n in names if n not in self.columns]
 
 
 __all__ = ["Mask", "Redact", "Suppress"]

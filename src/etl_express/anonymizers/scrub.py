@@ -15,7 +15,8 @@ from .._validate import name_list
 from ..errors import AnonymizationError
 from ..secrets import SecretRef
 from .base import Anonymizer
-from .detectors import KIND_NAMES, classify_many
+from .columns import canonical_all, column_index
+from .detectors import KIND_NAMES, classify_many, luhn_ok, snils_low_range
 from .normalize import digits_only
 from .pseudonymize import KeyedHasher
 
@@ -23,10 +24,9 @@ KINDS = ("email", "phone", "passport", "snils", "inn", "ogrn", "card")
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in KINDS}
 
 # One cheap pass decides which rows can hold personal data at all: an "@", ten or more
-# digits with phone-like separators, or a passport context word. Only those rows are scanned.
-PREFILTER = r"(?i)@|[0-9][0-9\s()\-]{8,}[0-9]|паспорт|серия|серии|выдан"
-
-_PHONE_TAIL = r"[\s\-]?[0-9]{3}[\s\-]?[0-9]{2}[\s\-]?[0-9]{2}\b"
+# digits in a run of digits and phone-like separators (spaces, brackets, dashes, dots), or a
+# passport context word. Every rule's match holds one of these. Only those rows are scanned.
+PREFILTER = r"(?i)@|[0-9](?:[\s().\-]*[0-9]){9}|паспорт|серия|серии|выдан"
 
 
 @dataclass(frozen=True)
@@ -74,27 +74,58 @@ def _bits(chars: bytes) -> bytes:
     return bytes(bits)
 
 
-_SEP = (b"\t\n\f\r -", 0, 1)  # [\s\-]?  (RE2's \s is [\t\n\f\r ])
-_D3, _D2 = (b"0123456789", 3, 3), (b"0123456789", 2, 2)
-_TAIL = (_SEP, _D3, _SEP, _D2, _SEP, _D2, None)
-_PLUS7_PHONE = _Program(
-    (
-        (  # \+7[\s\-]?\(?[0-9]{3}\)?  + tail
-            (b"+", 1, 1),
-            (b"7", 1, 1),
-            _SEP,
-            (b"(", 0, 1),
-            _D3,
-            (b")", 0, 1),
-            *_TAIL,
-        ),
-    )
+Token = tuple[bytes, int, int] | None
+
+
+def _token_re(token: Token) -> str:
+    """The RE2 text of one token (``None``: ``\\b``)."""
+    if token is None:
+        return r"\b"
+    chars, low, high = token
+    if chars == b"0123456789":
+        body = "[0-9]"
+    else:
+        escaped = "".join(
+            {9: r"\t", 10: r"\n", 12: r"\f", 13: r"\r"}.get(
+                c, "\\" + chr(c) if chr(c) in "()+-.[]" else chr(c)
+            )
+            for c in chars
+        )
+        body = escaped if len(chars) == 1 else f"[{escaped}]"
+    if (low, high) == (1, 1):
+        return body
+    if (low, high) == (0, 1):
+        return body + "?"
+    return body + (f"{{{low}}}" if low == high else f"{{{low},{high}}}")
+
+
+def _program_rule(kind: str, program: _Program, literal: str | None = None) -> _Rule:
+    """A rule whose RE2 pattern is written from the same tokens as its compiled program, so
+    the two match exactly the same (top-level alternatives tried in order, each a sequence of
+    greedy tokens: RE2's leftmost-first semantics and the matcher's backtracking agree)."""
+    alternatives = "|".join("".join(_token_re(t) for t in alt) for alt in program.alternatives)
+    return _Rule(kind, f"()((?:{alternatives}))()", literal=literal, native=program)
+
+
+# Phones: a prefix (+7, 8 or 7, or a 9xx mobile code), then the seven subscriber digits
+# grouped 3-2-2 (also 3-4 and 7) or 2-2-3, separated by spaces, dashes or dots.
+_SEP = (b"\t\n\f\r -.", 0, 1)  # [\s\-.]?  (RE2's \s is [\t\n\f\r ])
+_D2, _D3 = (b"0123456789", 2, 2), (b"0123456789", 3, 3)
+_TAILS = (
+    (_SEP, _D3, _SEP, _D2, _SEP, _D2, None),
+    (_SEP, _D2, _SEP, _D2, _SEP, _D3, None),
 )
+_CODE = (_SEP, (b"(", 0, 1), _D3, (b")", 0, 1))
+_PLUS7_PHONE = _Program(tuple(((b"+", 1, 1), (b"7", 1, 1), *_CODE, *t) for t in _TAILS))
 _LOCAL_PHONE = _Program(
-    (  # (?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})  + tail
-        (None, (b"78", 1, 1), _SEP, (b"(", 0, 1), _D3, (b")", 0, 1), *_TAIL),
-        ((b"(", 1, 1), (b"9", 1, 1), _D2, (b")", 1, 1), *_TAIL),
-        (None, (b"9", 1, 1), _D2, *_TAIL),
+    tuple(
+        (*prefix, *t)
+        for prefix in (
+            (None, (b"78", 1, 1), *_CODE),  # \b[78] code
+            ((b"(", 1, 1), (b"9", 1, 1), _D2, (b")", 1, 1)),  # (9xx)
+            (None, (b"9", 1, 1), _D2),  # \b9xx
+        )
+        for t in _TAILS
     )
 )
 
@@ -144,6 +175,10 @@ def _balanced(pattern: str) -> bool:
     return depth == 0
 
 
+# Between a passport's series and its number: separators and a "№"/"номер" at most — never
+# other words ("серии 45 12, партия 123456" is a product batch, not a passport).
+_SERIES_TO_NUMBER = r"[\s,.:;]{0,3}(?:№|N|No\.?|номер|ном\.)?[\s.:]{0,3}"
+
 # Applied in this order: emails first (they may hold digits), then passports (their digits
 # would otherwise pass for an INN), then numbers with check digits, then phones.
 _RULES_BEFORE_CHECKSUMS = (
@@ -151,31 +186,40 @@ _RULES_BEFORE_CHECKSUMS = (
     _Rule(
         "passport",
         r"(?i)((?:паспорт\p{L}*|серия|серии)[^0-9]{0,30}?)"
-        r"([0-9]{2} ?[0-9]{2}[^0-9]{0,12}?[0-9]{6})([^0-9]|$)",
+        r"([0-9]{2} ?[0-9]{2}" + _SERIES_TO_NUMBER + r"[0-9]{6})([^0-9]|$)",
     ),
     _Rule("passport", r"\b()([0-9]{2} ?[0-9]{2} ?(?:№ ?)?[0-9]{6})(\s*,?\s*(?i:выдан))"),
-    _Rule(
-        "phone",
-        r"()(\+7[\s\-]?\(?[0-9]{3}\)?" + _PHONE_TAIL + ")()",
-        literal="+7",
-        native=_PLUS7_PHONE,
-    ),
+    _program_rule("phone", _PLUS7_PHONE, literal="+7"),
 )
-_RULES_AFTER_CHECKSUMS = (
-    _Rule(
-        "phone",
-        r"()((?:\b[78][\s\-]?\(?[0-9]{3}\)?|\(9[0-9]{2}\)|\b9[0-9]{2})" + _PHONE_TAIL + ")()",
-        native=_LOCAL_PHONE,
-    ),
-)
+_RULES_AFTER_CHECKSUMS = (_program_rule("phone", _LOCAL_PHONE),)
 
 # Numbers whose check digits decide whether they are an identifier: a formatted SNILS, a
 # card in groups of four, or a bare run of 10 to 19 digits. Each match is cut out as a piece
 # and verified in bulk (detectors.classify_many); a match touching more digits is no number.
 CHECKSUM_CANDIDATE = (
     r"[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}|[0-9]{4}(?:[ -][0-9]{4}){3}"
-    r"|[0-9]{10,19}"
+    r"|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{10,19}"
 )
+# A SNILS written as XXX-XXX-XXX YY: in the low range (up to 001-001-998, no check number)
+# only this spelling counts, a bare run of eleven digits there is too often something else.
+_FORMATTED_SNILS = r"^[0-9]{3}[- ][0-9]{3}[- ][0-9]{3}[- ][0-9]{2}$"
+
+# Words right before a number that say it is not personal data: orders, articles, invoices,
+# barcodes, batches, timestamps, tracking and session numbers. A number so introduced is
+# left alone by the check-digit and phone rules ("заказ №89161234567", "ts=1700000000",
+# "штрихкод 4601234567893").
+NOT_PII_CONTEXT = (
+    r"(?i)(?:заказ\p{L}*|арт\.|артикул\p{L}*|парти[яиюей]\p{L}*|накладн\p{L}*"
+    r"|сч[её]т\p{L}*(?:-фактур\p{L}*)?|штрих-?код\p{L}*|ean(?:-?13)?|barcode|gtin|sku"
+    r"|order|invoice|ts|timestamp|unix(?:\s+time)?|epoch|метк\p{L}*\s+времени|created_at"
+    r"|updated_at|трек\p{L}*(?:-номер\p{L}*)?|tracking|id\s+сессии|сесси\p{L}*|лог"
+    r"|код\s+товара|сборк\p{L}*|build|версия)"
+)
+_NOT_PII_BEFORE = NOT_PII_CONTEXT + r"[\s:=#№.\-]*(?:(?:№|no\.?|номер)[\s:=#.\-]*)?$"
+# ... and words that say it is a card: a Luhn-valid number of 13-19 digits so introduced is a
+# card even where its leading digits look like something else (a 13-digit Visa that is also
+# a valid EAN-13 barcode).
+_CARD_BEFORE = r"(?i)(?:карт\p{L}*|card)[\s:=#№.\-]*(?:(?:№|no\.?|номер)[\s:=#.\-]*)?$"
 
 # Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
 # PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
@@ -306,6 +350,20 @@ def _touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
     ).to_numpy(zero_copy_only=False)
 
 
+def _introduced_as(pieces: pa.Array, value_at: np.ndarray, pattern: str) -> np.ndarray:
+    """Whether the text right before each value (its last 40 characters) matches ``pattern``."""
+    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -40, 2**31 - 1)
+    return pc.fill_null(pc.match_substring_regex(before, pattern), False).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def _introduced_as_not_pii(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
+    """Whether the text right before a value names it as something else (an order, a
+    barcode, a timestamp...: :data:`NOT_PII_CONTEXT`)."""
+    return _introduced_as(pieces, value_at, _NOT_PII_BEFORE)
+
+
 def _inside_token(pieces: pa.Array, value_at: np.ndarray, hex_len: int) -> np.ndarray:
     """Whether a value lies inside a pseudonym ``entity:<hex_len hex digits>`` an earlier rule
     wrote (its digits could pass for a number): the hex digits before it after the colon, its
@@ -343,7 +401,8 @@ class ScrubPII(Anonymizer):
     restore it.
 
     Args:
-        columns: free-text columns to scrub (absent columns are skipped).
+        columns: free-text columns to scrub, in any spelling (``"Comment"`` is ``comment``);
+            a column the batch lacks is an ``ETLConfigError`` raised before anything is written.
         kinds: what to look for (default: all of ``email, phone, passport, snils, inn, ogrn, card``).
         replace: ``"placeholder"`` (default) or ``"pseudonym"`` (needs ``key``).
         key: for pseudonyms, ``etl.secret(...)`` or a ``SecretStr`` of at least 32 bytes.
@@ -361,7 +420,7 @@ class ScrubPII(Anonymizer):
         replace: str = "placeholder",
         key: SecretRef | SecretStr | None = None,
     ):
-        self.columns = tuple(name_list(columns, "columns", type(self).__name__))
+        self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
         self.kinds = tuple(kinds)
         unknown = [k for k in self.kinds if k not in KINDS]
         if unknown:
@@ -389,9 +448,7 @@ class ScrubPII(Anonymizer):
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
-            i = batch.schema.get_field_index(column)
-            if i < 0:
-                continue
+            i = column_index(batch.schema, column, "ScrubPII")
             batch = batch.set_column(
                 i, pa.field(column, pa.string()), self.scrub(batch.column(i), column)
             )
@@ -435,8 +492,31 @@ class ScrubPII(Anonymizer):
                 ),
             )
         for rule in self._after:
-            texts = self._apply(texts, rule)
+            texts = self._apply_unless_introduced(texts, rule)
         return pc.replace_with_mask(arr, picked, texts)
+
+    def _apply_unless_introduced(self, texts: pa.Array, rule: _Rule) -> pa.Array:
+        """``rule`` applied, except to values introduced as something else ("заказ
+        89161234567"): the rows it changed that hold such a word are redone value by value."""
+        out = self._apply(texts, rule)
+        changed = pc.fill_null(pc.not_equal(out, texts), False)
+        if not pc.any(changed).as_py():
+            return out
+        redo = pc.and_(
+            changed, pc.fill_null(pc.match_substring_regex(texts, NOT_PII_CONTEXT), False)
+        )
+        if not pc.any(redo).as_py():
+            return out
+
+        def chosen(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+            values = pieces.take(pa.array(value_at))
+            keep = _introduced_as_not_pii(pieces, value_at) | self._in_tokens(pieces, value_at)
+            return ~keep, self._replacements(values, rule.kind)
+
+        again = _replace_pieces(
+            pc.filter(texts, redo), rule.pattern, f"\\1{_MARK}\\2{_MARK}\\3", chosen
+        )
+        return pc.replace_with_mask(out, redo, again)
 
     def _apply(self, texts: pa.Array, rule: _Rule) -> pa.Array:
         if self._hasher is None and _speedups.native is not None:
@@ -463,9 +543,24 @@ class ScrubPII(Anonymizer):
         """Which candidate numbers are identifiers (check digits verified in bulk), and their
         replacements."""
         values = pieces.take(pa.array(value_at))
-        kinds = classify_many(digits_only(values))
+        digits = digits_only(values)
+        kinds = classify_many(digits)
+        low = snils_low_range(digits) & pc.fill_null(
+            pc.match_substring_regex(values, _FORMATTED_SNILS), False
+        ).to_numpy(zero_copy_only=False)
+        kinds[(kinds == 0) & low] = KIND_NAMES.index("snils")
+        rest = np.flatnonzero(kinds == 0)
+        if len(rest):  # numbers right after "карта" that no other rule took
+            carded = rest[_introduced_as(pieces, value_at[rest], _CARD_BEFORE)]
+            for i in carded:  # few
+                number = digits[i].as_py()
+                if 13 <= len(number) <= 19 and luhn_ok(number):
+                    kinds[i] = KIND_NAMES.index("card")
         kinds[_touches_digits(pieces, value_at)] = 0
         kinds[self._in_tokens(pieces, value_at)] = 0
+        found = np.flatnonzero(kinds != 0)
+        if len(found):
+            kinds[found[_introduced_as_not_pii(pieces, value_at[found])]] = 0
         out = pa.nulls(len(values), pa.string())
         for code, kind in enumerate(KIND_NAMES):
             if code == 0 or kind not in self._checksum_kinds:

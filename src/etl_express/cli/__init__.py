@@ -49,6 +49,7 @@ def _root(
 def _register() -> None:
     from . import (
         demo,  # noqa: F401  (each module adds its commands to ``app``)
+        keygen,  # noqa: F401
         logs,  # noqa: F401
         logs_read,  # noqa: F401
         plugins,  # noqa: F401
@@ -56,6 +57,7 @@ def _register() -> None:
         runs,  # noqa: F401
         server,  # noqa: F401
         status,  # noqa: F401
+        ui,  # noqa: F401
     )
 
 

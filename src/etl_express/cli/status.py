@@ -17,10 +17,9 @@ OK, UNHEALTHY, NO_STORE = 0, 1, 2
 def _when(iso: str | None, at: dt.datetime) -> str:
     if not iso:
         return "-"
-    age = (at - dt.datetime.fromisoformat(iso)).total_seconds()
-    from .._status import format_duration
+    from .._status import format_age
 
-    return f"{format_duration(max(age, 0.0))} ago"
+    return f"{format_age((at - dt.datetime.fromisoformat(iso)).total_seconds())} ago"
 
 
 def _share(value: float | None) -> str:
@@ -30,9 +29,9 @@ def _share(value: float | None) -> str:
 def _freshness(record: dict[str, Any]) -> str:
     if record["fresh"] is None:
         return "no freshness declared"
-    from .._status import format_duration
+    from .._status import format_age
 
-    age = format_duration(record["age_s"]) if record["age_s"] is not None else "never loaded"
+    age = format_age(record["age_s"]) if record["age_s"] is not None else "never loaded"
     word = "fresh" if record["fresh"] else "STALE"
     return f"{word} (age {age}, limit {record['freshness']})"
 

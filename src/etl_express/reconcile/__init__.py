@@ -13,7 +13,9 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ETLConfigError, QualityError
+import sqlalchemy as sa
+
+from ..errors import ETLConfigError, ETLError, QualityError, SourceError
 from ..format import normalize_name
 from ..quality import judge, skipped
 from ..store.state import now
@@ -96,6 +98,7 @@ class Reconciliation:
     def __init__(self, runner: Any):
         from ..sinks.postgres import PostgresSink
         from ..sources.onec import OneCODataSource
+        from ..sources.rest import RESTSource
         from ..sources.sql import SQLSource
 
         self.runner = runner
@@ -117,19 +120,36 @@ class Reconciliation:
                 where=where,
                 hint="reconcile on a key that is not personal data, or leave deletes=None",
             )
+        state.ensure_tables(runner.store)
         source = pipeline.source
         if isinstance(source, SQLSource):
-            self.kind = "range_checksums"
+            from ..sources.sql.checksums import HASHING_DIALECTS, integer_key
+
+            engine = source._engine()
+            hashing = engine.dialect.name in HASHING_DIALECTS
+            try:
+                ranges = hashing and integer_key(source, engine)
+            except sa.exc.SQLAlchemyError as exc:
+                raise SourceError(
+                    f"cannot read the key of {source.table or 'the query'} for deletes=: "
+                    f"{type(exc).__name__}",
+                    where=where,
+                    hint="check the URL, that the database is reachable and the credentials",
+                ) from None
+            self.kind = "range_checksums" if ranges else "key_set"
             partition = runner.partition or {}
             column = partition.get("column", source.key_columns[0]) if partition else None
-            if partition and column != source.key_columns[0]:
+            if partition and (column != source.key_columns[0] or not ranges):
                 raise ETLConfigError(
-                    f"deletes= reconciles key ranges; partition column {column!r} is not the "
-                    "primary key",
+                    f"deletes= reconciles a partition by ranges of a single integer primary key; "
+                    f"this one is by {column!r}",
                     where=where,
-                    hint="partition by the primary key (source.partitions(n)) with deletes=",
+                    hint="partition by the integer primary key (source.partitions(n)), or run "
+                    "without partitions",
                 )
-            source.row_hash_key = state.row_hash_key(runner.store, pipeline.name)
+            source.row_hash_key = (
+                state.row_hash_key(runner.store, pipeline.name) if hashing else None
+            )
         elif isinstance(source, OneCODataSource):
             self.kind = "deletion_mark"
             for t in pipeline.transformers:
@@ -141,11 +161,20 @@ class Reconciliation:
                     where=where,
                     hint="deleted objects keep their row, with _etl_deleted_at set",
                 )
+        elif isinstance(source, RESTSource) and (source.keys_path or source.deleted_path):
+            self.kind = "key_listing" if source.keys_path else "deleted_records"
+            if runner.partition:
+                raise ETLConfigError(
+                    "deletes= on a REST source lists keys for the whole source: run it without "
+                    "partitions",
+                    where=where,
+                )
         else:
             raise ETLConfigError(
                 f"deletes= is not supported for {type(source).__name__}",
                 where=where,
-                hint="delete reconciliation works for SQLSource and OneCODataSource",
+                hint="delete reconciliation works for SQLSource, OneCODataSource and RESTSource "
+                "with keys_path= or deleted_path=",
             )
 
     def _due(self) -> tuple[bool, str]:
@@ -170,7 +199,18 @@ class Reconciliation:
         if self.kind == "deletion_mark":
             marked = sum(getattr(t, "marked", 0) for t in pipeline.transformers)
             runner.result.checks.append(
-                judge("deletes", True, policy, mode=self.mode, strategy=self.kind, marked=marked)
+                judge(
+                    "deletes",
+                    True,
+                    policy,
+                    mode=self.mode,
+                    strategy=self.kind,
+                    segments_compared=0,
+                    keys_fetched=0,
+                    rows_reread=0,
+                    deletes_applied=marked,  # rows loaded with DeletionMark set
+                    marked=marked,
+                )
             )
             return
         due, why = self._due()
@@ -179,7 +219,22 @@ class Reconciliation:
             runner.result.checks.append(skipped("deletes", policy, why))
             return
         warned: list[str] = []
-        counts = self._ranges(policy, warned)
+        try:
+            counts = self._ranges(policy, warned)
+        except ETLError:
+            raise
+        except Exception as exc:
+            from ..retry import is_transient
+            from ..sinks.postgres import safe_pg_message
+
+            # from None: a driver's message may quote a value (its parameters, never)
+            err = ETLError(
+                f"delete reconciliation ({self.kind}) failed: {safe_pg_message(exc)}",
+                where={"pipeline": pipeline.name, "partition": runner.pkey or "all"},
+                hint="what is committed stays committed; the next run resumes the reconciliation",
+            )
+            err.transient = is_transient(exc)  # type: ignore[attr-defined]
+            raise err from None
         pipeline.sink.rollback()  # the target may have grown _etl_deleted_at: re-read its columns
         runner.log.info(
             "delete reconciliation ({}): {} segments compared, {} keys fetched, {} rows re-read, "
@@ -210,11 +265,11 @@ class Reconciliation:
         runner, pipeline = self.runner, self.pipeline
         sink = pipeline.sink
         source = pipeline.source
-        key = source.row_hash_key  # type: ignore[attr-defined]
+        key = getattr(source, "row_hash_key", None)
         target = TargetChecksums(
             sink.schema_name,  # type: ignore[attr-defined]
             sink.table_name,  # type: ignore[attr-defined]
-            source.primary_key[0],
+            list(source.primary_key),
             source.name,
             history=bool(getattr(sink, "history", False)),
             partition=runner.partition,
@@ -248,8 +303,30 @@ class Reconciliation:
             runner.log.warning("{}", what)
             warned.append(what)
 
-        checksums = SQLChecksums(source, key, runner.partition)  # type: ignore[arg-type]
-        return RangeReconciler(runner, checksums, target, self.mode, guard).run()
+        if self.kind == "range_checksums":
+            checksums = SQLChecksums(source, key, runner.partition)  # type: ignore[arg-type]
+            return RangeReconciler(runner, checksums, target, self.mode, guard).run()
+        from .keysets import KeySetReconciler
+        from .listings import listing_for
+
+        listing = listing_for(source, key)
+        reconciler = KeySetReconciler(
+            runner, listing, target, list(source.primary_key), self.mode, guard
+        )
+        counts = reconciler.run()
+        with runner.store.transaction() as conn:  # for reconcile_every
+            state.save(
+                conn,
+                pipeline.name,
+                runner.pkey,
+                runner.result.run_id,
+                None,
+                [],
+                {k: v for k, v in counts.items() if isinstance(v, int)},
+                now(),
+                finished=True,
+            )
+        return counts
 
 
 __all__ = [

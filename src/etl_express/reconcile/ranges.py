@@ -3,9 +3,11 @@
 Both databases answer the same questions about half-open key ranges: how many rows, and the
 sum of their 64-bit row hashes — the source hashing its rows itself, the target summing the
 ``_etl_row_hash`` each row was stored with. One pass over each side compares buckets of about
-``ROOT_ROWS`` rows; a bucket whose checksum differs is split ``FANOUT`` ways and compared
-again, until it holds at most ``LEAF_ROWS`` rows; then its keys and hashes are fetched from
-both sides and compared. An unchanged table moves only the first pass's sums.
+``ROOT_ROWS`` rows; a bucket whose checksum differs is split 16 ways and compared again,
+until it holds at most ``LEAF_ROWS`` rows; then its keys and hashes are fetched from both sides
+and compared. An unchanged table moves only the first pass's sums. Bucket widths are powers of
+two, so buckets nest; the buckets of a step are selected by one key span (the index) and their
+bucket numbers (a hashed ``IN`` list), not by hundreds of ORed ranges.
 
 The work left is a queue of ranges saved in ``etl_express.reconcile_state`` after each step,
 in the transaction of that step's deletes; re-read rows commit before it (an interrupted step
@@ -20,14 +22,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import RunLockedError
-from ..sources.sql.checksums import SQLChecksums
+from ..sources.sql.checksums import KeySelection, SQLChecksums
 from . import state
 from .target import TargetChecksums
 
-ROOT_ROWS = 1024  # rows per bucket of the first pass
-FANOUT = 16  # sub-buckets per differing bucket
+ROOT_ROWS = 1024  # rows per bucket of the first pass (about; the width is a power of two)
+FANOUT_BITS = 4  # a differing bucket is split in 2**4 = 16
 LEAF_ROWS = 64  # at most this many rows: compare keys
 STEP_RANGES = 256  # ranges compared per query (and per committed step)
+DENSE_SHARE = 0.5  # more differing buckets than this share: compare their keys at once
+DENSE_LEAF_ROWS = 4 * ROOT_ROWS
 
 _MISSING = object()
 
@@ -85,7 +89,7 @@ class RangeReconciler:
                 with self.store.transaction() as conn:
                     self._save(conn, plan, pending, started_at)
             else:
-                gone = self._leaves(taken)
+                gone = self._leaves(plan, first[1], taken)
                 pending = rest
                 with self.store.transaction() as conn:
                     self.counts["deletes_applied"] += self.target.delete(conn, gone, self.mode)
@@ -122,6 +126,7 @@ class RangeReconciler:
             return None, [], now()
         origin, top = min(los), max(his) + 1
         width = max(1, math.ceil((top - origin) * ROOT_ROWS / max(s_rows, t_rows, 1)))
+        width = 1 << (width - 1).bit_length()  # a power of two (see _width)
         plan = {"origin": origin, "width": width}
         pending = [["split", 0, origin, top]]
         started_at = now()
@@ -129,36 +134,51 @@ class RangeReconciler:
             self._save(conn, plan, pending, started_at)
         return plan, pending, started_at
 
+    @staticmethod
+    def _width(plan: dict[str, Any], level: int) -> int:
+        """The bucket width at which items of ``level`` are split (powers of two: every
+        bucket of a level lies inside one bucket of the level above)."""
+        return max(1, plan["width"] >> (FANOUT_BITS * level))
+
+    def _selection(self, plan: dict[str, Any], level: int, items: list[Any]) -> KeySelection:
+        """The rows of ``items`` — buckets of the level above, or the whole span at the root —
+        as one query condition: a span scanned by the key's index, narrowed to the buckets."""
+        lo, hi = min(i[2] for i in items), max(i[3] for i in items)
+        if level == 0:
+            return KeySelection(plan["origin"], lo, hi)
+        width = self._width(plan, level - 1)
+        buckets = sorted({(i[2] - plan["origin"]) // width for i in items})
+        return KeySelection(plan["origin"], lo, hi, width, buckets)
+
     def _split(self, plan: dict[str, Any], level: int, items: list[Any]) -> list[Any]:
         """Compare the buckets of ``items``; the differing ones, as narrower ranges."""
         origin = plan["origin"]
-        width = max(1, plan["width"] // FANOUT**level)
-        ranges = [(lo, hi) for _, _, lo, hi in items]
-        src = self.source.bucket_sums(ranges, origin, width)
+        width = self._width(plan, level)
+        selection = self._selection(plan, level, items)
+        src = self.source.bucket_sums(selection, width)
         with self.store.transaction() as conn:
-            tgt = self.target.bucket_sums(conn, ranges, origin, width)
+            tgt = self.target.bucket_sums(conn, selection, width)
         buckets = set(src) | set(tgt)
         self.counts["segments_compared"] += len(buckets)
+        differ = [b for b in sorted(buckets) if src.get(b) != tgt.get(b)]
+        # where most buckets differ, splitting them finds differences nearly everywhere again:
+        # one more hashing pass for nothing, so their keys are compared at once
+        dense = len(differ) > DENSE_SHARE * len(buckets)
         found = []
-        for b in sorted(buckets):
+        for b in differ:
             s, t = src.get(b, (0, 0, 0)), tgt.get(b, (0, 0, 0))
-            if s == t:
-                continue
+            rows = max(s[0], t[0])
+            leaf = width == 1 or rows <= LEAF_ROWS or (dense and rows <= DENSE_LEAF_ROWS)
             blo = origin + b * width
-            bhi = blo + width
-            kind = "leaf" if width == 1 or max(s[0], t[0]) <= LEAF_ROWS else "split"
-            for lo, hi in ranges:
-                a, z = max(lo, blo), min(hi, bhi)
-                if a < z:
-                    found.append([kind, level + 1, a, z])
+            found.append(["leaf" if leaf else "split", level + 1, blo, blo + width])
         return found
 
-    def _leaves(self, items: list[Any]) -> list[int]:
+    def _leaves(self, plan: dict[str, Any], level: int, items: list[Any]) -> list[int]:
         """Compare the keys of ``items``: re-read what differs, return the keys to delete."""
-        ranges = [(lo, hi) for _, _, lo, hi in items]
-        src = self.source.key_hashes(ranges)
+        selection = self._selection(plan, level, items)
+        src = self.source.key_hashes(selection)
         with self.store.transaction() as conn:
-            tgt = self.target.key_hashes(conn, ranges)
+            tgt = self.target.key_hashes(conn, selection)
         self.counts["keys_fetched"] += len(src) + len(tgt)
         changed = sorted(k for k, h in src.items() if tgt.get(k, _MISSING) != h)
         missing = sorted(set(tgt) - set(src))
@@ -183,4 +203,4 @@ class RangeReconciler:
             self.counts["rows_reread"] += raw.num_rows
 
 
-__all__ = ["FANOUT", "LEAF_ROWS", "ROOT_ROWS", "STEP_RANGES", "RangeReconciler"]
+__all__ = ["FANOUT_BITS", "LEAF_ROWS", "ROOT_ROWS", "STEP_RANGES", "RangeReconciler"]

@@ -11,6 +11,7 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..format import DELETED_AT, ROW_HASH, VALID_TO
+from ..sources.sql.checksums import KeySelection
 
 
 class TargetChecksums:
@@ -24,14 +25,16 @@ class TargetChecksums:
         self,
         schema: str,
         table: str,
-        key: str,
+        key: str | Sequence[str],
         source_name: str,
         *,
         history: bool,
         partition: dict[str, Any] | None = None,
     ):
         self.ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-        self.key = sql.Identifier(key)
+        keys = [key] if isinstance(key, str) else list(key)
+        self.key = sql.Identifier(keys[0])
+        self.key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
         self.source_name = source_name
         self.history = history
         self.partition = partition or {}
@@ -72,11 +75,13 @@ class TargetChecksums:
             params.append(hi)
         return sql.SQL(" AND ").join(where), params
 
-    def _ranges(self, ranges: Sequence[tuple[int, int]]) -> tuple[sql.Composable, list[Any]]:
-        parts = [sql.SQL("({} >= %s AND {} < %s)").format(self.key, self.key) for _ in ranges]
-        return sql.SQL("(") + sql.SQL(" OR ").join(parts) + sql.SQL(")"), [
-            v for r in ranges for v in r
-        ]
+    def _within(self, sel: KeySelection) -> tuple[sql.Composable, list[Any]]:
+        cond = sql.SQL("{} >= %s AND {} < %s").format(self.key, self.key)
+        params: list[Any] = [sel.lo, sel.hi]
+        if sel.width is not None:
+            cond += sql.SQL(" AND ({} - %s::bigint) / %s::bigint = ANY(%s)").format(self.key)
+            params += [sel.origin, sel.width, list(sel.buckets)]
+        return cond, params
 
     def bounds(self, conn: Connection) -> tuple[int | None, int | None, int]:
         live, params = self._live()
@@ -92,10 +97,10 @@ class TargetChecksums:
         return lo, hi, int(n)
 
     def bucket_sums(
-        self, conn: Connection, ranges: Sequence[tuple[int, int]], origin: int, width: int
+        self, conn: Connection, sel: KeySelection, width: int
     ) -> dict[int, tuple[int, int, int]]:
         live, params = self._live()
-        within, rparams = self._ranges(ranges)
+        within, rparams = self._within(sel)
         h = sql.Identifier(ROW_HASH)
         query = (
             sql.SQL(
@@ -107,14 +112,12 @@ class TargetChecksums:
             + sql.SQL(" GROUP BY 1")
         )
         with self._cursor(conn) as cur:
-            cur.execute(query, [origin, width, *params, *rparams])
+            cur.execute(query, [sel.origin, width, *params, *rparams], prepare=False)
             return {int(b): (int(n), int(nh), int(s or 0)) for b, n, nh, s in cur.fetchall()}
 
-    def key_hashes(
-        self, conn: Connection, ranges: Sequence[tuple[int, int]]
-    ) -> dict[int, int | None]:
+    def key_hashes(self, conn: Connection, sel: KeySelection) -> dict[int, int | None]:
         live, params = self._live()
-        within, rparams = self._ranges(ranges)
+        within, rparams = self._within(sel)
         query = (
             sql.SQL("SELECT {}, {} FROM {} WHERE ").format(
                 self.key, sql.Identifier(ROW_HASH), self.ident
@@ -124,7 +127,7 @@ class TargetChecksums:
             + within
         )
         with self._cursor(conn) as cur:
-            cur.execute(query, [*params, *rparams])
+            cur.execute(query, [*params, *rparams], prepare=False)  # a custom plan: hashed IN
             return {int(k): (None if h is None else int(h)) for k, h in cur.fetchall()}
 
     def delete(self, conn: Connection, keys: Sequence[int], mode: str) -> int:
@@ -161,6 +164,30 @@ class TargetChecksums:
         with self._cursor(conn) as cur:
             cur.execute(query, args)
             return int(cur.rowcount)
+
+    def delete_where(self, conn: Connection, condition: sql.Composable, mode: str) -> int:
+        """Like :meth:`delete`, for the live rows (alias ``t``) meeting ``condition``; the
+        number of keys affected."""
+        live, params = self._live()
+        if mode == "hard":
+            query = sql.SQL("DELETE FROM {} AS t WHERE _etl_source = %s AND ").format(self.ident)
+            args: list[Any] = [self.source_name]
+        elif self.history:
+            query = sql.SQL("UPDATE {} AS t SET {} = now(), {} = now() WHERE ").format(
+                self.ident, sql.Identifier(VALID_TO), sql.Identifier(DELETED_AT)
+            )
+            query += live + sql.SQL(" AND ")
+            args = list(params)
+        else:
+            query = sql.SQL("UPDATE {} AS t SET {} = now() WHERE ").format(
+                self.ident, sql.Identifier(DELETED_AT)
+            )
+            query += live + sql.SQL(" AND ")
+            args = list(params)
+        query += condition + sql.SQL(" RETURNING {}").format(self.key_list)
+        with self._cursor(conn) as cur:
+            cur.execute(query, args)
+            return len({tuple(r) for r in cur.fetchall()})
 
 
 __all__ = ["TargetChecksums"]

@@ -6,9 +6,11 @@ Layout of an export folder::
         all/part-<key>-00000.jsonl         one file a batch (a partition's folder: p-<hash>)
         _runs/<run id>.json                the run's manifest: files, row counts, schema
 
-A batch's file name is derived from (pipeline, partition, the checkpoint the batch started
-from): a batch replayed after a crash starts from the same committed checkpoint, so it
-gets the same name and overwrites the orphan instead of duplicating it. Files appear only
+A batch's file name is its sequence number among the batches committed for (pipeline,
+partition), read in the batch's own transaction: a batch replayed after a crash comes after
+the same committed batches, so it gets the same name and overwrites the orphan instead of
+duplicating it. Names and manifests never derive from positions (which are source values:
+a hash of a key would be reversible by dictionary). Files appear only
 complete: they are written to a hidden temporary file and renamed with ``os.replace``.
 """
 
@@ -77,7 +79,7 @@ class FileExportSink(Sink):
         """Write ``batch`` as one complete file at ``path`` (a temporary name)."""
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
-        run_id, pipeline, partition, start = self._context(conn, batch)
+        run_id, pipeline, partition, key = self._context(conn, batch)
         run = self._runs.setdefault(
             run_id,
             {
@@ -91,10 +93,7 @@ class FileExportSink(Sink):
                 "keys": {},
             },
         )
-        key = _digest([pipeline, partition, start])
-        seq = run["keys"].get(
-            key, 0
-        )  # a source without positions: same start, next sequence number
+        seq = run["keys"].get(key, 0)  # several writes in one batch: next sequence number
         run["keys"][key] = seq + 1
         folder = self.path / ("all" if not partition else f"p-{_digest(partition)[:8]}")
         target = folder / f"part-{key}-{seq:05d}{self.suffix}"
@@ -110,7 +109,7 @@ class FileExportSink(Sink):
             {
                 "file": target.relative_to(self.path).as_posix(),
                 "rows": batch.num_rows,
-                "start_position": start,
+                "batch": key,
             }
         )
         run["rows"] += batch.num_rows
@@ -131,29 +130,25 @@ class FileExportSink(Sink):
             folder / f"{run['run_id']}.json", lambda tmp: tmp.write_text(text, encoding="utf-8")
         )
 
-    def _context(self, conn: Connection | None, batch: pa.RecordBatch) -> tuple[str, str, str, Any]:
-        """(run id, pipeline, partition, checkpoint before this batch) from the state tables."""
+    def _context(self, conn: Connection | None, batch: pa.RecordBatch) -> tuple[str, str, str, str]:
+        """(run id, pipeline, partition, the batch's name key) from the state tables: the
+        number of batches committed before it for the pipeline and partition."""
         run_id = None
         if RUN_ID in batch.schema.names and batch.num_rows:
             run_id = batch.column(RUN_ID)[0].as_py()
         if conn is not None and run_id:
-            from ..store.state import checkpoints, runs
+            from ..store.state import runs
 
             row = conn.execute(
-                sa.select(runs.c.pipeline, runs.c.partition, checkpoints.c.position)
-                .select_from(
-                    runs.outerjoin(
-                        checkpoints,
-                        sa.and_(
-                            checkpoints.c.pipeline == runs.c.pipeline,
-                            checkpoints.c.partition == runs.c.partition,
-                        ),
-                    )
-                )
-                .where(runs.c.run_id == run_id)
+                sa.select(runs.c.pipeline, runs.c.partition).where(runs.c.run_id == run_id)
             ).first()
             if row is not None:
-                return run_id, row.pipeline, row.partition, row.position
+                committed = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(runs.c.batches), 0)).where(
+                        runs.c.pipeline == row.pipeline, runs.c.partition == row.partition
+                    )
+                ).scalar_one()
+                return run_id, row.pipeline, row.partition, f"{int(committed):08d}"
         # outside a pipeline: the content names the file
         data = batch.select([n for n in batch.schema.names if n not in LINEAGE_COLUMNS])
         return run_id or "no-run", "", "", _digest(data.to_pylist())

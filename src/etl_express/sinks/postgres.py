@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES, is_json_field
 from ..secrets import SecretLike
+from . import history
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
 
@@ -187,6 +188,9 @@ class PostgresSink(Sink):
             locks of readers of the target before it gives up; the pipeline then retries it
             with backoff. While it waits, new readers queue behind it, so a short timeout
             keeps readers answering; ``None`` waits as long as it takes.
+        history: keep every version of a row (SCD type 2, see :mod:`.history`) with
+            ``_etl_valid_from`` / ``_etl_valid_to``; ``etl.read(table, as_of=...)`` then
+            returns the table as it stood at any moment.
     """
 
     def __init__(
@@ -198,6 +202,7 @@ class PostgresSink(Sink):
         direct_copy: bool = True,
         synchronous_commit: bool = True,
         ddl_lock_timeout: float | None = 0.5,
+        history: bool = False,
     ):
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
@@ -206,6 +211,12 @@ class PostgresSink(Sink):
         if write_mode not in ("upsert", "append"):
             raise ETLConfigError(f"write_mode {write_mode!r} is not 'upsert' or 'append'")
         self.write_mode = write_mode
+        if history and write_mode != "upsert":
+            raise ETLConfigError(
+                "history=True keeps versions per primary key: it needs write_mode='upsert'",
+                hint="PostgresSink(table, history=True)",
+            )
+        self.history = history
         self.direct_copy = direct_copy
         self.synchronous_commit = synchronous_commit
         if ddl_lock_timeout is not None and ddl_lock_timeout <= 0:
@@ -264,7 +275,7 @@ class PostgresSink(Sink):
                         where={"columns": ", ".join(schema.names[:20])},
                         hint="fix primary_key on the source (names are normalized to snake_case)",
                     )
-                cols = [
+                cols: list[sql.Composable] = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(f.name),
                         sql.SQL(pg_column_type(f)),
@@ -272,7 +283,9 @@ class PostgresSink(Sink):
                     )
                     for f in schema
                 ]
-                if primary_key and self.write_mode == "upsert":
+                if self.history:
+                    cols.extend(history.create_columns(schema.names))
+                elif primary_key and self.write_mode == "upsert":
                     cols.append(
                         sql.SQL("PRIMARY KEY ({})").format(
                             sql.SQL(", ").join(map(sql.Identifier, primary_key))
@@ -323,6 +336,8 @@ class PostgresSink(Sink):
                         sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
                     )
                     cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+            if self.history:
+                history.prepare(cur, self._ident, self.table, existing, primary_key)
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
@@ -371,6 +386,16 @@ class PostgresSink(Sink):
                     if not upsert:
                         _copy(cur, self._ident, cols, payload)
                         self._batches["appended"] += 1
+                    elif self.history:
+                        history.write(
+                            cur,
+                            self._ident,
+                            self._stage,
+                            batch.schema.names,
+                            primary_key,
+                            lambda cur, stage, cols: _copy(cur, stage, cols, payload),
+                        )
+                        self._batches["staged"] += 1
                     elif self._copy_direct(cur, cols, payload):
                         self._batches["direct"] += 1
                     else:

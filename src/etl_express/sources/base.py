@@ -71,6 +71,13 @@ class Source(ABC):
         """The declared schema, when the source knows it; ``None`` lets the pipeline infer it."""
         return None
 
+    def discover_schema(self) -> pa.Schema | None:
+        """The columns the batches will have, found without reading rows (table reflection,
+        file headers), in the common format; ``None`` when the source cannot tell before
+        reading. Optional: the pipeline uses it to check every configured column before
+        anything is read or written, and otherwise checks on the first batch."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 

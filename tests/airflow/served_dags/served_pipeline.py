@@ -49,9 +49,9 @@ class Rendezvous(etl.Transformer):
         return batch
 
 
-def build() -> etl.Pipeline:
+def build(name: str | None = None) -> etl.Pipeline:
     return etl.Pipeline(
-        name=os.environ["SERVED_PIPELINE"],
+        name=name or os.environ["SERVED_PIPELINE"],
         source=SQLSource(
             url=airflow_secret("SERVED_SOURCE_DB"),  # the Airflow connection served_source_db
             table=os.environ["SERVED_SOURCE_TABLE"],
@@ -63,3 +63,7 @@ def build() -> etl.Pipeline:
         sink=PostgresSink(table=os.environ["SERVED_TARGET_TABLE"]),
         progress=False,
     )
+
+
+def build_daily() -> etl.Pipeline:
+    return build(os.environ["SERVED_PIPELINE"] + "_daily")

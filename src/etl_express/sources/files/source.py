@@ -120,6 +120,38 @@ class FileSource(Source):
     def schema(self) -> pa.Schema | None:
         return canonical_schema(self._schema) if self._schema is not None else None
 
+    def discover_schema(self) -> pa.Schema | None:
+        """The first file's columns: a CSV header (as text) or a Parquet schema; ``None`` for
+        JSONL and an empty folder (the pipeline then checks the first batch)."""
+        if self._schema is not None:
+            return None  # declared, maybe partial: the files' own columns decide
+        files = self.files()
+        if not files:
+            return None
+        path = files[0]
+        fmt = format_of(path, self.format)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return canonical_schema(pq.read_schema(path))
+        if fmt != "csv":
+            return None
+        import csv
+        import io
+
+        from .readers import detect_delimiter, detect_encoding
+
+        with path.open("rb") as f:
+            sample = f.read(1 << 16)
+        if not sample.strip():
+            return None
+        encoding = self.encoding or detect_encoding(sample)
+        text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
+        first = text.splitlines()[0] if text else ""
+        delimiter = self.delimiter or detect_delimiter(first)
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+        return canonical_schema(pa.schema([pa.field(h, pa.string()) for h in header]))
+
     # -- files and partitions -----------------------------------------------------------
 
     def files(self, partition: Partition | None = None) -> list[Path]:

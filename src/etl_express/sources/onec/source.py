@@ -9,8 +9,10 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import pyarrow as pa
 
 from ...errors import ETLConfigError
+from ...format import canonical_schema
 from ...secrets import SecretLike
 from ..rest import BasicAuth, Incremental, OffsetPaginator, RateLimit, RESTSource, RetryPolicy
 
@@ -198,6 +200,18 @@ class OneCODataSource(RESTSource):
             pii=pii,
         )
         self.entity = entity
+        self._selected = (
+            [*select, *([date_field] if date_field and date_field not in select else [])]
+            if select
+            else None
+        )
+
+    def discover_schema(self) -> pa.Schema | None:
+        """With ``select=`` the fields are known before reading (1C returns exactly those):
+        the pipeline checks every configured column against them up front."""
+        if not self._selected:
+            return None
+        return canonical_schema(pa.schema([pa.field(f, pa.string()) for f in self._selected]))
 
 
 __all__ = ["EMPTY_DATE", "EMPTY_REF", "OneCNormalizer", "OneCODataSource"]

@@ -84,6 +84,10 @@ class RESTSource(Source):
         record_hook: a function applied to each record (after the cursor is read).
         schema: a declared Arrow schema (``None``: inferred).
         max_pages: a safety stop per partition and run (a warning is logged when hit).
+        keys_path: for ``Pipeline(deletes=...)``: an endpoint listing every record's primary
+            key (paged like ``path``); target rows whose key it does not list are deleted.
+        deleted_path: for ``Pipeline(deletes=...)``: an endpoint listing the records deleted
+            at the source (their primary keys), when the API offers one instead.
     """
 
     def __init__(
@@ -111,6 +115,8 @@ class RESTSource(Source):
         pii: Sequence[str] = (),
         max_pages: int | None = None,
         transport: httpx.BaseTransport | None = None,
+        keys_path: str | None = None,
+        deleted_path: str | None = None,
     ):
         if not base_url or not str(base_url).startswith(("http://", "https://")):
             raise ETLConfigError(
@@ -153,6 +159,7 @@ class RESTSource(Source):
         self.pii = [normalize_name(c) for c in name_list(pii, "pii", type(self).__name__)]
         self.max_pages = max_pages
         self.transport = transport
+        self.keys_path, self.deleted_path = keys_path, deleted_path
 
     def __repr__(self) -> str:
         return (

@@ -14,7 +14,7 @@ stores, for each row, the hash of exactly the source version it holds.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -50,14 +50,33 @@ def row_hash_column(
         fields = [
             sa.func.coalesce(sa.func.concat(sa.func.char_length(c), ":", c), "-") for c in columns
         ]
-        text = sa.func.concat_ws(",", *fields)
-        hex16 = sa.func.substring(sa.func.md5(sa.func.concat(secret, text)), 1, 16)
+        row_text = sa.func.concat_ws(",", *fields)
+        hex16 = sa.func.substring(sa.func.md5(sa.func.concat(secret, row_text)), 1, 16)
         signed = sa.func.conv(hex16, 16, -10)
         return sa.cast(signed, sa.BigInteger).label(ROW_HASH)  # CAST(... AS SIGNED)
     raise ETLConfigError(
         f"deletes= cannot hash rows inside a {dialect} database",
         hint="delete reconciliation with checksums needs a PostgreSQL or MariaDB/MySQL source",
     )
+
+
+class KeySelection(NamedTuple):
+    """Keys in ``[lo, hi)``; with ``width``, only those in ``buckets``, bucket =
+    ``(key - origin) // width``."""
+
+    origin: int
+    lo: int
+    hi: int
+    width: int | None = None
+    buckets: Sequence[int] = ()
+
+
+def integer_key(source: SQLSource, engine: Engine) -> bool:
+    """Whether the source's primary key is one integer column (range checksums apply)."""
+    if len(source.key_columns) != 1:
+        return False
+    column = source._selectable(engine).c.get(source.key_columns[0])
+    return column is not None and isinstance(column.type, sa.Integer)
 
 
 class SQLChecksums:
@@ -101,8 +120,12 @@ class SQLChecksums:
             stmt = stmt.where(self.pk < hi)
         return stmt
 
-    def _ranges(self, ranges: Sequence[tuple[int, int]]) -> sa.ColumnElement[bool]:
-        return sa.or_(*[sa.and_(self.pk >= lo, self.pk < hi) for lo, hi in ranges])
+    def _within(self, sel: KeySelection) -> sa.ColumnElement[bool]:
+        cond = sa.and_(self.pk >= sel.lo, self.pk < sel.hi)
+        if sel.width is not None:
+            bucket = (self.pk - sa.literal(sel.origin)) // sa.literal(sel.width)
+            cond = sa.and_(cond, bucket.in_(list(sel.buckets)))
+        return cond
 
     def _rows(self, stmt: sa.Select) -> list[Any]:
         with self.engine.connect() as conn:
@@ -118,22 +141,20 @@ class SQLChecksums:
         lo, hi, n = self._rows(stmt)[0]
         return (None if lo is None else int(lo)), (None if hi is None else int(hi)), int(n)
 
-    def bucket_sums(
-        self, ranges: Sequence[tuple[int, int]], origin: int, width: int
-    ) -> dict[int, tuple[int, int, int]]:
+    def bucket_sums(self, sel: KeySelection, width: int) -> dict[int, tuple[int, int, int]]:
         """``{bucket: (rows, rows with a hash, sum of hashes)}``, bucket = (key - origin) // width."""
-        bucket = ((self.pk - sa.literal(origin)) // sa.literal(width)).label("b")
+        bucket = ((self.pk - sa.literal(sel.origin)) // sa.literal(width)).label("b")
         stmt = (
             sa.select(bucket, sa.func.count(), sa.func.count(), sa.func.sum(self.hash))
             .select_from(self.src)
-            .where(self._ranges(ranges))
+            .where(self._within(sel))
             .group_by(bucket)
         )
         return {int(b): (int(n), int(nh), int(s or 0)) for b, n, nh, s in self._rows(stmt)}
 
-    def key_hashes(self, ranges: Sequence[tuple[int, int]]) -> dict[int, int | None]:
-        """Every key in ``ranges`` with its row hash."""
-        stmt = sa.select(self.pk, self.hash).select_from(self.src).where(self._ranges(ranges))
+    def key_hashes(self, sel: KeySelection) -> dict[int, int | None]:
+        """Every selected key with its row hash."""
+        stmt = sa.select(self.pk, self.hash).select_from(self.src).where(self._within(sel))
         return {int(k): int(h) for k, h in self._rows(stmt)}
 
     def present(self, keys: Sequence[int]) -> set[int]:
@@ -162,4 +183,56 @@ class SQLChecksums:
                 yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
 
 
-__all__ = ["HASHING_DIALECTS", "SQLChecksums", "row_hash_column"]
+class SQLKeyListing:
+    """The source's full key list, streamed (with each row's hash where the database can hash),
+    and re-reads by key: for keys that are not a single integer, or a database that cannot
+    hash (then only deletions are found)."""
+
+    def __init__(self, source: SQLSource, key: str | None):
+        self.source = source
+        self.engine: Engine = source._engine()
+        self.src = source._selectable(self.engine)
+        self.keys_cols = [self.src.c[c] for c in source.key_columns]
+        self.hashed = key is not None
+        if key is not None:
+            selected = (
+                [self.src.c[c] for c in source.columns] if source.columns else list(self.src.c)
+            )
+            self.hash: sa.ColumnElement[Any] | None = row_hash_column(
+                self.engine.dialect.name, selected, key
+            )
+        else:
+            self.hash = None
+
+    def keys(self) -> Iterator[list[tuple[Any, ...]]]:
+        cols = [*self.keys_cols, *([self.hash] if self.hash is not None else [])]
+        stmt = sa.select(*cols).select_from(self.src)
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(postgresql_readonly=True)
+            result = conn.execution_options(stream_results=True, yield_per=50_000).execute(stmt)
+            for rows in result.partitions(50_000):
+                yield [tuple(r) for r in rows]
+
+    def read_keys(self, keys: list[tuple[Any, ...]]) -> Iterator[Batch]:
+        """The current rows of ``keys``, typed as the incremental read types them, without a
+        position."""
+        source = self.source
+        for i in range(0, len(keys), 1000):
+            chunk = keys[i : i + 1000]
+            stmt = source._statement(self.engine, None, None)
+            table = stmt.get_final_froms()[0]
+            cols = [table.c[c.name] for c in self.keys_cols]
+            if len(cols) == 1:
+                stmt = stmt.where(cols[0].in_([k[0] for k in chunk]))
+            else:
+                stmt = stmt.where(sa.tuple_(*cols).in_(chunk))
+            if self.engine.dialect.name == "postgresql" and source.fast_path:
+                batches = source._read_adbc(self.engine, stmt)
+            else:
+                batches = source._read_sqlalchemy(self.engine, stmt)
+            for batch in batches:
+                yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
+
+
+__all__ = ["HASHING_DIALECTS", "SQLChecksums", "SQLKeyListing", "integer_key", "row_hash_column"]

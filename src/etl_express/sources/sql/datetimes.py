@@ -60,10 +60,8 @@ def flag_adbc(data: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None, 
         for row in np.flatnonzero(hit.to_numpy(zero_copy_only=False)):
             shift, half = (_PG_EPOCH_DAYS, 2**31) if date else (_PG_EPOCH_US, 2**63)
             raw = (values[int(row)].as_py() - shift + half) % (2 * half) - half
-            if raw in (half - 1, -half):
-                code = 1 if raw > 0 else -1
-            else:
-                code = 2 if raw > 0 else -2
+            infinite = raw in (half - 1, -half)  # PostgreSQL's +/-infinity sentinels
+            code = (1 if infinite else 2) * (1 if raw > 0 else -1)
             flags.append((int(row), col, code, raw))
         arrays[col] = pc.if_else(hit, pa.scalar(None, arrays[col].type), arrays[col])
     if not flags:

@@ -150,6 +150,17 @@ class SQLSource(Source):
                 hint="check the table name and schema, and that the user may read it",
             ) from None
 
+    def discover_schema(self) -> pa.Schema | None:
+        """The selected columns by reflection (or the query's result columns), before reading."""
+        src = self._selectable(self._engine())
+        types = self._declared_types(src)
+        names = list(self.columns) if self.columns else list(src.columns.keys())
+        fields = []
+        for n in names:
+            name = normalize_name(n)
+            fields.append(pa.field(name, types.get(name, pa.string())))
+        return pa.schema(fields)
+
     def _declared_types(self, src: sa.FromClause) -> dict[str, pa.DataType]:
         """Canonical Arrow types from the columns' SQL types (stable across batches)."""
         types: dict[str, pa.DataType] = {}

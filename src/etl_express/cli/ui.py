@@ -1,0 +1,43 @@
+"""``etl-express ui``: the local web dashboard over the store."""
+
+from __future__ import annotations
+
+import typer
+
+from . import app
+
+
+@app.command("ui")
+def ui_command(
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        help="The store's PostgreSQL URL (default: ETL_EXPRESS_DATABASE_URL or the embedded one).",
+        show_default=False,
+    ),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address to bind. Anything but a loopback address requires ETL_EXPRESS_UI_TOKEN.",
+    ),
+    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+) -> None:
+    """Serve a read-only web dashboard of the store: pipelines and freshness, run history
+    charts, quality checks over time, quarantine and schema changes.
+
+    Bound beyond 127.0.0.1 it refuses to start without the secret ETL_EXPRESS_UI_TOKEN and
+    then answers only requests sending 'Authorization: Bearer <token>'.
+    """
+    from ..errors import ETLError
+    from ..ui import build
+
+    try:
+        dashboard = build(url, host)
+    except ETLError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    import uvicorn
+
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"etl-express dashboard on http://{shown}:{port}/ (read-only; Ctrl+C stops it)")
+    uvicorn.run(dashboard, host=host, port=port, log_level="warning", lifespan="off", ws="none")
