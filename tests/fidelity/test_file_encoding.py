@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_express import Pipeline
+from etl_express import Pipeline, SourceError
 from etl_express.sinks import PostgresSink
 from etl_express.sources import FileSource
 from tests.conftest import pg_exec
@@ -126,3 +126,9 @@ def test_resume_mid_file_does_not_quarantine_an_undecodable_line_twice(tmp_path:
         assert seen == [16], i
         rows = sum(b.num_rows for b in batches[: i + 1] + again)
         assert rows == 20
+
+
+def test_an_undecodable_header_stops_the_run_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "h.csv").write_bytes("id,имя\n".encode("cp1251") + "1,Ёж\n2,Щука\n".encode())
+    with pytest.raises(SourceError, match=r"h\.csv: the header"):
+        list(FileSource(tmp_path, "*.csv").read())

@@ -13,9 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import psycopg
+import pyarrow as pa
 import pytest
 
 from etl_express._speedups import native
+from etl_express.sinks import pgcopy
 
 pytestmark = pytest.mark.skipif(native is None, reason="etl_express._native was not built")
 
@@ -291,3 +294,38 @@ def test_copy_rows_checks_offsets_after_the_caller_s_code_has_run() -> None:
     parts = [("var", offsets, b"ab")]
     parts.append(("block", _Sneaky(_offsets(0, 0), parts), b"cd"))
     assert native.copy_rows(parts, 1) == b"abcd"
+
+
+#: the lowest value of each type that the shift to PostgreSQL's epoch keeps apart from its
+#: -infinity: one less becomes -infinity, anything below wraps around (year 294247, +infinity)
+FIRST_UNSHIFTED = {
+    "timestamptz": (pa.timestamp("us", "UTC"), pa.int64(), -(2**63) + 946_684_800_000_000 + 1),
+    "timestamp": (pa.timestamp("us"), pa.int64(), -(2**63) + 946_684_800_000_000 + 1),
+    "date": (pa.date32(), pa.int32(), -(2**31) + 10_957 + 1),
+}
+
+
+@pytest.mark.parametrize("below", [1, 2, 10**9])
+@pytest.mark.parametrize("pg_type", list(FIRST_UNSHIFTED))
+def test_the_sink_never_wraps_a_date_or_timestamp_into_another_value(
+    pg_url: str, schema: str, pg_type: str, below: int
+) -> None:
+    # shifted to PostgreSQL's epoch these values became -infinity or wrapped around (on the
+    # compiled and the numpy path alike) into year 294247 or +infinity; PostgreSQL must
+    # refuse them instead
+    arrow_type, int_type, first = FIRST_UNSHIFTED[pg_type]
+    full = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
+    types = [full.get(pg_type, pg_type)]
+    values = pa.array([0, max(first - below, -(2 ** (int_type.bit_width - 1)))], int_type)
+    payload = pgcopy.copy_payload(pa.record_batch({"v": values.cast(arrow_type)}), types)
+    assert payload.format == "csv"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {schema}.t (v {pg_type})")
+        copy_sql = f"COPY {schema}.t FROM STDIN (FORMAT {payload.format})"
+        with pytest.raises(psycopg.errors.DataError), conn.cursor().copy(copy_sql) as copy:
+            for chunk in payload:
+                copy.write(chunk)
+        assert conn.execute(f"SELECT count(*) FROM {schema}.t").fetchone() == (0,)
+    # the first value the shift keeps finite stays on the binary path
+    edge = pa.record_batch({"v": pa.array([first], int_type).cast(arrow_type)})
+    assert pgcopy.copy_payload(edge, types).format == "binary"

@@ -569,7 +569,15 @@ def test_copy_payload_native_equals_numpy_and_decodes_back(
 ) -> None:
     batch, types, kinds = case
     payload = pgcopy.copy_payload(batch, types, slice_bytes=256)
-    assert payload.format == "binary"
+    if payload.format != "binary":  # only where a date or timestamp would wrap around
+        lowest = {"D": -(2**31) + 10_957, "T": -(2**63) + 946_684_800_000_000}
+        as_int = {"D": pa.int32(), "T": pa.int64()}
+        assert any(
+            k in lowest
+            and min(v for v in [*col.cast(as_int[k]).to_pylist(), 0] if v is not None) <= lowest[k]
+            for k, col in zip(kinds.decode(), batch.columns)
+        )
+        return
     fast = b"".join(bytes(c) for c in payload)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(_speedups, "native", None)

@@ -53,12 +53,19 @@ def sanitized_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The environment of a Python that imports the sanitized build of etl_express."""
     gcc = shutil.which("gcc")
     runtimes = [_runtime(gcc, lib) for lib in ("libasan.so", "libubsan.so")] if gcc else []
-    if gcc is None or None in runtimes:
-        message = "gcc with libasan and libubsan is needed to build the sanitized extension"
-        if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
-            pytest.fail(message + " (apt-get install gcc)")
-        pytest.skip(message)
     package = Path(etl_express.__file__).parent
+    sources = [package / "_native.c", package / "_copyread.c"]
+    missing = None
+    if gcc is None or None in runtimes:
+        missing = "gcc with libasan and libubsan (apt-get install gcc)"
+    elif not all(source.exists() for source in sources):
+        missing = "the C sources next to the package (an editable install: pip install -e .)"
+    if missing is not None:
+        message = f"building the sanitized extension needs {missing}"
+        if os.environ.get("ETL_EXPRESS_REQUIRE_NATIVE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    assert gcc is not None
     root = tmp_path_factory.mktemp("sanitized")
     shutil.copytree(
         package, root / "etl_express", ignore=shutil.ignore_patterns("*.so", "__pycache__")
@@ -73,8 +80,7 @@ def sanitized_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "-g",
             *SANITIZE,
             f"-I{sysconfig.get_paths()['include']}",
-            str(package / "_native.c"),
-            str(package / "_copyread.c"),
+            *map(str, sources),
             "-o",
             str(target),
         ],

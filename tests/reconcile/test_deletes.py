@@ -152,11 +152,13 @@ def assert_equal(got: dict, want: dict) -> None:
     )
 
 
-def pipeline(url: str, table: str, target: str, name: str, deletes: str, **kw: Any) -> etl.Pipeline:
+def pipeline(
+    url: str, table: str, target: str, name: str, deletes: str, key: Any = KEY, **kw: Any
+) -> etl.Pipeline:
     return etl.Pipeline(
         name,
         SQLSource(url, table, primary_key="id", cursor="updated_at", batch_size=20_000),
-        anonymizers=[Pseudonymize(["email"], key=KEY)],
+        anonymizers=[Pseudonymize(["email"], key=key)],
         sink=PostgresSink(target),
         deletes=deletes,
         progress=False,
@@ -397,16 +399,23 @@ def test_the_source_is_never_written(pg_url, schema, pipeline_name):
     assert before[0] == 3000
 
 
-def test_partitions_by_the_key_reconcile_their_own_ranges(pg_url, schema, pipeline_name):
+def test_partitions_by_the_key_reconcile_their_own_ranges(
+    pg_url, schema, pipeline_name, monkeypatch
+):
     src, target = f"{schema}.src", f"{schema}.dst"
     make_source(pg_url, src, 6000)
-    p = pipeline(pg_url, src, target, pipeline_name, "soft")
+    # worker processes resolve the key themselves: a secret reference, not a value
+    monkeypatch.setenv("ETL_TEST_RECONCILE_KEY", KEY.get_secret_value())
+    p = pipeline(
+        pg_url, src, target, pipeline_name, "soft", key=etl.secret("ETL_TEST_RECONCILE_KEY")
+    )
     first = p.run(workers=2)
     assert first.ok and len(first.partitions) == 2
     deleted = mutate(pg_url, src, 6000)
     second = p.run(workers=2)
     applied = sum(deletes_check(part)["deletes_applied"] for part in second.partitions)
     assert applied == len(deleted) == 60
+    assert deletes_check(second)["deletes_applied"] == 60  # summed in the combined result
     assert_equal(target_rows(pg_url, target), source_rows(pg_url, src))
     by_time = pipeline(pg_url, src, target, pipeline_name + "_t", "soft")
     spec = by_time.source.partitions(2, column="updated_at")[0]

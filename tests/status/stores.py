@@ -1,7 +1,7 @@
 """Stores filled by real pipeline runs, in a database of their own (so ``status`` and the
 dashboard see exactly these pipelines): one that succeeded, one whose last run failed, one
-gone stale (its run times moved back in the store), and one that quarantines records whose
-personal data (and source positions) must never show."""
+gone stale (its run times moved back in the store), one that quarantines records whose
+personal data must never show, and a parallel one."""
 
 from __future__ import annotations
 
@@ -70,31 +70,32 @@ class SplitSource(ListSource):
 
 
 class PeopleSource(etl.Source):
-    """People keyed by e-mail (a tagged column): its positions hold raw e-mails."""
+    """People with a tagged e-mail, keyed by a surrogate id, five a batch."""
 
-    name, primary_key, pii = "people", ["email"], ["email"]
+    name, primary_key, pii = "people", ["id"], ["email"]
 
     def __init__(self, rows: list[dict[str, Any]]):
         self.rows = rows
 
     def schema(self) -> pa.Schema:
-        return pa.schema([("email", pa.string()), ("name", pa.string()), ("age", pa.int64())])
+        return pa.schema(
+            [("id", pa.int64()), ("email", pa.string()), ("name", pa.string()), ("age", pa.int64())]
+        )
 
     def read(self, position: Any = None, partition: Partition | None = None) -> Iterator[etl.Batch]:
-        rows = [r for r in self.rows if position is None or r["email"] > position["key"][0]]
-        rows.sort(key=lambda r: r["email"])
+        rows = [r for r in self.rows if position is None or r["id"] > position["key"][0]]
         for i in range(0, len(rows), 5):
             chunk = rows[i : i + 5]
-            yield etl.Batch(chunk, position={"key": [chunk[-1]["email"]]})
+            yield etl.Batch(chunk, position={"key": [chunk[-1]["id"]]})
 
 
 def people() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
-        {"email": f"person{i:02d}@example.com", "name": f"Person {i}", "age": 20 + i}
+        {"id": i, "email": f"person{i:02d}@example.com", "name": f"Person {i}", "age": 20 + i}
         for i in range(18)
     ]
-    rows.append({"email": CANARY_EMAIL, "name": "Canary", "age": "not a number"})
-    rows.append({"email": "zz.last@example.com", "name": "Last", "age": "forty"})
+    rows.append({"id": 18, "email": CANARY_EMAIL, "name": "Canary", "age": "not a number"})
+    rows.append({"id": 19, "email": "zz.last@example.com", "name": "Last", "age": "forty"})
     return rows
 
 
@@ -164,7 +165,7 @@ def age_back(url: str, pipeline: str, hours: float) -> None:
 
 
 def run_quarantining(url: str, schema: str) -> None:
-    """People keyed by a pseudonymized e-mail; two records quarantined (age not a number)."""
+    """People with a pseudonymized e-mail; two records quarantined (age not a number)."""
     etl.Pipeline(
         "people_quarantine",
         PeopleSource(people()),

@@ -33,8 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: raw e-mails that are source positions of the quarantining pipeline (batch ends)
-RAW_POSITIONS = ("person03@example.com", "zz.last@example.com")
+#: raw e-mails of the quarantining pipeline's source, and one planted as an old version's position
+RAW_EMAILS = (CANARY_EMAIL, "zz.last@example.com", "person03@example.com")
 TOKEN = "t0ken-for-the-dashboard-test-0123456789"  # pragma: allowlist secret
 
 
@@ -236,21 +236,20 @@ def test_a_parallel_runs_detail_lists_its_partitions(page, dashboard):
 
 
 def test_quarantine_shows_only_anonymized_values(page, dashboard, store):
-    # the store holds the canary only as a source position (the record itself is anonymized)
-    stored = pg_exec(store, "SELECT position::text, record::text FROM etl_express.quarantine")
-    assert any(raw in position for raw in RAW_POSITIONS for position, _ in stored)
-    assert not any(CANARY_EMAIL in record for _, record in stored)
+    # the store holds the quarantined records anonymized: the canary never reached it
+    stored = pg_exec(store, "SELECT record::text FROM etl_express.quarantine")
+    assert stored and not any(raw in record for (record,) in stored for raw in RAW_EMAILS)
 
     open_page(page, dashboard + "/quarantine")
     table = page.locator("#quarantine tbody tr")
     assert table.count() == 2 + 5  # people: 2 ages not numbers; crm: 5 amounts "n/a"
     text = page.content()
-    for raw in (CANARY_EMAIL, *RAW_POSITIONS):
+    for raw in RAW_EMAILS:
         assert raw not in text
     people = page.locator("#quarantine tbody tr", has_text="people_quarantine")
     assert people.count() == 2
     assert '"email": "email:' in people.first.inner_text()  # the pseudonym, not the address
-    assert '{"key": ["***"]}' in people.first.inner_text()  # a tagged key column's position
+    assert '{"key": [19]}' in people.first.inner_text()  # a surrogate key's position shows
     assert "column 'age'" in people.first.inner_text()
     assert "etl-express quarantine replay" in page.locator("#replay-command").inner_text()
 
@@ -260,13 +259,13 @@ def test_quarantine_shows_only_anonymized_values(page, dashboard, store):
     assert 'Pipeline(name="crm_failed")' in page.locator("#replay-command").inner_text()
 
 
-def test_no_page_shows_a_raw_position_of_a_personal_data_column(page, dashboard, store):
+def test_no_page_shows_raw_personal_data(page, dashboard, store):
     runs = pg_exec(store, "SELECT run_id FROM etl_express.runs")
     paths = ["/", "/quarantine", "/pipelines/people_quarantine"] + [f"/runs/{r}" for (r,) in runs]
     for path in paths:
         open_page(page, dashboard + path)
         html = page.content()
-        for raw in (CANARY_EMAIL, *RAW_POSITIONS):
+        for raw in RAW_EMAILS:
             assert raw not in html, path
 
 
@@ -328,20 +327,45 @@ def test_bound_beyond_localhost_it_needs_a_token(store, browser):
         stop(process)
 
 
-def test_a_store_from_before_declarations_masks_every_position(pg_url):
+@pytest.mark.parametrize("declared", ["position_pii", "nothing"])
+def test_positions_an_older_version_wrote_with_personal_data_are_masked(pg_url, declared):
+    """Versions before the tagged-key refusal wrote raw key values into positions: a pipeline
+    declared with ``position_pii`` — or one that declared nothing — has every position masked,
+    in quarantine, in run errors and in log lines."""
+    raw = "zz.last@example.com"
     with fresh_database(pg_url) as url:
         run_quarantining(url, "data_" + uuid.uuid4().hex[:6])
-        pg_exec(url, "DROP TABLE etl_express.pipelines, etl_express.table_schemas")
+        position = f"{{'key': ['{raw}']}}"
+        pg_exec(url, "UPDATE etl_express.quarantine SET position = %s", (f'{{"key": ["{raw}"]}}',))
+        pg_exec(
+            url,
+            "UPDATE etl_express.runs SET error = %s",
+            (f"value out of range [pipeline=people_quarantine, after position={position}]",),
+        )
+        if declared == "position_pii":
+            pg_exec(url, "UPDATE etl_express.pipelines SET position_pii = true")
+        else:
+            pg_exec(url, "DROP TABLE etl_express.pipelines, etl_express.table_schemas")
+        (run_id,) = pg_exec(url, "SELECT run_id FROM etl_express.runs")[0]
+        pg_exec(
+            url,
+            "INSERT INTO etl_express.logs (ts, level, pipeline, run_id, message) "
+            "VALUES (now(), 'ERROR', 'people_quarantine', %s, %s)",
+            (run_id, f"batch 3 failed [after position={position}, batch=3]"),
+        )
         port = free_port()
         process = start_ui(url, "--port", str(port))
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_up(process, base)
-            page = httpx.get(base + "/quarantine")
-            assert page.status_code == 200 and page.text.count("[&#34;***&#34;]") == 2
-            assert not any(raw in page.text for raw in RAW_POSITIONS)
-            assert httpx.get(base + "/pipelines/people_quarantine").status_code == 200
-            assert pg_exec(url, "SELECT to_regclass('etl_express.pipelines')") == [(None,)]
+            quarantined = httpx.get(base + "/quarantine")
+            assert quarantined.status_code == 200
+            assert quarantined.text.count("{&#34;key&#34;: [&#34;***&#34;]}") == 2
+            run = httpx.get(f"{base}/runs/{run_id}")
+            assert run.text.count("after position=***") >= 2  # the error and the log lines
+            for path in ("/", "/quarantine", "/pipelines/people_quarantine", f"/runs/{run_id}"):
+                page = httpx.get(base + path)
+                assert page.status_code == 200 and raw not in page.text, path
         finally:
             stop(process)
 

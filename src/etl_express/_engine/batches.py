@@ -296,7 +296,12 @@ class PartitionRunner:
                 sink.rollback()
                 raise
 
-        self.pipeline.retry.call(prepare, what="changing the target's schema", log=self.log)
+        def count() -> None:
+            self.result.retries += 1
+
+        self.pipeline.retry.call(
+            prepare, what="changing the target's schema", log=self.log, on_retry=count
+        )
 
     def _transform(
         self, batch: pa.RecordBatch, where: dict[str, Any]

@@ -18,6 +18,7 @@ from ..quality import (
     skipped,
     target_count_check,
 )
+from ..reconcile import combined_deletes
 from ..result import RunResult
 from ..retry import as_etl_error
 from ..store.ledger import LedgerRun
@@ -105,6 +106,7 @@ def combined_checks(pipeline: PipelineSpec, combined: RunResult) -> list[CheckRe
             pipeline.max_error_rate,
             p["error_rate"],
         ),
+        *combined_deletes(combined.partitions, p["deletes"]),
     ]
 
 

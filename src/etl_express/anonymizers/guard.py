@@ -21,8 +21,7 @@ from ..errors import AnonymizationError, ETLConfigError
 from .columns import canonical, check_columns, missing_columns_error, required_columns
 
 if TYPE_CHECKING:
-    from ..pipeline import Pipeline
-    from ..sources.base import Source
+    from .._engine.spec import PipelineSpec as Pipeline
 
 
 def check_pipeline(pipeline: Pipeline) -> None:
@@ -55,7 +54,7 @@ def check_coverage(pipeline: Pipeline) -> None:
         )
 
 
-def position_columns(source: Source) -> list[tuple[str, str]]:
+def position_columns(source: Any) -> list[tuple[str, str]]:
     """The columns whose values a source puts into its positions, as (role, canonical name):
     the primary key, and the cursor (``SQLSource(cursor=)``, ``Incremental.cursor_field``)."""
     out = [("primary key", canonical(c)) for c in source.primary_key]

@@ -21,7 +21,9 @@ from .normalize import digits_only
 from .pseudonymize import KeyedHasher
 
 KINDS = ("email", "phone", "passport", "snils", "inn", "ogrn", "card")
-PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in KINDS}
+#: optional kinds found by a NER model (``pip install "etl-express[ner]"``; see :mod:`.ner`)
+NER_KINDS = ("name", "address")
+PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in (*KINDS, *NER_KINDS)}
 
 # One cheap pass decides which rows can hold personal data at all: an "@", ten or more
 # digits in a run of digits and phone-like separators (spaces, brackets, dashes, dots), or a
@@ -422,11 +424,17 @@ class ScrubPII(Anonymizer):
     ):
         self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
         self.kinds = tuple(kinds)
-        unknown = [k for k in self.kinds if k not in KINDS]
+        unknown = [k for k in self.kinds if k not in (*KINDS, *NER_KINDS)]
         if unknown:
             raise AnonymizationError(
-                f"ScrubPII: unknown kind(s) {unknown}", hint=f"choose from {list(KINDS)}"
+                f"ScrubPII: unknown kind(s) {unknown}",
+                hint=f"choose from {list(KINDS)} (and the optional {list(NER_KINDS)})",
             )
+        self._ner_kinds = {k for k in self.kinds if k in NER_KINDS}
+        if "name" in self._ner_kinds:
+            from .ner import check_available
+
+            check_available()
         if replace not in ("placeholder", "pseudonym"):
             raise AnonymizationError(
                 f"ScrubPII: replace={replace!r} is not 'placeholder' or 'pseudonym'"
@@ -469,6 +477,17 @@ class ScrubPII(Anonymizer):
                 f"ScrubPII needs a text column, but column {column!r} is {arr.type}",
                 hint="scrub text columns only; use Pseudonymize, Redact or Generalize for typed columns",
             )
+        out = self._scrub_patterns(arr)
+        if self._ner_kinds:  # optional, loaded only when asked for
+            from .ner import scrub_ner
+
+            out = scrub_ner(out, self._ner_kinds, self._ner_replacements)
+        return out
+
+    def _ner_replacements(self, values: list[str], kind: str) -> list[str]:
+        return self._replacements(pa.array(values, pa.string()), kind).to_pylist()
+
+    def _scrub_patterns(self, arr: pa.Array) -> pa.Array:
         picked, context = _gates(arr)
         if not pc.any(picked).as_py():
             return arr
@@ -588,4 +607,4 @@ class ScrubPII(Anonymizer):
         return pc.fill_null(tokens, placeholder)
 
 
-__all__ = ["KINDS", "PLACEHOLDERS", "ScrubPII"]
+__all__ = ["KINDS", "NER_KINDS", "PLACEHOLDERS", "ScrubPII"]

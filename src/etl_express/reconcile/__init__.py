@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from ..errors import ETLConfigError, ETLError, QualityError, SourceError
 from ..format import normalize_name
-from ..quality import judge, skipped
+from ..quality import CheckResult, judge, skipped
 from ..store.state import now
 from . import state
 
@@ -68,6 +68,23 @@ def check_options(
     if spacing.total_seconds() < 0:
         raise ETLConfigError(f"reconcile_every must not be negative, got {every!r}")
     return spacing
+
+
+def combined_deletes(partitions: list[Any], policy: Any) -> list[CheckResult]:
+    """The partitions' ``deletes`` checks summed, for a parallel run's result (none if the
+    partitions reconciled nothing)."""
+    found = [c for r in partitions for c in r.checks if c.name == "deletes"]
+    if not found:
+        return []
+    counts = ("segments_compared", "keys_fetched", "rows_reread", "deletes_applied")
+    details: dict[str, Any] = {k: sum(c.details.get(k, 0) for c in found) for k in counts}
+    details["partitions"] = len(found)
+    triggered = [c for c in found if c.triggered]
+    if triggered:
+        details["guard"] = triggered[0].details.get("guard", triggered[0].status)
+    if all(c.status == "skipped" for c in found):
+        return [skipped("deletes", policy, found[0].details.get("skipped", "skipped"))]
+    return [judge("deletes", not triggered, policy, **details)]
 
 
 def forget_reconciliation(store: Any, pipeline: str, partition: str | None) -> None:
@@ -334,6 +351,7 @@ __all__ = [
     "MAX_DELETE_SHARE",
     "Reconciliation",
     "check_options",
+    "combined_deletes",
     "deletion_mark_steps",
     "forget_reconciliation",
 ]

@@ -260,6 +260,8 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
         dtype = ">f8" if pg_type == "double precision" else ">f4"
         return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
     if pa.types.is_date32(t) and pg_type == "date":
+        if _wraps(col.cast(pa.int32()), -(2**31) + _PG_EPOCH_DAYS):
+            return None  # CSV: PostgreSQL refuses the value instead of reading a wrapped one
         return _tagged(
             lambda c: _fixed(
                 (
@@ -273,8 +275,9 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
         "timestamp with time zone",
         "timestamp without time zone",
     ):
-        if t.unit != "us":
-            col.cast(pa.timestamp("us", t.tz))  # raises (-> CSV) when it would lose precision
+        micros = col.cast(pa.timestamp("us", t.tz))  # raises (-> CSV) when it would lose precision
+        if _wraps(micros.cast(pa.int64()), -(2**63) + _PG_EPOCH_US):
+            return None  # CSV: PostgreSQL refuses the value instead of reading a wrapped one
         return _tagged(
             lambda c: _fixed(
                 (
@@ -290,6 +293,14 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
             return None
         return lambda c: _numeric(_decimal_unscaled(c), t.scale, t.precision, c)
     return None
+
+
+def _wraps(values: pa.Array, lowest: int) -> bool:
+    """Whether a value lies at or below ``lowest``: shifted to PostgreSQL's epoch (2000-01-01)
+    it would become PostgreSQL's -infinity or wrap around into a valid year-294247 timestamp
+    (or +infinity), instead of being refused."""
+    low = pc.min_max(values)["min"].as_py()
+    return low is not None and low <= lowest
 
 
 def _tagged(encode: Encoder, native: object, prefix: bytes = b"") -> Encoder:

@@ -53,16 +53,15 @@ def pg_column_type(field: pa.Field) -> str:
     return "jsonb" if is_json_field(field) else pg_type(field.type)
 
 
-# existing column type -> arrow types that load into it unchanged
+# existing column type -> arrow types that load into it unchanged (every value exactly:
+# no decimal or float into an integer, no decimal into double precision)
 _COMPATIBLE = {
     "text": lambda t: True,
     "character varying": lambda t: True,
     "bigint": pa.types.is_integer,
     "integer": pa.types.is_integer,
     "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
-    "double precision": lambda t: (
-        pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
-    ),
+    "double precision": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
     "boolean": pa.types.is_boolean,
     "date": pa.types.is_date,
     "timestamp with time zone": pa.types.is_timestamp,
@@ -71,20 +70,31 @@ _COMPATIBLE = {
     "json": pa.types.is_string,
 }
 
+#: integers up to 2**53 in magnitude are exact in double precision, larger ones are rounded
+EXACT_DOUBLE_INT = 2**53
 
-# widenings done in place: (existing type, new arrow type) -> new column type
+
+# widenings done in place, each lossless for every value the column can already hold:
+# (existing type, new arrow type) -> new column type
 def _widening(existing: str, t: pa.DataType) -> str | None:
     if existing in ("integer", "smallint") and pa.types.is_integer(t):
         return "bigint"
-    if existing in ("bigint", "integer", "smallint") and (pa.types.is_floating(t)):
-        return "double precision"
+    if existing in ("integer", "smallint") and pa.types.is_floating(t):
+        return "double precision"  # every int4 is exact in float8
     if existing in ("bigint", "integer", "smallint") and pa.types.is_decimal(t):
         return "numeric"
-    if existing == "numeric" and pa.types.is_floating(t):
-        return "double precision"
     if existing == "character varying":
         return "text"
     return None
+
+
+def _fits(typmod: tuple[int | None, int | None], t: pa.DataType) -> bool:
+    """Whether every value of decimal type ``t`` is stored unchanged in numeric(p, s)."""
+    precision, scale = typmod
+    if precision is None:
+        return True  # unconstrained numeric holds any decimal exactly
+    scale = scale or 0
+    return t.scale <= scale and t.precision - t.scale <= precision - scale
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -159,7 +169,10 @@ class PostgresSink(Sink):
 
     The target table is created from the first batch's schema, with the source's primary
     key; a column the source grows later is added (columns are never dropped); a column
-    whose type widens (integer to bigint, varchar to text, integer to numeric) is widened;
+    whose type widens losslessly (integer to bigint, varchar to text, integer to numeric,
+    numeric(p,s) to unconstrained numeric, integer to double precision while every stored
+    value is exact in it) is widened; nothing is ever widened by rounding (a decimal never
+    goes into double precision);
     an incompatible change stops the run before anything is written, naming the column.
     Without a primary key, rows are appended (exactly-once still holds: rows and
     checkpoint commit together).
@@ -266,6 +279,7 @@ class PostgresSink(Sink):
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name))
             )
         existing = self.existing_columns(conn)
+        typmods = self._numeric_typmods(conn)
         with raw.cursor() as cur:
             if not existing:
                 missing_pk = [c for c in primary_key if c not in schema.names]
@@ -309,6 +323,15 @@ class PostgresSink(Sink):
                         )
                         continue
                     wider = _widening(have, f.type)
+                    if have == "numeric" and pa.types.is_decimal(f.type):
+                        if not _fits(typmods.get(f.name, (None, None)), f.type):
+                            wider = "numeric"  # drop the typmod: lossless, values unchanged
+                    elif (
+                        have == "bigint"
+                        and pa.types.is_floating(f.type)
+                        and self._exact_in_double(cur, f.name)
+                    ):
+                        wider = "double precision"
                     if wider is not None:
                         changes.append(
                             sql.SQL("ALTER COLUMN {} TYPE {}").format(
@@ -317,7 +340,8 @@ class PostgresSink(Sink):
                         )
                     elif not _COMPATIBLE.get(have, lambda t: False)(f.type):
                         problems.append(
-                            f"column {f.name!r} is {have} in {self.table} but the source now sends {f.type}"
+                            f"column {f.name!r} is {have} in {self.table} but the source now "
+                            f"sends {f.type}, which it cannot hold exactly"
                         )
                 if problems:
                     raise SinkError(
@@ -341,6 +365,27 @@ class PostgresSink(Sink):
         self._columns = self.existing_columns(conn)
         self._prepared_for = schema
 
+    def _numeric_typmods(self, conn: Connection) -> dict[str, tuple[int | None, int | None]]:
+        rows = conn.execute(
+            sa.text(
+                "SELECT column_name, numeric_precision, numeric_scale "
+                "FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
+                "AND data_type = 'numeric'"
+            ),
+            {"s": self.schema_name, "t": self.table_name},
+        ).all()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def _exact_in_double(self, cur: psycopg.Cursor[Any], column: str) -> bool:
+        """Whether every value of a bigint column is exact in double precision (a widening
+        to double precision is refused otherwise)."""
+        row = cur.execute(
+            sql.SQL("SELECT coalesce(max(abs({})), 0) <= {} FROM {}").format(
+                sql.Identifier(column), sql.Literal(EXACT_DOUBLE_INT), self._ident
+            )
+        ).fetchone()
+        return bool(row and row[0])
+
     def rollback(self) -> None:
         # DDL done in a rolled-back transaction is gone: prepare again next time
         self._columns = None
@@ -352,6 +397,18 @@ class PostgresSink(Sink):
         arrays = []
         changed = False
         for f, col in zip(batch.schema, batch.columns):
+            if (
+                self._columns.get(f.name) == "double precision"
+                and pa.types.is_integer(f.type)
+                and not _exact_ints(col)
+            ):
+                raise SinkError(
+                    f"column {f.name!r} is double precision in {self.table} and the batch "
+                    f"holds integers beyond 2**53, which it would round",
+                    where={"table": self.table, "column": f.name},
+                    hint="migrate the column to numeric (ALTER TABLE ... TYPE numeric) or cast "
+                    "the source column",
+                )
             if self._columns.get(f.name) in ("text", "jsonb", "json") and not pa.types.is_string(
                 f.type
             ):
@@ -402,8 +459,14 @@ class PostgresSink(Sink):
                         self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
                         self._batches["staged"] += 1
         except psycopg.Error as exc:
+            diag = getattr(exc, "diag", None)
             raise SinkError(
                 f"writing {batch.num_rows} rows to {self.table} failed: {safe_pg_message(exc)}",
+                where={
+                    "table": self.table,
+                    "column": getattr(diag, "column_name", None),
+                    "constraint": getattr(diag, "constraint_name", None),
+                },
                 hint="check the target table's constraints and the data types of the source",
             ) from None
         return accepted
@@ -469,6 +532,12 @@ class PostgresSink(Sink):
             + action
         )
         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
+
+
+def _exact_ints(col: pa.Array) -> bool:
+    bounds = pc.min_max(col).as_py()
+    low, high = bounds["min"], bounds["max"]
+    return low is None or (low >= -EXACT_DOUBLE_INT and high <= EXACT_DOUBLE_INT)
 
 
 def _check_columns(schema: pa.Schema, table: str) -> None:

@@ -125,6 +125,13 @@ def _without_bad_records(
         end = current[0]
         lines = range(start, end + 1)
         hit = next((n for n in lines if n in bad), None)
+        if hit is not None and not starts:
+            out.close()
+            raise SourceError(
+                f"{name}: the header (line {hit}) does not decode as {decision.encoding}",
+                where={"file": name},
+                hint="fix the header, or pass the encoding= the file is written in",
+            )
         if hit is not None:
             rejects.append(
                 (
