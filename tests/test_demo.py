@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -47,6 +48,10 @@ def test_demo_loads_anonymized_then_nothing_new_then_reset(fresh_home):
     counts, records = summary(first.stdout)
     assert counts == {"read": 3000, "written": 3000, "quarantined": 0}
     assert "check reconciliation" in first.stdout and "passed" in first.stdout
+    for line in first.stdout.splitlines():  # every skipped check says why
+        if line.strip().startswith("check ") and "skipped" in line:
+            assert re.search(r"skipped \(.{10,}\)$", line), line
+    assert "check required_columns       skipped (no required columns declared)" in first.stdout
     assert len(records) == 3
     for record in records:
         assert record["email"] and "@" not in record["email"]  # pseudonymized

@@ -88,10 +88,15 @@ def test_site_builds_strict(tmp_path: Path) -> None:
         assert f'id="{name}"' in api, f"{name} missing from the API reference"
 
 
-def test_getting_started_gives_the_two_commands() -> None:
+def test_getting_started_gives_the_readme_commands() -> None:
     page = (DOCS / "getting-started.md").read_text()
-    assert 'pip install "etl-express[embedded]" && etl-express demo' in page
-    assert 'pip install -e ".[dev]" && pytest' in page
+    readme = (ROOT / "README.md").read_text()
+    for command in (
+        "python3 -m venv .venv && . .venv/bin/activate",
+        'python3 -m pip install ".[embedded]" && etl-express demo',
+        'python3 -m pip install -e ".[dev]" && python3 -m pytest',
+    ):
+        assert command in page and command in readme, command
 
 
 def test_core_pages_exist() -> None:

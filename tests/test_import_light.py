@@ -77,6 +77,8 @@ def test_lazy_names_are_the_real_objects() -> None:
     assert etl_express.Pipeline is pipeline.Pipeline
     assert sources.SQLSource is SQLSource
     assert etl_express.sources is sources  # a subpackage through the parent's attribute
+    for name in etl_express.__all__:  # no submodule import shadows an exported name
+        assert not isinstance(getattr(etl_express, name), type(sys)), name
     assert set(etl_express.__all__) <= set(dir(etl_express))
     with pytest.raises(AttributeError, match="has no attribute 'Pipline'"):
         etl_express.Pipline  # noqa: B018

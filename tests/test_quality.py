@@ -194,3 +194,14 @@ def test_empties_counted_before_the_load_give_the_same_profile():
         computed.required_violations,
     )
     assert counted.non_empty == {"name": 2, "n": 2} and counted.required_violations == {"name": 2}
+
+
+def test_a_skipped_check_says_why() -> None:
+    from etl_express.quality import CheckResult, skipped
+
+    check = skipped("duplicate_keys", "fail", "the source declares no primary key")
+    assert check.why == "the source declares no primary key"
+    assert check.summary() == "skipped (the source declares no primary key)"
+    assert CheckResult("error_rate", "passed").summary() == "passed"
+    with pytest.raises(ValueError, match="without saying why"):
+        skipped("duplicate_keys", "fail", " ")

@@ -380,7 +380,7 @@ def run_demo(rows: int = 100_000, reset: bool = False, echo: Any = print) -> Any
     echo(f"  seconds          {result.seconds:>10.2f}")
     echo(f"  rows/s           {result.rows_per_second:>10,.0f}")
     for check in result.checks:
-        echo(f"  check {check.name:<22} {check.status}")
+        echo(f"  check {check.name:<22} {check.summary()}")
     if result.rows_read == 0:
         echo("  no new rows since the last run (incremental); use --reset to load everything again")
     from ._read import read

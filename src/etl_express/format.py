@@ -122,6 +122,26 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
+#: field metadata of a string column holding JSON text made from nested values (lists, dicts):
+#: PostgresSink stores it as ``jsonb`` and records give the lists and dicts back
+JSON_METADATA = {b"etl_express:type": b"json"}
+
+
+def is_json_field(field: pa.Field) -> bool:
+    """A column of JSON text: tagged by this module, or Arrow's ``arrow.json`` extension
+    (what PostgreSQL's ``json``/``jsonb`` columns read back as)."""
+    if getattr(field.type, "extension_name", None) == "arrow.json":
+        return True
+    return (
+        pa.types.is_string(field.type)
+        and (field.metadata or {}).get(b"etl_express:type") == JSON_METADATA[b"etl_express:type"]
+    )
+
+
+def _parse_json(value: Any) -> Any:
+    return None if value is None else json.loads(value)
+
+
 def to_json_text(value: Any) -> str | None:
     """Nested values (lists, dicts) are stored as JSON text."""
     if value is None:
@@ -180,13 +200,24 @@ def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None)
     for name, col in zip(names, batch.columns):
         target = TIMESTAMP if name == LOADED_AT else canonical_type(col.type)
         arrays.append(_canonical_array(col, target))
-        fields.append(pa.field(name, target))
+        nested = pa.types.is_string(target) and pa.types.is_nested(col.type)
+        fields.append(pa.field(name, target, metadata=JSON_METADATA if nested else None))
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 
 def canonical_schema(schema: pa.Schema) -> pa.Schema:
     """The canonical form of a declared schema."""
-    return pa.schema([pa.field(normalize_name(f.name), canonical_type(f.type)) for f in schema])
+    return pa.schema(
+        [
+            pa.field(
+                normalize_name(f.name),
+                canonical_type(f.type),
+                # declared lists and structs, or tagged text, hold JSON (stored as jsonb)
+                metadata=JSON_METADATA if pa.types.is_nested(f.type) or is_json_field(f) else None,
+            )
+            for f in schema
+        ]
+    )
 
 
 def _check_unique(
@@ -300,9 +331,15 @@ def records_to_batch(
     targets = {f.name: f.type for f in schema} if schema is not None else {}
     rejected: dict[int, str] = {}
     arrays: dict[str, pa.Array] = {}
+    # a schema's JSON columns (declared, or inferred from an earlier batch) stay JSON
+    json_names = {f.name for f in schema if is_json_field(f)} if schema is not None else set()
     for name in names:
         values = [row.get(name) for row in rows]
         target = targets.get(name)
+        if name in json_names:
+            values = [None if v is None else to_json_text(v) for v in values]
+        elif target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
+            json_names.add(name)  # nested values: JSON text, stored as jsonb
         try:
             arrays[name] = _convert_value_column(values, target)
         except (
@@ -336,10 +373,18 @@ def records_to_batch(
             good_rows,
             pa.schema([pa.field(n, arrays[n].type if n in arrays else targets[n]) for n in names]),
         )
+        if json_names:  # the good rows keep the tag their column got from all of them
+            tagged = [
+                f.with_metadata(JSON_METADATA) if f.name in json_names else f for f in batch.schema
+            ]
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=pa.schema(tagged))
         return batch, [
             Rejected(i, dict(records[i]), reason) for i, reason in sorted(rejected.items())
         ]
-    fields = [pa.field(n, arrays[n].type) for n in names]
+    fields = [
+        pa.field(n, arrays[n].type, metadata=JSON_METADATA if n in json_names else None)
+        for n in names
+    ]
     if not names:
         return pa.RecordBatch.from_pylist([], schema=pa.schema([])), []
     return pa.RecordBatch.from_arrays([arrays[n] for n in names], schema=pa.schema(fields)), []
@@ -375,7 +420,7 @@ def to_records(data: pa.RecordBatch | pa.Table) -> list[Record]:
     columns = []
     for f, col in zip(data.schema, data.columns):
         values = col.to_pylist()
-        conv = _json_converter(f.type)
+        conv = _parse_json if is_json_field(f) else _json_converter(f.type)
         if conv is not None:
             values = [conv(v) for v in values]
         columns.append(values)

@@ -12,6 +12,7 @@ from ._engine.parallel import run_partitions
 from ._engine.replay import ReplayResult, replay
 from ._engine.run import run_partition
 from ._status import declare, parse_duration
+from ._validate import name_list
 from .anonymizers.base import Anonymizer
 from .anonymizers.guard import check_pipeline
 from .anonymizers.records import anonymize_record
@@ -117,9 +118,11 @@ class Pipeline:
         self.transformers = list(transformers)
         self.anonymizers = list(anonymizers)
         self.sink = sink
-        self.pii = sorted({normalize_name(c) for c in (*source.pii, *pii)})
+        self.pii = sorted(
+            {normalize_name(c) for c in (*source.pii, *name_list(pii, "pii", "Pipeline"))}
+        )
         self.max_error_rate = max_error_rate
-        self.required = [normalize_name(c) for c in required]
+        self.required = [normalize_name(c) for c in name_list(required, "required", "Pipeline")]
         self.check_policies = resolve_policies(checks)
         self.retry = retry or RetryPolicy()
         self.lease_seconds = float(lease_seconds)

@@ -69,6 +69,15 @@ class CheckResult:
         return self.status != "failed"
 
     @property
+    def why(self) -> str | None:
+        """Why the check was skipped (every skip says why), else ``None``."""
+        return self.details.get("skipped") if self.status == "skipped" else None
+
+    def summary(self) -> str:
+        """``status`` with the reason of a skip: ``"skipped (no required columns declared)"``."""
+        return f"{self.status} ({self.why})" if self.why else self.status
+
+    @property
     def triggered(self) -> bool:
         """The check found a problem (whatever its policy made of it)."""
         return self.status in ("failed", "warned", "ignored")
@@ -87,6 +96,9 @@ def judge(name: str, passed: bool, policy: Policy, **details: Any) -> CheckResul
 
 
 def skipped(name: str, policy: Policy, why: str) -> CheckResult:
+    """A check that did not run, and why (shown wherever the check is)."""
+    if not why.strip():
+        raise ValueError(f"check {name!r} skipped without saying why")
     return CheckResult(name, "skipped", policy, {"skipped": why})
 
 

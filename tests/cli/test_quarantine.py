@@ -32,7 +32,7 @@ def test_list_and_replay(pg_url, schema, pipeline_name, tmp_path):
     path = tmp_path / "crm_pipeline.py"
     path.write_text(PIPELINE_FILE.format(name=pipeline_name, schema=schema))
     runner = CliRunner()
-    from etl_express.cli.quarantine import load_pipeline
+    from etl_express.cli._pipelines import load_pipeline
 
     assert load_pipeline(f"{path}:pipeline").run().rows_quarantined == 5
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
+from loguru import logger
 from sqlalchemy.engine import Connection
 
 from ..errors import SinkError
@@ -15,6 +16,7 @@ from ..format import LINEAGE_COLUMNS, TIMESTAMP, add_lineage, records_to_batch
 from ..retry import as_etl_error
 from ..sinks.base import Sink
 from ..store.state import now
+from .run import SinkCloser
 from .spec import PipelineSpec, ledger_for
 from .unit import BatchWork, commit_batch
 
@@ -104,21 +106,27 @@ def replay(
         raise as_etl_error(exc, what="reading the quarantine failed", where=where) from None
     if not items:
         return ReplayResult(run_id="")
-    with ledger_for(pipeline).open(pipeline.name, REPLAY_KEY) as run:
-        result = ReplayResult(run_id=run.run_id)
-        try:
-            with store.transaction() as conn:
-                schema = target_schema(conn, pipeline.sink)
-                for stage in ("sink", "convert", "source"):
-                    group = [it for it in items if it.get("stage", "sink") == stage]
-                    if group:
-                        _replay_group(pipeline, conn, group, schema, stage, run.run_id, result)
-        except Exception as exc:  # wrapped here, so the ledger stores the clear message
-            error = as_etl_error(exc, what="the replay failed", where=where)
-            if error is exc:
-                raise
-            raise error from None
-        run.succeed()
+    sink = SinkCloser(pipeline.sink)
+    try:
+        with ledger_for(pipeline).open(pipeline.name, REPLAY_KEY) as run:
+            result = ReplayResult(run_id=run.run_id)
+            try:
+                with store.transaction() as conn:
+                    schema = target_schema(conn, pipeline.sink)
+                    for stage in ("sink", "convert", "source"):
+                        group = [it for it in items if it.get("stage", "sink") == stage]
+                        if group:
+                            _replay_group(pipeline, conn, group, schema, stage, run.run_id, result)
+            except Exception as exc:  # wrapped here, so the ledger stores the clear message
+                error = as_etl_error(exc, what="the replay failed", where=where)
+                if error is exc:
+                    raise
+                raise error from None
+            sink.close()
+            run.succeed()
+    except BaseException:
+        sink.close_after_failure(logger)
+        raise
     return result
 
 

@@ -46,12 +46,13 @@ def run_partition(
         run_id="", pipeline=pipeline.name, status="running", partition=partition, started_at=now()
     )
     log: Any = logger
+    sink = SinkCloser(pipeline.sink)
     try:
         with ledger_for(pipeline).open(pipeline.name, pkey) as run:
             result.run_id = run.run_id
             log = run.log
             try:
-                _run_body(pipeline, run, result, partition, pkey, with_table_checks)
+                _run_body(pipeline, run, result, partition, pkey, with_table_checks, sink)
             except Exception as exc:  # wrapped here, so the ledger stores the clear message
                 error = as_etl_error(
                     exc, where={"pipeline": pipeline.name, "partition": pkey or "all"}
@@ -60,6 +61,7 @@ def run_partition(
                     raise
                 raise error from None
     except BaseException as exc:
+        sink.close_after_failure(log)
         _failed(result, exc, log)
         raise
     result.status = "succeeded"
@@ -81,6 +83,7 @@ def _run_body(
     partition: Partition | None,
     pkey: str,
     with_table_checks: bool,
+    sink: SinkCloser,
 ) -> None:
     store, log = pipeline.store, run.log
     start_run_log(store, run.run_id)  # this run's log lines to its database
@@ -105,6 +108,7 @@ def _run_body(
     result.checks.extend(end_of_run_checks(pipeline, run, result, tracker, pkey, with_table_checks))
     where = {"pipeline": pipeline.name, "partition": pkey or "all", "run": run.run_id}
     raise_failed(result.checks, where, log)
+    sink.close()  # before the run counts as succeeded: a sink that fails to flush fails it
     run.succeed()
 
 
@@ -127,6 +131,25 @@ def end_of_run_checks(
         return found
 
     return checked(pipeline, run, result, compute)
+
+
+class SinkCloser:
+    """Calls ``Sink.close()`` exactly once per run: at its end when it succeeds (an error there
+    fails the run), or after it failed (an error there is logged, the run's error stays)."""
+
+    def __init__(self, sink: Any):
+        self.sink, self.closed = sink, False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sink.close()
+
+    def close_after_failure(self, log: Any) -> None:
+        try:
+            self.close()
+        except Exception as exc:  # the run's own failure is what the user must see
+            log.warning("{!r}.close() failed after the run failed: {}", self.sink, exc)
 
 
 def _failed(result: RunResult, exc: BaseException, log: Any) -> None:

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import re2
 
+from .._validate import name_list
 from ..errors import AnonymizationError
 from .base import Anonymizer
 from .columns import canonical_all, column_index
@@ -77,7 +78,7 @@ class Generalize(Anonymizer):
         bins: Sequence[float] | None = None,
         width: float | None = None,
     ):
-        self.columns = canonical_all(columns)
+        self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
         given = [x for x in (to, bins, width) if x is not None]
         if len(given) != 1:
             raise AnonymizationError(

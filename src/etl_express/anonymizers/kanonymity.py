@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._validate import name_list
 from ..errors import AnonymizationError
 from ..quality import CheckResult, Policy, judge
 from .base import Anonymizer
@@ -83,8 +84,7 @@ class KAnonymity(Anonymizer):
         on_violation: Literal["fail", "suppress"] = "fail",
         policy: Policy = "fail",
     ):
-        if isinstance(quasi_identifiers, str):
-            quasi_identifiers = [quasi_identifiers]
+        quasi_identifiers = name_list(quasi_identifiers, "quasi_identifiers", "KAnonymity")
         if not quasi_identifiers:
             raise AnonymizationError("KAnonymity needs at least one quasi-identifier column")
         if not isinstance(k, int) or k < 2:

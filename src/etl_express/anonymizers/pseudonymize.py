@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from pydantic import SecretStr
 
 from .. import _speedups
+from .._validate import name_list
 from ..errors import AnonymizationError, ETLConfigError
 from ..secrets import SecretRef
 from .base import Anonymizer
@@ -169,7 +170,7 @@ class Pseudonymize(Anonymizer):
         *,
         entities: Mapping[str, str] | None = None,
     ):
-        self.columns = canonical_all(columns)
+        self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
         entities = {canonical(c): e for c, e in (entities or {}).items()}
         unknown = [c for c in entities if c not in self.columns]
         if unknown:

@@ -8,14 +8,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._validate import name_list
 from ..errors import AnonymizationError
 from .base import Anonymizer
 from .columns import canonical_all, column_index
 from .kanonymity import class_sizes
 
 
-def _columns(columns: str | Sequence[str]) -> tuple[str, ...]:
-    return canonical_all(columns)
+def _columns(columns: str | Sequence[str], owner: str) -> tuple[str, ...]:
+    return canonical_all(name_list(columns, "columns", owner))
 
 
 class Redact(Anonymizer):
@@ -36,7 +37,7 @@ class Redact(Anonymizer):
     """
 
     def __init__(self, columns: str | Sequence[str], replacement: str | None = "<REDACTED>"):
-        self.columns = _columns(columns)
+        self.columns = _columns(columns, type(self).__name__)
         self.replacement = replacement
 
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -95,7 +96,7 @@ class Mask(Anonymizer):
                 f"Mask: max_revealed={max_revealed} would reveal more than half of a value",
                 hint="keep max_revealed between 0 and 0.5, or use Pseudonymize to keep values joinable",
             )
-        self.columns = _columns(columns)
+        self.columns = _columns(columns, type(self).__name__)
         self.keep_first = keep_first
         self.keep_last = keep_last
         self.char = char
@@ -162,7 +163,7 @@ class Suppress(Anonymizer):
         quasi_identifiers: Sequence[str] | None = None,
         k: int | None = None,
     ):
-        self.columns = _columns(columns)
+        self.columns = _columns(columns, type(self).__name__)
         if (quasi_identifiers is None) != (k is None):
             raise AnonymizationError(
                 "Suppress: give quasi_identifiers and k together",

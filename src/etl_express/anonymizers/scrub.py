@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from pydantic import SecretStr
 
 from .. import _speedups
+from .._validate import name_list
 from ..errors import AnonymizationError
 from ..secrets import SecretRef
 from .base import Anonymizer
@@ -421,7 +422,7 @@ class ScrubPII(Anonymizer):
         replace: str = "placeholder",
         key: SecretRef | SecretStr | None = None,
     ):
-        self.columns = canonical_all(columns)
+        self.columns = canonical_all(name_list(columns, "columns", type(self).__name__))
         self.kinds = tuple(kinds)
         unknown = [k for k in self.kinds if k not in (*KINDS, *NER_KINDS)]
         if unknown:

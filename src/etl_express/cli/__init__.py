@@ -51,8 +51,10 @@ def _register() -> None:
         demo,  # noqa: F401  (each module adds its commands to ``app``)
         keygen,  # noqa: F401
         logs,  # noqa: F401
+        logs_read,  # noqa: F401
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
+        runs,  # noqa: F401
         server,  # noqa: F401
         status,  # noqa: F401
         ui,  # noqa: F401

@@ -44,7 +44,10 @@ class Sink(ABC):
         """Write ``batch``; return the number of rows written."""
 
     def close(self) -> None:
-        """Release resources (called once at the end of a run)."""
+        """Flush and release what the run used. Called exactly once per run (each partition
+        run, in the process that ran it), after its last batch: before the run counts as
+        succeeded — an exception here fails the run — or after it failed. The same sink
+        object serves the pipeline's next run, so keep it reusable."""
 
     def rollback(self) -> None:
         """Forget anything cached during a batch whose transaction rolled back (the

@@ -24,7 +24,7 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError, safe_pg_message
-from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES
+from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES, is_json_field
 from ..secrets import SecretLike
 from . import history
 from .base import Sink
@@ -46,6 +46,11 @@ def pg_type(t: pa.DataType) -> str:
     if pa.types.is_date(t):
         return "date"
     return "text"
+
+
+def pg_column_type(field: pa.Field) -> str:
+    """The column type for a canonical field: ``jsonb`` for JSON text of nested values."""
+    return "jsonb" if is_json_field(field) else pg_type(field.type)
 
 
 # existing column type -> arrow types that load into it unchanged (every value exactly:
@@ -287,7 +292,7 @@ class PostgresSink(Sink):
                 cols: list[sql.Composable] = [
                     sql.SQL("{} {}{}").format(
                         sql.Identifier(f.name),
-                        sql.SQL(pg_type(f.type)),
+                        sql.SQL(pg_column_type(f)),
                         sql.SQL(" NOT NULL") if f.name in primary_key else sql.SQL(""),
                     )
                     for f in schema
@@ -313,7 +318,7 @@ class PostgresSink(Sink):
                     if have is None:
                         changes.append(
                             sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
-                                sql.Identifier(f.name), sql.SQL(pg_type(f.type))
+                                sql.Identifier(f.name), sql.SQL(pg_column_type(f))
                             )
                         )
                         continue

@@ -62,6 +62,7 @@ from .suite import (
     common_records,
     default_records,
     empty_value_records,
+    nested_as_json_text,
     records_of,
     roundtrip,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "common_records",
     "default_records",
     "empty_value_records",
+    "nested_as_json_text",
     "records_of",
     "roundtrip",
 ]

@@ -49,6 +49,16 @@ def common_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return Batch(rows).to_records()
 
 
+def nested_as_json_text(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` with lists and dicts replaced by their ``json.dumps`` text: what a source
+    over a store without nested types (a CSV file, a SQL text column) reads back. Use it in
+    ``expected`` to declare that mapping: ``common_records(nested_as_json_text(records))``."""
+    return [
+        {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+        for r in records
+    ]
+
+
 def records_of(batches: Sequence[Batch]) -> list[dict[str, Any]]:
     """Every record of ``batches`` in the common format (batch by batch, as the pipeline does)."""
     out: list[dict[str, Any]] = []
@@ -296,6 +306,7 @@ __all__ = [
     "common_records",
     "default_records",
     "empty_value_records",
+    "nested_as_json_text",
     "records_of",
     "roundtrip",
 ]

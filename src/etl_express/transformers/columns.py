@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._validate import mapping_of, name_list
 from ..errors import ETLConfigError
 from ..format import ROW_HASH, canonical_type, normalize_name
 from .base import Transformer
@@ -48,6 +49,7 @@ class Rename(Transformer):
     """
 
     def __init__(self, mapping: Mapping[str, str]):
+        mapping = mapping_of(mapping, "mapping", "Rename")
         self.mapping = {normalize_name(k): normalize_name(v) for k, v in mapping.items()}
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -73,7 +75,7 @@ class Select(Transformer):
     """
 
     def __init__(self, columns: Sequence[str]):
-        self.columns = [normalize_name(c) for c in columns]
+        self.columns = [normalize_name(c) for c in name_list(columns, "columns", "Select")]
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         _require(batch, self.columns, "Select")
@@ -107,6 +109,7 @@ class Cast(Transformer):
                 f"Cast: on_error={on_error!r} is not 'quarantine' or 'fail'",
                 hint='on_error="quarantine" sets bad records aside; "fail" stops the run',
             )
+        types = mapping_of(types, "types", "Cast")
         self.types = {normalize_name(k): self._parse(v) for k, v in types.items()}
         self.on_error = on_error
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._validate import name_list
 from ..errors import ETLConfigError
 from ..format import normalize_name
 from .base import Transformer
@@ -94,7 +95,8 @@ class NormalizeEmpty(Transformer):
         if mode not in ("null", "strip", "keep"):
             raise ETLConfigError(f"NormalizeEmpty: mode {mode!r} is not 'null', 'strip' or 'keep'")
         self.mode = mode
-        self.columns = [normalize_name(c) for c in columns] if columns else None
+        names = name_list(columns, "columns", "NormalizeEmpty")
+        self.columns = [normalize_name(c) for c in names] if names else None
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if self.mode == "keep":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
 
 from etl_express.errors import ETLConfigError, SourceError
@@ -75,7 +76,10 @@ def test_full_and_incremental_load_of_documents(onec: FakeOneC) -> None:
     assert onec.server.requests[-1].query["$filter"] == f"Date gt datetime'{position['cursor']}'"
     row = records_of(second)[0]
     assert (
-        row["товары"].startswith("[{") and row["дата_оплаты"] is None and row["сумма_документа"] > 0
+        isinstance(row["товары"], list)  # a table part stays a list of dicts (jsonb in PostgreSQL)
+        and isinstance(row["товары"][0], dict)
+        and row["дата_оплаты"] is None
+        and row["сумма_документа"] > 0
     )
 
 
@@ -153,3 +157,30 @@ def test_configuration_errors() -> None:
         OneCODataSource(
             "http://1c/trade", "Catalog_X", username="u", password="p", timezone="Mars/Base"
         )
+
+
+def test_takes_any_httpx_auth(onec: FakeOneC) -> None:
+    onec.entities["Catalog_Банки"] = catalog(9)
+    source = OneCODataSource(
+        f"{onec.url}/trade", "Catalog_Банки", auth=httpx.BasicAuth(USER, PASSWORD), retry=FAST
+    )
+    assert len(records_of(list(source.read()))) == 9
+    refused = OneCODataSource(
+        f"{onec.url}/trade",
+        "Catalog_Банки",
+        auth=httpx.BasicAuth(USER, WRONG_PASSWORD),
+        retry=FAST,
+    )
+    with pytest.raises(SourceError, match="HTTP 401"):
+        list(refused.read())
+
+
+def test_auth_or_username_and_password() -> None:
+    with pytest.raises(ETLConfigError, match="not both"):
+        OneCODataSource(
+            "http://1c/trade", "Catalog_X", auth=httpx.BasicAuth("u", "p"), username="u"
+        )
+    with pytest.raises(ETLConfigError, match="needs credentials"):
+        OneCODataSource("http://1c/trade", "Catalog_X", username="u")
+    with pytest.raises(TypeError, match=r"auth=\.\.\.\) takes an httpx.Auth, not tuple"):
+        OneCODataSource("http://1c/trade", "Catalog_X", auth=("u", "p"))  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError
 from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
@@ -107,10 +108,10 @@ class FileSource(Source):
         self.null_values = list(null_values)
         self.column_types = column_types
         self.batch_size = batch_size
-        pk = [primary_key] if isinstance(primary_key, str) else list(primary_key)
+        pk = name_list(primary_key, "primary_key", "FileSource")
         self.primary_key = [normalize_name(c) for c in pk]
         self.name = name or self.path.name or "files"
-        self.pii = [normalize_name(c) for c in pii]
+        self.pii = [normalize_name(c) for c in name_list(pii, "pii", "FileSource")]
         self._schema = schema
 
     def __repr__(self) -> str:

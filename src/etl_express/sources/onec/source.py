@@ -81,10 +81,10 @@ class OneCODataSource(RESTSource):
     ``<base_url>/odata/standard.odata/<Entity>`` (``Catalog_Контрагенты``,
     ``Document_ЗаказКлиента``...). The source asks for JSON (``$format=json``), pages with
     ``$top``/``$skip`` in a stable ``$orderby`` (``Ref_Key`` by default), narrows columns with
-    ``$select`` and authenticates with basic auth from secrets. The records are under
-    ``value``; each is normalized: 1C's empty date ``0001-01-01T00:00:00`` and the empty
-    reference become null, dates become UTC timestamps, GUIDs are lower-cased, navigation
-    annotations are dropped. With ``date_field`` (``Date`` for documents) the load is
+    ``$select`` and authenticates with the given ``httpx.Auth`` (usually basic auth from
+    secrets). The records are under ``value``; each is normalized: 1C's empty date
+    ``0001-01-01T00:00:00`` and the empty reference become null, dates become UTC
+    timestamps, GUIDs are lower-cased, navigation annotations are dropped. With ``date_field`` (``Date`` for documents) the load is
     incremental: the newest date seen is the checkpoint and the next run adds
     ``$filter=Date gt datetime'...'``, so only newer objects are fetched. Everything else —
     retries, rate limit, resuming at the next page — is :class:`RESTSource`'s.
@@ -92,8 +92,11 @@ class OneCODataSource(RESTSource):
     Args:
         base_url: the infobase publication, e.g. ``"http://1c.local/trade"``.
         entity: the OData entity set, e.g. ``"Catalog_Контрагенты"``.
-        username: basic-auth user (a string or ``etl.secret(...)``).
-        password: basic-auth password (``etl.secret(...)``).
+        auth: any ``httpx.Auth`` — ``BasicAuth(etl.secret("ONEC_USER"),
+            etl.secret("ONEC_PASSWORD"))`` from ``etl_express.sources.rest``, a bearer token or
+            ``httpx.DigestAuth``; 1C's OData publication usually takes basic auth.
+        username: with ``password``, a shortcut for ``auth=BasicAuth(username, password)``.
+        password: basic-auth password (``etl.secret(...)``), with ``username``.
         page_size: ``$top`` per request.
         select: fields to read (``$select``); ``None``: all.
         filter: an extra OData ``$filter`` expression (``"DeletionMark eq false"``).
@@ -108,8 +111,9 @@ class OneCODataSource(RESTSource):
         base_url: str,
         entity: str,
         *,
-        username: SecretLike,
-        password: SecretLike,
+        auth: httpx.Auth | None = None,
+        username: SecretLike | None = None,
+        password: SecretLike | None = None,
         page_size: int = 1000,
         select: Sequence[str] | None = None,
         filter: str | None = None,
@@ -129,6 +133,23 @@ class OneCODataSource(RESTSource):
             raise ETLConfigError(
                 f"entity {entity!r} is not a 1C OData entity set",
                 hint='use the OData name, e.g. "Catalog_Контрагенты" or "Document_Заказ"',
+            )
+        if auth is not None and (username is not None or password is not None):
+            raise ETLConfigError(
+                "OneCODataSource takes auth= or username= and password=, not both",
+                hint="pass auth=BasicAuth(etl.secret(...), etl.secret(...)) alone",
+            )
+        if auth is None:
+            if username is None or password is None:
+                raise ETLConfigError(
+                    "OneCODataSource needs credentials: auth= (an httpx.Auth) or username= "
+                    "and password=",
+                    hint='e.g. auth=BasicAuth(etl.secret("ONEC_USER"), etl.secret("ONEC_PASSWORD"))',
+                )
+            auth = BasicAuth(username, password)
+        elif not isinstance(auth, httpx.Auth):
+            raise TypeError(
+                f"OneCODataSource(auth=...) takes an httpx.Auth, not {type(auth).__name__}"
             )
         if odata_version not in (3, 4):
             raise ETLConfigError(f"odata_version must be 3 or 4, got {odata_version!r}")
@@ -167,7 +188,7 @@ class OneCODataSource(RESTSource):
             paginator=OffsetPaginator(
                 limit=page_size, offset_param="$skip", limit_param="$top", stop_on_short_page=True
             ),
-            auth=BasicAuth(username, password),
+            auth=auth,
             records_path="value",
             primary_key=primary_key,
             incremental=incremental,

@@ -17,6 +17,7 @@ import pyarrow as pa
 from loguru import logger
 from pydantic import BaseModel, ConfigDict
 
+from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError
 from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
@@ -141,7 +142,7 @@ class RESTSource(Source):
         self.paginator = paginator or SinglePagePaginator()
         self.auth = auth
         self.records_path = records_path
-        pk = [primary_key] if isinstance(primary_key, str) else list(primary_key)
+        pk = name_list(primary_key, "primary_key", type(self).__name__)
         self.primary_key = [normalize_name(c) for c in pk]
         self.incremental_config = incremental
         self.incremental = incremental is not None
@@ -155,7 +156,7 @@ class RESTSource(Source):
         self.record_hook = record_hook
         self._schema = schema
         self.name = name or (path.strip("/").split("/")[-1].split("{")[0] or "rest")
-        self.pii = [normalize_name(c) for c in pii]
+        self.pii = [normalize_name(c) for c in name_list(pii, "pii", type(self).__name__)]
         self.max_pages = max_pages
         self.transport = transport
         self.keys_path, self.deleted_path = keys_path, deleted_path

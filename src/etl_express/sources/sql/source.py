@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from loguru import logger
 from sqlalchemy.engine import Connection, Engine
 
+from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError, safe_pg_message
 from ...format import TIMESTAMP, Batch, Rejected, canonicalize, normalize_name, to_records
 from ...retry import diagnose
@@ -82,7 +83,7 @@ class SQLSource(Source):
             )
         if batch_size < 1:
             raise ETLConfigError(f"batch_size must be >= 1, got {batch_size}")
-        pk = [primary_key] if isinstance(primary_key, str) else list(primary_key or [])
+        pk = name_list(primary_key, "primary_key", "SQLSource")
         if not pk:
             raise ETLConfigError(
                 "SQLSource needs primary_key= (keyset reads and upserts rely on it)",
@@ -95,10 +96,10 @@ class SQLSource(Source):
         self.key_columns = pk
         self.primary_key = [normalize_name(c) for c in pk]
         self.cursor = cursor
-        self.columns = list(columns) if columns else None
+        self.columns = name_list(columns, "columns", "SQLSource", single=False) or None
         self.batch_size = batch_size
         self.name = name or (table.split(".")[-1] if table else "query")
-        self.pii = [normalize_name(c) for c in pii]
+        self.pii = [normalize_name(c) for c in name_list(pii, "pii", "SQLSource")]
         self.incremental = cursor is not None
         self.fast_path = fast_path
         self._types: dict[str, pa.DataType] = {}
