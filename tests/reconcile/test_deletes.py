@@ -407,11 +407,8 @@ def test_partitions_by_the_key_reconcile_their_own_ranges(
 ):
     src, target = f"{schema}.src", f"{schema}.dst"
     make_source(pg_url, src, 6000)
-    # worker processes resolve the key themselves: a secret reference, not a value
-    monkeypatch.setenv("ETL_TEST_RECONCILE_KEY", KEY.get().get_secret_value())
-    p = pipeline(
-        pg_url, src, target, pipeline_name, "soft", key=etl.secret("ETL_TEST_RECONCILE_KEY")
-    )
+    # worker processes resolve the key themselves: KEY is a secret reference, not a value
+    p = pipeline(pg_url, src, target, pipeline_name, "soft", key=KEY)
     first = p.run(workers=2)
     assert first.ok and len(first.partitions) == 2
     deleted = mutate(pg_url, src, 6000)
