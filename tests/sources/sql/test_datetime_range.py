@@ -1,6 +1,7 @@
 """Dates and timestamps the common format cannot hold (issue 14, finding 8): PostgreSQL's
 largest timestamps (294247–294276 AD) used to overflow the epoch shift and decode as year
-−28134. On both PostgreSQL reader paths — the compiled binary COPY reader and ADBC — every
+−28134. On every PostgreSQL reader path — the compiled binary COPY reader, ADBC and the SQLAlchemy
+path (``fast_path=False``) — every
 value outside 0001-01-01 .. 9999-12-31 23:59:59.999999 (and ±infinity) sends its row to
 quarantine with PostgreSQL's text for the value; the values at the boundaries and the other
 rows land exactly."""
@@ -41,13 +42,18 @@ OUTSIDE_TIMESTAMPS = [
 ]
 
 
-@pytest.fixture(params=["binary", "adbc"])
+@pytest.fixture(params=["binary", "adbc", "sqlalchemy"])
 def through(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "binary":
         require_binary_reader()
     else:
         monkeypatch.setattr(pgbinary, "available", lambda: False)
     return request.param
+
+
+def _fast(through: str) -> bool:
+    """``fast_path=`` for a reader path: False is the SQLAlchemy path (psycopg rows)."""
+    return through != "sqlalchemy"
 
 
 def _table(pg_url: str, schema: str) -> dict[int, tuple[str, str, str]]:
@@ -94,7 +100,13 @@ def test_out_of_range_dates_and_timestamps_go_to_quarantine_on_both_paths(
     assert len(outside) == len(OUTSIDE_DATES) + 2 * len(OUTSIDE_TIMESTAMPS)
     pipeline = Pipeline(
         pipeline_name,
-        SQLSource(pg_url, table=f"{schema}.dates", primary_key="id", batch_size=16),
+        SQLSource(
+            pg_url,
+            table=f"{schema}.dates",
+            primary_key="id",
+            batch_size=16,
+            fast_path=_fast(through),
+        ),
         sink=PostgresSink(table=f"{schema}.copy"),
         progress=False,
         max_error_rate=0.5,
@@ -164,7 +176,13 @@ def test_an_out_of_range_ordering_value_is_a_clear_error(
 ) -> None:
     pg_exec(pg_url, f"CREATE TABLE {schema}.events (id int PRIMARY KEY, updated_at timestamptz)")
     pg_exec(pg_url, f"INSERT INTO {schema}.events VALUES (1, '2024-01-01'), (2, %s)", (value,))
-    source = SQLSource(pg_url, table=f"{schema}.events", primary_key="id", cursor="updated_at")
+    source = SQLSource(
+        pg_url,
+        table=f"{schema}.events",
+        primary_key="id",
+        cursor="updated_at",
+        fast_path=_fast(through),
+    )
     direction = "before 0001-01-01" if "BC" in value else "after 9999-12-31"
     with pytest.raises(
         SourceError, match=f"ordering column 'updated_at' holds a timestamp {direction}"

@@ -17,6 +17,7 @@ microseconds since 2000-01-01). The compiled reader's decoder reports them itsel
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -130,6 +131,74 @@ def _describe(name: str, kind: str, code: int) -> tuple[str, str]:
         f"a {type_name} before {_FIRST[kind]}, the first the common format holds",
         f"GREATEST({name}, '{_FIRST[kind]}')",
     )
+
+
+class OutOfRange(str):
+    """A date or timestamp psycopg could not turn into Python (±infinity, years past 9999 or
+    before 1), as PostgreSQL's UTC text; :func:`guard_driver_dates` puts it in place of the
+    value so that the SQLAlchemy path quarantines its row like the other two paths."""
+
+    kind: str
+    code: int
+
+
+def guard_driver_dates(dbapi_connection: Any) -> None:
+    """Make a psycopg connection hand over an :class:`OutOfRange` for each date or timestamp
+    that Python cannot hold, instead of failing the whole read (``fast_path=False``)."""
+    import psycopg
+    from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+
+    def guarded(base: Any, kind: str, zoned: bool) -> type:
+        def load(self: Any, data: Any) -> Any:
+            try:
+                return base.load(self, data)
+            except psycopg.DataError:
+                text = bytes(data).decode()
+                if not zoned and kind == "T" and "inf" not in text:
+                    # a timestamp is UTC in the common format, written as the other paths do
+                    text = text[:-3] + "+00 BC" if text.endswith(" BC") else text + "+00"
+                out = OutOfRange(text)
+                if "inf" in text:
+                    out.code = -1 if text.startswith("-") else 1
+                else:
+                    out.code = -2 if text.endswith(" BC") else 2
+                out.kind = kind
+                return out
+
+        return type(f"Guarded{base.__name__}", (base,), {"load": load})
+
+    adapters = dbapi_connection.adapters
+    adapters.register_loader("date", guarded(DateLoader, "D", False))
+    adapters.register_loader("timestamp", guarded(TimestampLoader, "T", False))
+    adapters.register_loader("timestamptz", guarded(TimestamptzLoader, "T", True))
+
+
+def driver_problems(
+    name: str, values: list[Any], ordering: Sequence[str]
+) -> dict[int, tuple[str, str, str]]:
+    """The :class:`OutOfRange` values of one column by row (set to ``None`` in ``values``):
+    (column, PostgreSQL's text, a reason naming the column and the mapping, never the value).
+    In an ordering column such a value stops the read, as on the other paths."""
+    found = {}
+    for row, value in enumerate(values):
+        if isinstance(value, OutOfRange):
+            what, fix = _describe(name, value.kind, value.code)
+            if name in ordering:  # the checkpoint could not say where the read stands
+                raise SourceError(
+                    f"the ordering column {name!r} holds {what}",
+                    hint=f"read through a query that maps it, e.g. {fix}, or order by another "
+                    "column",
+                )
+            found[row] = (
+                name,
+                str(value),
+                (
+                    f"column {name!r}: {what}: no value in the common format; map it in the "
+                    f"source query, e.g. {fix}"
+                ),
+            )
+            values[row] = None
+    return found
 
 
 def pg_text(kind: str, code: int, raw: int) -> str:

@@ -21,7 +21,7 @@ from ...retry import diagnose
 from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
 from ..base import Partition, Source
-from .datetimes import flag_adbc, quarantine_flagged
+from .datetimes import driver_problems, flag_adbc, guard_driver_dates, quarantine_flagged
 from .positions import decode_value, encode_value
 
 _IDENT = re.compile(r"^[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
@@ -436,22 +436,42 @@ class SQLSource(Source):
                 f"a value of {self.table or 'the query'} has no Python form (the driver "
                 "refused it, e.g. an infinite date or one past year 9999)",
                 where={"table": self.table or "query"},
-                hint="on PostgreSQL read with fast_path=True (the default), which quarantines "
-                "such rows naming the column; else map the value in a query=",
+                hint="map the value in a query= (e.g. NULLIF or LEAST); on PostgreSQL such "
+                "dates and timestamps are quarantined naming the column",
             ) from None
 
     def _rows_sqlalchemy(self, engine: Engine, stmt: sa.Select) -> Iterator[Batch]:
         with engine.connect() as conn:
             conn = _read_only(conn)
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                # out-of-range dates quarantine their rows as on the other paths; their text
+                # is written in UTC like there (a session setting: the source is not changed)
+                guard_driver_dates(conn.connection.dbapi_connection)
+                conn.exec_driver_sql("SET TimeZone = 'UTC'")
             result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
                 stmt
             )
             names = list(result.keys())
-            for rows in result.partitions(self.batch_size):
-                columns = list(zip(*rows))
-                arrays = [self._column(name, list(c)) for name, c in zip(names, columns)]
-                batch = pa.RecordBatch.from_arrays(arrays, names=names)
-                yield self._batch(*self._typed(batch, self._types))
+            try:
+                for rows in result.partitions(self.batch_size):
+                    columns = [list(c) for c in zip(*rows)]
+                    found: Problems = {}
+                    ordering = self._ordering_names()
+                    if postgres:
+                        for name, values in zip(names, columns):
+                            for row, problem in driver_problems(
+                                normalize_name(name), values, ordering
+                            ).items():
+                                found.setdefault(row, []).append(problem)
+                    arrays = [self._column(name, c) for name, c in zip(names, columns)]
+                    batch = pa.RecordBatch.from_arrays(arrays, names=names)
+                    typed, problems = self._typed(batch, self._types)
+                    for row, more in found.items():
+                        problems.setdefault(row, []).extend(more)
+                    yield self._batch(typed, problems)
+            finally:
+                result.close()  # its server-side cursor, also when a value stops the read
 
     def _column(self, name: str, values: list[Any]) -> pa.Array:
         """One column of driver values as Arrow; values Arrow cannot take stop the read
