@@ -57,24 +57,83 @@ class Derive(Transformer):
     exists. The result must have one value per row; its type is kept as returned, so return
     canonical types (string, int64, float64, decimal, bool, date32, timestamp UTC). Use it
     for derived features, flags and normalizations that the ML team needs in the table.
+    When the expression fails on some values (an Arrow kernel refusing a value: a checked
+    division by zero, a string that does not parse), ``on_error="quarantine"`` (the default)
+    finds those records by bisection and quarantines them — anonymized, with a reason naming
+    the column, counted against ``max_error_rate`` — and the rest of the batch goes on;
+    ``on_error="fail"`` stops the run naming the column. Neither ever shows the value.
     """
 
-    def __init__(self, column: str, expression: Expression):
+    def __init__(self, column: str, expression: Expression, *, on_error: str = "quarantine"):
+        if on_error not in ("quarantine", "fail"):
+            raise ETLConfigError(
+                f"Derive: on_error={on_error!r} is not 'quarantine' or 'fail'",
+                hint='on_error="quarantine" sets bad records aside; "fail" stops the run',
+            )
         self.column = normalize_name(column)
         self.expression = expression
+        self.on_error = on_error
 
     def transform(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        try:
+            return self._derive(batch)
+        except pa.ArrowInvalid:
+            raise self._failed() from None
+
+    def transform_rows(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[tuple[int, str]]]:
+        try:
+            return self._derive(batch), []
+        except pa.ArrowInvalid:
+            if self.on_error == "fail":
+                raise self._failed() from None
+        bad = self._failing_rows(batch)
+        if not bad:  # the batch fails as a whole, no record alone does: not a value's fault
+            raise self._failed() from None
+        keep = [r for r in range(batch.num_rows) if r not in set(bad)]
+        reason = f"Derive: column {self.column!r}: the expression fails on this record's values"
+        kept = batch.take(pa.array(keep, type=pa.int64()))
+        return self._derive(kept), [(row, reason) for row in bad]
+
+    def _derive(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         values = self.expression(batch)
         if isinstance(values, pa.ChunkedArray):
             values = values.combine_chunks()
         if len(values) != batch.num_rows:
             raise ETLConfigError(
-                f"Derive({self.column!r}): expression returned {len(values)} values for {batch.num_rows} rows"
+                f"Derive({self.column!r}): expression returned {len(values)} values for "
+                f"{batch.num_rows} rows"
             )
         i = batch.schema.get_field_index(self.column)
         if i >= 0:
             return batch.set_column(i, self.column, values)
         return batch.append_column(self.column, values)
+
+    def _failing_rows(self, batch: pa.RecordBatch) -> list[int]:
+        """The rows on which the expression fails alone, by bisection (a clean half costs one
+        evaluation)."""
+        bad: list[int] = []
+        pending = [(0, batch.num_rows)]
+        while pending:
+            start, length = pending.pop()
+            try:
+                self._derive(batch.slice(start, length))
+                continue
+            except pa.ArrowInvalid:
+                pass
+            if length == 1:
+                bad.append(start)
+            else:
+                half = length // 2
+                pending += [(start + half, length - half), (start, half)]
+        return sorted(bad)
+
+    def _failed(self) -> ETLConfigError:
+        # Arrow's message may quote the value (personal data before the anonymizers): not shown
+        return ETLConfigError(
+            f"Derive: the expression for column {self.column!r} fails on some values",
+            hint="clean or guard the values in the expression (e.g. pc.if_else), or "
+            'Derive(..., on_error="quarantine") to set such records aside',
+        )
 
     def __repr__(self) -> str:
         return f"Derive({self.column!r})"
