@@ -60,6 +60,27 @@ def _select(
         return query.as_string(pgconn), params
 
 
+@contextmanager
+def _executed(
+    table: str,
+    url: SecretLike | None,
+    columns: Sequence[str] | None,
+    limit: int | None,
+    order_by: Sequence[str] | None,
+    as_of: Any,
+) -> Iterator[Any]:
+    """An ADBC cursor on the store that has run the read of ``table`` (driver errors as an
+    ETLError naming the table and database)."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    dsn = libpq_url(resolve_url(url))
+    with _reading(table, dsn):
+        text, params = _select(table, columns, limit, order_by, dsn, as_of)
+        with adbc.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute(text, parameters=params or None)
+            yield cur
+
+
 def read_batches(
     table: str,
     *,
@@ -70,14 +91,8 @@ def read_batches(
     as_of: Any = None,
 ) -> Iterator[pa.RecordBatch]:
     """Stream ``table`` from the PostgreSQL store as Arrow record batches."""
-    import adbc_driver_postgresql.dbapi as adbc
-
-    dsn = libpq_url(resolve_url(url))
-    with _reading(table, dsn):
-        text, params = _select(table, columns, limit, order_by, dsn, as_of)
-        with adbc.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute(text, parameters=params or None)
-            yield from cur.fetch_record_batch()
+    with _executed(table, url, columns, limit, order_by, as_of) as cur:
+        yield from cur.fetch_record_batch()
 
 
 def read_arrow(
@@ -90,14 +105,8 @@ def read_arrow(
     as_of: Any = None,
 ) -> pa.Table:
     """``table`` from the store as one Arrow table (its schema even when it is empty)."""
-    import adbc_driver_postgresql.dbapi as adbc
-
-    dsn = libpq_url(resolve_url(url))
-    with _reading(table, dsn):
-        text, params = _select(table, columns, limit, order_by, dsn, as_of)
-        with adbc.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute(text, parameters=params or None)
-            return cur.fetch_arrow_table()
+    with _executed(table, url, columns, limit, order_by, as_of) as cur:
+        return cur.fetch_arrow_table()
 
 
 def read_pandas(
