@@ -85,12 +85,7 @@ def quarantine_flagged(
     fields: dict[int, list[tuple[str, str, str, str]]] = {}  # row -> (column, value, what, fix)
     for row, col, code, raw in flagged.tolist():
         name, kind = names[col], kinds[col : col + 1].decode()
-        what, fix = _describe(name, kind, code)
-        if name in ordering:  # the checkpoint could not say where the read stands
-            raise SourceError(
-                f"the ordering column {name!r} holds {what}",
-                hint=f"read through a query that maps it, e.g. {fix}, or order by another column",
-            )
+        what, fix = _described(name, kind, code, ordering)
         fields.setdefault(row, []).append((name, pg_text(kind, code, raw), what, fix))
     bad = sorted(fields)
     rejected = []
@@ -114,6 +109,18 @@ def quarantine_flagged(
         meta=batch.meta,
         rejected=[*batch.rejected, *rejected],
     )
+
+
+def _described(name: str, kind: str, code: int, ordering: Sequence[str]) -> tuple[str, str]:
+    """:func:`_describe`, after refusing such a value in an ordering column: the checkpoint
+    could not say where the read stands."""
+    what, fix = _describe(name, kind, code)
+    if name in ordering:
+        raise SourceError(
+            f"the ordering column {name!r} holds {what}",
+            hint=f"read through a query that maps it, e.g. {fix}, or order by another column",
+        )
+    return what, fix
 
 
 def _describe(name: str, kind: str, code: int) -> tuple[str, str]:
@@ -182,13 +189,7 @@ def driver_problems(
     found = {}
     for row, value in enumerate(values):
         if isinstance(value, OutOfRange):
-            what, fix = _describe(name, value.kind, value.code)
-            if name in ordering:  # the checkpoint could not say where the read stands
-                raise SourceError(
-                    f"the ordering column {name!r} holds {what}",
-                    hint=f"read through a query that maps it, e.g. {fix}, or order by another "
-                    "column",
-                )
+            what, fix = _described(name, value.kind, value.code, ordering)
             found[row] = (
                 name,
                 str(value),
