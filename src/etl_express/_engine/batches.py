@@ -23,7 +23,7 @@ from ..anonymizers.base import Anonymizer
 from ..anonymizers.guard import check_step_columns
 from ..anonymizers.records import anonymize_record
 from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
-from ..format import Batch, Rejected, add_lineage, to_records
+from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_records
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
@@ -317,14 +317,17 @@ class PartitionRunner:
             if not isinstance(step, Transformer):
                 check_step_columns(step, batch.schema.names, where)
             try:
+                before = batch
                 if isinstance(step, Transformer):
-                    before = batch
                     batch, bad = step.transform_rows(batch)
                     if bad:
                         rows = before.take(pa.array([i for i, _ in bad], type=pa.int64()))
                         refused += zip(to_records(rows), [why for _, why in bad], strict=True)
+                    batch = keep_declared_types(before.schema, batch)
                 else:
                     batch = step.anonymize(batch)
+                    # an anonymized column takes the type its anonymizer produces
+                    batch = keep_declared_types(before.schema, batch, step.covers())
             except ETLError:
                 raise
             except Exception as exc:

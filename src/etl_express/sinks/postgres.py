@@ -24,11 +24,12 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError, safe_pg_message
-from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES, is_json_field
+from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES, declared_type, is_json_field
 from ..secrets import SecretLike
 from . import history
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
+from .pgtypes import declared_widening
 
 
 def pg_type(t: pa.DataType) -> str:
@@ -49,7 +50,12 @@ def pg_type(t: pa.DataType) -> str:
 
 
 def pg_column_type(field: pa.Field) -> str:
-    """The column type for a canonical field: ``jsonb`` for JSON text of nested values."""
+    """The column type for a canonical field: the PostgreSQL type it was declared with at
+    the source (``character(10)``, ``integer``...), ``jsonb`` for JSON text of nested
+    values, else the canonical type's."""
+    declared = declared_type(field)
+    if declared is not None:
+        return declared
     return "jsonb" if is_json_field(field) else pg_type(field.type)
 
 
@@ -58,6 +64,8 @@ def pg_column_type(field: pa.Field) -> str:
 _COMPATIBLE = {
     "text": lambda t: True,
     "character varying": lambda t: True,
+    "character": pa.types.is_string,
+    "smallint": pa.types.is_integer,
     "bigint": pa.types.is_integer,
     "integer": pa.types.is_integer,
     "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
@@ -312,6 +320,7 @@ class PostgresSink(Sink):
             )
         existing = self.existing_columns(conn)
         typmods = self._numeric_typmods(conn)
+        formatted = self._formatted_types(conn, schema) if existing else {}
         with raw.cursor() as cur:
             if not existing:
                 missing_pk = [c for c in primary_key if c not in schema.names]
@@ -354,6 +363,20 @@ class PostgresSink(Sink):
                             )
                         )
                         continue
+                    declared = declared_type(f)
+                    if declared is not None and f.name in formatted:
+                        if formatted[f.name] == declared:
+                            continue  # the column the source declares
+                        grown = declared_widening(formatted[f.name], declared)
+                        if grown is not None:
+                            changes.append(
+                                sql.SQL("ALTER COLUMN {} TYPE {}").format(
+                                    sql.Identifier(f.name), sql.SQL(grown)
+                                )
+                            )
+                            continue
+                        if _COMPATIBLE.get(have, lambda t: False)(f.type):
+                            continue  # e.g. a text column keeps taking a character(n) one
                     wider = _widening(have, f.type)
                     if have == "numeric" and pa.types.is_decimal(f.type):
                         if not _fits(typmods.get(f.name, (None, None)), f.type):
@@ -407,6 +430,20 @@ class PostgresSink(Sink):
             {"s": self.schema_name, "t": self.table_name},
         ).all()
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    def _formatted_types(self, conn: Connection, schema: pa.Schema) -> dict[str, str]:
+        """The existing columns' full types (``character(10)``), when a field declares one."""
+        if not any(declared_type(f) for f in schema):
+            return {}
+        rows = conn.execute(
+            sa.text(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relname = :t AND a.attnum > 0 AND NOT a.attisdropped"
+            ),
+            {"s": self.schema_name, "t": self.table_name},
+        ).all()
+        return {r[0]: r[1] for r in rows}
 
     def _exact_in_double(self, cur: psycopg.Cursor[Any], column: str) -> bool:
         """Whether every value of a bigint column is exact in double precision (a widening
