@@ -284,7 +284,10 @@ def statements(sf: float) -> list[str]:
     priorities = ("1-URGENT", "2-HIGH", "3-MEDIUM", "4-NOT SPECIFIED", "5-LOW")
     instructions = ("DELIVER IN PERSON", "COLLECT COD", "NONE", "TAKE BACK RETURN")
     modes = ("REG AIR", "AIR", "RAIL", "SHIP", "TRUCK", "MAIL", "FOB")
-    supp = f"(({{p}} + ({{i}} * ({suppliers} / 4 + ({{p}} - 1) / {suppliers}))) % {suppliers} + 1)"
+    # the specification's ps_suppkey; the step kept below S/3 so that the four suppliers of a
+    # part stay distinct at the tiny scale factors of the tests too (unchanged at SF >= 0.1)
+    step = f"({suppliers} / 4 + (({{p}} - 1) / {suppliers}) % {max(suppliers // 12, 1)})"
+    supp = f"(({{p}} + ({{i}} * {step})) % {suppliers} + 1)"
     sql = [s for s in (_functions() + SCHEMA).split(";\n") if s.strip()]
     sql += [
         "INSERT INTO region SELECT i - 1, (" + _array(_REGIONS) + f")[i], {_phrase('i', 152)} "
