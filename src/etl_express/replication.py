@@ -230,6 +230,35 @@ class Replication:
         tables = self.source.tables() if tables is None else list(tables)
         return [p for p, _ in _Plan(self, tables).pipelines()]
 
+    def pipeline(self, table: str) -> Pipeline:
+        """The pipeline of one table (the whole configuration is checked against one catalog
+        read first, as for :meth:`pipelines`)."""
+        for p in self.pipelines():
+            if p.source.name == table:
+                return p
+        raise ETLConfigError(
+            f"replication {self.name!r} selects no table {table!r}",
+            hint="check the table name and the source's include/exclude",
+        )
+
+    def units(self) -> list[dict[str, Any]]:
+        """The work of one run as JSON units, ``{"table": name, "partition": spec or None}``:
+        one per table, one per partition of a partitioned table (its stored plan). Checks
+        every configured name and every table's personal-data coverage first, and logs the
+        tables met for the first time (how the Airflow helper maps a replication)."""
+        tables = self.source.tables()
+        planned = _Plan(self, tables).pipelines()
+        for pipeline, _ in planned:
+            pipeline.check_pii_coverage()
+        self._note_changes(
+            ReplicationResult(self.name, "planned"),
+            [t.name for t in tables],
+            [p for p, _ in planned],
+        )
+        return [
+            {"table": p.source.name, "partition": spec} for p, n in planned for spec in _specs(p, n)
+        ]
+
     def run(
         self, *, workers: int = 1, reset: bool = False, progress: bool | None = False
     ) -> ReplicationResult:

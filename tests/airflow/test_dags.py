@@ -42,8 +42,21 @@ def runs(
     names = {
         "schema": schema,
         "marker": tmp_path_factory.mktemp("marker") / "failed-once",
-        **{k: f"{k}_{uuid.uuid4().hex[:8]}" for k in ("example", "partitioned", "operator")},
+        **{
+            k: f"{k}_{uuid.uuid4().hex[:8]}"
+            for k in ("example", "partitioned", "operator", "replication")
+        },
     }
+    # a source schema for the replication DAG: a big table (two partitions) and a small one
+    pg_exec(pg_url, f"CREATE SCHEMA {schema}_src")
+    pg_exec(pg_url, f"CREATE TABLE {schema}_src.big (id int PRIMARY KEY, code char(4))")
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}_src.big SELECT g, 'b' || g % 10 FROM generate_series(1, 100) g",
+    )
+    pg_exec(pg_url, f"CREATE TABLE {schema}_src.small (id int PRIMARY KEY, name text)")
+    pg_exec(pg_url, f"INSERT INTO {schema}_src.small VALUES (1, 'one'), (2, 'two')")
+    replication = dag_file(HERE / "dags" / "replication_dag.py")
     example = dag_file(EXAMPLES / "airflow_dag.py")
     partitioned = dag_file(HERE / "dags" / "partitioned_dag.py")
     found = airflow(
@@ -51,7 +64,11 @@ def runs(
         f"{example}::example_orders_daily",
         f"{partitioned}::etl_test_partitioned",
         f"{partitioned}::etl_test_operator",
+        f"{replication}::etl_test_replication",
         env={
+            "ETL_TEST_REPLICATION": names["replication"],
+            "ETL_TEST_REPLICATION_SOURCE": f"{schema}_src",
+            "ETL_TEST_REPLICATION_TARGET": f"{schema}_copy",
             "AIRFLOW_CONN_EXAMPLE_SOURCE_DB": pg_url,  # the source credential comes as an Airflow connection
             "EXAMPLE_SOURCE_TABLE": f"{schema}.orders",
             "EXAMPLE_TARGET_TABLE": f"{schema}.orders_loaded",
@@ -64,7 +81,8 @@ def runs(
         },
     )
     yield {**found, "names": names}
-    pg_exec(pg_url, f"DROP SCHEMA {schema} CASCADE")
+    for name in (schema, f"{schema}_src", f"{schema}_copy"):
+        pg_exec(pg_url, f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def tasks(run: dict[str, Any], task_id: str) -> list[dict[str, Any]]:
@@ -140,6 +158,43 @@ def test_partitions_run_as_mapped_tasks_and_a_failed_one_resumes(
         "succeeded",
         "succeeded",
         "succeeded",
+    ]
+
+
+def test_a_replication_maps_its_tables_and_the_partitions_of_the_big_one(
+    runs: dict[str, Any], pg_url: str
+) -> None:
+    run, schema = runs["etl_test_replication"], runs["names"]["schema"]
+    assert run["state"] == "success", runs["log"][-5000:]
+    assert tasks(run, "plan_tables")[0]["state"] == "success"
+    units = tasks(run, "run_table")
+    assert all(t["state"] == "success" for t in units)
+    labels = sorted(t["rendered_map_index"] for t in units)
+    assert len(labels) == 3 and labels[-1] == "small"
+    assert all(label.startswith("big [") for label in labels[:2])
+    assert tasks(run, "quality_gate")[0]["state"] == "success"
+    assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}_copy.big") == [
+        (100, 100)
+    ]
+    assert pg_exec(pg_url, f"SELECT name FROM {schema}_copy.small ORDER BY id") == [
+        ("one",),
+        ("two",),
+    ]
+    declared = pg_exec(
+        pg_url,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attname = 'code'",
+        (f"{schema}_copy.big",),
+    )
+    assert declared == [("character(4)",)]
+    pipelines = pg_exec(
+        pg_url,
+        "SELECT DISTINCT pipeline FROM etl_express.runs WHERE pipeline LIKE %s ORDER BY 1",
+        (runs["names"]["replication"] + ".%",),
+    )
+    assert [p for (p,) in pipelines] == [
+        f"{runs['names']['replication']}.big",
+        f"{runs['names']['replication']}.small",
     ]
 
 

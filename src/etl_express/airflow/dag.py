@@ -1,4 +1,6 @@
-"""``pipeline_dag``: a pipeline as a daily Airflow DAG with one mapped task per partition."""
+"""``pipeline_dag``: a pipeline as a daily Airflow DAG with one mapped task per partition;
+``replication_dag``: a whole replication, one mapped task per table (and per partition of the
+big ones)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,17 @@ from airflow.sdk import DAG, get_current_context, task
 
 from ..errors import ETLConfigError
 from ..pipeline import Pipeline
+from ..replication import Replication
 from ..sources.base import Partition
 from ..store.state import partition_key
+from .replication import (
+    ReplicationRef,
+    plan_tables,
+    purge_replication_logs,
+    replication_gate,
+    run_table,
+    unit_label,
+)
 from .tasks import (
     LOG_RETENTION,
     PipelineRef,
@@ -122,4 +133,91 @@ def pipeline_dag(
     return dag
 
 
-__all__ = ["pipeline_dag"]
+def replication_dag(
+    replication: ReplicationRef,
+    *,
+    dag_id: str | None = None,
+    schedule: Any = "@daily",
+    retries: int = 3,
+    retry_delay: dt.timedelta = dt.timedelta(minutes=1),
+    max_active_tables: int | None = None,
+    log_retention: dt.timedelta = LOG_RETENTION,
+    start_date: dt.datetime = DEFAULT_START,
+    catchup: bool = False,
+    tags: Sequence[str] = ("etl-express",),
+    default_args: dict[str, Any] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """Build an Airflow DAG that runs a :class:`~etl_express.Replication`, its tables mapped
+    across the workers.
+
+    * ``plan_tables`` — one catalog read: every configured name and every table's
+      personal-data coverage checked, new tables logged, and the units (XCom): one per
+      table, one per partition of the tables given ``partitions=`` (their stored plan);
+    * ``run_table`` — mapped with ``.expand()`` over the units (labelled by table and
+      range), each the table's ordinary pipeline run from its own checkpoint; a failed
+      instance is retried after ``retry_delay`` and resumes from the last committed batch;
+    * ``quality_gate`` — fails the DAG run if any unit failed or any recorded check did;
+    * ``purge_logs`` — deletes the tables' run-log lines older than ``log_retention``.
+
+    A table added at the source (matching ``include``) is picked up by the next DAG run.
+    ``replication`` is rebuilt inside every task: pass ``"module:factory"``, a factory, or a
+    ``Replication`` built by the DAG file (it connects to nothing until a task runs).
+    Example::
+
+        from etl_express.airflow import replication_dag
+
+        dag = replication_dag("my_project.replications:crm", dag_id="crm_daily",
+                              max_active_tables=8)
+    """
+    if dag_id is None:
+        if not isinstance(replication, Replication):
+            raise ETLConfigError(
+                f"replication_dag needs dag_id= for the factory {replication!r}",
+                hint='replication_dag("pkg.module:factory", dag_id="crm_daily")',
+            )
+        dag_id = replication.name
+    args = {"retries": retries, "retry_delay": retry_delay, **(default_args or {})}
+    dag_kwargs.setdefault("max_active_runs", 1)
+    dag_kwargs.setdefault(
+        "doc_md",
+        "Runs an etl-express replication: plan the tables, run each (mapped, retried from "
+        "its checkpoint), quality gate, log purge.",
+    )
+    with DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=start_date,
+        catchup=catchup,
+        tags=list(tags),
+        default_args=args,
+        **dag_kwargs,
+    ) as dag:
+
+        @task(task_id="plan_tables")
+        def plan() -> list[dict[str, Any]]:
+            return plan_tables(replication)
+
+        @task(
+            task_id="run_table",
+            max_active_tis_per_dagrun=max_active_tables,
+            map_index_template="{{ etl_unit }}",
+        )
+        def run(unit: dict[str, Any]) -> dict[str, Any]:
+            get_current_context()["etl_unit"] = unit_label(unit)  # type: ignore[typeddict-unknown-key]
+            return run_table(replication, unit)
+
+        @task(task_id="quality_gate")
+        def gate(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+            return replication_gate(replication, results[:])  # one slice: see pipeline_dag
+
+        @task(task_id="purge_logs")
+        def purge() -> int:
+            return purge_replication_logs(replication, log_retention)
+
+        gate(run.expand(unit=plan()))  # type: ignore[arg-type]
+        purge()
+    return dag
+
+
+__all__ = ["pipeline_dag", "replication_dag"]
