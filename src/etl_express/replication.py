@@ -468,6 +468,7 @@ class _Plan:
         """Each table's pipeline and its number of partitions."""
         r = self.r
         out = []
+        store = _SharedStore(r.sink, r.options["lease_seconds"])
         for t in self.tables:
             pipeline = Pipeline(
                 r.pipeline_name(t.name),
@@ -483,8 +484,33 @@ class _Plan:
                 progress=False,
                 **r.options,
             )
+            store.share(pipeline)
             out.append((pipeline, self.partitions.get(t.name, 1)))
         return out
+
+
+class _SharedStore:
+    """One checkpoint store for all the tables of a replication: the state schema is checked
+    once per run, not once per table (each pipeline still declares itself in it)."""
+
+    def __init__(self, sink: PostgresSink, lease_seconds: float):
+        self.sink = sink
+        self.lease_seconds = lease_seconds
+        self.store: Any = None
+
+    def share(self, pipeline: Pipeline) -> None:
+        from ._status import declare
+        from .store.database import resolve_url
+        from .store.state import CheckpointStore
+
+        if self.store is None:
+            self.store = CheckpointStore(
+                resolve_url(self.sink.state_url),  # type: ignore[arg-type]
+                lease_seconds=self.lease_seconds,
+            )
+            self.store.ensure_schema()
+        pipeline._store = self.store  # what Pipeline.store would build, built once
+        declare(self.store, pipeline)
 
 
 class _ColumnNames:

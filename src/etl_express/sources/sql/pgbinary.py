@@ -22,6 +22,7 @@ import ctypes
 import functools
 import glob
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -126,14 +127,18 @@ def available() -> bool:
 class BinaryCopyReader:
     """One ``COPY (query) TO STDOUT (FORMAT binary)`` read; iterate :meth:`batches` once."""
 
-    def __init__(self, conn: Any, query: str, kinds: bytes, names: list[str]):
+    def __init__(self, conn: Any, query: str, kinds: bytes, names: list[str], url: str = ""):
         self._conn = conn
+        self._url = url
         self.query = query
         self.kinds = kinds
         self.names = names
 
     def close(self) -> None:
-        self._conn.close()
+        if self._url:
+            _release(self._conn, self._url)
+        else:
+            self._conn.close()
 
     def batches(
         self, batch_size: int, *, ramp: bool = False
@@ -244,13 +249,29 @@ def _header_end(data: bytes) -> int:
     return 19 + extension
 
 
-def open_reader(url: str, query: str) -> BinaryCopyReader | None:
-    """A reader for ``query`` on a new read-only connection, or ``None`` when the binary
-    decoder cannot be used here or for one of the query's column types."""
-    if not available():
-        return None
+#: idle read-only connections by URL, reused by the next reader of this process (a
+#: replication reads hundreds of tables: a new server process for each would cost more than
+#: reading a small table)
+_IDLE: dict[str, list[Any]] = {}
+_IDLE_PID = os.getpid()
+_IDLE_LOCK = threading.Lock()
+_KEEP_IDLE = 4
+
+
+def _connection(url: str) -> Any:
+    """An idle connection to ``url`` set up for reading, reused or new."""
     import psycopg
 
+    global _IDLE_PID
+    with _IDLE_LOCK:
+        if os.getpid() != _IDLE_PID:  # a forked child does not share its parent's sockets
+            _IDLE.clear()
+            _IDLE_PID = os.getpid()
+        idle = _IDLE.get(url, [])
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
     conn = psycopg.connect(url, autocommit=True)
     try:
         conn.execute("SET default_transaction_read_only = on")
@@ -258,13 +279,40 @@ def open_reader(url: str, query: str) -> BinaryCopyReader | None:
         # the keyset statement carries its values as literals (COPY takes no parameters):
         # they are written for standard strings, whatever the server's default
         conn.execute("SET standard_conforming_strings = on")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _release(conn: Any, url: str) -> None:
+    """Keep ``conn`` for the next reader when it is idle and healthy, else close it."""
+    import psycopg
+
+    idle = not conn.closed and conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if idle:
+        with _IDLE_LOCK:
+            if os.getpid() == _IDLE_PID and len(_IDLE.setdefault(url, [])) < _KEEP_IDLE:
+                _IDLE[url].append(conn)
+                return
+    conn.close()
+
+
+def open_reader(url: str, query: str) -> BinaryCopyReader | None:
+    """A reader for ``query`` on a read-only connection (an idle one of this process
+    reused), or ``None`` when the binary decoder cannot be used here or for one of the
+    query's column types."""
+    if not available():
+        return None
+    conn = _connection(url)
+    try:
         cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
         description = cur.description or []
         kinds = b"".join(KINDS.get(col.type_code, b"?") for col in description)
         if b"?" in kinds:
-            conn.close()
+            _release(conn, url)
             return None
-        return BinaryCopyReader(conn, query, kinds, [col.name for col in description])
+        return BinaryCopyReader(conn, query, kinds, [col.name for col in description], url)
     except BaseException:
         conn.close()
         raise
