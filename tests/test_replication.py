@@ -189,3 +189,62 @@ def test_a_replication_source_must_be_a_database_and_its_sink_a_schema(pg_url: s
     with pytest.raises(ETLConfigError, match="names no table"), psycopg.connect(pg_url):
         sink = PostgresSink(schema="crm")
         sink.prepare(None, None, [])  # type: ignore[arg-type]
+
+
+def test_a_mariadb_database_lands_in_the_closest_postgresql_types(
+    mysql_url: str, pg_url: str, target: str
+) -> None:
+    engine = engine_for(mysql_url)
+    prefix = "r" + uuid.uuid4().hex[:6]
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TABLE {prefix}_items (id INT PRIMARY KEY, active BOOLEAN, code CHAR(5), "
+            "label VARCHAR(20), qty SMALLINT UNSIGNED, price DECIMAL(10,2), seen DATETIME(3), "
+            "kind ENUM('a','b'))"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {prefix}_items VALUES (1, TRUE, 'ab', 'x', 7, 1.50, "
+            "'2024-02-29 12:34:56.789', 'a'), (2, FALSE, 'abcde', NULL, 65535, -2.00, NULL, 'b'), "
+            "(3, 2, 'c', 'y', 0, 0, NULL, NULL)"
+        )
+        conn.exec_driver_sql(f"CREATE TABLE {prefix}_tags (item INT, tag VARCHAR(10))")
+    try:
+        rep = etl.Replication(
+            "maria_" + target,
+            SQLDatabase(mysql_url, include=[f"{prefix}_*"]),
+            sink=PostgresSink(schema=target, url=pg_url),
+            primary_key={f"{prefix}_tags": ["item", "tag"]},
+            max_error_rate=0.5,
+        )
+        result = rep.run()
+        items = result[f"{prefix}_items"]
+        assert (items.rows_written, items.rows_quarantined) == (2, 1)  # BOOLEAN holding 2
+        types = dict(
+            pg_exec(
+                pg_url,
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attnum > 0",
+                (f"{target}.{prefix}_items",),
+            )
+        )
+        assert {k: v for k, v in types.items() if not k.startswith("_etl")} == {
+            "id": "integer",
+            "active": "boolean",
+            "code": "character(5)",
+            "label": "character varying(20)",
+            "qty": "integer",
+            "price": "numeric(10,2)",
+            "seen": "timestamp(3) without time zone",
+            "kind": "text",
+        }
+        assert pg_exec(
+            pg_url,
+            f"SELECT id, active, code, qty, price::text, seen::text FROM {target}.{prefix}_items "
+            "WHERE code = 'ab' OR code = 'abcde' ORDER BY id",
+        ) == [
+            (1, True, "ab   ", 7, "1.50", "2024-02-29 12:34:56.789"),
+            (2, False, "abcde", 65535, "-2.00", None),
+        ]
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}_items, {prefix}_tags")
