@@ -4,6 +4,7 @@ without a key refused, new tables picked up, and every configured name checked f
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import uuid
@@ -248,3 +249,32 @@ def test_a_mariadb_database_lands_in_the_closest_postgresql_types(
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {prefix}_items, {prefix}_tags")
+
+
+def test_etl_read_gives_json_like_records_of_the_declared_types(
+    pg_url: str, schema: str, target: str
+) -> None:
+    pg_exec(
+        pg_url,
+        f"CREATE TABLE {schema}.devices (id uuid PRIMARY KEY, ip inet, up interval, "
+        "ports int[], seen tstzrange, code char(3))",
+    )
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.devices VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', "
+        "'10.0.0.1/8', '1 day 02:00', '{1,2}', '[2024-01-01,2024-02-01)', 'ab')",
+    )
+    etl.Replication(
+        "dev_" + target, SQLDatabase(pg_url, schema=schema), sink=PostgresSink(schema=target)
+    ).run()
+    records = list(etl.read(f"{target}.devices", columns=["id", "ip", "up", "ports", "code"]))
+    assert json.loads(json.dumps(records)) == [
+        {
+            "id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "ip": "10.0.0.1/8",
+            "up": "1 day 02:00:00",
+            "ports": [1, 2],
+            "code": "ab ",
+        }
+    ]
+    assert json.dumps(list(etl.read(f"{target}.devices")))  # every column, the range too

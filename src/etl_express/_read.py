@@ -29,6 +29,49 @@ def _reading(table: str, dsn: str) -> Iterator[None]:
         ) from None
 
 
+#: the column types ADBC hands over as values of the common format's JSON-like records; any
+#: other (uuid, inet, interval, ranges, arrays of those...) is read as its PostgreSQL text
+_NATIVE = frozenset(
+    (
+        "bool", "int2", "int4", "int8", "float4", "float8", "numeric", "text", "varchar",
+        "bpchar", "name", "date", "timestamp", "timestamptz", "json", "jsonb", "bytea",
+    )
+)  # fmt: skip
+_COLUMN_TYPES = """
+SELECT a.attname, t.typname, coalesce(e.typname, '')
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+"""
+
+
+def readable_columns(
+    pgconn: Any, schema: str, name: str, columns: Sequence[str] | None
+) -> list[tuple[str, sql.Composable]]:
+    """``(column, select expression)`` for each column read (``columns``, else the table's):
+    the column itself, or its ``::text`` where ADBC would hand over something that is not a
+    JSON-like value (a target column keeps its source's declared type: ``uuid``, ``inet``,
+    ``interval``...). Empty when the table does not exist (the read then names the problem)."""
+    qualified = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+    found = {
+        column: typname if typname[:1] != "_" else element
+        for column, typname, element in pgconn.execute(
+            _COLUMN_TYPES, (qualified.as_string(pgconn),)
+        ).fetchall()
+    }
+    if not found:
+        return []
+    out: list[tuple[str, sql.Composable]] = []
+    for column in columns or found:
+        ident = sql.Identifier(column)
+        kind = found.get(column)
+        if kind is not None and kind not in _NATIVE:
+            out.append((column, sql.SQL("{}::text AS {}").format(ident, ident)))
+        else:
+            out.append((column, ident))
+    return out
+
+
 def _select(
     table: str,
     columns: Sequence[str] | None,
@@ -41,17 +84,16 @@ def _select(
     import psycopg
 
     schema, name = split_table(table)
-    cols: sql.Composable = (
-        sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-    )
     where: sql.Composable = sql.SQL("")
     params: tuple[Any, ...] = ()
     with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
+        items = readable_columns(pgconn, schema, name, columns)
         if as_of is not None:
             from .sinks.history import as_of_query
 
-            cols, where, moment = as_of_query(pgconn, schema, name, columns, as_of)
+            items, where, moment = as_of_query(pgconn, schema, name, items, as_of)
             params = (moment,)
+        cols = sql.SQL(", ").join(expr for _, expr in items) if items else sql.SQL("*")
         query = (
             sql.SQL("SELECT {} FROM {}.{}").format(
                 cols, sql.Identifier(schema), sql.Identifier(name)

@@ -139,8 +139,9 @@ class Replication:
             applies to the matching tables that have the column).
         partitions: ``{table pattern: n}``: big tables read as ``n`` key ranges, run in
             parallel by ``run(workers=...)`` and mapped by the Airflow helper.
-        deletes, reconcile_every, freshness, max_error_rate, required, checks, retry,
-        lease_seconds: as on :class:`Pipeline`, for every table.
+        deletes: as on :class:`Pipeline`, for every table; so are ``reconcile_every``,
+            ``freshness``, ``max_error_rate``, ``required``, ``checks``, ``retry`` and
+            ``lease_seconds``.
 
     Patterns are globs over source table names (``"*"``, ``"audit_*"``); an exact name wins
     over a pattern, and among patterns the first that matches.

@@ -196,10 +196,11 @@ def as_of_query(
     pgconn: psycopg.Connection[Any],
     schema: str,
     name: str,
-    columns: Sequence[str] | None,
+    items: Sequence[tuple[str, sql.Composable]],
     as_of: Any,
-) -> tuple[sql.Composable, sql.Composable, dt.datetime]:
-    """The select list and ``WHERE`` clause (``$1``: the moment) that read the history table
+) -> tuple[list[tuple[str, sql.Composable]], sql.Composable, dt.datetime]:
+    """The select list (``items``: ``(column, expression)`` as read now) and ``WHERE``
+    clause (``$1``: the moment) that read the history table
     exactly as :func:`etl_express.read` returned it at ``as_of``: every version loaded by then
     (current and closed ones, as a read then gave them), with the columns a later load
     changed in place — ``_etl_valid_to`` when a version closes, ``_etl_deleted_at`` when a
@@ -223,17 +224,14 @@ def as_of_query(
             where={"table": f"{schema}.{name}"},
             hint="load it with PostgresSink(table, history=True)",
         )
-    selected: list[sql.Composable] = []
-    for column in columns or have:
+    selected: list[tuple[str, sql.Composable]] = []
+    for column, expression in items:
         ident = sql.Identifier(column)
         if column in (VALID_TO, DELETED_AT):  # set in place by a later load: as it stood
-            selected.append(
-                sql.SQL("CASE WHEN {} <= $1 THEN {} END AS {}").format(ident, ident, ident)
-            )
-        else:
-            selected.append(ident)
+            expression = sql.SQL("CASE WHEN {} <= $1 THEN {} END AS {}").format(ident, ident, ident)
+        selected.append((column, expression))
     clause = sql.SQL(" WHERE {} <= $1").format(sql.Identifier(VALID_FROM))
-    return sql.SQL(", ").join(selected), clause, moment
+    return selected, clause, moment
 
 
 __all__ = ["as_of_moment", "as_of_query", "create_columns", "prepare", "write"]

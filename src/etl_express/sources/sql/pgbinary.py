@@ -18,6 +18,7 @@ the caller to quarantine those rows.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import glob
@@ -256,6 +257,18 @@ _IDLE: dict[str, list[Any]] = {}
 _IDLE_PID = os.getpid()
 _IDLE_LOCK = threading.Lock()
 _KEEP_IDLE = 4
+_INHERITED: list[Any] = []  # a forked child's copies of its parent's connections, left alone
+
+
+@atexit.register
+def _close_idle() -> None:
+    """Close the kept connections when the interpreter ends (not left to the collector)."""
+    with _IDLE_LOCK:
+        if os.getpid() == _IDLE_PID:
+            for idle in _IDLE.values():
+                for conn in idle:
+                    conn.close()
+        _IDLE.clear()
 
 
 def _connection(url: str) -> Any:
@@ -264,7 +277,8 @@ def _connection(url: str) -> Any:
 
     global _IDLE_PID
     with _IDLE_LOCK:
-        if os.getpid() != _IDLE_PID:  # a forked child does not share its parent's sockets
+        if os.getpid() != _IDLE_PID:  # a forked child must not use its parent's sockets,
+            _INHERITED.extend(c for idle in _IDLE.values() for c in idle)  # nor close them
             _IDLE.clear()
             _IDLE_PID = os.getpid()
         idle = _IDLE.get(url, [])
@@ -304,9 +318,16 @@ def open_reader(url: str, query: str) -> BinaryCopyReader | None:
     query's column types."""
     if not available():
         return None
+    import psycopg
+
     conn = _connection(url)
     try:
-        cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
+        try:
+            cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
+        except psycopg.OperationalError:  # a kept connection the server has closed since
+            conn.close()
+            conn = _connection(url)
+            cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
         description = cur.description or []
         kinds = b"".join(KINDS.get(col.type_code, b"?") for col in description)
         if b"?" in kinds:
