@@ -414,6 +414,9 @@ class ScrubPII(Anonymizer):
         ScrubPII(["notes", "comment"])
     """
 
+    #: free text only: never covers a tagged column or one derived from one
+    protects = "free_text"
+
     def __init__(
         self,
         columns: str | Sequence[str],
