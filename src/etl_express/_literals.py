@@ -15,6 +15,7 @@ everything else reaches it through the privacy boundary, :mod:`etl_express._priv
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 
 VALUE = "<value>"
@@ -28,6 +29,19 @@ _EMAIL = re.compile(r"[^\s\"'<>()\[\],;:]+@[^\s\"'<>()\[\],;:]+")
 _DIGITS = re.compile(r"(?<![\w\x00])[+(]?\d(?:[\d \t().\-/:,+]*\d)?(?![\w\x00])")
 _PLACEHOLDER = re.compile(r"\x00([a-z]+)\x00")
 _REPEATED = re.compile(f"(?:{re.escape(VALUE)})+")
+
+
+_KNOWN: set[str] = set()
+_KNOWN_LOCK = threading.Lock()
+_KNOWN_LIMIT = 100_000
+
+
+def register_identifiers(names: Iterable[str]) -> None:
+    """Remember column and table names of this process's pipelines: quoted in a foreign
+    message they are kept (``for column 'age'``), everything else quoted is removed."""
+    with _KNOWN_LOCK:
+        if len(_KNOWN) < _KNOWN_LIMIT:
+            _KNOWN.update(n for n in names if isinstance(n, str) and 0 < len(n) <= 128)
 
 
 def _token(i: int) -> str:
@@ -73,7 +87,9 @@ def without_literals(text: str, identifiers: Iterable[str] = ()) -> str:
     and ``=(…)`` key values removed too."""
     if not text:
         return text
-    protected, kept = _protect(text, identifiers)
+    with _KNOWN_LOCK:
+        known = [*_KNOWN, *identifiers]
+    protected, kept = _protect(text, known)
     lines = []
     for line in protected.split("\n"):
         parts = _PLACEHOLDER.split(line)  # text, name, text, name, ..., text
@@ -95,4 +111,4 @@ def _digit_count(text: str) -> int:
     return sum(c.isdigit() for c in text)
 
 
-__all__ = ["VALUE", "without_literals"]
+__all__ = ["VALUE", "register_identifiers", "without_literals"]

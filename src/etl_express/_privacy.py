@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._lineage import Flow, Node, Unknown, step_label
-from ._literals import VALUE, without_literals
+from ._literals import VALUE, register_identifiers, without_literals
 from .errors import safe_pg_message
 from .format import normalize_name, to_json_text, to_records
 
@@ -116,6 +116,7 @@ class PrivacyPlan:
         self._scrub_only: dict[str, str] = {}
         self._mark()
         self._cover()
+        register_identifiers(flow.names_anywhere())  # kept when a database quotes them
 
     # -- what the plan knows ----------------------------------------------------------
 
@@ -139,6 +140,17 @@ class PrivacyPlan:
     def source_personal(self) -> dict[str, Personal]:
         """The personal columns as read (what positions must never hold)."""
         return {n: p for (s, n), p in self.personal.items() if s == 0}
+
+    def clear_source_columns(self) -> list[str]:
+        """The columns as read that reach the target and are not personal data: what the
+        target receives in clear (what a row hash may cover)."""
+        stages = self.flow.stages
+        if not self.flow.complete:
+            return []
+        reach = set(stages[-1])
+        for s in range(len(stages) - 1, 0, -1):
+            reach = {p for n in reach for p in stages[s][n].parents}
+        return [n for n in stages[0] if n in reach and (0, n) not in self.personal]
 
     def personal_at(self, stage: int, name: str) -> Personal | None:
         return self.personal.get((stage, normalize_name(name)))
@@ -204,7 +216,10 @@ class PrivacyPlan:
                         continue
                     key = (s - 1, parent)
                     if key not in marks:
-                        marks[key] = Personal(mark.kind, f"flows into {name!r} ({mark.why})")
+                        why = mark.why
+                        if parent != name and not why.startswith("flows into"):
+                            why = f"flows into {name!r} ({why})"
+                        marks[key] = Personal(mark.kind, why)
                     else:
                         marks[key] = _merge(marks[key], Personal(mark.kind, ""))
         # forwards: a column that comes from a personal one is personal

@@ -27,8 +27,10 @@ import pyarrow as pa
 from loguru import logger
 
 from .._lineage import Unknown, build_flow, provisional_schema
+from .._literals import register_identifiers
 from .._privacy import Exposure, PrivacyPlan, covers_of, needs_of
 from ..errors import AnonymizationError, ETLConfigError
+from ..quality import CheckResult, judge
 from .columns import canonical, missing_columns_error, nearest, required_columns
 
 if TYPE_CHECKING:
@@ -94,6 +96,12 @@ def plan_for(
         schema = known_schema(pipeline) or provisional_schema(referenced_names(pipeline))
     flow = build_flow(
         schema, pipeline.transformers, pipeline.anonymizers, observed, run_steps=run_steps
+    )
+    sink = pipeline.sink
+    register_identifiers(
+        str(n)
+        for n in (getattr(sink, a, None) for a in ("table", "schema_name", "table_name"))
+        if n
     )
     return PrivacyPlan(
         flow,
@@ -186,11 +194,11 @@ def position_columns(source: Any, partition: dict[str, Any] | None = None) -> li
     """The columns whose values a source puts into its positions, as (role, canonical name):
     the primary key, the cursor (``SQLSource(cursor=)``, ``Incremental.cursor_field``), the
     partition column (``{"column": ...}`` specs) and fields a paginator reads from records."""
-    out = [("primary key", canonical(c)) for c in getattr(source, "primary_key", ())]
+    out = [("primary key column", canonical(c)) for c in getattr(source, "primary_key", ())]
     incremental = getattr(source, "incremental_config", None)
     for role, name in (
-        ("cursor", getattr(source, "cursor", None)),
-        ("cursor", getattr(incremental, "cursor_field", None)),
+        ("cursor column", getattr(source, "cursor", None)),
+        ("cursor field", getattr(incremental, "cursor_field", None)),
         ("paginator field", getattr(getattr(source, "paginator", None), "field", None)),
         ("partition column", (partition or {}).get("column")),
     ):
@@ -200,8 +208,9 @@ def position_columns(source: Any, partition: dict[str, Any] | None = None) -> li
 
 
 _OPTION = {
-    "primary key": "primary_key=",
-    "cursor": "cursor=",
+    "primary key column": "primary_key=",
+    "cursor column": "cursor=",
+    "cursor field": "Incremental(cursor_field=)",
     "partition column": "partitions on",
     "paginator field": "the paginator's field",
 }
@@ -226,7 +235,7 @@ def check_positions(
         if mark is None:
             continue
         raise ETLConfigError(
-            f"the {role} column {column!r} is personal data ({mark.why}): its raw values would "
+            f"the {role} {column!r} is personal data ({mark.why}): its raw values would "
             "be written to positions (checkpoints, partition bounds, quarantine, run records, "
             "logs, export manifests, XComs)",
             where=where,
@@ -262,6 +271,15 @@ def check_step_columns(step: Any, names: Sequence[str], where: dict[str, Any]) -
         )
 
 
+def declarations_check(pipeline: Any) -> list[CheckResult]:
+    """The run's record of its ``not_pii`` declarations (column -> reason), stored with the
+    run's quality checks (``etl_express.quality_checks``, name ``not_pii``); none without."""
+    declared = dict(getattr(pipeline, "not_pii", {}) or {})
+    if not declared:
+        return []
+    return [judge("not_pii", True, "ignore", declared=declared)]
+
+
 def covered_columns(anonymizers: Sequence[Any]) -> dict[str, str]:
     """Canonical column -> name of the first anonymizer naming it as covered."""
     out: dict[str, str] = {}
@@ -278,6 +296,7 @@ __all__ = [
     "check_positions",
     "check_step_columns",
     "covered_columns",
+    "declarations_check",
     "exposure_error",
     "known_schema",
     "plan_for",

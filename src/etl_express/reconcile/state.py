@@ -2,14 +2,14 @@
 
 ``reconcile_state`` holds, per pipeline and partition, the ranges still to compare and the
 counts so far; it is written in the same transaction as each step's deletes, so a killed
-reconciliation resumes with the next range. ``row_hash_keys`` holds each pipeline's row-hash
-key (32 random bytes), which target readers must not be granted (see docs/reliability.md).
+reconciliation resumes with the next range. ``row_hash_keys`` held each pipeline's row-hash
+key in earlier versions; row hashes are now keyed by a secret that lives only in the secret
+store (:mod:`etl_express.anonymizers.rowhash`), and a stored key is deleted on first use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,20 +54,12 @@ def ensure_tables(store: CheckpointStore) -> None:
     _ready.add(store.url)
 
 
-def row_hash_key(store: CheckpointStore, pipeline: str) -> str:
-    """The pipeline's row-hash key (hex), created on first use."""
+def forget_stored_key(store: CheckpointStore, pipeline: str) -> None:
+    """Remove the row-hash key earlier versions kept in this table: row hashes are now keyed
+    by a secret from the secret store only (:mod:`etl_express.anonymizers.rowhash`)."""
     ensure_tables(store)
     with store.transaction() as conn:
-        conn.execute(
-            insert(row_hash_keys)
-            .values(pipeline=pipeline, key=secrets.token_hex(32), created_at=now())
-            .on_conflict_do_nothing()
-        )
-        return str(
-            conn.execute(
-                sa.select(row_hash_keys.c.key).where(row_hash_keys.c.pipeline == pipeline)
-            ).scalar_one()
-        )
+        conn.execute(sa.delete(row_hash_keys).where(row_hash_keys.c.pipeline == pipeline))
 
 
 def load(store: CheckpointStore, pipeline: str, partition: str) -> dict[str, Any] | None:
@@ -122,4 +114,4 @@ def forget(store: CheckpointStore, pipeline: str, partition: str | None) -> None
         conn.execute(stmt)
 
 
-__all__ = ["ensure_tables", "forget", "load", "reconcile_state", "row_hash_key", "save"]
+__all__ = ["ensure_tables", "forget", "forget_stored_key", "load", "reconcile_state", "save"]

@@ -107,6 +107,9 @@ class SQLSource(Source):
         #: set by a pipeline with ``deletes=``: each row is read with its keyed hash
         #: (``_etl_row_hash``, see :mod:`.checksums`)
         self.row_hash_key: str | None = None
+        #: the columns the row hash covers (``None``: every selected one); the pipeline sets
+        #: those the target receives in clear (:mod:`etl_express.anonymizers.rowhash`)
+        self.row_hash_columns: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"SQLSource(table={self.table!r}, url={self._masked()!r}, cursor={self.cursor!r})"
@@ -302,9 +305,10 @@ class SQLSource(Source):
             [cols[c] for c in self.columns] if self.columns else list(cols)
         )
         if self.row_hash_key is not None:
-            from .checksums import row_hash_column
+            from .checksums import hashed, row_hash_column
 
-            selected.append(row_hash_column(engine.dialect.name, selected, self.row_hash_key))
+            covered = hashed(self, selected)
+            selected.append(row_hash_column(engine.dialect.name, covered, self.row_hash_key))
         order = [cols[c] for c in self._order_columns()]
         stmt = sa.select(*selected).order_by(*order)
         if position is not None:
