@@ -142,7 +142,7 @@ class Reconciliation:
         if isinstance(source, SQLSource):
             from ..sources.sql.checksums import HASHING_DIALECTS, integer_key
 
-            engine = source._engine()
+            engine = source.engine()
             hashing = engine.dialect.name in HASHING_DIALECTS
             try:
                 ranges = hashing and integer_key(source, engine)
