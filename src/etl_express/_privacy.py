@@ -142,15 +142,24 @@ class PrivacyPlan:
         return {n: p for (s, n), p in self.personal.items() if s == 0}
 
     def clear_source_columns(self) -> list[str]:
-        """The columns as read that reach the target and are not personal data: what the
-        target receives in clear (what a row hash may cover)."""
-        stages = self.flow.stages
-        if not self.flow.complete:
+        """The columns as read whose values the target receives unchanged (carried through
+        every transformer to a target column) and that are not personal data: what a row
+        hash may cover without binding anything a reader of the target does not see."""
+        flow = self.flow
+        if not flow.complete:
             return []
-        reach = set(stages[-1])
-        for s in range(len(stages) - 1, 0, -1):
-            reach = {p for n in reach for p in stages[s][n].parents}
-        return [n for n in stages[0] if n in reach and (0, n) not in self.personal]
+        last = len(flow.stages) - 1
+        out = []
+        for name in flow.stages[0]:
+            s, current = 0, name
+            while s < last and current is not None:
+                carried = [n for n, node in flow.stages[s + 1].items() if node.carried == current]
+                current = carried[0] if carried else None
+                s += 1
+            personal = (0, name) in self.personal or (last, current) in self.personal
+            if current is not None and not personal:
+                out.append(name)
+        return out
 
     def personal_at(self, stage: int, name: str) -> Personal | None:
         return self.personal.get((stage, normalize_name(name)))
@@ -216,10 +225,10 @@ class PrivacyPlan:
                         continue
                     key = (s - 1, parent)
                     if key not in marks:
-                        why = mark.why
-                        if parent != name and not why.startswith("flows into"):
-                            why = f"flows into {name!r} ({why})"
-                        marks[key] = Personal(mark.kind, why)
+                        reason = mark.why
+                        if parent != name and not reason.startswith("flows into"):
+                            reason = f"flows into {name!r} ({reason})"
+                        marks[key] = Personal(mark.kind, reason)
                     else:
                         marks[key] = _merge(marks[key], Personal(mark.kind, ""))
         # forwards: a column that comes from a personal one is personal

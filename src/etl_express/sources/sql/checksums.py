@@ -60,7 +60,7 @@ def row_hash_column(
     )
 
 
-def hashed(source: SQLSource, columns: Sequence[Any]) -> list[Any]:
+def hashed(source: Any, columns: Sequence[Any]) -> list[Any]:
     """The columns of ``columns`` the row hash covers (``source.row_hash_columns``, set by the
     pipeline to those the target receives in clear; ``None``: all)."""
     wanted = getattr(source, "row_hash_columns", None)
