@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 
 from ..anonymizers.base import Anonymizer
+from ..anonymizers.detection import PIIWatch
 from ..anonymizers.guard import check_step_columns
 from ..anonymizers.records import anonymize_record
 from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
@@ -87,6 +88,7 @@ class PartitionRunner:
         self.primary_key = list(pipeline.source.primary_key)
         self.lease_lost: threading.Event | None = None
         self.bar = bar
+        self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
 
     def run(self) -> None:
         """Read and commit every batch, retrying transient failures from the last checkpoint."""
@@ -209,6 +211,8 @@ class PartitionRunner:
         n_in = raw.num_rows + len(source_rejected)
         converted = batch.num_rows
         batch, refused = self._transform(batch, where)
+        plan = getattr(self, "plan", None)  # the privacy plan (lineage) where there is one
+        self.pii_watch.check(batch, where, skip=None if plan is None else plan.skip_detection())
         filtered = max(converted - batch.num_rows - len(refused), 0)
         convert_q = [(self._anonymized(r.record), r.reason, raw.position) for r in rejected]
         convert_q += [(self._anonymized(record), why, raw.position) for record, why in refused]

@@ -44,12 +44,23 @@ def international_spans(text: str) -> list[tuple[int, int]]:
     """The spans ``(start, end)`` of ``text`` holding a valid phone number written with its
     country code (``+`` or ``00``), as libphonenumber's matcher finds them."""
     pn = _library()
-    prefixes = {m.end() - 1: m.start() for m in _PREFIX.finditer(text)}  # its "+" -> its start
-    probe = _PREFIX.sub(lambda m: " " * (len(m.group(0)) - 1) + "+", text)
+    prefixes = {
+        m.end() - 1: m.start() for m in _PREFIX.finditer(text) if _starts_number(text, m.start())
+    }
+    probe = text
+    for plus, start in prefixes.items():  # its "+" -> where the prefix starts
+        probe = probe[:start] + " " * (plus - start) + "+" + probe[plus + 1 :]
     return [
         (prefixes.get(match.start, match.start), match.end)
         for match in pn.PhoneNumberMatcher(probe, None, leniency=pn.Leniency.VALID)
     ]
+
+
+def _starts_number(text: str, at: int) -> bool:
+    """Whether a number starts at ``at``: no digit or "+" before it but separators (the "810"
+    in ``+34 810 12 80 22`` is inside a number)."""
+    before = text[:at].rstrip(" \t\n\r\f().-")
+    return not before or not (before[-1].isdigit() or before[-1] == "+")
 
 
 def e164(values: Iterable[str]) -> list[str]:

@@ -54,7 +54,7 @@ from .scrub_rules import (
     RULES_BEFORE_CHECKSUMS,
     Rule,
 )
-from .textfold import MARKERS, fold, marker_spans, markers_found, special_rows
+from .textfold import MARKERS, fold, marker_spans, special_rows
 
 
 class ScrubPII(Anonymizer):
@@ -174,10 +174,18 @@ class ScrubPII(Anonymizer):
         """The kinds found in each value (of this scrubber's ``kinds``, the NER ones aside);
         nothing is replaced. ``find(["тел. +44 20 7946 0958", "ok"]) == [{"phone"}, set()]``."""
         arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
-        texts = _as_text(arr, column).to_pylist()
-        folded = pa.array([None if t is None else fold(t) for t in texts], pa.string())
-        masked = self._marker_twin()._scan(folded).to_pylist()
-        return [set() if m is None else markers_found(m) for m in masked]
+        arr = _as_text(arr, column)
+        twin = copy.copy(self)  # placeholders: the compiled scanners, and a kind per placeholder
+        twin._hasher = None
+        twin._ner_kinds = set()
+        out = twin.scrub(arr, column).to_pylist()
+        marks = [(kind, PLACEHOLDERS[kind]) for kind in self.kinds if kind in KINDS]
+        return [
+            set()
+            if after is None or after == before
+            else {kind for kind, mark in marks if after.count(mark) > before.count(mark)}
+            for before, after in zip(arr.to_pylist(), out)
+        ]
 
     def _marker_twin(self) -> ScrubPII:
         """This scrubber writing each match as a run of its kind's marker (textfold.MARKERS),
