@@ -52,6 +52,8 @@ DETECTED_KINDS = (*KINDS, "name")
 SAMPLE_SIZE = 200
 #: share of the sampled values that must hold a kind for the column to count as holding it
 MIN_SHARE = 0.02
+#: share of the sampled values the NER model must find a person's name in (a column of names)
+NAME_SHARE = 0.5
 #: kinds that random numbers can pass (check digits; a phone's length and first digits):
 #: found only when this share of the numbers of their length hold them
 CHECK_DIGIT_SHARE = 0.5
@@ -172,8 +174,9 @@ def _judge(
             for kind in kinds_found:
                 counts[kind] = counts.get(kind, 0) + 1
         at += len(sample)
-        if "name" in kinds:
-            counts["name"] = _names(sample)
+        if "name" in kinds:  # a statistical model errs on short capitalized phrases: most values
+            names = _names(sample)
+            counts["name"] = names if names >= NAME_SHARE * len(sample) else 0
         for kind in kinds:
             matched = counts.get(kind, 0)
             if (
@@ -200,12 +203,12 @@ def _beats_chance(kind: str, matched: int, sample: list[str]) -> bool:
 
 
 def _names(sample: list[str]) -> int:
-    """How many values hold a person's name, by the NER model; 0 without the extra, and
-    without loading the model when the values are not shaped like names."""
+    """How many values are a person's name, by the NER model; 0 without the extra, and
+    without loading the model when most values are not shaped like names."""
     import importlib.util
 
     shaped = [v for v in sample if _name_shaped(v)]
-    if len(shaped) < max(1, MIN_SHARE * len(sample)) or importlib.util.find_spec("natasha") is None:
+    if len(shaped) < NAME_SHARE * len(sample) or importlib.util.find_spec("natasha") is None:
         return 0
     from .ner import count_names
 
@@ -390,6 +393,7 @@ __all__ = [
     "DEFAULT_POLICY",
     "DETECTED_KINDS",
     "MIN_SHARE",
+    "NAME_SHARE",
     "POLICIES",
     "SAMPLE_SIZE",
     "Finding",
