@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from .. import _speedups
 from .phones import e164
+from .textfold import fold, special_rows
 
 #: entity types with a dedicated normalization; any other name is normalized as text
 ENTITY_TYPES = ("email", "phone", "snils", "inn", "ogrn", "passport", "card", "name", "text")
@@ -247,9 +248,25 @@ def on_distinct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
     return fn(arr)
 
 
+_DIGIT_ENTITIES = frozenset({"phone", "snils", "inn", "ogrn", "passport", "card"})
+
+
+def _folded(arr: pa.Array) -> pa.Array:
+    """Values holding other scripts' or full-width digits (``８ ９１６ …``) with ASCII digits
+    (:mod:`.textfold`), so they normalize like the same number written in ASCII."""
+    special = special_rows(arr)
+    if not pc.any(special).as_py():
+        return arr
+    folded = [fold(v) for v in pc.filter(arr, special).to_pylist()]
+    return pc.replace_with_mask(arr, special, pa.array(folded, pa.string()))
+
+
 def normalize(arr: pa.Array, entity: str) -> pa.Array:
     """The normalized string form of ``arr`` for hashing as ``entity``."""
-    return _NORMALIZERS.get(entity, normalize_text)(_as_string(arr))
+    arr = _as_string(arr)
+    if entity in _DIGIT_ENTITIES:
+        arr = _folded(arr)
+    return _NORMALIZERS.get(entity, normalize_text)(arr)
 
 
 __all__ = [

@@ -239,7 +239,7 @@ class ScrubPII(Anonymizer):
             texts = on_rows(texts, abroad, self._international_phones)
         if self._checksum_kinds:
             runs = digit_runs(texts)
-            for candidate in (CHECKSUM_CANDIDATE, GROUPED_LONG_CARD):
+            for candidate in (GROUPED_LONG_CARD, CHECKSUM_CANDIDATE):
                 texts = on_rows(
                     texts,
                     runs,

@@ -194,8 +194,8 @@ CHECKSUM_CANDIDATE = (
     r"|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5}|[0-9]{10,19}"
 )
 # A card of 17 to 19 digits in groups of four and a short last group (a Mir card printed as
-# "2200 1234 5678 9012 345"), tried after CHECKSUM_CANDIDATE: there its first sixteen digits
-# were a candidate of their own, which keeps a 16-digit card followed by another number found.
+# "2200 1234 5678 9012 345"), tried before CHECKSUM_CANDIDATE: a 16-digit card followed by
+# another short number fails the check as a whole here and is found there on its own.
 GROUPED_LONG_CARD = r"[0-9]{4}(?:[ -][0-9]{4}){3}[ -][0-9]{1,3}"
 # A SNILS written as XXX-XXX-XXX YY: in the low range (up to 001-001-998, no check number)
 # only this spelling counts, a bare run of eleven digits there is too often something else.
