@@ -31,7 +31,7 @@ import sqlalchemy as sa
 import yaml
 
 from etl_express.demo import generate_customers, load_table
-from etl_express.store import state
+from etl_express.store import schema as state
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
