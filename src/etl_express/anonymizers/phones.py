@@ -19,13 +19,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-#: text that may hold a number written with a country code: a "+" (or an international prefix,
-#: 00 or 8 10) before seven or more digits with phone separators between them (an RE2
-#: pattern, run on columns)
-INTERNATIONAL = (
-    r"\+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}"
-    r"|(?:^|[^0-9])(?:00|8[ \-]?10)[\s(]*[1-9](?:[\s().\-]*[0-9]){6}"
-)
+#: text that may hold a number written with a country code: a "+" before seven or more digits
+#: with phone separators between them (an RE2 pattern, run on columns) ...
+PLUS_NUMBER = r"\+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}"
+#: ... or an international prefix (00, or Russia's 8 10) before them: looked for after the
+#: numbers with check digits are replaced (a SNILS "004-261-353 96" starts with 00 too)
+PREFIXED_NUMBER = r"(?:^|[^0-9])(?:00|8[ \-]?10)[\s(]*[1-9](?:[\s().\-]*[0-9]){6}"
 # an international prefix (00, or Russia's 8 10), made spaces and a "+" (one character for
 # one) so that libphonenumber, which reads a "+", finds the number at the same place
 _PREFIX = re.compile(r"(?<![0-9])(?:00|8[ \-]?10)(?=[\s(]*[1-9])")
@@ -83,4 +82,4 @@ def e164(values: Iterable[str]) -> list[str]:
     return out
 
 
-__all__ = ["INTERNATIONAL", "e164", "international_spans"]
+__all__ = ["PLUS_NUMBER", "PREFIXED_NUMBER", "e164", "international_spans"]

@@ -23,7 +23,7 @@ from .base import Anonymizer
 from .columns import canonical_all, column_index
 from .detectors import KIND_NAMES, classify_many, luhn_ok, snils_low_range
 from .normalize import digits_only
-from .phones import INTERNATIONAL, international_spans
+from .phones import PLUS_NUMBER, PREFIXED_NUMBER, international_spans
 from .pseudonymize import KeyedHasher
 from .scrub_kernels import (
     MARK,
@@ -234,9 +234,7 @@ class ScrubPII(Anonymizer):
                 texts = on_rows(texts, context, lambda rows: self._apply(rows, rule))  # noqa: B023
                 continue
             texts = self._apply(texts, rule)
-        if "phone" in self.kinds:  # numbers of other countries, by libphonenumber
-            abroad = pc.fill_null(pc.match_substring_regex(texts, INTERNATIONAL), False)
-            texts = on_rows(texts, abroad, self._international_phones)
+        texts = self._international_phones(texts, PLUS_NUMBER)
         if self._checksum_kinds:
             runs = digit_runs(texts)
             for candidate in (GROUPED_LONG_CARD, CHECKSUM_CANDIDATE):
@@ -250,13 +248,20 @@ class ScrubPII(Anonymizer):
                         self._checksummed,
                     ),
                 )
+        texts = self._international_phones(texts, PREFIXED_NUMBER)
         for rule in self._after:
             texts = self._apply_unless_introduced(texts, rule)
         return pc.replace_with_mask(arr, picked, texts)
 
-    def _international_phones(self, rows: pa.Array) -> pa.Array:
-        """Phones written with a country code, found and validated by libphonenumber (few rows:
-        it reads them one by one)."""
+    def _international_phones(self, texts: pa.Array, candidate: str) -> pa.Array:
+        """Phones written with a country code, found and validated by libphonenumber on the
+        rows where ``candidate`` matches (few: it reads them one by one)."""
+        if "phone" not in self.kinds:
+            return texts
+        found = pc.fill_null(pc.match_substring_regex(texts, candidate), False)
+        return on_rows(texts, found, self._libphonenumber)
+
+    def _libphonenumber(self, rows: pa.Array) -> pa.Array:
         texts = rows.to_pylist()
         spans = [international_spans(t) for t in texts]
         numbers = [t[s:e] for t, found in zip(texts, spans) for s, e in found]
