@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
+from ..anonymizers.detection import PIIWatch
 from ..anonymizers.guard import check_plan, check_step_columns, plan_for
 from ..errors import (
     AnonymizationError,
@@ -96,6 +97,7 @@ class PartitionRunner:
         self.lease_lost: threading.Event | None = None
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
+        self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
 
     def run(self) -> None:
         """Read and commit every batch, retrying transient failures from the last checkpoint."""
@@ -225,6 +227,8 @@ class PartitionRunner:
         if not self.plan.flow.complete:  # a step that says nothing and cannot run on no rows
             self.plan = self._planned(self.plan.flow.stages[0], observed, where)
         self._check_position(raw.position, read, where)
+        # untagged personal data in what would be written, before its first write
+        self.pii_watch.check(batch, where, skip=self.plan.skip_detection())
         filtered = max(converted - batch.num_rows - len(refused), 0)
         plan = self.plan
         convert_q = [(plan.protect_record(r.record, 0), r.reason, raw.position) for r in rejected]
