@@ -151,7 +151,8 @@ class PrivacyPlan:
         last = len(flow.stages) - 1
         out = []
         for name in flow.stages[0]:
-            s, current = 0, name
+            s = 0
+            current: str | None = name
             while s < last and current is not None:
                 carried = [n for n, node in flow.stages[s + 1].items() if node.carried == current]
                 current = carried[0] if carried else None
