@@ -31,7 +31,7 @@ from ..errors import (
     SourceError,
     safe_pg_message,
 )
-from ..format import Batch, Rejected, add_lineage, to_records
+from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_records
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
@@ -373,8 +373,8 @@ class PartitionRunner:
             if not isinstance(step, Transformer):
                 check_step_columns(step, batch.schema.names, where)
             try:
+                before = batch
                 if isinstance(step, Transformer):
-                    before = batch
                     batch, bad = step.transform_rows(batch)
                     observed.append(batch.schema)
                     if bad:
@@ -383,8 +383,11 @@ class PartitionRunner:
                             (record, why, index)
                             for record, (_, why) in zip(to_records(rows), bad, strict=True)
                         ]
+                    batch = keep_declared_types(before.schema, batch)
                 else:
                     batch = step.anonymize(batch)
+                    # an anonymized column takes the type its anonymizer produces
+                    batch = keep_declared_types(before.schema, batch, step.covers())
             except ETLError:
                 raise
             except Exception as exc:
