@@ -33,7 +33,7 @@ from .sinks.postgres import PostgresSink
 from .sources.base import Partition
 from .sources.sql.database import SQLDatabase
 from .sources.sql.discovery import TableInfo
-from .store.state import now
+from .store.schema import now
 from .transformers.base import Transformer
 
 _V = TypeVar("_V")
@@ -623,7 +623,7 @@ def _replicated_tables(pipeline: Pipeline, prefix: str) -> set[str]:
     """The tables a replication has run before: its pipelines with a run in the store."""
     import sqlalchemy as sa
 
-    from .store.state import runs
+    from .store.schema import runs
 
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with pipeline.store.transaction() as conn:
