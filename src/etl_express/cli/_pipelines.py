@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import ETLConfigError, ETLError
+from ..errors import ETLConfigError
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -138,12 +138,6 @@ def resolve(ref: str, url: str | None) -> tuple[str, CheckpointStore, Pipeline |
     return check_known(name, store), store, pipeline
 
 
-def fail(exc: ETLError) -> typer.Exit:
-    """Print an etl-express error the way every command does; the exit to raise."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(1)
-
-
 def url_option() -> Any:
     return typer.Option(
         None,
@@ -155,7 +149,6 @@ def url_option() -> Any:
 __all__ = [
     "REFERENCE_HELP",
     "check_known",
-    "fail",
     "is_code_reference",
     "known_pipelines",
     "load_pipeline",

@@ -17,7 +17,8 @@ from typing import Any
 
 import typer
 
-from ._pipelines import REFERENCE_HELP, fail, open_store, resolve, url_option
+from ._output import fail, say
+from ._pipelines import REFERENCE_HELP, open_store, resolve, url_option
 from .logs import logs_app
 
 RUN_HELP = "Only this run (its id or the first 8 characters of it)."
@@ -137,7 +138,7 @@ def show(
     log_dir: Path | None = LOG_DIR_OPTION,
     url: str | None = url_option(),
 ) -> None:
-    """Print the log lines of one run: ``--run``, else the latest run of PIPELINE (or of any
+    """Print the log lines of one run: --run, else the latest run of PIPELINE (or of any
     pipeline)."""
     from ..errors import ETLError
     from ..logs import default_log_dir
@@ -146,7 +147,7 @@ def show(
         name, store = _target(pipeline, url)
         run = run or _latest_run(store, name)
         if run is None:
-            typer.echo(_nothing(name, None, files))
+            say(_nothing(name, None, files))
             return
         if files:
             lines = list(_file_lines(log_dir or default_log_dir(), name, run))
@@ -155,10 +156,10 @@ def show(
     except ETLError as exc:
         raise fail(exc) from None
     if not lines:
-        typer.echo(_nothing(name, run, files))
+        say(_nothing(name, run, files))
         return
     for line in lines:
-        typer.echo(_format(line))
+        say(_format(line))
 
 
 @logs_app.command("tail")
@@ -190,10 +191,10 @@ def tail(
     except ETLError as exc:
         raise fail(exc) from None
     if not shown and not follow:
-        typer.echo(_nothing(name, run, files))
+        say(_nothing(name, run, files))
         return
     for line in shown:
-        typer.echo(_format(line))
+        say(_format(line))
     if not follow or files:
         return
     last_id = shown[-1]["id"] if shown else 0
@@ -201,7 +202,7 @@ def tail(
         while True:
             still_running = run is not None and _running(store, run)
             for line in _store_lines(store, name, run, after_id=last_id):
-                typer.echo(_format(line))
+                say(_format(line))
                 last_id = line["id"]
             if run is not None and not still_running:
                 return
