@@ -46,9 +46,8 @@ def _root(
 
     Configure the store with ETL_EXPRESS_DATABASE_URL (default: an embedded PostgreSQL).
     """
-    from ..logs import configure_logging
-
-    configure_logging()
+    # logging is turned on by the commands that run pipelines (_output.log_runs), not here:
+    # the commands that only read the store answer without loading the logging machinery
 
 
 def _register() -> None:

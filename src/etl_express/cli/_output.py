@@ -46,6 +46,14 @@ def say(text: object = "", *, err: bool = False) -> None:
     typer.echo(safe_text(text), err=err)
 
 
+def log_runs() -> None:
+    """Turn logging on for a command that runs pipelines (``demo``, ``quarantine replay``,
+    ``ui``): a readable console, the log files and each run's lines in the store."""
+    from ..logs import configure_logging
+
+    configure_logging()
+
+
 def _one_line(text: str) -> str:
     return "; ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
@@ -162,6 +170,7 @@ __all__ = [
     "ErrorStyleGroup",
     "error_line",
     "fail",
+    "log_runs",
     "safe_text",
     "say",
 ]

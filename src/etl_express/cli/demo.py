@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import app
-from ._output import say
+from ._output import log_runs, say
 
 
 @app.command()
@@ -23,4 +23,5 @@ def demo(
     """
     from ..demo import run_demo
 
+    log_runs()
     run_demo(rows=rows, reset=reset, echo=say)

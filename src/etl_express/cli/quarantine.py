@@ -7,7 +7,7 @@ import json
 import typer
 
 from . import app
-from ._output import ErrorStyleGroup, fail, say
+from ._output import ErrorStyleGroup, fail, log_runs, say
 from ._pipelines import REFERENCE_HELP, is_code_reference, resolve, url_option
 
 quarantine_app = typer.Typer(
@@ -91,6 +91,7 @@ def replay(
                 hint=f"pass path/to/file.py:NAME or package.module:NAME (`quarantine list "
                 f"{pipeline}` works with the name)",
             )
+        log_runs()
         _, _, loaded = resolve(pipeline, None)
         assert loaded is not None
         result = loaded.replay_quarantine(ids=ids or None, run_id=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import app
-from ._output import fail, say
+from ._output import fail, log_runs, say
 
 
 @app.command("ui")
@@ -32,6 +32,7 @@ def ui_command(
     from ..errors import ETLError
     from ..ui import build
 
+    log_runs()
     try:
         dashboard = build(url, host)
     except ETLError as exc:
