@@ -34,7 +34,7 @@ import sqlalchemy as sa
 import yaml
 
 from etl_express.demo import generate_customers, load_table
-from etl_express.store import state
+from etl_express.store import schema as state
 from tests import docs_env
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,8 +24,9 @@ from .result import RunResult
 from .retry import RetryPolicy
 from .sinks.base import Sink
 from .sources.base import Partition, Source
+from .store.checkpoints import CheckpointStore
 from .store.database import resolve_url
-from .store.state import CheckpointStore, partition_key
+from .store.schema import partition_key
 from .transformers.base import Transformer
 
 DEFAULT_MAX_ERROR_RATE = 0.0001
@@ -154,10 +155,7 @@ class Pipeline:
     def store(self) -> CheckpointStore:
         """The checkpoint store in the sink's PostgreSQL database."""
         if self._store is None:
-            self._store = CheckpointStore(
-                resolve_url(self.sink.state_url),  # type: ignore[arg-type]
-                lease_seconds=self.lease_seconds,
-            )
+            self._store = CheckpointStore(resolve_url(self.sink.state_url))  # type: ignore[arg-type]
             self._store.ensure_schema()
             declare(self._store, self)  # freshness and tagged columns, for status and the UI
         return self._store

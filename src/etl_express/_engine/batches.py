@@ -29,7 +29,8 @@ from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
 from ..retry import diagnose, is_transient
 from ..sources.base import Partition
-from ..store.state import CheckpointStore, now
+from ..store.checkpoints import CheckpointStore
+from ..store.schema import now
 from ..transformers.base import Transformer
 from .quarantine import drop_rows
 from .spec import PipelineSpec

@@ -17,7 +17,7 @@ from ..result import RunResult
 from ..retry import as_etl_error
 from ..sources.base import Partition
 from ..store.ledger import LedgerRun
-from ..store.state import now, partition_key
+from ..store.schema import now, partition_key
 from .batches import PartitionRunner
 from .checks import checked, raise_failed, run_checks, table_checks
 from .spec import PipelineSpec, ledger_for

@@ -11,7 +11,7 @@ from airflow.sdk import DAG, get_current_context, task
 from ..errors import ETLConfigError
 from ..pipeline import Pipeline
 from ..sources.base import Partition
-from ..store.state import partition_key
+from ..store.schema import partition_key
 from .tasks import (
     LOG_RETENTION,
     PipelineRef,

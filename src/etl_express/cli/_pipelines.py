@@ -19,7 +19,7 @@ from ..errors import ETLConfigError
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
-    from ..store.state import CheckpointStore
+    from ..store.checkpoints import CheckpointStore
 
 REFERENCE_HELP = "A pipeline name, or its code: path/to/file.py:NAME or package.module:NAME."
 
@@ -74,8 +74,8 @@ def load_pipeline(spec: str) -> Pipeline:
 
 def open_store(url: str | None) -> CheckpointStore:
     """The state store at ``url`` (default: ETL_EXPRESS_DATABASE_URL, else the embedded one)."""
+    from ..store.checkpoints import CheckpointStore
     from ..store.database import resolve_url
-    from ..store.state import CheckpointStore
 
     store = CheckpointStore(resolve_url(url))
     store.ensure_schema()
@@ -87,7 +87,7 @@ def known_pipelines(store: CheckpointStore) -> list[str]:
     the most recently run first."""
     import sqlalchemy as sa
 
-    from ..store import state
+    from ..store import schema as state
 
     tables = (state.runs, state.checkpoints, state.quarantine, state.pipelines)
     names = sa.union(*(sa.select(t.c.pipeline.label("pipeline")) for t in tables)).subquery()

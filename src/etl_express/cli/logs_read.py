@@ -39,7 +39,7 @@ def _store_lines(
 ) -> list[dict[str, Any]]:
     import sqlalchemy as sa
 
-    from ..store.state import logs
+    from ..store.schema import logs
 
     query = sa.select(logs).where(logs.c.id > after_id)
     if pipeline is not None:
@@ -83,7 +83,7 @@ def _file_lines(folder: Path, pipeline: str | None, run: str | None) -> Iterator
 def _latest_run(store: Any, pipeline: str | None) -> str | None:
     import sqlalchemy as sa
 
-    from ..store.state import runs
+    from ..store.schema import runs
 
     query = sa.select(runs.c.run_id).order_by(runs.c.started_at.desc()).limit(1)
     if pipeline is not None:
@@ -95,7 +95,7 @@ def _latest_run(store: Any, pipeline: str | None) -> str | None:
 def _running(store: Any, run: str) -> bool:
     import sqlalchemy as sa
 
-    from ..store.state import runs
+    from ..store.schema import runs
 
     query = sa.select(sa.func.count()).where(
         runs.c.run_id.startswith(run, autoescape=True), runs.c.status == "running"

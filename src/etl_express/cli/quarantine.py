@@ -31,12 +31,13 @@ def list_(
 ) -> None:
     """List quarantined records: id, run, stage, source position, reason."""
     from ..errors import ETLError
+    from ..store import quarantine
 
     try:
         name, store, _ = resolve(pipeline, url)
     except ETLError as exc:
         raise fail(exc) from None
-    items = store.quarantined(name, run_id=run, include_replayed=all_, limit=limit)
+    items = quarantine.records(store, name, run_id=run, include_replayed=all_, limit=limit)
     if as_json:
         for it in items:
             say(

@@ -18,7 +18,7 @@ def run_rows(store: Any, pipeline: str | None, limit: int) -> list[dict[str, Any
     partition with its counts, duration and rate, JSON-ready."""
     import sqlalchemy as sa
 
-    from ..store.state import runs
+    from ..store.schema import runs
 
     query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
     if pipeline is not None:
