@@ -42,7 +42,8 @@ def leaf_commands() -> set[str]:
 
 
 def cli(*args: str):
-    """The CLI in this process (its root callback turns logging on: turned off again)."""
+    """The CLI in this process (a command that runs pipelines turns logging on: off again)."""
+    _register()
     result = CliRunner().invoke(app, list(args))
     shutdown_logging()
     return result
@@ -118,7 +119,7 @@ def test_demo_without_the_embedded_extra_says_how_to_install_it() -> None:
 
 def test_status_json_prints_an_error_object_when_the_store_cannot_be_read() -> None:
     result = cli("status", "--json", "--url", "postgresql://etl:pw1234@127.0.0.1:1/x")
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     answer = json.loads(result.stdout)
     assert answer["exit_code"] == 2 and "cannot read the store" in answer["error"]
     assert answer["fix"] and "pw1234" not in result.output

@@ -53,6 +53,7 @@ def _root(
 def _register() -> None:
     from . import (
         demo,  # noqa: F401  (each module adds its commands to ``app``)
+        forget,  # noqa: F401
         keygen,  # noqa: F401
         logs,  # noqa: F401
         logs_read,  # noqa: F401
