@@ -27,6 +27,8 @@ _EXPORTS = {
     "ETLError": ".errors",
     "Pipeline": ".pipeline",
     "QualityError": ".errors",
+    "Replication": ".replication",
+    "ReplicationResult": ".replication",
     "RunLockedError": ".errors",
     "RunResult": ".result",
     "SecretRef": ".secrets",
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from .logs import configure_logging
     from .pipeline import Pipeline
     from .quality import CheckResult
+    from .replication import Replication, ReplicationResult
     from .result import RunResult
     from .secrets import SecretRef, secret
     from .sinks.base import Sink
@@ -86,6 +89,8 @@ __all__ = [
     "ETLError",
     "Pipeline",
     "QualityError",
+    "Replication",
+    "ReplicationResult",
     "RunLockedError",
     "RunResult",
     "SecretRef",

@@ -58,18 +58,23 @@ def _select(
     import psycopg
 
     schema, name = split_table(table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-    query = sql.SQL("SELECT {} FROM {}.{}").format(
-        cols, sql.Identifier(schema), sql.Identifier(name)
+    cols: sql.Composable = (
+        sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
     )
+    where: sql.Composable = sql.SQL("")
     params: tuple[Any, ...] = ()
     with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
         if as_of is not None:
-            from .sinks.history import as_of_filter
+            from .sinks.history import as_of_query
 
-            where, moment = as_of_filter(pgconn, schema, name, as_of)
-            query += where
+            cols, where, moment = as_of_query(pgconn, schema, name, columns, as_of)
             params = (moment,)
+        query = (
+            sql.SQL("SELECT {} FROM {}.{}").format(
+                cols, sql.Identifier(schema), sql.Identifier(name)
+            )
+            + where
+        )
         if order_by is None:
             order_by = primary_key(pgconn, schema, name)
         if order_by:
@@ -167,8 +172,10 @@ def read(
     Values are str, int, float, bool, None, list or dict — timestamps as ISO 8601 strings,
     decimals as strings — so ``json.dumps`` works on every record. ``url`` defaults to
     ``ETL_EXPRESS_DATABASE_URL`` or the embedded server. ``as_of`` (a datetime or an ISO 8601
-    string; naive means UTC) returns the rows live at that moment of a table loaded with
-    ``PostgresSink(table, history=True)``.
+    string; naive means UTC) returns a table loaded with ``PostgresSink(table, history=True)``
+    exactly as ``read`` returned it at that moment: its versions loaded by then, with
+    ``_etl_valid_to`` and ``_etl_deleted_at`` as they stood (the current versions are those
+    with ``_etl_valid_to`` NULL; a later change or delete is not visible in it).
 
     Rows come in the order of the table's primary key (so ``limit=`` takes the first keys and
     two reads agree); ``order_by=["col", ...]`` sorts by other columns instead, and

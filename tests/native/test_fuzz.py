@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 import struct
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +37,7 @@ from hypothesis import strategies as st
 from etl_express import _speedups
 from etl_express.anonymizers import ScrubPII
 from etl_express.anonymizers.normalize import casefold, normalize_phone
+from etl_express.anonymizers.textfold import special_rows
 from etl_express.sinks import pgcopy
 from etl_express.sources.sql import pgbinary
 
@@ -618,6 +620,7 @@ TEXT_ALPHABET = (
     + "abz.ru.com"
     + "паспортсерияивыданПАСПОРТСЕРИЯВЫДАН"
     + "\u1c80\u1c82\u1c83\u1c84ё€😀é"
+    + "\u00a0\u2009\u2011\u2013\u2212\uff15\U0001d7ce\ue000"  # folded look-alikes, a marker
 )
 texts = st.lists(
     st.one_of(st.none(), st.text(alphabet=TEXT_ALPHABET, max_size=60)), min_size=0, max_size=25
@@ -637,8 +640,9 @@ def test_text_scanners_native_equal_pure_python(values: list[str | None], skip: 
     scrub = ScrubPII(["notes"])
     assert scrub.scrub(arr).equals(_without_native(scrub.scrub, arr))
     assert normalize_phone(arr).equals(_without_native(normalize_phone, arr))
-    assert casefold(arr).to_pylist() == [
-        None if v is None else v.casefold() for v in arr.to_pylist()
+    assert special_rows(arr).equals(_without_native(special_rows, arr))
+    assert casefold(arr).to_pylist() == [  # NFKC, then Unicode case folding
+        None if v is None else unicodedata.normalize("NFKC", v).casefold() for v in arr.to_pylist()
     ]
     offsets, data = _speedups.string_buffers(arr)
     key = b"fuzz-key-0123456789abcdef"
@@ -657,6 +661,7 @@ STRING_ENTRY_POINTS = {
         o, r, d, b"\x01\x01" + bytes([0, 1, 3]) + b"\xff" * 32, b"\xff" * 32, 1, b"<X>"
     ),
     "scrub_gates": lambda o, r, d: native.scrub_gates(o, r, d),
+    "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 8),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 3),
 }
 

@@ -60,6 +60,7 @@ def _register() -> None:
         plugins,  # noqa: F401
         quarantine,  # noqa: F401
         runs,  # noqa: F401
+        scan,  # noqa: F401
         server,  # noqa: F401
         status,  # noqa: F401
         ui,  # noqa: F401

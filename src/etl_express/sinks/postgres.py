@@ -119,7 +119,7 @@ class PostgresSink(Sink):
 
     def __init__(
         self,
-        table: str,
+        table: str | None = None,
         url: SecretLike | None = None,
         *,
         write_mode: str = "upsert",
@@ -127,7 +127,26 @@ class PostgresSink(Sink):
         synchronous_commit: bool = True,
         ddl_lock_timeout: float | None = 0.5,
         history: bool = False,
+        schema: str | None = None,
     ):
+        self._options: dict[str, Any] = {
+            "url": url,
+            "write_mode": write_mode,
+            "direct_copy": direct_copy,
+            "synchronous_commit": synchronous_commit,
+            "ddl_lock_timeout": ddl_lock_timeout,
+            "history": history,
+        }
+        if (table is None) == (schema is None):
+            raise ETLConfigError(
+                "PostgresSink needs table= (a pipeline's target) or schema= (a replication's, "
+                "one table per source table), not both",
+                hint='PostgresSink(table="crm.customers") or PostgresSink(schema="crm")',
+            )
+        if table is None:  # a replication's sink: each table's is made by for_table
+            assert schema is not None
+            check_identifier(schema, what="schema name")
+            table = f"{schema}.*"
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
         self.url = url
@@ -156,7 +175,14 @@ class PostgresSink(Sink):
         )
 
     def __repr__(self) -> str:
+        if self.table_name == "*":
+            return f"PostgresSink(schema={self.schema_name!r})"
         return f"PostgresSink(table={self.table!r})"
+
+    def for_table(self, name: str) -> PostgresSink:
+        """The sink of one table of this sink's schema, with the same options (how a
+        ``Replication`` writes each source table into a target table of the same name)."""
+        return PostgresSink(f"{self.schema_name}.{name}", **self._options)
 
     @property
     def _ident(self) -> sql.Composed:
@@ -165,6 +191,12 @@ class PostgresSink(Sink):
     def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
         if self._prepared_for is not None and self._prepared_for.equals(schema):
             return
+        if self.table_name == "*":
+            raise ETLConfigError(
+                f"PostgresSink(schema={self.schema_name!r}) names no table: it is a "
+                "replication's sink",
+                hint="give a pipeline PostgresSink(table=...), or use it in etl.Replication",
+            )
         self._columns = prepare_table(
             conn,
             self.schema_name,
