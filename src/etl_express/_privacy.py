@@ -404,8 +404,6 @@ class PrivacyPlan:
         leaves = [v for v in _leaves(position) if v]
         if not leaves:
             return None
-        if any(_EMAIL.fullmatch(v) for v in leaves):
-            return "an e-mail address"
         wanted = pa.array(leaves, pa.string())
         for name in self.source_personal:
             i = batch.schema.get_field_index(name)
@@ -418,6 +416,8 @@ class PrivacyPlan:
                 continue
             if pc.any(pc.is_in(text, value_set=wanted)).as_py():
                 return name
+        if any(_EMAIL.fullmatch(v) for v in leaves):
+            return "an e-mail address"
         return None
 
 

@@ -91,11 +91,11 @@ class PeopleSource(Source):
         return self._schema
 
 
-def dump_database(url: str) -> str:
-    """pg_dump of the whole database (data of every schema: target, exports' state, store)."""
+def dump_database(url: str, exclude: str) -> str:
+    """pg_dump of the whole database (target, state, logs) but the source system's schema."""
     if shutil.which("pg_dump"):
         done = subprocess.run(
-            ["pg_dump", "--no-owner", "--data-only", url],
+            ["pg_dump", "--no-owner", "--data-only", "-N", exclude, url],
             capture_output=True,
             text=True,
             check=False,
@@ -105,7 +105,8 @@ def dump_database(url: str) -> str:
     rows = pg_exec(
         url,
         "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+        "WHERE table_schema NOT IN ('pg_catalog', 'information_schema', %s)",
+        [exclude],
     )
     return "\n".join(
         r[0] for s, t in rows for r in pg_exec(url, f'SELECT t::text FROM "{s}"."{t}" t')
