@@ -55,8 +55,10 @@ MIN_SHARE = 0.02
 #: share of the sampled values the NER model must find a person's name in (a column of names)
 NAME_SHARE = 0.5
 #: kinds that random numbers can pass (check digits; a phone's length and first digits):
-#: found only when this share of the numbers of their length hold them
+#: found only when this share of the numbers of their length hold them, and at least this
+#: many values (one number in ten passes an INN check: one or two prove nothing)
 CHECK_DIGIT_SHARE = 0.5
+CHANCE_MIN_MATCHES = 3
 _CHANCE_LENGTHS = {
     "inn": {10, 12},
     "snils": {11},
@@ -206,7 +208,7 @@ def _beats_chance(kind: str, matched: int, sample: list[str]) -> bool:
         any(sum(c.isdigit() for c in run) in lengths for run in runs.findall(fold(v)))
         for v in sample
     )
-    return matched >= CHECK_DIGIT_SHARE * max(candidates, matched)
+    return matched >= CHANCE_MIN_MATCHES and matched >= CHECK_DIGIT_SHARE * max(candidates, matched)
 
 
 def _names(sample: list[str]) -> int:
@@ -406,6 +408,7 @@ class PIIWatch:
 
 
 __all__ = [
+    "CHANCE_MIN_MATCHES",
     "CHECK_DIGIT_SHARE",
     "DEFAULT_POLICY",
     "DETECTED_KINDS",
