@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +55,10 @@ MIN_SHARE = 0.02
 #: share of the sampled values the NER model must find a person's name in (a column of names)
 NAME_SHARE = 0.5
 #: kinds that random numbers can pass (check digits; a phone's length and first digits):
-#: found only when this share of the numbers of their length hold them
+#: found only when this share of the numbers of their length hold them, and at least this
+#: many values (one number in ten passes an INN check: one or two prove nothing)
 CHECK_DIGIT_SHARE = 0.5
+CHANCE_MIN_MATCHES = 3
 _CHANCE_LENGTHS = {
     "inn": {10, 12},
     "snils": {11},
@@ -102,21 +104,28 @@ def check_policy(value: Any, where: Mapping[str, Any] | None = None) -> str:
     return str(value)
 
 
-def _sample(values: Sequence[str]) -> list[str]:
-    if len(values) <= SAMPLE_SIZE:
-        return list(values)
-    return [values[i] for i in np.linspace(0, len(values) - 1, SAMPLE_SIZE).astype(int)]
+def _evenly(n: int) -> np.ndarray:
+    """:data:`SAMPLE_SIZE` positions evenly spread over ``n`` (all of them when fewer)."""
+    return np.arange(n) if n <= SAMPLE_SIZE else np.linspace(0, n - 1, SAMPLE_SIZE).astype(int)
 
 
-def _non_empty(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
-    """The non-empty text values (other scalars as text; nulls dropped)."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-            values = pc.cast(values, pa.string())
-        values = pc.drop_null(values)
-        values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
-        return [str(v) for v in values.to_pylist()]
-    return [v if isinstance(v, str) else str(v) for v in values if v is not None and v != ""]
+def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
+    """Up to :data:`SAMPLE_SIZE` non-empty values, evenly spread, as text (nested values as
+    JSON text; nulls and empty strings skipped). An Arrow column is filtered and sampled by
+    Arrow kernels: only the sample becomes Python strings."""
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        kept = [v if isinstance(v, str) else str(v) for v in values if v is not None and v != ""]
+        return [kept[i] for i in _evenly(len(kept))]
+    values = pc.drop_null(values)
+    if pa.types.is_nested(values.type):
+        picked = values.take(pa.array(_evenly(len(values)))).to_pylist()
+        return [json.dumps(v, ensure_ascii=False, default=str) for v in picked]
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = pc.cast(values, pa.string())
+    values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
+    return [str(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
 
 
 @functools.lru_cache(maxsize=8)
@@ -142,7 +151,7 @@ def detect_values(
         detect_values(["a@b.ru", "c@d.ru"], "contact")
         # [Finding(column='contact', kind='email', matched=2, sampled=2)]
     """
-    return _judge({(column, path): _sample(_non_empty(values))}, _kinds(kinds))
+    return _judge({(column, path): _sample(values)}, _kinds(kinds))
 
 
 def _kinds(kinds: Collection[str] | None) -> tuple[str, ...]:
@@ -199,7 +208,7 @@ def _beats_chance(kind: str, matched: int, sample: list[str]) -> bool:
         any(sum(c.isdigit() for c in run) in lengths for run in runs.findall(fold(v)))
         for v in sample
     )
-    return matched >= CHECK_DIGIT_SHARE * max(candidates, matched)
+    return matched >= CHANCE_MIN_MATCHES and matched >= CHECK_DIGIT_SHARE * max(candidates, matched)
 
 
 def _names(sample: list[str]) -> int:
@@ -252,7 +261,7 @@ def _column_samples(
     values: pa.Array | pa.ChunkedArray | Iterable[Any], column: str, json_text: bool
 ) -> dict[tuple[str, str | None], list[str]]:
     """The sample of a column, or of every place inside a JSON column."""
-    sample = _sample(_non_empty(values))
+    sample = _sample(values)
     if not json_text:
         return {(column, None): sample}
     return {
@@ -273,11 +282,21 @@ def detect_column(
 
 
 def is_text_field(field: pa.Field) -> bool:
-    """The columns the detector samples: text (JSON text included) and dictionary-encoded text."""
+    """The columns the detector samples: text (JSON text included), dictionary-encoded text,
+    and nested Arrow values (lists, structs: judged as JSON)."""
     t = field.type
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or is_json_field(field)
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_nested(t)
+        or is_json_field(field)
+    )
+
+
+def _is_json(field: pa.Field) -> bool:
+    return is_json_field(field) or pa.types.is_nested(field.type)
 
 
 def detect_batch(
@@ -301,7 +320,7 @@ def detect_batch(
         if (kinds is None and field.name in skip) or (kinds is not None and not kinds):
             continue
         groups.setdefault(_kinds(kinds), {}).update(
-            _column_samples(batch.column(field.name), field.name, is_json_field(field))
+            _column_samples(batch.column(field.name), field.name, _is_json(field))
         )
     return [f for kinds, samples in groups.items() for f in _judge(samples, kinds)]
 
@@ -389,6 +408,7 @@ class PIIWatch:
 
 
 __all__ = [
+    "CHANCE_MIN_MATCHES",
     "CHECK_DIGIT_SHARE",
     "DEFAULT_POLICY",
     "DETECTED_KINDS",
