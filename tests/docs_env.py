@@ -124,8 +124,7 @@ def _console_scripts(dist: md.Distribution, venv: Path) -> None:
         head = target.split(".")[0]
         script = venv / "bin" / ep.name
         script.write_text(
-            f"#!{python}\nimport sys\nfrom {module.strip()} import {head}\n"
-            f"sys.exit({target}())\n"
+            f"#!{python}\nimport sys\nfrom {module.strip()} import {head}\nsys.exit({target}())\n"
         )
         script.chmod(0o755)
 

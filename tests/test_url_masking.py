@@ -119,10 +119,14 @@ def test_runs_table_cli_dashboard_and_logs_never_hold_a_password(pg_url: str, tm
                     "postgresql//etl:Canary9pass@localhost/crm", table="customers", primary_key="id"
                 ),
                 "at_in_password": SQLSource(
-                    "postgresql://etl:Canary9@pass@127.0.0.1:1/crm", table="customers", primary_key="id"
+                    "postgresql://etl:Canary9@pass@127.0.0.1:1/crm",
+                    table="customers",
+                    primary_key="id",
                 ),
                 "unreachable": SQLSource(
-                    "postgresql://etl:Canary9pass@127.0.0.1:1/crm", table="customers", primary_key="id"
+                    "postgresql://etl:Canary9pass@127.0.0.1:1/crm",
+                    table="customers",
+                    primary_key="id",
                 ),
                 "user_error": UnreachableSource(customers(5), schema=CUSTOMER_SCHEMA),
             }
