@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from loguru import logger
 
 from etl_express.logs import DatabaseLogSink
+from etl_express.store.checkpoints import CheckpointStore
 from etl_express.store.database import engine_for
-from etl_express.store.state import CheckpointStore
 
 
 def per_call(sink: object, n: int, run_id: str) -> float:

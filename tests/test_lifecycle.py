@@ -20,8 +20,9 @@ from etl_express.quality import CheckResult
 from etl_express.retry import RetryPolicy
 from etl_express.sinks.postgres import PostgresSink
 from etl_express.sources.sql import SQLSource
+from etl_express.store.checkpoints import CheckpointStore
 from etl_express.store.database import engine_for
-from etl_express.store.state import CheckpointStore
+from etl_express.store.ledger import RunLedger
 from tests.conftest import pg_exec
 from tests.reliability_sources import (
     CUSTOMER_SCHEMA,
@@ -110,7 +111,7 @@ def test_a_killed_worker_fails_alone_and_the_next_run_resumes_only_it(
 
 
 def etl_key(partition: Any) -> str:
-    from etl_express.store.state import partition_key
+    from etl_express.store import partition_key
 
     return partition_key(partition)
 
@@ -121,16 +122,16 @@ def _has_state(pg_url: str) -> bool:
 
 def _compete(pg_url: str, name: str, partition: str, seen: list[str], stop: threading.Event):
     """Keep trying to take the partition's lease, as a second process would."""
-    store = CheckpointStore(pg_url, lease_seconds=0.8)
+    ledger = RunLedger(CheckpointStore(pg_url), lease_seconds=0.8)
     while not stop.wait(0.3):
         try:
             run_id = str(uuid.uuid4())
-            store.start_run(run_id, name, partition)
+            ledger.start(run_id, name, partition)
         except RunLockedError:
             seen.append("locked")
         else:
             seen.append("taken")
-            store.finish_run(run_id, "failed", "test competitor")
+            ledger.finish(run_id, "failed", "test competitor")
 
 
 def test_heartbeat_keeps_the_parallel_row_alive_past_its_lease(pg_url, schema, pipeline_name):

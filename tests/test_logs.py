@@ -35,8 +35,8 @@ from etl_express.logs import (
 )
 from etl_express.secrets.masking import forget_secrets
 from etl_express.sinks.postgres import PostgresSink
+from etl_express.store.checkpoints import CheckpointStore
 from etl_express.store.database import engine_for
-from etl_express.store.state import CheckpointStore
 
 from .conftest import pg_exec
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 import etl_express as etl
 from etl_express.sinks.postgres import PostgresSink
 from etl_express.sources.sql import SQLSource
-from etl_express.store.state import partition_key
+from etl_express.store import partition_key
 from tests.conftest import pg_exec
 from tests.reliability_sources import content_hash, make_source_table
 

@@ -7,6 +7,7 @@ import pytest
 import etl_express as etl
 from etl_express._engine import quarantine
 from etl_express.sinks.postgres import PostgresSink
+from etl_express.store import quarantine as stored_quarantine
 from tests.conftest import pg_exec
 from tests.reliability_sources import CUSTOMER_SCHEMA, HashEmail, ListSource, customers
 
@@ -103,7 +104,9 @@ def test_rows_the_target_refuses_are_isolated_and_the_rest_lands(pg_url, schema,
 
     assert (result.rows_written, result.rows_quarantined) == (2997, 3)
     assert _ids(pg_url, f"SELECT id FROM {schema}.customers") == set(range(3000)) - {10, 1500, 2999}
-    items = {int(q["record"]["id"]): q for q in pipeline.store.quarantined(pipeline_name)}
+    items = {
+        int(q["record"]["id"]): q for q in stored_quarantine.records(pipeline.store, pipeline_name)
+    }
     assert set(items) == {10, 1500, 2999}
     assert (
         "not-null" in items[10]["reason"]
@@ -152,7 +155,7 @@ def test_replay_resubmits_fixed_records_and_marks_them(pg_url, schema, pipeline_
         (pipeline_name,),
     )
     assert marked == [(10,)]
-    assert pipeline.store.quarantined(pipeline_name) == []
+    assert stored_quarantine.records(pipeline.store, pipeline_name) == []
     lineage = pg_exec(
         pg_url, f"SELECT DISTINCT _etl_run_id FROM {schema}.customers WHERE amount >= 990"
     )

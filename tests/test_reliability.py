@@ -18,6 +18,7 @@ import etl_express as etl
 from etl_express.retry import RetryPolicy
 from etl_express.sinks.postgres import PostgresSink
 from etl_express.sources.sql import SQLSource
+from etl_express.store.ledger import RunLedger
 from tests.conftest import pg_exec
 from tests.reliability_sources import SlowDown, content_hash, make_source_table
 
@@ -289,7 +290,9 @@ def test_heartbeats_keep_a_slow_run_alive_and_a_taken_over_run_cannot_commit(
             )[0]
             seen["beat_age"] = (beat - started).total_seconds()
             try:
-                pipeline.store.start_run(str(uuid.uuid4()), pipeline_name, "")
+                RunLedger(pipeline.store, lease_seconds=0.8).start(
+                    str(uuid.uuid4()), pipeline_name, ""
+                )
             except etl.RunLockedError:
                 seen["locked"] = True
             # now another process "takes over": this run must not commit any further batch
@@ -312,7 +315,8 @@ def test_state_tables_of_version_1_are_migrated_in_place(pg_url):
     import psycopg
     from sqlalchemy.engine import make_url
 
-    from etl_express.store.state import CheckpointStore
+    from etl_express.store import quarantine
+    from etl_express.store.checkpoints import CheckpointStore
 
     db = "etl_mig_" + uuid.uuid4().hex[:8]
     pg_exec(pg_url, f"CREATE DATABASE {db}")
@@ -336,7 +340,7 @@ def test_state_tables_of_version_1_are_migrated_in_place(pg_url):
             )
         store = CheckpointStore(url)
         store.ensure_schema()
-        assert [q["stage"] for q in store.quarantined("p")] == ["sink"]
+        assert [q["stage"] for q in quarantine.records(store, "p")] == ["sink"]
         assert pg_exec(url, "SELECT value FROM etl_express.meta WHERE key = 'schema_version'") == [
             ("2",)
         ]

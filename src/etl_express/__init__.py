@@ -38,6 +38,7 @@ _EXPORTS = {
     "SourceError": ".errors",
     "Transformer": ".transformers.base",
     "configure_logging": ".logs",
+    "forget": "._forget",
     "read": "._read",
     "read_arrow": "._read",
     "read_batches": "._read",
@@ -55,6 +56,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._forget import forget
     from ._read import read, read_arrow, read_batches, read_pandas
     from ._status import status
     from .anonymizers.base import Anonymizer
@@ -99,6 +101,7 @@ __all__ = [
     "Transformer",
     "__version__",
     "configure_logging",
+    "forget",
     "read",
     "read_arrow",
     "read_batches",

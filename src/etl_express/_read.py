@@ -72,6 +72,22 @@ def readable_columns(
     return out
 
 
+_PRIMARY_KEY = """
+SELECT a.attname
+FROM pg_index i
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+WHERE i.indrelid = to_regclass(%s) AND i.indisprimary
+ORDER BY array_position(i.indkey::int2[], a.attnum)
+"""
+
+
+def primary_key(pgconn: Any, schema: str, name: str) -> list[str]:
+    """The primary key columns of ``schema.name`` in key order (empty: none, or no table)."""
+    qualified = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+    rows = pgconn.execute(_PRIMARY_KEY, (qualified.as_string(pgconn),)).fetchall()
+    return [row[0] for row in rows]
+
+
 def _select(
     table: str,
     columns: Sequence[str] | None,
@@ -80,7 +96,8 @@ def _select(
     dsn: str,
     as_of: Any = None,
 ) -> tuple[str, tuple[Any, ...]]:
-    """The query text and its parameters (``as_of``: the versions live at that moment)."""
+    """The query text and its parameters (``as_of``: the versions live at that moment;
+    ``order_by=None``: the primary key's order)."""
     import psycopg
 
     schema, name = split_table(table)
@@ -100,6 +117,8 @@ def _select(
             )
             + where
         )
+        if order_by is None:
+            order_by = primary_key(pgconn, schema, name)
         if order_by:
             query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
         if limit is not None:
@@ -137,7 +156,8 @@ def read_batches(
     order_by: Sequence[str] | None = None,
     as_of: Any = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream ``table`` from the PostgreSQL store as Arrow record batches."""
+    """Stream ``table`` from the PostgreSQL store as Arrow record batches, in primary-key
+    order unless ``order_by=`` says otherwise (see :func:`read`)."""
     with _executed(table, url, columns, limit, order_by, as_of) as cur:
         yield from cur.fetch_record_batch()
 
@@ -151,7 +171,8 @@ def read_arrow(
     order_by: Sequence[str] | None = None,
     as_of: Any = None,
 ) -> pa.Table:
-    """``table`` from the store as one Arrow table (its schema even when it is empty)."""
+    """``table`` from the store as one Arrow table (its schema even when it is empty), in
+    primary-key order unless ``order_by=`` says otherwise (see :func:`read`)."""
     with _executed(table, url, columns, limit, order_by, as_of) as cur:
         return cur.fetch_arrow_table()
 
@@ -197,6 +218,11 @@ def read(
     exactly as ``read`` returned it at that moment: its versions loaded by then, with
     ``_etl_valid_to`` and ``_etl_deleted_at`` as they stood (the current versions are those
     with ``_etl_valid_to`` NULL; a later change or delete is not visible in it).
+
+    Rows come in the order of the table's primary key (so ``limit=`` takes the first keys and
+    two reads agree); ``order_by=["col", ...]`` sorts by other columns instead, and
+    ``order_by=[]`` asks for no order at all (the fastest, in whatever order PostgreSQL
+    returns). A table without a primary key has no default order.
     """
     for batch in read_batches(
         table, url=url, columns=columns, limit=limit, order_by=order_by, as_of=as_of

@@ -26,18 +26,23 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import ETLConfigError, ETLError
-from .format import normalize_name
-from .quality import CheckResult, judge, skipped
+from .store import declarations as declared_in_store
+from .store.checkpoints import CheckpointStore
 from .store.database import mask_url
-from .store.state import SCHEMA, CheckpointStore, now, pipelines, table_schemas
+from .store.declarations import declarations
+from .store.ledger import recent_runs
+from .store.schema import SCHEMA, has_store, now
 
 if TYPE_CHECKING:
     from ._engine.spec import PipelineSpec as Pipeline
+    from .quality import CheckResult
     from .result import RunResult
+
+# format and quality (pyarrow) are imported where a run uses them: ``etl-express status``
+# reads the store without loading pyarrow
 
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)
 WHOLE_RUN_KEYS = ("", "*")
@@ -127,6 +132,8 @@ def position_columns(pipeline: Pipeline) -> set[str]:
     source = pipeline.source
     cursor = getattr(source, "cursor", None)
     names = [*source.primary_key, *([cursor] if isinstance(cursor, str) else [])]
+    from .format import normalize_name
+
     return {normalize_name(c) for c in names}
 
 
@@ -134,17 +141,16 @@ def declare(store: CheckpointStore, pipeline: Pipeline) -> None:
     """Record what ``pipeline`` declares (freshness, personal-data columns, target)."""
     schema_name = getattr(pipeline.sink, "schema_name", None)
     table_name = getattr(pipeline.sink, "table_name", None)
-    values = {
-        "freshness_s": _seconds(pipeline),
-        "pii": list(pipeline.pii),
-        # fail closed: any tagged key column means positions may hold personal data
-        "position_pii": bool(position_columns(pipeline) & set(pipeline.pii)),
-        "target": f"{schema_name}.{table_name}" if schema_name and table_name else None,
-        "declared_at": now(),
-    }
-    stmt = insert(pipelines).values(pipeline=pipeline.name, **values)
     with store.transaction() as conn:
-        conn.execute(stmt.on_conflict_do_update(index_elements=[pipelines.c.pipeline], set_=values))
+        declared_in_store.declare(
+            conn,
+            pipeline.name,
+            freshness_s=_seconds(pipeline),
+            pii=pipeline.pii,
+            # fail closed: any tagged key column means positions may hold personal data
+            position_pii=bool(position_columns(pipeline) & set(pipeline.pii)),
+            target=f"{schema_name}.{table_name}" if schema_name and table_name else None,
+        )
 
 
 def observe_run(
@@ -157,11 +163,13 @@ def observe_run(
     with the declared freshness: ``warned`` when the data had gone stale before this run
     (the run itself makes it fresh again), ``skipped`` without a declared freshness.
     """
+    from .quality import judge, skipped
+
     _record_schema(pipeline, store, result.run_id)
     freshness_s = _seconds(pipeline)
     if freshness_s is None:
         return [skipped("freshness", "warn", "no freshness declared: Pipeline(freshness=...)")]
-    previous = store.recent_runs(pipeline.name, pkey, limit=1)
+    previous = recent_runs(store, pipeline.name, pkey, limit=1)
     start = result.started_at or now()
     last = previous[0]["finished_at"] if previous else None
     gap = (start - last).total_seconds() if last is not None else None
@@ -195,32 +203,11 @@ def _record_schema(pipeline: Pipeline, store: CheckpointStore, run_id: str) -> N
                 {"s": schema_name, "t": table_name},
             ).all()
         )
-        if not columns:
-            return
-        last = conn.execute(
-            sa.select(table_schemas.c.columns)
-            .where(table_schemas.c.pipeline == pipeline.name, table_schemas.c.target == target)
-            .order_by(table_schemas.c.id.desc())
-            .limit(1)
-        ).scalar()
-        if last != columns:
-            conn.execute(
-                sa.insert(table_schemas).values(
-                    pipeline=pipeline.name,
-                    target=target,
-                    columns=columns,
-                    run_id=run_id,
-                    recorded_at=now(),
-                )
-            )
+        if columns:
+            declared_in_store.record_columns(conn, pipeline.name, target, columns, run_id)
 
 
 # -- read by status and the dashboard ----------------------------------------------------
-
-
-def has_store(engine: Engine) -> bool:
-    """The database holds an etl-express store (``etl_express.runs`` exists)."""
-    return sa.inspect(engine).has_table("runs", schema=SCHEMA)
 
 
 def read_only(conn: Connection) -> Connection:
@@ -236,13 +223,6 @@ SCOPED_RUNS = f"""
     WHERE r.partition IN ('', '*') OR NOT EXISTS (
         SELECT 1 FROM {SCHEMA}.runs w WHERE w.pipeline = r.pipeline AND w.partition IN ('', '*'))
 """
-
-
-def declarations(conn: Connection) -> dict[str, dict[str, Any]]:
-    """Each pipeline's declaration (empty for a store written before there were any)."""
-    if not sa.inspect(conn).has_table("pipelines", schema=SCHEMA):
-        return {}
-    return {r["pipeline"]: dict(r) for r in conn.execute(sa.select(pipelines)).mappings().all()}
 
 
 def availability(

@@ -13,34 +13,26 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as dt
-import json
 import logging
-import multiprocessing.util
 import os
-import queue
 import re
 import sys
-import threading
-import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from loguru import logger
 
 from .errors import ETLConfigError
 from .secrets.masking import mask_secrets
+from .store import runlog
 from .store.database import engine_for
-from .store.state import SCHEMA
-from .store.state import logs as logs_table
+from .store.runlog import RunLogWriter
 
 LOG_DIR_ENV = "ETL_EXPRESS_LOG_DIR"
 RETENTION_DAYS = 30
 LOG_FILE_PREFIX = "etl-express_"
 LOG_FILE_PATTERN = LOG_FILE_PREFIX + "{time:YYYY-MM-DD}.jsonl"
 _FILE_DATE = re.compile(re.escape(LOG_FILE_PREFIX) + r"(\d{4}-\d{2}-\d{2})")
-_BOUND = ("pipeline", "run_id", "partition")
 #: the standard-library logger whose records Airflow 3 writes into the task log
 AIRFLOW_TASK_LOGGER = "airflow.task"
 
@@ -153,49 +145,25 @@ def purge_log_rows(
     cutoff = (now or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=older_than_days)
     if cutoff.tzinfo is None:
         cutoff = cutoff.astimezone()
-    engine = engine_for(url)
-    with engine.begin() as conn:
-        if not sa.inspect(conn).has_table(logs_table.name, schema=SCHEMA):
-            return 0
-        return conn.execute(sa.delete(logs_table).where(logs_table.c.ts < cutoff)).rowcount
+    with engine_for(url).begin() as conn:
+        return runlog.purge(conn, cutoff)
 
 
 # -- the database sink -------------------------------------------------------------------
 
 
-class DatabaseLogSink:
+class DatabaseLogSink(RunLogWriter):
     """A loguru sink that stores each run's records in ``etl_express.logs``.
 
-    Records without a registered ``run_id`` are ignored. Logging a record only puts a
-    small dict on a queue; a background thread writes the queue in batches (at most
-    ``batch_size`` rows, at least every ``interval`` seconds) on its own connection, so
-    log writes never join a batch's transaction and never wait on the database in the
-    pipeline's thread. A database that cannot be reached drops the rows with one note on
-    stderr: logging never fails a run.
+    Records without a registered ``run_id`` (:meth:`attach`) are ignored. Handing a record
+    over only queues a small tuple; :class:`~etl_express.store.runlog.RunLogWriter` writes
+    the queue in batches on its own connection and never fails a run.
     """
-
-    def __init__(self, batch_size: int = 200, interval: float = 0.5, max_runs: int = 10_000):
-        self.batch_size = batch_size
-        self.interval = interval
-        self.max_runs = max_runs
-        self._runs: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-        self._pid = -1
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._warned = False
-
-    def attach(self, run_id: str, url: str) -> None:
-        """Store ``run_id``'s records in the database at ``url``."""
-        with self._lock:
-            self._runs[run_id] = url
-            while len(self._runs) > self.max_runs:
-                self._runs.popitem(last=False)
 
     def __call__(self, message: Any) -> None:
         record = message.record
         extra = record["extra"]
-        url = self._runs.get(extra.get("run_id") or "")
+        url = self.url_of(extra.get("run_id"))
         if url is None:
             return
         exception = record["exception"]
@@ -205,112 +173,19 @@ class DatabaseLogSink:
             else None
         )
         # only cheap copies here; rows are built in the writer thread
-        self._ensure_thread()
-        self._queue.put(
+        self.put(
+            url,
             (
-                url,
-                (
-                    record["time"],
-                    record["level"].name,
-                    dict(extra),
-                    record["message"],
-                    record["name"],
-                    record["function"],
-                    record["line"],
-                    error,
-                ),
-            )
+                record["time"],
+                record["level"].name,
+                dict(extra),
+                record["message"],
+                record["name"],
+                record["function"],
+                record["line"],
+                error,
+            ),
         )
-
-    @staticmethod
-    def _row(raw: tuple[Any, ...]) -> dict[str, Any]:
-        ts, level, extra, message, module, function, line, error = raw
-        other = {k: v for k, v in extra.items() if k not in _BOUND}
-        other.update(module=module, function=function, line=line)
-        if error is not None:
-            other["exception"] = error
-        return {
-            "ts": ts,
-            "level": level,
-            "pipeline": extra.get("pipeline"),
-            "run_id": extra.get("run_id"),
-            "partition": extra.get("partition"),
-            "message": message,
-            "extra": json.loads(mask_secrets(json.dumps(other, default=str))),
-        }
-
-    def _ensure_thread(self) -> None:
-        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._pid != os.getpid():  # a forked worker: the parent's thread is not here
-                self._queue = queue.SimpleQueue()
-                self._thread = None
-                self._pid = os.getpid()
-                # multiprocessing workers end with os._exit (no atexit): flush in its exit hook
-                multiprocessing.util.Finalize(None, self.stop, exitpriority=100)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._work, name="etl-express-log-writer", daemon=True
-                )
-                self._thread.start()
-
-    def _work(self) -> None:
-        pending: list[tuple[str, tuple[Any, ...]]] = []
-        last = time.monotonic()
-        while True:
-            try:
-                item = self._queue.get(timeout=self.interval)
-            except queue.Empty:
-                item = None
-            if isinstance(item, tuple):
-                pending.append(item)
-            due = time.monotonic() - last >= self.interval
-            if pending and (
-                item is None
-                or len(pending) >= self.batch_size
-                or due
-                or not isinstance(item, tuple)
-            ):
-                self._write(pending)
-                pending = []
-                last = time.monotonic()
-            if isinstance(item, threading.Event):
-                item.set()
-            elif item == "stop":
-                return
-
-    def _write(self, pending: list[tuple[str, tuple[Any, ...]]]) -> None:
-        by_url: dict[str, list[dict[str, Any]]] = {}
-        for url, raw in pending:
-            by_url.setdefault(url, []).append(self._row(raw))
-        for url, rows in by_url.items():
-            try:
-                with engine_for(url).begin() as conn:
-                    conn.execute(sa.insert(logs_table), rows)
-            except Exception as exc:  # logging must never break a run
-                if not self._warned:
-                    self._warned = True
-                    print(
-                        f"etl-express: could not store {len(rows)} log line(s) in the database: "
-                        f"{type(exc).__name__}",
-                        file=sys.stderr,
-                    )
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until everything logged so far is written (``False`` on time-out)."""
-        if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
-            return True
-        done = threading.Event()
-        self._queue.put(done)
-        return done.wait(timeout)
-
-    def stop(self) -> None:
-        """Write what is pending and end the writer thread."""
-        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
-            self._queue.put("stop")
-            self._thread.join(timeout=10)
-        self._thread = None
 
 
 # -- the standard-library sink (Airflow's task log) ------------------------------------

@@ -33,7 +33,7 @@ from .sinks.postgres import PostgresSink
 from .sources.base import Partition
 from .sources.sql.database import SQLDatabase
 from .sources.sql.discovery import TableInfo
-from .store.state import now
+from .store.schema import now
 from .transformers.base import Transformer
 
 _V = TypeVar("_V")
@@ -131,6 +131,10 @@ class Replication:
             ``"table.column"`` is that table's, a bare ``"column"`` every table's that has
             it; a name that matches no table is an ``ETLConfigError`` before anything runs.
         pii: personal-data columns (``"table.column"`` or bare), each must be covered.
+        not_pii: ``{column: reason}`` declarations that a column is not personal data
+            (``"table.column"`` or bare), as on :class:`Pipeline`.
+        detect_pii: ``"refuse"`` (default), ``"warn"`` or ``"off"``: what each table's run
+            does when an untagged column looks like personal data, as on :class:`Pipeline`.
         transformers: ``{table pattern: [transformers]}``, applied to the matching tables.
         primary_key: ``{table pattern: column(s)}``: the key of a table the catalog gives
             none (an exact table name also replaces a table's own key). A table without a
@@ -155,6 +159,8 @@ class Replication:
         sink: PostgresSink | None = None,
         anonymizers: Sequence[Anonymizer] = (),
         pii: Sequence[str] = (),
+        not_pii: Mapping[str, str] | None = None,
+        detect_pii: str = "refuse",
         transformers: Mapping[str, Sequence[Transformer]] | None = None,
         primary_key: Mapping[str, str | Sequence[str]] | None = None,
         cursor: Mapping[str, str] | None = None,
@@ -191,6 +197,7 @@ class Replication:
         self.sink = sink
         self.anonymizers = list(anonymizers)
         self.pii = name_list(pii, "pii", "Replication")
+        self.not_pii = {str(k): v for k, v in _mapping(not_pii, "not_pii").items()}
         self.transformers = _mapping(transformers, "transformers")
         self.primary_key = {
             k: name_list(v, "primary_key", "Replication")
@@ -213,6 +220,7 @@ class Replication:
             "checks": checks,
             "retry": retry,
             "lease_seconds": lease_seconds,
+            "detect_pii": detect_pii,
         }
 
     def __repr__(self) -> str:
@@ -355,6 +363,7 @@ class _Plan:
         self.columns = {t.name: _ColumnNames(t) for t in tables}
         self.anonymizers = self._anonymizers(where)
         self.pii = self._pii(where)
+        self.not_pii = self._not_pii(where)
 
     def _keys(self, where: dict[str, Any]) -> dict[str, list[str]]:
         declared = _per_table(self.r.primary_key, self.names, "primary_key", where)
@@ -465,11 +474,26 @@ class _Plan:
                 out[table].append(column)
         return out
 
+    def _not_pii(self, where: dict[str, Any]) -> dict[str, dict[str, str]]:
+        reasons = {normalize_name(c): why for c, why in self.r.not_pii.items()}
+        matches, missing = self._resolve(list(reasons))
+        if missing:
+            raise ETLConfigError(
+                f"replication {self.r.name!r}: not_pii column(s) {missing} match no selected table",
+                where=where,
+                hint="write 'table.column' or a bare 'column'",
+            )
+        out: dict[str, dict[str, str]] = {n: {} for n in self.names}
+        for entry, hit in matches.items():
+            for table, column in hit.items():
+                out[table][column] = reasons[entry]
+        return out
+
     def pipelines(self) -> list[tuple[Pipeline, int]]:
         """Each table's pipeline and its number of partitions."""
         r = self.r
         out = []
-        store = _SharedStore(r.sink, r.options["lease_seconds"])
+        store = _SharedStore(r.sink)
         for t in self.tables:
             pipeline = Pipeline(
                 r.pipeline_name(t.name),
@@ -482,6 +506,7 @@ class _Plan:
                 transformers=[copy.copy(s) for s in self.transformers.get(t.name, ())],
                 anonymizers=self.anonymizers[t.name],
                 sink=r.sink.for_table(t.name),
+                not_pii=self.not_pii[t.name] or None,
                 progress=False,
                 **r.options,
             )
@@ -494,21 +519,17 @@ class _SharedStore:
     """One checkpoint store for all the tables of a replication: the state schema is checked
     once per run, not once per table (each pipeline still declares itself in it)."""
 
-    def __init__(self, sink: PostgresSink, lease_seconds: float):
+    def __init__(self, sink: PostgresSink):
         self.sink = sink
-        self.lease_seconds = lease_seconds
         self.store: Any = None
 
     def share(self, pipeline: Pipeline) -> None:
         from ._status import declare
+        from .store.checkpoints import CheckpointStore
         from .store.database import resolve_url
-        from .store.state import CheckpointStore
 
         if self.store is None:
-            self.store = CheckpointStore(
-                resolve_url(self.sink.state_url),  # type: ignore[arg-type]
-                lease_seconds=self.lease_seconds,
-            )
+            self.store = CheckpointStore(resolve_url(self.sink.state_url))  # type: ignore[arg-type]
             self.store.ensure_schema()
         pipeline._store = self.store  # what Pipeline.store would build, built once
         declare(self.store, pipeline)
@@ -679,7 +700,7 @@ def _replicated_tables(pipeline: Pipeline, prefix: str) -> set[str]:
     """The tables a replication has run before: its pipelines with a run in the store."""
     import sqlalchemy as sa
 
-    from .store.state import runs
+    from .store.schema import runs
 
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with pipeline.store.transaction() as conn:

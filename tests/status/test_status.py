@@ -148,7 +148,7 @@ def test_an_unreachable_store_exits_2_without_a_traceback():
 
 
 def test_an_empty_store_exits_0_and_a_pipeline_that_never_ran_exits_1(store, data_schema):
-    from etl_express.store.state import CheckpointStore
+    from etl_express.store.checkpoints import CheckpointStore
 
     CheckpointStore(store).ensure_schema()
     out = status_cli(store)

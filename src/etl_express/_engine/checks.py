@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._status import observe_run
+from ..anonymizers.guard import declarations_check
 from ..errors import ETLError, QualityError
 from ..quality import (
     ROW_COUNT_HISTORY,
@@ -21,7 +22,8 @@ from ..quality import (
 from ..reconcile import combined_deletes
 from ..result import RunResult
 from ..retry import as_etl_error
-from ..store.ledger import LedgerRun
+from ..store import checks as recorded_checks
+from ..store.ledger import LedgerRun, recent_runs
 from .spec import PipelineSpec
 
 
@@ -76,16 +78,18 @@ def run_checks(
         ),
         tracker.required_check(p["required_columns"]),
         tracker.empty_columns_check(
-            p["empty_columns"], store.recent_checks(pipeline.name, pkey, "empty_columns")
+            p["empty_columns"],
+            recorded_checks.recent_details(store, pipeline.name, pkey, "empty_columns"),
         ),
     ]
     history = [
-        r["rows_read"] for r in store.recent_runs(pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
+        r["rows_read"] for r in recent_runs(store, pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
     ]
     checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
     checks.extend(observe_run(pipeline, store, pkey, result))  # freshness, target schema
     for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
         checks.extend(a.checks())
+    checks.extend(declarations_check(pipeline))  # not_pii=: recorded with every run
     return checks
 
 

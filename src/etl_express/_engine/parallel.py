@@ -26,7 +26,7 @@ from ..result import RunResult
 from ..retry import as_etl_error
 from ..sources.base import Partition
 from ..store.ledger import RunLedger
-from ..store.state import now, partition_key
+from ..store.schema import now, partition_key
 from .checks import checked, combined_checks, raise_failed, table_checks
 from .run import run_partition
 from .spec import PipelineSpec, ledger_for

@@ -15,7 +15,8 @@ from ..errors import SinkError
 from ..format import LINEAGE_COLUMNS, TIMESTAMP, add_lineage, records_to_batch
 from ..retry import as_etl_error
 from ..sinks.base import Sink
-from ..store.state import now
+from ..store import quarantine as quarantined_records
+from ..store.schema import now
 from .run import SinkCloser
 from .spec import PipelineSpec, ledger_for
 from .unit import BatchWork, commit_batch
@@ -101,7 +102,7 @@ def replay(
     store = pipeline.store
     where = {"pipeline": pipeline.name, "partition": REPLAY_KEY}
     try:
-        items = store.quarantined(pipeline.name, ids=ids, run_id=run_id)
+        items = quarantined_records.records(store, pipeline.name, ids=ids, run_id=run_id)
     except Exception as exc:
         raise as_etl_error(exc, what="reading the quarantine failed", where=where) from None
     if not items:
@@ -148,7 +149,7 @@ def _replay_group(
         batch, rejected = records_to_batch(records, pipeline.source.schema())
     index = [i for i in range(len(group)) if i not in {r.index for r in rejected}]
     for r in rejected:
-        store.update_quarantine_reason(conn, group[r.index]["id"], r.reason)
+        quarantined_records.set_reason(conn, group[r.index]["id"], r.reason)
     if stage != "sink":
         for step in pipeline.transformers:
             batch = step.transform(batch)
@@ -178,10 +179,10 @@ def _replay_group(
     for pos, item_index in enumerate(index):
         item = group[item_index]
         if pos in refused:
-            store.update_quarantine_reason(conn, item["id"], refused[pos])
+            quarantined_records.set_reason(conn, item["id"], refused[pos])
         else:
             landed.append(item["id"])
-    store.mark_replayed(conn, landed, replay_id)
+    quarantined_records.mark_replayed(conn, landed, replay_id)
     result.replayed += len(landed)
     result.ids += landed
     result.still_failing += len(group) - len(landed)

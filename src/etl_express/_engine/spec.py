@@ -11,8 +11,8 @@ from ..quality import Policy
 from ..retry import RetryPolicy
 from ..sinks.base import Sink
 from ..sources.base import Source
+from ..store.checkpoints import CheckpointStore
 from ..store.ledger import RunLedger
-from ..store.state import CheckpointStore
 from ..transformers.base import Transformer
 
 
@@ -78,7 +78,9 @@ class PipelineSpec(Protocol):
 
 def ledger_for(spec: PipelineSpec) -> RunLedger:
     """The run ledger of the pipeline's store."""
-    return RunLedger(spec.store, heartbeat_interval=spec.heartbeat_interval)
+    return RunLedger(
+        spec.store, lease_seconds=spec.lease_seconds, heartbeat_interval=spec.heartbeat_interval
+    )
 
 
 __all__ = ["PipelineSpec", "ledger_for"]

@@ -16,11 +16,11 @@ from sqlalchemy.engine import Connection
 
 from ..errors import ETLError
 from ..sinks.base import Sink
-from ..store.state import CheckpointStore
+from ..store import quarantine as quarantined_records
+from ..store.checkpoints import CheckpointStore
+from ..store.ledger import record_batch
+from ..store.quarantine import Quarantined
 from .quarantine import SinkOutcome, refused_records, write_isolating
-
-#: a quarantined record: (anonymized record, reason, source position)
-Quarantined = tuple[dict[str, Any], str, Any]
 
 
 @dataclass
@@ -75,13 +75,13 @@ def commit_batch(
         ]
     quarantined = 0
     for stage, items in stages.items():
-        store.add_quarantine(conn, work.run_id, work.pipeline, work.partition, items, stage=stage)
+        quarantined_records.add(conn, work.run_id, work.pipeline, work.partition, items, stage)
         quarantined += len(items)
     if not work.quarantine_refused:
         quarantined += len(outcome.refused)
     if work.position is not None:
         store.save_checkpoint(conn, work.pipeline, work.partition, work.position, work.run_id)
-    store.record_batch(conn, work.run_id, work.rows_in, outcome.written, quarantined)
+    record_batch(conn, work.run_id, work.rows_in, outcome.written, quarantined)
     return BatchCommit(outcome, quarantined)
 
 

@@ -14,7 +14,7 @@ from ..errors import ETLConfigError
 from ..pipeline import Pipeline
 from ..replication import Replication
 from ..sources.base import Partition
-from ..store.state import partition_key
+from ..store.schema import partition_key
 from .replication import (
     ReplicationRef,
     plan_tables,

@@ -15,13 +15,12 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import sqlalchemy as sa
-
 from ..errors import ETLConfigError, QualityError
 from ..pipeline import Pipeline
 from ..sources.base import Partition
+from ..store import runlog
 from ..store.ledger import RunLedger
-from ..store.state import logs, now
+from ..store.schema import now
 
 PipelineRef = str | Callable[[], Pipeline] | Pipeline
 
@@ -193,10 +192,7 @@ def purge_logs(ref: PipelineRef, older_than: dt.timedelta = LOG_RETENTION) -> in
         raise ETLConfigError(f"log retention must be positive, got {older_than}")
     pipeline = load_pipeline(ref)
     with pipeline.store.transaction() as conn:
-        stale = sa.delete(logs).where(
-            logs.c.pipeline == pipeline.name, logs.c.ts < now() - older_than
-        )
-        return conn.execute(stale).rowcount
+        return runlog.purge(conn, now() - older_than, pipeline=pipeline.name)
 
 
 __all__ = [

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from ..errors import ETLConfigError, ETLError, QualityError, SourceError
 from ..format import normalize_name
 from ..quality import CheckResult, judge, skipped
-from ..store.state import now
-from . import state
+from ..store import reconciliation as saved_state
+from ..store.schema import now
 
 if TYPE_CHECKING:
     from .._engine.spec import PipelineSpec as Pipeline
@@ -89,7 +89,8 @@ def combined_deletes(partitions: list[Any], policy: Any) -> list[CheckResult]:
 
 def forget_reconciliation(store: Any, pipeline: str, partition: str | None) -> None:
     """Drop the reconciliation state (``pipeline.reset()``): the next one starts over."""
-    state.forget(store, pipeline, partition)
+    with store.transaction() as conn:
+        saved_state.reset(conn, pipeline, partition)
 
 
 def deletion_mark_steps(source: Any) -> list[Any]:
@@ -101,6 +102,18 @@ def deletion_mark_steps(source: Any) -> list[Any]:
 
         return [DeletionMarkToDeletedAt()]
     return []
+
+
+def row_hash_key(pipeline: Pipeline) -> str:
+    from ..anonymizers.rowhash import row_hash_key as key
+
+    return key(pipeline)
+
+
+def row_hash_columns(pipeline: Pipeline, names: list[str]) -> list[str]:
+    from ..anonymizers.rowhash import row_hash_columns as columns
+
+    return columns(pipeline, names)
 
 
 def _pk_anonymized(pipeline: Pipeline) -> list[str]:
@@ -137,7 +150,6 @@ class Reconciliation:
                 where=where,
                 hint="reconcile on a key that is not personal data, or leave deletes=None",
             )
-        state.ensure_tables(runner.store)
         source = pipeline.source
         if isinstance(source, SQLSource):
             from ..sources.sql.checksums import HASHING_DIALECTS, integer_key
@@ -164,9 +176,15 @@ class Reconciliation:
                     hint="partition by the integer primary key (source.partitions(n)), or run "
                     "without partitions",
                 )
-            source.row_hash_key = (
-                state.row_hash_key(runner.store, pipeline.name) if hashing else None
+            # keyed by a secret from the secret store, over what the target holds in clear
+            source.row_hash_key = row_hash_key(pipeline) if hashing else None
+            source.row_hash_columns = (
+                row_hash_columns(pipeline, list(source.selectable(engine).c.keys()))
+                if hashing
+                else None
             )
+            if hashing:
+                saved_state.forget_stored_key(runner.store, pipeline.name)
         elif isinstance(source, OneCODataSource):
             self.kind = "deletion_mark"
             for t in pipeline.transformers:
@@ -198,7 +216,7 @@ class Reconciliation:
         spacing = self.pipeline.reconcile_every
         if spacing is None:
             return True, ""
-        saved = state.load(self.runner.store, self.pipeline.name, self.runner.pkey)
+        saved = saved_state.load(self.runner.store, self.pipeline.name, self.runner.pkey)
         if saved is None or saved["finished_at"] is None:
             return True, ""
         due = saved["finished_at"] + spacing
@@ -332,7 +350,7 @@ class Reconciliation:
         )
         counts = reconciler.run()
         with runner.store.transaction() as conn:  # for reconcile_every
-            state.save(
+            saved_state.save(
                 conn,
                 pipeline.name,
                 runner.pkey,

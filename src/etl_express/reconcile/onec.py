@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 
 from ..errors import ETLConfigError
 from ..format import DELETED_AT, TIMESTAMP
-from ..store.state import now
+from ..store.schema import now
 from ..transformers.base import Transformer
 
 MARK = "deletion_mark"  # DeletionMark in the common format's snake_case

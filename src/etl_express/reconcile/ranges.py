@@ -23,7 +23,8 @@ from typing import Any
 
 from ..errors import RunLockedError
 from ..sources.sql.checksums import KeySelection, SQLChecksums
-from . import state
+from ..store import reconciliation as saved_state
+from ..store.schema import now
 from .target import TargetChecksums
 
 ROOT_ROWS = 1024  # rows per bucket of the first pass (about; the width is a power of two)
@@ -65,7 +66,7 @@ class RangeReconciler:
 
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
-        saved = state.load(self.store, self.pipeline.name, self.pkey)
+        saved = saved_state.load(self.store, self.pipeline.name, self.pkey)
         if saved is not None and saved["finished_at"] is None and saved["plan"]:
             self.resumed = True
             plan, pending, started_at = saved["plan"], saved["pending"], saved["started_at"]
@@ -99,7 +100,7 @@ class RangeReconciler:
         return {**self.counts, "resumed": self.resumed, "seconds": time.monotonic() - started}
 
     def _save(self, conn: Any, plan: Any, pending: list[Any], started_at: Any, **kw: Any) -> None:
-        state.save(
+        saved_state.save(
             conn,
             self.pipeline.name,
             self.pkey,
@@ -113,8 +114,6 @@ class RangeReconciler:
 
     def _plan(self) -> tuple[dict[str, Any] | None, list[Any], Any]:
         """The first range (both sides' key span) and the width of its buckets."""
-        from ..store.state import now
-
         s_lo, s_hi, s_rows = self.source.bounds()
         with self.store.transaction() as conn:
             self.target.ensure_columns(conn)

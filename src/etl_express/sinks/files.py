@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
@@ -137,18 +136,12 @@ class FileExportSink(Sink):
         if RUN_ID in batch.schema.names and batch.num_rows:
             run_id = batch.column(RUN_ID)[0].as_py()
         if conn is not None and run_id:
-            from ..store.state import runs
+            from ..store.ledger import committed_batches
 
-            row = conn.execute(
-                sa.select(runs.c.pipeline, runs.c.partition).where(runs.c.run_id == run_id)
-            ).first()
-            if row is not None:
-                committed = conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.sum(runs.c.batches), 0)).where(
-                        runs.c.pipeline == row.pipeline, runs.c.partition == row.partition
-                    )
-                ).scalar_one()
-                return run_id, row.pipeline, row.partition, f"{int(committed):08d}"
+            found = committed_batches(conn, run_id)
+            if found is not None:
+                pipeline, partition, committed = found
+                return run_id, pipeline, partition, f"{committed:08d}"
         # outside a pipeline: the content names the file
         data = batch.select([n for n in batch.schema.names if n not in LINEAGE_COLUMNS])
         return run_id or "no-run", "", "", _digest(data.to_pylist())

@@ -1,4 +1,5 @@
-"""The run ledger: the one place that starts, heart-beats, finishes and fails runs.
+"""The run ledger: the one place that starts, heart-beats, finishes and fails runs — the
+owner of ``etl_express.runs`` (every SQL statement that writes a run row is here).
 
 Every entry point — a single run, a parallel run and its partitions, a quarantine replay,
 the Airflow tasks — opens its run here::
@@ -13,21 +14,33 @@ While the block runs, a heartbeat thread refreshes the run's lease every
 ``heartbeat_interval`` seconds, so a long run (or a parallel run waiting on its workers,
 or a replay) is never taken for dead. Closing a run is retried on transient errors: a
 dropped connection at the very end never leaves a finished run ``running``.
+
+Leases: a ``running`` row whose heartbeat is older than ``lease_seconds``, or whose owner
+(``host:pid``) is a process of this host that is gone, belongs to a dead process; the next
+run of that partition marks it ``abandoned`` and takes over (:meth:`RunLedger.start`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import socket
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from loguru import logger
+from sqlalchemy.engine import Connection
 
-from ..errors import ETLError, safe_pg_message
+from .._masking import mask_secrets
+from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
-from .state import CheckpointStore
+from . import checks
+from .checkpoints import CheckpointStore
+from .schema import now, quality_checks, runs
 
 #: how the ledger retries its own writes (finish, fail, checks) on a transient error
 LEDGER_RETRY = RetryPolicy(attempts=5, backoff=0.2, max_backoff=5.0)
@@ -35,12 +48,13 @@ LEDGER_RETRY = RetryPolicy(attempts=5, backoff=0.2, max_backoff=5.0)
 
 def describe_failure(exc: BaseException) -> str:
     """The text stored in ``runs.error``: an ETLError's message, else a driver message
-    without SQL text or DETAIL lines (never just a type name)."""
+    without SQL text or DETAIL lines (never just a type name); URL passwords and known
+    secrets masked either way."""
     if isinstance(exc, ETLError):
-        return str(exc)
+        return mask_secrets(str(exc))
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return f"interrupted ({type(exc).__name__})"
-    return safe_pg_message(exc)
+    return mask_secrets(safe_pg_message(exc))
 
 
 class Heartbeat:
@@ -50,8 +64,8 @@ class Heartbeat:
     took it over); the batch loop then stops before its next commit.
     """
 
-    def __init__(self, store: CheckpointStore, run_id: str, interval: float, log: Any):
-        self.store, self.run_id, self.interval, self.log = store, run_id, interval, log
+    def __init__(self, ledger: RunLedger, run_id: str, interval: float, log: Any):
+        self.ledger, self.run_id, self.interval, self.log = ledger, run_id, interval, log
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -61,7 +75,7 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                if not self.store.heartbeat(self.run_id):
+                if not self.ledger.heartbeat(self.run_id):
                     self.lost.set()
                     return
             except Exception as exc:  # the database may be down for a moment: keep trying
@@ -90,11 +104,11 @@ class LedgerRun:
         self.lost = threading.Event()
         self.closed = False
 
-    def record_checks(self, checks: Sequence[Any]) -> None:
+    def record_checks(self, found: Sequence[Any]) -> None:
         """Store the run's quality check results."""
         store = self.ledger.store
         self.ledger.retry.call(
-            lambda: store.add_checks(self.run_id, self.pipeline, self.partition, checks),
+            lambda: checks.record(store, self.run_id, self.pipeline, self.partition, found),
             log=self.log,
             what="recording the quality checks",
         )
@@ -105,17 +119,17 @@ class LedgerRun:
 
     def fail(self, error: BaseException | str) -> str:
         """Close the run as ``failed``; returns the stored error text."""
-        text = error if isinstance(error, str) else describe_failure(error)
+        text = mask_secrets(error) if isinstance(error, str) else describe_failure(error)
         self._close("failed", text, {})
         return text
 
     def _close(self, status: str, error: str | None, counts: dict[str, int]) -> None:
         if self.closed:
             return
-        store = self.ledger.store
+        ledger = self.ledger
         try:
-            self.ledger.retry.call(
-                lambda: store.finish_run(self.run_id, status, error, **counts),
+            ledger.retry.call(
+                lambda: ledger.finish(self.run_id, status, error, **counts),
                 log=self.log,
                 what=f"recording the run as {status}",
             )
@@ -128,16 +142,22 @@ class LedgerRun:
 
 
 class RunLedger:
-    """Runs and partition runs in ``etl_express.runs`` (see the module docstring)."""
+    """Runs and partition runs in ``etl_express.runs`` (see the module docstring).
+
+    ``lease_seconds``: a ``running`` run whose heartbeat is older than this is taken to be
+    dead; ``heartbeat_interval``: how often an open run refreshes its lease.
+    """
 
     def __init__(
         self,
         store: CheckpointStore,
         *,
+        lease_seconds: float = 120.0,
         heartbeat_interval: float = 30.0,
         retry: RetryPolicy | None = None,
     ):
         self.store = store
+        self.lease_seconds = lease_seconds
         self.heartbeat_interval = heartbeat_interval
         self.retry = retry or LEDGER_RETRY
 
@@ -149,10 +169,10 @@ class RunLedger:
         runs, and record it as failed when the block raises before it was closed."""
         run_id = run_id or str(uuid.uuid4())
         log = log or logger.bind(pipeline=pipeline, run_id=run_id, partition=partition or "all")
-        self.store.start_run(run_id, pipeline, partition)
+        self.start(run_id, pipeline, partition)
         run = LedgerRun(self, run_id, pipeline, partition, log)
         try:
-            with Heartbeat(self.store, run_id, self.heartbeat_interval, log) as beat:
+            with Heartbeat(self, run_id, self.heartbeat_interval, log) as beat:
                 run.lost = beat.lost
                 yield run
         except BaseException as exc:
@@ -161,18 +181,236 @@ class RunLedger:
         if not run.closed:
             run.fail("the run ended without being recorded as finished")
 
-    def outcomes(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """What the store holds for ``run_ids``: one dict per recorded run with ``run_id``,
-        ``partition``, ``status`` and ``failed_checks`` (names of checks that failed)."""
-        return self.store.run_outcomes(run_ids)
+    def start(self, run_id: str, pipeline: str, partition: str) -> None:
+        """Register a run, taking the partition's lease.
+
+        A ``running`` run of the same partition with a fresh heartbeat means another live
+        process is at work: :class:`RunLockedError`. One with a stale heartbeat, or whose
+        owner was a process on this host that is gone, belongs to a dead process: it is
+        marked ``abandoned`` and this run takes over.
+        """
+        with self.store.transaction() as conn:
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                {"k": f"etl_express.run:{pipeline}:{partition}"},
+            )
+            stale_before = now() - dt.timedelta(seconds=self.lease_seconds)
+            live = conn.execute(
+                sa.select(runs.c.run_id, runs.c.owner, runs.c.heartbeat_at).where(
+                    runs.c.pipeline == pipeline,
+                    runs.c.partition == partition,
+                    runs.c.status == "running",
+                )
+            ).all()
+            for other in live:
+                fresh = other.heartbeat_at is not None and other.heartbeat_at >= stale_before
+                if fresh and not owner_is_dead(other.owner):
+                    raise RunLockedError(
+                        f"pipeline {pipeline!r} partition {partition or 'all'!r} is being run by "
+                        f"{other.owner} (run {other.run_id})",
+                        hint=f"wait for it to finish; a dead run's lease expires after "
+                        f"{self.lease_seconds:.0f} s without heartbeat and is then taken over",
+                    )
+                conn.execute(
+                    sa.update(runs)
+                    .where(runs.c.run_id == other.run_id)
+                    .values(
+                        status="abandoned",
+                        finished_at=now(),
+                        error=f"taken over by run {run_id}: owner {other.owner} is gone "
+                        f"(last heartbeat {other.heartbeat_at})",
+                    )
+                )
+            t = now()
+            conn.execute(
+                sa.insert(runs).values(
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    partition=partition,
+                    status="running",
+                    started_at=t,
+                    heartbeat_at=t,
+                    owner=owner_id(),
+                )
+            )
+
+    def heartbeat(self, run_id: str) -> bool:
+        """Refresh the run's lease; ``False`` when the run is no longer ``running``."""
+        with self.store.transaction() as conn:
+            beat = (
+                sa.update(runs)
+                .where(runs.c.run_id == run_id, runs.c.status == "running")
+                .values(heartbeat_at=now())
+            )
+            return conn.execute(beat).rowcount == 1
+
+    def finish(self, run_id: str, status: str, error: str | None = None, **counts: int) -> None:
+        """Close a run; ``counts`` (``rows_read=...``) overwrite its counters (parallel runs)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                sa.update(runs)
+                .where(runs.c.run_id == run_id)
+                .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
+            )
 
     def abandon(self, pipeline: str, partition: str, owner: str, error: str) -> int:
         """Close the ``running`` rows of a partition owned by a dead process ``owner``
         (``host:pid``) as failed; returns how many."""
-        return self.retry.call(
-            lambda: self.store.fail_owned_runs(pipeline, partition, owner, error),
-            what="closing a dead worker's run",
+
+        def close() -> int:
+            with self.store.transaction() as conn:
+                dead = (
+                    sa.update(runs)
+                    .where(
+                        runs.c.pipeline == pipeline,
+                        runs.c.partition == partition,
+                        runs.c.owner == owner,
+                        runs.c.status == "running",
+                    )
+                    .values(status="failed", finished_at=now(), error=error)
+                )
+                return conn.execute(dead).rowcount
+
+        return self.retry.call(close, what="closing a dead worker's run")
+
+    def outcomes(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """What the store holds for ``run_ids``: one dict per recorded run with ``run_id``,
+        ``partition``, ``status`` and ``failed_checks`` (names of checks that failed)."""
+        if not run_ids:
+            return []
+        with self.store.engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
+                    runs.c.run_id.in_(list(run_ids))
+                )
+            ).all()
+            failed = conn.execute(
+                sa.select(quality_checks.c.run_id, quality_checks.c.name).where(
+                    quality_checks.c.run_id.in_(list(run_ids)),
+                    quality_checks.c.status == "failed",
+                )
+            ).all()
+        return [
+            {
+                "run_id": row.run_id,
+                "partition": row.partition,
+                "status": row.status,
+                "failed_checks": [c.name for c in failed if c.run_id == row.run_id],
+            }
+            for row in stored
+        ]
+
+
+def record_batch(conn: Connection, run_id: str, read: int, written: int, quarantined: int) -> None:
+    """Count a batch in the run's row, in the batch's transaction (``conn``).
+
+    Raises :class:`RunLockedError` when the run is no longer ``running`` (another process
+    took its lease over): the batch then rolls back instead of racing the new owner.
+    """
+    updated = conn.execute(
+        sa.update(runs)
+        .where(runs.c.run_id == run_id, runs.c.status == "running")
+        .values(
+            rows_read=runs.c.rows_read + read,
+            rows_written=runs.c.rows_written + written,
+            rows_quarantined=runs.c.rows_quarantined + quarantined,
+            batches=runs.c.batches + 1,
+            heartbeat_at=now(),
+        )
+    ).rowcount
+    if updated != 1:
+        raise RunLockedError(
+            f"run {run_id} lost its lease: another process took the partition over",
+            hint="make lease_seconds longer than the slowest batch, or stop running the "
+            "same pipeline partition from two places",
         )
 
 
-__all__ = ["LEDGER_RETRY", "Heartbeat", "LedgerRun", "RunLedger", "describe_failure"]
+def committed_batches(conn: Connection, run_id: str) -> tuple[str, str, int] | None:
+    """``(pipeline, partition, batches committed for them so far)`` of the run ``run_id``,
+    read on ``conn`` (in a batch's transaction: the batches before it); ``None`` for a run
+    the ledger does not know."""
+    row = conn.execute(
+        sa.select(runs.c.pipeline, runs.c.partition).where(runs.c.run_id == run_id)
+    ).first()
+    if row is None:
+        return None
+    committed = conn.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(runs.c.batches), 0)).where(
+            runs.c.pipeline == row.pipeline, runs.c.partition == row.partition
+        )
+    ).scalar_one()
+    return row.pipeline, row.partition, int(committed)
+
+
+def recent_runs(
+    store: CheckpointStore,
+    pipeline: str,
+    partition: str,
+    limit: int = 10,
+    status: str = "succeeded",
+) -> list[dict[str, Any]]:
+    """The latest ``limit`` runs of a pipeline's partition with ``status``, newest first."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(runs)
+            .where(
+                runs.c.pipeline == pipeline, runs.c.partition == partition, runs.c.status == status
+            )
+            .order_by(runs.c.started_at.desc())
+            .limit(limit)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def forget(conn: Connection, pipeline: str) -> int:
+    """Delete every run row of ``pipeline``; the rows removed."""
+    return conn.execute(sa.delete(runs).where(runs.c.pipeline == pipeline)).rowcount
+
+
+def owner_id() -> str:
+    """This process as a run's owner: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """``True`` when ``owner`` (``host:pid``) is a process on this host that no longer runs.
+
+    Owners on other hosts, and unparsable owners, are never declared dead here: their
+    lease (heartbeat age) decides. A zombie (killed, not yet reaped) counts as dead.
+    """
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
+
+
+__all__ = [
+    "LEDGER_RETRY",
+    "Heartbeat",
+    "LedgerRun",
+    "RunLedger",
+    "committed_batches",
+    "describe_failure",
+    "forget",
+    "owner_id",
+    "owner_is_dead",
+    "recent_runs",
+    "record_batch",
+]

@@ -19,9 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .._status import SCOPED_RUNS, WHOLE_RUN_KEYS, declarations, pipeline_records, read_only
+from .._status import SCOPED_RUNS, WHOLE_RUN_KEYS, pipeline_records, read_only
 from ..secrets.masking import MASK, mask_secrets
-from ..store.state import SCHEMA, logs, quality_checks, quarantine, runs, table_schemas
+from ..store.declarations import declarations
+from ..store.schema import SCHEMA, logs, quality_checks, quarantine, runs, table_schemas
 
 #: how many runs the pipeline page charts and lists, and how many checks columns it shows
 HISTORY = 100

@@ -114,6 +114,9 @@ class SQLSource(Source):
         #: set by a pipeline with ``deletes=``: each row is read with its keyed hash
         #: (``_etl_row_hash``, see :mod:`.checksums`)
         self.row_hash_key: str | None = None
+        #: the columns the row hash covers (``None``: every selected one); the pipeline sets
+        #: those the target receives in clear (:mod:`etl_express.anonymizers.rowhash`)
+        self.row_hash_columns: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"SQLSource(table={self.table!r}, url={self.masked_url()!r}, cursor={self.cursor!r})"
@@ -184,10 +187,12 @@ class SQLSource(Source):
         src = self.selectable(engine)
         extra = []
         if self.row_hash_key is not None:
-            from .checksums import row_hash_column
+            from .checksums import hashed, row_hash_column
 
             selected = [src.c[c] for c in self.columns] if self.columns else list(src.c)
-            extra.append(row_hash_column(engine.dialect.name, selected, self.row_hash_key))
+            extra.append(
+                row_hash_column(engine.dialect.name, hashed(self, selected), self.row_hash_key)
+            )
         stmt = keyset_select(
             src,
             columns=self.columns,

@@ -1,0 +1,137 @@
+"""The store handle and the resume state: ``checkpoints`` (pipeline, partition -> the
+source position after the last committed batch) and ``partition_plans`` (the partition
+specs a parallel run works through, so a restart resumes the same partitions).
+
+:class:`CheckpointStore` is what the engine holds for one state database: its engine, the
+schema set-up and transactions. The other state tables have owner modules of their own
+(see :mod:`.schema`) that take this store or a connection of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection, Engine
+
+from ..retry import RetryPolicy, as_etl_error
+from .database import engine_for, mask_url
+from .schema import checkpoints, create_or_migrate, now, partition_plans
+
+
+class CheckpointStore:
+    """Pipeline state in one PostgreSQL database; reads and writes the checkpoints.
+
+    Writes that belong to a batch take the caller's connection, so they commit in the
+    batch's transaction.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: Engine = engine_for(url)
+        self._ready = False
+
+    def ensure_schema(self) -> None:
+        """Create or migrate the state tables (idempotent, safe under concurrency).
+
+        The first contact with the state database: a wrong URL, role, password or database
+        fails here at once with the fix; a transient error is retried a few times.
+        """
+        if self._ready:
+            return
+        try:
+            RetryPolicy(attempts=3, backoff=0.5).call(self._create_schema)
+        except Exception as exc:
+            raise as_etl_error(
+                exc,
+                what="the state database cannot be used",
+                where={"database": mask_url(self.url)},
+            ) from None
+        self._ready = True
+
+    def _create_schema(self) -> None:
+        with self.engine.begin() as conn:
+            create_or_migrate(conn)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def checkpoint(self, pipeline: str, partition: str) -> Any:
+        """The committed position of a pipeline's partition (``None``: none yet)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(checkpoints.c.position).where(
+                    checkpoints.c.pipeline == pipeline, checkpoints.c.partition == partition
+                )
+            ).first()
+        return None if row is None else row[0]
+
+    def save_checkpoint(
+        self, conn: Connection, pipeline: str, partition: str, position: Any, run_id: str
+    ) -> None:
+        stmt = insert(checkpoints).values(
+            pipeline=pipeline,
+            partition=partition,
+            position=position,
+            run_id=run_id,
+            updated_at=now(),
+        )
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[checkpoints.c.pipeline, checkpoints.c.partition],
+                set_={
+                    "position": stmt.excluded.position,
+                    "run_id": run_id,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
+
+    def reset(self, pipeline: str, partition: str | None = None) -> int:
+        """Forget checkpoints so the next run starts from the beginning."""
+        with self.engine.begin() as conn:
+            q = sa.delete(checkpoints).where(checkpoints.c.pipeline == pipeline)
+            if partition is not None:
+                q = q.where(checkpoints.c.partition == partition)
+            return conn.execute(q).rowcount
+
+    # -- partition plans -----------------------------------------------------------------
+
+    def partition_plan(self, pipeline: str, n: int) -> list[dict[str, Any]] | None:
+        """The stored plan of ``n`` partitions (``None``: none stored)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(partition_plans.c.specs).where(
+                    partition_plans.c.pipeline == pipeline, partition_plans.c.n == n
+                )
+            ).first()
+        return None if row is None else list(row[0])
+
+    def save_partition_plan(self, pipeline: str, n: int, specs: Sequence[dict[str, Any]]) -> None:
+        stmt = insert(partition_plans).values(
+            pipeline=pipeline, n=n, specs=list(specs), created_at=now()
+        )
+        with self.engine.begin() as conn:
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[partition_plans.c.pipeline, partition_plans.c.n],
+                    set_={"specs": stmt.excluded.specs, "created_at": stmt.excluded.created_at},
+                )
+            )
+
+
+def forget(conn: Connection, pipeline: str) -> int:
+    """Delete every checkpoint and partition plan of ``pipeline``; the rows removed."""
+    removed = conn.execute(sa.delete(checkpoints).where(checkpoints.c.pipeline == pipeline))
+    plans = conn.execute(sa.delete(partition_plans).where(partition_plans.c.pipeline == pipeline))
+    return removed.rowcount + plans.rowcount
+
+
+__all__ = ["CheckpointStore", "forget"]

@@ -1,0 +1,74 @@
+"""The owner of ``etl_express.pipelines`` (what each pipeline declared: freshness,
+personal-data columns, target) and ``etl_express.table_schemas`` (a target's columns each
+time they change), so ``etl-express status`` and the dashboard judge a pipeline from the
+store alone, without its code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
+
+from .schema import SCHEMA, now, pipelines, table_schemas
+
+
+def declare(
+    conn: Connection,
+    pipeline: str,
+    *,
+    freshness_s: float | None,
+    pii: Sequence[str],
+    position_pii: bool,
+    target: str | None,
+) -> None:
+    """Record (or replace) what ``pipeline`` declares."""
+    values = {
+        "freshness_s": freshness_s,
+        "pii": list(pii),
+        "position_pii": position_pii,
+        "target": target,
+        "declared_at": now(),
+    }
+    stmt = insert(pipelines).values(pipeline=pipeline, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=[pipelines.c.pipeline], set_=values))
+
+
+def declarations(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Each pipeline's declaration (empty for a store written before there were any)."""
+    if not sa.inspect(conn).has_table(pipelines.name, schema=SCHEMA):
+        return {}
+    return {r["pipeline"]: dict(r) for r in conn.execute(sa.select(pipelines)).mappings().all()}
+
+
+def record_columns(
+    conn: Connection, pipeline: str, target: str, columns: dict[str, str], run_id: str
+) -> bool:
+    """Store the target's ``columns`` (name -> type) unless they are what was stored last
+    time; ``True`` when a row was added."""
+    last = conn.execute(
+        sa.select(table_schemas.c.columns)
+        .where(table_schemas.c.pipeline == pipeline, table_schemas.c.target == target)
+        .order_by(table_schemas.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if last == columns:
+        return False
+    conn.execute(
+        sa.insert(table_schemas).values(
+            pipeline=pipeline, target=target, columns=columns, run_id=run_id, recorded_at=now()
+        )
+    )
+    return True
+
+
+def forget(conn: Connection, pipeline: str) -> int:
+    """Delete ``pipeline``'s declaration and recorded target columns; the rows removed."""
+    declared = conn.execute(sa.delete(pipelines).where(pipelines.c.pipeline == pipeline))
+    columns = conn.execute(sa.delete(table_schemas).where(table_schemas.c.pipeline == pipeline))
+    return declared.rowcount + columns.rowcount
+
+
+__all__ = ["declarations", "declare", "forget", "record_columns"]
