@@ -32,7 +32,10 @@ import pyarrow as pa
 
 from ..._speedups import native
 from ...format import TIMESTAMP
-from ...sinks.pgcopy import COPY_SIGNATURE
+
+#: the 11 bytes a binary COPY stream starts with (PostgreSQL's protocol; the sinks write the
+#: same): kept here so that reading does not import the writing side
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 #: PostgreSQL type OID -> the decoder's column kind (see ``_copyread.c``).
 KINDS: dict[int, bytes] = {
