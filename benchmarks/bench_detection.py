@@ -96,7 +96,9 @@ def main() -> None:
             checks.append(sum(SPENT))
             shares.append(sum(SPENT) / run)
     alone, columns = _first_batch_alone()
-    print(f"{args.rows:,}-row anonymized run (median of {args.repeat}): {statistics.median(runs):.2f} s")
+    print(
+        f"{args.rows:,}-row anonymized run (median of {args.repeat}): {statistics.median(runs):.2f} s"
+    )
     print(
         f"  detection (first batch sampled, later batches checked for new columns): "
         f"{statistics.median(checks) * 1000:.0f} ms = {statistics.median(shares):.2%} of the run"
