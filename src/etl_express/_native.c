@@ -1229,6 +1229,7 @@ done:
 /* _copyread.c: PostgreSQL binary COPY into Arrow buffers (the read side of the PostgreSQL path) */
 PyObject *copy_drain(PyObject *self, PyObject *args);
 PyObject *copy_decode(PyObject *self, PyObject *args);
+PyObject *copy_changed(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"blake2b_tokens", blake2b_tokens, METH_VARARGS,
@@ -1262,6 +1263,9 @@ static PyMethodDef methods[] = {
     {"copy_decode", copy_decode, METH_VARARGS,
      "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged): binary COPY rows "
      "decoded into Arrow buffers; flagged: dates/timestamps out of the common format's range."},
+    {"copy_changed", copy_changed, METH_VARARGS,
+     "copy_changed(payload, existing, compare, key) -> bytes: one byte a payload row, 0 when the target's "
+     "rows (existing) hold it unchanged."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",

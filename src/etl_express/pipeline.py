@@ -8,6 +8,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from ._engine.parallel import run_partitions
 from ._engine.replay import ReplayResult, replay
 from ._engine.run import run_partition
@@ -15,8 +17,7 @@ from ._status import declare, parse_duration
 from ._validate import name_list
 from .anonymizers.base import Anonymizer
 from .anonymizers.detection import DEFAULT_POLICY, check_policy
-from .anonymizers.guard import check_pipeline
-from .anonymizers.records import anonymize_record
+from .anonymizers.guard import check_partitions, check_pipeline, plan_for
 from .errors import ETLConfigError
 from .format import normalize_name
 from .quality import resolve_policies
@@ -56,7 +57,12 @@ class Pipeline:
         anonymizers: applied in order after the transformers, before anything is written.
         sink: where rows go (default ``PostgresSink(table=name)``).
         pii: extra columns tagged as personal data (besides ``source.pii``); the run refuses
-            to start unless an anonymizer covers each of them.
+            to start unless an anonymizer covers each of them and every column derived from
+            them (column lineage, see docs/anonymization.md).
+        not_pii: columns declared not to be personal data, each with the reason, e.g.
+            ``{"email_domain": "the domain only"}``: a column derived from personal data is
+            personal unless declared here. The declarations are logged with each run and
+            recorded in its quality checks (``not_pii``).
         max_error_rate: the largest share of quarantined rows a run may have and succeed
             (default 0.0001, one row in 10,000).
         required: columns that must never be null or empty (the ``required_columns`` check).
@@ -89,6 +95,7 @@ class Pipeline:
         anonymizers: Sequence[Anonymizer] = (),
         sink: Sink | None = None,
         pii: Sequence[str] = (),
+        not_pii: Mapping[str, str] | None = None,
         max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
         required: Sequence[str] = (),
         checks: Mapping[str, str] | None = None,
@@ -129,6 +136,7 @@ class Pipeline:
         self.pii = sorted(
             {normalize_name(c) for c in (*source.pii, *name_list(pii, "pii", "Pipeline"))}
         )
+        self.not_pii = _declarations(not_pii, name)
         self.max_error_rate = max_error_rate
         self.required = [normalize_name(c) for c in name_list(required, "required", "Pipeline")]
         self.check_policies = resolve_policies(checks)
@@ -183,6 +191,7 @@ class Pipeline:
         one Airflow mapped task each); each keeps its own checkpoint.
         """
         specs = list(self.source.partitions(n))
+        check_partitions(self, specs)  # bounds over a personal column would be its values
         try:
             json.dumps(specs)
         except TypeError as exc:
@@ -205,7 +214,9 @@ class Pipeline:
         return replay(self, ids=ids, run_id=run_id)
 
     def check_pii_coverage(self) -> None:
-        """Refuse to run when personal data could get through: see
+        """Refuse to run when personal data could get through — an unknown configured
+        column, a personal column (tagged, anonymized, or derived from one) reaching the
+        sink uncovered, personal data in a position: see
         :func:`etl_express.anonymizers.guard.check_pipeline`."""
         check_pipeline(self)
 
@@ -232,6 +243,7 @@ class Pipeline:
         ``.result``) when the run fails; everything committed before the failure stays
         committed and the next run resumes from there.
         """
+        check_partitions(self, [partition, *(partitions or ())])
         if workers is not None or partitions is not None:
             if partition is not None:
                 raise ETLConfigError(
@@ -248,9 +260,42 @@ class Pipeline:
         return run_partition(self, partition, reset=reset)
 
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Anonymize one raw record (a quarantined one) the way this pipeline would
-        (see :func:`etl_express.anonymizers.records.anonymize_record`)."""
-        return anonymize_record(record, self.anonymizers, self.pii)
+        """One raw record (as read) in the form quarantine stores it: each personal column
+        anonymized as this pipeline anonymizes the column it becomes, or dropped (see
+        :meth:`etl_express._privacy.PrivacyPlan.protect_record`)."""
+        plan = plan_for(self)
+        if not plan.flow.complete or any(normalize_name(k) not in plan.flow.source for k in record):
+            columns = [*plan.source_columns, *(normalize_name(k) for k in record)]
+            schema = pa.schema([pa.field(c, pa.string()) for c in dict.fromkeys(columns)])
+            plan = plan_for(self, schema)
+        return plan.protect_record(record, 0)
+
+
+def _declarations(not_pii: Mapping[str, str] | None, pipeline: str) -> dict[str, str]:
+    """``not_pii`` by canonical name; each needs a reason (it is recorded with every run)."""
+    if not_pii is None:
+        return {}
+    if not isinstance(not_pii, Mapping):
+        raise ETLConfigError(
+            f"not_pii must be a mapping of column to reason, got {type(not_pii).__name__}",
+            where={"pipeline": pipeline},
+            hint='not_pii={"email_domain": "the domain only"}',
+        )
+    out: dict[str, str] = {}
+    for column, reason in not_pii.items():
+        if not isinstance(column, str) or not column.strip():
+            raise ETLConfigError(
+                f"not_pii: a column name must be a non-empty string, got {column!r}",
+                where={"pipeline": pipeline},
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ETLConfigError(
+                f"not_pii: column {column!r} needs a reason why it is not personal data",
+                where={"pipeline": pipeline},
+                hint=f'not_pii={{"{column}": "the domain only"}}',
+            )
+        out[normalize_name(column)] = reason.strip()
+    return out
 
 
 __all__ = ["DEFAULT_MAX_ERROR_RATE", "Pipeline"]

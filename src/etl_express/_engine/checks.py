@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._status import observe_run
+from ..anonymizers.guard import declarations_check
 from ..errors import ETLError, QualityError
 from ..quality import (
     ROW_COUNT_HISTORY,
@@ -88,6 +89,7 @@ def run_checks(
     checks.extend(observe_run(pipeline, store, pkey, result))  # freshness, target schema
     for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
         checks.extend(a.checks())
+    checks.extend(declarations_check(pipeline))  # not_pii=: recorded with every run
     return checks
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from loguru import logger
 
 from .. import _speedups
+from .._privacy import safe_exception
 from ..errors import ETLError
 from ..logs import start_run_log
 from ..quality import CheckResult, QualityTracker
@@ -149,7 +150,9 @@ class SinkCloser:
         try:
             self.close()
         except Exception as exc:  # the run's own failure is what the user must see
-            log.warning("{!r}.close() failed after the run failed: {}", self.sink, exc)
+            log.warning(
+                "{!r}.close() failed after the run failed: {}", self.sink, safe_exception(exc)
+            )
 
 
 def _failed(result: RunResult, exc: BaseException, log: Any) -> None:

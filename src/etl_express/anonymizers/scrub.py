@@ -105,7 +105,7 @@ class ScrubPII(Anonymizer):
         ScrubPII(["notes", "comment"])
     """
 
-    #: free text only: never covers a column tagged as personal data (see the class docstring)
+    #: free text only: never covers a tagged column or one derived from one
     protects = "free_text"
 
     def __init__(

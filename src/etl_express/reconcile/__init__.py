@@ -104,6 +104,18 @@ def deletion_mark_steps(source: Any) -> list[Any]:
     return []
 
 
+def row_hash_key(pipeline: Pipeline) -> str:
+    from ..anonymizers.rowhash import row_hash_key as key
+
+    return key(pipeline)
+
+
+def row_hash_columns(pipeline: Pipeline, names: list[str]) -> list[str]:
+    from ..anonymizers.rowhash import row_hash_columns as columns
+
+    return columns(pipeline, names)
+
+
 def _pk_anonymized(pipeline: Pipeline) -> list[str]:
     covered = {normalize_name(c) for a in pipeline.anonymizers for c in a.covers()}
     return [c for c in pipeline.source.primary_key if c in covered]
@@ -164,9 +176,15 @@ class Reconciliation:
                     hint="partition by the integer primary key (source.partitions(n)), or run "
                     "without partitions",
                 )
-            source.row_hash_key = (
-                saved_state.row_hash_key(runner.store, pipeline.name) if hashing else None
+            # keyed by a secret from the secret store, over what the target holds in clear
+            source.row_hash_key = row_hash_key(pipeline) if hashing else None
+            source.row_hash_columns = (
+                row_hash_columns(pipeline, list(source.selectable(engine).c.keys()))
+                if hashing
+                else None
             )
+            if hashing:
+                saved_state.forget_stored_key(runner.store, pipeline.name)
         elif isinstance(source, OneCODataSource):
             self.kind = "deletion_mark"
             for t in pipeline.transformers:

@@ -5,7 +5,8 @@ Everything here is a ``SELECT`` with bound parameters: the source database hashe
 ``CONCAT_WS``), sums the hashes per key range and sends back only those sums, or, for a narrow
 range, the keys with their hashes. The row hash is keyed: the pipeline's row-hash key is
 prepended to the row text, so a reader of the target, who sees the stored hashes but not the
-key, cannot test guesses of a row's personal data against them (see docs/reliability.md).
+key, cannot test guesses against them; the key comes from the secret store only, and the
+hash covers only the columns the target receives in clear (see docs/anonymization.md).
 
 The incremental read selects the same hash as the ``_etl_row_hash`` column, so the target
 stores, for each row, the hash of exactly the source version it holds.
@@ -59,6 +60,13 @@ def row_hash_column(
     )
 
 
+def hashed(source: Any, columns: Sequence[Any]) -> list[Any]:
+    """The columns of ``columns`` the row hash covers (``source.row_hash_columns``, set by the
+    pipeline to those the target receives in clear; ``None``: all)."""
+    wanted = getattr(source, "row_hash_columns", None)
+    return list(columns) if wanted is None else [c for c in columns if c.name in wanted]
+
+
 class KeySelection(NamedTuple):
     """Keys in ``[lo, hi)``; with ``width``, only those in ``buckets``, bucket =
     ``(key - origin) // width``."""
@@ -108,7 +116,7 @@ class SQLChecksums:
                 hint="reconcile on an integer key (or leave deletes=None)",
             )
         selected = [self.src.c[c] for c in source.columns] if source.columns else list(self.src.c)
-        self.hash = row_hash_column(self.dialect, selected, key)
+        self.hash = row_hash_column(self.dialect, hashed(source, selected), key)
         self.partition = partition or {}
 
     def _in_partition(self, stmt: sa.Select) -> sa.Select:
@@ -191,7 +199,7 @@ class SQLKeyListing:
                 [self.src.c[c] for c in source.columns] if source.columns else list(self.src.c)
             )
             self.hash: sa.ColumnElement[Any] | None = row_hash_column(
-                self.engine.dialect.name, selected, key
+                self.engine.dialect.name, hashed(source, selected), key
             )
         else:
             self.hash = None
@@ -225,4 +233,11 @@ class SQLKeyListing:
                 yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
 
 
-__all__ = ["HASHING_DIALECTS", "SQLChecksums", "SQLKeyListing", "integer_key", "row_hash_column"]
+__all__ = [
+    "HASHING_DIALECTS",
+    "SQLChecksums",
+    "SQLKeyListing",
+    "hashed",
+    "integer_key",
+    "row_hash_column",
+]
