@@ -326,7 +326,9 @@ def build_pipeline(
     from .sources import SQLSource
 
     anonymizers: list[Any] = []
-    pii = ["full_name", "email", "phone", "birth_date", "notes"]
+    # notes is free text: ScrubPII replaces the personal data inside it (a tagged column needs
+    # a structured anonymizer, so it is not tagged)
+    pii = ["full_name", "email", "phone", "birth_date"]
     try:
         from .anonymizers import Generalize, Pseudonymize, ScrubPII  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - the anonymizers ship with the package
