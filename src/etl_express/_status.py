@@ -29,8 +29,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from .errors import ETLConfigError, ETLError
-from .format import normalize_name
-from .quality import CheckResult, judge, skipped
 from .store import declarations as declared_in_store
 from .store.checkpoints import CheckpointStore
 from .store.database import mask_url
@@ -40,7 +38,11 @@ from .store.schema import SCHEMA, has_store, now
 
 if TYPE_CHECKING:
     from ._engine.spec import PipelineSpec as Pipeline
+    from .quality import CheckResult
     from .result import RunResult
+
+# format and quality (pyarrow) are imported where a run uses them: ``etl-express status``
+# reads the store without loading pyarrow
 
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)
 WHOLE_RUN_KEYS = ("", "*")
@@ -130,6 +132,8 @@ def position_columns(pipeline: Pipeline) -> set[str]:
     source = pipeline.source
     cursor = getattr(source, "cursor", None)
     names = [*source.primary_key, *([cursor] if isinstance(cursor, str) else [])]
+    from .format import normalize_name
+
     return {normalize_name(c) for c in names}
 
 
@@ -159,6 +163,8 @@ def observe_run(
     with the declared freshness: ``warned`` when the data had gone stale before this run
     (the run itself makes it fresh again), ``skipped`` without a declared freshness.
     """
+    from .quality import judge, skipped
+
     _record_schema(pipeline, store, result.run_id)
     freshness_s = _seconds(pipeline)
     if freshness_s is None:

@@ -16,6 +16,7 @@ from ._engine.run import run_partition
 from ._status import declare, parse_duration
 from ._validate import name_list
 from .anonymizers.base import Anonymizer
+from .anonymizers.detection import DEFAULT_POLICY, check_policy
 from .anonymizers.guard import check_partitions, check_pipeline, plan_for
 from .errors import ETLConfigError
 from .format import normalize_name
@@ -78,6 +79,11 @@ class Pipeline:
             ``None``: every run. An interrupted reconciliation always resumes on the next run.
         freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
             ``timedelta``); the basis of ``etl-express status`` and availability figures.
+        detect_pii: what to do when an untagged text or JSON column looks like personal data
+            (sampled before its first write, see :mod:`etl_express.anonymizers.detection`):
+            ``"refuse"`` (default) stops the run before anything is written, naming the
+            column and the kind; ``"warn"`` logs the finding and loads the column; ``"off"``
+            does not sample.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class Pipeline:
         deletes: str | None = None,
         reconcile_every: str | float | dt.timedelta | None = None,
         freshness: str | dt.timedelta | None = None,
+        detect_pii: str = DEFAULT_POLICY,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -141,6 +148,7 @@ class Pipeline:
         if deletes is not None:
             self.transformers.extend(deletion_mark_steps(source))
         self.freshness = parse_duration(freshness, where={"pipeline": name})
+        self.detect_pii = check_policy(detect_pii, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:

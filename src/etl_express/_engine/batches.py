@@ -10,6 +10,8 @@ keeps the run's lease fresh however long a batch takes (store/ledger.py).
 
 from __future__ import annotations
 
+import atexit
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import pyarrow as pa
 
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
+from ..anonymizers.detection import PIIWatch
 from ..anonymizers.guard import check_plan, check_step_columns, plan_for
 from ..errors import (
     AnonymizationError,
@@ -30,7 +33,7 @@ from ..errors import (
     SourceError,
     safe_pg_message,
 )
-from ..format import Batch, Rejected, add_lineage, to_records
+from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_records
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
@@ -44,6 +47,12 @@ from .spec import PipelineSpec
 from .unit import BatchWork, commit_batch
 
 _T = TypeVar("_T")
+
+# At exit the interpreter's last garbage collections traverse every object the imports made
+# (pyarrow, SQLAlchemy, psycopg, and pandas, which pyarrow imports on first use): 0.1-0.5 s of
+# CPU at the end of every script, for garbage the ending process need not free. Frozen
+# objects are left out of those collections; until exit, collection works as usual.
+atexit.register(gc.freeze)
 
 
 @contextmanager
@@ -96,6 +105,7 @@ class PartitionRunner:
         self.lease_lost: threading.Event | None = None
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
+        self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
 
     def run(self) -> None:
         """Read and commit every batch, retrying transient failures from the last checkpoint."""
@@ -225,6 +235,8 @@ class PartitionRunner:
         if not self.plan.flow.complete:  # a step that says nothing and cannot run on no rows
             self.plan = self._planned(self.plan.flow.stages[0], observed, where)
         self._check_position(raw.position, read, where)
+        # untagged personal data in what would be written, before its first write
+        self.pii_watch.check(batch, where, skip=self.plan.skip_detection())
         filtered = max(converted - batch.num_rows - len(refused), 0)
         plan = self.plan
         convert_q = [(plan.protect_record(r.record, 0), r.reason, raw.position) for r in rejected]
@@ -369,8 +381,8 @@ class PartitionRunner:
             if not isinstance(step, Transformer):
                 check_step_columns(step, batch.schema.names, where)
             try:
+                before = batch
                 if isinstance(step, Transformer):
-                    before = batch
                     batch, bad = step.transform_rows(batch)
                     observed.append(batch.schema)
                     if bad:
@@ -379,8 +391,11 @@ class PartitionRunner:
                             (record, why, index)
                             for record, (_, why) in zip(to_records(rows), bad, strict=True)
                         ]
+                    batch = keep_declared_types(before.schema, batch)
                 else:
                     batch = step.anonymize(batch)
+                    # an anonymized column takes the type its anonymizer produces
+                    batch = keep_declared_types(before.schema, batch, step.covers())
             except ETLError:
                 raise
             except Exception as exc:

@@ -20,8 +20,9 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
-from ..format import MAX_IDENTIFIER_BYTES, is_json_field
+from ..format import MAX_IDENTIFIER_BYTES, declared_type, is_json_field
 from . import history
+from .pgtypes import declared_widening
 
 
 def pg_type(t: pa.DataType) -> str:
@@ -42,7 +43,12 @@ def pg_type(t: pa.DataType) -> str:
 
 
 def pg_column_type(field: pa.Field) -> str:
-    """The column type for a canonical field: ``jsonb`` for JSON text of nested values."""
+    """The column type for a canonical field: the PostgreSQL type it was declared with at
+    the source (``character(10)``, ``integer``...), ``jsonb`` for JSON text of nested
+    values, else the canonical type's."""
+    declared = declared_type(field)
+    if declared is not None:
+        return declared
     return "jsonb" if is_json_field(field) else pg_type(field.type)
 
 
@@ -51,6 +57,8 @@ def pg_column_type(field: pa.Field) -> str:
 COMPATIBLE = {
     "text": lambda t: True,
     "character varying": lambda t: True,
+    "character": pa.types.is_string,
+    "smallint": pa.types.is_integer,
     "bigint": pa.types.is_integer,
     "integer": pa.types.is_integer,
     "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
@@ -169,6 +177,23 @@ def _numeric_typmods(
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
+def _formatted_types(
+    conn: Connection, schema_name: str, table_name: str, schema: pa.Schema
+) -> dict[str, str]:
+    """The existing columns' full types (``character(10)``), when a field declares one."""
+    if not any(declared_type(f) for f in schema):
+        return {}
+    rows = conn.execute(
+        sa.text(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s AND c.relname = :t AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"s": schema_name, "t": table_name},
+    ).all()
+    return {r[0]: r[1] for r in rows}
+
+
 def _exact_in_double(cur: psycopg.Cursor[Any], ident: sql.Composable, column: str) -> bool:
     """Whether every value of a bigint column is exact in double precision (a widening
     to double precision is refused otherwise)."""
@@ -217,7 +242,8 @@ def prepare_table(
             _create(cur, ident, table, schema, primary_key, key_constraint, keep_history)
         else:
             typmods = _numeric_typmods(conn, schema_name, table_name)
-            changes = _changes(cur, ident, table, schema, existing, typmods)
+            formatted = _formatted_types(conn, schema_name, table_name, schema)
+            changes = _changes(cur, ident, table, schema, existing, typmods, formatted)
             if changes:
                 if ddl_lock_timeout is not None:  # never stall readers for long
                     cur.execute(
@@ -274,6 +300,7 @@ def _changes(
     schema: pa.Schema,
     existing: dict[str, str],
     typmods: dict[str, tuple[int | None, int | None]],
+    formatted: dict[str, str],
 ) -> list[sql.Composable]:
     """The ALTER TABLE clauses that let ``existing`` take ``schema`` exactly; raises
     :class:`SinkError` naming every column it cannot."""
@@ -288,6 +315,20 @@ def _changes(
                 )
             )
             continue
+        declared = declared_type(f)
+        if declared is not None and f.name in formatted:
+            if formatted[f.name] == declared:
+                continue  # the column the source declares
+            grown = declared_widening(formatted[f.name], declared)
+            if grown is not None:
+                changes.append(
+                    sql.SQL("ALTER COLUMN {} TYPE {}").format(
+                        sql.Identifier(f.name), sql.SQL(grown)
+                    )
+                )
+                continue
+            if COMPATIBLE.get(have, lambda t: False)(f.type):
+                continue  # e.g. a text column keeps taking a character(n) one
         wider = _widening(have, f.type)
         if have == "numeric" and pa.types.is_decimal(f.type):
             if not _fits(typmods.get(f.name, (None, None)), f.type):

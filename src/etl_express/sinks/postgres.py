@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +31,7 @@ from ..format import DELETED_AT
 from ..secrets import SecretLike
 from . import history
 from .base import Sink
+from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys
 from .pgcopy import CopyPayload, copy_payload
 from .pgschema import (
     align,
@@ -119,7 +121,7 @@ class PostgresSink(Sink):
 
     def __init__(
         self,
-        table: str,
+        table: str | None = None,
         url: SecretLike | None = None,
         *,
         write_mode: str = "upsert",
@@ -127,7 +129,26 @@ class PostgresSink(Sink):
         synchronous_commit: bool = True,
         ddl_lock_timeout: float | None = 0.5,
         history: bool = False,
+        schema: str | None = None,
     ):
+        self._options: dict[str, Any] = {
+            "url": url,
+            "write_mode": write_mode,
+            "direct_copy": direct_copy,
+            "synchronous_commit": synchronous_commit,
+            "ddl_lock_timeout": ddl_lock_timeout,
+            "history": history,
+        }
+        if (table is None) == (schema is None):
+            raise ETLConfigError(
+                "PostgresSink needs table= (a pipeline's target) or schema= (a replication's, "
+                "one table per source table), not both",
+                hint='PostgresSink(table="crm.customers") or PostgresSink(schema="crm")',
+            )
+        if table is None:  # a replication's sink: each table's is made by for_table
+            assert schema is not None
+            check_identifier(schema, what="schema name")
+            table = f"{schema}.*"
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
         self.url = url
@@ -148,7 +169,9 @@ class PostgresSink(Sink):
         self.ddl_lock_timeout = ddl_lock_timeout
         self._direct_backoff = 0
         self._direct_skip = 0
-        self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
+        # how batches were loaded ("unchanged": compared with the target, nothing to write)
+        self._batches = {"direct": 0, "staged": 0, "appended": 0, "unchanged": 0}
+        self._unchanged_rows = 0  # rows of upserted batches the target already held as they are
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
         self._stage = (
@@ -156,7 +179,14 @@ class PostgresSink(Sink):
         )
 
     def __repr__(self) -> str:
+        if self.table_name == "*":
+            return f"PostgresSink(schema={self.schema_name!r})"
         return f"PostgresSink(table={self.table!r})"
+
+    def for_table(self, name: str) -> PostgresSink:
+        """The sink of one table of this sink's schema, with the same options (how a
+        ``Replication`` writes each source table into a target table of the same name)."""
+        return PostgresSink(f"{self.schema_name}.{name}", **self._options)
 
     @property
     def _ident(self) -> sql.Composed:
@@ -165,6 +195,12 @@ class PostgresSink(Sink):
     def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
         if self._prepared_for is not None and self._prepared_for.equals(schema):
             return
+        if self.table_name == "*":
+            raise ETLConfigError(
+                f"PostgresSink(schema={self.schema_name!r}) names no table: it is a "
+                "replication's sink",
+                hint="give a pipeline PostgresSink(table=...), or use it in etl.Replication",
+            )
         self._columns = prepare_table(
             conn,
             self.schema_name,
@@ -215,11 +251,8 @@ class PostgresSink(Sink):
                             lambda cur, stage, cols: _copy(cur, stage, cols, payload),
                         )
                         self._batches["staged"] += 1
-                    elif self._copy_direct(cur, cols, payload):
-                        self._batches["direct"] += 1
                     else:
-                        self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
-                        self._batches["staged"] += 1
+                        self._batches[self._upsert(cur, batch, cols, payload, primary_key)] += 1
         except psycopg.Error as exc:
             diag = getattr(exc, "diag", None)
             raise SinkError(
@@ -233,20 +266,64 @@ class PostgresSink(Sink):
             ) from None
         return accepted
 
+    def _upsert(
+        self,
+        cur: psycopg.Cursor[Any],
+        batch: pa.RecordBatch,
+        cols: sql.Composable,
+        payload: CopyPayload,
+        primary_key: Sequence[str],
+    ) -> str:
+        """Write an upsert batch the cheapest way that gives the upsert's result; returns
+        how (a key of ``_batches``).
+
+        A batch keyed by one integer column, in rising key order over a dense range, is
+        checked against the target first (:mod:`.pgchanged`): with no row in its key range
+        it is COPied straight in; otherwise only its new and changed rows are upserted.
+        Any other batch tries the direct COPY blindly (see :meth:`_copy_direct`).
+        """
+        keys = integer_keys(batch, primary_key) if self.direct_copy else None
+        if keys is None:
+            if self._copy_direct(cur, cols, payload, blind=True):
+                return "direct"
+        elif not any_in_range(cur, self._ident, primary_key[0], keys):
+            if self._copy_direct(cur, cols, payload, blind=False):
+                return "direct"
+        elif payload.format == "binary":
+            names = batch.schema.names
+            assert self._columns is not None
+            types = {n: self._columns.get(n, "") for n in names}
+            soft_deletes = DELETED_AT in self._columns and DELETED_AT not in names
+            changed = changed_rows(
+                cur, self._ident, types, primary_key[0], keys, b"".join(payload), soft_deletes
+            )
+            if changed is not None:
+                writing = int(np.count_nonzero(changed))
+                self._unchanged_rows += batch.num_rows - writing
+                if writing == 0:
+                    return "unchanged"
+                if writing < batch.num_rows:
+                    batch = batch.filter(pa.array(changed))
+                    payload = copy_payload(batch, list(types.values()))
+        self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
+        return "staged"
+
     def _copy_direct(
-        self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload
+        self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload, *, blind: bool
     ) -> bool:
         """COPY straight into the target, inside a savepoint; ``False`` when a key exists.
 
         When no key of the batch is in the target yet (an initial load, an append-only
         source), a plain COPY gives exactly the rows an upsert would, in one pass instead of
-        two. A unique violation rolls the savepoint back and the caller upserts instead;
-        after such a miss the next attempts are spaced out (1, 2, 4 ... batches), so a
-        source that mostly updates existing keys pays for a failed COPY only rarely.
+        two. A unique violation (a key already there, or committed meanwhile by another
+        writer) rolls the savepoint back and the caller upserts instead. ``blind`` attempts,
+        made without knowing whether keys exist, are spaced out after such a miss (1, 2, 4
+        ... batches), so a source that mostly updates existing keys pays for a failed COPY
+        only rarely.
         """
         if not self.direct_copy:
             return False
-        if self._direct_skip > 0:
+        if blind and self._direct_skip > 0:
             self._direct_skip -= 1
             return False
         cur.execute("SAVEPOINT _etl_direct_copy")
@@ -254,11 +331,13 @@ class PostgresSink(Sink):
             _copy(cur, self._ident, cols, payload)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
-            self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
-            self._direct_skip = self._direct_backoff
+            if blind:
+                self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
+                self._direct_skip = self._direct_backoff
             return False
         cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
-        self._direct_backoff = 0
+        if blind:
+            self._direct_backoff = 0
         return True
 
     def _copy_upsert(
@@ -287,8 +366,18 @@ class PostgresSink(Sink):
         action = (
             sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
         )
+        compared = [n for n in non_key if n not in RUN_LINEAGE]
+        if sets and compared:  # an unchanged row is not rewritten (and keeps its lineage)
+            action += sql.SQL(" WHERE record_image_ne(ROW({}), ROW({}))").format(
+                sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in compared),
+                sql.SQL(", ").join(
+                    sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in compared
+                ),
+            )
+            if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
+                action += sql.SQL(" OR t.{} IS NOT NULL").format(sql.Identifier(DELETED_AT))
         cur.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+            sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
                 self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
             )
             + action

@@ -53,7 +53,9 @@ def read_adbc(url: str, plan: ReadPlan, batch_size: int) -> Iterator[Batch]:
 def _batch(plan: ReadPlan, rows: pa.Table) -> Batch:
     """A typed batch from ADBC's rows, its dates and timestamps out of the common format
     quarantined as on the binary reader's path (see :mod:`.datetimes`)."""
-    data, problems = typed(rows.combine_chunks().to_batches()[0], plan.types, plan.label)
+    data, problems = typed(
+        rows.combine_chunks().to_batches()[0], plan.types, plan.label, plan.declared
+    )
     data, flagged, kinds = flag_adbc(data)  # before the position reads the last row
     return positioned(data, problems, plan.ordering, plan.label, flagged, kinds)
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import SourceError
-from ...format import Batch, Rejected, canonicalize, to_records
+from ...format import Batch, Rejected, canonicalize, to_records, with_declared_type
 from .datetimes import quarantine_flagged
 from .positions import encode_value
 
@@ -28,13 +28,19 @@ _SPECIAL_NUMERICS = ("NaN", "Infinity", "-Infinity")  # a pa.array at import wou
 
 
 def typed(
-    batch: pa.RecordBatch, types: dict[str, pa.DataType], label: str
+    batch: pa.RecordBatch,
+    types: dict[str, pa.DataType],
+    label: str,
+    declared: dict[str, str] | None = None,
 ) -> tuple[pa.RecordBatch, Problems]:
     """The batch cast to the columns' declared types, and the values that have no exact
-    form in them (``NaN`` or ``Infinity`` in a ``numeric(p, s)``) by row: set to null
-    here, their rows are quarantined by :func:`positioned`. Any other value that does not
-    convert stops the read, naming the column — a column never changes type silently."""
+    form in them (``NaN`` or ``Infinity`` in a ``numeric(p, s)``, a ``TINYINT(1)`` other
+    than 0 or 1) by row: set to null here, their rows are quarantined by
+    :func:`positioned`. Any other value that does not convert stops the read, naming the
+    column — a column never changes type silently. Each column carries its ``declared``
+    PostgreSQL type as field metadata (see :data:`etl_express.format.DECLARED_TYPE`)."""
     batch = canonicalize(batch)
+    declared = declared or {}
     problems: Problems = {}
     arrays = []
     fields = []
@@ -43,11 +49,13 @@ def typed(
         if want is not None and want != f.type:
             col = _cast(col, f.name, want, problems, label)
         arrays.append(col)
-        fields.append(pa.field(f.name, want or f.type))
+        fields.append(with_declared_type(pa.field(f.name, want or f.type), declared.get(f.name)))
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields)), problems
 
 
 def _cast(col: pa.Array, name: str, want: pa.DataType, problems: Problems, label: str) -> pa.Array:
+    if pa.types.is_boolean(want) and pa.types.is_integer(col.type):
+        return _booleans(col, name, problems)
     try:
         return pc.cast(col, want)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -70,6 +78,19 @@ def _cast(col: pa.Array, name: str, want: pa.DataType, problems: Problems, label
         where={"table": label, "column": name},
         hint=f"cast the column in a query= (e.g. CAST({name} AS text)) to read it as text",
     )
+
+
+def _booleans(col: pa.Array, name: str, problems: Problems) -> pa.Array:
+    """Integers of a boolean column (MariaDB's ``TINYINT(1)``): 0 and 1 as false and true;
+    any other value (the type holds -128..127) quarantines its row, never a silent true."""
+    other = pc.fill_null(pc.invert(pc.is_in(col, pa.array([0, 1], col.type))), False)
+    for row in np.flatnonzero(other.to_numpy(zero_copy_only=False)).tolist():
+        reason = (
+            f"column {name!r}: a BOOLEAN (TINYINT(1)) holding a value other than 0 or 1; read "
+            f"it as a number in a query=, e.g. CAST({name} AS SIGNED)"
+        )
+        problems.setdefault(row, []).append((name, str(col[row].as_py()), reason))
+    return pc.cast(pc.if_else(other, pa.scalar(None, col.type), col), pa.bool_())
 
 
 def position_of(batch: pa.RecordBatch, ordering: Sequence[str]) -> dict[str, Any]:

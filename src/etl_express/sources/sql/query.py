@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from ...errors import ETLConfigError
 from ...format import Batch, normalize_name
 from ..base import Partition
-from .discovery import exact_numeric_type
+from .discovery import exact_numeric_type, postgres_declared
 from .positions import decode_value
 
 _FLOAT4 = 700  # PostgreSQL's OID of real
@@ -34,13 +34,16 @@ class ReadPlan:
     ``types`` maps common-format column names to their declared Arrow types; ``order``
     are the ordering columns as the database names them (cursor first, then the key);
     ``text_elsewhere`` the columns the binary reader decodes itself but ADBC and the DB-API
-    driver read as text; ``label`` names the table (or ``"query"``) in messages."""
+    driver read as text; ``label`` names the table (or ``"query"``) in messages;
+    ``declared`` the PostgreSQL type each column is declared as (carried to the target as
+    field metadata; ``None``: not known yet, PostgreSQL is asked when the plan is described)."""
 
     statement: sa.Select
     types: dict[str, pa.DataType]
     order: tuple[str, ...]
     label: str
     text_elsewhere: frozenset[str] = frozenset()
+    declared: dict[str, str] | None = None
 
     @property
     def ordering(self) -> list[str]:
@@ -151,11 +154,18 @@ def postgres_text_columns(engine: Engine, plan: ReadPlan) -> ReadPlan:
 
     stmt = plan.statement
     types = dict(plan.types)
+    declared = plan.declared
     with engine.connect() as conn:
         result = conn.execute(stmt.limit(0))
         # DB-API descriptions: (name, type OID, size, size, precision, scale, null_ok)
         described = [(d[0], cast(int, d[1]), d[4], d[5]) for d in result.cursor.description or []]
+        pgresult = getattr(result.cursor, "pgresult", None)  # psycopg 3: the typmods
         result.close()
+        if declared is None:
+            mods = [pgresult.fmod(i) if pgresult else -1 for i in range(len(described))]
+            declared = postgres_declared(
+                conn, [(c, oid, m) for (c, oid, _, _), m in zip(described, mods)]
+            )
     keep = set(plan.order)
     numerics = set()
     as_text_too: set[str] = set()
@@ -177,7 +187,9 @@ def postgres_text_columns(engine: Engine, plan: ReadPlan) -> ReadPlan:
     reals = {c for c, oid, _, _ in described if oid == _FLOAT4 and c not in keep}
     # the binary reader decodes these exactly itself; ADBC and the DB-API driver read them
     # as text (see cast_text)
-    plan = dataclasses.replace(plan, types=types, text_elsewhere=frozenset(numerics | as_text_too))
+    plan = dataclasses.replace(
+        plan, types=types, text_elsewhere=frozenset(numerics | as_text_too), declared=declared
+    )
     if not as_text and not reals:
         return plan
     columns = []

@@ -67,7 +67,7 @@ def _rows(engine: Engine, plan: ReadPlan, batch_size: int) -> Iterator[Batch]:
                             found.setdefault(row, []).append(problem)
                 arrays = [_column(plan.label, name, c) for name, c in zip(names, columns)]
                 batch = pa.RecordBatch.from_arrays(arrays, names=names)
-                data, problems = typed(batch, plan.types, plan.label)
+                data, problems = typed(batch, plan.types, plan.label, plan.declared)
                 for row, more in found.items():
                     problems.setdefault(row, []).extend(more)
                 yield positioned(data, problems, ordering, plan.label)

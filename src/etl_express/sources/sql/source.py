@@ -19,7 +19,7 @@ from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
 from ..base import Partition, Source
 from .adbc_reader import read_adbc
-from .discovery import arrow_types, query_columns, reflect_table
+from .discovery import TableInfo, arrow_types, declared_types, query_columns, reflect_table
 from .quarantine import positioned, typed
 from .query import ReadPlan, keyset_select, postgres_text_columns, render
 from .rows_reader import read_rows
@@ -54,6 +54,14 @@ class SQLSource(Source):
         batch_size: rows per batch.
         name: the ``_etl_source`` lineage value (default: table name or ``"query"``).
         pii: columns holding personal data (each must be covered by an anonymizer).
+        fast_path: on PostgreSQL, read through binary COPY (compiled decoder or ADBC);
+            ``False`` reads rows through the DB-API driver.
+        definition: the table as a catalog read described it (``SQLDatabase`` passes it,
+            so a replication reads the catalog once instead of reflecting each table).
+
+    Each column carries the PostgreSQL type it is declared as (``character(10)``,
+    ``integer``, ``numeric(15,2)``...; from MariaDB/MySQL the closest one, ``TINYINT(1)`` as
+    ``boolean``) as Arrow field metadata, so a PostgreSQL sink creates the same column.
     """
 
     def __init__(
@@ -69,13 +77,14 @@ class SQLSource(Source):
         name: str | None = None,
         pii: Sequence[str] = (),
         fast_path: bool = True,
+        definition: TableInfo | None = None,
     ):
         if (table is None) == (query is None):
             raise ETLConfigError(
                 "SQLSource needs exactly one of table= or query=",
                 hint='SQLSource(url, table="customers", primary_key="id")',
             )
-        if table is not None and not _IDENT.match(table):
+        if table is not None and definition is None and not _IDENT.match(table):
             raise ETLConfigError(
                 f"table {table!r} is not a plain identifier or schema.table",
                 hint="use query= for anything more complex",
@@ -101,6 +110,7 @@ class SQLSource(Source):
         self.pii = [normalize_name(c) for c in name_list(pii, "pii", "SQLSource")]
         self.incremental = cursor is not None
         self.fast_path = fast_path
+        self.definition = definition
         #: set by a pipeline with ``deletes=``: each row is read with its keyed hash
         #: (``_etl_row_hash``, see :mod:`.checksums`)
         self.row_hash_key: str | None = None
@@ -148,6 +158,8 @@ class SQLSource(Source):
         """The table, reflected (or the query, with its result's column names)."""
         if self.query is not None:
             return query_columns(engine, self.query)
+        if self.definition is not None:
+            return self.definition.selectable()
         assert self.table is not None
         return reflect_table(engine, self.table, where=self.masked_url())
 
@@ -191,8 +203,17 @@ class SQLSource(Source):
             partition=partition,
             extra=extra,
         )
+        dialect = engine.dialect.name
+        if self.definition is not None:
+            declared: dict[str, str] | None = self.definition.declared()
+        else:  # PostgreSQL's are asked for when the plan is described
+            declared = None if dialect == "postgresql" else declared_types(src, dialect)
         plan = ReadPlan(
-            stmt, arrow_types(src, engine.dialect.name), tuple(self.order_columns()), self.label
+            stmt,
+            arrow_types(src, dialect),
+            tuple(self.order_columns()),
+            self.label,
+            declared=declared,
         )
         if engine.dialect.name == "postgresql":
             plan = postgres_text_columns(engine, plan)
@@ -251,7 +272,7 @@ class SQLSource(Source):
         if reader is not None:
             try:
                 for rows, flagged in reader.batches(self.batch_size, ramp=True):
-                    data, problems = typed(rows, plan.types, self.label)
+                    data, problems = typed(rows, plan.types, self.label, plan.declared)
                     batch = positioned(
                         data, problems, plan.ordering, self.label, flagged, reader.kinds
                     )
