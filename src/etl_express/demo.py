@@ -326,7 +326,8 @@ def build_pipeline(
     from .sources import SQLSource
 
     anonymizers: list[Any] = []
-    pii = ["full_name", "email", "phone", "birth_date", "notes"]
+    # notes is free text: named by ScrubPII, not tagged (a tag means structured personal data)
+    pii = ["full_name", "email", "phone", "birth_date"]
     try:
         from .anonymizers import Generalize, Pseudonymize, ScrubPII  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - the anonymizers ship with the package
