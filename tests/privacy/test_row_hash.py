@@ -40,7 +40,9 @@ def people(pg_url: str, schema: str) -> str:
 def _pipeline(pg_url: str, schema: str, table: str, name: str, key: etl.SecretRef) -> etl.Pipeline:
     return etl.Pipeline(
         name,
-        SQLSource(pg_url, table, primary_key="id", cursor="updated_at", pii=["email", "birth_date"]),
+        SQLSource(
+            pg_url, table, primary_key="id", cursor="updated_at", pii=["email", "birth_date"]
+        ),
         anonymizers=[Pseudonymize(["email"], key=key), Generalize(["birth_date"], to="year")],
         sink=PostgresSink(f"{schema}.target", url=pg_url),
         deletes="soft",
@@ -65,18 +67,24 @@ def test_row_hashes_are_keyed_by_the_secret_store_over_clear_columns_only(
     assert pipeline.run().ok
     # no key in any database any more
     assert pg_exec(
-        pg_url, "SELECT count(*) FROM etl_express.row_hash_keys WHERE pipeline = %s", [pipeline_name]
+        pg_url,
+        "SELECT count(*) FROM etl_express.row_hash_keys WHERE pipeline = %s",
+        [pipeline_name],
     ) == [(0,)]
     derived = row_hash_key(pipeline)
     dump = str(pg_exec(pg_url, f"SELECT t::text FROM {schema}.target t"))
     assert derived not in dump and legacy not in dump
     # the hash covers exactly the columns the target holds in clear, keyed by the secret
-    covered = row_hash_columns(pipeline, ["id", "email", "birth_date", "city", "amount", "updated_at"])
+    covered = row_hash_columns(
+        pipeline, ["id", "email", "birth_date", "city", "amount", "updated_at"]
+    )
     assert covered == ["id", "city", "amount", "updated_at"]
     engine = sa.create_engine(pg_url)
     try:
         src = sa.Table(people.split(".")[1], sa.MetaData(), schema=schema, autoload_with=engine)
-        expected = sa.select(src.c.id, row_hash_column("postgresql", [src.c[c] for c in covered], derived))
+        expected = sa.select(
+            src.c.id, row_hash_column("postgresql", [src.c[c] for c in covered], derived)
+        )
         with engine.connect() as conn:
             want = dict(conn.execute(expected).all())
     finally:
