@@ -94,14 +94,28 @@ def safe_pg_message(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     names = [*identifiers]
     if diag is not None:
         names += [n for n in (getattr(diag, f, None) for f in _DIAG_NAMES) if isinstance(n, str)]
+    state = getattr(diag, "sqlstate", None) if diag is not None else None
     if diag is None and isinstance(exc, Exception):
         origin = _origin(exc)
         if origin is not None:
             return origin
-    primary = without_literals(primary.splitlines()[0] if primary else primary, names)
-    state = getattr(diag, "sqlstate", None) if diag is not None else None
+    first = primary.splitlines()[0] if primary else primary
+    if not _connecting(state, first):  # a connection's own names are the URL's, not data
+        first = without_literals(first, names)
+    primary = first
     text = f"{primary} (SQLSTATE {state})" if state else primary
     return text if diag is not None else f"{type(exc).__name__}: {text}"
+
+
+#: SQLSTATE classes of failing to connect (connection exception, invalid authorization,
+#: invalid catalog name): their quoted names (host, role, database) come from the URL
+_CONNECTING = ("08", "28", "3D")
+
+
+def _connecting(state: str | None, text: str) -> bool:
+    if state:
+        return state[:2] in _CONNECTING
+    return text.startswith(("connection failed", "connection to server", "could not connect"))
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
