@@ -53,6 +53,10 @@ def test_demo_loads_anonymized_then_nothing_new_then_reset(fresh_home):
             assert re.search(r"skipped \(.{10,}\)$", line), line
     assert "check required_columns       skipped (no required columns declared)" in first.stdout
     assert len(records) == 3
+    # it says where the data is and what to try next
+    assert "anonymized table  demo.customers in the embedded PostgreSQL" in first.stdout
+    for next_step in ("etl-express status", "etl-express ui", "etl.read('demo.customers'"):
+        assert next_step in first.stdout, next_step
     for record in records:
         assert record["email"] and "@" not in record["email"]  # pseudonymized
         assert not (record["phone"] or "").startswith(("+7", "8 (", "8-"))  # pseudonymized

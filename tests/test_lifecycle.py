@@ -2,6 +2,9 @@
 heartbeat of the parallel and replay rows, a connection terminated during the end-of-run
 checks."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import os
@@ -57,6 +60,7 @@ def test_a_killed_worker_fails_alone_and_the_next_run_resumes_only_it(
             transformers=[SlowDown(0.15)],  # 20 batches a partition: about 3 s each
             sink=PostgresSink(f"{schema}.dst"),
             progress=False,
+            detect_pii="off",
         )
 
     outcome: dict[str, Any] = {}
@@ -142,6 +146,7 @@ def test_heartbeat_keeps_the_parallel_row_alive_past_its_lease(pg_url, schema, p
         sink=PostgresSink(f"{schema}.dst"),
         lease_seconds=0.8,
         progress=False,
+        detect_pii="off",
     )
     seen: list[str] = []
     stop = threading.Event()
@@ -182,6 +187,7 @@ def test_heartbeat_keeps_the_replay_row_alive_past_its_lease(pg_url, schema, pip
         lease_seconds=0.8,
         max_error_rate=0.5,
         progress=False,
+        detect_pii="off",
     )
     first = pipeline.run()
     assert first.rows_quarantined == 10
@@ -230,6 +236,7 @@ def _terminating_pipeline(pg_url, schema, name, times, attempts):
         sink=PostgresSink(f"{schema}.dst"),
         retry=RetryPolicy(attempts=attempts, backoff=0.01),
         progress=False,
+        detect_pii="off",
     )
 
 
@@ -278,8 +285,7 @@ from etl_express.sources.sql import SQLSource
 url, schema, name = sys.argv[1:4]
 pipeline = etl.Pipeline(
     name, SQLSource(url, table=f"{schema}.src", primary_key="id"),
-    sink=PostgresSink(f"{schema}.dst"), progress=False,
-)
+    sink=PostgresSink(f"{schema}.dst"), progress=False, detect_pii="off")
 pipeline.run(workers=2)  # no  if __name__ == "__main__":  guard
 """
 
@@ -318,6 +324,7 @@ def test_a_schema_change_waits_briefly_for_a_long_reader_and_retries(pg_url, sch
             sink=PostgresSink(f"{schema}.dst", ddl_lock_timeout=0.2),
             retry=RetryPolicy(attempts=8, backoff=0.3, max_backoff=1),
             progress=False,
+            detect_pii="off",
         )
 
     assert pipeline([{"id": 1, "name": "a"}]).run().ok

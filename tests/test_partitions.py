@@ -1,5 +1,8 @@
 """Partitions: balanced key ranges and time windows, one checkpoint each, parallel workers."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import json
@@ -84,6 +87,7 @@ def test_each_partition_keeps_its_own_checkpoint(pg_url, schema, pipeline_name):
         pipeline_name,
         SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=500),
         sink=PostgresSink(f"{schema}.target"),
+        detect_pii="off",
     )
     first, second = pipeline.partitions(2)
 
@@ -108,6 +112,7 @@ def test_parallel_workers_return_a_combined_result(pg_url, schema, pipeline_name
         pipeline_name,
         SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=1000),
         sink=PostgresSink(f"{schema}.target"),
+        detect_pii="off",
     )
 
     result = pipeline.run(workers=2)
@@ -144,7 +149,9 @@ def test_an_unpicklable_pipeline_gets_a_clear_error(pg_url, schema, pipeline_nam
         def read(self, position=None, partition=None):
             yield etl.Batch([{"id": partition["part"]}], position=1)
 
-    pipeline = etl.Pipeline(pipeline_name, Local(), sink=PostgresSink(f"{schema}.t"))
+    pipeline = etl.Pipeline(
+        pipeline_name, Local(), sink=PostgresSink(f"{schema}.t"), detect_pii="off"
+    )
     with pytest.raises(etl.ETLConfigError, match="cannot be sent to worker processes"):
         pipeline.run(workers=2)
     assert pipeline.run(workers=1).rows_written == 1  # one worker runs in this process

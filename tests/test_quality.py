@@ -1,5 +1,8 @@
 """Each data-quality check triggers on data built to violate it and stays quiet on clean data."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +15,11 @@ from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
 
 def _pipeline(name: str, rows: list[dict], sink: etl.Sink, **kw) -> etl.Pipeline:
     return etl.Pipeline(
-        name, ListSource(rows, batch_size=50, schema=CUSTOMER_SCHEMA), sink=sink, **kw
+        name,
+        ListSource(rows, batch_size=50, schema=CUSTOMER_SCHEMA),
+        sink=sink,
+        **kw,
+        detect_pii="off",
     )
 
 
@@ -147,11 +154,11 @@ def test_full_load_target_count_against_source_count(schema, pipeline_name):
 def test_check_policies_are_validated(pipeline_name):
     source = ListSource([])
     with pytest.raises(etl.ETLConfigError, match="unknown quality check 'row_count'"):
-        etl.Pipeline(pipeline_name, source, checks={"row_count": "warn"})
+        etl.Pipeline(pipeline_name, source, checks={"row_count": "warn"}, detect_pii="off")
     with pytest.raises(
         etl.ETLConfigError, match="'loud' for check 'empty_columns' is not fail, warn or ignore"
     ):
-        etl.Pipeline(pipeline_name, source, checks={"empty_columns": "loud"})
+        etl.Pipeline(pipeline_name, source, checks={"empty_columns": "loud"}, detect_pii="off")
 
 
 def test_blank_values_counted_as_empty_without_copying_strings():

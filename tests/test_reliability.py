@@ -1,5 +1,8 @@
 """Recovery: kill -9 of a parallel run, terminated connections, leases — real PostgreSQL."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,8 +37,7 @@ from tests.reliability_sources import SlowDown
 url, schema, target, name = sys.argv[1:5]
 pipeline = etl.Pipeline(
     name, SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=2000),
-    transformers=[SlowDown(0.05)], sink=PostgresSink(f"{schema}.{target}"),
-)
+    transformers=[SlowDown(0.05)], sink=PostgresSink(f"{schema}.{target}"), detect_pii="off")
 
 if __name__ == "__main__":
     pipeline.run(workers=2)
@@ -54,6 +56,7 @@ def _parallel_pipeline(url: str, schema: str, target: str, name: str) -> etl.Pip
         SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=2000),
         transformers=[SlowDown(0.05)],
         sink=PostgresSink(f"{schema}.{target}"),
+        detect_pii="off",
     )
 
 
@@ -117,6 +120,7 @@ def test_kill_9_mid_parallel_run_then_restart_equals_an_uninterrupted_run(
         pipeline_name + "_ref",
         SQLSource(pg_url, table=f"{schema}.src", primary_key="id"),
         sink=PostgresSink(f"{schema}.reference"),
+        detect_pii="off",
     ).run()
     assert result.ok and reference.ok and len(result.partitions) == 2
     assert result.rows_read < ROWS  # resumed from the checkpoints, not from scratch
@@ -174,6 +178,7 @@ def test_terminated_connections_are_retried_without_loss_or_duplicates(
         SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=1000),
         sink=sink,
         retry=RetryPolicy(backoff=0.05),
+        detect_pii="off",
     )
 
     result = pipeline.run()
@@ -201,6 +206,7 @@ def test_a_persistent_outage_gives_up_after_the_retry_budget(pg_url, schema, pip
         Down(),
         sink=PostgresSink(f"{schema}.t"),
         retry=RetryPolicy(attempts=2, backoff=0.01),
+        detect_pii="off",
     )
     with pytest.raises(etl.SourceError) as err:
         pipeline.run()
@@ -241,7 +247,7 @@ def _status(pg_url: str, run_id: str) -> str:
 
 def test_a_stale_lease_is_taken_over(pg_url, schema, pipeline_name):
     pipeline = etl.Pipeline(
-        pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"), lease_seconds=30
+        pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"), lease_seconds=30, detect_pii="off"
     )
     _ = pipeline.store  # creates the state tables
     dead = _insert_run(pg_url, pipeline_name, "another-host:4242", heartbeat_age=31)
@@ -251,7 +257,9 @@ def test_a_stale_lease_is_taken_over(pg_url, schema, pipeline_name):
 
 
 def test_a_dead_owner_on_this_host_is_taken_over_at_once(pg_url, schema, pipeline_name):
-    pipeline = etl.Pipeline(pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"))
+    pipeline = etl.Pipeline(
+        pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"), detect_pii="off"
+    )
     _ = pipeline.store  # creates the state tables
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -264,7 +272,9 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(pg_url, schema, pipelin
 
 
 def test_a_live_owner_keeps_its_lease(pg_url, schema, pipeline_name):
-    pipeline = etl.Pipeline(pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"))
+    pipeline = etl.Pipeline(
+        pipeline_name, Rows(), sink=PostgresSink(f"{schema}.t"), detect_pii="off"
+    )
     _ = pipeline.store  # creates the state tables
     live = _insert_run(
         pg_url, pipeline_name, f"{socket.gethostname()}:{os.getppid()}", heartbeat_age=0
@@ -303,7 +313,11 @@ def test_heartbeats_keep_a_slow_run_alive_and_a_taken_over_run_cannot_commit(
             )
 
     pipeline = etl.Pipeline(
-        pipeline_name, Rows(n=5, hook=hook), sink=PostgresSink(f"{schema}.t"), lease_seconds=0.8
+        pipeline_name,
+        Rows(n=5, hook=hook),
+        sink=PostgresSink(f"{schema}.t"),
+        lease_seconds=0.8,
+        detect_pii="off",
     )
     with pytest.raises(etl.RunLockedError, match="lease"):
         pipeline.run()

@@ -1,5 +1,8 @@
 """Which errors are retried, and a serialization failure retried inside a run."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import httpx
@@ -87,7 +90,9 @@ class FlakySink(PostgresSink):
 def test_a_serialization_failure_is_retried_without_duplicates(pg_url, schema, pipeline_name):
     source = ListSource(customers(500), batch_size=100, schema=CUSTOMER_SCHEMA)
     sink = FlakySink(f"{schema}.c", write_mode="append")  # append: a replayed batch would duplicate
-    result = etl.Pipeline(pipeline_name, source, sink=sink, retry=RetryPolicy(backoff=0.01)).run()
+    result = etl.Pipeline(
+        pipeline_name, source, sink=sink, retry=RetryPolicy(backoff=0.01), detect_pii="off"
+    ).run()
 
     assert result.ok and result.retries == 1 and result.rows_written == 500
     assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}.c") == [(500, 500)]

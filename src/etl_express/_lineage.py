@@ -27,7 +27,7 @@ from .format import normalize_name
 PROVISIONAL = b"etl_express.provisional"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Node:
     """One column at one stage: its parents (names at the stage before) and the parent whose
     values it carries unchanged, if any."""
@@ -162,14 +162,15 @@ def _transformer_stage(
             if name not in before:
                 flow.unknown.append(Unknown(label, name, tuple(before)))
     out_schema = observed
-    if out_schema is None and (run_steps or type(step).__module__.startswith("etl_express.")):
-        try:  # built-ins have no side effects; others only before reading, as always
+    declared = declares_lineage(step)
+    if out_schema is None and run_steps and not declared:
+        try:  # its output columns (before reading, as the column check always did)
             out_schema = step.transform(pa.RecordBatch.from_pylist([], schema=schema)).schema
         except Exception:  # a step that cannot run on no rows (or on guessed types)
             out_schema = None
     mapping: dict[str, tuple[str, ...]] | None = None
     carried: dict[str, str] = {}
-    if declares_lineage(step):
+    if declared:
         try:
             mapping = {k: tuple(v) for k, v in step.lineage(schema).items()}
             carried = dict(step.carried(schema))
@@ -194,12 +195,25 @@ def _transformer_stage(
                 if name not in before:
                     flow.unknown.append(Unknown(label, name, tuple(before)))
     types = {f.name: f.type for f in out_schema} if out_schema is not None else {}
+    output_types = getattr(step, "output_types", None)
+    if not types and info.declared and callable(output_types):
+        try:
+            types = dict(output_types(schema))
+        except Exception:  # types only sharpen the plan; the carried parent's type stands
+            types = {}
     stage: dict[str, Node] = {}
+    text = pa.string()
     for out, parents in mapping.items():
-        parents = tuple(p for p in dict.fromkeys(parents) if p in before)
+        if len(parents) > 1:
+            parents = tuple(p for p in dict.fromkeys(parents) if p in before)
+        elif parents and parents[0] not in before:
+            parents = ()
         source = carried.get(out)
-        source = source if source in before else None
-        kind = types.get(out) or (before[source].type if source else pa.string())
+        if source is not None and source not in before:
+            source = None
+        kind = types.get(out)
+        if kind is None:
+            kind = before[source].type if source is not None else text
         stage[out] = Node(out, parents, source, kind)
     return stage
 

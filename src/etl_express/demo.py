@@ -326,7 +326,9 @@ def build_pipeline(
     from .sources import SQLSource
 
     anonymizers: list[Any] = []
-    pii = ["full_name", "email", "phone", "birth_date", "notes"]
+    # the structured personal columns; the free-text notes are scrubbed, not tagged (a tag
+    # asks for an anonymizer that replaces the whole value, ScrubPII protects free text)
+    pii = ["full_name", "email", "phone", "birth_date"]
     try:
         from .anonymizers import Generalize, Pseudonymize, ScrubPII  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - the anonymizers ship with the package

@@ -7,8 +7,15 @@ callers pass column names, positions and counts, never record contents.
 
 from __future__ import annotations
 
+import builtins
+import os
+import site
+import sys
+import sysconfig
 from collections.abc import Iterable
 from typing import Any
+
+from loguru import logger
 
 from ._literals import without_literals
 from ._masking import mask_secrets
@@ -87,10 +94,98 @@ def safe_pg_message(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     names = [*identifiers]
     if diag is not None:
         names += [n for n in (getattr(diag, f, None) for f in _DIAG_NAMES) if isinstance(n, str)]
-    primary = without_literals(primary.splitlines()[0] if primary else primary, names)
     state = getattr(diag, "sqlstate", None) if diag is not None else None
+    if diag is None and isinstance(exc, Exception):
+        origin = _origin(exc)
+        if origin is not None:
+            return origin
+    first = primary.splitlines()[0] if primary else primary
+    if not _connecting(state, first):  # a connection's own names are the URL's, not data
+        first = without_literals(first, names)
+    primary = first
     text = f"{primary} (SQLSTATE {state})" if state else primary
     return text if diag is not None else f"{type(exc).__name__}: {text}"
+
+
+#: SQLSTATE classes of failing to connect (connection exception, invalid authorization,
+#: invalid catalog name): their quoted names (host, role, database) come from the URL
+_CONNECTING = ("08", "28", "3D")
+
+
+def _connecting(state: str | None, text: str) -> bool:
+    if state:
+        return state[:2] in _CONNECTING
+    return text.startswith(("connection failed", "connection to server", "could not connect"))
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_LIBRARIES = tuple(
+    {os.path.abspath(p) + os.sep for p in (*site.getsitepackages(), site.getusersitepackages())}
+    | {os.path.abspath(sysconfig.get_paths()[k]) + os.sep for k in ("stdlib", "platstdlib")}
+)
+
+
+def _frames(exc: BaseException) -> list[tuple[str, str, str, int]]:
+    """(file, module, function, line) of each frame of the traceback, outermost first."""
+    out = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        module = str(frame.f_globals.get("__name__", "?"))
+        out.append((frame.f_code.co_filename, module, frame.f_code.co_name, tb.tb_lineno))
+        tb = tb.tb_next
+    return out
+
+
+def _is_library(module: str, path: str) -> bool:
+    """Whether a frame belongs to an installed library or the standard library (by its
+    top-level package's location: compiled frames name a relative ``.pxi`` file)."""
+    if path.startswith(_LIBRARIES):
+        return True
+    top = sys.modules.get(module.split(".")[0])
+    origin = getattr(top, "__file__", None)
+    return isinstance(origin, str) and os.path.abspath(origin).startswith(_LIBRARIES)
+
+
+def _code_names(exc: BaseException) -> list[str]:
+    """Names Python's own errors quote that are code, not data: the attribute, the module,
+    the type of the object (``AttributeError``, ``NameError``, ``ImportError``), builtin type
+    names (``TypeError``)."""
+    names = [getattr(exc, "name", None), getattr(exc, "path", None)]
+    if isinstance(exc, AttributeError) and hasattr(exc, "obj"):
+        names += [getattr(exc.obj, "__name__", None), type(exc.obj).__name__]
+    if isinstance(exc, TypeError):
+        names += [n for n in dir(builtins) if isinstance(getattr(builtins, n), type)]
+        names.append("NoneType")
+    return [n for n in names if isinstance(n, str) and n]
+
+
+def _origin(exc: Exception) -> str | None:
+    """An exception raised by etl-express's own code or by user code (a transformer, a
+    source, an anonymizer), described by its type and where it was raised; ``None`` for one a
+    library raised (a driver, Arrow, httpx: its message is reduced as a driver's is). The
+    traceback's frames (file, line, function; no locals, no message) are logged at DEBUG."""
+    frames = _frames(exc)
+    if not frames:
+        return None
+    file, module, function, line = frames[-1]
+    path = os.path.abspath(file)
+    if not path.startswith(_PACKAGE) and _is_library(module, path):
+        return None
+    logger.debug(
+        "{} raised at: {}",
+        type(exc).__name__,
+        " -> ".join(f"{os.path.basename(f)}:{n} {fn}" for f, _, fn, n in frames),
+    )
+    ours = [fr for fr in frames if os.path.abspath(fr[0]).startswith(_PACKAGE)]
+    where = f"{module}:{function}:{line}"
+    if path.startswith(_PACKAGE):
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        message = without_literals(text, _code_names(exc))
+        return f"{type(exc).__name__}: {message} (raised at {where})".replace(":  (", ": (")
+    # user code: its message may be made of the record it failed on; where it failed is not
+    called = f", called from {ours[-1][1]}:{ours[-1][2]}:{ours[-1][3]}" if ours else ""
+    return f"{type(exc).__name__} (message withheld: it may hold values) raised at {where}{called}"
 
 
 __all__ = [

@@ -308,3 +308,15 @@ def test_a_scrubbed_column_is_still_checked_for_the_kinds_its_scrubber_skips(
     )
     with pytest.raises(AnonymizationError, match="'notes' looks like phone"):
         pipeline.run()
+
+
+def test_a_column_declared_safe_is_not_sampled(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        ListSource(_people(12)),
+        sink=PostgresSink(f"{schema}.declared"),
+        not_pii={"Contact": "the shared mailboxes of our own departments"},
+    )
+    assert pipeline.run().rows_written == 12

@@ -153,6 +153,7 @@ def sweep(own_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swe
         pg_exec(
             own_db, f"ALTER TABLE {table} ADD CONSTRAINT no_7 CHECK (id <> {VIOLATES}) NOT VALID"
         )
+        people[VIOLATES - 1]["amount"] += 1  # changed, so the target rewrites (and refuses) it
         second = pg.run(reset=True)
         assert second.rows_quarantined == 5
         out.names.append(base)

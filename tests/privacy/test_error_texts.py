@@ -124,3 +124,60 @@ def test_a_failing_expression_never_shows_its_value(pg_url: str, pipeline_name: 
     with pytest.raises(etl.ETLError) as err:
         pipeline.run()
     assert "'n'" in str(err.value) and PHONE not in str(err.value)
+
+
+def test_an_internal_error_says_what_broke_and_where(
+    pg_url: str, schema: str, pipeline_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a database's message: Python's own, with its code names, and the frame inside
+    etl-express it was raised in; the traceback's frames at DEBUG, no value anywhere."""
+    from loguru import logger
+
+    import etl_express as etl
+    import etl_express._engine.batches as batches
+    from etl_express.sinks import PostgresSink
+
+    from ..conftest import pg_exec
+    from .canaries import PeopleSource
+
+    monkeypatch.setattr(batches, "add_lineage", None)  # an internal bug: calls None
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        PeopleSource([{"id": 1, "phone": PHONE}]),
+        sink=PostgresSink(f"{schema}.people", url=pg_url),
+        not_pii={"phone": "a test value"},
+        progress=False,
+    )
+    lines: list[str] = []
+    logger.enable("etl_express")
+    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
+    try:
+        with pytest.raises(etl.ETLError) as err:
+            pipeline.run()
+    finally:
+        logger.remove(sink)
+        logger.disable("etl_express")
+    text = str(err.value)
+    assert "TypeError: 'NoneType' object is not callable" in text, text
+    assert "(raised at etl_express._engine.batches:_prepare:" in text, text
+    (stored,) = pg_exec(
+        pg_url, "SELECT error FROM etl_express.runs WHERE pipeline = %s", [pipeline_name]
+    )
+    assert "raised at etl_express._engine.batches:_prepare:" in stored[0]
+    frames = [line for line in lines if "TypeError raised at:" in line]
+    assert frames and "batches.py:" in frames[0] and "_prepare" in frames[0]
+    assert not any(PHONE in line for line in lines) and PHONE not in text + stored[0]
+
+
+def test_a_python_error_from_user_code_keeps_only_where() -> None:
+    def transform(record: dict[str, str]) -> None:
+        raise RuntimeError(f"cannot handle customer Иван Канарейкин {record['phone']}")
+
+    try:
+        transform({"phone": PHONE})
+    except RuntimeError as exc:
+        text = safe_exception(exc)
+    assert (
+        text.startswith("RuntimeError (message withheld") and "test_error_texts:transform:" in text
+    )
+    assert "Канарейкин" not in text and PHONE not in text

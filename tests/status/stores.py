@@ -3,6 +3,9 @@ dashboard see exactly these pipelines): one that succeeded, one whose last run f
 gone stale (its run times moved back in the store), one that quarantines records whose
 personal data must never show, and a parallel one."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import secrets
@@ -112,6 +115,7 @@ def run_ok(url: str, schema: str, freshness: str | None = "26h", name: str = "or
             sink=PostgresSink(f"{schema}.orders", url=url),
             freshness=freshness,
             progress=False,
+            detect_pii="off",
         ).run(reset=True)
 
 
@@ -126,6 +130,7 @@ def run_failed(url: str, schema: str) -> None:
             sink=PostgresSink(f"{schema}.crm", url=url),
             freshness="26h",
             progress=False,
+            detect_pii="off",
         )
 
     pipeline(ListSource(customers(40), batch_size=50, schema=CUSTOMER_SCHEMA)).run()
@@ -150,6 +155,7 @@ def run_stale(url: str, schema: str, freshness: str = "1h", hours_back: float = 
         sink=PostgresSink(f"{schema}.legacy", url=url),
         freshness=freshness,
         progress=False,
+        detect_pii="off",
     ).run()
     age_back(url, "legacy_stale", hours_back)
 
@@ -174,6 +180,7 @@ def run_quarantining(url: str, schema: str) -> None:
         max_error_rate=0.5,
         freshness="26h",
         progress=False,
+        detect_pii="off",
     ).run()
 
 
@@ -185,6 +192,7 @@ def run_parallel(url: str, schema: str) -> None:
         sink=PostgresSink(f"{schema}.events", url=url),
         freshness="7d",
         progress=False,
+        detect_pii="off",
     )
     pipeline.run(partitions=pipeline.partitions(2))
 

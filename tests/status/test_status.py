@@ -1,6 +1,9 @@
 """``etl-express status`` and ``etl.status()`` over stores filled by real pipeline runs: exit
 codes for fresh, stale and failed stores, freshness declared and checked, availability."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -159,6 +162,7 @@ def test_an_empty_store_exits_0_and_a_pipeline_that_never_ran_exits_1(store, dat
         ListSource([], schema=CUSTOMER_SCHEMA),
         sink=etl.sinks.PostgresSink(f"{data_schema}.e", url=store),
         progress=False,
+        detect_pii="off",
     ).reset()  # opens the store, which declares the pipeline; no run
     out = status_cli(store)
     assert out.returncode == 1 and "never run" in out.stdout
@@ -172,6 +176,7 @@ def test_freshness_is_declared_in_the_store_and_checked_with_every_run(store, da
             sink=etl.sinks.PostgresSink(f"{data_schema}.d", url=store),
             freshness=dt.timedelta(hours=2),
             progress=False,
+            detect_pii="off",
         )
 
     first = pipeline().run()
@@ -205,7 +210,7 @@ def test_durations(text, seconds):
 @pytest.mark.parametrize("bad", ["26", "abc", "0h", "-5m", "5x", "1h soon", 26, 1.5])
 def test_a_bad_freshness_is_refused_naming_the_pipeline(bad):
     with pytest.raises(etl.ETLConfigError) as info:
-        etl.Pipeline("crm", ListSource([]), freshness=bad)
+        etl.Pipeline("crm", ListSource([]), freshness=bad, detect_pii="off")
     assert "freshness" in str(info.value) and "pipeline=crm" in str(info.value)
     assert '"26h"' in str(info.value)
 
@@ -269,6 +274,7 @@ def test_a_running_pipeline_is_judged_on_its_last_completed_run(store, data_sche
         sink=etl.sinks.PostgresSink(f"{data_schema}.orders", url=store),
         freshness="26h",
         progress=False,
+        detect_pii="off",
     )
     worker = threading.Thread(target=slow.run, kwargs={"reset": True})
     worker.start()

@@ -9,9 +9,10 @@ and the batch is bisected, each half under its own savepoint, until the bad rows
 isolated — O(bad x log n) writes, all in the batch's transaction, so the good rows, the
 quarantined ones and the checkpoint commit together.
 
-Stored records are anonymized (the sink stage stores the already anonymized row; the other
-stages pass the raw record through :func:`~etl_express.anonymizers.records.anonymize_record`)
-and reasons never contain values (:func:`~etl_express.errors.safe_pg_message`).
+Stored records are anonymized (the sink stage stores the already anonymized row; a record
+rejected by the source, the conversion or a transformer is anonymized by lineage under the
+names it had at that step: :meth:`etl_express._privacy.PrivacyPlan.protect_record`) and
+reasons never contain values (:func:`etl_express._privacy.safe_db_message`).
 
 :func:`~etl_express._engine.replay.replay` re-submits quarantined records once their cause
 is fixed (for example a constraint on the target was relaxed, or a transformer now casts the

@@ -246,11 +246,20 @@ def check_positions(
 
 
 def check_partitions(pipeline: Any, specs: Iterable[Any]) -> None:
-    """Refuse partition specs over a personal column (their bounds are its values)."""
-    specs = [s for s in specs if isinstance(s, dict) and s.get("column")]
+    """Refuse partition specs over a personal column (their bounds are its values). Keys and
+    cursors are checked when each run starts; the plan here runs no transformer (a step may
+    have side effects, and the specs are made in a process that reads nothing)."""
+    keys = {c for role, c in position_columns(pipeline.source) if role != "partition column"}
+    specs = [
+        s
+        for s in specs
+        if isinstance(s, dict)
+        and isinstance(s.get("column"), str)
+        and canonical(s["column"]) not in keys
+    ]
     if not specs:
         return
-    plan = plan_for(pipeline)
+    plan = plan_for(pipeline, run_steps=False)
     where = {"pipeline": pipeline.name, "source": pipeline.source.name}
     for spec in specs:
         check_positions(pipeline, plan, where, partition=spec)

@@ -31,7 +31,7 @@ from ..secrets import SecretRef, secret
 from .keys import hkdf_sha256, resolve_key
 
 #: the secret a pipeline's row hashes are keyed by, when the secret store has it
-ROW_HASH_SECRET = "ROW_HASH_KEY"
+ROW_HASH_SECRET = "ROW_HASH_KEY"  # pragma: allowlist secret  (the secret's name, not a value)
 
 
 def row_hash_key(pipeline: Any) -> str:
@@ -58,7 +58,9 @@ def row_hash_columns(pipeline: Any, raw_names: list[str]) -> list[str]:
     from ..format import normalize_name
     from .guard import plan_for
 
-    clear = set(plan_for(pipeline).clear_source_columns())  # carried unchanged, not personal
+    # carried unchanged and not personal; no transformer is run (a step that does not declare
+    # its lineage carries nothing anyway)
+    clear = set(plan_for(pipeline, run_steps=False).clear_source_columns())
     return [n for n in raw_names if normalize_name(n) in clear]
 
 

@@ -100,14 +100,15 @@ def gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context)
 
 
-def digit_runs(texts: pa.Array) -> pa.Array | None:
-    """Rows where a check-digit candidate can be (ten digits or more in a run of digits,
-    spaces and dashes; every CHECKSUM_CANDIDATE match is one); ``None`` without the
-    compiled extension."""
+def digit_runs(texts: pa.Array, min_digits: int = 10) -> pa.Array | None:
+    """Rows where ``min_digits`` digits or more stand in a run of digits, spaces and dashes
+    (every CHECKSUM_CANDIDATE match has ten); ``None`` without the compiled extension."""
     if _speedups.native is None:
         return None
     offsets, data = _speedups.string_buffers(texts)
-    return _speedups.row_flags(texts, _speedups.native.digit_runs(offsets, len(texts), data, 10))
+    return _speedups.row_flags(
+        texts, _speedups.native.digit_runs(offsets, len(texts), data, min_digits)
+    )
 
 
 def on_rows(

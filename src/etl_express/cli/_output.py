@@ -100,10 +100,12 @@ def error_line(exc: BaseException, command: str | None = None) -> str:
             f"{exc.strerror or type(exc).__name__}{where}", "check the path and its permissions"
         )
     else:
-        from ..errors import safe_pg_message
+        # a driver's or a library's own exception may quote a value: it leaves through the
+        # privacy boundary (an etl-express error already did, when it was made)
+        from .._privacy import safe_exception
 
         text = _with_fix(
-            f"unexpected {type(exc).__name__}: {safe_pg_message(exc)}",
+            f"unexpected {safe_exception(exc)}",
             f"if the message does not say what to change, report it with the output of "
             f"{TRACEBACK_ENV}=1 {path} ...",
         )

@@ -25,15 +25,15 @@ class Untraceable(Exception):
 
 
 class _RecordingBatch:
-    """Stands in for the batch: hands out the empty batch's columns, noting each name."""
+    """Stands in for the batch: hands out empty columns of the schema, noting each name."""
 
-    def __init__(self, batch: pa.RecordBatch):
-        self._batch = batch
+    def __init__(self, schema: pa.Schema):
+        self._schema = schema
         self._seen: list[str] = []
         self._whole = False
 
     def _column(self, key: Any) -> pa.Array:
-        names = self._batch.schema.names
+        names = self._schema.names
         if isinstance(key, int) and not isinstance(key, bool):
             if not -len(names) <= key < len(names):
                 raise IndexError(key)
@@ -42,9 +42,9 @@ class _RecordingBatch:
             raise TypeError(f"column key {type(key).__name__}")
         if key not in self._seen:
             self._seen.append(key)
-        i = self._batch.schema.get_field_index(key)
+        i = self._schema.get_field_index(key)
         # a column the batch lacks (its schema is not known yet): an empty text column
-        return self._batch.column(i) if i >= 0 else pa.array([], pa.string())
+        return pa.array([], self._schema.field(i).type if i >= 0 else pa.string())
 
     def __getitem__(self, key: Any) -> pa.Array:
         return self._column(key)
@@ -54,15 +54,15 @@ class _RecordingBatch:
 
     @property
     def num_rows(self) -> int:
-        return self._batch.num_rows
+        return 0
 
     def __len__(self) -> int:
-        return self._batch.num_rows
+        return 0
 
     def __getattr__(self, name: str) -> Any:
         # anything else looks at the batch as a whole: every column may be read
         self._whole = True
-        return getattr(self._batch, name)
+        return getattr(pa.RecordBatch.from_pylist([], schema=self._schema), name)
 
 
 def references(
@@ -71,7 +71,7 @@ def references(
     """The columns ``expression`` reads (in the order it reads them) and the type of its
     result, from one call on an empty batch of ``schema``. Raises :class:`Untraceable`
     when the expression reads the batch as a whole or fails on it."""
-    recorder = _RecordingBatch(pa.RecordBatch.from_pylist([], schema=schema))
+    recorder = _RecordingBatch(schema)
     try:
         values = expression(recorder)
     except Exception as exc:

@@ -201,6 +201,10 @@ class Cast(Transformer):
     def required_columns(self) -> list[str]:
         return list(self.types)
 
+    def output_types(self, schema: pa.Schema) -> dict[str, pa.DataType]:
+        """The types the cast columns get (the plan's view of the step's output)."""
+        return {n: t for n, t in self.types.items() if n in schema.names}
+
     def __repr__(self) -> str:
         return f"Cast({ {k: str(v) for k, v in self.types.items()}!r})"
 

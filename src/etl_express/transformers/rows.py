@@ -156,6 +156,14 @@ class Derive(Transformer):
     def carried(self, schema: pa.Schema) -> dict[str, str]:
         return {n: n for n in schema.names if n != self.column}
 
+    def output_types(self, schema: pa.Schema) -> dict[str, pa.DataType]:
+        """The derived column's type, as the traced expression returned it (when it did)."""
+        try:
+            _, kind = references(self.expression, schema)
+        except Exception:  # untraceable: the plan takes it as text
+            return {}
+        return {self.column: kind} if kind is not None else {}
+
     def __repr__(self) -> str:
         return f"Derive({self.column!r})"
 

@@ -1,5 +1,8 @@
 """Pipeline(deletes="soft") on a 1C source: DeletionMark becomes _etl_deleted_at."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +20,7 @@ def _pipeline(onec: FakeOneC, schema: str, name: str, sink: PostgresSink, **kw) 
     source = OneCODataSource(
         f"{onec.url}/trade", "Catalog_Контрагенты", username=USER, password=PASSWORD, **kw
     )
-    return etl.Pipeline(name, source, sink=sink, deletes="soft", progress=False)
+    return etl.Pipeline(name, source, sink=sink, deletes="soft", progress=False, detect_pii="off")
 
 
 @pytest.mark.parametrize("history", [False, True])
@@ -66,6 +69,7 @@ def test_hard_deletes_are_refused_for_1c(onec, schema, pipeline_name):
         sink=PostgresSink(f"{schema}.c"),
         deletes="hard",
         progress=False,
+        detect_pii="off",
     )
     with pytest.raises(ETLConfigError, match="use deletes='soft'"):
         p.run()

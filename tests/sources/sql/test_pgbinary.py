@@ -3,6 +3,9 @@ real PostgreSQL: the same values as the ADBC path for every type it takes, Postg
 text for numerics, exact batches and resumes, and a hand-over to ADBC — from the right row —
 for what it does not take."""
 
+# detect_pii="off" below: these tests load made-up people raw on purpose (not what they
+# test); the personal-data detector has its own tests (tests/anonymizers/test_detection.py)
+
 from __future__ import annotations
 
 import datetime
@@ -216,6 +219,7 @@ def test_infinite_dates_and_timestamps_go_to_quarantine(
         sink=PostgresSink(table=f"{schema}.copy"),
         progress=False,
         max_error_rate=0.1,
+        detect_pii="off",
     )
     result = pipeline.run()
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (40, 37, 3)
@@ -358,6 +362,7 @@ def test_pipeline_postgres_to_postgres_through_the_binary_reader(
         SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=4),
         sink=PostgresSink(table=f"{schema}.copy"),
         progress=False,
+        detect_pii="off",
     )
     assert pipeline.run().rows_written == 4
     cols = "id, s, b, r::text, d::text, ok, t, v, ch, nm, j::text, jb::text, u::text, dt, ts, tz, n, nu::text"

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from loguru import logger
 from sqlalchemy.engine import Engine
 
+from ..._privacy import safe_text
 from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError, safe_pg_message
 from ...format import Batch, normalize_name
@@ -280,7 +281,9 @@ class SQLSource(Source):
                     position = batch.position
                 return
             except pgbinary.Unsupported as exc:
-                logger.info("reading {} through ADBC from here on: {}", self.label, exc)
+                logger.info(
+                    "reading {} through ADBC from here on: {}", self.label, safe_text(str(exc))
+                )
                 plan = self.plan(engine, position, partition)
             finally:
                 reader.close()
