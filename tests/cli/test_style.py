@@ -190,5 +190,5 @@ def test_an_unexpected_exception_leaves_through_the_privacy_boundary(tmp_path: P
     result = cli("quarantine", "replay", f"{code}:pipeline")
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.output
-    assert lines[0].startswith("error: unexpected ValueError: ") and "Fix: " in lines[0]
+    assert lines[0].startswith("error: unexpected ValueError") and "Fix: " in lines[0]
     assert "ivan.petrov" not in result.output and "4711" not in result.output

@@ -755,7 +755,7 @@ def _numeric_core(field: bytes) -> tuple[int, int, int, int, bytes] | None:
     return len(digits), weight, sign, dscale, bytes(struct.pack(f">{len(digits)}H", *digits))
 
 
-def _same(how: int, a: bytes | None, b: bytes | None) -> bool:
+def _same_field(how: int, a: bytes | None, b: bytes | None) -> bool:
     if a is None or b is None:
         return a is None and b is None
     if how == ord("n"):
@@ -791,7 +791,7 @@ def reference_copy_changed(payload: bytes, existing: bytes, compare: bytes, key:
         same = (
             current is not _END
             and current[0] == k
-            and all(_same(compare[f], row[f], current[1][j]) for j, f in enumerate(compared))
+            and all(_same_field(compare[f], row[f], current[1][j]) for j, f in enumerate(compared))
         )
         out.append(0 if same else 1)
     return bytes(out)
