@@ -14,13 +14,28 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ETLConfigError, ETLError, safe_pg_message
 
 T = TypeVar("T")
+_NOWHERE = object()
+
+
+class LineLogger(Protocol):
+    """What the library logs through: loguru's logger, or a run's ``RunLog``
+    (``log.info("read {} rows", n)``)."""
+
+    def debug(self, message: str, /, *args: Any) -> None: ...
+
+    def info(self, message: str, /, *args: Any) -> None: ...
+
+    def warning(self, message: str, /, *args: Any) -> None: ...
+
+    def error(self, message: str, /, *args: Any) -> None: ...
+
 
 #: SQLSTATEs worth retrying: serialization failure, deadlock, too many connections,
 #: admin/crash shutdown, cannot connect now, plus every connection exception (class 08).
@@ -107,20 +122,39 @@ class RetryPolicy(BaseModel):
         fn: Callable[[], T],
         *,
         what: str = "the operation",
-        log: Any = None,
+        log: LineLogger | None = None,
         on_retry: Callable[[], None] | None = None,
+        transient: Callable[[Exception], bool] | None = None,
+        progress: Callable[[], object] | None = None,
     ) -> T:
-        """``fn()``, tried again after a transient error up to ``attempts`` times
-        (``on_retry`` is called before each retry)."""
+        """``fn()``, tried again after a transient error up to ``attempts`` times in a row.
+
+        The library's one retry loop (runs, their batches and checks, the ledger's writes,
+        HTTP requests). ``transient`` decides what is worth retrying (default
+        :func:`is_transient`); ``on_retry()`` runs before each retry (a rollback, a
+        counter); when ``progress()`` — a run's committed checkpoint — moved since the
+        previous failure, the count starts over, so a long run survives any number of
+        separate outages but not one that never ends. An HTTP response on the error
+        (``exc.response``) may set the wait (``Retry-After``).
+        """
+        retryable = transient or is_transient
         failures = 0
+        reached: object = _NOWHERE
         while True:
             try:
                 return fn()
             except Exception as exc:
-                if not is_transient(exc) or failures >= self.attempts:
+                if progress is not None:
+                    now_at = progress()
+                    if failures and now_at != reached:
+                        failures = 0  # progress since the last failure: a new outage
+                    reached = now_at
+                if not retryable(exc) or failures >= self.attempts:
+                    if failures and log is not None and retryable(exc):
+                        log.error("giving up on {} after {} retries", what, failures)
                     raise
                 failures += 1
-                wait = self.delay(failures)
+                wait = self.delay(failures, getattr(exc, "response", None))
                 if on_retry is not None:
                     on_retry()
                 if log is not None:
@@ -394,7 +428,7 @@ def as_etl_error(
             "batch once it is fixed"
         ),
     )
-    err.transient = transient  # type: ignore[attr-defined]
+    err.transient = transient
     return err
 
 
@@ -414,6 +448,7 @@ __all__ = [
     "DRIVER_EXTRAS",
     "TRANSIENT_SQLSTATES",
     "Diagnosis",
+    "LineLogger",
     "RetryPolicy",
     "TransientError",
     "as_etl_error",

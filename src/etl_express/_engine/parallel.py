@@ -28,7 +28,7 @@ from ..sources.base import Partition
 from ..store.ledger import RunLedger
 from ..store.schema import now, partition_key
 from .checks import checked, combined_checks, raise_failed, table_checks
-from .run import run_partition
+from .run import mark_failed, run_partition
 from .spec import PipelineSpec, ledger_for
 
 #: the partition key of a parallel run's own row in ``etl_express.runs``
@@ -156,11 +156,7 @@ def run_partitions(
                 batches=combined.batches,
             )
     except BaseException as exc:
-        combined.status = "failed"
-        combined.finished_at = now()
-        combined.error = str(exc) if isinstance(exc, ETLError) else type(exc).__name__
-        if isinstance(exc, ETLError):
-            exc.result = combined  # type: ignore[attr-defined]
+        mark_failed(combined, exc)
         raise
     combined.status = "succeeded"
     combined.finished_at = now()

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES, is_json_field
 from ..secrets import SecretLike
+from ..store.tables import TableName
 from . import history
 from .base import Sink
 from .pgcopy import CopyPayload, copy_payload
@@ -246,6 +247,9 @@ class PostgresSink(Sink):
 
     def __repr__(self) -> str:
         return f"PostgresSink(table={self.table!r})"
+
+    def target_table(self) -> TableName:
+        return TableName(self.schema_name, self.table_name)
 
     @property
     def _ident(self) -> sql.Composed:
