@@ -59,8 +59,8 @@ def parse_duration(
     """
     if value is None:
         return None
-    forms = '"90m", "26h" or "7d"' + (", a number of seconds" if seconds else "")
-    hint = f"write {what} as a duration such as {forms} or a datetime.timedelta"
+    forms = '"90m", "26h" or "7d", ' + ("a number of seconds, " if seconds else "")
+    hint = f"write {what} as a duration such as {forms}or a datetime.timedelta"
     if isinstance(value, dt.timedelta):
         total = value.total_seconds()
     elif isinstance(value, str):

@@ -14,11 +14,14 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ETLConfigError, ETLError, safe_pg_message
+
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 _NOWHERE = object()
@@ -107,7 +110,7 @@ class RetryPolicy(BaseModel):
         """Attempts in total, the first one included."""
         return self.attempts + 1
 
-    def delay(self, attempt: int, response: Any = None) -> float:
+    def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based); an HTTP ``response``
         with ``Retry-After`` sets the wait itself."""
         if response is not None:
@@ -154,7 +157,8 @@ class RetryPolicy(BaseModel):
                         log.error("giving up on {} after {} retries", what, failures)
                     raise
                 failures += 1
-                wait = self.delay(failures, getattr(exc, "response", None))
+                response = getattr(exc, "response", None)  # an HTTP error's, with its headers
+                wait = self.delay(failures, response if hasattr(response, "headers") else None)
                 if on_retry is not None:
                     on_retry()
                 if log is not None:
@@ -195,7 +199,7 @@ def _current_names(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def retry_after(response: Any) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
     """An HTTP response's ``Retry-After`` in seconds; ``None`` when absent or unreadable."""
     value = response.headers.get("Retry-After")
     if not value:
