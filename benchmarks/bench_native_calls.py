@@ -22,7 +22,7 @@ import pyarrow as pa
 from bench_anonymizers import make_batch  # type: ignore[import-not-found]
 
 from etl_express import _speedups
-from etl_express.anonymizers import scrub
+from etl_express.anonymizers import scrub_rules
 from etl_express.sinks import pgcopy
 
 
@@ -41,7 +41,7 @@ def cases(rows: int, native: ModuleType) -> dict[str, Callable[[], object]]:
     phones = batch.column("phone")
     n_off, n_data = _speedups.string_buffers(notes)
     p_off, p_data = _speedups.string_buffers(phones)
-    program = scrub._PLUS7_PHONE
+    program = scrub_rules._PLUS7_PHONE
     ints = pa.record_batch(
         {
             "id": pa.array(range(rows), pa.int64()),

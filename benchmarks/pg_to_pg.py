@@ -1,44 +1,59 @@
-"""PostgreSQL -> PostgreSQL throughput, side by side with a raw COPY pipe (and dlt).
+"""PostgreSQL -> PostgreSQL throughput as users run it, side by side with the raw COPY pipe.
 
 Usage::
 
-    python benchmarks/pg_to_pg.py --rows 1000000 [--repeat 3] [--json out.json] [--dlt] [--scale]
+    python benchmarks/pg_to_pg.py --rows 1000000 --repeat 5 [--cases raw_copy,etl,etl_anon,replay]
+        [--dlt] [--scale 1,2,4] [--json out.json]
 
 Creates two throw-away databases on the server named by ``--url`` (default
 ``ETL_EXPRESS_BENCH_URL``, else ``ETL_EXPRESS_TEST_DATABASE_URL``, else
 ``postgresql://postgres@127.0.0.1:5432/postgres``), fills the source with an N-row,
-11-column CRM ``customers`` table, then times on the same data, in the same run:
+11-column CRM ``customers`` table, then times, in rounds where the cases take turns, each case
+as a fresh process from its start to its exit:
 
-* ``raw_copy``  — ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` piped into
-  ``COPY ... FROM STDIN (FORMAT binary)`` (the physical reference);
-* ``etl``       — ``SQLSource -> PostgresSink`` (exactly-once, upsert on ``id``);
-* ``etl_anon``  — the same with ``Pseudonymize`` on email, phone, full_name and ``ScrubPII``
-  on notes (skipped with a message when the anonymizers are not installed);
-* ``dlt``       — with ``--dlt``: dlt's ``sql_table`` with the pyarrow backend;
-* ``etl_standin`` — only when named in ``--cases``: ``etl_anon`` with a stand-in for the
-  anonymizers (keyed BLAKE2b per value, RE2 scrubbing), to estimate before they exist.
+* ``raw_copy`` -- ``psql -c "COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT
+  binary)" | psql -c "COPY raw_customers FROM STDIN (FORMAT binary)"`` into a fresh table with
+  the same primary key: the physical reference;
+* ``etl`` -- ``python load.py``, the script a user writes (:data:`SCRIPT`): ``SQLSource`` ->
+  ``PostgresSink`` (upsert on ``id``, lineage columns, a checkpoint per batch), into a fresh
+  table: interpreter start, imports, the run and the exit all count;
+* ``etl_anon`` -- the same with ``Pseudonymize`` on email, phone, full_name and ``ScrubPII`` on
+  notes;
+* ``replay`` -- the ``etl`` script once more over the table ``etl`` just loaded, its checkpoint
+  removed: the same batches again, every key already in the target (the upsert path);
+* ``dlt`` -- with ``--dlt``: dlt's ``sql_table`` with the pyarrow backend (in a child process);
+* ``etl_standin`` -- only when named in ``--cases``: ``etl_anon`` with a stand-in for the
+  anonymizers (keyed BLAKE2b per value, RE2 scrubbing).
 
-Each case runs ``--repeat`` times on a fresh target; the medians are reported as rows/s,
-MB/s (of the source table's heap size) and the ratio to the raw pipe. ``--scale`` runs the
-``etl_anon`` (else ``etl``) case at 1x and 2x rows, each in its own process, and reports the
-time ratio and each process's peak resident memory (``VmHWM``).
+For every run it records the wall time, the CPU time of the process and its children, the CPU
+time of the PostgreSQL backends serving the source and the target database (polled from
+``/proc``), and the host's load average. The report gives per case the median seconds and
+the median of the per-round ratios to the raw pipe (each round runs every case back to back,
+so a noisy neighbour hits them alike). ``--scale 1,2,4`` loads ``etl_anon`` (else ``etl``) at
+1x, 2x and 4x ``--rows`` into fresh databases and reports the time per size, the time ratio of
+each doubling and each run's peak resident memory (``VmHWM``, printed by the script).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
+import resource
 import secrets
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -46,6 +61,7 @@ from psycopg import sql
 
 ANON_KEY_ENV = "ETL_EXPRESS_BENCH_ANON_KEY"
 TARGET_TB_HOURS = 8.0
+TARGETS = {"etl_anon": 0.8, "etl": 0.9, "replay": 0.5}  # x raw pipe (issue 24)
 
 _SURNAMES = [
     "Иванов",
@@ -177,6 +193,46 @@ def _fill_sql(rows: int) -> str:
     """
 
 
+# -- the script a user runs --------------------------------------------------------------
+
+#: ``python load.py <target table> <plain|anon> [batch size]``; the URLs come from the
+#: environment (never on a command line). It prints one JSON line: rows and peak memory.
+SCRIPT = """\
+import json, os, sys
+
+import etl_express as etl
+from etl_express.anonymizers import Pseudonymize, ScrubPII
+from etl_express.sinks import PostgresSink
+from etl_express.sources import SQLSource
+
+table, mode = sys.argv[1], sys.argv[2]
+options = {"batch_size": int(sys.argv[3])} if len(sys.argv) > 3 else {}
+anonymizers = [
+    Pseudonymize(["email", "phone", "full_name"], key=etl.secret("ETL_EXPRESS_BENCH_ANON_KEY")),
+    ScrubPII(["notes"]),
+]
+pipeline = etl.Pipeline(
+    name="bench_" + table,
+    source=SQLSource(url=etl.secret("BENCH_SOURCE_URL"), table="customers", primary_key="id",
+                     **options),
+    anonymizers=anonymizers if mode == "anon" else [],
+    sink=PostgresSink(table="public." + table, url=etl.secret("BENCH_TARGET_URL")),
+    progress=False,
+)
+result = pipeline.run()
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"rows": result.rows_written, "status": result.status, "peak_rss_mb": peak}))
+"""
+
+CASE_TABLES = {
+    "etl": "etl_customers",
+    "etl_anon": "etl_anon_customers",
+    "replay": "etl_customers",
+    "etl_standin": "etl_standin_customers",
+}
+
+
 # -- databases ---------------------------------------------------------------------------
 
 
@@ -184,6 +240,12 @@ def _with_db(url: str, dbname: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).set(database=dbname).render_as_string(hide_password=False)
+
+
+def _dbname(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return str(make_url(url).database)
 
 
 @contextmanager
@@ -215,33 +277,167 @@ def make_source(url: str, rows: int) -> float:
     return size / 1e6
 
 
+def reset_target(dst: str, table: str, *, keep_rows: bool = False) -> None:
+    """Drop the case's target table (``keep_rows``: only its checkpoint, for a replay)."""
+    with psycopg.connect(dst, autocommit=True) as conn:
+        if not keep_rows:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(table)))
+        conn.execute(
+            "DO $$ BEGIN IF to_regclass('etl_express.checkpoints') IS NOT NULL THEN "
+            f"DELETE FROM etl_express.checkpoints WHERE pipeline = 'bench_{table}'; END IF; END $$"
+        )
+        conn.execute("CHECKPOINT")  # every case starts with no dirty pages of the one before
+
+
+# -- measuring a process -----------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendMeter:
+    """The CPU time of the PostgreSQL backends connected to some databases, while it runs.
+
+    A thread polls ``pg_stat_activity`` (from a connection to another database) and
+    ``/proc/<pid>/stat`` every ``interval`` seconds and keeps each backend's last value;
+    a backend's last interval before it exits is missed (at most ``interval`` per
+    connection). Needs the server on this host."""
+
+    def __init__(self, admin_url: str, databases: dict[str, str], interval: float = 0.05):
+        self.admin_url, self.databases, self.interval = admin_url, databases, interval
+        self._seen: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        names = list(self.databases.values())
+        label = {v: k for k, v in self.databases.items()}
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                for pid, db in conn.execute(
+                    "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY(%s)", (names,)
+                ).fetchall():
+                    if (cpu := _cpu_seconds(pid)) is not None:
+                        self._seen[pid] = (label[db], cpu)
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> BackendMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu(self) -> dict[str, float]:
+        out = dict.fromkeys(self.databases, 0.0)
+        for label, cpu in self._seen.values():
+            out[label] += cpu
+        return {k: round(v, 2) for k, v in out.items()}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_process(
+    argv: list[str], env: dict[str, str], admin_url: str, src: str, dst: str, meter: bool
+) -> dict[str, Any]:
+    """Run ``argv`` to its end; its wall time, CPU and the backends' CPU."""
+    load = os.getloadavg()[0]
+    cpu0 = _children_cpu()
+    databases = {"source_backends": _dbname(src), "target_backends": _dbname(dst)}
+    with BackendMeter(admin_url, databases) if meter else _null() as backends:
+        time.sleep(0.1 if meter else 0)  # the poller is running before the process starts
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True)
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"{shlex.join(argv)} failed ({proc.returncode}):\n{proc.stderr.decode()[-3000:]}"
+        )
+    out: dict[str, Any] = {
+        "seconds": round(wall, 3),
+        "client_cpu": round(_children_cpu() - cpu0, 2),
+        "load_1min": round(load, 2),
+    }
+    if backends is not None:
+        out.update(backends.cpu())
+    lines = proc.stdout.decode().strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        out.update(json.loads(lines[-1]))
+    return out
+
+
+def _compile_package() -> None:
+    import compileall
+
+    import etl_express
+
+    compileall.compile_dir(os.path.dirname(etl_express.__file__), quiet=1)
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield None
+
+
 # -- the cases ---------------------------------------------------------------------------
 
 
-def run_raw_copy(src: str, dst: str) -> float:
-    with psycopg.connect(dst, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS raw_customers")
-        conn.execute(DDL.format(table="raw_customers"))
-    t0 = time.perf_counter()
-    with psycopg.connect(src) as sconn, psycopg.connect(dst) as dconn:
-        with (
-            sconn.cursor() as scur,
-            dconn.cursor() as dcur,
-            scur.copy(
-                "COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT binary)"
-            ) as out,
-            dcur.copy("COPY raw_customers FROM STDIN (FORMAT binary)") as into,
-        ):
-            buf = bytearray()
-            for row in out:  # one message a row: hand libpq ~1 MB at a time
-                buf += row
-                if len(buf) >= 1 << 20:
-                    into.write(buf)
-                    buf = bytearray()
-            if buf:
-                into.write(buf)
-        dconn.commit()
-    return time.perf_counter() - t0
+class Cases:
+    """Runs each case as a fresh process against one source and one target database."""
+
+    def __init__(self, args: argparse.Namespace, src: str, dst: str, workdir: Path):
+        self.args, self.src, self.dst = args, src, dst
+        self.script = workdir / "load.py"
+        self.script.write_text(SCRIPT)
+        self.env = {
+            **os.environ,
+            "BENCH_SOURCE_URL": src,
+            "BENCH_TARGET_URL": dst,
+        }
+        # as users run it: from compiled bytecode, as pip installs it (not compiled each run)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        _compile_package()
+
+    def run(self, case: str) -> dict[str, Any]:
+        meter = not self.args.no_cpu
+        if case == "raw_copy":
+            reset_target(self.dst, "raw_customers")
+            with psycopg.connect(self.dst, autocommit=True) as conn:
+                conn.execute(DDL.format(table="raw_customers"))
+            pipe = (
+                f"set -o pipefail; psql -X -q {shlex.quote(self.src)} -c "
+                + shlex.quote(
+                    "COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT binary)"
+                )
+                + f" | psql -X -q {shlex.quote(self.dst)} -c "
+                + shlex.quote("COPY raw_customers FROM STDIN (FORMAT binary)")
+            )
+            argv = ["bash", "-c", pipe]
+        elif case == "dlt":
+            argv = [sys.executable, __file__, "--child", "dlt", "--url", self.args.url]
+            argv += ["--child-src", self.src, "--child-dst", self.dst]
+        else:
+            table = CASE_TABLES[case]
+            reset_target(self.dst, table, keep_rows=case == "replay")
+            if case == "etl_standin":
+                argv = [sys.executable, __file__, "--child", case, "--url", self.args.url]
+                argv += ["--child-src", self.src, "--child-dst", self.dst]
+            else:
+                mode = "anon" if case == "etl_anon" else "plain"
+                argv = [sys.executable, str(self.script), table, mode]
+                if self.args.batch_size:
+                    argv.append(str(self.args.batch_size))
+        return timed_process(argv, self.env, self.args.url, self.src, self.dst, meter)
 
 
 def load_anonymizers() -> list[Any] | None:
@@ -309,7 +505,8 @@ def standin_anonymizers() -> list[Any]:
     return [StandinPseudonymize(["email", "phone", "full_name"], key), StandinScrub(["notes"])]
 
 
-def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int) -> float:
+def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int | None) -> float:
+    """One load in this process (``profile_stages.py`` instruments it); its seconds."""
     from etl_express import Pipeline
     from etl_express.sinks import PostgresSink
     from etl_express.sources import SQLSource
@@ -318,30 +515,64 @@ def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int) -> float
         anonymizers = standin_anonymizers()
     else:
         anonymizers = (load_anonymizers() if anonymize else []) or []
-    table = (
-        f"etl_{anonymize}_customers"
-        if anonymize == "standin"
-        else ("etl_anon_customers" if anonymize else "etl_customers")
-    )
-    name = "bench_" + table
-    with psycopg.connect(dst, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS public.{table}")
-        conn.execute(
-            "DO $$ BEGIN IF to_regclass('etl_express.checkpoints') IS NOT NULL THEN "
-            f"DELETE FROM etl_express.checkpoints WHERE pipeline = '{name}'; END IF; END $$"
-        )
+    table = CASE_TABLES[
+        "etl_standin" if anonymize == "standin" else "etl_anon" if anonymize else "etl"
+    ]
+    reset_target(dst, table)
+    options = {"batch_size": batch_size} if batch_size else {}
     pipeline = Pipeline(
-        name=name,
-        source=SQLSource(url=src, table="customers", primary_key="id", batch_size=batch_size),
+        name="bench_" + table,
+        source=SQLSource(url=src, table="customers", primary_key="id", **options),
         anonymizers=anonymizers,
         sink=PostgresSink(table=f"public.{table}", url=dst),
         progress=False,
+        # the plain case copies the synthetic customers as they are, on purpose: the
+        # throughput of the load itself (the anonymized cases keep the default "refuse")
+        detect_pii="refuse" if anonymizers else "off",
     )
     t0 = time.perf_counter()
     result = pipeline.run()
     elapsed = time.perf_counter() - t0
     assert result.status == "succeeded", result
     return elapsed
+
+
+def run_raw_copy(src: str, dst: str) -> float:
+    """The raw pipe in this process, through psycopg (for ``profile_stages.py``)."""
+    reset_target(dst, "raw_customers")
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute(DDL.format(table="raw_customers"))
+    t0 = time.perf_counter()
+    with psycopg.connect(src) as sconn, psycopg.connect(dst) as dconn:
+        with (
+            sconn.cursor() as scur,
+            dconn.cursor() as dcur,
+            scur.copy(
+                "COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT binary)"
+            ) as out,
+            dcur.copy("COPY raw_customers FROM STDIN (FORMAT binary)") as into,
+        ):
+            buf = bytearray()
+            for row in out:  # one message a row: hand libpq ~1 MB at a time
+                buf += row
+                if len(buf) >= 1 << 20:
+                    into.write(buf)
+                    buf = bytearray()
+            if buf:
+                into.write(buf)
+        dconn.commit()
+    return time.perf_counter() - t0
+
+
+def case_runner(case: str, src: str, dst: str, batch_size: int | None) -> Callable[[], float]:
+    """A case run in this process (``profile_stages.py``)."""
+    return {
+        "raw_copy": lambda: run_raw_copy(src, dst),
+        "etl": lambda: run_etl(src, dst, False, batch_size),
+        "etl_anon": lambda: run_etl(src, dst, True, batch_size),
+        "etl_standin": lambda: run_etl(src, dst, "standin", batch_size),
+        "dlt": lambda: run_dlt(src, dst, batch_size or 50_000),
+    }[case]
 
 
 def run_dlt(src: str, dst: str, batch_size: int) -> float:
@@ -386,149 +617,124 @@ def dlt_available() -> bool:
 # -- reporting ---------------------------------------------------------------------------
 
 
-def summarize(rows: int, mb: float, times: dict[str, list[float]]) -> list[dict[str, Any]]:
-    """Medians; the ratio to the raw pipe is the median of the per-round ratios (each
-    round runs every case back to back, so a noisy neighbour hits them alike)."""
-    raw = times["raw_copy"]
+def summarize(rows: int, mb: float, runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Medians; the ratio to the raw pipe is the median of the per-round ratios."""
+    raw = [r["seconds"] for r in runs["raw_copy"]]
     out = []
-    for case, ts in times.items():
+    for case, rs in runs.items():
+        ts = [r["seconds"] for r in rs]
         med = statistics.median(ts)
         mb_s = mb / med
-        out.append(
-            {
-                "case": case,
-                "runs": len(ts),
-                "seconds_median": round(med, 3),
-                "seconds_all": [round(t, 3) for t in ts],
-                "rows_per_s": round(rows / med),
-                "mb_per_s": round(mb_s, 1),
-                "ratio_to_raw_copy": round(statistics.median(r / t for r, t in zip(raw, ts)), 3),
-                "tb_hours": round(1e6 / mb_s / 3600, 2),
-            }
-        )
+        entry: dict[str, Any] = {
+            "case": case,
+            "runs": len(ts),
+            "seconds_median": round(med, 3),
+            "seconds_all": ts,
+            "rows_per_s": round(rows / med),
+            "mb_per_s": round(mb_s, 1),
+            "ratio_to_raw_copy": round(statistics.median(r / t for r, t in zip(raw, ts)), 3),
+            "ratios_all": [round(r / t, 3) for r, t in zip(raw, ts)],
+            "tb_hours": round(1e6 / mb_s / 3600, 2),
+            "load_1min_median": round(statistics.median(r["load_1min"] for r in rs), 2),
+        }
+        for key in ("client_cpu", "source_backends", "target_backends", "peak_rss_mb"):
+            values = [r[key] for r in rs if key in r]
+            if values:
+                entry[key + "_median"] = round(statistics.median(values), 2)
+        out.append(entry)
     return out
 
 
 def targets(report: dict[str, Any]) -> dict[str, Any]:
-    """The performance targets of DESIGN.md, judged on this run."""
+    """The targets of issue 24 and DESIGN.md, judged on this run."""
     by = {r["case"]: r for r in report["results"]}
-    anon = by.get("etl_anon") or by.get("etl_standin")
     out: dict[str, Any] = {}
+    for case, goal in TARGETS.items():
+        if case in by:
+            out[f"{case}_ratio>={goal}"] = by[case]["ratio_to_raw_copy"] >= goal
+    anon = by.get("etl_anon")
     if anon:
-        out["anon_ratio_to_raw_copy>=0.6"] = anon["ratio_to_raw_copy"] >= 0.6
-        out["anon_case"] = anon["case"]
         out["anon_1tb_under_8h"] = anon["tb_hours"] < TARGET_TB_HOURS
         if "dlt" in by:
             out["anon_3x_dlt"] = by["dlt"]["seconds_median"] / anon["seconds_median"] >= 3
-    if "etl" in by:
-        out["plain_ratio_to_raw_copy>=0.6"] = by["etl"]["ratio_to_raw_copy"] >= 0.6
-    if report.get("scaling"):
-        out["2x_rows_time<=2.1x"] = report["scaling"]["time_ratio_2x"] <= 2.1
-        out["2x_rows_memory<=1.1x"] = report["scaling"]["memory_ratio_2x"] <= 1.1
+    scaling = report.get("scaling")
+    if scaling:
+        out["2x_rows_time<=2.1x"] = all(r <= 2.1 for r in scaling["time_ratio_per_doubling"])
+        out["peak_memory_flat(<=1.1x)"] = scaling["memory_ratio_largest"] <= 1.1
     return out
 
 
 def print_table(rows: int, mb: float, results: list[dict[str, Any]]) -> None:
-    print(f"\n{rows:,} rows, {mb:.0f} MB source heap; medians")
-    print(f"{'case':<12} {'s':>8} {'rows/s':>12} {'MB/s':>8} {'x raw':>7} {'1 TB in h':>10}")
+    print(f"\n{rows:,} rows, {mb:.0f} MB source heap; medians (load = 1-minute load average)")
+    print(
+        f"{'case':<12} {'s':>7} {'rows/s':>10} {'x raw':>6} {'client':>7} {'src':>6} {'dst':>6}"
+        f" {'load':>5}  ratios per round"
+    )
     for r in results:
         print(
-            f"{r['case']:<12} {r['seconds_median']:>8.2f} {r['rows_per_s']:>12,} {r['mb_per_s']:>8.1f} "
-            f"{r['ratio_to_raw_copy']:>7.2f} {r['tb_hours']:>10.1f}"
+            f"{r['case']:<12} {r['seconds_median']:>7.2f} {r['rows_per_s']:>10,} "
+            f"{r['ratio_to_raw_copy']:>6.2f} {r.get('client_cpu_median', 0):>7.2f} "
+            f"{r.get('source_backends_median', 0):>6.2f} {r.get('target_backends_median', 0):>6.2f} "
+            f"{r['load_1min_median']:>5.1f}  {' '.join(f'{x:.2f}' for x in r['ratios_all'])}"
         )
-    by = {r["case"]: r for r in results}
-    if "dlt" in by:
-        for case in ("etl", "etl_anon", "etl_standin"):
-            if case in by:
-                print(
-                    f"{case} vs dlt: {by['dlt']['seconds_median'] / by[case]['seconds_median']:.1f}x faster"
-                )
+    print("(client, src, dst: CPU seconds of the process, the source's and the target's backends)")
 
 
 def child_run(args: argparse.Namespace) -> None:
-    """One case at one size, in this process (for --scale): prints a JSON line."""
-    with scratch_databases(args.url) as (src, dst):
-        mb = make_source(src, args.rows)
-        seconds = case_runner(args.child, src, dst, args.batch_size)()
-    print(
-        json.dumps(
-            {
-                "case": args.child,
-                "rows": args.rows,
-                "mb": mb,
-                "seconds": seconds,
-                "peak_rss_mb": peak_rss_mb(),
-            }
-        )
-    )
+    """``dlt`` or ``etl_standin`` in this (child) process: prints a JSON line."""
+    src, dst = args.child_src, args.child_dst
+    if args.child == "dlt":
+        seconds = run_dlt(src, dst, args.batch_size or 50_000)
+    else:
+        seconds = run_etl(src, dst, "standin", args.batch_size)
+    print(json.dumps({"inner_seconds": seconds}))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (``VmHWM``).
-
-    Not ``ru_maxrss``: Linux carries it over from the parent through fork and exec, so a
-    child started by a large parent reports the parent's size.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def case_runner(case: str, src: str, dst: str, batch_size: int) -> Callable[[], float]:
-    return {
-        "raw_copy": lambda: run_raw_copy(src, dst),
-        "etl": lambda: run_etl(src, dst, False, batch_size),
-        "etl_anon": lambda: run_etl(src, dst, True, batch_size),
-        "etl_standin": lambda: run_etl(src, dst, "standin", batch_size),
-        "dlt": lambda: run_dlt(src, dst, batch_size),
-    }[case]
-
-
-def scale(args: argparse.Namespace, case: str) -> dict[str, Any]:
-    """Run ``case`` at 1x and 2x rows, each in a fresh process; time and peak memory."""
+def scale(args: argparse.Namespace, case: str, factors: list[int]) -> dict[str, Any]:
+    """``case`` (and the raw pipe) at each multiple of ``--rows``, fresh databases per size."""
     out: dict[str, Any] = {"case": case, "sizes": []}
-    for factor in (1, 2):
-        samples = []
-        for _ in range(args.repeat):
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                case,
-                "--rows",
-                str(args.rows * factor),
-                "--url",
-                args.url,
-                "--batch-size",
-                str(args.batch_size),
-            ]
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=os.environ.copy(), check=False)
-            if proc.returncode != 0:
-                raise SystemExit(f"--scale child failed ({proc.returncode}): {' '.join(cmd)}")
-            line = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-            samples.append((line["seconds"], line["peak_rss_mb"]))
+    for factor in factors:
+        rows = args.rows * factor
+        with scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
+            make_source(src, rows)
+            cases = Cases(args, src, dst, Path(tmp))
+            samples: dict[str, list[dict[str, Any]]] = {"raw_copy": [], case: []}
+            for i in range(args.scale_repeat):
+                for c in samples:
+                    samples[c].append(cases.run(c))
+                    _progress(f"{rows:,} rows", i, args.scale_repeat, c, samples[c][-1])
+        etl_runs = samples[case]
         out["sizes"].append(
             {
-                "rows": args.rows * factor,
-                "seconds_median": round(statistics.median(s[0] for s in samples), 3),
-                "peak_rss_mb_median": round(statistics.median(s[1] for s in samples), 1),
+                "rows": rows,
+                "seconds_median": round(statistics.median(r["seconds"] for r in etl_runs), 3),
+                "raw_copy_seconds_median": round(
+                    statistics.median(r["seconds"] for r in samples["raw_copy"]), 3
+                ),
+                "peak_rss_mb_median": round(
+                    statistics.median(r["peak_rss_mb"] for r in etl_runs), 1
+                ),
+                "peak_rss_mb_all": [round(r["peak_rss_mb"], 1) for r in etl_runs],
+                "load_1min_median": round(statistics.median(r["load_1min"] for r in etl_runs), 2),
             }
         )
-    small, big = out["sizes"]
-    out["time_ratio_2x"] = round(big["seconds_median"] / small["seconds_median"], 3)
-    out["memory_ratio_2x"] = round(big["peak_rss_mb_median"] / small["peak_rss_mb_median"], 3)
+    sizes = out["sizes"]
+    out["time_ratio_per_doubling"] = [
+        round(b["seconds_median"] / a["seconds_median"] * (a["rows"] * 2 / b["rows"]), 3)
+        for a, b in itertools.pairwise(sizes)
+    ]
+    out["memory_ratio_largest"] = round(
+        sizes[-1]["peak_rss_mb_median"] / sizes[0]["peak_rss_mb_median"], 3
+    )
+    print(f"\nscaling of {case}:")
+    for s in sizes:
+        print(
+            f"  {s['rows']:>11,} rows {s['seconds_median']:7.2f} s (raw pipe {s['raw_copy_seconds_median']:.2f} s)"
+            f" peak {s['peak_rss_mb_median']:.0f} MB, load {s['load_1min_median']:.1f}"
+        )
     print(
-        f"\nscaling of {case}: {small['rows']:,} rows {small['seconds_median']:.2f} s "
-        f"{small['peak_rss_mb_median']:.0f} MB peak; {big['rows']:,} rows {big['seconds_median']:.2f} s "
-        f"{big['peak_rss_mb_median']:.0f} MB peak; time x{out['time_ratio_2x']:.2f}, "
-        f"memory x{out['memory_ratio_2x']:.2f}"
+        f"  time per doubling: {out['time_ratio_per_doubling']}, peak memory largest/smallest "
+        f"x{out['memory_ratio_largest']:.2f}"
     )
     return out
 
@@ -541,11 +747,27 @@ def default_url() -> str:
     )
 
 
+def _progress(label: str, i: int, n: int, case: str, run: dict[str, Any]) -> None:
+    cpu = " ".join(
+        f"{k.split('_')[0]} {run[k]:.2f}"
+        for k in ("client_cpu", "source_backends", "target_backends")
+        if k in run
+    )
+    print(
+        f"{label} round {i + 1}/{n} {case:<11} {run['seconds']:7.2f} s  cpu: {cpu}  "
+        f"load {run['load_1min']:.1f}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each case (median reported)")
-    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (medians reported)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="rows per batch (default: the library's)"
+    )
     parser.add_argument(
         "--url", default=default_url(), help="server to create scratch databases on"
     )
@@ -553,23 +775,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--dlt", action="store_true", help="also time dlt (pip install 'dlt[postgres]')"
     )
-    parser.add_argument("--scale", action="store_true", help="1x and 2x rows in subprocesses")
-    parser.add_argument("--cases", default="raw_copy,etl,etl_anon", help="comma-separated cases")
+    parser.add_argument(
+        "--scale", help="multiples of --rows to load for the scaling check, e.g. 1,2,4"
+    )
+    parser.add_argument("--scale-repeat", type=int, default=3, help="runs per size with --scale")
+    parser.add_argument(
+        "--cases", default="raw_copy,etl,etl_anon,replay", help="comma-separated cases"
+    )
+    parser.add_argument("--no-cpu", action="store_true", help="do not poll the backends' CPU time")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-src", help=argparse.SUPPRESS)
+    parser.add_argument("--child-dst", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ.setdefault(ANON_KEY_ENV, secrets.token_hex(32))
+    os.environ.setdefault(ANON_KEY_ENV, secrets.token_urlsafe(48))
     if args.child:
         return child_run(args)
 
     cases = [c for c in args.cases.split(",") if c]
     if "raw_copy" not in cases:
         cases.insert(0, "raw_copy")
-    if "etl_anon" in cases and load_anonymizers() is None:
-        print(
-            "skipping etl_anon: etl_express.anonymizers has no Pseudonymize/ScrubPII yet",
-            file=sys.stderr,
-        )
-        cases.remove("etl_anon")
+    if "replay" in cases and "etl" not in cases:
+        cases.insert(cases.index("replay"), "etl")  # a replay replays what etl loaded
+    if "replay" in cases and cases.index("replay") < cases.index("etl"):
+        cases.remove("replay")
+        cases.insert(cases.index("etl") + 1, "replay")
     if args.dlt and "dlt" not in cases:
         if dlt_available():
             cases.append("dlt")
@@ -581,22 +810,25 @@ def main(argv: list[str] | None = None) -> None:
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
     }
-    times: dict[str, list[float]] = {c: [] for c in cases}
-    with scratch_databases(args.url) as (src, dst):
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in cases}
+    with scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
         mb = make_source(src, args.rows)
         report["source_mb"] = round(mb, 1)
+        runner = Cases(args, src, dst, Path(tmp))
         for i in range(args.repeat):
-            for case in cases:  # interleaved, so background noise hits every case alike
-                t = case_runner(case, src, dst, args.batch_size)()
-                times[case].append(t)
-                print(f"run {i + 1}/{args.repeat} {case:<9} {t:7.2f} s", file=sys.stderr)
-    report["results"] = summarize(args.rows, mb, times)
+            for case in cases:  # in turns, so background noise hits every case alike
+                runs[case].append(runner.run(case))
+                _progress("", i, args.repeat, case, runs[case][-1])
+    report["runs"] = runs
+    report["results"] = summarize(args.rows, mb, runs)
+    report["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print_table(args.rows, mb, report["results"])
+    print(f"load average at start {report['load_at_start']}, at end {report['load_at_end']}")
     if args.scale:
-        report["scaling"] = scale(
-            args, next(c for c in ("etl_anon", "etl_standin", "etl") if c in cases)
-        )
+        factors = [int(f) for f in args.scale.split(",")]
+        report["scaling"] = scale(args, next(c for c in ("etl_anon", "etl") if c in cases), factors)
     report["targets"] = targets(report)
     print("targets:", ", ".join(f"{k}: {v}" for k, v in report["targets"].items()))
     if args.json:

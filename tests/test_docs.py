@@ -93,7 +93,7 @@ def test_getting_started_gives_the_readme_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     for command in (
         "python3 -m venv .venv && . .venv/bin/activate",
-        'python3 -m pip install ".[embedded]" && etl-express demo',
+        'python3 -m pip install ".[embedded,ui]" && etl-express demo',
         'python3 -m pip install -e ".[dev]" && python3 -m pytest',
     ):
         assert command in page and command in readme, command
@@ -173,3 +173,33 @@ def test_logic_sections_of_docs_pages_have_50_words(tmp_path: Path) -> None:
 )
 def test_logic_word_count_reads_the_logic_part_only(doc: str, expected: int) -> None:
     assert words(docstring_logic(doc)) == expected
+
+
+def test_a_broken_anchor_fails_the_strict_build(tmp_path: Path) -> None:
+    """The site's own validation settings turn a link to a missing heading into a failure
+    (mkdocs only logs it at INFO unless ``validation: anchors`` says otherwise)."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "index.md").write_text("# Home\n\nSee [the part](other.md#no-such-heading).\n")
+    (docs / "other.md").write_text("# Other\n\n## A heading\n\n[up](#a-heading)\n")
+    site = {
+        "site_name": "anchors",
+        "docs_dir": str(docs),
+        "strict": config["strict"],
+        "validation": config["validation"],
+        "nav": ["index.md", "other.md"],
+    }
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(site))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "-f", str(tmp_path / "mkdocs.yml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert proc.returncode != 0, proc.stderr
+    assert "no-such-heading" in proc.stderr and "#a-heading" not in proc.stderr

@@ -2,8 +2,12 @@
 docs say about the store matches the code.
 
 Each page's blocks run in order, in one fresh interpreter (a page's later blocks may use what
-its earlier ones defined), in an empty working folder, against a fresh PostgreSQL database of
-the test server that holds the tables the docs read: ``customers`` (the demo CRM) and
+its earlier ones defined), in an environment holding only what a reader of that page has
+installed (:mod:`tests.docs_env`): what Getting started installs, plus every ``pip install``
+the page itself gives in a shell block before its last Python block — so a page that uses
+pandas, Airflow or the dashboard must say how to install it. They run in an empty working
+folder, against a fresh PostgreSQL database of the test server that holds the tables the docs
+read: ``customers`` (the demo CRM) and
 ``orders``. The secrets the docs name resolve to that database (``CRM_DB_URL``,
 ``SHOP_DB_URL``, ``WAREHOUSE_DB_URL``) or to a random key (``ANON_KEY``), and
 ``ETL_EXPRESS_DATABASE_URL`` points there too. A block that cannot run on its own (it needs
@@ -13,12 +17,11 @@ Airflow's scheduler, a 1C server, a REST API, Vault...) is preceded by
 
 from __future__ import annotations
 
+import ast
 import json
-import os
 import re
 import secrets
 import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -32,6 +35,7 @@ import yaml
 
 from etl_express.demo import generate_customers, load_table
 from etl_express.store import schema as state
+from tests import docs_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -120,17 +124,55 @@ def docs_database(pg_url: str) -> Iterator[str]:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def base_install() -> list[str]:
+    """What every page assumes installed: the install line Getting started gives first."""
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    return docs_env.user_install_lines(page)[0][1]
+
+
+def page_install(page: Path) -> list[str]:
+    """What a reader of ``page`` has installed when its last Python block runs."""
+    last = max(b.line for b in blocks(page) if b.no_run is None)
+    lines = docs_env.user_install_lines(page.read_text(), before=last)
+    return sorted({*base_install(), *(r for _, requirements in lines for r in requirements)})
+
+
+class Environments:
+    """One environment per distinct install (built on first use, kept for the session)."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.built = folder, {}
+
+    def python(self, requirements: list[str]) -> Path:
+        key = tuple(sorted(requirements))
+        if key not in self.built:
+            where = self.folder / f"env{len(self.built)}"
+            self.built[key] = docs_env.build(list(key), where)
+        return self.built[key]
+
+
+@pytest.fixture(scope="session")
+def environments(tmp_path_factory: pytest.TempPathFactory) -> Environments:
+    return Environments(tmp_path_factory.mktemp("docs-envs"))
+
+
 @pytest.mark.parametrize("page", RUNNABLE, ids=page_id)
-def test_python_blocks_run(page: Path, docs_database: str, tmp_path: Path) -> None:
+def test_python_blocks_run(
+    page: Path, docs_database: str, tmp_path: Path, environments: Environments
+) -> None:
     runnable = [(b.line, b.code) for b in blocks(page) if b.no_run is None]
     script = tmp_path / "blocks.json"
     script.write_text(json.dumps(runnable))
     work = tmp_path / "work"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_EXPRESS_")}
+    python = environments.python(page_install(page))
+    env = {
+        k: v
+        for k, v in docs_env.environment_vars(python).items()
+        if not k.startswith("ETL_EXPRESS_")
+    }
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]),
             "ETL_EXPRESS_DATABASE_URL": docs_database,
             "ETL_EXPRESS_HOME": str(tmp_path / "home"),
             "CRM_DB_URL": docs_database,
@@ -141,14 +183,52 @@ def test_python_blocks_run(page: Path, docs_database: str, tmp_path: Path) -> No
         }
     )
     proc = subprocess.run(
-        [sys.executable, "-W", "error", "-c", RUNNER, str(script), page_id(page)],
+        [str(python), "-W", "error", "-c", RUNNER, str(script), page_id(page)],
         cwd=work,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert proc.returncode == 0, f"installed: {page_install(page)}\n{proc.stderr[-4000:]}"
+
+
+def test_the_notebook_install_line_brings_jupyter_and_every_import(
+    environments: Environments,
+) -> None:
+    """The notebook's own install line gives `jupyter notebook`, `jupyter nbconvert` and every
+    module the notebook imports — nothing else is there."""
+    notebook = json.loads((ROOT / "examples" / "explore.ipynb").read_text())
+    said = "".join(notebook["cells"][0]["source"])
+    guide = (ROOT / "docs" / "getting-started.md").read_text()
+    [(_, requirements)] = [
+        (line, r) for line, r in docs_env.user_install_lines(guide) if "notebook" in str(r)
+    ]
+    assert 'python3 -m pip install ".[embedded,notebook]"' in said and requirements == [
+        "etl-express[embedded,notebook]"
+    ]
+    python = environments.python(requirements)
+    env = docs_env.environment_vars(python)
+    for command in (["jupyter", "notebook", "--version"], ["jupyter", "nbconvert", "--version"]):
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (command, proc.stderr[-2000:])
+    imported = set()
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    imported.add(node.module.split(".")[0])
+    assert {"pandas", "matplotlib", "etl_express"} <= imported
+    probe = f"import {', '.join(sorted(imported))}"
+    proc = subprocess.run(
+        [str(python), "-c", probe], env=env, capture_output=True, text=True, cwd=ROOT / "examples"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # and only that: the dev extra's tools are not there
+    proc = subprocess.run([str(python), "-c", "import pytest"], env=env, capture_output=True)
+    assert proc.returncode != 0
 
 
 def documented_state_tables() -> list[str]:

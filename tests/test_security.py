@@ -378,7 +378,8 @@ def test_pipeline_errors_name_the_place_and_the_fix(
     assert message.endswith("Fix: the next run resumes from the last committed batch")  # what to do
     with pytest.raises(
         AnonymizationError,
-        match=rf"\['email'\] would reach the sink without an anonymizer "
-        rf"\[pipeline={pipeline_name}\]\. Fix: add an anonymizer",
+        match=rf"\['email'\] would reach the sink without an anonymizer that covers them "
+        rf"\('email': 'email' \(tagged pii=\) as read: no anonymizer covers it\) "
+        rf"\[pipeline={pipeline_name}, source=broken\]\. Fix: add an anonymizer",
     ):
         etl.Pipeline(pipeline_name, Broken(), sink=sink, pii=["email"]).run()

@@ -355,9 +355,10 @@ def _fuzz_texts(alphabet: list[str], count: int, seed: int, longest: int = 25) -
 def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
     import re2
 
-    from etl_express.anonymizers.scrub import _RULES_BEFORE_CHECKSUMS, _replace_emails_native
+    from etl_express.anonymizers.scrub_kernels import replace_emails_native
+    from etl_express.anonymizers.scrub_rules import RULES_BEFORE_CHECKSUMS
 
-    rule = next(r for r in _RULES_BEFORE_CHECKSUMS if r.kind == "email")
+    rule = next(r for r in RULES_BEFORE_CHECKSUMS if r.kind == "email")
     alphabet = [*list("ab.-_%+@@@ 1,Z"), "я", "ё", "é", "Ⅻ", "٣", "\xa0", "—", "𝔸", "\t"]
     texts = [
         *_fuzz_texts(alphabet, 60000, 3),
@@ -377,7 +378,7 @@ def test_compiled_email_rule_replaces_exactly_what_re2_does() -> None:
     arr = pa.array([*texts, None])
     want = [re2.sub(rule.pattern, r"\1<EMAIL>\3", t) for t in texts] + [None]
     for piece, expected in ((arr, want), (arr.slice(7, 1000), want[7:1007])):
-        assert _replace_emails_native(piece, rule).to_pylist() == expected
+        assert replace_emails_native(piece, rule).to_pylist() == expected
 
 
 def _phone_like_texts(count: int, seed: int) -> list[str]:
@@ -414,7 +415,7 @@ def _phone_like_texts(count: int, seed: int) -> list[str]:
 def test_compiled_phone_rules_replace_exactly_what_re2_does() -> None:
     import re2
 
-    from etl_express.anonymizers import scrub
+    from etl_express.anonymizers import scrub_kernels, scrub_rules
 
     texts = _phone_like_texts(40_000, 9) + _fuzz_texts(
         [*list("0123456789 -()+7_a\t."), "я", "\xa0"], 20_000, 4
@@ -422,17 +423,19 @@ def test_compiled_phone_rules_replace_exactly_what_re2_does() -> None:
     arr = pa.array([*texts, None])
     rules = [
         r
-        for r in scrub._RULES_BEFORE_CHECKSUMS + scrub._RULES_AFTER_CHECKSUMS
+        for r in scrub_rules.RULES_BEFORE_CHECKSUMS + scrub_rules.RULES_AFTER_CHECKSUMS
         if r.native is not None
     ]
     assert {r.kind for r in rules} == {"phone"} and len(rules) == 2
     for rule in rules:
         want = [re2.sub(rule.pattern, r"\1<PHONE>\3", t) for t in texts] + [None]
         assert sum(w != t for w, t in zip(want, texts)) > 1_000  # the fuzz reaches the matches
-        got = scrub._replace_program_native(arr, rule.native, "<PHONE>").to_pylist()
+        got = scrub_kernels.replace_program_native(arr, rule.native, "<PHONE>").to_pylist()
         assert got == want
         assert (
-            scrub._replace_program_native(arr.slice(11, 500), rule.native, "<PHONE>").to_pylist()
+            scrub_kernels.replace_program_native(
+                arr.slice(11, 500), rule.native, "<PHONE>"
+            ).to_pylist()
             == want[11:511]
         )
 
@@ -450,10 +453,10 @@ def test_replace_program_refuses_malformed_programs() -> None:
 def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
     import re2
 
-    from etl_express.anonymizers import scrub
+    from etl_express.anonymizers import scrub_kernels, scrub_rules
 
     alphabet = (
-        list("0123456789 ()-.\t\n\v\f\r@a")
+        list("0123456789 ()-.\t\n\v\f\r@a++")
         + list("паспортПАСПОРТсерияСЕРИЯиИвыданВЫДАН")
         + ["\u1c80", "\u1c81", "\u1c82", "\u1c83", "\u1c84", "\u1c85", "ё", "\U0001d400"]
     )
@@ -476,11 +479,13 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
         for _ in range(10_000)
     ]
     arr = pa.array([*texts, None])
-    picked, context = scrub._gates(arr)
-    assert picked.to_pylist() == [bool(re2.search(scrub.PREFILTER, t)) for t in texts] + [False]
-    assert context.to_pylist() == [bool(re2.search(scrub.PASSPORT_CONTEXT, t)) for t in texts] + [
+    picked, context = scrub_kernels.gates(arr)
+    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts] + [
         False
     ]
+    assert context.to_pylist() == [
+        bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts
+    ] + [False]
     assert sum(context.to_pylist()) > 5_000
 
 
@@ -520,14 +525,18 @@ def test_scrub_gives_the_same_text_with_and_without_the_extension(
 def test_digit_run_gate_flags_every_check_digit_candidate() -> None:
     import re2
 
-    from etl_express.anonymizers import scrub
+    from etl_express.anonymizers import scrub_kernels, scrub_rules
 
     texts = _fuzz_texts(list("0123456789" * 4 + " -  -.a(я"), 40_000, 21, longest=40)
-    flags = scrub._digit_runs(pa.array([*texts, None])).to_pylist()
-    has_candidate = [re2.search(scrub.CHECKSUM_CANDIDATE, t) is not None for t in texts]
+    flags = scrub_kernels.digit_runs(pa.array([*texts, None])).to_pylist()
+    has_candidate = [re2.search(scrub_rules.CHECKSUM_CANDIDATE, t) is not None for t in texts]
     assert sum(has_candidate) > 1_000
     assert all(f for f, c in zip(flags, has_candidate) if c)  # a superset: no candidate is skipped
     assert flags[-1] is False
     ten = "".join(str(d % 10) for d in range(1, 11))
     spaced, nine, glued = " ".join(ten[i : i + 2] for i in range(0, 10, 2)), ten[:9], "a" + ten
-    assert scrub._digit_runs(pa.array([spaced, nine, glued])).to_pylist() == [True, False, True]
+    assert scrub_kernels.digit_runs(pa.array([spaced, nine, glued])).to_pylist() == [
+        True,
+        False,
+        True,
+    ]

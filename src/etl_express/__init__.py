@@ -27,6 +27,8 @@ _EXPORTS = {
     "ETLError": ".errors",
     "Pipeline": ".pipeline",
     "QualityError": ".errors",
+    "Replication": ".replication",
+    "ReplicationResult": ".replication",
     "RunLockedError": ".errors",
     "RunResult": ".result",
     "SecretRef": ".secrets",
@@ -36,6 +38,7 @@ _EXPORTS = {
     "SourceError": ".errors",
     "Transformer": ".transformers.base",
     "configure_logging": ".logs",
+    "forget": "._forget",
     "read": "._read",
     "read_arrow": "._read",
     "read_batches": "._read",
@@ -53,6 +56,7 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:
+    from ._forget import forget
     from ._read import read, read_arrow, read_batches, read_pandas
     from ._status import status
     from .anonymizers.base import Anonymizer
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     from .logs import configure_logging
     from .pipeline import Pipeline
     from .quality import CheckResult
+    from .replication import Replication, ReplicationResult
     from .result import RunResult
     from .secrets import SecretRef, secret
     from .sinks.base import Sink
@@ -84,6 +89,8 @@ __all__ = [
     "ETLError",
     "Pipeline",
     "QualityError",
+    "Replication",
+    "ReplicationResult",
     "RunLockedError",
     "RunResult",
     "SecretRef",
@@ -94,6 +101,7 @@ __all__ = [
     "Transformer",
     "__version__",
     "configure_logging",
+    "forget",
     "read",
     "read_arrow",
     "read_batches",

@@ -486,3 +486,199 @@ done:
     PyBuffer_Release(&kinds_view);
     return result;
 }
+
+/*
+ *   copy_changed(payload, existing, compare, key) -> bytes
+ *       Which rows of a binary COPY payload would change the target. `payload` is a whole
+ *       binary COPY stream (header, rows, trailer) whose rows have len(compare) fields, in
+ *       strictly increasing order of the integer field number `key`; `existing` is the
+ *       target's binary COPY output for the fields whose `compare` byte is not 0 (in payload
+ *       order), ordered by the same key. One byte a payload row: 0 when `existing` holds a
+ *       row with its key whose compared fields are the same, else 1. A field is the same when
+ *       its bytes are (binary COPY fields of one type are equal exactly when the values are
+ *       identical); a field whose compare byte is 'n' is a numeric, compared after dropping
+ *       the zero base-10000 digits PostgreSQL drops on receipt (weight adjusted), since the
+ *       payload may carry them. A malformed stream, a key that is NULL, not 2, 4 or 8 bytes,
+ *       or out of order raises ValueError (the caller then writes every row).
+ */
+typedef struct {
+    const uint8_t *p, *end;
+    int done; /* the trailer (or the end of the data) was read */
+} Stream;
+
+static int stream_start(Stream *s, const uint8_t *buf, Py_ssize_t len) {
+    s->p = buf;
+    s->end = buf + len;
+    s->done = 0;
+    if (len < 19 || memcmp(buf, "PGCOPY\n\377\r\n\0", 11) != 0) return -1;
+    uint32_t ext = ((uint32_t)buf[15] << 24) | ((uint32_t)buf[16] << 16) | ((uint32_t)buf[17] << 8) | buf[18];
+    if (ext > (uint32_t)(len - 19)) return -1;
+    s->p = buf + 19 + ext;
+    return 0;
+}
+
+/* the next row's fields: starts (NULL for a NULL field) and lengths; 0 at the trailer or the
+   end of the data (and ever after), 1 for a row, -1 when malformed */
+static int next_row(Stream *s, Py_ssize_t nfields, const uint8_t **starts, int32_t *lens) {
+    if (s->done) return 0;
+    if (s->end - s->p < 2) {
+        s->done = 1;
+        return s->p == s->end ? 0 : -1;
+    }
+    int16_t n = (int16_t)(((uint16_t)s->p[0] << 8) | s->p[1]);
+    s->p += 2;
+    if (n == -1) {
+        s->done = 1;
+        return 0;
+    }
+    if (n != nfields) return -1;
+    for (Py_ssize_t f = 0; f < nfields; f++) {
+        if (s->end - s->p < 4) return -1;
+        int32_t len = (int32_t)(((uint32_t)s->p[0] << 24) | ((uint32_t)s->p[1] << 16) | ((uint32_t)s->p[2] << 8) | s->p[3]);
+        s->p += 4;
+        if (len < -1 || len > s->end - s->p) return -1;
+        starts[f] = len < 0 ? NULL : s->p;
+        lens[f] = len;
+        if (len > 0) s->p += len;
+    }
+    return 1;
+}
+
+static int key_value(const uint8_t *p, int32_t len, int64_t *out) {
+    if (p == NULL || (len != 2 && len != 4 && len != 8)) return -1;
+    uint64_t v = 0;
+    for (int32_t i = 0; i < len; i++) v = (v << 8) | p[i];
+    if (len == 2) *out = (int16_t)v;
+    else if (len == 4) *out = (int32_t)v;
+    else *out = (int64_t)v;
+    return 0;
+}
+
+/* a binary numeric without leading and trailing zero digits: its digits, their count and weight */
+static int numeric_core(const uint8_t *p, int32_t len, const uint8_t **digits, int *ndigits, int *weight) {
+    if (len < 8) return -1;
+    int n = be16(p);
+    if (len != 8 + 2 * n) return -1;
+    int w = (int16_t)be16(p + 2);
+    const uint8_t *d = p + 8;
+    while (n > 0 && be16(d) == 0) {
+        d += 2;
+        n--;
+        w--;
+    }
+    while (n > 0 && be16(d + 2 * (n - 1)) == 0) n--;
+    *digits = d;
+    *ndigits = n;
+    *weight = n ? w : 0;
+    return 0;
+}
+
+/* the sign PostgreSQL stores: a zero is positive; NaN and the infinities keep theirs */
+static uint16_t numeric_sign(const uint8_t *p, int ndigits) {
+    uint16_t sign = be16(p + 4);
+    return ndigits || (sign & 0xC000) == 0xC000 ? sign : 0;
+}
+
+static int same_numeric(const uint8_t *a, int32_t alen, const uint8_t *b, int32_t blen) {
+    const uint8_t *da, *db;
+    int na, nb, wa, wb;
+    if (numeric_core(a, alen, &da, &na, &wa) < 0 || numeric_core(b, blen, &db, &nb, &wb) < 0) return 0;
+    return na == nb && wa == wb && numeric_sign(a, na) == numeric_sign(b, nb) && be16(a + 6) == be16(b + 6) &&
+           memcmp(da, db, (size_t)(2 * na)) == 0;
+}
+
+static int same_field(uint8_t how, const uint8_t *a, int32_t alen, const uint8_t *b, int32_t blen) {
+    if (a == NULL || b == NULL) return a == NULL && b == NULL;
+    if (how == 'n') return same_numeric(a, alen, b, blen);
+    return alen == blen && memcmp(a, b, (size_t)alen) == 0;
+}
+
+PyObject *copy_changed(PyObject *self, PyObject *args) {
+    Py_buffer pay, old, cmp;
+    Py_ssize_t key;
+    if (!PyArg_ParseTuple(args, "y*y*y*n", &pay, &old, &cmp, &key)) return NULL;
+    PyObject *result = NULL, *out = NULL;
+    Py_ssize_t nfields = cmp.len, ncompared = 0, key_at = -1;
+    const uint8_t *compare = cmp.buf;
+    for (Py_ssize_t f = 0; f < nfields; f++) {
+        if (f == key) key_at = compare[f] ? ncompared : -1;
+        if (compare[f]) ncompared++;
+    }
+    const uint8_t **starts = PyMem_Calloc((size_t)(nfields + ncompared + 1), sizeof(uint8_t *));
+    int32_t *lens = PyMem_Calloc((size_t)(nfields + ncompared + 1), sizeof(int32_t));
+    if (starts == NULL || lens == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (nfields < 1 || nfields > 1600 || key < 0 || key >= nfields || key_at < 0) {
+        PyErr_SetString(PyExc_ValueError, "the compared fields must include the key");
+        goto done;
+    }
+    Stream ps, os;
+    if (stream_start(&ps, pay.buf, pay.len) < 0 || stream_start(&os, old.buf, old.len) < 0) {
+        PyErr_SetString(PyExc_ValueError, "not a binary COPY stream");
+        goto done;
+    }
+    Py_ssize_t cap = 1024, rows = 0;
+    out = PyBytes_FromStringAndSize(NULL, cap);
+    if (out == NULL) goto done;
+    const uint8_t **ostarts = starts + nfields;
+    int32_t *olens = lens + nfields;
+    int have_old = 0; /* 0: nothing read yet, 1: okey is the current target row, -1: no more */
+    int64_t prev = 0, okey = 0;
+    const char *why = NULL;
+    for (;;) {
+        int r = next_row(&ps, nfields, starts, lens);
+        if (r == 0) break;
+        int64_t k;
+        if (r < 0) why = "malformed payload row";
+        else if (key_value(starts[key], lens[key], &k) < 0) why = "the key is NULL or not an integer";
+        else if (rows > 0 && k <= prev) why = "the payload's keys are not strictly increasing";
+        if (why != NULL) break;
+        prev = k;
+        while (have_old == 0 || (have_old == 1 && okey < k)) { /* to the first target key >= k */
+            int o = next_row(&os, ncompared, ostarts, olens);
+            if (o == 0) {
+                have_old = -1;
+                break;
+            }
+            int64_t next;
+            if (o < 0 || key_value(ostarts[key_at], olens[key_at], &next) < 0 || (have_old == 1 && next <= okey)) {
+                why = "malformed or unordered target rows";
+                break;
+            }
+            okey = next;
+            have_old = 1;
+        }
+        if (why != NULL) break;
+        uint8_t changed = 1;
+        if (have_old == 1 && okey == k) {
+            changed = 0;
+            for (Py_ssize_t f = 0, j = 0; f < nfields && !changed; f++) {
+                if (!compare[f]) continue;
+                changed = !same_field(compare[f], starts[f], lens[f], ostarts[j], olens[j]);
+                j++;
+            }
+        }
+        if (rows == cap) {
+            cap *= 2;
+            if (_PyBytes_Resize(&out, cap) < 0) goto done;
+        }
+        ((uint8_t *)PyBytes_AS_STRING(out))[rows++] = changed;
+    }
+    if (why != NULL) {
+        PyErr_SetString(PyExc_ValueError, why);
+        goto done;
+    }
+    if (_PyBytes_Resize(&out, rows) < 0) goto done;
+    result = out;
+    out = NULL;
+done:
+    Py_XDECREF(out);
+    PyMem_Free(starts);
+    PyMem_Free(lens);
+    PyBuffer_Release(&pay);
+    PyBuffer_Release(&old);
+    PyBuffer_Release(&cmp);
+    return result;
+}

@@ -464,14 +464,23 @@ done:
     return result;
 }
 
-/* E.164 of one phone: the digits are gathered two bytes after dst, leaving room for "+7". */
+/* E.164 of one phone: the digits are gathered two bytes after dst, leaving room for "+7".
+   -1 (the value is copied and flagged): not a number these rules know, for libphonenumber to
+   read: a '+' before a country code other than 7 (or before a +7 number that is not eleven
+   digits), or an international prefix (00, or Russia's 8 10) before the digits. */
 static Py_ssize_t phone_value(const uint8_t *t, Py_ssize_t len, uint8_t *dst, const void *ctx) {
     (void)ctx;
     uint8_t *d = dst + 2;
     Py_ssize_t n = 0;
-    for (Py_ssize_t j = 0; j < len; j++)
+    int plus = 0;
+    for (Py_ssize_t j = 0; j < len; j++) {
         if (t[j] >= '0' && t[j] <= '9') d[n++] = t[j];
+        else if (t[j] == '+' && n == 0) plus = 1;
+    }
     if (n == 0) return 0;
+    if (plus && !(n == 11 && d[0] == '7')) return -1;
+    if (!plus && n >= 3 && (d[0] == '0' && d[1] == '0')) return -1;
+    if (!plus && n > 11 && d[0] == '8' && d[1] == '1' && d[2] == '0') return -1;
     if (n == 11 && (d[0] == '7' || d[0] == '8')) {
         dst[0] = '+';
         dst[1] = '7';
@@ -501,7 +510,7 @@ static PyObject *phone_e164(PyObject *self, PyObject *args) {
     /* a value grows by at most two bytes ("+7" before ten digits); the digits are gathered
        two bytes after the value's start, so two more bytes of room cover the last one */
     Py_ssize_t bound = checked_size(rows, 2, (Py_ssize_t)(off[rows] - off[0]) + 2);
-    result = bound < 0 ? NULL : map_strings(off, rows, data.buf, bound, phone_value, NULL, 0);
+    result = bound < 0 ? NULL : map_strings(off, rows, data.buf, bound, phone_value, NULL, 1);
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     return result;
@@ -801,15 +810,21 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
-            Py_ssize_t n = off[r + 1] - off[r], digits = 0, m = 0;
+            Py_ssize_t n = off[r + 1] - off[r], digits = 0, plus_digits = -1, m = 0;
             int hit = memchr(t, '@', n) != NULL;
-            for (Py_ssize_t i = 0; i < n && !hit; i++) {  /* [0-9](?:[\s().\-]*[0-9]){9} */
+            /* [0-9](?:[\s().\-]*[0-9]){9} or \+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}; plus_digits
+               counts the digits since the last '+' (-1: none since a byte that breaks the run) */
+            for (Py_ssize_t i = 0; i < n && !hit; i++) {
                 uint8_t c = t[i];
                 if (c >= '0' && c <= '9') {
-                    hit = ++digits >= 10;
+                    hit = ++digits >= 10 || (plus_digits >= 0 && ++plus_digits >= 7);
+                } else if (c == '+') {
+                    digits = 0;
+                    plus_digits = 0;
                 } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
                              c == '-' || c == '.')) {
                     digits = 0;
+                    plus_digits = -1;
                 }
             }
             int extended_c = memchr(t, 0xE1, n) != NULL, context;
@@ -864,6 +879,59 @@ static PyObject *digit_runs(PyObject *self, PyObject *args) {
     }
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
+    return flags;
+}
+
+/* The code point of the UTF-8 sequence at t[*i] (any length; a sequence cut short by the end
+   of the value gives U+FFFD), advancing *i past it. Nothing is read at or beyond t[n]. */
+static inline uint32_t utf8_at(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i) {
+    uint8_t c = t[*i];
+    Py_ssize_t need = c < 0x80 ? 0 : c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
+    if (need > 0 && *i + need >= n) {  /* the sequence runs past the value */
+        *i = n;
+        return 0xFFFD;
+    }
+    uint32_t cp = need == 0 ? c : need == 1 ? (c & 0x1Fu) : need == 2 ? (c & 0x0Fu) : (c & 0x07u);
+    for (Py_ssize_t k = 1; k <= need; k++) cp = (cp << 6) | (t[*i + k] & 0x3Fu);
+    *i += need + 1;
+    return cp;
+}
+
+/* special_rows(offsets, rows, data, bitmap) -> flags: rows holding a code point whose bit is
+   set in bitmap (bit cp of byte cp / 8; code points beyond the bitmap are not flagged). */
+static PyObject *special_rows(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj, *flags = NULL;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data, bits;
+    if (!PyArg_ParseTuple(args, "Ony*y*", &offsets_obj, &rows, &data, &bits)) return NULL;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
+        const int32_t *off = (const int32_t *)offsets_view.buf;
+        flags = PyBytes_FromStringAndSize(NULL, rows);
+        if (flags != NULL) {
+            uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
+            const uint8_t *src = (const uint8_t *)data.buf, *bm = (const uint8_t *)bits.buf;
+            uint64_t limit = (uint64_t)bits.len * 8;
+            Py_BEGIN_ALLOW_THREADS
+            for (Py_ssize_t r = 0; r < rows; r++) {
+                const uint8_t *t = src + off[r];
+                Py_ssize_t n = off[r + 1] - off[r];
+                int hit = 0;
+                for (Py_ssize_t i = 0; i < n && !hit;) {
+                    if (t[i] < 0x80) {
+                        i++;
+                        continue;
+                    }
+                    uint32_t cp = utf8_at(t, n, &i);
+                    hit = cp < limit && ((bm[cp >> 3] >> (cp & 7)) & 1);
+                }
+                f[r] = (uint8_t)hit;
+            }
+            Py_END_ALLOW_THREADS
+        }
+        PyBuffer_Release(&offsets_view);
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&bits);
     return flags;
 }
 
@@ -1153,6 +1221,7 @@ done:
 /* _copyread.c: PostgreSQL binary COPY into Arrow buffers (the read side of the PostgreSQL path) */
 PyObject *copy_drain(PyObject *self, PyObject *args);
 PyObject *copy_decode(PyObject *self, PyObject *args);
+PyObject *copy_changed(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"blake2b_tokens", blake2b_tokens, METH_VARARGS,
@@ -1162,7 +1231,8 @@ static PyMethodDef methods[] = {
      "blake2b_lanes(enable=None) -> int: 4 when blake2b_tokens hashes four values at a time (AVX2), else 1; "
      "True/False turns the four-lane path on (where the CPU has AVX2) or off."},
     {"phone_e164", phone_e164, METH_VARARGS,
-     "phone_e164(offsets, rows, data) -> (offsets, data): phones of an Arrow string array in E.164."},
+     "phone_e164(offsets, rows, data) -> (offsets, data, unsure): phones of an Arrow string array in E.164; "
+     "rows flagged in unsure (other countries, international prefixes) are copied for libphonenumber."},
     {"replace_ascii_emails", replace_ascii_emails, METH_VARARGS,
      "replace_ascii_emails(offsets, rows, data, placeholder) -> (offsets, data, unsure): ScrubPII's email rule "
      "on ASCII contexts; rows flagged in unsure need RE2."},
@@ -1171,6 +1241,9 @@ static PyMethodDef methods[] = {
      "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
     {"scrub_gates", scrub_gates, METH_VARARGS,
      "scrub_gates(offsets, rows, data) -> (picked, passport): ScrubPII's prefilter and passport-context flags."},
+    {"special_rows", special_rows, METH_VARARGS,
+     "special_rows(offsets, rows, data, bitmap) -> flags: rows holding a code point set in the bitmap "
+     "(ScrubPII's Unicode spaces, dashes and digits)."},
     {"digit_runs", digit_runs, METH_VARARGS,
      "digit_runs(offsets, rows, data, min_digits) -> flags: rows with a run of digits/spaces/dashes holding "
      "min_digits digits."},
@@ -1182,6 +1255,9 @@ static PyMethodDef methods[] = {
     {"copy_decode", copy_decode, METH_VARARGS,
      "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged): binary COPY rows "
      "decoded into Arrow buffers; flagged: dates/timestamps out of the common format's range."},
+    {"copy_changed", copy_changed, METH_VARARGS,
+     "copy_changed(payload, existing, compare, key) -> bytes: one byte a payload row, 0 when the target's "
+     "rows (existing) hold it unchanged."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native",

@@ -13,7 +13,9 @@ from .format import to_records
 from .retry import as_etl_error
 from .secrets import SecretLike
 from .sinks.postgres import split_table
+from .store import tables
 from .store.database import libpq_url, mask_url, resolve_url
+from .store.tables import TableName
 
 
 @contextmanager
@@ -37,22 +39,30 @@ def _select(
     dsn: str,
     as_of: Any = None,
 ) -> tuple[str, tuple[Any, ...]]:
-    """The query text and its parameters (``as_of``: the versions live at that moment)."""
+    """The query text and its parameters (``as_of``: the versions live at that moment;
+    ``order_by=None``: the primary key's order)."""
     import psycopg
 
     schema, name = split_table(table)
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-    query = sql.SQL("SELECT {} FROM {}.{}").format(
-        cols, sql.Identifier(schema), sql.Identifier(name)
+    cols: sql.Composable = (
+        sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
     )
+    where: sql.Composable = sql.SQL("")
     params: tuple[Any, ...] = ()
     with psycopg.connect(dsn) as pgconn:  # render identifiers safely for this server
         if as_of is not None:
-            from .sinks.history import as_of_filter
+            from .sinks.history import as_of_query
 
-            where, moment = as_of_filter(pgconn, schema, name, as_of)
-            query += where
+            cols, where, moment = as_of_query(pgconn, schema, name, columns, as_of)
             params = (moment,)
+        query = (
+            sql.SQL("SELECT {} FROM {}.{}").format(
+                cols, sql.Identifier(schema), sql.Identifier(name)
+            )
+            + where
+        )
+        if order_by is None:
+            order_by = tables.primary_key(pgconn, TableName(schema, name))
         if order_by:
             query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
         if limit is not None:
@@ -90,7 +100,8 @@ def read_batches(
     order_by: Sequence[str] | None = None,
     as_of: Any = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream ``table`` from the PostgreSQL store as Arrow record batches."""
+    """Stream ``table`` from the PostgreSQL store as Arrow record batches, in primary-key
+    order unless ``order_by=`` says otherwise (see :func:`read`)."""
     with _executed(table, url, columns, limit, order_by, as_of) as cur:
         yield from cur.fetch_record_batch()
 
@@ -104,7 +115,8 @@ def read_arrow(
     order_by: Sequence[str] | None = None,
     as_of: Any = None,
 ) -> pa.Table:
-    """``table`` from the store as one Arrow table (its schema even when it is empty)."""
+    """``table`` from the store as one Arrow table (its schema even when it is empty), in
+    primary-key order unless ``order_by=`` says otherwise (see :func:`read`)."""
     with _executed(table, url, columns, limit, order_by, as_of) as cur:
         return cur.fetch_arrow_table()
 
@@ -146,8 +158,15 @@ def read(
     Values are str, int, float, bool, None, list or dict — timestamps as ISO 8601 strings,
     decimals as strings — so ``json.dumps`` works on every record. ``url`` defaults to
     ``ETL_EXPRESS_DATABASE_URL`` or the embedded server. ``as_of`` (a datetime or an ISO 8601
-    string; naive means UTC) returns the rows live at that moment of a table loaded with
-    ``PostgresSink(table, history=True)``.
+    string; naive means UTC) returns a table loaded with ``PostgresSink(table, history=True)``
+    exactly as ``read`` returned it at that moment: its versions loaded by then, with
+    ``_etl_valid_to`` and ``_etl_deleted_at`` as they stood (the current versions are those
+    with ``_etl_valid_to`` NULL; a later change or delete is not visible in it).
+
+    Rows come in the order of the table's primary key (so ``limit=`` takes the first keys and
+    two reads agree); ``order_by=["col", ...]`` sorts by other columns instead, and
+    ``order_by=[]`` asks for no order at all (the fastest, in whatever order PostgreSQL
+    returns). A table without a primary key has no default order.
     """
     for batch in read_batches(
         table, url=url, columns=columns, limit=limit, order_by=order_by, as_of=as_of

@@ -26,6 +26,9 @@ from .store.checkpoints import open_store, read_only
 from .store.declarations import declarations
 from .store.schema import SCHEMA, now
 
+# format and quality (pyarrow) are imported where a run uses them: ``etl-express status``
+# reads the store without loading pyarrow
+
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)
 WHOLE_RUN_KEYS = ("", "*")
 

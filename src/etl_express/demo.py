@@ -388,7 +388,27 @@ def run_demo(rows: int = 100_000, reset: bool = False, echo: Any = print) -> Any
     echo("three records from " + DEMO_TABLE + ":")
     for record in read(DEMO_TABLE, url=store_url, limit=3, order_by=["id"]):
         echo(json.dumps(record, ensure_ascii=False))
+    echo(next_steps(store_url, source_url))
     return result
+
+
+def next_steps(store_url: str, source_url: str) -> str:
+    """Where the demo's data is and what to try next (printed after a successful demo)."""
+    from .store.database import DATABASE_URL_ENV, mask_url
+
+    embedded = not os.environ.get(DATABASE_URL_ENV)
+    where = "the embedded PostgreSQL" if embedded else f"{DATABASE_URL_ENV}"
+    return f"""
+where the data is:
+  anonymized table  {DEMO_TABLE} in {where}: {mask_url(store_url)}
+  run state         schema etl_express there (runs, checkpoints, quarantine, logs)
+  demo source       database {DEMO_DB} on the same server: {mask_url(source_url)}
+what to try next:
+  etl-express status          every pipeline, its last run and freshness
+  etl-express ui              the dashboard at http://127.0.0.1:8765/ (Ctrl+C stops it)
+  etl-express runs            the run history; etl-express logs show demo_customers
+  python -c "import etl_express as etl; print(*etl.read('{DEMO_TABLE}', limit=3))"
+  etl-express demo --reset    load everything again"""
 
 
 __all__ = ["build_pipeline", "generate_customers", "load_table", "run_demo"]

@@ -7,9 +7,10 @@ callers pass column names, positions and counts, never record contents.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Any
 
+from ._literals import without_literals
 from ._masking import mask_secrets
 
 
@@ -66,16 +67,19 @@ class RunLockedError(ETLError):
     """Another live process is running the same pipeline partition."""
 
 
-_QUOTED_VALUE = re.compile(r':\s*".*"\s*$', re.DOTALL)
+#: the identifiers a PostgreSQL error reports in fields of its own (psycopg ``Diagnostic``)
+_DIAG_NAMES = ("column_name", "table_name", "schema_name", "constraint_name", "datatype_name")
 
 
-def safe_pg_message(exc: BaseException) -> str:
+def safe_pg_message(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     """A driver error's message without any value from the data, for every sink and store.
 
     Only the primary message is kept (``DETAIL`` lines such as ``Key (email)=(...)`` or
-    ``Failing row contains (...)`` and the SQL text SQLAlchemy appends are dropped), and a
-    trailing quoted value as in ``invalid input syntax for type integer: "..."`` is replaced
-    by ``<value>``.
+    ``Failing row contains (...)`` and the SQL text SQLAlchemy appends are dropped), with its
+    SQLSTATE, and every quoted literal in it is replaced by ``<value>`` wherever it stands
+    (:func:`etl_express._literals.without_literals`), except the names PostgreSQL reports as
+    the column, table, schema, constraint or type and the known ``identifiers`` (the
+    pipeline's columns and tables). Callers reach it through :mod:`etl_express._privacy`.
     """
     orig = getattr(exc, "orig", None)  # SQLAlchemy's wrapper: the driver's own error
     if isinstance(orig, BaseException) and getattr(exc, "diag", None) is None:
@@ -84,7 +88,10 @@ def safe_pg_message(exc: BaseException) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     if not primary:
         primary = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    primary = _QUOTED_VALUE.sub(": <value>", primary.splitlines()[0] if primary else primary)
+    names = [*identifiers]
+    if diag is not None:
+        names += [n for n in (getattr(diag, f, None) for f in _DIAG_NAMES) if isinstance(n, str)]
+    primary = without_literals(primary.splitlines()[0] if primary else primary, names)
     state = getattr(diag, "sqlstate", None) if diag is not None else None
     text = f"{primary} (SQLSTATE {state})" if state else primary
     return text if diag is not None else f"{type(exc).__name__}: {text}"

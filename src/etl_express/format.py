@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,52 @@ def is_json_field(field: pa.Field) -> bool:
     )
 
 
+#: field metadata naming the PostgreSQL type a column was declared with at the source
+#: (``character(10)``, ``integer``, ``numeric(15,2)``, ``uuid``...): a PostgreSQL sink creates
+#: the target column with it, so the copy answers the same SQL as the source
+DECLARED_TYPE = b"etl_express:pg_type"
+
+
+def declared_type(field: pa.Field) -> str | None:
+    """The PostgreSQL type ``field`` was declared with at the source, if it carries one."""
+    value = (field.metadata or {}).get(DECLARED_TYPE)
+    return value.decode("utf-8") if value else None
+
+
+def with_declared_type(field: pa.Field, pg_type: str | None) -> pa.Field:
+    """``field`` carrying ``pg_type`` as its declared type (``None``: carrying none)."""
+    metadata = {k: v for k, v in (field.metadata or {}).items() if k != DECLARED_TYPE}
+    if pg_type:
+        metadata[DECLARED_TYPE] = pg_type.encode("utf-8")
+    return field.with_metadata(metadata) if metadata else field.remove_metadata()
+
+
+def keep_declared_types(
+    before: pa.Schema, after: pa.RecordBatch, rewritten: Collection[str] = ()
+) -> pa.RecordBatch:
+    """``after`` (a step's output for a batch of schema ``before``) with a declared type left
+    only where it still describes the values: on a column the step kept as it was (same
+    name and Arrow type) or renamed without rebuilding its field, and not in ``rewritten``
+    (the columns an anonymizer covers: an anonymized column takes the type its anonymizer
+    produces). A step that builds a new field for a column drops its declared type itself."""
+    was = {f.name: f for f in before}
+    fields = []
+    changed = False
+    for f in after.schema:
+        pg_type = declared_type(f)
+        if pg_type is not None:
+            old = was.get(f.name)
+            if f.name in rewritten or (old is not None and old.type != f.type):
+                f = with_declared_type(f, None)
+                changed = True
+        fields.append(f)
+    if not changed:
+        return after
+    return pa.RecordBatch.from_arrays(
+        after.columns, schema=pa.schema(fields, after.schema.metadata)
+    )
+
+
 def _parse_json(value: Any) -> Any:
     return None if value is None else json.loads(value)
 
@@ -184,6 +230,12 @@ def _canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa
     return arr.cast(target)
 
 
+def _with_tags(field: pa.Field, origin: pa.Field) -> pa.Field:
+    """``field`` with this module's metadata of ``origin`` (its JSON tag, its declared type)."""
+    tags = {k: v for k, v in (origin.metadata or {}).items() if k.startswith(b"etl_express:")}
+    return field.with_metadata({**(field.metadata or {}), **tags}) if tags else field
+
+
 def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None) -> pa.RecordBatch:
     """Rename columns to snake_case and cast them to canonical types (vectorized); two
     columns that normalize to one name raise :class:`ColumnCollisionError`."""
@@ -197,11 +249,14 @@ def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None)
     _check_unique(names, batch.schema.names, source=source)
     arrays = []
     fields = []
-    for name, col in zip(names, batch.columns):
+    for name, f, col in zip(names, batch.schema, batch.columns):
         target = TIMESTAMP if name == LOADED_AT else canonical_type(col.type)
         arrays.append(_canonical_array(col, target))
         nested = pa.types.is_string(target) and pa.types.is_nested(col.type)
-        fields.append(pa.field(name, target, metadata=JSON_METADATA if nested else None))
+        field = pa.field(name, target, metadata=JSON_METADATA if nested else None)
+        if target == col.type:  # a column already canonical keeps its tags
+            field = _with_tags(field, f)
+        fields.append(field)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
 

@@ -8,6 +8,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from ._durations import DurationLike, parse_duration
 from ._engine.declarations import declare
 from ._engine.parallel import run_partitions
@@ -15,8 +17,8 @@ from ._engine.replay import ReplayResult, replay
 from ._engine.run import run_partition
 from ._validate import name_list
 from .anonymizers.base import Anonymizer
-from .anonymizers.guard import check_pipeline
-from .anonymizers.records import anonymize_record
+from .anonymizers.detection import DEFAULT_POLICY, check_policy
+from .anonymizers.guard import check_partitions, check_pipeline, plan_for
 from .errors import ETLConfigError
 from .format import normalize_name
 from .quality import resolve_policies
@@ -56,7 +58,12 @@ class Pipeline:
         anonymizers: applied in order after the transformers, before anything is written.
         sink: where rows go (default ``PostgresSink(table=name)``).
         pii: extra columns tagged as personal data (besides ``source.pii``); the run refuses
-            to start unless an anonymizer covers each of them.
+            to start unless an anonymizer covers each of them and every column derived from
+            them (column lineage, see docs/anonymization.md).
+        not_pii: columns declared not to be personal data, each with the reason, e.g.
+            ``{"email_domain": "the domain only"}``: a column derived from personal data is
+            personal unless declared here. The declarations are logged with each run and
+            recorded in its quality checks (``not_pii``).
         max_error_rate: the largest share of quarantined rows a run may have and succeed
             (default 0.0001, one row in 10,000).
         required: columns that must never be null or empty (the ``required_columns`` check).
@@ -74,6 +81,11 @@ class Pipeline:
             reconciliation always resumes on the next run.
         freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
             ``timedelta``); the basis of ``etl-express status`` and availability figures.
+        detect_pii: what to do when an untagged text or JSON column looks like personal data
+            (sampled before its first write, see :mod:`etl_express.anonymizers.detection`):
+            ``"refuse"`` (default) stops the run before anything is written, naming the
+            column and the kind; ``"warn"`` logs the finding and loads the column; ``"off"``
+            does not sample.
     """
 
     def __init__(
@@ -85,6 +97,7 @@ class Pipeline:
         anonymizers: Sequence[Anonymizer] = (),
         sink: Sink | None = None,
         pii: Sequence[str] = (),
+        not_pii: Mapping[str, str] | None = None,
         max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
         required: Sequence[str] = (),
         checks: Mapping[str, str] | None = None,
@@ -94,6 +107,7 @@ class Pipeline:
         deletes: str | None = None,
         reconcile_every: DurationLike | None = None,
         freshness: str | dt.timedelta | None = None,
+        detect_pii: str = DEFAULT_POLICY,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -124,6 +138,7 @@ class Pipeline:
         self.pii = sorted(
             {normalize_name(c) for c in (*source.pii, *name_list(pii, "pii", "Pipeline"))}
         )
+        self.not_pii = _declarations(not_pii, name)
         self.max_error_rate = max_error_rate
         self.required = [normalize_name(c) for c in name_list(required, "required", "Pipeline")]
         self.check_policies = resolve_policies(checks)
@@ -135,6 +150,7 @@ class Pipeline:
         if deletes is not None:
             self.transformers.extend(deletion_mark_steps(source))
         self.freshness = parse_duration(freshness, where={"pipeline": name})
+        self.detect_pii = check_policy(detect_pii, where={"pipeline": name})
         self._store: CheckpointStore | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -177,6 +193,7 @@ class Pipeline:
         one Airflow mapped task each); each keeps its own checkpoint.
         """
         specs = list(self.source.partitions(n))
+        check_partitions(self, specs)  # bounds over a personal column would be its values
         try:
             json.dumps(specs)
         except TypeError as exc:
@@ -199,7 +216,9 @@ class Pipeline:
         return replay(self, ids=ids, run_id=run_id)
 
     def check_pii_coverage(self) -> None:
-        """Refuse to run when personal data could get through: see
+        """Refuse to run when personal data could get through — an unknown configured
+        column, a personal column (tagged, anonymized, or derived from one) reaching the
+        sink uncovered, personal data in a position: see
         :func:`etl_express.anonymizers.guard.check_pipeline`."""
         check_pipeline(self)
 
@@ -226,6 +245,7 @@ class Pipeline:
         ``.result``) when the run fails; everything committed before the failure stays
         committed and the next run resumes from there.
         """
+        check_partitions(self, [partition, *(partitions or ())])
         if workers is not None or partitions is not None:
             if partition is not None:
                 raise ETLConfigError(
@@ -242,9 +262,42 @@ class Pipeline:
         return run_partition(self, partition, reset=reset)
 
     def anonymize_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """Anonymize one raw record (a quarantined one) the way this pipeline would
-        (see :func:`etl_express.anonymizers.records.anonymize_record`)."""
-        return anonymize_record(record, self.anonymizers, self.pii)
+        """One raw record (as read) in the form quarantine stores it: each personal column
+        anonymized as this pipeline anonymizes the column it becomes, or dropped (see
+        :meth:`etl_express._privacy.PrivacyPlan.protect_record`)."""
+        plan = plan_for(self)
+        if not plan.flow.complete or any(normalize_name(k) not in plan.flow.source for k in record):
+            columns = [*plan.source_columns, *(normalize_name(k) for k in record)]
+            schema = pa.schema([pa.field(c, pa.string()) for c in dict.fromkeys(columns)])
+            plan = plan_for(self, schema)
+        return plan.protect_record(record, 0)
+
+
+def _declarations(not_pii: Mapping[str, str] | None, pipeline: str) -> dict[str, str]:
+    """``not_pii`` by canonical name; each needs a reason (it is recorded with every run)."""
+    if not_pii is None:
+        return {}
+    if not isinstance(not_pii, Mapping):
+        raise ETLConfigError(
+            f"not_pii must be a mapping of column to reason, got {type(not_pii).__name__}",
+            where={"pipeline": pipeline},
+            hint='not_pii={"email_domain": "the domain only"}',
+        )
+    out: dict[str, str] = {}
+    for column, reason in not_pii.items():
+        if not isinstance(column, str) or not column.strip():
+            raise ETLConfigError(
+                f"not_pii: a column name must be a non-empty string, got {column!r}",
+                where={"pipeline": pipeline},
+            )
+        if not isinstance(reason, str) or not reason.strip():
+            raise ETLConfigError(
+                f"not_pii: column {column!r} needs a reason why it is not personal data",
+                where={"pipeline": pipeline},
+                hint=f'not_pii={{"{column}": "the domain only"}}',
+            )
+        out[normalize_name(column)] = reason.strip()
+    return out
 
 
 __all__ = ["DEFAULT_MAX_ERROR_RATE", "Pipeline"]

@@ -1,8 +1,13 @@
 """A generated corpus of Russian free-text notes for measuring ScrubPII (seeded, made in code).
 
 ``pii_notes(n, seed)`` gives notes holding exactly one personal value each — an email, a
-phone, a passport, a SNILS, an INN, an OGRN/OGRNIP or a bank card, in the spellings people
-write them — with the value as written, so a test can check that it is gone.
+phone (Russian, or of another country with its country code), a passport, a SNILS, an INN, an
+OGRN/OGRNIP or a bank card, in the spellings people write them, about a third of the numbers
+with Unicode separators (no-break, thin, narrow and figure spaces, non-breaking hyphens, en
+and em dashes, minus signs) or full-width digits, as word processors and copy-paste leave them
+— with the value as written, so a test can check that it is gone. Foreign numbers are
+random valid numbers of the country's plan (libphonenumber's example number with its last
+digits changed, kept when still valid).
 ``clean_notes(n, seed)`` gives notes with no personal data but full of numbers that look
 like it: Unix timestamps (seconds and milliseconds), EAN-13 barcodes, order, article,
 invoice and tracking numbers, product series and batches ("серии 45 12, партия 123456"),
@@ -17,6 +22,7 @@ import random
 import re
 import string
 
+import phonenumbers
 from faker import Faker
 
 from . import idnumbers as nb
@@ -96,6 +102,63 @@ def phone_spelling(rng: random.Random) -> str:
     return rng.choice(forms)
 
 
+# countries whose numbers the corpus writes with their country code (mobile and fixed lines)
+FOREIGN_REGIONS = (
+    "US", "GB", "DE", "FR", "IT", "ES", "NL", "PL", "CZ", "FI", "SE", "CH", "TR", "IL", "AE",
+    "CN", "JP", "KR", "IN", "VN", "TH", "BR", "MX", "AU", "UA", "BY", "KZ", "UZ", "AM", "GE",
+    "AZ", "KG", "TJ", "RS", "EE", "LV", "LT",
+)  # fmt: skip
+_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE)
+
+
+def foreign_number(rng: random.Random) -> phonenumbers.PhoneNumber:
+    """A random valid number of a random country (not Russia)."""
+    while True:
+        example = phonenumbers.example_number_for_type(
+            rng.choice(FOREIGN_REGIONS), rng.choice(_TYPES)
+        )
+        if example is None:
+            continue
+        national = str(example.national_number)
+        keep = max(len(national) - 4, 1)
+        digits = national[:keep] + "".join(rng.choice("0123456789") for _ in national[keep:])
+        number = phonenumbers.PhoneNumber(
+            country_code=example.country_code,
+            national_number=int(digits),
+            italian_leading_zero=example.italian_leading_zero,
+        )
+        if phonenumbers.is_valid_number(number):
+            return number
+
+
+def foreign_phone_spelling(rng: random.Random) -> str:
+    number = foreign_number(rng)
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    forms = [
+        international,
+        e164,
+        "00" + international[1:],
+        international.replace(" ", "-"),
+        "+" + international[1:].replace(" ", ".", 1),
+    ]
+    return rng.choice(forms)
+
+
+_SPACES = ["\u00a0", "\u2009", "\u202f", "\u2007", "\u2002"]
+_DASHES = ["\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2212"]
+
+
+def unicode_spelling(rng: random.Random, value: str) -> str:
+    """``value`` with its spaces and hyphens made Unicode look-alikes, and (sometimes) its
+    digits full-width: one kind of space and one kind of dash per value, as an editor does."""
+    space, dash = rng.choice(_SPACES), rng.choice(_DASHES)
+    out = value.replace(" ", space).replace("-", dash)
+    if rng.random() < 0.2:
+        out = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() and c.isascii() else c for c in out)
+    return out
+
+
 def passport_spelling(rng: random.Random) -> str:
     series = f"{rng.randrange(1, 99):02d}{rng.randrange(100):02d}"
     number = f"{rng.randrange(10**6):06d}"
@@ -111,14 +174,25 @@ def passport_spelling(rng: random.Random) -> str:
     )
 
 
+UNICODE_SHARE = 0.3  # of the numbers written with Unicode separators or digits
+FOREIGN_SHARE = 0.3  # of the phones written with another country's code
+
+
 def value_of(rng: random.Random, fake: Faker, kind: str) -> str:
+    value = _plain_value(rng, fake, kind)
+    if kind != "email" and rng.random() < UNICODE_SHARE:
+        return unicode_spelling(rng, value)
+    return value
+
+
+def _plain_value(rng: random.Random, fake: Faker, kind: str) -> str:
     if kind == "email":
         e = fake.email()
         return rng.choice(
             [e, e.upper(), e.capitalize(), f"{fake.user_name()}.{rng.randrange(99)}@mail.ru"]
         )
     if kind == "phone":
-        return phone_spelling(rng)
+        return foreign_phone_spelling(rng) if rng.random() < FOREIGN_SHARE else phone_spelling(rng)
     if kind == "passport":
         return passport_spelling(rng)
     if kind == "snils":
@@ -167,7 +241,10 @@ def pii_notes(n: int, seed: int = 152) -> list[tuple[str, str, str]]:
             f"Обращение от {fake.date()}: {label} {value}; {fake.city_name()}",
             f"{label} {value}",
         ]
-        out.append((rng.choice(shapes).replace("  ", " "), kind, value))
+        note = rng.choice(shapes).replace("  ", " ")
+        if rng.random() < UNICODE_SHARE:  # the surrounding words spaced the same way
+            note = note.replace(" ", rng.choice(_SPACES))
+        out.append((note, kind, value))
     return out
 
 
@@ -218,8 +295,20 @@ def clean_notes(n: int, seed: int = 1520) -> list[str]:
             f"Версия 1.{rng.randrange(50)}.{rng.randrange(200)}, сборка {rng.randrange(10**4, 10**6)}"
         ),
         lambda: f"ID сессии {rng.randrange(10**9, 10**12)}",
+        lambda: (
+            f"Сумма {rng.randrange(1, 999)} {rng.randrange(1000):03d} {rng.randrange(1000):03d} руб."
+        ),
+        lambda: f"Рост продаж +{rng.randrange(1, 99)} %, план +{rng.randrange(1000, 99999)} шт.",
+        lambda: (
+            f"Период {fake.date()} - {fake.date()}, {rng.randrange(10, 99)}-{rng.randrange(100, 999)}"
+        ),
+        lambda: f"ГОСТ {rng.randrange(1000, 99999)}-{rng.randrange(70, 99)}, ISO 9001:2015",
+        lambda: f"Температура -{rng.randrange(1, 40)} °C, давление {rng.randrange(700, 800)} мм",
     ]
-    return [rng.choice(makers)() for _ in range(n)]
+    notes = [rng.choice(makers)() for _ in range(n)]
+    return [  # a third spaced and dashed as word processors do (amounts, dates, ranges)
+        unicode_spelling(rng, note) if rng.random() < UNICODE_SHARE else note for note in notes
+    ]
 
 
 # -- names and addresses (ScrubPII's optional NER mode) --------------------------------
@@ -261,12 +350,16 @@ def address_gone(address: str, out: str) -> bool:
 
 __all__ = [
     "CARD_SCHEMES",
+    "FOREIGN_REGIONS",
     "KINDS",
     "address_gone",
     "address_notes",
     "card_number",
     "clean_notes",
+    "foreign_number",
+    "foreign_phone_spelling",
     "name_notes",
     "pii_notes",
+    "unicode_spelling",
     "value_of",
 ]

@@ -39,7 +39,7 @@ def test_covers() -> None:
     assert anonymizers.ScrubPII(["notes"]).covers() == {"notes"}
     assert anonymizers.Generalize(["birth_date"], to="year").covers() == {"birth_date"}
     assert anonymizers.Suppress(["scan"]).covers() == {"scan"}
-    assert anonymizers.KAnonymity(["age"], k=3).covers() == set()
+    assert anonymizers.KAnonymity(["age"], k=3).covers() == {"age"}
 
 
 def test_pipeline_pii_coverage_uses_covers() -> None:
@@ -57,10 +57,16 @@ def test_pipeline_pii_coverage_uses_covers() -> None:
         anonymizers=[anonymizers.Suppress(["scan"]), anonymizers.Generalize(["age"], width=10)],
     )
     ok.check_pii_coverage()
-    rows_only = etl.Pipeline(
+    quasi = etl.Pipeline(
         "cov",
         source,
         anonymizers=[anonymizers.Suppress(["scan"]), anonymizers.KAnonymity(["age"], k=2)],
     )
-    with pytest.raises(AnonymizationError, match="'age'"):
-        rows_only.check_pii_coverage()
+    quasi.check_pii_coverage()  # KAnonymity covers its quasi-identifiers
+    free_text_only = etl.Pipeline(
+        "cov",
+        source,
+        anonymizers=[anonymizers.Suppress(["scan"]), anonymizers.ScrubPII(["age"])],
+    )
+    with pytest.raises(AnonymizationError, match=r"'age'.*free text only"):
+        free_text_only.check_pii_coverage()

@@ -211,3 +211,28 @@ def test_casefold_matches_python_nfkc_casefold_on_any_text() -> None:
     values += ["Иванов Пётр Сергеевич", "ИВАНОВ  ПЁТР", "İstanbul", "STRASSE", "Straße"]
     got = casefold(pa.array([*values, None])).to_pylist()
     assert got == [unicodedata.normalize("NFKC", v).casefold() for v in values] + [None]
+
+
+def test_phones_of_other_countries_normalize_to_their_own_e164(anon_key: etl.SecretRef) -> None:
+    p = Pseudonymize(["phone"], key=anon_key)
+    same_person = {
+        "+49 30 901820": [
+            "+49 (0)30 901820",
+            "0049 30 901820",
+            "+49-30-901820",
+            "8 10 49 30 901820",
+        ],
+        "+44 20 7946 0958": ["+44 (0)20 7946 0958", "0044 20 7946 0958", "+442079460958"],
+        "+1 (415) 555-0132": ["+1 415 555 0132", "001 415 555 0132", "+1-415-555-0132"],
+        "+81 3 1234 5678": ["+81 (0)3-1234-5678", "+81312345678"],
+        "+7 916 123-45-67": ["8 (916) 123-45-67", "89161234567", "９１６ １２３ ４５ ６７"],
+    }
+    tokens = {}
+    for canonical, spellings in same_person.items():
+        got = {p.token(v, "phone") for v in [canonical, *spellings]}
+        assert len(got) == 1, canonical
+        tokens[canonical] = got.pop()
+    assert len(set(tokens.values())) == len(tokens)
+    # before libphonenumber read them, a ten-digit German number took Russia's code
+    assert p.token("+49 30 901820", "phone") != p.token("8 (493) 090-18-20", "phone")
+    assert p.token("+81 3 1234 5678", "phone") != p.token("+7 (131) 234-56-78", "phone")

@@ -111,20 +111,22 @@ def test_large_strings_and_chunked_input() -> None:
 
 
 def test_rules_rewrite_without_groups_when_kept_groups_are_empty() -> None:
-    from etl_express.anonymizers.scrub import _RULES_AFTER_CHECKSUMS, _RULES_BEFORE_CHECKSUMS, _Rule
+    from etl_express.anonymizers.scrub_rules import (
+        RULES_AFTER_CHECKSUMS,
+        RULES_BEFORE_CHECKSUMS,
+        Rule,
+    )
 
-    kinds = {r.kind: r.bare is not None for r in _RULES_BEFORE_CHECKSUMS + _RULES_AFTER_CHECKSUMS}
+    kinds = {r.kind: r.bare is not None for r in RULES_BEFORE_CHECKSUMS + RULES_AFTER_CHECKSUMS}
     assert kinds["email"] and kinds["phone"] and not kinds["passport"]
-    assert (
-        _Rule("x", r"()(a)|(b)()").bare is None
-    )  # the outer groups do not enclose the whole value
-    assert _Rule("x", r"()([()])()").bare == "[()]"
+    assert Rule("x", r"()(a)|(b)()").bare is None  # the outer groups do not enclose the whole value
+    assert Rule("x", r"()([()])()").bare == "[()]"
 
 
 def test_literal_gated_rules_find_what_the_full_patterns_find() -> None:
     import re2
 
-    from etl_express.anonymizers.scrub import _RULES_BEFORE_CHECKSUMS, PLACEHOLDERS
+    from etl_express.anonymizers.scrub_rules import PLACEHOLDERS, RULES_BEFORE_CHECKSUMS
 
     texts = [
         "мой адрес Иван.Петров@Почта.рф, запасной a_b+c@mail-box.co.uk",
@@ -135,7 +137,7 @@ def test_literal_gated_rules_find_what_the_full_patterns_find() -> None:
         "тел +7916",
     ]
     out = ScrubPII(["t"], kinds=["email", "phone"]).scrub(pa.array(texts)).to_pylist()
-    for rule in _RULES_BEFORE_CHECKSUMS:
+    for rule in RULES_BEFORE_CHECKSUMS:
         if rule.literal is None:
             continue
         for text, scrubbed in zip(texts, out):
@@ -149,12 +151,12 @@ def test_literal_gated_rules_find_what_the_full_patterns_find() -> None:
 
 
 def test_nul_bytes_in_a_sliced_column_are_found() -> None:
-    from etl_express.anonymizers.scrub import _has_nul
+    from etl_express.anonymizers.scrub_kernels import has_nul
 
     arr = pa.array(["a\x00b", "clean", "also clean", "x\x00"])
-    assert _has_nul(arr)
-    assert not _has_nul(arr.slice(1, 2))
-    assert _has_nul(arr.slice(2))
-    assert not _has_nul(pa.array(["", None], pa.string()))
+    assert has_nul(arr)
+    assert not has_nul(arr.slice(1, 2))
+    assert has_nul(arr.slice(2))
+    assert not has_nul(pa.array(["", None], pa.string()))
     # a NUL next to an email still scrubs and is stored as U+FFFD (PostgreSQL text holds no NUL)
     assert ScrubPII(["t"]).scrub(pa.array(["a@b.ru\x00x"])).to_pylist() == ["<EMAIL>\ufffdx"]

@@ -1,6 +1,7 @@
 """ScrubPII on a generated corpus of Russian notes (tests/anonymizers/corpus.py, Faker ru_RU,
-seeded): recall of at least 99 % for each claimed kind, at most 1 % of PII-free notes
-altered. The figures for the documentation: ``python benchmarks/bench_scrub_corpus.py``."""
+seeded; phones of other countries and Unicode separators included): recall of at least 99 %
+for each claimed kind, at most 1 % of PII-free notes altered, on seeds the rules were not tuned
+on. The figures for the documentation: ``python benchmarks/bench_scrub_corpus.py``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _scrub(texts: list[str]) -> list[str]:
     return ScrubPII(["notes"]).scrub(pa.array(texts)).to_pylist()
 
 
-@pytest.mark.parametrize("seed", [7, 2026])
+@pytest.mark.parametrize("seed", [3141, 2718])
 def test_recall_per_kind_on_generated_notes(seed: int) -> None:
     notes = pii_notes(7 * 1200, seed)
     out = _scrub([n for n, _, _ in notes])
@@ -32,7 +33,7 @@ def test_recall_per_kind_on_generated_notes(seed: int) -> None:
     assert all(r >= 0.99 for r in recall.values()), recall
 
 
-@pytest.mark.parametrize("seed", [8, 2027])
+@pytest.mark.parametrize("seed", [1618, 1414])
 def test_pii_free_notes_are_left_alone(seed: int) -> None:
     notes = clean_notes(10_000, seed)
     altered = [(a, b) for a, b in zip(notes, _scrub(notes)) if a != b]

@@ -47,6 +47,7 @@ STRING_ENTRY_POINTS: dict[str, Call] = {
         o, r, d, b"\x01\x01" + bytes([0, 1, 1]) + b"\xff" * 32, b"\xff" * 32, 1, b"<X>"
     ),
     "scrub_gates": lambda o, r, d: native.scrub_gates(o, r, d),
+    "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 32),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 10),
 }
 INCONSISTENT = {

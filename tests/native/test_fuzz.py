@@ -7,6 +7,9 @@ twin that must give the same bytes:
 * the binary COPY encoder, ``copy_rows`` on random parts against :func:`reference_copy_rows`,
   and ``pgcopy.copy_payload`` on random Arrow batches (sliced, with nulls) against its numpy
   path (``_speedups.native = None``), then decoded back;
+* the replay comparison, ``copy_changed`` on generated payload and target streams (numerics
+  with and without padding zeros, changed fields, NULLs, cuts, keys out of order) against
+  :func:`reference_copy_changed`;
 * the text scanners — ScrubPII's gates, email and phone rules, phone normalization, keyed
   tokens — against their Arrow/RE2/hashlib paths, and every string entry point on random,
   mostly inconsistent, offsets (a clean error or a result, never a stray access).
@@ -22,6 +25,7 @@ import hashlib
 import math
 import os
 import struct
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -36,6 +40,7 @@ from hypothesis import strategies as st
 from etl_express import _speedups
 from etl_express.anonymizers import ScrubPII
 from etl_express.anonymizers.normalize import casefold, normalize_phone
+from etl_express.anonymizers.textfold import special_rows
 from etl_express.sinks import pgcopy
 from etl_express.sources.sql import pgbinary
 
@@ -618,6 +623,7 @@ TEXT_ALPHABET = (
     + "abz.ru.com"
     + "паспортсерияивыданПАСПОРТСЕРИЯВЫДАН"
     + "\u1c80\u1c82\u1c83\u1c84ё€😀é"
+    + "\u00a0\u2009\u2011\u2013\u2212\uff15\U0001d7ce\ue000"  # folded look-alikes, a marker
 )
 texts = st.lists(
     st.one_of(st.none(), st.text(alphabet=TEXT_ALPHABET, max_size=60)), min_size=0, max_size=25
@@ -637,8 +643,9 @@ def test_text_scanners_native_equal_pure_python(values: list[str | None], skip: 
     scrub = ScrubPII(["notes"])
     assert scrub.scrub(arr).equals(_without_native(scrub.scrub, arr))
     assert normalize_phone(arr).equals(_without_native(normalize_phone, arr))
-    assert casefold(arr).to_pylist() == [
-        None if v is None else v.casefold() for v in arr.to_pylist()
+    assert special_rows(arr).equals(_without_native(special_rows, arr))
+    assert casefold(arr).to_pylist() == [  # NFKC, then Unicode case folding
+        None if v is None else unicodedata.normalize("NFKC", v).casefold() for v in arr.to_pylist()
     ]
     offsets, data = _speedups.string_buffers(arr)
     key = b"fuzz-key-0123456789abcdef"
@@ -657,6 +664,7 @@ STRING_ENTRY_POINTS = {
         o, r, d, b"\x01\x01" + bytes([0, 1, 3]) + b"\xff" * 32, b"\xff" * 32, 1, b"<X>"
     ),
     "scrub_gates": lambda o, r, d: native.scrub_gates(o, r, d),
+    "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 8),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 3),
 }
 
@@ -675,3 +683,189 @@ def test_string_entry_points_on_random_offsets(
         STRING_ENTRY_POINTS[entry](np.array(offsets, dtype=np.int32), rows, data)
     except (ValueError, OverflowError):
         pass
+
+
+# -- the replay comparison ----------------------------------------------------------------------
+
+_END = object()
+
+
+class _Rows:
+    """Rows of a binary COPY stream as ``copy_changed`` reads them."""
+
+    def __init__(self, data: bytes):
+        if len(data) < 19 or data[:11] != pgcopy.COPY_SIGNATURE:
+            raise ValueError("not a binary COPY stream")
+        ext = int.from_bytes(data[15:19], "big")
+        if ext > len(data) - 19:
+            raise ValueError("not a binary COPY stream")
+        self.data, self.pos, self.done = data, 19 + ext, False
+
+    def next(self, nfields: int) -> list[bytes | None] | None:
+        data, pos = self.data, self.pos
+        if self.done:
+            return None
+        if len(data) - pos < 2:
+            self.done = True
+            if pos != len(data):
+                raise ValueError("malformed")
+            return None
+        (n,) = struct.unpack_from(">h", data, pos)
+        pos += 2
+        if n == -1:
+            self.done, self.pos = True, pos
+            return None
+        if n != nfields:
+            raise ValueError("malformed")
+        fields: list[bytes | None] = []
+        for _ in range(nfields):
+            if len(data) - pos < 4:
+                raise ValueError("malformed")
+            (length,) = struct.unpack_from(">i", data, pos)
+            pos += 4
+            if length < -1 or length > len(data) - pos:
+                raise ValueError("malformed")
+            fields.append(None if length < 0 else data[pos : pos + length])
+            pos += max(length, 0)
+        self.pos = pos
+        return fields
+
+
+def _key_value(field: bytes | None) -> int:
+    if field is None or len(field) not in (2, 4, 8):
+        raise ValueError("key")
+    return int.from_bytes(field, "big", signed=True)
+
+
+def _numeric_core(field: bytes) -> tuple[int, int, int, int, bytes] | None:
+    if len(field) < 8:
+        return None
+    n, weight, sign, dscale = struct.unpack_from(">HhHH", field)
+    if len(field) != 8 + 2 * n:
+        return None
+    digits = list(struct.unpack_from(f">{n}H", field, 8))
+    while digits and digits[0] == 0:
+        digits.pop(0)
+        weight -= 1
+    while digits and digits[-1] == 0:
+        digits.pop()
+    if not digits:
+        weight = 0
+        sign = sign if sign & 0xC000 == 0xC000 else 0
+    return len(digits), weight, sign, dscale, bytes(struct.pack(f">{len(digits)}H", *digits))
+
+
+def _same(how: int, a: bytes | None, b: bytes | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if how == ord("n"):
+        ca, cb = _numeric_core(a), _numeric_core(b)
+        return ca is not None and cb is not None and ca == cb
+    return a == b
+
+
+def reference_copy_changed(payload: bytes, existing: bytes, compare: bytes, key: int) -> bytes:
+    """What ``copy_changed`` must return (or raise) for these streams."""
+    compared = [f for f, how in enumerate(compare) if how]
+    if not 1 <= len(compare) <= 1600 or not 0 <= key < len(compare) or not compare[key]:
+        raise ValueError("the compared fields must include the key")
+    pay, old = _Rows(payload), _Rows(existing)
+    key_at = compared.index(key)
+    out = bytearray()
+    current: Any = None  # None: nothing read yet; _END: no more target rows
+    prev: int | None = None
+    while (row := pay.next(len(compare))) is not None:
+        k = _key_value(row[key])
+        if prev is not None and k <= prev:
+            raise ValueError("not rising")
+        prev = k
+        while current is None or (current is not _END and current[0] < k):
+            orow = old.next(len(compared))
+            if orow is None:
+                current = _END
+                break
+            nk = _key_value(orow[key_at])
+            if current is not None and nk <= current[0]:
+                raise ValueError("unordered")
+            current = (nk, orow)
+        same = (
+            current is not _END
+            and current[0] == k
+            and all(_same(compare[f], row[f], current[1][j]) for j, f in enumerate(compared))
+        )
+        out.append(0 if same else 1)
+    return bytes(out)
+
+
+@st.composite
+def replay_case(draw: st.DrawFn) -> tuple[bytes, bytes, bytes, int]:
+    """A payload and a target sharing some keys and values (numerics padded or not, fields
+    changed, NULLs) and now and then a stream cut short or keys out of order."""
+    nfields = draw(st.integers(1, 4))
+    key = draw(st.integers(0, nfields - 1))
+    compare = bytearray(draw(st.sampled_from([0, 1, ord("n")])) for _ in range(nfields))
+    compare[key] = 1
+    width = draw(st.sampled_from([">h", ">i", ">q"]))
+    keys = sorted(set(draw(st.lists(st.integers(-(2**15), 2**15 - 1), max_size=8))))
+    numeric = FIELD_VALUES["n"]
+
+    def value(how: int) -> bytes | None:
+        if how == ord("n"):
+            return draw(st.one_of(st.none(), numeric))
+        return draw(st.one_of(st.none(), st.binary(max_size=6)))
+
+    def padded(field: bytes | None) -> bytes | None:  # leading/trailing zero digits added
+        if field is None or len(field) < 8 or not draw(st.booleans()):
+            return field
+        n, weight, sign, dscale = struct.unpack_from(">HhHH", field)
+        lead, trail = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        digits = b"\x00\x00" * lead + field[8:] + b"\x00\x00" * trail
+        return struct.pack(">HhHH", n + lead + trail, weight + lead, sign, dscale) + digits
+
+    payload_rows, target_rows = [], []
+    for k in keys:
+        fields = [value(compare[f]) for f in range(nfields)]
+        fields[key] = struct.pack(width, k)
+        if draw(st.booleans()):
+            payload_rows.append(
+                [padded(v) if compare[f] == ord("n") else v for f, v in enumerate(fields)]
+            )
+        if draw(st.booleans()):
+            old = [
+                v if draw(st.integers(0, 3)) else value(compare[f]) for f, v in enumerate(fields)
+            ]
+            old[key] = fields[key]
+            target_rows.append([v for f, v in enumerate(old) if compare[f]])
+    if draw(st.integers(0, 9)) == 0 and len(payload_rows) > 1:
+        payload_rows.reverse()
+    payload = _COPY_HEADER + b"".join(_copy_row(r) for r in payload_rows) + b"\xff\xff"
+    existing = _COPY_HEADER + b"".join(_copy_row(r) for r in target_rows) + b"\xff\xff"
+    if draw(st.integers(0, 9)) == 0:
+        existing = existing[: draw(st.integers(0, len(existing)))]
+    if draw(st.integers(0, 9)) == 0:
+        payload = payload[: draw(st.integers(0, len(payload)))]
+    return payload, existing, bytes(compare), key
+
+
+_COPY_HEADER = pgcopy.COPY_SIGNATURE + b"\x00" * 8
+
+
+def _copy_row(fields: list[bytes | None]) -> bytes:
+    out = struct.pack(">h", len(fields))
+    for f in fields:
+        out += struct.pack(">i", -1) if f is None else struct.pack(">i", len(f)) + f
+    return out
+
+
+@fuzz
+@given(replay_case())
+def test_copy_changed_does_what_its_reference_does(case: tuple[bytes, bytes, bytes, int]) -> None:
+    try:
+        expected: bytes | type[ValueError] = reference_copy_changed(*case)
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            native.copy_changed(*case)
+    else:
+        assert native.copy_changed(*case) == expected

@@ -37,7 +37,12 @@ def _pipeline(pg_url: str, src: str, target: str, name: str, **kw) -> etl.Pipeli
 
 
 def _as_of(table: str, moment) -> dict:
-    rows = etl.read(table, as_of=moment)
+    """The live rows as of ``moment``: its current versions, not deleted then."""
+    rows = [
+        r
+        for r in etl.read(table, as_of=moment)
+        if r["_etl_valid_to"] is None and r["_etl_deleted_at"] is None
+    ]
     return {
         r["id"]: (
             r["name"],
@@ -100,9 +105,9 @@ def test_as_of_reproduces_the_source_after_each_of_three_runs(pg_url, schema, pi
     moment, expected = snapshots[1]
     assert len(_as_of(target, moment.isoformat())) == len(expected)
     table = etl.read_arrow(target, as_of=moment)
-    assert table.num_rows == len(expected) and "_etl_valid_from" in table.column_names
-    frame = etl.read_pandas(target, as_of=moment.isoformat(), columns=["id", "name"])
-    assert sorted(frame["id"]) == sorted(expected)
+    assert table.num_rows == 3700 and "_etl_valid_from" in table.column_names  # all versions
+    frame = etl.read_pandas(target, as_of=moment.isoformat(), columns=["id", "_etl_valid_to"])
+    assert sorted(frame[frame["_etl_valid_to"].isna()]["id"]) == sorted(expected)
     # key 11 has three versions; the current one is the latest
     versions = pg_exec(
         pg_url,
@@ -154,3 +159,45 @@ def test_history_refuses_what_it_cannot_keep(pg_url, schema, pipeline_name):
     with pytest.raises(SinkError, match="without history columns"):
         p.run()
     assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.plain") == [(0,)]
+
+
+def test_as_of_returns_what_etl_read_returned_at_that_moment(pg_url, schema, pipeline_name):
+    """Snapshots of etl.read taken after each run equal etl.read(as_of=) of their moment later,
+    through inserts, updates, a soft delete, a key coming back and a hard delete (which erases
+    the key's versions from every moment)."""
+    src, target = f"{schema}.src", f"{schema}.hist"
+    make_source(pg_url, src, 6)
+    snapshots = []
+
+    def run_and_snapshot(deletes: str = "soft") -> None:
+        p = _pipeline(pg_url, src, target, pipeline_name)
+        p.deletes = deletes
+        p.run()
+        time.sleep(0.01)
+        moment = dt.datetime.now(dt.timezone.utc)
+        snapshots.append((moment, _sorted(etl.read(target))))
+        time.sleep(0.01)
+
+    run_and_snapshot()
+    pg_exec(pg_url, f"UPDATE {src} SET name = 'second', updated_at = now() WHERE id = 2")
+    pg_exec(pg_url, f"INSERT INTO {src} VALUES (7, 'new', 'n@mail.ru', 1, now())")
+    run_and_snapshot()
+    pg_exec(pg_url, f"DELETE FROM {src} WHERE id IN (3, 4)")
+    run_and_snapshot()  # soft: 3 and 4 marked deleted
+    pg_exec(pg_url, f"INSERT INTO {src} VALUES (3, 'back', 'b@mail.ru', 2, now())")
+    pg_exec(pg_url, f"UPDATE {src} SET name = 'third', updated_at = now() WHERE id = 2")
+    run_and_snapshot()
+    pg_exec(pg_url, f"DELETE FROM {src} WHERE id = 5")
+    run_and_snapshot("hard")  # key 5 erased
+    deleted_at = [r["_etl_deleted_at"] for r in snapshots[2][1] if r["id"] == 4]
+    assert deleted_at[0] is not None and len(snapshots[-1][1]) == 9  # 6 + 2 + 2 versions - 1
+
+    for moment, seen in snapshots:
+        assert _sorted(etl.read(target, as_of=moment)) == [r for r in seen if r["id"] != 5]
+    # as of the first moment, keys 3 and 4 were live: no delete mark, no end of validity
+    first = {r["id"]: r for r in etl.read(target, as_of=snapshots[0][0])}
+    assert first[4]["_etl_deleted_at"] is None and first[4]["_etl_valid_to"] is None
+
+
+def _sorted(rows) -> list[dict]:
+    return sorted(rows, key=lambda r: (r["id"], r["_etl_valid_from"]))

@@ -73,8 +73,8 @@ def test_direct_copy_gives_the_same_table_as_staging(
     rows = customers(35)
     fast = run(pg_url, pipeline_name + "_f", f"{schema}.fast", ListSource(rows))
     slow = run(pg_url, pipeline_name + "_s", f"{schema}.slow", ListSource(rows), direct_copy=False)
-    assert fast._batches == {"direct": 4, "staged": 0, "appended": 0}
-    assert slow._batches == {"direct": 0, "staged": 4, "appended": 0}
+    assert fast._batches == {"direct": 4, "staged": 0, "appended": 0, "unchanged": 0}
+    assert slow._batches == {"direct": 0, "staged": 4, "appended": 0, "unchanged": 0}
     assert table_rows(pg_url, f"{schema}.fast") == table_rows(pg_url, f"{schema}.slow")
     assert len(table_rows(pg_url, f"{schema}.fast")) == 35
 
@@ -104,7 +104,7 @@ def test_a_batch_with_one_existing_key_is_upserted(
     got = {r[0]: r for r in table_rows(pg_url, table)}
     assert sorted(got) == list(range(1, 11))
     assert got[5][1] == "Клиент 5 v3" and got[4][1] == "Клиент 4 v0"
-    assert sink._batches == {"direct": 0, "staged": 1, "appended": 0}
+    assert sink._batches == {"direct": 0, "staged": 1, "appended": 0, "unchanged": 0}
 
 
 def test_a_crashed_run_resumes_without_duplicates(

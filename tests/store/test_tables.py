@@ -22,13 +22,17 @@ def test_a_table_is_described_as_the_catalog_has_it(pg_url: str, schema: str) ->
     with engine_for(pg_url).connect() as conn:
         found = tables.columns(conn, table)
         assert list(found) == ["id", "code", "amount", "tags", "other"]  # in table order
-        assert found["amount"] == Column("amount", "numeric", "numeric", 12, 2, None)
+        assert found["amount"] == Column(
+            "amount", "numeric", "numeric", 12, 2, None, "numeric(12,2)"
+        )
+        assert found["tags"].formatted == "text[]" and found["code"].formatted == "character(3)"
         assert found["code"].data_type == "character" and found["code"].length == 3
         assert (found["tags"].data_type, found["tags"].udt_name) == ("ARRAY", "_text")
         assert tables.column_types(conn, table)["id"] == "bigint"
         assert tables.exists(conn, table) and not tables.exists(conn, missing)
         assert tables.columns(conn, missing) == {}
         assert sorted(tables.unique_keys(conn, table)) == [["code", "other"], ["id"]]
+        assert tables.primary_key(conn, table) == ["id"] and tables.primary_key(conn, missing) == []
     with psycopg.connect(pg_url) as raw:  # a psycopg connection, and one of its cursors
         assert tables.column_types(raw, table) == {
             "id": "bigint",

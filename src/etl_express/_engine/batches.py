@@ -10,7 +10,9 @@ keeps the run's lease fresh however long a batch takes (store/ledger.py).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +21,19 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
+from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
-from ..anonymizers.guard import check_step_columns
-from ..anonymizers.records import anonymize_record
-from ..errors import AnonymizationError, ETLError, RunLockedError, SourceError, safe_pg_message
-from ..format import Batch, Rejected, add_lineage, to_records
+from ..anonymizers.detection import PIIWatch
+from ..anonymizers.guard import check_plan, check_step_columns, plan_for
+from ..errors import (
+    AnonymizationError,
+    ETLConfigError,
+    ETLError,
+    RunLockedError,
+    SourceError,
+    safe_pg_message,
+)
+from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_records
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
@@ -37,6 +47,12 @@ from .spec import PipelineSpec
 from .unit import BatchWork, commit_batch
 
 _T = TypeVar("_T")
+
+# At exit the interpreter's last garbage collections traverse every object the imports made
+# (pyarrow, SQLAlchemy, psycopg, and pandas, which pyarrow imports on first use): 0.1-0.5 s of
+# CPU at the end of every script, for garbage the ending process need not free. Frozen
+# objects are left out of those collections; until exit, collection works as usual.
+atexit.register(gc.freeze)
 
 
 class ProgressBar(Protocol):
@@ -94,6 +110,8 @@ class PartitionRunner:
         self.primary_key = list(pipeline.source.primary_key)
         self.lease_lost: threading.Event | None = None
         self.bar = bar
+        self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
+        self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
 
     def run(self) -> None:
         """Read and commit every batch; a transient failure is retried from the last
@@ -205,11 +223,26 @@ class PartitionRunner:
         source_rejected = _rejected(raw)
         n_in = raw.num_rows + len(source_rejected)
         converted = batch.num_rows
-        batch, refused = self._transform(batch, where)
+        if self.plan is None or batch.schema.names != self.plan.source_columns:
+            self.plan = self._planned(batch.schema, None, where)
+        read = batch
+        observed: list[pa.Schema] = []
+        batch, refused = self._transform(batch, where, observed)
+        if not self.plan.flow.complete:  # a step that says nothing and cannot run on no rows
+            self.plan = self._planned(self.plan.flow.stages[0], observed, where)
+        self._check_position(raw.position, read, where)
+        # untagged personal data in what would be written, before its first write
+        self.pii_watch.check(batch, where, skip=self.plan.skip_detection())
         filtered = max(converted - batch.num_rows - len(refused), 0)
-        convert_q = [(self._anonymized(r.record), r.reason, raw.position) for r in rejected]
-        convert_q += [(self._anonymized(record), why, raw.position) for record, why in refused]
-        source_q = [(self._anonymized(r.record), r.reason, raw.position) for r in source_rejected]
+        plan = self.plan
+        convert_q = [(plan.protect_record(r.record, 0), r.reason, raw.position) for r in rejected]
+        convert_q += [
+            (plan.protect_record(record, stage), why, raw.position)
+            for record, why, stage in refused
+        ]
+        source_q = [
+            (plan.protect_record(r.record, 0), r.reason, raw.position) for r in source_rejected
+        ]
         with_lineage = add_lineage(
             batch, result.run_id, pipeline.source.name, result.started_at or now()
         )
@@ -237,8 +270,37 @@ class PartitionRunner:
         }
         self._commit(dataclasses.replace(self._prepare(raw, where), position=None))
 
-    def _anonymized(self, record: dict[str, Any]) -> dict[str, Any]:
-        return anonymize_record(record, self.pipeline.anonymizers, self.pipeline.pii)
+    def _planned(
+        self, columns: Any, observed: list[pa.Schema] | None, where: dict[str, Any]
+    ) -> PrivacyPlan:
+        """The privacy plan of the batch's columns, checked before anything of it is written:
+        on the first batch, and again for a column that appears (or disappears) mid-run."""
+        schema = columns if isinstance(columns, pa.Schema) else _schema_of(columns)
+        first = self.plan is None
+        plan = plan_for(self.pipeline, schema, observed, run_steps=False)
+        check_plan(self.pipeline, plan, where)
+        if not first:
+            added = [c for c in plan.source_columns if c not in self.plan.source_columns]  # type: ignore[union-attr]
+            if added:
+                self.log.info("new column(s) {} planned before their first write", added)
+        elif plan.declared_safe:
+            for name, reason in plan.declared_safe.items():
+                self.log.info("column {!r} declared not personal data (not_pii): {}", name, reason)
+        return plan
+
+    def _check_position(self, position: Any, batch: pa.RecordBatch, where: dict[str, Any]) -> None:
+        """A position holding a personal value of its batch is never committed."""
+        leak = self.plan.position_leak(position, batch) if self.plan is not None else None
+        if leak is None:
+            return
+        raise ETLConfigError(
+            f"{self.pipeline.source.name}'s position after this batch holds "
+            + (leak if leak.startswith("an ") else f"a value of the personal column {leak!r}")
+            + ": it would be written to checkpoints, run records and logs; nothing was written",
+            where={k: v for k, v in where.items() if k != "after position"},
+            hint="read by a non-personal surrogate key (a sequence, UUID or row-version column; "
+            "for a REST API an offset or page paginator, or a cursor on such a field)",
+        )
 
     def _commit(self, item: _Prepared) -> None:
         """One transaction: rows, quarantine, counters and the checkpoint (unit.py)."""
@@ -313,27 +375,35 @@ class PartitionRunner:
         )
 
     def _transform(
-        self, batch: pa.RecordBatch, where: dict[str, Any]
-    ) -> tuple[pa.RecordBatch, list[tuple[dict[str, Any], str]]]:
+        self, batch: pa.RecordBatch, where: dict[str, Any], observed: list[pa.Schema]
+    ) -> tuple[pa.RecordBatch, list[tuple[dict[str, Any], str, int]]]:
         """Transformers then anonymizers; also the records a transformer refused (raw, as
-        they entered that step, with the reason), for quarantine."""
+        they entered that step, with the reason and the step's index: the plan's stage of
+        their columns), for quarantine. ``observed`` gets each transformer's output schema."""
         steps: list[Transformer | Anonymizer] = [
             *self.pipeline.transformers,
             *self.pipeline.anonymizers,
         ]
-        refused: list[tuple[dict[str, Any], str]] = []
-        for step in steps:
+        refused: list[tuple[dict[str, Any], str, int]] = []
+        for index, step in enumerate(steps):
             if not isinstance(step, Transformer):
                 check_step_columns(step, batch.schema.names, where)
             try:
+                before = batch
                 if isinstance(step, Transformer):
-                    before = batch
                     batch, bad = step.transform_rows(batch)
+                    observed.append(batch.schema)
                     if bad:
                         rows = before.take(pa.array([i for i, _ in bad], type=pa.int64()))
-                        refused += zip(to_records(rows), [why for _, why in bad], strict=True)
+                        refused += [
+                            (record, why, index)
+                            for record, (_, why) in zip(to_records(rows), bad, strict=True)
+                        ]
+                    batch = keep_declared_types(before.schema, batch)
                 else:
                     batch = step.anonymize(batch)
+                    # an anonymized column takes the type its anonymizer produces
+                    batch = keep_declared_types(before.schema, batch, step.covers())
             except ETLError:
                 raise
             except Exception as exc:
@@ -359,6 +429,10 @@ class _Prepared:
     convert_q: list[tuple[dict[str, Any], str, Any]]
     source_q: list[tuple[dict[str, Any], str, Any]]
     empties: dict[str, int]  # quality.empty_counts of batch, counted before the load
+
+
+def _schema_of(stage: dict[str, Any]) -> pa.Schema:
+    return pa.schema([pa.field(n.name, n.type) for n in stage.values()])
 
 
 def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._durations import format_duration
+from ..anonymizers.guard import declarations_check
 from ..errors import ETLError, QualityError
 from ..quality import (
     ROW_COUNT_HISTORY,
@@ -93,6 +94,7 @@ def run_checks(
     record_target_columns(pipeline, store, result.run_id)  # for status: only a change is stored
     for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
         checks.extend(a.checks())
+    checks.extend(declarations_check(pipeline))  # not_pii=: recorded with every run
     return checks
 
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from loguru import logger
 
 from .. import _speedups
+from .._privacy import safe_exception
 from ..errors import ETLError
 from ..quality import CheckResult, QualityTracker
 from ..reconcile import Reconciliation, forget_reconciliation
@@ -148,7 +149,9 @@ class SinkCloser:
         try:
             self.close()
         except Exception as exc:  # the run's own failure is what the user must see
-            log.warning("{!r}.close() failed after the run failed: {}", self.sink, exc)
+            log.warning(
+                "{!r}.close() failed after the run failed: {}", self.sink, safe_exception(exc)
+            )
 
 
 def mark_failed(result: RunResult, exc: BaseException) -> None:

@@ -46,6 +46,12 @@ class Anonymizer(ABC):
     #: them there, every column they need (their quasi-identifiers) is dropped from it.
     row_wise: bool = True
 
+    #: what covering a column means: ``"any"`` — the column is protected whatever it holds
+    #: (Pseudonymize, Redact, Mask, Generalize, Suppress); ``"free_text"`` — only personal
+    #: data found inside free text is replaced (ScrubPII), so it never covers a column tagged
+    #: as personal data nor one derived from structured personal data.
+    protects: str = "any"
+
     @abstractmethod
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """Return the batch with the covered columns anonymized."""

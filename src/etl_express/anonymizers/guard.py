@@ -1,125 +1,259 @@
-"""The checks a pipeline passes before it reads a row: personal data covered, every configured
-column present, no personal data in a position.
+"""The checks a pipeline passes before it reads a row: every configured name exists, personal
+data is covered wherever it flows, and no position holds personal data.
 
-:func:`check_pipeline` runs when a run (single, parallel or replay) starts. Where the source
-can tell its columns before reading (:meth:`Source.discover_schema`: SQL reflection, file
-headers), the transformers are run over an empty batch of that schema and every anonymizer's
-columns are checked against the result, so a typo fails before any connection to the sink is
-used for data. Otherwise the same check runs on the first batch, before anything is written
-(:func:`check_step_columns`, called by the batch loop).
+:func:`check_pipeline` runs when a run (single, parallel or replay) starts. It computes the
+pipeline's :class:`~etl_express._privacy.PrivacyPlan` over the columns the source will give
+(:meth:`Source.schema`, or :meth:`Source.discover_schema`: SQL reflection, file headers; when
+the source cannot tell, over the columns the configuration names) and refuses, in this order:
+
+1. every configured column name that the data does not have (tags, ``not_pii``, transformers,
+   anonymizers, keys), all of them in one error with the nearest existing names;
+2. a name declared both personal and not personal;
+3. every personal column — tagged, named by an anonymizer, or derived from either through the
+   transformers' lineage — that would reach the target, the quarantine or an export without
+   an anonymizer covering it, naming the column, its origin and the fix;
+4. a primary key, cursor, partition column or paginator field that is personal data.
+
+The batch loop computes the plan again on the first batch and whenever the batch's columns
+change (:func:`plan_for`, :func:`check_plan`), before anything of that batch is written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from loguru import logger
 
+from .._lineage import Unknown, build_flow, provisional_schema
+from .._literals import register_identifiers
+from .._privacy import Exposure, PrivacyPlan, covers_of, needs_of
 from ..errors import AnonymizationError, ETLConfigError
-from .columns import canonical, check_columns, missing_columns_error, required_columns
+from ..quality import CheckResult, judge
+from .columns import canonical, missing_columns_error, nearest, required_columns
 
 if TYPE_CHECKING:
     from .._engine.spec import PipelineSpec as Pipeline
 
 
-def check_pipeline(pipeline: Pipeline) -> None:
-    """Refuse a pipeline that could let personal data through (see the module docstring)."""
-    check_coverage(pipeline)
-    check_positions(pipeline)
-    check_discovered_schema(pipeline)
+def _scrub(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
+    from .scrub import ScrubPII
+
+    return ScrubPII(columns).anonymize(batch)
 
 
-def covered_columns(anonymizers: Sequence[Any]) -> dict[str, str]:
-    """Canonical column -> name of the first anonymizer covering it."""
-    out: dict[str, str] = {}
-    for a in anonymizers:
-        for c in a.covers():
-            out.setdefault(canonical(c), type(a).__name__)
+def tags_of(pipeline: Any) -> dict[str, str]:
+    """Tagged column -> who tagged it (``"pii="`` or ``"source.pii"``)."""
+    tags = {canonical(c): "pii=" for c in getattr(pipeline, "pii", ())}
+    for c in getattr(pipeline.source, "pii", ()):
+        tags[canonical(c)] = "source.pii"
+    return tags
+
+
+def referenced_names(pipeline: Any) -> list[str]:
+    """Every column the configuration names (the provisional columns of a source that
+    cannot tell its own before reading)."""
+    names: list[str] = [*tags_of(pipeline), *getattr(pipeline, "not_pii", {})]
+    for step in pipeline.transformers:
+        required = getattr(step, "required_columns", None)
+        names += list(required()) if callable(required) else []
+    for a in pipeline.anonymizers:
+        names += [*needs_of(a), *covers_of(a)]
+    names += [c for _, c in position_columns(pipeline.source)]
+    return names
+
+
+def known_schema(pipeline: Any) -> pa.Schema | None:
+    """The columns the source will give, when it can tell before reading."""
+    source = pipeline.source
+    schema = source.schema()
+    if schema is not None:
+        return schema
+    discover = getattr(source, "discover_schema", None)
+    if not callable(discover):
+        return None
+    try:
+        return discover()  # type: ignore[no-any-return]
+    except Exception as exc:  # unreachable now: planned on the first batch instead
+        logger.debug(
+            "schema discovery failed ({}); the plan is made on the first batch", type(exc).__name__
+        )
+        return None
+
+
+def plan_for(
+    pipeline: Any,
+    schema: pa.Schema | None = None,
+    observed: Sequence[pa.Schema | None] | None = None,
+    *,
+    run_steps: bool = True,
+) -> PrivacyPlan:
+    """The privacy plan of ``pipeline`` over ``schema`` (the columns as read; ``None``: the
+    source's declared or discovered schema, else a provisional one from the names the
+    configuration uses). ``observed``: each transformer's actual output schema, when known."""
+    if schema is None:
+        schema = known_schema(pipeline) or provisional_schema(referenced_names(pipeline))
+    flow = build_flow(
+        schema, pipeline.transformers, pipeline.anonymizers, observed, run_steps=run_steps
+    )
+    sink = pipeline.sink
+    register_identifiers(
+        str(n)
+        for n in (getattr(sink, a, None) for a in ("table", "schema_name", "table_name"))
+        if n
+    )
+    return PrivacyPlan(
+        flow,
+        pipeline.anonymizers,
+        tags=tags_of(pipeline),
+        not_pii=getattr(pipeline, "not_pii", {}),
+        scrub=_scrub,
+    )
+
+
+def check_pipeline(pipeline: Pipeline) -> PrivacyPlan:
+    """Refuse a pipeline that could let personal data through (see the module docstring);
+    return its plan."""
+    plan = plan_for(pipeline)
+    check_plan(pipeline, plan)
+    return plan
+
+
+def check_plan(pipeline: Any, plan: PrivacyPlan, where: dict[str, Any] | None = None) -> None:
+    """Raise on the first kind of problem the plan shows (names, conflicts, exposures,
+    positions), listing every problem of that kind."""
+    where = where or {"pipeline": pipeline.name, "source": pipeline.source.name}
+    where = {k: v for k, v in where.items() if k != "after position"}
+    unknown = plan.unknown()
+    if unknown:
+        raise unknown_names_error(unknown, where)
+    if plan.conflicts:
+        raise ETLConfigError(
+            "contradictory declarations: " + "; ".join(plan.conflicts),
+            where=where,
+            hint="a column is either personal data (tag it and anonymize it) or declared "
+            "safe with not_pii={...}, not both",
+        )
+    exposures = plan.exposures()
+    if exposures and not (plan.flow.provisional and _maybe_misspelt(pipeline)):
+        raise exposure_error(exposures, where)
+    check_positions(pipeline, plan, where)
+
+
+def _maybe_misspelt(pipeline: Any) -> bool:
+    """Whether two configured names are near each other (``email``/``emial``): before the
+    source's columns are known, an uncovered column may just be a misspelling, which the
+    first batch tells apart — so the coverage verdict waits for it (still before any write)."""
+    names = sorted(set(referenced_names(pipeline)))
+    return any(nearest(n, [m for m in names if m != n], n=1) for n in names)
+
+
+def unknown_names_error(unknown: Sequence[Unknown], where: dict[str, Any]) -> ETLConfigError:
+    """One error for every configured name the data does not have, nearest names given."""
+    by_owner: dict[str, list[str]] = {}
+    available: list[str] = []
+    for u in unknown:
+        close = nearest(u.name, list(u.available))
+        shown = f"{u.name!r}" + (f" (nearest: {', '.join(map(repr, close))})" if close else "")
+        by_owner.setdefault(u.owner, []).append(shown)
+        available = list(dict.fromkeys([*available, *u.available]))
+    parts = [f"{owner}: {', '.join(names)}" for owner, names in by_owner.items()]
+    listed = ", ".join(available[:40]) + (" ..." if len(available) > 40 else "")
+    return ETLConfigError(
+        f"unknown column name(s): {'; '.join(parts)}; nothing was written",
+        where={**where, "columns": listed or "(none)"},
+        hint="name existing columns (any spelling resolves to its snake_case name, as the "
+        "batches carry it at that step); a configured column is never skipped",
+    )
+
+
+def exposure_error(exposures: Sequence[Exposure], where: dict[str, Any]) -> AnonymizationError:
+    """Personal columns that would leave unprotected: each with its origin and the fix."""
+    names = [e.column for e in exposures]
+    details = "; ".join(f"{e.column!r}: {e.chain}: {e.problem}" for e in exposures)
+    opaque = list(dict.fromkeys(o for e in exposures for o in e.opaque_steps))
+    hint = (
+        "add an anonymizer covering each, e.g. Pseudonymize("
+        + repr(names)
+        + ", key=etl.secret('ANON_KEY')) (or Redact, Mask, Generalize, Suppress), drop it "
+        "(Select, Suppress), or, when a column holds no personal data, declare it with a "
+        "reason: Pipeline(..., not_pii={" + repr(names[0]) + ": 'why it is not personal'})"
+    )
+    if opaque:
+        hint += "; declare the lineage of " + "; ".join(opaque) + " (Transformer.lineage)"
+    return AnonymizationError(
+        f"personal-data column(s) {names} would reach the sink without an anonymizer that "
+        f"covers them ({details})",
+        where=where,
+        hint=hint,
+    )
+
+
+def position_columns(source: Any, partition: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """The columns whose values a source puts into its positions, as (role, canonical name):
+    the primary key, the cursor (``SQLSource(cursor=)``, ``Incremental.cursor_field``), the
+    partition column (``{"column": ...}`` specs) and fields a paginator reads from records."""
+    out = [("primary key column", canonical(c)) for c in getattr(source, "primary_key", ())]
+    incremental = getattr(source, "incremental_config", None)
+    for role, name in (
+        ("cursor column", getattr(source, "cursor", None)),
+        ("cursor field", getattr(incremental, "cursor_field", None)),
+        ("paginator field", getattr(getattr(source, "paginator", None), "field", None)),
+        ("partition column", (partition or {}).get("column")),
+    ):
+        if isinstance(name, str) and name:
+            out.append((role, canonical(name)))
     return out
 
 
-def check_coverage(pipeline: Pipeline) -> None:
-    """Every column tagged as personal data (``pii=``, ``source.pii``) has an anonymizer."""
-    covered = covered_columns(pipeline.anonymizers)
-    missing = [c for c in pipeline.pii if canonical(c) not in covered]
-    if missing:
-        raise AnonymizationError(
-            f"personal-data column(s) {missing} would reach the sink without an anonymizer",
-            where={"pipeline": pipeline.name},
-            hint="add an anonymizer covering them, e.g. Pseudonymize("
-            + repr(missing)
-            + ", key=etl.secret('ANON_KEY'))",
+_OPTION = {
+    "primary key column": "primary_key=",
+    "cursor column": "cursor=",
+    "cursor field": "Incremental(cursor_field=)",
+    "partition column": "partitions on",
+    "paginator field": "the paginator's field",
+}
+
+
+def check_positions(
+    pipeline: Any, plan: PrivacyPlan, where: dict[str, Any], partition: Any = None
+) -> None:
+    """Refuse a key, cursor, partition column or paginator field that holds personal data.
+
+    A position is written in clear to ``etl_express.checkpoints``, run records, partition
+    specs, quarantine, logs, export manifests and Airflow XComs; it must never be personal
+    data. Such a pipeline is refused up front (fail closed) with a hint to read by a
+    surrogate key.
+    """
+    personal = plan.source_personal
+    tags = plan.tags
+    for role, column in position_columns(pipeline.source, partition):
+        mark = personal.get(column)
+        if mark is None and column in tags:
+            mark = plan.personal_at(0, column)
+        if mark is None:
+            continue
+        raise ETLConfigError(
+            f"the {role} {column!r} is personal data ({mark.why}): its raw values would "
+            "be written to positions (checkpoints, partition bounds, quarantine, run records, "
+            "logs, export manifests, XComs)",
+            where=where,
+            hint=f"read by a non-personal surrogate column instead ({_OPTION[role]} a sequence, "
+            f"UUID or row-version column of the source) and keep {column!r} as an "
+            "ordinary, anonymized column",
         )
 
 
-def position_columns(source: Any) -> list[tuple[str, str]]:
-    """The columns whose values a source puts into its positions, as (role, canonical name):
-    the primary key, and the cursor (``SQLSource(cursor=)``, ``Incremental.cursor_field``)."""
-    out = [("primary key", canonical(c)) for c in source.primary_key]
-    cursor = getattr(source, "cursor", None)
-    incremental = getattr(source, "incremental_config", None)
-    field = getattr(incremental, "cursor_field", None)
-    for name in (cursor, field):
-        if isinstance(name, str) and name:
-            out.append(("cursor", canonical(name)))
-    return out
-
-
-def check_positions(pipeline: Pipeline) -> None:
-    """Refuse a primary key or cursor that holds personal data.
-
-    A position is written in clear to ``etl_express.checkpoints``, ``quarantine.position``,
-    run errors, logs and export manifests; it must never be personal data. Such a pipeline is
-    refused up front (fail closed) with a hint to read by a surrogate key.
-    """
-    personal = {canonical(c): "pii=" for c in pipeline.pii}
-    for column, owner in covered_columns(pipeline.anonymizers).items():
-        personal.setdefault(column, owner)
-    for role, column in position_columns(pipeline.source):
-        if column in personal:
-            why = (
-                "tagged as personal data (pii=)"
-                if personal[column] == "pii="
-                else f"anonymized by {personal[column]}"
-            )
-            option = "primary_key=" if role == "primary key" else "cursor="
-            raise ETLConfigError(
-                f"the {role} column {column!r} is {why}: its raw values would be written to "
-                "positions (checkpoints, quarantine, run errors, logs, export manifests)",
-                where={"pipeline": pipeline.name, "source": pipeline.source.name},
-                hint=f"read by a non-personal surrogate column instead ({option} a sequence, "
-                f"UUID or row-version column of the source) and keep {column!r} as an "
-                "ordinary, anonymized column",
-            )
-
-
-def check_discovered_schema(pipeline: Pipeline) -> None:
-    """Check every anonymizer's columns up front when the source can tell its schema."""
-    discover = getattr(pipeline.source, "discover_schema", None)
-    if not callable(discover):
+def check_partitions(pipeline: Any, specs: Iterable[Any]) -> None:
+    """Refuse partition specs over a personal column (their bounds are its values)."""
+    specs = [s for s in specs if isinstance(s, dict) and s.get("column")]
+    if not specs:
         return
-    try:
-        schema = discover()
-    except Exception as exc:  # unreachable now: checked on the first batch instead
-        logger.debug("schema discovery failed ({}); columns are checked on the first batch", exc)
-        return
-    if schema is None:
-        return
-    batch = pa.RecordBatch.from_pylist([], schema=schema)
-    for step in pipeline.transformers:
-        try:
-            batch = step.transform(batch)
-        except ETLConfigError:
-            raise
-        except Exception:  # a step that cannot run on no rows: check on the first batch
-            return
-    check_columns(
-        pipeline.anonymizers,
-        batch.schema.names,
-        where={"pipeline": pipeline.name, "source": pipeline.source.name},
-    )
+    plan = plan_for(pipeline)
+    where = {"pipeline": pipeline.name, "source": pipeline.source.name}
+    for spec in specs:
+        check_positions(pipeline, plan, where, partition=spec)
 
 
 def check_step_columns(step: Any, names: Sequence[str], where: dict[str, Any]) -> None:
@@ -137,12 +271,37 @@ def check_step_columns(step: Any, names: Sequence[str], where: dict[str, Any]) -
         )
 
 
+def declarations_check(pipeline: Any) -> list[CheckResult]:
+    """The run's record of its ``not_pii`` declarations (column -> reason), stored with the
+    run's quality checks (``etl_express.quality_checks``, name ``not_pii``); none without."""
+    declared = dict(getattr(pipeline, "not_pii", {}) or {})
+    if not declared:
+        return []
+    return [judge("not_pii", True, "ignore", declared=declared)]
+
+
+def covered_columns(anonymizers: Sequence[Any]) -> dict[str, str]:
+    """Canonical column -> name of the first anonymizer naming it as covered."""
+    out: dict[str, str] = {}
+    for a in anonymizers:
+        for c in covers_of(a):
+            out.setdefault(c, type(a).__name__)
+    return out
+
+
 __all__ = [
-    "check_coverage",
-    "check_discovered_schema",
+    "check_partitions",
     "check_pipeline",
+    "check_plan",
     "check_positions",
     "check_step_columns",
     "covered_columns",
+    "declarations_check",
+    "exposure_error",
+    "known_schema",
+    "plan_for",
     "position_columns",
+    "referenced_names",
+    "tags_of",
+    "unknown_names_error",
 ]

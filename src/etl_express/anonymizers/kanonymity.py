@@ -107,8 +107,8 @@ class KAnonymity(Anonymizer):
         )
 
     def covers(self) -> set[str]:
-        """Nothing: k-anonymity checks quasi-identifiers, it does not anonymize a column."""
-        return set()
+        """Its quasi-identifiers: every written combination of them is shared by ``k`` rows."""
+        return set(self.quasi_identifiers)
 
     def reset(self) -> None:
         self.rows = 0

@@ -107,6 +107,12 @@ def scrub_ner(
     return pc.replace_with_mask(texts, pa.array(mask), pa.array(out, pa.string()))
 
 
+def count_names(values: list[str], limit: int = 50) -> int:
+    """How many of (at most ``limit`` of) ``values`` hold a person's name (the detector's
+    ``"name"`` kind); loads the model."""
+    return sum(any(s.type == "PER" for s in m.spans) for m in _ner().map(values[:limit]))
+
+
 def _replace_addresses(texts: pa.Array, replace: Callable[[list[str], str], list[str]]) -> pa.Array:
     found = pc.fill_null(pc.match_substring_regex(texts, ADDRESS_PATTERN), False)
     if not pc.any(found).as_py():
@@ -122,4 +128,4 @@ def _replace_addresses(texts: pa.Array, replace: Callable[[list[str], str], list
     return pc.replace_with_mask(texts, found, pa.array(done, pa.string()))
 
 
-__all__ = ["ADDRESS_PATTERN", "NER_KINDS", "check_available", "scrub_ner"]
+__all__ = ["ADDRESS_PATTERN", "NER_KINDS", "check_available", "count_names", "scrub_ner"]

@@ -1,9 +1,11 @@
 """Vectorized normalization of personal identifiers before they are hashed.
 
 The same person must get the same token however a system spelled the value: phones become
-E.164 (``8 (916) 123-45-67`` and ``+7 916 1234567`` are both ``+79161234567``), emails are
+E.164 (``8 (916) 123-45-67`` and ``+7 916 1234567`` are both ``+79161234567``, ``+49 (0)30
+901820`` and ``0049 30 901820`` both ``+4930901820``), emails are
 NFKC-normalized and case-folded, SNILS/INN/OGRN/cards/passports keep their digits only. All
-of it runs as Arrow compute kernels (RE2), without a Python loop per row.
+of it runs as Arrow compute kernels (RE2), without a Python loop per row, except phones with
+another country code than Russia's, which libphonenumber reads one by one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
+from .phones import e164
+from .textfold import fold, special_rows
 
 #: entity types with a dedicated normalization; any other name is normalized as text
 ENTITY_TYPES = ("email", "phone", "snils", "inn", "ogrn", "passport", "card", "name", "text")
@@ -142,20 +146,43 @@ def digits_only(arr: pa.Array) -> pa.Array:
 
 
 def normalize_phone(arr: pa.Array) -> pa.Array:
-    """E.164: Russian numbers (``8...``, ``7...``, ten digits) become ``+7`` and ten digits."""
+    """E.164. Russian numbers (``8...``, ``7...``, ten digits, ``+7`` and ten digits) become
+    ``+7`` and ten digits by one compiled pass (vectorized kernels without the extension); a
+    number with another country code or an international prefix (``+44 ...``, ``0049 ...``,
+    ``8 10 1 ...``) is read by libphonenumber (:func:`.phones.e164`)."""
     arr = _as_string(arr)
     if _speedups.native is not None:  # the same rules in one compiled pass
         offsets, data = _speedups.string_buffers(arr)
-        return _speedups.string_result(arr, *_speedups.native.phone_e164(offsets, len(arr), data))
+        new_offsets, new_data, unsure = _speedups.native.phone_e164(offsets, len(arr), data)
+        out = _speedups.string_result(arr, new_offsets, new_data)
+        foreign = _speedups.row_flags(arr, unsure)
+    else:
+        out, foreign = _russian_e164(arr)
+    if not pc.any(foreign).as_py():
+        return out
+    redone = e164(pc.filter(arr, foreign).to_pylist())
+    return pc.replace_with_mask(out, foreign, pa.array(redone, pa.string()))
+
+
+def _russian_e164(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """:func:`normalize_phone`'s compiled rules as Arrow kernels: the E.164 column, and which
+    values they leave to libphonenumber."""
     d = digits_only(arr)
     length = pc.utf8_length(d)
     first = pc.utf8_slice_codeunits(d, 0, 1)
+    plus = pc.fill_null(pc.match_substring_regex(arr, r"^[^0-9]*\+"), False)
+    plus7 = pc.and_(pc.equal(length, 11), pc.equal(first, "7"))
+    prefix = pc.or_(
+        pc.and_(pc.starts_with(d, "00"), pc.greater_equal(length, 3)),
+        pc.and_(pc.starts_with(d, "810"), pc.greater(length, 11)),
+    )
+    foreign = pc.fill_null(pc.if_else(plus, pc.invert(plus7), prefix), False)
     trunk = pc.and_(pc.equal(length, 11), pc.is_in(first, pa.array(["7", "8"])))
     national = pc.if_else(trunk, pc.utf8_slice_codeunits(d, 1, 11), d)
     russian = pc.or_(trunk, pc.equal(length, 10))
-    prefix = pc.if_else(russian, pa.scalar("+7"), pa.scalar("+"))
-    e164 = pc.binary_join_element_wise(prefix, national, "")
-    return pc.if_else(pc.equal(length, 0), d, e164)
+    prefix_text = pc.if_else(russian, pa.scalar("+7"), pa.scalar("+"))
+    e164_text = pc.binary_join_element_wise(prefix_text, national, "")
+    return pc.if_else(pc.equal(length, 0), d, e164_text), foreign
 
 
 def _zero_pad(d: pa.Array, widths: tuple[int, ...]) -> pa.Array:
@@ -221,9 +248,25 @@ def on_distinct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
     return fn(arr)
 
 
+_DIGIT_ENTITIES = frozenset({"phone", "snils", "inn", "ogrn", "passport", "card"})
+
+
+def _folded(arr: pa.Array) -> pa.Array:
+    """Values holding other scripts' or full-width digits (``８ ９１６ …``) with ASCII digits
+    (:mod:`.textfold`), so they normalize like the same number written in ASCII."""
+    special = special_rows(arr)
+    if not pc.any(special).as_py():
+        return arr
+    folded = [fold(v) for v in pc.filter(arr, special).to_pylist()]
+    return pc.replace_with_mask(arr, special, pa.array(folded, pa.string()))
+
+
 def normalize(arr: pa.Array, entity: str) -> pa.Array:
     """The normalized string form of ``arr`` for hashing as ``entity``."""
-    return _NORMALIZERS.get(entity, normalize_text)(_as_string(arr))
+    arr = _as_string(arr)
+    if entity in _DIGIT_ENTITIES:
+        arr = _folded(arr)
+    return _NORMALIZERS.get(entity, normalize_text)(arr)
 
 
 __all__ = [

@@ -195,6 +195,10 @@ class Suppress(Anonymizer):
             batch = batch.remove_column(column_index(batch.schema, column, "Suppress"))
         return batch
 
+    def covers(self) -> set[str]:
+        """The dropped columns and the quasi-identifiers of the row rule."""
+        return {*self.columns, *self.quasi_identifiers}
+
     def required_columns(self) -> list[str]:
         return [
             *self.quasi_identifiers,

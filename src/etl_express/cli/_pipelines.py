@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import ETLConfigError, ETLError
+from ..errors import ETLConfigError
 
 if TYPE_CHECKING:
     from ..pipeline import Pipeline
@@ -73,45 +73,22 @@ def load_pipeline(spec: str) -> Pipeline:
 
 
 def known_pipelines(store: CheckpointStore) -> list[str]:
-    """Every pipeline the store has a trace of (runs, checkpoints, quarantine, declarations),
-    the most recently run first."""
-    import sqlalchemy as sa
+    """Every pipeline the store has a trace of, the most recently run first."""
+    from .._forget import known_pipelines as known_in
 
-    from ..store import schema as state
-
-    tables = (state.runs, state.checkpoints, state.quarantine, state.pipelines)
-    names = sa.union(*(sa.select(t.c.pipeline.label("pipeline")) for t in tables)).subquery()
-    last = (
-        sa.select(state.runs.c.pipeline, sa.func.max(state.runs.c.started_at).label("at"))
-        .group_by(state.runs.c.pipeline)
-        .subquery()
-    )
-    query = (
-        sa.select(names.c.pipeline)
-        .outerjoin(last, last.c.pipeline == names.c.pipeline)
-        .order_by(last.c.at.desc().nulls_last(), names.c.pipeline)
-    )
     with store.engine.connect() as conn:
-        return [row[0] for row in conn.execute(query)]
+        return known_in(conn)
 
 
 def check_known(name: str, store: CheckpointStore) -> str:
     """``name`` when the store knows it, else an error naming the store and the known names."""
+    from .._forget import unknown_pipeline
     from ..store.database import mask_url
 
     known = known_pipelines(store)
     if name in known:
         return name
-    import difflib
-
-    listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
-    close = difflib.get_close_matches(name, known, n=1)
-    guess = f"did you mean {close[0]!r}? " if close else ""
-    raise ETLConfigError(
-        f"unknown pipeline {name!r} in the store at {mask_url(store.url)}",
-        hint=f"{guess}known pipelines, most recently run first: {listed}. A pipeline appears "
-        "there once it has run; check the name, or pass --url for another store",
-    )
+    raise unknown_pipeline(name, known, mask_url(store.url))
 
 
 def resolve(ref: str, url: str | None) -> tuple[str, CheckpointStore, Pipeline | None]:
@@ -130,12 +107,6 @@ def resolve(ref: str, url: str | None) -> tuple[str, CheckpointStore, Pipeline |
     return check_known(name, store), store, pipeline
 
 
-def fail(exc: ETLError) -> typer.Exit:
-    """Print an etl-express error the way every command does; the exit to raise."""
-    typer.echo(f"error: {exc}", err=True)
-    return typer.Exit(1)
-
-
 def url_option() -> Any:
     return typer.Option(
         None,
@@ -147,7 +118,6 @@ def url_option() -> Any:
 __all__ = [
     "REFERENCE_HELP",
     "check_known",
-    "fail",
     "is_code_reference",
     "known_pipelines",
     "load_pipeline",

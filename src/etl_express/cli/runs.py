@@ -9,7 +9,8 @@ from typing import Any
 import typer
 
 from . import app
-from ._pipelines import REFERENCE_HELP, fail, resolve, url_option
+from ._output import fail, say
+from ._pipelines import REFERENCE_HELP, resolve, url_option
 
 
 def run_rows(store: Any, pipeline: str | None, limit: int) -> list[dict[str, Any]]:
@@ -84,14 +85,14 @@ def runs_command(
         raise fail(exc) from None
     if as_json:
         for r in rows:
-            typer.echo(json.dumps(r, ensure_ascii=False))
+            say(json.dumps(r, ensure_ascii=False))
         return
     if not rows:
-        typer.echo("no runs yet")
+        say("no runs yet")
         return
-    typer.echo(
+    say(
         f"{'run':8}  {'started (UTC)':19}  {'pipeline':<24} {'partition':<12} {'status':<9} "
         f"{'read':>10} {'written':>10} {'quar.':>7} {'duration':>9} {'rows/s':>9}"
     )
     for r in rows:
-        typer.echo(_line(r))
+        say(_line(r))

@@ -7,8 +7,10 @@ import json
 import typer
 
 from . import app
+from ._output import ErrorStyleGroup, say
 
 server_app = typer.Typer(
+    cls=ErrorStyleGroup,
     help="The embedded PostgreSQL server (used when ETL_EXPRESS_DATABASE_URL is not set). "
     "It starts on first use and keeps running after the process exits, so the next run "
     "finds it; stop it here.",
@@ -27,14 +29,14 @@ def status(
 
     info = server_status()
     if as_json:
-        typer.echo(json.dumps(info))
+        say(json.dumps(info))
     elif info["running"]:
-        typer.echo(
+        say(
             f"embedded PostgreSQL running: pid {info['pid']}, port {info.get('port', '?')}, "
             f"since {info.get('started_at', '?')}, data {info['data_dir']}"
         )
     else:
-        typer.echo(f"embedded PostgreSQL not running (data {info['data_dir']})")
+        say(f"embedded PostgreSQL not running (data {info['data_dir']})")
     raise typer.Exit(0 if info["running"] else 3)
 
 
@@ -47,6 +49,6 @@ def stop(
     from ..store.embedded import data_dir, stop_server
 
     if stop_server(timeout):
-        typer.echo(f"embedded PostgreSQL stopped (data {data_dir()})")
+        say(f"embedded PostgreSQL stopped (data {data_dir()})")
     else:
-        typer.echo(f"embedded PostgreSQL was not running (data {data_dir()})")
+        say(f"embedded PostgreSQL was not running (data {data_dir()})")

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from . import app
+from ._output import error_line, fail, say
 
 #: exit codes: all fresh and succeeded / something stale or failed / the store is unreadable
 OK, UNHEALTHY, NO_STORE = 0, 1, 2
@@ -60,29 +61,40 @@ def status_command(
         show_default=False,
     ),
     as_json: bool = typer.Option(
-        False, "--json", help="Print a JSON list of objects, one a pipeline."
+        False,
+        "--json",
+        help="Print a JSON list of objects, one a pipeline (a JSON error object when the "
+        "store cannot be read).",
     ),
 ) -> None:
     """Every pipeline in the store: last run, rows, duration, rows/s, freshness, availability.
 
     Exits 0 when every pipeline is fresh and its last completed run succeeded, 1 when any is
     stale or failed (a pipeline without a declared freshness is judged on its last run only),
-    2 when the store cannot be read.
+    2 when the store cannot be read. With --json the answer on stdout is always JSON: the
+    list, or on exit 2 an object {"error": ..., "fix": ..., "exit_code": 2}.
     """
     from .._status import status
-    from ..errors import ETLError
 
     try:
         records = status(url)
-    except ETLError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(NO_STORE) from None
+    except Exception as exc:
+        if as_json:
+            say(json.dumps(error_object(exc, NO_STORE), indent=2))
+        raise fail(exc, NO_STORE) from None
     if as_json:
-        typer.echo(json.dumps(records, indent=2))
+        say(json.dumps(records, indent=2))
     elif not records:
-        typer.echo("no pipeline has run against this store yet")
+        say("no pipeline has run against this store yet")
     else:
         at = dt.datetime.now(dt.timezone.utc)
         for record in records:
-            typer.echo(_line(record, at))
+            say(_line(record, at))
     raise typer.Exit(OK if all(r["ok"] for r in records) else UNHEALTHY)
+
+
+def error_object(exc: BaseException, code: int) -> dict[str, Any]:
+    """What ``status --json`` prints when it cannot answer: the error line's two halves."""
+    text = error_line(exc).removeprefix("error: ")
+    what, _, fix = text.partition(". Fix: ")
+    return {"error": what, "fix": fix or None, "exit_code": code}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import app
+from ._output import fail, log_runs, say
 
 
 @app.command("ui")
@@ -31,13 +32,13 @@ def ui_command(
     from ..errors import ETLError
     from ..ui import build
 
+    log_runs()
     try:
         dashboard = build(url, host)
     except ETLError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(exc, 2) from None
     import uvicorn
 
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"etl-express dashboard on http://{shown}:{port}/ (read-only; Ctrl+C stops it)")
+    say(f"etl-express dashboard on http://{shown}:{port}/ (read-only; Ctrl+C stops it)")
     uvicorn.run(dashboard, host=host, port=port, log_level="warning", lifespan="off", ws="none")

@@ -70,7 +70,7 @@ def _strategy(runner: PartitionRunner, mode: str, where: dict[str, Any]) -> str:
     if isinstance(source, SQLSource):
         from ..sources.sql.checksums import HASHING_DIALECTS, integer_key
 
-        engine = source._engine()
+        engine = source.engine()
         hashing = engine.dialect.name in HASHING_DIALECTS
         try:
             ranges = hashing and integer_key(source, engine)
@@ -91,9 +91,16 @@ def _strategy(runner: PartitionRunner, mode: str, where: dict[str, Any]) -> str:
                 hint="partition by the integer primary key (source.partitions(n)), or run "
                 "without partitions",
             )
-        source.row_hash_key = (
-            saved_state.row_hash_key(runner.store, pipeline.name) if hashing else None
-        )
+        if hashing:  # keyed by a secret from the secret store, over what the target holds in clear
+            from ..anonymizers.rowhash import row_hash_columns, row_hash_key
+
+            source.row_hash_key = row_hash_key(pipeline)
+            source.row_hash_columns = row_hash_columns(
+                pipeline, list(source.selectable(engine).c.keys())
+            )
+            saved_state.forget_stored_key(runner.store, pipeline.name)
+        else:
+            source.row_hash_key = source.row_hash_columns = None
         return "range_checksums" if ranges else "key_set"
     if isinstance(source, OneCODataSource):
         for t in pipeline.transformers:

@@ -8,6 +8,7 @@ from .._masking import (
     forget_secrets,
     known_secret_count,
     mask_secrets,
+    mask_url,
     mask_url_passwords,
     register_secret,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "forget_secrets",
     "known_secret_count",
     "mask_secrets",
+    "mask_url",
     "mask_url_passwords",
     "register_secret",
 ]

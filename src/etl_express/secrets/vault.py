@@ -22,7 +22,7 @@ from pydantic import (
 
 from ..errors import ETLConfigError
 from .base import ENV_PREFIX, SecretProvider
-from .masking import register_secret
+from .masking import mask_url, register_secret
 
 if TYPE_CHECKING:
     import httpx  # imported when Vault is first asked: most runs never use it
@@ -190,7 +190,7 @@ class VaultProvider(SecretProvider):
 
     def __repr__(self) -> str:
         s = self.settings
-        return f"VaultProvider(addr={s.addr!r}, mount={s.mount!r}, path={s.path!r}, namespace={s.namespace!r})"
+        return f"VaultProvider(addr={mask_url(s.addr)!r}, mount={s.mount!r}, path={s.path!r}, namespace={s.namespace!r})"
 
     # -- names ---------------------------------------------------------------------------
 

@@ -194,12 +194,22 @@ def as_of_moment(as_of: Any) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def as_of_filter(
-    pgconn: psycopg.Connection[Any], schema: str, name: str, as_of: Any
-) -> tuple[sql.Composable, dt.datetime]:
-    """The ``WHERE`` clause (``$1`` placeholders) selecting the versions live at ``as_of``."""
+def as_of_query(
+    pgconn: psycopg.Connection[Any],
+    schema: str,
+    name: str,
+    columns: Sequence[str] | None,
+    as_of: Any,
+) -> tuple[sql.Composable, sql.Composable, dt.datetime]:
+    """The select list and ``WHERE`` clause (``$1``: the moment) that read the history table
+    exactly as :func:`etl_express.read` returned it at ``as_of``: every version loaded by then
+    (current and closed ones, as a read then gave them), with the columns a later load
+    changed in place — ``_etl_valid_to`` when a version closes, ``_etl_deleted_at`` when a
+    delete marks it — as they stood: a version closed or deleted after ``as_of`` is open and
+    live in it. Versions loaded later are not in it; a hard delete erases a key's versions
+    from every moment."""
     moment = as_of_moment(as_of)
-    have = tables.columns(pgconn, TableName(schema, name))
+    have = list(tables.columns(pgconn, TableName(schema, name)))  # in table order
     if not have:
         raise ETLConfigError(f"table {schema}.{name} does not exist", hint="check the table name")
     if VALID_FROM not in have or VALID_TO not in have:
@@ -208,10 +218,17 @@ def as_of_filter(
             where={"table": f"{schema}.{name}"},
             hint="load it with PostgresSink(table, history=True)",
         )
-    clause = sql.SQL(" WHERE {} <= $1 AND ({} IS NULL OR {} > $1)").format(
-        sql.Identifier(VALID_FROM), sql.Identifier(VALID_TO), sql.Identifier(VALID_TO)
-    )
-    return clause, moment
+    selected: list[sql.Composable] = []
+    for column in columns or have:
+        ident = sql.Identifier(column)
+        if column in (VALID_TO, DELETED_AT):  # set in place by a later load: as it stood
+            selected.append(
+                sql.SQL("CASE WHEN {} <= $1 THEN {} END AS {}").format(ident, ident, ident)
+            )
+        else:
+            selected.append(ident)
+    clause = sql.SQL(" WHERE {} <= $1").format(sql.Identifier(VALID_FROM))
+    return sql.SQL(", ").join(selected), clause, moment
 
 
-__all__ = ["as_of_filter", "as_of_moment", "create_columns", "prepare", "write"]
+__all__ = ["as_of_moment", "as_of_query", "create_columns", "prepare", "write"]

@@ -6,6 +6,9 @@ straight into the target when none of its keys exist yet, else into a temporary 
 table followed by one ``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDATE``.
 All of it runs in the pipeline's transaction, together with the checkpoint, so readers of
 the target never see half a batch and a replayed batch never duplicates rows.
+
+This module is the write path; the target table's names, types, creation and growth are in
+:mod:`.pgschema`, the COPY encoding in :mod:`.pgcopy`.
 """
 
 from __future__ import annotations
@@ -15,121 +18,31 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError, safe_pg_message
-from ..format import DELETED_AT, MAX_IDENTIFIER_BYTES, is_json_field
+from ..format import DELETED_AT
 from ..secrets import SecretLike
 from ..store.tables import TableName
 from . import history
 from .base import Sink
+from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys
 from .pgcopy import CopyPayload, copy_payload
-
-
-def pg_type(t: pa.DataType) -> str:
-    """The PostgreSQL column type for a canonical Arrow type."""
-    if pa.types.is_boolean(t):
-        return "boolean"
-    if pa.types.is_integer(t):
-        return "bigint"
-    if pa.types.is_floating(t):
-        return "double precision"
-    if pa.types.is_decimal(t):
-        return f"numeric({t.precision},{t.scale})"
-    if pa.types.is_timestamp(t):
-        return "timestamp with time zone" if t.tz else "timestamp without time zone"
-    if pa.types.is_date(t):
-        return "date"
-    return "text"
-
-
-def pg_column_type(field: pa.Field) -> str:
-    """The column type for a canonical field: ``jsonb`` for JSON text of nested values."""
-    return "jsonb" if is_json_field(field) else pg_type(field.type)
-
-
-# existing column type -> arrow types that load into it unchanged (every value exactly:
-# no decimal or float into an integer, no decimal into double precision)
-_COMPATIBLE = {
-    "text": lambda t: True,
-    "character varying": lambda t: True,
-    "bigint": pa.types.is_integer,
-    "integer": pa.types.is_integer,
-    "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
-    "double precision": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
-    "boolean": pa.types.is_boolean,
-    "date": pa.types.is_date,
-    "timestamp with time zone": pa.types.is_timestamp,
-    "timestamp without time zone": pa.types.is_timestamp,
-    "jsonb": pa.types.is_string,
-    "json": pa.types.is_string,
-}
-
-#: integers up to 2**53 in magnitude are exact in double precision, larger ones are rounded
-EXACT_DOUBLE_INT = 2**53
-
-
-# widenings done in place, each lossless for every value the column can already hold:
-# (existing type, new arrow type) -> new column type
-def _widening(existing: str, t: pa.DataType) -> str | None:
-    if existing in ("integer", "smallint") and pa.types.is_integer(t):
-        return "bigint"
-    if existing in ("integer", "smallint") and pa.types.is_floating(t):
-        return "double precision"  # every int4 is exact in float8
-    if existing in ("bigint", "integer", "smallint") and pa.types.is_decimal(t):
-        return "numeric"
-    if existing == "character varying":
-        return "text"
-    return None
-
-
-def _fits(typmod: tuple[int | None, int | None], t: pa.DataType) -> bool:
-    """Whether every value of decimal type ``t`` is stored unchanged in numeric(p, s)."""
-    precision, scale = typmod
-    if precision is None:
-        return True  # unconstrained numeric holds any decimal exactly
-    scale = scale or 0
-    return t.scale <= scale and t.precision - t.scale <= precision - scale
-
-
-def split_table(table: str) -> tuple[str, str]:
-    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``.
-
-    Each part is taken literally (it is always quoted as an identifier, so ``crm."x"`` names
-    a table whose name holds the quotes); a part that is empty, holds a NUL or is longer
-    than PostgreSQL's 63 bytes, which PostgreSQL would cut silently, is refused here, before
-    anything is written."""
-    parts = table.split(".") if isinstance(table, str) else []
-    if len(parts) == 1:
-        parts = ["public", parts[0]]
-    if len(parts) != 2 or not all(parts):
-        raise ETLConfigError(
-            f"table name {table!r} is not 'table' or 'schema.table'",
-            hint="e.g. table='crm.customers'",
-        )
-    for part in parts:
-        check_identifier(part, what=f"table name {table!r}")
-    return parts[0], parts[1]
-
-
-def check_identifier(name: str, *, what: str) -> None:
-    """Refuse an identifier PostgreSQL would change: longer than 63 bytes, or holding NUL."""
-    if "\x00" in name:
-        raise ETLConfigError(f"{what} holds a NUL character", hint="choose another name")
-    size = len(name.encode("utf-8"))
-    if size > MAX_IDENTIFIER_BYTES:
-        raise ETLConfigError(
-            f"{what}: {name[:20]!r}... is {size} bytes in UTF-8, PostgreSQL keeps only "
-            f"{MAX_IDENTIFIER_BYTES} and would cut it silently",
-            hint=f"choose a name of at most {MAX_IDENTIFIER_BYTES} bytes (a Cyrillic letter "
-            "takes 2)",
-        )
+from .pgschema import (
+    align,
+    check_identifier,
+    identifier,
+    pg_column_type,
+    pg_type,
+    prepare_table,
+    split_table,
+)
 
 
 def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
@@ -209,7 +122,7 @@ class PostgresSink(Sink):
 
     def __init__(
         self,
-        table: str,
+        table: str | None = None,
         url: SecretLike | None = None,
         *,
         write_mode: str = "upsert",
@@ -217,7 +130,26 @@ class PostgresSink(Sink):
         synchronous_commit: bool = True,
         ddl_lock_timeout: float | None = 0.5,
         history: bool = False,
+        schema: str | None = None,
     ):
+        self._options: dict[str, Any] = {
+            "url": url,
+            "write_mode": write_mode,
+            "direct_copy": direct_copy,
+            "synchronous_commit": synchronous_commit,
+            "ddl_lock_timeout": ddl_lock_timeout,
+            "history": history,
+        }
+        if (table is None) == (schema is None):
+            raise ETLConfigError(
+                "PostgresSink needs table= (a pipeline's target) or schema= (a replication's, "
+                "one table per source table), not both",
+                hint='PostgresSink(table="crm.customers") or PostgresSink(schema="crm")',
+            )
+        if table is None:  # a replication's sink: each table's is made by for_table
+            assert schema is not None
+            check_identifier(schema, what="schema name")
+            table = f"{schema}.*"
         self.schema_name, self.table_name = split_table(table)
         self.table = f"{self.schema_name}.{self.table_name}"
         self.url = url
@@ -238,7 +170,9 @@ class PostgresSink(Sink):
         self.ddl_lock_timeout = ddl_lock_timeout
         self._direct_backoff = 0
         self._direct_skip = 0
-        self._batches = {"direct": 0, "staged": 0, "appended": 0}  # how batches were loaded
+        # how batches were loaded ("unchanged": compared with the target, nothing to write)
+        self._batches = {"direct": 0, "staged": 0, "appended": 0, "unchanged": 0}
+        self._unchanged_rows = 0  # rows of upserted batches the target already held as they are
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
         self._stage = (
@@ -246,194 +180,58 @@ class PostgresSink(Sink):
         )
 
     def __repr__(self) -> str:
+        if self.table_name == "*":
+            return f"PostgresSink(schema={self.schema_name!r})"
         return f"PostgresSink(table={self.table!r})"
 
     def target_table(self) -> TableName:
         return TableName(self.schema_name, self.table_name)
 
+    def for_table(self, name: str) -> PostgresSink:
+        """The sink of one table of this sink's schema, with the same options (how a
+        ``Replication`` writes each source table into a target table of the same name)."""
+        return PostgresSink(f"{self.schema_name}.{name}", **self._options)
+
     @property
     def _ident(self) -> sql.Composed:
-        return sql.SQL("{}.{}").format(
-            sql.Identifier(self.schema_name), sql.Identifier(self.table_name)
-        )
-
-    def existing_columns(self, conn: Connection) -> dict[str, str]:
-        rows = conn.execute(
-            sa.text(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
-            ),
-            {"s": self.schema_name, "t": self.table_name},
-        ).all()
-        return {r[0]: r[1] for r in rows}
+        return identifier(self.schema_name, self.table_name)
 
     def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
         if self._prepared_for is not None and self._prepared_for.equals(schema):
             return
-        _check_columns(schema, self.table)
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cur:
-            cur.execute(
-                sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
-                    sql.Literal("etl_express.ddl:" + self.table)
-                )
+        if self.table_name == "*":
+            raise ETLConfigError(
+                f"PostgresSink(schema={self.schema_name!r}) names no table: it is a "
+                "replication's sink",
+                hint="give a pipeline PostgresSink(table=...), or use it in etl.Replication",
             )
-            cur.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema_name))
-            )
-        existing = self.existing_columns(conn)
-        typmods = self._numeric_typmods(conn)
-        with raw.cursor() as cur:
-            if not existing:
-                missing_pk = [c for c in primary_key if c not in schema.names]
-                if missing_pk:
-                    raise ETLConfigError(
-                        f"primary key column(s) {missing_pk} are not in the data for {self.table}",
-                        where={"columns": ", ".join(schema.names[:20])},
-                        hint="fix primary_key on the source (names are normalized to snake_case)",
-                    )
-                cols: list[sql.Composable] = [
-                    sql.SQL("{} {}{}").format(
-                        sql.Identifier(f.name),
-                        sql.SQL(pg_column_type(f)),
-                        sql.SQL(" NOT NULL") if f.name in primary_key else sql.SQL(""),
-                    )
-                    for f in schema
-                ]
-                if self.history:
-                    cols.extend(history.create_columns(schema.names))
-                elif primary_key and self.write_mode == "upsert":
-                    cols.append(
-                        sql.SQL("PRIMARY KEY ({})").format(
-                            sql.SQL(", ").join(map(sql.Identifier, primary_key))
-                        )
-                    )
-                cur.execute(
-                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-                        self._ident, sql.SQL(", ").join(cols)
-                    )
-                )
-            else:
-                problems = []
-                changes = []
-                for f in schema:
-                    have = existing.get(f.name)
-                    if have is None:
-                        changes.append(
-                            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
-                                sql.Identifier(f.name), sql.SQL(pg_column_type(f))
-                            )
-                        )
-                        continue
-                    wider = _widening(have, f.type)
-                    if have == "numeric" and pa.types.is_decimal(f.type):
-                        if not _fits(typmods.get(f.name, (None, None)), f.type):
-                            wider = "numeric"  # drop the typmod: lossless, values unchanged
-                    elif (
-                        have == "bigint"
-                        and pa.types.is_floating(f.type)
-                        and self._exact_in_double(cur, f.name)
-                    ):
-                        wider = "double precision"
-                    if wider is not None:
-                        changes.append(
-                            sql.SQL("ALTER COLUMN {} TYPE {}").format(
-                                sql.Identifier(f.name), sql.SQL(wider)
-                            )
-                        )
-                    elif not _COMPATIBLE.get(have, lambda t: False)(f.type):
-                        problems.append(
-                            f"column {f.name!r} is {have} in {self.table} but the source now "
-                            f"sends {f.type}, which it cannot hold exactly"
-                        )
-                if problems:
-                    raise SinkError(
-                        "incompatible schema change: " + "; ".join(problems),
-                        where={"table": self.table},
-                        hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
-                    )
-                if changes:
-                    if self.ddl_lock_timeout is not None:  # never stall readers for long
-                        cur.execute(
-                            sql.SQL("SET LOCAL lock_timeout = {}").format(
-                                sql.Literal(f"{int(self.ddl_lock_timeout * 1000)}ms")
-                            )
-                        )
-                    cur.execute(
-                        sql.SQL("ALTER TABLE {} ").format(self._ident) + sql.SQL(", ").join(changes)
-                    )
-                    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
-            if self.history:
-                history.prepare(cur, self._ident, self.table, existing, primary_key)
-        self._columns = self.existing_columns(conn)
+        self._columns = prepare_table(
+            conn,
+            self.schema_name,
+            self.table_name,
+            schema,
+            primary_key,
+            key_constraint=self.write_mode == "upsert",
+            keep_history=self.history,
+            ddl_lock_timeout=self.ddl_lock_timeout,
+        )
         self._prepared_for = schema
-
-    def _numeric_typmods(self, conn: Connection) -> dict[str, tuple[int | None, int | None]]:
-        rows = conn.execute(
-            sa.text(
-                "SELECT column_name, numeric_precision, numeric_scale "
-                "FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-                "AND data_type = 'numeric'"
-            ),
-            {"s": self.schema_name, "t": self.table_name},
-        ).all()
-        return {r[0]: (r[1], r[2]) for r in rows}
-
-    def _exact_in_double(self, cur: psycopg.Cursor[Any], column: str) -> bool:
-        """Whether every value of a bigint column is exact in double precision (a widening
-        to double precision is refused otherwise)."""
-        row = cur.execute(
-            sql.SQL("SELECT coalesce(max(abs({})), 0) <= {} FROM {}").format(
-                sql.Identifier(column), sql.Literal(EXACT_DOUBLE_INT), self._ident
-            )
-        ).fetchone()
-        return bool(row and row[0])
 
     def rollback(self) -> None:
         # DDL done in a rolled-back transaction is gone: prepare again next time
         self._columns = None
         self._prepared_for = None
 
-    def _align(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """Cast columns the target stores as text (after a widening) to string."""
-        assert self._columns is not None
-        arrays = []
-        changed = False
-        for f, col in zip(batch.schema, batch.columns):
-            if (
-                self._columns.get(f.name) == "double precision"
-                and pa.types.is_integer(f.type)
-                and not _exact_ints(col)
-            ):
-                raise SinkError(
-                    f"column {f.name!r} is double precision in {self.table} and the batch "
-                    f"holds integers beyond 2**53, which it would round",
-                    where={"table": self.table, "column": f.name},
-                    hint="migrate the column to numeric (ALTER TABLE ... TYPE numeric) or cast "
-                    "the source column",
-                )
-            if self._columns.get(f.name) in ("text", "jsonb", "json") and not pa.types.is_string(
-                f.type
-            ):
-                arrays.append(pc.cast(col, pa.string()))
-                changed = True
-            else:
-                arrays.append(col)
-        if not changed:
-            return batch
-        return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         if batch.num_rows == 0:
             return 0
         self.prepare(conn, batch.schema, primary_key)
-        batch = self._align(batch)
+        assert self._columns is not None
+        batch = align(batch, self._columns, self.table)
         upsert = bool(primary_key) and self.write_mode == "upsert"
         accepted = batch.num_rows
         if upsert:
             batch = dedupe_last(batch, primary_key)
-        assert self._columns is not None
         payload = copy_payload(batch, [self._columns.get(n, "") for n in batch.schema.names])
         cols = sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
@@ -457,11 +255,8 @@ class PostgresSink(Sink):
                             lambda cur, stage, cols: _copy(cur, stage, cols, payload),
                         )
                         self._batches["staged"] += 1
-                    elif self._copy_direct(cur, cols, payload):
-                        self._batches["direct"] += 1
                     else:
-                        self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
-                        self._batches["staged"] += 1
+                        self._batches[self._upsert(cur, batch, cols, payload, primary_key)] += 1
         except psycopg.Error as exc:
             diag = getattr(exc, "diag", None)
             raise SinkError(
@@ -475,20 +270,64 @@ class PostgresSink(Sink):
             ) from None
         return accepted
 
+    def _upsert(
+        self,
+        cur: psycopg.Cursor[Any],
+        batch: pa.RecordBatch,
+        cols: sql.Composable,
+        payload: CopyPayload,
+        primary_key: Sequence[str],
+    ) -> str:
+        """Write an upsert batch the cheapest way that gives the upsert's result; returns
+        how (a key of ``_batches``).
+
+        A batch keyed by one integer column, in rising key order over a dense range, is
+        checked against the target first (:mod:`.pgchanged`): with no row in its key range
+        it is COPied straight in; otherwise only its new and changed rows are upserted.
+        Any other batch tries the direct COPY blindly (see :meth:`_copy_direct`).
+        """
+        keys = integer_keys(batch, primary_key) if self.direct_copy else None
+        if keys is None:
+            if self._copy_direct(cur, cols, payload, blind=True):
+                return "direct"
+        elif not any_in_range(cur, self._ident, primary_key[0], keys):
+            if self._copy_direct(cur, cols, payload, blind=False):
+                return "direct"
+        elif payload.format == "binary":
+            names = batch.schema.names
+            assert self._columns is not None
+            types = {n: self._columns.get(n, "") for n in names}
+            soft_deletes = DELETED_AT in self._columns and DELETED_AT not in names
+            changed = changed_rows(
+                cur, self._ident, types, primary_key[0], keys, b"".join(payload), soft_deletes
+            )
+            if changed is not None:
+                writing = int(np.count_nonzero(changed))
+                self._unchanged_rows += batch.num_rows - writing
+                if writing == 0:
+                    return "unchanged"
+                if writing < batch.num_rows:
+                    batch = batch.filter(pa.array(changed))
+                    payload = copy_payload(batch, list(types.values()))
+        self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
+        return "staged"
+
     def _copy_direct(
-        self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload
+        self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload, *, blind: bool
     ) -> bool:
         """COPY straight into the target, inside a savepoint; ``False`` when a key exists.
 
         When no key of the batch is in the target yet (an initial load, an append-only
         source), a plain COPY gives exactly the rows an upsert would, in one pass instead of
-        two. A unique violation rolls the savepoint back and the caller upserts instead;
-        after such a miss the next attempts are spaced out (1, 2, 4 ... batches), so a
-        source that mostly updates existing keys pays for a failed COPY only rarely.
+        two. A unique violation (a key already there, or committed meanwhile by another
+        writer) rolls the savepoint back and the caller upserts instead. ``blind`` attempts,
+        made without knowing whether keys exist, are spaced out after such a miss (1, 2, 4
+        ... batches), so a source that mostly updates existing keys pays for a failed COPY
+        only rarely.
         """
         if not self.direct_copy:
             return False
-        if self._direct_skip > 0:
+        if blind and self._direct_skip > 0:
             self._direct_skip -= 1
             return False
         cur.execute("SAVEPOINT _etl_direct_copy")
@@ -496,11 +335,13 @@ class PostgresSink(Sink):
             _copy(cur, self._ident, cols, payload)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
-            self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
-            self._direct_skip = self._direct_backoff
+            if blind:
+                self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
+                self._direct_skip = self._direct_backoff
             return False
         cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
-        self._direct_backoff = 0
+        if blind:
+            self._direct_backoff = 0
         return True
 
     def _copy_upsert(
@@ -529,32 +370,23 @@ class PostgresSink(Sink):
         action = (
             sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
         )
+        compared = [n for n in non_key if n not in RUN_LINEAGE]
+        if sets and compared:  # an unchanged row is not rewritten (and keeps its lineage)
+            action += sql.SQL(" WHERE record_image_ne(ROW({}), ROW({}))").format(
+                sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in compared),
+                sql.SQL(", ").join(
+                    sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in compared
+                ),
+            )
+            if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
+                action += sql.SQL(" OR t.{} IS NOT NULL").format(sql.Identifier(DELETED_AT))
         cur.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
+            sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
                 self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
             )
             + action
         )
         cur.execute(sql.SQL("DROP TABLE {}").format(stage))
-
-
-def _exact_ints(col: pa.Array) -> bool:
-    bounds = pc.min_max(col).as_py()
-    low, high = bounds["min"], bounds["max"]
-    return low is None or (low >= -EXACT_DOUBLE_INT and high <= EXACT_DOUBLE_INT)
-
-
-def _check_columns(schema: pa.Schema, table: str) -> None:
-    """Column names PostgreSQL would change or reject, refused before anything is written."""
-    seen: set[str] = set()
-    for name in schema.names:
-        check_identifier(name, what=f"column of {table}")
-        if name in seen:
-            raise ETLConfigError(
-                f"the batch for {table} has two columns named {name!r}",
-                hint="rename one of them in a transformer",
-            )
-        seen.add(name)
 
 
 def _copy(
@@ -590,6 +422,8 @@ __all__ = [
     "PostgresSink",
     "check_identifier",
     "dedupe_last",
+    "pg_column_type",
     "pg_type",
+    "safe_pg_message",
     "split_table",
 ]

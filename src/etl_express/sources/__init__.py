@@ -23,6 +23,7 @@ _EXPORTS = {
     "RESTSource": ".rest",
     "RateLimit": ".rest",
     "RetryPolicy": ".rest",
+    "SQLDatabase": ".sql",
     "SQLSource": ".sql",
     "SinglePagePaginator": ".rest",
     "Source": ".base",
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
         RetryPolicy,
         SinglePagePaginator,
     )
-    from .sql import SQLSource
+    from .sql import SQLDatabase, SQLSource
 
 __all__ = [
     "APIKeyAuth",
@@ -72,6 +73,7 @@ __all__ = [
     "RESTSource",
     "RateLimit",
     "RetryPolicy",
+    "SQLDatabase",
     "SQLSource",
     "SinglePagePaginator",
     "Source",

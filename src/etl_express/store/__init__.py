@@ -19,11 +19,31 @@ int``, deleting that pipeline's rows of its tables and returning how many —
 ``ledger.forget``, ``checkpoints.forget``, ``quarantine.forget``, ``checks.forget``,
 ``runlog.forget``, ``declarations.forget`` and ``reconciliation.forget``; call them all on one
 connection (``with store.transaction() as conn``) to forget it in one transaction.
+
+The names below load from their modules when first used (``_lazy``), so a command that only
+looks at the embedded server (``etl-express server status``) does not load SQLAlchemy.
 """
 
-from .checkpoints import CheckpointStore
-from .database import DATABASE_URL_ENV, engine_for, libpq_url, mask_url, resolve_url
-from .schema import SCHEMA, partition_key
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    "DATABASE_URL_ENV": ".database",
+    "SCHEMA": ".schema",
+    "CheckpointStore": ".checkpoints",
+    "engine_for": ".database",
+    "libpq_url": ".database",
+    "mask_url": ".database",
+    "partition_key": ".schema",
+    "resolve_url": ".database",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from .checkpoints import CheckpointStore
+    from .database import DATABASE_URL_ENV, engine_for, libpq_url, mask_url, resolve_url
+    from .schema import SCHEMA, partition_key
 
 __all__ = [
     "DATABASE_URL_ENV",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
+from .._masking import mask_url as _mask_url
+from .._masking import url_problem
 from ..errors import ETLConfigError
 from ..retry import as_etl_error, note_reached
 from ..secrets import SecretLike, reveal
@@ -25,11 +26,11 @@ _engines_pid = os.getpid()
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***`` (safe to print or log)."""
-    try:
-        return make_url(str(url)).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy understands: mask anything like user:pass@
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", str(url))
+    """The URL with its password replaced by ``***`` (safe to print or log); a URL that does
+    not parse is shown as its scheme and host only (see :func:`etl_express._masking.mask_url`)."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return _mask_url(url)
 
 
 def resolve_url(url: SecretLike | None = None) -> str:
@@ -46,14 +47,24 @@ def resolve_url(url: SecretLike | None = None) -> str:
 
 
 def sqlalchemy_url(url: str) -> URL:
-    """A SQLAlchemy URL; plain ``postgresql://`` URLs get the psycopg 3 driver."""
+    """A SQLAlchemy URL; plain ``postgresql://`` URLs get the psycopg 3 driver.
+
+    A URL that does not parse is refused naming its scheme and host only, never the rest
+    (it may hold a password)."""
+    problem = url_problem(url)
+    shown = f"{mask_url(url)}, the rest not shown" if problem else mask_url(url)
+    parsed: URL | None = None
     try:
-        parsed = make_url(url)
-    except Exception as exc:
+        parsed = make_url(url) if problem is None else None
+    except Exception:
+        problem = "SQLAlchemy cannot parse it"
+    if parsed is None:
         raise ETLConfigError(
-            f"not a database URL: {mask_url(url)!r}",
-            hint="use the form postgresql://user@host:5432/database",
-        ) from exc
+            f"not a database URL ({shown}): {problem}",
+            hint="use the form postgresql://user@host:5432/database, with the password after "
+            "the user name (user:password) and its special characters percent-encoded "
+            "(@ as %40, / as %2F, : as %3A)",
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername == "mysql" or parsed.drivername == "mariadb":

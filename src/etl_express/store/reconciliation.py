@@ -7,7 +7,6 @@ of the target must not be granted: see docs/reliability.md)."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,19 +17,11 @@ from .checkpoints import CheckpointStore
 from .schema import now, reconcile_state, row_hash_keys
 
 
-def row_hash_key(store: CheckpointStore, pipeline: str) -> str:
-    """The pipeline's row-hash key (hex), created on first use."""
+def forget_stored_key(store: CheckpointStore, pipeline: str) -> None:
+    """Delete the row-hash key earlier versions kept in ``row_hash_keys``: row hashes are now
+    keyed by a secret from the secret store only (:mod:`etl_express.anonymizers.rowhash`)."""
     with store.transaction() as conn:
-        conn.execute(
-            insert(row_hash_keys)
-            .values(pipeline=pipeline, key=secrets.token_hex(32), created_at=now())
-            .on_conflict_do_nothing()
-        )
-        return str(
-            conn.execute(
-                sa.select(row_hash_keys.c.key).where(row_hash_keys.c.pipeline == pipeline)
-            ).scalar_one()
-        )
+        conn.execute(sa.delete(row_hash_keys).where(row_hash_keys.c.pipeline == pipeline))
 
 
 def load(store: CheckpointStore, pipeline: str, partition: str) -> dict[str, Any] | None:
@@ -93,4 +84,4 @@ def forget(conn: Connection, pipeline: str) -> int:
     return reset(conn, pipeline) + conn.execute(keys).rowcount
 
 
-__all__ = ["forget", "load", "reset", "row_hash_key", "save"]
+__all__ = ["forget", "forget_stored_key", "load", "reset", "save"]

@@ -48,7 +48,8 @@ class Column:
     SQL name (``bigint``, ``numeric``, ``timestamp with time zone``, ``ARRAY``,
     ``USER-DEFINED``...), ``udt_name`` the underlying type (``int8``, ``_text``, ``citext``);
     ``precision`` and ``scale`` are set for numeric types, ``length`` for ``char(n)`` and
-    ``varchar(n)``."""
+    ``varchar(n)``; ``formatted`` is the full type as PostgreSQL writes it (``character(10)``,
+    ``numeric(12,2)``, ``integer[]``)."""
 
     name: str
     data_type: str
@@ -56,6 +57,7 @@ class Column:
     precision: int | None = None
     scale: int | None = None
     length: int | None = None
+    formatted: str | None = None
 
 
 def _fetch(conn: Reader, query: str | sql.Composed, params: tuple[Any, ...]) -> list[Any]:
@@ -72,10 +74,12 @@ def columns(conn: Reader, table: TableName) -> dict[str, Column]:
     """The table's columns in their order (empty: no such table, or none visible)."""
     rows = _fetch(
         conn,
-        "SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale, "
-        "character_maximum_length FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-        (table.schema, table.name),
+        "SELECT c.column_name, c.data_type, c.udt_name, c.numeric_precision, c.numeric_scale, "
+        "c.character_maximum_length, format_type(a.atttypid, a.atttypmod) "
+        "FROM information_schema.columns c LEFT JOIN pg_attribute a "
+        "ON a.attrelid = to_regclass(%s) AND a.attname = c.column_name::name "
+        "WHERE c.table_schema = %s AND c.table_name = %s ORDER BY c.ordinal_position",
+        (_regclass(table), table.schema, table.name),
     )
     return {r[0]: Column(*r) for r in rows}
 
@@ -107,9 +111,30 @@ def unique_keys(conn: Reader, table: TableName) -> list[list[str]]:
     return [list(r[0]) for r in rows]
 
 
+def primary_key(conn: Reader, table: TableName) -> list[str]:
+    """The table's primary key columns in key order (empty: none, or no such table)."""
+    rows = _fetch(
+        conn,
+        "SELECT a.attname::text FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+        "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+        "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        (_regclass(table),),
+    )
+    return [r[0] for r in rows]
+
+
 def _regclass(table: TableName) -> str:
     """``"schema"."table"`` quoted for ``to_regclass`` (embedded quotes doubled)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in table)
 
 
-__all__ = ["Column", "TableName", "column_types", "columns", "exists", "unique_keys"]
+__all__ = [
+    "Column",
+    "TableName",
+    "column_types",
+    "columns",
+    "exists",
+    "primary_key",
+    "unique_keys",
+]

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 from .._validate import mapping_of, name_list
 from ..errors import ETLConfigError
 from ..format import ROW_HASH, canonical_type, normalize_name
-from .base import Transformer
+from .base import Lineage, Transformer
 
 _TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -59,6 +59,15 @@ class Rename(Transformer):
             raise ETLConfigError(f"Rename would give two columns the same name: {names}")
         return batch.rename_columns(names)
 
+    def lineage(self, schema: pa.Schema) -> Lineage:
+        return {self.mapping.get(n, n): (n,) for n in schema.names}
+
+    def carried(self, schema: pa.Schema) -> dict[str, str]:
+        return {self.mapping.get(n, n): n for n in schema.names}
+
+    def required_columns(self) -> list[str]:
+        return list(self.mapping)
+
     def __repr__(self) -> str:
         return f"Rename({self.mapping!r})"
 
@@ -82,6 +91,19 @@ class Select(Transformer):
         # the source's row hash (Pipeline(deletes=...)) belongs to the row, like lineage
         keep = [c for c in (ROW_HASH,) if c in batch.schema.names and c not in self.columns]
         return batch.select([*self.columns, *keep])
+
+    def lineage(self, schema: pa.Schema) -> Lineage:
+        present = set(schema.names)
+        keep = [c for c in self.columns if c in present]
+        if ROW_HASH in present and ROW_HASH not in keep:
+            keep.append(ROW_HASH)
+        return {c: (c,) for c in keep}
+
+    def carried(self, schema: pa.Schema) -> dict[str, str]:
+        return {c: c for c in self.lineage(schema)}
+
+    def required_columns(self) -> list[str]:
+        return list(self.columns)
 
     def __repr__(self) -> str:
         return f"Select({self.columns!r})"
@@ -169,6 +191,15 @@ class Cast(Transformer):
             col = _cast_column(batch.column(i), target)
             batch = batch.set_column(i, pa.field(name, target), col)
         return batch, sorted(refused.items())
+
+    def lineage(self, schema: pa.Schema) -> Lineage:
+        return {n: (n,) for n in schema.names}
+
+    def carried(self, schema: pa.Schema) -> dict[str, str]:
+        return {n: n for n in schema.names}
+
+    def required_columns(self) -> list[str]:
+        return list(self.types)
 
     def __repr__(self) -> str:
         return f"Cast({ {k: str(v) for k, v in self.types.items()}!r})"

@@ -10,7 +10,8 @@ import pyarrow.compute as pc
 from .._validate import name_list
 from ..errors import ETLConfigError
 from ..format import normalize_name
-from .base import Transformer
+from ._trace import references
+from .base import Lineage, Transformer
 
 Expression = Callable[[pa.RecordBatch], pa.Array]
 
@@ -43,6 +44,12 @@ class Filter(Transformer):
         if not pa.types.is_boolean(mask.type) or len(mask) != batch.num_rows:
             raise ETLConfigError("Filter: the predicate must return one boolean per row")
         return batch.filter(mask, null_selection_behavior="drop")
+
+    def lineage(self, schema: pa.Schema) -> Lineage:
+        return {n: (n,) for n in schema.names}
+
+    def carried(self, schema: pa.Schema) -> dict[str, str]:
+        return {n: n for n in schema.names}
 
     def __repr__(self) -> str:
         return "Filter(<predicate>)"
@@ -135,6 +142,20 @@ class Derive(Transformer):
             'Derive(..., on_error="quarantine") to set such records aside',
         )
 
+    def lineage(self, schema: pa.Schema) -> Lineage:
+        """The derived column comes from the columns its expression reads (traced on an
+        empty batch, see :mod:`._trace`); every other column from itself. Raises
+        ``Untraceable`` when the expression cannot be traced."""
+        read, _ = references(self.expression, schema)
+        out: Lineage = {n: (n,) for n in schema.names if n != self.column}
+        out[self.column] = read
+        if self.column in schema.names:  # replaced in place: keeps its position
+            return {n: out[n] for n in schema.names}
+        return out
+
+    def carried(self, schema: pa.Schema) -> dict[str, str]:
+        return {n: n for n in schema.names if n != self.column}
+
     def __repr__(self) -> str:
         return f"Derive({self.column!r})"
 
@@ -173,6 +194,15 @@ class NormalizeEmpty(Transformer):
                 new = pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), col)
             batch = batch.set_column(i, f, new)
         return batch
+
+    def lineage(self, schema: pa.Schema) -> Lineage:
+        return {n: (n,) for n in schema.names}
+
+    def carried(self, schema: pa.Schema) -> dict[str, str]:
+        return {n: n for n in schema.names}
+
+    def required_columns(self) -> list[str]:
+        return list(self.columns or ())
 
     def __repr__(self) -> str:
         return f"NormalizeEmpty(mode={self.mode!r})"

@@ -15,6 +15,7 @@ from typing import Literal
 
 import httpx
 
+from ..._masking import mask_url
 from ...errors import ETLConfigError, SourceError
 from ...secrets import SecretLike, reveal
 
@@ -181,7 +182,7 @@ class OAuth2ClientCredentials(httpx.Auth):
             yield request
 
     def __repr__(self) -> str:
-        return f"OAuth2ClientCredentials(token_url={self.token_url!r}, client_id=***, client_secret=***)"
+        return f"OAuth2ClientCredentials(token_url={mask_url(self.token_url)!r}, client_id=***, client_secret=***)"
 
 
 __all__ = ["APIKeyAuth", "BasicAuth", "BearerAuth", "OAuth2ClientCredentials"]

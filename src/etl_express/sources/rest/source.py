@@ -17,6 +17,7 @@ import pyarrow as pa
 from loguru import logger
 from pydantic import BaseModel, ConfigDict
 
+from ..._masking import mask_url
 from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError
 from ...format import Batch, canonical_schema, normalize_name
@@ -120,7 +121,7 @@ class RESTSource(Source):
     ):
         if not base_url or not str(base_url).startswith(("http://", "https://")):
             raise ETLConfigError(
-                f"base_url must be an http(s) URL, got {safe_url(base_url) if base_url else base_url!r}",
+                f"base_url must be an http(s) URL, got {mask_url(base_url) if base_url else base_url!r}",
                 hint='RESTSource("https://api.example.com/v1", "customers")',
             )
         if concurrency < 1:

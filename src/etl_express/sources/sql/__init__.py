@@ -1,5 +1,9 @@
-"""SQL databases through SQLAlchemy (fast ADBC path on PostgreSQL)."""
+"""SQL databases through SQLAlchemy (binary COPY on PostgreSQL): one table or query
+(``SQLSource``), or every table of a schema (``SQLDatabase``)."""
 
+from .database import SQLDatabase
+from .discovery import ColumnInfo, TableInfo
+from .query import ReadPlan
 from .source import SQLSource
 
-__all__ = ["SQLSource"]
+__all__ = ["ColumnInfo", "ReadPlan", "SQLDatabase", "SQLSource", "TableInfo"]

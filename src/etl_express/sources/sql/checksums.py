@@ -5,7 +5,8 @@ Everything here is a ``SELECT`` with bound parameters: the source database hashe
 ``CONCAT_WS``), sums the hashes per key range and sends back only those sums, or, for a narrow
 range, the keys with their hashes. The row hash is keyed: the pipeline's row-hash key is
 prepended to the row text, so a reader of the target, who sees the stored hashes but not the
-key, cannot test guesses of a row's personal data against them (see docs/reliability.md).
+key, cannot test guesses against them; the key comes from the secret store only, and the
+hash covers only the columns the target receives in clear (see docs/anonymization.md).
 
 The incremental read selects the same hash as the ``_etl_row_hash`` column, so the target
 stores, for each row, the hash of exactly the source version it holds.
@@ -21,9 +22,8 @@ from sqlalchemy.engine import Engine
 
 from ...errors import ETLConfigError
 from ...format import ROW_HASH, Batch
-
-# ``source`` below is an SQLSource; typed Any so this helper does not import source.py back
-SQLSource = Any
+from .query import PlannedSource
+from .rows_reader import read_only
 
 HASHING_DIALECTS = ("postgresql", "mysql", "mariadb")
 
@@ -60,6 +60,13 @@ def row_hash_column(
     )
 
 
+def hashed(source: Any, columns: Sequence[Any]) -> list[Any]:
+    """The columns of ``columns`` the row hash covers (``source.row_hash_columns``, set by the
+    pipeline to those the target receives in clear; ``None``: all)."""
+    wanted = getattr(source, "row_hash_columns", None)
+    return list(columns) if wanted is None else [c for c in columns if c.name in wanted]
+
+
 class KeySelection(NamedTuple):
     """Keys in ``[lo, hi)``; with ``width``, only those in ``buckets``, bucket =
     ``(key - origin) // width``."""
@@ -71,11 +78,11 @@ class KeySelection(NamedTuple):
     buckets: Sequence[int] = ()
 
 
-def integer_key(source: SQLSource, engine: Engine) -> bool:
+def integer_key(source: PlannedSource, engine: Engine) -> bool:
     """Whether the source's primary key is one integer column (range checksums apply)."""
     if len(source.key_columns) != 1:
         return False
-    column = source._selectable(engine).c.get(source.key_columns[0])
+    column = source.selectable(engine).c.get(source.key_columns[0])
     return column is not None and isinstance(column.type, sa.Integer)
 
 
@@ -85,14 +92,14 @@ class SQLChecksums:
     Keys are the source's single integer primary key; ranges are half-open ``[lo, hi)``.
     """
 
-    def __init__(self, source: SQLSource, key: str, partition: dict[str, Any] | None):
+    def __init__(self, source: PlannedSource, key: str, partition: dict[str, Any] | None):
         self.source = source
         self.key = key
-        self.engine: Engine = source._engine()
+        self.engine: Engine = source.engine()
         self.dialect = self.engine.dialect.name
         if self.dialect not in HASHING_DIALECTS:
             row_hash_column(self.dialect, [], key)  # raises the explanation
-        self.src = source._selectable(self.engine)
+        self.src = source.selectable(self.engine)
         names = set(self.src.c.keys())
         if len(source.key_columns) != 1 or source.key_columns[0] not in names:
             raise ETLConfigError(
@@ -109,7 +116,7 @@ class SQLChecksums:
                 hint="reconcile on an integer key (or leave deletes=None)",
             )
         selected = [self.src.c[c] for c in source.columns] if source.columns else list(self.src.c)
-        self.hash = row_hash_column(self.dialect, selected, key)
+        self.hash = row_hash_column(self.dialect, hashed(source, selected), key)
         self.partition = partition or {}
 
     def _in_partition(self, stmt: sa.Select) -> sa.Select:
@@ -129,9 +136,7 @@ class SQLChecksums:
 
     def _rows(self, stmt: sa.Select) -> list[Any]:
         with self.engine.connect() as conn:
-            if self.dialect == "postgresql":
-                conn = conn.execution_options(postgresql_readonly=True)
-            return list(conn.execute(stmt).all())
+            return list(read_only(conn).execute(stmt).all())
 
     def bounds(self) -> tuple[int | None, int | None, int]:
         """Smallest and largest key and the row count (in the partition)."""
@@ -172,14 +177,9 @@ class SQLChecksums:
         source = self.source
         for i in range(0, len(keys), source.batch_size):
             chunk = list(keys[i : i + source.batch_size])
-            stmt = source._statement(self.engine, None, None)
-            table = stmt.get_final_froms()[0]
-            stmt = stmt.where(table.c[self.pk.name].in_(chunk))
-            if self.dialect == "postgresql" and source.fast_path:
-                batches = source._read_adbc(self.engine, stmt)
-            else:
-                batches = source._read_sqlalchemy(self.engine, stmt)
-            for batch in batches:
+            plan = source.plan(self.engine)
+            plan = plan.where(plan.table().c[self.pk.name].in_(chunk))
+            for batch in source.read_plan(self.engine, plan):
                 yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
 
 
@@ -188,10 +188,10 @@ class SQLKeyListing:
     and re-reads by key: for keys that are not a single integer, or a database that cannot
     hash (then only deletions are found)."""
 
-    def __init__(self, source: SQLSource, key: str | None):
+    def __init__(self, source: PlannedSource, key: str | None):
         self.source = source
-        self.engine: Engine = source._engine()
-        self.src = source._selectable(self.engine)
+        self.engine: Engine = source.engine()
+        self.src = source.selectable(self.engine)
         self.keys_cols = [self.src.c[c] for c in source.key_columns]
         self.hashed = key is not None
         if key is not None:
@@ -199,7 +199,7 @@ class SQLKeyListing:
                 [self.src.c[c] for c in source.columns] if source.columns else list(self.src.c)
             )
             self.hash: sa.ColumnElement[Any] | None = row_hash_column(
-                self.engine.dialect.name, selected, key
+                self.engine.dialect.name, hashed(source, selected), key
             )
         else:
             self.hash = None
@@ -208,9 +208,11 @@ class SQLKeyListing:
         cols = [*self.keys_cols, *([self.hash] if self.hash is not None else [])]
         stmt = sa.select(*cols).select_from(self.src)
         with self.engine.connect() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn = conn.execution_options(postgresql_readonly=True)
-            result = conn.execution_options(stream_results=True, yield_per=50_000).execute(stmt)
+            result = (
+                read_only(conn)
+                .execution_options(stream_results=True, yield_per=50_000)
+                .execute(stmt)
+            )
             for rows in result.partitions(50_000):
                 yield [tuple(r) for r in rows]
 
@@ -220,19 +222,22 @@ class SQLKeyListing:
         source = self.source
         for i in range(0, len(keys), 1000):
             chunk = keys[i : i + 1000]
-            stmt = source._statement(self.engine, None, None)
-            table = stmt.get_final_froms()[0]
+            plan = source.plan(self.engine)
+            table = plan.table()
             cols = [table.c[c.name] for c in self.keys_cols]
             if len(cols) == 1:
-                stmt = stmt.where(cols[0].in_([k[0] for k in chunk]))
+                plan = plan.where(cols[0].in_([k[0] for k in chunk]))
             else:
-                stmt = stmt.where(sa.tuple_(*cols).in_(chunk))
-            if self.engine.dialect.name == "postgresql" and source.fast_path:
-                batches = source._read_adbc(self.engine, stmt)
-            else:
-                batches = source._read_sqlalchemy(self.engine, stmt)
-            for batch in batches:
+                plan = plan.where(sa.tuple_(*cols).in_(chunk))
+            for batch in source.read_plan(self.engine, plan):
                 yield Batch(batch.data, position=None, meta=batch.meta, rejected=batch.rejected)
 
 
-__all__ = ["HASHING_DIALECTS", "SQLChecksums", "SQLKeyListing", "integer_key", "row_hash_column"]
+__all__ = [
+    "HASHING_DIALECTS",
+    "SQLChecksums",
+    "SQLKeyListing",
+    "hashed",
+    "integer_key",
+    "row_hash_column",
+]

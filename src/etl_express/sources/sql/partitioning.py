@@ -23,16 +23,14 @@ import sqlalchemy as sa
 from ...errors import ETLConfigError
 from ..base import Partition
 from .positions import encode_value
-
-# ``source`` below is an SQLSource; typed Any so this helper does not import source.py back
-SQLSource = Any
+from .query import PlannedSource
 
 #: above this many (estimated) rows the quantiles come from a sample
 SAMPLE_ABOVE = 2_000_000
 SAMPLE_ROWS = 500_000
 
 
-def key_ranges(source: SQLSource, n: int, column: str | None = None) -> list[Partition]:
+def key_ranges(source: PlannedSource, n: int, column: str | None = None) -> list[Partition]:
     """``n`` key ranges (fewer when the column has fewer distinct values) of ``source``."""
     if n < 1:
         raise ETLConfigError(
@@ -41,8 +39,8 @@ def key_ranges(source: SQLSource, n: int, column: str | None = None) -> list[Par
     if n == 1:
         return [{}]
     column = column or source.key_columns[0]
-    engine = source._engine()
-    src = source._selectable(engine)
+    engine = source.engine()
+    src = source.selectable(engine)
     if column not in src.c:
         raise ETLConfigError(
             f"partition column {column!r} does not exist in {source.table or 'the query'}",
@@ -93,7 +91,7 @@ def _estimated_rows(conn: sa.Connection, table: str | None) -> float:
 
 
 def _postgres_quantiles(
-    conn: sa.Connection, source: SQLSource, src: sa.FromClause, column: str, n: int
+    conn: sa.Connection, source: PlannedSource, src: sa.FromClause, column: str, n: int
 ) -> list[Any]:
     # just above i/n, so each boundary is the first value of the next range (n equal ranges
     # when the row count divides evenly)

@@ -1,0 +1,196 @@
+"""The Arrow kernels ``ScrubPII``'s rules run on: replacing matches (by RE2, or by the compiled
+scanners over the Arrow buffers), cutting texts into pieces around candidate values so that
+whole columns of candidates are judged at once, and the cheap gates that pick the rows worth
+scanning. Everything here works on whole columns: no Python loop over rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import _speedups
+from .scrub_rules import NOT_PII_BEFORE, PLACEHOLDERS, PREFILTER, Program, Rule
+
+# Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
+# PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
+MARK = "\x00"
+# (pieces, positions of the values) -> (which values to replace, their replacements)
+ReplaceFn = Callable[[pa.Array, np.ndarray], tuple[np.ndarray, pa.Array]]
+
+
+def replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: ReplaceFn) -> pa.Array:
+    """Replace the values that ``pattern`` finds, deciding for all of them at once.
+
+    ``rewrite`` wraps each value in NUL marks; the marked texts are split into pieces (text,
+    value, text, ..., text), ``replace`` says which values to replace and by what, and the
+    pieces are joined again. Everything is an Arrow or numpy kernel: no loop over rows.
+    """
+    found = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+    if not pc.any(found).as_py():
+        return texts
+    rows = pc.filter(texts, found)
+    parts = pc.split_pattern(pc.replace_substring_regex(rows, pattern, rewrite), MARK)
+    offsets = parts.offsets.to_numpy().astype(np.int64)
+    pieces = parts.flatten()
+    counts = np.diff(offsets)
+    position = np.arange(len(pieces)) - np.repeat(offsets[:-1] - offsets[0], counts)
+    value_at = np.flatnonzero(position % 2 == 1)
+    if not len(value_at):
+        return texts
+    chosen, replacements = replace(pieces, value_at)
+    if not chosen.any():
+        return texts
+    mask = np.zeros(len(pieces), dtype=bool)
+    mask[value_at[chosen]] = True
+    pieces = pc.replace_with_mask(pieces, pa.array(mask), replacements.filter(pa.array(chosen)))
+    joined = pc.binary_join(
+        pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), ""
+    )
+    return pc.replace_with_mask(texts, found, joined)
+
+
+def replace_emails_native(texts: pa.Array, rule: Rule) -> pa.Array:
+    """The email rule by the compiled scanner, with RE2 for the rows it is unsure of (a
+    non-ASCII character next to a candidate, which RE2's ``\\p{L}`` may count in)."""
+    offsets, data = _speedups.string_buffers(texts)
+    new_offsets, new_data, unsure = _speedups.native.replace_ascii_emails(  # type: ignore[union-attr]
+        offsets, len(texts), data, PLACEHOLDERS[rule.kind].encode()
+    )
+    out = _speedups.string_result(texts, new_offsets, new_data)
+    return on_rows(out, _speedups.row_flags(texts, unsure), lambda rows: replace_re2(rows, rule))
+
+
+def replace_program_native(texts: pa.Array, program: Program, placeholder: str) -> pa.Array:
+    """A rule mirrored by a token program, replaced by the compiled matcher."""
+    offsets, data = _speedups.string_buffers(texts)
+    return _speedups.string_result(
+        texts,
+        *_speedups.native.replace_program(  # type: ignore[union-attr]
+            offsets,
+            len(texts),
+            data,
+            program.code,
+            program.first,
+            program.min_len,
+            placeholder.encode(),
+        ),
+    )
+
+
+def replace_re2(texts: pa.Array, rule: Rule) -> pa.Array:
+    """``rule``'s matches replaced by its placeholder, by RE2 (without capture groups when
+    the kept context is empty: half the cost)."""
+    placeholder = PLACEHOLDERS[rule.kind]
+    bare = rule.bare
+    if bare is not None:
+        return pc.replace_substring_regex(texts, bare, placeholder)
+    return pc.replace_substring_regex(texts, rule.pattern, rf"\1{placeholder}\3")
+
+
+def gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Which rows :data:`PREFILTER` picks, and (compiled path only) which hold a passport
+    context word; nulls are not picked."""
+    if _speedups.native is None:
+        return pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False), None
+    offsets, data = _speedups.string_buffers(arr)
+    picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
+    return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context)
+
+
+def digit_runs(texts: pa.Array) -> pa.Array | None:
+    """Rows where a check-digit candidate can be (ten digits or more in a run of digits,
+    spaces and dashes; every CHECKSUM_CANDIDATE match is one); ``None`` without the
+    compiled extension."""
+    if _speedups.native is None:
+        return None
+    offsets, data = _speedups.string_buffers(texts)
+    return _speedups.row_flags(texts, _speedups.native.digit_runs(offsets, len(texts), data, 10))
+
+
+def on_rows(
+    texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]
+) -> pa.Array:
+    """``apply`` on the rows flagged in ``rows`` only (all rows when ``None``)."""
+    if rows is None:
+        return apply(texts)
+    if not pc.any(rows).as_py():
+        return texts
+    return pc.replace_with_mask(texts, rows, apply(pc.filter(texts, rows)))
+
+
+def has_nul(texts: pa.Array) -> bool:
+    """Whether any value holds a NUL byte (one scan of the data buffer, no copy)."""
+    offsets, data = _speedups.string_buffers(texts)
+    start, end = int(offsets[0]), int(offsets[-1])
+    return (
+        end > start
+        and not np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).all()
+    )
+
+
+def touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
+    """Whether the piece before a value ends with a digit or the piece after starts with one."""
+    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -1, 2**31 - 1)
+    after = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at + 1)), 0, 1)
+    return pc.ascii_is_decimal(before).to_numpy(zero_copy_only=False) | pc.ascii_is_decimal(
+        after
+    ).to_numpy(zero_copy_only=False)
+
+
+def introduced_as(pieces: pa.Array, value_at: np.ndarray, pattern: str) -> np.ndarray:
+    """Whether the text right before each value (its last 40 characters) matches ``pattern``."""
+    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -40, 2**31 - 1)
+    return pc.fill_null(pc.match_substring_regex(before, pattern), False).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def introduced_as_not_pii(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
+    """Whether the text right before a value names it as something else (an order, a
+    barcode, a timestamp...: :data:`NOT_PII_CONTEXT`)."""
+    return introduced_as(pieces, value_at, NOT_PII_BEFORE)
+
+
+def inside_token(pieces: pa.Array, value_at: np.ndarray, hex_len: int) -> np.ndarray:
+    """Whether a value lies inside a pseudonym ``entity:<hex_len hex digits>`` an earlier rule
+    wrote (its digits could pass for a number): the hex digits before it after the colon, its
+    own and those right after it make exactly ``hex_len``."""
+    before = pieces.take(pa.array(value_at - 1))
+    value = pieces.take(pa.array(value_at))
+    after = pieces.take(pa.array(value_at + 1))
+    head = pc.extract_regex(before, rf"[\w.-]:(?P<h>[0-9a-f]{{0,{hex_len - 1}}})$").field("h")
+    tail = pc.extract_regex(after, r"^(?P<h>[0-9a-f]*)").field("h")
+    total = pc.add(pc.add(pc.utf8_length(head), pc.utf8_length(value)), pc.utf8_length(tail))
+    inside = pc.and_(pc.match_substring_regex(value, "^[0-9a-f]+$"), pc.equal(total, hex_len))
+    return pc.fill_null(inside, False).to_numpy(zero_copy_only=False)
+
+
+def splice(text: str, replacements: list[tuple[int, int, str]]) -> str:
+    """``text`` with each span ``(start, end, replacement)`` (in order, apart) replaced."""
+    pieces, last = [], 0
+    for start, end, replacement in replacements:
+        pieces += [text[last:start], replacement]
+        last = end
+    return "".join(pieces) + text[last:]
+
+
+__all__ = [
+    "MARK",
+    "ReplaceFn",
+    "digit_runs",
+    "gates",
+    "has_nul",
+    "inside_token",
+    "introduced_as",
+    "introduced_as_not_pii",
+    "on_rows",
+    "replace_emails_native",
+    "replace_pieces",
+    "replace_program_native",
+    "replace_re2",
+    "splice",
+    "touches_digits",
+]

@@ -1,0 +1,367 @@
+"""The target table of ``PostgresSink``: its name, its column types, creating and growing it.
+
+A table is created from the first batch's schema with the source's primary key; later
+batches may add columns (never dropped) and widen a column where every value it can hold
+stays exact (integer to bigint, varchar to text, integer to numeric, numeric(p,s) to
+unconstrained numeric, integer to double precision while every stored value is exact in
+it); any other type change stops the run before anything is written, naming the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
+from sqlalchemy.engine import Connection
+
+from ..errors import ETLConfigError, SinkError
+from ..format import MAX_IDENTIFIER_BYTES, declared_type, is_json_field
+from ..store import tables
+from ..store.tables import TableName
+from . import history
+from .pgtypes import declared_widening
+
+
+def pg_type(t: pa.DataType) -> str:
+    """The PostgreSQL column type for a canonical Arrow type."""
+    if pa.types.is_boolean(t):
+        return "boolean"
+    if pa.types.is_integer(t):
+        return "bigint"
+    if pa.types.is_floating(t):
+        return "double precision"
+    if pa.types.is_decimal(t):
+        return f"numeric({t.precision},{t.scale})"
+    if pa.types.is_timestamp(t):
+        return "timestamp with time zone" if t.tz else "timestamp without time zone"
+    if pa.types.is_date(t):
+        return "date"
+    return "text"
+
+
+def pg_column_type(field: pa.Field) -> str:
+    """The column type for a canonical field: the PostgreSQL type it was declared with at
+    the source (``character(10)``, ``integer``...), ``jsonb`` for JSON text of nested
+    values, else the canonical type's."""
+    declared = declared_type(field)
+    if declared is not None:
+        return declared
+    return "jsonb" if is_json_field(field) else pg_type(field.type)
+
+
+# existing column type -> arrow types that load into it unchanged (every value exactly:
+# no decimal or float into an integer, no decimal into double precision)
+COMPATIBLE = {
+    "text": lambda t: True,
+    "character varying": lambda t: True,
+    "character": pa.types.is_string,
+    "smallint": pa.types.is_integer,
+    "bigint": pa.types.is_integer,
+    "integer": pa.types.is_integer,
+    "numeric": lambda t: pa.types.is_integer(t) or pa.types.is_decimal(t),
+    "double precision": lambda t: pa.types.is_integer(t) or pa.types.is_floating(t),
+    "boolean": pa.types.is_boolean,
+    "date": pa.types.is_date,
+    "timestamp with time zone": pa.types.is_timestamp,
+    "timestamp without time zone": pa.types.is_timestamp,
+    "jsonb": pa.types.is_string,
+    "json": pa.types.is_string,
+}
+
+#: integers up to 2**53 in magnitude are exact in double precision, larger ones are rounded
+EXACT_DOUBLE_INT = 2**53
+
+
+# widenings done in place, each lossless for every value the column can already hold:
+# (existing type, new arrow type) -> new column type
+def _widening(existing: str, t: pa.DataType) -> str | None:
+    if existing in ("integer", "smallint") and pa.types.is_integer(t):
+        return "bigint"
+    if existing in ("integer", "smallint") and pa.types.is_floating(t):
+        return "double precision"  # every int4 is exact in float8
+    if existing in ("bigint", "integer", "smallint") and pa.types.is_decimal(t):
+        return "numeric"
+    if existing == "character varying":
+        return "text"
+    return None
+
+
+def _fits(typmod: tuple[int | None, int | None], t: pa.DataType) -> bool:
+    """Whether every value of decimal type ``t`` is stored unchanged in numeric(p, s)."""
+    precision, scale = typmod
+    if precision is None:
+        return True  # unconstrained numeric holds any decimal exactly
+    scale = scale or 0
+    return t.scale <= scale and t.precision - t.scale <= precision - scale
+
+
+def split_table(table: str) -> tuple[str, str]:
+    """``"crm.customers"`` -> ``("crm", "customers")``; no schema means ``public``.
+
+    Each part is taken literally (it is always quoted as an identifier, so ``crm."x"`` names
+    a table whose name holds the quotes); a part that is empty, holds a NUL or is longer
+    than PostgreSQL's 63 bytes, which PostgreSQL would cut silently, is refused here, before
+    anything is written."""
+    parts = table.split(".") if isinstance(table, str) else []
+    if len(parts) == 1:
+        parts = ["public", parts[0]]
+    if len(parts) != 2 or not all(parts):
+        raise ETLConfigError(
+            f"table name {table!r} is not 'table' or 'schema.table'",
+            hint="e.g. table='crm.customers'",
+        )
+    for part in parts:
+        check_identifier(part, what=f"table name {table!r}")
+    return parts[0], parts[1]
+
+
+def check_identifier(name: str, *, what: str) -> None:
+    """Refuse an identifier PostgreSQL would change: longer than 63 bytes, or holding NUL."""
+    if "\x00" in name:
+        raise ETLConfigError(f"{what} holds a NUL character", hint="choose another name")
+    size = len(name.encode("utf-8"))
+    if size > MAX_IDENTIFIER_BYTES:
+        raise ETLConfigError(
+            f"{what}: {name[:20]!r}... is {size} bytes in UTF-8, PostgreSQL keeps only "
+            f"{MAX_IDENTIFIER_BYTES} and would cut it silently",
+            hint=f"choose a name of at most {MAX_IDENTIFIER_BYTES} bytes (a Cyrillic letter "
+            "takes 2)",
+        )
+
+
+def check_columns(schema: pa.Schema, table: str) -> None:
+    """Column names PostgreSQL would change or reject, refused before anything is written."""
+    seen: set[str] = set()
+    for name in schema.names:
+        check_identifier(name, what=f"column of {table}")
+        if name in seen:
+            raise ETLConfigError(
+                f"the batch for {table} has two columns named {name!r}",
+                hint="rename one of them in a transformer",
+            )
+        seen.add(name)
+
+
+def identifier(schema_name: str, table_name: str) -> sql.Composed:
+    """``"schema"."table"`` quoted for a statement."""
+    return sql.SQL("{}.{}").format(sql.Identifier(schema_name), sql.Identifier(table_name))
+
+
+def _exact_in_double(cur: psycopg.Cursor[Any], ident: sql.Composable, column: str) -> bool:
+    """Whether every value of a bigint column is exact in double precision (a widening
+    to double precision is refused otherwise)."""
+    row = cur.execute(
+        sql.SQL("SELECT coalesce(max(abs({})), 0) <= {} FROM {}").format(
+            sql.Identifier(column), sql.Literal(EXACT_DOUBLE_INT), ident
+        )
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def prepare_table(
+    conn: Connection,
+    schema_name: str,
+    table_name: str,
+    schema: pa.Schema,
+    primary_key: Sequence[str],
+    *,
+    key_constraint: bool,
+    keep_history: bool,
+    ddl_lock_timeout: float | None,
+) -> dict[str, str]:
+    """Create the table for ``schema``, or add and widen its columns; returns its columns.
+
+    Runs in the caller's transaction under an advisory lock on the table's name, so two
+    writers never race on the DDL. ``key_constraint`` makes ``primary_key`` the table's
+    PRIMARY KEY (upserts need it); ``keep_history`` adds the version columns and indexes
+    of :mod:`.history`. A schema change waits at most ``ddl_lock_timeout`` seconds for the
+    locks of readers (``None``: as long as it takes).
+    """
+    table = f"{schema_name}.{table_name}"
+    ident = identifier(schema_name, table_name)
+    check_columns(schema, table)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(
+            sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+                sql.Literal("etl_express.ddl:" + table)
+            )
+        )
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name)))
+    target = TableName(schema_name, table_name)
+    found = tables.columns(conn, target)
+    existing = {name: c.data_type for name, c in found.items()}
+    with raw.cursor() as cur:
+        if not existing:
+            _create(cur, ident, table, schema, primary_key, key_constraint, keep_history)
+        else:
+            typmods = {
+                n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"
+            }
+            formatted = {n: c.formatted or c.data_type for n, c in found.items()}
+            changes = _changes(cur, ident, table, schema, existing, typmods, formatted)
+            if changes:
+                if ddl_lock_timeout is not None:  # never stall readers for long
+                    cur.execute(
+                        sql.SQL("SET LOCAL lock_timeout = {}").format(
+                            sql.Literal(f"{int(ddl_lock_timeout * 1000)}ms")
+                        )
+                    )
+                cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(changes))
+                cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+        if keep_history:
+            history.prepare(cur, ident, table, existing, primary_key)
+    return tables.column_types(conn, target)
+
+
+def _create(
+    cur: psycopg.Cursor[Any],
+    ident: sql.Composable,
+    table: str,
+    schema: pa.Schema,
+    primary_key: Sequence[str],
+    key_constraint: bool,
+    keep_history: bool,
+) -> None:
+    missing_pk = [c for c in primary_key if c not in schema.names]
+    if missing_pk:
+        raise ETLConfigError(
+            f"primary key column(s) {missing_pk} are not in the data for {table}",
+            where={"columns": ", ".join(schema.names[:20])},
+            hint="fix primary_key on the source (names are normalized to snake_case)",
+        )
+    cols: list[sql.Composable] = [
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(f.name),
+            sql.SQL(pg_column_type(f)),
+            sql.SQL(" NOT NULL") if f.name in primary_key else sql.SQL(""),
+        )
+        for f in schema
+    ]
+    if keep_history:
+        cols.extend(history.create_columns(schema.names))
+    elif primary_key and key_constraint:
+        cols.append(
+            sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, primary_key)))
+        )
+    cur.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident, sql.SQL(", ").join(cols))
+    )
+
+
+def _changes(
+    cur: psycopg.Cursor[Any],
+    ident: sql.Composable,
+    table: str,
+    schema: pa.Schema,
+    existing: dict[str, str],
+    typmods: dict[str, tuple[int | None, int | None]],
+    formatted: dict[str, str],
+) -> list[sql.Composable]:
+    """The ALTER TABLE clauses that let ``existing`` take ``schema`` exactly; raises
+    :class:`SinkError` naming every column it cannot."""
+    problems = []
+    changes: list[sql.Composable] = []
+    for f in schema:
+        have = existing.get(f.name)
+        if have is None:
+            changes.append(
+                sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(
+                    sql.Identifier(f.name), sql.SQL(pg_column_type(f))
+                )
+            )
+            continue
+        declared = declared_type(f)
+        if declared is not None and f.name in formatted:
+            if formatted[f.name] == declared:
+                continue  # the column the source declares
+            grown = declared_widening(formatted[f.name], declared)
+            if grown is not None:
+                changes.append(
+                    sql.SQL("ALTER COLUMN {} TYPE {}").format(
+                        sql.Identifier(f.name), sql.SQL(grown)
+                    )
+                )
+                continue
+            if COMPATIBLE.get(have, lambda t: False)(f.type):
+                continue  # e.g. a text column keeps taking a character(n) one
+        wider = _widening(have, f.type)
+        if have == "numeric" and pa.types.is_decimal(f.type):
+            if not _fits(typmods.get(f.name, (None, None)), f.type):
+                wider = "numeric"  # drop the typmod: lossless, values unchanged
+        elif (
+            have == "bigint"
+            and pa.types.is_floating(f.type)
+            and _exact_in_double(cur, ident, f.name)
+        ):
+            wider = "double precision"
+        if wider is not None:
+            changes.append(
+                sql.SQL("ALTER COLUMN {} TYPE {}").format(sql.Identifier(f.name), sql.SQL(wider))
+            )
+        elif not COMPATIBLE.get(have, lambda t: False)(f.type):
+            problems.append(
+                f"column {f.name!r} is {have} in {table} but the source now "
+                f"sends {f.type}, which it cannot hold exactly"
+            )
+    if problems:
+        raise SinkError(
+            "incompatible schema change: " + "; ".join(problems),
+            where={"table": table},
+            hint="cast the column in a transformer (e.g. Cast) or migrate the target table by hand",
+        )
+    return changes
+
+
+def align(batch: pa.RecordBatch, columns: dict[str, str], table: str) -> pa.RecordBatch:
+    """The batch as the target's ``columns`` store it: a column the target keeps as text
+    (after a widening) is cast to string; integers beyond 2**53 for a double precision
+    column are refused (they would be rounded)."""
+    arrays = []
+    changed = False
+    for f, col in zip(batch.schema, batch.columns):
+        if (
+            columns.get(f.name) == "double precision"
+            and pa.types.is_integer(f.type)
+            and not _exact_ints(col)
+        ):
+            raise SinkError(
+                f"column {f.name!r} is double precision in {table} and the batch "
+                f"holds integers beyond 2**53, which it would round",
+                where={"table": table, "column": f.name},
+                hint="migrate the column to numeric (ALTER TABLE ... TYPE numeric) or cast "
+                "the source column",
+            )
+        if columns.get(f.name) in ("text", "jsonb", "json") and not pa.types.is_string(f.type):
+            arrays.append(pc.cast(col, pa.string()))
+            changed = True
+        else:
+            arrays.append(col)
+    if not changed:
+        return batch
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _exact_ints(col: pa.Array) -> bool:
+    bounds = pc.min_max(col).as_py()
+    low, high = bounds["min"], bounds["max"]
+    return low is None or (low >= -EXACT_DOUBLE_INT and high <= EXACT_DOUBLE_INT)
+
+
+__all__ = [
+    "COMPATIBLE",
+    "EXACT_DOUBLE_INT",
+    "align",
+    "check_columns",
+    "check_identifier",
+    "identifier",
+    "pg_column_type",
+    "pg_type",
+    "prepare_table",
+    "split_table",
+]
