@@ -276,11 +276,11 @@ class PartitionRunner:
         """The privacy plan of the batch's columns, checked before anything of it is written:
         on the first batch, and again for a column that appears (or disappears) mid-run."""
         schema = columns if isinstance(columns, pa.Schema) else _schema_of(columns)
-        first = self.plan is None
+        before = self.plan
         plan = plan_for(self.pipeline, schema, observed, run_steps=False)
         check_plan(self.pipeline, plan, where)
-        if not first:
-            added = [c for c in plan.source_columns if c not in self.plan.source_columns]  # type: ignore[union-attr]
+        if before is not None:
+            added = [c for c in plan.source_columns if c not in before.source_columns]
             if added:
                 self.log.info("new column(s) {} planned before their first write", added)
         elif plan.declared_safe:

@@ -22,7 +22,7 @@ from ..quality import (
 )
 from ..reconcile import combined_deletes
 from ..result import RunResult
-from ..retry import as_etl_error
+from ..retry import LineLogger, as_etl_error
 from ..store import checks as recorded_checks
 from ..store.checkpoints import CheckpointStore
 from ..store.ledger import LedgerRun, recent_runs
@@ -167,7 +167,7 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
     return checks
 
 
-def raise_failed(checks: list[CheckResult], where: dict[str, Any], log: Any) -> None:
+def raise_failed(checks: list[CheckResult], where: dict[str, Any], log: LineLogger) -> None:
     """Warn about warned checks; raise :class:`QualityError` when a ``fail`` check failed."""
     for c in checks:
         if c.status == "warned":

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLConfigError, SinkError
 from ..format import MAX_IDENTIFIER_BYTES, declared_type, is_json_field
 from ..store import tables
+from ..store.database import psycopg_connection
 from ..store.tables import TableName
 from . import history
 from .pgtypes import declared_widening
@@ -184,8 +185,7 @@ def prepare_table(
     table = f"{schema_name}.{table_name}"
     ident = identifier(schema_name, table_name)
     check_columns(schema, table)
-    raw = conn.connection.driver_connection
-    assert raw is not None
+    raw = psycopg_connection(conn)
     with raw.cursor() as cur:
         cur.execute(
             sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..format import DELETED_AT
 from ..secrets import SecretLike
+from ..store.database import psycopg_connection
 from ..store.tables import TableName
 from . import history
 from .base import Sink
@@ -234,7 +235,7 @@ class PostgresSink(Sink):
             batch = dedupe_last(batch, primary_key)
         payload = copy_payload(batch, [self._columns.get(n, "") for n in batch.schema.names])
         cols = sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
-        raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        raw = psycopg_connection(conn)
         try:
             with raw.cursor() as cur:
                 if not self.synchronous_commit:
