@@ -2,6 +2,7 @@
 
 Imports flow one way (``tests/test_import_cycles.py`` fails on a cycle)::
 
+    replication.py (Replication: a database's tables, one Pipeline each)
     pipeline.py (Pipeline: the user-facing configuration)
         └─ _engine.run            one run of one partition: a ledger run around the batch
            │                      loop, the delete reconciliation and the checks
@@ -23,13 +24,15 @@ Imports flow one way (``tests/test_import_cycles.py`` fails on a cycle)::
                  │                runlog.py, declarations.py, reconciliation.py: one owner
                  │                module a state table (schema.py declares them);
                  │                tables.py: the one reader of target-table metadata
-                 └─ sinks, sources, transformers, anonymizers, quality, format, retry,
-                    errors (sinks and quality read target metadata through store/tables.py)
+                 └─ sinks, sources, transformers, anonymizers (guard: the privacy plan),
+                    quality, format, retry, _privacy (the privacy boundary), errors (sinks
+                    and quality read target metadata through store/tables.py)
 
 Beside the engine: ``logs.py`` (``configure_logging``: console and files; a run's lines
 reach the store through ``store/runlog.py`` whatever it says), ``_status.py`` (``status()``
-reads the store), ``_durations.py`` (the one duration parser). Above ``pipeline.py``: the
-CLI, the dashboard and the Airflow tasks.
+reads the store), ``_durations.py`` (the one duration parser), ``_forget.py`` (every owner's
+``forget`` in one transaction). Above ``pipeline.py``: the CLI, the dashboard and the Airflow
+tasks.
 
 Engine modules take the pipeline as a :class:`~etl_express._engine.spec.PipelineSpec`
 (a protocol) and never import ``etl_express.pipeline``.
