@@ -8,6 +8,8 @@ import json
 import logging
 import multiprocessing
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -445,3 +447,73 @@ def test_inside_airflow_no_file_unless_a_folder_is_configured(
 
 def test_a_process_without_airflow_is_not_in_a_task() -> None:
     assert not in_airflow_task()
+
+
+USER_SCRIPT = """
+import sys
+
+import etl_express as etl
+from etl_express.sinks import PostgresSink
+
+
+class Rows(etl.Source):
+    name, primary_key = "rows", ["id"]
+
+    def read(self, position=None, partition=None):
+        yield etl.Batch([{"id": i} for i in range(3)], position=3)
+
+
+name, url = sys.argv[1], sys.argv[2]
+print(etl.Pipeline(name, Rows(), sink=PostgresSink(table="public." + name, url=url)).run().run_id)
+"""
+
+
+def test_a_script_that_never_configures_logging_has_its_run_log_in_the_store(
+    own_db: str, pipeline_name: str, tmp_path: Path
+) -> None:
+    """Issue 25 item 3: users' own scripts never call configure_logging(); their runs' lines
+    are in the store all the same, and their console stays quiet."""
+    script = tmp_path / "user_script.py"
+    script.write_text(USER_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_EXPRESS_LOG")}
+    proc = subprocess.run(
+        [sys.executable, str(script), pipeline_name, own_db],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ""  # not one log line on the console
+    run_id = proc.stdout.strip()
+    from etl_express.cli import _register, app
+
+    _register()
+    shown = CliRunner().invoke(app, ["logs", "show", pipeline_name, "--url", own_db])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert next(line.split(" | ", 1)[1] for line in lines) == "run started"
+    assert "| run succeeded: 3 read, 3 written, 0 quarantined in " in lines[-1]
+    assert all(f"{pipeline_name} run {run_id[:8]} | " in line for line in lines)
+    assert len(lines) == len(set(lines))  # each line once
+    rows = _log_rows(own_db, run_id)
+    assert {r[0] for r in rows} == {"INFO"}  # INFO and above, as configure_logging's default
+    assert rows[0][5]["module"] == "etl_express._engine.run"  # where the line was logged
+
+
+def test_configured_logging_stores_each_run_line_once(
+    own_db: str, pipeline_name: str, tmp_path: Path
+) -> None:
+    configure_logging(tmp_path, console=False)
+    ok = _pipeline(pipeline_name, own_db).run()
+    assert flush_logs()
+    messages = [r[4] for r in _log_rows(own_db, ok.run_id)]
+    assert messages[0] == "run started" and len(messages) == len(set(messages))
+    shutdown_logging()
+    again = _pipeline(pipeline_name, own_db).run(reset=True)  # unconfigured: stored all the same
+    assert flush_logs()
+    assert next(r[4] for r in _log_rows(own_db, again.run_id)) == "run started"
+    configure_logging(tmp_path, console=False, database=False)  # the one way to turn it off
+    off = _pipeline(pipeline_name, own_db).run(reset=True)
+    assert flush_logs()
+    assert _log_rows(own_db, off.run_id) == []

@@ -116,3 +116,51 @@ def test_a_wrong_retry_policy_field_is_a_clear_configuration_error():
         RetryPolicy(max_attempts=3, attempts=2)
     with pytest.raises(etl.ETLConfigError, match="backoff"):
         RetryPolicy(backoff=-1)
+
+
+def test_call_is_the_one_retry_loop(monkeypatch):
+    """RetryPolicy.call: ``attempts`` retries in a row, a fresh budget once ``progress()``
+    moved, ``transient=`` deciding what is retried, and a response's Retry-After as the wait."""
+    import httpx
+
+    from etl_express import retry
+
+    slept: list[float] = []
+    monkeypatch.setattr(retry.time, "sleep", slept.append)
+    policy = RetryPolicy(attempts=2, backoff=0.01, jitter=0)
+    calls, position = [0], [0]
+
+    def step():  # five failures; the position moves before the third and the fifth
+        calls[0] += 1
+        if calls[0] in (3, 5):
+            position[0] += 1
+        if calls[0] == 6:
+            return "done"
+        raise ConnectionError()
+
+    assert policy.call(step, progress=lambda: position[0]) == "done"
+    calls[0] = 0
+    with pytest.raises(ConnectionError):  # without progress, the third failure in a row ends it
+        policy.call(step)
+    assert calls[0] == 3
+    retried: list[int] = []
+
+    def refused():
+        raise ValueError("not worth retrying")
+
+    with pytest.raises(ValueError):
+        policy.call(refused, on_retry=lambda: retried.append(1))
+    assert retried == []
+    response = httpx.Response(503, headers={"Retry-After": "7"})
+    failing = iter(
+        [httpx.HTTPStatusError("503", request=httpx.Request("GET", "http://x"), response=response)]
+    )
+
+    def http():
+        for exc in failing:
+            raise exc
+        return "ok"
+
+    slept.clear()
+    assert policy.call(http, transient=lambda e: isinstance(e, httpx.HTTPStatusError)) == "ok"
+    assert slept == [7.0]

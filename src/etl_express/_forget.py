@@ -14,7 +14,7 @@ import difflib
 from typing import Any
 
 from .errors import ETLConfigError, RunLockedError
-from .secrets import SecretLike, reveal
+from .secrets import SecretLike
 
 #: a ``running`` run whose heartbeat is younger than this is taken to be alive
 LIVE_HEARTBEAT_S = 120.0
@@ -127,12 +127,20 @@ def forget(
     import sqlalchemy as sa
 
     from .sinks.postgres import split_table
-    from .store import checkpoints, checks, declarations, ledger, quarantine, reconciliation, runlog
-    from .store.checkpoints import CheckpointStore
-    from .store.database import mask_url, resolve_url
+    from .store import (
+        checkpoints,
+        checks,
+        declarations,
+        ledger,
+        quarantine,
+        reconciliation,
+        runlog,
+        tables,
+    )
+    from .store.checkpoints import open_store
+    from .store.database import mask_url
 
-    store = CheckpointStore(resolve_url(reveal(url) if url is not None else None))
-    store.ensure_schema()
+    store = open_store(url)
     owners = {
         "runs": ledger,
         "checkpoints": checkpoints,
@@ -168,10 +176,9 @@ def forget(
         if drop_table:
             quote = conn.dialect.identifier_preparer.quote
             for target in targets:
-                qualified = ".".join(quote(part) for part in split_table(target))
-                found = sa.text("SELECT to_regclass(:t) IS NOT NULL")
-                if conn.execute(found, {"t": qualified}).scalar():
-                    conn.execute(sa.text(f"DROP TABLE {qualified}"))
+                table = tables.TableName(*split_table(target))
+                if tables.exists(conn, table):
+                    conn.execute(sa.text(f"DROP TABLE {'.'.join(quote(part) for part in table)}"))
                     dropped = True
         if dry_run:
             transaction.rollback()

@@ -13,7 +13,9 @@ from .format import to_records
 from .retry import as_etl_error
 from .secrets import SecretLike
 from .sinks.postgres import split_table
+from .store import tables
 from .store.database import libpq_url, mask_url, resolve_url
+from .store.tables import TableName
 
 
 @contextmanager
@@ -37,12 +39,6 @@ _NATIVE = frozenset(
         "bpchar", "name", "date", "timestamp", "timestamptz", "json", "jsonb", "bytea",
     )
 )  # fmt: skip
-_COLUMN_TYPES = """
-SELECT a.attname, t.typname, coalesce(e.typname, '')
-FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
-WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
-"""
 
 
 def readable_columns(
@@ -52,40 +48,20 @@ def readable_columns(
     the column itself, or its ``::text`` where ADBC would hand over something that is not a
     JSON-like value (a target column keeps its source's declared type: ``uuid``, ``inet``,
     ``interval``...). Empty when the table does not exist (the read then names the problem)."""
-    qualified = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-    found = {
-        column: typname if typname[:1] != "_" else element
-        for column, typname, element in pgconn.execute(
-            _COLUMN_TYPES, (qualified.as_string(pgconn),)
-        ).fetchall()
-    }
+    found = tables.columns(pgconn, TableName(schema, name))
     if not found:
         return []
     out: list[tuple[str, sql.Composable]] = []
     for column in columns or found:
         ident = sql.Identifier(column)
-        kind = found.get(column)
+        described = found.get(column)
+        # an array's udt_name is its element's with a leading underscore
+        kind = None if described is None else described.udt_name.removeprefix("_")
         if kind is not None and kind not in _NATIVE:
             out.append((column, sql.SQL("{}::text AS {}").format(ident, ident)))
         else:
             out.append((column, ident))
     return out
-
-
-_PRIMARY_KEY = """
-SELECT a.attname
-FROM pg_index i
-JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-WHERE i.indrelid = to_regclass(%s) AND i.indisprimary
-ORDER BY array_position(i.indkey::int2[], a.attnum)
-"""
-
-
-def primary_key(pgconn: Any, schema: str, name: str) -> list[str]:
-    """The primary key columns of ``schema.name`` in key order (empty: none, or no table)."""
-    qualified = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
-    rows = pgconn.execute(_PRIMARY_KEY, (qualified.as_string(pgconn),)).fetchall()
-    return [row[0] for row in rows]
 
 
 def _select(
@@ -118,7 +94,7 @@ def _select(
             + where
         )
         if order_by is None:
-            order_by = primary_key(pgconn, schema, name)
+            order_by = tables.primary_key(pgconn, TableName(schema, name))
         if order_by:
             query += sql.SQL(" ORDER BY ") + sql.SQL(", ").join(map(sql.Identifier, order_by))
         if limit is not None:

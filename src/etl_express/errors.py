@@ -29,6 +29,10 @@ class ETLError(Exception):
     URL passwords and secret values resolved through ``etl.secret`` are masked as ``***``.
     """
 
+    #: trying the same thing again later may succeed (set where the library knows it; see
+    #: :func:`etl_express.retry.is_transient`)
+    transient: bool = False
+
     def __init__(
         self, message: str, *, where: dict[str, Any] | None = None, hint: str | None = None
     ):

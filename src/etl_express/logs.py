@@ -10,7 +10,6 @@ to a folder configured for them.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import datetime as dt
 import logging
@@ -18,15 +17,20 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
+
+    from .store.checkpoints import CheckpointStore
 
 from .errors import ETLConfigError
 from .secrets.masking import mask_secrets
 from .store import runlog
 from .store.database import engine_for
-from .store.runlog import RunLogWriter
+from .store.runlog import DatabaseLogSink
 
 LOG_DIR_ENV = "ETL_EXPRESS_LOG_DIR"
 RETENTION_DAYS = 30
@@ -67,7 +71,7 @@ def default_log_dir() -> Path:
 # -- masking ---------------------------------------------------------------------------
 
 
-def mask_record(record: Any) -> None:
+def mask_record(record: Record) -> None:
     """loguru patcher: mask URL passwords and known secret values in the message, the
     bound string values and the exception text."""
     record["message"] = mask_secrets(record["message"])
@@ -149,45 +153,6 @@ def purge_log_rows(
         return runlog.purge(conn, cutoff)
 
 
-# -- the database sink -------------------------------------------------------------------
-
-
-class DatabaseLogSink(RunLogWriter):
-    """A loguru sink that stores each run's records in ``etl_express.logs``.
-
-    Records without a registered ``run_id`` (:meth:`attach`) are ignored. Handing a record
-    over only queues a small tuple; :class:`~etl_express.store.runlog.RunLogWriter` writes
-    the queue in batches on its own connection and never fails a run.
-    """
-
-    def __call__(self, message: Any) -> None:
-        record = message.record
-        extra = record["extra"]
-        url = self.url_of(extra.get("run_id"))
-        if url is None:
-            return
-        exception = record["exception"]
-        error = (
-            f"{exception.type.__name__}: {exception.value}"
-            if exception is not None and exception.type is not None
-            else None
-        )
-        # only cheap copies here; rows are built in the writer thread
-        self.put(
-            url,
-            (
-                record["time"],
-                record["level"].name,
-                dict(extra),
-                record["message"],
-                record["name"],
-                record["function"],
-                record["line"],
-                error,
-            ),
-        )
-
-
 # -- the standard-library sink (Airflow's task log) ------------------------------------
 
 
@@ -216,7 +181,7 @@ class StdlibLogSink:
     def __init__(self, name: str = AIRFLOW_TASK_LOGGER):
         self.name = name
 
-    def __call__(self, message: Any) -> None:
+    def __call__(self, message: Message) -> None:
         record = message.record
         level = stdlib_level(record["level"].no)
         target = logging.getLogger(self.name)
@@ -253,11 +218,9 @@ def in_airflow_task() -> bool:
 # -- configuration -----------------------------------------------------------------------
 
 _handler_ids: list[int] = []
-_database_sink: DatabaseLogSink | None = None
-_retention_days = RETENTION_DAYS
 
 
-def _run_tags(record: Any) -> str:
+def _run_tags(record: Record) -> str:
     context = ""
     if "pipeline" in record["extra"]:
         context = " | {extra[pipeline]}"
@@ -268,7 +231,7 @@ def _run_tags(record: Any) -> str:
     return context
 
 
-def _console_format(record: Any) -> str:
+def _console_format(record: Record) -> str:
     return (
         "<green>{time:YYYY-MM-DD HH:mm:ss}</green> | <level>{level: <8}</level>"
         + _run_tags(record)
@@ -276,7 +239,7 @@ def _console_format(record: Any) -> str:
     )
 
 
-def _forward_format(record: Any) -> str:
+def _forward_format(record: Record) -> str:
     # "crm [day=2025-01-31] run 1f0c2a9b | run started": the receiver adds time and level
     tags = _run_tags(record).removeprefix(" | ")
     return (tags + " | " if tags else "") + "{message}\n{exception}"
@@ -311,7 +274,6 @@ def configure_logging(
     written only when a folder is configured — ``log_dir``, ``ETL_EXPRESS_LOG_DIR`` or
     ``ETL_EXPRESS_HOME`` — never into the worker user's home: Airflow keeps the task log.
     """
-    global _database_sink, _retention_days
     level = str(level).upper()
     try:
         logger.level(level)
@@ -363,55 +325,39 @@ def configure_logging(
         _handler_ids.append(logger.add(StdlibLogSink(), format=_forward_format, **common))
     elif console:
         _handler_ids.append(logger.add(sys.stderr, format=_console_format, **common))
-    if database:
-        _database_sink = DatabaseLogSink()
-        _handler_ids.append(logger.add(_database_sink, format="{message}", **common))
-    _retention_days = retention_days
+    if database:  # the runs' lines reach their store through loguru, at this level
+        _handler_ids.append(logger.add(runlog.writer, format="{message}", **common))
+    runlog.settings = runlog.RunLogSettings(
+        store=database,
+        level=logger.level(level).no,
+        via_loguru=database,
+        retention_days=retention_days,
+    )
     logger.enable("etl_express")
     return folder
 
 
 def flush_logs(timeout: float = 10.0) -> bool:
-    """Wait until the log lines sent to the database so far are written."""
-    return _database_sink.flush(timeout) if _database_sink is not None else True
+    """Wait until the run log lines sent to the database so far are written."""
+    return runlog.flush_all(timeout)
 
 
 def shutdown_logging() -> None:
     """Remove the handlers :func:`configure_logging` added and silence the library again."""
-    global _database_sink
     for handler_id in _handler_ids:
         with contextlib.suppress(ValueError):
             logger.remove(handler_id)
     _handler_ids.clear()
-    if _database_sink is not None:
-        _database_sink.stop()
-        _database_sink = None
+    runlog.writer.stop()  # writes what is pending
+    runlog.settings = runlog.RunLogSettings()  # runs' lines to the store, as unconfigured
     logger.disable("etl_express")
 
 
-def start_run_log(store: Any, run_id: str) -> None:
-    """Called by ``Pipeline.run`` at run start: the run's log lines go to the store's
-    database, and log rows older than the retention period are purged there."""
-    if _database_sink is not None:
-        _database_sink.attach(run_id, store.url)
-    try:
-        removed = purge_log_rows(store.url, _retention_days)
-    except Exception as exc:  # housekeeping must not stop a run
-        logger.warning("could not purge old log rows: {}", type(exc).__name__)
-        return
-    if removed:
-        logger.debug("purged {} log rows older than {} days", removed, _retention_days)
+def start_run_log(store: CheckpointStore, run_id: str) -> None:
+    """What the run ledger does when it opens a run: ``run_id``'s log lines go to
+    ``store``'s run log, whose lines older than the retention period are purged there."""
+    runlog.open_run(store.url, run_id)
 
-
-def _before_fork() -> None:
-    # no writer thread may be running across fork(): the child restarts its own on demand
-    if _database_sink is not None:
-        _database_sink.stop()
-
-
-atexit.register(flush_logs)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork)
 
 __all__ = [
     "AIRFLOW_TASK_LOGGER",

@@ -10,10 +10,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from ._durations import DurationLike, parse_duration
+from ._engine.declarations import declare
 from ._engine.parallel import run_partitions
 from ._engine.replay import ReplayResult, replay
 from ._engine.run import run_partition
-from ._status import declare, parse_duration
 from ._validate import name_list
 from .anonymizers.base import Anonymizer
 from .anonymizers.detection import DEFAULT_POLICY, check_policy
@@ -75,8 +76,9 @@ class Pipeline:
         deletes: ``"soft"`` or ``"hard"``: after the incremental pass, reconcile the source's
             keys with the target's (read-only range checksums, see :mod:`etl_express.reconcile`)
             and mark (``_etl_deleted_at``) or delete rows gone from the source; ``None``: never.
-        reconcile_every: space the reconciliations out (``"24h"``, seconds or a timedelta);
-            ``None``: every run. An interrupted reconciliation always resumes on the next run.
+        reconcile_every: space the reconciliations out (``"24h"``, ``"1h30m"``, a number of
+            seconds or a timedelta; ``0`` or ``None``: every run). An interrupted
+            reconciliation always resumes on the next run.
         freshness: how old the newest successful load may be, e.g. ``"26h"`` (or a
             ``timedelta``); the basis of ``etl-express status`` and availability figures.
         detect_pii: what to do when an untagged text or JSON column looks like personal data
@@ -103,7 +105,7 @@ class Pipeline:
         lease_seconds: float = 120.0,
         progress: bool | None = None,
         deletes: str | None = None,
-        reconcile_every: str | float | dt.timedelta | None = None,
+        reconcile_every: DurationLike | None = None,
         freshness: str | dt.timedelta | None = None,
         detect_pii: str = DEFAULT_POLICY,
     ):
@@ -171,7 +173,7 @@ class Pipeline:
     def store(self) -> CheckpointStore:
         """The checkpoint store in the sink's PostgreSQL database."""
         if self._store is None:
-            self._store = CheckpointStore(resolve_url(self.sink.state_url))  # type: ignore[arg-type]
+            self._store = CheckpointStore(resolve_url(self.sink.state_url))
             self._store.ensure_schema()
             declare(self._store, self)  # freshness and tagged columns, for status and the UI
         return self._store

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeGuard, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from .errors import ETLConfigError
 from .format import LINEAGE_COLUMNS, normalize_name
+from .store import tables
+from .store.tables import TableName
 
 Policy = Literal["fail", "warn", "ignore"]
 Status = Literal["passed", "failed", "warned", "ignored", "skipped"]
@@ -102,6 +105,10 @@ def skipped(name: str, policy: Policy, why: str) -> CheckResult:
     return CheckResult(name, "skipped", policy, {"skipped": why})
 
 
+def _is_policy(value: str) -> TypeGuard[Policy]:
+    return value in get_args(Policy)
+
+
 def resolve_policies(checks: Mapping[str, str] | None) -> dict[str, Policy]:
     """The default policies overridden by ``checks``; unknown names or policies are refused."""
     policies = dict(DEFAULT_POLICIES)
@@ -111,12 +118,12 @@ def resolve_policies(checks: Mapping[str, str] | None) -> dict[str, Policy]:
                 f"unknown quality check {name!r}",
                 hint="choose from " + ", ".join(sorted(DEFAULT_POLICIES)),
             )
-        if policy not in get_args(Policy):
+        if not _is_policy(policy):
             raise ETLConfigError(
                 f"policy {policy!r} for check {name!r} is not fail, warn or ignore",
                 hint=f'e.g. checks={{"{name}": "warn"}}',
             )
-        policies[name] = policy  # type: ignore[assignment]
+        policies[name] = policy
     return policies
 
 
@@ -284,66 +291,27 @@ def error_rate_check(
 # -- checks on the target table (PostgreSQL) ----------------------------------------------
 
 
-def _regclass_name(conn: Any, schema: str, table: str) -> str:
-    """``schema.table`` quoted by the dialect (embedded quotes doubled) for ``to_regclass``."""
-    quote = conn.dialect.identifier_preparer.quote_identifier
-    return f"{quote(schema)}.{quote(table)}"
-
-
-def _table(schema: str, table: str, *columns: str) -> sa.TableClause:
-    return sa.table(table, *(sa.column(c) for c in columns), schema=schema)
-
-
-def _table_exists(conn: Any, schema: str, table: str) -> bool:
-    return conn.execute(
-        sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _regclass_name(conn, schema, table)}
-    ).scalar_one()
-
-
-def _has_unique_index_on(conn: Any, schema: str, table: str, columns: Sequence[str]) -> bool:
-    rows = conn.execute(
-        sa.text(
-            "SELECT array_agg(a.attname ORDER BY a.attname) FROM pg_index i "
-            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
-            "WHERE i.indrelid = to_regclass(:t) AND i.indisunique AND i.indpred IS NULL "
-            "GROUP BY i.indexrelid"
-        ),
-        {"t": _regclass_name(conn, schema, table)},
-    ).all()
-    want = sorted(columns)
-    return any(list(r[0]) == want for r in rows)
-
-
-def _is_history(conn: Any, schema: str, table: str) -> bool:
-    """A table of ``PostgresSink(history=True)``: several versions a key, one current."""
-    return bool(
-        conn.execute(
-            sa.text(
-                "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s "
-                "AND table_name = :t AND column_name = '_etl_valid_to'"
-            ),
-            {"s": schema, "t": table},
-        ).scalar_one()
-    )
+def _table(target: TableName, *columns: str) -> sa.TableClause:
+    return sa.table(target.name, *(sa.column(c) for c in columns), schema=target.schema)
 
 
 def duplicate_keys_check(
-    conn: Any, schema: str, table: str, primary_key: Sequence[str], policy: Policy
+    conn: Connection, target: TableName, primary_key: Sequence[str], policy: Policy
 ) -> CheckResult:
     """No two rows of the target share a primary key (free when a unique index enforces it)."""
     if not primary_key:
         return skipped("duplicate_keys", policy, "the source declares no primary key")
-    if not _table_exists(conn, schema, table):
+    if not tables.exists(conn, target):
         return skipped("duplicate_keys", policy, "the target table does not exist yet")
-    if _has_unique_index_on(conn, schema, table, primary_key):
+    if sorted(primary_key) in tables.unique_keys(conn, target):
         return judge("duplicate_keys", True, policy, duplicate_keys=0, enforced_by="unique index")
-    target = _table(schema, table, *primary_key, "_etl_valid_to")
-    current = _is_history(conn, schema, table)
+    table = _table(target, *primary_key, "_etl_valid_to")
+    current = "_etl_valid_to" in tables.columns(conn, target)  # history: the current versions
     groups = (
         sa.select(sa.literal(1))
-        .select_from(target)
-        .where(target.c["_etl_valid_to"].is_(None) if current else sa.true())
-        .group_by(*(target.c[c] for c in primary_key))
+        .select_from(table)
+        .where(table.c["_etl_valid_to"].is_(None) if current else sa.true())
+        .group_by(*(table.c[c] for c in primary_key))
         .having(sa.func.count() > 1)
         .subquery("d")
     )
@@ -354,24 +322,18 @@ def duplicate_keys_check(
 
 
 def target_count_check(
-    conn: Any, schema: str, table: str, source_name: str, expected: int, policy: Policy
+    conn: Connection, target: TableName, source_name: str, expected: int, policy: Policy
 ) -> CheckResult:
     """After a full load: the target's rows from this source equal the rows delivered."""
-    if not _table_exists(conn, schema, table):
+    if not tables.exists(conn, target):
         return judge("target_count", expected == 0, policy, source_rows=expected, target_rows=0)
-    has_lineage = conn.execute(
-        sa.text(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-            "AND column_name = '_etl_source'"
-        ),
-        {"s": schema, "t": table},
-    ).scalar_one()
-    target = _table(schema, table, "_etl_source", "_etl_valid_to")
-    q = sa.select(sa.func.count()).select_from(target)
-    if has_lineage:
-        q = q.where(target.c["_etl_source"] == source_name)
-    if _is_history(conn, schema, table):  # the current versions
-        q = q.where(target.c["_etl_valid_to"].is_(None))
+    have_columns = tables.columns(conn, target)
+    table = _table(target, "_etl_source", "_etl_valid_to")
+    q = sa.select(sa.func.count()).select_from(table)
+    if "_etl_source" in have_columns:
+        q = q.where(table.c["_etl_source"] == source_name)
+    if "_etl_valid_to" in have_columns:  # history: the current versions
+        q = q.where(table.c["_etl_valid_to"].is_(None))
     have = int(conn.execute(q).scalar_one())
     return judge("target_count", have == expected, policy, source_rows=expected, target_rows=have)
 

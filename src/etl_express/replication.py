@@ -524,7 +524,7 @@ class _SharedStore:
         self.store: Any = None
 
     def share(self, pipeline: Pipeline) -> None:
-        from ._status import declare
+        from ._engine.declarations import declare
         from .store.checkpoints import CheckpointStore
         from .store.database import resolve_url
 

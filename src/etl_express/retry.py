@@ -14,13 +14,31 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ETLConfigError, ETLError, safe_pg_message
 
+if TYPE_CHECKING:
+    import httpx
+
 T = TypeVar("T")
+_NOWHERE = object()
+
+
+class LineLogger(Protocol):
+    """What the library logs through: loguru's logger, or a run's ``RunLog``
+    (``log.info("read {} rows", n)``)."""
+
+    def debug(self, message: str, /, *args: Any) -> None: ...
+
+    def info(self, message: str, /, *args: Any) -> None: ...
+
+    def warning(self, message: str, /, *args: Any) -> None: ...
+
+    def error(self, message: str, /, *args: Any) -> None: ...
+
 
 #: SQLSTATEs worth retrying: serialization failure, deadlock, too many connections,
 #: admin/crash shutdown, cannot connect now, plus every connection exception (class 08).
@@ -92,7 +110,7 @@ class RetryPolicy(BaseModel):
         """Attempts in total, the first one included."""
         return self.attempts + 1
 
-    def delay(self, attempt: int, response: Any = None) -> float:
+    def delay(self, attempt: int, response: httpx.Response | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based); an HTTP ``response``
         with ``Retry-After`` sets the wait itself."""
         if response is not None:
@@ -107,20 +125,40 @@ class RetryPolicy(BaseModel):
         fn: Callable[[], T],
         *,
         what: str = "the operation",
-        log: Any = None,
+        log: LineLogger | None = None,
         on_retry: Callable[[], None] | None = None,
+        transient: Callable[[Exception], bool] | None = None,
+        progress: Callable[[], object] | None = None,
     ) -> T:
-        """``fn()``, tried again after a transient error up to ``attempts`` times
-        (``on_retry`` is called before each retry)."""
+        """``fn()``, tried again after a transient error up to ``attempts`` times in a row.
+
+        The library's one retry loop (runs, their batches and checks, the ledger's writes,
+        HTTP requests). ``transient`` decides what is worth retrying (default
+        :func:`is_transient`); ``on_retry()`` runs before each retry (a rollback, a
+        counter); when ``progress()`` — a run's committed checkpoint — moved since the
+        previous failure, the count starts over, so a long run survives any number of
+        separate outages but not one that never ends. An HTTP response on the error
+        (``exc.response``) may set the wait (``Retry-After``).
+        """
+        retryable = transient or is_transient
         failures = 0
+        reached: object = _NOWHERE
         while True:
             try:
                 return fn()
             except Exception as exc:
-                if not is_transient(exc) or failures >= self.attempts:
+                if progress is not None:
+                    now_at = progress()
+                    if failures and now_at != reached:
+                        failures = 0  # progress since the last failure: a new outage
+                    reached = now_at
+                if not retryable(exc) or failures >= self.attempts:
+                    if failures and log is not None and retryable(exc):
+                        log.error("giving up on {} after {} retries", what, failures)
                     raise
                 failures += 1
-                wait = self.delay(failures)
+                response = getattr(exc, "response", None)  # an HTTP error's, with its headers
+                wait = self.delay(failures, response if hasattr(response, "headers") else None)
                 if on_retry is not None:
                     on_retry()
                 if log is not None:
@@ -161,7 +199,7 @@ def _current_names(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def retry_after(response: Any) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
     """An HTTP response's ``Retry-After`` in seconds; ``None`` when absent or unreadable."""
     value = response.headers.get("Retry-After")
     if not value:
@@ -394,7 +432,7 @@ def as_etl_error(
             "batch once it is fixed"
         ),
     )
-    err.transient = transient  # type: ignore[attr-defined]
+    err.transient = transient
     return err
 
 
@@ -414,6 +452,7 @@ __all__ = [
     "DRIVER_EXTRAS",
     "TRANSIENT_SQLSTATES",
     "Diagnosis",
+    "LineLogger",
     "RetryPolicy",
     "TransientError",
     "as_etl_error",

@@ -17,7 +17,8 @@ import uuid
 import pytest
 
 import etl_express as etl
-from etl_express._status import availability, format_duration, parse_duration
+from etl_express._durations import format_duration, parse_duration
+from etl_express._status import availability
 from tests.conftest import pg_exec
 from tests.reliability_sources import CUSTOMER_SCHEMA, ListSource, customers
 from tests.status.stores import (

@@ -11,13 +11,13 @@ keeps the run's lease fresh however long a batch takes (store/ledger.py).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -37,7 +37,7 @@ from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_recor
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
-from ..retry import diagnose, is_transient
+from ..retry import LineLogger, diagnose, is_transient
 from ..sources.base import Partition
 from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
@@ -53,6 +53,12 @@ _T = TypeVar("_T")
 # CPU at the end of every script, for garbage the ending process need not free. Frozen
 # objects are left out of those collections; until exit, collection works as usual.
 atexit.register(gc.freeze)
+
+
+class ProgressBar(Protocol):
+    """A progress bar counting rows (a ``tqdm`` bar)."""
+
+    def update(self, n: int) -> object: ...
 
 
 @contextmanager
@@ -89,8 +95,8 @@ class PartitionRunner:
         pkey: str,
         result: RunResult,
         tracker: QualityTracker,
-        log: Any,
-        bar: Any = None,
+        log: LineLogger,
+        bar: ProgressBar | None = None,
     ):
         self.pipeline = pipeline
         self.store = store
@@ -108,46 +114,36 @@ class PartitionRunner:
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
 
     def run(self) -> None:
-        """Read and commit every batch, retrying transient failures from the last checkpoint."""
-        policy = self.pipeline.retry
-        failures = 0
-        first = True
-        failed_at: Any = object()  # the committed position at the last failure
-        while True:
-            position = None
+        """Read and commit every batch; a transient failure is retried from the last
+        checkpoint, with a fresh budget of retries once the checkpoint moved (a source that
+        replays the same batch forever makes no progress and gives up)."""
+        name, pkey = self.pipeline.name, self.pkey
+        started: list[Any] = []  # the position each attempt started from
+
+        def attempt() -> None:
+            position = self.store.checkpoint(name, pkey)
+            if not started:
+                self.result.full_load = position is None
+            started.append(position)
+            self._stream(position)
+
+        def committed() -> Any:
             try:
-                position = self.store.checkpoint(self.pipeline.name, self.pkey)
-                if first:
-                    self.result.full_load = position is None
-                    first = False
-                self._stream(position)
-                return
-            except Exception as exc:
-                try:
-                    reached = self.store.checkpoint(self.pipeline.name, self.pkey)
-                except Exception:  # the state database itself may be what is down
-                    reached = position
-                if reached != failed_at and failures:
-                    # the checkpoint moved since the last failure: a new outage, a fresh budget
-                    # (a source that replays the same batch forever makes no progress and gives up)
-                    failures = 0
-                failed_at = reached
-                if not is_transient(exc) or failures >= policy.attempts:
-                    if failures and is_transient(exc):
-                        self.log.error("giving up after {} retries", failures)
-                    raise
-                failures += 1
-                self.result.retries += 1
-                self.pipeline.sink.rollback()
-                wait = policy.delay(failures)
-                self.log.warning(
-                    "transient error ({}), retry {}/{} in {:.1f} s from the last checkpoint",
-                    type(exc).__name__,
-                    failures,
-                    policy.attempts,
-                    wait,
-                )
-                time.sleep(wait)
+                return self.store.checkpoint(name, pkey)
+            except Exception:  # the state database itself may be what is down
+                return started[-1] if started else None
+
+        def rolled_back() -> None:
+            self.result.retries += 1
+            self.pipeline.sink.rollback()
+
+        self.pipeline.retry.call(
+            attempt,
+            what="loading batches (it resumes from the last checkpoint)",
+            log=self.log,
+            on_retry=rolled_back,
+            progress=committed,
+        )
 
     def _stream(self, position: Any) -> None:
         """Commit batches from ``position`` until the source is exhausted.
@@ -206,7 +202,7 @@ class PartitionRunner:
                 where=where,
                 hint=found.hint if found else "the next run resumes from the last committed batch",
             )
-            err.transient = is_transient(exc)  # type: ignore[attr-defined]
+            err.transient = is_transient(exc)
             raise err from None
         if not isinstance(raw, Batch):
             raise SourceError(
@@ -262,17 +258,29 @@ class PartitionRunner:
             empty_counts(batch),
         )
 
+    def load_batch(self, raw: Batch, step: str) -> None:
+        """Convert, transform, anonymize and commit one batch read outside the source's
+        stream (``step`` says why: a delete reconciliation's re-read) in the same unit of
+        work as the batch loop's, without moving the checkpoint."""
+        where = {
+            "pipeline": self.pipeline.name,
+            "partition": self.pkey or "all",
+            "batch": self.result.batches,
+            "step": step,
+        }
+        self._commit(dataclasses.replace(self._prepare(raw, where), position=None))
+
     def _planned(
         self, columns: Any, observed: list[pa.Schema] | None, where: dict[str, Any]
     ) -> PrivacyPlan:
         """The privacy plan of the batch's columns, checked before anything of it is written:
         on the first batch, and again for a column that appears (or disappears) mid-run."""
         schema = columns if isinstance(columns, pa.Schema) else _schema_of(columns)
-        first = self.plan is None
+        before = self.plan
         plan = plan_for(self.pipeline, schema, observed, run_steps=False)
         check_plan(self.pipeline, plan, where)
-        if not first:
-            added = [c for c in plan.source_columns if c not in self.plan.source_columns]  # type: ignore[union-attr]
+        if before is not None:
+            added = [c for c in plan.source_columns if c not in before.source_columns]
             if added:
                 self.log.info("new column(s) {} planned before their first write", added)
         elif plan.declared_safe:
@@ -434,4 +442,4 @@ def _merge_schema(known: pa.Schema | None, new: pa.Schema) -> pa.Schema:
     return pa.schema([*known, *(f for f in new if f.name not in names)])
 
 
-__all__ = ["PartitionRunner"]
+__all__ = ["PartitionRunner", "ProgressBar"]

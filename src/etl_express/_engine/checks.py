@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._status import observe_run
+from .._durations import format_duration
 from ..anonymizers.guard import declarations_check
 from ..errors import ETLError, QualityError
 from ..quality import (
@@ -14,6 +14,7 @@ from ..quality import (
     QualityTracker,
     duplicate_keys_check,
     error_rate_check,
+    judge,
     reconciliation,
     row_count_check,
     skipped,
@@ -21,9 +22,12 @@ from ..quality import (
 )
 from ..reconcile import combined_deletes
 from ..result import RunResult
-from ..retry import as_etl_error
+from ..retry import LineLogger, as_etl_error
 from ..store import checks as recorded_checks
+from ..store.checkpoints import CheckpointStore
 from ..store.ledger import LedgerRun, recent_runs
+from ..store.schema import now
+from .declarations import record_target_columns
 from .spec import PipelineSpec
 
 
@@ -86,11 +90,36 @@ def run_checks(
         r["rows_read"] for r in recent_runs(store, pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
     ]
     checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
-    checks.extend(observe_run(pipeline, store, pkey, result))  # freshness, target schema
+    checks.append(freshness_check(pipeline, store, pkey, result))
+    record_target_columns(pipeline, store, result.run_id)  # for status: only a change is stored
     for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
         checks.extend(a.checks())
     checks.extend(declarations_check(pipeline))  # not_pii=: recorded with every run
     return checks
+
+
+def freshness_check(
+    pipeline: PipelineSpec, store: CheckpointStore, pkey: str, result: RunResult
+) -> CheckResult:
+    """``freshness``: the gap between the previous successful load and this run's start
+    against the declared freshness — ``warned`` when the data had gone stale before this run
+    (the run itself makes it fresh again), ``skipped`` without a declared freshness."""
+    if pipeline.freshness is None:
+        return skipped("freshness", "warn", "no freshness declared: Pipeline(freshness=...)")
+    freshness_s = pipeline.freshness.total_seconds()
+    previous = recent_runs(store, pipeline.name, pkey, limit=1)
+    start = result.started_at or now()
+    last = previous[0]["finished_at"] if previous else None
+    gap = (start - last).total_seconds() if last is not None else None
+    return judge(
+        "freshness",
+        gap is None or gap <= freshness_s,
+        "warn",
+        freshness=format_duration(freshness_s),
+        freshness_s=freshness_s,
+        previous_success_at=last.isoformat() if last is not None else None,
+        gap_s=None if gap is None else round(gap, 1),
+    )
 
 
 def combined_checks(pipeline: PipelineSpec, combined: RunResult) -> list[CheckResult]:
@@ -117,33 +146,20 @@ def combined_checks(pipeline: PipelineSpec, combined: RunResult) -> list[CheckRe
 def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> list[CheckResult]:
     """Checks over the whole target table (once per run, also for a parallel run)."""
     p = pipeline.check_policies
-    schema_name = getattr(pipeline.sink, "schema_name", None)
-    table_name = getattr(pipeline.sink, "table_name", None)
-    if not schema_name or not table_name:
+    target = pipeline.sink.target_table()
+    if target is None:
         why = f"{type(pipeline.sink).__name__} is not a PostgreSQL table"
         return [
             skipped("duplicate_keys", p["duplicate_keys"], why),
             skipped("target_count", p["target_count"], why),
         ]
     with pipeline.store.transaction() as conn:
-        checks = [
-            duplicate_keys_check(
-                conn,
-                schema_name,
-                table_name,
-                list(pipeline.source.primary_key),
-                p["duplicate_keys"],
-            )
-        ]
+        key = list(pipeline.source.primary_key)
+        checks = [duplicate_keys_check(conn, target, key, p["duplicate_keys"])]
         if full_load:
             checks.append(
                 target_count_check(
-                    conn,
-                    schema_name,
-                    table_name,
-                    pipeline.source.name,
-                    rows_written,
-                    p["target_count"],
+                    conn, target, pipeline.source.name, rows_written, p["target_count"]
                 )
             )
         else:
@@ -151,7 +167,7 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
     return checks
 
 
-def raise_failed(checks: list[CheckResult], where: dict[str, Any], log: Any) -> None:
+def raise_failed(checks: list[CheckResult], where: dict[str, Any], log: LineLogger) -> None:
     """Warn about warned checks; raise :class:`QualityError` when a ``fail`` check failed."""
     for c in checks:
         if c.status == "warned":
@@ -177,4 +193,12 @@ def describe(check: CheckResult) -> str:
     return f"{check.name} {shown}"
 
 
-__all__ = ["checked", "combined_checks", "describe", "raise_failed", "run_checks", "table_checks"]
+__all__ = [
+    "checked",
+    "combined_checks",
+    "describe",
+    "freshness_check",
+    "raise_failed",
+    "run_checks",
+    "table_checks",
+]

@@ -19,7 +19,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from multiprocessing.process import BaseProcess
 
 from ..errors import ETLConfigError, ETLError, safe_pg_message
 from ..result import RunResult
@@ -28,7 +28,7 @@ from ..sources.base import Partition
 from ..store.ledger import RunLedger
 from ..store.schema import now, partition_key
 from .checks import checked, combined_checks, raise_failed, table_checks
-from .run import run_partition
+from .run import mark_failed, run_partition
 from .spec import PipelineSpec, ledger_for
 
 #: the partition key of a parallel run's own row in ``etl_express.runs``
@@ -156,11 +156,7 @@ def run_partitions(
                 batches=combined.batches,
             )
     except BaseException as exc:
-        combined.status = "failed"
-        combined.finished_at = now()
-        combined.error = str(exc) if isinstance(exc, ETLError) else type(exc).__name__
-        if isinstance(exc, ETLError):
-            exc.result = combined  # type: ignore[attr-defined]
+        mark_failed(combined, exc)
         raise
     combined.status = "succeeded"
     combined.finished_at = now()
@@ -188,14 +184,14 @@ def _run_in_processes(
         ) from None
     context = multiprocessing.get_context("spawn")
     waiting = list(enumerate(specs))
-    running: dict[Connection, tuple[int, Any]] = {}
+    running: dict[Connection, tuple[int, BaseProcess]] = {}
     results: list[RunResult | None] = [None] * len(specs)
     try:
         while waiting or running:
             while waiting and len(running) < workers:
                 index, spec = waiting.pop(0)
                 reader, writer = context.Pipe(duplex=False)
-                process = context.Process(
+                process: BaseProcess = context.Process(
                     target=_work,
                     args=(payload, spec, reset, writer),
                     name=f"etl-express {pipeline.name} partition {index}",
@@ -221,7 +217,9 @@ def _run_in_processes(
     return [r for r in results if r is not None]
 
 
-def _dead(pipeline: PipelineSpec, spec: Partition, process: Any, ledger: RunLedger) -> RunResult:
+def _dead(
+    pipeline: PipelineSpec, spec: Partition, process: BaseProcess, ledger: RunLedger
+) -> RunResult:
     """The result of a worker that died before reporting; its run row closed as failed."""
     code = process.exitcode
     how = (

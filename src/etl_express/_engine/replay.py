@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 from loguru import logger
 from sqlalchemy.engine import Connection
 
@@ -16,6 +15,7 @@ from ..format import LINEAGE_COLUMNS, TIMESTAMP, add_lineage, records_to_batch
 from ..retry import as_etl_error
 from ..sinks.base import Sink
 from ..store import quarantine as quarantined_records
+from ..store import tables
 from ..store.schema import now
 from .run import SinkCloser
 from .spec import PipelineSpec, ledger_for
@@ -65,24 +65,15 @@ def _pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> 
 
 def target_schema(conn: Connection, sink: Sink) -> pa.Schema | None:
     """The Arrow schema of a PostgreSQL sink's existing table (``None`` for other sinks)."""
-    schema_name = getattr(sink, "schema_name", None)
-    table_name = getattr(sink, "table_name", None)
-    if not schema_name or not table_name:
-        return None
-    rows = conn.execute(
-        sa.text(
-            "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns "
-            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
-        ),
-        {"s": schema_name, "t": table_name},
-    ).all()
-    if not rows:
+    target = sink.target_table()
+    found = tables.columns(conn, target) if target is not None else {}
+    if not found:
         return None
     return pa.schema(
         [
-            pa.field(r[0], _pg_arrow_type(r[1], r[2], r[3]))
-            for r in rows
-            if r[0] not in LINEAGE_COLUMNS
+            pa.field(c.name, _pg_arrow_type(c.data_type, c.precision, c.scale))
+            for c in found.values()
+            if c.name not in LINEAGE_COLUMNS
         ]
     )
 

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from loguru import logger
 
 from .. import _speedups
 from .._privacy import safe_exception
 from ..errors import ETLError
-from ..logs import start_run_log
 from ..quality import CheckResult, QualityTracker
 from ..reconcile import Reconciliation, forget_reconciliation
 from ..result import RunResult
-from ..retry import as_etl_error
+from ..retry import LineLogger, as_etl_error
+from ..sinks.base import Sink
 from ..sources.base import Partition
 from ..store.ledger import LedgerRun
 from ..store.schema import now, partition_key
-from .batches import PartitionRunner
+from .batches import PartitionRunner, ProgressBar
 from .checks import checked, raise_failed, run_checks, table_checks
 from .spec import PipelineSpec, ledger_for
 
@@ -46,7 +45,7 @@ def run_partition(
     result = RunResult(
         run_id="", pipeline=pipeline.name, status="running", partition=partition, started_at=now()
     )
-    log: Any = logger
+    log: LineLogger = logger
     sink = SinkCloser(pipeline.sink)
     try:
         with ledger_for(pipeline).open(pipeline.name, pkey) as run:
@@ -63,7 +62,8 @@ def run_partition(
                 raise error from None
     except BaseException as exc:
         sink.close_after_failure(log)
-        _failed(result, exc, log)
+        mark_failed(result, exc)
+        log.error("run failed: {}", result.error)
         raise
     result.status = "succeeded"
     result.finished_at = now()
@@ -87,7 +87,6 @@ def _run_body(
     sink: SinkCloser,
 ) -> None:
     store, log = pipeline.store, run.log
-    start_run_log(store, run.run_id)  # this run's log lines to its database
     for a in pipeline.anonymizers:
         a.reset()
     if _speedups.native is None:  # the same results, about half the throughput
@@ -138,7 +137,7 @@ class SinkCloser:
     """Calls ``Sink.close()`` exactly once per run: at its end when it succeeds (an error there
     fails the run), or after it failed (an error there is logged, the run's error stays)."""
 
-    def __init__(self, sink: Any):
+    def __init__(self, sink: Sink):
         self.sink, self.closed = sink, False
 
     def close(self) -> None:
@@ -146,7 +145,7 @@ class SinkCloser:
             self.closed = True
             self.sink.close()
 
-    def close_after_failure(self, log: Any) -> None:
+    def close_after_failure(self, log: LineLogger) -> None:
         try:
             self.close()
         except Exception as exc:  # the run's own failure is what the user must see
@@ -155,17 +154,19 @@ class SinkCloser:
             )
 
 
-def _failed(result: RunResult, exc: BaseException, log: Any) -> None:
+def mark_failed(result: RunResult, exc: BaseException) -> None:
+    """Record on ``result`` that its run failed with ``exc`` (the error text never holds a
+    driver's message: an ETLError's own text, else the type), and hand the result to the
+    caller on the error (``exc.result``)."""
     result.status = "failed"
     result.finished_at = now()
     result.error = str(exc) if isinstance(exc, ETLError) else type(exc).__name__
-    log.error("run failed: {}", result.error)
     if isinstance(exc, ETLError):
         exc.result = result  # type: ignore[attr-defined]
 
 
 @contextmanager
-def _progress(pipeline: PipelineSpec, pkey: str) -> Iterator[Any]:
+def _progress(pipeline: PipelineSpec, pkey: str) -> Iterator[ProgressBar]:
     disable = None if pipeline.progress is None else not pipeline.progress
     if disable:
         from tqdm import tqdm  # no notebook-widget probing when the bar is off
@@ -180,4 +181,4 @@ def _progress(pipeline: PipelineSpec, pkey: str) -> Iterator[Any]:
         bar.close()
 
 
-__all__ = ["end_of_run_checks", "run_partition"]
+__all__ = ["end_of_run_checks", "mark_failed", "run_partition"]

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .._durations import DurationLike, parse_duration
 from ..errors import ETLConfigError, QualityError
 from ..pipeline import Pipeline
 from ..sources.base import Partition
@@ -84,19 +85,15 @@ def configure_task_logging() -> None:
     """Turn on etl-express logging in a task: each line goes to Airflow's task log at its
     own level (not to stderr, which Airflow records as errors), and into JSON files only
     where ``ETL_EXPRESS_LOG_DIR`` (or ``ETL_EXPRESS_HOME``) says — see ``configure_logging``."""
-    try:
-        from .. import configure_logging  # type: ignore[attr-defined]
-    except ImportError:  # a build without the logging module: stay silent
-        return
+    from ..logs import configure_logging
+
     configure_logging()
 
 
 def _flush_task_logs() -> None:
     """Wait for the run's log lines to reach the store before the task process ends."""
-    try:
-        from ..logs import flush_logs  # type: ignore[import-not-found]
-    except ImportError:
-        return
+    from ..logs import flush_logs
+
     flush_logs()
 
 
@@ -185,14 +182,13 @@ def quality_gate(ref: PipelineRef, results: Iterable[dict[str, Any]]) -> dict[st
     }
 
 
-def purge_logs(ref: PipelineRef, older_than: dt.timedelta = LOG_RETENTION) -> int:
-    """Delete this pipeline's run-log lines older than ``older_than`` from the store
-    (``etl_express.logs``); returns how many."""
-    if older_than <= dt.timedelta(0):
-        raise ETLConfigError(f"log retention must be positive, got {older_than}")
+def purge_logs(ref: PipelineRef, older_than: DurationLike = LOG_RETENTION) -> int:
+    """Delete this pipeline's run-log lines older than ``older_than`` (``"30d"`` or a
+    timedelta) from the store (``etl_express.logs``); returns how many."""
+    retention = parse_duration(older_than, "log retention")
     pipeline = load_pipeline(ref)
     with pipeline.store.transaction() as conn:
-        return runlog.purge(conn, now() - older_than, pipeline=pipeline.name)
+        return runlog.purge(conn, now() - retention, pipeline=pipeline.name)
 
 
 __all__ = [

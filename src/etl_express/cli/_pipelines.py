@@ -72,16 +72,6 @@ def load_pipeline(spec: str) -> Pipeline:
     return obj
 
 
-def open_store(url: str | None) -> CheckpointStore:
-    """The state store at ``url`` (default: ETL_EXPRESS_DATABASE_URL, else the embedded one)."""
-    from ..store.checkpoints import CheckpointStore
-    from ..store.database import resolve_url
-
-    store = CheckpointStore(resolve_url(url))
-    store.ensure_schema()
-    return store
-
-
 def known_pipelines(store: CheckpointStore) -> list[str]:
     """Every pipeline the store has a trace of, the most recently run first."""
     from .._forget import known_pipelines as known_in
@@ -110,6 +100,8 @@ def resolve(ref: str, url: str | None) -> tuple[str, CheckpointStore, Pipeline |
         store = pipeline.store
         store.ensure_schema()
     else:
+        from ..store.checkpoints import open_store
+
         store = open_store(url)
     name = pipeline.name if pipeline is not None else ref
     return check_known(name, store), store, pipeline
@@ -129,7 +121,6 @@ __all__ = [
     "is_code_reference",
     "known_pipelines",
     "load_pipeline",
-    "open_store",
     "resolve",
     "url_option",
 ]

@@ -1,8 +1,8 @@
 """``etl-express logs show`` and ``etl-express logs tail``: read the run log back.
 
-Lines come from the store's ``etl_express.logs`` table (where every run's lines land once
-``configure_logging()`` is on, as it is for the CLI and Airflow tasks), or with ``--files`` from
-the JSON-lines files in the log folder. Both hold what the library logged after anonymization
+Lines come from the store's ``etl_express.logs`` table (where every run's lines land, whether
+or not the script called ``configure_logging()``), or with ``--files`` from the JSON-lines
+files in the log folder. Both hold what the library logged after anonymization
 and secret masking, nothing more.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import typer
 
 from ._output import fail, say
-from ._pipelines import REFERENCE_HELP, open_store, resolve, url_option
+from ._pipelines import REFERENCE_HELP, resolve, url_option
 from .logs import logs_app
 
 RUN_HELP = "Only this run (its id or the first 8 characters of it)."
@@ -112,6 +112,8 @@ def _running(store: Any, run: str) -> bool:
 
 def _target(pipeline: str | None, url: str | None) -> tuple[str | None, Any]:
     if pipeline is None:
+        from ..store.checkpoints import open_store
+
         return None, open_store(url)
     name, store, _ = resolve(pipeline, url)
     return name, store
@@ -120,11 +122,7 @@ def _target(pipeline: str | None, url: str | None) -> tuple[str | None, Any]:
 def _nothing(pipeline: str | None, run: str | None, files: bool) -> str:
     what = f"run {run}" if run else f"pipeline {pipeline!r}" if pipeline else "any run"
     where = "in the log files" if files else "in the store"
-    hint = (
-        ""
-        if files
-        else " (runs log there once etl.configure_logging() is on; the log files: --files)"
-    )
+    hint = "" if files else " (the log files: --files)"
     return f"no log lines for {what} {where}{hint}"
 
 

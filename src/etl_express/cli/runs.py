@@ -10,7 +10,7 @@ import typer
 
 from . import app
 from ._output import fail, say
-from ._pipelines import REFERENCE_HELP, open_store, resolve, url_option
+from ._pipelines import REFERENCE_HELP, resolve, url_option
 
 
 def run_rows(store: Any, pipeline: str | None, limit: int) -> list[dict[str, Any]]:
@@ -73,6 +73,7 @@ def runs_command(
     """Recent runs, newest first: status, rows read / written / quarantined, duration, rows/s
     and the error of a failed run (one line a run and partition)."""
     from ..errors import ETLError
+    from ..store.checkpoints import open_store
 
     try:
         if pipeline is None:

@@ -18,7 +18,7 @@ OK, UNHEALTHY, NO_STORE = 0, 1, 2
 def _when(iso: str | None, at: dt.datetime) -> str:
     if not iso:
         return "-"
-    from .._status import format_age
+    from .._durations import format_age
 
     return f"{format_age((at - dt.datetime.fromisoformat(iso)).total_seconds())} ago"
 
@@ -30,7 +30,7 @@ def _share(value: float | None) -> str:
 def _freshness(record: dict[str, Any]) -> str:
     if record["fresh"] is None:
         return "no freshness declared"
-    from .._status import format_age
+    from .._durations import format_age
 
     age = format_age(record["age_s"]) if record["age_s"] is not None else "never loaded"
     word = "fresh" if record["fresh"] else "STALE"

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import psycopg
 from psycopg import sql
 
 from ..format import Batch
+from ..store.database import psycopg_connection
 from .target import TargetChecksums
+
+if TYPE_CHECKING:
+    from .._engine.batches import PartitionRunner
 
 KEYS_TABLE = "_etl_reconcile_keys"
 
@@ -45,7 +50,7 @@ class KeyListing:
 class KeySetReconciler:
     def __init__(
         self,
-        runner: Any,
+        runner: PartitionRunner,
         listing: KeyListing,
         target: TargetChecksums,
         key_columns: Sequence[str],
@@ -61,8 +66,7 @@ class KeySetReconciler:
         counts = {"segments_compared": 0, "keys_fetched": 0, "rows_reread": 0, "deletes_applied": 0}
         with self.runner.store.transaction() as conn:
             self.target.ensure_columns(conn)
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cur:
+            with psycopg_connection(conn).cursor() as cur:
                 cur.execute("SET LOCAL TimeZone = 'UTC'")  # naive key values are UTC, as loaded
                 counts["keys_fetched"] = self._load_keys(cur)
                 counts["segments_compared"] = 1
@@ -89,7 +93,7 @@ class KeySetReconciler:
             for c in self.key_columns
         )
 
-    def _load_keys(self, cur: Any) -> int:
+    def _load_keys(self, cur: psycopg.Cursor[Any]) -> int:
         cols = [*self.key_columns, "_etl_row_hash"]
         names = sql.SQL(", ").join(map(sql.Identifier, cols))
         cur.execute(
@@ -114,14 +118,14 @@ class KeySetReconciler:
         cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(KEYS_TABLE)))
         return n
 
-    def _counts(self, cur: Any) -> tuple[int, int]:
+    def _counts(self, cur: psycopg.Cursor[Any]) -> tuple[int, int]:
         live, params = self.target._live()
         cur.execute(
             sql.SQL("SELECT count(*) FROM {} AS t WHERE ").format(self.target.ident) + live, params
         )
-        return 0, int(cur.fetchone()[0])
+        return 0, int(cur.fetchall()[0][0])  # an aggregate: one row
 
-    def _changed(self, cur: Any) -> list[tuple[Any, ...]]:
+    def _changed(self, cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
         """Listed keys the target lacks (live), or whose stored row hash differs."""
         live, params = self.target._live()
         differs = (
@@ -148,15 +152,10 @@ class KeySetReconciler:
         return [tuple(r) for r in cur.fetchall()]
 
     def _reread(self, keys: list[tuple[Any, ...]]) -> int:
-        runner, n = self.runner, 0
-        for raw in self.listing.read_keys(keys):  # type: ignore[misc]
-            where = {
-                "pipeline": runner.pipeline.name,
-                "partition": runner.pkey or "all",
-                "batch": runner.result.batches,
-                "step": "delete reconciliation re-read",
-            }
-            runner._commit(runner._prepare(raw, where))
+        n = 0
+        read_keys = self.listing.read_keys
+        for raw in read_keys(keys) if read_keys is not None else ():
+            self.runner.load_batch(raw, "delete reconciliation re-read")
             n += raw.num_rows
         return n
 

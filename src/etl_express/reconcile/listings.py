@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ETLConfigError
 from ..format import normalize_name
+from ..sources.base import Source
 from .keysets import KeyListing
 
+if TYPE_CHECKING:
+    from ..sources.rest import RESTSource
 
-def listing_for(source: Any, row_hash_key: str | None) -> KeyListing:
+
+def listing_for(source: Source, row_hash_key: str | None) -> KeyListing:
     from ..sources.rest import RESTSource
     from ..sources.sql import SQLSource
 
@@ -27,7 +31,7 @@ def listing_for(source: Any, row_hash_key: str | None) -> KeyListing:
     raise ETLConfigError(f"no key listing for {type(source).__name__}")
 
 
-def rest_keys(source: Any, path: str) -> Iterator[list[tuple[Any, ...]]]:
+def rest_keys(source: RESTSource, path: str) -> Iterator[list[tuple[Any, ...]]]:
     """The primary keys of the records ``path`` returns, page by page (the source's own
     paginator, auth, retries and records path; not incremental)."""
     lister = copy.copy(source)

@@ -16,16 +16,22 @@ is redone, and finds them equal), so a killed reconciliation resumes where it st
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
 
 from ..errors import RunLockedError
 from ..sources.sql.checksums import KeySelection, SQLChecksums
 from ..store import reconciliation as saved_state
 from ..store.schema import now
 from .target import TargetChecksums
+
+if TYPE_CHECKING:
+    from .._engine.batches import PartitionRunner
 
 ROOT_ROWS = 1024  # rows per bucket of the first pass (about; the width is a power of two)
 FANOUT_BITS = 4  # a differing bucket is split in 2**4 = 16
@@ -42,7 +48,7 @@ class RangeReconciler:
 
     def __init__(
         self,
-        runner: Any,
+        runner: PartitionRunner,
         source: SQLChecksums,
         target: TargetChecksums,
         mode: str,
@@ -99,7 +105,14 @@ class RangeReconciler:
             self._save(conn, None, [], started_at, finished=True)
         return {**self.counts, "resumed": self.resumed, "seconds": time.monotonic() - started}
 
-    def _save(self, conn: Any, plan: Any, pending: list[Any], started_at: Any, **kw: Any) -> None:
+    def _save(
+        self,
+        conn: Connection,
+        plan: dict[str, Any] | None,
+        pending: list[Any],
+        started_at: dt.datetime,
+        finished: bool = False,
+    ) -> None:
         saved_state.save(
             conn,
             self.pipeline.name,
@@ -109,10 +122,10 @@ class RangeReconciler:
             pending,
             self.counts,
             started_at,
-            **kw,
+            finished,
         )
 
-    def _plan(self) -> tuple[dict[str, Any] | None, list[Any], Any]:
+    def _plan(self) -> tuple[dict[str, Any] | None, list[Any], dt.datetime]:
         """The first range (both sides' key span) and the width of its buckets."""
         s_lo, s_hi, s_rows = self.source.bounds()
         with self.store.transaction() as conn:
@@ -190,15 +203,8 @@ class RangeReconciler:
 
     def _reread(self, keys: list[int]) -> None:
         """Re-read ``keys`` and commit them like incremental batches, without a checkpoint."""
-        runner = self.runner
         for raw in self.source.read_keys(keys):
-            where = {
-                "pipeline": self.pipeline.name,
-                "partition": self.pkey or "all",
-                "batch": runner.result.batches,
-                "step": "delete reconciliation re-read",
-            }
-            runner._commit(runner._prepare(raw, where))
+            self.runner.load_batch(raw, "delete reconciliation re-read")
             self.counts["rows_reread"] += raw.num_rows
 
 

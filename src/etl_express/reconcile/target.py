@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..format import DELETED_AT, ROW_HASH, VALID_TO
 from ..sources.sql.checksums import KeySelection
+from ..store import tables
+from ..store.database import psycopg_connection
+from ..store.tables import TableName
 
 
 class TargetChecksums:
@@ -23,15 +27,15 @@ class TargetChecksums:
 
     def __init__(
         self,
-        schema: str,
-        table: str,
+        table: TableName,
         key: str | Sequence[str],
         source_name: str,
         *,
         history: bool,
         partition: dict[str, Any] | None = None,
     ):
-        self.ident = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+        self.table = table
+        self.ident = table.ident
         keys = [key] if isinstance(key, str) else list(key)
         self.key = sql.Identifier(keys[0])
         self.key_list = sql.SQL(", ").join(map(sql.Identifier, keys))
@@ -40,13 +44,11 @@ class TargetChecksums:
         self.partition = partition or {}
 
     @staticmethod
-    def _cursor(conn: Connection) -> Any:
-        return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    def _cursor(conn: Connection) -> psycopg.Cursor[Any]:
+        return psycopg_connection(conn).cursor()
 
     def exists(self, conn: Connection) -> bool:
-        with self._cursor(conn) as cur:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.ident.as_string(cur),))
-            return bool(cur.fetchone()[0])
+        return tables.exists(conn, self.table)
 
     def ensure_columns(self, conn: Connection) -> None:
         """``_etl_row_hash`` and ``_etl_deleted_at`` exist (a table loaded before deletes= was
@@ -93,7 +95,7 @@ class TargetChecksums:
                 + live,
                 params,
             )
-            lo, hi, n = cur.fetchone()
+            lo, hi, n = cur.fetchall()[0]  # an aggregate: one row
         return lo, hi, int(n)
 
     def bucket_sums(

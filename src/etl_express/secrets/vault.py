@@ -218,10 +218,11 @@ class VaultProvider(SecretProvider):
         import httpx
 
         headers = {"X-Vault-Namespace": self.settings.namespace} if self.settings.namespace else {}
-        verify: bool | ssl.SSLContext = self.settings.verify  # type: ignore[assignment]
-        if isinstance(self.settings.verify, str):
+        setting = self.settings.verify
+        verify: bool | ssl.SSLContext = setting if isinstance(setting, bool) else True
+        if isinstance(setting, str):
             try:
-                verify = ssl.create_default_context(cafile=self.settings.verify)
+                verify = ssl.create_default_context(cafile=setting)
             except OSError as exc:
                 raise ETLConfigError(
                     f"the Vault CA bundle {self.settings.verify} cannot be loaded: {type(exc).__name__}",

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlalchemy.engine import Connection
+
+from ..store.tables import TableName
+
+if TYPE_CHECKING:
+    from ..secrets.ref import SecretLike
 
 
 class Sink(ABC):
@@ -33,7 +39,7 @@ class Sink(ABC):
                 return batch.num_rows
     """
 
-    state_url: object | None = None
+    state_url: SecretLike | None = None
 
     def prepare(self, conn: Connection, schema: pa.Schema, primary_key: Sequence[str]) -> None:
         """Create or migrate the target for ``schema`` (called before each batch's write
@@ -42,6 +48,12 @@ class Sink(ABC):
     @abstractmethod
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         """Write ``batch``; return the number of rows written."""
+
+    def target_table(self) -> TableName | None:
+        """The table this sink loads in the state database, which quality checks, status
+        and quarantine replay then read (``None``, the default: the sink writes elsewhere,
+        e.g. files)."""
+        return None
 
     def close(self) -> None:
         """Flush and release what the run used. Called exactly once per run (each partition

@@ -27,6 +27,8 @@ from psycopg import sql
 
 from ..errors import ETLConfigError, SinkError
 from ..format import DELETED_AT, ROW_HASH, VALID_FROM, VALID_TO
+from ..store import tables
+from ..store.tables import TableName
 
 
 def _index_name(table: str, what: str) -> str:
@@ -208,14 +210,7 @@ def as_of_query(
     live in it. Versions loaded later are not in it; a hard delete erases a key's versions
     from every moment."""
     moment = as_of_moment(as_of)
-    have = [
-        r[0]
-        for r in pgconn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-            (schema, name),
-        ).fetchall()
-    ]
+    have = list(tables.columns(pgconn, TableName(schema, name)))  # in table order
     if not have:
         raise ETLConfigError(f"table {schema}.{name} does not exist", hint="check the table name")
     if VALID_FROM not in have or VALID_TO not in have:

@@ -15,12 +15,14 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
 from ..format import MAX_IDENTIFIER_BYTES, declared_type, is_json_field
+from ..store import tables
+from ..store.database import psycopg_connection
+from ..store.tables import TableName
 from . import history
 from .pgtypes import declared_widening
 
@@ -150,50 +152,6 @@ def identifier(schema_name: str, table_name: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(schema_name), sql.Identifier(table_name))
 
 
-def existing_columns(conn: Connection, schema_name: str, table_name: str) -> dict[str, str]:
-    """The table's columns and their ``information_schema`` data types, in table order
-    (empty when the table does not exist)."""
-    rows = conn.execute(
-        sa.text(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position"
-        ),
-        {"s": schema_name, "t": table_name},
-    ).all()
-    return {r[0]: r[1] for r in rows}
-
-
-def _numeric_typmods(
-    conn: Connection, schema_name: str, table_name: str
-) -> dict[str, tuple[int | None, int | None]]:
-    rows = conn.execute(
-        sa.text(
-            "SELECT column_name, numeric_precision, numeric_scale "
-            "FROM information_schema.columns WHERE table_schema = :s AND table_name = :t "
-            "AND data_type = 'numeric'"
-        ),
-        {"s": schema_name, "t": table_name},
-    ).all()
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def _formatted_types(
-    conn: Connection, schema_name: str, table_name: str, schema: pa.Schema
-) -> dict[str, str]:
-    """The existing columns' full types (``character(10)``), when a field declares one."""
-    if not any(declared_type(f) for f in schema):
-        return {}
-    rows = conn.execute(
-        sa.text(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = :s AND c.relname = :t AND a.attnum > 0 AND NOT a.attisdropped"
-        ),
-        {"s": schema_name, "t": table_name},
-    ).all()
-    return {r[0]: r[1] for r in rows}
-
-
 def _exact_in_double(cur: psycopg.Cursor[Any], ident: sql.Composable, column: str) -> bool:
     """Whether every value of a bigint column is exact in double precision (a widening
     to double precision is refused otherwise)."""
@@ -227,8 +185,7 @@ def prepare_table(
     table = f"{schema_name}.{table_name}"
     ident = identifier(schema_name, table_name)
     check_columns(schema, table)
-    raw = conn.connection.driver_connection
-    assert raw is not None
+    raw = psycopg_connection(conn)
     with raw.cursor() as cur:
         cur.execute(
             sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
@@ -236,13 +193,17 @@ def prepare_table(
             )
         )
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name)))
-    existing = existing_columns(conn, schema_name, table_name)
+    target = TableName(schema_name, table_name)
+    found = tables.columns(conn, target)
+    existing = {name: c.data_type for name, c in found.items()}
     with raw.cursor() as cur:
         if not existing:
             _create(cur, ident, table, schema, primary_key, key_constraint, keep_history)
         else:
-            typmods = _numeric_typmods(conn, schema_name, table_name)
-            formatted = _formatted_types(conn, schema_name, table_name, schema)
+            typmods = {
+                n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"
+            }
+            formatted = {n: c.formatted or c.data_type for n, c in found.items()}
             changes = _changes(cur, ident, table, schema, existing, typmods, formatted)
             if changes:
                 if ddl_lock_timeout is not None:  # never stall readers for long
@@ -255,7 +216,7 @@ def prepare_table(
                 cur.execute("SET LOCAL lock_timeout TO DEFAULT")
         if keep_history:
             history.prepare(cur, ident, table, existing, primary_key)
-    return existing_columns(conn, schema_name, table_name)
+    return tables.column_types(conn, target)
 
 
 def _create(
@@ -398,7 +359,6 @@ __all__ = [
     "align",
     "check_columns",
     "check_identifier",
-    "existing_columns",
     "identifier",
     "pg_column_type",
     "pg_type",

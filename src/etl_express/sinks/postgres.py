@@ -29,6 +29,8 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..format import DELETED_AT
 from ..secrets import SecretLike
+from ..store.database import psycopg_connection
+from ..store.tables import TableName
 from . import history
 from .base import Sink
 from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys
@@ -183,6 +185,9 @@ class PostgresSink(Sink):
             return f"PostgresSink(schema={self.schema_name!r})"
         return f"PostgresSink(table={self.table!r})"
 
+    def target_table(self) -> TableName:
+        return TableName(self.schema_name, self.table_name)
+
     def for_table(self, name: str) -> PostgresSink:
         """The sink of one table of this sink's schema, with the same options (how a
         ``Replication`` writes each source table into a target table of the same name)."""
@@ -230,7 +235,7 @@ class PostgresSink(Sink):
             batch = dedupe_last(batch, primary_key)
         payload = copy_payload(batch, [self._columns.get(n, "") for n in batch.schema.names])
         cols = sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
-        raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        raw = psycopg_connection(conn)
         try:
             with raw.cursor() as cur:
                 if not self.synchronous_commit:

@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
+from ..errors import ETLConfigError, ETLError, safe_pg_message
 from ..retry import RetryPolicy, as_etl_error
-from .database import engine_for, mask_url
-from .schema import checkpoints, create_or_migrate, now, partition_plans
+from ..secrets import SecretLike
+from .database import engine_for, mask_url, resolve_url
+from .schema import SCHEMA, checkpoints, create_or_migrate, has_store, now, partition_plans
 
 
 class CheckpointStore:
@@ -127,6 +129,50 @@ class CheckpointStore:
             )
 
 
+def open_store(url: SecretLike | None = None, *, create: bool = True) -> CheckpointStore:
+    """The store at ``url`` (a URL or an ``etl.secret`` reference; ``None``:
+    ``ETL_EXPRESS_DATABASE_URL``, else the embedded server).
+
+    With ``create`` its state tables are created or migrated (a run, the CLI's commands);
+    without, it is only checked to hold an etl-express store and nothing is created (status
+    and the dashboard): :class:`ETLConfigError` naming the database when it holds none.
+    """
+    store = CheckpointStore(resolve_url(url))
+    if create:
+        store.ensure_schema()
+        return store
+    with unreachable_as_error(store.url):
+        found = has_store(store.engine)
+    if not found:
+        raise ETLConfigError(
+            f"no etl-express store in {mask_url(store.url)} (schema {SCHEMA} has no runs table)",
+            hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
+            "PostgresSink writes to",
+        )
+    return store
+
+
+@contextmanager
+def unreachable_as_error(url: str | sa.URL) -> Iterator[None]:
+    """A connection failure as an :class:`ETLError` naming the store (password masked)."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise ETLError(
+            f"cannot read the store at {mask_url(url)}: {safe_pg_message(exc.orig or exc)}",
+            hint="check that the server is up and the URL (--url / ETL_EXPRESS_DATABASE_URL)",
+        ) from None
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection to a store in a read-only transaction (status and the dashboard never
+    write); an unreachable store is an :class:`ETLError` naming it."""
+    with unreachable_as_error(engine.url), engine.connect() as conn:
+        conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+        yield conn
+
+
 def forget(conn: Connection, pipeline: str) -> int:
     """Delete every checkpoint and partition plan of ``pipeline``; the rows removed."""
     removed = conn.execute(sa.delete(checkpoints).where(checkpoints.c.pipeline == pipeline))
@@ -134,4 +180,4 @@ def forget(conn: Connection, pipeline: str) -> int:
     return removed.rowcount + plans.rowcount
 
 
-__all__ = ["CheckpointStore", "forget"]
+__all__ = ["CheckpointStore", "forget", "open_store", "read_only", "unreachable_as_error"]

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from .._masking import mask_url as _mask_url
 from .._masking import url_problem
 from ..errors import ETLConfigError
 from ..retry import as_etl_error, note_reached
 from ..secrets import SecretLike, reveal
+
+if TYPE_CHECKING:
+    import psycopg
 
 DATABASE_URL_ENV = "ETL_EXPRESS_DATABASE_URL"
 
@@ -103,11 +106,23 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         return engine
 
 
+def psycopg_connection(conn: Connection) -> psycopg.Connection[Any]:
+    """The psycopg connection under a SQLAlchemy connection of a store's engine: what it
+    runs is part of ``conn``'s transaction (COPY, composed SQL)."""
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError(f"not a psycopg connection: {type(raw).__name__}")
+    return raw
+
+
 __all__ = [
     "DATABASE_URL_ENV",
     "engine_for",
     "libpq_url",
     "mask_url",
+    "psycopg_connection",
     "resolve_url",
     "sqlalchemy_url",
 ]

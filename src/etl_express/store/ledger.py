@@ -32,14 +32,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from loguru import logger
 from sqlalchemy.engine import Connection
 
 from .._masking import mask_secrets
 from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
-from . import checks
+from . import checks, runlog
 from .checkpoints import CheckpointStore
+from .runlog import RunLog
 from .schema import now, quality_checks, runs
 
 #: how the ledger retries its own writes (finish, fail, checks) on a transient error
@@ -64,7 +64,7 @@ class Heartbeat:
     took it over); the batch loop then stops before its next commit.
     """
 
-    def __init__(self, ledger: RunLedger, run_id: str, interval: float, log: Any):
+    def __init__(self, ledger: RunLedger, run_id: str, interval: float, log: RunLog):
         self.ledger, self.run_id, self.interval, self.log = ledger, run_id, interval, log
         self.lost = threading.Event()
         self._stop = threading.Event()
@@ -93,7 +93,7 @@ class Heartbeat:
 class LedgerRun:
     """One open run in the ledger (see :meth:`RunLedger.open`)."""
 
-    def __init__(self, ledger: RunLedger, run_id: str, pipeline: str, partition: str, log: Any):
+    def __init__(self, ledger: RunLedger, run_id: str, pipeline: str, partition: str, log: RunLog):
         self.ledger, self.run_id, self.pipeline, self.partition = (
             ledger,
             run_id,
@@ -104,7 +104,7 @@ class LedgerRun:
         self.lost = threading.Event()
         self.closed = False
 
-    def record_checks(self, found: Sequence[Any]) -> None:
+    def record_checks(self, found: Sequence[checks.RecordedCheck]) -> None:
         """Store the run's quality check results."""
         store = self.ledger.store
         self.ledger.retry.call(
@@ -163,13 +163,14 @@ class RunLedger:
 
     @contextmanager
     def open(
-        self, pipeline: str, partition: str, *, run_id: str | None = None, log: Any = None
+        self, pipeline: str, partition: str, *, run_id: str | None = None, log: RunLog | None = None
     ) -> Iterator[LedgerRun]:
         """Start a run (taking the partition's lease), beat its heartbeat while the block
         runs, and record it as failed when the block raises before it was closed."""
         run_id = run_id or str(uuid.uuid4())
-        log = log or logger.bind(pipeline=pipeline, run_id=run_id, partition=partition or "all")
+        log = log or RunLog(pipeline=pipeline, run_id=run_id, partition=partition or "all")
         self.start(run_id, pipeline, partition)
+        runlog.open_run(self.store.url, run_id)  # the run's lines to its store
         run = LedgerRun(self, run_id, pipeline, partition, log)
         try:
             with Heartbeat(self, run_id, self.heartbeat_interval, log) as beat:

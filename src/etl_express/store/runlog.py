@@ -1,14 +1,20 @@
 """The owner of ``etl_express.logs``: each run's log lines, kept 30 days.
 
-Lines are written by one background writer a process (:class:`RunLogWriter`): logging a
-line only puts a small tuple on a queue; the writer thread inserts the queue in batches on
-its own connection, so log writes never join a batch's transaction and never wait on the
-database in the pipeline's thread. A database that cannot be reached drops the rows with
-one note on stderr: logging never fails a run.
+A run logs through its :class:`RunLog` (the ledger gives every run one): each line lands in
+the run's store whatever the console settings — a user's own script that never calls
+``configure_logging()`` has its runs' lines there too — and goes on to loguru, whose
+``etl_express`` namespace stays silent until ``configure_logging()`` turns it on.
+
+Lines are written by a background writer (:class:`RunLogWriter`): logging a line only puts
+a small tuple on a queue; the writer thread inserts the queue in batches on its own
+connection, so log writes never join a batch's transaction and never wait on the database
+in the pipeline's thread. A database that cannot be reached drops the rows with one note on
+stderr: logging never fails a run.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import multiprocessing.util
@@ -17,12 +23,18 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from loguru import logger
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from loguru import Message
 
 from .._masking import mask_secrets
 from .database import engine_for
@@ -56,9 +68,13 @@ def line_row(raw: RawLine) -> dict[str, Any]:
     }
 
 
-class RunLogWriter:
-    """Writes queued lines of registered runs into their store's ``etl_express.logs``
-    (at most ``batch_size`` rows a statement, at least every ``interval`` seconds)."""
+class DatabaseLogSink:
+    """Writes the lines of registered runs (:meth:`attach`) into their store's
+    ``etl_express.logs``, at most ``batch_size`` rows a statement, at least every
+    ``interval`` seconds. It is also a loguru sink: ``logger.add(sink)`` stores every record
+    bound to a registered ``run_id`` (``configure_logging()`` adds the process's
+    :data:`writer` that way); records of other runs are ignored.
+    """
 
     def __init__(self, batch_size: int = 200, interval: float = 0.5, max_runs: int = 10_000):
         self.batch_size = batch_size
@@ -70,6 +86,7 @@ class RunLogWriter:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._warned = False
+        _writers.add(self)
 
     def attach(self, run_id: str, url: str) -> None:
         """Store ``run_id``'s lines in the database at ``url``."""
@@ -81,6 +98,33 @@ class RunLogWriter:
     def url_of(self, run_id: str | None) -> str | None:
         """The store of a registered run (``None``: not registered)."""
         return self._runs.get(run_id or "")
+
+    def __call__(self, message: Message) -> None:
+        record = message.record
+        extra = record["extra"]
+        url = self.url_of(extra.get("run_id"))
+        if url is None:
+            return
+        exception = record["exception"]
+        error = (
+            f"{exception.type.__name__}: {exception.value}"
+            if exception is not None and exception.type is not None
+            else None
+        )
+        # only cheap copies here; rows are built in the writer thread
+        self.put(
+            url,
+            (
+                record["time"],
+                record["level"].name,
+                dict(extra),
+                record["message"],
+                record["name"],
+                record["function"],
+                record["line"],
+                error,
+            ),
+        )
 
     def put(self, url: str, raw: RawLine) -> None:
         """Queue a line for the store at ``url``."""
@@ -161,6 +205,133 @@ class RunLogWriter:
         self._thread = None
 
 
+_writers: weakref.WeakSet[DatabaseLogSink] = weakref.WeakSet()
+
+
+def flush_all(timeout: float = 10.0) -> bool:
+    """Wait until every writer of this process wrote what was queued (``False`` on time-out)."""
+    flushed = [w.flush(timeout) for w in list(_writers)]  # every one, even after a time-out
+    return all(flushed)
+
+
+def _stop_all() -> None:
+    # no writer thread may be running across fork(): the child restarts its own on demand
+    for writer in list(_writers):
+        writer.stop()
+
+
+atexit.register(flush_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_stop_all)
+
+
+@dataclass
+class RunLogSettings:
+    """How runs' lines reach the store (``configure_logging`` sets them).
+
+    ``store``: lines land in the store at all (``configure_logging(database=False)`` turns
+    it off); ``level``: the least loguru level number stored (INFO); ``retention_days``:
+    lines older than this are purged when a run opens (30); ``via_loguru``: the
+    :data:`writer` is a loguru handler (``configure_logging()``), which stores them, so
+    :class:`RunLog` does not hand them to it itself.
+    """
+
+    store: bool = True
+    level: int = 20
+    via_loguru: bool = False
+    retention_days: int = 30
+
+
+settings = RunLogSettings()
+#: the process's writer: every run the ledger opens is attached to it
+writer = DatabaseLogSink()
+
+#: loguru's level numbers by name (TRACE 5 ... CRITICAL 50)
+LEVELS = {
+    "TRACE": 5,
+    "DEBUG": 10,
+    "INFO": 20,
+    "SUCCESS": 25,
+    "WARNING": 30,
+    "ERROR": 40,
+    "CRITICAL": 50,
+}
+
+
+class RunLog:
+    """The logger of one run: ``log.info("read {} rows", n)`` formats like loguru, stores the
+    line in the run's store (see :data:`settings`; the run is attached to :data:`writer`)
+    and hands it to loguru, bound to ``pipeline``, ``run_id`` and ``partition``, with the
+    caller's module, function and line.
+    """
+
+    def __init__(self, **extra: Any):
+        self.extra = extra
+
+    def bind(self, **extra: Any) -> RunLog:
+        """The same run's logger with more bound fields."""
+        return RunLog(**{**self.extra, **extra})
+
+    def debug(self, message: str, *args: Any) -> None:
+        self._log("DEBUG", message, args)
+
+    def info(self, message: str, *args: Any) -> None:
+        self._log("INFO", message, args)
+
+    def success(self, message: str, *args: Any) -> None:
+        self._log("SUCCESS", message, args)
+
+    def warning(self, message: str, *args: Any) -> None:
+        self._log("WARNING", message, args)
+
+    def error(self, message: str, *args: Any) -> None:
+        self._log("ERROR", message, args)
+
+    def critical(self, message: str, *args: Any) -> None:
+        self._log("CRITICAL", message, args)
+
+    def _log(self, level: str, message: str, args: tuple[Any, ...]) -> None:
+        text = message.format(*args) if args else message
+        url = writer.url_of(self.extra.get("run_id"))
+        stored = settings.store and not settings.via_loguru and LEVELS[level] >= settings.level
+        if url is not None and stored:
+            self._store(url, level, mask_secrets(text))
+        # the caller's module decides whether loguru passes it on (silent until configured)
+        logger.bind(**self.extra).opt(depth=2).log(level, "{}", text)
+
+    def _store(self, url: str, level: str, text: str) -> None:
+        caller = sys._getframe(3)  # _store, _log, info: the caller of info
+        writer.put(
+            url,
+            (
+                dt.datetime.now(dt.timezone.utc),
+                level,
+                self.extra,
+                text,
+                caller.f_globals.get("__name__"),
+                caller.f_code.co_name,
+                caller.f_lineno,
+                None,
+            ),
+        )
+
+
+def open_run(url: str, run_id: str) -> None:
+    """When a run opens (the ledger): its lines go to the store at ``url``, and lines there
+    older than ``settings.retention_days`` are purged (a failure to purge is logged, never
+    raised: housekeeping must not stop a run)."""
+    writer.attach(run_id, url)
+    before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=settings.retention_days)
+    try:
+        with engine_for(url).begin() as conn:
+            removed = purge(conn, before)
+    except Exception as exc:
+        logger.warning("could not purge old log rows: {}", type(exc).__name__)
+        return
+    if removed:
+        logger.debug("purged {} log rows older than {} days", removed, settings.retention_days)
+
+
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert log rows (built by :func:`line_row`)."""
     if rows:
@@ -183,4 +354,19 @@ def forget(conn: Connection, pipeline: str) -> int:
     return conn.execute(sa.delete(logs).where(logs.c.pipeline == pipeline)).rowcount
 
 
-__all__ = ["BOUND", "RawLine", "RunLogWriter", "forget", "insert", "line_row", "purge"]
+__all__ = [
+    "BOUND",
+    "LEVELS",
+    "DatabaseLogSink",
+    "RawLine",
+    "RunLog",
+    "RunLogSettings",
+    "flush_all",
+    "forget",
+    "insert",
+    "line_row",
+    "open_run",
+    "purge",
+    "settings",
+    "writer",
+]

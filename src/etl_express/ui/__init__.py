@@ -65,11 +65,11 @@ def build(url: Any = None, host: str = DEFAULT_HOST) -> Any:
             f"the dashboard needs the ui extra ({exc.name} is missing)",
             hint='pip install "etl-express[ui]"',
         ) from None
-    from .._status import open_store
+    from ..store.checkpoints import open_store
 
     local = is_loopback(host)
     token = ui_token(required=not local)
-    engine = open_store(url)
+    engine = open_store(url, create=False).engine
     return create_app(engine, token, local_only=local)
 
 

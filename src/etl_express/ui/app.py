@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .._status import format_age, format_duration
+from .._durations import format_age, format_duration
 from ..store.database import mask_url
 from .store import StoreView
 

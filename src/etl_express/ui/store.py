@@ -19,8 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .._status import SCOPED_RUNS, WHOLE_RUN_KEYS, pipeline_records, read_only
+from .._status import SCOPED_RUNS, WHOLE_RUN_KEYS, pipeline_records
 from ..secrets.masking import MASK, mask_secrets
+from ..store.checkpoints import read_only
 from ..store.declarations import declarations
 from ..store.schema import SCHEMA, logs, quality_checks, quarantine, runs, table_schemas
 
@@ -98,8 +99,8 @@ class StoreView:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield read_only(conn)
+        with read_only(self.engine) as conn:
+            yield conn
 
     def masks_positions(self, conn: Connection, pipeline: str) -> bool:
         declared = declarations(conn).get(pipeline)

@@ -106,51 +106,55 @@ class RESTClient:
         """Send ``page``, retrying per the policy; raise :class:`SourceError` when it fails."""
         policy = self.retry
         where = safe_url(page.url)
-        attempt = 0
-        while True:
-            attempt += 1
+        attempts = 0
+
+        def attempt() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
             if self.rate_limit is not None:
                 self.rate_limit.acquire()
-            response: httpx.Response | None = None
-            try:
-                request = self.http.build_request(
-                    page.method,
-                    page.url,
-                    params=_merged(page),
-                    headers=page.headers or None,
-                    json=page.json,
-                )
-                response = self.http.send(request)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}"
-            else:
-                if response.status_code < 400:
-                    return response
-                problem = f"HTTP {response.status_code}"
-                if response.status_code not in policy.retry_statuses:
-                    raise SourceError(
-                        f"GET {where} failed with HTTP {response.status_code}"
-                        if page.method == "GET"
-                        else f"{page.method} {where} failed with HTTP {response.status_code}",
-                        hint=_hint(response.status_code),
-                    )
-            if attempt >= policy.max_attempts:
-                raise SourceError(
-                    f"{page.method} {where} failed after {attempt} attempts: {problem}",
-                    hint="the server is unreachable or overloaded; the next run resumes "
-                    "from the last committed page (give retry=RetryPolicy(attempts=...) more attempts to wait longer)",
-                )
-            wait = policy.delay(attempt, response)
-            logger.warning(
-                "{} {} -> {}; retry {} of {} in {:.2f} s",
+            request = self.http.build_request(
                 page.method,
-                where,
-                problem,
-                attempt,
-                policy.max_attempts - 1,
-                wait,
+                page.url,
+                params=_merged(page),
+                headers=page.headers or None,
+                json=page.json,
             )
-            time.sleep(wait)
+            response = self.http.send(request)
+            if response.status_code < 400:
+                return response
+            if response.status_code in policy.retry_statuses:
+                raise RetryableStatus(response)
+            raise SourceError(
+                f"{page.method} {where} failed with HTTP {response.status_code}",
+                hint=_hint(response.status_code),
+            )
+
+        try:
+            return policy.call(
+                attempt,
+                what=f"{page.method} {where}",
+                log=logger,
+                transient=lambda exc: isinstance(exc, (httpx.TransportError, RetryableStatus)),
+            )
+        except (httpx.TransportError, RetryableStatus) as exc:
+            raise SourceError(
+                f"{page.method} {where} failed after {attempts} attempts: {_problem(exc)}",
+                hint="the server is unreachable or overloaded; the next run resumes "
+                "from the last committed page (give retry=RetryPolicy(attempts=...) more attempts to wait longer)",
+            ) from None
+
+
+class RetryableStatus(Exception):
+    """An HTTP response whose status the retry policy retries (429, 5xx by default)."""
+
+    def __init__(self, response: httpx.Response):
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def _problem(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, RetryableStatus) else type(exc).__name__
 
 
 @functools.lru_cache(maxsize=1)

@@ -235,7 +235,9 @@ class RESTSource(Source):
                 yield Batch(records, position=copy.deepcopy(state))
 
     def _max_cursor(self, current: Any, records: list[dict[str, Any]]) -> Any:
-        field = self.incremental_config.cursor_field  # type: ignore[union-attr]
+        if self.incremental_config is None:  # not incremental: no cursor to follow
+            return current
+        field = self.incremental_config.cursor_field
         for record in records:
             value = find_path(record, field)
             if value is None:

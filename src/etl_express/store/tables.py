@@ -1,0 +1,140 @@
+"""What PostgreSQL's catalog says about a table in the store's database — a sink's target:
+whether it exists, its columns and their types, its unique keys.
+
+The one module that reads ``information_schema`` and ``pg_catalog`` for them: the sinks,
+quality checks, quarantine replay, history reads and the status records ask here. It reads
+on the caller's connection (a SQLAlchemy ``Connection`` or a psycopg connection or cursor),
+inside the caller's transaction, so a table created earlier in it is seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+
+from sqlalchemy.engine import Connection
+
+from .database import psycopg_connection
+
+if TYPE_CHECKING:  # psycopg loads when a table is first read (sinks import this module)
+    import psycopg
+    from psycopg import sql
+
+    #: a SQLAlchemy connection, or a psycopg connection or cursor
+    Reader: TypeAlias = Connection | psycopg.Connection[Any] | psycopg.Cursor[Any]
+
+
+class TableName(NamedTuple):
+    """A table in the store's database: ``TableName("crm", "customers")`` is
+    ``crm.customers``."""
+
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def ident(self) -> sql.Composed:
+        """The quoted name for SQL: ``"crm"."customers"``."""
+        from psycopg import sql
+
+        return sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.name))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as ``information_schema.columns`` describes it: ``data_type`` is its type's
+    SQL name (``bigint``, ``numeric``, ``timestamp with time zone``, ``ARRAY``,
+    ``USER-DEFINED``...), ``udt_name`` the underlying type (``int8``, ``_text``, ``citext``);
+    ``precision`` and ``scale`` are set for numeric types, ``length`` for ``char(n)`` and
+    ``varchar(n)``; ``formatted`` is the full type as PostgreSQL writes it (``character(10)``,
+    ``numeric(12,2)``, ``integer[]``)."""
+
+    name: str
+    data_type: str
+    udt_name: str
+    precision: int | None = None
+    scale: int | None = None
+    length: int | None = None
+    formatted: str | None = None
+
+
+def _fetch(conn: Reader, query: str | sql.Composed, params: tuple[Any, ...]) -> list[Any]:
+    import psycopg
+
+    raw = psycopg_connection(conn) if isinstance(conn, Connection) else conn
+    if isinstance(raw, psycopg.Cursor):
+        return list(raw.execute(query, params).fetchall())
+    with raw.cursor() as cur:
+        return list(cur.execute(query, params).fetchall())
+
+
+def columns(conn: Reader, table: TableName) -> dict[str, Column]:
+    """The table's columns in their order (empty: no such table, or none visible)."""
+    rows = _fetch(
+        conn,
+        "SELECT c.column_name, c.data_type, c.udt_name, c.numeric_precision, c.numeric_scale, "
+        "c.character_maximum_length, format_type(a.atttypid, a.atttypmod) "
+        "FROM information_schema.columns c LEFT JOIN pg_attribute a "
+        "ON a.attrelid = to_regclass(%s) AND a.attname = c.column_name::name "
+        "WHERE c.table_schema = %s AND c.table_name = %s ORDER BY c.ordinal_position",
+        (_regclass(table), table.schema, table.name),
+    )
+    return {r[0]: Column(*r) for r in rows}
+
+
+def column_types(conn: Reader, table: TableName) -> dict[str, str]:
+    """Column name -> ``data_type``, in order (empty: no such table)."""
+    return {name: c.data_type for name, c in columns(conn, table).items()}
+
+
+def exists(conn: Reader, table: TableName) -> bool:
+    """The table (or view) exists."""
+    from psycopg import sql
+
+    query = sql.SQL("SELECT to_regclass({}) IS NOT NULL").format(sql.Literal(_regclass(table)))
+    return bool(_fetch(conn, query, ())[0][0])
+
+
+def unique_keys(conn: Reader, table: TableName) -> list[list[str]]:
+    """The column sets of the table's unique indexes without a predicate (the primary key
+    among them), each sorted by name."""
+    rows = _fetch(
+        conn,
+        "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+        "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL "
+        "GROUP BY i.indexrelid",
+        (_regclass(table),),
+    )
+    return [list(r[0]) for r in rows]
+
+
+def primary_key(conn: Reader, table: TableName) -> list[str]:
+    """The table's primary key columns in key order (empty: none, or no such table)."""
+    rows = _fetch(
+        conn,
+        "SELECT a.attname::text FROM pg_index i "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+        "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
+        "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        (_regclass(table),),
+    )
+    return [r[0] for r in rows]
+
+
+def _regclass(table: TableName) -> str:
+    """``"schema"."table"`` quoted for ``to_regclass`` (embedded quotes doubled)."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in table)
+
+
+__all__ = [
+    "Column",
+    "TableName",
+    "column_types",
+    "columns",
+    "exists",
+    "primary_key",
+    "unique_keys",
+]
