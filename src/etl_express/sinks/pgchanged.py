@@ -44,8 +44,8 @@ def integer_keys(
     if len(primary_key) != 1 or batch.num_rows == 0:
         return None
     key = batch.column(primary_key[0])
-    if not pa.types.is_integer(key.type) or key.null_count:
-        return None
+    if not pa.types.is_integer(key.type) or pa.types.is_uint64(key.type) or key.null_count:
+        return None  # (uint64 values may not fit the int64 the comparison orders by)
     values = key.to_numpy().astype(np.int64, copy=False)
     if len(values) > 1 and not (values[1:] > values[:-1]).all():
         return None
