@@ -801,6 +801,11 @@ def main(argv: list[str] | None = None) -> None:
         "--cases", default="raw_copy,etl,etl_anon,replay", help="comma-separated cases"
     )
     parser.add_argument("--no-cpu", action="store_true", help="do not poll the backends' CPU time")
+    parser.add_argument(
+        "--compare-python",
+        help="also run each etl case with this interpreter (another etl-express install, e.g. "
+        "the previous version) in the same rounds, as <case>@before",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-src", help=argparse.SUPPRESS)
     parser.add_argument("--child-dst", help=argparse.SUPPRESS)
