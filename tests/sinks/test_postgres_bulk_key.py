@@ -110,3 +110,13 @@ def test_a_run_leaves_its_new_table_with_the_key(
     Pipeline(pipeline_name, Failing(fail_after=None), sink=sink, progress=False).run()
     assert sink._batches["direct"] == 5
     assert primary_keys(pg_url, table) == 1
+
+
+def test_a_retry_after_a_rollback_still_builds_the_key(pg_url: str, schema: str) -> None:
+    table = f"{schema}.customers"
+    sink = PostgresSink(table=table)
+    write(pg_url, sink, batch(range(1, 11), "a"))
+    sink.rollback()  # what the pipeline does before retrying a transient failure
+    with engine_for(pg_url).begin() as conn:
+        sink.finish_load(conn, ["id"])
+    assert primary_keys(pg_url, table) == 1

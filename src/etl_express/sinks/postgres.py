@@ -160,6 +160,7 @@ class PostgresSink(Sink):
         # a table this sink created gets its primary key index after its first load
         # (bulk loading without it, see _upsert); until then, the highest key written
         self._key_deferred = False
+        self._key_pending = False  # this sink created the table keyless: finish_load checks
         self._max_key: int | None = None
         self._stage = (
             "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
@@ -195,6 +196,7 @@ class PostgresSink(Sink):
         )
         if prepared.created:
             self._max_key = None
+            self._key_pending = prepared.key_deferred
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -202,13 +204,17 @@ class PostgresSink(Sink):
     def finish_load(self, conn: Connection, primary_key: Sequence[str]) -> None:
         """After the last batch of a run: give a table this sink created and loaded without
         its primary key index (see :meth:`_upsert`) that index, in one build."""
-        if not self._key_deferred:
+        if not (self._key_deferred or self._key_pending):
             return
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
             if not has_unique_key(cur, self._ident, primary_key):
                 add_primary_key(cur, self._ident, primary_key, self.ddl_lock_timeout)
+        # _key_pending stays until close(): if this transaction fails, the retry checks again
         self._key_deferred = False
+
+    def close(self) -> None:
+        self._key_pending = False
 
     def rollback(self) -> None:
         # DDL done in a rolled-back transaction is gone: prepare again next time; a deferred
