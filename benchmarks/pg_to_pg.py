@@ -198,13 +198,14 @@ def _fill_sql(rows: int) -> str:
 #: ``python load.py <target table> <plain|anon> [batch size]``; the URLs come from the
 #: environment (never on a command line). It prints one JSON line: rows and peak memory.
 SCRIPT = """\
-import json, os, sys
+import json, os, sys, time
 
 import etl_express as etl
 from etl_express.anonymizers import Pseudonymize, ScrubPII
 from etl_express.sinks import PostgresSink
 from etl_express.sources import SQLSource
 
+imported = time.process_time()
 table, mode = sys.argv[1], sys.argv[2]
 options = {"batch_size": int(sys.argv[3])} if len(sys.argv) > 3 else {}
 anonymizers = [
@@ -220,11 +221,15 @@ pipeline = etl.Pipeline(
     progress=False,
 )
 result = pipeline.run()
+ran = time.process_time()
 with open("/proc/self/status") as f:
     peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
-print(json.dumps({"rows": result.rows_written, "status": result.status, "peak_rss_mb": peak}))
+print(json.dumps({"rows": result.rows_written, "status": result.status, "peak_rss_mb": peak,
+                  "cpu_imports": imported, "cpu_run": ran - imported}))
 """
 
+#: a case run by ``--compare-python`` (another install of etl-express) is named with this suffix
+BEFORE = "@before"
 CASE_TABLES = {
     "etl": "etl_customers",
     "etl_anon": "etl_anon_customers",
@@ -427,14 +432,16 @@ class Cases:
             argv = [sys.executable, __file__, "--child", "dlt", "--url", self.args.url]
             argv += ["--child-src", self.src, "--child-dst", self.dst]
         else:
-            table = CASE_TABLES[case]
-            reset_target(self.dst, table, keep_rows=case == "replay")
-            if case == "etl_standin":
+            base, before = case.removesuffix(BEFORE), case.endswith(BEFORE)
+            table = CASE_TABLES[base] + ("_before" if before else "")
+            reset_target(self.dst, table, keep_rows=base == "replay")
+            if base == "etl_standin":
                 argv = [sys.executable, __file__, "--child", case, "--url", self.args.url]
                 argv += ["--child-src", self.src, "--child-dst", self.dst]
             else:
-                mode = "anon" if case == "etl_anon" else "plain"
-                argv = [sys.executable, str(self.script), table, mode]
+                mode = "anon" if base == "etl_anon" else "plain"
+                python = self.args.compare_python if before else sys.executable
+                argv = [python, str(self.script), table, mode]
                 if self.args.batch_size:
                     argv.append(str(self.args.batch_size))
         return timed_process(argv, self.env, self.args.url, self.src, self.dst, meter)
@@ -637,7 +644,14 @@ def summarize(rows: int, mb: float, runs: dict[str, list[dict[str, Any]]]) -> li
             "tb_hours": round(1e6 / mb_s / 3600, 2),
             "load_1min_median": round(statistics.median(r["load_1min"] for r in rs), 2),
         }
-        for key in ("client_cpu", "source_backends", "target_backends", "peak_rss_mb"):
+        for key in (
+            "client_cpu",
+            "source_backends",
+            "target_backends",
+            "peak_rss_mb",
+            "cpu_imports",
+            "cpu_run",
+        ):
             values = [r[key] for r in rs if key in r]
             if values:
                 entry[key + "_median"] = round(statistics.median(values), 2)
@@ -667,17 +681,24 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
 def print_table(rows: int, mb: float, results: list[dict[str, Any]]) -> None:
     print(f"\n{rows:,} rows, {mb:.0f} MB source heap; medians (load = 1-minute load average)")
     print(
-        f"{'case':<12} {'s':>7} {'rows/s':>10} {'x raw':>6} {'client':>7} {'src':>6} {'dst':>6}"
-        f" {'load':>5}  ratios per round"
+        f"{'case':<16} {'s':>7} {'rows/s':>10} {'x raw':>6} {'client':>7} {'import':>7} "
+        f"{'run':>6} {'src':>6} {'dst':>6} {'load':>5}  ratios per round"
     )
     for r in results:
+        cpu = [
+            r.get(k + "_median", float("nan"))
+            for k in ("client_cpu", "cpu_imports", "cpu_run", "source_backends", "target_backends")
+        ]
         print(
-            f"{r['case']:<12} {r['seconds_median']:>7.2f} {r['rows_per_s']:>10,} "
-            f"{r['ratio_to_raw_copy']:>6.2f} {r.get('client_cpu_median', 0):>7.2f} "
-            f"{r.get('source_backends_median', 0):>6.2f} {r.get('target_backends_median', 0):>6.2f} "
-            f"{r['load_1min_median']:>5.1f}  {' '.join(f'{x:.2f}' for x in r['ratios_all'])}"
+            f"{r['case']:<16} {r['seconds_median']:>7.2f} {r['rows_per_s']:>10,} "
+            f"{r['ratio_to_raw_copy']:>6.2f} {cpu[0]:>7.2f} {cpu[1]:>7.2f} {cpu[2]:>6.2f} "
+            f"{cpu[3]:>6.2f} {cpu[4]:>6.2f} {r['load_1min_median']:>5.1f}  "
+            + " ".join(f"{x:.2f}" for x in r["ratios_all"])
         )
-    print("(client, src, dst: CPU seconds of the process, the source's and the target's backends)")
+    print(
+        "(CPU seconds: client = the process and its children, of which import = interpreter start"
+        " and imports, run = Pipeline.run; src, dst = the source's and the target's backends)"
+    )
 
 
 def child_run(args: argparse.Namespace) -> None:
@@ -783,6 +804,11 @@ def main(argv: list[str] | None = None) -> None:
         "--cases", default="raw_copy,etl,etl_anon,replay", help="comma-separated cases"
     )
     parser.add_argument("--no-cpu", action="store_true", help="do not poll the backends' CPU time")
+    parser.add_argument(
+        "--compare-python",
+        help="also run each etl case with this interpreter (another etl-express install, e.g. "
+        "the previous version) in the same rounds, as <case>@before",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-src", help=argparse.SUPPRESS)
     parser.add_argument("--child-dst", help=argparse.SUPPRESS)
@@ -799,6 +825,8 @@ def main(argv: list[str] | None = None) -> None:
     if "replay" in cases and cases.index("replay") < cases.index("etl"):
         cases.remove("replay")
         cases.insert(cases.index("etl") + 1, "replay")
+    if args.compare_python:
+        cases += [c + BEFORE for c in cases if c in ("etl", "etl_anon", "replay")]
     if args.dlt and "dlt" not in cases:
         if dlt_available():
             cases.append("dlt")

@@ -25,6 +25,10 @@ LABELS = {
     "etl_anon": "etl-express\n+ anonymizers",
     "dlt": "dlt\n(pyarrow)",
     "etl_standin": "etl-express\n+ stand-in\nanonymizers",
+    "replay": "replay",
+    "etl@before": "before:\nplain",
+    "etl_anon@before": "before:\nanon.",
+    "replay@before": "before:\nreplay",
 }
 COLORS = {
     "raw_copy": "#7f7f7f",
@@ -32,6 +36,10 @@ COLORS = {
     "etl_anon": "#2ca02c",
     "etl_standin": "#98df8a",
     "dlt": "#d62728",
+    "replay": "#17becf",
+    "etl@before": "#aec7e8",
+    "etl_anon@before": "#98df8a",
+    "replay@before": "#9edae5",
 }
 
 
@@ -55,6 +63,7 @@ def plot(report: dict[str, Any], out: Path) -> None:
             va="bottom",
             fontsize=8,
         )
+    ax.tick_params(axis="x", labelsize=7 if len(names) > 5 else 9)
     ax.set_ylabel("thousand rows / s (median)")
     ax.set_title(
         f"PostgreSQL → PostgreSQL, {report['rows']:,} rows ({report['source_mb']:.0f} MB)",
@@ -84,9 +93,11 @@ def plot(report: dict[str, Any], out: Path) -> None:
         )
         mem.set_ylabel("peak RSS of the process, MB", color="#ff7f0e")
         mem.set_ylim(0, max(s["peak_rss_mb_median"] for s in scaling["sizes"]) * 1.3)
+        doubling = scaling.get("time_ratio_per_doubling") or [scaling["time_ratio_2x"]]
+        memory = scaling.get("memory_ratio_largest", scaling.get("memory_ratio_2x"))
         ax2.set_title(
             f"{LABELS.get(scaling['case'], scaling['case']).replace(chr(10), ' ')}: "
-            f"2x rows → {scaling['time_ratio_2x']:.2f}x time, {scaling['memory_ratio_2x']:.2f}x memory",
+            f"2x rows → {max(doubling):.2f}x time at most, {memory:.2f}x memory",
             fontsize=10,
         )
         ax2.set_ylim(0, max(s["seconds_median"] for s in scaling["sizes"]) * 1.3)

@@ -1,15 +1,23 @@
-"""Where the CPU of a PostgreSQL -> PostgreSQL load goes: per stage, per thread, per process.
+"""Where the CPU of a PostgreSQL -> PostgreSQL load goes: per process, per phase, per thread.
 
 Usage::
 
-    python benchmarks/profile_stages.py [--rows 1000000] [--cases raw_copy,etl,etl_anon] [--repeat 2]
+    python benchmarks/profile_stages.py [--rows 1000000] [--cases etl,etl_anon] [--repeat 3]
 
-Runs the cases of ``pg_to_pg.py`` on freshly generated data and prints, for each run, the wall
-time, the CPU time of this process (all its threads), the CPU time of everything else on the
-machine (the PostgreSQL server processes, from ``/proc/stat``) and, for the etl cases, the CPU
-time of each pipeline stage measured with ``time.thread_time()`` in the thread that runs it.
-A stage's wall time above its CPU time is time spent waiting: for the GIL, for a core, or for
-the server.
+Each case of ``pg_to_pg.py`` runs as a fresh process (``--child``) that times, with
+``time.process_time()`` and ``time.thread_time()`` in the thread doing the work:
+
+* ``imports``: interpreter start and the script's imports;
+* ``checks before the run``: ``Pipeline.run`` up to the batch loop (the source's schema, the PII
+  plan, the state tables, the run ledger; pyarrow imports pandas on its first conversion here);
+* ``read``: the source's thread (binary COPY drained from libpq and decoded, or ADBC);
+* ``prepare``: the thread converting, transforming and anonymizing (each anonymizer apart);
+* ``load``: the main thread's batch loop: encoding (``pgcopy``), COPY, checkpoint, commit;
+* ``after the batches``: the key index (``finish_load``), the run's checks, the ledger;
+* ``exit``: the interpreter's end;
+
+while the parent polls the CPU of the source's and the target's PostgreSQL backends
+(``pg_to_pg.BackendMeter``). The raw ``psql | psql`` pipe runs in the same rounds for scale.
 """
 
 from __future__ import annotations
@@ -17,41 +25,45 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import json
 import os
-import resource
-import secrets
+import statistics
 import sys
+import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("ETL_EXPRESS_BENCH_ANON_KEY", secrets.token_hex(32))
-
-import pg_to_pg as bench
 
 CPU: collections.Counter[str] = collections.Counter()
-WALL: collections.Counter[str] = collections.Counter()
+_lock = threading.Lock()
+
+
+def _add(label: str, seconds: float) -> None:
+    with _lock:
+        CPU[label] += seconds
 
 
 def _timed(owner: Any, name: str, label: str) -> None:
-    """Wrap ``owner.name`` to add its thread CPU and wall time under ``label``."""
+    """Add the thread CPU of each call of ``owner.name`` under ``label``."""
     original = getattr(owner, name)
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        c0, w0 = time.thread_time(), time.perf_counter()
+        c0 = time.thread_time()
         try:
             return original(*args, **kwargs)
         finally:
-            CPU[label] += time.thread_time() - c0
-            WALL[label] += time.perf_counter() - w0
+            _add(label, time.thread_time() - c0)
 
     setattr(owner, name, wrapper)
 
 
 def _timed_generator(owner: Any, name: str, label: str) -> None:
-    """Wrap a generator method: count the thread CPU spent producing each item."""
+    """Add the thread CPU spent producing each item of a generator method."""
     original = getattr(owner, name)
 
     @functools.wraps(original)
@@ -62,74 +74,135 @@ def _timed_generator(owner: Any, name: str, label: str) -> None:
             try:
                 item = next(items)
             except StopIteration:
-                CPU[label] += time.thread_time() - c0
+                _add(label, time.thread_time() - c0)
                 return
-            CPU[label] += time.thread_time() - c0
+            _add(label, time.thread_time() - c0)
             yield item
 
     setattr(owner, name, wrapper)
 
 
-def instrument() -> None:
-    from etl_express._engine import batches as runner
+def child(case: str, table: str) -> None:
+    """One load in this process, instrumented; prints a JSON line of CPU seconds."""
+    import etl_express as etl
+    from etl_express import prefetch
+    from etl_express._engine import batches
     from etl_express.anonymizers import Pseudonymize, ScrubPII
-    from etl_express.sinks import pgcopy, postgres
-    from etl_express.sources.sql import source
+    from etl_express.sinks import PostgresSink, pgcopy
+    from etl_express.sources import SQLSource
 
-    _timed_generator(
-        source.SQLSource, "_read_postgres", "read: binary COPY drained and decoded (or ADBC)"
+    CPU["imports"] = time.process_time()  # since the process started: interpreter start too
+    _timed_generator(pgcopy, "_binary_chunks", "load: binary COPY encoding")
+    _timed(Pseudonymize, "anonymize", "prepare: Pseudonymize")
+    _timed(ScrubPII, "anonymize", "prepare: ScrubPII")
+    produce = prefetch.ReadAhead._produce
+
+    def timed_produce(self: Any) -> None:
+        c0 = time.thread_time()
+        try:
+            produce(self)
+        finally:  # the outer read-ahead prepares batches, the inner one reads the source
+            label = "prepare (whole thread)" if self._depth_label else "read (whole thread)"
+            _add(label, time.thread_time() - c0)
+
+    original_init = prefetch.ReadAhead.__init__
+
+    def init(self: Any, iterable: Any, *args: Any, **kwargs: Any) -> None:
+        self._depth_label = getattr(iterable, "__name__", "") == "_prepared"
+        original_init(self, iterable, *args, **kwargs)
+
+    prefetch.ReadAhead.__init__ = init  # type: ignore[method-assign]
+    prefetch.ReadAhead._produce = timed_produce  # type: ignore[method-assign]
+    run_loop = batches.PartitionRunner.run
+    marks: dict[str, float] = {}
+
+    def timed_run(self: Any) -> None:
+        marks["loop"] = time.process_time()
+        c0 = time.thread_time()
+        try:
+            run_loop(self)
+        finally:
+            _add("load (whole main thread loop)", time.thread_time() - c0)
+            marks["loop_end"] = time.process_time()
+
+    batches.PartitionRunner.run = timed_run  # type: ignore[method-assign]
+    anonymizers = [
+        Pseudonymize(["email", "phone", "full_name"], key=etl.secret("ETL_EXPRESS_BENCH_ANON_KEY")),
+        ScrubPII(["notes"]),
+    ]
+    pipeline = etl.Pipeline(
+        name="bench_" + table,
+        source=SQLSource(url=etl.secret("BENCH_SOURCE_URL"), table="customers", primary_key="id"),
+        anonymizers=anonymizers if case == "etl_anon" else [],
+        sink=PostgresSink(table="public." + table, url=etl.secret("BENCH_TARGET_URL")),
+        progress=False,
     )
-    _timed(runner.PartitionRunner, "_prepare", "anonymize thread: convert, transform, anonymize")
-    _timed(Pseudonymize, "anonymize", "  Pseudonymize")
-    _timed(ScrubPII, "anonymize", "  ScrubPII")
-    _timed(runner.PartitionRunner, "_commit", "load thread: COPY + checkpoint transaction")
-    _timed(postgres.PostgresSink, "write", "  PostgresSink.write")
-    _timed_generator(pgcopy, "_binary_chunks", "  binary COPY encoding")
-
-
-def machine_busy_seconds() -> float:
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
-
-
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def measure(case: str, run: Callable[[], float]) -> None:
-    CPU.clear()
-    WALL.clear()
-    busy0, own0 = machine_busy_seconds(), own_cpu_seconds()
-    wall = run()
-    own = own_cpu_seconds() - own0
-    others = machine_busy_seconds() - busy0 - own
-    print(
-        f"{case:10s} wall {wall:5.2f} s | this process {own:5.2f} s CPU | servers and the rest {others:5.2f} s CPU"
-        f" | machine {100 * (own + others) / (wall * (os.cpu_count() or 1)):.0f}% busy"
-    )
-    for label, cpu in CPU.items():
-        wall_text = (
-            f"{WALL[label]:6.2f} s wall" if label in WALL else "     - s wall"
-        )  # a generator's waits are not its own
-        print(f"    {cpu:5.2f} s CPU {wall_text}  {label}")
+    start = time.process_time()
+    pipeline.run()
+    end = time.process_time()
+    CPU["checks before the run"] = marks["loop"] - start
+    CPU["after the batches"] = end - marks["loop_end"]
+    print(json.dumps({"cpu": dict(CPU), "process": end}))
 
 
 def main(argv: list[str] | None = None) -> None:
+    import pg_to_pg as bench
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=50_000)
-    parser.add_argument("--cases", default="raw_copy,etl,etl_anon")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", default="etl,etl_anon")
     parser.add_argument("--url", default=bench.default_url())
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--table", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    instrument()
-    with bench.scratch_databases(args.url) as (src, dst):
+    os.environ.setdefault(bench.ANON_KEY_ENV, __import__("secrets").token_urlsafe(48))
+    if args.child:
+        return child(args.child, args.table)
+    cases = [c for c in args.cases.split(",") if c]
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in ["raw_copy", *cases]}
+    with bench.scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
         bench.make_source(src, args.rows)
-        for _ in range(args.repeat):
-            for case in args.cases.split(","):
-                measure(case, bench.case_runner(case, src, dst, args.batch_size))
+        runner = bench.Cases(args_for(args), src, dst, Path(tmp))
+        env = {**runner.env}
+        for i in range(args.repeat):
+            runs["raw_copy"].append(runner.run("raw_copy"))
+            for case in cases:
+                table = bench.CASE_TABLES[case]
+                bench.reset_target(dst, table)
+                argv = [sys.executable, __file__, "--child", case, "--table", table]
+                measured = bench.timed_process(argv, env, args.url, src, dst, True)
+                runs[case].append(measured)
+                print(f"round {i + 1} {case}: {measured['seconds']:.2f} s", file=sys.stderr)
+    report(runs)
+
+
+def args_for(args: argparse.Namespace) -> argparse.Namespace:
+    return argparse.Namespace(url=args.url, no_cpu=False, batch_size=None, compare_python=None)
+
+
+def report(runs: dict[str, list[dict[str, Any]]]) -> None:
+    def med(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
+    raw = runs.pop("raw_copy")
+    print(
+        f"raw_copy: {med([r['seconds'] for r in raw]):.2f} s; CPU: psql {med([r['client_cpu'] for r in raw]):.2f}, "
+        f"source {med([r['source_backends'] for r in raw]):.2f}, "
+        f"target {med([r['target_backends'] for r in raw]):.2f}; load {med([r['load_1min'] for r in raw]):.1f}"
+    )
+    for case, rs in runs.items():
+        print(
+            f"\n{case}: {med([r['seconds'] for r in rs]):.2f} s; CPU: process "
+            f"{med([r['client_cpu'] for r in rs]):.2f}, source {med([r['source_backends'] for r in rs]):.2f}, "
+            f"target {med([r['target_backends'] for r in rs]):.2f}; load {med([r['load_1min'] for r in rs]):.1f}"
+        )
+        labels = sorted({k for r in rs for k in r.get("cpu", {})})
+        for label in labels:
+            values = [r["cpu"].get(label, 0.0) for r in rs if "cpu" in r]
+            print(f"    {med(values):6.2f} s  {label}")
+        exit_cpu = [r["client_cpu"] - r["process"] for r in rs if "process" in r]
+        print(f"    {med(exit_cpu):6.2f} s  exit (the process's CPU after the run)")
 
 
 if __name__ == "__main__":

@@ -77,8 +77,9 @@ def test_an_identical_replay_writes_nothing_and_keeps_the_lineage(
     first = pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id, _etl_loaded_at FROM {table}")
     before = content(pg_url, table)
     sink = load(pipeline_name, table, rows(30))
-    assert sink._batches == {"direct": 0, "staged": 0, "appended": 0, "unchanged": 3}
-    assert sink._unchanged_rows == 30
+    if native is not None:  # without it the upsert's own comparison skips the rows
+        assert sink._batches == {"direct": 0, "staged": 0, "appended": 0, "unchanged": 3}
+        assert sink._unchanged_rows == 30
     assert content(pg_url, table) == before
     assert pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id, _etl_loaded_at FROM {table}") == first
 
@@ -92,8 +93,9 @@ def test_a_replay_with_changes_gives_the_table_of_a_full_upsert(
     load(pipeline_name + "_ref", f"{schema}.ref", rows(30))
     load(pipeline_name + "_ref", f"{schema}.ref", rows(30, changed), direct_copy=False)
     assert content(pg_url, f"{schema}.fast") == content(pg_url, f"{schema}.ref")
-    assert sink._unchanged_rows == 30 - len(changed)
     assert sink._batches["staged"] == 3
+    if native is not None:
+        assert sink._unchanged_rows == 30 - len(changed)
     scores = dict(pg_exec(pg_url, f"SELECT id, score::text FROM {schema}.fast WHERE id IN (5, 6)"))
     assert scores == {5: "-0", 6: "0"}
     # only the changed rows carry the second run's id
@@ -116,7 +118,7 @@ def test_a_soft_deleted_row_that_returns_is_written(
     assert pg_exec(pg_url, f"SELECT count(*) FROM {table} WHERE _etl_deleted_at IS NOT NULL") == [
         (0,)
     ]
-    assert sink._unchanged_rows == 18
+    assert sink._unchanged_rows == (18 if native is not None else 0)
 
 
 def test_keys_out_of_order_or_spread_out_are_not_compared() -> None:

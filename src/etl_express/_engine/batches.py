@@ -126,6 +126,7 @@ class PartitionRunner:
                 self.result.full_load = position is None
             started.append(position)
             self._stream(position)
+            self._finish_load()
 
         def committed() -> Any:
             try:
@@ -164,6 +165,15 @@ class PartitionRunner:
                         hint="do not run the same partition from two places",
                     )
                 self._commit(item)
+
+    def _finish_load(self) -> None:
+        """After the last batch: a sink that loaded in bulk completes its target (PostgresSink
+        builds the primary key index of a table it created), before the checks and the
+        reconciliation read it."""
+        finish = getattr(self.pipeline.sink, "finish_load", None)
+        if finish is not None:
+            with self.store.transaction() as conn:
+                finish(conn, self.primary_key)
 
     def _prepared(self, position: Any) -> Iterator[_Prepared]:
         """The source's batches, each converted, transformed and anonymized."""

@@ -35,20 +35,22 @@ RUN_LINEAGE = frozenset((RUN_ID, LOADED_AT))
 MAX_RANGE_FACTOR = 4
 
 
-def integer_keys(batch: pa.RecordBatch, primary_key: Sequence[str]) -> np.ndarray | None:
+def integer_keys(
+    batch: pa.RecordBatch, primary_key: Sequence[str], *, dense: bool = True
+) -> np.ndarray | None:
     """The batch's keys when it is keyed by one integer column without NULLs, in strictly
-    rising order over a range at most :data:`MAX_RANGE_FACTOR` times its row count;
-    else ``None``."""
+    rising order (and, ``dense``, over a range at most :data:`MAX_RANGE_FACTOR` times its row
+    count); else ``None``."""
     if len(primary_key) != 1 or batch.num_rows == 0:
         return None
     key = batch.column(primary_key[0])
-    if not pa.types.is_integer(key.type) or key.null_count:
-        return None
+    if not pa.types.is_integer(key.type) or pa.types.is_uint64(key.type) or key.null_count:
+        return None  # (uint64 values may not fit the int64 the comparison orders by)
     values = key.to_numpy().astype(np.int64, copy=False)
     if len(values) > 1 and not (values[1:] > values[:-1]).all():
         return None
     span = int(values[-1]) - int(values[0]) + 1
-    return values if span <= MAX_RANGE_FACTOR * len(values) else None
+    return values if not dense or span <= MAX_RANGE_FACTOR * len(values) else None
 
 
 def any_in_range(cur: Any, target: sql.Composable, key: str, keys: np.ndarray) -> bool:

@@ -10,6 +10,7 @@ it); any other type change stops the run before anything is written, naming the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -19,7 +20,7 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
-from ..format import MAX_IDENTIFIER_BYTES, declared_type, is_json_field
+from ..format import MAX_IDENTIFIER_BYTES, RUN_ID, declared_type, is_json_field
 from ..store import tables
 from ..store.database import psycopg_connection
 from ..store.tables import TableName
@@ -163,6 +164,17 @@ def _exact_in_double(cur: psycopg.Cursor[Any], ident: sql.Composable, column: st
     return bool(row and row[0])
 
 
+@dataclass
+class Prepared:
+    """What :func:`prepare_table` left: the table's columns (name -> data type), whether it
+    created the table, and whether the key still lacks its unique index (a table created
+    with ``defer_key``)."""
+
+    columns: dict[str, str]
+    created: bool = False
+    key_deferred: bool = False
+
+
 def prepare_table(
     conn: Connection,
     schema_name: str,
@@ -173,14 +185,22 @@ def prepare_table(
     key_constraint: bool,
     keep_history: bool,
     ddl_lock_timeout: float | None,
-) -> dict[str, str]:
-    """Create the table for ``schema``, or add and widen its columns; returns its columns.
+    defer_key: bool = False,
+    keep_deferring: bool = False,
+) -> Prepared:
+    """Create the table for ``schema``, or add and widen its columns.
 
     Runs in the caller's transaction under an advisory lock on the table's name, so two
     writers never race on the DDL. ``key_constraint`` makes ``primary_key`` the table's
     PRIMARY KEY (upserts need it); ``keep_history`` adds the version columns and indexes
     of :mod:`.history`. A schema change waits at most ``ddl_lock_timeout`` seconds for the
     locks of readers (``None``: as long as it takes).
+
+    ``defer_key``: a table created now gets its key columns (NOT NULL) but not yet the
+    PRIMARY KEY, which a bulk load adds at its end (:func:`add_primary_key`). An existing
+    table of etl-express's (it has the lineage columns) whose key has no unique index, as
+    such a load leaves it when it stops early, gets its PRIMARY KEY here before anything
+    else is written, unless ``keep_deferring`` (the load that created it goes on).
     """
     table = f"{schema_name}.{table_name}"
     ident = identifier(schema_name, table_name)
@@ -196,9 +216,12 @@ def prepare_table(
     target = TableName(schema_name, table_name)
     found = tables.columns(conn, target)
     existing = {name: c.data_type for name, c in found.items()}
+    keyed = bool(primary_key) and key_constraint and not keep_history
+    deferred = False
     with raw.cursor() as cur:
         if not existing:
-            _create(cur, ident, table, schema, primary_key, key_constraint, keep_history)
+            deferred = keyed and defer_key
+            _create(cur, ident, table, schema, primary_key, keyed and not deferred, keep_history)
         else:
             typmods = {
                 n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"
@@ -206,17 +229,48 @@ def prepare_table(
             formatted = {n: c.formatted or c.data_type for n, c in found.items()}
             changes = _changes(cur, ident, table, schema, existing, typmods, formatted)
             if changes:
-                if ddl_lock_timeout is not None:  # never stall readers for long
-                    cur.execute(
-                        sql.SQL("SET LOCAL lock_timeout = {}").format(
-                            sql.Literal(f"{int(ddl_lock_timeout * 1000)}ms")
-                        )
-                    )
+                _lock_timeout(cur, ddl_lock_timeout)
                 cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(changes))
                 cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+            if keyed and RUN_ID in existing and not has_unique_key(cur, target, primary_key):
+                if keep_deferring:
+                    deferred = True
+                else:
+                    add_primary_key(cur, ident, primary_key, ddl_lock_timeout)
         if keep_history:
             history.prepare(cur, ident, table, existing, primary_key)
-    return tables.column_types(conn, target)
+    return Prepared(tables.column_types(conn, target), not existing, deferred)
+
+
+def has_unique_key(cur: psycopg.Cursor[Any], table: TableName, key: Sequence[str]) -> bool:
+    """Whether a unique index (or the primary key) covers exactly the ``key`` columns, so
+    that ``ON CONFLICT (key)`` finds it."""
+    return sorted(key) in tables.unique_keys(cur, table)
+
+
+def add_primary_key(
+    cur: psycopg.Cursor[Any],
+    ident: sql.Composable,
+    key: Sequence[str],
+    ddl_lock_timeout: float | None,
+) -> None:
+    """Add the PRIMARY KEY on ``key`` (one index build over the rows already there)."""
+    _lock_timeout(cur, ddl_lock_timeout)
+    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # sorts a few million keys in memory
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+            ident, sql.SQL(", ").join(map(sql.Identifier, key))
+        )
+    )
+    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+    cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
+
+
+def _lock_timeout(cur: psycopg.Cursor[Any], seconds: float | None) -> None:
+    if seconds is not None:  # never stall readers for long
+        cur.execute(
+            sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms"))
+        )
 
 
 def _create(
@@ -356,9 +410,12 @@ def _exact_ints(col: pa.Array) -> bool:
 __all__ = [
     "COMPATIBLE",
     "EXACT_DOUBLE_INT",
+    "Prepared",
+    "add_primary_key",
     "align",
     "check_columns",
     "check_identifier",
+    "has_unique_key",
     "identifier",
     "pg_column_type",
     "pg_type",

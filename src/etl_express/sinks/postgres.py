@@ -36,8 +36,10 @@ from .base import Sink
 from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys
 from .pgcopy import CopyPayload, copy_payload
 from .pgschema import (
+    add_primary_key,
     align,
     check_identifier,
+    has_unique_key,
     identifier,
     pg_column_type,
     pg_type,
@@ -176,6 +178,11 @@ class PostgresSink(Sink):
         self._unchanged_rows = 0  # rows of upserted batches the target already held as they are
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
+        # a table this sink created gets its primary key index after its first load
+        # (bulk loading without it, see _upsert); until then, the highest key written
+        self._key_deferred = False
+        self._key_pending = False  # this sink created the table keyless: finish_load checks
+        self._max_key: int | None = None
         self._stage = (
             "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
         )
@@ -206,7 +213,13 @@ class PostgresSink(Sink):
                 "replication's sink",
                 hint="give a pipeline PostgresSink(table=...), or use it in etl.Replication",
             )
-        self._columns = prepare_table(
+        deferrable = (
+            self.direct_copy
+            and len(primary_key) == 1
+            and primary_key[0] in schema.names
+            and pa.types.is_integer(schema.field(primary_key[0]).type)
+        )
+        prepared = prepare_table(
             conn,
             self.schema_name,
             self.table_name,
@@ -215,13 +228,37 @@ class PostgresSink(Sink):
             key_constraint=self.write_mode == "upsert",
             keep_history=self.history,
             ddl_lock_timeout=self.ddl_lock_timeout,
+            defer_key=deferrable,
+            keep_deferring=deferrable and self._key_deferred,
         )
+        if prepared.created:
+            self._max_key = None
+            self._key_pending = prepared.key_deferred
+        self._key_deferred = prepared.key_deferred
+        self._columns = prepared.columns
         self._prepared_for = schema
 
+    def finish_load(self, conn: Connection, primary_key: Sequence[str]) -> None:
+        """After the last batch of a run: give a table this sink created and loaded without
+        its primary key index (see :meth:`_upsert`) that index, in one build."""
+        if not (self._key_deferred or self._key_pending):
+            return
+        raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        with raw.cursor() as cur:
+            if not has_unique_key(cur, TableName(self.schema_name, self.table_name), primary_key):
+                add_primary_key(cur, self._ident, primary_key, self.ddl_lock_timeout)
+        # _key_pending stays until close(): if this transaction fails, the retry checks again
+        self._key_deferred = False
+
+    def close(self) -> None:
+        self._key_pending = False
+
     def rollback(self) -> None:
-        # DDL done in a rolled-back transaction is gone: prepare again next time
+        # DDL done in a rolled-back transaction is gone: prepare again next time; a deferred
+        # key is added then (what the rolled-back batch wrote is no longer known)
         self._columns = None
         self._prepared_for = None
+        self._key_deferred = False
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         if batch.num_rows == 0:
@@ -287,6 +324,17 @@ class PostgresSink(Sink):
         it is COPied straight in; otherwise only its new and changed rows are upserted.
         Any other batch tries the direct COPY blindly (see :meth:`_copy_direct`).
         """
+        if self._key_deferred:
+            # no index on the key yet: a batch whose keys all lie above every key written so
+            # far cannot conflict, and is COPied in without maintaining an index row by row
+            rising = integer_keys(batch, primary_key, dense=False)
+            above = rising is not None and (self._max_key is None or rising[0] > self._max_key)
+            if above and self._copy_direct(cur, cols, payload, blind=False):
+                assert rising is not None
+                self._max_key = int(rising[-1])
+                return "direct"
+            add_primary_key(cur, self._ident, primary_key, self.ddl_lock_timeout)
+            self._key_deferred = False
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
         if keys is None:
             if self._copy_direct(cur, cols, payload, blind=True):
