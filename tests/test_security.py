@@ -92,7 +92,14 @@ def test_repository_has_no_hardcoded_credentials() -> None:
 def test_secrets_scan_fails_on_a_planted_credential(tmp_path: Path) -> None:
     copy = tmp_path / "repo"
     files = []
-    for f in repository_files(ROOT):
+    # a few real files beside the planted ones (the whole tree is scanned by the test above;
+    # scanning it twice doubled the cost of this one)
+    real = [
+        ROOT / "pyproject.toml",
+        ROOT / "README.md",
+        *sorted((ROOT / "src" / "etl_express" / "secrets").glob("*.py")),
+    ]
+    for f in real:
         target = copy / f.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, target)

@@ -292,7 +292,7 @@ class Replication:
             pipeline.check_pii_coverage()  # every table, before any of them writes
         self._note_changes(result, [t.name for t in tables], pipelines)
         _create_schema(pipelines[0], self.sink.schema_name)  # once, not raced by the tables
-        units = [(p, spec) for p, n in planned for spec in _specs(p, n)]
+        units = [(_own(p, spec), spec) for p, n in planned for spec in _specs(p, n)]
         outcomes = _map(workers, lambda unit: _run_unit(*unit, reset=reset), units)
         by_table: dict[str, list[RunResult]] = {}
         for (pipeline, _), outcome in zip(units, outcomes):
@@ -633,6 +633,18 @@ def _map(workers: int, work: Callable[[Any], RunResult], units: Sequence[Any]) -
         return [work(u) for u in units]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-express") as pool:
         return list(pool.map(work, units))
+
+
+def _own(pipeline: Pipeline, spec: Partition | None) -> Pipeline:
+    """The pipeline a unit runs: a partition gets a copy with a sink of its own, since the
+    partitions of one table run at once on threads and a sink keeps what it prepared."""
+    if spec is None:
+        return pipeline
+    own = copy.copy(pipeline)
+    sink = pipeline.sink
+    assert isinstance(sink, PostgresSink)  # a replication's sinks are (see __init__)
+    own.sink = sink.for_table(sink.table_name)
+    return own
 
 
 def _run_unit(pipeline: Pipeline, spec: Partition | None, *, reset: bool) -> RunResult:

@@ -206,14 +206,10 @@ def prepare_table(
     ident = identifier(schema_name, table_name)
     check_columns(schema, table)
     raw = psycopg_connection(conn)
-    with raw.cursor() as cur:
-        cur.execute(
-            sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
-                sql.Literal("etl_express.ddl:" + table)
-            )
-        )
-        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name)))
     target = TableName(schema_name, table_name)
+    with raw.cursor() as cur:
+        _ddl_lock(cur, target)
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name)))
     found = tables.columns(conn, target)
     existing = {name: c.data_type for name, c in found.items()}
     keyed = bool(primary_key) and key_constraint and not keep_history
@@ -236,7 +232,7 @@ def prepare_table(
                 if keep_deferring:
                     deferred = True
                 else:
-                    add_primary_key(cur, ident, primary_key, ddl_lock_timeout)
+                    add_primary_key(cur, target, primary_key, ddl_lock_timeout)
         if keep_history:
             history.prepare(cur, ident, table, existing, primary_key)
     return Prepared(tables.column_types(conn, target), not existing, deferred)
@@ -250,20 +246,37 @@ def has_unique_key(cur: psycopg.Cursor[Any], table: TableName, key: Sequence[str
 
 def add_primary_key(
     cur: psycopg.Cursor[Any],
-    ident: sql.Composable,
+    target: TableName,
     key: Sequence[str],
     ddl_lock_timeout: float | None,
 ) -> None:
-    """Add the PRIMARY KEY on ``key`` (one index build over the rows already there)."""
+    """Give ``target`` its PRIMARY KEY on ``key`` (one index build over the rows already
+    there), unless a unique index on ``key`` is there already.
+
+    Under the table's DDL lock, so that the writers of several partitions finishing the same
+    first load at once build it once: the one that waited sees the other's key and stops.
+    """
+    _ddl_lock(cur, target)
+    if has_unique_key(cur, target, key):
+        return
     _lock_timeout(cur, ddl_lock_timeout)
     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # sorts a few million keys in memory
     cur.execute(
         sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
-            ident, sql.SQL(", ").join(map(sql.Identifier, key))
+            identifier(target.schema, target.name), sql.SQL(", ").join(map(sql.Identifier, key))
         )
     )
     cur.execute("SET LOCAL lock_timeout TO DEFAULT")
     cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
+
+
+def _ddl_lock(cur: psycopg.Cursor[Any], target: TableName) -> None:
+    """The transaction's lock on the DDL of ``target`` (held until it ends)."""
+    cur.execute(
+        sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+            sql.Literal(f"etl_express.ddl:{target.schema}.{target.name}")
+        )
+    )
 
 
 def _lock_timeout(cur: psycopg.Cursor[Any], seconds: float | None) -> None:

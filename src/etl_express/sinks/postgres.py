@@ -39,7 +39,6 @@ from .pgschema import (
     add_primary_key,
     align,
     check_identifier,
-    has_unique_key,
     identifier,
     pg_column_type,
     pg_type,
@@ -245,8 +244,7 @@ class PostgresSink(Sink):
             return
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
-            if not has_unique_key(cur, TableName(self.schema_name, self.table_name), primary_key):
-                add_primary_key(cur, self._ident, primary_key, self.ddl_lock_timeout)
+            add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
         # _key_pending stays until close(): if this transaction fails, the retry checks again
         self._key_deferred = False
 
@@ -333,7 +331,7 @@ class PostgresSink(Sink):
                 assert rising is not None
                 self._max_key = int(rising[-1])
                 return "direct"
-            add_primary_key(cur, self._ident, primary_key, self.ddl_lock_timeout)
+            add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
             self._key_deferred = False
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
         if keys is None:
