@@ -240,7 +240,7 @@ _NOT_CONVERTIBLE = (
 )
 
 
-def _convert_value_column(values: list[Any], target: pa.DataType | None) -> pa.Array:
+def _convert_value_column(values: Sequence[object], target: pa.DataType | None) -> pa.Array:
     if target is not None and pa.types.is_string(target):
         values = [to_json_text(v) if isinstance(v, (dict, list, tuple)) else v for v in values]
     elif target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
@@ -254,7 +254,7 @@ def _convert_value_column(values: list[Any], target: pa.DataType | None) -> pa.A
         return canonical_array(pa.array(values), target)
 
 
-def _value_problem(value: Any, target: pa.DataType) -> str | None:
+def _value_problem(value: object, target: pa.DataType) -> str | None:
     try:
         _convert_value_column([value], target)
     except _NOT_CONVERTIBLE:
@@ -349,15 +349,15 @@ def records_to_batch(
     return pa.RecordBatch.from_arrays([arrays[n] for n in names], schema=pa.schema(fields)), []
 
 
-def _iso(value: Any) -> Any:
+def _iso(value: dt.date | dt.time | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _str(value: Any) -> Any:
+def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _b64(value: Any) -> Any:
+def _b64(value: bytes | None) -> str | None:
     return None if value is None else base64.b64encode(value).decode("ascii")
 
 

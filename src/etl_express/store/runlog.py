@@ -272,25 +272,25 @@ class RunLog:
         """The same run's logger with more bound fields."""
         return RunLog(**{**self.extra, **extra})
 
-    def debug(self, message: str, *args: Any) -> None:
+    def debug(self, message: str, *args: object) -> None:
         self._log("DEBUG", message, args)
 
-    def info(self, message: str, *args: Any) -> None:
+    def info(self, message: str, *args: object) -> None:
         self._log("INFO", message, args)
 
-    def success(self, message: str, *args: Any) -> None:
+    def success(self, message: str, *args: object) -> None:
         self._log("SUCCESS", message, args)
 
-    def warning(self, message: str, *args: Any) -> None:
+    def warning(self, message: str, *args: object) -> None:
         self._log("WARNING", message, args)
 
-    def error(self, message: str, *args: Any) -> None:
+    def error(self, message: str, *args: object) -> None:
         self._log("ERROR", message, args)
 
-    def critical(self, message: str, *args: Any) -> None:
+    def critical(self, message: str, *args: object) -> None:
         self._log("CRITICAL", message, args)
 
-    def _log(self, level: str, message: str, args: tuple[Any, ...]) -> None:
+    def _log(self, level: str, message: str, args: tuple[object, ...]) -> None:
         text = message.format(*args) if args else message
         url = writer.url_of(self.extra.get("run_id"))
         stored = settings.store and not settings.via_loguru and LEVELS[level] >= settings.level
