@@ -50,6 +50,10 @@ RawLine = tuple[
 ]
 
 
+#: what the writer thread takes: a line for a store's URL, a flush's event, or "stop"
+_Queued = tuple[str, RawLine] | threading.Event | str
+
+
 def line_row(raw: RawLine) -> dict[str, Any]:
     """The ``etl_express.logs`` row of a queued line, secrets masked in its extra fields."""
     ts, level, extra, message, module, function, line, error = raw
@@ -83,7 +87,7 @@ class DatabaseLogSink:
         self._runs: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._pid = -1
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._warned = False
         _writers.add(self)
