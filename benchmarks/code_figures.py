@@ -45,6 +45,15 @@ class Figures:
         return sorted(((n, p) for p, n in self.sizes.items() if n > limit), reverse=True)
 
     @property
+    def export_list_pairs(self) -> int:
+        init = "__init__.py"
+        return sum(a.endswith(init) and b.endswith(init) for a, b in pair_files(self.duplicates))
+
+    @property
+    def c_pairs(self) -> int:
+        return sum(a.endswith(".c") or b.endswith(".c") for a, b in pair_files(self.duplicates))
+
+    @property
     def pairs(self) -> tuple[int, int, int] | None:
         """(pairs, of those by shape alone, of those marked boilerplate), or None."""
         if not self.duplicates:
@@ -59,6 +68,14 @@ class Figures:
         by_shape = int(shape.group(1)) if shape else 0
         boiler = int(shape.group(2)) if shape and shape.group(2) else 0
         return int(found.group(1)), by_shape, boiler
+
+
+_ROW = re.compile(r"^D\d+ (\S+?):\d+-\d+ ~ (\S+?):\d+-\d+")
+
+
+def pair_files(lines: list[str]) -> list[tuple[str, str]]:
+    """The two files of each pair row of the duplicates report."""
+    return [(m.group(1), m.group(2)) for m in map(_ROW.match, lines) if m]
 
 
 def annotations(tree: ast.AST) -> list[ast.expr]:
@@ -152,6 +169,8 @@ def report(figures: list[Figures]) -> str:
     row("duplicate pairs in src/", [c[0] if c else "n/a" for c in counts])
     row("… of those by shape alone", [c[1] if c else "n/a" for c in counts])
     row("… of those marked boilerplate", [c[2] if c else "n/a" for c in counts])
+    row("… between two `__init__.py` (export lists)", [f.export_list_pairs for f in figures])
+    row("… with a C file", [f.c_pairs for f in figures])
     for f in figures:
         lines += ["", f"Modules over {SIZES[0]} lines, {f.label}:", ""]
         lines += [f"- {p}: {n}" for n, p in f.long(SIZES[0])] or ["- none"]
