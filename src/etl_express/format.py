@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import decimal
 import functools
 import hashlib
 import json
@@ -22,6 +21,16 @@ from typing import Any
 import pyarrow as pa
 
 from .errors import ETLConfigError
+from .format_types import (
+    JSON_METADATA,
+    TIMESTAMP,
+    canonical_array,
+    canonical_type,
+    is_json_field,
+    parse_json,
+    to_json_text,
+    with_tags,
+)
 
 JSONValue = Any
 Record = dict[str, JSONValue]
@@ -37,8 +46,6 @@ DELETED_AT = "_etl_deleted_at"
 VALID_FROM = "_etl_valid_from"
 VALID_TO = "_etl_valid_to"
 _RESERVED = frozenset((*LINEAGE_COLUMNS, ROW_HASH, DELETED_AT, VALID_FROM, VALID_TO))
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 _CAMEL_1 = re.compile(r"(.)([A-ZА-ЯЁ][a-zа-яё]+)")
 _CAMEL_2 = re.compile(r"([a-zа-яё0-9])([A-ZА-ЯЁ])")
@@ -90,54 +97,6 @@ def shorten_identifier(name: str) -> str:
     return f"{prefix}_{digest}"
 
 
-def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
-    """The canonical type a column of ``arrow_type`` is stored as."""
-    t = arrow_type
-    if pa.types.is_dictionary(t):
-        return canonical_type(t.value_type)
-    if pa.types.is_boolean(t):
-        return pa.bool_()
-    if pa.types.is_integer(t):
-        return pa.int64()
-    if pa.types.is_floating(t):
-        return pa.float64()
-    if pa.types.is_decimal(t):
-        if t.precision <= 38:
-            return pa.decimal128(t.precision, t.scale)
-        return pa.string()
-    if pa.types.is_timestamp(t):
-        return TIMESTAMP
-    if pa.types.is_date(t):
-        return pa.date32()
-    return pa.string()
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
-
-
-#: field metadata of a string column holding JSON text made from nested values (lists, dicts):
-#: PostgresSink stores it as ``jsonb`` and records give the lists and dicts back
-JSON_METADATA = {b"etl_express:type": b"json"}
-
-
-def is_json_field(field: pa.Field) -> bool:
-    """A column of JSON text: tagged by this module, or Arrow's ``arrow.json`` extension
-    (what PostgreSQL's ``json``/``jsonb`` columns read back as)."""
-    if getattr(field.type, "extension_name", None) == "arrow.json":
-        return True
-    return (
-        pa.types.is_string(field.type)
-        and (field.metadata or {}).get(b"etl_express:type") == JSON_METADATA[b"etl_express:type"]
-    )
-
-
 #: field metadata naming the PostgreSQL type a column was declared with at the source
 #: (``character(10)``, ``integer``, ``numeric(15,2)``, ``uuid``...): a PostgreSQL sink creates
 #: the target column with it, so the copy answers the same SQL as the source
@@ -184,58 +143,6 @@ def keep_declared_types(
     )
 
 
-def _parse_json(value: Any) -> Any:
-    return None if value is None else json.loads(value)
-
-
-def to_json_text(value: Any) -> str | None:
-    """Nested values (lists, dicts) are stored as JSON text."""
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, default=_json_default, sort_keys=True)
-
-
-def _canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    t = arr.type
-    if t == target:
-        return arr
-    if pa.types.is_dictionary(t):
-        arr = arr.dictionary_decode()
-        t = arr.type
-        if t == target:
-            return arr
-    if pa.types.is_timestamp(t) and pa.types.is_timestamp(target):
-        if t.tz is None:  # naive values are taken to be UTC
-            arr = arr.cast(pa.timestamp(t.unit, tz="UTC"))
-        return arr.cast(target)
-    if pa.types.is_string(target) and (
-        pa.types.is_nested(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_fixed_size_binary(t)
-    ):
-        values = arr.to_pylist()
-        if pa.types.is_nested(t):
-            return pa.array([to_json_text(v) for v in values], type=pa.string())
-        return pa.array(
-            [None if v is None else base64.b64encode(v).decode("ascii") for v in values],
-            type=pa.string(),
-        )
-    if pa.types.is_string(target) and (pa.types.is_time(t) or pa.types.is_duration(t)):
-        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.string())
-    if pa.types.is_null(t):
-        return pa.nulls(len(arr), type=target)
-    return arr.cast(target)
-
-
-def _with_tags(field: pa.Field, origin: pa.Field) -> pa.Field:
-    """``field`` with this module's metadata of ``origin`` (its JSON tag, its declared type)."""
-    tags = {k: v for k, v in (origin.metadata or {}).items() if k.startswith(b"etl_express:")}
-    return field.with_metadata({**(field.metadata or {}), **tags}) if tags else field
-
-
 def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None) -> pa.RecordBatch:
     """Rename columns to snake_case and cast them to canonical types (vectorized); two
     columns that normalize to one name raise :class:`ColumnCollisionError`."""
@@ -251,11 +158,11 @@ def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None)
     fields = []
     for name, f, col in zip(names, batch.schema, batch.columns):
         target = TIMESTAMP if name == LOADED_AT else canonical_type(col.type)
-        arrays.append(_canonical_array(col, target))
+        arrays.append(canonical_array(col, target))
         nested = pa.types.is_string(target) and pa.types.is_nested(col.type)
         field = pa.field(name, target, metadata=JSON_METADATA if nested else None)
         if target == col.type:  # a column already canonical keeps its tags
-            field = _with_tags(field, f)
+            field = with_tags(field, f)
         fields.append(field)
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 
@@ -322,31 +229,35 @@ class Rejected:
     position: Any = None
 
 
-def _convert_value_column(values: list[Any], target: pa.DataType | None) -> pa.Array:
+#: what converting Python values to an Arrow type raises when a value does not fit it
+_NOT_CONVERTIBLE = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    TypeError,
+    ValueError,
+)
+
+
+def _convert_value_column(values: Sequence[object], target: pa.DataType | None) -> pa.Array:
     if target is not None and pa.types.is_string(target):
         values = [to_json_text(v) if isinstance(v, (dict, list, tuple)) else v for v in values]
     elif target is None and any(isinstance(v, (dict, list, tuple)) for v in values):
         values = [to_json_text(v) if v is not None else None for v in values]
     if target is None:
         inferred = pa.array(values)
-        return _canonical_array(inferred, canonical_type(inferred.type))
+        return canonical_array(inferred, canonical_type(inferred.type))
     try:
         return pa.array(values, type=target)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
-        return _canonical_array(pa.array(values), target)
+        return canonical_array(pa.array(values), target)
 
 
-def _value_problem(value: Any, target: pa.DataType) -> str | None:
+def _value_problem(value: object, target: pa.DataType) -> str | None:
     try:
         _convert_value_column([value], target)
-    except (
-        pa.ArrowInvalid,
-        pa.ArrowTypeError,
-        pa.ArrowNotImplementedError,
-        OverflowError,
-        TypeError,
-        ValueError,
-    ):
+    except _NOT_CONVERTIBLE:
         return f"cannot convert a {type(value).__name__} value to {target}"
     return None
 
@@ -397,14 +308,7 @@ def records_to_batch(
             json_names.add(name)  # nested values: JSON text, stored as jsonb
         try:
             arrays[name] = _convert_value_column(values, target)
-        except (
-            pa.ArrowInvalid,
-            pa.ArrowTypeError,
-            pa.ArrowNotImplementedError,
-            OverflowError,
-            TypeError,
-            ValueError,
-        ):
+        except _NOT_CONVERTIBLE:
             if target is None:
                 target = pa.string()
                 targets[name] = target
@@ -445,15 +349,15 @@ def records_to_batch(
     return pa.RecordBatch.from_arrays([arrays[n] for n in names], schema=pa.schema(fields)), []
 
 
-def _iso(value: Any) -> Any:
+def _iso(value: dt.date | dt.time | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _str(value: Any) -> Any:
+def _str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _b64(value: Any) -> Any:
+def _b64(value: bytes | None) -> str | None:
     return None if value is None else base64.b64encode(value).decode("ascii")
 
 
@@ -475,7 +379,7 @@ def to_records(data: pa.RecordBatch | pa.Table) -> list[Record]:
     columns = []
     for f, col in zip(data.schema, data.columns):
         values = col.to_pylist()
-        conv = _parse_json if is_json_field(f) else _json_converter(f.type)
+        conv = parse_json if is_json_field(f) else _json_converter(f.type)
         if conv is not None:
             values = [conv(v) for v in values]
         columns.append(values)

@@ -20,13 +20,17 @@ Imports flow one way (``tests/test_import_cycles.py`` fails on a cycle)::
            ├─ _engine.unit        one unit of work per batch: rows + quarantine
            │                      + checkpoint + counters, in one transaction
            └─ _engine.quarantine  write_isolating: refused rows found by bisection
-              └─ store/           ledger.py (runs), checkpoints.py, quarantine.py, checks.py,
-                 │                runlog.py, declarations.py, reconciliation.py: one owner
-                 │                module a state table (schema.py declares them);
-                 │                tables.py: the one reader of target-table metadata
-                 └─ sinks, sources, transformers, anonymizers (guard: the privacy plan),
-                    quality, format, retry, _privacy (the privacy boundary), errors (sinks
-                    and quality read target metadata through store/tables.py)
+              │
+              └─ sources, sinks, transformers, anonymizers (guard: the privacy plan),
+                 │ quality (sinks and quality read target metadata through
+                 │ store/tables.py; SQL sources and sinks connect through store/database.py)
+                 └─ store/        ledger.py (runs), checkpoints.py, quarantine.py, checks.py,
+                    │             runlog.py, declarations.py, reconciliation.py: one owner
+                    │             module a state table (schema.py declares them);
+                    │             tables.py: the one reader of target-table metadata; the
+                    │             engine calls it directly too
+                    └─ format (format_types), retry, secrets, _privacy (the privacy
+                       boundary), errors: imported by every layer above
 
 Beside the engine: ``logs.py`` (``configure_logging``: console and files; a run's lines
 reach the store through ``store/runlog.py`` whatever it says), ``_status.py`` (``status()``

@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
-from ..errors import ETLConfigError, ETLError, safe_pg_message
+from ..errors import ETLConfigError, ETLError
 from ..result import RunResult
 from ..retry import as_etl_error
 from ..sources.base import Partition
 from ..store.ledger import RunLedger
 from ..store.schema import now, partition_key
 from .checks import checked, combined_checks, raise_failed, table_checks
-from .run import mark_failed, run_partition
+from .run import failed_result, mark_failed, result_or_failure, run_partition
 from .spec import PipelineSpec, ledger_for
 
 #: the partition key of a parallel run's own row in ``etl_express.runs``
@@ -47,15 +47,11 @@ def plan(pipeline: PipelineSpec, n: int, *, repartition: bool = False) -> list[P
 
 def _outcome(pipeline: PipelineSpec, spec: Partition, reset: bool) -> RunResult:
     """Run one partition here; a failure comes back as a failed RunResult."""
-    try:
-        return run_partition(pipeline, spec, reset=reset, with_table_checks=False)
-    except ETLError as exc:
-        result = getattr(exc, "result", None)
-        if result is not None:
-            return result
-        return _failed(pipeline.name, spec, str(exc))
-    except Exception as exc:  # never send an unpicklable exception (or a raw value) back
-        return _failed(pipeline.name, spec, safe_pg_message(exc))
+    return result_or_failure(
+        pipeline.name,
+        spec,
+        lambda: run_partition(pipeline, spec, reset=reset, with_table_checks=False),
+    )
 
 
 def _in_worker_bootstrap() -> bool:
@@ -69,19 +65,6 @@ def _work(payload: bytes, spec: Partition, reset: bool, out: Connection) -> None
     pipeline: PipelineSpec = pickle.loads(payload)
     out.send(_outcome(pipeline, spec, reset).to_dict())
     out.close()
-
-
-def _failed(name: str, spec: Partition, error: str) -> RunResult:
-    t = now()
-    return RunResult(
-        run_id="",
-        pipeline=name,
-        status="failed",
-        partition=spec,
-        started_at=t,
-        finished_at=t,
-        error=error,
-    )
 
 
 def run_partitions(
@@ -126,7 +109,7 @@ def run_partitions(
                 results = [_outcome(pipeline, spec, reset) for spec in specs]
             else:
                 results = _run_in_processes(pipeline, specs, workers, reset, ledger)
-            _combine(combined, results)
+            sum_partitions(combined, results)
             failed = [r for r in results if r.status != "succeeded"]
             combined.checks = checked(
                 pipeline,
@@ -241,10 +224,12 @@ def _dead(
         ledger.abandon(pipeline.name, pkey, f"{socket.gethostname()}:{process.pid}", error)
     except Exception:  # the lease of the dead owner expires anyway (owner_is_dead)
         pass
-    return _failed(pipeline.name, spec, error)
+    return failed_result(pipeline.name, spec, error)
 
 
-def _combine(combined: RunResult, results: Sequence[RunResult]) -> None:
+def sum_partitions(combined: RunResult, results: Sequence[RunResult]) -> None:
+    """``combined`` (the result of a run over many units: partitions, a replication's
+    table parts) with ``results`` as its partitions and their counts summed."""
     combined.partitions = list(results)
     for r in results:
         combined.rows_read += r.rows_read
@@ -258,4 +243,4 @@ def _combine(combined: RunResult, results: Sequence[RunResult]) -> None:
     combined.first_commit_at = min(firsts) if firsts else None
 
 
-__all__ = ["PARALLEL_KEY", "plan", "run_partitions"]
+__all__ = ["PARALLEL_KEY", "plan", "run_partitions", "sum_partitions"]

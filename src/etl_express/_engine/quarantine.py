@@ -56,9 +56,10 @@ def row_reason(exc: BaseException, table: str | None = None) -> str:
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        if getattr(e, "diag", None) is not None:
+        diag = getattr(e, "diag", None)  # a psycopg error's diagnostics
+        if diag is not None:
             reason = safe_pg_message(e)
-            constraint = getattr(e.diag, "constraint_name", None)  # type: ignore[attr-defined]
+            constraint = getattr(diag, "constraint_name", None)
             if constraint and constraint not in reason:
                 reason += f" [constraint {constraint}]"
             if table:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -35,12 +35,7 @@ class ReplayResult:
     ids: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "replayed": self.replayed,
-            "still_failing": self.still_failing,
-            "ids": self.ids,
-        }
+        return asdict(self)
 
 
 def _pg_arrow_type(data_type: str, precision: int | None, scale: int | None) -> pa.DataType:

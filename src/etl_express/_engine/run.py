@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from loguru import logger
 
 from .. import _speedups
 from .._privacy import safe_exception
-from ..errors import ETLError
+from ..errors import ETLError, safe_pg_message
 from ..quality import CheckResult, QualityTracker
 from ..reconcile import Reconciliation, forget_reconciliation
 from ..result import RunResult
@@ -154,6 +155,41 @@ class SinkCloser:
             )
 
 
+def failed_result(
+    pipeline: str, partition: Partition | None, error: str, started: dt.datetime | None = None
+) -> RunResult:
+    """A result for a run that failed with ``error`` before it had a result of its own."""
+    return RunResult(
+        run_id="",
+        pipeline=pipeline,
+        status="failed",
+        partition=partition,
+        started_at=started or now(),
+        finished_at=now(),
+        error=error,
+    )
+
+
+def result_or_failure(
+    pipeline: str, partition: Partition | None, run: Callable[[], RunResult]
+) -> RunResult:
+    """``run()``'s result, or its failure as a failed result, for a caller that runs many
+    units and goes on past a failed one (the parallel run's partitions, a replication's
+    tables): the result an ETLError carries, else one naming the error (an ETLError's own
+    text, else the database's message passed through :func:`~etl_express.errors.safe_pg_message`;
+    never a raw value, never an unpicklable exception)."""
+    started = now()
+    try:
+        return run()
+    except ETLError as exc:
+        result = getattr(exc, "result", None)
+        if isinstance(result, RunResult):
+            return result
+        return failed_result(pipeline, partition, str(exc), started)
+    except Exception as exc:
+        return failed_result(pipeline, partition, safe_pg_message(exc), started)
+
+
 def mark_failed(result: RunResult, exc: BaseException) -> None:
     """Record on ``result`` that its run failed with ``exc`` (the error text never holds a
     driver's message: an ETLError's own text, else the type), and hand the result to the
@@ -181,4 +217,10 @@ def _progress(pipeline: PipelineSpec, pkey: str) -> Iterator[ProgressBar]:
         bar.close()
 
 
-__all__ = ["end_of_run_checks", "mark_failed", "run_partition"]
+__all__ = [
+    "end_of_run_checks",
+    "failed_result",
+    "mark_failed",
+    "result_or_failure",
+    "run_partition",
+]

@@ -91,7 +91,7 @@ def column_index(schema: pa.Schema, name: str, owner: str) -> int:
 
 
 def check_columns(
-    steps: Iterable[Any], names: Sequence[str], *, where: dict[str, Any] | None = None
+    steps: Iterable[object], names: Sequence[str], *, where: dict[str, Any] | None = None
 ) -> list[str]:
     """Check every anonymizer's configured columns against ``names`` (the columns after the
     transformers), in pipeline order, and return the names that reach the sink."""
@@ -106,7 +106,7 @@ def check_columns(
     return current
 
 
-def required_columns(step: Any) -> list[str]:
+def required_columns(step: object) -> list[str]:
     """The canonical columns an anonymizer needs (its own ``required_columns()`` when it has
     one, else its ``columns``)."""
     method = getattr(step, "required_columns", None)

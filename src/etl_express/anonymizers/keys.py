@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -32,7 +31,7 @@ KEY_HINT = (
 )
 
 
-def check_key_source(key: Any, owner: str) -> SecretRef | SecretStr:
+def check_key_source(key: object, owner: str) -> SecretRef | SecretStr:
     """Accept only secret references; refuse literals and obviously weak keys early."""
     if isinstance(key, SecretRef):
         return key
@@ -101,7 +100,7 @@ def entity_subkey(master: bytes, entity: str) -> bytes:
     return hkdf_sha256(master, b"entity:" + entity.encode("utf-8"))
 
 
-def keyed_blake2b(subkey: bytes, digest_size: int) -> Any:
+def keyed_blake2b(subkey: bytes, digest_size: int) -> hashlib.blake2b:
     """A BLAKE2b state keyed with ``subkey``; ``.copy()`` it per value (the key block is
     compressed once, not once per value)."""
     return hashlib.blake2b(key=subkey, digest_size=digest_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,7 +37,8 @@ class KeyedHasher:
         self._key = check_key_source(key, owner)
         self._owner = owner
         self.digest_size = digest_size
-        self._states: dict[str, tuple[bytes, Any]] = {}  # entity -> (subkey, keyed hashlib state)
+        # entity -> (subkey, keyed hashlib state)
+        self._states: dict[str, tuple[bytes, hashlib.blake2b]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -65,7 +67,7 @@ class KeyedHasher:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _state(self, entity: str) -> tuple[bytes, Any]:
+    def _state(self, entity: str) -> tuple[bytes, hashlib.blake2b]:
         state = self._states.get(entity)
         if state is None:
             with self._lock:

@@ -22,25 +22,37 @@ date that ``Generalize(to="year")`` removed in at most 366 tries. So:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import SecretStr
 
 from ..errors import ETLConfigError
 from ..secrets import SecretRef, secret
+from .base import Anonymizer
 from .keys import hkdf_sha256, resolve_key
 
 #: the secret a pipeline's row hashes are keyed by, when the secret store has it
 ROW_HASH_SECRET = "ROW_HASH_KEY"  # pragma: allowlist secret  (the secret's name, not a value)
 
 
-def row_hash_key(pipeline: Any) -> str:
+class HashedPipeline(Protocol):
+    """What the row hash reads of a pipeline (``Pipeline`` and the engine's spec have it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def anonymizers(self) -> Sequence[Anonymizer]: ...
+
+
+def row_hash_key(pipeline: HashedPipeline) -> str:
     """The pipeline's row-hash key (hex), derived from a secret (see the module docstring)."""
     master = _master(pipeline)
     return hkdf_sha256(master, b"row hash:" + pipeline.name.encode("utf-8")).hex()
 
 
-def _master(pipeline: Any) -> bytes:
+def _master(pipeline: HashedPipeline) -> bytes:
     try:
         return resolve_key(secret(ROW_HASH_SECRET), "the row-hash key")
     except ETLConfigError:
@@ -53,7 +65,7 @@ def _master(pipeline: Any) -> bytes:
     return b"etl-express row hash without a secret: only values the target holds in clear"
 
 
-def row_hash_columns(pipeline: Any, raw_names: list[str]) -> list[str]:
+def row_hash_columns(pipeline: HashedPipeline, raw_names: list[str]) -> list[str]:
     """The source's columns (its own spelling, of ``raw_names``) that the row hash covers."""
     from ..format import normalize_name
     from .guard import plan_for

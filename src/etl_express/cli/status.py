@@ -10,6 +10,7 @@ import typer
 
 from . import app
 from ._output import error_line, fail, say
+from ._pipelines import url_option
 
 #: exit codes: all fresh and succeeded / something stale or failed / the store is unreadable
 OK, UNHEALTHY, NO_STORE = 0, 1, 2
@@ -54,12 +55,7 @@ def _line(record: dict[str, Any], at: dt.datetime) -> str:
 
 @app.command("status")
 def status_command(
-    url: str | None = typer.Option(
-        None,
-        "--url",
-        help="The store's PostgreSQL URL (default: ETL_EXPRESS_DATABASE_URL or the embedded one).",
-        show_default=False,
-    ),
+    url: str | None = url_option(),
     as_json: bool = typer.Option(
         False,
         "--json",

@@ -6,16 +6,12 @@ import typer
 
 from . import app
 from ._output import fail, log_runs, say
+from ._pipelines import url_option
 
 
 @app.command("ui")
 def ui_command(
-    url: str | None = typer.Option(
-        None,
-        "--url",
-        help="The store's PostgreSQL URL (default: ETL_EXPRESS_DATABASE_URL or the embedded one).",
-        show_default=False,
-    ),
+    url: str | None = url_option(),
     host: str = typer.Option(
         "127.0.0.1",
         "--host",

@@ -50,6 +50,10 @@ RawLine = tuple[
 ]
 
 
+#: what the writer thread takes: a line for a store's URL, a flush's event, or "stop"
+_Queued = tuple[str, RawLine] | threading.Event | str
+
+
 def line_row(raw: RawLine) -> dict[str, Any]:
     """The ``etl_express.logs`` row of a queued line, secrets masked in its extra fields."""
     ts, level, extra, message, module, function, line, error = raw
@@ -83,7 +87,7 @@ class DatabaseLogSink:
         self._runs: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._pid = -1
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._warned = False
         _writers.add(self)
@@ -272,25 +276,25 @@ class RunLog:
         """The same run's logger with more bound fields."""
         return RunLog(**{**self.extra, **extra})
 
-    def debug(self, message: str, *args: Any) -> None:
+    def debug(self, message: str, *args: object) -> None:
         self._log("DEBUG", message, args)
 
-    def info(self, message: str, *args: Any) -> None:
+    def info(self, message: str, *args: object) -> None:
         self._log("INFO", message, args)
 
-    def success(self, message: str, *args: Any) -> None:
+    def success(self, message: str, *args: object) -> None:
         self._log("SUCCESS", message, args)
 
-    def warning(self, message: str, *args: Any) -> None:
+    def warning(self, message: str, *args: object) -> None:
         self._log("WARNING", message, args)
 
-    def error(self, message: str, *args: Any) -> None:
+    def error(self, message: str, *args: object) -> None:
         self._log("ERROR", message, args)
 
-    def critical(self, message: str, *args: Any) -> None:
+    def critical(self, message: str, *args: object) -> None:
         self._log("CRITICAL", message, args)
 
-    def _log(self, level: str, message: str, args: tuple[Any, ...]) -> None:
+    def _log(self, level: str, message: str, args: tuple[object, ...]) -> None:
         text = message.format(*args) if args else message
         url = writer.url_of(self.extra.get("run_id"))
         stored = settings.store and not settings.via_loguru and LEVELS[level] >= settings.level

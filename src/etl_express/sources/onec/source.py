@@ -47,7 +47,7 @@ class OneCNormalizer:
                 f"unknown time zone {timezone!r}", hint='e.g. timezone="Europe/Moscow"'
             ) from None
 
-    def value(self, value: Any) -> Any:
+    def value(self, value: object) -> object:
         if isinstance(value, str):
             if _DATE.match(value):
                 if value == EMPTY_DATE:

@@ -1,0 +1,117 @@
+"""Canonical types of the common data format: which Arrow type a column is stored as, the
+casts that bring a column there, and the JSON text that nested values are stored as.
+
+Below :mod:`etl_express.format` (names, records, batches), which re-exports these names.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import json
+from typing import Any
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def canonical_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The canonical type a column of ``arrow_type`` is stored as."""
+    t = arrow_type
+    if pa.types.is_dictionary(t):
+        return canonical_type(t.value_type)
+    if pa.types.is_boolean(t):
+        return pa.bool_()
+    if pa.types.is_integer(t):
+        return pa.int64()
+    if pa.types.is_floating(t):
+        return pa.float64()
+    if pa.types.is_decimal(t):
+        if t.precision <= 38:
+            return pa.decimal128(t.precision, t.scale)
+        return pa.string()
+    if pa.types.is_timestamp(t):
+        return TIMESTAMP
+    if pa.types.is_date(t):
+        return pa.date32()
+    return pa.string()
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+#: field metadata of a string column holding JSON text made from nested values (lists, dicts):
+#: PostgresSink stores it as ``jsonb`` and records give the lists and dicts back
+JSON_METADATA = {b"etl_express:type": b"json"}
+
+
+def is_json_field(field: pa.Field) -> bool:
+    """A column of JSON text: tagged by this module, or Arrow's ``arrow.json`` extension
+    (what PostgreSQL's ``json``/``jsonb`` columns read back as)."""
+    if getattr(field.type, "extension_name", None) == "arrow.json":
+        return True
+    return (
+        pa.types.is_string(field.type)
+        and (field.metadata or {}).get(b"etl_express:type") == JSON_METADATA[b"etl_express:type"]
+    )
+
+
+def parse_json(value: str | None) -> Any:
+    return None if value is None else json.loads(value)
+
+
+def to_json_text(value: object) -> str | None:
+    """Nested values (lists, dicts) are stored as JSON text."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, default=_json_default, sort_keys=True)
+
+
+def canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if t == target:
+        return arr
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+        if t == target:
+            return arr
+    if pa.types.is_timestamp(t) and pa.types.is_timestamp(target):
+        if t.tz is None:  # naive values are taken to be UTC
+            arr = arr.cast(pa.timestamp(t.unit, tz="UTC"))
+        return arr.cast(target)
+    if pa.types.is_string(target) and (
+        pa.types.is_nested(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+    ):
+        values = arr.to_pylist()
+        if pa.types.is_nested(t):
+            return pa.array([to_json_text(v) for v in values], type=pa.string())
+        return pa.array(
+            [None if v is None else base64.b64encode(v).decode("ascii") for v in values],
+            type=pa.string(),
+        )
+    if pa.types.is_string(target) and (pa.types.is_time(t) or pa.types.is_duration(t)):
+        return pa.array([None if v is None else str(v) for v in arr.to_pylist()], type=pa.string())
+    if pa.types.is_null(t):
+        return pa.nulls(len(arr), type=target)
+    return arr.cast(target)
+
+
+def with_tags(field: pa.Field, origin: pa.Field) -> pa.Field:
+    """``field`` with this module's metadata of ``origin`` (its JSON tag, its declared type)."""
+    tags = {k: v for k, v in (origin.metadata or {}).items() if k.startswith(b"etl_express:")}
+    return field.with_metadata({**(field.metadata or {}), **tags}) if tags else field
