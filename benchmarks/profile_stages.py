@@ -136,6 +136,7 @@ def child(case: str, table: str) -> None:
         anonymizers=anonymizers if case == "etl_anon" else [],
         sink=PostgresSink(table="public." + table, url=etl.secret("BENCH_TARGET_URL")),
         progress=False,
+        detect_pii="refuse" if case == "etl_anon" else "off",  # as pg_to_pg.SCRIPT
     )
     start = time.process_time()
     pipeline.run()
