@@ -14,9 +14,7 @@ import atexit
 import dataclasses
 import gc
 import threading
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -24,16 +22,18 @@ from typing import Any, Protocol, TypeVar
 import pyarrow as pa
 
 from .._privacy import PrivacyPlan
+from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
-from ..anonymizers.guard import check_plan, plan_for
+from ..anonymizers.guard import check_plan, check_step_columns, plan_for
 from ..errors import (
+    AnonymizationError,
     ETLConfigError,
     ETLError,
     RunLockedError,
     SourceError,
     safe_pg_message,
 )
-from ..format import Batch, Rejected, add_lineage
+from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_records
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult
@@ -41,9 +41,9 @@ from ..retry import LineLogger, diagnose, is_transient
 from ..sources.base import Partition
 from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
+from ..transformers.base import Transformer
 from .quarantine import drop_rows
 from .spec import PipelineSpec
-from .steps import Stepped, run_steps, steps_pool
 from .unit import BatchWork, commit_batch
 
 _T = TypeVar("_T")
@@ -176,49 +176,23 @@ class PartitionRunner:
                 finish(conn, self.primary_key)
 
     def _prepared(self, position: Any) -> Iterator[_Prepared]:
-        """The source's batches, each converted, transformed and anonymized, in order.
-
-        When every step may run on two batches at once (:func:`.steps.steps_pool`), the steps
-        of batch *n + 1* run in a second thread while those of batch *n* finish: the
-        anonymizers are a run's largest CPU cost and release the GIL in their kernels.
-        Converting and everything after the steps (the privacy checks before a first write,
-        lineage) stay in batch order, so the batches, their checks and their errors are those
-        of one batch after the other."""
+        """The source's batches, each converted, transformed and anonymized."""
         index = self.result.batches
         source = self.pipeline.source
-        pool = steps_pool(self.pipeline)
-        running: deque[tuple[_Converted, Future[Stepped]]] = deque()
-        try:
-            with _closing(read_ahead(source, source.read(position, self.partition))) as batches:
-                while True:
-                    where = {
-                        "pipeline": self.pipeline.name,
-                        "partition": self.pkey or "all",
-                        "batch": index,
-                        "after position": position,
-                    }
-                    try:
-                        raw = self._next(batches, where)
-                        converted = None if raw is None else self._convert(raw, where)
-                    except Exception:
-                        while running:  # the batches before it first, as one after the other
-                            yield self._finish(*_done(running.popleft()))
-                        raise
-                    if raw is None or converted is None:
-                        break
-                    if pool is None:
-                        yield self._finish(converted, self._steps(converted))
-                    else:
-                        running.append((converted, pool.submit(self._steps, converted)))
-                        if len(running) > 1:
-                            yield self._finish(*_done(running.popleft()))
-                    position = raw.position
-                    index += 1
-                while running:
-                    yield self._finish(*_done(running.popleft()))
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+        with _closing(read_ahead(source, source.read(position, self.partition))) as batches:
+            while True:
+                where = {
+                    "pipeline": self.pipeline.name,
+                    "partition": self.pkey or "all",
+                    "batch": index,
+                    "after position": position,
+                }
+                raw = self._next(batches, where)
+                if raw is None:
+                    return
+                yield self._prepare(raw, where)
+                position = raw.position
+                index += 1
 
     def _next(self, batches: Iterator[Batch], where: dict[str, Any]) -> Batch | None:
         try:
@@ -250,53 +224,42 @@ class PartitionRunner:
 
     def _prepare(self, raw: Batch, where: dict[str, Any]) -> _Prepared:
         """Everything before the transaction: convert, transform, anonymize, lineage."""
-        converted = self._convert(raw, where)
-        return self._finish(converted, self._steps(converted))
-
-    def _convert(self, raw: Batch, where: dict[str, Any]) -> _Converted:
-        """The batch in the common format, its columns' privacy plan checked."""
+        pipeline, result = self.pipeline, self.result
         batch, rejected = raw.to_arrow(
-            self.schema, origins=self.column_origins, source=self.pipeline.source.name
+            self.schema, origins=self.column_origins, source=pipeline.source.name
         )
         if isinstance(raw.data, list):
             self.schema = _merge_schema(self.schema, batch.schema)
         source_rejected = _rejected(raw)
+        n_in = raw.num_rows + len(source_rejected)
+        converted = batch.num_rows
         if self.plan is None or batch.schema.names != self.plan.source_columns:
             self.plan = self._planned(batch.schema, None, where)
-        return _Converted(raw, where, batch, rejected, source_rejected, self.plan)
-
-    def _steps(self, converted: _Converted) -> Stepped:
-        return run_steps(self.pipeline, converted.batch, converted.where)
-
-    def _finish(self, converted: _Converted, stepped: Stepped) -> _Prepared:
-        """The checks before a first write, the quarantined records, lineage."""
-        raw, where, read, plan = converted.raw, converted.where, converted.batch, converted.plan
-        batch, refused = stepped.batch, stepped.refused
-        if not plan.flow.complete:  # a step that says nothing and cannot run on no rows
-            self.plan = plan = self._planned(plan.flow.stages[0], stepped.observed, where)
-        self._check_position(raw.position, read, where, plan)
+        read = batch
+        observed: list[pa.Schema] = []
+        batch, refused = self._transform(batch, where, observed)
+        if not self.plan.flow.complete:  # a step that says nothing and cannot run on no rows
+            self.plan = self._planned(self.plan.flow.stages[0], observed, where)
+        self._check_position(raw.position, read, where)
         # untagged personal data in what would be written, before its first write
-        self.pii_watch.check(batch, where, skip=plan.skip_detection())
-        filtered = max(read.num_rows - batch.num_rows - len(refused), 0)
-        convert_q = [
-            (plan.protect_record(r.record, 0), r.reason, raw.position) for r in converted.rejected
-        ]
+        self.pii_watch.check(batch, where, skip=self.plan.skip_detection())
+        filtered = max(converted - batch.num_rows - len(refused), 0)
+        plan = self.plan
+        convert_q = [(plan.protect_record(r.record, 0), r.reason, raw.position) for r in rejected]
         convert_q += [
             (plan.protect_record(record, stage), why, raw.position)
             for record, why, stage in refused
         ]
         source_q = [
-            (plan.protect_record(r.record, 0), r.reason, raw.position)
-            for r in converted.source_rejected
+            (plan.protect_record(r.record, 0), r.reason, raw.position) for r in source_rejected
         ]
-        result = self.result
         with_lineage = add_lineage(
-            batch, result.run_id, self.pipeline.source.name, result.started_at or now()
+            batch, result.run_id, pipeline.source.name, result.started_at or now()
         )
         return _Prepared(
             raw.position,
             where,
-            raw.num_rows + len(converted.source_rejected),
+            n_in,
             filtered,
             batch,
             with_lineage,
@@ -335,11 +298,9 @@ class PartitionRunner:
                 self.log.info("column {!r} declared not personal data (not_pii): {}", name, reason)
         return plan
 
-    def _check_position(
-        self, position: Any, batch: pa.RecordBatch, where: dict[str, Any], plan: PrivacyPlan
-    ) -> None:
+    def _check_position(self, position: Any, batch: pa.RecordBatch, where: dict[str, Any]) -> None:
         """A position holding a personal value of its batch is never committed."""
-        leak = plan.position_leak(position, batch)
+        leak = self.plan.position_leak(position, batch) if self.plan is not None else None
         if leak is None:
             return
         raise ETLConfigError(
@@ -423,6 +384,47 @@ class PartitionRunner:
             prepare, what="changing the target's schema", log=self.log, on_retry=count
         )
 
+    def _transform(
+        self, batch: pa.RecordBatch, where: dict[str, Any], observed: list[pa.Schema]
+    ) -> tuple[pa.RecordBatch, list[tuple[dict[str, Any], str, int]]]:
+        """Transformers then anonymizers; also the records a transformer refused (raw, as
+        they entered that step, with the reason and the step's index: the plan's stage of
+        their columns), for quarantine. ``observed`` gets each transformer's output schema."""
+        steps: list[Transformer | Anonymizer] = [
+            *self.pipeline.transformers,
+            *self.pipeline.anonymizers,
+        ]
+        refused: list[tuple[dict[str, Any], str, int]] = []
+        for index, step in enumerate(steps):
+            if not isinstance(step, Transformer):
+                check_step_columns(step, batch.schema.names, where)
+            try:
+                before = batch
+                if isinstance(step, Transformer):
+                    batch, bad = step.transform_rows(batch)
+                    observed.append(batch.schema)
+                    if bad:
+                        rows = before.take(pa.array([i for i, _ in bad], type=pa.int64()))
+                        refused += [
+                            (record, why, index)
+                            for record, (_, why) in zip(to_records(rows), bad, strict=True)
+                        ]
+                    batch = keep_declared_types(before.schema, batch)
+                else:
+                    batch = step.anonymize(batch)
+                    # an anonymized column takes the type its anonymizer produces
+                    batch = keep_declared_types(before.schema, batch, step.covers())
+            except ETLError:
+                raise
+            except Exception as exc:
+                kind = ETLError if isinstance(step, Transformer) else AnonymizationError
+                raise kind(
+                    f"{type(step).__name__} failed: {type(exc).__name__}",
+                    where=where,
+                    hint="check the step's configuration against the batch's columns and types",
+                ) from None
+        return batch, refused
+
 
 @dataclass
 class _Prepared:
@@ -437,22 +439,6 @@ class _Prepared:
     convert_q: list[tuple[dict[str, Any], str, Any]]
     source_q: list[tuple[dict[str, Any], str, Any]]
     empties: dict[str, int]  # quality.empty_counts of batch, counted before the load
-
-
-@dataclass
-class _Converted:
-    """A batch in the common format, before its steps (with the plan it was checked by)."""
-
-    raw: Batch
-    where: dict[str, Any]
-    batch: pa.RecordBatch
-    rejected: list[Rejected]
-    source_rejected: list[Rejected]
-    plan: PrivacyPlan
-
-
-def _done(item: tuple[_Converted, Future[Stepped]]) -> tuple[_Converted, Stepped]:
-    return item[0], item[1].result()
 
 
 def _schema_of(stage: dict[str, Any]) -> pa.Schema:
