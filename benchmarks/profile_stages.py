@@ -23,7 +23,8 @@ while the parent polls the CPU of the source's and the target's PostgreSQL backe
 ``etl`` load writes (with the lineage columns) are each saved once as a binary COPY file on
 the server, then loaded by ``COPY ... FROM '<file>'`` into a fresh table with the key
 maintained row by row, or without it and ``ADD PRIMARY KEY`` afterwards, then counted: the
-CPU of that one backend (``/proc``) per statement. Needs the server on this host.
+CPU of that one backend (``/proc``) per statement (the key built without parallel workers, so
+that all of its work is counted). Needs the server on this host.
 """
 
 from __future__ import annotations
@@ -250,6 +251,8 @@ def _server_case(dst: str, path: str, etl_rows: bool, keyed: bool) -> dict[str, 
         conn.execute("CHECKPOINT")
         conn.execute(ddl)
         conn.execute("SET maintenance_work_mem = '256MB'")  # as PostgresSink.finish_load
+        # the whole key build in this backend, so that /proc counts all of it
+        conn.execute("SET max_parallel_maintenance_workers = 0")
         pid = conn.info.backend_pid
         out = {}
         for label, statement in statements:
