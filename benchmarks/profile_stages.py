@@ -18,12 +18,20 @@ Each case of ``pg_to_pg.py`` runs as a fresh process (``--child``) that times, w
 
 while the parent polls the CPU of the source's and the target's PostgreSQL backends
 (``pg_to_pg.BackendMeter``). The raw ``psql | psql`` pipe runs in the same rounds for scale.
+
+``--server`` measures the target server's side alone instead: the raw rows and the rows an
+``etl`` load writes (with the lineage columns) are each saved once as a binary COPY file on
+the server, then loaded by ``COPY ... FROM '<file>'`` into a fresh table with the key
+maintained row by row, or without it and ``ADD PRIMARY KEY`` afterwards, then counted: the
+CPU of that one backend (``/proc``) per statement (the key built without parallel workers, so
+that all of its work is counted). Needs the server on this host.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import json
 import os
@@ -136,6 +144,7 @@ def child(case: str, table: str) -> None:
         anonymizers=anonymizers if case == "etl_anon" else [],
         sink=PostgresSink(table="public." + table, url=etl.secret("BENCH_TARGET_URL")),
         progress=False,
+        detect_pii="refuse" if case == "etl_anon" else "off",  # as pg_to_pg.SCRIPT
     )
     start = time.process_time()
     pipeline.run()
@@ -155,10 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--url", default=bench.default_url())
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
+    parser.add_argument("--server", action="store_true", help="the target server's work alone")
     args = parser.parse_args(argv)
     os.environ.setdefault(bench.ANON_KEY_ENV, __import__("secrets").token_urlsafe(48))
     if args.child:
         return child(args.child, args.table)
+    if args.server:
+        return server(args)
     cases = [c for c in args.cases.split(",") if c]
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in ["raw_copy", *cases]}
     with bench.scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
@@ -175,6 +187,80 @@ def main(argv: list[str] | None = None) -> None:
                 runs[case].append(measured)
                 print(f"round {i + 1} {case}: {measured['seconds']:.2f} s", file=sys.stderr)
     report(runs)
+
+
+#: (what, the etl rows with lineage, the key maintained while loading)
+SERVER_CASES = [
+    ("raw rows, key maintained (the raw pipe's target)", False, True),
+    ("raw rows, no key, ADD PRIMARY KEY after", False, False),
+    ("etl rows (lineage), no key, ADD PRIMARY KEY after (a first load)", True, False),
+    ("etl rows (lineage), key maintained", True, True),
+]
+
+
+def server(args: argparse.Namespace) -> None:
+    import pg_to_pg as bench
+    import psycopg
+
+    with bench.scratch_databases(args.url) as (src, dst):
+        bench.make_source(src, args.rows)
+        bench.run_etl(src, dst, False, None)  # the rows as a plain load writes them
+        tag = os.urandom(4).hex()
+        files = {False: f"/tmp/etlx_raw_{tag}.bin", True: f"/tmp/etlx_etl_{tag}.bin"}
+        with psycopg.connect(src, autocommit=True) as conn:
+            conn.execute(
+                f"COPY (SELECT * FROM customers ORDER BY id) TO '{files[False]}' (FORMAT binary)"
+            )
+        table = bench.CASE_TABLES["etl"]
+        with psycopg.connect(dst, autocommit=True) as conn:
+            conn.execute(
+                f"COPY (SELECT * FROM {table} ORDER BY id) TO '{files[True]}' (FORMAT binary)"
+            )
+        try:
+            for i in range(args.repeat):
+                for what, etl_rows, keyed in SERVER_CASES:
+                    cpu = _server_case(dst, files[etl_rows], etl_rows, keyed)
+                    parts = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+                    print(
+                        f"round {i + 1} {what}: {sum(cpu.values()):.2f} s ({parts}); "
+                        f"load {os.getloadavg()[0]:.1f}"
+                    )
+        finally:
+            for path in files.values():  # written by the server, on this host
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+
+
+def _server_case(dst: str, path: str, etl_rows: bool, keyed: bool) -> dict[str, float]:
+    import pg_to_pg as bench
+    import psycopg
+
+    ddl = bench.DDL.format(table="server_case")
+    if etl_rows:
+        ddl = ddl.rstrip().removesuffix(")") + (
+            ", _etl_run_id text, _etl_source text, _etl_loaded_at timestamptz)"
+        )
+    if not keyed:
+        ddl = ddl.replace("PRIMARY KEY", "NOT NULL")
+    statements = [("COPY", f"COPY server_case FROM '{path}' (FORMAT binary)")]
+    if not keyed:
+        statements.append(("ADD PRIMARY KEY", "ALTER TABLE server_case ADD PRIMARY KEY (id)"))
+    statements.append(("count(*)", "SELECT count(*) FROM server_case"))
+    with psycopg.connect(dst, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS server_case")
+        conn.execute("CHECKPOINT")
+        conn.execute(ddl)
+        conn.execute("SET maintenance_work_mem = '256MB'")  # as PostgresSink.finish_load
+        # the whole key build in this backend, so that /proc counts all of it
+        conn.execute("SET max_parallel_maintenance_workers = 0")
+        pid = conn.info.backend_pid
+        out = {}
+        for label, statement in statements:
+            before = bench._cpu_seconds(pid) or 0.0
+            conn.execute(statement)
+            out[label] = (bench._cpu_seconds(pid) or 0.0) - before
+        conn.execute("DROP TABLE server_case")
+    return out
 
 
 def args_for(args: argparse.Namespace) -> argparse.Namespace:
