@@ -5,10 +5,61 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+
+#: the xdist worker running this process ("gw0", "gw1"...), None without xdist
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _own_database(url: str, create: Callable[[str, str], None]) -> str:
+    """``url`` with its database renamed for this xdist worker (created when missing), so
+    that workers never see each other's state tables; ``url`` itself without xdist."""
+    if not WORKER:
+        return url
+    parts = urlsplit(url)
+    base = parts.path.lstrip("/") or "test"
+    name = f"{base}_{WORKER}"
+    create(urlunsplit(parts), name)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def _create_pg(url: str, name: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def _create_mysql(url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+    finally:
+        engine.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under xdist each worker gets its own PostgreSQL and MariaDB database and its own
+    ETL_EXPRESS_HOME: tests that judge the whole store (``status`` of an empty store) stay
+    true while another worker loads."""
+    if not WORKER:
+        return
+    for name, create in (
+        ("ETL_EXPRESS_TEST_DATABASE_URL", _create_pg),
+        ("ETL_EXPRESS_TEST_MYSQL_URL", _create_mysql),
+    ):
+        if os.environ.get(name):
+            os.environ[name] = _own_database(os.environ[name], create)
+    home = os.environ.get("ETL_EXPRESS_HOME")
+    if home:
+        os.environ["ETL_EXPRESS_HOME"] = os.path.join(home, WORKER)
+        os.makedirs(os.environ["ETL_EXPRESS_HOME"], exist_ok=True)
 
 
 def _pg_url() -> str:

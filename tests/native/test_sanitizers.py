@@ -92,6 +92,8 @@ def sanitized_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     assert build.returncode == 0, build.stderr
     env = dict(os.environ)
     env.pop("ETL_EXPRESS_NO_NATIVE", None)
+    for name in [n for n in env if n.startswith("PYTEST_XDIST")]:
+        del env[name]  # not one of our workers: it uses the database this worker was given
     env.update(
         PYTHONPATH=os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")])),
         LD_PRELOAD=":".join(r for r in runtimes if r),
@@ -150,6 +152,8 @@ def test_compiled_paths_and_fuzz_pass_clean_under_asan_and_ubsan(
         "pytest",
         "-q",
         "--capture=sys",  # a report goes to fd 2 as it happens, not into a capture lost with the process
+        "-n",
+        "0",  # in this one process, under the preloaded sanitizer runtimes
         "-p",
         "no:cacheprovider",
         *COMPILED_PATH_TESTS,
