@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection
 
-SCHEMA = "etl_express"
-SCHEMA_VERSION = 2
+# defined beside the light connection that checks a store's version without SQLAlchemy
+from .database import SCHEMA, SCHEMA_VERSION
 
 metadata = sa.MetaData(schema=SCHEMA)
 
@@ -180,8 +180,8 @@ meta = sa.Table(
 )
 
 
-#: (version reached, statements): applied in order to a store at an older version. A new
-#: table needs no entry (``create_all`` adds every missing table: ``reconcile_state`` and
+#: (version reached, statements): applied in order to a store at an older version (the
+#: last one reaches ``SCHEMA_VERSION``, set in :mod:`.database`). A new table needs no entry (``create_all`` adds every missing table: ``reconcile_state`` and
 #: ``row_hash_keys`` joined this metadata that way); a new column or index does.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
