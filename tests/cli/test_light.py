@@ -134,6 +134,7 @@ def test_the_version_check_compares_with_what_the_migrations_reach() -> None:
 def test_a_store_of_an_older_version_is_migrated_once_then_read(store: str) -> None:
     pg_exec(store, "ALTER TABLE etl_express.quarantine DROP COLUMN stage")
     pg_exec(store, "DROP TABLE etl_express.pipelines")
+    pg_exec(store, "DROP INDEX etl_express.ix_logs_run")
     pg_exec(store, "UPDATE etl_express.meta SET value = '1' WHERE key = 'schema_version'")
     listed, modules = cli(store, "quarantine", "list", PIPELINE, "--json")
     assert listed.returncode == 0, listed.stderr
@@ -141,7 +142,8 @@ def test_a_store_of_an_older_version_is_migrated_once_then_read(store: str) -> N
     assert "sqlalchemy" in modules  # the migration is the full store's
     version = pg_exec(store, "SELECT value FROM etl_express.meta WHERE key = 'schema_version'")
     assert version == [(str(SCHEMA_VERSION),)]
-    assert pg_exec(store, "SELECT to_regclass('etl_express.pipelines') IS NOT NULL") == [(True,)]
+    restored = "SELECT to_regclass('etl_express.pipelines'), to_regclass('etl_express.ix_logs_run')"
+    assert pg_exec(store, restored) == [("etl_express.pipelines", "etl_express.ix_logs_run")]
     again, modules = cli(store, "runs", PIPELINE)
     assert again.returncode == 0 and PIPELINE in again.stdout
     assert heavy_in(modules) == []  # migrated once: the next command reads light again

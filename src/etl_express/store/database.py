@@ -33,7 +33,7 @@ DATABASE_URL_ENV = "ETL_EXPRESS_DATABASE_URL"
 SCHEMA = "etl_express"
 #: the layout version of the state tables this library writes; :mod:`.schema` migrates a
 #: store at an older version (its ``MIGRATIONS``: a new column or index raises this number)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()

@@ -53,6 +53,7 @@ runs = sa.Table(
     sa.Column("batches", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
     sa.Index("ix_runs_pipeline_partition", "pipeline", "partition", "started_at"),
+    sa.Index("ix_runs_started", "started_at"),  # the newest runs of every pipeline
 )
 
 checkpoints = sa.Table(
@@ -110,6 +111,9 @@ logs = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("extra", JSONB),
     sa.Index("ix_logs_ts", "ts"),
+    # a run's lines (by its id or the first characters of it) and a pipeline's, in order
+    sa.Index("ix_logs_run", "run_id", "id", postgresql_ops={"run_id": "varchar_pattern_ops"}),
+    sa.Index("ix_logs_pipeline", "pipeline", "id"),
 )
 
 partition_plans = sa.Table(
@@ -192,6 +196,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
                 "(pipeline, partition, name, created_at)"
             ),
+        ],
+    ),
+    (
+        3,
+        [
+            f"CREATE INDEX IF NOT EXISTS ix_runs_started ON {SCHEMA}.runs (started_at)",
+            f"CREATE INDEX IF NOT EXISTS ix_logs_run ON {SCHEMA}.logs (run_id varchar_pattern_ops, id)",
+            f"CREATE INDEX IF NOT EXISTS ix_logs_pipeline ON {SCHEMA}.logs (pipeline, id)",
         ],
     ),
 ]
