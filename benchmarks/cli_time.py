@@ -1,27 +1,32 @@
 """How long the store-reading commands take, as a user meets them: each a fresh process.
 
-``etl-express runs``, ``status`` (and ``--json``), ``logs show`` and ``quarantine list``
-(target: under 0.5 s each) are timed against a store with a realistic history — by default
-50 pipelines x 30 daily runs, five of them parallel runs of four partitions, 20 log lines a
-run, three quality checks a run, a few quarantined records and every pipeline's declaration
-(freshness) — beside the floor no command can go under: ``python -c pass``, ``python -c
-"import psycopg"`` and ``etl-express --help``. Each case runs ``--runs`` times after one
-warm-up; the script prints the median, the 90th percentile and the best wall time and the
-median CPU time (user + system, which load inflates less than wall time), the load average
-before and after, and exits 1 when a target is missed by the median.
+``etl-express runs``, ``status`` (and ``--json``), ``logs show``, ``logs tail`` and
+``quarantine list`` (target: under 0.5 s each) are timed against a store with a realistic
+history — by default 50 pipelines x 30 daily runs, five of them parallel runs of four
+partitions, 20 log lines a run, three quality checks a run, a few quarantined records and
+every pipeline's declaration (freshness) — beside the floor no such command can go under:
+``python -c pass``, ``python -c "import psycopg"``, ``etl-express --help`` and what every one of
+them imports before it can answer (``import etl_express, typer._adapters, psycopg``: the
+package and loguru, typer and the pydantic it checks options with, the driver). Each case runs
+``--runs`` times after one warm-up; the script prints the median, the 90th percentile and the
+best wall time and the median CPU time (user + system, which load inflates far less than wall
+time), ``uptime`` before and after, and exits 1 when a target is missed by the median.
 
-``--breakdown`` then shows where one ``etl-express runs`` and one ``status`` spend their time:
-the heaviest packages they import (``-X importtime``), and a cProfile of each command run in
-one fresh process (the top functions by cumulative time).
+``--baseline-src DIR`` also times another version's commands (``PYTHONPATH=DIR``: the ``src``
+folder of its checkout), each of its runs interleaved with one of this version's so that a
+change of load touches both alike. ``--breakdown`` then shows where one ``etl-express runs``
+and one ``status`` spend their time: the packages they import (``-X importtime``, own time by
+package) and a cProfile of each (the top functions by cumulative time).
 
     python benchmarks/cli_time.py [--url URL | --embedded] [--runs 15] [--breakdown]
-        [--pipelines 50] [--history 30] [--label after] [--json benchmarks/results/cli_time.json]
+        [--baseline-src /tmp/main/src] [--pipelines 50] [--history 30] [--log-lines 20]
+        [--only TEXT] [--label after] [--json benchmarks/results/cli_time.json]
 
 Without ``--url`` the store is ``ETL_EXPRESS_DATABASE_URL``; ``--embedded`` uses an embedded
 server in a temporary ETL_EXPRESS_HOME (started before the timing; its start is timed apart).
 The history is written straight into the store's tables (pipelines named ``bench_cli_*``,
-replaced on each start), so use a scratch database. ``--json`` adds the figures under
-``--label`` to the file, keeping the other labels (``before`` / ``after`` a change).
+replaced on each start), so use a scratch database. ``--json`` writes the figures under
+``--label`` (and ``--baseline-label``) into the file, keeping its other labels.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def cases() -> dict[str, tuple[list[str], float | None]]:
         "etl-express --help": ([*CLI, "--help"], None),
         # what every store-reading command imports whatever it does: the interpreter, the
         # package (loguru), typer (which checks each option through pydantic) and the driver
-        "python -c import etl_express, typer, pydantic, psycopg": (
+        'floor: python -c "import etl_express, typer._adapters, psycopg"': (
             [sys.executable, "-c", "import etl_express, typer._adapters, psycopg"],
             None,
         ),
@@ -235,6 +240,53 @@ def profile(args: list[str], env: dict[str, str]) -> str:
     return "\n".join(lines[start:])
 
 
+def summary(samples: list[tuple[float, float]], target: float | None, runs: int) -> dict[str, Any]:
+    times = [wall for wall, _ in samples]
+    return {
+        "median_s": round(statistics.median(times), 4),
+        "p90_s": round(p90(times), 4),
+        "best_s": round(min(times), 4),
+        "cpu_median_s": round(statistics.median(c for _, c in samples), 4),
+        "runs": runs,
+        "target_s": target,
+    }
+
+
+def line(name: str, figures: dict[str, Any]) -> str:
+    text = (
+        f"{name:52} median {figures['median_s']:.3f}  p90 {figures['p90_s']:.3f}  "
+        f"best {figures['best_s']:.3f}  cpu {figures['cpu_median_s']:.3f} s"
+    )
+    target = figures["target_s"]
+    if target is not None:
+        text += f"  < {target:.1f} s: {'met' if figures['median_s'] < target else 'MISSED'}"
+    return text
+
+
+def measure(
+    variants: dict[str, dict[str, str]], runs: int, only: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each case's figures under each variant (its environment), the variants' runs
+    interleaved so that a change of load touches them alike."""
+    reports: dict[str, dict[str, Any]] = {label: {} for label in variants}
+    for name, (command, target) in cases().items():
+        if only and only not in name:
+            continue
+        baseline = command[0] == sys.executable and "etl_express" not in " ".join(command)
+        chosen = dict(list(variants.items())[:1]) if baseline else variants
+        for env in chosen.values():
+            timed(command, env)  # warm the file cache and the .pyc files
+        samples: dict[str, list[tuple[float, float]]] = {label: [] for label in chosen}
+        for _ in range(runs):
+            for label, env in chosen.items():
+                samples[label].append(timed(command, env))
+        for label in chosen:
+            reports[label][name] = summary(samples[label], target, runs)
+            tag = f"[{label}] " if len(chosen) > 1 else ""
+            print(line(tag + name, reports[label][name]), flush=True)
+    return reports
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="the store (default: ETL_EXPRESS_DATABASE_URL)")
@@ -245,7 +297,14 @@ def main() -> int:
     parser.add_argument("--log-lines", type=int, default=20, help="log lines a run")
     parser.add_argument("--only", help="only the cases whose name contains this")
     parser.add_argument("--breakdown", action="store_true", help="imports and cProfile")
-    parser.add_argument("--label", default="figures", help="the key of this run in --json")
+    parser.add_argument("--label", default="after", help="the key of this code's figures")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also time the commands of another version, interleaved with this one: the src "
+        "folder of its checkout (git archive main src | tar -x -C /tmp/main)",
+    )
+    parser.add_argument("--baseline-label", default="before")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     env = dict(os.environ)
@@ -255,7 +314,7 @@ def main() -> int:
         home = Path(tempfile.mkdtemp(prefix="etl-cli-bench-", dir="/tmp"))
         home.chmod(0o755)  # the server runs as another user under root
         env.pop("ETL_EXPRESS_DATABASE_URL", None)
-        env["ETL_EXPRESS_HOME"] = str(home)
+        env["ETL_EXPRESS_HOME"] = os.environ["ETL_EXPRESS_HOME"] = str(home)
         start = time.perf_counter()
         probe = "from etl_express.store.embedded import embedded_url as u; print(u())"
         url = subprocess.run(
@@ -263,7 +322,7 @@ def main() -> int:
         ).stdout.strip()
         report["embedded server start_s"] = round(time.perf_counter() - start, 3)
         print(
-            f"embedded server start (first use, excluded below): {report['embedded server start_s']:.3f} s"
+            f"embedded server start (first use, not in the figures): {report['embedded server start_s']:.3f} s"
         )
     elif args.url:
         url = env["ETL_EXPRESS_DATABASE_URL"] = args.url
@@ -271,61 +330,41 @@ def main() -> int:
         url = env["ETL_EXPRESS_DATABASE_URL"]
     else:
         parser.error("name a store: --url, ETL_EXPRESS_DATABASE_URL or --embedded")
-    failed = False
+    variants = {args.label: env}
+    if args.baseline_src is not None:
+        variants[args.baseline_label] = {**env, "PYTHONPATH": str(args.baseline_src.resolve())}
     try:
-        if home is not None:
-            os.environ["ETL_EXPRESS_HOME"] = str(home)
         written = fill(url, args.pipelines, args.history, args.log_lines)
         report["store"] = {"kind": "embedded" if args.embedded else "server", **written}
         print("store: " + ", ".join(f"{n:,} {table}" for table, n in written.items()))
         report["uptime_before"] = uptime()
         print(report["uptime_before"])
-        for name, (command, target) in cases().items():
-            if args.only and args.only not in name:
-                continue
-            timed(command, env)  # warm the file cache and the .pyc files
-            samples = [timed(command, env) for _ in range(args.runs)]
-            times = [wall for wall, _ in samples]
-            median, best, high = statistics.median(times), min(times), p90(times)
-            cpu = statistics.median(c for _, c in samples)
-            verdict = ""
-            if target is not None:
-                ok = median < target
-                failed |= not ok
-                verdict = f"  < {target:.1f} s: {'met' if ok else 'MISSED'}"
-            print(
-                f"{name:44} median {median:.3f}  p90 {high:.3f}  best {best:.3f}  "
-                f"cpu {cpu:.3f} s{verdict}",
-                flush=True,
-            )
-            report[name] = {
-                "median_s": round(median, 4),
-                "p90_s": round(high, 4),
-                "best_s": round(best, 4),
-                "cpu_median_s": round(cpu, 4),
-                "runs": args.runs,
-                "target_s": target,
-            }
+        figures = measure(variants, args.runs, args.only)
         report["uptime_after"] = uptime()
         print(report["uptime_after"])
         if args.breakdown:
             for command in (["runs"], ["status"]):
-                print(
-                    f"\nheaviest imports of `etl-express {' '.join(command)}` (-X importtime, own time by package):"
-                )
+                shown = f"`etl-express {' '.join(command)}`"
+                print(f"\nheaviest imports of {shown} (-X importtime, own time by package):")
                 for seconds, package in heaviest_imports(command, env):
                     print(f"  {seconds:7.3f} s  {package}")
-                print(f"\ncProfile of `etl-express {' '.join(command)}` (one fresh process):")
+                print(f"\ncProfile of {shown} (one fresh process):")
                 print(profile(command, env))
     finally:
         if home is not None:
             subprocess.run([*CLI, "server", "stop"], env=env, stdout=subprocess.DEVNULL)
             shutil.rmtree(home, ignore_errors=True)
+    missed = [
+        name
+        for name, f in figures[args.label].items()
+        if f["target_s"] is not None and f["median_s"] >= f["target_s"]
+    ]
     if args.json:
         previous = json.loads(args.json.read_text()) if args.json.is_file() else {}
-        previous[args.label] = report
+        for label, cases_figures in figures.items():
+            previous[label] = {**report, **cases_figures}
         args.json.write_text(json.dumps(previous, indent=2, ensure_ascii=False) + "\n")
-    return 1 if failed else 0
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
