@@ -185,8 +185,10 @@ meta = sa.Table(
 
 
 #: (version reached, statements): applied in order to a store at an older version (the
-#: last one reaches ``SCHEMA_VERSION``, set in :mod:`.database`). A new table needs no entry (``create_all`` adds every missing table: ``reconcile_state`` and
-#: ``row_hash_keys`` joined this metadata that way); a new column or index does.
+#: last one reaches ``SCHEMA_VERSION``, set in :mod:`.database` where the reading commands
+#: check it). A new table needs no entry (``create_all`` adds every missing table:
+#: ``reconcile_state`` and ``row_hash_keys`` joined this metadata that way); a new column or
+#: index does.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         2,
