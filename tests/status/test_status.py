@@ -297,11 +297,13 @@ def test_the_dashboards_connection_and_the_commands_read_the_same_records(store,
     """``etl-express status`` reads on a plain psycopg connection, the dashboard on its
     SQLAlchemy one (in its read-only transaction): the same records, value for value."""
     from etl_express._status import pipeline_records
+    from etl_express.logs import flush_logs
     from etl_express.store.checkpoints import open_store, read_only
     from etl_express.store.database import connect
 
     run_ok(store, data_schema)
     run_stale(store, data_schema, freshness="1h", hours_back=3)
+    assert flush_logs()  # the runs' log lines are in before the database goes
     at = dt.datetime.now(dt.timezone.utc)
     with connect(store, read_only=True) as conn:
         light = pipeline_records(conn, at)
