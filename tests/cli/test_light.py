@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from etl_express.logs import flush_logs
 from etl_express.store.database import SCHEMA_VERSION
 from etl_express.store.schema import MIGRATIONS
 from tests.conftest import pg_exec
@@ -97,6 +98,7 @@ def store(pg_url: str) -> Iterator[str]:
     """A store with one pipeline's run, its log lines and two quarantined records."""
     with fresh_database(pg_url) as url:
         run_quarantining(url, "data_light")
+        assert flush_logs()  # its log lines are in the store before the commands read them
         yield url
 
 
