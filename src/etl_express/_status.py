@@ -14,20 +14,21 @@ The newest successful load is the ``finished_at`` of the newest succeeded run.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, RowMapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._durations import DAY, WEEK, format_duration
-from .secrets import SecretLike
-from .store.checkpoints import open_store, read_only
-from .store.declarations import declarations
-from .store.schema import SCHEMA, now
+from .store.database import SCHEMA
 
-# format and quality (pyarrow) are imported where a run uses them: ``etl-express status``
-# reads the store without loading pyarrow
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import DictRow
+    from sqlalchemy.engine import Connection
+
+    from .secrets import SecretLike
+
+# ``etl-express status`` reads the store on one psycopg connection: neither SQLAlchemy nor
+# pyarrow loads (tests/cli/test_light.py); the dashboard passes its SQLAlchemy connection
 
 #: the partition keys of runs that stand for the whole pipeline (a single run, a parallel run)
 WHOLE_RUN_KEYS = ("", "*")
@@ -79,66 +80,81 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def pipeline_records(conn: Connection, at: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """The status record of every pipeline in the store (see :func:`status`)."""
-    from .secrets.masking import mask_secrets
+def pipeline_records(
+    conn: psycopg.Connection[Any] | Connection, at: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """The status record of every pipeline in the store (see :func:`status`), read with a
+    handful of queries whatever the number of pipelines. ``conn`` is a psycopg connection,
+    or a SQLAlchemy one whose transaction the queries join (the dashboard's)."""
+    import psycopg
+    from psycopg.rows import dict_row
 
-    at = at or now()
-    declared = declarations(conn)
+    from ._masking import mask_secrets
+    from .store.database import psycopg_connection
+
+    driver = conn if isinstance(conn, psycopg.Connection) else psycopg_connection(conn)
+    cur = driver.cursor(row_factory=dict_row)
+
+    def rows(sql: str, params: Mapping[str, Any] | None = None) -> list[DictRow]:
+        return cur.execute(sql, params).fetchall()
+
+    at = at or dt.datetime.now(dt.timezone.utc)
+    freshness: dict[str, float | None] = {}
+    if rows(f"SELECT to_regclass('{SCHEMA}.pipelines') IS NOT NULL AS found")[0]["found"]:
+        # what each pipeline declared (a store written before declarations has none)
+        freshness = {
+            r["pipeline"]: r["freshness_s"]
+            for r in rows(f"SELECT pipeline, freshness_s FROM {SCHEMA}.pipelines")
+        }
     latest = {
         r["pipeline"]: r
-        for r in conn.execute(
-            sa.text(
-                f"SELECT DISTINCT ON (pipeline) * FROM ({SCOPED_RUNS}) s "
-                "ORDER BY pipeline, started_at DESC"
-            )
-        ).mappings()
+        for r in rows(
+            f"SELECT DISTINCT ON (pipeline) * FROM ({SCOPED_RUNS}) s "
+            "ORDER BY pipeline, started_at DESC"
+        )
     }
     finished = {
         r["pipeline"]: r
-        for r in conn.execute(
-            sa.text(
-                f"SELECT DISTINCT ON (pipeline) * FROM ({SCOPED_RUNS}) s "
-                "WHERE status <> 'running' ORDER BY pipeline, started_at DESC"
-            )
-        ).mappings()
+        for r in rows(
+            f"SELECT DISTINCT ON (pipeline) * FROM ({SCOPED_RUNS}) s "
+            "WHERE status <> 'running' ORDER BY pipeline, started_at DESC"
+        )
     }
-    firsts: dict[str, dt.datetime] = dict(
-        conn.execute(
-            sa.text(f"SELECT pipeline, min(started_at) FROM {SCHEMA}.runs GROUP BY pipeline")
-        ).all()
-    )
+    firsts: dict[str, dt.datetime] = {
+        r["pipeline"]: r["first"]
+        for r in rows(
+            f"SELECT pipeline, min(started_at) AS first FROM {SCHEMA}.runs GROUP BY pipeline"
+        )
+    }
+    last_success: dict[str, dt.datetime] = {
+        r["pipeline"]: r["last"]
+        for r in rows(
+            f"SELECT pipeline, max(finished_at) AS last FROM ({SCOPED_RUNS}) s "
+            "WHERE status = 'succeeded' GROUP BY pipeline"
+        )
+    }
+    # the successes within the longest window availability looks at (a week and the
+    # pipeline's freshness), each pipeline's own window cut below
+    reach = WEEK + max((f for f in freshness.values() if f is not None), default=0.0)
+    successes: dict[str, list[dt.datetime]] = {}
+    for r in rows(
+        f"SELECT pipeline, finished_at FROM ({SCOPED_RUNS}) s WHERE status = 'succeeded' "
+        "AND finished_at >= %(h)s ORDER BY pipeline, finished_at",
+        {"h": at - dt.timedelta(seconds=reach)},
+    ):
+        successes.setdefault(r["pipeline"], []).append(r["finished_at"])
     records = []
-    for name in sorted(set(latest) | set(declared)):
-        decl = declared.get(name, {})
-        freshness_s = decl.get("freshness_s")
+    for name in sorted(set(latest) | set(freshness)):
+        freshness_s = freshness.get(name)
         horizon = at - dt.timedelta(seconds=WEEK + (freshness_s or 0))
-        successes = [
-            row[0]
-            for row in conn.execute(
-                sa.text(
-                    f"SELECT finished_at FROM ({SCOPED_RUNS}) s WHERE pipeline = :p "
-                    "AND status = 'succeeded' AND finished_at >= :h ORDER BY finished_at"
-                ),
-                {"p": name, "h": horizon},
-            )
-        ]
-        last_success = successes[-1] if successes else None
-        if last_success is None:  # older than the horizon, or never
-            last_success = conn.execute(
-                sa.text(
-                    f"SELECT max(finished_at) FROM ({SCOPED_RUNS}) s WHERE pipeline = :p "
-                    "AND status = 'succeeded'"
-                ),
-                {"p": name},
-            ).scalar()
+        recent = [s for s in successes.get(name, []) if s >= horizon]
         records.append(
             _record(
                 name,
                 latest.get(name),
                 finished.get(name),
-                last_success,
-                successes,
+                last_success.get(name),
+                recent,
                 freshness_s,
                 firsts.get(name),
                 at,
@@ -150,8 +166,8 @@ def pipeline_records(conn: Connection, at: dt.datetime | None = None) -> list[di
 
 def _record(
     name: str,
-    last: RowMapping | None,
-    last_finished: RowMapping | None,
+    last: Mapping[str, Any] | None,
+    last_finished: Mapping[str, Any] | None,
     last_success: dt.datetime | None,
     successes: list[dt.datetime],
     freshness_s: float | None,
@@ -216,7 +232,12 @@ def status(url: SecretLike | None = None) -> list[dict[str, Any]]:
     ``ok`` is what ``etl-express status`` exits on: not stale, and the last completed run
     succeeded. Reading never writes to the store.
     """
-    with read_only(open_store(url, create=False).engine) as conn:
+    from .store.database import connect, no_store, resolve_url, store_version, unreachable_as_error
+
+    resolved = resolve_url(url)
+    with unreachable_as_error(resolved), connect(resolved, read_only=True) as conn:
+        if store_version(conn) is None:
+            raise no_store(resolved)
         return pipeline_records(conn)
 
 

@@ -291,3 +291,23 @@ def test_a_running_pipeline_is_judged_on_its_last_completed_run(store, data_sche
     finally:
         worker.join()
     assert etl.status(store)[0]["status"] == "succeeded"
+
+
+def test_the_dashboards_connection_and_the_commands_read_the_same_records(store, data_schema):
+    """``etl-express status`` reads on a plain psycopg connection, the dashboard on its
+    SQLAlchemy one (in its read-only transaction): the same records, value for value."""
+    from etl_express._status import pipeline_records
+    from etl_express.logs import flush_logs
+    from etl_express.store.checkpoints import open_store, read_only
+    from etl_express.store.database import connect
+
+    run_ok(store, data_schema)
+    run_stale(store, data_schema, freshness="1h", hours_back=3)
+    assert flush_logs()  # the runs' log lines are in before the database goes
+    at = dt.datetime.now(dt.timezone.utc)
+    with connect(store, read_only=True) as conn:
+        light = pipeline_records(conn, at)
+    with read_only(open_store(store, create=False).engine) as conn:
+        full = pipeline_records(conn, at)
+    assert [r["pipeline"] for r in light] == ["legacy_stale", "orders_ok"]
+    assert light == full

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
+from ..store.database import SCHEMA
 from . import app
 from ._output import ErrorStyleGroup, fail, log_runs, say
 from ._pipelines import REFERENCE_HELP, is_code_reference, resolve, url_option
+from ._reading import StoreReader, reading
 
 quarantine_app = typer.Typer(
     cls=ErrorStyleGroup,
@@ -16,6 +19,26 @@ quarantine_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(quarantine_app, name="quarantine")
+
+
+#: a quarantined record's columns, in the table's order
+RECORD = "id, run_id, pipeline, partition, position, reason, stage, record, created_at, replayed_at"
+
+
+def records(
+    store: StoreReader, pipeline: str, run_id: str | None, include_replayed: bool, limit: int
+) -> list[dict[str, Any]]:
+    """Quarantined records of ``pipeline``, oldest first (not yet replayed unless asked)."""
+    where = ["pipeline = %(p)s"]
+    if run_id is not None:
+        where.append("run_id = %(run)s")
+    if not include_replayed:
+        where.append("replayed_at IS NULL")
+    return store.rows(
+        f"SELECT {RECORD} FROM {SCHEMA}.quarantine WHERE {' AND '.join(where)} "
+        "ORDER BY id LIMIT %(limit)s",
+        {"p": pipeline, "run": run_id, "limit": limit},
+    )
 
 
 @quarantine_app.command("list")
@@ -31,13 +54,13 @@ def list_(
 ) -> None:
     """List quarantined records: id, run, stage, source position, reason."""
     from ..errors import ETLError
-    from ..store import quarantine
 
     try:
-        name, store, _ = resolve(pipeline, url)
+        with reading(pipeline, url) as (name, store):
+            assert name is not None
+            items = records(store, name, run, all_, limit)
     except ETLError as exc:
         raise fail(exc) from None
-    items = quarantine.records(store, name, run_id=run, include_replayed=all_, limit=limit)
     if as_json:
         for it in items:
             say(

@@ -8,23 +8,21 @@ from typing import Any
 
 import typer
 
+from ..store.database import SCHEMA
 from . import app
 from ._output import fail, say
-from ._pipelines import REFERENCE_HELP, resolve, url_option
+from ._pipelines import REFERENCE_HELP, url_option
+from ._reading import StoreReader, reading
 
 
-def run_rows(store: Any, pipeline: str | None, limit: int) -> list[dict[str, Any]]:
+def run_rows(store: StoreReader, pipeline: str | None, limit: int) -> list[dict[str, Any]]:
     """The last ``limit`` runs (of ``pipeline``, or of every pipeline): one dict a run and
     partition with its counts, duration and rate, JSON-ready."""
-    import sqlalchemy as sa
-
-    from ..store.schema import runs
-
-    query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id).limit(limit)
-    if pipeline is not None:
-        query = query.where(runs.c.pipeline == pipeline)
-    with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
+    where = "WHERE pipeline = %(p)s" if pipeline is not None else ""
+    rows = store.rows(
+        f"SELECT * FROM {SCHEMA}.runs {where} ORDER BY started_at DESC, run_id LIMIT %(n)s",
+        {"p": pipeline, "n": limit},
+    )
     out = []
     for r in rows:
         end = r["finished_at"] or (r["heartbeat_at"] if r["status"] == "running" else None)
@@ -73,14 +71,10 @@ def runs_command(
     """Recent runs, newest first: status, rows read / written / quarantined, duration, rows/s
     and the error of a failed run (one line a run and partition)."""
     from ..errors import ETLError
-    from ..store.checkpoints import open_store
 
     try:
-        if pipeline is None:
-            store, name = open_store(url), None
-        else:
-            name, store, _ = resolve(pipeline, url)
-        rows = run_rows(store, name, limit)
+        with reading(pipeline, url) as (name, store):
+            rows = run_rows(store, name, limit)
     except ETLError as exc:
         raise fail(exc) from None
     if as_json:

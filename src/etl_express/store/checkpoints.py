@@ -17,11 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import ETLConfigError, ETLError, safe_pg_message
 from ..retry import RetryPolicy, as_etl_error
 from ..secrets import SecretLike
-from .database import engine_for, mask_url, resolve_url
-from .schema import SCHEMA, checkpoints, create_or_migrate, has_store, now, partition_plans
+from .database import engine_for, mask_url, no_store, resolve_url, unreachable_as_error
+from .schema import checkpoints, create_or_migrate, has_store, now, partition_plans
 
 
 class CheckpointStore:
@@ -144,24 +143,8 @@ def open_store(url: SecretLike | None = None, *, create: bool = True) -> Checkpo
     with unreachable_as_error(store.url):
         found = has_store(store.engine)
     if not found:
-        raise ETLConfigError(
-            f"no etl-express store in {mask_url(store.url)} (schema {SCHEMA} has no runs table)",
-            hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
-            "PostgresSink writes to",
-        )
+        raise no_store(store.url)
     return store
-
-
-@contextmanager
-def unreachable_as_error(url: str | sa.URL) -> Iterator[None]:
-    """A connection failure as an :class:`ETLError` naming the store (password masked)."""
-    try:
-        yield
-    except sa.exc.OperationalError as exc:
-        raise ETLError(
-            f"cannot read the store at {mask_url(url)}: {safe_pg_message(exc.orig or exc)}",
-            hint="check that the server is up and the URL (--url / ETL_EXPRESS_DATABASE_URL)",
-        ) from None
 
 
 @contextmanager

@@ -1,24 +1,39 @@
-"""Database URLs and engines: which PostgreSQL a pipeline talks to."""
+"""Database URLs and connections: which PostgreSQL a pipeline talks to, and how.
+
+A run talks to its store through a SQLAlchemy engine (:func:`engine_for`). The commands that
+only read the store (``etl-express runs``, ``status``, ``logs show``, ``quarantine list``)
+open one plain psycopg connection instead (:func:`connect`) and check the store's layout
+version with one query (:func:`store_version`), so that they answer without loading
+SQLAlchemy: this module imports it only where an engine or a SQLAlchemy URL is made.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from .._masking import mask_url as _mask_url
 from .._masking import url_problem
-from ..errors import ETLConfigError
-from ..retry import as_etl_error, note_reached
-from ..secrets import SecretLike, reveal
+from ..errors import ETLConfigError, ETLError, safe_pg_message
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.rows import DictRow
+    from sqlalchemy.engine import URL, Connection, Engine
+
+    from ..secrets import SecretLike
 
 DATABASE_URL_ENV = "ETL_EXPRESS_DATABASE_URL"
+
+#: the PostgreSQL schema of the state tables (:mod:`.schema` declares them)
+SCHEMA = "etl_express"
+#: the layout version of the state tables this library writes; :mod:`.schema` migrates a
+#: store at an older version (its ``MIGRATIONS``: a new column or index raises this number)
+SCHEMA_VERSION = 3
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -28,7 +43,7 @@ _engines_pid = os.getpid()
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***`` (safe to print or log); a URL that does
     not parse is shown as its scheme and host only (see :func:`etl_express._masking.mask_url`)."""
-    if isinstance(url, URL):
+    if not isinstance(url, str):  # a SQLAlchemy URL
         return url.render_as_string(hide_password=True)
     return _mask_url(url)
 
@@ -36,7 +51,12 @@ def mask_url(url: str | URL) -> str:
 def resolve_url(url: SecretLike | None = None) -> str:
     """The PostgreSQL URL to use: ``url``, else ``ETL_EXPRESS_DATABASE_URL``, else the
     embedded server."""
-    value = reveal(url)
+    if isinstance(url, str) or url is None:
+        value = url
+    else:  # a secret reference: the secret providers load only here
+        from ..secrets import reveal
+
+        value = reveal(url)
     if not value:
         value = os.environ.get(DATABASE_URL_ENV)
     if not value:
@@ -51,25 +71,31 @@ def sqlalchemy_url(url: str) -> URL:
 
     A URL that does not parse is refused naming its scheme and host only, never the rest
     (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+
     problem = url_problem(url)
-    shown = f"{mask_url(url)}, the rest not shown" if problem else mask_url(url)
     parsed: URL | None = None
     try:
         parsed = make_url(url) if problem is None else None
     except Exception:
         problem = "SQLAlchemy cannot parse it"
     if parsed is None:
-        raise ETLConfigError(
-            f"not a database URL ({shown}): {problem}",
-            hint="use the form postgresql://user@host:5432/database, with the password after "
-            "the user name (user:password) and its special characters percent-encoded "
-            "(@ as %40, / as %2F, : as %3A)",
-        ) from None
+        raise _not_a_url(url, problem or "")
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername == "mysql" or parsed.drivername == "mariadb":
         parsed = parsed.set(drivername="mysql+pymysql")
     return parsed
+
+
+def _not_a_url(url: str, problem: str) -> ETLConfigError:
+    shown = f"{mask_url(url)}, the rest not shown" if problem else mask_url(url)
+    return ETLConfigError(
+        f"not a database URL ({shown}): {problem}",
+        hint="use the form postgresql://user@host:5432/database, with the password after "
+        "the user name (user:password) and its special characters percent-encoded "
+        "(@ as %40, / as %2F, : as %3A)",
+    )
 
 
 def libpq_url(url: str) -> str:
@@ -80,6 +106,10 @@ def libpq_url(url: str) -> str:
 
 def engine_for(url: str, **kwargs: Any) -> Engine:
     """A shared engine per URL (per process: engines are not inherited by workers)."""
+    import sqlalchemy as sa
+
+    from ..retry import as_etl_error, note_reached
+
     global _engines_pid
     with _engines_lock:
         if _engines_pid != os.getpid():
@@ -117,12 +147,96 @@ def psycopg_connection(conn: Connection) -> psycopg.Connection[Any]:
     return raw
 
 
+#: a PostgreSQL URL as SQLAlchemy writes it: ``postgresql+psycopg://``, ``postgres://``, ...
+_PG_SCHEME = re.compile(r"(?:postgresql|postgres)(?:\+\w+)?://", re.IGNORECASE)
+
+
+def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[DictRow]:
+    """One psycopg connection to the PostgreSQL at ``url`` (any form :func:`engine_for`
+    takes) in autocommit mode, its rows as dicts; with ``read_only`` nothing it runs can
+    write.
+
+    SQLAlchemy is not loaded: a ``postgresql+driver://`` URL is handed to libpq as
+    ``postgresql://`` (a URL that does not parse is refused naming its scheme and host only,
+    as :func:`sqlalchemy_url` refuses it). A failure to connect is the driver's error."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    problem = url_problem(url)
+    if problem is not None:
+        raise _not_a_url(url, problem)
+    text = url.strip()
+    scheme = _PG_SCHEME.match(text)
+    plain = "postgresql://" + text[scheme.end() :] if scheme else libpq_url(text)
+    conn = psycopg.connect(plain, row_factory=dict_row, autocommit=True)
+    try:
+        if read_only:
+            conn.execute("SET default_transaction_read_only = on")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def store_version(conn: psycopg.Connection[DictRow], tables: Sequence[str] = ()) -> int | None:
+    """The layout version of the store in ``conn``'s database, to compare with
+    :data:`SCHEMA_VERSION`: ``None`` when it holds no store (no ``runs`` table), ``0`` for a
+    store older than the version record or without one of the state ``tables`` named (made
+    by a library older than they are)."""
+    found = conn.execute(
+        "SELECT to_regclass(%(schema)s || '.runs') IS NOT NULL AS runs, "
+        "to_regclass(%(schema)s || '.meta') IS NOT NULL AS meta, NOT EXISTS ("
+        "SELECT FROM unnest(%(tables)s::text[]) t WHERE to_regclass(%(schema)s || '.' || t) IS NULL"
+        ") AS complete",
+        {"schema": SCHEMA, "tables": list(tables)},
+    ).fetchone()
+    if found is None or not found["runs"]:
+        return None
+    if not found["meta"] or not found["complete"]:
+        return 0
+    row = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'").fetchone()
+    return int(row["value"]) if row is not None else 0
+
+
+def no_store(url: str) -> ETLConfigError:
+    """The error for a database that holds no etl-express store (the reading commands)."""
+    return ETLConfigError(
+        f"no etl-express store in {mask_url(url)} (schema {SCHEMA} has no runs table)",
+        hint="point --url / ETL_EXPRESS_DATABASE_URL at the database your pipelines' "
+        "PostgresSink writes to",
+    )
+
+
+@contextmanager
+def unreachable_as_error(url: str | URL) -> Iterator[None]:
+    """A connection failure (psycopg's, or SQLAlchemy's around it) as an :class:`ETLError`
+    naming the store (password masked)."""
+    import psycopg
+
+    try:
+        yield
+    except Exception as exc:
+        driver = exc if isinstance(exc, psycopg.Error) else getattr(exc, "orig", None)
+        if not isinstance(driver, psycopg.OperationalError):
+            raise
+        raise ETLError(
+            f"cannot read the store at {mask_url(url)}: {safe_pg_message(driver)}",
+            hint="check that the server is up and the URL (--url / ETL_EXPRESS_DATABASE_URL)",
+        ) from None
+
+
 __all__ = [
     "DATABASE_URL_ENV",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "connect",
     "engine_for",
     "libpq_url",
     "mask_url",
+    "no_store",
     "psycopg_connection",
     "resolve_url",
     "sqlalchemy_url",
+    "store_version",
+    "unreachable_as_error",
 ]

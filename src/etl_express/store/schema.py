@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection
 
-SCHEMA = "etl_express"
-SCHEMA_VERSION = 2
+# defined beside the light connection that checks a store's version without SQLAlchemy
+from .database import SCHEMA, SCHEMA_VERSION
 
 metadata = sa.MetaData(schema=SCHEMA)
 
@@ -53,6 +53,7 @@ runs = sa.Table(
     sa.Column("batches", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("error", sa.Text),
     sa.Index("ix_runs_pipeline_partition", "pipeline", "partition", "started_at"),
+    sa.Index("ix_runs_started", "started_at"),  # the newest runs of every pipeline
 )
 
 checkpoints = sa.Table(
@@ -110,6 +111,9 @@ logs = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("extra", JSONB),
     sa.Index("ix_logs_ts", "ts"),
+    # a run's lines (by its id or the first characters of it) and a pipeline's, in order
+    sa.Index("ix_logs_run", "run_id", "id", postgresql_ops={"run_id": "varchar_pattern_ops"}),
+    sa.Index("ix_logs_pipeline", "pipeline", "id"),
 )
 
 partition_plans = sa.Table(
@@ -180,9 +184,11 @@ meta = sa.Table(
 )
 
 
-#: (version reached, statements): applied in order to a store at an older version. A new
-#: table needs no entry (``create_all`` adds every missing table: ``reconcile_state`` and
-#: ``row_hash_keys`` joined this metadata that way); a new column or index does.
+#: (version reached, statements): applied in order to a store at an older version (the
+#: last one reaches ``SCHEMA_VERSION``, set in :mod:`.database` where the reading commands
+#: check it). A new table needs no entry (``create_all`` adds every missing table:
+#: ``reconcile_state`` and ``row_hash_keys`` joined this metadata that way); a new column or
+#: index does.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         2,
@@ -192,6 +198,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 f"CREATE INDEX IF NOT EXISTS ix_quality_checks_history ON {SCHEMA}.quality_checks "
                 "(pipeline, partition, name, created_at)"
             ),
+        ],
+    ),
+    (
+        3,
+        [
+            f"CREATE INDEX IF NOT EXISTS ix_runs_started ON {SCHEMA}.runs (started_at)",
+            f"CREATE INDEX IF NOT EXISTS ix_logs_run ON {SCHEMA}.logs (run_id varchar_pattern_ops, id)",
+            f"CREATE INDEX IF NOT EXISTS ix_logs_pipeline ON {SCHEMA}.logs (pipeline, id)",
         ],
     ),
 ]
