@@ -40,14 +40,16 @@ import pyarrow.compute as pc
 from ..errors import AnonymizationError, ETLConfigError
 from ..format import is_json_field
 from .columns import canonical
+from .detection_rules import shape_counts
 from .scrub_rules import KINDS
 from .textfold import fold
 
 #: what ``detect_pii=`` accepts; ``"refuse"`` is the default
 POLICIES = ("refuse", "warn", "off")
 DEFAULT_POLICY = "refuse"
-#: kinds the detector knows; ``"name"`` needs the optional NER model
-DETECTED_KINDS = (*KINDS, "name")
+#: kinds the detector knows (the last three by the column's name and the values' shape, see
+#: :mod:`.detection_rules`; the optional NER model adds Russian names in any spelling)
+DETECTED_KINDS = (*KINDS, "name", "birth_date", "address")
 #: non-empty values sampled per column (or per place inside a JSON column)
 SAMPLE_SIZE = 200
 #: share of the sampled values that must hold a kind for the column to count as holding it
@@ -111,21 +113,30 @@ def _evenly(n: int) -> np.ndarray:
 
 def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
     """Up to :data:`SAMPLE_SIZE` non-empty values, evenly spread, as text (nested values as
-    JSON text; nulls and empty strings skipped). An Arrow column is filtered and sampled by
-    Arrow kernels: only the sample becomes Python strings."""
+    JSON text, numbers and dates as they are written: ``79161234567``, ``1985-03-14``; nulls
+    and empty strings skipped). An Arrow column is filtered and sampled by Arrow kernels:
+    only the sample becomes Python values."""
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        kept = [v if isinstance(v, str) else str(v) for v in values if v is not None and v != ""]
+        kept = [_text(v) for v in values if v is not None and v != ""]
         return [kept[i] for i in _evenly(len(kept))]
     values = pc.drop_null(values)
-    if pa.types.is_nested(values.type):
-        picked = values.take(pa.array(_evenly(len(values)))).to_pylist()
-        return [json.dumps(v, ensure_ascii=False, default=str) for v in picked]
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = pc.cast(values, pa.string())
-    values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
-    return [str(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
+    return [_text(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+
+
+def _text(value: Any) -> str:
+    """A sampled value as text: a whole float as an integer (a phone stored as a double is
+    ``79161234567``, not ``7.9161234567e+10``), nested values as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 @functools.lru_cache(maxsize=8)
@@ -179,6 +190,7 @@ def _judge(
     out, at = [], 0
     for (column, path), sample in samples.items():
         counts: dict[str, int] = {}
+        chance_free: set[str] = set()  # found by name and shape: judged by their own rules
         for kinds_found in found[at : at + len(sample)]:
             for kind in kinds_found:
                 counts[kind] = counts.get(kind, 0) + 1
@@ -186,12 +198,16 @@ def _judge(
         if "name" in kinds:  # a statistical model errs on short capitalized phrases: most values
             names = _names(sample)
             counts["name"] = names if names >= NAME_SHARE * len(sample) else 0
+        unproven = [k for k in kinds if not counts.get(k)]
+        for kind, matched in shape_counts(column, path, sample, unproven).items():
+            counts[kind] = matched
+            chance_free.add(kind)
         for kind in kinds:
             matched = counts.get(kind, 0)
             if (
                 matched
                 and matched >= MIN_SHARE * len(sample)
-                and _beats_chance(kind, matched, sample)
+                and (kind in chance_free or _beats_chance(kind, matched, sample))
             ):
                 out.append(Finding(column, kind, matched, len(sample), path))
     return out
@@ -244,10 +260,10 @@ def _json_leaves(values: Iterable[str]) -> dict[str, list[str]]:
         elif isinstance(node, list):
             for child in node:
                 walk(child, f"{path}[]")
-        elif isinstance(node, (str, int)) and not isinstance(node, bool):
+        elif isinstance(node, (str, int, float)) and not isinstance(node, bool):
             leaves = out.setdefault(path or "$", [])
             if len(leaves) < SAMPLE_SIZE:
-                leaves.append(str(node))
+                leaves.append(_text(node))
 
     for text in values:
         try:
@@ -281,17 +297,22 @@ def detect_column(
     return _judge(_column_samples(values, column, json_text), _kinds(kinds))
 
 
-def is_text_field(field: pa.Field) -> bool:
-    """The columns the detector samples: text (JSON text included), dictionary-encoded text,
-    and nested Arrow values (lists, structs: judged as JSON)."""
+def is_sampled_field(field: pa.Field) -> bool:
+    """The columns the detector samples: every column whose values can be personal data
+    written some way: text (JSON included), numbers (a phone or an INN kept as a ``bigint``),
+    dates and timestamps (a birth date), nested values (judged as JSON). Not: booleans,
+    bytes, times of day, durations, nulls."""
     t = field.type
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_nested(t)
-        or is_json_field(field)
+    return not (
+        pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_time(t)
+        or pa.types.is_duration(t)
     )
 
 
@@ -314,7 +335,7 @@ def detect_batch(
     residual = residual or {}
     groups: dict[tuple[str, ...], dict[tuple[str, str | None], list[str]]] = {}
     for field in batch.schema:
-        if not is_text_field(field):
+        if not is_sampled_field(field):
             continue
         kinds = residual.get(field.name)
         if (kinds is None and field.name in skip) or (kinds is not None and not kinds):
@@ -374,7 +395,7 @@ class PIIWatch:
         judge: list[str] = []
         for field in pending:
             name = field.name
-            if not is_text_field(field) or (name in skip and name not in residual):
+            if not is_sampled_field(field) or (name in skip and name not in residual):
                 self.judged.add(name)
             elif batch.column(name).null_count < batch.num_rows:
                 judge.append(name)  # an all-null column is judged on the batch bringing values
@@ -423,5 +444,5 @@ __all__ = [
     "detect_column",
     "detect_values",
     "detection_scope",
-    "is_text_field",
+    "is_sampled_field",
 ]
