@@ -33,7 +33,8 @@ from etl_express.anonymizers.detection import detect_batch, detect_column, detec
 from etl_express.anonymizers.detection_rules import named_kinds
 from etl_express.errors import AnonymizationError
 from etl_express.sinks.postgres import PostgresSink
-from etl_express.sources.sql import SQLSource
+from etl_express.sources.sql import SQLDatabase, SQLSource
+from etl_express.sources.sql.scan import scan
 
 from ..conftest import pg_exec
 from . import idnumbers as nb
@@ -318,7 +319,7 @@ def test_each_new_kind_is_refused_before_anything_is_written(
         ("taxpayer", "inn"),
     ]:
         assert f"'{column}' looks like {kind}" in text
-    assert "not_pii=" in text
+    assert "not_pii=" in text and "Redact(['address'])" in text  # the fix suits the kind
     raw = {str(v) for row in rows for v in row[2:]} | {row[3].split()[0] for row in rows}
     assert not [v for v in raw if v in text]
     tables = pg_exec(
@@ -327,6 +328,17 @@ def test_each_new_kind_is_refused_before_anything_is_written(
         (schema,),
     )
     assert [t[0] for t in tables] == ["people"]  # not even the target table
+    # etl-express scan asks the same detector, numbers and dates included
+    (report,) = scan(SQLDatabase(pg_url, schema=schema)).tables
+    assert {c: k for c, k in report.personal.items() if c != "client"} == {
+        "passport": ["passport"],
+        "dob": ["birth", "birth_date"],  # by the column's name too
+        "born": ["birth_date"],
+        "address": ["address"],
+        "contact_no": ["phone"],
+        "msisdn": ["phone"],
+        "taxpayer": ["inn"],
+    } and "name" in report.personal["client"]
 
 
 if __name__ == "__main__":

@@ -1,26 +1,30 @@
-"""Personal data nobody tagged: sample text and JSON columns and say which look personal.
+"""Personal data nobody tagged: sample every column and say which look personal.
 
 A pipeline anonymizes what its configuration names. A column nobody named — a ``contact``
 field that holds e-mails, a REST field renamed on page 2, a JSON ``payload`` with a phone
-inside — would be loaded raw. Before the first write the pipeline samples every text and JSON
-column that no anonymizer covers and that is not declared safe (``not_pii=``), and judges the
-values with ``ScrubPII``'s rules: e-mails, phones of any country, Russian identifiers with
-their check digits (SNILS, INN, OGRN/OGRNIP, passports), bank cards with the Luhn check, and,
-with the optional NER extra (``pip install "etl-express[ner]"``), person names. What it does
-with a finding is the pipeline's ``detect_pii=`` policy: ``"refuse"`` (the default) stops
-the run before anything is written, ``"warn"`` logs the finding and goes on, ``"off"`` does
-not sample. A finding names the column, the kind and how many sampled values matched; never
-a value.
+inside, a ``bigint`` of phone numbers, a ``date`` of births — would be loaded raw. Before the
+first write the pipeline samples every column that no anonymizer covers and that is not
+declared safe (``not_pii=``), whatever its type (numbers and dates judged as they are
+written), and judges the values two ways: by ``ScrubPII``'s rules, for values that prove
+themselves (e-mails, phones with their country code, Russian identifiers with their check
+digits, bank cards with the Luhn check, passports next to a context word), and by the
+column's name weighed with the values' shape (:mod:`.detection_rules`: passports without
+context, birth dates, postal addresses, person names, phones without a country code). With
+the optional NER extra (``pip install "etl-express[ner]"``) the model finds Russian names
+too. What it does with a finding is the pipeline's ``detect_pii=`` policy: ``"refuse"``
+(the default) stops the run before anything is written, ``"warn"`` logs the finding and goes
+on, ``"off"`` does not sample. A finding names the column, the kind and how many sampled
+values matched; never a value.
 
 When is a column personal? Values are sampled (:data:`SAMPLE_SIZE` of the non-empty ones,
-evenly spread over the batch) and a kind is found when at least :data:`MIN_SHARE` of them hold
-it. A number with check digits is judged against chance: one random 10-digit number in ten
-passes the INN check, so an order-number column is not an INN column; a kind with check
-digits is found only when at least half the numbers of its length pass (a real INN column:
-all of them).
+evenly spread over the batch) and a kind that proves itself is found when at least
+:data:`MIN_SHARE` of them hold it. A number with check digits is judged against chance: one
+random 10-digit number in ten passes the INN check, so an order-number column is not an INN
+column; a kind with check digits is found only when at least half the numbers of its length
+pass (a real INN column: all of them). A kind found by name and shape needs most values.
 
-Two ways in: :func:`detect_values` (one column's values in, findings out: what ``etl-express
-scan`` calls) and :func:`detect_batch` (every text and JSON column of a batch);
+Two ways in: :func:`detect_values` (one column's values in, findings out) and
+:func:`detect_batch` (every column of a batch; what ``etl-express scan`` calls);
 :class:`PIIWatch` applies a pipeline's policy batch after batch.
 """
 
@@ -157,7 +161,7 @@ def detect_values(
 
     ``values``: an Arrow array or any iterable (nulls and empty strings are skipped; other
     scalars are judged as text). ``kinds``: what to look for (default: all of
-    :data:`DETECTED_KINDS`; ``"name"`` only where the NER extra is installed). Example::
+    :data:`DETECTED_KINDS`). ``column``: its name, evidence too (:mod:`.detection_rules`). Example::
 
         detect_values(["a@b.ru", "c@d.ru"], "contact")
         # [Finding(column='contact', kind='email', matched=2, sampled=2)]
@@ -326,7 +330,7 @@ def detect_batch(
     skip: Collection[str] = (),
     residual: Mapping[str, Collection[str]] | None = None,
 ) -> list[Finding]:
-    """Findings for every text and JSON column of ``batch`` not in ``skip``.
+    """Findings for every sampled column of ``batch`` (:func:`is_sampled_field`) not in ``skip``.
 
     ``residual``: columns a free-text anonymizer (``ScrubPII``) already scrubs, with the kinds
     to look for there still (the ones it was not asked to find); such a column is judged for
@@ -369,7 +373,7 @@ def detection_scope(pipeline: Any) -> tuple[set[str], dict[str, set[str]]]:
 
 
 class PIIWatch:
-    """A pipeline's ``detect_pii`` policy over its batches: each text or JSON column is judged
+    """A pipeline's ``detect_pii`` policy over its batches: each sampled column is judged
     once, on the first batch that holds a value in it (so a column that appears mid-run, or
     that was empty so far, is judged before the batch that brings its values is written).
     The batch loop calls :meth:`check` before anything of the batch is written."""
@@ -417,15 +421,24 @@ class PIIWatch:
                 self.log.warning("untagged column {} (detect_pii='warn': loaded as it is)", f)
             return
         first = columns[0]
+        kind = next(f.kind for f in findings if f.column == first)
+        example = _ANONYMIZER_OF.get(kind, "Pseudonymize([{0!r}], key=etl.secret('ANON_KEY'))")
         raise AnonymizationError(
             f"untagged column(s) {columns} look like personal data: {described}; the batch "
             "was not written",
             where={k: v for k, v in where.items() if k != "after position"},
-            hint=f"tag and anonymize it (pii=[{first!r}] and e.g. Pseudonymize([{first!r}], "
-            f"key=etl.secret('ANON_KEY')), or ScrubPII([{first!r}]) for free text), or declare "
+            hint=f"tag and anonymize it (pii=[{first!r}] and e.g. {example.format(first)}, "
+            f"or ScrubPII([{first!r}]) for free text), or declare "
             f"it safe in code: not_pii={{{first!r}: 'why it is not personal data'}} "
             "(detect_pii='warn' loads it and logs the finding)",
         )
+
+
+# the anonymizer a fix suggests for a kind (default: Pseudonymize, which keeps joins working)
+_ANONYMIZER_OF = {
+    "birth_date": "Generalize([{0!r}], to='year')",
+    "address": "Redact([{0!r}])",
+}
 
 
 __all__ = [
