@@ -123,12 +123,27 @@ def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
         kept = [_text(v) for v in values if v is not None and v != ""]
         return [kept[i] for i in _evenly(len(kept))]
+    if len(values) > _PRESAMPLE * SAMPLE_SIZE:  # a big column: filter a spread of it, not all
+        spread = np.linspace(0, len(values) - 1, _PRESAMPLE * SAMPLE_SIZE).astype(int)
+        picked = _non_empty(values.take(pa.array(spread)))
+        if len(picked) >= SAMPLE_SIZE:
+            values = picked
+    values = _non_empty(values)
+    return [_text(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+
+
+#: a big column's values are first picked evenly, this many per sampled value, then filtered
+_PRESAMPLE = 4
+
+
+def _non_empty(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``values`` without nulls and empty strings (dictionary-encoded text decoded)."""
     values = pc.drop_null(values)
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
         values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
-    return [_text(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+    return values
 
 
 def _text(value: Any) -> str:

@@ -46,8 +46,8 @@ PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "PL", "UA", "KZ", "BY
 # -- the column's name ------------------------------------------------------------------
 
 _NAMES: dict[str, str] = {
-    "phone": r"phones?|contact_(?:no|num|number)|tel|telephone|mobile|mob|cell|cellphone|msisdn|fax|whatsapp|телефон\w*"
-    r"|тел|мобильный|сотовый",
+    "phone": r"phones?|contact_(?:no|num|number)|tel|telephone|mobile|mob|cell|cellphone"
+    r"|msisdn|fax|whatsapp|телефон\w*|тел|мобильный|сотовый",
     "passport": r"passport\w*|pasport\w*|паспорт\w*",
     "birth_date": r"\w*birth\w*|dob|born|bday|bdate|b_date|\w*рожд\w*|д_р|др"
     r"|geburt\w*|nacimiento|naissance",
@@ -60,7 +60,7 @@ _NAMES: dict[str, str] = {
 # a person's name is what the column holds when its *last* words say so (``client_name``,
 # ``client``), not when a person is only mentioned (``client_passport_no``)
 _NAME_RES = {
-    kind: re.compile(rf"(?:^|_)(?:{words})({'$' if kind == 'name' else '(?:_|$)'})", re.IGNORECASE)
+    kind: re.compile(rf"(?:^|_)(?:{words})" + ("$" if kind == "name" else "(?:_|$)"), re.IGNORECASE)
     for kind, words in _NAMES.items()
 }
 # a last word that says the column holds something about the data, not the data
