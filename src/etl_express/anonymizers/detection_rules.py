@@ -259,18 +259,22 @@ def shape_counts(
     for rule in RULES:
         if rule.kind not in kinds:
             continue
+        if rule.kind == "name" and "name" in named and _bare_name(column, path):
+            # a product has a name too: a bare "name" counts when most values are a common
+            # given name or surname (``Anna``); else the column is judged as if unnamed
+            evident = sum(person_evident(v, alone=False) for v in sample)
+            if evident >= SHAPE_SHARE * len(sample):
+                out["name"] = evident
+                continue
+            named = named - {"name"}
         if rule.kind in named:
             shaped = [v for v in sample if rule.weak(v)]
-            if rule.kind == "name" and "name" in _only_generic(column, path):
-                shaped = [v for v in shaped if person_evident(v, alone=False)]
-                share = EVIDENT_NAME_SHARE
-            else:
-                share = SHAPE_SHARE
+            share = SHAPE_SHARE
         elif rule.strong is not None:
-            shaped = [v for v in sample if rule.strong(v)]
-            share = rule.strong_share
             if rule.kind == "name" and sum(map(_full_name, sample)) < FULL_NAME_SHARE * len(sample):
                 continue  # names among other words: free text, judged by NER where installed
+            shaped = [v for v in sample if rule.strong(v)]
+            share = rule.strong_share
         else:
             continue
         matched = rule.confirm(shaped) if rule.confirm and shaped else len(shaped)
@@ -283,13 +287,10 @@ def _full_name(value: str) -> bool:
     return person_shaped(value, words=(2, 3))
 
 
-def _only_generic(column: str, path: str | None) -> frozenset[str]:
-    """``{"name"}`` when the only word naming a person is a bare ``name`` (a product has a
-    name too: then the values must hold common given names or surnames)."""
+def _bare_name(column: str, path: str | None) -> bool:
+    """Whether the column (or the JSON key) is called just ``name``."""
     words = (path or "").replace("[]", "").split(".")[-1] or column
-    return (
-        frozenset({"name"}) if re.fullmatch(r"(?i)name|names|наименование", words) else frozenset()
-    )
+    return bool(re.fullmatch(r"(?i)names?", words))
 
 
 __all__ = [
