@@ -45,7 +45,13 @@ def test_nested_values_are_stored_as_jsonb_and_read_back_as_lists_and_dicts(
     pg_url: str, schema: str, pipeline_name: str
 ) -> None:
     target = f"{schema}.records"
-    result = etl.Pipeline(pipeline_name, Records(), sink=PostgresSink(target), progress=False).run()
+    result = etl.Pipeline(
+        pipeline_name,
+        Records(),
+        sink=PostgresSink(target),
+        progress=False,
+        not_pii={"address": "the made-up address of a JSON round trip"},
+    ).run()
     assert result.rows_written == 3
     types = dict(
         pg_exec(

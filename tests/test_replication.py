@@ -55,6 +55,7 @@ def rows(url: str, sql: str) -> list[tuple]:
 
 def replication(url: str, schema: str, target: str, **options) -> etl.Replication:
     options.setdefault("primary_key", {"ev*": "event_id"})
+    options.setdefault("not_pii", {"customers.name": "the fixture's made-up first names"})
     return etl.Replication(
         "crm_" + target,
         SQLDatabase(url, schema=schema, exclude=["audit_*"], batch_size=7),

@@ -1,26 +1,30 @@
-"""Personal data nobody tagged: sample text and JSON columns and say which look personal.
+"""Personal data nobody tagged: sample every column and say which look personal.
 
 A pipeline anonymizes what its configuration names. A column nobody named — a ``contact``
 field that holds e-mails, a REST field renamed on page 2, a JSON ``payload`` with a phone
-inside — would be loaded raw. Before the first write the pipeline samples every text and JSON
-column that no anonymizer covers and that is not declared safe (``not_pii=``), and judges the
-values with ``ScrubPII``'s rules: e-mails, phones of any country, Russian identifiers with
-their check digits (SNILS, INN, OGRN/OGRNIP, passports), bank cards with the Luhn check, and,
-with the optional NER extra (``pip install "etl-express[ner]"``), person names. What it does
-with a finding is the pipeline's ``detect_pii=`` policy: ``"refuse"`` (the default) stops
-the run before anything is written, ``"warn"`` logs the finding and goes on, ``"off"`` does
-not sample. A finding names the column, the kind and how many sampled values matched; never
-a value.
+inside, a ``bigint`` of phone numbers, a ``date`` of births — would be loaded raw. Before the
+first write the pipeline samples every column that no anonymizer covers and that is not
+declared safe (``not_pii=``), whatever its type (numbers and dates judged as they are
+written), and judges the values two ways: by ``ScrubPII``'s rules, for values that prove
+themselves (e-mails, phones with their country code, Russian identifiers with their check
+digits, bank cards with the Luhn check, passports next to a context word), and by the
+column's name weighed with the values' shape (:mod:`.detection_rules`: passports without
+context, birth dates, postal addresses, person names, phones without a country code). With
+the optional NER extra (``pip install "etl-express[ner]"``) the model finds Russian names
+too. What it does with a finding is the pipeline's ``detect_pii=`` policy: ``"refuse"``
+(the default) stops the run before anything is written, ``"warn"`` logs the finding and goes
+on, ``"off"`` does not sample. A finding names the column, the kind and how many sampled
+values matched; never a value.
 
 When is a column personal? Values are sampled (:data:`SAMPLE_SIZE` of the non-empty ones,
-evenly spread over the batch) and a kind is found when at least :data:`MIN_SHARE` of them hold
-it. A number with check digits is judged against chance: one random 10-digit number in ten
-passes the INN check, so an order-number column is not an INN column; a kind with check
-digits is found only when at least half the numbers of its length pass (a real INN column:
-all of them).
+evenly spread over the batch) and a kind that proves itself is found when at least
+:data:`MIN_SHARE` of them hold it. A number with check digits is judged against chance: one
+random 10-digit number in ten passes the INN check, so an order-number column is not an INN
+column; a kind with check digits is found only when at least half the numbers of its length
+pass (a real INN column: all of them). A kind found by name and shape needs most values.
 
-Two ways in: :func:`detect_values` (one column's values in, findings out: what ``etl-express
-scan`` calls) and :func:`detect_batch` (every text and JSON column of a batch);
+Two ways in: :func:`detect_values` (one column's values in, findings out) and
+:func:`detect_batch` (every column of a batch; what ``etl-express scan`` calls);
 :class:`PIIWatch` applies a pipeline's policy batch after batch.
 """
 
@@ -40,14 +44,16 @@ import pyarrow.compute as pc
 from ..errors import AnonymizationError, ETLConfigError
 from ..format import is_json_field
 from .columns import canonical
+from .detection_rules import shape_counts
 from .scrub_rules import KINDS
 from .textfold import fold
 
 #: what ``detect_pii=`` accepts; ``"refuse"`` is the default
 POLICIES = ("refuse", "warn", "off")
 DEFAULT_POLICY = "refuse"
-#: kinds the detector knows; ``"name"`` needs the optional NER model
-DETECTED_KINDS = (*KINDS, "name")
+#: kinds the detector knows (the last three by the column's name and the values' shape, see
+#: :mod:`.detection_rules`; the optional NER model adds Russian names in any spelling)
+DETECTED_KINDS = (*KINDS, "name", "birth_date", "address")
 #: non-empty values sampled per column (or per place inside a JSON column)
 SAMPLE_SIZE = 200
 #: share of the sampled values that must hold a kind for the column to count as holding it
@@ -111,21 +117,45 @@ def _evenly(n: int) -> np.ndarray:
 
 def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
     """Up to :data:`SAMPLE_SIZE` non-empty values, evenly spread, as text (nested values as
-    JSON text; nulls and empty strings skipped). An Arrow column is filtered and sampled by
-    Arrow kernels: only the sample becomes Python strings."""
+    JSON text, numbers and dates as they are written: ``79161234567``, ``1985-03-14``; nulls
+    and empty strings skipped). An Arrow column is filtered and sampled by Arrow kernels:
+    only the sample becomes Python values."""
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        kept = [v if isinstance(v, str) else str(v) for v in values if v is not None and v != ""]
+        kept = [_text(v) for v in values if v is not None and v != ""]
         return [kept[i] for i in _evenly(len(kept))]
+    if len(values) > _PRESAMPLE * SAMPLE_SIZE:  # a big column: filter a spread of it, not all
+        spread = np.linspace(0, len(values) - 1, _PRESAMPLE * SAMPLE_SIZE).astype(int)
+        picked = _non_empty(values.take(pa.array(spread)))
+        if len(picked) >= SAMPLE_SIZE:
+            values = picked
+    values = _non_empty(values)
+    return [_text(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+
+
+#: a big column's values are first picked evenly, this many per sampled value, then filtered
+_PRESAMPLE = 4
+
+
+def _non_empty(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``values`` without nulls and empty strings (dictionary-encoded text decoded)."""
     values = pc.drop_null(values)
-    if pa.types.is_nested(values.type):
-        picked = values.take(pa.array(_evenly(len(values)))).to_pylist()
-        return [json.dumps(v, ensure_ascii=False, default=str) for v in picked]
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        values = pc.cast(values, pa.string())
-    values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
-    return [str(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
+    return values
+
+
+def _text(value: Any) -> str:
+    """A sampled value as text: a whole float as an integer (a phone stored as a double is
+    ``79161234567``, not ``7.9161234567e+10``), nested values as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 @functools.lru_cache(maxsize=8)
@@ -146,7 +176,7 @@ def detect_values(
 
     ``values``: an Arrow array or any iterable (nulls and empty strings are skipped; other
     scalars are judged as text). ``kinds``: what to look for (default: all of
-    :data:`DETECTED_KINDS`; ``"name"`` only where the NER extra is installed). Example::
+    :data:`DETECTED_KINDS`). ``column``: its name, evidence too (:mod:`.detection_rules`). Example::
 
         detect_values(["a@b.ru", "c@d.ru"], "contact")
         # [Finding(column='contact', kind='email', matched=2, sampled=2)]
@@ -179,6 +209,7 @@ def _judge(
     out, at = [], 0
     for (column, path), sample in samples.items():
         counts: dict[str, int] = {}
+        chance_free: set[str] = set()  # found by name and shape: judged by their own rules
         for kinds_found in found[at : at + len(sample)]:
             for kind in kinds_found:
                 counts[kind] = counts.get(kind, 0) + 1
@@ -186,12 +217,16 @@ def _judge(
         if "name" in kinds:  # a statistical model errs on short capitalized phrases: most values
             names = _names(sample)
             counts["name"] = names if names >= NAME_SHARE * len(sample) else 0
+        unproven = [k for k in kinds if not counts.get(k)]
+        for kind, matched in shape_counts(column, path, sample, unproven).items():
+            counts[kind] = matched
+            chance_free.add(kind)
         for kind in kinds:
             matched = counts.get(kind, 0)
             if (
                 matched
                 and matched >= MIN_SHARE * len(sample)
-                and _beats_chance(kind, matched, sample)
+                and (kind in chance_free or _beats_chance(kind, matched, sample))
             ):
                 out.append(Finding(column, kind, matched, len(sample), path))
     return out
@@ -244,10 +279,10 @@ def _json_leaves(values: Iterable[str]) -> dict[str, list[str]]:
         elif isinstance(node, list):
             for child in node:
                 walk(child, f"{path}[]")
-        elif isinstance(node, (str, int)) and not isinstance(node, bool):
+        elif isinstance(node, (str, int, float)) and not isinstance(node, bool):
             leaves = out.setdefault(path or "$", [])
             if len(leaves) < SAMPLE_SIZE:
-                leaves.append(str(node))
+                leaves.append(_text(node))
 
     for text in values:
         try:
@@ -281,17 +316,22 @@ def detect_column(
     return _judge(_column_samples(values, column, json_text), _kinds(kinds))
 
 
-def is_text_field(field: pa.Field) -> bool:
-    """The columns the detector samples: text (JSON text included), dictionary-encoded text,
-    and nested Arrow values (lists, structs: judged as JSON)."""
+def is_sampled_field(field: pa.Field) -> bool:
+    """The columns the detector samples: every column whose values can be personal data
+    written some way: text (JSON included), numbers (a phone or an INN kept as a ``bigint``),
+    dates and timestamps (a birth date), nested values (judged as JSON). Not: booleans,
+    bytes, times of day, durations, nulls."""
     t = field.type
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return (
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_nested(t)
-        or is_json_field(field)
+    return not (
+        pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or pa.types.is_time(t)
+        or pa.types.is_duration(t)
     )
 
 
@@ -305,7 +345,7 @@ def detect_batch(
     skip: Collection[str] = (),
     residual: Mapping[str, Collection[str]] | None = None,
 ) -> list[Finding]:
-    """Findings for every text and JSON column of ``batch`` not in ``skip``.
+    """Findings for every sampled column of ``batch`` (:func:`is_sampled_field`) not in ``skip``.
 
     ``residual``: columns a free-text anonymizer (``ScrubPII``) already scrubs, with the kinds
     to look for there still (the ones it was not asked to find); such a column is judged for
@@ -314,7 +354,7 @@ def detect_batch(
     residual = residual or {}
     groups: dict[tuple[str, ...], dict[tuple[str, str | None], list[str]]] = {}
     for field in batch.schema:
-        if not is_text_field(field):
+        if not is_sampled_field(field):
             continue
         kinds = residual.get(field.name)
         if (kinds is None and field.name in skip) or (kinds is not None and not kinds):
@@ -348,7 +388,7 @@ def detection_scope(pipeline: Any) -> tuple[set[str], dict[str, set[str]]]:
 
 
 class PIIWatch:
-    """A pipeline's ``detect_pii`` policy over its batches: each text or JSON column is judged
+    """A pipeline's ``detect_pii`` policy over its batches: each sampled column is judged
     once, on the first batch that holds a value in it (so a column that appears mid-run, or
     that was empty so far, is judged before the batch that brings its values is written).
     The batch loop calls :meth:`check` before anything of the batch is written."""
@@ -374,7 +414,7 @@ class PIIWatch:
         judge: list[str] = []
         for field in pending:
             name = field.name
-            if not is_text_field(field) or (name in skip and name not in residual):
+            if not is_sampled_field(field) or (name in skip and name not in residual):
                 self.judged.add(name)
             elif batch.column(name).null_count < batch.num_rows:
                 judge.append(name)  # an all-null column is judged on the batch bringing values
@@ -396,15 +436,24 @@ class PIIWatch:
                 self.log.warning("untagged column {} (detect_pii='warn': loaded as it is)", f)
             return
         first = columns[0]
+        kind = next(f.kind for f in findings if f.column == first)
+        example = _ANONYMIZER_OF.get(kind, "Pseudonymize([{0!r}], key=etl.secret('ANON_KEY'))")
         raise AnonymizationError(
             f"untagged column(s) {columns} look like personal data: {described}; the batch "
             "was not written",
             where={k: v for k, v in where.items() if k != "after position"},
-            hint=f"tag and anonymize it (pii=[{first!r}] and e.g. Pseudonymize([{first!r}], "
-            f"key=etl.secret('ANON_KEY')), or ScrubPII([{first!r}]) for free text), or declare "
+            hint=f"tag and anonymize it (pii=[{first!r}] and e.g. {example.format(first)}, "
+            f"or ScrubPII([{first!r}]) for free text), or declare "
             f"it safe in code: not_pii={{{first!r}: 'why it is not personal data'}} "
             "(detect_pii='warn' loads it and logs the finding)",
         )
+
+
+# the anonymizer a fix suggests for a kind (default: Pseudonymize, which keeps joins working)
+_ANONYMIZER_OF = {
+    "birth_date": "Generalize([{0!r}], to='year')",
+    "address": "Redact([{0!r}])",
+}
 
 
 __all__ = [
@@ -423,5 +472,5 @@ __all__ = [
     "detect_column",
     "detect_values",
     "detection_scope",
-    "is_text_field",
+    "is_sampled_field",
 ]

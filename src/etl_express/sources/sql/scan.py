@@ -188,7 +188,14 @@ def _cursors(info: TableInfo, dialect: str) -> list[str]:
 def _personal(engine: sa.Engine, info: TableInfo, sample_rows: int) -> dict[str, list[str]]:
     """Columns that look personal: by their sampled values (the detector) or by their names."""
     found: dict[str, set[str]] = {}
-    text = [c.name for c in info.columns if arrow_type(c.type, engine.dialect.name) == pa.string()]
+    from ...anonymizers.detection import is_sampled_field
+
+    dialect = engine.dialect.name
+    text = [
+        c.name
+        for c in info.columns
+        if is_sampled_field(pa.field(c.name, arrow_type(c.type, dialect)))
+    ]
     for c in info.columns:
         if c.name in info.primary_key or _NOT_PERSONAL.search(c.name):
             continue
