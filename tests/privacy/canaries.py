@@ -124,7 +124,14 @@ def files_text(folder: Path) -> str:
 
 
 def leaked(haystack: str, planted: set[str]) -> list[str]:
-    return sorted(c for c in planted if c and c in haystack)
+    """The canaries found, each with the line it stands in (for the failure message)."""
+    out = []
+    for c in sorted(c for c in planted if c and c in haystack):
+        at = haystack.index(c)
+        start = haystack.rfind("\n", 0, at) + 1
+        end = haystack.find("\n", at)
+        out.append(f"{c!r} in: {haystack[start : end if end >= 0 else None][:400]}")
+    return out
 
 
 def as_text(value: Any) -> str:

@@ -304,9 +304,8 @@ class PartitionRunner:
         if leak is None:
             return
         raise ETLConfigError(
-            f"{self.pipeline.source.name}'s position after this batch holds "
-            + (leak if leak.startswith("an ") else f"a value of the personal column {leak!r}")
-            + ": it would be written to checkpoints, run records and logs; nothing was written",
+            f"{self.pipeline.source.name}'s position after this batch holds {leak}"
+            ": it would be written to checkpoints, run records and logs; nothing was written",
             where={k: v for k, v in where.items() if k != "after position"},
             hint="read by a non-personal surrogate key (a sequence, UUID or row-version column; "
             "for a REST API an offset or page paginator, or a cursor on such a field)",

@@ -1,0 +1,110 @@
+"""Personal data in positions: checkpoints, paginator tokens, partition bounds.
+
+A position is written in clear to the state tables, run records, logs, export manifests and
+Airflow XComs, so it must never hold personal data. The plan refuses a key, cursor or
+partition column that is personal (:mod:`etl_express.anonymizers.guard`); what only the data
+tells — a REST API whose next-page token is the last record's e-mail or phone, partition
+bounds computed over a column nobody tagged — is judged here, value by value, before the
+position is committed or the partition plan is stored. A number is a key or an offset and
+is judged by its column, never by its digits; a text is judged by the detector's rules
+(e-mails, phones of any country, Russian identifiers and cards with their check digits).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: the personal-data kinds (``"email"``, ``"phone"``, ...) each of several texts holds, by
+#: value alone (the detector's rules with their check digits, no sampling statistics)
+ValueJudge = Callable[[Sequence[str]], list[set[str]]]
+
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+
+_KIND_WORDS = {
+    "email": "an e-mail address",
+    "phone": "a phone number",
+    "passport": "a passport number",
+    "snils": "a SNILS",
+    "inn": "an INN",
+    "ogrn": "an OGRN",
+    "card": "a bank card number",
+    "name": "a person's name",
+    "address": "an address",
+}
+
+
+def _leaves(value: Any, numbers: bool) -> list[str]:
+    if isinstance(value, Mapping):
+        return [leaf for v in value.values() for leaf in _leaves(v, numbers)]
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _leaves(v, numbers)]
+    if value is None or isinstance(value, bool):
+        return []
+    if not numbers and isinstance(value, (int, float)):
+        return []
+    return [str(value)]
+
+
+def position_values(value: Any) -> list[str]:
+    """The texts inside a position or a partition spec, nested values included."""
+    return [v for v in _leaves(value, numbers=False) if v]
+
+
+def value_of_columns(position: Any, batch: pa.RecordBatch, columns: Sequence[str]) -> str | None:
+    """The first of ``columns`` one of whose values in ``batch`` the position holds (numbers
+    included: a key copied from a personal column is that column's value)."""
+    leaves = [v for v in _leaves(position, numbers=True) if v]
+    if not leaves:
+        return None
+    wanted = pa.array(leaves, pa.string())
+    for name in columns:
+        i = batch.schema.get_field_index(name)
+        if i < 0:
+            continue
+        column = batch.column(i)
+        try:
+            text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+        except pa.ArrowException:
+            continue
+        if pc.any(pc.is_in(text, value_set=wanted)).as_py():
+            return name
+    return None
+
+
+def personal_kinds(values: Sequence[str], judge: ValueJudge | None) -> list[str]:
+    """The personal-data kinds any of ``values`` holds, value by value (one is enough);
+    without a judge, e-mail addresses only."""
+    texts = [v for v in values if v]
+    if not texts:
+        return []
+    if judge is None:
+        return ["email"] if any(_EMAIL.fullmatch(v) for v in texts) else []
+    found: set[str] = set()
+    for kinds in judge(texts):
+        found |= kinds
+    return sorted(found)
+
+
+def kind_words(kind: str) -> str:
+    """A personal-data kind as words for a message (``"phone"`` -> ``"a phone number"``)."""
+    return _KIND_WORDS.get(kind, kind)
+
+
+def looks_like(kinds: Sequence[str]) -> str:
+    """``"a value that looks like a phone number"``: what a message says instead of it."""
+    return "a value that looks like " + " and ".join(kind_words(k) for k in kinds)
+
+
+__all__ = [
+    "ValueJudge",
+    "kind_words",
+    "looks_like",
+    "personal_kinds",
+    "position_values",
+    "value_of_columns",
+]
