@@ -337,16 +337,8 @@ class PrivacyPlan:
 
     def _origin(self, stage: int, name: str) -> str:
         """``'phone' (tagged pii=)``: a personal column and where its personal data started."""
-        s, current = stage, name
-        while s > 0:
-            mark = self.personal.get((s, current))
-            if mark is not None and not mark.why.startswith(("comes from", "flows into")):
-                return f"{current!r} ({mark.why})"
-            parents = [p for p in self.flow.stages[s][current].parents if (s - 1, p) in self.personal]
-            if not parents:
-                break
-            s, current = s - 1, parents[0]
-        return f"{current!r}"
+        chain, _ = self.chain(stage, name)
+        return chain.split(" -> ")[0]
 
     def protect_record(self, record: Mapping[str, Any], stage: int = 0) -> dict[str, Any]:
         """The form of a record rejected at ``stage`` (0: by the source or the conversion;

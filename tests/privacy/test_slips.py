@@ -289,6 +289,43 @@ CASES: dict[str, Case] = {
         ),
         refused=("'mobile'", "phone", "not_pii="),
     ),
+    "rest-new-column-page-2-one-record": Case(
+        lambda w, n: w.pipeline(
+            n,
+            RESTSource(
+                w.server,
+                "renamed-one",
+                records_path="items",
+                paginator=PageNumberPaginator(),
+                primary_key="id",
+                pii=["email", "phone"],
+            ),
+            anonymizers=[Pseudonymize(["email", "phone"], key=w.key)],
+        ),
+        refused=("'mobile'", "phone", "not_pii="),
+    ),
+    "rest-partition-by-email": Case(
+        lambda w, n: w.pipeline(
+            n,
+            RESTSource(
+                w.server,
+                "users/{user}",
+                records_path="items",
+                primary_key="id",
+                partitions=[{"user": p["email"]} for p in w.people[:2]],
+            ),
+        ),
+        refused=("partition spec", "e-mail address", "surrogate"),
+        run=lambda p: p.run(workers=2),
+    ),
+    "derive-reading-the-whole-batch": Case(
+        lambda w, n: w.pipeline(
+            n,
+            transformers=[Derive("row_text", _whole)],
+            anonymizers=w.anonymizers(),
+        ),
+        refused=("'row_text'", "Derive('row_text')", "Pseudonymize("),
+    ),
     # error texts quoting a value in the middle
     "pg-error-out-of-range": Case(
         lambda w, n: w.pipeline(
@@ -316,6 +353,11 @@ CASES: dict[str, Case] = {
 }
 
 
+def _whole(b: Any) -> Any:
+    """Reads the batch as a whole: its lineage cannot be traced (every input column)."""
+    return pa.array([str(r) for r in b.to_pylist()], pa.string())
+
+
 def _contact_renamed(b: Any) -> Any:
     return pc.binary_join_element_wise(b["name"], b["phone"], " ")
 
@@ -332,7 +374,8 @@ def _api(people: list[dict[str, Any]]) -> Callable[[HTTPRequest], HTTPResponse]:
         page_no = int(request.query.get("page", 1))  # page 2 renames 'phone' to 'mobile'
         if page_no > 2:
             return HTTPResponse(200, {"items": []})
-        chunk = people[(page_no - 1) * 3 : page_no * 3]
+        size = 1 if request.path.endswith("/renamed-one") and page_no == 2 else 3
+        chunk = people[(page_no - 1) * 3 : (page_no - 1) * 3 + size]
         phone = "phone" if page_no == 1 else "mobile"
         items = [{"id": p["id"], "email": p["email"], phone: p["phone"]} for p in chunk]
         return HTTPResponse(200, {"items": items})
@@ -359,15 +402,17 @@ def world(own_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wor
         "phone text, passport text, snils text, birth_date date, born text, city text, "
         "amount bigint, notes text)",
     )
+    columns = ("id", "full_name", "email", "phone", "passport", "snils", "birth_date", "born")
     for p in people:
-        born = "infinity" if p["id"] == INFINITE else p["birth_date"]
+        row = {**p, "birth_date": "infinity" if p["id"] == INFINITE else p["birth_date"]}
         pg_exec(
             own_db,
             f"INSERT INTO {SOURCE}.people VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-            [p["id"], p["full_name"], p["email"], p["phone"], p["passport"], p["snils"], born]
-            + [p["born"], p["city"], p["amount"], p["notes"]],
+            [*(row[c] for c in columns), p["city"], p["amount"], p["notes"]],
         )
-    pg_exec(own_db, f"CREATE VIEW {SOURCE}.logins AS SELECT id, email AS login FROM {SOURCE}.people")
+    pg_exec(
+        own_db, f"CREATE VIEW {SOURCE}.logins AS SELECT id, email AS login FROM {SOURCE}.people"
+    )
     try:
         with LocalHTTPServer(_api(people)) as server:
             w.server = server.url
@@ -437,8 +482,8 @@ def test_each_slip_anonymizes_or_is_refused_before_any_write(world: World, case:
         "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
         [out.name],
     )
-    if case == "rest-new-column-page-2":  # page 1 is written; page 2 brought 'mobile'
-        assert target and ("mobile",) not in target, target
+    if case.startswith("rest-new-column"):  # page 1 may be written; page 2 brought 'mobile'
+        assert ("mobile",) not in target, target
     else:
         assert target == [], case
 
@@ -470,7 +515,7 @@ def test_a_record_rejected_at_each_point_is_stored_anonymized(world: World, poin
     person_ = world.people[record_id - 1]
     token_field = "email" if point == "source" else "mail"
     assert str(record[token_field]).startswith("email:"), record
-    assert "passport" not in record or point == "source" and record["passport"] is None
+    assert "passport" not in record or (point == "source" and record["passport"] is None)
     assert not leaked(as_text(record) + reason, planted([person_])), record
 
 

@@ -24,7 +24,7 @@ import pyarrow as pa
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
-from ..anonymizers.guard import check_plan, check_step_columns, plan_for
+from ..anonymizers.guard import check_new_columns, check_plan, check_step_columns, plan_for
 from ..errors import (
     AnonymizationError,
     ETLConfigError,
@@ -234,7 +234,12 @@ class PartitionRunner:
         n_in = raw.num_rows + len(source_rejected)
         converted = batch.num_rows
         if self.plan is None or batch.schema.names != self.plan.source_columns:
+            before = self.plan
             self.plan = self._planned(batch.schema, None, where)
+            if before is not None:  # a column that appears mid-run: each value judged
+                check_new_columns(
+                    pipeline, self.plan, batch, before.source_columns, where, self.log
+                )
         read = batch
         observed: list[pa.Schema] = []
         batch, refused = self._transform(batch, where, observed)
