@@ -329,7 +329,7 @@ def check_new_columns(
             continue
         values = pc.drop_null(batch.column(f.name))
         if pa.types.is_nested(f.type):
-            texts = [to_json_text(v) for v in values.to_pylist()[:SAMPLE_SIZE]]
+            texts = [to_json_text(v) or "" for v in values.to_pylist()[:SAMPLE_SIZE]]
         else:
             texts = [str(v) for v in pc.cast(values, pa.string()).to_pylist()[:SAMPLE_SIZE]]
         kinds = personal_kinds(texts, judge_values)
