@@ -338,7 +338,7 @@ class PrivacyPlan:
     def _origin(self, stage: int, name: str) -> str:
         """``'phone' (tagged pii=)``: a personal column and where its personal data started."""
         chain, _ = self.chain(stage, name)
-        return chain.split(" -> ")[0]
+        return chain.split(" -> ")[0].removesuffix(" as read")
 
     def protect_record(self, record: Mapping[str, Any], stage: int = 0) -> dict[str, Any]:
         """The form of a record rejected at ``stage`` (0: by the source or the conversion;
