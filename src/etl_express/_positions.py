@@ -7,14 +7,18 @@ tells — a REST API whose next-page token is the last record's e-mail or phone,
 bounds computed over a column nobody tagged — is judged here, value by value, before the
 position is committed or the partition plan is stored. A number is a key or an offset and
 is judged by its column, never by its digits; a text is judged by the detector's rules
-(e-mails, phones of any country, Russian identifiers and cards with their check digits).
+(e-mails, phones of any country, Russian identifiers and cards with their check digits), and
+so are the forms it may hide a value in: percent-encoded (a next-page URL) and base64 (an
+"opaque" cursor that is ``base64({"after": "a@b.ru"})``).
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,9 +54,33 @@ def _leaves(value: Any, numbers: bool) -> list[str]:
     return [str(value)]
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
+def _decoded(text: str) -> list[str]:
+    """The forms a token may hide a value in: percent-encoded (a next-page URL's query) and
+    base64 (an opaque cursor that is ``base64({"after": "a@b.ru"})``), when they decode to
+    text."""
+    out = []
+    unquoted = unquote_plus(text)
+    if unquoted != text:
+        out.append(unquoted)
+    for part in _BASE64.findall(text):
+        body = part.rstrip("=")
+        padded = body + "=" * (-len(body) % 4)
+        decode = base64.urlsafe_b64decode if "-" in body or "_" in body else base64.b64decode
+        try:
+            out.append(decode(padded).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):  # not base64 of text: judged as it is
+            continue
+    return out
+
+
 def position_values(value: Any) -> list[str]:
-    """The texts inside a position or a partition spec, nested values included."""
-    return [v for v in _leaves(value, numbers=False) if v]
+    """The texts inside a position or a partition spec, nested values included, each with
+    the forms it may hide a value in (percent-encoded, base64)."""
+    texts = [v for v in _leaves(value, numbers=False) if v]
+    return [*texts, *(d for t in texts for d in _decoded(t) if d)]
 
 
 def value_of_columns(position: Any, batch: pa.RecordBatch, columns: Sequence[str]) -> str | None:

@@ -14,7 +14,9 @@ pages, the export files with their names and manifests, and Airflow XCom values.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import secrets
 import traceback
 import uuid
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,7 +38,12 @@ from etl_express.anonymizers.detectors import snils_check
 from etl_express.errors import ETLError
 from etl_express.sinks import JSONLSink, PostgresSink
 from etl_express.sources import SQLSource
-from etl_express.sources.rest import JSONCursorPaginator, PageNumberPaginator, RESTSource
+from etl_express.sources.rest import (
+    JSONCursorPaginator,
+    JSONLinkPaginator,
+    PageNumberPaginator,
+    RESTSource,
+)
 from etl_express.testing.http import HTTPRequest, HTTPResponse, LocalHTTPServer
 from etl_express.transformers import Cast, Derive, Filter, Rename, Select
 
@@ -274,6 +282,32 @@ CASES: dict[str, Case] = {
         ),
         refused=("position", "phone", "surrogate"),
     ),
+    "rest-base64-token-email": Case(
+        lambda w, n: w.pipeline(
+            n,
+            RESTSource(
+                w.server,
+                "encoded",
+                records_path="items",
+                paginator=JSONCursorPaginator(),
+                primary_key="id",
+            ),
+        ),
+        refused=("position", "e-mail address", "surrogate"),
+    ),
+    "rest-next-url-email": Case(
+        lambda w, n: w.pipeline(
+            n,
+            RESTSource(
+                w.server,
+                "linked",
+                records_path="items",
+                paginator=JSONLinkPaginator(),
+                primary_key="id",
+            ),
+        ),
+        refused=("position", "e-mail address", "surrogate"),
+    ),
     "rest-new-column-page-2": Case(
         lambda w, n: w.pipeline(
             n,
@@ -324,7 +358,7 @@ CASES: dict[str, Case] = {
             transformers=[Derive("row_text", _whole)],
             anonymizers=w.anonymizers(),
         ),
-        refused=("'row_text'", "Derive('row_text')", "Pseudonymize("),
+        refused=("['row_text']", "Derive('row_text') (with", "Pseudonymize("),
     ),
     # error texts quoting a value in the middle
     "pg-error-out-of-range": Case(
@@ -371,6 +405,20 @@ def _api(people: list[dict[str, Any]]) -> Callable[[HTTPRequest], HTTPResponse]:
             page = [{"id": p["id"], "city": p["city"]} for p in rest[:3]]
             token = rest[2]["phone"] if len(rest) > 3 else None
             return HTTPResponse(200, {"items": page, "next_cursor": token})
+        if request.path.endswith(("/encoded", "/linked")):  # keyset on e-mail, the token hides it
+            after = request.query.get("cursor") or request.query.get("after")
+            if after and request.path.endswith("/encoded"):
+                after = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)))["a"]
+            ordered = sorted(people, key=lambda p: p["email"])
+            rest = [p for p in ordered if after is None or p["email"] > after]
+            page = [{"id": p["id"], "city": p["city"]} for p in rest[:3]]
+            last = rest[2]["email"] if len(rest) > 3 else None
+            if last is None:
+                return HTTPResponse(200, {"items": page})
+            if request.path.endswith("/encoded"):
+                token = base64.urlsafe_b64encode(json.dumps({"a": last}).encode()).decode()
+                return HTTPResponse(200, {"items": page, "next_cursor": token.rstrip("=")})
+            return HTTPResponse(200, {"items": page, "next": f"linked?after={quote(last)}"})
         page_no = int(request.query.get("page", 1))  # page 2 renames 'phone' to 'mobile'
         if page_no > 2:
             return HTTPResponse(200, {"items": []})
