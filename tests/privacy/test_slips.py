@@ -338,6 +338,19 @@ CASES: dict[str, Case] = {
         ),
         refused=("'mobile'", "phone", "not_pii="),
     ),
+    "rest-json-key-page-2": Case(
+        lambda w, n: w.pipeline(
+            n,
+            RESTSource(
+                w.server,
+                "payload",
+                records_path="items",
+                paginator=PageNumberPaginator(),
+                primary_key="id",
+            ),
+        ),
+        refused=("'payload.contact.phone'", "a phone number", "not_pii="),
+    ),
     "rest-partition-by-email": Case(
         lambda w, n: w.pipeline(
             n,
@@ -420,6 +433,12 @@ def _api(people: list[dict[str, Any]]) -> Callable[[HTTPRequest], HTTPResponse]:
                 return HTTPResponse(200, {"items": page, "next_cursor": token.rstrip("=")})
             return HTTPResponse(200, {"items": page, "next": f"linked?after={quote(last)}"})
         page_no = int(request.query.get("page", 1))  # page 2 renames 'phone' to 'mobile'
+        if request.path.endswith("/payload"):  # page 2's payload brings a phone inside
+            if page_no > 2:
+                return HTTPResponse(200, {"items": []})
+            contact = {"city": "Тверь", **({"phone": people[6]["phone"]} if page_no == 2 else {})}
+            items = [{"id": page_no * 10 + i, "payload": {"contact": contact}} for i in range(3)]
+            return HTTPResponse(200, {"items": items[: 3 if page_no == 1 else 1]})
         if page_no > 2:
             return HTTPResponse(200, {"items": []})
         size = 1 if request.path.endswith("/renamed-one") and page_no == 2 else 3
@@ -530,8 +549,9 @@ def test_each_slip_anonymizes_or_is_refused_before_any_write(world: World, case:
         "SELECT column_name FROM information_schema.columns WHERE table_name = %s",
         [out.name],
     )
-    if case.startswith("rest-new-column"):  # page 1 may be written; page 2 brought 'mobile'
+    if case.startswith(("rest-new-column", "rest-json-key")):  # page 1 may be written
         assert ("mobile",) not in target, target
+        assert not leaked(written, planted(world.people)), case
     else:
         assert target == [], case
 

@@ -24,7 +24,8 @@ import pyarrow as pa
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
-from ..anonymizers.guard import check_new_columns, check_plan, check_step_columns, plan_for
+from ..anonymizers.guard import check_plan, check_step_columns, plan_for
+from ..anonymizers.guard_fields import NewFields
 from ..errors import (
     AnonymizationError,
     ETLConfigError,
@@ -112,6 +113,7 @@ class PartitionRunner:
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
+        self.new_fields = NewFields(pipeline, log)  # fields appearing mid-run, value by value
 
     def run(self) -> None:
         """Read and commit every batch; a transient failure is retried from the last
@@ -234,12 +236,7 @@ class PartitionRunner:
         n_in = raw.num_rows + len(source_rejected)
         converted = batch.num_rows
         if self.plan is None or batch.schema.names != self.plan.source_columns:
-            before = self.plan
             self.plan = self._planned(batch.schema, None, where)
-            if before is not None:  # a column that appears mid-run: each value judged
-                check_new_columns(
-                    pipeline, self.plan, batch, before.source_columns, where, self.log
-                )
         read = batch
         observed: list[pa.Schema] = []
         batch, refused = self._transform(batch, where, observed)
@@ -248,6 +245,7 @@ class PartitionRunner:
         self._check_position(raw.position, read, where)
         # untagged personal data in what would be written, before its first write
         self.pii_watch.check(batch, where, skip=self.plan.skip_detection())
+        self.new_fields.check(batch, where, skip=self.plan.skip_detection())  # one value each
         filtered = max(converted - batch.num_rows - len(refused), 0)
         plan = self.plan
         convert_q = [(plan.protect_record(r.record, 0), r.reason, raw.position) for r in rejected]

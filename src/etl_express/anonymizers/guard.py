@@ -25,15 +25,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from loguru import logger
 
 from .._lineage import Unknown, build_flow, provisional_schema
 from .._literals import register_identifiers
-from .._positions import kind_words, looks_like, personal_kinds, position_values
+from .._positions import looks_like, personal_kinds, position_values
 from .._privacy import Exposure, PrivacyPlan, covers_of, needs_of
 from ..errors import AnonymizationError, ETLConfigError
-from ..format import to_json_text
 from ..quality import CheckResult, judge
 from .columns import canonical, missing_columns_error, nearest, required_columns
 
@@ -301,63 +299,6 @@ def check_partitions(pipeline: Any, specs: Iterable[Any]) -> None:
         check_positions(pipeline, plan, where, partition=spec)
 
 
-def check_new_columns(
-    pipeline: Any,
-    plan: PrivacyPlan,
-    batch: pa.RecordBatch,
-    known: Sequence[str],
-    where: dict[str, Any],
-    log: Any,
-) -> list[tuple[str, list[str]]]:
-    """Judge the columns that appeared mid-run (not in ``known``), value by value.
-
-    A column that appears after the first batch is most often a field the source renamed
-    (a REST API's ``phone`` becoming ``mobile`` on page 2); it may bring a single value, and
-    the detector's statistics (:mod:`.detection`) cannot tell one phone from a random number.
-    So each of its values is judged alone, by the same rules: a column not tagged, not
-    covered and not declared safe that holds one personal value stops the run before its
-    batch is written (``detect_pii="refuse"``, the default), is logged (``"warn"``) or is not
-    judged (``"off"``). Returns the findings: (column, kinds)."""
-    policy = getattr(pipeline, "detect_pii", "refuse")
-    if policy == "off":
-        return []
-    from .detection import SAMPLE_SIZE, is_text_field
-
-    findings: list[tuple[str, list[str]]] = []
-    for f in batch.schema:
-        if f.name in known or not is_text_field(f) or f.name in plan.skip_detection():
-            continue
-        values = pc.drop_null(batch.column(f.name))
-        if pa.types.is_nested(f.type):
-            texts = [to_json_text(v) or "" for v in values.to_pylist()[:SAMPLE_SIZE]]
-        else:
-            texts = [str(v) for v in pc.cast(values, pa.string()).to_pylist()[:SAMPLE_SIZE]]
-        kinds = personal_kinds(texts, judge_values)
-        if kinds:
-            findings.append((f.name, kinds))
-    if not findings:
-        return []
-    described = "; ".join(
-        f"{c!r} holds " + " and ".join(kind_words(k) for k in kinds) for c, kinds in findings
-    )
-    if policy == "warn":
-        log.warning(
-            "column(s) appeared mid-run (detect_pii='warn': loaded as they are): {}", described
-        )
-        return findings
-    first = findings[0][0]
-    raise AnonymizationError(
-        f"column(s) {[c for c, _ in findings]} appeared mid-run, untagged, and look like "
-        f"personal data ({described}); the batch was not written",
-        where={k: v for k, v in where.items() if k != "after position"},
-        hint=f"a renamed or optional field: declare the source's columns (e.g. RESTSource("
-        f"schema=...)) so that {first!r} is known before the first batch, and tag and "
-        f"anonymize it (pii=[{first!r}] and e.g. Pseudonymize([{first!r}], "
-        f"key=etl.secret('ANON_KEY'))) or declare it safe in code: "
-        f"not_pii={{{first!r}: 'why it is not personal data'}}",
-    )
-
-
 def check_step_columns(step: Any, names: Sequence[str], where: dict[str, Any]) -> None:
     """One anonymizer's configured columns against a batch's columns (the batch loop calls
     it before each anonymizer, so a source without schema discovery fails on its first
@@ -392,7 +333,6 @@ def covered_columns(anonymizers: Sequence[Any]) -> dict[str, str]:
 
 
 __all__ = [
-    "check_new_columns",
     "check_partitions",
     "check_pipeline",
     "check_plan",
