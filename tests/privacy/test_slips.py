@@ -644,9 +644,10 @@ def test_dashboard_pages_hold_no_canary(world: World) -> None:
     async def pages() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=create_app(engine_for(world.url)))
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            ran = {r[0] for r in pg_exec(world.url, "SELECT pipeline FROM etl_express.runs")}
-            names = [o.name for o in world.outcomes.values() if o.name in ran]
+            runs = pg_exec(world.url, "SELECT pipeline, run_id FROM etl_express.runs")
+            names = sorted({r[0] for r in runs})
             paths = ["/", "/quarantine", *(f"/pipelines/{n}" for n in names)]
+            paths += [f"/runs/{r[1]}" for r in runs]
             return [await client.get(path) for path in paths]
 
     got = asyncio.run(pages())
