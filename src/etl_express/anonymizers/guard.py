@@ -37,6 +37,7 @@ from .columns import canonical, missing_columns_error, nearest, required_columns
 
 if TYPE_CHECKING:
     from .._engine.spec import PipelineSpec as Pipeline
+    from .scrub import ScrubPII
 
 
 def _scrub(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
@@ -46,7 +47,8 @@ def _scrub(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
 
 
 @functools.lru_cache(maxsize=1)
-def _value_rules() -> Any:
+def _value_rules() -> ScrubPII:
+    # imported when first needed (about a second of imports): most checks never judge a text
     from .detection import DETECTED_KINDS
     from .scrub import KINDS, ScrubPII
 
@@ -57,8 +59,7 @@ def judge_values(values: Sequence[str]) -> list[set[str]]:
     """The personal-data kinds each text holds, by the rules the detector samples columns
     with (:mod:`.detection`), one value at a time: a position or a partition bound is
     personal when a single value is."""
-    found: list[set[str]] = _value_rules().find(list(values))
-    return found
+    return _value_rules().find(list(values))
 
 
 def tags_of(pipeline: Any) -> dict[str, str]:
