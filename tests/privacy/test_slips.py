@@ -538,9 +538,16 @@ def _written(w: World, name: str) -> str:
     parts = []
     if pg_exec(w.url, f"SELECT to_regclass('public.{name}')")[0][0] is not None:
         parts.append(as_text(pg_exec(w.url, f"SELECT t::text FROM public.{name} t")))
-    for table in ("runs", "checkpoints", "quarantine", "quality_checks", "run_logs"):
-        if pg_exec(w.url, f"SELECT to_regclass('etl_express.{table}')")[0][0] is None:
-            continue
+    tables = [
+        r[0]
+        for r in pg_exec(
+            w.url,
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE table_schema = 'etl_express' AND column_name = 'pipeline'",
+        )
+    ]
+    assert {"runs", "checkpoints", "quarantine", "logs", "partition_plans"} <= set(tables)
+    for table in tables:  # every state table that holds anything of a pipeline
         parts.append(
             as_text(
                 pg_exec(
