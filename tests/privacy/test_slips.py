@@ -372,6 +372,16 @@ CASES: dict[str, Case] = {
         ),
         refused=("'payload.contact.phone'", "a phone number", "not_pii="),
     ),
+    "untagged-column-of-two-rows": Case(
+        lambda w, n: w.pipeline(
+            n,
+            w.sql(
+                table=None,
+                query=f"SELECT id, phone AS contact FROM {SOURCE}.people WHERE id IN (1, 6)",
+            ),
+        ),
+        refused=("'contact'", "a phone number", "not_pii="),
+    ),
     "rest-partition-by-email": Case(
         lambda w, n: w.pipeline(
             n,

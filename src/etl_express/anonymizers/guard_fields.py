@@ -1,11 +1,12 @@
-"""Fields that appear mid-run, judged value by value before their batch is written.
+"""Fields the detector's statistics cannot judge, judged value by value before they are written.
 
 The detector (:mod:`.detection`) samples each column once, on the first batch that holds
 values in it, and judges the sample statistically: a kind that random numbers can pass (a
 phone's length, an INN's check digit) must hold in several values. A field that appears
 after that — a column a REST API renamed on page 2, a column of a declared schema that was
 empty until now, a key that appears inside a JSON column (``{"city": ...}`` becoming
-``{"city": ..., "phone": ...}``) — may bring one value, which no statistics can judge. So
+``{"city": ..., "phone": ...}``) — may bring one value, which no statistics can judge, and
+so may a field on the first batch (a table of two rows, a first page of two records). So
 :class:`NewFields` judges each value of such a field alone, by the same rules (e-mails,
 phones of any country, Russian identifiers and cards with their check digits): a field of a
 column that is not personal by the plan, not covered and not declared safe, holding one
@@ -26,7 +27,7 @@ import pyarrow.compute as pc
 from .._positions import kind_words, personal_kinds
 from ..errors import AnonymizationError
 from ..format import is_json_field
-from .detection import SAMPLE_SIZE, is_text_field
+from .detection import CHANCE_MIN_MATCHES, SAMPLE_SIZE, is_text_field
 from .guard import judge_values
 
 WHOLE = "$"  # the field that is a text column's values themselves
@@ -82,7 +83,8 @@ class NewFields:
         self, batch: pa.RecordBatch, where: Mapping[str, Any], skip: Collection[str]
     ) -> list[tuple[str, list[str]]]:
         """Judge the fields of ``batch`` (what would be written) that earlier batches did not
-        have, value by value; ``skip``: the columns not to judge (personal by the plan,
+        have, and on the first batch those with fewer values than the detector's statistics
+        need (:data:`~.detection.CHANCE_MIN_MATCHES`), value by value; ``skip``: the columns not to judge (personal by the plan,
         covered, declared safe). Returns the findings (``column.path``, kinds)."""
         if self.policy == "off":
             return []
@@ -96,7 +98,8 @@ class NewFields:
         for column, by_path in fields.items():
             known = seen.setdefault(column, set())
             for path, texts in by_path.items():
-                if not first and path not in known:
+                # new mid-run, or on the first batch too few values for the statistics
+                if path not in known and (not first or len(texts) < CHANCE_MIN_MATCHES):
                     kinds = personal_kinds(texts, judge_values)
                     if kinds:
                         findings.append((column if path == WHOLE else f"{column}.{path}", kinds))
@@ -111,18 +114,19 @@ class NewFields:
             f"{c!r} holds " + " and ".join(kind_words(k) for k in kinds) for c, kinds in findings
         )
         if self.policy == "warn":
-            self.log.warning("field(s) appeared mid-run (detect_pii='warn': loaded): {}", described)
+            self.log.warning("field(s) judged value by value (detect_pii='warn'): {}", described)
             return
         first = findings[0][0].split(".")[0]
         raise AnonymizationError(
-            f"field(s) {[c for c, _ in findings]} appeared mid-run, untagged, and look like "
-            f"personal data ({described}); the batch was not written",
+            f"untagged field(s) {[c for c, _ in findings]} look like personal data, judged value "
+            f"by value ({described}): each appeared mid-run or has too few values for the "
+            "detector's sampling statistics; the batch was not written",
             where={k: v for k, v in where.items() if k != "after position"},
-            hint=f"a renamed or optional field: declare the source's columns (e.g. RESTSource("
-            f"schema=...)) so that {first!r} is known before the first batch, and tag and "
-            f"anonymize it (pii=[{first!r}] and e.g. Pseudonymize([{first!r}], "
-            f"key=etl.secret('ANON_KEY'))) or declare it safe in code: "
-            f"not_pii={{{first!r}: 'why it is not personal data'}}",
+            hint=f"tag and anonymize it (pii=[{first!r}] and e.g. Pseudonymize([{first!r}], "
+            f"key=etl.secret('ANON_KEY'))) or declare it safe in code: not_pii={{{first!r}: "
+            "'why it is not personal data'}; a renamed or optional field of a source that "
+            "cannot tell its columns: declare them (e.g. RESTSource(schema=...)) so that it is "
+            "known before the first batch",
         )
 
 
