@@ -7,6 +7,11 @@
 * ``position``: the check that a batch's position holds none of its personal values
   (``PrivacyPlan.position_leak``), on a 100,000-row batch with 3 personal columns.
 * ``quarantine``: protecting one rejected record (``PrivacyPlan.protect_record``).
+* ``token``: judging a paginator token by its value (and its percent-decoded and base64
+  forms) when it holds none of the batch's values (``PrivacyPlan.position_leak``).
+* ``new fields``: the per-batch look for fields appearing mid-run
+  (``guard_fields.NewFields.check``) on a 100,000-row batch of 4 text columns and a JSON one,
+  after the first batch (the steady cost of every later batch).
 
 Run as a script (prints CPU milliseconds, median of ``--repeat`` runs)::
 
@@ -162,6 +167,15 @@ def measure(repeat: int) -> dict[str, float]:
         "notes": "звонить вечером",
         "balance": 1.5,
     }
+    from etl_express.anonymizers.guard_fields import NewFields
+
+    texts = batch.append_column("notes", pa.array([f"заказ {i}" for i in range(n)]))
+    texts = texts.append_column(
+        "payload", pa.array([{"contact": {"city": "Тверь", "n": i}} for i in range(n)])
+    )
+    watch = NewFields(crm, None)
+    watch.check(texts, {}, skip=())
+    token = {"token": "eyJhZnRlciI6IDEyMzQ1Njd9", "next": "https://api/x?after=1234567&n=2"}
     return {
         "plan_crm_ms": median_ms(crm.check_pii_coverage, repeat),
         "plan_wide_ms": median_ms(wide.check_pii_coverage, repeat),
@@ -169,6 +183,8 @@ def measure(repeat: int) -> dict[str, float]:
             lambda: plan.position_leak({"key": [n - 1]}, batch), repeat
         ),
         "quarantine_record_ms": median_ms(lambda: plan.protect_record(record, 0), repeat),
+        "position_check_text_token_ms": median_ms(lambda: plan.position_leak(token, batch), repeat),
+        "new_fields_100k_rows_ms": median_ms(lambda: watch.check(texts, {}, skip=()), repeat),
     }
 
 

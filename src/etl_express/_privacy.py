@@ -14,7 +14,7 @@ and answers, for each place data leaves the process:
   each of its personal columns, under the name it had at that step, is anonymized the way the
   pipeline anonymizes the column it becomes, or dropped;
 * positions (checkpoints, partition bounds, paginator tokens): :meth:`PrivacyPlan.position_leak`
-  finds a personal value in a position before it is committed;
+  finds a personal value in a position before it is committed (:mod:`._positions`);
 * texts: :func:`safe_text` and :func:`safe_db_message` reduce database, driver and expression
   messages to what names the problem, every quoted literal removed.
 
@@ -24,7 +24,6 @@ store, logs, the CLI and the dashboard can all import it; it imports none of the
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,13 @@ import pyarrow.compute as pc
 
 from ._lineage import Flow, Node, Unknown, step_label
 from ._literals import VALUE, register_identifiers, without_literals
+from ._positions import (
+    ValueJudge,
+    looks_like,
+    personal_kinds,
+    position_values,
+    value_of_columns,
+)
 from .errors import safe_pg_message
 from .format import normalize_name, to_json_text, to_records
 
@@ -103,12 +109,14 @@ class PrivacyPlan:
         tags: Mapping[str, str],
         not_pii: Mapping[str, str],
         scrub: Scrubber | None = None,
+        judge: ValueJudge | None = None,
     ):
         self.flow = flow
         self.anonymizers = list(anonymizers)
         self.tags = dict(tags)
         self.declared_safe = dict(not_pii)
         self.scrub = scrub
+        self.judge = judge
         self.conflicts: list[str] = []
         self.personal: dict[tuple[int, str], Personal] = {}
         self.safe: set[tuple[int, str]] = set()
@@ -294,6 +302,7 @@ class PrivacyPlan:
         (``'phone' (tagged pii=) -> Rename(...) -> 'mobile' -> ...``), and the steps on the
         way that did not declare their lineage."""
         flow, path = self.flow, [(stage, name)]
+        also: dict[int, list[str]] = {}  # stage -> the other personal parents at that step
         s, current = stage, name
         while s > 0:
             node = flow.stages[s][current]
@@ -303,6 +312,7 @@ class PrivacyPlan:
             parents = [p for p in node.parents if (s - 1, p) in self.personal]
             if not parents:
                 break
+            also[s] = [self._origin(s - 1, p) for p in parents[1:]]
             s, current = s - 1, parents[0]
             path.append((s, current))
         path.reverse()
@@ -314,7 +324,8 @@ class PrivacyPlan:
         for s, col in path[1:]:
             step = flow.steps[s - 1]
             if step.role == "transformer":
-                parts.append(step.label)
+                others = also.get(s, [])
+                parts.append(step.label + (f" (with {', '.join(others)})" if others else ""))
                 if not step.declared:
                     opaque.append(f"{step.label}: {step.note}")
             if col != previous:
@@ -323,6 +334,11 @@ class PrivacyPlan:
         if len(parts) == 1 and first_stage == 0 and path[-1][0] == 0:
             parts[0] += " as read"
         return " -> ".join(parts), tuple(dict.fromkeys(opaque))
+
+    def _origin(self, stage: int, name: str) -> str:
+        """``'phone' (tagged pii=)``: a personal column and where its personal data started."""
+        chain, _ = self.chain(stage, name)
+        return chain.split(" -> ")[0].removesuffix(" as read")
 
     def protect_record(self, record: Mapping[str, Any], stage: int = 0) -> dict[str, Any]:
         """The form of a record rejected at ``stage`` (0: by the source or the conversion;
@@ -399,39 +415,16 @@ class PrivacyPlan:
     # -- positions ------------------------------------------------------------------------
 
     def position_leak(self, position: Any, batch: pa.RecordBatch) -> str | None:
-        """The personal column (as read) one of whose values in ``batch`` the position holds,
-        or ``"an e-mail address"`` for a position holding one; ``None`` when it holds none."""
-        leaves = [v for v in _leaves(position) if v]
-        if not leaves:
-            return None
-        wanted = pa.array(leaves, pa.string())
-        for name in self.source_personal:
-            i = batch.schema.get_field_index(name)
-            if i < 0:
-                continue
-            column = batch.column(i)
-            try:
-                text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-            except pa.ArrowException:
-                continue
-            if pc.any(pc.is_in(text, value_set=wanted)).as_py():
-                return name
-        if any(_EMAIL.fullmatch(v) for v in leaves):
-            return "an e-mail address"
-        return None
-
-
-_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
-
-
-def _leaves(value: Any) -> list[str]:
-    if isinstance(value, Mapping):
-        return [leaf for v in value.values() for leaf in _leaves(v)]
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _leaves(v)]
-    if value is None or isinstance(value, bool):
-        return []
-    return [str(value)]
+        """What personal data a position (a checkpoint, a paginator token) holds, as words
+        for a message (never the value): ``"a value of the personal column 'email'"`` when
+        it holds one of ``batch``'s values of a personal column, ``"a value that looks like
+        a phone number"`` when a text in it holds a kind the detector knows (whatever
+        column, if any, it came from); ``None`` when it holds neither."""
+        column = value_of_columns(position, batch, list(self.source_personal))
+        if column is not None:
+            return f"a value of the personal column {column!r}"
+        kinds = personal_kinds(position_values(position), self.judge)
+        return looks_like(kinds) if kinds else None
 
 
 def _text(value: Any) -> str | None:
@@ -489,6 +482,7 @@ __all__ = [
     "Personal",
     "PrivacyPlan",
     "Scrubber",
+    "ValueJudge",
     "covers_of",
     "needs_of",
     "safe_db_message",

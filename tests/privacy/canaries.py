@@ -19,6 +19,12 @@ from etl_express import Batch, Source
 from ..conftest import pg_exec
 
 
+def _not_new_year(day: dt.date) -> dt.date:
+    """A birth date that is not what ``Generalize(to="year")`` leaves (January 1st): a
+    canary equal to an anonymized value would be found everywhere."""
+    return day + dt.timedelta(days=1) if (day.month, day.day) == (1, 1) else day
+
+
 def person(i: int) -> dict[str, Any]:
     """One person whose every personal value is unique to this test run."""
     tag = uuid.uuid4().hex[:10]
@@ -28,7 +34,7 @@ def person(i: int) -> dict[str, Any]:
         "email": f"kanareyka.{tag}@example.org",
         "phone": f"+7 916 {i % 900 + 100:03d}-{int(tag[:4], 16) % 100:02d}-{int(tag[4:8], 16) % 100:02d}",
         "passport": f"45 0{i % 10} {int(tag[:6], 16) % 1_000_000:06d}",
-        "birth_date": (
+        "birth_date": _not_new_year(
             dt.date(1950, 1, 1) + dt.timedelta(days=int(tag[:5], 16) % 20000)
         ).isoformat(),
         "city": "Тверь",
@@ -124,7 +130,14 @@ def files_text(folder: Path) -> str:
 
 
 def leaked(haystack: str, planted: set[str]) -> list[str]:
-    return sorted(c for c in planted if c and c in haystack)
+    """The canaries found, each with the line it stands in (for the failure message)."""
+    out = []
+    for c in sorted(c for c in planted if c and c in haystack):
+        at = haystack.index(c)
+        start = haystack.rfind("\n", 0, at) + 1
+        end = haystack.find("\n", at)
+        out.append(f"{c!r} in: {haystack[start : end if end >= 0 else None][:400]}")
+    return out
 
 
 def as_text(value: Any) -> str:

@@ -18,12 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from loguru import logger
-from sqlalchemy.engine import make_url
 
 import etl_express as etl
 from etl_express.anonymizers import Generalize, Mask, Pseudonymize, ScrubPII
@@ -54,25 +52,6 @@ ZERO = 5  # Derive divides by its amount
 FILTERED = 6
 VIOLATES = 7  # the target's CHECK constraint refuses it
 SOURCE_SCHEMA = "source_system"
-
-
-@pytest.fixture(scope="module")
-def own_db() -> Iterator[str]:
-    from ..conftest import _pg_url
-
-    base = _pg_url()
-    name = f"{make_url(base).database}_priv_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        from etl_express.store.database import engine_for
-
-        engine_for(url).dispose()
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _people() -> list[dict[str, Any]]:

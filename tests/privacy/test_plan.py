@@ -307,3 +307,47 @@ def test_a_position_holding_a_personal_value_is_found(key: etl.SecretRef) -> Non
     assert plan.position_leak({"cursor": "a.b@example.org"}, batch) is not None
     assert plan.position_leak({"next": "opaque-token-9"}, batch) is None
     assert plan.position_leak({"key": [1]}, batch) is None
+
+
+@pytest.mark.parametrize(
+    "position, words",
+    [
+        ({"token": "+7 916 555-01-32"}, "a phone number"),
+        ({"token": "+44 20 7946 0958"}, "a phone number"),
+        ({"after": "112-233-445 95"}, "a SNILS"),
+        ({"next": "https://api.example/x?after=a.b%40example.org&n=2"}, "an e-mail address"),
+        ({"cursor": "eyJhIjogImEuYkBleGFtcGxlLm9yZyJ9"}, "an e-mail address"),  # base64 JSON
+        ({"key": [79161234567]}, None),  # a number is a key: judged by its column only
+        ({"cursor": "2026-12-07T03:50:37.335317+00:00", "id": 12}, None),
+        ({"next": "550e8400-e29b-41d4-a716-446655440000"}, None),
+        ({"token": "eyJpZCI6MTIzfQ"}, None),  # base64 of {"id":123}
+    ],
+)
+def test_a_position_is_judged_by_its_value(
+    position: dict[str, Any], words: str | None, key: etl.SecretRef
+) -> None:
+    """Whatever column (if any) a token came from: the detector's rules, one value at a time,
+    in the forms a token hides a value in; the message names the kind, never the value."""
+    plan = plan_for(_pipeline(tags=["email"], anonymizers=[Pseudonymize(["email"], key=key)]))
+    empty = pa.RecordBatch.from_pylist([], schema=SCHEMA)
+    found = plan.position_leak(position, empty)
+    if words is None:
+        assert found is None, found
+    else:
+        assert found == f"a value that looks like {words}", found
+
+
+def test_partition_bounds_are_judged_by_their_value() -> None:
+    """Bounds over a column nobody tagged, REST partitions made of e-mails: refused before
+    the plan is stored; bounds of a surrogate key pass."""
+    from etl_express.anonymizers.guard import check_partitions
+
+    pipeline = _pipeline()
+    check_partitions(pipeline, [{"column": "id", "lo": 1, "hi": 500}, {"region": "Тверь"}])
+    for spec in (
+        {"column": "contact", "lo": "a.b@example.org", "hi": None},
+        {"user": "c.d@example.org"},
+    ):
+        with pytest.raises(ETLConfigError, match="looks like an e-mail address") as err:
+            check_partitions(pipeline, [spec])
+        assert "example.org" not in str(err.value) and "surrogate" in str(err.value)

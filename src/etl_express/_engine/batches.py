@@ -25,6 +25,7 @@ from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
 from ..anonymizers.guard import check_plan, check_step_columns, plan_for
+from ..anonymizers.guard_fields import NewFields
 from ..errors import (
     AnonymizationError,
     ETLConfigError,
@@ -112,6 +113,7 @@ class PartitionRunner:
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
+        self.new_fields = NewFields(pipeline, log)  # fields appearing mid-run, value by value
 
     def run(self) -> None:
         """Read and commit every batch; a transient failure is retried from the last
@@ -243,6 +245,7 @@ class PartitionRunner:
         self._check_position(raw.position, read, where)
         # untagged personal data in what would be written, before its first write
         self.pii_watch.check(batch, where, skip=self.plan.skip_detection())
+        self.new_fields.check(batch, where, skip=self.plan.skip_detection())  # one value each
         filtered = max(converted - batch.num_rows - len(refused), 0)
         plan = self.plan
         convert_q = [(plan.protect_record(r.record, 0), r.reason, raw.position) for r in rejected]
@@ -304,9 +307,8 @@ class PartitionRunner:
         if leak is None:
             return
         raise ETLConfigError(
-            f"{self.pipeline.source.name}'s position after this batch holds "
-            + (leak if leak.startswith("an ") else f"a value of the personal column {leak!r}")
-            + ": it would be written to checkpoints, run records and logs; nothing was written",
+            f"{self.pipeline.source.name}'s position after this batch holds {leak}"
+            ": it would be written to checkpoints, run records and logs; nothing was written",
             where={k: v for k, v in where.items() if k != "after position"},
             hint="read by a non-personal surrogate key (a sequence, UUID or row-version column; "
             "for a REST API an offset or page paginator, or a cursor on such a field)",

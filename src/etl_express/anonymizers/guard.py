@@ -20,6 +20,7 @@ change (:func:`plan_for`, :func:`check_plan`), before anything of that batch is 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from loguru import logger
 
 from .._lineage import Unknown, build_flow, provisional_schema
 from .._literals import register_identifiers
+from .._positions import looks_like, personal_kinds, position_values
 from .._privacy import Exposure, PrivacyPlan, covers_of, needs_of
 from ..errors import AnonymizationError, ETLConfigError
 from ..quality import CheckResult, judge
@@ -35,12 +37,29 @@ from .columns import canonical, missing_columns_error, nearest, required_columns
 
 if TYPE_CHECKING:
     from .._engine.spec import PipelineSpec as Pipeline
+    from .scrub import ScrubPII
 
 
 def _scrub(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
     from .scrub import ScrubPII
 
     return ScrubPII(columns).anonymize(batch)
+
+
+@functools.lru_cache(maxsize=1)
+def _value_rules() -> ScrubPII:
+    # imported when first needed (about a second of imports): most checks never judge a text
+    from .detection import DETECTED_KINDS
+    from .scrub import KINDS, ScrubPII
+
+    return ScrubPII(["value"], kinds=[k for k in DETECTED_KINDS if k in KINDS])
+
+
+def judge_values(values: Sequence[str]) -> list[set[str]]:
+    """The personal-data kinds each text holds, by the rules the detector samples columns
+    with (:mod:`.detection`), one value at a time: a position or a partition bound is
+    personal when a single value is."""
+    return _value_rules().find(list(values))
 
 
 def tags_of(pipeline: Any) -> dict[str, str]:
@@ -109,6 +128,7 @@ def plan_for(
         tags=tags_of(pipeline),
         not_pii=getattr(pipeline, "not_pii", {}),
         scrub=_scrub,
+        judge=judge_values,
     )
 
 
@@ -246,21 +266,36 @@ def check_positions(
 
 
 def check_partitions(pipeline: Any, specs: Iterable[Any]) -> None:
-    """Refuse partition specs over a personal column (their bounds are its values). Keys and
-    cursors are checked when each run starts; the plan here runs no transformer (a step may
-    have side effects, and the specs are made in a process that reads nothing)."""
+    """Refuse partition specs whose bounds are personal data, before any is stored (run
+    records, checkpoints, XComs, export manifests): a spec over a personal column (by the
+    plan), and a spec holding a text that is personal by its value (bounds computed over a
+    column nobody tagged). Keys and cursors are checked when each run starts; the plan here
+    runs no transformer (a step may have side effects, and the specs are made in a process
+    that reads nothing)."""
+    specs = [s for s in specs if isinstance(s, dict)]
+    where = {"pipeline": pipeline.name, "source": pipeline.source.name}
+    for spec in specs:
+        bounds = {k: v for k, v in spec.items() if k != "column"}  # "column" names a column
+        kinds = personal_kinds(position_values(bounds), judge_values)
+        if kinds:
+            column = spec.get("column") if isinstance(spec.get("column"), str) else None
+            named = f"over {canonical(column)!r} " if column else ""
+            raise ETLConfigError(
+                f"a partition spec {named}holds {looks_like(kinds)} in its bounds: the "
+                "partition plan would store personal data in run records, checkpoints, logs, "
+                "export manifests and XComs; nothing was stored",
+                where=where,
+                hint="partition on a non-personal surrogate column (a sequence, UUID or "
+                "row-version column: the primary key by default)"
+                + (f"; tag {canonical(column)!r} (pii=) and anonymize it" if column else ""),
+            )
     keys = {c for role, c in position_columns(pipeline.source) if role != "partition column"}
     specs = [
-        s
-        for s in specs
-        if isinstance(s, dict)
-        and isinstance(s.get("column"), str)
-        and canonical(s["column"]) not in keys
+        s for s in specs if isinstance(s.get("column"), str) and canonical(s["column"]) not in keys
     ]
     if not specs:
         return
     plan = plan_for(pipeline, run_steps=False)
-    where = {"pipeline": pipeline.name, "source": pipeline.source.name}
     for spec in specs:
         check_positions(pipeline, plan, where, partition=spec)
 
@@ -307,6 +342,7 @@ __all__ = [
     "covered_columns",
     "declarations_check",
     "exposure_error",
+    "judge_values",
     "known_schema",
     "plan_for",
     "position_columns",

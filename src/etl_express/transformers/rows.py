@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 from .._validate import name_list
 from ..errors import ETLConfigError
 from ..format import normalize_name
-from ._trace import references
+from ._trace import Untraceable, references
 from .base import Lineage, Transformer
 
 Expression = Callable[[pa.RecordBatch], pa.Array]
@@ -144,9 +144,12 @@ class Derive(Transformer):
 
     def lineage(self, schema: pa.Schema) -> Lineage:
         """The derived column comes from the columns its expression reads (traced on an
-        empty batch, see :mod:`._trace`); every other column from itself. Raises
-        ``Untraceable`` when the expression cannot be traced."""
-        read, _ = references(self.expression, schema)
+        empty batch, see :mod:`._trace`), or from every column when the expression cannot be
+        traced (it reads the batch as a whole); every other column from itself."""
+        try:
+            read, _ = references(self.expression, schema)
+        except Untraceable:
+            read = tuple(schema.names)
         out: Lineage = {n: (n,) for n in schema.names if n != self.column}
         out[self.column] = read
         if self.column in schema.names:  # replaced in place: keeps its position
