@@ -221,6 +221,9 @@ pipeline = etl.Pipeline(
     progress=False,
     # the plain case copies the synthetic customers as they are, on purpose (as run_etl)
     detect_pii="refuse" if mode == "anon" else "off",
+    # the anonymized case is 3 x Pseudonymize + ScrubPII: the synthetic birth dates
+    # are declared, not generalized, so the case stays the one measured before
+    not_pii={"birth_date": "synthetic benchmark dates; the measured case leaves them as is"},
 )
 result = pipeline.run()
 ran = time.process_time()
@@ -538,6 +541,9 @@ def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int | None) -
         # the plain case copies the synthetic customers as they are, on purpose: the
         # throughput of the load itself (the anonymized cases keep the default "refuse")
         detect_pii="refuse" if anonymizers else "off",
+        # the anonymized case is 3 x Pseudonymize + ScrubPII: the synthetic birth dates
+        # are declared, not generalized, so the case stays the one measured before
+        not_pii={"birth_date": "synthetic benchmark dates; the measured case leaves them as is"},
     )
     t0 = time.perf_counter()
     result = pipeline.run()

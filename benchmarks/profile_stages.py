@@ -145,6 +145,9 @@ def child(case: str, table: str) -> None:
         sink=PostgresSink(table="public." + table, url=etl.secret("BENCH_TARGET_URL")),
         progress=False,
         detect_pii="refuse" if case == "etl_anon" else "off",  # as pg_to_pg.SCRIPT
+        # the anonymized case is 3 x Pseudonymize + ScrubPII: the synthetic birth dates
+        # are declared, not generalized, so the case stays the one measured before
+        not_pii={"birth_date": "synthetic benchmark dates; the measured case leaves them as is"},
     )
     start = time.process_time()
     pipeline.run()

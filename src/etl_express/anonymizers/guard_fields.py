@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from .._positions import kind_words, personal_kinds
 from ..errors import AnonymizationError
 from ..format import is_json_field
-from .detection import CHANCE_MIN_MATCHES, SAMPLE_SIZE, is_text_field
+from .detection import CHANCE_MIN_MATCHES, SAMPLE_SIZE
 from .guard import judge_values
 
 WHOLE = "$"  # the field that is a text column's values themselves
@@ -90,7 +90,7 @@ class NewFields:
             return []
         fields: dict[str, dict[str, list[str]]] = {}
         for f in batch.schema:
-            if is_text_field(f) and f.name not in skip:
+            if _judged_by_value(f) and f.name not in skip:
                 fields[f.name] = _fields(f, _sample(batch.column(f.name)))
         first = self.seen is None
         seen = self.seen if self.seen is not None else {}
@@ -131,3 +131,18 @@ class NewFields:
 
 
 __all__ = ["WHOLE", "NewFields"]
+
+
+def _judged_by_value(field: pa.Field) -> bool:
+    """The fields judged value by value: text (JSON text included), dictionary-encoded text
+    and nested values (judged as JSON). Numbers and dates are left to the detector's column
+    statistics: one bare number alone says nothing (a key or an amount looks like a phone)."""
+    t = field.type
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_nested(t)
+        or is_json_field(field)
+    )
