@@ -21,6 +21,7 @@ import etl_express as etl
 from etl_express.retry import RetryPolicy
 from etl_express.sinks.postgres import PostgresSink
 from etl_express.sources.sql import SQLSource
+from etl_express.store.database import SCHEMA_VERSION
 from etl_express.store.ledger import RunLedger
 from tests.conftest import pg_exec
 from tests.reliability_sources import SlowDown, content_hash, make_source_table
@@ -356,7 +357,7 @@ def test_state_tables_of_version_1_are_migrated_in_place(pg_url):
         store.ensure_schema()
         assert [q["stage"] for q in quarantine.records(store, "p")] == ["sink"]
         assert pg_exec(url, "SELECT value FROM etl_express.meta WHERE key = 'schema_version'") == [
-            ("2",)
+            (str(SCHEMA_VERSION),)
         ]
         store.engine.dispose()
     finally:

@@ -5,7 +5,7 @@ big ones)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import DAG, get_current_context, task
@@ -86,22 +86,21 @@ def pipeline_dag(
         dag_id = pipeline.name
     if partitions is not None and partitions < 1:
         raise ETLConfigError(f"partitions must be >= 1, got {partitions}", where={"dag": dag_id})
-    args = {"retries": retries, "retry_delay": retry_delay, **(default_args or {})}
-    dag_kwargs.setdefault("max_active_runs", 1)
-    dag_kwargs.setdefault(
-        "doc_md",
+    doc = (
         f"Runs etl-express {describe_ref(pipeline)}: plan partitions, run each "
-        "(mapped, retried from its checkpoint), quality gate, log purge.",
+        "(mapped, retried from its checkpoint), quality gate, log purge."
     )
-
-    with DAG(
+    with _dag(
         dag_id,
-        schedule=schedule,
-        start_date=start_date,
-        catchup=catchup,
-        tags=list(tags),
-        default_args=args,
-        **dag_kwargs,
+        schedule,
+        start_date,
+        catchup,
+        tags,
+        retries,
+        retry_delay,
+        default_args,
+        doc,
+        dag_kwargs,
     ) as dag:
 
         @task(task_id="plan_partitions")
@@ -177,21 +176,21 @@ def replication_dag(
                 hint='replication_dag("pkg.module:factory", dag_id="crm_daily")',
             )
         dag_id = replication.name
-    args = {"retries": retries, "retry_delay": retry_delay, **(default_args or {})}
-    dag_kwargs.setdefault("max_active_runs", 1)
-    dag_kwargs.setdefault(
-        "doc_md",
+    doc = (
         "Runs an etl-express replication: plan the tables, run each (mapped, retried from "
-        "its checkpoint), quality gate, log purge.",
+        "its checkpoint), quality gate, log purge."
     )
-    with DAG(
+    with _dag(
         dag_id,
-        schedule=schedule,
-        start_date=start_date,
-        catchup=catchup,
-        tags=list(tags),
-        default_args=args,
-        **dag_kwargs,
+        schedule,
+        start_date,
+        catchup,
+        tags,
+        retries,
+        retry_delay,
+        default_args,
+        doc,
+        dag_kwargs,
     ) as dag:
 
         @task(task_id="plan_tables")
@@ -221,3 +220,31 @@ def replication_dag(
 
 
 __all__ = ["pipeline_dag", "replication_dag"]
+
+
+def _dag(
+    dag_id: str,
+    schedule: Any,
+    start_date: dt.datetime,
+    catchup: bool,
+    tags: Sequence[str],
+    retries: int,
+    retry_delay: dt.timedelta,
+    default_args: Mapping[str, Any] | None,
+    doc: str,
+    dag_kwargs: dict[str, Any],
+) -> DAG:
+    """The DAG both helpers build: one active run at a time unless told otherwise (two runs
+    would wait on each other's leases), tasks retried from their checkpoint."""
+    args = {"retries": retries, "retry_delay": retry_delay, **(default_args or {})}
+    dag_kwargs.setdefault("max_active_runs", 1)
+    dag_kwargs.setdefault("doc_md", doc)
+    return DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=start_date,
+        catchup=catchup,
+        tags=list(tags),
+        default_args=args,
+        **dag_kwargs,
+    )

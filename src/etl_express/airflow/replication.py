@@ -11,25 +11,17 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..errors import ETLConfigError, QualityError
+from ..errors import QualityError
 from ..replication import Replication
 from ..sources.base import Partition
-from .tasks import _flush_task_logs, _import, configure_task_logging, purge_logs, quality_gate
+from .tasks import _flush_task_logs, configure_task_logging, load_ref, purge_logs, quality_gate
 
 ReplicationRef = str | Callable[[], Replication] | Replication
 
 
 def load_replication(ref: ReplicationRef) -> Replication:
     """Build the replication a reference points at, in the calling process."""
-    obj: Any = _import(ref) if isinstance(ref, str) else ref
-    if not isinstance(obj, Replication) and callable(obj):
-        obj = obj()
-    if not isinstance(obj, Replication):
-        raise ETLConfigError(
-            f"replication reference {ref!r} gave {type(obj).__name__}, not a Replication",
-            hint="point it at a function that returns an etl_express.Replication",
-        )
-    return obj
+    return load_ref(ref, Replication)
 
 
 def plan_tables(ref: ReplicationRef) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import datetime as dt
 import importlib
 import json
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from .._durations import DurationLike, parse_duration
 from ..errors import ETLConfigError, QualityError
@@ -24,6 +24,8 @@ from ..store.ledger import RunLedger
 from ..store.schema import now
 
 PipelineRef = str | Callable[[], Pipeline] | Pipeline
+
+_Built = TypeVar("_Built")
 
 #: how long the run log is kept in PostgreSQL
 LOG_RETENTION = dt.timedelta(days=30)
@@ -65,18 +67,26 @@ def _import(ref: str) -> Any:
 
 def load_pipeline(ref: PipelineRef) -> Pipeline:
     """Build the pipeline a reference points at, in the calling process."""
+    return load_ref(ref, Pipeline)
+
+
+def load_ref(ref: Any, kind: type[_Built]) -> _Built:
+    """The ``kind`` (a Pipeline, a Replication) a reference points at: an object of it, a
+    ``"module:attribute"`` naming one or a factory that returns one, built in the calling
+    process."""
+    what, name = kind.__name__.lower(), kind.__name__
     obj: Any = _import(ref) if isinstance(ref, str) else ref
-    if not isinstance(obj, Pipeline):
+    if not isinstance(obj, kind):
         if not callable(obj):
             raise ETLConfigError(
-                f"pipeline reference {describe_ref(ref)} is neither a Pipeline nor a factory",
-                hint="point it at a function that returns an etl_express.Pipeline",
+                f"{what} reference {describe_ref(ref)} is neither a {name} nor a factory",
+                hint=f"point it at a function that returns an etl_express.{name}",
             )
         obj = obj()
-    if not isinstance(obj, Pipeline):
+    if not isinstance(obj, kind):
         raise ETLConfigError(
-            f"pipeline factory {describe_ref(ref)} returned {type(obj).__name__}, not a Pipeline",
-            hint="the factory must return an etl_express.Pipeline",
+            f"{what} factory {describe_ref(ref)} returned {type(obj).__name__}, not a {name}",
+            hint=f"the factory must return an etl_express.{name}",
         )
     return obj
 
