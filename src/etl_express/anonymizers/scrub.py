@@ -8,6 +8,7 @@ the folding of Unicode look-alikes in :mod:`.textfold`, phones of other countrie
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -48,6 +49,7 @@ from .scrub_rules import (
     GROUPED_LONG_CARD,
     KINDS,
     NER_KINDS,
+    NOT_PII_BEFORE,
     NOT_PII_CONTEXT,
     PLACEHOLDERS,
     RULES_AFTER_CHECKSUMS,
@@ -295,8 +297,19 @@ class ScrubPII(Anonymizer):
         changed = pc.fill_null(pc.not_equal(out, texts), False)
         if not pc.any(changed).as_py():
             return out
+        # With placeholders every replaced value reads as its placeholder in ``out``: a value
+        # introduced as something else has the word right before its placeholder there, so
+        # only rows where that whole phrase occurs are redone (not every row with the word).
+        introduced = (
+            NOT_PII_BEFORE.removesuffix("$") + re.escape(PLACEHOLDERS[rule.kind])
+            if self._fixed
+            else NOT_PII_CONTEXT
+        )
         redo = pc.and_(
-            changed, pc.fill_null(pc.match_substring_regex(texts, NOT_PII_CONTEXT), False)
+            changed,
+            pc.fill_null(
+                pc.match_substring_regex(out if self._fixed else texts, introduced), False
+            ),
         )
         if not pc.any(redo).as_py():
             return out
