@@ -263,9 +263,9 @@ class ScrubPII(Anonymizer):
         them is in every match (a substring search is far cheaper than the pattern)."""
         if "phone" not in self.kinds:
             return texts
-        maybe = pc.fill_null(pc.match_substring(texts, literals[0]), False)
-        for literal in literals[1:]:
-            maybe = pc.or_(maybe, pc.fill_null(pc.match_substring(texts, literal), False))
+        # one RE2 pass for all the literals: cheaper than a substring search for each
+        any_literal = "|".join(re.escape(literal) for literal in literals)
+        maybe = pc.fill_null(pc.match_substring_regex(texts, any_literal), False)
         if not pc.any(maybe).as_py():
             return texts
 
@@ -305,11 +305,9 @@ class ScrubPII(Anonymizer):
             if self._fixed
             else NOT_PII_CONTEXT
         )
-        redo = pc.and_(
-            changed,
-            pc.fill_null(
-                pc.match_substring_regex(out if self._fixed else texts, introduced), False
-            ),
+        subject = pc.filter(out if self._fixed else texts, changed)  # the changed rows only
+        redo = pc.replace_with_mask(
+            changed, changed, pc.fill_null(pc.match_substring_regex(subject, introduced), False)
         )
         if not pc.any(redo).as_py():
             return out
