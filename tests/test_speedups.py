@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from pydantic import SecretStr
 
@@ -519,6 +520,22 @@ def test_scrub_gives_the_same_text_with_and_without_the_extension(
     slow = ScrubPII(["notes"]).scrub(arr)
     assert fast.equals(slow)
     assert not any("345678" in t for t in fast.to_pylist() if t)
+
+
+@needs_native
+def test_literal_gate_agrees_with_match_substring() -> None:
+    from etl_express.anonymizers import scrub_kernels
+
+    texts = _fuzz_texts(list("0012+ -я9"), 20_000, 23, longest=12)
+    arr = pa.array([*texts, None, "", "0", "10"]).slice(3)  # offsets not starting at 0
+    for literals in (("+",), ("00", "10"), ("я9",)):
+        expected = pc.fill_null(pc.match_substring(arr, literals[0]), False)
+        for literal in literals[1:]:
+            expected = pc.or_(expected, pc.fill_null(pc.match_substring(arr, literal), False))
+        assert 0 < pc.sum(expected).as_py() < len(arr)
+        assert scrub_kernels.contains_any(arr, literals).equals(expected)
+    with pytest.raises(ValueError, match="empty"):
+        native.rows_containing(np.array([0, 1], dtype=np.int32), 1, b"a", b"")
 
 
 @needs_native

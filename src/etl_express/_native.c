@@ -38,6 +38,10 @@
  *       One byte a row: whether a run of digits, spaces and dashes holds at least min_digits
  *       digits (every SNILS, card or INN/OGRN candidate of ScrubPII lies in such a run).
  *
+ *   rows_containing(offsets, rows, data, needle) -> flags
+ *       One byte a row: whether the value holds the (non-empty) byte string needle, as
+ *       pyarrow.compute.match_substring would say (ScrubPII's literal gates: "+", "00", "10").
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -882,6 +886,48 @@ static PyObject *digit_runs(PyObject *self, PyObject *args) {
     return flags;
 }
 
+static PyObject *rows_containing(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data, needle;
+    if (!PyArg_ParseTuple(args, "Ony*y*", &offsets_obj, &rows, &data, &needle)) return NULL;
+    if (needle.len < 1) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&needle);
+        PyErr_SetString(PyExc_ValueError, "needle must not be empty");
+        return NULL;
+    }
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&needle);
+        return NULL;
+    }
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    PyObject *flags = PyBytes_FromStringAndSize(NULL, rows);
+    if (flags != NULL) {
+        uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
+        const uint8_t *src = (const uint8_t *)data.buf, *nd = (const uint8_t *)needle.buf;
+        Py_ssize_t n = needle.len;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            const uint8_t *p = src + off[r], *end = src + off[r + 1];
+            int hit = 0;
+            while (!hit && end - p >= n) {  /* the first byte by memchr, then the rest */
+                const uint8_t *q = memchr(p, nd[0], (size_t)(end - p - n + 1));
+                if (q == NULL) break;
+                hit = memcmp(q + 1, nd + 1, (size_t)(n - 1)) == 0;
+                p = q + 1;
+            }
+            f[r] = (uint8_t)hit;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&offsets_view);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&needle);
+    return flags;
+}
+
 /* The code point of the UTF-8 sequence at t[*i] (any length; a sequence cut short by the end
    of the value gives U+FFFD), advancing *i past it. Nothing is read at or beyond t[n]. */
 static inline uint32_t utf8_at(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i) {
@@ -1255,6 +1301,8 @@ static PyMethodDef methods[] = {
     {"digit_runs", digit_runs, METH_VARARGS,
      "digit_runs(offsets, rows, data, min_digits) -> flags: rows with a run of digits/spaces/dashes holding "
      "min_digits digits."},
+    {"rows_containing", rows_containing, METH_VARARGS,
+     "rows_containing(offsets, rows, data, needle) -> flags: rows whose value holds the byte string needle."},
     {"copy_rows", copy_rows, METH_VARARGS,
      "copy_rows(parts, rows) -> bytes: PostgreSQL binary COPY rows from per-column parts."},
     {"copy_drain", copy_drain, METH_VARARGS,

@@ -160,3 +160,30 @@ def test_nul_bytes_in_a_sliced_column_are_found() -> None:
     assert not has_nul(pa.array(["", None], pa.string()))
     # a NUL next to an email still scrubs and is stored as U+FFFD (PostgreSQL text holds no NUL)
     assert ScrubPII(["t"]).scrub(pa.array(["a@b.ru\x00x"])).to_pylist() == ["<EMAIL>\ufffdx"]
+
+
+def test_a_phone_introduced_as_something_else_is_kept_only_there(anon_key: etl.SecretRef) -> None:
+    # the re-check looks where a not-PII word stands right before a phone's placeholder: a
+    # word after the phone, before another number, or before an earlier placeholder keeps
+    # nothing else, and the pseudonym path keeps the same values
+    notes = [
+        "заказ 89161234567, тел. 8 916 765-43-21",
+        "тел. 8 916 765-43-21, счёт: 89161234567",
+        "Перезвонить: 8 (916) 765-43-21, счёт: a@b.ru",
+        "Заказ № 8 916 765-43-21 и 8 916 765-43-22",
+        "лог <PHONE> 8 916 765-43-21",
+        "сессия\u00a089161234567, 8\u00a0916\u00a0765-43-21",
+    ]
+    assert ScrubPII(["n"]).scrub(pa.array(notes)).to_pylist() == [
+        "заказ 89161234567, тел. <PHONE>",
+        "тел. <PHONE>, счёт: 89161234567",
+        "Перезвонить: <PHONE>, счёт: <EMAIL>",
+        "Заказ № 8 916 765-43-21 и <PHONE>",
+        "лог <PHONE> <PHONE>",
+        "сессия\u00a089161234567, <PHONE>",
+    ]
+    tokens = ScrubPII(["n"], replace="pseudonym", key=anon_key).scrub(pa.array(notes))
+    kept = ["89161234567", "89161234567", "", "8 916 765-43-21", "", "89161234567"]
+    gone = ["765-43-21", "765-43-21", "765-43-21", "765-43-22", "765-43-21", "765-43-21"]
+    for note, k, g in zip(tokens.to_pylist(), kept, gone):
+        assert k in note and g not in note, note

@@ -49,6 +49,7 @@ STRING_ENTRY_POINTS: dict[str, Call] = {
     "scrub_gates": lambda o, r, d: native.scrub_gates(o, r, d),
     "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 32),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 10),
+    "rows_containing": lambda o, r, d: native.rows_containing(o, r, d, b"00"),
 }
 INCONSISTENT = {
     "rows beyond the offsets": (_offsets(0, 2, 3), 5, b"abc", ValueError, "shorter"),

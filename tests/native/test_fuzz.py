@@ -666,6 +666,7 @@ STRING_ENTRY_POINTS = {
     "scrub_gates": lambda o, r, d: native.scrub_gates(o, r, d),
     "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 8),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 3),
+    "rows_containing": lambda o, r, d: native.rows_containing(o, r, d, b"00"),
 }
 
 

@@ -8,6 +8,7 @@ the folding of Unicode look-alikes in :mod:`.textfold`, phones of other countrie
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -27,6 +28,7 @@ from .phones import PLUS_NUMBER, PREFIXED_NUMBER, international_spans
 from .pseudonymize import KeyedHasher
 from .scrub_kernels import (
     MARK,
+    contains_any,
     digit_runs,
     gates,
     has_nul,
@@ -48,6 +50,7 @@ from .scrub_rules import (
     GROUPED_LONG_CARD,
     KINDS,
     NER_KINDS,
+    NOT_PII_BEFORE,
     NOT_PII_CONTEXT,
     PLACEHOLDERS,
     RULES_AFTER_CHECKSUMS,
@@ -261,9 +264,7 @@ class ScrubPII(Anonymizer):
         them is in every match (a substring search is far cheaper than the pattern)."""
         if "phone" not in self.kinds:
             return texts
-        maybe = pc.fill_null(pc.match_substring(texts, literals[0]), False)
-        for literal in literals[1:]:
-            maybe = pc.or_(maybe, pc.fill_null(pc.match_substring(texts, literal), False))
+        maybe = contains_any(texts, literals)
         if not pc.any(maybe).as_py():
             return texts
 
@@ -295,8 +296,17 @@ class ScrubPII(Anonymizer):
         changed = pc.fill_null(pc.not_equal(out, texts), False)
         if not pc.any(changed).as_py():
             return out
-        redo = pc.and_(
-            changed, pc.fill_null(pc.match_substring_regex(texts, NOT_PII_CONTEXT), False)
+        # With placeholders every replaced value reads as its placeholder in ``out``: a value
+        # introduced as something else has the word right before its placeholder there, so
+        # only rows where that whole phrase occurs are redone (not every row with the word).
+        introduced = (
+            NOT_PII_BEFORE.removesuffix("$") + re.escape(PLACEHOLDERS[rule.kind])
+            if self._fixed
+            else NOT_PII_CONTEXT
+        )
+        subject = pc.filter(out if self._fixed else texts, changed)  # the changed rows only
+        redo = pc.replace_with_mask(
+            changed, changed, pc.fill_null(pc.match_substring_regex(subject, introduced), False)
         )
         if not pc.any(redo).as_py():
             return out

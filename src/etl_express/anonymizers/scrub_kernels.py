@@ -5,6 +5,7 @@ scanning. Everything here works on whole columns: no Python loop over rows."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -111,6 +112,20 @@ def digit_runs(texts: pa.Array, min_digits: int = 10) -> pa.Array | None:
     )
 
 
+def contains_any(texts: pa.Array, literals: tuple[str, ...]) -> pa.Array:
+    """Rows holding any of ``literals`` (nulls are not): the compiled byte search, several
+    times cheaper than a substring search or RE2 over every row, or one RE2 pass without it."""
+    if _speedups.native is None:
+        any_literal = "|".join(re.escape(literal) for literal in literals)
+        return pc.fill_null(pc.match_substring_regex(texts, any_literal), False)
+    offsets, data = _speedups.string_buffers(texts)
+    flags = np.zeros(len(texts), dtype=np.bool_)
+    for literal in literals:
+        found = _speedups.native.rows_containing(offsets, len(texts), data, literal.encode())
+        flags |= np.frombuffer(found, dtype=np.bool_)
+    return _speedups.row_flags(texts, flags.tobytes())
+
+
 def on_rows(
     texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]
 ) -> pa.Array:
@@ -181,6 +196,7 @@ def splice(text: str, replacements: list[tuple[int, int, str]]) -> str:
 __all__ = [
     "MARK",
     "ReplaceFn",
+    "contains_any",
     "digit_runs",
     "gates",
     "has_nul",
