@@ -30,6 +30,7 @@ from ..sinks.postgres import PostgresSink
 from ..sources.base import Partition
 from ..sources.sql.database import SQLDatabase
 from ..sources.sql.discovery import TableInfo
+from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
 from ..transformers.base import Transformer
 from .plan import _mapping, _Plan
@@ -80,6 +81,13 @@ class Replication:
         deletes: as on :class:`Pipeline`, for every table; so are ``reconcile_every``,
             ``freshness``, ``max_error_rate``, ``required``, ``checks``, ``retry`` and
             ``lease_seconds``.
+        synchronous_commit: ``False`` (default): within :meth:`run` the tables' commits
+            (batches with their checkpoints, run records, checks, target DDL) do not wait
+            for the WAL flush one by one; the run ends with one commit that does, so all
+            of it is on disk when ``run`` returns (or raises). A server crash during the
+            run loses the last commits in order — rows and checkpoint together — and the
+            next run resumes from the checkpoint left. ``True``: every commit waits, as
+            a single :class:`Pipeline`'s do (and as the Airflow helper's tasks always do).
 
     Patterns are globs over source table names (``"*"``, ``"audit_*"``); an exact name wins
     over a pattern, and among patterns the first that matches.
@@ -107,6 +115,7 @@ class Replication:
         checks: Mapping[str, str] | None = None,
         retry: RetryPolicy | None = None,
         lease_seconds: float = 120.0,
+        synchronous_commit: bool = False,
     ):
         if not name or not isinstance(name, str):
             raise ETLConfigError(
@@ -145,6 +154,7 @@ class Replication:
                     f"partitions[{pattern!r}] must be a positive integer, got {n!r}",
                     where={"replication": name},
                 )
+        self.synchronous_commit = bool(synchronous_commit)
         self.options: dict[str, Any] = {
             "deletes": deletes,
             "reconcile_every": reconcile_every,
@@ -218,7 +228,7 @@ class Replication:
             )
         result = ReplicationResult(self.name, "running", started_at=now())
         tables = self.source.tables()
-        planned = _Plan(self, tables).pipelines()
+        planned = _Plan(self, tables).pipelines(wait_flush=self.synchronous_commit)
         pipelines = [p for p, _ in planned]
         for pipeline in pipelines:
             if progress is not None:
@@ -226,11 +236,19 @@ class Replication:
             pipeline.check_pii_coverage()  # every table, before any of them writes
         self._note_changes(result, [t.name for t in tables], pipelines)
         _create_schema(pipelines[0], self.sink.schema_name)  # once, not raced by the tables
-        units = [(p, spec) for p, n in planned for spec in _specs(p, n)]
-        outcomes = _map(workers, lambda unit: _run_unit(*unit, reset=reset), units)
-        by_table: dict[str, list[RunResult]] = {}
-        for (pipeline, _), outcome in zip(units, outcomes):
-            by_table.setdefault(pipeline.source.name, []).append(outcome)
+        # the biggest units first (the catalog's row estimates), so the long ones do not
+        # start last and leave the other workers idle at the end
+        rows = {t.name: t.rows or 0 for t in tables}
+        units = sorted(
+            ((p, spec, rows[p.source.name] / n) for p, n in planned for spec in _specs(p, n)),
+            key=lambda unit: -unit[2],
+        )
+        outcomes = _map(workers, lambda unit: _run_unit(unit[0], unit[1], reset=reset), units)
+        if not self.synchronous_commit:
+            _flush(pipelines[0].store, self.name)
+        by_table: dict[str, list[RunResult]] = {p.source.name: [] for p in pipelines}
+        for (pipeline, _, _), outcome in zip(units, outcomes):
+            by_table[pipeline.source.name].append(outcome)
         for table, results in by_table.items():
             result.tables[table] = results[0] if len(results) == 1 else _combined(results)
         result.finished_at = now()
@@ -299,6 +317,25 @@ def _create_schema(pipeline: Pipeline, schema: str) -> None:
         quoted = conn.dialect.identifier_preparer.quote(schema)
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('etl_express.schema'))"))
         conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+
+
+def _flush(store: CheckpointStore, name: str) -> None:
+    """One commit that waits for the WAL flush, so every commit of the run before it (which
+    did not wait) is on disk too: PostgreSQL flushes its log in order. It records when the
+    replication last finished in the store's ``meta``."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql import insert
+
+    from ..store.schema import meta
+
+    finished = now().isoformat()
+    with store.transaction() as conn:
+        conn.execute(sa.text("SET LOCAL synchronous_commit = on"))
+        conn.execute(
+            insert(meta)
+            .values(key=f"replication:{name}", value=finished)
+            .on_conflict_do_update(index_elements=[meta.c.key], set_={"value": finished})
+        )
 
 
 def _replicated_tables(pipeline: Pipeline, prefix: str) -> set[str]:

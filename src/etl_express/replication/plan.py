@@ -171,11 +171,11 @@ class _Plan:
                 out[table][column] = reasons[entry]
         return out
 
-    def pipelines(self) -> list[tuple[Pipeline, int]]:
-        """Each table's pipeline and its number of partitions."""
+    def pipelines(self, *, wait_flush: bool = True) -> list[tuple[Pipeline, int]]:
+        """Each table's pipeline and its number of partitions, sharing one store
+        (``wait_flush``: see :func:`_share_store`)."""
         r = self.r
         out = []
-        store = _SharedStore(r.sink)
         for t in self.tables:
             pipeline = Pipeline(
                 r.pipeline_name(t.name),
@@ -192,29 +192,33 @@ class _Plan:
                 progress=False,
                 **r.options,
             )
-            store.share(pipeline)
             out.append((pipeline, self.partitions.get(t.name, 1)))
+        _share_store(r.sink, [p for p, _ in out], wait_flush=wait_flush)
         return out
 
 
-class _SharedStore:
+def _share_store(sink: PostgresSink, pipelines: Sequence[Pipeline], *, wait_flush: bool) -> None:
     """One checkpoint store for all the tables of a replication: the state schema is checked
-    once per run, not once per table (each pipeline still declares itself in it)."""
+    once and every table's declaration written in one transaction, not once per table.
 
-    def __init__(self, sink: PostgresSink):
-        self.sink = sink
-        self.store: Any = None
+    ``wait_flush=False``: the store's sessions commit with ``synchronous_commit = off``
+    (a replication's run, which ends with one commit that waits, see ``core._flush``)."""
+    from .._engine.declarations import declare_all
+    from ..store.checkpoints import CheckpointStore
+    from ..store.database import engine_for, resolve_url, sqlalchemy_url
 
-    def share(self, pipeline: Pipeline) -> None:
-        from .._engine.declarations import declare
-        from ..store.checkpoints import CheckpointStore
-        from ..store.database import resolve_url
-
-        if self.store is None:
-            self.store = CheckpointStore(resolve_url(self.sink.state_url))  # type: ignore[arg-type]
-            self.store.ensure_schema()
-        pipeline._store = self.store  # what Pipeline.store would build, built once
-        declare(self.store, pipeline)
+    if not pipelines:
+        return
+    url = resolve_url(sink.state_url)  # type: ignore[arg-type]
+    store = CheckpointStore(url)
+    if not wait_flush:
+        given = str(sqlalchemy_url(url).query.get("options") or "")
+        options = f"{given} -c synchronous_commit=off".strip()
+        store.engine = engine_for(url, connect_args={"options": options})
+    store.ensure_schema()
+    for pipeline in pipelines:
+        pipeline._store = store  # what Pipeline.store would build, built once
+    declare_all(store, pipelines)
 
 
 class _ColumnNames:
