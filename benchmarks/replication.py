@@ -3,7 +3,10 @@
 Usage::
 
     python benchmarks/replication.py [--sf 1] [--tables 200 --rows 1000] [--repeat 3]
-                                     [--workers 2] [--json benchmarks/results/replication.json]
+                                     [--workers 2] [--lineitem-partitions 1]
+                                     [--synchronous-commit off] [--tpch-source URL]
+                                     [--cases tpch,many]
+                                     [--json benchmarks/results/replication.json]
 
 Creates two throw-away databases on the server named by ``--url`` (default
 ``ETL_EXPRESS_BENCH_URL``, else ``ETL_EXPRESS_TEST_DATABASE_URL``, else
@@ -54,6 +57,7 @@ MANY_DDL = (
 )
 
 SCRIPT = """
+import json
 import sys
 import etl_express as etl
 from etl_express.sinks import PostgresSink
@@ -63,6 +67,8 @@ replication = etl.Replication(
     sys.argv[1],
     SQLDatabase(sys.argv[2], schema=sys.argv[3]),
     sink=PostgresSink(schema=sys.argv[4], url=sys.argv[5]),
+    partitions=json.loads(sys.argv[7]),
+    synchronous_commit=sys.argv[8] == "on",
 )
 if __name__ == "__main__":
     result = replication.run(workers=int(sys.argv[6]))
@@ -130,13 +136,17 @@ def raw_pipe(src: str, dst: str, names: list[str], ddl: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def etl_run(src: str, dst: str, workers: int, script: Path) -> tuple[float, int]:
+def etl_run(
+    src: str, dst: str, args: argparse.Namespace, script: Path, partitions: dict[str, int]
+) -> tuple[float, int]:
     """Seconds for one fresh process running one Replication into a new schema."""
     target = "etl_" + uuid.uuid4().hex[:8]
     name = "bench_" + uuid.uuid4().hex[:8]
+    command = [sys.executable, str(script), name, src, "data", target, dst, str(args.workers)]
+    command += [json.dumps(partitions), args.synchronous_commit]
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, str(script), name, src, "data", target, dst, str(workers)],
+        command,
         check=True,
         capture_output=True,
         text=True,
@@ -151,13 +161,18 @@ def etl_run(src: str, dst: str, workers: int, script: Path) -> tuple[float, int]
 def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
     src, dst = f"bench_repl_src_{tag}", f"bench_repl_dst_{tag}"
+    given = args.tpch_source if case == "tpch" else None  # a database generated before
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {src}")
+        if given is None:
+            conn.execute(f"CREATE DATABASE {src}")
         conn.execute(f"CREATE DATABASE {dst}")
-    src_url, dst_url = database(url, src), database(url, dst)
+    src_url, dst_url = given or database(url, src), database(url, dst)
+    partitions: dict[str, int] = {}
     try:
         if case == "tpch":
-            names = prepare_tpch(src_url, args.sf)
+            names = list(TPCH_TABLES) if given else prepare_tpch(src_url, args.sf)
+            if args.lineitem_partitions > 1:
+                partitions = {"lineitem": args.lineitem_partitions}
             ddl = [
                 s
                 for s in TPCH_SCHEMA.replace("CREATE TABLE ", "CREATE TABLE data.").split(";")
@@ -169,9 +184,9 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
         raw, etl, loads, rows = [], [], [], 0
         for _ in range(args.repeat):
             raw.append(raw_pipe(src_url, dst_url, names, ddl))
-            seconds, rows = etl_run(src_url, dst_url, args.workers, script)
+            seconds, rows = etl_run(src_url, dst_url, args, script, partitions)
             etl.append(seconds)
-            loads.append(round(load(), 2))
+            loads.append(round(load(), 2))  # the 1-minute load average after the round
             print(f"{case}: raw {raw[-1]:.2f} s, etl {etl[-1]:.2f} s ({rows:,} rows)", flush=True)
         raw_s, etl_s = statistics.median(raw), statistics.median(etl)
         return {
@@ -185,6 +200,8 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             "etl_runs": [round(x, 3) for x in etl],
             "load_average": loads,
             "workers": args.workers,
+            "partitions": partitions,
+            "synchronous_commit": args.synchronous_commit,
             **({"sf": args.sf} if case == "tpch" else {"rows_per_table": args.rows}),
         }
     finally:
@@ -202,6 +219,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cases", default="tpch,many")
+    parser.add_argument(
+        "--tpch-source",
+        help="the URL of a database whose schema 'data' holds TPC-H already (skip generating)",
+    )
+    parser.add_argument("--lineitem-partitions", type=int, default=1)
+    parser.add_argument(
+        "--synchronous-commit", choices=("on", "off"), default="off", help="Replication's"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
