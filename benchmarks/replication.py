@@ -136,6 +136,53 @@ def raw_pipe(src: str, dst: str, names: list[str], ddl: list[str]) -> float:
     return time.perf_counter() - started
 
 
+DLT_SCRIPT = """
+import sys
+import tempfile
+
+import dlt
+from dlt.sources.sql_database import sql_database
+
+src, dst, dataset = sys.argv[1:4]
+with tempfile.TemporaryDirectory() as tmp:
+    pipeline = dlt.pipeline(
+        pipeline_name=dataset,
+        pipelines_dir=tmp,
+        destination=dlt.destinations.postgres(credentials=dst),
+        dataset_name=dataset,
+    )
+    source = sql_database(credentials=src, schema="data", backend="pyarrow")
+    pipeline.run(source, write_disposition="replace")
+"""
+
+
+def peer_run(peer: str, src: str, dst: str, peers: Path, script: Path) -> float:
+    """Seconds for one fresh process of a peer tool copying schema ``data`` into a new
+    schema: dlt (``sql_database``, pyarrow backend, ``replace``) or sling (``data.*``,
+    ``full-refresh``), both installed in the separate venv ``peers``."""
+    target = f"{peer}_" + uuid.uuid4().hex[:8]
+    env = {**os.environ, "RUNTIME__LOG_LEVEL": "WARNING", "SLING_DISABLE_TELEMETRY": "true"}
+    if peer == "dlt":
+        # dlt's postgres destination insists on a password; the benchmark server trusts
+        # 127.0.0.1, so any will do
+        dst = dst.replace("postgres@", "postgres:unused@", 1)
+        src = src.replace("postgresql://", "postgresql+psycopg2://", 1)
+        command = [str(peers / "bin" / "python"), str(script), src, dst, target]
+    else:
+        sling = next(peers.glob("lib/python*/site-packages/sling_linux_amd64/bin/sling-*"))
+        env.update(SLING_SRC=src, SLING_DST=dst, SLING_HOME_DIR=str(script.parent))
+        command = [str(sling), "run", "--src-conn", "SLING_SRC", "--src-stream", "data.*"]
+        command += ["--tgt-conn", "SLING_DST", "--tgt-object", target + ".{stream_table}"]
+        command += ["--mode", "full-refresh"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    seconds = time.perf_counter() - started
+    with psycopg.connect(dst.replace("postgres:unused@", "postgres@"), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {target} CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {target}_staging CASCADE")
+    return seconds
+
+
 def etl_run(
     src: str, dst: str, args: argparse.Namespace, script: Path, partitions: dict[str, int]
 ) -> tuple[float, int]:
@@ -182,13 +229,28 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             names = prepare_many(src_url, args.tables, args.rows)
             ddl = [MANY_DDL.format(t=f"data.{n}") for n in names]
         raw, etl, loads, rows = [], [], [], 0
+        peers: dict[str, list[float]] = {p: [] for p in args.peer_tools if args.peers}
         for _ in range(args.repeat):
             raw.append(raw_pipe(src_url, dst_url, names, ddl))
             seconds, rows = etl_run(src_url, dst_url, args, script, partitions)
             etl.append(seconds)
+            for peer, times in peers.items():
+                times.append(peer_run(peer, src_url, dst_url, args.peers, script.parent / peer))
             loads.append(round(load(), 2))  # the 1-minute load average after the round
-            print(f"{case}: raw {raw[-1]:.2f} s, etl {etl[-1]:.2f} s ({rows:,} rows)", flush=True)
+            print(
+                f"{case}: raw {raw[-1]:.2f} s, etl {etl[-1]:.2f} s ({rows:,} rows)"
+                + "".join(f", {p} {t[-1]:.2f} s" for p, t in peers.items()),
+                flush=True,
+            )
         raw_s, etl_s = statistics.median(raw), statistics.median(etl)
+        peer_report = {
+            peer: {
+                "s": round(statistics.median(times), 3),
+                "ratio_raw_over_peer": round(raw_s / statistics.median(times), 3),
+                "runs": [round(x, 3) for x in times],
+            }
+            for peer, times in peers.items()
+        }
         return {
             "case": case,
             "tables": len(names),
@@ -202,6 +264,7 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             "workers": args.workers,
             "partitions": partitions,
             "synchronous_commit": args.synchronous_commit,
+            **({"peers": peer_report} if peer_report else {}),
             **({"sf": args.sf} if case == "tpch" else {"rows_per_table": args.rows}),
         }
     finally:
@@ -225,6 +288,12 @@ def main() -> None:
     )
     parser.add_argument("--lineitem-partitions", type=int, default=1)
     parser.add_argument(
+        "--peers",
+        type=Path,
+        help="a venv with dlt[postgres] + pyarrow and sling + sling-linux-amd64: time them too",
+    )
+    parser.add_argument("--peer-tools", type=lambda v: v.split(","), default=["dlt", "sling"])
+    parser.add_argument(
         "--synchronous-commit", choices=("on", "off"), default="off", help="Replication's"
     )
     parser.add_argument("--json", type=Path)
@@ -232,6 +301,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "replicate.py"
         script.write_text(SCRIPT)
+        (Path(tmp) / "dlt").write_text(DLT_SCRIPT)
         results = [run_case(args.url, case, args, script) for case in args.cases.split(",")]
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
