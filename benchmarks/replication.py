@@ -162,6 +162,9 @@ def peer_run(peer: str, src: str, dst: str, peers: Path, script: Path) -> float:
     ``full-refresh``), both installed in the separate venv ``peers``."""
     target = f"{peer}_" + uuid.uuid4().hex[:8]
     env = {**os.environ, "RUNTIME__LOG_LEVEL": "WARNING", "SLING_DISABLE_TELEMETRY": "true"}
+    # dlt's default round-robin extraction keeps one source connection open per table: 200
+    # tables exceed max_connections ("too many clients"); fifo takes the tables one by one
+    env["EXTRACT__NEXT_ITEM_MODE"] = "fifo"
     if peer == "dlt":
         # dlt's postgres destination insists on a password; the benchmark server trusts
         # 127.0.0.1, so any will do
