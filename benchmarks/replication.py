@@ -173,13 +173,17 @@ def peer_run(peer: str, src: str, dst: str, peers: Path, script: Path) -> float:
         command = [str(peers / "bin" / "python"), str(script), src, dst, target]
     else:
         sling = next(peers.glob("lib/python*/site-packages/sling_linux_amd64/bin/sling-*"))
-        env.update(SLING_SRC=src, SLING_DST=dst, SLING_HOME_DIR=str(script.parent))
+        # sling asks for TLS unless told not to; the benchmark server has none
+        plain = "?sslmode=disable"
+        env.update(SLING_SRC=src + plain, SLING_DST=dst + plain, SLING_HOME_DIR=str(script.parent))
         command = [str(sling), "run", "--src-conn", "SLING_SRC", "--src-stream", "data.*"]
         command += ["--tgt-conn", "SLING_DST", "--tgt-object", target + ".{stream_table}"]
         command += ["--mode", "full-refresh"]
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{peer} failed: {(done.stdout + done.stderr)[-2000:]}")
     with psycopg.connect(dst.replace("postgres:unused@", "postgres@"), autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {target} CASCADE")
         conn.execute(f"DROP SCHEMA IF EXISTS {target}_staging CASCADE")
