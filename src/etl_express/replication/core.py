@@ -324,18 +324,12 @@ def _flush(store: CheckpointStore, name: str) -> None:
     did not wait) is on disk too: PostgreSQL flushes its log in order. It records when the
     replication last finished in the store's ``meta``."""
     import sqlalchemy as sa
-    from sqlalchemy.dialects.postgresql import insert
 
-    from ..store.schema import meta
+    from ..store.schema import set_meta
 
-    finished = now().isoformat()
     with store.transaction() as conn:
         conn.execute(sa.text("SET LOCAL synchronous_commit = on"))
-        conn.execute(
-            insert(meta)
-            .values(key=f"replication:{name}", value=finished)
-            .on_conflict_do_update(index_elements=[meta.c.key], set_={"value": finished})
-        )
+        set_meta(conn, f"replication:{name}", now().isoformat())
 
 
 def _replicated_tables(pipeline: Pipeline, prefix: str) -> set[str]:
