@@ -278,9 +278,16 @@ def test_etl_read_gives_json_like_records_of_the_declared_types(
         f"INSERT INTO {schema}.devices VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', "
         "'10.0.0.1/8', '1 day 02:00', '{1,2}', '[2024-01-01,2024-02-01)', 'ab')",
     )
-    etl.Replication(
-        "dev_" + target, SQLDatabase(pg_url, schema=schema), sink=PostgresSink(schema=target)
-    ).run()
+    rep = etl.Replication(
+        "dev_" + target,
+        SQLDatabase(pg_url, schema=schema),
+        sink=PostgresSink(schema=target),
+        synchronous_commit=True,  # every commit waits: no closing flush, nothing in meta
+    )
+    assert rep.run().ok
+    assert not pg_exec(
+        pg_url, "SELECT value FROM etl_express.meta WHERE key = %s", (f"replication:{rep.name}",)
+    )
     records = list(etl.read(f"{target}.devices", columns=["id", "ip", "up", "ports", "code"]))
     assert json.loads(json.dumps(records)) == [
         {
