@@ -3,7 +3,10 @@
 Usage::
 
     python benchmarks/replication.py [--sf 1] [--tables 200 --rows 1000] [--repeat 3]
-                                     [--workers 2] [--json benchmarks/results/replication.json]
+                                     [--workers 2] [--lineitem-partitions 1]
+                                     [--synchronous-commit off] [--tpch-source URL]
+                                     [--cases tpch,many]
+                                     [--json benchmarks/results/replication.json]
 
 Creates two throw-away databases on the server named by ``--url`` (default
 ``ETL_EXPRESS_BENCH_URL``, else ``ETL_EXPRESS_TEST_DATABASE_URL``, else
@@ -54,6 +57,7 @@ MANY_DDL = (
 )
 
 SCRIPT = """
+import json
 import sys
 import etl_express as etl
 from etl_express.sinks import PostgresSink
@@ -63,6 +67,8 @@ replication = etl.Replication(
     sys.argv[1],
     SQLDatabase(sys.argv[2], schema=sys.argv[3]),
     sink=PostgresSink(schema=sys.argv[4], url=sys.argv[5]),
+    partitions=json.loads(sys.argv[7]),
+    synchronous_commit=sys.argv[8] == "on",
 )
 if __name__ == "__main__":
     result = replication.run(workers=int(sys.argv[6]))
@@ -130,13 +136,71 @@ def raw_pipe(src: str, dst: str, names: list[str], ddl: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def etl_run(src: str, dst: str, workers: int, script: Path) -> tuple[float, int]:
+DLT_SCRIPT = """
+import sys
+import tempfile
+
+import dlt
+from dlt.sources.sql_database import sql_database
+
+src, dst, dataset = sys.argv[1:4]
+with tempfile.TemporaryDirectory() as tmp:
+    pipeline = dlt.pipeline(
+        pipeline_name=dataset,
+        pipelines_dir=tmp,
+        destination=dlt.destinations.postgres(credentials=dst),
+        dataset_name=dataset,
+    )
+    source = sql_database(credentials=src, schema="data", backend="pyarrow")
+    pipeline.run(source, write_disposition="replace")
+"""
+
+
+def peer_run(peer: str, src: str, dst: str, peers: Path, script: Path) -> float:
+    """Seconds for one fresh process of a peer tool copying schema ``data`` into a new
+    schema: dlt (``sql_database``, pyarrow backend, ``replace``) or sling (``data.*``,
+    ``full-refresh``), both installed in the separate venv ``peers``."""
+    target = f"{peer}_" + uuid.uuid4().hex[:8]
+    env = {**os.environ, "RUNTIME__LOG_LEVEL": "WARNING", "SLING_DISABLE_TELEMETRY": "true"}
+    # dlt's default round-robin extraction keeps one source connection open per table: 200
+    # tables exceed max_connections ("too many clients"); fifo takes the tables one by one
+    env["EXTRACT__NEXT_ITEM_MODE"] = "fifo"
+    if peer == "dlt":
+        # dlt's postgres destination insists on a password; the benchmark server trusts
+        # 127.0.0.1, so any will do
+        dst = dst.replace("postgres@", "postgres:unused@", 1)
+        src = src.replace("postgresql://", "postgresql+psycopg2://", 1)
+        command = [str(peers / "bin" / "python"), str(script), src, dst, target]
+    else:
+        sling = next(peers.glob("lib/python*/site-packages/sling_linux_amd64/bin/sling-*"))
+        # sling asks for TLS unless told not to; the benchmark server has none
+        plain = "?sslmode=disable"
+        env.update(SLING_SRC=src + plain, SLING_DST=dst + plain, SLING_HOME_DIR=str(script.parent))
+        command = [str(sling), "run", "--src-conn", "SLING_SRC", "--src-stream", "data.*"]
+        command += ["--tgt-conn", "SLING_DST", "--tgt-object", target + ".{stream_table}"]
+        command += ["--mode", "full-refresh"]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{peer} failed: {(done.stdout + done.stderr)[-2000:]}")
+    with psycopg.connect(dst.replace("postgres:unused@", "postgres@"), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {target} CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {target}_staging CASCADE")
+    return seconds
+
+
+def etl_run(
+    src: str, dst: str, args: argparse.Namespace, script: Path, partitions: dict[str, int]
+) -> tuple[float, int]:
     """Seconds for one fresh process running one Replication into a new schema."""
     target = "etl_" + uuid.uuid4().hex[:8]
     name = "bench_" + uuid.uuid4().hex[:8]
+    command = [sys.executable, str(script), name, src, "data", target, dst, str(args.workers)]
+    command += [json.dumps(partitions), args.synchronous_commit]
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, str(script), name, src, "data", target, dst, str(workers)],
+        command,
         check=True,
         capture_output=True,
         text=True,
@@ -151,13 +215,18 @@ def etl_run(src: str, dst: str, workers: int, script: Path) -> tuple[float, int]
 def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:6]
     src, dst = f"bench_repl_src_{tag}", f"bench_repl_dst_{tag}"
+    given = args.tpch_source if case == "tpch" else None  # a database generated before
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {src}")
+        if given is None:
+            conn.execute(f"CREATE DATABASE {src}")
         conn.execute(f"CREATE DATABASE {dst}")
-    src_url, dst_url = database(url, src), database(url, dst)
+    src_url, dst_url = given or database(url, src), database(url, dst)
+    partitions: dict[str, int] = {}
     try:
         if case == "tpch":
-            names = prepare_tpch(src_url, args.sf)
+            names = list(TPCH_TABLES) if given else prepare_tpch(src_url, args.sf)
+            if args.lineitem_partitions > 1:
+                partitions = {"lineitem": args.lineitem_partitions}
             ddl = [
                 s
                 for s in TPCH_SCHEMA.replace("CREATE TABLE ", "CREATE TABLE data.").split(";")
@@ -167,13 +236,28 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             names = prepare_many(src_url, args.tables, args.rows)
             ddl = [MANY_DDL.format(t=f"data.{n}") for n in names]
         raw, etl, loads, rows = [], [], [], 0
+        peers: dict[str, list[float]] = {p: [] for p in args.peer_tools if args.peers}
         for _ in range(args.repeat):
             raw.append(raw_pipe(src_url, dst_url, names, ddl))
-            seconds, rows = etl_run(src_url, dst_url, args.workers, script)
+            seconds, rows = etl_run(src_url, dst_url, args, script, partitions)
             etl.append(seconds)
-            loads.append(round(load(), 2))
-            print(f"{case}: raw {raw[-1]:.2f} s, etl {etl[-1]:.2f} s ({rows:,} rows)", flush=True)
+            for peer, times in peers.items():
+                times.append(peer_run(peer, src_url, dst_url, args.peers, script.parent / peer))
+            loads.append(round(load(), 2))  # the 1-minute load average after the round
+            print(
+                f"{case}: raw {raw[-1]:.2f} s, etl {etl[-1]:.2f} s ({rows:,} rows)"
+                + "".join(f", {p} {t[-1]:.2f} s" for p, t in peers.items()),
+                flush=True,
+            )
         raw_s, etl_s = statistics.median(raw), statistics.median(etl)
+        peer_report = {
+            peer: {
+                "s": round(statistics.median(times), 3),
+                "ratio_raw_over_peer": round(raw_s / statistics.median(times), 3),
+                "runs": [round(x, 3) for x in times],
+            }
+            for peer, times in peers.items()
+        }
         return {
             "case": case,
             "tables": len(names),
@@ -185,6 +269,9 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             "etl_runs": [round(x, 3) for x in etl],
             "load_average": loads,
             "workers": args.workers,
+            "partitions": partitions,
+            "synchronous_commit": args.synchronous_commit,
+            **({"peers": peer_report} if peer_report else {}),
             **({"sf": args.sf} if case == "tpch" else {"rows_per_table": args.rows}),
         }
     finally:
@@ -202,11 +289,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cases", default="tpch,many")
+    parser.add_argument(
+        "--tpch-source",
+        help="the URL of a database whose schema 'data' holds TPC-H already (skip generating)",
+    )
+    parser.add_argument("--lineitem-partitions", type=int, default=1)
+    parser.add_argument(
+        "--peers",
+        type=Path,
+        help="a venv with dlt[postgres] + pyarrow and sling + sling-linux-amd64: time them too",
+    )
+    parser.add_argument("--peer-tools", type=lambda v: v.split(","), default=["dlt", "sling"])
+    parser.add_argument(
+        "--synchronous-commit", choices=("on", "off"), default="off", help="Replication's"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "replicate.py"
         script.write_text(SCRIPT)
+        (Path(tmp) / "dlt").write_text(DLT_SCRIPT)
         results = [run_case(args.url, case, args, script) for case in args.cases.split(",")]
     report = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

@@ -18,6 +18,7 @@ from loguru import logger
 import etl_express as etl
 from etl_express.anonymizers import Pseudonymize
 from etl_express.errors import ETLConfigError
+from etl_express.replication.plan import _Plan
 from etl_express.sinks import PostgresSink
 from etl_express.sources import SQLDatabase
 from etl_express.sources.sql.discovery import read_catalog
@@ -85,8 +86,21 @@ def test_a_schema_is_replicated_table_by_table_and_new_tables_are_picked_up(
     covered = {t: sorted(c for a in p.anonymizers for c in a.covers()) for t, p in by_table.items()}
     assert covered == {"customers": ["email", "phone"], "events": ["email"], "orders": []}
 
+    # one store for all the tables; within run() its commits do not wait for the WAL flush
+    tables = rep.source.tables()
+    for wait, setting in ((True, "on"), (False, "off")):
+        planned = _Plan(rep, tables).pipelines(wait_flush=wait)
+        assert len({id(p.store) for p, _ in planned}) == 1
+        with planned[0][0].store.transaction() as conn:
+            assert conn.execute(sa.text("SHOW synchronous_commit")).scalar() == setting
+
     result = rep.run(workers=2)
-    assert result.ok and sorted(result.tables) == ["customers", "events", "orders"]
+    assert result.ok and list(result.tables) == ["customers", "events", "orders"]
+    # ... and the run ended with one commit that waited, recording when it finished
+    (finished,) = pg_exec(
+        pg_url, "SELECT value FROM etl_express.meta WHERE key = %s", (f"replication:{rep.name}",)
+    )[0]
+    assert result.started_at is not None and finished >= result.started_at.isoformat()
     assert sorted(result.new_tables) == ["customers", "events", "orders"]  # the first run
     assert (result.rows_read, result.rows_written) == (34, 34)
     assert len(result["orders"].partitions) == 3
@@ -265,9 +279,16 @@ def test_etl_read_gives_json_like_records_of_the_declared_types(
         f"INSERT INTO {schema}.devices VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', "
         "'10.0.0.1/8', '1 day 02:00', '{1,2}', '[2024-01-01,2024-02-01)', 'ab')",
     )
-    etl.Replication(
-        "dev_" + target, SQLDatabase(pg_url, schema=schema), sink=PostgresSink(schema=target)
-    ).run()
+    rep = etl.Replication(
+        "dev_" + target,
+        SQLDatabase(pg_url, schema=schema),
+        sink=PostgresSink(schema=target),
+        synchronous_commit=True,  # every commit waits: no closing flush, nothing in meta
+    )
+    assert rep.run().ok
+    assert not pg_exec(
+        pg_url, "SELECT value FROM etl_express.meta WHERE key = %s", (f"replication:{rep.name}",)
+    )
     records = list(etl.read(f"{target}.devices", columns=["id", "ip", "up", "ports", "code"]))
     assert json.loads(json.dumps(records)) == [
         {

@@ -4,6 +4,8 @@ first opens its store), and its target's columns after each run (only when they 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..format import normalize_name
 from ..store import declarations, tables
 from ..store.checkpoints import CheckpointStore
@@ -20,18 +22,25 @@ def position_columns(pipeline: PipelineSpec) -> set[str]:
 
 def declare(store: CheckpointStore, pipeline: PipelineSpec) -> None:
     """Record what ``pipeline`` declares (freshness, personal-data columns, target)."""
-    freshness = pipeline.freshness
-    target = pipeline.sink.target_table()
+    declare_all(store, [pipeline])
+
+
+def declare_all(store: CheckpointStore, pipelines: Sequence[PipelineSpec]) -> None:
+    """Record what each of ``pipelines`` declares, in one transaction (a replication's
+    tables)."""
     with store.transaction() as conn:
-        declarations.declare(
-            conn,
-            pipeline.name,
-            freshness_s=None if freshness is None else freshness.total_seconds(),
-            pii=pipeline.pii,
-            # fail closed: any tagged key column means positions may hold personal data
-            position_pii=bool(position_columns(pipeline) & set(pipeline.pii)),
-            target=None if target is None else str(target),
-        )
+        for pipeline in pipelines:
+            freshness = pipeline.freshness
+            target = pipeline.sink.target_table()
+            declarations.declare(
+                conn,
+                pipeline.name,
+                freshness_s=None if freshness is None else freshness.total_seconds(),
+                pii=pipeline.pii,
+                # fail closed: any tagged key column means positions may hold personal data
+                position_pii=bool(position_columns(pipeline) & set(pipeline.pii)),
+                target=None if target is None else str(target),
+            )
 
 
 def record_target_columns(pipeline: PipelineSpec, store: CheckpointStore, run_id: str) -> None:
@@ -46,4 +55,4 @@ def record_target_columns(pipeline: PipelineSpec, store: CheckpointStore, run_id
             declarations.record_columns(conn, pipeline.name, str(target), found, run_id)
 
 
-__all__ = ["declare", "position_columns", "record_target_columns"]
+__all__ = ["declare", "declare_all", "position_columns", "record_target_columns"]

@@ -235,6 +235,16 @@ def create_or_migrate(conn: Connection) -> None:
         )
 
 
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    """Record ``key = value`` in ``meta`` (a replication's last finish, see
+    ``etl_express.replication``)."""
+    conn.execute(
+        insert(meta)
+        .values(key=key, value=value)
+        .on_conflict_do_update(index_elements=[meta.c.key], set_={"value": value})
+    )
+
+
 def has_store(conn: Connection | sa.Engine) -> bool:
     """The database holds an etl-express store (``etl_express.runs`` exists)."""
     return sa.inspect(conn).has_table(runs.name, schema=SCHEMA)
@@ -271,5 +281,6 @@ __all__ = [
     "reconcile_state",
     "row_hash_keys",
     "runs",
+    "set_meta",
     "table_schemas",
 ]
