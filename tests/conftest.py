@@ -108,3 +108,36 @@ def pg_exec(url: str, sql: str, params: object = None) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(sql, params)  # type: ignore[arg-type]
         return cur.fetchall() if cur.description else []
+
+
+def state_rows(url: str, table: str, pipeline: str) -> int:
+    """How many rows of ``pipeline`` the state table ``etl_express.<table>`` holds; 0 when
+    the store was never created (a run refused before anything was written)."""
+    if pg_exec(url, "SELECT to_regclass(%s)", [f"etl_express.{table}"])[0][0] is None:
+        return 0
+    found = pg_exec(
+        url, f"SELECT count(*) FROM etl_express.{table} WHERE pipeline = %s", [pipeline]
+    )
+    return int(found[0][0])
+
+
+#: the longest files (minutes each under load): started first, so that under xdist they run
+#: beside the many short files instead of after them
+LONG_FIRST = (
+    "tests/test_readme.py",
+    "tests/native/test_sanitizers.py",
+    "tests/airflow/test_served.py",
+    "tests/test_template.py",
+    "tests/test_security.py",
+    "tests/reconcile/test_deletes.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the long files first (a stable sort: every file's own order is kept)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)

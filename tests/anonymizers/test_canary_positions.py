@@ -32,7 +32,7 @@ from etl_express.sinks import JSONLSink
 from etl_express.sinks.postgres import PostgresSink
 from etl_express.sources.sql import SQLSource
 
-from ..conftest import pg_exec
+from ..conftest import pg_exec, state_rows
 from . import idnumbers as nb
 from .sources import ListSource
 
@@ -148,9 +148,7 @@ def test_positions_and_population_canaries(
                 pipeline.run()
             errors.append("".join(traceback.format_exception(err.value)))
             assert not (tmp_path / "out" / label).exists()
-            assert pg_exec(
-                pg_url, "SELECT count(*) FROM etl_express.checkpoints WHERE pipeline = %s", [name]
-            ) == [(0,)]
+            assert state_rows(pg_url, "checkpoints", name) == 0
 
         # the same data by a surrogate key: lands, exported, nothing raw anywhere
         ok = etl.Pipeline(

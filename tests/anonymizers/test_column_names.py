@@ -26,7 +26,7 @@ from etl_express.sources.files import FileSource
 from etl_express.sources.sql import SQLSource
 from etl_express.transformers import Rename
 
-from ..conftest import pg_exec
+from ..conftest import pg_exec, state_rows
 from .sources import ListSource
 
 RAW = {
@@ -94,10 +94,7 @@ def _source_table(pg_url: str, schema: str) -> str:
 def _nothing_written(pg_url: str, schema: str, pipeline: str) -> None:
     assert pg_exec(pg_url, f"SELECT to_regclass('{schema}.target')")[0][0] is None
     for table in ("quarantine", "checkpoints"):
-        n = pg_exec(
-            pg_url, f"SELECT count(*) FROM etl_express.{table} WHERE pipeline = %s", [pipeline]
-        )
-        assert n == [(0,)], table
+        assert state_rows(pg_url, table, pipeline) == 0, table
 
 
 @pytest.mark.parametrize("kind", list(ANONYMIZERS))
