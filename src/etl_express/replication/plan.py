@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .._validate import mapping_of
 from ..anonymizers.base import Anonymizer
@@ -19,7 +19,27 @@ from ..sinks.postgres import PostgresSink
 from ..sources.sql.discovery import TableInfo
 
 if TYPE_CHECKING:
-    from .core import Replication
+    from ..sources.sql.database import SQLDatabase
+
+
+class Replication(Protocol):
+    """What a plan reads of its :class:`~etl_express.Replication` (the configuration it
+    checked and normalised; a protocol, so that this module does not import ``core``)."""
+
+    name: str
+    source: SQLDatabase
+    sink: PostgresSink
+    anonymizers: list[Anonymizer]
+    pii: list[str]
+    not_pii: dict[str, str]
+    transformers: dict[str, Any]
+    primary_key: dict[str, list[str]]
+    cursor: dict[str, Any]
+    partitions: dict[str, Any]
+    options: dict[str, Any]
+
+    def pipeline_name(self, table: str) -> str: ...
+
 
 _V = TypeVar("_V")
 

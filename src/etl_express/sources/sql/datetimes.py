@@ -101,8 +101,16 @@ def quarantine_flagged(
                 batch.position,
             )
         )
+    return without_rows(batch, bad, rejected)
+
+
+def without_rows(batch: Batch, bad: Sequence[int], rejected: Sequence[Rejected]) -> Batch:
+    """``batch`` without its rows ``bad``, which it carries on as ``rejected`` (for
+    quarantine); its position and meta unchanged."""
+    data = batch.data
+    assert isinstance(data, pa.RecordBatch)
     keep = np.ones(data.num_rows, dtype=bool)
-    keep[bad] = False
+    keep[list(bad)] = False
     return Batch(
         data.filter(pa.array(keep)),
         position=batch.position,
@@ -235,4 +243,11 @@ def _civil(days: int, clock: str) -> str:
     return f"{1 - year:04d}-{month:02d}-{day:02d}{clock} BC"
 
 
-__all__ = ["DATE_RANGE", "TIMESTAMP_RANGE", "flag_adbc", "pg_text", "quarantine_flagged"]
+__all__ = [
+    "DATE_RANGE",
+    "TIMESTAMP_RANGE",
+    "flag_adbc",
+    "pg_text",
+    "quarantine_flagged",
+    "without_rows",
+]

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from ...errors import SourceError
 from ...format import Batch, Rejected, canonicalize, to_records, with_declared_type
-from .datetimes import quarantine_flagged
+from .datetimes import quarantine_flagged, without_rows
 from .positions import encode_value
 
 #: row -> (column, value as text, reason) for each value without an exact form
@@ -142,14 +142,7 @@ def quarantine_rows(batch: Batch, problems: Problems) -> Batch:
         record.update({name: value for name, value, _ in problems[row]})
         reason = "; ".join(why for _, _, why in problems[row])
         rejected.append(Rejected(row, record, reason, batch.position))
-    keep = np.ones(data.num_rows, dtype=bool)
-    keep[bad] = False
-    return Batch(
-        data.filter(pa.array(keep)),
-        position=batch.position,
-        meta=batch.meta,
-        rejected=[*batch.rejected, *rejected],
-    )
+    return without_rows(batch, bad, rejected)
 
 
 __all__ = ["Problems", "position_of", "positioned", "quarantine_rows", "typed"]
