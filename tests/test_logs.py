@@ -299,6 +299,27 @@ def test_run_start_purges_old_log_rows(own_db: str, pipeline_name: str) -> None:
     assert _messages(own_db, pipeline_name) == {"recent"}
 
 
+def test_run_start_purges_once_per_interval(
+    own_db: str, pipeline_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process purges a store when its first run opens, then not again before
+    PURGE_INTERVAL_S: a replication's many runs share one purge."""
+    from etl_express.store import runlog
+
+    pipeline = _pipeline(pipeline_name, own_db)
+    pipeline.store.ensure_schema()
+    url = pipeline.store.url
+    now = dt.datetime.now(dt.timezone.utc)
+    _insert_log(own_db, pipeline_name, now - dt.timedelta(days=31), "first")
+    runlog.open_run(url, "r1")
+    _insert_log(own_db, pipeline_name, now - dt.timedelta(days=31), "second")
+    runlog.open_run(url, "r2")  # within the interval: no purge
+    assert _messages(own_db, pipeline_name) == {"second"}
+    monkeypatch.setattr(runlog, "PURGE_INTERVAL_S", 0.0)
+    runlog.open_run(url, "r3")
+    assert _messages(own_db, pipeline_name) == set()
+
+
 def test_cli_logs_purge(
     own_db: str, pipeline_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -212,3 +212,28 @@ def test_a_skipped_check_says_why() -> None:
     assert CheckResult("error_rate", "passed").summary() == "passed"
     with pytest.raises(ValueError, match="without saying why"):
         skipped("duplicate_keys", "fail", " ")
+
+
+def test_target_checks_on_a_missing_a_keyed_and_an_unkeyed_table(pg_url: str, schema: str) -> None:
+    """The target checks read the catalog once each: a missing table is skipped (duplicate
+    keys) or holds 0 rows (target count); a unique index answers the duplicate-key check;
+    without one the rows are counted."""
+    from etl_express.quality import duplicate_keys_check, target_count_check
+    from etl_express.store.database import engine_for
+    from etl_express.store.tables import TableName
+
+    pg_exec(pg_url, f"CREATE TABLE {schema}.keyed (id int PRIMARY KEY)")
+    pg_exec(pg_url, f"CREATE TABLE {schema}.loose (id int, _etl_source text)")
+    pg_exec(pg_url, f"INSERT INTO {schema}.loose VALUES (1, 's'), (1, 's'), (2, 'other')")
+    missing, keyed, loose = (TableName(schema, n) for n in ("missing", "keyed", "loose"))
+    with engine_for(pg_url).begin() as conn:
+        gone = duplicate_keys_check(conn, missing, ["id"], "fail")
+        assert gone.status == "skipped"
+        assert target_count_check(conn, missing, "s", 0, "fail").ok
+        assert not target_count_check(conn, missing, "s", 3, "fail").ok
+        enforced = duplicate_keys_check(conn, keyed, ["id"], "fail")
+        assert enforced.ok and enforced.details["enforced_by"] == "unique index"
+        dup = duplicate_keys_check(conn, loose, ["id"], "fail")
+        assert not dup.ok and dup.details["duplicate_keys"] == 1
+        counted = target_count_check(conn, loose, "s", 2, "fail")
+        assert counted.ok and counted.details["target_rows"] == 2

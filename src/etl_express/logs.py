@@ -350,6 +350,7 @@ def shutdown_logging() -> None:
     _handler_ids.clear()
     runlog.writer.stop()  # writes what is pending
     runlog.settings = runlog.RunLogSettings()  # runs' lines to the store, as unconfigured
+    runlog.forget_purges()  # the next run purges its store again
     logger.disable("etl_express")
 
 

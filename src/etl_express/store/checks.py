@@ -35,26 +35,28 @@ def record(
     partition: str,
     checks: Sequence[RecordedCheck],
 ) -> None:
-    """Store a run's check results in a transaction of their own."""
+    """Store a run's check results in a transaction of their own, as one multi-row
+    ``INSERT`` (an executemany would send one statement per check)."""
     if not checks:
         return
     t = now()
     with store.transaction() as conn:
         conn.execute(
-            sa.insert(quality_checks),
-            [
-                {
-                    "run_id": run_id,
-                    "pipeline": pipeline,
-                    "partition": partition,
-                    "name": c.name,
-                    "status": c.status,
-                    "policy": c.policy,
-                    "details": c.details,
-                    "created_at": t,
-                }
-                for c in checks
-            ],
+            sa.insert(quality_checks).values(
+                [
+                    {
+                        "run_id": run_id,
+                        "pipeline": pipeline,
+                        "partition": partition,
+                        "name": c.name,
+                        "status": c.status,
+                        "policy": c.policy,
+                        "details": c.details,
+                        "created_at": t,
+                    }
+                    for c in checks
+                ]
+            ),
         )
 
 

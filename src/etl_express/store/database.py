@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import DictRow
     from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
     from ..secrets import SecretLike
 
@@ -34,6 +36,12 @@ SCHEMA = "etl_express"
 #: the layout version of the state tables this library writes; :mod:`.schema` migrates a
 #: store at an older version (its ``MIGRATIONS``: a new column or index raises this number)
 SCHEMA_VERSION = 3
+
+#: a pooled connection idle (checked in) longer than this is pinged when checked out again;
+#: one used more recently is handed out as it is (a run checks out a connection a dozen
+#: times per table: a ping each time was a round trip each time). A connection that died
+#: anyway fails its statement, and the retry loop reconnects.
+IDLE_PING_S = 30.0
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -120,7 +128,7 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
         if engine is None:
             parsed = sqlalchemy_url(url)
             try:
-                engine = sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+                engine = sa.create_engine(parsed, **kwargs)
             except Exception as exc:  # an unknown dialect, a driver that is not installed
                 raise as_etl_error(
                     exc, what="cannot connect", where={"database": mask_url(url)}
@@ -132,8 +140,34 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
                 "connect",
                 lambda *_: note_reached(parsed.host or "localhost", parsed.port or ""),
             )
+            _ping_when_idle(engine)
             _engines[key] = engine
         return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it was idle over :data:`IDLE_PING_S`;
+    one that does not answer is replaced (the pool retries with a new connection)."""
+    import time
+
+    import sqlalchemy as sa
+
+    def checkin(dbapi_conn: DBAPIConnection | None, record: ConnectionPoolEntry) -> None:
+        record.info["etl_idle_since"] = time.monotonic()
+
+    def checkout(
+        dbapi_conn: DBAPIConnection, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        since = record.info.pop("etl_idle_since", None)
+        if since is None or time.monotonic() - since <= IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(type(exc).__name__) from None
+
+    sa.event.listen(engine, "checkin", checkin)
+    sa.event.listen(engine, "checkout", checkout)
 
 
 def psycopg_connection(conn: Connection) -> psycopg.Connection[Any]:

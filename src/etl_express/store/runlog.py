@@ -235,7 +235,8 @@ class RunLogSettings:
 
     ``store``: lines land in the store at all (``configure_logging(database=False)`` turns
     it off); ``level``: the least loguru level number stored (INFO); ``retention_days``:
-    lines older than this are purged when a run opens (30); ``via_loguru``: the
+    lines older than this are purged when a process first opens a run on a store, then
+    at most every ``PURGE_INTERVAL_S`` (30); ``via_loguru``: the
     :data:`writer` is a loguru handler (``configure_logging()``), which stores them, so
     :class:`RunLog` does not hand them to it itself.
     """
@@ -320,20 +321,41 @@ class RunLog:
         )
 
 
+#: a process purges a store's old log lines when a run first opens on it, then at most once
+#: per this many seconds (a replication opens a run per table: one purge serves them all)
+PURGE_INTERVAL_S = 600.0
+_last_purge: dict[str, float] = {}
+_last_purge_lock = threading.Lock()
+
+
 def open_run(url: str, run_id: str) -> None:
     """When a run opens (the ledger): its lines go to the store at ``url``, and lines there
-    older than ``settings.retention_days`` are purged (a failure to purge is logged, never
+    older than ``settings.retention_days`` are purged, at most once per
+    :data:`PURGE_INTERVAL_S` per process and store (a failure to purge is logged, never
     raised: housekeeping must not stop a run)."""
     writer.attach(run_id, url)
+    with _last_purge_lock:
+        last = _last_purge.get(url)
+        if last is not None and time.monotonic() - last < PURGE_INTERVAL_S:
+            return
+        _last_purge[url] = time.monotonic()
     before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=settings.retention_days)
     try:
         with engine_for(url).begin() as conn:
             removed = purge(conn, before)
     except Exception as exc:
         logger.warning("could not purge old log rows: {}", type(exc).__name__)
+        with _last_purge_lock:  # the next run tries again
+            _last_purge.pop(url, None)
         return
     if removed:
         logger.debug("purged {} log rows older than {} days", removed, settings.retention_days)
+
+
+def forget_purges() -> None:
+    """The next run to open on any store purges it (``shutdown_logging`` calls this)."""
+    with _last_purge_lock:
+        _last_purge.clear()
 
 
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -361,12 +383,14 @@ def forget(conn: Connection, pipeline: str) -> int:
 __all__ = [
     "BOUND",
     "LEVELS",
+    "PURGE_INTERVAL_S",
     "DatabaseLogSink",
     "RawLine",
     "RunLog",
     "RunLogSettings",
     "flush_all",
     "forget",
+    "forget_purges",
     "insert",
     "line_row",
     "open_run",
