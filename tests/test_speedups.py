@@ -241,6 +241,10 @@ def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
             ),
             "numeric",
         ),
+        "units": (  # an integer column into numeric: the compiled numeric encoder too
+            pa.array([maybe(rng.randrange(-(2**31), 2**31)) for _ in range(rows)], pa.int32()),
+            "numeric",
+        ),
         "f64": (
             pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float64()),
             "double precision",
