@@ -249,6 +249,14 @@ def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
             pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float64()),
             "double precision",
         ),
+        "f32": (  # a float32 into real (its bits copied) and into double precision (widened)
+            pa.array([maybe(rng.random() * 1e6 - 5e5) for _ in range(rows)], pa.float32()),
+            "real",
+        ),
+        "f32_wide": (
+            pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float32()),
+            "double precision",
+        ),
     }
     batch = pa.record_batch({name: arr for name, (arr, _) in columns.items()})
     return batch, [pg for _, pg in columns.values()]

@@ -163,7 +163,7 @@ def _binary_chunks(
 def _native_parts(col: pa.Array, encoder: Encoder) -> list[tuple[Any, ...]]:
     """How ``_native.copy_rows`` builds this column's fields: straight from the Arrow
     buffers where the encoder says how (``encoder.native``: text, integers, dates,
-    microsecond timestamps, booleans, numerics), else from the numpy encoder's pieces."""
+    microsecond timestamps, booleans, numerics, floats of the field's width), else from the numpy encoder's pieces."""
     spec = getattr(encoder, "native", None)
     validity = col.buffers()[0]
     if spec == "text":
@@ -267,7 +267,13 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
         return None
     if pa.types.is_floating(t) and pg_type in ("double precision", "real"):
         dtype = ">f8" if pg_type == "double precision" else ">f4"
-        return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
+        # a float of the field's own width: its IEEE bits, big-endian, are the field, so the
+        # compiled path copies them as an integer of that width
+        same_width = t.bit_width == 8 * np.dtype(dtype).itemsize and not pa.types.is_float16(t)
+        return _tagged(
+            lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c),
+            ("int", t.bit_width // 8, 0) if same_width else None,
+        )
     if pa.types.is_date32(t) and pg_type == "date":
         if _wraps(col.cast(pa.int32()), -(2**31) + _PG_EPOCH_DAYS):
             return None  # CSV: PostgreSQL refuses the value instead of reading a wrapped one
