@@ -241,8 +241,20 @@ def _every_type_batch(rows: int, seed: int) -> tuple[pa.RecordBatch, list[str]]:
             ),
             "numeric",
         ),
+        "units": (  # an integer column into numeric: the compiled numeric encoder too
+            pa.array([maybe(rng.randrange(-(2**31), 2**31)) for _ in range(rows)], pa.int32()),
+            "numeric",
+        ),
         "f64": (
             pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float64()),
+            "double precision",
+        ),
+        "f32": (  # a float32 into real (its bits copied) and into double precision (widened)
+            pa.array([maybe(rng.random() * 1e6 - 5e5) for _ in range(rows)], pa.float32()),
+            "real",
+        ),
+        "f32_wide": (
+            pa.array([maybe(rng.random() * 1e6) for _ in range(rows)], pa.float32()),
             "double precision",
         ),
     }

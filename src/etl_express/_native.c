@@ -51,6 +51,10 @@
  *         ("int", width, out_width, values, first, validity, bit, delta)  a signed integer column
  *                                               (little-endian) + delta, as a big-endian field
  *         ("bool", values, validity, bit)       an Arrow bit-packed boolean column
+ *         ("numeric", width, values, first, validity, bit, scale, ndigits)  unscaled signed
+ *                                               integers (little-endian; width 16: decimal128,
+ *                                               whose low 8 bytes hold it) as PostgreSQL's
+ *                                               binary numeric of ndigits base-10000 digits
  *       A NULL (validity bit 0) is the length -1 and no bytes.
  *
  * The read side (copy_drain, copy_decode: binary COPY from libpq into Arrow buffers) is in
@@ -990,7 +994,7 @@ static PyObject *special_rows(PyObject *self, PyObject *args) {
 }
 
 /* One column of a COPY row: how its field is produced for each row. */
-enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL };
+enum { P_CONST, P_BLOCK, P_VAR, P_TEXT, P_INT, P_BOOL, P_NUMERIC };
 
 typedef struct {
     int kind;
@@ -1003,6 +1007,8 @@ typedef struct {
     Py_ssize_t bit;     /* TEXT/INT/BOOL: offset of the first row in the validity bitmap (and in BOOL's data) */
     Py_ssize_t first;   /* INT: index of the first row's value */
     long long delta;    /* INT: added to each value (epoch shifts of dates and timestamps) */
+    int scale;          /* NUMERIC: the decimal scale (dscale) */
+    int ndigits;        /* NUMERIC: base-10000 digits per value */
 } Part;
 
 static inline int is_valid(const Part *p, Py_ssize_t i) {
@@ -1025,6 +1031,34 @@ static inline int64_t get_le(const uint8_t *s, Py_ssize_t width) {
         case 4: return (int32_t)((uint32_t)s[0] | ((uint32_t)s[1] << 8) | ((uint32_t)s[2] << 16) | ((uint32_t)s[3] << 24));
         default: return (int64_t)load64(s);
     }
+}
+
+/* PostgreSQL's binary numeric of a NUMERIC part's row i (valid): ndigits base-10000 digits
+   aligned on the decimal point, leading zeros kept (PostgreSQL strips them on receipt), the
+   same bytes as pgcopy._numeric. The value, shifted by the padding of its last digit group,
+   fits 64 bits: the caller sends at most 18 decimal digits plus that padding, or an int64. */
+static uint8_t *put_numeric(uint8_t *dst, const Part *p, Py_ssize_t i) {
+    const uint8_t *src = (const uint8_t *)p->data.buf + (p->first + i) * p->width;
+    int64_t v = get_le(src, p->width == 16 ? 8 : p->width);
+    int negative = v < 0;
+    uint64_t magnitude = negative ? (uint64_t)(-(v + 1)) + 1u : (uint64_t)v;
+    int frac_groups = (p->scale + 3) / 4;
+    for (int k = 4 * frac_groups - p->scale; k > 0; k--) magnitude *= 10u;
+    put_be32(dst, (uint32_t)(8 + 2 * p->ndigits));
+    uint16_t head[4] = {(uint16_t)p->ndigits, (uint16_t)(p->ndigits - frac_groups - 1),
+                        negative ? 0x4000 : 0x0000, (uint16_t)p->scale};
+    for (int k = 0; k < 4; k++) {
+        dst[4 + 2 * k] = (uint8_t)(head[k] >> 8);
+        dst[5 + 2 * k] = (uint8_t)head[k];
+    }
+    uint8_t *digit = dst + 12 + 2 * p->ndigits;
+    for (int k = 0; k < p->ndigits; k++) {
+        uint16_t d = (uint16_t)(magnitude % 10000u);
+        magnitude /= 10000u;
+        *--digit = (uint8_t)d;
+        *--digit = (uint8_t)(d >> 8);
+    }
+    return dst + 12 + 2 * p->ndigits;
 }
 
 static void release_part(Part *p) {
@@ -1118,6 +1152,31 @@ static int parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
         }
         return 0;
     }
+    if (strcmp(kind, "numeric") == 0) {
+        p->kind = P_NUMERIC;
+        if (!PyArg_ParseTuple(item, "snOnOnii", &kind, &p->width, &a, &p->first, &c, &p->bit, &p->scale,
+                              &p->ndigits))
+            return -1;
+        if (!(p->width == 1 || p->width == 2 || p->width == 4 || p->width == 8 || p->width == 16) ||
+            p->first < 0 || p->scale < 0 || p->scale > 1000 || p->ndigits < 1 || p->ndigits > 8 ||
+            p->ndigits < (p->scale + 3) / 4) {
+            PyErr_SetString(PyExc_ValueError, "numeric part: width 1/2/4/8/16, 0 <= scale, 1 <= ndigits <= 8");
+            return -1;
+        }
+        if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+        Py_ssize_t end;
+        if (__builtin_add_overflow(p->first, rows, &end) || __builtin_mul_overflow(end, p->width, &end) ||
+            p->data.len < end) {
+            PyErr_SetString(PyExc_ValueError, "numeric part: values buffer shorter than the rows");
+            return -1;
+        }
+        if (get_optional(c, &p->valid) < 0) return -1;
+        if (!bitmap_covers(&p->valid, p->bit, rows)) {
+            PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
+            return -1;
+        }
+        return 0;
+    }
     if (strcmp(kind, "bool") == 0) {
         p->kind = P_BOOL;
         if (!PyArg_ParseTuple(item, "sOOn", &kind, &a, &c, &p->bit)) return -1;
@@ -1130,7 +1189,7 @@ static int parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
         return 0;
     }
 bad:
-    PyErr_SetString(PyExc_TypeError, "a part is ('const'|'block'|'var'|'text'|'int'|'bool', ...)");
+    PyErr_SetString(PyExc_TypeError, "a part is ('const'|'block'|'var'|'text'|'int'|'bool'|'numeric', ...)");
     return -1;
 }
 
@@ -1143,6 +1202,7 @@ static Py_ssize_t part_size(const Part *p, Py_ssize_t rows) {
         case P_BLOCK: return checked_size(rows, p->width, 0);
         case P_INT: return checked_size(rows, 4 + p->out_width, 0);
         case P_BOOL: return checked_size(rows, 5, 0);
+        case P_NUMERIC: return checked_size(rows, 12 + 2 * p->ndigits, 0);
         default: break;
     }
     const int32_t *off = (const int32_t *)p->offsets.buf;
@@ -1241,6 +1301,15 @@ static PyObject *copy_rows(PyObject *self, PyObject *args) {
                         put_be32(dst, (uint32_t)p->out_width);
                         dst += 4;
                         for (Py_ssize_t b = p->out_width - 1; b >= 0; b--) *dst++ = (uint8_t)(v >> (8 * b));
+                        break;
+                    }
+                    case P_NUMERIC: {
+                        if (!is_valid(p, i)) {
+                            put_be32(dst, 0xFFFFFFFFu);
+                            dst += 4;
+                            break;
+                        }
+                        dst = put_numeric(dst, p, i);
                         break;
                     }
                     case P_BOOL: {

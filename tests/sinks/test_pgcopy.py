@@ -169,6 +169,7 @@ def test_unsupported_columns_fall_back_to_csv(array: pa.Array, pg_type: str) -> 
 
 
 def test_dedupe_last_keeps_the_last_row_of_each_key() -> None:
+    from etl_express.sinks.pgchanged import keys_rising
     from etl_express.sinks.postgres import dedupe_last
 
     ordered = pa.record_batch({"id": [1, 2, 5, 9], "v": ["a", "b", "c", "d"]})
@@ -185,3 +186,15 @@ def test_dedupe_last_keeps_the_last_row_of_each_key() -> None:
     # equal neighbours are duplicates, not "increasing"
     twice = pa.record_batch({"id": [1, 1], "v": ["old", "new"]})
     assert dedupe_last(twice, ["id"]).to_pylist() == [{"id": 1, "v": "new"}]
+    # a composite key in keyset order (order, line): unique without grouping
+    lines = pa.record_batch({"o": [1, 1, 2, 3], "l": [1, 2, 1, 1], "v": ["a", "b", "c", "d"]})
+    assert dedupe_last(lines, ["o", "l"]) is lines
+    # the second column repeating under an equal first one is a duplicate key
+    again = pa.record_batch({"o": [1, 1, 2], "l": [2, 2, 1], "v": ["old", "new", "c"]})
+    assert dedupe_last(again, ["o", "l"]).to_pylist() == [
+        {"o": 1, "l": 2, "v": "new"},
+        {"o": 2, "l": 1, "v": "c"},
+    ]
+    # a lower second column under a rising first one still rises
+    assert keys_rising(pa.record_batch({"o": [1, 2], "l": [9, 1]}), ["o", "l"])
+    assert not keys_rising(pa.record_batch({"o": [2, 1], "l": [1, 9]}), ["o", "l"])

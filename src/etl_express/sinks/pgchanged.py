@@ -46,11 +46,30 @@ def integer_keys(
     key = batch.column(primary_key[0])
     if not pa.types.is_integer(key.type) or pa.types.is_uint64(key.type) or key.null_count:
         return None  # (uint64 values may not fit the int64 the comparison orders by)
-    values = key.to_numpy().astype(np.int64, copy=False)
-    if len(values) > 1 and not (values[1:] > values[:-1]).all():
+    if not keys_rising(batch, primary_key):
         return None
+    values = key.to_numpy().astype(np.int64, copy=False)
     span = int(values[-1]) - int(values[0]) + 1
     return values if not dense or span <= MAX_RANGE_FACTOR * len(values) else None
+
+
+def keys_rising(batch: pa.RecordBatch, primary_key: Sequence[str]) -> bool:
+    """Whether the batch's key columns are integers without NULLs whose rows rise strictly
+    in key order (lexicographic over the key's columns): then no key repeats. One vectorised
+    pass per key column, no hashing."""
+    if not primary_key:
+        return False
+    columns = [batch.column(name) for name in primary_key]
+    if any(not pa.types.is_integer(c.type) or c.null_count for c in columns):
+        return False
+    rising = np.zeros(max(batch.num_rows - 1, 0), dtype=bool)  # decided: greater
+    tied = np.ones_like(rising)  # equal in every column so far
+    for column in columns:
+        values = column.to_numpy()
+        before, after = values[:-1], values[1:]
+        rising |= tied & (after > before)
+        tied &= after == before
+    return bool(rising.all())
 
 
 def any_in_range(cur: Any, target: sql.Composable, key: str, keys: np.ndarray) -> bool:
@@ -141,4 +160,11 @@ def read_copy(cur: Any, query: sql.Composable) -> bytes:
     return b"".join(chunks)
 
 
-__all__ = ["RUN_LINEAGE", "any_in_range", "changed_rows", "integer_keys", "read_copy"]
+__all__ = [
+    "RUN_LINEAGE",
+    "any_in_range",
+    "changed_rows",
+    "integer_keys",
+    "keys_rising",
+    "read_copy",
+]

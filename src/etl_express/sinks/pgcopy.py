@@ -163,7 +163,7 @@ def _binary_chunks(
 def _native_parts(col: pa.Array, encoder: Encoder) -> list[tuple[Any, ...]]:
     """How ``_native.copy_rows`` builds this column's fields: straight from the Arrow
     buffers where the encoder says how (``encoder.native``: text, integers, dates,
-    microsecond timestamps, booleans), else from the numpy encoder's pieces."""
+    microsecond timestamps, booleans, numerics, floats of the field's width), else from the numpy encoder's pieces."""
     spec = getattr(encoder, "native", None)
     validity = col.buffers()[0]
     if spec == "text":
@@ -171,6 +171,12 @@ def _native_parts(col: pa.Array, encoder: Encoder) -> list[tuple[Any, ...]]:
         return [("text", offsets, data, validity, col.offset, getattr(encoder, "prefix", b""))]
     if spec == "bool":
         return [("bool", col.buffers()[1], validity, col.offset)]
+    if isinstance(spec, tuple) and spec[0] == "numeric":  # ("numeric", scale, ndigits)
+        _, scale, ndigits = spec
+        width = 16 if pa.types.is_decimal128(col.type) else col.type.bit_width // 8
+        return [
+            ("numeric", width, col.buffers()[1], col.offset, validity, col.offset, scale, ndigits)
+        ]
     if isinstance(spec, tuple):  # ("int", out_width, delta)
         _, out_width, delta = spec
         return [
@@ -252,13 +258,22 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
             signed = ("int", np.dtype(dtype).itemsize, 0) if pa.types.is_signed_integer(t) else None
             return _tagged(lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c), signed)
         if pg_type == "numeric":
-            return lambda c: _numeric(pc.fill_null(c, 0).to_numpy().astype(np.int64), 0, 19, c)
+            return _tagged(
+                lambda c: _numeric(pc.fill_null(c, 0).to_numpy().astype(np.int64), 0, 19, c),
+                ("numeric", 0, _numeric_digits(0, 19)) if pa.types.is_signed_integer(t) else None,
+            )
         if pg_type == "double precision":
             return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(">f8"), c)
         return None
     if pa.types.is_floating(t) and pg_type in ("double precision", "real"):
         dtype = ">f8" if pg_type == "double precision" else ">f4"
-        return lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c)
+        # a float of the field's own width: its IEEE bits, big-endian, are the field, so the
+        # compiled path copies them as an integer of that width
+        same_width = t.bit_width == 8 * np.dtype(dtype).itemsize and not pa.types.is_float16(t)
+        return _tagged(
+            lambda c: _fixed(pc.fill_null(c, 0).to_numpy().astype(dtype), c),
+            ("int", t.bit_width // 8, 0) if same_width else None,
+        )
     if pa.types.is_date32(t) and pg_type == "date":
         if _wraps(col.cast(pa.int32()), -(2**31) + _PG_EPOCH_DAYS):
             return None  # CSV: PostgreSQL refuses the value instead of reading a wrapped one
@@ -291,7 +306,10 @@ def _encoder(col: pa.Array, pg_type: str) -> Encoder | None:
     if pa.types.is_decimal128(t) and pg_type == "numeric":
         if t.scale < 0 or t.precision + (-t.scale % 4) > 18:
             return None
-        return lambda c: _numeric(_decimal_unscaled(c), t.scale, t.precision, c)
+        return _tagged(
+            lambda c: _numeric(_decimal_unscaled(c), t.scale, t.precision, c),
+            ("numeric", t.scale, _numeric_digits(t.scale, t.precision)),
+        )
     return None
 
 
@@ -305,7 +323,8 @@ def _wraps(values: pa.Array, lowest: int) -> bool:
 
 def _tagged(encode: Encoder, native: object, prefix: bytes = b"") -> Encoder:
     """Tell the compiled path how to build the same fields from the Arrow buffers:
-    ``"text"``, ``"bool"`` or ``("int", field width, delta)``; ``None``: use ``encode``."""
+    ``"text"``, ``"bool"``, ``("int", field width, delta)`` or ``("numeric", scale, digits)``;
+    ``None``: use ``encode``."""
     setattr(encode, "native", native)  # noqa: B010 (a function attribute mypy cannot see)
     setattr(encode, "prefix", prefix)  # noqa: B010
     return encode
@@ -358,6 +377,13 @@ def _decimal_unscaled(col: pa.Array) -> np.ndarray:
     return values
 
 
+def _numeric_digits(scale: int, precision: int) -> int:
+    """Base-10000 digits of a binary numeric of this precision and scale, the last group
+    padded to end on the decimal point (``_native.copy_rows`` builds the same fields)."""
+    pad = 4 * -(-scale // 4) - scale
+    return max(-(-(precision + pad) // 4), 1)
+
+
 def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) -> pa.Array:
     """PostgreSQL's binary numeric: base-10000 digits aligned on the decimal point.
 
@@ -366,7 +392,7 @@ def _numeric(unscaled: np.ndarray, scale: int, precision: int, col: pa.Array) ->
     """
     frac_groups = -(-scale // 4)
     pad = 4 * frac_groups - scale
-    ndigits = max(-(-(precision + pad) // 4), 1)
+    ndigits = _numeric_digits(scale, precision)
     negative = unscaled < 0
     magnitude = np.where(negative, -(unscaled + 1), unscaled).astype(np.uint64) + negative.astype(
         np.uint64

@@ -33,7 +33,7 @@ from ..store.database import psycopg_connection
 from ..store.tables import TableName
 from . import history
 from .base import Sink
-from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys
+from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys, keys_rising
 from .pgcopy import CopyPayload, copy_payload
 from .pgschema import (
     add_primary_key,
@@ -49,14 +49,8 @@ from .pgschema import (
 
 def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
     """Keep the last row of each primary key (a batch may carry one key twice)."""
-    if not primary_key or batch.num_rows < 2:
-        return batch
-    if len(primary_key) == 1:
-        key = batch.column(primary_key[0])
-        if pa.types.is_integer(key.type) and key.null_count == 0:
-            values = key.to_numpy()
-            if (values[1:] > values[:-1]).all():  # keyset order: unique without hashing
-                return batch
+    if not primary_key or batch.num_rows < 2 or keys_rising(batch, primary_key):
+        return batch  # keyset order (a source read by its key): unique without hashing
     table = pa.Table.from_batches([batch])
     if (
         len(primary_key) == 1
