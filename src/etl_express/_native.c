@@ -1082,6 +1082,25 @@ static int get_optional(PyObject *obj, Py_buffer *view) {
 
 /* Parse one part description and hold its buffers: 0, or -1 with an error set. What the
    buffers hold (offsets) is checked by part_size, once no Python code can run any more. */
+/* A fixed-width part's values (``width`` bytes each from index ``first``) and its optional
+   validity bitmap, both checked to cover ``rows``. 0, or -1 with an error set (``short_msg``
+   names the part when its values do not cover the rows). */
+static int fixed_values(Part *p, PyObject *values, PyObject *valid, Py_ssize_t rows, const char *short_msg) {
+    if (PyObject_GetBuffer(values, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    Py_ssize_t end;
+    if (__builtin_add_overflow(p->first, rows, &end) || __builtin_mul_overflow(end, p->width, &end) ||
+        p->data.len < end) {
+        PyErr_SetString(PyExc_ValueError, short_msg);
+        return -1;
+    }
+    if (get_optional(valid, &p->valid) < 0) return -1;
+    if (!bitmap_covers(&p->valid, p->bit, rows)) {
+        PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
     const char *kind;
     PyObject *a = NULL, *b = NULL, *c = NULL;
@@ -1138,19 +1157,7 @@ static int parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             PyErr_SetString(PyExc_ValueError, "int part: widths must be 1/2/4/8 and 2/4/8");
             return -1;
         }
-        if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
-        Py_ssize_t end;
-        if (__builtin_add_overflow(p->first, rows, &end) || __builtin_mul_overflow(end, p->width, &end) ||
-            p->data.len < end) {
-            PyErr_SetString(PyExc_ValueError, "int part: values buffer shorter than the rows");
-            return -1;
-        }
-        if (get_optional(c, &p->valid) < 0) return -1;
-        if (!bitmap_covers(&p->valid, p->bit, rows)) {
-            PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
-            return -1;
-        }
-        return 0;
+        return fixed_values(p, a, c, rows, "int part: values buffer shorter than the rows");
     }
     if (strcmp(kind, "numeric") == 0) {
         p->kind = P_NUMERIC;
@@ -1163,19 +1170,7 @@ static int parse_part(PyObject *item, Py_ssize_t rows, Part *p) {
             PyErr_SetString(PyExc_ValueError, "numeric part: width 1/2/4/8/16, 0 <= scale, 1 <= ndigits <= 8");
             return -1;
         }
-        if (PyObject_GetBuffer(a, &p->data, PyBUF_C_CONTIGUOUS) < 0) return -1;
-        Py_ssize_t end;
-        if (__builtin_add_overflow(p->first, rows, &end) || __builtin_mul_overflow(end, p->width, &end) ||
-            p->data.len < end) {
-            PyErr_SetString(PyExc_ValueError, "numeric part: values buffer shorter than the rows");
-            return -1;
-        }
-        if (get_optional(c, &p->valid) < 0) return -1;
-        if (!bitmap_covers(&p->valid, p->bit, rows)) {
-            PyErr_SetString(PyExc_ValueError, "validity bitmap shorter than the rows");
-            return -1;
-        }
-        return 0;
+        return fixed_values(p, a, c, rows, "numeric part: values buffer shorter than the rows");
     }
     if (strcmp(kind, "bool") == 0) {
         p->kind = P_BOOL;
