@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from etl_express.store.runlog import flush_all
 from tests.conftest import pg_exec
 
 HERE = Path(__file__).parent
@@ -31,6 +32,7 @@ def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(
 
     result = build(pipeline, env["ETL_TEST_TARGET"]).run(partition={"lo": 0, "hi": 10}).to_dict()
     assert result["status"] == "succeeded" and result["rows_written"] == 10
+    assert flush_all()  # the run's own log lines are written by a background writer
 
     pg_exec(
         pg_url,
