@@ -110,6 +110,19 @@ def pg_exec(url: str, sql: str, params: object = None) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _logging_unconfigured_after_each_file() -> Iterator[None]:
+    """A test file that configured logging leaves it configured for its own tests only: at
+    its end the library is as an unconfigured script has it (a run's lines to the store), so
+    that the next file on the same worker does not inherit its handlers."""
+    yield
+    from etl_express import logs
+    from etl_express.store import runlog
+
+    if logs._handler_ids or runlog.settings != runlog.RunLogSettings():
+        logs.shutdown_logging()
+
+
 def state_rows(url: str, table: str, pipeline: str) -> int:
     """How many rows of ``pipeline`` the state table ``etl_express.<table>`` holds; 0 when
     the store was never created (a run refused before anything was written)."""

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from etl_express.logs import shutdown_logging
 from etl_express.store.runlog import flush_all
 from tests.conftest import pg_exec
 
@@ -29,6 +30,8 @@ def test_quality_gate_fails_on_a_failed_check_recorded_for_the_dag_run(
     ref = "numbers_pipeline:build"
     monkeypatch.syspath_prepend(str(HERE / "dags"))
     from numbers_pipeline import build  # no Airflow needed to run the pipeline itself
+
+    shutdown_logging()  # as a script that never configured logging (another test may have)
 
     result = build(pipeline, env["ETL_TEST_TARGET"]).run(partition={"lo": 0, "hi": 10}).to_dict()
     assert result["status"] == "succeeded" and result["rows_written"] == 10
