@@ -119,7 +119,9 @@ def _logging_unconfigured_after_each_file() -> Iterator[None]:
     from etl_express import logs
     from etl_express.store import runlog
 
-    if logs._handler_ids or runlog.settings != runlog.RunLogSettings():
+    # configure_logging always leaves settings other than the defaults (store and via_loguru
+    # both follow its database= argument), so they tell whether it was called
+    if runlog.settings != runlog.RunLogSettings():
         logs.shutdown_logging()
 
 
