@@ -146,6 +146,10 @@ class World:
             kw.setdefault("columns", [*PEOPLE_COLUMNS, "amount", "notes"])
         return SQLSource(self.url, **kw)
 
+    def rest(self, path: str, **kw: Any) -> RESTSource:
+        """A source on this world's HTTP server: the records under ``items``, keyed by ``id``."""
+        return RESTSource(self.server, path, records_path="items", primary_key="id", **kw)
+
     def pipeline(self, name: str, source: Any = None, **kw: Any) -> etl.Pipeline:
         kw.setdefault("sink", PostgresSink(f"public.{name}", url=self.url))
         kw.setdefault("pii", TAGS if source is None else ())
@@ -293,53 +297,28 @@ CASES: dict[str, Case] = {
     "rest-keyset-token-phone": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "keyset",
-                records_path="items",
-                paginator=JSONCursorPaginator(),
-                primary_key="id",
-            ),
+            w.rest("keyset", paginator=JSONCursorPaginator()),
         ),
         refused=("position", "phone", "surrogate"),
     ),
     "rest-base64-token-email": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "encoded",
-                records_path="items",
-                paginator=JSONCursorPaginator(),
-                primary_key="id",
-            ),
+            w.rest("encoded", paginator=JSONCursorPaginator()),
         ),
         refused=("position", "e-mail address", "surrogate"),
     ),
     "rest-next-url-email": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "linked",
-                records_path="items",
-                paginator=JSONLinkPaginator(),
-                primary_key="id",
-            ),
+            w.rest("linked", paginator=JSONLinkPaginator()),
         ),
         refused=("position", "e-mail address", "surrogate"),
     ),
     "rest-new-column-page-2": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "renamed",
-                records_path="items",
-                paginator=PageNumberPaginator(),
-                primary_key="id",
-                pii=["email", "phone"],
-            ),
+            w.rest("renamed", paginator=PageNumberPaginator(), pii=["email", "phone"]),
             anonymizers=[Pseudonymize(["email", "phone"], key=w.key)],
         ),
         refused=("'mobile'", "phone", "not_pii="),
@@ -347,14 +326,7 @@ CASES: dict[str, Case] = {
     "rest-new-column-page-2-one-record": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "renamed-one",
-                records_path="items",
-                paginator=PageNumberPaginator(),
-                primary_key="id",
-                pii=["email", "phone"],
-            ),
+            w.rest("renamed-one", paginator=PageNumberPaginator(), pii=["email", "phone"]),
             anonymizers=[Pseudonymize(["email", "phone"], key=w.key)],
         ),
         refused=("'mobile'", "phone", "not_pii="),
@@ -362,13 +334,7 @@ CASES: dict[str, Case] = {
     "rest-json-key-page-2": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "payload",
-                records_path="items",
-                paginator=PageNumberPaginator(),
-                primary_key="id",
-            ),
+            w.rest("payload", paginator=PageNumberPaginator()),
         ),
         refused=("'payload.contact.phone'", "a phone number", "not_pii="),
     ),
@@ -385,13 +351,7 @@ CASES: dict[str, Case] = {
     "rest-partition-by-email": Case(
         lambda w, n: w.pipeline(
             n,
-            RESTSource(
-                w.server,
-                "users/{user}",
-                records_path="items",
-                primary_key="id",
-                partitions=[{"user": p["email"]} for p in w.people[:2]],
-            ),
+            w.rest("users/{user}", partitions=[{"user": p["email"]} for p in w.people[:2]]),
         ),
         refused=("partition spec", "e-mail address", "surrogate"),
         run=lambda p: p.run(workers=2),
