@@ -20,10 +20,11 @@ import pytest
 from etl_express.format import _timestamp_scalar, integer_values, string_array
 from tests.conftest import pg_exec
 
-#: never loaded by the imports and the run below (a prefix covers its submodules)
-HEAVY = ("pandas", "httpx", "keyring", "hvac", "etl_express.secrets.vault")
-#: not loaded by the imports either: the CLI, the progress bar, the replication
-IMPORT_HEAVY = (*HEAVY, "etl_express.cli", "tqdm", "etl_express.replication")
+#: never loaded by the imports and the run below (a prefix covers its submodules); tqdm: the
+#: run has ``progress=False``
+HEAVY = ("pandas", "httpx", "keyring", "hvac", "etl_express.secrets.vault", "tqdm")
+#: not loaded by the imports either: the CLI, the replication
+IMPORT_HEAVY = (*HEAVY, "etl_express.cli", "etl_express.replication")
 
 IMPORTS = """
 import etl_express as etl
@@ -124,3 +125,15 @@ def test_integer_values_are_to_numpy(type_: pa.DataType) -> None:
     assert np.array_equal(values, column.to_numpy())
     with pytest.raises(TypeError, match="integers without nulls"):
         integer_values(pa.array([1, None], type_))
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_bar_only_when_asked(progress: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from etl_express._engine.run import _progress
+
+    with _progress(SimpleNamespace(progress=progress, name="probe"), "") as bar:  # type: ignore[arg-type]
+        bar.update(7)
+    shown = capsys.readouterr().err
+    assert ("probe [all]: 7.00 rows" in shown) if progress else shown == ""
