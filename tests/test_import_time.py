@@ -102,6 +102,12 @@ def test_string_array_is_pa_array(values: list[str]) -> None:
     assert built.equals(pa.array(values, pa.string()))
 
 
+def test_string_array_falls_back_to_pyarrow_on_what_is_not_text() -> None:
+    assert string_array([None, "a"]).equals(pa.array([None, "a"], pa.string()))  # type: ignore[list-item]
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate: pyarrow's own error
+        string_array(["\ud800"])
+
+
 @pytest.mark.parametrize(
     "value",
     [

@@ -400,11 +400,14 @@ def string_array(values: Sequence[str]) -> pa.Array:
     scalar handed to a compute function) first asks whether pandas is installed, and so
     imports it: 0.2 s and 40 MB that a load which never touches pandas should not pay. Code on
     a run's path uses this for the few texts it turns into an array (a position's values)."""
-    data = [v.encode() for v in values]
-    offsets = array("i", [0, *itertools.accumulate(map(len, data))])
-    if offsets.itemsize != 4 or offsets[-1] >= 2**31:  # not Arrow's int32 offsets: the slow way
+    try:
+        data = [v.encode() for v in values]
+    except (AttributeError, UnicodeEncodeError):  # not text: pyarrow's conversion, or its error
         return pa.array(values, pa.string())
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+    ends = list(itertools.accumulate(map(len, data)))
+    if (ends and ends[-1] >= 2**31) or array("i").itemsize != 4:  # not int32 offsets
+        return pa.array(values, pa.string())
+    buffers = [None, pa.py_buffer(array("i", [0, *ends])), pa.py_buffer(b"".join(data))]
     return pa.Array.from_buffers(pa.string(), len(data), buffers)
 
 
