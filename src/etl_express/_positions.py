@@ -23,6 +23,8 @@ from urllib.parse import unquote_plus
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .format import string_array
+
 #: the personal-data kinds (``"email"``, ``"phone"``, ...) each of several texts holds, by
 #: value alone (the detector's rules with their check digits, no sampling statistics)
 ValueJudge = Callable[[Sequence[str]], list[set[str]]]
@@ -89,7 +91,7 @@ def value_of_columns(position: Any, batch: pa.RecordBatch, columns: Sequence[str
     leaves = [v for v in _leaves(position, numbers=True) if v]
     if not leaves:
         return None
-    wanted = pa.array(leaves, pa.string())
+    wanted = string_array(leaves)  # not pa.array: it would import pandas
     for name in columns:
         i = batch.schema.get_field_index(name)
         if i < 0:

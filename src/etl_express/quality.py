@@ -153,8 +153,10 @@ def _empty_mask(column: pa.Array) -> pa.Array:
     strings: empty, or whitespace only)."""
     missing = pc.is_null(column)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        blank = pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
-        missing = pc.or_(missing, pc.fill_null(blank, False))
+        # no Python literal in these calls: pyarrow imports pandas to convert one
+        empty = pc.invert(pc.cast(pc.binary_length(column), pa.bool_()))
+        blank = pc.or_(empty, pc.utf8_is_space(column))  # null only where the value is
+        missing = pc.or_kleene(missing, blank)
     return missing
 
 

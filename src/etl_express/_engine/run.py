@@ -201,15 +201,28 @@ def mark_failed(result: RunResult, exc: BaseException) -> None:
         exc.result = result  # type: ignore[attr-defined]
 
 
+class _NoBar:
+    """The progress bar of a pipeline with ``progress=False``."""
+
+    def update(self, n: int) -> None:
+        pass
+
+
+_NO_BAR = _NoBar()
+
+
 @contextmanager
 def _progress(pipeline: PipelineSpec, pkey: str) -> Iterator[ProgressBar]:
-    disable = None if pipeline.progress is None else not pipeline.progress
-    if disable:
-        from tqdm import tqdm  # no notebook-widget probing when the bar is off
-    else:
-        from tqdm.auto import tqdm
+    if pipeline.progress is not None and not pipeline.progress:  # no bar, no tqdm import
+        yield _NO_BAR
+        return
+    from tqdm.auto import tqdm
+
     bar = tqdm(
-        desc=f"{pipeline.name} [{pkey or 'all'}]", unit=" rows", unit_scale=True, disable=disable
+        desc=f"{pipeline.name} [{pkey or 'all'}]",
+        unit=" rows",
+        unit_scale=True,
+        disable=None if pipeline.progress is None else False,  # None: only on a terminal
     )
     try:
         yield bar

@@ -10,6 +10,9 @@ exception or a ``RunResult``, and every resolved value is masked in logs and err
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 from .base import ENV_PREFIX, SecretProvider
 from .chain import (
     PROVIDERS_ENV,
@@ -23,7 +26,13 @@ from .files import DEFAULT_SECRETS_DIR, SECRETS_DIR_ENV, FileProvider
 from .keyring_store import KEYRING_SERVICE, KeyringProvider
 from .masking import mask_secrets, mask_url_passwords, register_secret
 from .ref import SecretLike, SecretRef, reveal, secret
-from .vault import VaultProvider, VaultSettings
+
+# the Vault client (pydantic models, httpx, ssl) loads when it is first used
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"VaultProvider": ".vault", "VaultSettings": ".vault", "vault": ".vault"}
+)
+if TYPE_CHECKING:
+    from .vault import VaultProvider, VaultSettings
 
 __all__ = [
     "DEFAULT_SECRETS_DIR",

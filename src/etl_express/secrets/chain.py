@@ -6,13 +6,17 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import ETLConfigError
 from .base import ENV_PREFIX, SecretProvider
 from .env import EnvProvider
 from .files import FileProvider
 from .keyring_store import KeyringProvider
-from .vault import VaultProvider, VaultSettings
+from .vault_env import vault_address
+
+if TYPE_CHECKING:  # the Vault client (pydantic models, httpx) loads when Vault is used
+    from .vault import VaultProvider, VaultSettings
 
 PROVIDERS_ENV = ENV_PREFIX + "SECRET_PROVIDERS"
 PROVIDER_NAMES = ("env", "file", "keyring", "vault")
@@ -24,6 +28,8 @@ _vaults: dict[str, VaultProvider] = {}
 
 
 def _vault(settings: VaultSettings) -> VaultProvider:
+    from .vault import VaultProvider
+
     # one provider per distinct settings, so its token and cache survive between lookups
     key = hashlib.sha256(
         repr(
@@ -51,6 +57,8 @@ def provider_by_name(name: str) -> SecretProvider:
     if key == "keyring":
         return KeyringProvider()
     if key == "vault":
+        from .vault import VaultSettings
+
         settings = VaultSettings.from_env()
         if settings is None:
             raise ETLConfigError(
@@ -75,7 +83,7 @@ def providers_from_env() -> list[SecretProvider]:
         names = [n for n in (part.strip() for part in raw.split(",")) if n]
     else:
         names = ["env", "file", "keyring"]
-        if VaultSettings.from_env() is not None:
+        if vault_address() is not None:
             names.append("vault")
     return [provider_by_name(n) for n in names]
 

@@ -21,23 +21,16 @@ from pydantic import (
 )
 
 from ..errors import ETLConfigError
-from .base import ENV_PREFIX, SecretProvider
+from .base import SecretProvider
 from .masking import mask_url, register_secret
+from .vault_env import ADDRESS_VARIABLES, VAULT_ENV_PREFIX
+from .vault_env import first_set as _first
 
 if TYPE_CHECKING:
     import httpx  # imported when Vault is first asked: most runs never use it
 
-VAULT_ENV_PREFIX = ENV_PREFIX + "VAULT_"
 #: how long a fetched KV secret is reused before it is read again
 CACHE_SECONDS = 60.0
-
-
-def _first(environ: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = environ.get(name)
-        if value:
-            return value
-    return None
 
 
 class VaultSettings(BaseModel):
@@ -118,7 +111,7 @@ class VaultSettings(BaseModel):
         """
         env = os.environ if environ is None else environ
         p = VAULT_ENV_PREFIX
-        addr = _first(env, p + "ADDR", "VAULT_ADDR", "BAO_ADDR")
+        addr = _first(env, *ADDRESS_VARIABLES)
         if not addr:
             return None
         fields: dict[str, Any] = {"addr": addr}

@@ -27,7 +27,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from .. import _speedups
-from ..format import DELETED_AT, LOADED_AT, RUN_ID
+from ..format import DELETED_AT, LOADED_AT, RUN_ID, integer_values
 
 #: lineage values that differ on every run: not what makes a row changed
 RUN_LINEAGE = frozenset((RUN_ID, LOADED_AT))
@@ -48,7 +48,7 @@ def integer_keys(
         return None  # (uint64 values may not fit the int64 the comparison orders by)
     if not keys_rising(batch, primary_key):
         return None
-    values = key.to_numpy().astype(np.int64, copy=False)
+    values = integer_values(key).astype(np.int64, copy=False)
     span = int(values[-1]) - int(values[0]) + 1
     return values if not dense or span <= MAX_RANGE_FACTOR * len(values) else None
 
@@ -65,7 +65,7 @@ def keys_rising(batch: pa.RecordBatch, primary_key: Sequence[str]) -> bool:
     rising = np.zeros(max(batch.num_rows - 1, 0), dtype=bool)  # decided: greater
     tied = np.ones_like(rising)  # equal in every column so far
     for column in columns:
-        values = column.to_numpy()
+        values = integer_values(column)  # not to_numpy: it imports pandas
         before, after = values[:-1], values[1:]
         rising |= tied & (after > before)
         tied &= after == before

@@ -1,0 +1,145 @@
+"""What a fresh process loads before and during a plain run: a load is timed as users run it
+(``python load.py``: interpreter start, imports, the run, exit), so modules the run never
+uses must not load. pyarrow imports pandas (0.2 s, 40 MB) on any conversion of Python values
+(``pa.array``, ``pa.scalar``, a literal handed to a compute function) and in
+``Array.to_numpy``: the run's path avoids those calls. This checks which modules load, in a
+fresh interpreter each time; how long they take is measured in benchmarks/import_time.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from etl_express.format import _timestamp_scalar, integer_values, string_array
+from tests.conftest import pg_exec
+
+#: never loaded by the imports and the run below (a prefix covers its submodules); tqdm: the
+#: run has ``progress=False``
+HEAVY = ("pandas", "httpx", "keyring", "hvac", "etl_express.secrets.vault", "tqdm")
+#: not loaded by the imports either: the CLI, the replication
+IMPORT_HEAVY = (*HEAVY, "etl_express.cli", "etl_express.replication")
+
+IMPORTS = """
+import etl_express as etl
+from etl_express.anonymizers import Pseudonymize, ScrubPII
+from etl_express.sinks import PostgresSink
+from etl_express.sources import SQLSource
+etl.Pipeline
+"""
+
+
+def loaded(code: str, env: dict[str, str] | None = None) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def heavy_in(modules: set[str], heavy: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy))
+
+
+def test_the_common_imports_and_a_secret_load_no_heavy_module() -> None:
+    env = {**os.environ, "I24_PROBE_SECRET": "value"}
+    env.pop("VAULT_ADDR", None)
+    code = IMPORTS + "assert etl.secret('I24_PROBE_SECRET').get().get_secret_value() == 'value'\n"
+    assert heavy_in(loaded(code, env), IMPORT_HEAVY) == []
+
+
+def test_a_vault_address_still_puts_vault_in_the_chain(monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_express.secrets import VaultProvider, providers_from_env
+
+    monkeypatch.delenv("ETL_EXPRESS_SECRET_PROVIDERS", raising=False)
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:8200")
+    monkeypatch.setenv("VAULT_TOKEN", "a-dev-token")
+    assert isinstance(providers_from_env()[-1], VaultProvider)
+    monkeypatch.delenv("VAULT_ADDR")
+    assert not any(isinstance(p, VaultProvider) for p in providers_from_env())
+
+
+def test_a_plain_postgres_load_does_not_import_pandas(pg_url: str, schema: str) -> None:
+    pg_exec(
+        pg_url,
+        f"CREATE TABLE {schema}.src AS SELECT i AS id, CASE i % 3 WHEN 0 THEN '' WHEN 1 "
+        "THEN ' ' ELSE 'note ' || i END AS notes, now() AS updated_at "
+        "FROM generate_series(1, 50) AS i",
+    )
+    pg_exec(pg_url, f"ALTER TABLE {schema}.src ADD PRIMARY KEY (id)")
+    run = f"""
+pipeline = etl.Pipeline(
+    name="import_probe_{schema}",
+    source=SQLSource(url={pg_url!r}, table="{schema}.src", primary_key="id", batch_size=20),
+    sink=PostgresSink(table="{schema}.dst", url={pg_url!r}),
+    progress=False,
+    detect_pii="off",
+)
+for _ in range(2):  # the first load, then the upsert of rows the target holds
+    result = pipeline.run(reset=True)
+    assert result.status == "succeeded" and result.rows_written == 50, result
+"""
+    env = {**os.environ, "ETL_EXPRESS_DATABASE_URL": pg_url}
+    env.pop("VAULT_ADDR", None)
+    assert heavy_in(loaded(IMPORTS + run, env), HEAVY) == []
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.dst")[0][0] == 50
+
+
+@pytest.mark.parametrize(
+    "values", [[], [""], ["a", "", "héllo wörld", "12", "a@b.ru"], ["x" * 10_000] * 3]
+)
+def test_string_array_is_pa_array(values: list[str]) -> None:
+    built = string_array(values)
+    built.validate(full=True)
+    assert built.equals(pa.array(values, pa.string()))
+
+
+def test_string_array_falls_back_to_pyarrow_on_what_is_not_text() -> None:
+    assert string_array([None, "a"]).equals(pa.array([None, "a"], pa.string()))  # type: ignore[list-item]
+    with pytest.raises(UnicodeEncodeError):  # a lone surrogate: pyarrow's own error
+        string_array(["\ud800"])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2026, 12, 7, 6, 25, 43, 123456, tzinfo=dt.timezone.utc),
+        dt.datetime(2020, 1, 1, 12, 0, 0, 1),  # naive: UTC, as pyarrow takes it
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone(dt.timedelta(hours=3))),
+        dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc),
+    ],
+)
+def test_timestamp_scalar_is_pa_scalar(value: dt.datetime) -> None:
+    from etl_express.format import TIMESTAMP
+
+    assert _timestamp_scalar(value).equals(pa.scalar(value, TIMESTAMP))
+
+
+@pytest.mark.parametrize("type_", [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint64()])
+def test_integer_values_are_to_numpy(type_: pa.DataType) -> None:
+    column = pa.array([5, 1, 2, 3, 4, 7], type_).slice(1, 4)
+    values = integer_values(column)
+    assert values.dtype == column.to_numpy().dtype
+    assert np.array_equal(values, column.to_numpy())
+    with pytest.raises(TypeError, match="integers without nulls"):
+        integer_values(pa.array([1, None], type_))
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_bar_only_when_asked(progress: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from etl_express._engine.run import _progress
+
+    with _progress(SimpleNamespace(progress=progress, name="probe"), "") as bar:  # type: ignore[arg-type]
+        bar.update(7)
+    shown = capsys.readouterr().err
+    assert ("probe [all]: 7.00 rows" in shown) if progress else shown == ""
