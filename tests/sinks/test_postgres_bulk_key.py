@@ -167,3 +167,20 @@ def test_any_other_write_forgets_the_copy_count(pg_url: str, schema: str) -> Non
     )
     finish(pg_url, other_writer)
     assert other_writer.copied_rows() is None
+
+
+def test_a_retried_first_load_is_counted_in_the_table(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    """A batch retried after a transient failure: the run counts the table, not its COPYs."""
+    sink = PostgresSink(table=f"{schema}.customers")
+    pipeline = Pipeline(pipeline_name, Failing(fail_after=2), sink=sink, progress=False)
+    result = pipeline.run()
+    count = next(c for c in result.checks if c.name == "target_count")
+    assert result.retries == 1 and result.rows_written == 50
+    assert count.status == "passed" and count.details["counted_by"] == "table scan"
+    other = PostgresSink(table=f"{schema}.other")
+    unbroken = Pipeline(pipeline_name + "_b", Failing(None), sink=other, progress=False).run()
+    again = next(c for c in unbroken.checks if c.name == "target_count")
+    assert again.status == "passed" and again.details["target_rows"] == 50
+    assert again.details["counted_by"] == "COPY row counts (a table this run created)"
