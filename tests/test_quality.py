@@ -254,7 +254,8 @@ def test_target_checks_on_a_missing_a_keyed_and_an_unkeyed_table(pg_url: str, sc
     with engine_for(pg_url).begin() as conn:
         gone = duplicate_keys_check(conn, missing, ["id"], "fail")
         assert gone.status == "skipped"
-        assert target_count_check(conn, missing, "s", 0, "fail").ok
+        none = target_count_check(conn, missing, "s", 0, "fail")
+        assert none.ok and none.details["counted_by"] == "no such table"
         assert not target_count_check(conn, missing, "s", 3, "fail").ok
         enforced = duplicate_keys_check(conn, keyed, ["id"], "fail")
         assert enforced.ok and enforced.details["enforced_by"] == "unique index"
@@ -262,3 +263,4 @@ def test_target_checks_on_a_missing_a_keyed_and_an_unkeyed_table(pg_url: str, sc
         assert not dup.ok and dup.details["duplicate_keys"] == 1
         counted = target_count_check(conn, loose, "s", 2, "fail")
         assert counted.ok and counted.details["target_rows"] == 2
+        assert counted.details["counted_by"] == "table scan"

@@ -347,7 +347,14 @@ def target_count_check(
         )
     have_columns = tables.columns(conn, target)  # none: no such table
     if not have_columns:
-        return judge("target_count", expected == 0, policy, source_rows=expected, target_rows=0)
+        return judge(
+            "target_count",
+            expected == 0,
+            policy,
+            source_rows=expected,
+            target_rows=0,
+            counted_by="no such table",
+        )
     table = _table(target, "_etl_source", "_etl_valid_to")
     q = sa.select(sa.func.count()).select_from(table)
     if "_etl_source" in have_columns:
