@@ -13,7 +13,8 @@ Each case of ``pg_to_pg.py`` runs as a fresh process (``--child``) that times, w
 * ``read``: the source's thread (binary COPY drained from libpq and decoded, or ADBC);
 * ``prepare``: the thread converting, transforming and anonymizing (each anonymizer apart);
 * ``load``: the main thread's batch loop: encoding (``pgcopy``), COPY, checkpoint, commit;
-* ``after the batches``: the key index (``finish_load``), the run's checks, the ledger;
+* ``after the batches``: the key index (``finish_load``), the run's checks, the ledger (their
+  wall times too: there the client mostly waits for the target);
 * ``exit``: the interpreter's end;
 
 while the parent polls the CPU of the source's and the target's PostgreSQL backends
@@ -47,6 +48,8 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 CPU: collections.Counter[str] = collections.Counter()
+#: wall seconds of the serial steps after the last batch (the target server works, the client waits)
+WALL: collections.Counter[str] = collections.Counter()
 _lock = threading.Lock()
 
 
@@ -66,6 +69,22 @@ def _timed(owner: Any, name: str, label: str) -> None:
             return original(*args, **kwargs)
         finally:
             _add(label, time.thread_time() - c0)
+
+    setattr(owner, name, wrapper)
+
+
+def _timed_wall(owner: Any, name: str, label: str) -> None:
+    """Add the wall time of each call of ``owner.name`` under ``label`` (in :data:`WALL`)."""
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with _lock:
+                WALL[label] += time.perf_counter() - t0
 
     setattr(owner, name, wrapper)
 
@@ -95,6 +114,7 @@ def child(case: str, table: str) -> None:
     import etl_express as etl
     from etl_express import prefetch
     from etl_express._engine import batches
+    from etl_express._engine import run as engine_run
     from etl_express.anonymizers import Pseudonymize, ScrubPII
     from etl_express.sinks import PostgresSink, pgcopy
     from etl_express.sources import SQLSource
@@ -103,6 +123,8 @@ def child(case: str, table: str) -> None:
     _timed_generator(pgcopy, "_binary_chunks", "load: binary COPY encoding")
     _timed(Pseudonymize, "anonymize", "prepare: Pseudonymize")
     _timed(ScrubPII, "anonymize", "prepare: ScrubPII")
+    _timed_wall(PostgresSink, "finish_load", "after the batches: the key index (finish_load)")
+    _timed_wall(engine_run, "end_of_run_checks", "after the batches: the run's checks")
     produce = prefetch.ReadAhead._produce
 
     def timed_produce(self: Any) -> None:
@@ -154,7 +176,7 @@ def child(case: str, table: str) -> None:
     end = time.process_time()
     CPU["checks before the run"] = marks["loop"] - start
     CPU["after the batches"] = end - marks["loop_end"]
-    print(json.dumps({"cpu": dict(CPU), "process": end}))
+    print(json.dumps({"cpu": dict(CPU), "wall": dict(WALL), "process": end}))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -292,6 +314,9 @@ def report(runs: dict[str, list[dict[str, Any]]]) -> None:
             print(f"    {med(values):6.2f} s  {label}")
         exit_cpu = [r["client_cpu"] - r["process"] for r in rs if "process" in r]
         print(f"    {med(exit_cpu):6.2f} s  exit (the process's CPU after the run)")
+        for label in sorted({k for r in rs for k in r.get("wall", {})}):
+            values = [r["wall"].get(label, 0.0) for r in rs if "wall" in r]
+            print(f"    {med(values):6.2f} s  wall: {label}")
 
 
 if __name__ == "__main__":

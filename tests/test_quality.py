@@ -138,17 +138,42 @@ def test_duplicate_primary_keys_in_the_target(schema, pipeline_name):
 
 def test_full_load_target_count_against_source_count(schema, pipeline_name):
     sink = PostgresSink(f"{schema}.c")
-    _pipeline(pipeline_name, customers(120), sink).run()
+    first = _check(_pipeline(pipeline_name, customers(120), sink).run(), "target_count")
+    # the run created the table: PostgreSQL's own COPY counts are its rows, no scan
+    assert first.status == "passed" and first.details["target_rows"] == 120
+    assert first.details["counted_by"] == "COPY row counts (a table this run created)"
     # the source lost 20 rows; a full reload leaves them behind in the target
     result = _pipeline(pipeline_name, customers(100), sink).run(reset=True)
     check = _check(result, "target_count")
     assert check.status == "warned" and (
         check.details["source_rows"],
         check.details["target_rows"],
-    ) == (100, 120)
+        check.details["counted_by"],
+    ) == (100, 120, "table scan")
 
     resumed = _pipeline(pipeline_name, customers(130), sink).run()  # incremental: not judged
     assert _check(resumed, "target_count").status == "skipped" and resumed.rows_read == 30
+
+
+def test_a_new_table_with_delete_reconciliation_is_counted_in_the_table(
+    pg_url, schema, pipeline_name
+):
+    """A delete reconciliation may remove rows after the load: the table itself is counted."""
+    from etl_express.sources import SQLSource
+
+    src = f"{schema}.src"
+    pg_exec(pg_url, f"CREATE TABLE {src} (id int PRIMARY KEY, v int)")
+    pg_exec(pg_url, f"INSERT INTO {src} SELECT g, g FROM generate_series(1, 100) g")
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, src, primary_key="id"),
+        sink=PostgresSink(f"{schema}.dst"),
+        deletes="hard",
+        progress=False,
+        detect_pii="off",
+    )
+    check = _check(pipeline.run(), "target_count")
+    assert check.status == "passed" and check.details["counted_by"] == "table scan"
 
 
 def test_check_policies_are_validated(pipeline_name):
@@ -229,7 +254,8 @@ def test_target_checks_on_a_missing_a_keyed_and_an_unkeyed_table(pg_url: str, sc
     with engine_for(pg_url).begin() as conn:
         gone = duplicate_keys_check(conn, missing, ["id"], "fail")
         assert gone.status == "skipped"
-        assert target_count_check(conn, missing, "s", 0, "fail").ok
+        none = target_count_check(conn, missing, "s", 0, "fail")
+        assert none.ok and none.details["counted_by"] == "no such table"
         assert not target_count_check(conn, missing, "s", 3, "fail").ok
         enforced = duplicate_keys_check(conn, keyed, ["id"], "fail")
         assert enforced.ok and enforced.details["enforced_by"] == "unique index"
@@ -237,3 +263,4 @@ def test_target_checks_on_a_missing_a_keyed_and_an_unkeyed_table(pg_url: str, sc
         assert not dup.ok and dup.details["duplicate_keys"] == 1
         counted = target_count_check(conn, loose, "s", 2, "fail")
         assert counted.ok and counted.details["target_rows"] == 2
+        assert counted.details["counted_by"] == "table scan"

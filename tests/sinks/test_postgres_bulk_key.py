@@ -120,3 +120,67 @@ def test_a_retry_after_a_rollback_still_builds_the_key(pg_url: str, schema: str)
     with engine_for(pg_url).begin() as conn:
         sink.finish_load(conn, ["id"])
     assert primary_keys(pg_url, table) == 1
+
+
+def finish(url: str, sink: PostgresSink) -> None:
+    with engine_for(url).begin() as conn:
+        sink.finish_load(conn, ["id"])
+
+
+def test_a_new_table_is_counted_by_its_copy_command_tags(pg_url: str, schema: str) -> None:
+    """The rows PostgreSQL reported for the direct COPYs into a table the sink created are
+    the table's count once the sink built its key; a repeated key counts once, as stored."""
+    table = f"{schema}.customers"
+    sink = PostgresSink(table=table)
+    write(pg_url, sink, batch(range(1, 11), "a"))
+    assert sink.copied_rows() is None  # still loading: the key is not built yet
+    twice = batch(range(11, 16), "a")
+    write(pg_url, sink, pa.concat_batches([twice, twice]))  # the last row of each key stays
+    finish(pg_url, sink)
+    assert sink.copied_rows() == 15 == pg_exec(pg_url, f"SELECT count(*) FROM {table}")[0][0]
+    sink.close()  # the next run of the same sink counts its table again
+    assert sink.copied_rows() is None
+
+
+def test_any_other_write_forgets_the_copy_count(pg_url: str, schema: str) -> None:
+    """An upsert, a rolled-back batch, or a key another writer built: the table is counted."""
+    upserted = PostgresSink(table=f"{schema}.upserted")
+    write(pg_url, upserted, batch(range(1, 11), "a"))
+    write(pg_url, upserted, batch(range(5, 16), "b"))  # below the highest key: upserted
+    finish(pg_url, upserted)
+    assert upserted.copied_rows() is None
+
+    rolled_back = PostgresSink(table=f"{schema}.rolled_back")
+    write(pg_url, rolled_back, batch(range(1, 11), "a"))
+    rolled_back.rollback()
+    finish(pg_url, rolled_back)
+    assert rolled_back.copied_rows() is None
+
+    shared = f"{schema}.shared"
+    other_writer = PostgresSink(table=shared)
+    write(pg_url, other_writer, batch(range(1, 11), "a"))
+    # another writer keys the table before it writes (as PostgresSink does), then writes
+    pg_exec(pg_url, f"ALTER TABLE {shared} ADD PRIMARY KEY (id)")
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {shared} (id, name, _etl_run_id, _etl_source) VALUES (99, 'x', 'r', 's')",
+    )
+    finish(pg_url, other_writer)
+    assert other_writer.copied_rows() is None
+
+
+def test_a_retried_first_load_is_counted_in_the_table(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    """A batch retried after a transient failure: the run counts the table, not its COPYs."""
+    sink = PostgresSink(table=f"{schema}.customers")
+    pipeline = Pipeline(pipeline_name, Failing(fail_after=2), sink=sink, progress=False)
+    result = pipeline.run()
+    count = next(c for c in result.checks if c.name == "target_count")
+    assert result.retries == 1 and result.rows_written == 50
+    assert count.status == "passed" and count.details["counted_by"] == "table scan"
+    other = PostgresSink(table=f"{schema}.other")
+    unbroken = Pipeline(pipeline_name + "_b", Failing(None), sink=other, progress=False).run()
+    again = next(c for c in unbroken.checks if c.name == "target_count")
+    assert again.status == "passed" and again.details["target_rows"] == 50
+    assert again.details["counted_by"] == "COPY row counts (a table this run created)"

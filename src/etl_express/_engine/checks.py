@@ -157,9 +157,16 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
         key = list(pipeline.source.primary_key)
         checks = [duplicate_keys_check(conn, target, key, p["duplicate_keys"])]
         if full_load:
+            # a delete reconciliation may have removed rows the sink's own count still holds
+            copied = getattr(pipeline.sink, "copied_rows", None)
             checks.append(
                 target_count_check(
-                    conn, target, pipeline.source.name, rows_written, p["target_count"]
+                    conn,
+                    target,
+                    pipeline.source.name,
+                    rows_written,
+                    p["target_count"],
+                    copied() if copied is not None and not pipeline.deletes else None,
                 )
             )
         else:

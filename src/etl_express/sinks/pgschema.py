@@ -249,16 +249,16 @@ def add_primary_key(
     target: TableName,
     key: Sequence[str],
     ddl_lock_timeout: float | None,
-) -> None:
+) -> bool:
     """Give ``target`` its PRIMARY KEY on ``key`` (one index build over the rows already
-    there), unless a unique index on ``key`` is there already.
+    there), unless a unique index on ``key`` is there already; ``True`` when it built it.
 
     Under the table's DDL lock, so that the writers of several partitions finishing the same
     first load at once build it once: the one that waited sees the other's key and stops.
     """
     _ddl_lock(cur, target)
     if has_unique_key(cur, target, key):
-        return
+        return False
     _lock_timeout(cur, ddl_lock_timeout)
     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # sorts a few million keys in memory
     cur.execute(
@@ -268,6 +268,7 @@ def add_primary_key(
     )
     cur.execute("SET LOCAL lock_timeout TO DEFAULT")
     cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
+    return True
 
 
 def _ddl_lock(cur: psycopg.Cursor[Any], target: TableName) -> None:

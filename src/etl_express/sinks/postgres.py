@@ -176,6 +176,9 @@ class PostgresSink(Sink):
         self._key_deferred = False
         self._key_pending = False  # this sink created the table keyless: finish_load checks
         self._max_key: int | None = None
+        # the rows PostgreSQL reported for this sink's COPYs into a table it created in this
+        # run (their command tags); None once anything else may have changed the table
+        self._copied_rows: int | None = None
         self._stage = (
             "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
         )
@@ -227,6 +230,7 @@ class PostgresSink(Sink):
         if prepared.created:
             self._max_key = None
             self._key_pending = prepared.key_deferred
+            self._copied_rows = 0 if prepared.key_deferred else None
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -238,12 +242,27 @@ class PostgresSink(Sink):
             return
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
-            add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
+            built = add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
+        if not built:  # another writer gave the table its key: it may have written rows too
+            self._copied_rows = None
         # _key_pending stays until close(): if this transaction fails, the retry checks again
         self._key_deferred = False
 
+    def copied_rows(self) -> int | None:
+        """The rows of the target table as PostgreSQL counted them while this run loaded it,
+        when that is all the table holds; else ``None`` (count them in the table).
+
+        Known for a table this sink created in this run, loaded only by its own direct COPYs
+        (the sum of their ``COPY n`` command tags) and given its primary key by this sink's
+        :meth:`finish_load`: no row was there before the run, every write was a plain
+        insert, and no other etl-express writer wrote to it (one would have built the key
+        first). Any other write, a rolled-back batch, or ``close()`` forgets the count.
+        """
+        return None if self._key_deferred else self._copied_rows
+
     def close(self) -> None:
         self._key_pending = False
+        self._copied_rows = None
 
     def rollback(self) -> None:
         # DDL done in a rolled-back transaction is gone: prepare again next time; a deferred
@@ -251,6 +270,7 @@ class PostgresSink(Sink):
         self._columns = None
         self._prepared_for = None
         self._key_deferred = False
+        self._copied_rows = None
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         if batch.num_rows == 0:
@@ -273,9 +293,11 @@ class PostgresSink(Sink):
                     cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)
                 ):
                     if not upsert:
+                        self._copied_rows = None
                         _copy(cur, self._ident, cols, payload)
                         self._batches["appended"] += 1
                     elif self.history:
+                        self._copied_rows = None
                         history.write(
                             cur,
                             self._ident,
@@ -321,18 +343,22 @@ class PostgresSink(Sink):
             # far cannot conflict, and is COPied in without maintaining an index row by row
             rising = integer_keys(batch, primary_key, dense=False)
             above = rising is not None and (self._max_key is None or rising[0] > self._max_key)
-            if above and self._copy_direct(cur, cols, payload, blind=False):
+            copied = self._copy_direct(cur, cols, payload, blind=False) if above else None
+            if copied is not None:
                 assert rising is not None
                 self._max_key = int(rising[-1])
+                if self._copied_rows is not None:
+                    self._copied_rows += copied
                 return "direct"
             add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
             self._key_deferred = False
+        self._copied_rows = None  # counted only while the table has no key (no upsert yet)
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
         if keys is None:
-            if self._copy_direct(cur, cols, payload, blind=True):
+            if self._copy_direct(cur, cols, payload, blind=True) is not None:
                 return "direct"
         elif not any_in_range(cur, self._ident, primary_key[0], keys):
-            if self._copy_direct(cur, cols, payload, blind=False):
+            if self._copy_direct(cur, cols, payload, blind=False) is not None:
                 return "direct"
         elif payload.format == "binary":
             names = batch.schema.names
@@ -355,8 +381,9 @@ class PostgresSink(Sink):
 
     def _copy_direct(
         self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload, *, blind: bool
-    ) -> bool:
-        """COPY straight into the target, inside a savepoint; ``False`` when a key exists.
+    ) -> int | None:
+        """COPY straight into the target, inside a savepoint: the rows PostgreSQL copied, or
+        ``None`` when a key exists (or the direct COPY is off or being spaced out).
 
         When no key of the batch is in the target yet (an initial load, an append-only
         source), a plain COPY gives exactly the rows an upsert would, in one pass instead of
@@ -367,23 +394,23 @@ class PostgresSink(Sink):
         only rarely.
         """
         if not self.direct_copy:
-            return False
+            return None
         if blind and self._direct_skip > 0:
             self._direct_skip -= 1
-            return False
+            return None
         cur.execute("SAVEPOINT _etl_direct_copy")
         try:
-            _copy(cur, self._ident, cols, payload)
+            copied = _copy(cur, self._ident, cols, payload)
         except psycopg.errors.UniqueViolation:
             cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
             if blind:
                 self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
                 self._direct_skip = self._direct_backoff
-            return False
+            return None
         cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
         if blind:
             self._direct_backoff = 0
-        return True
+        return copied
 
     def _copy_upsert(
         self,
@@ -432,14 +459,16 @@ class PostgresSink(Sink):
 
 def _copy(
     cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload
-) -> None:
-    """Send the payload; a writer thread pushes it to the socket while the next slice encodes."""
+) -> int:
+    """Send the payload; a writer thread pushes it to the socket while the next slice
+    encodes. Returns the rows PostgreSQL copied (its ``COPY n`` command tag)."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
         target, cols, sql.SQL(payload.format)
     )
     with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         for chunk in payload:
             copy.write(chunk)
+    return cur.rowcount
 
 
 def _has_zoned_timestamps(schema: pa.Schema) -> bool:
