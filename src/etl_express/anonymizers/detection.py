@@ -30,6 +30,7 @@ Two ways in: :func:`detect_values` (one column's values in, findings out) and
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import re
@@ -42,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import AnonymizationError, ETLConfigError
-from ..format import is_json_field
+from ..format import is_json_field, string_array
 from .columns import canonical
 from .detection_rules import shape_counts
 from .scrub_rules import KINDS
@@ -125,11 +126,11 @@ def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
         return [kept[i] for i in _evenly(len(kept))]
     if len(values) > _PRESAMPLE * SAMPLE_SIZE:  # a big column: filter a spread of it, not all
         spread = np.linspace(0, len(values) - 1, _PRESAMPLE * SAMPLE_SIZE).astype(int)
-        picked = _non_empty(values.take(pa.array(spread)))
+        picked = _non_empty(values.take(take_indices(spread)))
         if len(picked) >= SAMPLE_SIZE:
             values = picked
     values = _non_empty(values)
-    return [_text(v) for v in values.take(pa.array(_evenly(len(values)))).to_pylist()]
+    return [_text(v) for v in python_values(values.take(take_indices(_evenly(len(values)))))]
 
 
 #: a big column's values are first picked evenly, this many per sampled value, then filtered
@@ -142,8 +143,49 @@ def _non_empty(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        values = pc.filter(values, pc.greater(pc.utf8_length(values), 0))
+        # a length cast to boolean is "not empty": a literal 0 compared with would be a
+        # Python value for pyarrow to convert, and pyarrow imports pandas to convert one
+        values = pc.filter(values, pc.cast(pc.utf8_length(values), pa.bool_()))
     return values
+
+
+def take_indices(positions: np.ndarray) -> pa.Array:
+    """``pa.array(positions, pa.int64())``, for ``take``, from its buffer: ``pa.array``
+    imports pandas (0.2 s of a fresh process) to convert it, the sampling of a run must not."""
+    data = np.ascontiguousarray(positions, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def python_values(values: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """``values.to_pylist()``; timestamps with a time zone converted here, the same way:
+    pyarrow imports pandas to convert them."""
+    zone = getattr(values.type, "tz", None)
+    if zone is None:
+        return values.to_pylist()
+    try:
+        tzinfo = _tzinfo(zone)
+        utc = values.cast(pa.timestamp(values.type.unit)).to_pylist()  # naive, in UTC
+        return [
+            v if v is None else v.replace(tzinfo=dt.timezone.utc).astimezone(tzinfo) for v in utc
+        ]
+    except (ValueError, OverflowError, KeyError):  # a zone or a date Python cannot place
+        return values.to_pylist()
+
+
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+@functools.lru_cache(maxsize=32)
+def _tzinfo(zone: str) -> dt.tzinfo:
+    """The ``tzinfo`` pyarrow gives values of a timestamp type with time zone ``zone``: a
+    fixed offset (``+03:00``) or a named zone."""
+    import zoneinfo
+
+    fixed = _OFFSET.match(zone)
+    if fixed is None:
+        return zoneinfo.ZoneInfo(zone)
+    sign = -1 if fixed[1] == "-" else 1
+    return dt.timezone(sign * dt.timedelta(hours=int(fixed[2]), minutes=int(fixed[3])))
 
 
 def _text(value: Any) -> str:
@@ -203,8 +245,10 @@ def _judge(
         return []
     pattern_kinds = tuple(k for k in kinds if k in KINDS)
     everything = [v for sample in samples.values() for v in sample]
-    found = (
-        _scrubber(pattern_kinds).find(everything) if pattern_kinds else [set()] * len(everything)
+    found = (  # an array built from buffers: a list handed over, pyarrow would import pandas
+        _scrubber(pattern_kinds).find(string_array(everything))
+        if pattern_kinds
+        else [set()] * len(everything)
     )
     out, at = [], 0
     for (column, path), sample in samples.items():

@@ -21,13 +21,14 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._positions import kind_words, personal_kinds
 from ..errors import AnonymizationError
 from ..format import is_json_field
-from .detection import CHANCE_MIN_MATCHES, SAMPLE_SIZE
+from .detection import CHANCE_MIN_MATCHES, SAMPLE_SIZE, python_values, take_indices
 from .guard import judge_values
 
 WHOLE = "$"  # the field that is a text column's values themselves
@@ -38,8 +39,8 @@ def _sample(column: pa.Array | pa.ChunkedArray) -> list[Any]:
     """Up to :data:`SAMPLE_SIZE` non-null values, evenly spread (nested ones as Python)."""
     values = pc.drop_null(column)
     step = max(len(values) // SAMPLE_SIZE, 1)
-    picked = values.take(pa.array(range(0, len(values), step)[:SAMPLE_SIZE], pa.int64()))
-    return picked.to_pylist()
+    picked = values.take(take_indices(np.arange(0, len(values), step)[:SAMPLE_SIZE]))
+    return python_values(picked)
 
 
 def _fields(field: pa.Field, values: list[Any]) -> dict[str, list[str]]:
