@@ -50,9 +50,9 @@ def heavy_in(modules: set[str], heavy: tuple[str, ...]) -> list[str]:
 
 
 def test_the_common_imports_and_a_secret_load_no_heavy_module() -> None:
-    env = {**os.environ, "I24_PROBE_SECRET": "value"}
+    env = {**os.environ, "I24_PROBE_NAME": "value"}
     env.pop("VAULT_ADDR", None)
-    code = IMPORTS + "assert etl.secret('I24_PROBE_SECRET').get().get_secret_value() == 'value'\n"
+    code = IMPORTS + "assert etl.secret('I24_PROBE_NAME').get().get_secret_value() == 'value'\n"
     assert heavy_in(loaded(code, env), IMPORT_HEAVY) == []
 
 
