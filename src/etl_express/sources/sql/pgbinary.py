@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from ..._allocator import keep_batch_memory
 from ..._speedups import native
 from ...format import TIMESTAMP
 
@@ -158,6 +159,7 @@ class BinaryCopyReader:
         import psycopg
 
         assert native is not None
+        keep_batch_memory()
         pgconn = self._conn.pgconn
         res = pgconn.exec_(f"COPY ({self.query}) TO STDOUT (FORMAT binary)".encode())
         if res.status != psycopg.pq.ExecStatus.COPY_OUT:
