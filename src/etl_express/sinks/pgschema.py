@@ -24,7 +24,7 @@ from ..format import MAX_IDENTIFIER_BYTES, RUN_ID, declared_type, is_json_field
 from ..store import tables
 from ..store.database import psycopg_connection
 from ..store.tables import TableName
-from . import history
+from . import history, pglineage
 from .pgtypes import declared_widening
 
 
@@ -261,11 +261,13 @@ def add_primary_key(
         return False
     _lock_timeout(cur, ddl_lock_timeout)
     cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # sorts a few million keys in memory
-    cur.execute(
-        sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
-            identifier(target.schema, target.name), sql.SQL(", ").join(map(sql.Identifier, key))
-        )
+    ident = identifier(target.schema, target.name)
+    key_clause = sql.SQL("ADD PRIMARY KEY ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, key))
     )
+    # the first load's lineage defaults (see .pglineage) end with it, under the same lock
+    clauses = [key_clause, *pglineage.drop_defaults_sql(cur, ident)]
+    cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(clauses))
     cur.execute("SET LOCAL lock_timeout TO DEFAULT")
     cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
     return True

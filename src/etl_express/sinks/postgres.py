@@ -31,7 +31,7 @@ from ..format import DELETED_AT
 from ..secrets import SecretLike
 from ..store.database import psycopg_connection
 from ..store.tables import TableName
-from . import history
+from . import history, pglineage
 from .base import Sink
 from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys, keys_rising
 from .pgcopy import CopyPayload, copy_payload
@@ -179,6 +179,10 @@ class PostgresSink(Sink):
         # the rows PostgreSQL reported for this sink's COPYs into a table it created in this
         # run (their command tags); None once anything else may have changed the table
         self._copied_rows: int | None = None
+        # a table created keyless in this run: its lineage columns default to the run's
+        # values (see .pglineage), which its direct COPYs then leave out
+        self._lineage_unset = False
+        self._lineage: pglineage.LineageValues | None = None
         self._stage = (
             "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
         )
@@ -231,6 +235,8 @@ class PostgresSink(Sink):
             self._max_key = None
             self._key_pending = prepared.key_deferred
             self._copied_rows = 0 if prepared.key_deferred else None
+            self._lineage_unset = prepared.key_deferred
+            self._lineage = None
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -243,6 +249,7 @@ class PostgresSink(Sink):
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
             built = add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
+        self._lineage = None  # the key's ALTER TABLE dropped the defaults
         if not built:  # another writer gave the table its key: it may have written rows too
             self._copied_rows = None
         # _key_pending stays until close(): if this transaction fails, the retry checks again
@@ -271,6 +278,8 @@ class PostgresSink(Sink):
         self._prepared_for = None
         self._key_deferred = False
         self._copied_rows = None
+        self._lineage_unset = False
+        self._lineage = None
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         if batch.num_rows == 0:
@@ -283,12 +292,17 @@ class PostgresSink(Sink):
         if upsert:
             batch = dedupe_last(batch, primary_key)
         payload = copy_payload(batch, [self._columns.get(n, "") for n in batch.schema.names])
-        cols = sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
+        cols = _column_list(batch)
         raw = psycopg_connection(conn)
         try:
             with raw.cursor() as cur:
                 if not self.synchronous_commit:
                     cur.execute("SET LOCAL synchronous_commit = off")
+                if self._lineage_unset:  # the transaction that created the table
+                    self._lineage_unset = False
+                    self._lineage = pglineage.constant_lineage(batch)
+                    if self._lineage is not None:
+                        pglineage.set_defaults(cur, self._ident, self._lineage)
                 with _utc_session(
                     cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)
                 ):
@@ -343,7 +357,15 @@ class PostgresSink(Sink):
             # far cannot conflict, and is COPied in without maintaining an index row by row
             rising = integer_keys(batch, primary_key, dense=False)
             above = rising is not None and (self._max_key is None or rising[0] > self._max_key)
-            copied = self._copy_direct(cur, cols, payload, blind=False) if above else None
+            copied = None
+            if above:
+                direct = (cols, payload)
+                if self._lineage is not None and pglineage.matches(batch, self._lineage):
+                    slim = pglineage.without_lineage(batch)  # the table's defaults fill them in
+                    assert self._columns is not None
+                    pg_types = [self._columns.get(n, "") for n in slim.schema.names]
+                    direct = (_column_list(slim), copy_payload(slim, pg_types))
+                copied = self._copy_direct(cur, *direct, blind=False)
             if copied is not None:
                 assert rising is not None
                 self._max_key = int(rising[-1])
@@ -352,6 +374,7 @@ class PostgresSink(Sink):
                 return "direct"
             add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
             self._key_deferred = False
+            self._lineage = None
         self._copied_rows = None  # counted only while the table has no key (no upsert yet)
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
         if keys is None:
@@ -469,6 +492,10 @@ def _copy(
         for chunk in payload:
             copy.write(chunk)
     return cur.rowcount
+
+
+def _column_list(batch: pa.RecordBatch) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
 
 
 def _has_zoned_timestamps(schema: pa.Schema) -> bool:

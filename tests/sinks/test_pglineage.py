@@ -1,0 +1,157 @@
+"""A first load leaves the lineage columns out of its COPY stream: the table it creates
+defaults them to the run's values until its primary key is built (``sinks/pglineage.py``).
+Every row must still carry exactly the lineage of the run that wrote it, the defaults must not
+outlive the load, and a batch whose lineage differs is sent whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from psycopg import sql
+
+from etl_express import Pipeline, SourceError
+from etl_express.format import LINEAGE_COLUMNS, TIMESTAMP
+from etl_express.retry import RetryPolicy
+from etl_express.sinks import PostgresSink, postgres
+from etl_express.store.database import engine_for
+from tests.conftest import pg_exec
+from tests.sinks.test_postgres_bulk_key import Failing
+
+LOADED = dt.datetime(2026, 12, 7, 11, 0, 0, 123456, tzinfo=dt.timezone.utc)
+
+
+def lineage_batch(ids: range, run: str, loaded: dt.datetime = LOADED) -> pa.RecordBatch:
+    n = len(ids)
+    return pa.RecordBatch.from_pydict(
+        {
+            "id": pa.array(list(ids), pa.int64()),
+            "name": [f"n{i}" for i in ids],
+            "_etl_run_id": [run] * n,
+            "_etl_source": ["crm.customers"] * n,
+            "_etl_loaded_at": pa.array([loaded] * n, TIMESTAMP),
+        }
+    )
+
+
+def defaults(url: str, table: str) -> dict[str, str]:
+    return dict(
+        pg_exec(
+            url,
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
+            " JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+            f" WHERE d.adrelid = '{table}'::regclass",
+        )
+    )
+
+
+@pytest.fixture
+def copied_columns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The column lists of the sink's COPY statements (the real COPY still runs)."""
+    seen: list[str] = []
+    original = postgres._copy
+
+    def recording(cur: Any, target: Any, cols: sql.Composable, payload: Any) -> int:
+        seen.append(cols.as_string(cur))
+        return original(cur, target, cols, payload)
+
+    monkeypatch.setattr(postgres, "_copy", recording)
+    return seen
+
+
+def write(url: str, sink: PostgresSink, data: pa.RecordBatch) -> None:
+    with engine_for(url).begin() as conn:
+        sink.write(conn, data, ["id"])
+
+
+def test_a_first_load_sends_no_lineage_and_every_row_still_has_it(
+    pg_url: str, schema: str, copied_columns: list[str]
+) -> None:
+    table = f"{schema}.customers"
+    sink = PostgresSink(table=table)
+    write(pg_url, sink, lineage_batch(range(1, 11), "run-a"))
+    write(pg_url, sink, lineage_batch(range(11, 21), "run-a"))
+    assert all("_etl_" not in cols for cols in copied_columns), copied_columns
+    # while the load goes on, the defaults are the run's values, and readers see them
+    assert set(defaults(pg_url, table)) == set(LINEAGE_COLUMNS)
+    with engine_for(pg_url).begin() as conn:
+        sink.finish_load(conn, ["id"])
+    assert defaults(pg_url, table) == {}  # gone with the key build
+    rows = pg_exec(
+        pg_url,
+        f"SELECT _etl_run_id, _etl_source, _etl_loaded_at, count(*) FROM {table} GROUP BY 1, 2, 3",
+    )
+    assert rows == [("run-a", "crm.customers", LOADED, 20)]
+    # a row written by anything else afterwards gets no lineage from a leftover default
+    pg_exec(pg_url, f"INSERT INTO {table} (id, name) VALUES (100, 'x')")
+    assert pg_exec(pg_url, f"SELECT _etl_run_id, _etl_loaded_at FROM {table} WHERE id = 100") == [
+        (None, None)
+    ]
+
+
+def test_a_batch_with_other_lineage_is_sent_whole(
+    pg_url: str, schema: str, copied_columns: list[str]
+) -> None:
+    table = f"{schema}.customers"
+    sink = PostgresSink(table=table)
+    write(pg_url, sink, lineage_batch(range(1, 11), "run-a"))
+    later = dt.datetime(2026, 12, 8, tzinfo=dt.timezone.utc)
+    write(pg_url, sink, lineage_batch(range(11, 21), "run-b", later))
+    mixed = pa.concat_batches(
+        [lineage_batch(range(21, 26), "run-a"), lineage_batch(range(26, 31), "run-c")]
+    )
+    write(pg_url, sink, mixed)
+    assert ["_etl_" in cols for cols in copied_columns] == [False, True, True]
+    with engine_for(pg_url).begin() as conn:
+        sink.finish_load(conn, ["id"])
+    got = dict(pg_exec(pg_url, f"SELECT id, _etl_run_id FROM {table}"))
+    assert {got[i] for i in range(1, 11)} == {"run-a"}
+    assert {got[i] for i in range(11, 21)} == {"run-b"}
+    assert [got[i] for i in (21, 25, 26, 30)] == ["run-a", "run-a", "run-c", "run-c"]
+    loaded = dict(pg_exec(pg_url, f"SELECT id, _etl_loaded_at FROM {table}"))
+    assert loaded[1] == LOADED and loaded[11] == later
+
+
+def test_a_batch_without_lineage_columns_sets_no_defaults(pg_url: str, schema: str) -> None:
+    table = f"{schema}.plain"
+    sink = PostgresSink(table=table)
+    write(pg_url, sink, pa.RecordBatch.from_pydict({"id": pa.array([1, 2], pa.int64())}))
+    assert defaults(pg_url, table) == {}
+
+
+def test_a_pipeline_run_stamps_its_own_lineage_and_leaves_no_default(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    table = f"{schema}.customers"
+    result = Pipeline(
+        pipeline_name, Failing(fail_after=None), sink=PostgresSink(table=table), progress=False
+    ).run()
+    assert pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id, _etl_source FROM {table}") == [
+        (result.run_id, "customers")
+    ]
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {table} WHERE _etl_loaded_at IS NULL") == [(0,)]
+    assert defaults(pg_url, table) == {}
+
+
+def test_a_load_that_stops_early_keeps_each_runs_lineage(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    table = f"{schema}.customers"
+    source = Failing(fail_after=2)
+    with pytest.raises(SourceError):
+        Pipeline(
+            pipeline_name,
+            source,
+            sink=PostgresSink(table=table),
+            progress=False,
+            retry=RetryPolicy(attempts=0),
+        ).run()
+    first = pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id FROM {table}")
+    assert len(first) == 1 and set(defaults(pg_url, table)) == set(LINEAGE_COLUMNS)
+    result = Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False).run()
+    got = dict(pg_exec(pg_url, f"SELECT id, _etl_run_id FROM {table}"))
+    assert {got[i] for i in range(1, 21)} == {first[0][0]}  # the stopped run's rows
+    assert {got[i] for i in range(21, 51)} == {result.run_id}  # the resuming run's
+    assert defaults(pg_url, table) == {}  # the resuming run's key build dropped them
