@@ -155,3 +155,21 @@ def test_a_load_that_stops_early_keeps_each_runs_lineage(
     assert {got[i] for i in range(1, 21)} == {first[0][0]}  # the stopped run's rows
     assert {got[i] for i in range(21, 51)} == {result.run_id}  # the resuming run's
     assert defaults(pg_url, table) == {}  # the resuming run's key build dropped them
+
+
+def test_another_writer_building_the_key_makes_the_loader_send_lineage_again(
+    pg_url: str, schema: str, copied_columns: list[str]
+) -> None:
+    """Two partitions of one load: the second writer finds the table keyless and builds the
+    key (dropping the defaults) while the first goes on COPying straight in."""
+    table = f"{schema}.customers"
+    creator, other = PostgresSink(table=table), PostgresSink(table=table)
+    write(pg_url, creator, lineage_batch(range(1, 11), "run-a"))
+    write(pg_url, other, lineage_batch(range(1000, 1010), "run-a"))  # builds the key
+    assert defaults(pg_url, table) == {}
+    write(pg_url, creator, lineage_batch(range(11, 21), "run-a"))
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {table} WHERE _etl_run_id IS NULL") == [(0,)]
+    assert pg_exec(
+        pg_url, f"SELECT count(*) FROM {table} WHERE _etl_loaded_at = %s", (LOADED,)
+    ) == [(30,)]
+    assert "_etl_" not in copied_columns[0] and "_etl_" in copied_columns[-1]

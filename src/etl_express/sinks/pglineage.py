@@ -8,7 +8,9 @@ bulk-loads a table it created in this run (keyless until the end, COPied straigh
 sets those values as the lineage columns' DEFAULTs in the transaction that created the table
 — nobody else can see the table yet, so the change takes no lock anyone waits for — and
 leaves the three columns out of each COPY whose lineage equals the defaults, checked per
-batch over every row (a batch whose lineage differs is sent whole). PostgreSQL fills in the
+batch over every row (a batch whose lineage differs is sent whole), while the defaults are
+still there (another writer of the table, a partition of the same load, may have built the
+key and dropped them: checked under the COPY's lock). PostgreSQL fills in the
 defaults: every row holds the same values as before, readers see the lineage columns filled
 from the first committed batch on. :func:`drop_defaults_sql` is added to the statement that
 gives the table its primary key at the end of the load (which holds the table's exclusive
@@ -75,6 +77,14 @@ def set_defaults(cur: psycopg.Cursor[Any], target: sql.Composable, values: Linea
         for n, v in values.items()
     ]
     cur.execute(sql.SQL("ALTER TABLE {} ").format(target) + sql.SQL(", ").join(clauses))
+
+
+def defaults_in_place(cur: psycopg.Cursor[Any], target: sql.Composable) -> bool:
+    """Whether the lineage columns still have their defaults, checked under the lock the
+    COPY takes anyway: another writer of the table (a partition of the same load) may have
+    built the key and dropped them; from here to the commit it cannot."""
+    cur.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(target))
+    return len(drop_defaults_sql(cur, target)) == len(LINEAGE_COLUMNS)
 
 
 def drop_defaults_sql(cur: psycopg.Cursor[Any], target: sql.Composable) -> list[sql.Composable]:

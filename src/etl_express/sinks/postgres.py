@@ -361,10 +361,13 @@ class PostgresSink(Sink):
             if above:
                 direct = (cols, payload)
                 if self._lineage is not None and pglineage.matches(batch, self._lineage):
-                    slim = pglineage.without_lineage(batch)  # the table's defaults fill them in
-                    assert self._columns is not None
-                    pg_types = [self._columns.get(n, "") for n in slim.schema.names]
-                    direct = (_column_list(slim), copy_payload(slim, pg_types))
+                    if pglineage.defaults_in_place(cur, self._ident):
+                        slim = pglineage.without_lineage(batch)  # the defaults fill them in
+                        assert self._columns is not None
+                        pg_types = [self._columns.get(n, "") for n in slim.schema.names]
+                        direct = (_column_list(slim), copy_payload(slim, pg_types))
+                    else:  # another writer built the key and dropped them: send lineage again
+                        self._lineage = None
                 copied = self._copy_direct(cur, *direct, blind=False)
             if copied is not None:
                 assert rising is not None
