@@ -255,7 +255,7 @@ def main() -> None:
                 run(part)
             cpu = min(cpu, time.process_time() - c)
             wall = min(wall, time.perf_counter() - t)
-        print(f"{name:32s} {cpu:6.2f} s CPU {wall:6.2f} s wall {args.rows / wall:12,.0f} rows/s")
+        print(f"{name:32s} {cpu:7.3f} s CPU {wall:7.3f} s wall {args.rows / wall:12,.0f} rows/s")
 
 
 if __name__ == "__main__":
