@@ -167,13 +167,6 @@ class _FindsNothing:
 detection._scrubber = lambda kinds: _FindsNothing()
 """
 
-#: pandas still loads through ScrubPII.find on the detector's samples (anonymizers/scrub.py,
-#: scrub_kernels.py, _speedups.row_flags: pa.array of flags, pc.fill_null(..., False)...)
-SCRUB_STILL_IMPORTS_PANDAS = pytest.mark.xfail(
-    reason="ScrubPII.find imports pandas (anonymizers/scrub*.py, _speedups.py: not this change)",
-    strict=True,
-)
-
 
 def _probe_tables(pg_url: str, schema: str, tables: dict[str, int]) -> None:
     for table, rows in tables.items():
@@ -187,9 +180,7 @@ def _env(pg_url: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize(
-    "scrub", ["stubbed", pytest.param("real", marks=SCRUB_STILL_IMPORTS_PANDAS)]
-)
+@pytest.mark.parametrize("scrub", ["stubbed", "real"])
 def test_a_default_postgres_load_does_not_import_pandas(
     pg_url: str, schema: str, scrub: str
 ) -> None:
@@ -209,9 +200,7 @@ assert result.status == "succeeded" and result.rows_written == 1000, result
     assert heavy_in(loaded(code, _env(pg_url)), HEAVY) == []
 
 
-@pytest.mark.parametrize(
-    "scrub", ["stubbed", pytest.param("real", marks=SCRUB_STILL_IMPORTS_PANDAS)]
-)
+@pytest.mark.parametrize("scrub", ["stubbed", "real"])
 def test_a_replication_does_not_import_pandas(pg_url: str, schema: str, scrub: str) -> None:
     _probe_tables(pg_url, schema, {"a": 300, "b": 50, "c": 900})
     target = f"{schema}_r"

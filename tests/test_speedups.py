@@ -41,17 +41,17 @@ def _string_array(values: list[bytes]) -> pa.Array:
     return pa.array(values, pa.binary())
 
 
-@pytest.fixture(params=[4, 1], ids=["four-lanes", "one-lane"])
+@pytest.fixture(params=[8, 4, 1], ids=["eight-lanes", "four-lanes", "one-lane"])
 def blake2b_lanes(request: pytest.FixtureRequest) -> Iterator[int]:
-    """Both the four-at-a-time (AVX2) and the one-at-a-time BLAKE2b paths."""
+    """Each BLAKE2b path: eight at a time (AVX-512), four (AVX2), one at a time."""
     if native is None:
         pytest.skip("etl_express._native was not built")
     default = native.blake2b_lanes()
-    if request.param == 4 and default != 4:
-        pytest.skip("this CPU has no AVX2: only the one-lane path runs here")
-    native.blake2b_lanes(request.param == 4)
+    if native.blake2b_lanes(request.param) != request.param:
+        native.blake2b_lanes(default)
+        pytest.skip(f"this CPU cannot hash {request.param} values at a time")
     yield request.param
-    native.blake2b_lanes(default == 4)
+    native.blake2b_lanes(default)
 
 
 @needs_native

@@ -115,6 +115,53 @@ def test_repeated_values_hashed_once_give_same_tokens(anon_key: etl.SecretRef) -
     assert all(out[i] == direct[i % 50] for i in range(20_000) if i != 7)
 
 
+def test_a_stale_column_shape_changes_no_token(anon_key: etl.SecretRef) -> None:
+    """The shape estimate, reused across batches, only picks how tokens are computed: every
+    value, or each distinct value once. Either way, the same tokens."""
+    from etl_express.anonymizers.pseudonymize import KeyedHasher
+
+    hasher = KeyedHasher(anon_key, "Pseudonymize")
+    unique = pa.array([f"User.{i}@Example.ru" for i in range(3000)] + [None, "", " "])
+    repeated = pa.array([f"+7 916 {i % 40:07d}" for i in range(3000)] + [None, "", "8 916"])
+    for values, entity in ((unique, "email"), (repeated, "phone")):
+        by_value = hasher.pseudonymize(values, entity, repeated=False)
+        by_distinct = hasher.pseudonymize(values, entity, repeated=True)
+        assert by_value.equals(by_distinct)
+        assert by_value.equals(hasher.pseudonymize(values, entity))
+        assert by_value.null_count == (3 if entity == "email" else 2)  # None, "" (and " ")
+
+
+def test_column_shapes_sample_the_first_big_batch_then_every_eighth(
+    anon_key: etl.SecretRef, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl_express.anonymizers import normalize
+
+    estimated: list[int] = []
+    real = normalize._mostly_repeated
+
+    def counted(arr: pa.Array) -> bool:
+        estimated.append(len(arr))
+        return real(arr)
+
+    monkeypatch.setattr(normalize, "_mostly_repeated", counted)
+    p = Pseudonymize(["email", "city"], key=anon_key)
+    big = normalize._SAMPLE + 1
+    sizes = [3000, 6000, *[big] * 17]  # a read's ramped small batches, then full ones
+    outs = []
+    for n in sizes:
+        batch = pa.RecordBatch.from_pydict(
+            {
+                "email": [f"u{i}@x.ru" for i in range(n)],
+                "city": [("Москва", "Казань")[i % 2] for i in range(n)],
+            }
+        )
+        outs.append(p.anonymize(batch))
+    # per column: both small batches counted, big batches 1, 9 and 17 sampled
+    assert estimated == [3000, 3000, 6000, 6000, *[big] * 6]
+    assert len({o.column("city")[0].as_py() for o in outs}) == 1
+    assert outs[-1].column("email").equals(outs[2].column("email"))
+
+
 @pytest.mark.parametrize("literal", ["x" * 64, b"k" * 64, "0123456789abcdef" * 4])
 def test_literal_keys_refused(literal: object) -> None:
     with pytest.raises(AnonymizationError, match="literal key") as info:

@@ -297,6 +297,15 @@ def test_blake2b_tokens_refuses_a_digest_size_it_cannot_write() -> None:
             native.blake2b_tokens(b"k" * 32, size, b"", _offsets(0, 1), 1, b"x")
 
 
+def test_blake2b_lanes_refuses_what_is_not_a_lane_count() -> None:
+    default = native.blake2b_lanes()
+    for bad, error in ((0, ValueError), (-8, ValueError), ("8", TypeError), (2**70, OverflowError)):
+        with pytest.raises(error):
+            native.blake2b_lanes(bad)
+    assert native.blake2b_lanes() == default  # a refused call changes nothing
+    assert native.blake2b_lanes(1) == 1 and native.blake2b_lanes(default) == default
+
+
 class _Sneaky:
     """A width whose ``__index__`` runs while copy_rows parses its parts: it rewrites an
     earlier part's offsets and empties the parts list."""

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 
 from ..errors import AnonymizationError, ETLConfigError
 from ..format import is_json_field, string_array
+from .buffers import take_indices
 from .columns import canonical
 from .detection_rules import shape_counts
 from .scrub_rules import KINDS
@@ -147,13 +148,6 @@ def _non_empty(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
         # Python value for pyarrow to convert, and pyarrow imports pandas to convert one
         values = pc.filter(values, pc.cast(pc.utf8_length(values), pa.bool_()))
     return values
-
-
-def take_indices(positions: np.ndarray) -> pa.Array:
-    """``pa.array(positions, pa.int64())``, for ``take``, from its buffer: ``pa.array``
-    imports pandas (0.2 s of a fresh process) to convert it, the sampling of a run must not."""
-    data = np.ascontiguousarray(positions, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def python_values(values: pa.Array | pa.ChunkedArray) -> list[Any]:

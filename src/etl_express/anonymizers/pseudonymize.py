@@ -19,7 +19,7 @@ from ..secrets import SecretRef
 from .base import Anonymizer
 from .columns import canonical, canonical_all, column_index
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
-from .normalize import infer_entity, normalize, on_distinct
+from .normalize import ColumnShapes, infer_entity, normalize, on_distinct
 
 
 class KeyedHasher:
@@ -118,14 +118,17 @@ class KeyedHasher:
         out[:, p:] = hexed.reshape(n, 2 * self.digest_size)
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out))
 
-    def pseudonymize(self, arr: pa.Array | pa.ChunkedArray, entity: str) -> pa.Array:
-        """Normalize and tokenize a column; nulls stay null, so do values that normalize to ''."""
+    def pseudonymize(
+        self, arr: pa.Array | pa.ChunkedArray, entity: str, *, repeated: bool | None = None
+    ) -> pa.Array:
+        """Normalize and tokenize a column; nulls stay null, so do values that normalize to ''.
+        ``repeated``: whether most values repeat, when the caller knows (:func:`.on_distinct`)."""
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
         n = len(arr)
         if n and arr.null_count == n:
             return pa.nulls(n, pa.string())
-        return on_distinct(arr, lambda values: self._tokenize_valid(values, entity))
+        return on_distinct(arr, lambda values: self._tokenize_valid(values, entity), repeated)
 
     def _tokenize_valid(self, arr: pa.Array, entity: str) -> pa.Array:
         norm = normalize(arr, entity)
@@ -182,6 +185,7 @@ class Pseudonymize(Anonymizer):
             )
         self.entities = {c: entities.get(c) or infer_entity(c) for c in self.columns}
         self._hasher = KeyedHasher(key, "Pseudonymize")
+        self._shapes = ColumnShapes()  # which columns repeat their values, kept across batches
 
     def __repr__(self) -> str:
         return f"Pseudonymize(columns={list(self.columns)!r}, entities={self.entities!r})"
@@ -189,7 +193,9 @@ class Pseudonymize(Anonymizer):
     def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         for column in self.columns:
             i = column_index(batch.schema, column, "Pseudonymize")
-            tokens = self._hasher.pseudonymize(batch.column(i), self.entities[column])
+            values = batch.column(i)
+            repeated = self._shapes.mostly_repeated(column, values)
+            tokens = self._hasher.pseudonymize(values, self.entities[column], repeated=repeated)
             batch = batch.set_column(i, pa.field(column, pa.string()), tokens)
         return batch
 

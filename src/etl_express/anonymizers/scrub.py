@@ -19,8 +19,10 @@ from pydantic import SecretStr
 from .. import _speedups
 from .._validate import name_list
 from ..errors import AnonymizationError
+from ..format import string_array
 from ..secrets import SecretRef
 from .base import Anonymizer
+from .buffers import bool_array, bool_values, false_if_null, take_indices
 from .columns import canonical_all, column_index
 from .detectors import KIND_NAMES, classify_many, luhn_ok, snils_low_range
 from .normalize import digits_only
@@ -176,7 +178,10 @@ class ScrubPII(Anonymizer):
     def find(self, values: pa.Array | Sequence[str | None], column: str = "text") -> list[set[str]]:
         """The kinds found in each value (of this scrubber's ``kinds``, the NER ones aside);
         nothing is replaced. ``find(["тел. +44 20 7946 0958", "ok"]) == [{"phone"}, set()]``."""
-        arr = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else pa.array(values)
+        if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+            texts = all(isinstance(v, str) for v in values)
+            values = string_array(values) if texts else pa.array(values)  # type: ignore[arg-type]
+        arr = values
         arr = _as_text(arr, column)
         twin = copy.copy(self)  # placeholders: the compiled scanners, and a kind per placeholder
         twin._hasher = None
@@ -202,7 +207,7 @@ class ScrubPII(Anonymizer):
         marker mode, and the original text is replaced on the spans they marked."""
         originals = texts.to_pylist()
         folded = [fold(t) for t in originals]
-        masked = self._marker_twin()._scan(pa.array(folded, pa.string())).to_pylist()
+        masked = self._marker_twin()._scan(string_array(folded)).to_pylist()
         spans = [marker_spans(m) for m in masked]
         wanted: dict[str, list[str]] = {}
         for text, found in zip(folded, spans):
@@ -216,10 +221,10 @@ class ScrubPII(Anonymizer):
             )  # always equal; else fail closed
             pieces = [(s, e, next(replaced[kind])) for s, e, kind in found]
             out.append(splice(base, pieces).replace(MARK, "\ufffd"))
-        return pa.array(out, pa.string())
+        return string_array(out)
 
     def _replacement_list(self, values: list[str], kind: str) -> list[str]:
-        return self._replacements(pa.array(values, pa.string()), kind).to_pylist()
+        return self._replacements(string_array(values), kind).to_pylist()
 
     def _scan(self, arr: pa.Array) -> pa.Array:
         """The rules over a column, in order (see the class docstring)."""
@@ -269,7 +274,7 @@ class ScrubPII(Anonymizer):
             return texts
 
         def found(rows: pa.Array) -> pa.Array:
-            hits = pc.fill_null(pc.match_substring_regex(rows, candidate), False)
+            hits = false_if_null(pc.match_substring_regex(rows, candidate))
             return on_rows(rows, hits, self._libphonenumber)
 
         return on_rows(texts, maybe, found)
@@ -281,19 +286,18 @@ class ScrubPII(Anonymizer):
         if not numbers:
             return rows
         replaced = iter(self._replacement_list(numbers, "phone"))
-        return pa.array(
+        return string_array(
             [
                 splice(t, [(s, e, next(replaced)) for s, e in found])
                 for t, found in zip(texts, spans)
-            ],
-            pa.string(),
+            ]
         )
 
     def _apply_unless_introduced(self, texts: pa.Array, rule: Rule) -> pa.Array:
         """``rule`` applied, except to values introduced as something else ("заказ
         89161234567"): the rows it changed that hold such a word are redone value by value."""
         out = self._apply(texts, rule)
-        changed = pc.fill_null(pc.not_equal(out, texts), False)
+        changed = false_if_null(pc.not_equal(out, texts))
         if not pc.any(changed).as_py():
             return out
         # With placeholders every replaced value reads as its placeholder in ``out``: a value
@@ -306,13 +310,13 @@ class ScrubPII(Anonymizer):
         )
         subject = pc.filter(out if self._fixed else texts, changed)  # the changed rows only
         redo = pc.replace_with_mask(
-            changed, changed, pc.fill_null(pc.match_substring_regex(subject, introduced), False)
+            changed, changed, false_if_null(pc.match_substring_regex(subject, introduced))
         )
         if not pc.any(redo).as_py():
             return out
 
         def chosen(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
-            values = pieces.take(pa.array(value_at))
+            values = pieces.take(take_indices(value_at))
             keep = introduced_as_not_pii(pieces, value_at) | self._in_tokens(pieces, value_at)
             return ~keep, self._replacements(values, rule.kind)
 
@@ -333,16 +337,15 @@ class ScrubPII(Anonymizer):
             if rule.native is not None:
                 return replace_program_native(texts, rule.native, PLACEHOLDERS[rule.kind])
         if self._fixed:  # match first: replacing is the dearer kernel, run it on hits only
-            found = pc.fill_null(
+            found = false_if_null(
                 pc.match_substring(texts, rule.literal)
                 if rule.literal
-                else pc.match_substring_regex(texts, rule.pattern),
-                False,
+                else pc.match_substring_regex(texts, rule.pattern)
             )
             return on_rows(texts, found, lambda rows: replace_re2(rows, rule))
 
         def tokens(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
-            values = pieces.take(pa.array(value_at))
+            values = pieces.take(take_indices(value_at))
             return ~self._in_tokens(pieces, value_at), self._replacements(values, rule.kind)
 
         return replace_pieces(texts, rule.pattern, f"\\1{MARK}\\2{MARK}\\3", tokens)
@@ -350,12 +353,12 @@ class ScrubPII(Anonymizer):
     def _checksummed(self, pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:
         """Which candidate numbers are identifiers (check digits verified in bulk), and their
         replacements."""
-        values = pieces.take(pa.array(value_at))
+        values = pieces.take(take_indices(value_at))
         digits = digits_only(values)
         kinds = classify_many(digits)
-        low = snils_low_range(digits) & pc.fill_null(
-            pc.match_substring_regex(values, FORMATTED_SNILS), False
-        ).to_numpy(zero_copy_only=False)
+        low = snils_low_range(digits) & bool_values(
+            pc.match_substring_regex(values, FORMATTED_SNILS)
+        )
         kinds[(kinds == 0) & low] = KIND_NAMES.index("snils")
         rest = np.flatnonzero(kinds == 0)
         if len(rest):  # numbers right after "карта" that no other rule took
@@ -375,8 +378,8 @@ class ScrubPII(Anonymizer):
                 continue
             mask = kinds == code
             if mask.any():
-                replaced = self._replacements(values.filter(pa.array(mask)), kind)
-                out = pc.replace_with_mask(out, pa.array(mask), replaced)
+                replaced = self._replacements(values.filter(bool_array(mask)), kind)
+                out = pc.replace_with_mask(out, bool_array(mask), replaced)
         chosen = np.isin(kinds, [KIND_NAMES.index(k) for k in self._checksum_kinds])
         return chosen, out
 
@@ -390,8 +393,9 @@ class ScrubPII(Anonymizer):
         """Placeholders, or keyed tokens of the normalized values (as :class:`Pseudonymize`
         gives them), for values found to be of ``kind``."""
         if self._marking:
-            return pc.binary_repeat(pa.scalar(MARKERS[kind], pa.string()), pc.utf8_length(values))
-        placeholder = pa.scalar(PLACEHOLDERS[kind], pa.string())
+            marker = string_array([MARKERS[kind]])[0]
+            return pc.binary_repeat(marker, pc.utf8_length(values))
+        placeholder = string_array([PLACEHOLDERS[kind]])[0]
         if self._hasher is None:
             return pa.repeat(placeholder, len(values))
         tokens = self._hasher.pseudonymize(values, kind)

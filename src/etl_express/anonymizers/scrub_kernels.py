@@ -13,12 +13,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
+from ..format import string_array
+from .buffers import bool_array, bool_values, false_if_null, int32_array, take_indices
 from .scrub_rules import NOT_PII_BEFORE, PLACEHOLDERS, PREFILTER, Program, Rule
 
 # Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
 # PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
 MARK = "\x00"
 # (pieces, positions of the values) -> (which values to replace, their replacements)
+#: the empty separator of ``binary_join``, as an Arrow scalar (a Python "" would be converted,
+#: and pyarrow imports pandas to convert a Python value)
+_EMPTY = string_array([""])[0]
 ReplaceFn = Callable[[pa.Array, np.ndarray], tuple[np.ndarray, pa.Array]]
 
 
@@ -29,12 +34,14 @@ def replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: Replace
     value, text, ..., text), ``replace`` says which values to replace and by what, and the
     pieces are joined again. Everything is an Arrow or numpy kernel: no loop over rows.
     """
-    found = pc.fill_null(pc.match_substring_regex(texts, pattern), False)
+    found = false_if_null(pc.match_substring_regex(texts, pattern))
     if not pc.any(found).as_py():
         return texts
     rows = pc.filter(texts, found)
     parts = pc.split_pattern(pc.replace_substring_regex(rows, pattern, rewrite), MARK)
-    offsets = parts.offsets.to_numpy().astype(np.int64)
+    offsets = np.frombuffer(
+        parts.buffers()[1], dtype=np.int32, count=len(parts) + 1, offset=parts.offset * 4
+    ).astype(np.int64)
     pieces = parts.flatten()
     counts = np.diff(offsets)
     position = np.arange(len(pieces)) - np.repeat(offsets[:-1] - offsets[0], counts)
@@ -46,10 +53,9 @@ def replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: Replace
         return texts
     mask = np.zeros(len(pieces), dtype=bool)
     mask[value_at[chosen]] = True
-    pieces = pc.replace_with_mask(pieces, pa.array(mask), replacements.filter(pa.array(chosen)))
-    joined = pc.binary_join(
-        pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), pieces), ""
-    )
+    pieces = pc.replace_with_mask(pieces, bool_array(mask), replacements.filter(bool_array(chosen)))
+    lists = pa.ListArray.from_arrays(int32_array(offsets - offsets[0]), pieces)
+    joined = pc.binary_join(lists, _EMPTY)
     return pc.replace_with_mask(texts, found, joined)
 
 
@@ -95,7 +101,7 @@ def gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     """Which rows :data:`PREFILTER` picks, and (compiled path only) which hold a passport
     context word; nulls are not picked."""
     if _speedups.native is None:
-        return pc.fill_null(pc.match_substring_regex(arr, PREFILTER), False), None
+        return false_if_null(pc.match_substring_regex(arr, PREFILTER)), None
     offsets, data = _speedups.string_buffers(arr)
     picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
     return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context)
@@ -117,7 +123,7 @@ def contains_any(texts: pa.Array, literals: tuple[str, ...]) -> pa.Array:
     times cheaper than a substring search or RE2 over every row, or one RE2 pass without it."""
     if _speedups.native is None:
         any_literal = "|".join(re.escape(literal) for literal in literals)
-        return pc.fill_null(pc.match_substring_regex(texts, any_literal), False)
+        return false_if_null(pc.match_substring_regex(texts, any_literal))
     offsets, data = _speedups.string_buffers(texts)
     flags = np.zeros(len(texts), dtype=np.bool_)
     for literal in literals:
@@ -149,19 +155,15 @@ def has_nul(texts: pa.Array) -> bool:
 
 def touches_digits(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
     """Whether the piece before a value ends with a digit or the piece after starts with one."""
-    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -1, 2**31 - 1)
-    after = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at + 1)), 0, 1)
-    return pc.ascii_is_decimal(before).to_numpy(zero_copy_only=False) | pc.ascii_is_decimal(
-        after
-    ).to_numpy(zero_copy_only=False)
+    before = pc.utf8_slice_codeunits(pieces.take(take_indices(value_at - 1)), -1, 2**31 - 1)
+    after = pc.utf8_slice_codeunits(pieces.take(take_indices(value_at + 1)), 0, 1)
+    return bool_values(pc.ascii_is_decimal(before)) | bool_values(pc.ascii_is_decimal(after))
 
 
 def introduced_as(pieces: pa.Array, value_at: np.ndarray, pattern: str) -> np.ndarray:
     """Whether the text right before each value (its last 40 characters) matches ``pattern``."""
-    before = pc.utf8_slice_codeunits(pieces.take(pa.array(value_at - 1)), -40, 2**31 - 1)
-    return pc.fill_null(pc.match_substring_regex(before, pattern), False).to_numpy(
-        zero_copy_only=False
-    )
+    before = pc.utf8_slice_codeunits(pieces.take(take_indices(value_at - 1)), -40, 2**31 - 1)
+    return bool_values(pc.match_substring_regex(before, pattern))
 
 
 def introduced_as_not_pii(pieces: pa.Array, value_at: np.ndarray) -> np.ndarray:
@@ -174,14 +176,22 @@ def inside_token(pieces: pa.Array, value_at: np.ndarray, hex_len: int) -> np.nda
     """Whether a value lies inside a pseudonym ``entity:<hex_len hex digits>`` an earlier rule
     wrote (its digits could pass for a number): the hex digits before it after the colon, its
     own and those right after it make exactly ``hex_len``."""
-    before = pieces.take(pa.array(value_at - 1))
-    value = pieces.take(pa.array(value_at))
-    after = pieces.take(pa.array(value_at + 1))
+    before = pieces.take(take_indices(value_at - 1))
+    value = pieces.take(take_indices(value_at))
+    after = pieces.take(take_indices(value_at + 1))
     head = pc.extract_regex(before, rf"[\w.-]:(?P<h>[0-9a-f]{{0,{hex_len - 1}}})$").field("h")
     tail = pc.extract_regex(after, r"^(?P<h>[0-9a-f]*)").field("h")
-    total = pc.add(pc.add(pc.utf8_length(head), pc.utf8_length(value)), pc.utf8_length(tail))
-    inside = pc.and_(pc.match_substring_regex(value, "^[0-9a-f]+$"), pc.equal(total, hex_len))
-    return pc.fill_null(inside, False).to_numpy(zero_copy_only=False)
+    # hex digits are ASCII: a piece's length in bytes is its length in characters
+    total = _byte_lengths(head) + _byte_lengths(value) + _byte_lengths(tail)
+    hex_value = bool_values(pc.match_substring_regex(value, "^[0-9a-f]+$"))
+    matched = bool_values(pc.and_(pc.is_valid(head), pc.is_valid(tail)))
+    return hex_value & matched & (total == hex_len)
+
+
+def _byte_lengths(texts: pa.Array) -> np.ndarray:
+    """Each value's length in bytes (0 for a null), read from the offsets."""
+    offsets, _ = _speedups.string_buffers(texts)
+    return np.diff(offsets).astype(np.int64)
 
 
 def splice(text: str, replacements: list[tuple[int, int, str]]) -> str:

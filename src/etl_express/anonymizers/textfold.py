@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
+from .buffers import false_if_null
 from .scrub_rules import KINDS
 
 # What is folded (Unicode 15; tests/anonymizers/test_textfold.py checks these against
@@ -107,7 +108,7 @@ def special_class() -> str:
 def special_rows(arr: pa.Array) -> pa.Array:
     """Which values hold a character :func:`fold` changes (nulls: false)."""
     if _speedups.native is None:
-        return pc.fill_null(pc.match_substring_regex(arr, special_class()), False)
+        return false_if_null(pc.match_substring_regex(arr, special_class()))
     offsets, data = _speedups.string_buffers(arr)
     return _speedups.row_flags(
         arr, _speedups.native.special_rows(offsets, len(arr), data, _bitmap())
