@@ -110,6 +110,9 @@ class PartitionRunner:
         self.column_origins: dict[str, str] = {}  # normalized name -> the source's spelling
         self.primary_key = list(pipeline.source.primary_key)
         self.lease_lost: threading.Event | None = None
+        # the checkpoint as the run's start read it, in the transaction that took the
+        # lease: the first attempt starts there without reading it again
+        self.known_position: tuple[Any] | None = None
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
@@ -123,7 +126,10 @@ class PartitionRunner:
         started: list[Any] = []  # the position each attempt started from
 
         def attempt() -> None:
-            position = self.store.checkpoint(name, pkey)
+            if not started and self.known_position is not None:
+                position = self.known_position[0]
+            else:  # a retry: from what the failed attempt left committed
+                position = self.store.checkpoint(name, pkey)
             if not started:
                 self.result.full_load = position is None
             started.append(position)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Connection
+
 from ..format import normalize_name
 from ..store import declarations, tables
 from ..store.checkpoints import CheckpointStore
@@ -55,4 +57,18 @@ def record_target_columns(pipeline: PipelineSpec, store: CheckpointStore, run_id
             declarations.record_columns(conn, pipeline.name, str(target), found, run_id)
 
 
-__all__ = ["declare", "declare_all", "position_columns", "record_target_columns"]
+def record_target_columns_on(conn: Connection, pipeline: PipelineSpec, run_id: str) -> None:
+    """:func:`record_target_columns` in the caller's transaction (the run's closing one),
+    in one statement."""
+    target = pipeline.sink.target_table()
+    if target is not None:
+        declarations.record_catalog_columns(conn, pipeline.name, target, run_id)
+
+
+__all__ = [
+    "declare",
+    "declare_all",
+    "position_columns",
+    "record_target_columns",
+    "record_target_columns_on",
+]

@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
+from . import tables
+from .database import psycopg_connection
 from .schema import SCHEMA, now, pipelines, table_schemas
 
 
@@ -64,6 +66,37 @@ def record_columns(
     return True
 
 
+_RECORD_CATALOG_COLUMNS = f"""
+INSERT INTO {SCHEMA}.table_schemas (pipeline, target, columns, run_id, recorded_at)
+SELECT %(pipeline)s, %(target)s, c.columns, %(run_id)s, %(t)s
+FROM ({tables.COLUMN_TYPES_JSON}) AS c(columns)
+WHERE c.columns IS NOT NULL AND c.columns IS DISTINCT FROM (
+    SELECT s.columns FROM {SCHEMA}.table_schemas s
+    WHERE s.pipeline = %(pipeline)s AND s.target = %(target)s
+    ORDER BY s.id DESC LIMIT 1)
+"""
+
+
+def record_catalog_columns(
+    conn: Connection, pipeline: str, target: tables.TableName, run_id: str
+) -> bool:
+    """:func:`record_columns` with the columns the catalog gives ``target`` now, in one
+    statement (read, compared and stored in the server); ``True`` when a row was added
+    (nothing for a table that does not exist)."""
+    with psycopg_connection(conn).cursor() as cur:
+        cur.execute(
+            _RECORD_CATALOG_COLUMNS,
+            {
+                "table": tables.regclass(target),
+                "pipeline": pipeline,
+                "target": str(target),
+                "run_id": run_id,
+                "t": now(),
+            },
+        )
+        return cur.rowcount == 1
+
+
 def forget(conn: Connection, pipeline: str) -> int:
     """Delete ``pipeline``'s declaration and recorded target columns; the rows removed."""
     declared = conn.execute(sa.delete(pipelines).where(pipelines.c.pipeline == pipeline))
@@ -71,4 +104,4 @@ def forget(conn: Connection, pipeline: str) -> int:
     return declared.rowcount + columns.rowcount
 
 
-__all__ = ["declarations", "declare", "forget", "record_columns"]
+__all__ = ["declarations", "declare", "forget", "record_catalog_columns", "record_columns"]
