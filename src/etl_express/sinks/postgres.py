@@ -174,6 +174,8 @@ class PostgresSink(Sink):
         # a table this sink created gets its primary key index after its first load
         # (bulk loading without it, see _upsert); until then, the highest key written
         self._key_deferred = False
+        self._key_first = False  # create the table with its key (a small table: for_table)
+        self._fresh = False  # this sink created the table in this run (no earlier rows)
         self._key_pending = False  # this sink created the table keyless: finish_load checks
         self._max_key: int | None = None
         # the rows PostgreSQL reported for this sink's COPYs into a table it created in this
@@ -191,10 +193,16 @@ class PostgresSink(Sink):
     def target_table(self) -> TableName:
         return TableName(self.schema_name, self.table_name)
 
-    def for_table(self, name: str) -> PostgresSink:
+    def for_table(self, name: str, *, small: bool = False) -> PostgresSink:
         """The sink of one table of this sink's schema, with the same options (how a
-        ``Replication`` writes each source table into a target table of the same name)."""
-        return PostgresSink(f"{self.schema_name}.{name}", **self._options)
+        ``Replication`` writes each source table into a target table of the same name).
+
+        ``small``: the table is expected to fit in one batch; a target created for it gets
+        its primary key in its ``CREATE TABLE`` rather than built after the load, which
+        only pays off over many rows (it costs a transaction of its own)."""
+        sink = PostgresSink(f"{self.schema_name}.{name}", **self._options)
+        sink._key_first = small
+        return sink
 
     @property
     def _ident(self) -> sql.Composed:
@@ -211,6 +219,7 @@ class PostgresSink(Sink):
             )
         deferrable = (
             self.direct_copy
+            and not self._key_first
             and len(primary_key) == 1
             and primary_key[0] in schema.names
             and pa.types.is_integer(schema.field(primary_key[0]).type)
@@ -231,6 +240,7 @@ class PostgresSink(Sink):
             self._max_key = None
             self._key_pending = prepared.key_deferred
             self._copied_rows = 0 if prepared.key_deferred else None
+            self._fresh = True
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -263,6 +273,7 @@ class PostgresSink(Sink):
     def close(self) -> None:
         self._key_pending = False
         self._copied_rows = None
+        self._fresh = False
 
     def rollback(self) -> None:
         # DDL done in a rolled-back transaction is gone: prepare again next time; a deferred
@@ -271,6 +282,7 @@ class PostgresSink(Sink):
         self._prepared_for = None
         self._key_deferred = False
         self._copied_rows = None
+        self._fresh = False
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         if batch.num_rows == 0:
@@ -354,7 +366,13 @@ class PostgresSink(Sink):
             self._key_deferred = False
         self._copied_rows = None  # counted only while the table has no key (no upsert yet)
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
-        if keys is None:
+        if self._fresh and keys is not None:
+            # a table created in this run holds no row of an earlier one: COPY without
+            # asking first; a key another writer put there meanwhile fails the COPY, which
+            # the savepoint undoes, and the batch is upserted below
+            if self._copy_direct(cur, cols, payload, blind=False) is not None:
+                return "direct"
+        elif keys is None:
             if self._copy_direct(cur, cols, payload, blind=True) is not None:
                 return "direct"
         elif not any_in_range(cur, self._ident, primary_key[0], keys):

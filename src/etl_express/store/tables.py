@@ -119,7 +119,20 @@ COLUMN_TYPES_JSON = (
 
 def columns(conn: Reader, table: TableName) -> dict[str, Column]:
     """The table's columns in their order (empty: no such table, or none visible)."""
-    rows = _fetch(conn, _COLUMNS, (regclass(table),))
+    return columns_from(_fetch(conn, _COLUMNS, (regclass(table),)))
+
+
+def columns_query(table: TableName) -> sql.Composed:
+    """The :func:`columns` query of ``table`` with its name inlined (no parameter), so it can
+    end a string of statements sent as one simple query: one round trip for all of them;
+    read its rows with :func:`columns_from`."""
+    from psycopg import sql
+
+    return sql.SQL(_COLUMNS.replace("%s", "{}")).format(sql.Literal(regclass(table)))
+
+
+def columns_from(rows: list[Any]) -> dict[str, Column]:
+    """:func:`columns` from the rows of :func:`columns_query`."""
     return {r[0]: Column(*r) for r in rows}
 
 
@@ -174,6 +187,8 @@ __all__ = [
     "TableName",
     "column_types",
     "columns",
+    "columns_from",
+    "columns_query",
     "exists",
     "primary_key",
     "regclass",
