@@ -43,7 +43,7 @@ from ..sources.base import Partition
 from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
 from ..transformers.base import Transformer
-from .quarantine import drop_rows
+from .quarantine import drop_rows, is_row_error
 from .spec import PipelineSpec
 from .unit import BatchWork, commit_batch
 
@@ -337,8 +337,20 @@ class PartitionRunner:
         )
         if work.rows.num_rows:
             self._migrate(work)
-        with store.transaction() as conn:
-            done = commit_batch(conn, store, pipeline.sink, work)
+        try:
+            # without savepoints where the sink allows it (a table it created in this run)
+            with store.transaction() as conn:
+                done = commit_batch(conn, store, pipeline.sink, work, guarded=False)
+        except Exception as exc:
+            if not is_row_error(exc):
+                raise
+            # a row refused with no savepoint to undo it: the batch is rolled back whole,
+            # and done again with each write under a savepoint (refused rows isolated)
+            pipeline.sink.rollback()
+            if work.rows.num_rows:
+                self._migrate(work)
+            with store.transaction() as conn:
+                done = commit_batch(conn, store, pipeline.sink, work)
         outcome, quarantined, where = done.outcome, done.quarantined, item.where
         if result.first_commit_at is None:
             result.first_commit_at = now()

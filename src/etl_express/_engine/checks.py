@@ -177,9 +177,23 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
             skipped("duplicate_keys", p["duplicate_keys"], why),
             skipped("target_count", p["target_count"], why),
         ]
-    with pipeline.store.transaction() as conn:
-        key = list(pipeline.source.primary_key)
-        checks = [duplicate_keys_check(conn, target, key, p["duplicate_keys"])]
+    # what the sink established about the target in this run (the key it created or built,
+    # the columns it prepared) is not asked of the catalog again
+    known = getattr(pipeline.sink, "known_target", None)
+    columns, enforced = known() if known is not None else (None, None)
+    key = list(pipeline.source.primary_key)
+    with pipeline.store.transaction() as conn:  # no round trip when nothing is read
+        if key and enforced == sorted(key):
+            duplicates = judge(
+                "duplicate_keys",
+                True,
+                p["duplicate_keys"],
+                duplicate_keys=0,
+                enforced_by="unique index",
+            )
+        else:
+            duplicates = duplicate_keys_check(conn, target, key, p["duplicate_keys"])
+        checks = [duplicates]
         if full_load:
             # a delete reconciliation may have removed rows the sink's own count still holds
             copied = getattr(pipeline.sink, "copied_rows", None)
@@ -191,6 +205,7 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
                     rows_written,
                     p["target_count"],
                     copied() if copied is not None and not pipeline.deletes else None,
+                    columns=columns,
                 )
             )
         else:

@@ -30,12 +30,12 @@ def declare(store: CheckpointStore, pipeline: PipelineSpec) -> None:
 def declare_all(store: CheckpointStore, pipelines: Sequence[PipelineSpec]) -> None:
     """Record what each of ``pipelines`` declares, in one transaction (a replication's
     tables)."""
-    with store.transaction() as conn:
-        for pipeline in pipelines:
-            freshness = pipeline.freshness
-            target = pipeline.sink.target_table()
-            declarations.declare(
-                conn,
+    declared = []
+    for pipeline in pipelines:
+        freshness = pipeline.freshness
+        target = pipeline.sink.target_table()
+        declared.append(
+            declarations.Declaration(
                 pipeline.name,
                 freshness_s=None if freshness is None else freshness.total_seconds(),
                 pii=pipeline.pii,
@@ -43,6 +43,9 @@ def declare_all(store: CheckpointStore, pipelines: Sequence[PipelineSpec]) -> No
                 position_pii=bool(position_columns(pipeline) & set(pipeline.pii)),
                 target=None if target is None else str(target),
             )
+        )
+    with store.transaction() as conn:
+        declarations.declare_many(conn, declared)
 
 
 def record_target_columns(pipeline: PipelineSpec, store: CheckpointStore, run_id: str) -> None:

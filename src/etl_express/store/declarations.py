@@ -6,6 +6,7 @@ store alone, without its code."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,15 +28,57 @@ def declare(
     target: str | None,
 ) -> None:
     """Record (or replace) what ``pipeline`` declares."""
-    values = {
-        "freshness_s": freshness_s,
-        "pii": list(pii),
-        "position_pii": position_pii,
-        "target": target,
-        "declared_at": now(),
-    }
-    stmt = insert(pipelines).values(pipeline=pipeline, **values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=[pipelines.c.pipeline], set_=values))
+    declare_many(
+        conn,
+        [
+            Declaration(
+                pipeline,
+                freshness_s=freshness_s,
+                pii=pii,
+                position_pii=position_pii,
+                target=target,
+            )
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one pipeline declares (see :func:`declare`)."""
+
+    pipeline: str
+    freshness_s: float | None
+    pii: Sequence[str]
+    position_pii: bool
+    target: str | None
+
+
+def declare_many(conn: Connection, declared: Sequence[Declaration]) -> None:
+    """Record (or replace) what each pipeline of ``declared`` declares, in one statement (a
+    replication's tables: one multi-row upsert, not one per table)."""
+    if not declared:
+        return
+    t = now()
+    rows: dict[str, dict[str, Any]] = {}  # one row per pipeline: the last declaration wins
+    for d in declared:
+        rows[d.pipeline] = {
+            "pipeline": d.pipeline,
+            "freshness_s": d.freshness_s,
+            "pii": list(d.pii),
+            "position_pii": d.position_pii,
+            "target": d.target,
+            "declared_at": t,
+        }
+    stmt = insert(pipelines).values(list(rows.values()))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[pipelines.c.pipeline],
+            set_={
+                name: stmt.excluded[name]
+                for name in ("freshness_s", "pii", "position_pii", "target", "declared_at")
+            },
+        )
+    )
 
 
 def declarations(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -104,4 +147,12 @@ def forget(conn: Connection, pipeline: str) -> int:
     return declared.rowcount + columns.rowcount
 
 
-__all__ = ["declarations", "declare", "forget", "record_catalog_columns", "record_columns"]
+__all__ = [
+    "Declaration",
+    "declarations",
+    "declare",
+    "declare_many",
+    "forget",
+    "record_catalog_columns",
+    "record_columns",
+]

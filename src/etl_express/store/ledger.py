@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, Insert
 from sqlalchemy.engine import Connection
 
 from .._masking import mask_secrets
@@ -431,13 +431,23 @@ class RunLedger:
         ]
 
 
-def record_batch(conn: Connection, run_id: str, read: int, written: int, quarantined: int) -> None:
-    """Count a batch in the run's row, in the batch's transaction (``conn``).
+def record_batch(
+    conn: Connection,
+    run_id: str,
+    read: int,
+    written: int,
+    quarantined: int,
+    *,
+    along: Insert | None = None,
+) -> None:
+    """Count a batch in the run's row, in the batch's transaction (``conn``); ``along``: a
+    statement of the batch sent in the same round trip (its checkpoint's upsert, see
+    :func:`~etl_express.store.checkpoints.checkpoint_upsert`), as a data-modifying CTE.
 
     Raises :class:`RunLockedError` when the run is no longer ``running`` (another process
     took its lease over): the batch then rolls back instead of racing the new owner.
     """
-    updated = conn.execute(
+    count = (
         sa.update(runs)
         .where(runs.c.run_id == run_id, runs.c.status == "running")
         .values(
@@ -447,7 +457,10 @@ def record_batch(conn: Connection, run_id: str, read: int, written: int, quarant
             batches=runs.c.batches + 1,
             heartbeat_at=now(),
         )
-    ).rowcount
+    )
+    if along is not None:
+        count = count.add_cte(along.cte("batch_along"))
+    updated = conn.execute(count).rowcount
     if updated != 1:
         raise RunLockedError(
             f"run {run_id} lost its lease: another process took the partition over",
