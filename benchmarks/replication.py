@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -93,6 +94,57 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+class CPU:
+    """CPU seconds of what one timed step ran: the client's (this process's children, user +
+    system) and the server's (the exited backends the postmaster reaped: its children's
+    time in ``/proc``, readable when the server runs on this machine; it includes any other
+    client's backends that ended meanwhile, so it is an upper bound on a shared server)."""
+
+    def __init__(self, url: str, databases: list[str]):
+        self.url, self.databases = url, databases
+        self.postmaster: int | None = None
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            backend = int(row[0]) if row else 0
+            self.postmaster = int(Path(f"/proc/{backend}/stat").read_text().split()[3])
+        except (OSError, ValueError, IndexError):
+            self.postmaster = None  # a remote server: no server CPU
+
+    def _server(self) -> float | None:
+        if self.postmaster is None:
+            return None
+        fields = Path(f"/proc/{self.postmaster}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+    def _idle(self) -> None:
+        """Wait (up to 5 s) until no backend of the benchmark's databases is left, so
+        their CPU has been reaped into the postmaster's."""
+        deadline = time.monotonic() + 5
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = ANY(%s)",
+                    (self.databases,),
+                ).fetchone()
+                if not row or not row[0]:
+                    return
+                time.sleep(0.05)
+
+    def __enter__(self) -> CPU:
+        self._idle()
+        self.client0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.server0 = self._server()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._idle()
+        done = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.client = done.ru_utime - self.client0.ru_utime + done.ru_stime - self.client0.ru_stime
+        server = self._server()
+        self.server = None if server is None or self.server0 is None else server - self.server0
+
+
 def prepare_tpch(src: str, sf: float) -> list[str]:
     with psycopg.connect(src, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA data")
@@ -118,22 +170,24 @@ def prepare_many(src: str, tables: int, rows: int) -> list[str]:
     return names
 
 
-def raw_pipe(src: str, dst: str, names: list[str], ddl: list[str]) -> float:
+def raw_pipe(src: str, dst: str, names: list[str], ddl: list[str], cpu: CPU) -> float:
     """Seconds for the psql | psql binary COPY pipe, table by table, into empty tables."""
     with psycopg.connect(dst, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS data CASCADE")
         conn.execute("CREATE SCHEMA data")
         for statement in ddl:
             conn.execute(statement)
-    started = time.perf_counter()
-    for name in names:
-        subprocess.run(
-            f'psql "{src}" -qc "COPY data.{name} TO STDOUT (FORMAT binary)" | '
-            f'psql "{dst}" -qc "COPY data.{name} FROM STDIN (FORMAT binary)"',
-            shell=True,
-            check=True,
-        )
-    return time.perf_counter() - started
+    with cpu:
+        started = time.perf_counter()
+        for name in names:
+            subprocess.run(
+                f'psql "{src}" -qc "COPY data.{name} TO STDOUT (FORMAT binary)" | '
+                f'psql "{dst}" -qc "COPY data.{name} FROM STDIN (FORMAT binary)"',
+                shell=True,
+                check=True,
+            )
+        seconds = time.perf_counter() - started
+    return seconds
 
 
 DLT_SCRIPT = """
@@ -191,22 +245,28 @@ def peer_run(peer: str, src: str, dst: str, peers: Path, script: Path) -> float:
 
 
 def etl_run(
-    src: str, dst: str, args: argparse.Namespace, script: Path, partitions: dict[str, int]
+    src: str,
+    dst: str,
+    args: argparse.Namespace,
+    script: Path,
+    partitions: dict[str, int],
+    cpu: CPU,
 ) -> tuple[float, int]:
     """Seconds for one fresh process running one Replication into a new schema."""
     target = "etl_" + uuid.uuid4().hex[:8]
     name = "bench_" + uuid.uuid4().hex[:8]
     command = [sys.executable, str(script), name, src, "data", target, dst, str(args.workers)]
     command += [json.dumps(partitions), args.synchronous_commit]
-    started = time.perf_counter()
-    out = subprocess.run(
-        command,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ETL_EXPRESS_DATABASE_URL": dst},
-    )
-    seconds = time.perf_counter() - started
+    with cpu:
+        started = time.perf_counter()
+        out = subprocess.run(
+            command,
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ETL_EXPRESS_DATABASE_URL": dst},
+        )
+        seconds = time.perf_counter() - started
     with psycopg.connect(dst, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {target} CASCADE")
     return seconds, int(out.stdout.strip().splitlines()[-1])
@@ -236,16 +296,21 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             names = prepare_many(src_url, args.tables, args.rows)
             ddl = [MANY_DDL.format(t=f"data.{n}") for n in names]
         raw, etl, loads, rows = [], [], [], 0
+        cpu = CPU(url, [src, dst])
+        cpus: dict[str, list[tuple[float, float | None]]] = {"raw": [], "etl": []}
         peers: dict[str, list[float]] = {p: [] for p in args.peer_tools if args.peers}
         for _ in range(args.repeat):
-            raw.append(raw_pipe(src_url, dst_url, names, ddl))
-            seconds, rows = etl_run(src_url, dst_url, args, script, partitions)
+            raw.append(raw_pipe(src_url, dst_url, names, ddl, cpu))
+            cpus["raw"].append((cpu.client, cpu.server))
+            seconds, rows = etl_run(src_url, dst_url, args, script, partitions, cpu)
             etl.append(seconds)
+            cpus["etl"].append((cpu.client, cpu.server))
             for peer, times in peers.items():
                 times.append(peer_run(peer, src_url, dst_url, args.peers, script.parent / peer))
             loads.append(round(load(), 2))  # the 1-minute load average after the round
             print(
-                f"{case}: raw {raw[-1]:.2f} s, etl {etl[-1]:.2f} s ({rows:,} rows)"
+                f"{case}: raw {raw[-1]:.2f} s (cpu {_cpu(cpus['raw'][-1])}), "
+                f"etl {etl[-1]:.2f} s (cpu {_cpu(cpus['etl'][-1])}) ({rows:,} rows)"
                 + "".join(f", {p} {t[-1]:.2f} s" for p, t in peers.items()),
                 flush=True,
             )
@@ -268,6 +333,15 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
             "raw_runs": [round(x, 3) for x in raw],
             "etl_runs": [round(x, 3) for x in etl],
             "load_average": loads,
+            # CPU seconds per round, (client, server): see CPU
+            "cpu_s": {
+                tool: {
+                    "client": [round(c, 3) for c, _ in runs],
+                    "server": [None if v is None else round(v, 3) for _, v in runs],
+                    "client_median": round(statistics.median(c for c, _ in runs), 3),
+                }
+                for tool, runs in cpus.items()
+            },
             "workers": args.workers,
             "partitions": partitions,
             "synchronous_commit": args.synchronous_commit,
@@ -278,6 +352,11 @@ def run_case(url: str, case: str, args: argparse.Namespace, script: Path) -> dic
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {src} WITH (FORCE)")
             conn.execute(f"DROP DATABASE IF EXISTS {dst} WITH (FORCE)")
+
+
+def _cpu(spent: tuple[float, float | None]) -> str:
+    client, server = spent
+    return f"client {client:.2f} s, server " + ("?" if server is None else f"{server:.2f} s")
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from ..sources.base import Partition
 from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
 from ..transformers.base import Transformer
-from .quarantine import drop_rows
+from .quarantine import drop_rows, is_row_error
 from .spec import PipelineSpec
 from .unit import BatchWork, commit_batch
 
@@ -110,6 +110,9 @@ class PartitionRunner:
         self.column_origins: dict[str, str] = {}  # normalized name -> the source's spelling
         self.primary_key = list(pipeline.source.primary_key)
         self.lease_lost: threading.Event | None = None
+        # the checkpoint as the run's start read it, in the transaction that took the
+        # lease: the first attempt starts there without reading it again
+        self.known_position: tuple[Any] | None = None
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
@@ -123,7 +126,10 @@ class PartitionRunner:
         started: list[Any] = []  # the position each attempt started from
 
         def attempt() -> None:
-            position = self.store.checkpoint(name, pkey)
+            if not started and self.known_position is not None:
+                position = self.known_position[0]
+            else:  # a retry: from what the failed attempt left committed
+                position = self.store.checkpoint(name, pkey)
             if not started:
                 self.result.full_load = position is None
             started.append(position)
@@ -331,8 +337,20 @@ class PartitionRunner:
         )
         if work.rows.num_rows:
             self._migrate(work)
-        with store.transaction() as conn:
-            done = commit_batch(conn, store, pipeline.sink, work)
+        try:
+            # without savepoints where the sink allows it (a table it created in this run)
+            with store.transaction() as conn:
+                done = commit_batch(conn, store, pipeline.sink, work, guarded=False)
+        except Exception as exc:
+            if not is_row_error(exc):
+                raise
+            # a row refused with no savepoint to undo it: the batch is rolled back whole,
+            # and done again with each write under a savepoint (refused rows isolated)
+            pipeline.sink.rollback()
+            if work.rows.num_rows:
+                self._migrate(work)
+            with store.transaction() as conn:
+                done = commit_batch(conn, store, pipeline.sink, work)
         outcome, quarantined, where = done.outcome, done.quarantined, item.where
         if result.first_commit_at is None:
             result.first_commit_at = now()

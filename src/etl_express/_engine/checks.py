@@ -25,9 +25,9 @@ from ..result import RunResult
 from ..retry import LineLogger, as_etl_error
 from ..store import checks as recorded_checks
 from ..store.checkpoints import CheckpointStore
-from ..store.ledger import LedgerRun, recent_runs
+from ..store.ledger import LedgerRun, RunStart, recent_runs
 from ..store.schema import now
-from .declarations import record_target_columns
+from .declarations import record_target_columns, record_target_columns_on
 from .spec import PipelineSpec
 
 
@@ -63,11 +63,18 @@ def checked(
 
 
 def run_checks(
-    pipeline: PipelineSpec, result: RunResult, tracker: QualityTracker, pkey: str
+    pipeline: PipelineSpec,
+    result: RunResult,
+    tracker: QualityTracker,
+    pkey: str,
+    run: LedgerRun | None = None,
 ) -> list[CheckResult]:
-    """Checks over what this run read and wrote."""
+    """Checks over what this run read and wrote. With the ledger's ``run``, the history
+    they compare with is what the run's start read, and the target's columns are recorded
+    when the run closes (no statements of their own)."""
     p = pipeline.check_policies
     store = pipeline.store
+    started = run.started if run is not None else None
     checks = [
         reconciliation(
             result.rows_read,
@@ -83,15 +90,25 @@ def run_checks(
         tracker.required_check(p["required_columns"]),
         tracker.empty_columns_check(
             p["empty_columns"],
-            recorded_checks.recent_details(store, pipeline.name, pkey, "empty_columns"),
+            started.empty_columns
+            if started is not None
+            else recorded_checks.recent_details(store, pipeline.name, pkey, "empty_columns"),
         ),
     ]
-    history = [
-        r["rows_read"] for r in recent_runs(store, pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
-    ]
+    history = (
+        started.rows_read[:ROW_COUNT_HISTORY]
+        if started is not None
+        else [
+            r["rows_read"] for r in recent_runs(store, pipeline.name, pkey, limit=ROW_COUNT_HISTORY)
+        ]
+    )
     checks.append(row_count_check(result.rows_read, history, p["row_count_range"]))
-    checks.append(freshness_check(pipeline, store, pkey, result))
-    record_target_columns(pipeline, store, result.run_id)  # for status: only a change is stored
+    checks.append(freshness_check(pipeline, store, pkey, result, started))
+    # for status: only a change is stored
+    if run is not None:
+        run.at_close(lambda conn: record_target_columns_on(conn, pipeline, result.run_id))
+    else:
+        record_target_columns(pipeline, store, result.run_id)
     for a in pipeline.anonymizers:  # e.g. KAnonymity's smallest equivalence class
         checks.extend(a.checks())
     checks.extend(declarations_check(pipeline))  # not_pii=: recorded with every run
@@ -99,7 +116,11 @@ def run_checks(
 
 
 def freshness_check(
-    pipeline: PipelineSpec, store: CheckpointStore, pkey: str, result: RunResult
+    pipeline: PipelineSpec,
+    store: CheckpointStore,
+    pkey: str,
+    result: RunResult,
+    started: RunStart | None = None,
 ) -> CheckResult:
     """``freshness``: the gap between the previous successful load and this run's start
     against the declared freshness — ``warned`` when the data had gone stale before this run
@@ -107,9 +128,12 @@ def freshness_check(
     if pipeline.freshness is None:
         return skipped("freshness", "warn", "no freshness declared: Pipeline(freshness=...)")
     freshness_s = pipeline.freshness.total_seconds()
-    previous = recent_runs(store, pipeline.name, pkey, limit=1)
+    if started is not None:
+        last = started.last_success_at
+    else:
+        previous = recent_runs(store, pipeline.name, pkey, limit=1)
+        last = previous[0]["finished_at"] if previous else None
     start = result.started_at or now()
-    last = previous[0]["finished_at"] if previous else None
     gap = (start - last).total_seconds() if last is not None else None
     return judge(
         "freshness",
@@ -153,9 +177,23 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
             skipped("duplicate_keys", p["duplicate_keys"], why),
             skipped("target_count", p["target_count"], why),
         ]
-    with pipeline.store.transaction() as conn:
-        key = list(pipeline.source.primary_key)
-        checks = [duplicate_keys_check(conn, target, key, p["duplicate_keys"])]
+    # what the sink established about the target in this run (the key it created or built,
+    # the columns it prepared) is not asked of the catalog again
+    known = getattr(pipeline.sink, "known_target", None)
+    columns, enforced = known() if known is not None else (None, None)
+    key = list(pipeline.source.primary_key)
+    with pipeline.store.transaction() as conn:  # no round trip when nothing is read
+        if key and enforced == sorted(key):
+            duplicates = judge(
+                "duplicate_keys",
+                True,
+                p["duplicate_keys"],
+                duplicate_keys=0,
+                enforced_by="unique index",
+            )
+        else:
+            duplicates = duplicate_keys_check(conn, target, key, p["duplicate_keys"])
+        checks = [duplicates]
         if full_load:
             # a delete reconciliation may have removed rows the sink's own count still holds
             copied = getattr(pipeline.sink, "copied_rows", None)
@@ -167,6 +205,7 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
                     rows_written,
                     p["target_count"],
                     copied() if copied is not None and not pipeline.deletes else None,
+                    columns=columns,
                 )
             )
         else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.engine import Connection
+
 from ..format import normalize_name
 from ..store import declarations, tables
 from ..store.checkpoints import CheckpointStore
@@ -28,12 +30,12 @@ def declare(store: CheckpointStore, pipeline: PipelineSpec) -> None:
 def declare_all(store: CheckpointStore, pipelines: Sequence[PipelineSpec]) -> None:
     """Record what each of ``pipelines`` declares, in one transaction (a replication's
     tables)."""
-    with store.transaction() as conn:
-        for pipeline in pipelines:
-            freshness = pipeline.freshness
-            target = pipeline.sink.target_table()
-            declarations.declare(
-                conn,
+    declared = []
+    for pipeline in pipelines:
+        freshness = pipeline.freshness
+        target = pipeline.sink.target_table()
+        declared.append(
+            declarations.Declaration(
                 pipeline.name,
                 freshness_s=None if freshness is None else freshness.total_seconds(),
                 pii=pipeline.pii,
@@ -41,6 +43,9 @@ def declare_all(store: CheckpointStore, pipelines: Sequence[PipelineSpec]) -> No
                 position_pii=bool(position_columns(pipeline) & set(pipeline.pii)),
                 target=None if target is None else str(target),
             )
+        )
+    with store.transaction() as conn:
+        declarations.declare_many(conn, declared)
 
 
 def record_target_columns(pipeline: PipelineSpec, store: CheckpointStore, run_id: str) -> None:
@@ -55,4 +60,18 @@ def record_target_columns(pipeline: PipelineSpec, store: CheckpointStore, run_id
             declarations.record_columns(conn, pipeline.name, str(target), found, run_id)
 
 
-__all__ = ["declare", "declare_all", "position_columns", "record_target_columns"]
+def record_target_columns_on(conn: Connection, pipeline: PipelineSpec, run_id: str) -> None:
+    """:func:`record_target_columns` in the caller's transaction (the run's closing one),
+    in one statement."""
+    target = pipeline.sink.target_table()
+    if target is not None:
+        declarations.record_catalog_columns(conn, pipeline.name, target, run_id)
+
+
+__all__ = [
+    "declare",
+    "declare_all",
+    "position_columns",
+    "record_target_columns",
+    "record_target_columns_on",
+]

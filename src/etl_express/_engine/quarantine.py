@@ -80,15 +80,30 @@ class SinkOutcome:
 
 
 def write_isolating(
-    conn: Connection, sink: Sink, batch: pa.RecordBatch, primary_key: Sequence[str]
+    conn: Connection,
+    sink: Sink,
+    batch: pa.RecordBatch,
+    primary_key: Sequence[str],
+    *,
+    guarded: bool = True,
 ) -> SinkOutcome:
-    """Write ``batch``, isolating rows the target refuses by bisection under savepoints."""
+    """Write ``batch``, isolating rows the target refuses by bisection under savepoints.
+
+    ``guarded=False``: first without any savepoint where the sink allows it
+    (``write_unguarded``: a PostgreSQL table it created in this run); a refused row then
+    fails the whole transaction, and the caller redoes it guarded."""
     outcome = SinkOutcome()
     table = getattr(sink, "table", None)
     if batch.num_rows == 0:
         return outcome
     # DDL (create, add column, widen) happens outside the savepoints, so it survives them
     sink.prepare(conn, batch.schema, primary_key)
+    unguarded = None if guarded else getattr(sink, "write_unguarded", None)
+    if unguarded is not None:
+        written = unguarded(conn, batch, primary_key)
+        if written is not None:
+            outcome.written = written
+            return outcome
 
     # an explicit stack, not a recursive closure: a closure that calls itself is a reference
     # cycle, which would keep every batch alive until the cyclic garbage collector runs

@@ -102,6 +102,7 @@ def _run_body(
     with _progress(pipeline, pkey) as bar:
         runner = PartitionRunner(pipeline, store, partition, pkey, result, tracker, log, bar)
         runner.lease_lost = run.lost
+        runner.known_position = (run.started.position,)  # read when the run took its lease
         deletes = Reconciliation(runner) if pipeline.deletes else None
         runner.run()
         if deletes is not None:  # after the incremental pass (reconcile/)
@@ -124,7 +125,7 @@ def end_of_run_checks(
     """The run's quality checks, run and recorded (retried, see :func:`checks.checked`)."""
 
     def compute() -> list[CheckResult]:
-        found = run_checks(pipeline, result, tracker, pkey)
+        found = run_checks(pipeline, result, tracker, pkey, run)
         if with_table_checks:
             found += table_checks(
                 pipeline, result.full_load and not result.partition, result.rows_written

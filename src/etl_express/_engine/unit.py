@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLError
 from ..sinks.base import Sink
 from ..store import quarantine as quarantined_records
-from ..store.checkpoints import CheckpointStore
+from ..store.checkpoints import CheckpointStore, checkpoint_upsert
 from ..store.ledger import record_batch
 from ..store.quarantine import Quarantined
 from .quarantine import SinkOutcome, refused_records, write_isolating
@@ -58,12 +58,13 @@ class BatchCommit:
 
 
 def commit_batch(
-    conn: Connection, store: CheckpointStore, sink: Sink, work: BatchWork
+    conn: Connection, store: CheckpointStore, sink: Sink, work: BatchWork, *, guarded: bool = True
 ) -> BatchCommit:
     """Write the batch's rows (isolating refused ones), its quarantine, its checkpoint and
-    the run's counters on ``conn`` (inside the caller's transaction)."""
+    the run's counters on ``conn`` (inside the caller's transaction); ``guarded=False``:
+    see :func:`~.quarantine.write_isolating` (a refused row fails the transaction)."""
     try:
-        outcome = write_isolating(conn, sink, work.rows, work.primary_key)
+        outcome = write_isolating(conn, sink, work.rows, work.primary_key, guarded=guarded)
     except ETLError as exc:
         exc.where.update({k: v for k, v in work.where.items() if k not in exc.where})
         raise type(exc)(exc.what, where=exc.where, hint=exc.hint) from exc
@@ -79,9 +80,13 @@ def commit_batch(
         quarantined += len(items)
     if not work.quarantine_refused:
         quarantined += len(outcome.refused)
-    if work.position is not None:
-        store.save_checkpoint(conn, work.pipeline, work.partition, work.position, work.run_id)
-    record_batch(conn, work.run_id, work.rows_in, outcome.written, quarantined)
+    checkpoint = (
+        None
+        if work.position is None
+        else checkpoint_upsert(work.pipeline, work.partition, work.position, work.run_id)
+    )
+    # the checkpoint and the run's counters: one statement (the checkpoint as its CTE)
+    record_batch(conn, work.run_id, work.rows_in, outcome.written, quarantined, along=checkpoint)
     return BatchCommit(outcome, quarantined)
 
 

@@ -207,7 +207,7 @@ class _Plan:
                 ),
                 transformers=[copy.copy(s) for s in self.transformers.get(t.name, ())],
                 anonymizers=self.anonymizers[t.name],
-                sink=r.sink.for_table(t.name),
+                sink=r.sink.for_table(t.name, small=self._small(t)),
                 not_pii=self.not_pii[t.name] or None,
                 progress=False,
                 **r.options,
@@ -215,6 +215,16 @@ class _Plan:
             out.append((pipeline, self.partitions.get(t.name, 1)))
         _share_store(r.sink, [p for p, _ in out], wait_flush=wait_flush)
         return out
+
+    def _small(self, table: TableInfo) -> bool:
+        """A table the catalog expects to fit in one batch and read whole (one unit): its
+        target is created with its primary key (see ``PostgresSink.for_table``)."""
+        rows = table.rows
+        return (
+            rows is not None
+            and rows < self.r.source.batch_size
+            and self.partitions.get(table.name, 1) == 1
+        )
 
 
 def _share_store(sink: PostgresSink, pipelines: Sequence[Pipeline], *, wait_flush: bool) -> None:

@@ -208,16 +208,23 @@ def prepare_table(
     raw = psycopg_connection(conn)
     target = TableName(schema_name, table_name)
     with raw.cursor() as cur:
-        _ddl_lock(cur, target)
-        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema_name)))
-    found = tables.columns(conn, target)
+        # the DDL lock, then the columns as they are once it is held: one round trip
+        found = _statements(cur, [_ddl_lock_statement(target), tables.columns_query(target)])
     existing = {name: c.data_type for name, c in found.items()}
     keyed = bool(primary_key) and key_constraint and not keep_history
     deferred = False
+    reread = keep_history  # the history's indexes and columns: read them back
     with raw.cursor() as cur:
         if not existing:
             deferred = keyed and defer_key
-            _create(cur, ident, table, schema, primary_key, keyed and not deferred, keep_history)
+            create = _create(
+                ident, table, schema, primary_key, keyed and not deferred, keep_history
+            )
+            # the schema, the table and its columns as created: one round trip
+            schema_ddl = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(schema_name)
+            )
+            found = _statements(cur, [schema_ddl, create, tables.columns_query(target)])
         else:
             typmods = {
                 n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"
@@ -228,6 +235,7 @@ def prepare_table(
                 _lock_timeout(cur, ddl_lock_timeout)
                 cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(changes))
                 cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+                reread = True
             if keyed and RUN_ID in existing and not has_unique_key(cur, target, primary_key):
                 if keep_deferring:
                     deferred = True
@@ -235,7 +243,23 @@ def prepare_table(
                     add_primary_key(cur, target, primary_key, ddl_lock_timeout)
         if keep_history:
             history.prepare(cur, ident, table, existing, primary_key)
-    return Prepared(tables.column_types(conn, target), not existing, deferred)
+    types = (
+        tables.column_types(conn, target)
+        if reread
+        else {name: c.data_type for name, c in found.items()}
+    )
+    return Prepared(types, not existing, deferred)
+
+
+def _statements(
+    cur: psycopg.Cursor[Any], statements: Sequence[sql.Composable]
+) -> dict[str, tables.Column]:
+    """Run ``statements`` (without parameters) as one simple query, one round trip; the
+    last is :func:`~etl_express.store.tables.columns_query`: its columns."""
+    cur.execute(sql.SQL("; ").join(statements))
+    while cur.nextset():
+        pass
+    return tables.columns_from(cur.fetchall())
 
 
 def has_unique_key(cur: psycopg.Cursor[Any], table: TableName, key: Sequence[str]) -> bool:
@@ -275,10 +299,12 @@ def add_primary_key(
 
 def _ddl_lock(cur: psycopg.Cursor[Any], target: TableName) -> None:
     """The transaction's lock on the DDL of ``target`` (held until it ends)."""
-    cur.execute(
-        sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
-            sql.Literal(f"etl_express.ddl:{target.schema}.{target.name}")
-        )
+    cur.execute(_ddl_lock_statement(target))
+
+
+def _ddl_lock_statement(target: TableName) -> sql.Composed:
+    return sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
+        sql.Literal(f"etl_express.ddl:{target.schema}.{target.name}")
     )
 
 
@@ -290,14 +316,14 @@ def _lock_timeout(cur: psycopg.Cursor[Any], seconds: float | None) -> None:
 
 
 def _create(
-    cur: psycopg.Cursor[Any],
     ident: sql.Composable,
     table: str,
     schema: pa.Schema,
     primary_key: Sequence[str],
     key_constraint: bool,
     keep_history: bool,
-) -> None:
+) -> sql.Composed:
+    """The CREATE TABLE statement of the table for ``schema``."""
     missing_pk = [c for c in primary_key if c not in schema.names]
     if missing_pk:
         raise ETLConfigError(
@@ -319,9 +345,7 @@ def _create(
         cols.append(
             sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, primary_key)))
         )
-    cur.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident, sql.SQL(", ").join(cols))
-    )
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident, sql.SQL(", ").join(cols))
 
 
 def _changes(

@@ -174,6 +174,12 @@ class PostgresSink(Sink):
         # a table this sink created gets its primary key index after its first load
         # (bulk loading without it, see _upsert); until then, the highest key written
         self._key_deferred = False
+        self._key_first = False  # create the table with its key (a small table: for_table)
+        self._fresh = False  # this sink created the table in this run (no earlier rows)
+        # the key columns (sorted) a unique index enforces on the target, as this sink
+        # created or built it in this run (None: not known, ask the catalog)
+        self._key_known: list[str] | None = None
+        self._unguarded = False  # write_unguarded: the direct COPY without its savepoint
         self._key_pending = False  # this sink created the table keyless: finish_load checks
         self._max_key: int | None = None
         # the rows PostgreSQL reported for this sink's COPYs into a table it created in this
@@ -195,10 +201,16 @@ class PostgresSink(Sink):
     def target_table(self) -> TableName:
         return TableName(self.schema_name, self.table_name)
 
-    def for_table(self, name: str) -> PostgresSink:
+    def for_table(self, name: str, *, small: bool = False) -> PostgresSink:
         """The sink of one table of this sink's schema, with the same options (how a
-        ``Replication`` writes each source table into a target table of the same name)."""
-        return PostgresSink(f"{self.schema_name}.{name}", **self._options)
+        ``Replication`` writes each source table into a target table of the same name).
+
+        ``small``: the table is expected to fit in one batch; a target created for it gets
+        its primary key in its ``CREATE TABLE`` rather than built after the load, which
+        only pays off over many rows (it costs a transaction of its own)."""
+        sink = PostgresSink(f"{self.schema_name}.{name}", **self._options)
+        sink._key_first = small
+        return sink
 
     @property
     def _ident(self) -> sql.Composed:
@@ -215,6 +227,7 @@ class PostgresSink(Sink):
             )
         deferrable = (
             self.direct_copy
+            and not self._key_first
             and len(primary_key) == 1
             and primary_key[0] in schema.names
             and pa.types.is_integer(schema.field(primary_key[0]).type)
@@ -237,6 +250,10 @@ class PostgresSink(Sink):
             self._copied_rows = 0 if prepared.key_deferred else None
             self._lineage_unset = prepared.key_deferred
             self._lineage = None
+            self._fresh = True
+            keyed = bool(primary_key) and self.write_mode == "upsert" and not self.history
+            if keyed and not prepared.key_deferred:
+                self._key_known = sorted(primary_key)
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -252,6 +269,7 @@ class PostgresSink(Sink):
         self._lineage = None  # the key's ALTER TABLE dropped the defaults
         if not built:  # another writer gave the table its key: it may have written rows too
             self._copied_rows = None
+        self._key_known = sorted(primary_key)  # built now, or found built
         # _key_pending stays until close(): if this transaction fails, the retry checks again
         self._key_deferred = False
 
@@ -267,9 +285,19 @@ class PostgresSink(Sink):
         """
         return None if self._key_deferred else self._copied_rows
 
+    def known_target(self) -> tuple[dict[str, str] | None, list[str] | None]:
+        """What this sink established about its target in this run, for the end-of-run
+        checks to use without asking the catalog again: the target's columns (name ->
+        data type) of a table it created in this run, and the key columns (sorted) that a
+        unique index it created or built in this run enforces; ``None`` for what it does
+        not know."""
+        return (self._columns if self._fresh else None), self._key_known
+
     def close(self) -> None:
         self._key_pending = False
         self._copied_rows = None
+        self._fresh = False
+        self._key_known = None
 
     def rollback(self) -> None:
         # DDL done in a rolled-back transaction is gone: prepare again next time; a deferred
@@ -280,6 +308,25 @@ class PostgresSink(Sink):
         self._copied_rows = None
         self._lineage_unset = False
         self._lineage = None
+        self._fresh = False
+        self._key_known = None
+
+    def write_unguarded(
+        self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]
+    ) -> int | None:
+        """:meth:`write` without the savepoint around the direct COPY, for a caller that
+        redoes the whole transaction with savepoints when it fails (a savepoint and its
+        release are two round trips per batch); only into a table this sink created in
+        this run, which no row of an earlier run is in. ``None``: not such a table,
+        nothing written (write as usual)."""
+        fresh = self._fresh and self.direct_copy and self.write_mode == "upsert"
+        if not fresh or self.history or self._prepared_for is None:
+            return None
+        self._unguarded = True
+        try:
+            return self.write(conn, batch, primary_key)
+        finally:
+            self._unguarded = False
 
     def write(self, conn: Connection, batch: pa.RecordBatch, primary_key: Sequence[str]) -> int:
         if batch.num_rows == 0:
@@ -380,7 +427,13 @@ class PostgresSink(Sink):
             self._lineage = None
         self._copied_rows = None  # counted only while the table has no key (no upsert yet)
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
-        if keys is None:
+        if self._fresh and keys is not None:
+            # a table created in this run holds no row of an earlier one: COPY without
+            # asking first; a key another writer put there meanwhile fails the COPY, which
+            # the savepoint undoes, and the batch is upserted below
+            if self._copy_direct(cur, cols, payload, blind=False) is not None:
+                return "direct"
+        elif keys is None:
             if self._copy_direct(cur, cols, payload, blind=True) is not None:
                 return "direct"
         elif not any_in_range(cur, self._ident, primary_key[0], keys):
@@ -424,16 +477,20 @@ class PostgresSink(Sink):
         if blind and self._direct_skip > 0:
             self._direct_skip -= 1
             return None
-        cur.execute("SAVEPOINT _etl_direct_copy")
+        if not self._unguarded:
+            cur.execute("SAVEPOINT _etl_direct_copy")
         try:
             copied = _copy(cur, self._ident, cols, payload)
         except psycopg.errors.UniqueViolation:
+            if self._unguarded:  # the caller redoes the transaction under savepoints
+                raise
             cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
             if blind:
                 self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
                 self._direct_skip = self._direct_backoff
             return None
-        cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
+        if not self._unguarded:
+            cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
         if blind:
             self._direct_backoff = 0
         return copied

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.engine import Connection, Engine
 
 from ..retry import RetryPolicy, as_etl_error
@@ -77,23 +77,7 @@ class CheckpointStore:
     def save_checkpoint(
         self, conn: Connection, pipeline: str, partition: str, position: Any, run_id: str
     ) -> None:
-        stmt = insert(checkpoints).values(
-            pipeline=pipeline,
-            partition=partition,
-            position=position,
-            run_id=run_id,
-            updated_at=now(),
-        )
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[checkpoints.c.pipeline, checkpoints.c.partition],
-                set_={
-                    "position": stmt.excluded.position,
-                    "run_id": run_id,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
-        )
+        conn.execute(checkpoint_upsert(pipeline, partition, position, run_id))
 
     def reset(self, pipeline: str, partition: str | None = None) -> int:
         """Forget checkpoints so the next run starts from the beginning."""
@@ -126,6 +110,27 @@ class CheckpointStore:
                     set_={"specs": stmt.excluded.specs, "created_at": stmt.excluded.created_at},
                 )
             )
+
+
+def checkpoint_upsert(pipeline: str, partition: str, position: Any, run_id: str) -> Insert:
+    """The statement saving a partition's checkpoint (what
+    :meth:`CheckpointStore.save_checkpoint` runs; a batch's commit sends it along with the
+    run's counters, in one round trip)."""
+    stmt = insert(checkpoints).values(
+        pipeline=pipeline,
+        partition=partition,
+        position=position,
+        run_id=run_id,
+        updated_at=now(),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[checkpoints.c.pipeline, checkpoints.c.partition],
+        set_={
+            "position": stmt.excluded.position,
+            "run_id": run_id,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def open_store(url: SecretLike | None = None, *, create: bool = True) -> CheckpointStore:
@@ -163,4 +168,11 @@ def forget(conn: Connection, pipeline: str) -> int:
     return removed.rowcount + plans.rowcount
 
 
-__all__ = ["CheckpointStore", "forget", "open_store", "read_only", "unreachable_as_error"]
+__all__ = [
+    "CheckpointStore",
+    "checkpoint_upsert",
+    "forget",
+    "open_store",
+    "read_only",
+    "unreachable_as_error",
+]

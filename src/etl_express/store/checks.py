@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from .checkpoints import CheckpointStore
+from .database import SCHEMA
 from .schema import now, quality_checks, runs
 
 
@@ -28,35 +30,46 @@ class RecordedCheck(Protocol):
     def details(self) -> dict[str, Any]: ...
 
 
+#: a run's check rows from one jsonb parameter (``:checks``, a list of objects with name,
+#: status, policy and details), by one statement whose text never changes (compiled once,
+#: whatever the number of checks); the ledger runs it with the run's closing UPDATE
+INSERT_ROWS = f"""
+INSERT INTO {SCHEMA}.quality_checks
+    (run_id, pipeline, partition, name, status, policy, details, created_at)
+SELECT :run_id, :pipeline, :partition, x.name, x.status, x.policy, x.details, :t
+FROM jsonb_to_recordset(:checks) AS x(name text, status text, policy text, details jsonb)
+"""
+
+
+def rows(found: Sequence[RecordedCheck]) -> list[dict[str, Any]]:
+    """The ``:checks`` parameter of :data:`INSERT_ROWS`."""
+    return [
+        {"name": c.name, "status": c.status, "policy": c.policy, "details": c.details}
+        for c in found
+    ]
+
+
 def record(
     store: CheckpointStore,
     run_id: str,
     pipeline: str,
     partition: str,
-    checks: Sequence[RecordedCheck],
+    found: Sequence[RecordedCheck],
 ) -> None:
-    """Store a run's check results in a transaction of their own, as one multi-row
-    ``INSERT`` (an executemany would send one statement per check)."""
-    if not checks:
+    """Store check results of a run in a transaction of their own (a run's own checks are
+    stored with its final status instead, see :meth:`~etl_express.store.ledger.RunLedger.finish`)."""
+    if not found:
         return
-    t = now()
     with store.transaction() as conn:
         conn.execute(
-            sa.insert(quality_checks).values(
-                [
-                    {
-                        "run_id": run_id,
-                        "pipeline": pipeline,
-                        "partition": partition,
-                        "name": c.name,
-                        "status": c.status,
-                        "policy": c.policy,
-                        "details": c.details,
-                        "created_at": t,
-                    }
-                    for c in checks
-                ]
-            ),
+            sa.text(INSERT_ROWS).bindparams(sa.bindparam("checks", type_=JSONB)),
+            {
+                "run_id": run_id,
+                "pipeline": pipeline,
+                "partition": partition,
+                "t": now(),
+                "checks": rows(found),
+            },
         )
 
 
@@ -86,4 +99,4 @@ def forget(conn: Connection, pipeline: str) -> int:
     return conn.execute(stmt).rowcount
 
 
-__all__ = ["RecordedCheck", "forget", "recent_details", "record"]
+__all__ = ["INSERT_ROWS", "RecordedCheck", "forget", "recent_details", "record", "rows"]

@@ -6,12 +6,15 @@ store alone, without its code."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
+from . import tables
+from .database import psycopg_connection
 from .schema import SCHEMA, now, pipelines, table_schemas
 
 
@@ -25,15 +28,57 @@ def declare(
     target: str | None,
 ) -> None:
     """Record (or replace) what ``pipeline`` declares."""
-    values = {
-        "freshness_s": freshness_s,
-        "pii": list(pii),
-        "position_pii": position_pii,
-        "target": target,
-        "declared_at": now(),
-    }
-    stmt = insert(pipelines).values(pipeline=pipeline, **values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=[pipelines.c.pipeline], set_=values))
+    declare_many(
+        conn,
+        [
+            Declaration(
+                pipeline,
+                freshness_s=freshness_s,
+                pii=pii,
+                position_pii=position_pii,
+                target=target,
+            )
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one pipeline declares (see :func:`declare`)."""
+
+    pipeline: str
+    freshness_s: float | None
+    pii: Sequence[str]
+    position_pii: bool
+    target: str | None
+
+
+def declare_many(conn: Connection, declared: Sequence[Declaration]) -> None:
+    """Record (or replace) what each pipeline of ``declared`` declares, in one statement (a
+    replication's tables: one multi-row upsert, not one per table)."""
+    if not declared:
+        return
+    t = now()
+    rows: dict[str, dict[str, Any]] = {}  # one row per pipeline: the last declaration wins
+    for d in declared:
+        rows[d.pipeline] = {
+            "pipeline": d.pipeline,
+            "freshness_s": d.freshness_s,
+            "pii": list(d.pii),
+            "position_pii": d.position_pii,
+            "target": d.target,
+            "declared_at": t,
+        }
+    stmt = insert(pipelines).values(list(rows.values()))
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[pipelines.c.pipeline],
+            set_={
+                name: stmt.excluded[name]
+                for name in ("freshness_s", "pii", "position_pii", "target", "declared_at")
+            },
+        )
+    )
 
 
 def declarations(conn: Connection) -> dict[str, dict[str, Any]]:
@@ -64,6 +109,37 @@ def record_columns(
     return True
 
 
+_RECORD_CATALOG_COLUMNS = f"""
+INSERT INTO {SCHEMA}.table_schemas (pipeline, target, columns, run_id, recorded_at)
+SELECT %(pipeline)s, %(target)s, c.columns, %(run_id)s, %(t)s
+FROM ({tables.COLUMN_TYPES_JSON}) AS c(columns)
+WHERE c.columns IS NOT NULL AND c.columns IS DISTINCT FROM (
+    SELECT s.columns FROM {SCHEMA}.table_schemas s
+    WHERE s.pipeline = %(pipeline)s AND s.target = %(target)s
+    ORDER BY s.id DESC LIMIT 1)
+"""
+
+
+def record_catalog_columns(
+    conn: Connection, pipeline: str, target: tables.TableName, run_id: str
+) -> bool:
+    """:func:`record_columns` with the columns the catalog gives ``target`` now, in one
+    statement (read, compared and stored in the server); ``True`` when a row was added
+    (nothing for a table that does not exist)."""
+    with psycopg_connection(conn).cursor() as cur:
+        cur.execute(
+            _RECORD_CATALOG_COLUMNS,
+            {
+                "table": tables.regclass(target),
+                "pipeline": pipeline,
+                "target": str(target),
+                "run_id": run_id,
+                "t": now(),
+            },
+        )
+        return cur.rowcount == 1
+
+
 def forget(conn: Connection, pipeline: str) -> int:
     """Delete ``pipeline``'s declaration and recorded target columns; the rows removed."""
     declared = conn.execute(sa.delete(pipelines).where(pipelines.c.pipeline == pipeline))
@@ -71,4 +147,12 @@ def forget(conn: Connection, pipeline: str) -> int:
     return declared.rowcount + columns.rowcount
 
 
-__all__ = ["declarations", "declare", "forget", "record_columns"]
+__all__ = [
+    "Declaration",
+    "declarations",
+    "declare",
+    "declare_many",
+    "forget",
+    "record_catalog_columns",
+    "record_columns",
+]

@@ -27,11 +27,13 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, Insert
 from sqlalchemy.engine import Connection
 
 from .._masking import mask_secrets
@@ -39,11 +41,66 @@ from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
 from . import checks, runlog
 from .checkpoints import CheckpointStore
+from .database import SCHEMA
 from .runlog import RunLog
-from .schema import now, quality_checks, runs
+from .schema import checkpoints, now, quality_checks, runs
 
 #: how the ledger retries its own writes (finish, fail, checks) on a transient error
 LEDGER_RETRY = RetryPolicy(attempts=5, backoff=0.2, max_backoff=5.0)
+
+#: how many of a partition's latest succeeded runs a run's start reads for its checks
+HISTORY = 10
+
+
+@dataclass
+class RunStart:
+    """What the store held for a run's partition when the run took its lease, read in the
+    transaction that took it (so nothing can move it before the run's first batch):
+
+    ``position``: the committed checkpoint (``None``: none); ``rows_read``: the latest
+    succeeded runs' rows read, newest first (at most :data:`HISTORY`); ``last_success_at``:
+    when the latest succeeded run finished; ``empty_columns``: the details of the
+    ``empty_columns`` check of the latest succeeded runs, newest first."""
+
+    position: Any = None
+    rows_read: list[int] = field(default_factory=list)
+    last_success_at: dt.datetime | None = None
+    empty_columns: list[dict[str, Any]] = field(default_factory=list)
+
+
+# the run's row inserted and what the run starts from read, in one statement (one round trip,
+# after the partition's lock and lease check); the reads see the store as it was before the
+# insert, so the run itself is never part of its history
+_START = sa.text(
+    f"""
+WITH started AS (
+    INSERT INTO {SCHEMA}.runs (run_id, pipeline, partition, status, started_at, heartbeat_at,
+                               owner)
+    VALUES (:run_id, :pipeline, :partition, 'running', :t, :t, :owner)
+)
+SELECT
+  (SELECT position FROM {SCHEMA}.checkpoints
+   WHERE pipeline = :pipeline AND partition = :partition) AS position,
+  (SELECT coalesce(jsonb_agg(r.rows_read ORDER BY r.started_at DESC), '[]')
+   FROM (SELECT rows_read, started_at FROM {SCHEMA}.runs
+         WHERE pipeline = :pipeline AND partition = :partition AND status = 'succeeded'
+         ORDER BY started_at DESC LIMIT :n) r) AS rows_read,
+  (SELECT finished_at FROM {SCHEMA}.runs
+   WHERE pipeline = :pipeline AND partition = :partition AND status = 'succeeded'
+   ORDER BY started_at DESC LIMIT 1) AS last_success_at,
+  (SELECT coalesce(jsonb_agg(q.details ORDER BY q.created_at DESC), '[]')
+   FROM (SELECT c.details, c.created_at FROM {SCHEMA}.quality_checks c
+         JOIN {SCHEMA}.runs r ON r.run_id = c.run_id
+         WHERE c.pipeline = :pipeline AND c.partition = :partition
+           AND c.name = 'empty_columns' AND r.status = 'succeeded'
+         ORDER BY c.created_at DESC LIMIT :n) q) AS empty_columns
+"""
+).columns(
+    checkpoints.c.position,
+    sa.column("rows_read", JSONB),
+    sa.column("last_success_at", sa.DateTime(timezone=True)),
+    sa.column("empty_columns", JSONB),
+)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -55,6 +112,31 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, (KeyboardInterrupt, SystemExit)):
         return f"interrupted ({type(exc).__name__})"
     return mask_secrets(safe_pg_message(exc))
+
+
+_COUNTS = ("rows_read", "rows_written", "rows_quarantined", "batches")
+
+# the run closed and its check rows stored, in one statement of a fixed text (compiled once):
+# the UPDATE as a data-modifying CTE, the checks' rows from one jsonb parameter (none: an
+# empty array); a counter given (a parallel run's sums) replaces the row's, NULL keeps it
+_FINISH = sa.text(
+    f"""
+WITH closed AS (
+    UPDATE {SCHEMA}.runs SET status = :status, finished_at = :t, heartbeat_at = :t,
+        error = :error"""
+    + "".join(f", {name} = coalesce(CAST(:{name} AS bigint), {name})" for name in _COUNTS)
+    + """
+    WHERE run_id = :run_id
+    RETURNING pipeline, partition
+)
+"""
+    + checks.INSERT_ROWS.replace(
+        ":pipeline, :partition", "closed.pipeline, closed.partition"
+    ).replace(
+        "AS x(name text, status text, policy text, details jsonb)",
+        "AS x(name text, status text, policy text, details jsonb), closed",
+    )
+).bindparams(sa.bindparam("checks", type_=JSONB))
 
 
 class Heartbeat:
@@ -93,7 +175,15 @@ class Heartbeat:
 class LedgerRun:
     """One open run in the ledger (see :meth:`RunLedger.open`)."""
 
-    def __init__(self, ledger: RunLedger, run_id: str, pipeline: str, partition: str, log: RunLog):
+    def __init__(
+        self,
+        ledger: RunLedger,
+        run_id: str,
+        pipeline: str,
+        partition: str,
+        log: RunLog,
+        started: RunStart | None = None,
+    ):
         self.ledger, self.run_id, self.pipeline, self.partition = (
             ledger,
             run_id,
@@ -101,17 +191,21 @@ class LedgerRun:
             partition,
         )
         self.log = log
+        self.started = started or RunStart()
         self.lost = threading.Event()
         self.closed = False
+        self._checks: list[checks.RecordedCheck] = []
+        self._at_close: list[Callable[[Connection], object]] = []
 
     def record_checks(self, found: Sequence[checks.RecordedCheck]) -> None:
-        """Store the run's quality check results."""
-        store = self.ledger.store
-        self.ledger.retry.call(
-            lambda: checks.record(store, self.run_id, self.pipeline, self.partition, found),
-            log=self.log,
-            what="recording the quality checks",
-        )
+        """Store the run's quality check results: they are written with the run's final
+        status, in its closing transaction (succeeded or failed alike)."""
+        self._checks.extend(found)
+
+    def at_close(self, write: Callable[[Connection], object]) -> None:
+        """Have ``write(conn)`` run in the transaction that closes the run (succeeded or
+        failed): a record that belongs with the run's outcome (e.g. the target's columns)."""
+        self._at_close.append(write)
 
     def succeed(self, **counts: int) -> None:
         """Close the run as ``succeeded``; ``counts`` overwrite its counters (parallel runs)."""
@@ -129,7 +223,14 @@ class LedgerRun:
         ledger = self.ledger
         try:
             ledger.retry.call(
-                lambda: ledger.finish(self.run_id, status, error, **counts),
+                lambda: ledger.finish(
+                    self.run_id,
+                    status,
+                    error,
+                    found=self._checks,
+                    writes=self._at_close,
+                    **counts,
+                ),
                 log=self.log,
                 what=f"recording the run as {status}",
             )
@@ -169,9 +270,9 @@ class RunLedger:
         runs, and record it as failed when the block raises before it was closed."""
         run_id = run_id or str(uuid.uuid4())
         log = log or RunLog(pipeline=pipeline, run_id=run_id, partition=partition or "all")
-        self.start(run_id, pipeline, partition)
+        started = self.start(run_id, pipeline, partition)
         runlog.open_run(self.store.url, run_id)  # the run's lines to its store
-        run = LedgerRun(self, run_id, pipeline, partition, log)
+        run = LedgerRun(self, run_id, pipeline, partition, log, started)
         try:
             with Heartbeat(self, run_id, self.heartbeat_interval, log) as beat:
                 run.lost = beat.lost
@@ -182,8 +283,9 @@ class RunLedger:
         if not run.closed:
             run.fail("the run ended without being recorded as finished")
 
-    def start(self, run_id: str, pipeline: str, partition: str) -> None:
-        """Register a run, taking the partition's lease.
+    def start(self, run_id: str, pipeline: str, partition: str) -> RunStart:
+        """Register a run, taking the partition's lease; returns what the run starts from
+        (its checkpoint and its checks' history), read in the same transaction.
 
         A ``running`` run of the same partition with a fresh heartbeat means another live
         process is at work: :class:`RunLockedError`. One with a stale heartbeat, or whose
@@ -222,18 +324,23 @@ class RunLedger:
                         f"(last heartbeat {other.heartbeat_at})",
                     )
                 )
-            t = now()
-            conn.execute(
-                sa.insert(runs).values(
-                    run_id=run_id,
-                    pipeline=pipeline,
-                    partition=partition,
-                    status="running",
-                    started_at=t,
-                    heartbeat_at=t,
-                    owner=owner_id(),
-                )
-            )
+            row = conn.execute(
+                _START,
+                {
+                    "run_id": run_id,
+                    "pipeline": pipeline,
+                    "partition": partition,
+                    "t": now(),
+                    "owner": owner_id(),
+                    "n": HISTORY,
+                },
+            ).one()
+        return RunStart(
+            position=row.position,
+            rows_read=[int(n) for n in row.rows_read],
+            last_success_at=row.last_success_at,
+            empty_columns=[dict(d or {}) for d in row.empty_columns],
+        )
 
     def heartbeat(self, run_id: str) -> bool:
         """Refresh the run's lease; ``False`` when the run is no longer ``running``."""
@@ -245,13 +352,35 @@ class RunLedger:
             )
             return conn.execute(beat).rowcount == 1
 
-    def finish(self, run_id: str, status: str, error: str | None = None, **counts: int) -> None:
-        """Close a run; ``counts`` (``rows_read=...``) overwrite its counters (parallel runs)."""
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        *,
+        found: Sequence[checks.RecordedCheck] = (),
+        writes: Sequence[Callable[[Connection], object]] = (),
+        **counts: int,
+    ) -> None:
+        """Close a run in one transaction, with the rows of its quality checks ``found`` and
+        ``writes`` (records that belong with its outcome); ``counts`` (``rows_read=...``)
+        overwrite its counters (parallel runs)."""
+        unknown = set(counts) - set(_COUNTS)
+        if unknown:
+            raise TypeError(f"unknown run counters: {sorted(unknown)}")
         with self.store.transaction() as conn:
+            for write in writes:
+                write(conn)
             conn.execute(
-                sa.update(runs)
-                .where(runs.c.run_id == run_id)
-                .values(status=status, finished_at=now(), heartbeat_at=now(), error=error, **counts)
+                _FINISH,
+                {
+                    "run_id": run_id,
+                    "status": status,
+                    "error": error,
+                    "t": now(),
+                    **{name: counts.get(name) for name in _COUNTS},
+                    "checks": checks.rows(found),
+                },
             )
 
     def abandon(self, pipeline: str, partition: str, owner: str, error: str) -> int:
@@ -302,13 +431,23 @@ class RunLedger:
         ]
 
 
-def record_batch(conn: Connection, run_id: str, read: int, written: int, quarantined: int) -> None:
-    """Count a batch in the run's row, in the batch's transaction (``conn``).
+def record_batch(
+    conn: Connection,
+    run_id: str,
+    read: int,
+    written: int,
+    quarantined: int,
+    *,
+    along: Insert | None = None,
+) -> None:
+    """Count a batch in the run's row, in the batch's transaction (``conn``); ``along``: a
+    statement of the batch sent in the same round trip (its checkpoint's upsert, see
+    :func:`~etl_express.store.checkpoints.checkpoint_upsert`), as a data-modifying CTE.
 
     Raises :class:`RunLockedError` when the run is no longer ``running`` (another process
     took its lease over): the batch then rolls back instead of racing the new owner.
     """
-    updated = conn.execute(
+    count = (
         sa.update(runs)
         .where(runs.c.run_id == run_id, runs.c.status == "running")
         .values(
@@ -318,7 +457,10 @@ def record_batch(conn: Connection, run_id: str, read: int, written: int, quarant
             batches=runs.c.batches + 1,
             heartbeat_at=now(),
         )
-    ).rowcount
+    )
+    if along is not None:
+        count = count.add_cte(along.cte("batch_along"))
+    updated = conn.execute(count).rowcount
     if updated != 1:
         raise RunLockedError(
             f"run {run_id} lost its lease: another process took the partition over",
@@ -403,10 +545,12 @@ def owner_is_dead(owner: str | None) -> bool:
 
 
 __all__ = [
+    "HISTORY",
     "LEDGER_RETRY",
     "Heartbeat",
     "LedgerRun",
     "RunLedger",
+    "RunStart",
     "committed_batches",
     "describe_failure",
     "forget",

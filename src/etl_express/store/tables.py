@@ -107,9 +107,32 @@ ORDER BY a.attnum
 """
 
 
+#: the :func:`column_types` of the table the parameter ``%(table)s`` names (its
+#: :func:`regclass` text) as one jsonb object, NULL for no such table: for a statement that
+#: stores them without reading them into Python first
+COLUMN_TYPES_JSON = (
+    "SELECT jsonb_object_agg(c.name, c.data_type) FROM ("
+    + _COLUMNS.replace("%s", "%(table)s")
+    + ") AS c(name, data_type, udt_name, num_precision, num_scale, char_length, formatted)"
+)
+
+
 def columns(conn: Reader, table: TableName) -> dict[str, Column]:
     """The table's columns in their order (empty: no such table, or none visible)."""
-    rows = _fetch(conn, _COLUMNS, (_regclass(table),))
+    return columns_from(_fetch(conn, _COLUMNS, (regclass(table),)))
+
+
+def columns_query(table: TableName) -> sql.Composed:
+    """The :func:`columns` query of ``table`` with its name inlined (no parameter), so it can
+    end a string of statements sent as one simple query: one round trip for all of them;
+    read its rows with :func:`columns_from`."""
+    from psycopg import sql
+
+    return sql.SQL(_COLUMNS.replace("%s", "{}")).format(sql.Literal(regclass(table)))
+
+
+def columns_from(rows: list[Any]) -> dict[str, Column]:
+    """:func:`columns` from the rows of :func:`columns_query`."""
     return {r[0]: Column(*r) for r in rows}
 
 
@@ -122,7 +145,7 @@ def exists(conn: Reader, table: TableName) -> bool:
     """The table (or view) exists."""
     from psycopg import sql
 
-    query = sql.SQL("SELECT to_regclass({}) IS NOT NULL").format(sql.Literal(_regclass(table)))
+    query = sql.SQL("SELECT to_regclass({}) IS NOT NULL").format(sql.Literal(regclass(table)))
     return bool(_fetch(conn, query, ())[0][0])
 
 
@@ -135,7 +158,7 @@ def unique_keys(conn: Reader, table: TableName) -> list[list[str]]:
         "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
         "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL "
         "GROUP BY i.indexrelid",
-        (_regclass(table),),
+        (regclass(table),),
     )
     return [list(r[0]) for r in rows]
 
@@ -148,22 +171,26 @@ def primary_key(conn: Reader, table: TableName) -> list[str]:
         "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
         "WHERE i.indrelid = to_regclass(%s) AND i.indisprimary "
         "ORDER BY array_position(i.indkey::int2[], a.attnum)",
-        (_regclass(table),),
+        (regclass(table),),
     )
     return [r[0] for r in rows]
 
 
-def _regclass(table: TableName) -> str:
+def regclass(table: TableName) -> str:
     """``"schema"."table"`` quoted for ``to_regclass`` (embedded quotes doubled)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in table)
 
 
 __all__ = [
+    "COLUMN_TYPES_JSON",
     "Column",
     "TableName",
     "column_types",
     "columns",
+    "columns_from",
+    "columns_query",
     "exists",
     "primary_key",
+    "regclass",
     "unique_keys",
 ]
