@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 import subprocess
 import sys
 
@@ -220,3 +221,46 @@ assert result.rows_written == 1250 and not result.failed, result
     finally:
         pg_exec(pg_url, f"DROP SCHEMA IF EXISTS {target} CASCADE")
     assert heavy_in(modules, (*HEAVY, "etl_express.cli")) == []
+
+
+#: personal columns as the anonymized benchmark has them: emails (some upper-case, some
+#: Cyrillic, some empty or NULL), Russian phones in several writings, full names, notes
+PERSONAL_TABLE = """CREATE TABLE {schema}.{table} AS SELECT i AS id,
+  CASE i % 5 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'User' || i || '@Example.COM'
+    WHEN 3 THEN 'почта' || i || '@пример.рф' ELSE 'user' || i || '@mail.ru' END AS email,
+  CASE i % 3 WHEN 0 THEN '+7 (9' || lpad((i % 100)::text, 2, '0') || ') 123-45-67'
+    WHEN 1 THEN '8 916 ' || lpad((i % 1000)::text, 3, '0') || ' 45 67' ELSE NULL END AS phone,
+  'Иванов Пётр ' || i AS full_name,
+  'Перезвонить: +7 916 ' || lpad((i % 1000)::text, 3, '0') || '-45-67, user' || i || '@mail.ru'
+    AS notes
+  FROM generate_series(1, {rows}) AS i"""
+
+
+def test_an_anonymized_load_does_not_import_pandas(pg_url: str, schema: str) -> None:
+    """Pseudonymize's normalization (case folding, the empty-value mask) and ScrubPII on
+    notes: the anonymized benchmark's steps, on values that take their rarer branches."""
+    pg_exec(pg_url, PERSONAL_TABLE.format(schema=schema, table="people", rows=1000))
+    pg_exec(pg_url, f"ALTER TABLE {schema}.people ADD PRIMARY KEY (id)")
+    env = {**_env(pg_url), "I24_PROBE_KEY": secrets.token_urlsafe(48)}
+    run = f"""
+pipeline = etl.Pipeline(
+    name="import_probe_anon_{schema}",
+    source=SQLSource(url={pg_url!r}, table="{schema}.people", primary_key="id"),
+    anonymizers=[
+        Pseudonymize(["email", "phone", "full_name"], key=etl.secret("I24_PROBE_KEY")),
+        ScrubPII(["notes"]),
+    ],
+    sink=PostgresSink(table="{schema}.people_out", url={pg_url!r}),
+    progress=False,
+)
+result = pipeline.run(reset=True)
+assert result.status == "succeeded" and result.rows_written == 1000, result
+"""
+    assert heavy_in(loaded(IMPORTS + run, env), HEAVY) == []
+    tokens = pg_exec(
+        pg_url,
+        f"SELECT count(*) FILTER (WHERE email IS NULL), count(DISTINCT email),"
+        f" count(*) FILTER (WHERE notes LIKE '%@mail.ru%') FROM {schema}.people_out",
+    )
+    # NULL and '' stay empty (400 rows), every other email its own token, no email in notes
+    assert tokens == [(400, 600, 0)]

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
-from .buffers import take_indices
+from .buffers import false_if_null, take_indices
 from .phones import e164
 from .textfold import fold, special_rows
 
@@ -91,17 +91,17 @@ def casefold(arr: pa.Array) -> pa.Array:
     """NFKC + Unicode case folding, vectorized: Arrow lowercases everything, and Python's
     ``str.casefold`` runs only on the rare values holding a character that folds differently.
     An all-ASCII column (most emails) only needs lowercasing: NFKC leaves ASCII alone."""
-    if pc.all(pc.fill_null(pc.string_is_ascii(arr), True)).as_py():
+    if pc.all(pc.string_is_ascii(arr), min_count=0).as_py():  # nulls skipped: no literal
         return pc.ascii_lower(arr)
     # NFKC (0.5 us a value) and the folding check change nothing in values made only of
     # printable ASCII and the basic Cyrillic letters: they run on the other values only
-    other = pc.fill_null(pc.match_substring_regex(arr, _NFKC_STABLE_OUTSIDE), False)
+    other = false_if_null(pc.match_substring_regex(arr, _NFKC_STABLE_OUTSIDE))
     if not pc.any(other).as_py():
         return pc.utf8_lower(arr)
     if not pc.all(other).as_py():
         return pc.replace_with_mask(pc.utf8_lower(arr), other, casefold(pc.filter(arr, other)))
     arr = pc.utf8_normalize(arr, "NFKC")
-    special = pc.fill_null(pc.match_substring_regex(arr, _casefold_special()), False)
+    special = false_if_null(pc.match_substring_regex(arr, _casefold_special()))
     lowered = pc.utf8_lower(arr)
     if pc.any(special).as_py():
         folded = pa.array([v.casefold() for v in pc.filter(arr, special).to_pylist()], pa.string())
@@ -110,7 +110,7 @@ def casefold(arr: pa.Array) -> pa.Array:
 
 
 def _squash_spaces(arr: pa.Array) -> pa.Array:
-    spaced = pc.fill_null(pc.match_substring_regex(arr, r"\s\s|[^ \S]"), False)
+    spaced = false_if_null(pc.match_substring_regex(arr, r"\s\s|[^ \S]"))
     if pc.any(spaced).as_py():
         squashed = pc.replace_substring_regex(pc.filter(arr, spaced), r"\s+", " ")
         arr = pc.replace_with_mask(arr, spaced, squashed)

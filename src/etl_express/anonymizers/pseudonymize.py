@@ -17,6 +17,7 @@ from .._validate import name_list
 from ..errors import AnonymizationError, ETLConfigError
 from ..secrets import SecretRef
 from .base import Anonymizer
+from .buffers import false_if_null
 from .columns import canonical, canonical_all, column_index
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
 from .normalize import ColumnShapes, infer_entity, normalize, on_distinct
@@ -132,7 +133,8 @@ class KeyedHasher:
 
     def _tokenize_valid(self, arr: pa.Array, entity: str) -> pa.Array:
         norm = normalize(arr, entity)
-        valid = pc.and_(pc.is_valid(norm), pc.not_equal(pc.fill_null(norm, ""), ""))
+        # not null and not empty, without a Python literal (one imports pandas)
+        valid = false_if_null(pc.cast(pc.binary_length(norm), pa.bool_()))
         if pc.all(valid).as_py():
             return self.tokens(norm, entity)
         tokens = self.tokens(pc.filter(norm, valid), entity)
