@@ -43,6 +43,11 @@
  *       One byte a row: whether the value holds the (non-empty) byte string needle, as
  *       pyarrow.compute.match_substring would say (ScrubPII's literal gates: "+", "00", "10").
  *
+ *   rows_with_words(offsets, rows, data, words, before) -> flags
+ *       One byte a row: whether the value holds one of the NUL-separated words, letters folded
+ *       as RE2's (?i) folds them (and ё as е), only before the last occurrence of `before`
+ *       when it is given (ScrubPII's gate before its not-PII context patterns).
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -1007,6 +1012,147 @@ static inline uint32_t utf8_at(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i) {
     return cp;
 }
 
+/* A code point folded for rows_with_words: as RE2's (?i) folds the letters of ASCII and
+   Cyrillic words (capitals to small letters, U+017F long s to s, U+212A Kelvin sign to k,
+   the Cyrillic Extended-C letters U+1C80..U+1C88 to the letters they vary), and ё to е (the
+   words list е only: a row is flagged for both spellings). */
+static inline uint32_t fold_word(uint32_t cp) {
+    if (cp >= 'A' && cp <= 'Z') return cp + 32;
+    if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40F) cp += 0x50;
+    switch (cp) {
+        case 0x451: return 0x435;
+        case 0x17F: return 's';
+        case 0x212A: return 'k';
+        case 0x1C80: return 0x432;
+        case 0x1C81: return 0x434;
+        case 0x1C82: return 0x43E;
+        case 0x1C83: return 0x441;
+        case 0x1C84:
+        case 0x1C85: return 0x442;
+        case 0x1C86: return 0x44A;
+        case 0x1C87: return 0x463;
+        case 0x1C88: return 0xA64B;
+        default: return cp;
+    }
+}
+
+static inline uint8_t ascii_lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c; }
+
+/* The slot of a word's first (folded) letter in the first-letter table: ASCII, or а..я; -1
+   for any other code point (no word starts with it). */
+static inline int first_slot(uint32_t cp) {
+    if (cp < 0x80) return (int)cp;
+    if (cp >= 0x430 && cp <= 0x44F) return 128 + (int)(cp - 0x430);
+    return -1;
+}
+
+#define MAX_WORDS 32
+#define MAX_WORD_LEN 32
+
+/* rows_with_words(offsets, rows, data, words, before) -> flags: one byte a row, whether the
+   value holds one of `words` (UTF-8, separated by NUL bytes, at most 32 of at most 32 letters,
+   each starting with an ASCII character or а..я) with the letters folded by fold_word; with
+   a non-empty ASCII `before`, only the bytes before its last occurrence (ASCII letters matched
+   in either case) count, and a row without it is not flagged. ScrubPII's gate before its
+   not-PII context patterns: every match of them holds such a word before a placeholder. */
+static PyObject *rows_with_words(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj, *flags = NULL;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data, words_buf, before;
+    if (!PyArg_ParseTuple(args, "Ony*y*y*", &offsets_obj, &rows, &data, &words_buf, &before)) return NULL;
+    uint32_t words[MAX_WORDS][MAX_WORD_LEN];
+    int lens[MAX_WORDS], nwords = 0, bad = 0;
+    uint32_t firsts[160];
+    memset(firsts, 0, sizeof firsts);
+    {
+        const uint8_t *w = words_buf.buf;
+        Py_ssize_t n = words_buf.len, i = 0;
+        while (i <= n && !bad) {
+            if (nwords == MAX_WORDS) {
+                bad = 1;
+                break;
+            }
+            int len = 0;
+            while (i < n && w[i] != 0) {
+                if (len == MAX_WORD_LEN) {
+                    bad = 1;
+                    break;
+                }
+                words[nwords][len++] = fold_word(utf8_at(w, n, &i));
+            }
+            int slot = len ? first_slot(words[nwords][0]) : -1;
+            if (slot < 0) {
+                bad = 1;
+                break;
+            }
+            firsts[slot] |= 1u << nwords;
+            lens[nwords++] = len;
+            i++;  /* the NUL, or past the end */
+        }
+        for (Py_ssize_t k = 0; k < before.len && !bad; k++) bad = ((const uint8_t *)before.buf)[k] >= 0x80;
+    }
+    if (bad || rows < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "words must be 1..32 NUL-separated UTF-8 words of 1..32 letters starting with an ASCII "
+                        "character or а..я, before ASCII, rows >= 0");
+        goto released;
+    }
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto released;
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    Py_ssize_t longest = 0;
+    for (Py_ssize_t r = 0; r < rows; r++)
+        if (off[r + 1] - off[r] > longest) longest = off[r + 1] - off[r];
+    uint32_t *cps = PyMem_Calloc((size_t)(longest ? longest : 1), sizeof(uint32_t));
+    flags = PyBytes_FromStringAndSize(NULL, rows);
+    if (cps == NULL || flags == NULL) {
+        if (cps == NULL) PyErr_NoMemory();
+        Py_CLEAR(flags);
+    } else {
+        uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
+        const uint8_t *src = (const uint8_t *)data.buf, *nd = (const uint8_t *)before.buf;
+        Py_ssize_t m = before.len;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            const uint8_t *t = src + off[r];
+            Py_ssize_t n = off[r + 1] - off[r], end = n, count = 0;
+            if (m > 0) {  /* the last occurrence of `before`, from the end */
+                end = -1;
+                for (Py_ssize_t p = n - m; p >= 0 && end < 0; p--) {
+                    Py_ssize_t k = 0;
+                    while (k < m && ascii_lower(t[p + k]) == ascii_lower(nd[k])) k++;
+                    if (k == m) end = p;
+                }
+            }
+            int hit = 0;
+            if (end > 0) {
+                for (Py_ssize_t i = 0; i < end;) cps[count++] = fold_word(utf8_at(t, end, &i));
+                for (Py_ssize_t i = 0; i < count && !hit; i++) {
+                    int slot = first_slot(cps[i]);
+                    uint32_t candidates = slot < 0 ? 0 : firsts[slot];
+                    while (candidates && !hit) {
+                        int w = __builtin_ctz(candidates);
+                        candidates &= candidates - 1;
+                        if (i + lens[w] > count) continue;
+                        int k = 1;
+                        while (k < lens[w] && cps[i + k] == words[w][k]) k++;
+                        hit = k == lens[w];
+                    }
+                }
+            }
+            f[r] = (uint8_t)hit;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(cps);
+    PyBuffer_Release(&offsets_view);
+released:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&words_buf);
+    PyBuffer_Release(&before);
+    return flags;
+}
+
 /* special_rows(offsets, rows, data, bitmap) -> flags: rows holding a code point whose bit is
    set in bitmap (bit cp of byte cp / 8; code points beyond the bitmap are not flagged). A lead
    byte whose code points hold no set bit (the Cyrillic letters' D0, D1...) is skipped without
@@ -1425,6 +1571,9 @@ static PyMethodDef methods[] = {
     {"digit_runs", digit_runs, METH_VARARGS,
      "digit_runs(offsets, rows, data, min_digits) -> flags: rows with a run of digits/spaces/dashes holding "
      "min_digits digits."},
+    {"rows_with_words", rows_with_words, METH_VARARGS,
+     "rows_with_words(offsets, rows, data, words, before) -> flags: rows holding one of the NUL-separated "
+     "words (case-folded), before the last occurrence of `before` when it is not empty."},
     {"rows_containing", rows_containing, METH_VARARGS,
      "rows_containing(offsets, rows, data, needle) -> flags: rows whose value holds the byte string needle."},
     {"copy_rows", copy_rows, METH_VARARGS,

@@ -37,6 +37,7 @@ from .scrub_kernels import (
     inside_token,
     introduced_as,
     introduced_as_not_pii,
+    not_pii_words,
     on_rows,
     replace_emails_native,
     replace_pieces,
@@ -309,9 +310,17 @@ class ScrubPII(Anonymizer):
             else NOT_PII_CONTEXT
         )
         subject = pc.filter(out if self._fixed else texts, changed)  # the changed rows only
-        redo = pc.replace_with_mask(
-            changed, changed, false_if_null(pc.match_substring_regex(subject, introduced))
-        )
+        # the pattern only on the rows holding one of its words (before a placeholder, with
+        # placeholders): most replaced rows hold none, and RE2 would scan all of each
+        maybe = not_pii_words(subject, PLACEHOLDERS[rule.kind] if self._fixed else "")
+        if maybe is not None and not pc.any(maybe).as_py():
+            return out
+        if maybe is None:
+            hits = false_if_null(pc.match_substring_regex(subject, introduced))
+        else:
+            matched = pc.match_substring_regex(pc.filter(subject, maybe), introduced)
+            hits = pc.replace_with_mask(maybe, maybe, false_if_null(matched))
+        redo = pc.replace_with_mask(changed, changed, hits)
         if not pc.any(redo).as_py():
             return out
 

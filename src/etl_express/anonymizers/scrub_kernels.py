@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from .. import _speedups
 from ..format import string_array
 from .buffers import bool_array, bool_values, false_if_null, int32_array, take_indices
-from .scrub_rules import NOT_PII_BEFORE, PLACEHOLDERS, PREFILTER, Program, Rule
+from .scrub_rules import NOT_PII_BEFORE, NOT_PII_WORDS, PLACEHOLDERS, PREFILTER, Program, Rule
 
 # Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
 # PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
@@ -132,6 +132,19 @@ def contains_any(texts: pa.Array, literals: tuple[str, ...]) -> pa.Array:
     return _speedups.row_flags(texts, flags.tobytes())
 
 
+def not_pii_words(texts: pa.Array, before: str = "") -> pa.Array | None:
+    """Rows that can match a not-PII context pattern: they hold one of :data:`NOT_PII_WORDS`
+    (before the last ``before``, when given: the placeholder a context word must precede),
+    by the compiled byte scan; ``None`` without the compiled extension."""
+    if _speedups.native is None:
+        return None
+    offsets, data = _speedups.string_buffers(texts)
+    flags = _speedups.native.rows_with_words(
+        offsets, len(texts), data, "\0".join(NOT_PII_WORDS).encode(), before.encode()
+    )
+    return _speedups.row_flags(texts, flags)
+
+
 def on_rows(
     texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]
 ) -> pa.Array:
@@ -213,6 +226,7 @@ __all__ = [
     "inside_token",
     "introduced_as",
     "introduced_as_not_pii",
+    "not_pii_words",
     "on_rows",
     "replace_emails_native",
     "replace_pieces",
