@@ -603,7 +603,9 @@ static inline int email_domain(uint8_t c) {  /* [\p{L}\p{N}-] on ASCII */
 static Py_ssize_t emails_in_value(const uint8_t *t, Py_ssize_t n, const uint8_t *ph, Py_ssize_t phlen, uint8_t *dst) {
     Py_ssize_t p = 0, w = 0; /* p: where the next match may start (end of the previous one) */
     for (Py_ssize_t a = 0; a < n; a++) {
-        if (t[a] != '@') continue;
+        const uint8_t *at = memchr(t + a, '@', (size_t)(n - a)); /* every match holds an '@' */
+        if (at == NULL) break;
+        a = at - t;
         /* the local part: the run of local characters before '@', not before p */
         Py_ssize_t s = a;
         while (s > p && email_local(t[s - 1])) s--;
@@ -739,17 +741,39 @@ typedef struct {
     const Alternative *alts;
     int nalts;
     const uint8_t *starts; /* the bytes a match can start with, as a 256-bit class */
+    int only;              /* the one byte in `starts` when it holds one (the "+" of "+7"), else -1 */
     Placeholder ph;
 } Program;
+
+/* The one byte a 256-bit class holds, or -1 when it holds none or several. */
+static int only_byte(const uint8_t *cls) {
+    int found = -1;
+    for (int c = 0; c < 256; c++)
+        if (in_class(cls, (uint8_t)c)) {
+            if (found >= 0) return -1;
+            found = c;
+        }
+    return found;
+}
+
+/* The first position at or after s where a match can start (n when none): memchr for a
+   one-byte class, else a scan of the class bits. */
+static inline Py_ssize_t next_start(const Program *pg, const uint8_t *t, Py_ssize_t n, Py_ssize_t s) {
+    if (pg->only >= 0) {
+        const uint8_t *next = memchr(t + s, pg->only, (size_t)(n - s));
+        return next != NULL ? next - t : n;
+    }
+    while (s < n && !in_class(pg->starts, t[s])) s++;
+    return s;
+}
 
 static Py_ssize_t program_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx) {
     const Program *pg = ctx;
     Py_ssize_t p = 0, s = 0, w = 0;
-    while (s < n) {
+    while ((s = next_start(pg, t, n, s)) < n) {
         Py_ssize_t end = -1;
-        if (in_class(pg->starts, t[s]))
-            for (int a = 0; a < pg->nalts && end < 0; a++)
-                end = match_tokens(pg->alts[a].tokens, pg->alts[a].count, 0, t, n, s);
+        for (int a = 0; a < pg->nalts && end < 0; a++)
+            end = match_tokens(pg->alts[a].tokens, pg->alts[a].count, 0, t, n, s);
         if (end <= s) {  /* no match here (patterns never match empty) */
             s++;
             continue;
@@ -780,7 +804,7 @@ static PyObject *replace_program(PyObject *self, PyObject *args) {
                      program_min_len(alts, nalts));
     } else if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
         const int32_t *off = (const int32_t *)offsets_view.buf;
-        Program ctx = {alts, nalts, first.buf, {ph.buf, ph.len}};
+        Program ctx = {alts, nalts, first.buf, only_byte(first.buf), {ph.buf, ph.len}};
         result = map_strings(off, rows, data.buf, replaced_bound(off, rows, min_len, ph.len), program_value, &ctx, 0);
         PyBuffer_Release(&offsets_view);
     }
