@@ -245,11 +245,19 @@ class ScrubPII(Anonymizer):
             texts = self._apply(texts, rule)
         texts = self._international_phones(texts, PLUS_NUMBER, ("+",))
         if self._checksum_kinds:
-            # a long grouped card first (17 digits at least), then every other candidate
-            for candidate, least in ((GROUPED_LONG_CARD, 17), (CHECKSUM_CANDIDATE, 10)):
+            # a long grouped card first (17 digits at least), then every other candidate. The
+            # rows with 10 digits in a run are found once, before the cards, and the rows with
+            # 17 among them: a card is replaced only in a row with 17, which has 10 too, and
+            # every other row is unchanged, so they are all the rows the second pass needs (a
+            # row whose only run was the card gets a pass that finds nothing).
+            runs = digit_runs(texts, 10)
+            long_runs = runs
+            if runs is not None and pc.any(runs).as_py():
+                long_runs = pc.replace_with_mask(runs, runs, digit_runs(pc.filter(texts, runs), 17))
+            for candidate, flagged in ((GROUPED_LONG_CARD, long_runs), (CHECKSUM_CANDIDATE, runs)):
                 texts = on_rows(
                     texts,
-                    digit_runs(texts, least),
+                    flagged,
                     lambda rows: replace_pieces(
                         rows,
                         candidate,  # noqa: B023
