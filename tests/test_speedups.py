@@ -466,12 +466,13 @@ def test_replace_program_refuses_malformed_programs() -> None:
 def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
     import re2
 
-    from etl_express.anonymizers import scrub_kernels, scrub_rules
+    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
 
     alphabet = (
         list("0123456789 ()-.\t\n\v\f\r@a++")
         + list("паспортПАСПОРТсерияСЕРИЯиИвыданВЫДАН")
         + ["\u1c80", "\u1c81", "\u1c82", "\u1c83", "\u1c84", "\u1c85", "ё", "\U0001d400"]
+        + ["\u00a0", "\u2011", "\u2013", "\uff18", "\u0663", "\ufeff", "\u200b"]  # folded
     )
     words = [
         "паспорт",
@@ -492,7 +493,12 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
         for _ in range(10_000)
     ]
     arr = pa.array([*texts, None])
-    picked, context = scrub_kernels.gates(arr)
+    picked, context, _ = scrub_kernels.gates(arr)
+    # the same flags, and special_rows' flags, in one pass when it is given the bitmap
+    together = scrub_kernels.gates(arr, textfold.special_bitmap())
+    assert together[0].equals(picked) and together[1].equals(context)
+    assert together[2] is not None and together[2].equals(textfold.special_rows(arr))
+    assert 5_000 < sum(together[2].to_pylist()) < len(texts)
     assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts] + [
         False
     ]

@@ -868,82 +868,118 @@ static int has_word_utf8(const uint8_t *t, Py_ssize_t n, const uint32_t *w, Py_s
     return 1;
 }
 
-static int context_words_utf8(const uint8_t *t, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i + 1 < n; i++) {
-        uint8_t c = t[i];
-        if (c != 0xD0 && c != 0xD1) continue;
-        uint32_t first = fold_cyrillic(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3F));
-        if ((first == 0x43F && has_word_utf8(t, n, W_PASPORT, 7, i)) ||
-            (first == 0x441 && (has_word_utf8(t, n, W_SERIYA, 5, i) || has_word_utf8(t, n, W_SERII, 5, i))) ||
-            (first == 0x432 && has_word_utf8(t, n, W_VYDAN, 5, i)))
-            return 1;
+static inline uint32_t utf8_at(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i);
+
+/* Which lead bytes start a sequence whose code point may be set in the bitmap of bits_len
+   bytes (special_rows and scrub_gates' third flag). */
+static void special_leads(const uint8_t *bm, Py_ssize_t bits_len, uint8_t lead[256]) {
+    uint64_t limit = (uint64_t)bits_len * 8;
+    memset(lead, 0, 256);
+    for (uint64_t cp = 0x80; cp < limit && cp < 0x110000; cp++) {
+        if (!((bm[cp >> 3] >> (cp & 7)) & 1)) continue;
+        lead[cp < 0x800 ? 0xC0 | (cp >> 6) : cp < 0x10000 ? 0xE0 | (cp >> 12) : 0xF0 | (cp >> 18)] = 1;
     }
-    return 0;
 }
 
 static PyObject *scrub_gates(PyObject *self, PyObject *args) {
     PyObject *offsets_obj;
     Py_ssize_t rows;
-    Py_buffer offsets_view, data;
-    if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
+    Py_buffer offsets_view, data, bits = {0};
+    if (!PyArg_ParseTuple(args, "Ony*|y*", &offsets_obj, &rows, &data, &bits)) return NULL;
+    int with_special = bits.obj != NULL;
     if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
         PyBuffer_Release(&data);
+        if (with_special) PyBuffer_Release(&bits);
         return NULL;
     }
     const int32_t *off = (const int32_t *)offsets_view.buf;
     PyObject *picked = PyBytes_FromStringAndSize(NULL, rows), *passport = PyBytes_FromStringAndSize(NULL, rows);
+    PyObject *special = with_special ? PyBytes_FromStringAndSize(NULL, rows) : NULL;
     Py_ssize_t longest = 0;
     for (Py_ssize_t i = 0; i < rows; i++)
         if (off[i + 1] - off[i] > longest) longest = off[i + 1] - off[i];
     uint32_t *cps = PyMem_Calloc((size_t)(longest ? longest : 1), sizeof(uint32_t));
     PyObject *result = NULL;
-    if (picked == NULL || passport == NULL || cps == NULL) {
+    if (picked == NULL || passport == NULL || cps == NULL || (with_special && special == NULL)) {
         if (cps == NULL) PyErr_NoMemory();
         goto done;
     }
     {
         uint8_t *pk = (uint8_t *)PyBytes_AS_STRING(picked), *pp = (uint8_t *)PyBytes_AS_STRING(passport);
-        const uint8_t *src = (const uint8_t *)data.buf;
+        uint8_t *sp = with_special ? (uint8_t *)PyBytes_AS_STRING(special) : NULL;
+        const uint8_t *src = (const uint8_t *)data.buf, *bm = with_special ? (const uint8_t *)bits.buf : NULL;
+        uint64_t limit = with_special ? (uint64_t)bits.len * 8 : 0;
+        uint8_t lead[256];
+        if (with_special)
+            special_leads(bm, bits.len, lead);
+        else
+            memset(lead, 0, sizeof lead);
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
             Py_ssize_t n = off[r + 1] - off[r], digits = 0, plus_digits = -1, m = 0;
-            int hit = memchr(t, '@', n) != NULL;
-            /* [0-9](?:[\s().\-]*[0-9]){9} or \+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}; plus_digits
-               counts the digits since the last '+' (-1: none since a byte that breaks the run) */
-            for (Py_ssize_t i = 0; i < n && !hit; i++) {
+            int hit = memchr(t, '@', n) != NULL, found_special = 0;
+            int extended_c = memchr(t, 0xE1, n) != NULL, context = 0;
+            /* One pass for the three flags. [0-9](?:[\s().\-]*[0-9]){9} or
+               \+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}: plus_digits counts the digits since the
+               last '+' (-1: none since a byte that breaks the run); the context words, byte
+               pairs (without U+1C80..U+1C85, compared as code points below); the special code
+               points, decoded where their lead byte says they may be. */
+            for (Py_ssize_t i = 0; i < n;) {
                 uint8_t c = t[i];
-                if (c >= '0' && c <= '9') {
-                    hit = ++digits >= 10 || (plus_digits >= 0 && ++plus_digits >= 7);
-                } else if (c == '+') {
-                    digits = 0;
-                    plus_digits = 0;
-                } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
-                             c == '-' || c == '.')) {
-                    digits = 0;
-                    plus_digits = -1;
+                if (c < 0x80) {
+                    if (hit) {  /* picked already: ASCII says nothing more */
+                    } else if (c >= '0' && c <= '9') {
+                        hit = ++digits >= 10 || (plus_digits >= 0 && ++plus_digits >= 7);
+                    } else if (c == '+') {
+                        digits = 0;
+                        plus_digits = 0;
+                    } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' ||
+                                 c == ')' || c == '-' || c == '.')) {
+                        digits = 0;
+                        plus_digits = -1;
+                    }
+                    i++;
+                    continue;
                 }
+                digits = 0;
+                plus_digits = -1;
+                int settled = 0; /* a flag was just set: maybe all three are known */
+                if ((c == 0xD0 || c == 0xD1) && !context && !extended_c && i + 1 < n) {
+                    uint32_t first = fold_cyrillic(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3F));
+                    settled = context = (first == 0x43F && has_word_utf8(t, n, W_PASPORT, 7, i)) ||
+                                        (first == 0x441 && (has_word_utf8(t, n, W_SERIYA, 5, i) ||
+                                                            has_word_utf8(t, n, W_SERII, 5, i))) ||
+                                        (first == 0x432 && has_word_utf8(t, n, W_VYDAN, 5, i));
+                }
+                if (lead[c] && !found_special) {
+                    Py_ssize_t j = i;
+                    uint32_t cp = utf8_at(t, n, &j);
+                    settled |= found_special = cp < limit && ((bm[cp >> 3] >> (cp & 7)) & 1);
+                }
+                if (settled && hit && (context || extended_c) && (found_special || !with_special)) break;
+                i++;
             }
-            int extended_c = memchr(t, 0xE1, n) != NULL, context;
-            if (!extended_c) {
-                context = context_words_utf8(t, n);
-            } else {  /* U+1C80..U+1C85 fold to letters of the words: compare code points */
+            if (extended_c) {  /* U+1C80..U+1C85 fold to letters of the words: compare code points */
                 for (Py_ssize_t i = 0; i < n;) cps[m++] = fold_cyrillic(next_cp(t, n, &i));
                 context = has_word(cps, m, W_PASPORT, 7) || has_word(cps, m, W_SERIYA, 5) ||
                           has_word(cps, m, W_SERII, 5) || has_word(cps, m, W_VYDAN, 5);
             }
             pk[r] = (uint8_t)(hit || context);
             pp[r] = (uint8_t)context;
+            if (with_special) sp[r] = (uint8_t)found_special;
         }
         Py_END_ALLOW_THREADS
     }
-    result = PyTuple_Pack(2, picked, passport);
+    result = with_special ? PyTuple_Pack(3, picked, passport, special) : PyTuple_Pack(2, picked, passport);
 done:
     Py_XDECREF(picked);
     Py_XDECREF(passport);
+    Py_XDECREF(special);
     PyMem_Free(cps);
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
+    if (with_special) PyBuffer_Release(&bits);
     return result;
 }
 
@@ -1193,11 +1229,8 @@ static PyObject *special_rows(PyObject *self, PyObject *args) {
             uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
             const uint8_t *src = (const uint8_t *)data.buf, *bm = (const uint8_t *)bits.buf;
             uint64_t limit = (uint64_t)bits.len * 8;
-            uint8_t lead[256] = {0}; /* 1: a sequence starting with this byte may be flagged */
-            for (uint64_t cp = 0x80; cp < limit && cp < 0x110000; cp++) {
-                if (!((bm[cp >> 3] >> (cp & 7)) & 1)) continue;
-                lead[cp < 0x800 ? 0xC0 | (cp >> 6) : cp < 0x10000 ? 0xE0 | (cp >> 12) : 0xF0 | (cp >> 18)] = 1;
-            }
+            uint8_t lead[256]; /* 1: a sequence starting with this byte may be flagged */
+            special_leads(bm, bits.len, lead);
             Py_BEGIN_ALLOW_THREADS
             for (Py_ssize_t r = 0; r < rows; r++) {
                 const uint8_t *t = src + off[r];

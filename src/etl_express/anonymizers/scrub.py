@@ -60,7 +60,7 @@ from .scrub_rules import (
     RULES_BEFORE_CHECKSUMS,
     Rule,
 )
-from .textfold import MARKERS, fold, marker_spans, special_rows
+from .textfold import MARKERS, fold, marker_spans, special_bitmap, special_rows
 
 
 class ScrubPII(Anonymizer):
@@ -166,8 +166,10 @@ class ScrubPII(Anonymizer):
     def scrub(self, arr: pa.Array | pa.ChunkedArray, column: str = "text") -> pa.Array:
         """The scrubbed copy of one text column."""
         arr = _as_text(arr, column)
-        out = self._scan(arr)
-        special = special_rows(arr)
+        picked, context, special = gates(arr, special_bitmap())  # one pass for the three
+        out = self._scan(arr, picked, context)
+        if special is None:
+            special = special_rows(arr)
         if pc.any(special).as_py():  # Unicode look-alikes: matched on a folded copy
             out = pc.replace_with_mask(out, special, self._scrub_folded(pc.filter(arr, special)))
         if self._ner_kinds:  # optional, loaded only when asked for
@@ -227,9 +229,13 @@ class ScrubPII(Anonymizer):
     def _replacement_list(self, values: list[str], kind: str) -> list[str]:
         return self._replacements(string_array(values), kind).to_pylist()
 
-    def _scan(self, arr: pa.Array) -> pa.Array:
-        """The rules over a column, in order (see the class docstring)."""
-        picked, context = gates(arr)
+    def _scan(
+        self, arr: pa.Array, picked: pa.Array | None = None, context: pa.Array | None = None
+    ) -> pa.Array:
+        """The rules over a column, in order (see the class docstring); ``picked`` and
+        ``context``: :func:`.gates` of ``arr``, when the caller has them."""
+        if picked is None:
+            picked, context, _ = gates(arr)
         if not pc.any(picked).as_py():
             return arr
         texts = pc.filter(arr, picked)

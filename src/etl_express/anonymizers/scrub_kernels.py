@@ -97,14 +97,24 @@ def replace_re2(texts: pa.Array, rule: Rule) -> pa.Array:
     return pc.replace_substring_regex(texts, rule.pattern, rf"\1{placeholder}\3")
 
 
-def gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+def gates(
+    arr: pa.Array, special: bytes | None = None
+) -> tuple[pa.Array, pa.Array | None, pa.Array | None]:
     """Which rows :data:`PREFILTER` picks, and (compiled path only) which hold a passport
-    context word; nulls are not picked."""
+    context word and, given the bitmap of :func:`.textfold.special_rows`, which hold a
+    character it flags, all three in one pass over the text; nulls are not picked."""
     if _speedups.native is None:
-        return false_if_null(pc.match_substring_regex(arr, PREFILTER)), None
+        return false_if_null(pc.match_substring_regex(arr, PREFILTER)), None, None
     offsets, data = _speedups.string_buffers(arr)
-    picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
-    return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context)
+    if special is None:
+        picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
+        return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context), None
+    picked, context, flagged = _speedups.native.scrub_gates(offsets, len(arr), data, special)
+    return (
+        _speedups.row_flags(arr, picked),
+        _speedups.row_flags(arr, context),
+        _speedups.row_flags(arr, flagged),
+    )
 
 
 def digit_runs(texts: pa.Array, min_digits: int = 10) -> pa.Array | None:
