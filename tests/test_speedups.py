@@ -466,12 +466,13 @@ def test_replace_program_refuses_malformed_programs() -> None:
 def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
     import re2
 
-    from etl_express.anonymizers import scrub_kernels, scrub_rules
+    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
 
     alphabet = (
         list("0123456789 ()-.\t\n\v\f\r@a++")
         + list("паспортПАСПОРТсерияСЕРИЯиИвыданВЫДАН")
         + ["\u1c80", "\u1c81", "\u1c82", "\u1c83", "\u1c84", "\u1c85", "ё", "\U0001d400"]
+        + ["\u00a0", "\u2011", "\u2013", "\uff18", "\u0663", "\ufeff", "\u200b"]  # folded
     )
     words = [
         "паспорт",
@@ -492,7 +493,12 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
         for _ in range(10_000)
     ]
     arr = pa.array([*texts, None])
-    picked, context = scrub_kernels.gates(arr)
+    picked, context, _ = scrub_kernels.gates(arr)
+    # the same flags, and special_rows' flags, in one pass when it is given the bitmap
+    together = scrub_kernels.gates(arr, textfold.special_bitmap())
+    assert together[0].equals(picked) and together[1].equals(context)
+    assert together[2] is not None and together[2].equals(textfold.special_rows(arr))
+    assert 5_000 < sum(together[2].to_pylist()) < len(texts)
     assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts] + [
         False
     ]
@@ -532,6 +538,88 @@ def test_scrub_gives_the_same_text_with_and_without_the_extension(
     slow = ScrubPII(["notes"]).scrub(arr)
     assert fast.equals(slow)
     assert not any("345678" in t for t in fast.to_pylist() if t)
+
+
+def _context_alternatives() -> list[str]:
+    from etl_express.anonymizers.scrub_rules import NOT_PII_CONTEXT
+
+    body = NOT_PII_CONTEXT.removeprefix("(?i)(?:").removesuffix(")")
+    return body.split("|")  # no alternative nests a "|"
+
+
+def test_every_not_pii_context_alternative_holds_a_gate_word() -> None:
+    from etl_express.anonymizers.scrub_rules import NOT_PII_WORDS
+
+    alternatives = _context_alternatives()
+    assert len(alternatives) == 29
+    for alternative in alternatives:
+        literal = alternative.replace("[её]", "е").replace("\\", "")
+        assert any(word in literal for word in NOT_PII_WORDS), alternative
+
+
+#: letters RE2's (?i) folds onto the gate words' letters, beside their capitals
+_FOLDS = {"о": "\u1c82", "с": "\u1c83", "т": "\u1c84\u1c85", "в": "\u1c80", "д": "\u1c81", "s": "\u017f",
+          "k": "\u212a", "е": "ёЁ"}  # fmt: skip
+
+
+def _spelled(word: str, rng: random.Random) -> str:
+    out = []
+    for c in word:
+        choice = rng.random()
+        if choice < 0.3 and c in _FOLDS:
+            out.append(rng.choice(_FOLDS[c]))
+        else:
+            out.append(c.upper() if choice < 0.6 else c)
+    return "".join(out)
+
+
+@needs_native
+def test_not_pii_word_gate_flags_every_row_the_context_patterns_match() -> None:
+    import re
+
+    from etl_express.anonymizers import scrub_kernels
+    from etl_express.anonymizers.scrub_rules import (
+        NOT_PII_BEFORE,
+        NOT_PII_CONTEXT,
+        NOT_PII_WORDS,
+        PLACEHOLDERS,
+    )
+
+    rng = random.Random(5)
+    pieces = [
+        *NOT_PII_WORDS,
+        "фактура", "-", "времени", "time", "id", "номер", "no.", "№", ":", " ", "=", "#", ".",
+        "13", "ы", "ами", "<PHONE>", "<phone>", "<EMAIL>", "text", "клиент", "тел", "\u1c86",
+    ]  # fmt: skip
+    texts = [
+        "".join(_spelled(rng.choice(pieces), rng) for _ in range(rng.randrange(0, 9)))
+        for _ in range(30_000)
+    ]
+    arr = pa.array([*texts, None])
+    placeholder = PLACEHOLDERS["phone"]
+    for pattern, before in (
+        (NOT_PII_BEFORE.removesuffix("$") + re.escape(placeholder), placeholder),
+        (NOT_PII_CONTEXT, ""),
+    ):
+        matched = pc.match_substring_regex(arr, pattern).to_pylist()
+        gate = scrub_kernels.not_pii_words(arr, before)
+        assert gate is not None
+        flagged = gate.to_pylist()
+        missed = [t for t, m, f in zip(texts, matched, flagged) if m and not f]
+        assert missed == []
+        assert flagged[-1] is False  # a null row
+        # the gate is a gate: it lets through fewer rows than it is given
+        assert sum(matched[:-1]) >= 1000 and sum(flagged) < 0.9 * len(texts)
+
+
+@needs_native
+def test_not_pii_word_gate_refuses_words_it_cannot_fold() -> None:
+    offsets, data = _speedups.string_buffers(pa.array(["x"]))
+    for words in (b"", b"a\0", b"\0a", "é".encode(), b"\0".join([b"a"] * 33), b"a" * 33):
+        with pytest.raises(ValueError, match="words"):
+            native.rows_with_words(offsets, 1, data, words, b"")
+    with pytest.raises(ValueError, match="before ASCII"):
+        native.rows_with_words(offsets, 1, data, b"a", "<é>".encode())
 
 
 @needs_native

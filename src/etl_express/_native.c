@@ -43,6 +43,11 @@
  *       One byte a row: whether the value holds the (non-empty) byte string needle, as
  *       pyarrow.compute.match_substring would say (ScrubPII's literal gates: "+", "00", "10").
  *
+ *   rows_with_words(offsets, rows, data, words, before) -> flags
+ *       One byte a row: whether the value holds one of the NUL-separated words, letters folded
+ *       as RE2's (?i) folds them (and ё as е), only before the last occurrence of `before`
+ *       when it is given (ScrubPII's gate before its not-PII context patterns).
+ *
  *   copy_rows(parts, rows) -> bytes
  *       PostgreSQL binary COPY rows: row i is part_0[i] + part_1[i] + ..., each part one of
  *         ("const", bytes)                      the same bytes in every row (the field count)
@@ -598,7 +603,9 @@ static inline int email_domain(uint8_t c) {  /* [\p{L}\p{N}-] on ASCII */
 static Py_ssize_t emails_in_value(const uint8_t *t, Py_ssize_t n, const uint8_t *ph, Py_ssize_t phlen, uint8_t *dst) {
     Py_ssize_t p = 0, w = 0; /* p: where the next match may start (end of the previous one) */
     for (Py_ssize_t a = 0; a < n; a++) {
-        if (t[a] != '@') continue;
+        const uint8_t *at = memchr(t + a, '@', (size_t)(n - a)); /* every match holds an '@' */
+        if (at == NULL) break;
+        a = at - t;
         /* the local part: the run of local characters before '@', not before p */
         Py_ssize_t s = a;
         while (s > p && email_local(t[s - 1])) s--;
@@ -734,17 +741,39 @@ typedef struct {
     const Alternative *alts;
     int nalts;
     const uint8_t *starts; /* the bytes a match can start with, as a 256-bit class */
+    int only;              /* the one byte in `starts` when it holds one (the "+" of "+7"), else -1 */
     Placeholder ph;
 } Program;
+
+/* The one byte a 256-bit class holds, or -1 when it holds none or several. */
+static int only_byte(const uint8_t *cls) {
+    int found = -1;
+    for (int c = 0; c < 256; c++)
+        if (in_class(cls, (uint8_t)c)) {
+            if (found >= 0) return -1;
+            found = c;
+        }
+    return found;
+}
+
+/* The first position at or after s where a match can start (n when none): memchr for a
+   one-byte class, else a scan of the class bits. */
+static inline Py_ssize_t next_start(const Program *pg, const uint8_t *t, Py_ssize_t n, Py_ssize_t s) {
+    if (pg->only >= 0) {
+        const uint8_t *next = memchr(t + s, pg->only, (size_t)(n - s));
+        return next != NULL ? next - t : n;
+    }
+    while (s < n && !in_class(pg->starts, t[s])) s++;
+    return s;
+}
 
 static Py_ssize_t program_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx) {
     const Program *pg = ctx;
     Py_ssize_t p = 0, s = 0, w = 0;
-    while (s < n) {
+    while ((s = next_start(pg, t, n, s)) < n) {
         Py_ssize_t end = -1;
-        if (in_class(pg->starts, t[s]))
-            for (int a = 0; a < pg->nalts && end < 0; a++)
-                end = match_tokens(pg->alts[a].tokens, pg->alts[a].count, 0, t, n, s);
+        for (int a = 0; a < pg->nalts && end < 0; a++)
+            end = match_tokens(pg->alts[a].tokens, pg->alts[a].count, 0, t, n, s);
         if (end <= s) {  /* no match here (patterns never match empty) */
             s++;
             continue;
@@ -775,7 +804,7 @@ static PyObject *replace_program(PyObject *self, PyObject *args) {
                      program_min_len(alts, nalts));
     } else if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
         const int32_t *off = (const int32_t *)offsets_view.buf;
-        Program ctx = {alts, nalts, first.buf, {ph.buf, ph.len}};
+        Program ctx = {alts, nalts, first.buf, only_byte(first.buf), {ph.buf, ph.len}};
         result = map_strings(off, rows, data.buf, replaced_bound(off, rows, min_len, ph.len), program_value, &ctx, 0);
         PyBuffer_Release(&offsets_view);
     }
@@ -839,82 +868,118 @@ static int has_word_utf8(const uint8_t *t, Py_ssize_t n, const uint32_t *w, Py_s
     return 1;
 }
 
-static int context_words_utf8(const uint8_t *t, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i + 1 < n; i++) {
-        uint8_t c = t[i];
-        if (c != 0xD0 && c != 0xD1) continue;
-        uint32_t first = fold_cyrillic(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3F));
-        if ((first == 0x43F && has_word_utf8(t, n, W_PASPORT, 7, i)) ||
-            (first == 0x441 && (has_word_utf8(t, n, W_SERIYA, 5, i) || has_word_utf8(t, n, W_SERII, 5, i))) ||
-            (first == 0x432 && has_word_utf8(t, n, W_VYDAN, 5, i)))
-            return 1;
+static inline uint32_t utf8_at(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i);
+
+/* Which lead bytes start a sequence whose code point may be set in the bitmap of bits_len
+   bytes (special_rows and scrub_gates' third flag). */
+static void special_leads(const uint8_t *bm, Py_ssize_t bits_len, uint8_t lead[256]) {
+    uint64_t limit = (uint64_t)bits_len * 8;
+    memset(lead, 0, 256);
+    for (uint64_t cp = 0x80; cp < limit && cp < 0x110000; cp++) {
+        if (!((bm[cp >> 3] >> (cp & 7)) & 1)) continue;
+        lead[cp < 0x800 ? 0xC0 | (cp >> 6) : cp < 0x10000 ? 0xE0 | (cp >> 12) : 0xF0 | (cp >> 18)] = 1;
     }
-    return 0;
 }
 
 static PyObject *scrub_gates(PyObject *self, PyObject *args) {
     PyObject *offsets_obj;
     Py_ssize_t rows;
-    Py_buffer offsets_view, data;
-    if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
+    Py_buffer offsets_view, data, bits = {0};
+    if (!PyArg_ParseTuple(args, "Ony*|y*", &offsets_obj, &rows, &data, &bits)) return NULL;
+    int with_special = bits.obj != NULL;
     if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
         PyBuffer_Release(&data);
+        if (with_special) PyBuffer_Release(&bits);
         return NULL;
     }
     const int32_t *off = (const int32_t *)offsets_view.buf;
     PyObject *picked = PyBytes_FromStringAndSize(NULL, rows), *passport = PyBytes_FromStringAndSize(NULL, rows);
+    PyObject *special = with_special ? PyBytes_FromStringAndSize(NULL, rows) : NULL;
     Py_ssize_t longest = 0;
     for (Py_ssize_t i = 0; i < rows; i++)
         if (off[i + 1] - off[i] > longest) longest = off[i + 1] - off[i];
     uint32_t *cps = PyMem_Calloc((size_t)(longest ? longest : 1), sizeof(uint32_t));
     PyObject *result = NULL;
-    if (picked == NULL || passport == NULL || cps == NULL) {
+    if (picked == NULL || passport == NULL || cps == NULL || (with_special && special == NULL)) {
         if (cps == NULL) PyErr_NoMemory();
         goto done;
     }
     {
         uint8_t *pk = (uint8_t *)PyBytes_AS_STRING(picked), *pp = (uint8_t *)PyBytes_AS_STRING(passport);
-        const uint8_t *src = (const uint8_t *)data.buf;
+        uint8_t *sp = with_special ? (uint8_t *)PyBytes_AS_STRING(special) : NULL;
+        const uint8_t *src = (const uint8_t *)data.buf, *bm = with_special ? (const uint8_t *)bits.buf : NULL;
+        uint64_t limit = with_special ? (uint64_t)bits.len * 8 : 0;
+        uint8_t lead[256];
+        if (with_special)
+            special_leads(bm, bits.len, lead);
+        else
+            memset(lead, 0, sizeof lead);
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
             Py_ssize_t n = off[r + 1] - off[r], digits = 0, plus_digits = -1, m = 0;
-            int hit = memchr(t, '@', n) != NULL;
-            /* [0-9](?:[\s().\-]*[0-9]){9} or \+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}; plus_digits
-               counts the digits since the last '+' (-1: none since a byte that breaks the run) */
-            for (Py_ssize_t i = 0; i < n && !hit; i++) {
+            int hit = memchr(t, '@', n) != NULL, found_special = 0;
+            int extended_c = memchr(t, 0xE1, n) != NULL, context = 0;
+            /* One pass for the three flags. [0-9](?:[\s().\-]*[0-9]){9} or
+               \+[\s().\-]*[0-9](?:[\s().\-]*[0-9]){6}: plus_digits counts the digits since the
+               last '+' (-1: none since a byte that breaks the run); the context words, byte
+               pairs (without U+1C80..U+1C85, compared as code points below); the special code
+               points, decoded where their lead byte says they may be. */
+            for (Py_ssize_t i = 0; i < n;) {
                 uint8_t c = t[i];
-                if (c >= '0' && c <= '9') {
-                    hit = ++digits >= 10 || (plus_digits >= 0 && ++plus_digits >= 7);
-                } else if (c == '+') {
-                    digits = 0;
-                    plus_digits = 0;
-                } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' || c == ')' ||
-                             c == '-' || c == '.')) {
-                    digits = 0;
-                    plus_digits = -1;
+                if (c < 0x80) {
+                    if (hit) {  /* picked already: ASCII says nothing more */
+                    } else if (c >= '0' && c <= '9') {
+                        hit = ++digits >= 10 || (plus_digits >= 0 && ++plus_digits >= 7);
+                    } else if (c == '+') {
+                        digits = 0;
+                        plus_digits = 0;
+                    } else if (!(c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == '(' ||
+                                 c == ')' || c == '-' || c == '.')) {
+                        digits = 0;
+                        plus_digits = -1;
+                    }
+                    i++;
+                    continue;
                 }
+                digits = 0;
+                plus_digits = -1;
+                int settled = 0; /* a flag was just set: maybe all three are known */
+                if ((c == 0xD0 || c == 0xD1) && !context && !extended_c && i + 1 < n) {
+                    uint32_t first = fold_cyrillic(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3F));
+                    settled = context = (first == 0x43F && has_word_utf8(t, n, W_PASPORT, 7, i)) ||
+                                        (first == 0x441 && (has_word_utf8(t, n, W_SERIYA, 5, i) ||
+                                                            has_word_utf8(t, n, W_SERII, 5, i))) ||
+                                        (first == 0x432 && has_word_utf8(t, n, W_VYDAN, 5, i));
+                }
+                if (lead[c] && !found_special) {
+                    Py_ssize_t j = i;
+                    uint32_t cp = utf8_at(t, n, &j);
+                    settled |= found_special = cp < limit && ((bm[cp >> 3] >> (cp & 7)) & 1);
+                }
+                if (settled && hit && (context || extended_c) && (found_special || !with_special)) break;
+                i++;
             }
-            int extended_c = memchr(t, 0xE1, n) != NULL, context;
-            if (!extended_c) {
-                context = context_words_utf8(t, n);
-            } else {  /* U+1C80..U+1C85 fold to letters of the words: compare code points */
+            if (extended_c) {  /* U+1C80..U+1C85 fold to letters of the words: compare code points */
                 for (Py_ssize_t i = 0; i < n;) cps[m++] = fold_cyrillic(next_cp(t, n, &i));
                 context = has_word(cps, m, W_PASPORT, 7) || has_word(cps, m, W_SERIYA, 5) ||
                           has_word(cps, m, W_SERII, 5) || has_word(cps, m, W_VYDAN, 5);
             }
             pk[r] = (uint8_t)(hit || context);
             pp[r] = (uint8_t)context;
+            if (with_special) sp[r] = (uint8_t)found_special;
         }
         Py_END_ALLOW_THREADS
     }
-    result = PyTuple_Pack(2, picked, passport);
+    result = with_special ? PyTuple_Pack(3, picked, passport, special) : PyTuple_Pack(2, picked, passport);
 done:
     Py_XDECREF(picked);
     Py_XDECREF(passport);
+    Py_XDECREF(special);
     PyMem_Free(cps);
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
+    if (with_special) PyBuffer_Release(&bits);
     return result;
 }
 
@@ -1007,6 +1072,147 @@ static inline uint32_t utf8_at(const uint8_t *t, Py_ssize_t n, Py_ssize_t *i) {
     return cp;
 }
 
+/* A code point folded for rows_with_words: as RE2's (?i) folds the letters of ASCII and
+   Cyrillic words (capitals to small letters, U+017F long s to s, U+212A Kelvin sign to k,
+   the Cyrillic Extended-C letters U+1C80..U+1C88 to the letters they vary), and ё to е (the
+   words list е only: a row is flagged for both spellings). */
+static inline uint32_t fold_word(uint32_t cp) {
+    if (cp >= 'A' && cp <= 'Z') return cp + 32;
+    if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40F) cp += 0x50;
+    switch (cp) {
+        case 0x451: return 0x435;
+        case 0x17F: return 's';
+        case 0x212A: return 'k';
+        case 0x1C80: return 0x432;
+        case 0x1C81: return 0x434;
+        case 0x1C82: return 0x43E;
+        case 0x1C83: return 0x441;
+        case 0x1C84:
+        case 0x1C85: return 0x442;
+        case 0x1C86: return 0x44A;
+        case 0x1C87: return 0x463;
+        case 0x1C88: return 0xA64B;
+        default: return cp;
+    }
+}
+
+static inline uint8_t ascii_lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c; }
+
+/* The slot of a word's first (folded) letter in the first-letter table: ASCII, or а..я; -1
+   for any other code point (no word starts with it). */
+static inline int first_slot(uint32_t cp) {
+    if (cp < 0x80) return (int)cp;
+    if (cp >= 0x430 && cp <= 0x44F) return 128 + (int)(cp - 0x430);
+    return -1;
+}
+
+#define MAX_WORDS 32
+#define MAX_WORD_LEN 32
+
+/* rows_with_words(offsets, rows, data, words, before) -> flags: one byte a row, whether the
+   value holds one of `words` (UTF-8, separated by NUL bytes, at most 32 of at most 32 letters,
+   each starting with an ASCII character or а..я) with the letters folded by fold_word; with
+   a non-empty ASCII `before`, only the bytes before its last occurrence (ASCII letters matched
+   in either case) count, and a row without it is not flagged. ScrubPII's gate before its
+   not-PII context patterns: every match of them holds such a word before a placeholder. */
+static PyObject *rows_with_words(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj, *flags = NULL;
+    Py_ssize_t rows;
+    Py_buffer offsets_view, data, words_buf, before;
+    if (!PyArg_ParseTuple(args, "Ony*y*y*", &offsets_obj, &rows, &data, &words_buf, &before)) return NULL;
+    uint32_t words[MAX_WORDS][MAX_WORD_LEN];
+    int lens[MAX_WORDS], nwords = 0, bad = 0;
+    uint32_t firsts[160];
+    memset(firsts, 0, sizeof firsts);
+    {
+        const uint8_t *w = words_buf.buf;
+        Py_ssize_t n = words_buf.len, i = 0;
+        while (i <= n && !bad) {
+            if (nwords == MAX_WORDS) {
+                bad = 1;
+                break;
+            }
+            int len = 0;
+            while (i < n && w[i] != 0) {
+                if (len == MAX_WORD_LEN) {
+                    bad = 1;
+                    break;
+                }
+                words[nwords][len++] = fold_word(utf8_at(w, n, &i));
+            }
+            int slot = len ? first_slot(words[nwords][0]) : -1;
+            if (slot < 0) {
+                bad = 1;
+                break;
+            }
+            firsts[slot] |= 1u << nwords;
+            lens[nwords++] = len;
+            i++;  /* the NUL, or past the end */
+        }
+        for (Py_ssize_t k = 0; k < before.len && !bad; k++) bad = ((const uint8_t *)before.buf)[k] >= 0x80;
+    }
+    if (bad || rows < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "words must be 1..32 NUL-separated UTF-8 words of 1..32 letters starting with an ASCII "
+                        "character or а..я, before ASCII, rows >= 0");
+        goto released;
+    }
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto released;
+    const int32_t *off = (const int32_t *)offsets_view.buf;
+    Py_ssize_t longest = 0;
+    for (Py_ssize_t r = 0; r < rows; r++)
+        if (off[r + 1] - off[r] > longest) longest = off[r + 1] - off[r];
+    uint32_t *cps = PyMem_Calloc((size_t)(longest ? longest : 1), sizeof(uint32_t));
+    flags = PyBytes_FromStringAndSize(NULL, rows);
+    if (cps == NULL || flags == NULL) {
+        if (cps == NULL) PyErr_NoMemory();
+        Py_CLEAR(flags);
+    } else {
+        uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
+        const uint8_t *src = (const uint8_t *)data.buf, *nd = (const uint8_t *)before.buf;
+        Py_ssize_t m = before.len;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            const uint8_t *t = src + off[r];
+            Py_ssize_t n = off[r + 1] - off[r], end = n, count = 0;
+            if (m > 0) {  /* the last occurrence of `before`, from the end */
+                end = -1;
+                for (Py_ssize_t p = n - m; p >= 0 && end < 0; p--) {
+                    Py_ssize_t k = 0;
+                    while (k < m && ascii_lower(t[p + k]) == ascii_lower(nd[k])) k++;
+                    if (k == m) end = p;
+                }
+            }
+            int hit = 0;
+            if (end > 0) {
+                for (Py_ssize_t i = 0; i < end;) cps[count++] = fold_word(utf8_at(t, end, &i));
+                for (Py_ssize_t i = 0; i < count && !hit; i++) {
+                    int slot = first_slot(cps[i]);
+                    uint32_t candidates = slot < 0 ? 0 : firsts[slot];
+                    while (candidates && !hit) {
+                        int w = __builtin_ctz(candidates);
+                        candidates &= candidates - 1;
+                        if (i + lens[w] > count) continue;
+                        int k = 1;
+                        while (k < lens[w] && cps[i + k] == words[w][k]) k++;
+                        hit = k == lens[w];
+                    }
+                }
+            }
+            f[r] = (uint8_t)hit;
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyMem_Free(cps);
+    PyBuffer_Release(&offsets_view);
+released:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&words_buf);
+    PyBuffer_Release(&before);
+    return flags;
+}
+
 /* special_rows(offsets, rows, data, bitmap) -> flags: rows holding a code point whose bit is
    set in bitmap (bit cp of byte cp / 8; code points beyond the bitmap are not flagged). A lead
    byte whose code points hold no set bit (the Cyrillic letters' D0, D1...) is skipped without
@@ -1023,11 +1229,8 @@ static PyObject *special_rows(PyObject *self, PyObject *args) {
             uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
             const uint8_t *src = (const uint8_t *)data.buf, *bm = (const uint8_t *)bits.buf;
             uint64_t limit = (uint64_t)bits.len * 8;
-            uint8_t lead[256] = {0}; /* 1: a sequence starting with this byte may be flagged */
-            for (uint64_t cp = 0x80; cp < limit && cp < 0x110000; cp++) {
-                if (!((bm[cp >> 3] >> (cp & 7)) & 1)) continue;
-                lead[cp < 0x800 ? 0xC0 | (cp >> 6) : cp < 0x10000 ? 0xE0 | (cp >> 12) : 0xF0 | (cp >> 18)] = 1;
-            }
+            uint8_t lead[256]; /* 1: a sequence starting with this byte may be flagged */
+            special_leads(bm, bits.len, lead);
             Py_BEGIN_ALLOW_THREADS
             for (Py_ssize_t r = 0; r < rows; r++) {
                 const uint8_t *t = src + off[r];
@@ -1425,6 +1628,9 @@ static PyMethodDef methods[] = {
     {"digit_runs", digit_runs, METH_VARARGS,
      "digit_runs(offsets, rows, data, min_digits) -> flags: rows with a run of digits/spaces/dashes holding "
      "min_digits digits."},
+    {"rows_with_words", rows_with_words, METH_VARARGS,
+     "rows_with_words(offsets, rows, data, words, before) -> flags: rows holding one of the NUL-separated "
+     "words (case-folded), before the last occurrence of `before` when it is not empty."},
     {"rows_containing", rows_containing, METH_VARARGS,
      "rows_containing(offsets, rows, data, needle) -> flags: rows whose value holds the byte string needle."},
     {"copy_rows", copy_rows, METH_VARARGS,

@@ -37,6 +37,7 @@ from .scrub_kernels import (
     inside_token,
     introduced_as,
     introduced_as_not_pii,
+    not_pii_words,
     on_rows,
     replace_emails_native,
     replace_pieces,
@@ -59,7 +60,7 @@ from .scrub_rules import (
     RULES_BEFORE_CHECKSUMS,
     Rule,
 )
-from .textfold import MARKERS, fold, marker_spans, special_rows
+from .textfold import MARKERS, fold, marker_spans, special_bitmap, special_rows
 
 
 class ScrubPII(Anonymizer):
@@ -165,8 +166,10 @@ class ScrubPII(Anonymizer):
     def scrub(self, arr: pa.Array | pa.ChunkedArray, column: str = "text") -> pa.Array:
         """The scrubbed copy of one text column."""
         arr = _as_text(arr, column)
-        out = self._scan(arr)
-        special = special_rows(arr)
+        picked, context, special = gates(arr, special_bitmap())  # one pass for the three
+        out = self._scan(arr, picked, context)
+        if special is None:
+            special = special_rows(arr)
         if pc.any(special).as_py():  # Unicode look-alikes: matched on a folded copy
             out = pc.replace_with_mask(out, special, self._scrub_folded(pc.filter(arr, special)))
         if self._ner_kinds:  # optional, loaded only when asked for
@@ -226,9 +229,13 @@ class ScrubPII(Anonymizer):
     def _replacement_list(self, values: list[str], kind: str) -> list[str]:
         return self._replacements(string_array(values), kind).to_pylist()
 
-    def _scan(self, arr: pa.Array) -> pa.Array:
-        """The rules over a column, in order (see the class docstring)."""
-        picked, context = gates(arr)
+    def _scan(
+        self, arr: pa.Array, picked: pa.Array | None = None, context: pa.Array | None = None
+    ) -> pa.Array:
+        """The rules over a column, in order (see the class docstring); ``picked`` and
+        ``context``: :func:`.gates` of ``arr``, when the caller has them."""
+        if picked is None:
+            picked, context, _ = gates(arr)
         if not pc.any(picked).as_py():
             return arr
         texts = pc.filter(arr, picked)
@@ -244,11 +251,19 @@ class ScrubPII(Anonymizer):
             texts = self._apply(texts, rule)
         texts = self._international_phones(texts, PLUS_NUMBER, ("+",))
         if self._checksum_kinds:
-            # a long grouped card first (17 digits at least), then every other candidate
-            for candidate, least in ((GROUPED_LONG_CARD, 17), (CHECKSUM_CANDIDATE, 10)):
+            # a long grouped card first (17 digits at least), then every other candidate. The
+            # rows with 10 digits in a run are found once, before the cards, and the rows with
+            # 17 among them: a card is replaced only in a row with 17, which has 10 too, and
+            # every other row is unchanged, so they are all the rows the second pass needs (a
+            # row whose only run was the card gets a pass that finds nothing).
+            runs = digit_runs(texts, 10)
+            long_runs = runs
+            if runs is not None and pc.any(runs).as_py():
+                long_runs = pc.replace_with_mask(runs, runs, digit_runs(pc.filter(texts, runs), 17))
+            for candidate, flagged in ((GROUPED_LONG_CARD, long_runs), (CHECKSUM_CANDIDATE, runs)):
                 texts = on_rows(
                     texts,
-                    digit_runs(texts, least),
+                    flagged,
                     lambda rows: replace_pieces(
                         rows,
                         candidate,  # noqa: B023
@@ -309,9 +324,17 @@ class ScrubPII(Anonymizer):
             else NOT_PII_CONTEXT
         )
         subject = pc.filter(out if self._fixed else texts, changed)  # the changed rows only
-        redo = pc.replace_with_mask(
-            changed, changed, false_if_null(pc.match_substring_regex(subject, introduced))
-        )
+        # the pattern only on the rows holding one of its words (before a placeholder, with
+        # placeholders): most replaced rows hold none, and RE2 would scan all of each
+        maybe = not_pii_words(subject, PLACEHOLDERS[rule.kind] if self._fixed else "")
+        if maybe is not None and not pc.any(maybe).as_py():
+            return out
+        if maybe is None:
+            hits = false_if_null(pc.match_substring_regex(subject, introduced))
+        else:
+            matched = pc.match_substring_regex(pc.filter(subject, maybe), introduced)
+            hits = pc.replace_with_mask(maybe, maybe, false_if_null(matched))
+        redo = pc.replace_with_mask(changed, changed, hits)
         if not pc.any(redo).as_py():
             return out
 

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from .. import _speedups
 from ..format import string_array
 from .buffers import bool_array, bool_values, false_if_null, int32_array, take_indices
-from .scrub_rules import NOT_PII_BEFORE, PLACEHOLDERS, PREFILTER, Program, Rule
+from .scrub_rules import NOT_PII_BEFORE, NOT_PII_WORDS, PLACEHOLDERS, PREFILTER, Program, Rule
 
 # Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
 # PostgreSQL text anyway; a NUL in a scanned value is replaced by U+FFFD first.
@@ -97,14 +97,24 @@ def replace_re2(texts: pa.Array, rule: Rule) -> pa.Array:
     return pc.replace_substring_regex(texts, rule.pattern, rf"\1{placeholder}\3")
 
 
-def gates(arr: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+def gates(
+    arr: pa.Array, special: bytes | None = None
+) -> tuple[pa.Array, pa.Array | None, pa.Array | None]:
     """Which rows :data:`PREFILTER` picks, and (compiled path only) which hold a passport
-    context word; nulls are not picked."""
+    context word and, given the bitmap of :func:`.textfold.special_rows`, which hold a
+    character it flags, all three in one pass over the text; nulls are not picked."""
     if _speedups.native is None:
-        return false_if_null(pc.match_substring_regex(arr, PREFILTER)), None
+        return false_if_null(pc.match_substring_regex(arr, PREFILTER)), None, None
     offsets, data = _speedups.string_buffers(arr)
-    picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
-    return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context)
+    if special is None:
+        picked, context = _speedups.native.scrub_gates(offsets, len(arr), data)
+        return _speedups.row_flags(arr, picked), _speedups.row_flags(arr, context), None
+    picked, context, flagged = _speedups.native.scrub_gates(offsets, len(arr), data, special)
+    return (
+        _speedups.row_flags(arr, picked),
+        _speedups.row_flags(arr, context),
+        _speedups.row_flags(arr, flagged),
+    )
 
 
 def digit_runs(texts: pa.Array, min_digits: int = 10) -> pa.Array | None:
@@ -130,6 +140,19 @@ def contains_any(texts: pa.Array, literals: tuple[str, ...]) -> pa.Array:
         found = _speedups.native.rows_containing(offsets, len(texts), data, literal.encode())
         flags |= np.frombuffer(found, dtype=np.bool_)
     return _speedups.row_flags(texts, flags.tobytes())
+
+
+def not_pii_words(texts: pa.Array, before: str = "") -> pa.Array | None:
+    """Rows that can match a not-PII context pattern: they hold one of :data:`NOT_PII_WORDS`
+    (before the last ``before``, when given: the placeholder a context word must precede),
+    by the compiled byte scan; ``None`` without the compiled extension."""
+    if _speedups.native is None:
+        return None
+    offsets, data = _speedups.string_buffers(texts)
+    flags = _speedups.native.rows_with_words(
+        offsets, len(texts), data, "\0".join(NOT_PII_WORDS).encode(), before.encode()
+    )
+    return _speedups.row_flags(texts, flags)
 
 
 def on_rows(
@@ -213,6 +236,7 @@ __all__ = [
     "inside_token",
     "introduced_as",
     "introduced_as_not_pii",
+    "not_pii_words",
     "on_rows",
     "replace_emails_native",
     "replace_pieces",

@@ -212,6 +212,14 @@ NOT_PII_CONTEXT = (
     r"|updated_at|трек\p{L}*(?:-номер\p{L}*)?|tracking|id\s+сессии|сесси\p{L}*|лог"
     r"|код\s+товара|сборк\p{L}*|build|версия)"
 )
+#: a word every match of :data:`NOT_PII_CONTEXT` holds, case-folded (ё written е): the
+#: compiled gate (``rows_with_words``) runs the context patterns only on rows holding one
+#: (tests/anonymizers/test_scrub.py checks each alternative holds one)
+NOT_PII_WORDS = (
+    "заказ", "арт", "парти", "накладн", "счет", "штрих", "ean", "barcode", "gtin", "sku",
+    "order", "invoice", "ts", "timestamp", "unix", "epoch", "метк", "created_at", "updated_at",
+    "трек", "tracking", "сесси", "лог", "код", "сборк", "build", "версия",
+)  # fmt: skip
 NOT_PII_BEFORE = NOT_PII_CONTEXT + r"[\s:=#№.\-]*(?:(?:№|no\.?|номер)[\s:=#.\-]*)?$"
 # ... and words that say it is a card: a Luhn-valid number of 13-19 digits so introduced is a
 # card even where its leading digits look like something else (a 13-digit Visa that is also
@@ -228,6 +236,7 @@ __all__ = [
     "NER_KINDS",
     "NOT_PII_BEFORE",
     "NOT_PII_CONTEXT",
+    "NOT_PII_WORDS",
     "PASSPORT_CONTEXT",
     "PLACEHOLDERS",
     "PREFILTER",

@@ -81,7 +81,9 @@ def _translation() -> dict[int, int]:
 
 
 @functools.lru_cache(maxsize=1)
-def _bitmap() -> bytes:
+def special_bitmap() -> bytes:
+    """The folded code points as a bitmap (bit ``cp`` of byte ``cp // 8``), as the compiled
+    :func:`special_rows` (and ``ScrubPII``'s gates, in the same pass) take them."""
     bits = bytearray(max(fold_table()) // 8 + 1)
     for cp in fold_table():
         bits[cp >> 3] |= 1 << (cp & 7)
@@ -111,7 +113,7 @@ def special_rows(arr: pa.Array) -> pa.Array:
         return false_if_null(pc.match_substring_regex(arr, special_class()))
     offsets, data = _speedups.string_buffers(arr)
     return _speedups.row_flags(
-        arr, _speedups.native.special_rows(offsets, len(arr), data, _bitmap())
+        arr, _speedups.native.special_rows(offsets, len(arr), data, special_bitmap())
     )
 
 
@@ -140,6 +142,7 @@ __all__ = [
     "fold_table",
     "marker_spans",
     "markers_found",
+    "special_bitmap",
     "special_class",
     "special_rows",
 ]
