@@ -62,6 +62,15 @@ class CheckpointStore:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection outside any transaction (autocommit), for reads that need no
+        transaction of their own: each statement one round trip, no BEGIN and COMMIT (under
+        READ COMMITTED a transaction's statements see the data as of each statement
+        anyway)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     # -- checkpoints -------------------------------------------------------------------
 
     def checkpoint(self, pipeline: str, partition: str) -> Any:

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, Insert
@@ -41,7 +41,7 @@ from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
 from . import checks, runlog
 from .checkpoints import CheckpointStore
-from .database import SCHEMA
+from .database import SCHEMA, pipelined, psycopg_connection
 from .runlog import RunLog
 from .schema import checkpoints, now, quality_checks, runs
 
@@ -293,18 +293,8 @@ class RunLedger:
         marked ``abandoned`` and this run takes over.
         """
         with self.store.transaction() as conn:
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                {"k": f"etl_express.run:{pipeline}:{partition}"},
-            )
+            live = _locked_lease(conn, pipeline, partition)
             stale_before = now() - dt.timedelta(seconds=self.lease_seconds)
-            live = conn.execute(
-                sa.select(runs.c.run_id, runs.c.owner, runs.c.heartbeat_at).where(
-                    runs.c.pipeline == pipeline,
-                    runs.c.partition == partition,
-                    runs.c.status == "running",
-                )
-            ).all()
             for other in live:
                 fresh = other.heartbeat_at is not None and other.heartbeat_at >= stale_before
                 if fresh and not owner_is_dead(other.owner):
@@ -368,7 +358,9 @@ class RunLedger:
         unknown = set(counts) - set(_COUNTS)
         if unknown:
             raise TypeError(f"unknown run counters: {sorted(unknown)}")
-        with self.store.transaction() as conn:
+        # no result is read: BEGIN, the writes and the closing statement in one round trip,
+        # then COMMIT
+        with self.store.transaction() as conn, pipelined(conn):
             for write in writes:
                 write(conn)
             conn.execute(
@@ -429,6 +421,30 @@ class RunLedger:
             }
             for row in stored
         ]
+
+
+class _Live(NamedTuple):
+    run_id: str
+    owner: str | None
+    heartbeat_at: dt.datetime | None
+
+
+def _locked_lease(conn: Connection, pipeline: str, partition: str) -> list[_Live]:
+    """Take the partition's lock (held until the transaction ends) and read its
+    ``running`` rows, as they are once the lock is held: the transaction's BEGIN, the lock
+    and the read in one round trip (pipelined; the read runs after the lock)."""
+    raw = psycopg_connection(conn)
+    with raw.pipeline(), raw.cursor() as lock, raw.cursor() as cur:
+        lock.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            (f"etl_express.run:{pipeline}:{partition}",),
+        )
+        cur.execute(
+            f"SELECT run_id, owner, heartbeat_at FROM {SCHEMA}.runs "
+            "WHERE pipeline = %s AND partition = %s AND status = 'running'",
+            (pipeline, partition),
+        )
+        return [_Live(*row) for row in cur.fetchall()]
 
 
 def record_batch(

@@ -123,8 +123,8 @@ def columns(conn: Reader, table: TableName) -> dict[str, Column]:
 
 
 def columns_query(table: TableName) -> sql.Composed:
-    """The :func:`columns` query of ``table`` with its name inlined (no parameter), so it can
-    end a string of statements sent as one simple query: one round trip for all of them;
+    """The :func:`columns` query of ``table`` with its name inlined (no parameter), for a
+    caller that sends it along with other statements (pipelined, or as one simple query);
     read its rows with :func:`columns_from`."""
     from psycopg import sql
 

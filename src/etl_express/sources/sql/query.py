@@ -155,7 +155,8 @@ def postgres_text_columns(engine: Engine, plan: ReadPlan) -> ReadPlan:
     stmt = plan.statement
     types = dict(plan.types)
     declared = plan.declared
-    with engine.connect() as conn:
+    # outside a transaction: the description of no rows, one round trip (no BEGIN/ROLLBACK)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         result = conn.execute(stmt.limit(0))
         # DB-API descriptions: (name, type OID, size, size, precision, scale, null_ok)
         described = [(d[0], cast(int, d[1]), d[4], d[5]) for d in result.cursor.description or []]
