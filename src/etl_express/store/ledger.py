@@ -33,14 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, Insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from .._masking import mask_secrets
 from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
 from . import checks, runlog
-from .checkpoints import CheckpointStore
+from .checkpoints import Checkpoint, CheckpointStore, checkpoint_upsert_sql
 from .database import SCHEMA, pipelined, psycopg_connection
 from .runlog import RunLog
 from .schema import checkpoints, now, quality_checks, runs
@@ -447,6 +447,19 @@ def _locked_lease(conn: Connection, pipeline: str, partition: str) -> list[_Live
         return [_Live(*row) for row in cur.fetchall()]
 
 
+_COUNT_SET = f"""
+UPDATE {SCHEMA}.runs SET rows_read = rows_read + :read, rows_written = rows_written + :written,
+    rows_quarantined = rows_quarantined + :quarantined, batches = batches + 1, heartbeat_at = :t
+WHERE run_id = :run_id AND status = 'running'
+"""
+# a batch's counters, and with its checkpoint (a data-modifying CTE): fixed texts, so the
+# statements are neither built nor compiled again for every batch
+_COUNT = sa.text(_COUNT_SET)
+_COUNT_AND_CHECKPOINT = sa.text(f"WITH saved AS ({checkpoint_upsert_sql}) {_COUNT_SET}").bindparams(
+    sa.bindparam("position", type_=JSONB)
+)
+
+
 def record_batch(
     conn: Connection,
     run_id: str,
@@ -454,29 +467,26 @@ def record_batch(
     written: int,
     quarantined: int,
     *,
-    along: Insert | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
-    """Count a batch in the run's row, in the batch's transaction (``conn``); ``along``: a
-    statement of the batch sent in the same round trip (its checkpoint's upsert, see
-    :func:`~etl_express.store.checkpoints.checkpoint_upsert`), as a data-modifying CTE.
+    """Count a batch in the run's row, in the batch's transaction (``conn``); with the
+    batch's ``checkpoint`` saved by the same statement (one round trip).
 
     Raises :class:`RunLockedError` when the run is no longer ``running`` (another process
     took its lease over): the batch then rolls back instead of racing the new owner.
     """
-    count = (
-        sa.update(runs)
-        .where(runs.c.run_id == run_id, runs.c.status == "running")
-        .values(
-            rows_read=runs.c.rows_read + read,
-            rows_written=runs.c.rows_written + written,
-            rows_quarantined=runs.c.rows_quarantined + quarantined,
-            batches=runs.c.batches + 1,
-            heartbeat_at=now(),
-        )
-    )
-    if along is not None:
-        count = count.add_cte(along.cte("batch_along"))
-    updated = conn.execute(count).rowcount
+    params: dict[str, Any] = {
+        "run_id": run_id,
+        "read": read,
+        "written": written,
+        "quarantined": quarantined,
+        "t": now(),
+    }
+    if checkpoint is None:
+        updated = conn.execute(_COUNT, params).rowcount
+    else:
+        params.update(checkpoint.params())
+        updated = conn.execute(_COUNT_AND_CHECKPOINT, params).rowcount
     if updated != 1:
         raise RunLockedError(
             f"run {run_id} lost its lease: another process took the partition over",
