@@ -400,3 +400,29 @@ def test_a_batch_without_savepoints_is_redone_with_them_when_a_row_is_refused(
         "SELECT position FROM etl_express.checkpoints WHERE pipeline = %s",
         (rep.pipeline_name("t0"),),
     ) == [({"key": [20]},)]
+
+
+def test_each_tables_coverage_is_checked_once_before_any_table_runs(
+    pg_url: str, schema: str, targets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source_tables(pg_url, schema, 3, 5)
+    rep = replication(pg_url, schema, targets)
+    checked: list[str] = []
+    original = etl.Pipeline.check_pii_coverage
+    written_before: list[int] = []
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        checked.append(self.name)
+        written_before.append(
+            pg_exec(
+                pg_url,
+                "SELECT count(*) FROM etl_express.runs WHERE pipeline LIKE %s",
+                (rep.name + ".%",),
+            )[0][0]
+        )
+        return original(self)
+
+    monkeypatch.setattr(etl.Pipeline, "check_pii_coverage", counted)
+    rep.run()
+    assert sorted(checked) == [rep.pipeline_name(f"t{i}") for i in range(3)]
+    assert written_before == [0, 0, 0]  # all of them before any table's run began
