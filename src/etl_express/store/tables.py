@@ -176,6 +176,25 @@ def primary_key(conn: Reader, table: TableName) -> list[str]:
     return [r[0] for r in rows]
 
 
+def count_rows(conn: Reader, table: TableName, *, source: str | None, current: bool) -> int:
+    """The table's rows: those of ``source`` (its ``_etl_source``) only when given, the
+    current versions only (``_etl_valid_to IS NULL``, a history table) with ``current``.
+    Plain SQL: nothing built or compiled per table."""
+    from psycopg import sql
+
+    conditions: list[sql.Composable] = []
+    params: tuple[Any, ...] = ()
+    if source is not None:
+        conditions.append(sql.SQL("_etl_source = %s"))
+        params = (source,)
+    if current:
+        conditions.append(sql.SQL("_etl_valid_to IS NULL"))
+    query = sql.SQL("SELECT count(*) FROM {}").format(table.ident)
+    if conditions:
+        query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+    return int(_fetch(conn, query, params)[0][0])
+
+
 def regclass(table: TableName) -> str:
     """``"schema"."table"`` quoted for ``to_regclass`` (embedded quotes doubled)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in table)
@@ -189,6 +208,7 @@ __all__ = [
     "columns",
     "columns_from",
     "columns_query",
+    "count_rows",
     "exists",
     "primary_key",
     "regclass",
