@@ -207,8 +207,7 @@ def prepare_table(
     check_columns(schema, table)
     raw = psycopg_connection(conn)
     target = TableName(schema_name, table_name)
-    # the transaction's BEGIN, the DDL lock, then the columns as they are once it is held:
-    # one round trip
+    # the DDL lock, then the columns as they are once it is held: one round trip
     found = _statements(raw, [_ddl_lock_statement(target), tables.columns_query(target)])
     existing = {name: c.data_type for name, c in found.items()}
     keyed = bool(primary_key) and key_constraint and not keep_history
@@ -254,14 +253,14 @@ def prepare_table(
 def _statements(
     raw: psycopg.Connection[Any], statements: Sequence[sql.Composed]
 ) -> dict[str, tables.Column]:
-    """Run ``statements`` in order, pipelined (one round trip, the transaction's BEGIN
-    included when it is the first); the last is
+    """Run ``statements`` (no parameters) in order as one simple query, one round trip
+    (cheaper in the client than psycopg's pipeline mode, measured); the last is
     :func:`~etl_express.store.tables.columns_query`: its columns."""
-    with raw.pipeline():
-        for statement in statements[:-1]:
-            raw.execute(statement)
-        rows = raw.execute(statements[-1]).fetchall()
-    return tables.columns_from(rows)
+    with raw.cursor() as cur:
+        cur.execute(sql.SQL("; ").join(statements))
+        while cur.nextset():
+            pass
+        return tables.columns_from(cur.fetchall())
 
 
 def has_unique_key(cur: psycopg.Cursor[Any], table: TableName, key: Sequence[str]) -> bool:
