@@ -128,6 +128,7 @@ class CPU:
                     (self.databases,),
                 ).fetchone()
                 if not row or not row[0]:
+                    time.sleep(0.2)  # the postmaster reaps the backends that just ended
                     return
                 time.sleep(0.05)
 

@@ -361,13 +361,12 @@ def target_count_check(
             target_rows=0,
             counted_by="no such table",
         )
-    table = _table(target, "_etl_source", "_etl_valid_to")
-    q = sa.select(sa.func.count()).select_from(table)
-    if "_etl_source" in have_columns:
-        q = q.where(table.c["_etl_source"] == source_name)
-    if "_etl_valid_to" in have_columns:  # history: the current versions
-        q = q.where(table.c["_etl_valid_to"].is_(None))
-    have = int(conn.execute(q).scalar_one())
+    have = tables.count_rows(
+        conn,
+        target,
+        source=source_name if "_etl_source" in have_columns else None,
+        current="_etl_valid_to" in have_columns,  # history: the current versions
+    )
     return judge(
         "target_count",
         have == expected,

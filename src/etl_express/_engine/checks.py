@@ -182,7 +182,7 @@ def table_checks(pipeline: PipelineSpec, full_load: bool, rows_written: int) -> 
     known = getattr(pipeline.sink, "known_target", None)
     columns, enforced = known() if known is not None else (None, None)
     key = list(pipeline.source.primary_key)
-    with pipeline.store.transaction() as conn:  # no round trip when nothing is read
+    with pipeline.store.reading() as conn:  # reads only: no transaction
         if key and enforced == sorted(key):
             duplicates = judge(
                 "duplicate_keys",

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from ..errors import ETLError
 from ..sinks.base import Sink
 from ..store import quarantine as quarantined_records
-from ..store.checkpoints import CheckpointStore, checkpoint_upsert
+from ..store.checkpoints import Checkpoint, CheckpointStore
 from ..store.ledger import record_batch
 from ..store.quarantine import Quarantined
 from .quarantine import SinkOutcome, refused_records, write_isolating
@@ -81,12 +81,12 @@ def commit_batch(
     if not work.quarantine_refused:
         quarantined += len(outcome.refused)
     checkpoint = (
-        None
-        if work.position is None
-        else checkpoint_upsert(work.pipeline, work.partition, work.position, work.run_id)
+        None if work.position is None else Checkpoint(work.pipeline, work.partition, work.position)
     )
-    # the checkpoint and the run's counters: one statement (the checkpoint as its CTE)
-    record_batch(conn, work.run_id, work.rows_in, outcome.written, quarantined, along=checkpoint)
+    # the checkpoint and the run's counters: one statement
+    record_batch(
+        conn, work.run_id, work.rows_in, outcome.written, quarantined, checkpoint=checkpoint
+    )
     return BatchCommit(outcome, quarantined)
 
 

@@ -247,7 +247,12 @@ class Replication:
             ),
             key=lambda unit: -unit[2],
         )
-        outcomes = _map(workers, lambda unit: _run_unit(unit[0], unit[1], reset=reset), units)
+        outcomes = _map(
+            workers,
+            # each unit's coverage was checked above, with every table's, before any ran
+            lambda unit: _run_unit(unit[0], unit[1], reset=reset, coverage_checked=True),
+            units,
+        )
         if not self.synchronous_commit:
             _flush(pipelines[0].store, self.name)
         by_table: dict[str, list[RunResult]] = {p.source.name: [] for p in pipelines}

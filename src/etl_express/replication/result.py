@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._engine.parallel import sum_partitions
-from .._engine.run import result_or_failure
+from .._engine.run import result_or_failure, run_partition
+from ..anonymizers.guard import check_partitions
 from ..pipeline import Pipeline
 from ..result import RunResult
 from ..sinks.postgres import PostgresSink
@@ -79,9 +80,20 @@ class ReplicationResult:
         }
 
 
-def _run_unit(pipeline: Pipeline, spec: Partition | None, *, reset: bool) -> RunResult:
-    """One table (or one partition of it); a failure comes back as a failed RunResult."""
-    return result_or_failure(pipeline.name, spec, lambda: pipeline.run(spec, reset=reset))
+def _run_unit(
+    pipeline: Pipeline, spec: Partition | None, *, reset: bool, coverage_checked: bool = False
+) -> RunResult:
+    """One table (or one partition of it); a failure comes back as a failed RunResult.
+    ``coverage_checked``: the replication checked the pipeline's personal-data coverage
+    before any table ran (it is not checked again per unit)."""
+    if not coverage_checked:
+        return result_or_failure(pipeline.name, spec, lambda: pipeline.run(spec, reset=reset))
+
+    def run() -> RunResult:
+        check_partitions(pipeline, [spec])  # as Pipeline.run: bounds over a personal column
+        return run_partition(pipeline, spec, reset=reset, coverage_checked=True)
+
+    return result_or_failure(pipeline.name, spec, run)
 
 
 def _own(pipeline: Pipeline, spec: Partition | None) -> Pipeline:

@@ -207,9 +207,8 @@ def prepare_table(
     check_columns(schema, table)
     raw = psycopg_connection(conn)
     target = TableName(schema_name, table_name)
-    with raw.cursor() as cur:
-        # the DDL lock, then the columns as they are once it is held: one round trip
-        found = _statements(cur, [_ddl_lock_statement(target), tables.columns_query(target)])
+    # the DDL lock, then the columns as they are once it is held: one round trip
+    found = _statements(raw, [_ddl_lock_statement(target), tables.columns_query(target)])
     existing = {name: c.data_type for name, c in found.items()}
     keyed = bool(primary_key) and key_constraint and not keep_history
     deferred = False
@@ -224,7 +223,7 @@ def prepare_table(
             schema_ddl = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                 sql.Identifier(schema_name)
             )
-            found = _statements(cur, [schema_ddl, create, tables.columns_query(target)])
+            found = _statements(raw, [schema_ddl, create, tables.columns_query(target)])
         else:
             typmods = {
                 n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"
@@ -252,14 +251,16 @@ def prepare_table(
 
 
 def _statements(
-    cur: psycopg.Cursor[Any], statements: Sequence[sql.Composable]
+    raw: psycopg.Connection[Any], statements: Sequence[sql.Composed]
 ) -> dict[str, tables.Column]:
-    """Run ``statements`` (without parameters) as one simple query, one round trip; the
-    last is :func:`~etl_express.store.tables.columns_query`: its columns."""
-    cur.execute(sql.SQL("; ").join(statements))
-    while cur.nextset():
-        pass
-    return tables.columns_from(cur.fetchall())
+    """Run ``statements`` (no parameters) in order as one simple query, one round trip
+    (cheaper in the client than psycopg's pipeline mode, measured); the last is
+    :func:`~etl_express.store.tables.columns_query`: its columns."""
+    with raw.cursor() as cur:
+        cur.execute(sql.SQL("; ").join(statements))
+        while cur.nextset():
+            pass
+        return tables.columns_from(cur.fetchall())
 
 
 def has_unique_key(cur: psycopg.Cursor[Any], table: TableName, key: Sequence[str]) -> bool:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection, Engine
 
 from ..retry import RetryPolicy, as_etl_error
 from ..secrets import SecretLike
-from .database import engine_for, mask_url, no_store, resolve_url, unreachable_as_error
+from .database import SCHEMA, engine_for, mask_url, no_store, resolve_url, unreachable_as_error
 from .schema import checkpoints, create_or_migrate, has_store, now, partition_plans
 
 
@@ -62,6 +63,15 @@ class CheckpointStore:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection outside any transaction (autocommit), for reads that need no
+        transaction of their own: each statement one round trip, no BEGIN and COMMIT (under
+        READ COMMITTED a transaction's statements see the data as of each statement
+        anyway)."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     # -- checkpoints -------------------------------------------------------------------
 
     def checkpoint(self, pipeline: str, partition: str) -> Any:
@@ -77,7 +87,10 @@ class CheckpointStore:
     def save_checkpoint(
         self, conn: Connection, pipeline: str, partition: str, position: Any, run_id: str
     ) -> None:
-        conn.execute(checkpoint_upsert(pipeline, partition, position, run_id))
+        conn.execute(
+            _UPSERT,
+            {**Checkpoint(pipeline, partition, position).params(), "run_id": run_id, "t": now()},
+        )
 
     def reset(self, pipeline: str, partition: str | None = None) -> int:
         """Forget checkpoints so the next run starts from the beginning."""
@@ -112,25 +125,30 @@ class CheckpointStore:
             )
 
 
-def checkpoint_upsert(pipeline: str, partition: str, position: Any, run_id: str) -> Insert:
-    """The statement saving a partition's checkpoint (what
-    :meth:`CheckpointStore.save_checkpoint` runs; a batch's commit sends it along with the
-    run's counters, in one round trip)."""
-    stmt = insert(checkpoints).values(
-        pipeline=pipeline,
-        partition=partition,
-        position=position,
-        run_id=run_id,
-        updated_at=now(),
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[checkpoints.c.pipeline, checkpoints.c.partition],
-        set_={
-            "position": stmt.excluded.position,
-            "run_id": run_id,
-            "updated_at": stmt.excluded.updated_at,
-        },
-    )
+#: the statement saving a partition's checkpoint, with parameters ``:pipeline``,
+#: ``:partition``, ``:position`` (jsonb), ``:run_id`` and ``:t``; a batch's commit sends it
+#: along with the run's counters (:func:`etl_express.store.ledger.record_batch`)
+checkpoint_upsert_sql = f"""
+INSERT INTO {SCHEMA}.checkpoints (pipeline, partition, position, run_id, updated_at)
+VALUES (:pipeline, :partition, :position, :run_id, :t)
+ON CONFLICT (pipeline, partition) DO UPDATE
+SET position = excluded.position, run_id = excluded.run_id, updated_at = excluded.updated_at
+"""
+
+_UPSERT = sa.text(checkpoint_upsert_sql).bindparams(sa.bindparam("position", type_=JSONB))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A partition's position to save (in a batch's transaction)."""
+
+    pipeline: str
+    partition: str
+    position: Any
+
+    def params(self) -> dict[str, Any]:
+        """The parameters of :data:`checkpoint_upsert_sql` but ``run_id`` and ``t``."""
+        return {"pipeline": self.pipeline, "partition": self.partition, "position": self.position}
 
 
 def open_store(url: SecretLike | None = None, *, create: bool = True) -> CheckpointStore:
@@ -169,8 +187,9 @@ def forget(conn: Connection, pipeline: str) -> int:
 
 
 __all__ = [
+    "Checkpoint",
     "CheckpointStore",
-    "checkpoint_upsert",
+    "checkpoint_upsert_sql",
     "forget",
     "open_store",
     "read_only",

@@ -181,6 +181,17 @@ def psycopg_connection(conn: Connection) -> psycopg.Connection[Any]:
     return raw
 
 
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Within the block, what runs on ``conn`` is sent without waiting for each statement's
+    result (psycopg's pipeline mode): statements whose results are not read — and the
+    transaction's ``BEGIN`` — reach the server in one round trip, at the end of the block
+    or when a result is first read. An error surfaces there, and fails the transaction as
+    it would have statement by statement. No ``COPY`` inside."""
+    with psycopg_connection(conn).pipeline():
+        yield
+
+
 #: a PostgreSQL URL as SQLAlchemy writes it: ``postgresql+psycopg://``, ``postgres://``, ...
 _PG_SCHEME = re.compile(r"(?:postgresql|postgres)(?:\+\w+)?://", re.IGNORECASE)
 
@@ -268,6 +279,7 @@ __all__ = [
     "libpq_url",
     "mask_url",
     "no_store",
+    "pipelined",
     "psycopg_connection",
     "resolve_url",
     "sqlalchemy_url",

@@ -30,20 +30,20 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, Insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from .._masking import mask_secrets
 from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
 from . import checks, runlog
-from .checkpoints import CheckpointStore
-from .database import SCHEMA
+from .checkpoints import Checkpoint, CheckpointStore, checkpoint_upsert_sql
+from .database import SCHEMA, pipelined, psycopg_connection
 from .runlog import RunLog
-from .schema import checkpoints, now, quality_checks, runs
+from .schema import now, quality_checks, runs
 
 #: how the ledger retries its own writes (finish, fail, checks) on a transient error
 LEDGER_RETRY = RetryPolicy(attempts=5, backoff=0.2, max_backoff=5.0)
@@ -68,39 +68,33 @@ class RunStart:
     empty_columns: list[dict[str, Any]] = field(default_factory=list)
 
 
-# the run's row inserted and what the run starts from read, in one statement (one round trip,
-# after the partition's lock and lease check); the reads see the store as it was before the
-# insert, so the run itself is never part of its history
-_START = sa.text(
-    f"""
+# the run's row inserted and what the run starts from read, in one statement, sent pipelined
+# after the partition's lock and its lease read (psycopg's parameters): the reads see the
+# store as it was once the lock was held and before the insert, so the run itself is never
+# part of its history
+_START = f"""
 WITH started AS (
     INSERT INTO {SCHEMA}.runs (run_id, pipeline, partition, status, started_at, heartbeat_at,
                                owner)
-    VALUES (:run_id, :pipeline, :partition, 'running', :t, :t, :owner)
+    VALUES (%(run_id)s, %(pipeline)s, %(partition)s, 'running', %(t)s, %(t)s, %(owner)s)
 )
 SELECT
   (SELECT position FROM {SCHEMA}.checkpoints
-   WHERE pipeline = :pipeline AND partition = :partition) AS position,
+   WHERE pipeline = %(pipeline)s AND partition = %(partition)s) AS position,
   (SELECT coalesce(jsonb_agg(r.rows_read ORDER BY r.started_at DESC), '[]')
    FROM (SELECT rows_read, started_at FROM {SCHEMA}.runs
-         WHERE pipeline = :pipeline AND partition = :partition AND status = 'succeeded'
-         ORDER BY started_at DESC LIMIT :n) r) AS rows_read,
+         WHERE pipeline = %(pipeline)s AND partition = %(partition)s AND status = 'succeeded'
+         ORDER BY started_at DESC LIMIT %(n)s) r) AS rows_read,
   (SELECT finished_at FROM {SCHEMA}.runs
-   WHERE pipeline = :pipeline AND partition = :partition AND status = 'succeeded'
+   WHERE pipeline = %(pipeline)s AND partition = %(partition)s AND status = 'succeeded'
    ORDER BY started_at DESC LIMIT 1) AS last_success_at,
   (SELECT coalesce(jsonb_agg(q.details ORDER BY q.created_at DESC), '[]')
    FROM (SELECT c.details, c.created_at FROM {SCHEMA}.quality_checks c
          JOIN {SCHEMA}.runs r ON r.run_id = c.run_id
-         WHERE c.pipeline = :pipeline AND c.partition = :partition
+         WHERE c.pipeline = %(pipeline)s AND c.partition = %(partition)s
            AND c.name = 'empty_columns' AND r.status = 'succeeded'
-         ORDER BY c.created_at DESC LIMIT :n) q) AS empty_columns
+         ORDER BY c.created_at DESC LIMIT %(n)s) q) AS empty_columns
 """
-).columns(
-    checkpoints.c.position,
-    sa.column("rows_read", JSONB),
-    sa.column("last_success_at", sa.DateTime(timezone=True)),
-    sa.column("empty_columns", JSONB),
-)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -293,18 +287,10 @@ class RunLedger:
         marked ``abandoned`` and this run takes over.
         """
         with self.store.transaction() as conn:
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                {"k": f"etl_express.run:{pipeline}:{partition}"},
-            )
+            # optimistic: the run's row goes in with the lease read, in one round trip; a
+            # live owner found there raises, and the transaction (the row with it) rolls back
+            live, row = _locked_start(conn, run_id, pipeline, partition)
             stale_before = now() - dt.timedelta(seconds=self.lease_seconds)
-            live = conn.execute(
-                sa.select(runs.c.run_id, runs.c.owner, runs.c.heartbeat_at).where(
-                    runs.c.pipeline == pipeline,
-                    runs.c.partition == partition,
-                    runs.c.status == "running",
-                )
-            ).all()
             for other in live:
                 fresh = other.heartbeat_at is not None and other.heartbeat_at >= stale_before
                 if fresh and not owner_is_dead(other.owner):
@@ -324,22 +310,12 @@ class RunLedger:
                         f"(last heartbeat {other.heartbeat_at})",
                     )
                 )
-            row = conn.execute(
-                _START,
-                {
-                    "run_id": run_id,
-                    "pipeline": pipeline,
-                    "partition": partition,
-                    "t": now(),
-                    "owner": owner_id(),
-                    "n": HISTORY,
-                },
-            ).one()
+        position, rows_read, last_success_at, empty_columns = row
         return RunStart(
-            position=row.position,
-            rows_read=[int(n) for n in row.rows_read],
-            last_success_at=row.last_success_at,
-            empty_columns=[dict(d or {}) for d in row.empty_columns],
+            position=position,
+            rows_read=[int(n) for n in rows_read],
+            last_success_at=last_success_at,
+            empty_columns=[dict(d or {}) for d in empty_columns],
         )
 
     def heartbeat(self, run_id: str) -> bool:
@@ -368,7 +344,9 @@ class RunLedger:
         unknown = set(counts) - set(_COUNTS)
         if unknown:
             raise TypeError(f"unknown run counters: {sorted(unknown)}")
-        with self.store.transaction() as conn:
+        # no result is read: BEGIN, the writes and the closing statement in one round trip,
+        # then COMMIT
+        with self.store.transaction() as conn, pipelined(conn):
             for write in writes:
                 write(conn)
             conn.execute(
@@ -431,6 +409,58 @@ class RunLedger:
         ]
 
 
+class _Live(NamedTuple):
+    run_id: str
+    owner: str | None
+    heartbeat_at: dt.datetime | None
+
+
+def _locked_start(
+    conn: Connection, run_id: str, pipeline: str, partition: str
+) -> tuple[list[_Live], tuple[Any, ...]]:
+    """Take the partition's lock (held until the transaction ends), read its ``running``
+    rows as they are once the lock is held, insert the run's row and read what it starts
+    from (:data:`_START`): the transaction's BEGIN and the three statements pipelined, one
+    round trip. Returns the running rows (other than this run) and :data:`_START`'s row."""
+    raw = psycopg_connection(conn)
+    params = {
+        "run_id": run_id,
+        "pipeline": pipeline,
+        "partition": partition,
+        "t": now(),
+        "owner": owner_id(),
+        "n": HISTORY,
+    }
+    with raw.pipeline(), raw.cursor() as lock, raw.cursor() as lease, raw.cursor() as start:
+        lock.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))",
+            (f"etl_express.run:{pipeline}:{partition}",),
+        )
+        lease.execute(
+            f"SELECT run_id, owner, heartbeat_at FROM {SCHEMA}.runs "
+            "WHERE pipeline = %s AND partition = %s AND status = 'running'",
+            (pipeline, partition),
+        )
+        start.execute(_START, params)
+        live = [_Live(*row) for row in lease.fetchall()]
+        row = start.fetchone()
+    assert row is not None
+    return live, tuple(row)
+
+
+_COUNT_SET = f"""
+UPDATE {SCHEMA}.runs SET rows_read = rows_read + :read, rows_written = rows_written + :written,
+    rows_quarantined = rows_quarantined + :quarantined, batches = batches + 1, heartbeat_at = :t
+WHERE run_id = :run_id AND status = 'running'
+"""
+# a batch's counters, and with its checkpoint (a data-modifying CTE): fixed texts, so the
+# statements are neither built nor compiled again for every batch
+_COUNT = sa.text(_COUNT_SET)
+_COUNT_AND_CHECKPOINT = sa.text(f"WITH saved AS ({checkpoint_upsert_sql}) {_COUNT_SET}").bindparams(
+    sa.bindparam("position", type_=JSONB)
+)
+
+
 def record_batch(
     conn: Connection,
     run_id: str,
@@ -438,29 +468,26 @@ def record_batch(
     written: int,
     quarantined: int,
     *,
-    along: Insert | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> None:
-    """Count a batch in the run's row, in the batch's transaction (``conn``); ``along``: a
-    statement of the batch sent in the same round trip (its checkpoint's upsert, see
-    :func:`~etl_express.store.checkpoints.checkpoint_upsert`), as a data-modifying CTE.
+    """Count a batch in the run's row, in the batch's transaction (``conn``); with the
+    batch's ``checkpoint`` saved by the same statement (one round trip).
 
     Raises :class:`RunLockedError` when the run is no longer ``running`` (another process
     took its lease over): the batch then rolls back instead of racing the new owner.
     """
-    count = (
-        sa.update(runs)
-        .where(runs.c.run_id == run_id, runs.c.status == "running")
-        .values(
-            rows_read=runs.c.rows_read + read,
-            rows_written=runs.c.rows_written + written,
-            rows_quarantined=runs.c.rows_quarantined + quarantined,
-            batches=runs.c.batches + 1,
-            heartbeat_at=now(),
-        )
-    )
-    if along is not None:
-        count = count.add_cte(along.cte("batch_along"))
-    updated = conn.execute(count).rowcount
+    params: dict[str, Any] = {
+        "run_id": run_id,
+        "read": read,
+        "written": written,
+        "quarantined": quarantined,
+        "t": now(),
+    }
+    if checkpoint is None:
+        updated = conn.execute(_COUNT, params).rowcount
+    else:
+        params.update(checkpoint.params())
+        updated = conn.execute(_COUNT_AND_CHECKPOINT, params).rowcount
     if updated != 1:
         raise RunLockedError(
             f"run {run_id} lost its lease: another process took the partition over",

@@ -123,8 +123,8 @@ def columns(conn: Reader, table: TableName) -> dict[str, Column]:
 
 
 def columns_query(table: TableName) -> sql.Composed:
-    """The :func:`columns` query of ``table`` with its name inlined (no parameter), so it can
-    end a string of statements sent as one simple query: one round trip for all of them;
+    """The :func:`columns` query of ``table`` with its name inlined (no parameter), for a
+    caller that sends it along with other statements (pipelined, or as one simple query);
     read its rows with :func:`columns_from`."""
     from psycopg import sql
 
@@ -176,6 +176,25 @@ def primary_key(conn: Reader, table: TableName) -> list[str]:
     return [r[0] for r in rows]
 
 
+def count_rows(conn: Reader, table: TableName, *, source: str | None, current: bool) -> int:
+    """The table's rows: those of ``source`` (its ``_etl_source``) only when given, the
+    current versions only (``_etl_valid_to IS NULL``, a history table) with ``current``.
+    Plain SQL: nothing built or compiled per table."""
+    from psycopg import sql
+
+    conditions: list[sql.Composable] = []
+    params: tuple[Any, ...] = ()
+    if source is not None:
+        conditions.append(sql.SQL("_etl_source = %s"))
+        params = (source,)
+    if current:
+        conditions.append(sql.SQL("_etl_valid_to IS NULL"))
+    query = sql.SQL("SELECT count(*) FROM {}").format(table.ident)
+    if conditions:
+        query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions)
+    return int(_fetch(conn, query, params)[0][0])
+
+
 def regclass(table: TableName) -> str:
     """``"schema"."table"`` quoted for ``to_regclass`` (embedded quotes doubled)."""
     return ".".join('"' + part.replace('"', '""') + '"' for part in table)
@@ -189,6 +208,7 @@ __all__ = [
     "columns",
     "columns_from",
     "columns_query",
+    "count_rows",
     "exists",
     "primary_key",
     "regclass",

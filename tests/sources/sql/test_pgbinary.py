@@ -75,9 +75,20 @@ def test_every_type_reads_as_on_the_adbc_path(
     opened: list[bytes] = []
     real_open = pgbinary.open_reader
 
-    def spy(url: str, query: str) -> pgbinary.BinaryCopyReader | None:
-        reader = real_open(url, query)
+    def spy(
+        url: str, query: str, described: list[tuple[str, int]] | None = None
+    ) -> pgbinary.BinaryCopyReader | None:
+        reader = real_open(url, query, described)
         opened.append(reader.kinds if reader else b"")
+        # the plan's own description is handed over (no second one), and it is the one
+        # describing the statement again gives: the same kinds and names
+        assert described is not None
+        again = real_open(url, query)
+        if reader is None or again is None:  # the binary reader is off (below)
+            assert reader is again is None
+        else:
+            assert (again.kinds, again.names) == (reader.kinds, reader.names)
+            again.close()
         return reader
 
     monkeypatch.setattr(pgbinary, "open_reader", spy)

@@ -24,7 +24,8 @@ import functools
 import glob
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -258,10 +259,13 @@ def _header_end(data: bytes) -> int:
 #: idle read-only connections by URL, reused by the next reader of this process (a
 #: replication reads hundreds of tables: a new server process for each would cost more than
 #: reading a small table)
-_IDLE: dict[str, list[Any]] = {}
+_IDLE: dict[str, list[tuple[Any, float]]] = {}  # (connection, when it was released)
 _IDLE_PID = os.getpid()
 _IDLE_LOCK = threading.Lock()
 _KEEP_IDLE = 4
+#: a connection released less than this many seconds ago is used without a first statement
+#: that would find it closed (a server that closes a connection does so after it idled)
+_FRESH_S = 10.0
 _INHERITED: list[Any] = []  # a forked child's copies of its parent's connections, left alone
 
 
@@ -271,33 +275,42 @@ def _close_idle() -> None:
     with _IDLE_LOCK:
         if os.getpid() == _IDLE_PID:
             for idle in _IDLE.values():
-                for conn in idle:
+                for conn, _ in idle:
                     conn.close()
         _IDLE.clear()
 
 
-def _connection(url: str) -> Any:
-    """An idle connection to ``url`` set up for reading, reused or new."""
+def _connection(url: str, *, fresh_within: float | None = None) -> Any:
+    """An idle connection to ``url`` set up for reading, reused or new; ``fresh_within``:
+    reuse only one released less than that many seconds ago (else a new one)."""
     import psycopg
 
     global _IDLE_PID
+    stale = None
     with _IDLE_LOCK:
         if os.getpid() != _IDLE_PID:  # a forked child must not use its parent's sockets,
-            _INHERITED.extend(c for idle in _IDLE.values() for c in idle)  # nor close them
+            _INHERITED.extend(c for idle in _IDLE.values() for c, _ in idle)  # nor close them
             _IDLE.clear()
             _IDLE_PID = os.getpid()
         idle = _IDLE.get(url, [])
         while idle:
-            conn = idle.pop()
-            if not conn.closed:
+            conn, released = idle.pop()
+            if conn.closed:
+                continue
+            if fresh_within is None or time.monotonic() - released < fresh_within:
                 return conn
+            stale = conn  # idle too long: closed (outside the lock), a new one instead
+            break
+    if stale is not None:
+        stale.close()
     conn = psycopg.connect(url, autocommit=True)
     try:
-        conn.execute("SET default_transaction_read_only = on")
-        conn.execute("SET client_encoding = 'UTF8'")
         # the keyset statement carries its values as literals (COPY takes no parameters):
         # they are written for standard strings, whatever the server's default
-        conn.execute("SET standard_conforming_strings = on")
+        conn.execute(
+            "SET default_transaction_read_only = on; SET client_encoding = 'UTF8'; "
+            "SET standard_conforming_strings = on"
+        )
     except BaseException:
         conn.close()
         raise
@@ -312,19 +325,31 @@ def _release(conn: Any, url: str) -> None:
     if idle:
         with _IDLE_LOCK:
             if os.getpid() == _IDLE_PID and len(_IDLE.setdefault(url, [])) < _KEEP_IDLE:
-                _IDLE[url].append(conn)
+                _IDLE[url].append((conn, time.monotonic()))
                 return
     conn.close()
 
 
-def open_reader(url: str, query: str) -> BinaryCopyReader | None:
+def open_reader(
+    url: str, query: str, described: Sequence[tuple[str, int]] | None = None
+) -> BinaryCopyReader | None:
     """A reader for ``query`` on a read-only connection (an idle one of this process
     reused), or ``None`` when the binary decoder cannot be used here or for one of the
-    query's column types."""
+    query's column types. ``described``: the query's columns as ``(name, type OID)``, when
+    the caller has just described it (no second description: one round trip less); a
+    column whose type differs when the rows come fails the decoding (a field of another
+    size), it is never misread."""
     if not available():
         return None
     import psycopg
 
+    if described is not None:
+        kinds = b"".join(KINDS.get(oid, b"?") for _, oid in described)
+        if b"?" in kinds:
+            return None
+        names = [name for name, _ in described]
+        conn = _connection(url, fresh_within=_FRESH_S)  # not one the server may have closed
+        return BinaryCopyReader(conn, query, kinds, names, url)
     conn = _connection(url)
     try:
         try:

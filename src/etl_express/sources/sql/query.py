@@ -24,6 +24,8 @@ from .discovery import exact_numeric_type, postgres_declared
 from .positions import decode_value
 
 _FLOAT4 = 700  # PostgreSQL's OID of real
+_FLOAT8 = 701
+_TEXT = 25
 _JSON = 114
 
 
@@ -36,7 +38,9 @@ class ReadPlan:
     ``text_elsewhere`` the columns the binary reader decodes itself but ADBC and the DB-API
     driver read as text; ``label`` names the table (or ``"query"``) in messages;
     ``declared`` the PostgreSQL type each column is declared as (carried to the target as
-    field metadata; ``None``: not known yet, PostgreSQL is asked when the plan is described)."""
+    field metadata; ``None``: not known yet, PostgreSQL is asked when the plan is described);
+    ``oids`` the PostgreSQL type of each column ``statement`` selects, as the description
+    of the plan found them (``None``: not described), so the binary reader need not ask."""
 
     statement: sa.Select
     types: dict[str, pa.DataType]
@@ -44,6 +48,7 @@ class ReadPlan:
     label: str
     text_elsewhere: frozenset[str] = frozenset()
     declared: dict[str, str] | None = None
+    oids: tuple[int, ...] | None = None
 
     @property
     def ordering(self) -> list[str]:
@@ -155,7 +160,8 @@ def postgres_text_columns(engine: Engine, plan: ReadPlan) -> ReadPlan:
     stmt = plan.statement
     types = dict(plan.types)
     declared = plan.declared
-    with engine.connect() as conn:
+    # outside a transaction: the description of no rows, one round trip (no BEGIN/ROLLBACK)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         result = conn.execute(stmt.limit(0))
         # DB-API descriptions: (name, type OID, size, size, precision, scale, null_ok)
         described = [(d[0], cast(int, d[1]), d[4], d[5]) for d in result.cursor.description or []]
@@ -187,8 +193,18 @@ def postgres_text_columns(engine: Engine, plan: ReadPlan) -> ReadPlan:
     reals = {c for c, oid, _, _ in described if oid == _FLOAT4 and c not in keep}
     # the binary reader decodes these exactly itself; ADBC and the DB-API driver read them
     # as text (see cast_text)
+    # the types of the columns as finally selected: the ones cast below become text or
+    # double precision
+    oids = tuple(
+        _TEXT if column in as_text else _FLOAT8 if column in reals else oid
+        for column, oid, _, _ in described
+    )
     plan = dataclasses.replace(
-        plan, types=types, text_elsewhere=frozenset(numerics | as_text_too), declared=declared
+        plan,
+        types=types,
+        text_elsewhere=frozenset(numerics | as_text_too),
+        declared=declared,
+        oids=oids if len(oids) == len(stmt.selected_columns) else None,
     )
     if not as_text and not reals:
         return plan

@@ -269,7 +269,13 @@ class SQLSource(Source):
         from . import pgbinary
 
         url = libpq_engine_url(engine)
-        reader = pgbinary.open_reader(url, render(plan.statement))  # None: not these types
+        described = (
+            None
+            if plan.oids is None
+            else list(zip([c.name for c in plan.statement.selected_columns], plan.oids))
+        )
+        # None: not these types
+        reader = pgbinary.open_reader(url, render(plan.statement), described)
         if reader is not None:
             try:
                 for rows, flagged in reader.batches(self.batch_size, ramp=True):
