@@ -44,13 +44,13 @@ ROWS = (
 )
 
 #: the budget per table of a first load (statements / transactions / round trips, source
-#: and target together) and of a run that finds nothing new; measured 14.5 / 4.25-4.5 / 22-23
-#: and 7.25 / 2.25 / 11 (before the work that set it: 34.25 / 12.25 / 62 and 14.25 / 9.25 /
+#: and target together) and of a run that finds nothing new; measured 11 / 4-4.5 / 19 and
+#: 6.75 / 2.25 / 10.25 (before the work that set it: 34.25 / 12.25 / 62 and 14.25 / 9.25 /
 #: 34.25). Round trips are counted on the wire, an upper bound: statements pipelined
 #: together may count more than once when the server answers the first before the client
 #: sent the last. The margin is for the run log's writer, whose flushes follow the clock.
-FIRST_LOAD = (16.5, 5, 26)
-NOTHING_NEW = (9, 3, 13.5)
+FIRST_LOAD = (13, 5, 22)
+NOTHING_NEW = (8.5, 3, 12.5)
 
 
 @dataclass
