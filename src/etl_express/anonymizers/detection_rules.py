@@ -127,6 +127,7 @@ _WORLD_ADDRESS = re.compile(
     r"|\b(?:rue|avenue|boulevard|place|calle|avenida|via|viale|piazza|rua)\s+(?:[\w'\-]+\s+){0,4}"
     r"[0-9]{1,4}|\b[0-9]{1,4},?\s+(?:rue|avenue|boulevard|calle|avenida|via|rua)\s",
 )
+_DIGIT = re.compile(r"[0-9]")  # every alternative of both address patterns needs one
 _ANY_ADDRESS = re.compile(r"(?=.*[^\W\d_]{3})(?=.*[0-9])(?:.*,|\S+\s+\S+\s+\S+)")
 _PHONE_FORMAT = re.compile(
     r"^(?:\(\d{2,5}\) ?\d{2,4}[ \-.]?\d{2,4}(?:[ \-.]?\d{2,4})?"  # (415) 555-0132
@@ -167,7 +168,7 @@ def is_past_date(value: str) -> bool:
 def is_street_address(value: str) -> bool:
     """A street with a house number: ``ул. Ленина, д. 5``, ``221B Baker Street``,
     ``Hauptstraße 5``, ``12 rue de la Paix`` (strong)."""
-    if not any(c.isdigit() for c in value):  # every address written here has a number
+    if not _DIGIT.search(value):  # every address written here has a number
         return False
     return bool(_WORLD_ADDRESS.search(value)) or bool(_RU_ADDRESS.search(value))
 
@@ -268,19 +269,47 @@ def shape_counts(
                 continue
             named = named - {"name"}
         if rule.kind in named:
-            shaped = [v for v in sample if rule.weak(v)]
             share = SHAPE_SHARE
+            shaped = _shaped(sample, rule.weak, share * len(sample))
         elif rule.strong is not None:
-            if rule.kind == "name" and sum(map(_full_name, sample)) < FULL_NAME_SHARE * len(sample):
+            if rule.kind == "name" and not _enough(sample, _full_name, FULL_NAME_SHARE):
                 continue  # names among other words: free text, judged by NER where installed
-            shaped = [v for v in sample if rule.strong(v)]
             share = rule.strong_share
+            shaped = _shaped(sample, rule.strong, share * len(sample))
         else:
             continue
+        if len(shaped) < share * len(sample):
+            continue  # too few shaped values: the confirmation could only find fewer
         matched = rule.confirm(shaped) if rule.confirm and shaped else len(shaped)
         if matched and matched >= share * len(sample):
             out[rule.kind] = matched
     return out
+
+
+def _shaped(sample: Sequence[str], test: Callable[[str], bool], needed: float) -> list[str]:
+    """The values of ``sample`` that pass ``test`` — or, once the rest could no longer bring
+    them to ``needed``, those found so far (fewer than ``needed``: the kind is absent either
+    way). Most columns hold no kind: half the sample decides it for the usual 50 % share."""
+    shaped: list[str] = []
+    left = len(sample)
+    for value in sample:
+        if len(shaped) + left < needed:
+            break
+        left -= 1
+        if test(value):
+            shaped.append(value)
+    return shaped
+
+
+def _enough(sample: Sequence[str], test: Callable[[str], bool], share: float) -> bool:
+    """Whether at least ``share`` of ``sample`` passes ``test`` (stops once it is decided)."""
+    needed, found, left = share * len(sample), 0, len(sample)
+    for value in sample:
+        if found >= needed or found + left < needed:
+            break
+        left -= 1
+        found += bool(test(value))
+    return found >= needed
 
 
 def _full_name(value: str) -> bool:
