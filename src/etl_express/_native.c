@@ -29,11 +29,12 @@
  *       placeholder with leftmost-first backtracking semantics, as RE2 replaces it. ScrubPII's
  *       phone rules are such expressions (ASCII only); tests fuzz both against RE2.
  *
- *   scrub_gates(offsets, rows, data) -> (picked, passport)
+ *   scrub_gates(offsets, rows, data[, bitmap]) -> (picked, passport[, special])
  *       Two flags a row for ScrubPII, as RE2 would set them: `picked` matches the prefilter
  *       (?i)@|[0-9][0-9\s()\-]{8,}[0-9]|паспорт|серия|серии|выдан, and `passport` the context
  *       words alone; case-insensitive as RE2's simple case folding (Cyrillic capitals and the
- *       Cyrillic Extended-C letters U+1C80..U+1C85 fold to the small letters).
+ *       Cyrillic Extended-C letters U+1C80..U+1C85 fold to the small letters). Given
+ *       special_rows' bitmap, its flags too, from the same pass over the text.
  *
  *   digit_runs(offsets, rows, data, min_digits) -> flags
  *       One byte a row: whether a run of digits, spaces and dashes holds at least min_digits
@@ -1621,7 +1622,8 @@ static PyMethodDef methods[] = {
      "replace_program(offsets, rows, data, program, first, min_len, placeholder) -> (offsets, data): "
      "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
     {"scrub_gates", scrub_gates, METH_VARARGS,
-     "scrub_gates(offsets, rows, data) -> (picked, passport): ScrubPII's prefilter and passport-context flags."},
+     "scrub_gates(offsets, rows, data[, bitmap]) -> (picked, passport[, special]): ScrubPII's prefilter and "
+     "passport-context flags (and special_rows' flags for the bitmap), in one pass."},
     {"special_rows", special_rows, METH_VARARGS,
      "special_rows(offsets, rows, data, bitmap) -> flags: rows holding a code point set in the bitmap "
      "(ScrubPII's Unicode spaces, dashes and digits)."},
