@@ -264,3 +264,41 @@ assert result.status == "succeeded" and result.rows_written == 1000, result
     )
     # NULL and '' stay empty (400 rows), every other email its own token, no email in notes
     assert tokens == [(400, 600, 0)]
+
+
+#: the anonymized case of benchmarks/pg_to_pg.py, on a few rows of its shape
+ANON_TABLE = """CREATE TABLE {schema}.customers AS SELECT g AS id,
+  (ARRAY['Иванов Иван', 'ПЕТРОВ  Пётр', 'Straße Anna'])[1 + g % 3] AS full_name,
+  CASE WHEN g % 5 = 0 THEN NULL ELSE 'User' || g || '@Mail.ru' END AS email,
+  (ARRAY['+7 916 123-45-67', '8 (916) 1234567', '+44 20 7946 0958', '８９１６１２３４５６７', ''])[1 + g % 5]
+    AS phone,
+  CASE g % 3 WHEN 0 THEN 'Перезвонить: 8 (916) 123-45-' || lpad((g % 100)::text, 2, '0')
+    || ', счёт: user' || g || '@mail.ru' WHEN 1 THEN 'Заказ №' || g || ' доставлен'
+    ELSE 'Контакт: +7 916 000 00 00, ИНН 7707083893' END AS notes
+  FROM generate_series(1, 400) AS g"""
+
+
+def test_an_anonymized_postgres_load_does_not_import_pandas(pg_url: str, schema: str) -> None:
+    import secrets
+
+    pg_exec(pg_url, ANON_TABLE.format(schema=schema))
+    pg_exec(pg_url, f"ALTER TABLE {schema}.customers ADD PRIMARY KEY (id)")
+    run = f"""
+pipeline = etl.Pipeline(
+    name="import_probe_{schema}",
+    source=SQLSource(url={pg_url!r}, table="{schema}.customers", primary_key="id", batch_size=150),
+    anonymizers=[
+        Pseudonymize(["email", "phone", "full_name"], key=etl.secret("I24_PROBE_ANON_KEY")),
+        ScrubPII(["notes"]),
+    ],
+    sink=PostgresSink(table="{schema}.dst", url={pg_url!r}),
+    progress=False,
+)
+result = pipeline.run(reset=True)
+assert result.status == "succeeded" and result.rows_written == 400, result
+"""
+    env = {**_env(pg_url), "I24_PROBE_ANON_KEY": secrets.token_urlsafe(48)}
+    assert heavy_in(loaded(IMPORTS + run, env), HEAVY) == []
+    notes = pg_exec(pg_url, f"SELECT notes, phone, email FROM {schema}.dst ORDER BY id LIMIT 3")
+    assert "<PHONE>" in notes[2][0] and "<EMAIL>" in notes[2][0]  # scrubbed...
+    assert notes[0][1].startswith("phone:") and notes[0][2].startswith("email:")  # pseudonymized

@@ -29,11 +29,12 @@
  *       placeholder with leftmost-first backtracking semantics, as RE2 replaces it. ScrubPII's
  *       phone rules are such expressions (ASCII only); tests fuzz both against RE2.
  *
- *   scrub_gates(offsets, rows, data) -> (picked, passport)
+ *   scrub_gates(offsets, rows, data[, bitmap]) -> (picked, passport[, special])
  *       Two flags a row for ScrubPII, as RE2 would set them: `picked` matches the prefilter
  *       (?i)@|[0-9][0-9\s()\-]{8,}[0-9]|паспорт|серия|серии|выдан, and `passport` the context
  *       words alone; case-insensitive as RE2's simple case folding (Cyrillic capitals and the
- *       Cyrillic Extended-C letters U+1C80..U+1C85 fold to the small letters).
+ *       Cyrillic Extended-C letters U+1C80..U+1C85 fold to the small letters). Given
+ *       special_rows' bitmap, its flags too, from the same pass over the text.
  *
  *   digit_runs(offsets, rows, data, min_digits) -> flags
  *       One byte a row: whether a run of digits, spaces and dashes holds at least min_digits
@@ -186,7 +187,6 @@ static void keyed_digest(const uint64_t keyed[8], const uint64_t empty[8], const
     compress(h, block, t, 1);
 }
 
-static const char HEX[] = "0123456789abcdef";
 
 /* n * size + extra as a size, or -1 with OverflowError set when it does not fit. */
 static Py_ssize_t checked_size(Py_ssize_t n, Py_ssize_t size, Py_ssize_t extra) {
@@ -242,14 +242,23 @@ static int get_column_offsets(PyObject *obj, Py_buffer *view, Py_ssize_t rows, P
     return 0;
 }
 
+/* The two lowercase hex digits of each byte value, back to back ("00" "01" ... "ff"). */
+static const char HEX_PAIRS[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f"
+    "303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a8b8c8d8e8f"
+    "909192939495969798999a9b9c9d9e9fa0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef"
+    "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 /* prefix + the first digest_size bytes of the digest h as lowercase hex */
 static void write_token(uint8_t *dst, const uint8_t *pre, Py_ssize_t plen, const uint64_t h[8], int digest_size) {
     memcpy(dst, pre, (size_t)plen);
     dst += plen;
     for (int j = 0; j < digest_size; j++) {
         uint8_t byte = (uint8_t)(h[j >> 3] >> (8 * (j & 7)));
-        *dst++ = HEX[byte >> 4];
-        *dst++ = HEX[byte & 15];
+        memcpy(dst, HEX_PAIRS + 2 * byte, 2);
+        dst += 2;
     }
 }
 
@@ -1621,7 +1630,8 @@ static PyMethodDef methods[] = {
      "replace_program(offsets, rows, data, program, first, min_len, placeholder) -> (offsets, data): "
      "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
     {"scrub_gates", scrub_gates, METH_VARARGS,
-     "scrub_gates(offsets, rows, data) -> (picked, passport): ScrubPII's prefilter and passport-context flags."},
+     "scrub_gates(offsets, rows, data[, bitmap]) -> (picked, passport[, special]): ScrubPII's prefilter and "
+     "passport-context flags (and special_rows' flags for the bitmap), in one pass."},
     {"special_rows", special_rows, METH_VARARGS,
      "special_rows(offsets, rows, data, bitmap) -> flags: rows holding a code point set in the bitmap "
      "(ScrubPII's Unicode spaces, dashes and digits)."},

@@ -50,6 +50,11 @@ STRING_ENTRY_POINTS: dict[str, Call] = {
     "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 32),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 10),
     "rows_containing": lambda o, r, d: native.rows_containing(o, r, d, b"00"),
+    "scrub_gates_special": lambda o, r, d: native.scrub_gates(o, r, d, b"\xff" * 32),
+    "rows_with_words": lambda o, r, d: native.rows_with_words(
+        o, r, d, "a\0ab\0счет".encode(), b"<P>"
+    ),
+    "rows_with_words_anywhere": lambda o, r, d: native.rows_with_words(o, r, d, b"a", b""),
 }
 INCONSISTENT = {
     "rows beyond the offsets": (_offsets(0, 2, 3), 5, b"abc", ValueError, "shorter"),

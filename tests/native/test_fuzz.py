@@ -667,6 +667,8 @@ STRING_ENTRY_POINTS = {
     "special_rows": lambda o, r, d: native.special_rows(o, r, d, b"\xff" * 8),
     "digit_runs": lambda o, r, d: native.digit_runs(o, r, d, 3),
     "rows_containing": lambda o, r, d: native.rows_containing(o, r, d, b"00"),
+    "scrub_gates_special": lambda o, r, d: native.scrub_gates(o, r, d, b"\xff" * 8),
+    "rows_with_words": lambda o, r, d: native.rows_with_words(o, r, d, b"a\0b", b"0"),
 }
 
 

@@ -19,7 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
-from .buffers import false_if_null, take_indices
+from ..format import string_array
+from .buffers import bool_array, bool_values, false_if_null, null_string, take_indices
 from .phones import e164
 from .textfold import fold, special_rows
 
@@ -77,7 +78,7 @@ def _casefold_special() -> str:
     ``str.casefold`` does (``ß`` -> ``ss``, final ``ς`` -> ``σ``, ``İ`` -> ``i̇``, Cherokee...),
     found once by running both over every code point."""
     points = [c for c in range(0x30000) if not 0xD800 <= c <= 0xDFFF]
-    lowered = pc.utf8_lower(pa.array([chr(c) for c in points], pa.string())).to_pylist()
+    lowered = pc.utf8_lower(string_array([chr(c) for c in points])).to_pylist()
     special = [c for c, low in zip(points, lowered) if low != chr(c).casefold()]
     return "[" + "".join(f"\\x{{{c:x}}}" for c in special) + "]"
 
@@ -91,7 +92,8 @@ def casefold(arr: pa.Array) -> pa.Array:
     """NFKC + Unicode case folding, vectorized: Arrow lowercases everything, and Python's
     ``str.casefold`` runs only on the rare values holding a character that folds differently.
     An all-ASCII column (most emails) only needs lowercasing: NFKC leaves ASCII alone."""
-    if pc.all(pc.string_is_ascii(arr), min_count=0).as_py():  # nulls skipped: no literal
+    # (a null counts as ASCII; no literal: pyarrow would import pandas to convert one)
+    if pc.all(pc.or_kleene(pc.string_is_ascii(arr), pc.is_null(arr))).as_py():
         return pc.ascii_lower(arr)
     # NFKC (0.5 us a value) and the folding check change nothing in values made only of
     # printable ASCII and the basic Cyrillic letters: they run on the other values only
@@ -104,7 +106,7 @@ def casefold(arr: pa.Array) -> pa.Array:
     special = false_if_null(pc.match_substring_regex(arr, _casefold_special()))
     lowered = pc.utf8_lower(arr)
     if pc.any(special).as_py():
-        folded = pa.array([v.casefold() for v in pc.filter(arr, special).to_pylist()], pa.string())
+        folded = string_array([v.casefold() for v in pc.filter(arr, special).to_pylist()])
         lowered = pc.replace_with_mask(lowered, special, folded)
     return lowered
 
@@ -142,7 +144,7 @@ def digits_only(arr: pa.Array) -> pa.Array:
         n, pa.py_buffer(new_offsets), pa.py_buffer(np.ascontiguousarray(data[keep]))
     )
     if arr.null_count:
-        out = pc.if_else(pc.is_valid(arr), out, pa.scalar(None, pa.string()))
+        out = pc.if_else(pc.is_valid(arr), out, null_string())
     return out
 
 
@@ -162,7 +164,7 @@ def normalize_phone(arr: pa.Array) -> pa.Array:
     if not pc.any(foreign).as_py():
         return out
     redone = e164(pc.filter(arr, foreign).to_pylist())
-    return pc.replace_with_mask(out, foreign, pa.array(redone, pa.string()))
+    return pc.replace_with_mask(out, foreign, string_array(redone))
 
 
 def _russian_e164(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -188,10 +190,13 @@ def _russian_e164(arr: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 def _zero_pad(d: pa.Array, widths: tuple[int, ...]) -> pa.Array:
     """Restore leading zeros lost by numeric storage: pad to the smallest fitting width."""
-    length = pc.utf8_length(d)
+    # digits are ASCII: a value's length is its byte length (nulls never short); compared in
+    # numpy, as a literal handed to Arrow would make pyarrow import pandas
+    offsets, _ = _speedups.string_buffers(d)
+    length = np.diff(offsets) * bool_values(pc.is_valid(d))
     out = d
     for width in sorted(widths, reverse=True):
-        short = pc.and_(pc.greater(length, 0), pc.less_equal(length, width))
+        short = bool_array((length > 0) & (length <= width))
         out = pc.if_else(short, pc.utf8_lpad(d, width, "0"), out)
     return out
 
@@ -294,7 +299,7 @@ def _folded(arr: pa.Array) -> pa.Array:
     if not pc.any(special).as_py():
         return arr
     folded = [fold(v) for v in pc.filter(arr, special).to_pylist()]
-    return pc.replace_with_mask(arr, special, pa.array(folded, pa.string()))
+    return pc.replace_with_mask(arr, special, string_array(folded))
 
 
 def normalize(arr: pa.Array, entity: str) -> pa.Array:

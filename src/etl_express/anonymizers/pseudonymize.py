@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from .. import _speedups
 from .._validate import name_list
 from ..errors import AnonymizationError, ETLConfigError
+from ..format import string_array
 from ..secrets import SecretRef
 from .base import Anonymizer
-from .buffers import false_if_null
 from .columns import canonical, canonical_all, column_index
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
 from .normalize import ColumnShapes, infer_entity, normalize, on_distinct
@@ -100,7 +100,7 @@ class KeyedHasher:
         """Tokens for a string array without nulls (``native=False``: the hashlib path)."""
         n = len(normalized)
         if n == 0:
-            return pa.array([], pa.string())
+            return string_array([])
         prefix_bytes = f"{entity}:".encode()
         width = len(prefix_bytes) + 2 * self.digest_size
         offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
@@ -133,8 +133,8 @@ class KeyedHasher:
 
     def _tokenize_valid(self, arr: pa.Array, entity: str) -> pa.Array:
         norm = normalize(arr, entity)
-        # not null and not empty, without a Python literal (one imports pandas)
-        valid = false_if_null(pc.cast(pc.binary_length(norm), pa.bool_()))
+        # not null and not empty, without a literal (pyarrow would import pandas to convert it)
+        valid = pc.and_kleene(pc.is_valid(norm), pc.cast(pc.utf8_length(norm), pa.bool_()))
         if pc.all(valid).as_py():
             return self.tokens(norm, entity)
         tokens = self.tokens(pc.filter(norm, valid), entity)
@@ -203,7 +203,7 @@ class Pseudonymize(Anonymizer):
 
     def token(self, value: str, entity: str) -> str:
         """The token of one raw value (normalized as ``entity``), e.g. to look a person up."""
-        out = self._hasher.pseudonymize(pa.array([value], pa.string()), entity)[0].as_py()
+        out = self._hasher.pseudonymize(string_array([value]), entity)[0].as_py()
         return out
 
 

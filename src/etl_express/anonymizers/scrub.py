@@ -181,10 +181,12 @@ class ScrubPII(Anonymizer):
     def find(self, values: pa.Array | Sequence[str | None], column: str = "text") -> list[set[str]]:
         """The kinds found in each value (of this scrubber's ``kinds``, the NER ones aside);
         nothing is replaced. ``find(["тел. +44 20 7946 0958", "ok"]) == [{"phone"}, set()]``."""
-        if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-            texts = all(isinstance(v, str) for v in values)
-            values = string_array(values) if texts else pa.array(values)  # type: ignore[arg-type]
-        arr = values
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            arr = values
+        elif all(isinstance(v, str) for v in values):  # built from buffers: no pandas import
+            arr = string_array(values)  # type: ignore[arg-type]
+        else:  # nulls or other values: pyarrow's conversion (and _as_text's error for non-text)
+            arr = pa.array(values)
         arr = _as_text(arr, column)
         twin = copy.copy(self)  # placeholders: the compiled scanners, and a kind per placeholder
         twin._hasher = None
