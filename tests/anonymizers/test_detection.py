@@ -323,3 +323,36 @@ def test_a_column_declared_safe_is_not_sampled(
         not_pii={"Contact": "the shared mailboxes of our own departments"},
     )
     assert pipeline.run().rows_written == 12
+
+
+def test_a_date_or_timestamp_column_is_judged_for_birth_dates_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A moment's text holds no phone, document number, name or address: date and timestamp
+    columns skip those rules (and ScrubPII's patterns), and a birth date is still found."""
+    from etl_express.anonymizers import detection
+
+    judged: dict[str, tuple[str, ...]] = {}
+    real = detection._judge
+
+    def spy(samples: Any, kinds: tuple[str, ...]) -> Any:
+        judged.update({column: kinds for column, _ in samples})
+        return real(samples, kinds)
+
+    monkeypatch.setattr(detection, "_judge", spy)
+    days = [dt.date(1950, 1, 1) + dt.timedelta(days=37 * i) for i in range(300)]
+    moments = [
+        dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(hours=i) for i in range(300)
+    ]
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "birth_date": pa.array(days, pa.date32()),
+            "phone": pa.array(days, pa.date32()),
+            "created": pa.array(moments, pa.timestamp("us", tz="UTC")),
+            "note": pa.array([f"note {i}" for i in range(300)]),
+        }
+    )
+    findings = detection.detect_batch(batch)
+    assert [(f.column, f.kind) for f in findings] == [("birth_date", "birth_date")]
+    assert judged["birth_date"] == judged["phone"] == judged["created"] == ("birth_date",)
+    assert judged["note"] == detection.DETECTED_KINDS

@@ -373,6 +373,15 @@ def is_sampled_field(field: pa.Field) -> bool:
     )
 
 
+#: the kinds a date or timestamp column can hold
+TEMPORAL_KINDS = ("birth_date",)
+
+
+def _is_temporal(field: pa.Field) -> bool:
+    t = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+    return pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
 def _is_json(field: pa.Field) -> bool:
     return is_json_field(field) or pa.types.is_nested(field.type)
 
@@ -397,7 +406,12 @@ def detect_batch(
         kinds = residual.get(field.name)
         if (kinds is None and field.name in skip) or (kinds is not None and not kinds):
             continue
-        groups.setdefault(_kinds(kinds), {}).update(
+        judged = _kinds(kinds)
+        if _is_temporal(field):  # a moment's text is no phone, number or name: only a birth date
+            judged = tuple(k for k in judged if k in TEMPORAL_KINDS)
+            if not judged:
+                continue
+        groups.setdefault(judged, {}).update(
             _column_samples(batch.column(field.name), field.name, _is_json(field))
         )
     return [f for kinds, samples in groups.items() for f in _judge(samples, kinds)]
