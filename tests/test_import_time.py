@@ -236,31 +236,40 @@ PERSONAL_TABLE = """CREATE TABLE {schema}.{table} AS SELECT i AS id,
   FROM generate_series(1, {rows}) AS i"""
 
 
-def test_an_anonymized_load_does_not_import_pandas(pg_url: str, schema: str) -> None:
-    """Pseudonymize's normalization (case folding, the empty-value mask) and ScrubPII on
-    notes: the anonymized benchmark's steps, on values that take their rarer branches."""
-    pg_exec(pg_url, PERSONAL_TABLE.format(schema=schema, table="people", rows=1000))
-    pg_exec(pg_url, f"ALTER TABLE {schema}.people ADD PRIMARY KEY (id)")
-    env = {**_env(pg_url), "I24_PROBE_KEY": secrets.token_urlsafe(48)}
+def _anonymized_load(pg_url: str, schema: str, table: str, rows: int, options: str = "") -> str:
+    """The anonymized benchmark's steps (3 x Pseudonymize, ScrubPII on notes) over
+    ``schema.table`` into a new table, in a fresh process that must load no heavy module;
+    the output table's name."""
+    pg_exec(pg_url, f"ALTER TABLE {schema}.{table} ADD PRIMARY KEY (id)")
+    out = f"{table}_out"
     run = f"""
 pipeline = etl.Pipeline(
-    name="import_probe_anon_{schema}",
-    source=SQLSource(url={pg_url!r}, table="{schema}.people", primary_key="id"),
+    name="import_probe_{table}_{schema}",
+    source=SQLSource(url={pg_url!r}, table="{schema}.{table}", primary_key="id"{options}),
     anonymizers=[
         Pseudonymize(["email", "phone", "full_name"], key=etl.secret("I24_PROBE_KEY")),
         ScrubPII(["notes"]),
     ],
-    sink=PostgresSink(table="{schema}.people_out", url={pg_url!r}),
+    sink=PostgresSink(table="{schema}.{out}", url={pg_url!r}),
     progress=False,
 )
 result = pipeline.run(reset=True)
-assert result.status == "succeeded" and result.rows_written == 1000, result
+assert result.status == "succeeded" and result.rows_written == {rows}, result
 """
+    env = {**_env(pg_url), "I24_PROBE_KEY": secrets.token_urlsafe(48)}
     assert heavy_in(loaded(IMPORTS + run, env), HEAVY) == []
+    return f"{schema}.{out}"
+
+
+def test_an_anonymized_load_does_not_import_pandas(pg_url: str, schema: str) -> None:
+    """Pseudonymize's normalization (case folding, the empty-value mask) and ScrubPII on
+    notes: the anonymized benchmark's steps, on values that take their rarer branches."""
+    pg_exec(pg_url, PERSONAL_TABLE.format(schema=schema, table="people", rows=1000))
+    out = _anonymized_load(pg_url, schema, "people", 1000)
     tokens = pg_exec(
         pg_url,
         f"SELECT count(*) FILTER (WHERE email IS NULL), count(DISTINCT email),"
-        f" count(*) FILTER (WHERE notes LIKE '%@mail.ru%') FROM {schema}.people_out",
+        f" count(*) FILTER (WHERE notes LIKE '%@mail.ru%') FROM {out}",
     )
     # NULL and '' stay empty (400 rows), every other email its own token, no email in notes
     assert tokens == [(400, 600, 0)]
@@ -279,26 +288,8 @@ ANON_TABLE = """CREATE TABLE {schema}.customers AS SELECT g AS id,
 
 
 def test_an_anonymized_postgres_load_does_not_import_pandas(pg_url: str, schema: str) -> None:
-    import secrets
-
     pg_exec(pg_url, ANON_TABLE.format(schema=schema))
-    pg_exec(pg_url, f"ALTER TABLE {schema}.customers ADD PRIMARY KEY (id)")
-    run = f"""
-pipeline = etl.Pipeline(
-    name="import_probe_{schema}",
-    source=SQLSource(url={pg_url!r}, table="{schema}.customers", primary_key="id", batch_size=150),
-    anonymizers=[
-        Pseudonymize(["email", "phone", "full_name"], key=etl.secret("I24_PROBE_ANON_KEY")),
-        ScrubPII(["notes"]),
-    ],
-    sink=PostgresSink(table="{schema}.dst", url={pg_url!r}),
-    progress=False,
-)
-result = pipeline.run(reset=True)
-assert result.status == "succeeded" and result.rows_written == 400, result
-"""
-    env = {**_env(pg_url), "I24_PROBE_ANON_KEY": secrets.token_urlsafe(48)}
-    assert heavy_in(loaded(IMPORTS + run, env), HEAVY) == []
-    notes = pg_exec(pg_url, f"SELECT notes, phone, email FROM {schema}.dst ORDER BY id LIMIT 3")
+    out = _anonymized_load(pg_url, schema, "customers", 400, options=", batch_size=150")
+    notes = pg_exec(pg_url, f"SELECT notes, phone, email FROM {out} ORDER BY id LIMIT 3")
     assert "<PHONE>" in notes[2][0] and "<EMAIL>" in notes[2][0]  # scrubbed...
     assert notes[0][1].startswith("phone:") and notes[0][2].startswith("email:")  # pseudonymized

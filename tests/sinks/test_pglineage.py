@@ -12,13 +12,12 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
-from etl_express import Pipeline, SourceError
+from etl_express import Pipeline
 from etl_express.format import LINEAGE_COLUMNS, TIMESTAMP
-from etl_express.retry import RetryPolicy
 from etl_express.sinks import PostgresSink, postgres
 from etl_express.store.database import engine_for
 from tests.conftest import pg_exec
-from tests.sinks.test_postgres_bulk_key import Failing
+from tests.sinks.test_postgres_bulk_key import Failing, stopped_after_two_batches
 
 LOADED = dt.datetime(2026, 12, 7, 11, 0, 0, 123456, tzinfo=dt.timezone.utc)
 
@@ -139,15 +138,7 @@ def test_a_load_that_stops_early_keeps_each_runs_lineage(
     pg_url: str, schema: str, pipeline_name: str
 ) -> None:
     table = f"{schema}.customers"
-    source = Failing(fail_after=2)
-    with pytest.raises(SourceError):
-        Pipeline(
-            pipeline_name,
-            source,
-            sink=PostgresSink(table=table),
-            progress=False,
-            retry=RetryPolicy(attempts=0),
-        ).run()
+    source = stopped_after_two_batches(pipeline_name, table)
     first = pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id FROM {table}")
     assert len(first) == 1 and set(defaults(pg_url, table)) == set(LINEAGE_COLUMNS)
     result = Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False).run()

@@ -82,10 +82,9 @@ class Failing(Source):
             yield Batch([{"id": j, "name": f"n{j}"} for j in range(i + 1, i + 11)], position=i + 10)
 
 
-def test_a_load_that_stops_early_is_completed_by_the_next_run(
-    pg_url: str, schema: str, pipeline_name: str
-) -> None:
-    table = f"{schema}.customers"
+def stopped_after_two_batches(pipeline_name: str, table: str) -> Failing:
+    """Run a first load into ``table`` that fails after committing two batches (no retry);
+    the source, ready to be read again by the next run."""
     source = Failing(fail_after=2)
     with pytest.raises(SourceError):
         Pipeline(
@@ -95,6 +94,14 @@ def test_a_load_that_stops_early_is_completed_by_the_next_run(
             progress=False,
             retry=RetryPolicy(attempts=0),
         ).run()
+    return source
+
+
+def test_a_load_that_stops_early_is_completed_by_the_next_run(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    table = f"{schema}.customers"
+    source = stopped_after_two_batches(pipeline_name, table)
     assert primary_keys(pg_url, table) == 0  # two committed batches, the key not yet built
     result = Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False).run()
     assert result.rows_written == 30

@@ -359,9 +359,7 @@ def is_sampled_field(field: pa.Field) -> bool:
     written some way: text (JSON included), numbers (a phone or an INN kept as a ``bigint``),
     dates and timestamps (a birth date), nested values (judged as JSON). Not: booleans,
     bytes, times of day, durations, nulls."""
-    t = field.type
-    if pa.types.is_dictionary(t):
-        t = t.value_type
+    t = _value_type(field)
     return not (
         pa.types.is_boolean(t)
         or pa.types.is_null(t)
@@ -378,8 +376,13 @@ TEMPORAL_KINDS = ("birth_date",)
 
 
 def _is_temporal(field: pa.Field) -> bool:
-    t = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+    t = _value_type(field)
     return pa.types.is_date(t) or pa.types.is_timestamp(t)
+
+
+def _value_type(field: pa.Field) -> pa.DataType:
+    """The type of the field's values (a dictionary-encoded column's value type)."""
+    return field.type.value_type if pa.types.is_dictionary(field.type) else field.type
 
 
 def _is_json(field: pa.Field) -> bool:
