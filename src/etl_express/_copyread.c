@@ -188,16 +188,27 @@ typedef struct {
     Py_ssize_t bound;   /* string bytes the batch may need */
 } Column;
 
-static int decode_error(Py_ssize_t row, Py_ssize_t col, const char *what) {
-    PyErr_Format(PyExc_ValueError, "binary COPY row %zd, column %zd: %s", row, col, what);
+/* Where and why the first pass stopped on a malformed field: it runs without the GIL, so the
+   ValueError is raised from this after the GIL is back. */
+typedef struct {
+    Py_ssize_t row, col;
+    const char *what;
+} ScanError;
+
+static int decode_error(ScanError *err, Py_ssize_t row, Py_ssize_t col, const char *what) {
+    err->row = row;
+    err->col = col;
+    err->what = what;
     return -1;
 }
 
 /* First pass: how many complete rows (<= max_rows) lie in [start, len) and the string bytes
-   each column needs; -1 with ValueError set when a field is malformed. */
+   each column needs; -1 with ``err`` filled when a field is malformed. Touches no Python
+   object: called without the GIL, so the other threads of a load (encoding the previous
+   batch, committing it) run while a batch is scanned. */
 static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char *kinds, Py_ssize_t ncols,
                 Py_ssize_t max_rows, Column *cols, Py_ssize_t *add, Py_ssize_t *rows_out, Py_ssize_t *end_out,
-                int *finished) {
+                int *finished, ScanError *err) {
     Py_ssize_t pos = start, rows = 0;
     *finished = 0;
     while (rows < max_rows) {
@@ -208,7 +219,7 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
             pos += 2;
             break;
         }
-        if (nfields != ncols) return decode_error(rows, -1, "field count differs from the query's columns");
+        if (nfields != ncols) return decode_error(err, rows, -1, "field count differs from the query's columns");
         Py_ssize_t p = pos + 2;
         int complete = 1;
         for (Py_ssize_t c = 0; c < ncols; c++) {
@@ -217,21 +228,21 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
             p += 4;
             add[c] = 0;
             if (flen == -1) continue;
-            if (flen < 0) return decode_error(rows, c, "negative field length");
+            if (flen < 0) return decode_error(err, rows, c, "negative field length");
             if (len - p < flen) { complete = 0; break; }
             char k = kinds[c];
             int32_t want = fixed_size(k);
-            if (want && flen != want) return decode_error(rows, c, "field size differs from its type's");
+            if (want && flen != want) return decode_error(err, rows, c, "field size differs from its type's");
             const uint8_t *f = buf + p;
             Py_ssize_t need = 0;
             if (k == 's') need = flen;
             else if (k == 'j') {
-                if (flen < 1 || f[0] != 1) return decode_error(rows, c, "unknown jsonb version");
+                if (flen < 1 || f[0] != 1) return decode_error(err, rows, c, "unknown jsonb version");
                 need = flen - 1;
             } else if (k == 'u') need = 36;
             else if (k == 'n') {
                 need = numeric_bound(f, flen);
-                if (need < 0) return decode_error(rows, c, "malformed numeric");
+                if (need < 0) return decode_error(err, rows, c, "malformed numeric");
             }
             add[c] = need;
             p += flen;
@@ -241,7 +252,7 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
         for (Py_ssize_t c = 0; c < ncols; c++)
             if (cols[c].bound + add[c] > STRING_LIMIT) over = 1;
         if (over && rows > 0) break;  /* the batch ends here; the row starts the next one */
-        if (over) return decode_error(rows, -1, "one row holds more than 2 GiB of text");
+        if (over) return decode_error(err, rows, -1, "one row holds more than 2 GiB of text");
         for (Py_ssize_t c = 0; c < ncols; c++) cols[c].bound += add[c];
         pos = p;
         rows++;
@@ -420,8 +431,16 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     }
     Py_ssize_t rows = 0, end = start;
     int finished = 0;
-    if (scan(view.buf, view.len, start, kinds, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end, &finished) < 0)
+    ScanError err = {0, 0, NULL};
+    int scanned;
+    Py_BEGIN_ALLOW_THREADS
+    scanned = scan(view.buf, view.len, start, kinds, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end,
+                   &finished, &err);
+    Py_END_ALLOW_THREADS
+    if (scanned < 0) {
+        PyErr_Format(PyExc_ValueError, "binary COPY row %zd, column %zd: %s", err.row, err.col, err.what);
         goto done;
+    }
     uint8_t **values = ptrs, **data = ptrs + ncols, **validity = ptrs + 2 * ncols;
     Py_ssize_t *nulls = counts, *used = counts + ncols;
     for (Py_ssize_t c = 0; c < ncols; c++) {

@@ -83,18 +83,29 @@ def defaults_in_place(cur: psycopg.Cursor[Any], target: sql.Composable) -> bool:
     """Whether the lineage columns still have their defaults, checked under the lock the
     COPY takes anyway: another writer of the table (a partition of the same load) may have
     built the key and dropped them; from here to the commit it cannot."""
-    cur.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(target))
-    return len(drop_defaults_sql(cur, target)) == len(LINEAGE_COLUMNS)
+    # one round trip for both (a statement without parameters may hold several): this runs
+    # before every batch's COPY, while the target waits for it
+    cur.execute(
+        sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE; ").format(target)
+        + _DEFAULTED.format(sql.Literal(target.as_string(cur)), sql.Literal(list(LINEAGE_COLUMNS)))
+    )
+    cur.nextset()
+    return len(cur.fetchall()) == len(LINEAGE_COLUMNS)
+
+
+#: the names of those of a table's (``{}``) columns (``{}``) that have a default
+_DEFAULTED = sql.SQL(
+    "SELECT a.attname FROM pg_attrdef d JOIN pg_attribute a"
+    " ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
+    " WHERE d.adrelid = {}::regclass AND a.attname = ANY({})"
+)
 
 
 def drop_defaults_sql(cur: psycopg.Cursor[Any], target: sql.Composable) -> list[sql.Composable]:
     """``ALTER TABLE`` clauses dropping the lineage columns' defaults, for those that have one
     (none: an empty list)."""
     cur.execute(
-        "SELECT a.attname FROM pg_attrdef d JOIN pg_attribute a"
-        " ON a.attrelid = d.adrelid AND a.attnum = d.adnum"
-        " WHERE d.adrelid = %s::regclass AND a.attname = ANY(%s)",
-        (target.as_string(cur), list(LINEAGE_COLUMNS)),
+        _DEFAULTED.format(sql.Literal(target.as_string(cur)), sql.Literal(list(LINEAGE_COLUMNS)))
     )
     return [
         sql.SQL("ALTER COLUMN {} DROP DEFAULT").format(sql.Identifier(name))
