@@ -50,13 +50,13 @@ def defaults(url: str, table: str) -> dict[str, str]:
 def copied_columns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The column lists of the sink's COPY statements (the real COPY still runs)."""
     seen: list[str] = []
-    original = postgres._copy
+    original = postgres.copy_rows
 
     def recording(cur: Any, target: Any, cols: sql.Composable, payload: Any) -> int:
         seen.append(cols.as_string(cur))
         return original(cur, target, cols, payload)
 
-    monkeypatch.setattr(postgres, "_copy", recording)
+    monkeypatch.setattr(postgres, "copy_rows", recording)
     return seen
 
 

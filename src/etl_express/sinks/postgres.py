@@ -7,23 +7,21 @@ table followed by one ``INSERT ... SELECT ... ON CONFLICT (primary key) DO UPDAT
 All of it runs in the pipeline's transaction, together with the checkpoint, so readers of
 the target never see half a batch and a replayed batch never duplicates rows.
 
-This module is the write path; the target table's names, types, creation and growth are in
-:mod:`.pgschema`, the COPY encoding in :mod:`.pgcopy`.
+This module decides which way each batch is written; the statements of each way are in
+:mod:`.pgwrite`, the target table's names, types, creation and growth in :mod:`.pgschema`,
+the COPY encoding in :mod:`.pgcopy`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError, safe_pg_message
@@ -33,7 +31,7 @@ from ..store.database import psycopg_connection
 from ..store.tables import TableName
 from . import history, pglineage
 from .base import Sink
-from .pgchanged import RUN_LINEAGE, any_in_range, changed_rows, integer_keys, keys_rising
+from .pgchanged import any_in_range, changed_rows, integer_keys
 from .pgcopy import CopyPayload, copy_payload
 from .pgschema import (
     add_primary_key,
@@ -45,28 +43,14 @@ from .pgschema import (
     prepare_table,
     split_table,
 )
-
-
-def dedupe_last(batch: pa.RecordBatch, primary_key: Sequence[str]) -> pa.RecordBatch:
-    """Keep the last row of each primary key (a batch may carry one key twice)."""
-    if not primary_key or batch.num_rows < 2 or keys_rising(batch, primary_key):
-        return batch  # keyset order (a source read by its key): unique without hashing
-    table = pa.Table.from_batches([batch])
-    if (
-        len(primary_key) == 1
-        and pc.count_distinct(table.column(primary_key[0]), mode="all").as_py() == batch.num_rows
-    ):
-        return batch
-    idx = pa.array(range(batch.num_rows), type=pa.int64())
-    grouped = (
-        table.append_column("__row", idx)
-        .group_by(list(primary_key), use_threads=False)
-        .aggregate([("__row", "max")])
-    )
-    if grouped.num_rows == batch.num_rows:
-        return batch
-    last = grouped.column("__row_max").combine_chunks()
-    return batch.take(pc.take(last, pc.sort_indices(last)))
+from .pgwrite import (
+    column_list,
+    copy_rows,
+    dedupe_last,
+    has_zoned_timestamps,
+    upsert_staged,
+    utc_session,
+)
 
 
 class PostgresSink(Sink):
@@ -339,7 +323,7 @@ class PostgresSink(Sink):
         if upsert:
             batch = dedupe_last(batch, primary_key)
         payload = copy_payload(batch, [self._columns.get(n, "") for n in batch.schema.names])
-        cols = _column_list(batch)
+        cols = column_list(batch)
         raw = psycopg_connection(conn)
         try:
             with raw.cursor() as cur:
@@ -350,12 +334,12 @@ class PostgresSink(Sink):
                     self._lineage = pglineage.constant_lineage(batch)
                     if self._lineage is not None:
                         pglineage.set_defaults(cur, self._ident, self._lineage)
-                with _utc_session(
-                    cur, payload.format == "csv" and _has_zoned_timestamps(batch.schema)
+                with utc_session(
+                    cur, payload.format == "csv" and has_zoned_timestamps(batch.schema)
                 ):
                     if not upsert:
                         self._copied_rows = None
-                        _copy(cur, self._ident, cols, payload)
+                        copy_rows(cur, self._ident, cols, payload)
                         self._batches["appended"] += 1
                     elif self.history:
                         self._copied_rows = None
@@ -365,7 +349,7 @@ class PostgresSink(Sink):
                             self._stage,
                             batch.schema.names,
                             primary_key,
-                            lambda cur, stage, cols: _copy(cur, stage, cols, payload),
+                            lambda cur, stage, cols: copy_rows(cur, stage, cols, payload),
                         )
                         self._batches["staged"] += 1
                     else:
@@ -412,7 +396,7 @@ class PostgresSink(Sink):
                         slim = pglineage.without_lineage(batch)  # the defaults fill them in
                         assert self._columns is not None
                         pg_types = [self._columns.get(n, "") for n in slim.schema.names]
-                        direct = (_column_list(slim), copy_payload(slim, pg_types))
+                        direct = (column_list(slim), copy_payload(slim, pg_types))
                     else:  # another writer built the key and dropped them: send lineage again
                         self._lineage = None
                 copied = self._copy_direct(cur, *direct, blind=False)
@@ -480,7 +464,7 @@ class PostgresSink(Sink):
         if not self._unguarded:
             cur.execute("SAVEPOINT _etl_direct_copy")
         try:
-            copied = _copy(cur, self._ident, cols, payload)
+            copied = copy_rows(cur, self._ident, cols, payload)
         except psycopg.errors.UniqueViolation:
             if self._unguarded:  # the caller redoes the transaction under savepoints
                 raise
@@ -504,75 +488,9 @@ class PostgresSink(Sink):
         primary_key: Sequence[str],
     ) -> None:
         """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE."""
-        stage = sql.Identifier(self._stage)
-        cur.execute(
-            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(
-                stage, self._ident
-            )
+        upsert_staged(
+            cur, self._ident, self._stage, names, cols, payload, primary_key, self._columns or {}
         )
-        _copy(cur, stage, cols, payload)
-        non_key = [n for n in names if n not in primary_key]
-        sets = [
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n))
-            for n in non_key
-        ]
-        if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
-            sets.append(sql.SQL("{} = NULL").format(sql.Identifier(DELETED_AT)))  # it is back
-        action = (
-            sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(sets) if sets else sql.SQL("DO NOTHING")
-        )
-        compared = [n for n in non_key if n not in RUN_LINEAGE]
-        if sets and compared:  # an unchanged row is not rewritten (and keeps its lineage)
-            action += sql.SQL(" WHERE record_image_ne(ROW({}), ROW({}))").format(
-                sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(n)) for n in compared),
-                sql.SQL(", ").join(
-                    sql.SQL("EXCLUDED.{}").format(sql.Identifier(n)) for n in compared
-                ),
-            )
-            if DELETED_AT in (self._columns or {}) and DELETED_AT not in names:
-                action += sql.SQL(" OR t.{} IS NOT NULL").format(sql.Identifier(DELETED_AT))
-        cur.execute(
-            sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM {} ON CONFLICT ({}) ").format(
-                self._ident, cols, cols, stage, sql.SQL(", ").join(map(sql.Identifier, primary_key))
-            )
-            + action
-        )
-        cur.execute(sql.SQL("DROP TABLE {}").format(stage))
-
-
-def _copy(
-    cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload
-) -> int:
-    """Send the payload; a writer thread pushes it to the socket while the next slice
-    encodes. Returns the rows PostgreSQL copied (its ``COPY n`` command tag)."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
-        target, cols, sql.SQL(payload.format)
-    )
-    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
-        for chunk in payload:
-            copy.write(chunk)
-    return cur.rowcount
-
-
-def _column_list(batch: pa.RecordBatch) -> sql.Composed:
-    return sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
-
-
-def _has_zoned_timestamps(schema: pa.Schema) -> bool:
-    return any(pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema)
-
-
-@contextmanager
-def _utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
-    """Read the CSV payload's naive timestamps as UTC, then restore the session's TimeZone."""
-    if not needed:
-        yield
-        return
-    row = cur.execute(
-        "SELECT current_setting('TimeZone'), set_config('TimeZone', 'UTC', true)"
-    ).fetchone()
-    yield
-    cur.execute("SELECT set_config('TimeZone', %s, true)", (row[0],))  # type: ignore[index]
 
 
 __all__ = [
