@@ -41,6 +41,12 @@ class ETLError(Exception):
         self.hint = hint
         super().__init__(self._format())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt without calling __init__ (a subclass may take other arguments), so an
+        # error crosses to another process (a replication's worker) as it was: its class,
+        # message, what/where/hint and the result it carries
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
     def _format(self) -> str:
         text = self.what
         if self.where:
@@ -48,6 +54,14 @@ class ETLError(Exception):
         if self.hint:
             text += f". Fix: {self.hint}"
         return mask_secrets(text)
+
+
+def _rebuild(cls: type[ETLError], args: tuple[Any, ...], state: dict[str, Any]) -> ETLError:
+    """An unpickled :class:`ETLError` (see ``ETLError.__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ETLConfigError(ETLError):

@@ -7,7 +7,8 @@ transformers (mappings whose keys may be glob patterns) — is resolved against 
 anything is read or written, and a name that matches nothing stops the replication there.
 Each table then becomes a :class:`~etl_express.Pipeline` named ``"<name>.<table>"`` writing
 a target table of the same name in the sink's schema; ``run(workers=n)`` runs them (and the
-partitions of the big ones) on ``n`` threads of this process, sharing its connections.
+partitions of the big ones) in ``n`` processes forked once everything is planned
+(:mod:`.workers`), or on ``n`` threads of this process where it cannot fork.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from loguru import logger
@@ -34,7 +36,12 @@ from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
 from ..transformers.base import Transformer
 from .plan import _mapping, _Plan
-from .result import ReplicationResult, _combined, _own, _run_unit
+from .result import ReplicationResult, _combined, _died, _own, _run_unit
+from .workers import describe_exit, fork_available, run_in_processes
+
+#: one unit of a run: a table's pipeline, its partition (``None``: the whole table) and
+#: the rows it is estimated to hold
+_Unit = tuple[Pipeline, Partition | None, float]
 
 
 class Replication:
@@ -213,10 +220,24 @@ class Replication:
         ]
 
     def run(
-        self, *, workers: int = 1, reset: bool = False, progress: bool | None = False
+        self,
+        *,
+        workers: int = 1,
+        reset: bool = False,
+        progress: bool | None = False,
+        processes: bool | None = None,
     ) -> ReplicationResult:
-        """Replicate every selected table (and each partition of the partitioned ones) on
-        ``workers`` threads; each from its own last checkpoint (``reset``: from the start).
+        """Replicate every selected table (and each partition of the partitioned ones) with
+        ``workers`` at a time, each from its own last checkpoint (``reset``: from the start).
+
+        With ``workers > 1`` the tables run in that many worker processes, forked after the
+        catalog is read and every table planned and checked (so the tables' Python work
+        uses every core); the biggest tables are handed out first, one at a time.
+        ``processes=False`` runs them on threads of this process instead (the default where
+        the platform cannot fork, e.g. Windows, or inside a daemonic worker process);
+        ``processes=True`` requires processes. A worker process that dies (killed, out of
+        memory) fails only the table it was running, naming it; the next run resumes that
+        table from its checkpoint.
 
         Every table runs even when another fails; then an :class:`ETLError` naming the
         failed tables is raised, carrying the :class:`ReplicationResult` as ``.result``.
@@ -226,6 +247,14 @@ class Replication:
                 f"workers must be a positive integer, got {workers!r}",
                 where={"replication": self.name},
             )
+        if processes and not fork_available():
+            raise ETLConfigError(
+                "run(processes=True) needs worker processes forked from this one, which this "
+                "platform or process cannot do",
+                where={"replication": self.name},
+                hint="run(processes=False) runs the tables on threads of this process",
+            )
+        in_processes = fork_available() if processes is None else processes
         result = ReplicationResult(self.name, "running", started_at=now())
         tables = self.source.tables()
         planned = _Plan(self, tables).pipelines(wait_flush=self.synchronous_commit)
@@ -252,8 +281,13 @@ class Replication:
             # each unit's coverage was checked above, with every table's, before any ran
             lambda unit: _run_unit(unit[0], unit[1], reset=reset, coverage_checked=True),
             units,
+            in_processes=in_processes,
         )
         if not self.synchronous_commit:
+            # every unit has finished (its worker process, if any, has reported or died):
+            # their commits that did not wait for the WAL flush are all in the WAL before
+            # this commit's own record, and PostgreSQL flushes the WAL in order, whichever
+            # session wrote it, so this one waiting commit puts them all on disk
             _flush(pipelines[0].store, self.name)
         by_table: dict[str, list[RunResult]] = {p.source.name: [] for p in pipelines}
         for (pipeline, _, _), outcome in zip(units, outcomes):
@@ -312,11 +346,34 @@ def _specs(pipeline: Pipeline, n: int) -> list[Partition | None]:
     return list(plan(pipeline, n))
 
 
-def _map(workers: int, work: Callable[[Any], RunResult], units: Sequence[Any]) -> list[RunResult]:
+def _map(
+    workers: int,
+    work: Callable[[_Unit], RunResult],
+    units: Sequence[_Unit],
+    *,
+    in_processes: bool,
+) -> list[RunResult]:
+    """``work(unit)`` for every unit, in its order: here when there is one worker or one
+    unit, else in forked worker processes or on threads."""
     if workers == 1 or len(units) <= 1:
         return [work(u) for u in units]
+    if in_processes:
+        return run_in_processes(units, workers, work, _dead_worker)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-express") as pool:
         return list(pool.map(work, units))
+
+
+def _dead_worker(unit: _Unit, process: BaseProcess) -> RunResult:
+    """The result of a unit whose worker process died, said in the log too."""
+    pipeline, spec, _ = unit
+    how = describe_exit(process)
+    logger.warning(
+        "replication worker process {} died ({}) while replicating table {}",
+        process.pid,
+        how,
+        pipeline.source.name,
+    )
+    return _died(pipeline, spec, process.pid, how)
 
 
 def _create_schema(pipeline: Pipeline, schema: str) -> None:

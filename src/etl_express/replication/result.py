@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._engine.parallel import sum_partitions
-from .._engine.run import result_or_failure, run_partition
+from .._engine.run import failed_result, result_or_failure, run_partition
+from .._engine.spec import ledger_for
 from ..anonymizers.guard import check_partitions
 from ..pipeline import Pipeline
 from ..result import RunResult
 from ..sinks.postgres import PostgresSink
 from ..sources.base import Partition
+from ..store.schema import partition_key
 
 
 @dataclass
@@ -94,6 +97,25 @@ def _run_unit(
         return run_partition(pipeline, spec, reset=reset, coverage_checked=True)
 
     return result_or_failure(pipeline.name, spec, run)
+
+
+def _died(pipeline: Pipeline, spec: Partition | None, pid: int | None, how: str) -> RunResult:
+    """The result of a unit whose worker process died before reporting (``how``: ``killed
+    by SIGKILL``, ``exit code 3``): its run row, left ``running`` by the dead process, is
+    closed as failed, so the next run takes the unit over at once from its checkpoint."""
+    part = "" if spec is None else f" (partition {partition_key(spec)})"
+    error = (
+        f"the worker process (pid {pid}) replicating table {pipeline.source.name}{part} died "
+        f"({how}) before reporting; its committed batches stay and the next run resumes "
+        "it from its checkpoint"
+    )
+    try:
+        ledger_for(pipeline).abandon(
+            pipeline.name, partition_key(spec), f"{socket.gethostname()}:{pid}", error
+        )
+    except Exception:  # the lease of a dead owner is taken over anyway (owner_is_dead)
+        pass
+    return failed_result(pipeline.name, spec, error)
 
 
 def _own(pipeline: Pipeline, spec: Partition | None) -> Pipeline:

@@ -113,16 +113,15 @@ def libpq_url(url: str) -> str:
 
 
 def engine_for(url: str, **kwargs: Any) -> Engine:
-    """A shared engine per URL (per process: engines are not inherited by workers)."""
+    """A shared engine per URL (per process: a forked child's engines open connections of
+    their own, see :func:`_forget_inherited_connections`)."""
     import sqlalchemy as sa
 
     from ..retry import as_etl_error, note_reached
 
-    global _engines_pid
     with _engines_lock:
-        if _engines_pid != os.getpid():
-            _engines.clear()
-            _engines_pid = os.getpid()
+        if _engines_pid != os.getpid():  # forked where the at-fork hook could not run
+            _forget_inherited_connections()
         key = url + repr(sorted(kwargs.items()))
         engine = _engines.get(key)
         if engine is None:
@@ -143,6 +142,29 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
             _ping_when_idle(engine)
             _engines[key] = engine
         return engine
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: every cached engine forgets its pooled connections without
+    closing them (``dispose(close=False)``). They are the parent's sockets: a statement sent
+    on one would interleave with the parent's, and closing one would end the parent's
+    session. The engines stay (a store keeps its engine) and open connections of their own
+    on first use; psycopg never closes a connection object made in another process when it
+    is collected."""
+    global _engines_pid
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines_pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _engines_lock
+    _engines_lock = threading.Lock()  # another thread of the parent may have held it
+    _forget_inherited_connections()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _ping_when_idle(engine: Engine) -> None:
