@@ -46,9 +46,9 @@ from ..errors import AnonymizationError, ETLConfigError
 from ..format import is_json_field, string_array
 from .buffers import take_indices
 from .columns import canonical
-from .detection_rules import shape_counts
+from .detection_rules import RULES, SampleTraits, named_kinds, shape_counts
 from .scrub_rules import KINDS
-from .textfold import fold
+from .textfold import fold_all
 
 #: what ``detect_pii=`` accepts; ``"refuse"`` is the default
 POLICIES = ("refuse", "warn", "off")
@@ -114,7 +114,16 @@ def check_policy(value: Any, where: Mapping[str, Any] | None = None) -> str:
 
 def _evenly(n: int) -> np.ndarray:
     """:data:`SAMPLE_SIZE` positions evenly spread over ``n`` (all of them when fewer)."""
-    return np.arange(n) if n <= SAMPLE_SIZE else np.linspace(0, n - 1, SAMPLE_SIZE).astype(int)
+    return _spread(n, SAMPLE_SIZE)
+
+
+@functools.lru_cache(maxsize=64)
+def _spread(n: int, k: int) -> np.ndarray:
+    """``k`` positions evenly spread over ``n`` (all of them when fewer), read-only: made once
+    per batch length (most tables' first batches are as long as each other)."""
+    out = np.arange(n) if n <= k else np.linspace(0, n - 1, k).astype(int)
+    out.flags.writeable = False
+    return out
 
 
 def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
@@ -125,13 +134,30 @@ def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
     if not isinstance(values, (pa.Array, pa.ChunkedArray)):
         kept = [_text(v) for v in values if v is not None and v != ""]
         return [kept[i] for i in _evenly(len(kept))]
+    filtered = False
     if len(values) > _PRESAMPLE * SAMPLE_SIZE:  # a big column: filter a spread of it, not all
-        spread = np.linspace(0, len(values) - 1, _PRESAMPLE * SAMPLE_SIZE).astype(int)
-        picked = _non_empty(values.take(take_indices(spread)))
+        picked = _non_empty(
+            values.take(take_indices(_spread(len(values), _PRESAMPLE * SAMPLE_SIZE)))
+        )
         if len(picked) >= SAMPLE_SIZE:
-            values = picked
-    values = _non_empty(values)
-    return [_text(v) for v in python_values(values.take(take_indices(_evenly(len(values)))))]
+            values, filtered = picked, True
+    if not filtered:  # (filtered twice, the spread would be the same values)
+        values = _non_empty(values)
+    return _texts(values.take(take_indices(_evenly(len(values)))))
+
+
+def _texts(values: pa.Array | pa.ChunkedArray) -> list[str]:
+    """``[_text(v) for v in python_values(values)]``, without a Python call per value where
+    the type says what it gives: text is already text, and an integer's text is Arrow's cast
+    (the same digits and sign as ``str(int)``)."""
+    t = values.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return values.to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_integer(t):
+        return pc.cast(values, pa.string()).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_decimal(t):  # a Decimal's text is str(): what _text gives it
+        return [str(v) for v in values.to_pylist()]
+    return [_text(v) for v in python_values(values)]
 
 
 #: a big column's values are first picked evenly, this many per sampled value, then filtered
@@ -253,33 +279,36 @@ def _judge(
                 counts[kind] = counts.get(kind, 0) + 1
         at += len(sample)
         if "name" in kinds:  # a statistical model errs on short capitalized phrases: most values
-            names = _names(sample)
+            # no capital anywhere: no value is shaped like a name, the model is not asked
+            names = _names(sample) if SampleTraits.of(sample).upper else 0
             counts["name"] = names if names >= NAME_SHARE * len(sample) else 0
         unproven = [k for k in kinds if not counts.get(k)]
         for kind, matched in shape_counts(column, path, sample, unproven).items():
             counts[kind] = matched
             chance_free.add(kind)
+        folded: list[str] | None = None  # folded once, for the kinds judged against chance
         for kind in kinds:
             matched = counts.get(kind, 0)
-            if (
-                matched
-                and matched >= MIN_SHARE * len(sample)
-                and (kind in chance_free or _beats_chance(kind, matched, sample))
-            ):
-                out.append(Finding(column, kind, matched, len(sample), path))
+            if not matched or matched < MIN_SHARE * len(sample):
+                continue
+            if kind not in chance_free and kind in _CHANCE_LENGTHS:
+                folded = fold_all(sample) if folded is None else folded
+                if not _beats_chance(kind, matched, folded):
+                    continue
+            out.append(Finding(column, kind, matched, len(sample), path))
     return out
 
 
-def _beats_chance(kind: str, matched: int, sample: list[str]) -> bool:
+def _beats_chance(kind: str, matched: int, folded: list[str]) -> bool:
     """For a kind that random numbers can pass (check digits, or a phone's mere length and
-    first digits): at least half the numbers of its length hold it."""
+    first digits): at least half the numbers of its length hold it. ``folded``: the sample,
+    folded (:func:`.textfold.fold_all`)."""
     lengths = _CHANCE_LENGTHS.get(kind)
     if lengths is None:
         return True
     runs = _PHONE_RUN if kind == "phone" else _DIGIT_RUN
     candidates = sum(
-        any(sum(c.isdigit() for c in run) in lengths for run in runs.findall(fold(v)))
-        for v in sample
+        any(sum(c.isdigit() for c in run) in lengths for run in runs.findall(v)) for v in folded
     )
     return matched >= CHANCE_MIN_MATCHES and matched >= CHECK_DIGIT_SHARE * max(candidates, matched)
 
@@ -289,11 +318,16 @@ def _names(sample: list[str]) -> int:
     without loading the model when most values are not shaped like names."""
     import importlib.util
 
+    from .ner import NER_PROBES, count_names
+
+    if NAME_SHARE * len(sample) > NER_PROBES:
+        # the model reads at most NER_PROBES values, so it can find no more names than that:
+        # on a sample of more than twice as many its count can never reach NAME_SHARE (the
+        # model is asked only about samples of up to 100 values; issue 23)
+        return 0
     shaped = [v for v in sample if _name_shaped(v)]
     if len(shaped) < NAME_SHARE * len(sample) or importlib.util.find_spec("natasha") is None:
         return 0
-    from .ner import count_names
-
     return count_names(shaped)
 
 
@@ -331,16 +365,34 @@ def _json_leaves(values: Iterable[str]) -> dict[str, list[str]]:
 
 
 def _column_samples(
-    values: pa.Array | pa.ChunkedArray | Iterable[Any], column: str, json_text: bool
+    values: pa.Array | pa.ChunkedArray | Iterable[Any],
+    column: str,
+    json_text: bool,
+    kinds: tuple[str, ...] = DETECTED_KINDS,
 ) -> dict[tuple[str, str | None], list[str]]:
-    """The sample of a column, or of every place inside a JSON column."""
-    sample = _sample(values)
+    """The sample of a column, or of every place inside a JSON column. Empty (not sampled)
+    for a column no value could make a finding in (:func:`_reachable`)."""
     if not json_text:
-        return {(column, None): sample}
+        return {(column, None): _sample(values) if _reachable(column, kinds) else []}
+    sample = _sample(values)
     return {
         (column, None if path == "$" else path): leaves
         for path, leaves in _json_leaves(sample).items()
     }
+
+
+def _reachable(column: str, kinds: tuple[str, ...]) -> bool:
+    """Whether any values could make a finding of ``kinds`` in a column of this name. A
+    count of ``_judge`` comes from ``ScrubPII`` (:data:`KINDS`), the NER model (``name``)
+    or :func:`shape_counts`, which counts a kind of :data:`RULES` only when the column is
+    named for it or when the kind has a strong shape (``name`` and ``address``, and
+    ``phone`` from :data:`KINDS`). So a date column judged for ``birth_date`` alone (weak
+    shape only) is sampled only when its name says birth date."""
+    named = named_kinds(column)
+    return any(k in KINDS or k == "name" or k in named or k in _STRONG_KINDS for k in kinds)
+
+
+_STRONG_KINDS = frozenset(rule.kind for rule in RULES if rule.strong is not None)
 
 
 def detect_column(
@@ -351,7 +403,8 @@ def detect_column(
     kinds: Collection[str] | None = None,
 ) -> list[Finding]:
     """:func:`detect_values`, or for a JSON column, the same for every place inside it."""
-    return _judge(_column_samples(values, column, json_text), _kinds(kinds))
+    judged = _kinds(kinds)
+    return _judge(_column_samples(values, column, json_text, judged), judged)
 
 
 def is_sampled_field(field: pa.Field) -> bool:
@@ -415,7 +468,7 @@ def detect_batch(
             if not judged:
                 continue
         groups.setdefault(judged, {}).update(
-            _column_samples(batch.column(field.name), field.name, _is_json(field))
+            _column_samples(batch.column(field.name), field.name, _is_json(field), judged)
         )
     return [f for kinds, samples in groups.items() for f in _judge(samples, kinds)]
 

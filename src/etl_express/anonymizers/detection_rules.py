@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from .person_names import person_evident, person_shaped
-from .textfold import fold
+from .textfold import fold_all
 
 #: share of the sampled values that must have a kind's shape (a column *of* that kind)
 SHAPE_SHARE = 0.5
@@ -170,7 +170,11 @@ def is_street_address(value: str) -> bool:
     ``Hauptstraße 5``, ``12 rue de la Paix`` (strong)."""
     if not _DIGIT.search(value):  # every address written here has a number
         return False
-    return bool(_WORLD_ADDRESS.search(value)) or bool(_RU_ADDRESS.search(value))
+    # every alternative of the Russian pattern holds a Cyrillic word or ending, and no ASCII
+    # character matches a Cyrillic letter, case ignored: an ASCII text is spared its search
+    return bool(_WORLD_ADDRESS.search(value)) or (
+        not value.isascii() and bool(_RU_ADDRESS.search(value))
+    )
 
 
 def is_address_like(value: str) -> bool:
@@ -217,6 +221,52 @@ def valid_phones(values: Sequence[str]) -> int:
     return round(best * len(values) / len(probes))
 
 
+# -- what a whole sample can hold -----------------------------------------------------------
+
+# the street words of the two lower-case alternatives of _WORLD_ADDRESS (``12 rue de la Paix``,
+# ``via Roma 5``; ``viale`` holds ``via``): tests/anonymizers/test_detection_equivalence.py
+# checks this list against the pattern
+_LOWER_STREET_WORDS = (
+    "rue", "avenue", "boulevard", "place", "calle", "avenida", "via", "rua", "piazza",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SampleTraits:
+    """What the values of a (folded) sample can hold, read once from their joined text: a
+    shape that needs what no value has is absent from every value, and its test is not run
+    value by value (the decisions stay the same; the shapes' tests are the slow part).
+
+    ``upper``: some character is upper case. Every name shape (:func:`person_shaped`,
+    :func:`person_evident`, the NER's pre-filter) needs each word to start with a capital.
+    ``ascii``: every value is ASCII. ``street_word``: the joined text holds a lower-case
+    street word of :data:`_WORLD_ADDRESS` (two values joined can make one: a false "maybe",
+    never a false "no")."""
+
+    upper: bool
+    ascii: bool
+    street_word: bool
+
+    @classmethod
+    def of(cls, sample: Sequence[str]) -> SampleTraits:
+        text = "".join(sample)
+        ascii = text.isascii()
+        # in ASCII, lower() changes exactly the capitals A-Z; beyond it, ask each character
+        upper = text.lower() != text if ascii else any(c.isupper() for c in set(text))
+        return cls(upper, ascii, any(w in text for w in _LOWER_STREET_WORDS))
+
+    def may_hold(self, kind: str) -> bool:
+        """Whether a value of the sample can have ``kind``'s strong shape. An address
+        (:func:`is_street_address`) in ASCII text needs the world pattern, and each of its
+        alternatives needs a capital (``221B Baker Street``, ``Flat 3``, ``Hauptstraße 5``:
+        ``[A-Z]``, and in ASCII ``[A-ZÄÖÜ]`` is ``[A-Z]``) or a lower-case street word."""
+        if kind == "address":
+            return not self.ascii or self.upper or self.street_word
+        if kind == "name":
+            return self.upper
+        return True
+
+
 # -- the rules ------------------------------------------------------------------------------
 
 
@@ -255,7 +305,8 @@ def shape_counts(
     """For each kind of :data:`RULES` in ``kinds``: how many sampled values hold it, when
     that is enough to find it in this column (by its name and their shape); else nothing."""
     named = named_kinds(column, path)
-    sample = [fold(v) for v in sample]
+    sample = fold_all(sample)
+    traits = SampleTraits.of(sample)
     out: dict[str, int] = {}
     for rule in RULES:
         if rule.kind not in kinds:
@@ -263,7 +314,7 @@ def shape_counts(
         if rule.kind == "name" and "name" in named and _bare_name(column, path):
             # a product has a name too: a bare "name" counts when most values are a common
             # given name or surname (``Anna``); else the column is judged as if unnamed
-            evident = sum(person_evident(v, alone=False) for v in sample)
+            evident = sum(person_evident(v, alone=False) for v in sample) if traits.upper else 0
             if evident >= SHAPE_SHARE * len(sample):
                 out["name"] = evident
                 continue
@@ -272,10 +323,14 @@ def shape_counts(
             share = SHAPE_SHARE
             shaped = _shaped(sample, rule.weak, share * len(sample))
         elif rule.strong is not None:
-            if rule.kind == "name" and not _enough(sample, _full_name, FULL_NAME_SHARE):
+            if rule.kind == "name" and not (
+                traits.upper and _enough(sample, _full_name, FULL_NAME_SHARE)
+            ):
                 continue  # names among other words: free text, judged by NER where installed
             share = rule.strong_share
-            shaped = _shaped(sample, rule.strong, share * len(sample))
+            # a shape no value can have (as the sample's traits prove): none has it
+            possible = traits.may_hold(rule.kind)
+            shaped = _shaped(sample, rule.strong, share * len(sample)) if possible else []
         else:
             continue
         if len(shaped) < share * len(sample):
@@ -330,6 +385,7 @@ __all__ = [
     "RULES",
     "SHAPE_KINDS",
     "SHAPE_SHARE",
+    "SampleTraits",
     "ShapeRule",
     "is_address_like",
     "is_national_phone",
