@@ -38,7 +38,8 @@ from tests.reliability_sources import SlowDown
 url, schema, target, name = sys.argv[1:5]
 pipeline = etl.Pipeline(
     name, SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=2000),
-    transformers=[SlowDown(0.05)], sink=PostgresSink(f"{schema}.{target}"), detect_pii="off")
+    # slow enough that the test sees both partitions running on a loaded machine
+    transformers=[SlowDown(0.2)], sink=PostgresSink(f"{schema}.{target}"), detect_pii="off")
 
 if __name__ == "__main__":
     pipeline.run(workers=2)
