@@ -75,6 +75,7 @@ def _makers(rng: random.Random) -> dict[str, Callable[[], Any]]:
         "phone_national": lambda: _national_phone(rng, rng.choice(("US", "GB", "DE", "FR"))),
         "phone_unicode": lambda: corpus.unicode_spelling(rng, corpus.phone_spelling(rng)),
         "phone_digits": lambda: f"79{rng.randrange(10**9):09d}",
+        "phone_dots": lambda: _national_phone(rng, rng.choice(("FR", "DE"))).replace(" ", "."),
         "inn": pick(lambda: nb.inn10(rng), lambda: nb.inn12(rng)),
         "inn_bad": lambda: nb.break_last(rng.choice((nb.inn10, nb.inn12))(rng)),
         "snils": pick(lambda: nb.fmt_snils(nb.snils(rng)), lambda: nb.snils(rng)),
@@ -337,6 +338,8 @@ def _all_values(columns: list[tuple[str, list[Any]]]) -> list[str]:
         "calle Mayor 5", "5, rua Augusta ", "piazza Navona 3", "ул. Ленина, д. 5", "УЛ. ЛЕНИНА 5",
         "Тверская улица 7", "ш. Энтузиастов 5", "name 17", "Anna", "ANNA SMITH", "ǅemal Bey 5",
         "ϒ 5 Street", "ﬀ 12", "a\0b", "", " ", "Ａｎｎａ Ｓｍｉｔｈ", "İstanbul Caddesi 5",
+        "(415) 555-0132", "020 7946 0958", "030 901820", "612 34 94 98", "12.34.56.78",
+        "0612.34.56", "415-555-0132", " 01.23.45.67.89 ", "(0) 12", "１２-３４-５６",
     ]  # fmt: skip
     return [str(v) for _, values in columns for v in values if v is not None] + extra
 
@@ -346,7 +349,7 @@ def test_sample_traits_never_rule_out_a_value_that_has_the_shape(
 ) -> None:
     """A trait the sample lacks rules a shape out only where no value has it: checked value by
     value (a sample of one), folded as ``shape_counts`` folds."""
-    tested = {"address": 0, "name": 0}
+    tested = {"address": 0, "name": 0, "phone": 0}
     for value in _all_values(columns):
         folded = fold(value)
         traits = SampleTraits.of([folded])
@@ -356,6 +359,9 @@ def test_sample_traits_never_rule_out_a_value_that_has_the_shape(
         if person_shaped(folded) or person_evident(folded, alone=False) or _full_name(folded):
             tested["name"] += 1
             assert traits.upper and traits.may_hold("name"), value
+        if detection_rules.is_national_phone(folded):
+            tested["phone"] += 1
+            assert traits.may_hold("phone"), value
         if ref._name_shaped(value):
             assert SampleTraits.of([value]).upper, value
         assert detection_rules.is_street_address(folded) == ref.is_street_address(folded), value

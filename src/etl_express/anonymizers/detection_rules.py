@@ -231,39 +231,51 @@ _LOWER_STREET_WORDS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+# what every national phone format (_PHONE_FORMAT) holds somewhere: ``(``, a digit, a space,
+# hyphen or slash and a digit (``0xx 123``, ``415-555``), or a digit, a dot, two to four digits
+# and a separator (``12.34.56``: the third alternative with dots)
+_PHONE_GROUPS = re.compile(r"\(|\d[ \-/]\d|\d\.\d{2,4}[ \-.]\d")
+
+
 class SampleTraits:
     """What the values of a (folded) sample can hold, read once from their joined text: a
     shape that needs what no value has is absent from every value, and its test is not run
-    value by value (the decisions stay the same; the shapes' tests are the slow part).
+    value by value (the decisions stay the same; the shapes' tests are the slow part). The
+    values are joined by a newline, which no trait looks for: the joined text holds every
+    value's text, and a trait found across two values is a false "maybe", never a false "no".
 
     ``upper``: some character is upper case. Every name shape (:func:`person_shaped`,
     :func:`person_evident`, the NER's pre-filter) needs each word to start with a capital.
-    ``ascii``: every value is ASCII. ``street_word``: the joined text holds a lower-case
-    street word of :data:`_WORLD_ADDRESS` (two values joined can make one: a false "maybe",
-    never a false "no")."""
+    ``ascii``: every value is ASCII."""
 
-    upper: bool
-    ascii: bool
-    street_word: bool
+    def __init__(self, sample: Sequence[str]):
+        self.text = "\n".join(sample)
+        self.ascii = self.text.isascii()
+        # in ASCII, lower() changes exactly the capitals A-Z; beyond it, ask each character
+        self.upper = (
+            self.text.lower() != self.text
+            if self.ascii
+            else any(c.isupper() for c in set(self.text))
+        )
 
     @classmethod
     def of(cls, sample: Sequence[str]) -> SampleTraits:
-        text = "".join(sample)
-        ascii = text.isascii()
-        # in ASCII, lower() changes exactly the capitals A-Z; beyond it, ask each character
-        upper = text.lower() != text if ascii else any(c.isupper() for c in set(text))
-        return cls(upper, ascii, any(w in text for w in _LOWER_STREET_WORDS))
+        return cls(sample)
 
     def may_hold(self, kind: str) -> bool:
-        """Whether a value of the sample can have ``kind``'s strong shape. An address
-        (:func:`is_street_address`) in ASCII text needs the world pattern, and each of its
-        alternatives needs a capital (``221B Baker Street``, ``Flat 3``, ``Hauptstraße 5``:
-        ``[A-Z]``, and in ASCII ``[A-ZÄÖÜ]`` is ``[A-Z]``) or a lower-case street word."""
+        """Whether a value of the sample can have ``kind``'s strong shape.
+
+        ``address`` (:func:`is_street_address`): an ASCII value is tested by the world
+        pattern only, and each of its alternatives needs a capital (``221B Baker Street``,
+        ``Flat 3``, ``Hauptstraße 5``: ``[A-Z]``; in ASCII ``[A-ZÄÖÜ]`` is ``[A-Z]``) or a
+        lower-case street word. ``name``: a capital. ``phone`` (:func:`is_national_phone`):
+        what each alternative of its format holds (:data:`_PHONE_GROUPS`)."""
         if kind == "address":
-            return not self.ascii or self.upper or self.street_word
+            return not self.ascii or self.upper or any(w in self.text for w in _LOWER_STREET_WORDS)
         if kind == "name":
             return self.upper
+        if kind == "phone":
+            return _PHONE_GROUPS.search(self.text) is not None
         return True
 
 
