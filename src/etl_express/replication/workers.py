@@ -221,7 +221,6 @@ def _serve(
     for other in inherited:  # the parent's ends of the pipes: a parent's death gives EOF
         other.close()
     signal.signal(signal.SIGTERM, _raise_terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = 0
     try:
         while True:
