@@ -293,10 +293,12 @@ def test_sigterm_of_the_parent_stops_its_workers(
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    statuses = pg_exec(
-        pg_url, "SELECT status FROM etl_express.runs WHERE pipeline LIKE %s", (name + ".%",)
+    runs = pg_exec(
+        pg_url,
+        "SELECT status, owner, error FROM etl_express.runs WHERE pipeline LIKE %s",
+        (name + ".%",),
     )
-    assert sorted(s for (s,) in statuses) == ["failed", "failed"]  # closed by each child
+    assert sorted(status for status, _, _ in runs) == ["failed", "failed"], runs  # closed
 
 
 def test_one_unit_or_one_worker_runs_here_and_threads_are_the_fallback(
@@ -308,7 +310,7 @@ def test_one_unit_or_one_worker_runs_here_and_threads_are_the_fallback(
     assert owners(pg_url, single.name) == {os.getpid()}
 
     pg_exec(pg_url, f"CREATE TABLE {schema}.other (id int PRIMARY KEY)")
-    monkeypatch.setattr("etl_express.replication.core.fork_available", lambda: False)
+    monkeypatch.setattr("etl_express.replication.workers.fork_available", lambda: False)
     threads = replication(pg_url, schema, targets())
     assert threads.run(workers=2).ok
     assert owners(pg_url, threads.name) == {os.getpid()}

@@ -1,7 +1,11 @@
 """The shared engines' liveness: a pooled connection is pinged at checkout only when it has
-been idle, and one that died while idle is replaced without the caller seeing it."""
+been idle, and one that died while idle is replaced without the caller seeing it; a forked
+child never uses (nor closes) its parent's pooled connections."""
 
 from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.connection import Connection
 
 import pytest
 import sqlalchemy as sa
@@ -42,3 +46,23 @@ def test_a_connection_that_died_while_idle_is_replaced(
     assert pg_exec(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (before,)) == [
         (0,)
     ]
+
+
+def _backend_in_child(engine: sa.Engine, out: Connection) -> None:
+    out.send(_pid(engine))  # the engine object a store keeps, inherited through fork
+
+
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_parents_alone(
+    pg_url: str,
+) -> None:
+    engine = engine_for(pg_url, pool_size=1, max_overflow=0)
+    parent_backend = _pid(engine)  # its connection pooled (checked in) when the child forks
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=_backend_in_child, args=(engine, writer))
+    child.start()
+    child_backend = reader.recv()
+    child.join(30)
+    assert child.exitcode == 0
+    assert child_backend != parent_backend  # a connection of its own, not the parent's socket
+    assert _pid(engine) == parent_backend  # the parent's pooled session outlived the child

@@ -35,9 +35,9 @@ from ..sources.sql.discovery import TableInfo
 from ..store.checkpoints import CheckpointStore
 from ..store.schema import now
 from ..transformers.base import Transformer
+from . import workers as _workers
 from .plan import _mapping, _Plan
 from .result import ReplicationResult, _combined, _died, _own, _run_unit
-from .workers import describe_exit, fork_available, run_in_processes
 
 #: one unit of a run: a table's pipeline, its partition (``None``: the whole table) and
 #: the rows it is estimated to hold
@@ -234,7 +234,8 @@ class Replication:
         catalog is read and every table planned and checked (so the tables' Python work
         uses every core); the biggest tables are handed out first, one at a time.
         ``processes=False`` runs them on threads of this process instead (the default where
-        the platform cannot fork, e.g. Windows, or inside a daemonic worker process);
+        the platform cannot fork, e.g. Windows, on macOS, and inside a daemonic worker
+        process);
         ``processes=True`` requires processes. A worker process that dies (killed, out of
         memory) fails only the table it was running, naming it; the next run resumes that
         table from its checkpoint.
@@ -247,14 +248,14 @@ class Replication:
                 f"workers must be a positive integer, got {workers!r}",
                 where={"replication": self.name},
             )
-        if processes and not fork_available():
+        if processes and not _workers.fork_available():
             raise ETLConfigError(
                 "run(processes=True) needs worker processes forked from this one, which this "
                 "platform or process cannot do",
                 where={"replication": self.name},
                 hint="run(processes=False) runs the tables on threads of this process",
             )
-        in_processes = fork_available() if processes is None else processes
+        in_processes = _workers.processes_by_default() if processes is None else processes
         result = ReplicationResult(self.name, "running", started_at=now())
         tables = self.source.tables()
         planned = _Plan(self, tables).pipelines(wait_flush=self.synchronous_commit)
@@ -358,7 +359,7 @@ def _map(
     if workers == 1 or len(units) <= 1:
         return [work(u) for u in units]
     if in_processes:
-        return run_in_processes(units, workers, work, _dead_worker)
+        return _workers.run_in_processes(units, workers, work, _dead_worker)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="etl-express") as pool:
         return list(pool.map(work, units))
 
@@ -366,7 +367,7 @@ def _map(
 def _dead_worker(unit: _Unit, process: BaseProcess) -> RunResult:
     """The result of a unit whose worker process died, said in the log too."""
     pipeline, spec, _ = unit
-    how = describe_exit(process)
+    how = _workers.describe_exit(process)
     logger.warning(
         "replication worker process {} died ({}) while replicating table {}",
         process.pid,

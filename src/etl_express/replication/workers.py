@@ -69,6 +69,13 @@ def fork_available() -> bool:
     )
 
 
+def processes_by_default() -> bool:
+    """Whether ``run(workers=n)`` uses processes when not told: where it can fork, except on
+    macOS, whose system libraries are not safe to use in a forked child (Python itself
+    starts processes by ``spawn`` there)."""
+    return fork_available() and sys.platform != "darwin"
+
+
 @dataclass
 class _Worker:
     process: BaseProcess
@@ -91,7 +98,7 @@ def run_in_processes(
 
     def fork() -> _Worker:
         parent_end, child_end = context.Pipe(duplex=True)
-        inherited = [w.conn for w in running.values()] + [parent_end]
+        inherited = [w.conn for w in (*running.values(), *finished)] + [parent_end]
         process = context.Process(
             target=_serve,
             args=(child_end, inherited, units, work),
@@ -214,7 +221,6 @@ def _serve(
     for other in inherited:  # the parent's ends of the pipes: a parent's death gives EOF
         other.close()
     signal.signal(signal.SIGTERM, _raise_terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = 0
     try:
         while True:
@@ -266,4 +272,11 @@ def describe_exit(process: BaseProcess) -> str:
     return f"exit code {code}"
 
 
-__all__ = ["STOP_SECONDS", "Terminated", "describe_exit", "fork_available", "run_in_processes"]
+__all__ = [
+    "STOP_SECONDS",
+    "Terminated",
+    "describe_exit",
+    "fork_available",
+    "processes_by_default",
+    "run_in_processes",
+]
