@@ -45,6 +45,7 @@ from etl_express.anonymizers.sampling import (
     TEMPORAL_KINDS,
     is_sampled_field,
     python_values,
+    spread,
 )
 from etl_express.anonymizers.sampling import evenly as _evenly
 from etl_express.anonymizers.sampling import is_json as _is_json
@@ -176,9 +177,12 @@ def names_of(sample: list[str]) -> int:
     shaped = [v for v in sample if _name_shaped(v)]
     if len(shaped) < NAME_SHARE * len(sample) or importlib.util.find_spec("natasha") is None:
         return 0
-    from etl_express.anonymizers.ner import count_names
+    from etl_express.anonymizers.ner import NER_PROBES, count_names
 
-    return count_names(shaped)
+    # the count estimated from the model's share among the values it reads (since the fix
+    # of the 50-value cap; what the shortcuts are compared against)
+    probes = [shaped[i] for i in spread(len(shaped), NER_PROBES)]
+    return round(count_names(probes) * len(shaped) / len(probes))
 
 
 def _name_shaped(value: str) -> bool:

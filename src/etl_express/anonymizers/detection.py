@@ -50,6 +50,7 @@ from .sampling import (
     is_temporal,
     json_leaves,
     sample_texts,
+    spread,
 )
 from .scrub_rules import KINDS
 from .textfold import fold_all
@@ -207,20 +208,21 @@ def _beats_chance(kind: str, matched: int, folded: list[str]) -> bool:
 
 def _names(sample: list[str]) -> int:
     """How many values are a person's name, by the NER model; 0 without the extra, and
-    without loading the model when most values are not shaped like names."""
+    without loading the model when most values are not shaped like names.
+
+    The model reads at most :data:`~.ner.NER_PROBES` of the name-shaped values, spread evenly
+    over them, and the count is its share among those times all of them: a count of the
+    values it read alone could never reach :data:`NAME_SHARE` of a sample of more than twice
+    as many, so a long column of names the shape rules do not know would pass unseen."""
     import importlib.util
 
     from .ner import NER_PROBES, count_names
 
-    if NAME_SHARE * len(sample) > NER_PROBES:
-        # the model reads at most NER_PROBES values, so it can find no more names than that:
-        # on a sample of more than twice as many its count can never reach NAME_SHARE (the
-        # model is asked only about samples of up to 100 values; issue 23)
-        return 0
     shaped = [v for v in sample if _name_shaped(v)]
     if len(shaped) < NAME_SHARE * len(sample) or importlib.util.find_spec("natasha") is None:
         return 0
-    return count_names(shaped)
+    probes = [shaped[i] for i in spread(len(shaped), NER_PROBES)]
+    return round(count_names(probes) * len(shaped) / len(probes))
 
 
 def _name_shaped(value: str) -> bool:
