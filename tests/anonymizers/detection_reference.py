@@ -20,24 +20,13 @@ from etl_express.anonymizers.detection import (
     _CHANCE_LENGTHS,
     _DIGIT_RUN,
     _PHONE_RUN,
-    _PRESAMPLE,
     CHANCE_MIN_MATCHES,
     CHECK_DIGIT_SHARE,
     MIN_SHARE,
     NAME_SHARE,
-    SAMPLE_SIZE,
-    TEMPORAL_KINDS,
     Finding,
-    _evenly,
-    _is_json,
-    _is_temporal,
-    _json_leaves,
     _kinds,
-    _non_empty,
     _scrubber,
-    _text,
-    is_sampled_field,
-    python_values,
 )
 from etl_express.anonymizers.detection_rules import (
     _DIGIT,
@@ -50,6 +39,20 @@ from etl_express.anonymizers.detection_rules import (
     named_kinds,
 )
 from etl_express.anonymizers.person_names import person_evident
+from etl_express.anonymizers.sampling import PRESAMPLE as _PRESAMPLE
+from etl_express.anonymizers.sampling import (
+    SAMPLE_SIZE,
+    TEMPORAL_KINDS,
+    is_sampled_field,
+    python_values,
+    spread,
+)
+from etl_express.anonymizers.sampling import evenly as _evenly
+from etl_express.anonymizers.sampling import is_json as _is_json
+from etl_express.anonymizers.sampling import is_temporal as _is_temporal
+from etl_express.anonymizers.sampling import json_leaves as _json_leaves
+from etl_express.anonymizers.sampling import non_empty as _non_empty
+from etl_express.anonymizers.sampling import text_of as _text
 from etl_express.anonymizers.scrub_rules import KINDS
 from etl_express.anonymizers.textfold import fold
 from etl_express.format import string_array
@@ -174,9 +177,12 @@ def names_of(sample: list[str]) -> int:
     shaped = [v for v in sample if _name_shaped(v)]
     if len(shaped) < NAME_SHARE * len(sample) or importlib.util.find_spec("natasha") is None:
         return 0
-    from etl_express.anonymizers.ner import count_names
+    from etl_express.anonymizers.ner import NER_PROBES, count_names
 
-    return count_names(shaped)
+    # the count estimated from the model's share among the values it reads (since the fix
+    # of the 50-value cap; what the shortcuts are compared against)
+    probes = [shaped[i] for i in spread(len(shaped), NER_PROBES)]
+    return round(count_names(probes) * len(shaped) / len(probes))
 
 
 def _name_shaped(value: str) -> bool:

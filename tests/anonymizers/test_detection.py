@@ -17,6 +17,7 @@ from loguru import logger
 import etl_express as etl
 from etl_express.anonymizers import Pseudonymize, ScrubPII
 from etl_express.anonymizers.detection import (
+    NAME_SHARE,
     Finding,
     PIIWatch,
     detect_batch,
@@ -152,6 +153,21 @@ def test_names_with_the_ner_extra() -> None:
     assert [f.kind for f in detect_values(names, "fio")] == ["name"]
     products = ["Молоко Простоквашино", "Сыр Российский", "Оплата Картой", "Москва Сити"] * 5
     assert detect_values(products, "product") == []  # the model errs on some, not on most
+
+
+def test_a_long_column_of_names_only_the_ner_model_knows_is_found() -> None:
+    """The model reads 50 values of a sample of 200: its count is scaled to the sample, else
+    a long column of names the shape rules' dictionaries do not hold passes unseen (it was
+    found at 60 rows and missed at 300)."""
+    pytest.importorskip("natasha")
+    rng = random.Random(7)
+    surnames = ["Церетели", "Бериашвили", "Абдыкадыров", "Жумабаев", "Нурмагомедов", "Токаев"]
+    given = ["Гиви", "Нурлан", "Бахтияр", "Акакий", "Зураб", "Ильхам", "Рамзан", "Касым"]
+    values = [f"{rng.choice(surnames)} {rng.choice(given)}" for _ in range(300)]
+    for rows in (60, 300):
+        findings = detect_values(values[:rows], "contact")
+        assert [f.kind for f in findings] == ["name"], rows
+        assert findings[0].matched >= NAME_SHARE * findings[0].sampled
 
 
 def test_scope_skips_covered_tagged_and_declared_columns_and_checks_scrubbed_ones_for_the_rest(

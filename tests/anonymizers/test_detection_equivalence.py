@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from etl_express.anonymizers import detection, detection_rules
+from etl_express.anonymizers import detection, detection_rules, sampling
 from etl_express.anonymizers.detection import Finding, detect_batch, detect_column, detect_values
 from etl_express.anonymizers.detection_rules import SampleTraits, _full_name
 from etl_express.anonymizers.person_names import (
@@ -417,7 +417,7 @@ def test_the_lower_case_street_words_are_the_patterns() -> None:
 )
 def test_texts_are_what_each_value_s_text_was(type_: pa.DataType, values: list[Any]) -> None:
     array = pa.array(values, type_)
-    assert detection._texts(array) == [detection._text(v) for v in detection.python_values(array)]
+    assert sampling.texts(array) == [sampling.text_of(v) for v in sampling.python_values(array)]
 
 
 def test_fold_all_is_fold_of_each() -> None:

@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from etl_express.anonymizers import detection
-from etl_express.anonymizers.detection import python_values, take_indices
+from etl_express.anonymizers import sampling
+from etl_express.anonymizers.buffers import take_indices
 from etl_express.anonymizers.detectors import SNILS_LOW_RANGE_MAX, snils_low_range
+from etl_express.anonymizers.sampling import python_values
 
 MOMENTS = [
     dt.datetime(2026, 12, 7, 6, 25, 43, 123456, tzinfo=dt.timezone.utc),
@@ -74,7 +75,7 @@ def test_python_values_are_to_pylist(type_: pa.DataType) -> None:
 
 @pytest.mark.parametrize("n", [0, 1, 7, 200, 1001])
 def test_take_indices_are_pa_array(n: int) -> None:
-    positions = detection._evenly(n)
+    positions = sampling.evenly(n)
     built = take_indices(positions)
     built.validate(full=True)
     assert built.equals(pa.array(positions, pa.int64()))
@@ -97,8 +98,8 @@ def _sample_by_pylist(values: pa.Array | pa.ChunkedArray) -> list[str]:
         if len(picked) >= 200:
             values = picked
     values = non_empty(values)
-    taken = values.take(pa.array(detection._evenly(len(values))))
-    return [detection._text(v) for v in taken.to_pylist()]
+    taken = values.take(pa.array(sampling.evenly(len(values))))
+    return [sampling.text_of(v) for v in taken.to_pylist()]
 
 
 @pytest.mark.parametrize("n", [0, 3, 150, 799, 5000])
@@ -124,7 +125,7 @@ def test_the_sample_is_the_one_pyarrow_conversions_gave(n: int) -> None:
     ]
     for column in columns:
         for values in (column, pa.chunked_array([column.slice(0, n // 2), column.slice(n // 2)])):
-            assert detection._sample(values) == _sample_by_pylist(values)
+            assert sampling.sample_texts(values) == _sample_by_pylist(values)
 
 
 def _snils_low_range_by_compute(digits: pa.Array) -> np.ndarray:

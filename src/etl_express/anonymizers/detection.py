@@ -30,23 +30,28 @@ Two ways in: :func:`detect_values` (one column's values in, findings out) and
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import AnonymizationError, ETLConfigError
-from ..format import is_json_field, string_array
-from .buffers import take_indices
+from ..format import string_array
 from .columns import canonical
 from .detection_rules import RULES, SampleTraits, named_kinds, shape_counts
+from .sampling import (
+    SAMPLE_SIZE,
+    TEMPORAL_KINDS,
+    is_json,
+    is_sampled_field,
+    is_temporal,
+    json_leaves,
+    sample_texts,
+    spread,
+)
 from .scrub_rules import KINDS
 from .textfold import fold_all
 
@@ -56,8 +61,6 @@ DEFAULT_POLICY = "refuse"
 #: kinds the detector knows (the last three by the column's name and the values' shape, see
 #: :mod:`.detection_rules`; the optional NER model adds Russian names in any spelling)
 DETECTED_KINDS = (*KINDS, "name", "birth_date", "address")
-#: non-empty values sampled per column (or per place inside a JSON column)
-SAMPLE_SIZE = 200
 #: share of the sampled values that must hold a kind for the column to count as holding it
 MIN_SHARE = 0.02
 #: share of the sampled values the NER model must find a person's name in (a column of names)
@@ -76,8 +79,6 @@ _CHANCE_LENGTHS = {
 }
 _DIGIT_RUN = re.compile(r"[0-9](?:[ \-]?[0-9])*")
 _PHONE_RUN = re.compile(r"[0-9](?:[\s().\-]{0,3}[0-9])*")
-# a JSON key shown in a finding: a plain name; any other key (an e-mail, a number) shows as *
-_PLAIN_KEY = re.compile(r"^[^\W\d][\w\-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -112,114 +113,6 @@ def check_policy(value: Any, where: Mapping[str, Any] | None = None) -> str:
     return str(value)
 
 
-def _evenly(n: int) -> np.ndarray:
-    """:data:`SAMPLE_SIZE` positions evenly spread over ``n`` (all of them when fewer)."""
-    return _spread(n, SAMPLE_SIZE)
-
-
-@functools.lru_cache(maxsize=64)
-def _spread(n: int, k: int) -> np.ndarray:
-    """``k`` positions evenly spread over ``n`` (all of them when fewer), read-only: made once
-    per batch length (most tables' first batches are as long as each other)."""
-    out = np.arange(n) if n <= k else np.linspace(0, n - 1, k).astype(int)
-    out.flags.writeable = False
-    return out
-
-
-def _sample(values: pa.Array | pa.ChunkedArray | Iterable[Any]) -> list[str]:
-    """Up to :data:`SAMPLE_SIZE` non-empty values, evenly spread, as text (nested values as
-    JSON text, numbers and dates as they are written: ``79161234567``, ``1985-03-14``; nulls
-    and empty strings skipped). An Arrow column is filtered and sampled by Arrow kernels:
-    only the sample becomes Python values."""
-    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
-        kept = [_text(v) for v in values if v is not None and v != ""]
-        return [kept[i] for i in _evenly(len(kept))]
-    filtered = False
-    if len(values) > _PRESAMPLE * SAMPLE_SIZE:  # a big column: filter a spread of it, not all
-        picked = _non_empty(
-            values.take(take_indices(_spread(len(values), _PRESAMPLE * SAMPLE_SIZE)))
-        )
-        if len(picked) >= SAMPLE_SIZE:
-            values, filtered = picked, True
-    if not filtered:  # (filtered twice, the spread would be the same values)
-        values = _non_empty(values)
-    return _texts(values.take(take_indices(_evenly(len(values)))))
-
-
-def _texts(values: pa.Array | pa.ChunkedArray) -> list[str]:
-    """``[_text(v) for v in python_values(values)]``, without a Python call per value where
-    the type says what it gives: text is already text, and an integer's text is Arrow's cast
-    (the same digits and sign as ``str(int)``)."""
-    t = values.type
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return values.to_pylist()  # type: ignore[no-any-return]
-    if pa.types.is_integer(t):
-        return pc.cast(values, pa.string()).to_pylist()  # type: ignore[no-any-return]
-    if pa.types.is_decimal(t):  # a Decimal's text is str(): what _text gives it
-        return [str(v) for v in values.to_pylist()]
-    return [_text(v) for v in python_values(values)]
-
-
-#: a big column's values are first picked evenly, this many per sampled value, then filtered
-_PRESAMPLE = 4
-
-
-def _non_empty(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """``values`` without nulls and empty strings (dictionary-encoded text decoded)."""
-    values = pc.drop_null(values)
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        # a length cast to boolean is "not empty": a literal 0 compared with would be a
-        # Python value for pyarrow to convert, and pyarrow imports pandas to convert one
-        values = pc.filter(values, pc.cast(pc.utf8_length(values), pa.bool_()))
-    return values
-
-
-def python_values(values: pa.Array | pa.ChunkedArray) -> list[Any]:
-    """``values.to_pylist()``; timestamps with a time zone converted here, the same way:
-    pyarrow imports pandas to convert them."""
-    zone = getattr(values.type, "tz", None)
-    if zone is None:
-        return values.to_pylist()
-    try:
-        tzinfo = _tzinfo(zone)
-        utc = values.cast(pa.timestamp(values.type.unit)).to_pylist()  # naive, in UTC
-        return [
-            v if v is None else v.replace(tzinfo=dt.timezone.utc).astimezone(tzinfo) for v in utc
-        ]
-    except (ValueError, OverflowError, KeyError):  # a zone or a date Python cannot place
-        return values.to_pylist()
-
-
-_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
-
-
-@functools.lru_cache(maxsize=32)
-def _tzinfo(zone: str) -> dt.tzinfo:
-    """The ``tzinfo`` pyarrow gives values of a timestamp type with time zone ``zone``: a
-    fixed offset (``+03:00``) or a named zone."""
-    import zoneinfo
-
-    fixed = _OFFSET.match(zone)
-    if fixed is None:
-        return zoneinfo.ZoneInfo(zone)
-    sign = -1 if fixed[1] == "-" else 1
-    return dt.timezone(sign * dt.timedelta(hours=int(fixed[2]), minutes=int(fixed[3])))
-
-
-def _text(value: Any) -> str:
-    """A sampled value as text: a whole float as an integer (a phone stored as a double is
-    ``79161234567``, not ``7.9161234567e+10``), nested values as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
-        return str(int(value))
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
-
-
 @functools.lru_cache(maxsize=8)
 def _scrubber(kinds: tuple[str, ...]) -> Any:
     from .scrub import ScrubPII
@@ -243,7 +136,7 @@ def detect_values(
         detect_values(["a@b.ru", "c@d.ru"], "contact")
         # [Finding(column='contact', kind='email', matched=2, sampled=2)]
     """
-    return _judge({(column, path): _sample(values)}, _kinds(kinds))
+    return _judge({(column, path): sample_texts(values)}, _kinds(kinds))
 
 
 def _kinds(kinds: Collection[str] | None) -> tuple[str, ...]:
@@ -315,20 +208,21 @@ def _beats_chance(kind: str, matched: int, folded: list[str]) -> bool:
 
 def _names(sample: list[str]) -> int:
     """How many values are a person's name, by the NER model; 0 without the extra, and
-    without loading the model when most values are not shaped like names."""
+    without loading the model when most values are not shaped like names.
+
+    The model reads at most :data:`~.ner.NER_PROBES` of the name-shaped values, spread evenly
+    over them, and the count is its share among those times all of them: a count of the
+    values it read alone could never reach :data:`NAME_SHARE` of a sample of more than twice
+    as many, so a long column of names the shape rules do not know would pass unseen."""
     import importlib.util
 
     from .ner import NER_PROBES, count_names
 
-    if NAME_SHARE * len(sample) > NER_PROBES:
-        # the model reads at most NER_PROBES values, so it can find no more names than that:
-        # on a sample of more than twice as many its count can never reach NAME_SHARE (the
-        # model is asked only about samples of up to 100 values; issue 23)
-        return 0
     shaped = [v for v in sample if _name_shaped(v)]
     if len(shaped) < NAME_SHARE * len(sample) or importlib.util.find_spec("natasha") is None:
         return 0
-    return count_names(shaped)
+    probes = [shaped[i] for i in spread(len(shaped), NER_PROBES)]
+    return round(count_names(probes) * len(shaped) / len(probes))
 
 
 def _name_shaped(value: str) -> bool:
@@ -337,31 +231,6 @@ def _name_shaped(value: str) -> bool:
     return 2 <= len(words) <= 3 and all(
         w[0].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in words
     )
-
-
-def _json_leaves(values: Iterable[str]) -> dict[str, list[str]]:
-    """The scalar values inside JSON texts, by their place (``contact.email``, ``phones[]``)."""
-    out: dict[str, list[str]] = {}
-
-    def walk(node: Any, path: str) -> None:
-        if isinstance(node, dict):
-            for key, child in node.items():
-                name = key if _PLAIN_KEY.match(str(key)) else "*"
-                walk(child, f"{path}.{name}" if path else name)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child, f"{path}[]")
-        elif isinstance(node, (str, int, float)) and not isinstance(node, bool):
-            leaves = out.setdefault(path or "$", [])
-            if len(leaves) < SAMPLE_SIZE:
-                leaves.append(_text(node))
-
-    for text in values:
-        try:
-            walk(json.loads(text), "")
-        except ValueError:  # not JSON after all: judged as text
-            out.setdefault("$", []).append(text)
-    return out
 
 
 def _column_samples(
@@ -373,11 +242,11 @@ def _column_samples(
     """The sample of a column, or of every place inside a JSON column. Empty (not sampled)
     for a column no value could make a finding in (:func:`_reachable`)."""
     if not json_text:
-        return {(column, None): _sample(values) if _reachable(column, kinds) else []}
-    sample = _sample(values)
+        return {(column, None): sample_texts(values) if _reachable(column, kinds) else []}
+    sample = sample_texts(values)
     return {
         (column, None if path == "$" else path): leaves
-        for path, leaves in _json_leaves(sample).items()
+        for path, leaves in json_leaves(sample).items()
     }
 
 
@@ -407,41 +276,6 @@ def detect_column(
     return _judge(_column_samples(values, column, json_text, judged), judged)
 
 
-def is_sampled_field(field: pa.Field) -> bool:
-    """The columns the detector samples: every column whose values can be personal data
-    written some way: text (JSON included), numbers (a phone or an INN kept as a ``bigint``),
-    dates and timestamps (a birth date), nested values (judged as JSON). Not: booleans,
-    bytes, times of day, durations, nulls."""
-    t = _value_type(field)
-    return not (
-        pa.types.is_boolean(t)
-        or pa.types.is_null(t)
-        or pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_fixed_size_binary(t)
-        or pa.types.is_time(t)
-        or pa.types.is_duration(t)
-    )
-
-
-#: the kinds a date or timestamp column can hold
-TEMPORAL_KINDS = ("birth_date",)
-
-
-def _is_temporal(field: pa.Field) -> bool:
-    t = _value_type(field)
-    return pa.types.is_date(t) or pa.types.is_timestamp(t)
-
-
-def _value_type(field: pa.Field) -> pa.DataType:
-    """The type of the field's values (a dictionary-encoded column's value type)."""
-    return field.type.value_type if pa.types.is_dictionary(field.type) else field.type
-
-
-def _is_json(field: pa.Field) -> bool:
-    return is_json_field(field) or pa.types.is_nested(field.type)
-
-
 def detect_batch(
     batch: pa.RecordBatch,
     *,
@@ -463,12 +297,12 @@ def detect_batch(
         if (kinds is None and field.name in skip) or (kinds is not None and not kinds):
             continue
         judged = _kinds(kinds)
-        if _is_temporal(field):  # a moment's text is no phone, number or name: only a birth date
+        if is_temporal(field):  # a moment's text is no phone, number or name: only a birth date
             judged = tuple(k for k in judged if k in TEMPORAL_KINDS)
             if not judged:
                 continue
         groups.setdefault(judged, {}).update(
-            _column_samples(batch.column(field.name), field.name, _is_json(field), judged)
+            _column_samples(batch.column(field.name), field.name, is_json(field), judged)
         )
     return [f for kinds, samples in groups.items() for f in _judge(samples, kinds)]
 

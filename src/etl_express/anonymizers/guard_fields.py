@@ -28,8 +28,10 @@ import pyarrow.compute as pc
 from .._positions import kind_words, personal_kinds
 from ..errors import AnonymizationError
 from ..format import is_json_field
-from .detection import CHANCE_MIN_MATCHES, SAMPLE_SIZE, python_values, take_indices
+from .buffers import take_indices
+from .detection import CHANCE_MIN_MATCHES
 from .guard import judge_values
+from .sampling import SAMPLE_SIZE, python_values
 
 WHOLE = "$"  # the field that is a text column's values themselves
 _PLAIN_KEY = re.compile(r"^[^\W\d][\w\-]{0,63}$")  # a JSON key shown in a message
