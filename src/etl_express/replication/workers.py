@@ -157,8 +157,12 @@ def run_in_processes(
             _stop([*stopped, *finished])
             for worker in stopped:
                 code = worker.process.exitcode
-                if worker.unit is not None and code is not None and code < 0:
-                    # killed before it closed its run (it did not stop in time): closed here
+                if worker.unit is not None and code is not None and code != 0:
+                    # it ended without reporting its unit: killed before it closed its run
+                    # (it did not stop in time), or stopped by SIGTERM where its own close
+                    # could not run (between its run row's start and the block that closes
+                    # it, or inside the close itself). A row it left running is closed here;
+                    # one it closed itself is not touched (only running rows are)
                     with contextlib.suppress(Exception):
                         dead(units[worker.unit], worker.process)
     return [r for r in results if r is not None]
@@ -262,13 +266,16 @@ def _unsent(result: RunResult, exc: Exception) -> RunResult:
 
 
 def describe_exit(process: BaseProcess) -> str:
-    """How a child ended: ``killed by SIGKILL``, ``exit code 3``."""
+    """How a child ended: ``killed by SIGKILL``, ``stopped by SIGTERM`` (it raised
+    :class:`Terminated`, exit code 128 + the signal), ``exit code 3``."""
     code = process.exitcode
     if code is not None and code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
         except ValueError:
             return f"killed by signal {-code}"
+    if code == 128 + signal.SIGTERM:
+        return "stopped by SIGTERM"
     return f"exit code {code}"
 
 
