@@ -439,7 +439,16 @@ class PostgresSink(Sink):
                 if writing < batch.num_rows:
                     batch = batch.filter(pa.array(changed))
                     payload = copy_payload(batch, list(types.values()))
-        self._copy_upsert(cur, batch.schema.names, cols, payload, primary_key)
+        upsert_staged(
+            cur,
+            self._ident,
+            self._stage,
+            batch.schema.names,
+            cols,
+            payload,
+            primary_key,
+            self._columns or {},
+        )
         return "staged"
 
     def _copy_direct(
@@ -478,19 +487,6 @@ class PostgresSink(Sink):
         if blind:
             self._direct_backoff = 0
         return copied
-
-    def _copy_upsert(
-        self,
-        cur: psycopg.Cursor[Any],
-        names: Sequence[str],
-        cols: sql.Composable,
-        payload: CopyPayload,
-        primary_key: Sequence[str],
-    ) -> None:
-        """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE."""
-        upsert_staged(
-            cur, self._ident, self._stage, names, cols, payload, primary_key, self._columns or {}
-        )
 
 
 __all__ = [
