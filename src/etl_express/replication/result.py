@@ -9,6 +9,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from loguru import logger
+
 from .._engine.parallel import sum_partitions
 from .._engine.run import failed_result, result_or_failure, run_partition
 from .._engine.spec import ledger_for
@@ -109,12 +111,21 @@ def _died(pipeline: Pipeline, spec: Partition | None, pid: int | None, how: str)
         f"({how}) before reporting; its committed batches stay and the next run resumes "
         "it from its checkpoint"
     )
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         ledger_for(pipeline).abandon(
             pipeline.name, partition_key(spec), f"{socket.gethostname()}:{pid}", error
         )
-    except Exception:  # the lease of a dead owner is taken over anyway (owner_is_dead)
-        pass
+    except SQLAlchemyError as exc:  # the store is unreachable: the next run takes the lease
+        # of the dead owner over anyway (ledger.owner_is_dead)
+        logger.warning(
+            "could not close the run row of table {} left by worker process {} ({}); the "
+            "next run takes it over",
+            pipeline.source.name,
+            pid,
+            type(exc).__name__,
+        )
     return failed_result(pipeline.name, spec, error)
 
 
