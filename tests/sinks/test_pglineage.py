@@ -1,7 +1,8 @@
-"""A first load leaves the lineage columns out of its COPY stream: the table it creates
-defaults them to the run's values until its primary key is built (``sinks/pglineage.py``).
-Every row must still carry exactly the lineage of the run that wrote it, the defaults must not
-outlive the load, and a batch whose lineage differs is sent whole."""
+"""A first load leaves the lineage columns out of its rows: the table it creates has none
+until its primary key is built, when they are added holding the run's values for every row
+already there (``sinks/pglineage.py``). Every row must still carry exactly the lineage of
+the run that wrote it, no default may outlive the load, no row is rewritten for it, and a
+batch whose lineage differs is sent whole."""
 
 from __future__ import annotations
 
@@ -60,6 +61,31 @@ def copied_columns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def lineage_columns(url: str, table: str) -> list[str]:
+    return [
+        name
+        for (name,) in pg_exec(
+            url,
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+            " AND NOT attisdropped AND attname LIKE '\\_etl\\_%%' ORDER BY attnum",
+            (table,),
+        )
+    ]
+
+
+def comment(url: str, table: str) -> str | None:
+    return pg_exec(url, "SELECT obj_description(%s::regclass, 'pg_class')", (table,))[0][0]
+
+
+def heap_file(url: str, table: str) -> str:
+    return pg_exec(url, "SELECT pg_relation_filenode(%s::regclass)", (table,))[0][0]
+
+
+def finish(url: str, sink: PostgresSink) -> None:
+    with engine_for(url).begin() as conn:
+        sink.finish_load(conn, ["id"])
+
+
 def write(url: str, sink: PostgresSink, data: pa.RecordBatch) -> None:
     with engine_for(url).begin() as conn:
         sink.write(conn, data, ["id"])
@@ -73,11 +99,16 @@ def test_a_first_load_sends_no_lineage_and_every_row_still_has_it(
     write(pg_url, sink, lineage_batch(range(1, 11), "run-a"))
     write(pg_url, sink, lineage_batch(range(11, 21), "run-a"))
     assert all("_etl_" not in cols for cols in copied_columns), copied_columns
-    # while the load goes on, the defaults are the run's values, and readers see them
-    assert set(defaults(pg_url, table)) == set(LINEAGE_COLUMNS)
-    with engine_for(pg_url).begin() as conn:
-        sink.finish_load(conn, ["id"])
-    assert defaults(pg_url, table) == {}  # gone with the key build
+    # while the load goes on, readers see its committed rows without the lineage columns;
+    # the table's comment records the values those rows hold
+    assert lineage_columns(pg_url, table) == []
+    assert "run-a" in (comment(pg_url, table) or "")
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {table}") == [(20,)]
+    heap = heap_file(pg_url, table)
+    finish(pg_url, sink)
+    assert lineage_columns(pg_url, table) == list(LINEAGE_COLUMNS)  # at the end, as created
+    assert heap_file(pg_url, table) == heap  # added without rewriting a row
+    assert defaults(pg_url, table) == {} and comment(pg_url, table) is None
     rows = pg_exec(
         pg_url,
         f"SELECT _etl_run_id, _etl_source, _etl_loaded_at, count(*) FROM {table} GROUP BY 1, 2, 3",
@@ -88,6 +119,27 @@ def test_a_first_load_sends_no_lineage_and_every_row_still_has_it(
     assert pg_exec(pg_url, f"SELECT _etl_run_id, _etl_loaded_at FROM {table} WHERE id = 100") == [
         (None, None)
     ]
+    assert sink.known_target()[0] == {
+        "id": "bigint",
+        "name": "text",
+        "_etl_run_id": "text",
+        "_etl_source": "text",
+        "_etl_loaded_at": "timestamp with time zone",
+    }
+
+
+def test_a_sink_that_forgot_its_load_still_adds_the_recorded_lineage(
+    pg_url: str, schema: str
+) -> None:
+    """A retry after a failure rolls the sink's state back: the key build still adds the
+    lineage columns with the values the table's comment recorded."""
+    table = f"{schema}.customers"
+    sink = PostgresSink(table=table)
+    write(pg_url, sink, lineage_batch(range(1, 11), "run-a"))
+    sink.rollback()
+    finish(pg_url, sink)
+    assert pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id FROM {table}") == [("run-a",)]
+    assert comment(pg_url, table) is None
 
 
 def test_a_batch_with_other_lineage_is_sent_whole(
@@ -103,8 +155,7 @@ def test_a_batch_with_other_lineage_is_sent_whole(
     )
     write(pg_url, sink, mixed)
     assert ["_etl_" in cols for cols in copied_columns] == [False, True, True]
-    with engine_for(pg_url).begin() as conn:
-        sink.finish_load(conn, ["id"])
+    finish(pg_url, sink)
     got = dict(pg_exec(pg_url, f"SELECT id, _etl_run_id FROM {table}"))
     assert {got[i] for i in range(1, 11)} == {"run-a"}
     assert {got[i] for i in range(11, 21)} == {"run-b"}
@@ -113,11 +164,28 @@ def test_a_batch_with_other_lineage_is_sent_whole(
     assert loaded[1] == LOADED and loaded[11] == later
 
 
-def test_a_batch_without_lineage_columns_sets_no_defaults(pg_url: str, schema: str) -> None:
+def test_a_batch_without_lineage_columns_records_none(pg_url: str, schema: str) -> None:
     table = f"{schema}.plain"
     sink = PostgresSink(table=table)
     write(pg_url, sink, pa.RecordBatch.from_pydict({"id": pa.array([1, 2], pa.int64())}))
-    assert defaults(pg_url, table) == {}
+    assert defaults(pg_url, table) == {} and comment(pg_url, table) is None
+
+
+def test_a_first_batch_of_mixed_lineage_creates_the_columns_empty(
+    pg_url: str, schema: str, copied_columns: list[str]
+) -> None:
+    table = f"{schema}.customers"
+    sink = PostgresSink(table=table)
+    mixed = pa.concat_batches(
+        [lineage_batch(range(1, 6), "run-a"), lineage_batch(range(6, 11), "run-b")]
+    )
+    write(pg_url, sink, mixed)
+    assert "_etl_" in copied_columns[0] and comment(pg_url, table) is None
+    finish(pg_url, sink)
+    assert pg_exec(pg_url, f"SELECT _etl_run_id, count(*) FROM {table} GROUP BY 1 ORDER BY 1") == [
+        ("run-a", 5),
+        ("run-b", 5),
+    ]
 
 
 def test_a_pipeline_run_stamps_its_own_lineage_and_leaves_no_default(
@@ -131,7 +199,7 @@ def test_a_pipeline_run_stamps_its_own_lineage_and_leaves_no_default(
         (result.run_id, "customers")
     ]
     assert pg_exec(pg_url, f"SELECT count(*) FROM {table} WHERE _etl_loaded_at IS NULL") == [(0,)]
-    assert defaults(pg_url, table) == {}
+    assert defaults(pg_url, table) == {} and comment(pg_url, table) is None
 
 
 def test_a_load_that_stops_early_keeps_each_runs_lineage(
@@ -139,25 +207,37 @@ def test_a_load_that_stops_early_keeps_each_runs_lineage(
 ) -> None:
     table = f"{schema}.customers"
     source = stopped_after_two_batches(pipeline_name, table)
-    first = pg_exec(pg_url, f"SELECT DISTINCT _etl_run_id FROM {table}")
-    assert len(first) == 1 and set(defaults(pg_url, table)) == set(LINEAGE_COLUMNS)
+    # its two batches are there, without lineage columns, their run recorded on the table
+    assert lineage_columns(pg_url, table) == []
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {table}") == [(20,)]
+    stopped = pg_exec(
+        pg_url, "SELECT run_id FROM etl_express.runs WHERE pipeline = %s", (pipeline_name,)
+    )
+    assert len(stopped) == 1 and stopped[0][0] in (comment(pg_url, table) or "")
     result = Pipeline(pipeline_name, source, sink=PostgresSink(table=table), progress=False).run()
     got = dict(pg_exec(pg_url, f"SELECT id, _etl_run_id FROM {table}"))
-    assert {got[i] for i in range(1, 21)} == {first[0][0]}  # the stopped run's rows
+    assert {got[i] for i in range(1, 21)} == {stopped[0][0]}  # the stopped run's rows
     assert {got[i] for i in range(21, 51)} == {result.run_id}  # the resuming run's
-    assert defaults(pg_url, table) == {}  # the resuming run's key build dropped them
+    assert defaults(pg_url, table) == {} and comment(pg_url, table) is None
 
 
 def test_another_writer_building_the_key_makes_the_loader_send_lineage_again(
     pg_url: str, schema: str, copied_columns: list[str]
 ) -> None:
-    """Two partitions of one load: the second writer finds the table keyless and builds the
-    key (dropping the defaults) while the first goes on COPying straight in."""
+    """Two partitions of one load: the second writer finds the table keyless and without
+    lineage columns, adds them (with the values the first recorded) and builds the key
+    while the first goes on COPying straight in."""
     table = f"{schema}.customers"
     creator, other = PostgresSink(table=table), PostgresSink(table=table)
     write(pg_url, creator, lineage_batch(range(1, 11), "run-a"))
-    write(pg_url, other, lineage_batch(range(1000, 1010), "run-a"))  # builds the key
-    assert defaults(pg_url, table) == {}
+    write(pg_url, other, lineage_batch(range(1000, 1010), "run-b"))  # adds them, builds the key
+    assert defaults(pg_url, table) == {} and comment(pg_url, table) is None
+    assert pg_exec(
+        pg_url, f"SELECT id, _etl_run_id FROM {table} WHERE id IN (1, 1000) ORDER BY id"
+    ) == [
+        (1, "run-a"),
+        (1000, "run-b"),
+    ]
     write(pg_url, creator, lineage_batch(range(11, 21), "run-a"))
     assert pg_exec(pg_url, f"SELECT count(*) FROM {table} WHERE _etl_run_id IS NULL") == [(0,)]
     assert pg_exec(

@@ -20,7 +20,7 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
-from ..format import MAX_IDENTIFIER_BYTES, RUN_ID, declared_type, is_json_field
+from ..format import LINEAGE_COLUMNS, MAX_IDENTIFIER_BYTES, RUN_ID, declared_type, is_json_field
 from ..store import tables
 from ..store.database import psycopg_connection
 from ..store.tables import TableName
@@ -167,12 +167,14 @@ def _exact_in_double(cur: psycopg.Cursor[Any], ident: sql.Composable, column: st
 @dataclass
 class Prepared:
     """What :func:`prepare_table` left: the table's columns (name -> data type), whether it
-    created the table, and whether the key still lacks its unique index (a table created
-    with ``defer_key``)."""
+    created the table, whether the key still lacks its unique index (a table created
+    with ``defer_key``), and whether it was created without the lineage columns, which the
+    load adds at its end (:mod:`.pglineage`)."""
 
     columns: dict[str, str]
     created: bool = False
     key_deferred: bool = False
+    lineage_deferred: bool = False
 
 
 def prepare_table(
@@ -211,13 +213,17 @@ def prepare_table(
     found = _statements(raw, [_ddl_lock_statement(target), tables.columns_query(target)])
     existing = {name: c.data_type for name, c in found.items()}
     keyed = bool(primary_key) and key_constraint and not keep_history
-    deferred = False
+    deferred = lineage_deferred = False
     reread = keep_history  # the history's indexes and columns: read them back
     with raw.cursor() as cur:
         if not existing:
             deferred = keyed and defer_key
+            lineage_deferred = deferred and pglineage.deferrable(schema)
+            columns = schema
+            if lineage_deferred:
+                columns = pa.schema([f for f in schema if f.name not in LINEAGE_COLUMNS])
             create = _create(
-                ident, table, schema, primary_key, keyed and not deferred, keep_history
+                ident, table, columns, primary_key, keyed and not deferred, keep_history
             )
             # the schema, the table and its columns as created: one round trip
             schema_ddl = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
@@ -229,6 +235,11 @@ def prepare_table(
                 n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"
             }
             formatted = {n: c.formatted or c.data_type for n, c in found.items()}
+            # a first load may have left them out: then they come with its rows' values
+            lacking = any(n in schema.names and n not in existing for n in LINEAGE_COLUMNS)
+            if lacking and pglineage.materialize(cur, ident):
+                existing.update(pglineage.LINEAGE_TYPES)
+                reread = True
             changes = _changes(cur, ident, table, schema, existing, typmods, formatted)
             if changes:
                 _lock_timeout(cur, ddl_lock_timeout)
@@ -247,7 +258,7 @@ def prepare_table(
         if reread
         else {name: c.data_type for name, c in found.items()}
     )
-    return Prepared(types, not existing, deferred)
+    return Prepared(types, not existing, deferred, lineage_deferred)
 
 
 def _statements(
@@ -290,7 +301,7 @@ def add_primary_key(
     key_clause = sql.SQL("ADD PRIMARY KEY ({})").format(
         sql.SQL(", ").join(map(sql.Identifier, key))
     )
-    # the first load's lineage defaults (see .pglineage) end with it, under the same lock
+    # lineage defaults an earlier version's first load left (see .pglineage) end with it
     clauses = [key_clause, *pglineage.drop_defaults_sql(cur, ident)]
     cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(clauses))
     cur.execute("SET LOCAL lock_timeout TO DEFAULT")

@@ -25,7 +25,7 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError, safe_pg_message
-from ..format import DELETED_AT
+from ..format import DELETED_AT, RUN_ID
 from ..secrets import SecretLike
 from ..store.database import psycopg_connection
 from ..store.tables import TableName
@@ -169,9 +169,10 @@ class PostgresSink(Sink):
         # the rows PostgreSQL reported for this sink's COPYs into a table it created in this
         # run (their command tags); None once anything else may have changed the table
         self._copied_rows: int | None = None
-        # a table created keyless in this run: its lineage columns default to the run's
-        # values (see .pglineage), which its direct COPYs then leave out
-        self._lineage_unset = False
+        # a table created keyless in this run without its lineage columns (see .pglineage):
+        # the first batch records the run's values, which the direct COPYs then leave out
+        self._lineage_pending = False  # the columns are not there yet
+        self._lineage_unset = False  # no batch recorded the values yet
         self._lineage: pglineage.LineageValues | None = None
         self._stage = (
             "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
@@ -232,12 +233,14 @@ class PostgresSink(Sink):
             self._max_key = None
             self._key_pending = prepared.key_deferred
             self._copied_rows = 0 if prepared.key_deferred else None
-            self._lineage_unset = prepared.key_deferred
+            self._lineage_pending = self._lineage_unset = prepared.lineage_deferred
             self._lineage = None
             self._fresh = True
             keyed = bool(primary_key) and self.write_mode == "upsert" and not self.history
             if keyed and not prepared.key_deferred:
                 self._key_known = sorted(primary_key)
+        elif RUN_ID in prepared.columns:  # added by this prepare, or by another writer
+            self._lineage_pending = self._lineage_unset = False
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -249,8 +252,10 @@ class PostgresSink(Sink):
             return
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
+            # the lineage columns, with the values the load left out (also after a rollback
+            # that made this sink forget it left them out: the table's comment remembers)
+            self._add_lineage_columns(cur, recorded=True)
             built = add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
-        self._lineage = None  # the key's ALTER TABLE dropped the defaults
         if not built:  # another writer gave the table its key: it may have written rows too
             self._copied_rows = None
         self._key_known = sorted(primary_key)  # built now, or found built
@@ -290,7 +295,7 @@ class PostgresSink(Sink):
         self._prepared_for = None
         self._key_deferred = False
         self._copied_rows = None
-        self._lineage_unset = False
+        self._lineage_pending = self._lineage_unset = False  # prepare() looks again
         self._lineage = None
         self._fresh = False
         self._key_known = None
@@ -329,11 +334,6 @@ class PostgresSink(Sink):
             with raw.cursor() as cur:
                 if not self.synchronous_commit:
                     cur.execute("SET LOCAL synchronous_commit = off")
-                if self._lineage_unset:  # the transaction that created the table
-                    self._lineage_unset = False
-                    self._lineage = pglineage.constant_lineage(batch)
-                    if self._lineage is not None:
-                        pglineage.set_defaults(cur, self._ident, self._lineage)
                 with utc_session(
                     cur, payload.format == "csv" and has_zoned_timestamps(batch.schema)
                 ):
@@ -391,14 +391,13 @@ class PostgresSink(Sink):
             copied = None
             if above:
                 direct = (cols, payload)
-                if self._lineage is not None and pglineage.matches(batch, self._lineage):
-                    if pglineage.defaults_in_place(cur, self._ident):
-                        slim = pglineage.without_lineage(batch)  # the defaults fill them in
-                        assert self._columns is not None
-                        pg_types = [self._columns.get(n, "") for n in slim.schema.names]
-                        direct = (column_list(slim), copy_payload(slim, pg_types))
-                    else:  # another writer built the key and dropped them: send lineage again
-                        self._lineage = None
+                if self._lineage_left_out(cur, batch):
+                    slim = pglineage.without_lineage(batch)  # added with its values at the end
+                    assert self._columns is not None
+                    pg_types = [self._columns.get(n, "") for n in slim.schema.names]
+                    direct = (column_list(slim), copy_payload(slim, pg_types))
+                else:
+                    self._add_lineage_columns(cur)
                 copied = self._copy_direct(cur, *direct, blind=False)
             if copied is not None:
                 assert rising is not None
@@ -406,9 +405,9 @@ class PostgresSink(Sink):
                 if self._copied_rows is not None:
                     self._copied_rows += copied
                 return "direct"
+            self._add_lineage_columns(cur)
             add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
             self._key_deferred = False
-            self._lineage = None
         self._copied_rows = None  # counted only while the table has no key (no upsert yet)
         keys = integer_keys(batch, primary_key) if self.direct_copy else None
         if self._fresh and keys is not None:
@@ -450,6 +449,36 @@ class PostgresSink(Sink):
             self._columns or {},
         )
         return "staged"
+
+    def _lineage_left_out(self, cur: psycopg.Cursor[Any], batch: pa.RecordBatch) -> bool:
+        """Whether ``batch`` goes without its lineage columns (see :mod:`.pglineage`): the
+        table was created without them, they are still absent, and the batch's lineage is
+        the one its first batch recorded (which this batch records, being the first)."""
+        if not self._lineage_pending:
+            return False
+        if self._lineage_unset:
+            values = pglineage.constant_lineage(batch)
+            if values is None or not pglineage.absent(cur, self._ident):
+                return False
+            pglineage.defer(cur, self._ident, values)  # with the rows, in their transaction
+            self._lineage, self._lineage_unset = values, False
+            return True
+        if self._lineage is None or not pglineage.matches(batch, self._lineage):
+            return False
+        return pglineage.absent(cur, self._ident)
+
+    def _add_lineage_columns(self, cur: psycopg.Cursor[Any], *, recorded: bool = False) -> None:
+        """Before a write that carries the lineage columns into a table created without
+        them: add them, holding the recorded values in the rows written without them.
+        ``recorded``: also when this sink does not know of any, if the table records some."""
+        if not self._lineage_pending and not recorded:
+            return
+        if not pglineage.materialize(cur, self._ident, or_empty=self._lineage_pending):
+            return
+        self._lineage_pending = self._lineage_unset = False
+        self._lineage = None
+        if self._columns is not None:
+            self._columns = {**self._columns, **pglineage.LINEAGE_TYPES}
 
     def _copy_direct(
         self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload, *, blind: bool
