@@ -7,6 +7,7 @@ batch whose lineage differs is sent whole."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pyarrow as pa
@@ -244,3 +245,34 @@ def test_another_writer_building_the_key_makes_the_loader_send_lineage_again(
         pg_url, f"SELECT count(*) FROM {table} WHERE _etl_loaded_at = %s", (LOADED,)
     ) == [(30,)]
     assert "_etl_" not in copied_columns[0] and "_etl_" in copied_columns[-1]
+
+
+def test_a_writer_adding_the_columns_waits_for_the_batch_recording_their_values(
+    pg_url: str, schema: str
+) -> None:
+    """The other writer reads what is pending only once the creator's first batch (its
+    rows without lineage columns, and the comment recording their values) has committed:
+    read before, it would find nothing recorded and add the columns empty for those rows."""
+    table = f"{schema}.customers"
+    creator, other = PostgresSink(table=table), PostgresSink(table=table)
+    first = lineage_batch(range(1, 11), "run-a")
+    with engine_for(pg_url).begin() as conn:  # the table is created in a transaction of its own
+        creator.prepare(conn, first.schema, ["id"])
+    with engine_for(pg_url).connect() as conn:
+        with conn.begin():
+            creator.write(conn, first, ["id"])
+            done = threading.Event()
+            second = threading.Thread(
+                target=lambda: (
+                    write(pg_url, other, lineage_batch(range(1000, 1010), "run-b")),
+                    done.set(),
+                )
+            )
+            second.start()
+            assert not done.wait(0.5)  # waiting for the creator's batch
+        second.join(30)
+    assert done.is_set()
+    assert pg_exec(pg_url, f"SELECT _etl_run_id, count(*) FROM {table} GROUP BY 1 ORDER BY 1") == [
+        ("run-a", 10),
+        ("run-b", 10),
+    ]

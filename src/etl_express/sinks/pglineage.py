@@ -108,7 +108,10 @@ def absent(cur: psycopg.Cursor[Any], target: sql.Composable) -> bool:
 
 def pending(cur: psycopg.Cursor[Any], target: sql.Composable) -> dict[str, Any] | None:
     """The lineage recorded by :func:`defer` for a table that has no lineage column yet;
-    ``None``: nothing pending."""
+    ``None``: nothing pending. Read once no writer is in the middle of a batch (the lock
+    waits for the one whose first batch records it, and keeps the next from starting until
+    the caller's transaction ends): what it says holds until then."""
+    cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(target))
     cur.execute(
         sql.SQL("SELECT obj_description({0}::regclass, 'pg_class'), EXISTS ({1})").format(
             sql.Literal(target.as_string(cur)),
