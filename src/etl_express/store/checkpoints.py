@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..retry import RetryPolicy, as_etl_error
 from ..secrets import SecretLike
 from .database import SCHEMA, engine_for, mask_url, no_store, resolve_url, unreachable_as_error
-from .schema import checkpoints, create_or_migrate, has_store, now, partition_plans
+from .schema import checkpoints, create_or_migrate, has_store, is_current, now, partition_plans
 
 
 class CheckpointStore:
@@ -55,6 +55,9 @@ class CheckpointStore:
         self._ready = True
 
     def _create_schema(self) -> None:
+        with self.engine.connect() as conn:
+            if is_current(conn):  # the usual case: asked in two reads, no lock taken
+                return
         with self.engine.begin() as conn:
             create_or_migrate(conn)
 

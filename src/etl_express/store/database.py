@@ -245,7 +245,9 @@ def connect(url: str, *, read_only: bool = False) -> psycopg.Connection[DictRow]
     return conn
 
 
-def store_version(conn: psycopg.Connection[DictRow], tables: Sequence[str] = ()) -> int | None:
+def store_version(
+    conn: psycopg.Connection[DictRow] | psycopg.Cursor[DictRow], tables: Sequence[str] = ()
+) -> int | None:
     """The layout version of the store in ``conn``'s database, to compare with
     :data:`SCHEMA_VERSION`: ``None`` when it holds no store (no ``runs`` table), ``0`` for a
     store older than the version record or without one of the state ``tables`` named (made
