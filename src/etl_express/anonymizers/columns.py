@@ -10,7 +10,6 @@ naming the column and the nearest existing names, raised before anything is writ
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -44,6 +43,8 @@ def canonical_all(names: str | Iterable[str]) -> tuple[str, ...]:
 
 def nearest(name: str, available: Sequence[str], n: int = 3) -> list[str]:
     """The existing names closest to ``name`` (difflib), best first."""
+    import difflib  # only where configured names are compared, not on every import
+
     return difflib.get_close_matches(canonical(name), list(available), n=n, cutoff=0.5)
 
 

@@ -41,7 +41,6 @@ import pyarrow as pa
 from ..errors import AnonymizationError, ETLConfigError
 from ..format import string_array
 from .columns import canonical
-from .detection_rules import RULES, SampleTraits, named_kinds, shape_counts
 from .sampling import (
     SAMPLE_SIZE,
     TEMPORAL_KINDS,
@@ -156,6 +155,8 @@ def _judge(
     samples = {key: sample for key, sample in samples.items() if sample}
     if not samples:
         return []
+    from .detection_rules import SampleTraits, shape_counts  # see _strong_kinds
+
     pattern_kinds = tuple(k for k in kinds if k in KINDS)
     everything = [v for sample in samples.values() for v in sample]
     found = (  # an array built from buffers: a list handed over, pyarrow would import pandas
@@ -253,15 +254,26 @@ def _column_samples(
 def _reachable(column: str, kinds: tuple[str, ...]) -> bool:
     """Whether any values could make a finding of ``kinds`` in a column of this name. A
     count of ``_judge`` comes from ``ScrubPII`` (:data:`KINDS`), the NER model (``name``)
-    or :func:`shape_counts`, which counts a kind of :data:`RULES` only when the column is
-    named for it or when the kind has a strong shape (``name`` and ``address``, and
-    ``phone`` from :data:`KINDS`). So a date column judged for ``birth_date`` alone (weak
-    shape only) is sampled only when its name says birth date."""
+    or :func:`~.detection_rules.shape_counts`, which counts a kind of its ``RULES`` only
+    when the column is named for it or when the kind has a strong shape (``name`` and
+    ``address``, and ``phone`` from :data:`KINDS`). So a date column judged for
+    ``birth_date`` alone (weak shape only) is sampled only when its name says birth date."""
+    from .detection_rules import named_kinds  # see _strong_kinds
+
     named = named_kinds(column)
-    return any(k in KINDS or k == "name" or k in named or k in _STRONG_KINDS for k in kinds)
+    strong = _strong_kinds()
+    return any(k in KINDS or k == "name" or k in named or k in strong for k in kinds)
 
 
-_STRONG_KINDS = frozenset(rule.kind for rule in RULES if rule.strong is not None)
+@functools.cache
+def _strong_kinds() -> frozenset[str]:
+    """The kinds of :data:`~.detection_rules.RULES` with a strong shape. The rules are
+    imported on the first judgment, not with this module: compiling their patterns takes
+    about 10 ms, which a run with ``detect_pii="off"`` (it imports this module for its
+    policy) never needs."""
+    from .detection_rules import RULES
+
+    return frozenset(rule.kind for rule in RULES if rule.strong is not None)
 
 
 def detect_column(

@@ -26,11 +26,9 @@ from typing import Any, TypeAlias
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from .. import _speedups
 
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, batch_size=65536)
 #: the 11-byte signature a binary COPY stream starts with (then flags and extension length)
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = COPY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -93,6 +91,8 @@ def copy_payload(
 
 def csv_payload(batch: pa.RecordBatch) -> memoryview:
     """The batch as headerless CSV; zoned timestamps as naive UTC (load with TimeZone=UTC)."""
+    import pyarrow.csv as pacsv  # the fallback for types binary COPY cannot take: not at import
+
     arrays = [
         pc.cast(col, pa.timestamp(col.type.unit))
         if pa.types.is_timestamp(col.type) and col.type.tz
@@ -100,7 +100,8 @@ def csv_payload(batch: pa.RecordBatch) -> memoryview:
         for col in batch.columns
     ]
     buf = io.BytesIO()
-    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), buf, _CSV_OPTIONS)
+    options = pacsv.WriteOptions(include_header=False, batch_size=65536)
+    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), buf, options)
     return buf.getbuffer()
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from ...errors import ETLConfigError
 from ...format import Batch, normalize_name
 from ..base import Partition
-from .discovery import exact_numeric_type, postgres_declared
+from .discovery import exact_numeric_type, loaded_mysql, postgres_declared
 from .positions import decode_value
 
 _FLOAT4 = 700  # PostgreSQL's OID of real
@@ -237,19 +237,21 @@ def as_text(stmt: sa.Select, keep: set[str]) -> sa.Select:
     DB-API driver hand over in a form the common format cannot hold — ``uuid`` and
     ``inet``/``cidr``/``macaddr`` as raw bytes, ``interval`` as month-day-nanosecond, JSON
     parsed into Python objects — as their text in the database, same names."""
-    from sqlalchemy.dialects import mysql, postgresql
+    from sqlalchemy.dialects import postgresql
 
-    text_types = (
+    text_types: tuple[type, ...] = (
         sa.Uuid,
         sa.JSON,  # its text as the database holds it (key order, spacing), not re-serialized
         sa.Time,  # MySQL's TIME spans -838:59:59 .. 838:59:59, more than a time of day
-        mysql.SET,  # a Python set otherwise, in no stable order
         sa.Interval,
         postgresql.INTERVAL,
         postgresql.INET,
         postgresql.CIDR,
         postgresql.MACADDR,
     )
+    mysql = loaded_mysql()
+    if mysql is not None:
+        text_types += (mysql.SET,)  # a Python set otherwise, in no stable order
     columns: list[sa.ColumnElement[Any]] = []
     changed = False
     for col in stmt.selected_columns:
