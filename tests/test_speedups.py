@@ -79,6 +79,27 @@ def test_blake2b_tokens_equal_hashlib_for_all_lengths_keys_and_sizes(blake2b_lan
 
 
 @needs_native
+def test_blake2b_tokens_of_short_values_in_every_mix_of_lengths(blake2b_lanes: int) -> None:
+    """Values of one to four words, lanes whose longest value ends at each word (the lanes
+    read only up to it), a long value among short ones: each token as hashlib's."""
+    rng = random.Random(11)
+    values = [rng.randbytes(rng.randrange(1, 40)) for _ in range(400)]
+    values += [rng.randbytes(n) for n in range(1, 41)]  # every length, in order
+    values[100] = rng.randbytes(128)  # one full block beside short ones
+    arr = _string_array(values)
+    offsets, data = _speedups.string_buffers(arr)
+    key = rng.randbytes(32)
+    for size in (16, 20, 32):
+        out = native.blake2b_tokens(key, size, b"email:", offsets, len(values), data)
+        width = 6 + 2 * size
+        expected = [
+            b"email:" + hashlib.blake2b(v, key=key, digest_size=size).hexdigest().encode()
+            for v in values
+        ]
+        assert [out[i * width : (i + 1) * width] for i in range(len(values))] == expected
+
+
+@needs_native
 def test_blake2b_tokens_of_a_sliced_array_hash_only_its_values() -> None:
     arr = _string_array([b"skip-me", b"alpha", b"beta", b"tail"]).slice(1, 2)
     offsets, data = _speedups.string_buffers(arr)

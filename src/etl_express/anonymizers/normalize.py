@@ -119,8 +119,23 @@ def _squash_spaces(arr: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(arr)
 
 
+def _trimmed(arr: pa.Array) -> pa.Array:
+    """``pc.utf8_trim_whitespace(arr)``, without copying a column none of whose values starts
+    or ends with anything but a printable ASCII character other than the space (every
+    whitespace character, ASCII or not, starts and ends outside that range)."""
+    offsets, data = _speedups.string_buffers(arr)
+    start, end = offsets[:-1], offsets[1:]
+    filled = end > start
+    if not filled.any():
+        return pc.utf8_trim_whitespace(arr)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    first, last = raw[start[filled]], raw[end[filled] - 1]
+    graphic = (first > 0x20) & (first < 0x7F) & (last > 0x20) & (last < 0x7F)
+    return arr if graphic.all() else pc.utf8_trim_whitespace(arr)
+
+
 def normalize_email(arr: pa.Array) -> pa.Array:
-    return casefold(pc.utf8_trim_whitespace(arr))
+    return casefold(_trimmed(arr))
 
 
 def digits_only(arr: pa.Array) -> pa.Array:

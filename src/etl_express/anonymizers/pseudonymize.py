@@ -18,6 +18,7 @@ from ..errors import AnonymizationError, ETLConfigError
 from ..format import string_array
 from ..secrets import SecretRef
 from .base import Anonymizer
+from .buffers import bool_array, bool_values
 from .columns import canonical, canonical_all, column_index
 from .keys import check_key_source, entity_subkey, keyed_blake2b, resolve_key
 from .normalize import ColumnShapes, infer_entity, normalize, on_distinct
@@ -133,10 +134,12 @@ class KeyedHasher:
 
     def _tokenize_valid(self, arr: pa.Array, entity: str) -> pa.Array:
         norm = normalize(arr, entity)
-        # not null and not empty, without a literal (pyarrow would import pandas to convert it)
-        valid = pc.and_kleene(pc.is_valid(norm), pc.cast(pc.utf8_length(norm), pa.bool_()))
-        if pc.all(valid).as_py():
+        # not null and not empty: read from the offsets and the validity bitmap, no kernels
+        offsets, _ = _speedups.string_buffers(norm)
+        filled = np.diff(offsets) > 0
+        if not norm.null_count and filled.all():
             return self.tokens(norm, entity)
+        valid = bool_array(filled & bool_values(pc.is_valid(norm)))
         tokens = self.tokens(pc.filter(norm, valid), entity)
         return pc.replace_with_mask(pa.nulls(len(arr), pa.string()), valid, tokens)
 

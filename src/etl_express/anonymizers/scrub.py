@@ -243,9 +243,13 @@ class ScrubPII(Anonymizer):
         texts = pc.filter(arr, picked)
         if has_nul(texts):
             texts = pc.replace_substring(texts, MARK, "\ufffd")
-        if context is not None:
-            context = pc.filter(context, picked)
+        # no row holding a passport context word: no passport rule can match anywhere
+        no_context = context is not None and not pc.any(context).as_py()
+        if context is not None and not no_context:
+            context = pc.filter(context, picked)  # the context rows are among the picked ones
         for rule in self._before:
+            if rule.kind == "passport" and no_context:
+                continue
             if rule.kind == "passport" and context is not None:
                 # passport rules need a context word: run them on the (rare) rows that have one
                 texts = on_rows(texts, context, lambda rows: self._apply(rows, rule))  # noqa: B023

@@ -158,12 +158,18 @@ def not_pii_words(texts: pa.Array, before: str = "") -> pa.Array | None:
 def on_rows(
     texts: pa.Array, rows: pa.Array | None, apply: Callable[[pa.Array], pa.Array]
 ) -> pa.Array:
-    """``apply`` on the rows flagged in ``rows`` only (all rows when ``None``)."""
+    """``apply`` on the rows flagged in ``rows`` only (all rows when ``None``). When ``apply``
+    hands back the very array it was given (it found nothing to change), ``texts`` is returned
+    as it is, without writing the same values back into a copy of it."""
     if rows is None:
         return apply(texts)
     if not pc.any(rows).as_py():
         return texts
-    return pc.replace_with_mask(texts, rows, apply(pc.filter(texts, rows)))
+    subset = pc.filter(texts, rows)
+    changed = apply(subset)
+    if changed is subset:
+        return texts
+    return pc.replace_with_mask(texts, rows, changed)
 
 
 def has_nul(texts: pa.Array) -> bool:

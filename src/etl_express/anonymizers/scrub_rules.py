@@ -5,6 +5,7 @@ personal data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 KINDS = ("email", "phone", "passport", "snils", "inn", "ogrn", "card")
 #: optional kinds found by a NER model (``pip install "etl-express[ner]"``; see :mod:`.ner`)
@@ -30,7 +31,7 @@ class Program:
 
     alternatives: tuple[tuple[tuple[bytes, int, int] | None, ...], ...]
 
-    @property
+    @cached_property
     def code(self) -> bytes:
         out = bytearray([len(self.alternatives)])
         for alternative in self.alternatives:
@@ -43,7 +44,7 @@ class Program:
                 )
         return bytes(out)
 
-    @property
+    @cached_property
     def first(self) -> bytes:
         """The bytes a match can start with (each alternative's first class, which is required)."""
         chars = b""
@@ -53,7 +54,7 @@ class Program:
             chars += head[0]
         return bits_of(chars)
 
-    @property
+    @cached_property
     def min_len(self) -> int:
         return min(
             sum(t[1] for t in alternative if t is not None) for alternative in self.alternatives
