@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
+from .._copybytes import SOURCE_ROWS, SourceRows, offer
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
@@ -275,6 +276,7 @@ class PartitionRunner:
             convert_q,
             source_q,
             empty_counts(batch),
+            raw.meta.get(SOURCE_ROWS),
         )
 
     def load_batch(self, raw: Batch, step: str) -> None:
@@ -339,7 +341,7 @@ class PartitionRunner:
             self._migrate(work)
         try:
             # without savepoints where the sink allows it (a table it created in this run)
-            with store.transaction() as conn:
+            with store.transaction() as conn, offer(item.source_rows):
                 done = commit_batch(conn, store, pipeline.sink, work, guarded=False)
         except Exception as exc:
             if not is_row_error(exc):
@@ -349,7 +351,7 @@ class PartitionRunner:
             pipeline.sink.rollback()
             if work.rows.num_rows:
                 self._migrate(work)
-            with store.transaction() as conn:
+            with store.transaction() as conn, offer(item.source_rows):
                 done = commit_batch(conn, store, pipeline.sink, work)
         outcome, quarantined, where = done.outcome, done.quarantined, item.where
         if result.first_commit_at is None:
@@ -459,6 +461,8 @@ class _Prepared:
     convert_q: list[tuple[dict[str, Any], str, Any]]
     source_q: list[tuple[dict[str, Any], str, Any]]
     empties: dict[str, int]  # quality.empty_counts of batch, counted before the load
+    # the source's own binary COPY of the rows, offered to the sink (etl_express._copybytes)
+    source_rows: SourceRows | None = None
 
 
 def _schema_of(stage: dict[str, Any]) -> pa.Schema:

@@ -89,6 +89,13 @@ def copy_payload(
     return CopyPayload("csv", (csv_payload(s) for s in slices))
 
 
+def source_payload(rows: memoryview, slice_bytes: int = _SLICE_BYTES) -> CopyPayload:
+    """A payload of binary COPY rows exactly as a PostgreSQL source sent them (see
+    :mod:`etl_express._copybytes`): its header, the rows in slices, its trailer."""
+    pieces = [rows[i : i + slice_bytes] for i in range(0, len(rows), slice_bytes)]
+    return CopyPayload("binary", iter([_HEADER, *pieces, _TRAILER]))
+
+
 def csv_payload(batch: pa.RecordBatch) -> memoryview:
     """The batch as headerless CSV; zoned timestamps as naive UTC (load with TimeZone=UTC)."""
     import pyarrow.csv as pacsv  # the fallback for types binary COPY cannot take: not at import

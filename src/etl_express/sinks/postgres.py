@@ -24,6 +24,7 @@ import pyarrow as pa
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
+from .._copybytes import rows_for
 from ..errors import ETLConfigError, SinkError, safe_pg_message
 from ..format import DELETED_AT, RUN_ID
 from ..secrets import SecretLike
@@ -32,7 +33,7 @@ from ..store.tables import TableName
 from . import history, pglineage
 from .base import Sink
 from .pgchanged import any_in_range, changed_rows, integer_keys
-from .pgcopy import CopyPayload, copy_payload
+from .pgcopy import CopyPayload, copy_payload, source_payload
 from .pgschema import (
     add_primary_key,
     align,
@@ -152,6 +153,8 @@ class PostgresSink(Sink):
         self._direct_skip = 0
         # how batches were loaded ("unchanged": compared with the target, nothing to write)
         self._batches = {"direct": 0, "staged": 0, "appended": 0, "unchanged": 0}
+        #: batches sent as the source's own binary COPY bytes (etl_express._copybytes)
+        self.source_bytes_batches = 0
         self._unchanged_rows = 0  # rows of upserted batches the target already held as they are
         self._columns: dict[str, str] | None = None
         self._prepared_for: pa.Schema | None = None
@@ -395,7 +398,14 @@ class PostgresSink(Sink):
                     slim = pglineage.without_lineage(batch)  # added with its values at the end
                     assert self._columns is not None
                     pg_types = [self._columns.get(n, "") for n in slim.schema.names]
-                    direct = (column_list(slim), copy_payload(slim, pg_types))
+                    # the rows as the source sent them, when nothing changed them
+                    sent = rows_for(slim, pg_types)
+                    if sent is not None:
+                        self.source_bytes_batches += 1
+                    slim_payload = (
+                        copy_payload(slim, pg_types) if sent is None else source_payload(sent)
+                    )
+                    direct = (column_list(slim), slim_payload)
                 else:
                     self._add_lineage_columns(cur)
                 copied = self._copy_direct(cur, *direct, blind=False)

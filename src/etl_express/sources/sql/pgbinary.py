@@ -139,6 +139,9 @@ class BinaryCopyReader:
         self.query = query
         self.kinds = kinds
         self.names = names
+        #: the binary COPY tuples of the batch :meth:`batches` yielded last (no copy: a view
+        #: of the buffer it was decoded from), see etl_express._copybytes
+        self.rows_bytes = memoryview(b"")
 
     def close(self) -> None:
         if self._url:
@@ -198,6 +201,7 @@ class BinaryCopyReader:
                 raise Unsupported(str(exc)) from None
             if rows:
                 row_bytes = (end - start) / rows
+                self.rows_bytes = memoryview(pending)[start:end]
                 yield (
                     self._batch(rows, columns),
                     (None if flagged is None else np.frombuffer(flagged, np.int64).reshape(-1, 4)),

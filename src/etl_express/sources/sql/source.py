@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from loguru import logger
 from sqlalchemy.engine import Engine
 
+from ..._copybytes import SOURCE_ROWS, source_rows
 from ..._privacy import safe_text
 from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError, safe_pg_message
@@ -283,6 +284,10 @@ class SQLSource(Source):
                     batch = positioned(
                         data, problems, plan.ordering, self.label, flagged, reader.kinds
                     )
+                    if plan.oids is not None and flagged is None and not problems:
+                        # every row as read: a sink may send these bytes instead of encoding
+                        rows_bytes = source_rows(reader.rows_bytes, plan.oids, data)
+                        batch.meta[SOURCE_ROWS] = rows_bytes
                     yield batch
                     position = batch.position
                 return
