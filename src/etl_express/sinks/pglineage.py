@@ -153,18 +153,32 @@ def settle(cur: psycopg.Cursor[Any], target: sql.Composable) -> None:
 
 
 def materialize(
-    cur: psycopg.Cursor[Any], target: sql.Composable, *, or_empty: bool = False
+    cur: psycopg.Cursor[Any],
+    target: sql.Composable,
+    *,
+    or_empty: bool = False,
+    lock_timeout: float | None = None,
 ) -> bool:
     """Add the lineage columns a first load left out, holding the lineage it recorded, to a
     table that has them pending; ``True`` when it did (the caller's column list changed).
     ``or_empty``: add them (if absent) even when nothing is pending, with no value for
-    any row (none lacks its lineage: only a batch that :func:`defer` recorded leaves it out)."""
+    any row (none lacks its lineage: only a batch that :func:`defer` recorded leaves it out).
+    ``lock_timeout``: how long the ``ALTER TABLE`` waits for readers' locks, in seconds
+    (``None``: as long as it takes), as the sink's other schema changes."""
     values = pending(cur, target)
     if values is None and not or_empty:
         return False
+    if lock_timeout is not None:  # never stall readers for long
+        cur.execute(
+            sql.SQL("SET LOCAL lock_timeout = {}").format(
+                sql.Literal(f"{int(lock_timeout * 1000)}ms")
+            )
+        )
     cur.execute(sql.SQL("ALTER TABLE {} ").format(target) + sql.SQL(", ").join(add_columns(values)))
     if values is not None:
         settle(cur, target)
+    if lock_timeout is not None:
+        cur.execute("SET LOCAL lock_timeout TO DEFAULT")
     return True
 
 

@@ -237,7 +237,7 @@ def prepare_table(
             formatted = {n: c.formatted or c.data_type for n, c in found.items()}
             # a first load may have left them out: then they come with its rows' values
             lacking = any(n in schema.names and n not in existing for n in LINEAGE_COLUMNS)
-            if lacking and pglineage.materialize(cur, ident):
+            if lacking and pglineage.materialize(cur, ident, lock_timeout=ddl_lock_timeout):
                 existing.update(pglineage.LINEAGE_TYPES)
                 reread = True
             changes = _changes(cur, ident, table, schema, existing, typmods, formatted)

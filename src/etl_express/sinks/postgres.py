@@ -483,7 +483,10 @@ class PostgresSink(Sink):
         ``recorded``: also when this sink does not know of any, if the table records some."""
         if not self._lineage_pending and not recorded:
             return
-        if not pglineage.materialize(cur, self._ident, or_empty=self._lineage_pending):
+        added = pglineage.materialize(
+            cur, self._ident, or_empty=self._lineage_pending, lock_timeout=self.ddl_lock_timeout
+        )
+        if not added:
             return
         self._lineage_pending = self._lineage_unset = False
         self._lineage = None
