@@ -7,9 +7,13 @@ fresh ``python load.py`` before its first row moves. Each case runs
 in a new interpreter ``--runs`` times; the script prints the median and the best wall time,
 its CPU time (user + system, which load inflates less than wall time), the bare interpreter's
 start-up for reference, and exits 1 when a target is missed (by the
-median). Run it on a quiet machine: under load every figure grows alike.
+median). Run it on a quiet machine: under load every figure grows alike. On a shared one,
+``--instructions`` also counts each case's instructions once under valgrind (cachegrind
+without its cache simulation): the same within about 1 % from run to run whatever the load,
+so a change of a few milliseconds shows.
 
-    python benchmarks/import_time.py [--runs 15] [--json benchmarks/results/import_time.json]
+    python benchmarks/import_time.py [--runs 15] [--instructions]
+        [--json benchmarks/results/import_time.json]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -85,10 +90,30 @@ def timed(command: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def instructions(command: list[str]) -> int:
+    """The instructions one fresh process running ``command`` executes (valgrind)."""
+    probe = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+    proc = subprocess.run(
+        probe + command,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**ENV, "PYTHONHASHSEED": "0"},
+    )
+    found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from valgrind: {proc.stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions (valgrind)"
+    )
     args = parser.parse_args()
     report = {}
     failed = False
@@ -104,8 +129,13 @@ def main() -> int:
             ok = median < target
             failed |= not ok
             verdict = f"  target < {target:.1f} s: {'met' if ok else 'MISSED'}"
-        print(f"{name:50} median {median:.3f} s  best {best:.3f} s  cpu {cpu:.3f} s{verdict}")
+        count = instructions(command) if args.instructions else None
+        counted = f"  {count / 1e6:,.0f} M instructions" if count is not None else ""
+        print(
+            f"{name:50} median {median:.3f} s  best {best:.3f} s  cpu {cpu:.3f} s{counted}{verdict}"
+        )
         report[name] = {
+            "instructions": count,
             "median_s": round(median, 4),
             "best_s": round(best, 4),
             "cpu_median_s": round(cpu, 4),
