@@ -529,6 +529,34 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
     assert sum(context.to_pylist()) > 5_000
 
 
+@needs_native
+def test_compiled_scrub_gates_after_a_pick_read_past_ascii_runs_of_every_length() -> None:
+    """Once a row is picked (an "@" or ten digits), the gate skips its ASCII eight bytes at a
+    time and its UTF-8 continuation bytes at once: a context word or a look-alike character
+    after ASCII runs of every length and alignment is still found, as RE2 finds it."""
+    import re2
+
+    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
+
+    rng = random.Random(23)
+    heads = ["a@b", "@", "8 916 123 45 67", "x", "1234567", "ё@", ""]
+    tails = ["паспорт", "ВЫДАН", "серии", "с\u0435рия", "\u00a0", "\uff18", "\u1c83ерия", "ё", "7"]
+    texts = [
+        rng.choice(heads)
+        + "".join(rng.choice("abc 0.-(") for _ in range(run))
+        + rng.choice(tails)
+        + "".join(rng.choice("xyz@1 ") for _ in range(rng.randrange(4)))
+        for run in range(40)
+        for _ in range(60)
+    ]
+    arr = pa.array(texts)
+    picked, context, special = scrub_kernels.gates(arr, textfold.special_bitmap())
+    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts]
+    assert context.to_pylist() == [bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts]
+    assert special is not None and special.equals(textfold.special_rows(arr))
+    assert 500 < sum(context.to_pylist()) < len(texts)
+
+
 def test_scrub_gives_the_same_text_with_and_without_the_extension(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

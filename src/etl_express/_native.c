@@ -969,7 +969,14 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
             for (Py_ssize_t i = 0; i < n;) {
                 uint8_t c = t[i];
                 if (c < 0x80) {
-                    if (hit) {  /* picked already: ASCII says nothing more */
+                    if (hit) {  /* picked already: ASCII says nothing more, skipped eight bytes at a time */
+                        i++;
+                        for (uint64_t w; i + 8 <= n; i += 8) {
+                            memcpy(&w, t + i, 8);
+                            if (w & 0x8080808080808080ULL) break;
+                        }
+                        while (i < n && t[i] < 0x80) i++;
+                        continue;
                     } else if (c >= '0' && c <= '9') {
                         hit = ++digits >= 10 || (plus_digits >= 0 && ++plus_digits >= 7);
                     } else if (c == '+') {
@@ -1000,6 +1007,8 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
                 }
                 if (settled && hit && (context || extended_c) && (found_special || !with_special)) break;
                 i++;
+                while (i < n && (t[i] & 0xC0) == 0x80) i++;  /* continuation bytes: they only reset the
+                                                                 counts, as the byte before did */
             }
             if (extended_c) {  /* U+1C80..U+1C85 fold to letters of the words: compare code points */
                 for (Py_ssize_t i = 0; i < n;) cps[m++] = fold_cyrillic(next_cp(t, n, &i));

@@ -283,3 +283,31 @@ def test_phones_of_other_countries_normalize_to_their_own_e164(anon_key: etl.Sec
     # before libphonenumber read them, a ten-digit German number took Russia's code
     assert p.token("+49 30 901820", "phone") != p.token("8 (493) 090-18-20", "phone")
     assert p.token("+81 3 1234 5678", "phone") != p.token("+7 (131) 234-56-78", "phone")
+
+
+def test_emails_trimmed_of_any_whitespace_and_empty_values_left_null(
+    anon_key: etl.SecretRef,
+) -> None:
+    """An email column whose values all start and end with a printable character is hashed
+    as it is (no trimming copy); any other is trimmed of every Unicode whitespace, as
+    ``utf8_trim_whitespace`` trims it. Values empty after normalization stay null."""
+    import pyarrow.compute as pc
+
+    from etl_express.anonymizers.normalize import casefold, normalize_email
+
+    spaces = [" ", "\t", "\n", "\v", "\f", "\r", "\x1c", "\x85", "\xa0", "\u2003", "\u3000"]
+    edges = ["", "\u200b", "x", "!", "~", "Ä", *spaces]  # U+200B is not whitespace
+    values = [
+        f"{a}User{i}@Mail.ru{b}" for i, (a, b) in enumerate((a, b) for a in edges for b in edges)
+    ]
+    clean = [f"User{i}@Mail.ru" for i in range(50)]
+    one_edge = [[*clean, c + "x@y.ru"] for c in spaces] + [[*clean, "x@y.ru" + c] for c in spaces]
+    for column in (values, clean, *one_edge, [*clean, " "], [*clean, None, ""], ["", None]):
+        arr = pa.array(column, pa.string())
+        assert normalize_email(arr).equals(casefold(pc.utf8_trim_whitespace(arr)))
+    anonymizer = Pseudonymize(["email"], key=anon_key)
+    batch = pa.RecordBatch.from_pydict({"email": [*clean[:3], None, "", " \u3000 ", "A@b.ru "]})
+    tokens = anonymizer.anonymize(batch).column(0).to_pylist()
+    assert tokens[3:6] == [None, None, None]  # null, empty, whitespace only
+    assert tokens[6] == anonymizer.token("a@b.ru", "email")
+    assert all(t is not None and t.startswith("email:") for t in tokens[:3])
