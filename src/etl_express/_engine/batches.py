@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from .._copybytes import SOURCE_ROWS, SourceRows, offer
+from .._copybytes import SOURCE_ROWS, SourceRows, offer, signature
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
@@ -276,7 +276,7 @@ class PartitionRunner:
             convert_q,
             source_q,
             empty_counts(batch),
-            raw.meta.get(SOURCE_ROWS),
+            _unchanged(raw.meta.pop(SOURCE_ROWS, None), batch),
         )
 
     def load_batch(self, raw: Batch, step: str) -> None:
@@ -463,6 +463,14 @@ class _Prepared:
     empties: dict[str, int]  # quality.empty_counts of batch, counted before the load
     # the source's own binary COPY of the rows, offered to the sink (etl_express._copybytes)
     source_rows: SourceRows | None = None
+
+
+def _unchanged(rows: SourceRows | None, batch: pa.RecordBatch) -> SourceRows | None:
+    """The source's bytes of a batch whose columns are still the ones decoded from them;
+    ``None`` once a step changed one (the bytes are not kept while the batch waits)."""
+    if rows is None or signature(batch.columns) != rows.columns:
+        return None
+    return rows
 
 
 def _schema_of(stage: dict[str, Any]) -> pa.Schema:
