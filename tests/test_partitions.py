@@ -128,6 +128,12 @@ def test_parallel_workers_return_a_combined_result(pg_url, schema, pipeline_name
     assert {c.name: c.status for c in result.checks}["target_count"] == "passed"
     assert json.dumps(result.to_dict())
     assert content_hash(pg_url, f"{schema}.target") == content_hash(pg_url, f"{schema}.src")
+    # two writers of one first load: each row carries the lineage of the partition's run that
+    # wrote it, whichever of them added the lineage columns (sinks/pglineage.py)
+    lineage = pg_exec(
+        pg_url, f"SELECT _etl_run_id, count(*) FROM {schema}.target GROUP BY 1 ORDER BY 1"
+    )
+    assert lineage == sorted((p.run_id, p.rows_written) for p in result.partitions)
     plan = pg_exec(
         pg_url,
         "SELECT specs FROM etl_express.partition_plans WHERE pipeline = %s AND n = 2",

@@ -67,26 +67,32 @@ def make_source(url: str, schema: str, cases: tuple[Any, ...]) -> dict[str, list
     return target_texts(url, f"{schema}.src", cases)
 
 
-def load(url: str, schema: str, name: str, table: str, **options: Any) -> PostgresSink:
+def load(
+    url: str, schema: str, name: str, table: str, via: str = "table", **options: Any
+) -> PostgresSink:
     sink = PostgresSink(f"{schema}.{table}")
-    source = SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=3)
+    where = (
+        {"table": f"{schema}.src"} if via == "table" else {"query": f"SELECT * FROM {schema}.src"}
+    )
+    source = SQLSource(url, **where, primary_key="id", batch_size=3)
     result = Pipeline(name + table, source, sink=sink, progress=False, **options).run()
     assert result.status == "succeeded"
     return sink
 
 
+@pytest.mark.parametrize("via", ["table", "query"])
 def test_unchanged_rows_are_sent_as_read_and_land_exactly(
-    pg_url: str, schema: str, pipeline_name: str, monkeypatch: pytest.MonkeyPatch
+    pg_url: str, schema: str, pipeline_name: str, monkeypatch: pytest.MonkeyPatch, via: str
 ) -> None:
     require_binary_reader()
     want = make_source(pg_url, schema, CASES)
-    sent = load(pg_url, schema, pipeline_name, "sent")
+    sent = load(pg_url, schema, pipeline_name, "sent", via)
     assert sent.source_bytes_batches >= 3
     got = target_texts(pg_url, f"{schema}.sent", CASES)
     assert check(CASES, want, got, target_types(pg_url, f"{schema}.sent")) == []
     # the same load encoding every batch lands the same values
     monkeypatch.setattr(postgres, "rows_for", lambda batch, types: None)
-    encoded = load(pg_url, schema, pipeline_name, "encoded")
+    encoded = load(pg_url, schema, pipeline_name, "encoded", via)
     assert encoded.source_bytes_batches == 0
     assert target_texts(pg_url, f"{schema}.encoded", CASES) == got
     assert pg_exec(pg_url, f"SELECT count(DISTINCT _etl_run_id) FROM {schema}.sent") == [(1,)]
