@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from ..format import LINEAGE_COLUMNS, LOADED_AT, RUN_ID, SOURCE, TIMESTAMP, integer_values
+from .pgwrite import lock_timeout as waiting_at_most
 
 #: the lineage columns' values of a run, as Arrow scalars taken from its first batch
 LineageValues = dict[str, pa.Scalar]
@@ -168,17 +169,11 @@ def materialize(
     values = pending(cur, target)
     if values is None and not or_empty:
         return False
-    if lock_timeout is not None:  # never stall readers for long
-        cur.execute(
-            sql.SQL("SET LOCAL lock_timeout = {}").format(
-                sql.Literal(f"{int(lock_timeout * 1000)}ms")
-            )
-        )
-    cur.execute(sql.SQL("ALTER TABLE {} ").format(target) + sql.SQL(", ").join(add_columns(values)))
-    if values is not None:
-        settle(cur, target)
-    if lock_timeout is not None:
-        cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+    with waiting_at_most(cur, lock_timeout):
+        alter = sql.SQL("ALTER TABLE {} ").format(target)
+        cur.execute(alter + sql.SQL(", ").join(add_columns(values)))
+        if values is not None:
+            settle(cur, target)
     return True
 
 

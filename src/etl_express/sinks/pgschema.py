@@ -26,6 +26,7 @@ from ..store.database import psycopg_connection
 from ..store.tables import TableName
 from . import history, pglineage
 from .pgtypes import declared_widening
+from .pgwrite import lock_timeout
 
 
 def pg_type(t: pa.DataType) -> str:
@@ -242,9 +243,9 @@ def prepare_table(
                 reread = True
             changes = _changes(cur, ident, table, schema, existing, typmods, formatted)
             if changes:
-                _lock_timeout(cur, ddl_lock_timeout)
-                cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(changes))
-                cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+                with lock_timeout(cur, ddl_lock_timeout):
+                    alter = sql.SQL("ALTER TABLE {} ").format(ident)
+                    cur.execute(alter + sql.SQL(", ").join(changes))
                 reread = True
             if keyed and RUN_ID in existing and not has_unique_key(cur, target, primary_key):
                 if keep_deferring:
@@ -295,16 +296,15 @@ def add_primary_key(
     _ddl_lock(cur, target)
     if has_unique_key(cur, target, key):
         return False
-    _lock_timeout(cur, ddl_lock_timeout)
-    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # sorts a few million keys in memory
     ident = identifier(target.schema, target.name)
     key_clause = sql.SQL("ADD PRIMARY KEY ({})").format(
         sql.SQL(", ").join(map(sql.Identifier, key))
     )
     # lineage defaults an earlier version's first load left (see .pglineage) end with it
     clauses = [key_clause, *pglineage.drop_defaults_sql(cur, ident)]
-    cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(clauses))
-    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+    cur.execute("SET LOCAL maintenance_work_mem = '256MB'")  # sorts a few million keys in memory
+    with lock_timeout(cur, ddl_lock_timeout):
+        cur.execute(sql.SQL("ALTER TABLE {} ").format(ident) + sql.SQL(", ").join(clauses))
     cur.execute("SET LOCAL maintenance_work_mem TO DEFAULT")
     return True
 
@@ -318,13 +318,6 @@ def _ddl_lock_statement(target: TableName) -> sql.Composed:
     return sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(
         sql.Literal(f"etl_express.ddl:{target.schema}.{target.name}")
     )
-
-
-def _lock_timeout(cur: psycopg.Cursor[Any], seconds: float | None) -> None:
-    if seconds is not None:  # never stall readers for long
-        cur.execute(
-            sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms"))
-        )
 
 
 def _create(

@@ -111,6 +111,21 @@ def has_zoned_timestamps(schema: pa.Schema) -> bool:
 
 
 @contextmanager
+def lock_timeout(cur: psycopg.Cursor[Any], seconds: float | None) -> Iterator[None]:
+    """The schema changes inside wait at most ``seconds`` for other sessions' locks, readers'
+    among them (a waiting ``ALTER TABLE`` stalls every reader queued behind it); ``None``:
+    as long as it takes. Set for the rest of the transaction only while inside."""
+    if seconds is None:
+        yield
+        return
+    cur.execute(
+        sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms"))
+    )
+    yield
+    cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+
+
+@contextmanager
 def utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
     """Read the CSV payload's naive timestamps as UTC, then restore the session's TimeZone."""
     if not needed:
@@ -128,6 +143,7 @@ __all__ = [
     "copy_rows",
     "dedupe_last",
     "has_zoned_timestamps",
+    "lock_timeout",
     "upsert_staged",
     "utc_session",
 ]
