@@ -63,6 +63,10 @@ class SourceRows:
     types: tuple[str | None, ...]
     columns: Signature
 
+    def describes(self, batch: pa.RecordBatch) -> bool:
+        """Whether ``batch``'s columns are still exactly the ones decoded from these rows."""
+        return signature(batch.columns) == self.columns
+
 
 def signature(columns: Sequence[pa.Array]) -> Signature:
     """Per column: its type, its buffers' addresses, its offset and its length."""
@@ -103,9 +107,7 @@ def rows_for(batch: pa.RecordBatch, target_types: Sequence[str]) -> memoryview |
         return None
     if any(s is None or s != t for s, t in zip(offered.types, target_types)):
         return None
-    if signature(batch.columns) != offered.columns:
-        return None
-    return offered.rows
+    return offered.rows if offered.describes(batch) else None
 
 
 __all__ = ["DATA_TYPES", "SOURCE_ROWS", "SourceRows", "offer", "rows_for", "signature"]

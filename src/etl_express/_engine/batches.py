@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 import pyarrow as pa
 
-from .._copybytes import SOURCE_ROWS, SourceRows, offer, signature
+from .._copybytes import SOURCE_ROWS, SourceRows, offer
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
@@ -468,9 +468,7 @@ class _Prepared:
 def _unchanged(rows: SourceRows | None, batch: pa.RecordBatch) -> SourceRows | None:
     """The source's bytes of a batch whose columns are still the ones decoded from them;
     ``None`` once a step changed one (the bytes are not kept while the batch waits)."""
-    if rows is None or signature(batch.columns) != rows.columns:
-        return None
-    return rows
+    return rows if rows is not None and rows.describes(batch) else None
 
 
 def _schema_of(stage: dict[str, Any]) -> pa.Schema:
