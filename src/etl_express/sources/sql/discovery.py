@@ -31,37 +31,28 @@ from ...format import TIMESTAMP, normalize_name
 
 def reflect_table(engine: Engine, table: str, *, where: str = "") -> sa.Table:
     """``table`` (``name`` or ``schema.name``) as the source reads it: its columns with
-    their SQL types, and its primary key; a missing table is a :class:`SourceError` naming
-    it (``where``: the database, masked, for the message).
+    their SQL types (built as a catalog read's :meth:`TableInfo.selectable`); a missing
+    table is a :class:`SourceError` naming it (``where``: the database, masked, for the
+    message).
 
-    Two catalog queries (columns, primary key) on one connection, where SQLAlchemy's full
-    reflection (``autoload_with``) runs eight — foreign keys, indexes, unique and check
-    constraints, comments — that reading a table never uses: it came before every run's
-    first batch (about 0.1 s of a load's start, measured)."""
+    One catalog query, where SQLAlchemy's full reflection (``autoload_with``) runs eight —
+    primary key, foreign keys, indexes, unique and check constraints, comments — that
+    reading a table never uses: it came before every run's first batch (about 0.1 s of a
+    load's start, measured)."""
     schema, _, name = table.rpartition(".")
     try:
         with warnings.catch_warnings(), engine.connect() as conn:
             # types SQLAlchemy does not model (point, xml, ...): read as text, see
             # query.postgres_text_columns
             warnings.filterwarnings("ignore", "Did not recognize type", category=sa.exc.SAWarning)
-            inspector = sa.inspect(conn)
-            columns = inspector.get_columns(name, schema=schema or None)
-            key = inspector.get_pk_constraint(name, schema=schema or None)
+            columns = sa.inspect(conn).get_columns(name, schema=schema or None)
     except sa.exc.NoSuchTableError:
         raise SourceError(
             f"table {table!r} does not exist" + (f" in {where}" if where else ""),
             hint="check the table name and schema, and that the user may read it",
         ) from None
-    keyed = set(key.get("constrained_columns") or ())
-    return sa.Table(
-        name,
-        sa.MetaData(),
-        *(
-            sa.Column(c["name"], c["type"], nullable=c["nullable"], primary_key=c["name"] in keyed)
-            for c in columns
-        ),
-        schema=schema or None,
-    )
+    found = tuple(ColumnInfo(c["name"], c["type"], None, c["nullable"]) for c in columns)
+    return TableInfo(schema or None, name, found).selectable()
 
 
 def query_columns(engine: Engine, query: str) -> sa.Subquery:
