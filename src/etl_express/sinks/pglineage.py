@@ -177,6 +177,60 @@ def materialize(
     return True
 
 
+class FirstLoad:
+    """What a :class:`PostgresSink` knows of the lineage of a table it created without the
+    lineage columns: whether they are still to come (``pending``) and the values its first
+    batch recorded for the rows written without them (``values``; ``None``: none yet)."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.values: LineageValues | None = None
+
+    def start(self, pending: bool) -> None:
+        """A table created now, without the lineage columns when ``pending``."""
+        self.pending, self.values = pending, None
+
+    def forget(self) -> None:
+        """The columns are there (or this sink no longer knows: its next prepare looks)."""
+        self.pending, self.values = False, None
+
+    def left_out(
+        self, cur: psycopg.Cursor[Any], target: sql.Composable, batch: pa.RecordBatch
+    ) -> bool:
+        """Whether ``batch`` goes without its lineage columns: they are still to come and
+        still absent, and the batch's lineage is the one the first batch recorded (which
+        this batch records, being the first, in its own transaction)."""
+        if not self.pending:
+            return False
+        if self.values is None:
+            values = constant_lineage(batch)
+            if values is None or not absent(cur, target):
+                return False
+            defer(cur, target, values)
+            self.values = values
+            return True
+        return matches(batch, self.values) and absent(cur, target)
+
+    def add_columns(
+        self,
+        cur: psycopg.Cursor[Any],
+        target: sql.Composable,
+        *,
+        recorded: bool = False,
+        lock_timeout: float | None = None,
+    ) -> bool:
+        """Before a write that carries the lineage columns: add them, holding the recorded
+        values in the rows written without them; ``True`` when the table's columns changed.
+        ``recorded``: also when this sink knows of none, if the table records some (a
+        rollback made the sink forget)."""
+        if not self.pending and not recorded:
+            return False
+        if not materialize(cur, target, or_empty=self.pending, lock_timeout=lock_timeout):
+            return False
+        self.forget()
+        return True
+
+
 #: those of a table's (``{}``) lineage columns (``{}``) that exist
 _PRESENT = sql.SQL(
     "SELECT a.attname FROM pg_attribute a WHERE a.attrelid = {}::regclass"

@@ -174,9 +174,7 @@ class PostgresSink(Sink):
         self._copied_rows: int | None = None
         # a table created keyless in this run without its lineage columns (see .pglineage):
         # the first batch records the run's values, which the direct COPYs then leave out
-        self._lineage_pending = False  # the columns are not there yet
-        self._lineage_unset = False  # no batch recorded the values yet
-        self._lineage: pglineage.LineageValues | None = None
+        self._lineage = pglineage.FirstLoad()
         self._stage = (
             "_etl_stage_" + hashlib.blake2b(self.table.encode(), digest_size=6).hexdigest()
         )
@@ -236,14 +234,13 @@ class PostgresSink(Sink):
             self._max_key = None
             self._key_pending = prepared.key_deferred
             self._copied_rows = 0 if prepared.key_deferred else None
-            self._lineage_pending = self._lineage_unset = prepared.lineage_deferred
-            self._lineage = None
+            self._lineage.start(prepared.lineage_deferred)
             self._fresh = True
             keyed = bool(primary_key) and self.write_mode == "upsert" and not self.history
             if keyed and not prepared.key_deferred:
                 self._key_known = sorted(primary_key)
         elif RUN_ID in prepared.columns:  # added by this prepare, or by another writer
-            self._lineage_pending = self._lineage_unset = False
+            self._lineage.forget()
         self._key_deferred = prepared.key_deferred
         self._columns = prepared.columns
         self._prepared_for = schema
@@ -298,8 +295,7 @@ class PostgresSink(Sink):
         self._prepared_for = None
         self._key_deferred = False
         self._copied_rows = None
-        self._lineage_pending = self._lineage_unset = False  # prepare() looks again
-        self._lineage = None
+        self._lineage.forget()  # prepare() looks again
         self._fresh = False
         self._key_known = None
 
@@ -394,7 +390,7 @@ class PostgresSink(Sink):
             copied = None
             if above:
                 direct = (cols, payload)
-                if self._lineage_left_out(cur, batch):
+                if self._lineage.left_out(cur, self._ident, batch):
                     slim = pglineage.without_lineage(batch)  # added with its values at the end
                     assert self._columns is not None
                     pg_types = [self._columns.get(n, "") for n in slim.schema.names]
@@ -460,37 +456,13 @@ class PostgresSink(Sink):
         )
         return "staged"
 
-    def _lineage_left_out(self, cur: psycopg.Cursor[Any], batch: pa.RecordBatch) -> bool:
-        """Whether ``batch`` goes without its lineage columns (see :mod:`.pglineage`): the
-        table was created without them, they are still absent, and the batch's lineage is
-        the one its first batch recorded (which this batch records, being the first)."""
-        if not self._lineage_pending:
-            return False
-        if self._lineage_unset:
-            values = pglineage.constant_lineage(batch)
-            if values is None or not pglineage.absent(cur, self._ident):
-                return False
-            pglineage.defer(cur, self._ident, values)  # with the rows, in their transaction
-            self._lineage, self._lineage_unset = values, False
-            return True
-        if self._lineage is None or not pglineage.matches(batch, self._lineage):
-            return False
-        return pglineage.absent(cur, self._ident)
-
     def _add_lineage_columns(self, cur: psycopg.Cursor[Any], *, recorded: bool = False) -> None:
-        """Before a write that carries the lineage columns into a table created without
-        them: add them, holding the recorded values in the rows written without them.
-        ``recorded``: also when this sink does not know of any, if the table records some."""
-        if not self._lineage_pending and not recorded:
-            return
-        added = pglineage.materialize(
-            cur, self._ident, or_empty=self._lineage_pending, lock_timeout=self.ddl_lock_timeout
+        """Before a write that carries the lineage columns (see
+        :meth:`.pglineage.FirstLoad.add_columns`); the column list follows."""
+        added = self._lineage.add_columns(
+            cur, self._ident, recorded=recorded, lock_timeout=self.ddl_lock_timeout
         )
-        if not added:
-            return
-        self._lineage_pending = self._lineage_unset = False
-        self._lineage = None
-        if self._columns is not None:
+        if added and self._columns is not None:
             self._columns = {**self._columns, **pglineage.LINEAGE_TYPES}
 
     def _copy_direct(
