@@ -200,8 +200,10 @@ class BinaryCopyReader:
             except ValueError as exc:
                 raise Unsupported(str(exc)) from None
             if rows:
-                row_bytes = (end - start) / rows
-                self.rows_bytes = memoryview(pending)[start:end]
+                # the rows' own bytes: without the stream's trailer, which ends the last batch
+                rows_end = end - 2 if finished else end
+                row_bytes = (rows_end - start) / rows
+                self.rows_bytes = memoryview(pending)[start:rows_end]
                 yield (
                     self._batch(rows, columns),
                     (None if flagged is None else np.frombuffer(flagged, np.int64).reshape(-1, 4)),
