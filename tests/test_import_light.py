@@ -82,3 +82,25 @@ def test_lazy_names_are_the_real_objects() -> None:
     assert set(etl_express.__all__) <= set(dir(etl_express))
     with pytest.raises(AttributeError, match="has no attribute 'Pipline'"):
         etl_express.Pipline  # noqa: B018
+
+
+@pytest.mark.parametrize("collector", ["on", "off"])
+def test_a_lazy_import_pauses_the_collector_and_restores_it(collector: str) -> None:
+    # the collector is off while the sinks import, and as the caller had it afterwards
+    code = (
+        "import gc, importlib, json, etl_express\n"
+        + ("gc.disable()\n" if collector == "off" else "")
+        + "seen = []\n"
+        "real = importlib.import_module\n"
+        "def watch(name, package=None):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return real(name, package)\n"
+        "importlib.import_module = watch\n"
+        "etl_express.sinks.PostgresSink\n"
+        "print(json.dumps([seen, gc.isenabled()]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen, after = json.loads(proc.stdout.splitlines()[-1])
+    assert seen and not any(seen)  # every lazy import ran with the collector paused
+    assert after is (collector == "on")
