@@ -104,3 +104,31 @@ def test_a_lazy_import_pauses_the_collector_and_restores_it(collector: str) -> N
     seen, after = json.loads(proc.stdout.splitlines()[-1])
     assert seen and not any(seen)  # every lazy import ran with the collector paused
     assert after is (collector == "on")
+
+
+def test_a_child_forked_during_a_lazy_import_collects_again() -> None:
+    # another thread is inside a lazy import (held there) when the process forks: the child,
+    # which has only the forking thread, gets its collector back and imports lazily itself
+    code = (
+        "import gc, importlib, os, threading, etl_express\n"
+        "entered, release = threading.Event(), threading.Event()\n"
+        "real = importlib.import_module\n"
+        "def held(name, package=None):\n"
+        "    entered.set(); release.wait()\n"
+        "    return real(name, package)\n"
+        "importlib.import_module = held\n"
+        "t = threading.Thread(target=lambda: etl_express.sinks.JSONLSink); t.start()\n"
+        "entered.wait()\n"
+        "assert not gc.isenabled()\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    importlib.import_module = real\n"
+        "    ok = gc.isenabled() and etl_express.sources.Source is not None and gc.isenabled()\n"
+        "    os._exit(0 if ok else 3)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "release.set(); t.join()\n"
+        "print(os.waitstatus_to_exitcode(status), gc.isenabled())"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["0", "True"]
