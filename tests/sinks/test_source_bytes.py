@@ -94,11 +94,22 @@ def test_unchanged_rows_are_sent_as_read_and_land_exactly(
     monkeypatch.setattr(
         PostgresSink, "rollback", lambda self: (rollbacks.append(self), rollback(self))[1]
     )
+    statements: list[str] = []
+    execute = psycopg.Cursor.execute
+    monkeypatch.setattr(
+        psycopg.Cursor,
+        "execute",
+        lambda self, query, *a, **k: (statements.append(str(query)), execute(self, query, *a, **k))[
+            1
+        ],
+    )
     sent = load(pg_url, schema, pipeline_name, "sent", via)
     # every batch, the last one (which ends at the stream's trailer) too, went as read: none
     # was refused by the server and done again
     assert sent.source_bytes_batches == sent.batches >= 3  # type: ignore[attr-defined]
     assert rollbacks == []
+    # binary rows need no session setting: no TimeZone round trips around their COPY
+    assert not [q for q in statements if "TimeZone" in q]
     monkeypatch.undo()
     got = target_texts(pg_url, f"{schema}.sent", CASES)
     assert check(CASES, want, got, target_types(pg_url, f"{schema}.sent")) == []

@@ -58,10 +58,14 @@ class CopyPayload:
     Chunks are kept as they are produced, so the payload can be sent again (after a
     failed direct COPY) without encoding twice; a second iteration picks up where an
     interrupted first one stopped.
+
+    ``naive_utc``: a CSV payload whose zoned timestamps are written as naive UTC; the server
+    reads it with its TimeZone set to UTC (:func:`.pgwrite.copy_rows` sees to that).
     """
 
-    def __init__(self, format: str, chunks: Iterator[Chunk]):
+    def __init__(self, format: str, chunks: Iterator[Chunk], *, naive_utc: bool = False):
         self.format = format
+        self.naive_utc = naive_utc
         self._pending = chunks
         self._done: list[Chunk] = []
 
@@ -86,7 +90,12 @@ def copy_payload(
     encoders = _binary_encoders(batch, pg_types) if pg_types is not None else None
     if encoders is not None:
         return CopyPayload("binary", _binary_chunks(slices, encoders))
-    return CopyPayload("csv", (csv_payload(s) for s in slices))
+    zoned = has_zoned_timestamps(batch.schema)
+    return CopyPayload("csv", (csv_payload(s) for s in slices), naive_utc=zoned)
+
+
+def has_zoned_timestamps(schema: pa.Schema) -> bool:
+    return any(pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema)
 
 
 def source_payload(rows: memoryview, slice_bytes: int = _SLICE_BYTES) -> CopyPayload:

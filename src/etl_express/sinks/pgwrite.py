@@ -92,11 +92,15 @@ def copy_rows(
     cur: psycopg.Cursor[Any], target: sql.Composable, cols: sql.Composable, payload: CopyPayload
 ) -> int:
     """Send the payload; a writer thread pushes it to the socket while the next slice
-    encodes. Returns the rows PostgreSQL copied (its ``COPY n`` command tag)."""
+    encodes. Returns the rows PostgreSQL copied (its ``COPY n`` command tag). A CSV payload
+    with naive UTC timestamps is read with the session's TimeZone at UTC, restored after."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
         target, cols, sql.SQL(payload.format)
     )
-    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+    with (
+        utc_session(cur, payload.naive_utc),
+        cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy,
+    ):
         for chunk in payload:
             copy.write(chunk)
     return cur.rowcount
@@ -104,10 +108,6 @@ def copy_rows(
 
 def column_list(batch: pa.RecordBatch) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
-
-
-def has_zoned_timestamps(schema: pa.Schema) -> bool:
-    return any(pa.types.is_timestamp(f.type) and f.type.tz is not None for f in schema)
 
 
 @contextmanager
@@ -142,7 +142,6 @@ __all__ = [
     "column_list",
     "copy_rows",
     "dedupe_last",
-    "has_zoned_timestamps",
     "lock_timeout",
     "upsert_staged",
     "utc_session",

@@ -48,9 +48,7 @@ from .pgwrite import (
     column_list,
     copy_rows,
     dedupe_last,
-    has_zoned_timestamps,
     upsert_staged,
-    utc_session,
 )
 
 
@@ -333,26 +331,23 @@ class PostgresSink(Sink):
             with raw.cursor() as cur:
                 if not self.synchronous_commit:
                     cur.execute("SET LOCAL synchronous_commit = off")
-                with utc_session(
-                    cur, payload.format == "csv" and has_zoned_timestamps(batch.schema)
-                ):
-                    if not upsert:
-                        self._copied_rows = None
-                        copy_rows(cur, self._ident, cols, payload)
-                        self._batches["appended"] += 1
-                    elif self.history:
-                        self._copied_rows = None
-                        history.write(
-                            cur,
-                            self._ident,
-                            self._stage,
-                            batch.schema.names,
-                            primary_key,
-                            lambda cur, stage, cols: copy_rows(cur, stage, cols, payload),
-                        )
-                        self._batches["staged"] += 1
-                    else:
-                        self._batches[self._upsert(cur, batch, cols, payload, primary_key)] += 1
+                if not upsert:
+                    self._copied_rows = None
+                    copy_rows(cur, self._ident, cols, payload)
+                    self._batches["appended"] += 1
+                elif self.history:
+                    self._copied_rows = None
+                    history.write(
+                        cur,
+                        self._ident,
+                        self._stage,
+                        batch.schema.names,
+                        primary_key,
+                        lambda cur, stage, cols: copy_rows(cur, stage, cols, payload),
+                    )
+                    self._batches["staged"] += 1
+                else:
+                    self._batches[self._upsert(cur, batch, cols, payload, primary_key)] += 1
         except psycopg.Error as exc:
             diag = getattr(exc, "diag", None)
             raise SinkError(
