@@ -15,7 +15,7 @@ import pytest
 
 from etl_express import Pipeline
 from etl_express._copybytes import offer, rows_for, source_rows
-from etl_express.sinks import PostgresSink, postgres
+from etl_express.sinks import PostgresSink, pgcopy, postgres
 from etl_express.sources import SQLSource
 from etl_express.transformers import Transformer
 from tests.conftest import pg_exec
@@ -103,7 +103,15 @@ def test_unchanged_rows_are_sent_as_read_and_land_exactly(
             1
         ],
     )
+    encoded_batches: list[int] = []
+    encoders = pgcopy._binary_encoders
+    monkeypatch.setattr(
+        pgcopy,
+        "_binary_encoders",
+        lambda batch, types: (encoded_batches.append(batch.num_rows), encoders(batch, types))[1],
+    )
     sent = load(pg_url, schema, pipeline_name, "sent", via)
+    assert encoded_batches == []  # no batch sent as read set up an encoder it did not use
     # every batch, the last one (which ends at the stream's trailer) too, went as read: none
     # was refused by the server and done again
     assert sent.source_bytes_batches == sent.batches >= 3  # type: ignore[attr-defined]

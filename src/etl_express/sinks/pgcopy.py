@@ -57,19 +57,48 @@ class CopyPayload:
     Encoding lazily lets PostgreSQL parse slice *k* while slice *k + 1* is being encoded.
     Chunks are kept as they are produced, so the payload can be sent again (after a
     failed direct COPY) without encoding twice; a second iteration picks up where an
-    interrupted first one stopped.
+    interrupted first one stopped. A payload made by :func:`copy_payload` chooses its
+    encoders only when first asked for its format or its chunks: a batch that goes another
+    way (the source's own bytes, see :func:`source_payload`) costs no encoder set-up.
 
     ``naive_utc``: a CSV payload whose zoned timestamps are written as naive UTC; the server
     reads it with its TimeZone set to UTC (:func:`.pgwrite.copy_rows` sees to that).
     """
 
     def __init__(self, format: str, chunks: Iterator[Chunk], *, naive_utc: bool = False):
-        self.format = format
-        self.naive_utc = naive_utc
+        self._format, self._naive_utc = format, naive_utc
         self._pending = chunks
         self._done: list[Chunk] = []
+        self._choose: Callable[[], CopyPayload] | None = None
+
+    @classmethod
+    def deferred(cls, choose: Callable[[], CopyPayload]) -> CopyPayload:
+        """A payload that is ``choose()``'s, made when it is first used."""
+        payload = cls("", iter(()))
+        payload._choose = choose
+        return payload
+
+    def _chosen(self) -> None:
+        if self._choose is not None:
+            made, self._choose = self._choose(), None
+            self._format, self._naive_utc, self._pending = (
+                made.format,
+                made.naive_utc,
+                made._pending,
+            )
+
+    @property
+    def format(self) -> str:
+        self._chosen()
+        return self._format
+
+    @property
+    def naive_utc(self) -> bool:
+        self._chosen()
+        return self._naive_utc
 
     def __iter__(self) -> Iterator[Chunk]:
+        self._chosen()
         yield from list(self._done)
         for chunk in self._pending:
             self._done.append(chunk)
@@ -79,12 +108,19 @@ class CopyPayload:
 def copy_payload(
     batch: pa.RecordBatch, pg_types: Sequence[str] | None = None, slice_bytes: int = _SLICE_BYTES
 ) -> CopyPayload:
-    """The batch's payload for ``COPY ... FROM STDIN (FORMAT <payload.format>)``.
+    """The batch's payload for ``COPY ... FROM STDIN (FORMAT <payload.format>)``, its
+    encoders chosen when it is first used.
 
     ``pg_types`` are the target columns' types as ``information_schema.columns.data_type``
     spells them, in the batch's column order; without them (or when a column cannot be
     encoded in binary for its type) the payload is CSV.
     """
+    return CopyPayload.deferred(lambda: _encoded(batch, pg_types, slice_bytes))
+
+
+def _encoded(
+    batch: pa.RecordBatch, pg_types: Sequence[str] | None, slice_bytes: int
+) -> CopyPayload:
     rows = max(1, slice_bytes * max(batch.num_rows, 1) // max(batch.nbytes, 1))
     slices = [batch.slice(i, rows) for i in range(0, batch.num_rows, rows)]
     encoders = _binary_encoders(batch, pg_types) if pg_types is not None else None
