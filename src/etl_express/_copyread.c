@@ -11,7 +11,7 @@
  *       1 when it ended (PQgetCopyData returned -1) and -2 on an error (the caller reads
  *       libpq's result for the message).
  *
- *   copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged)
+ *   copy_decode(data, start, kinds, max_rows[, decimals]) -> (end, rows, finished, columns, flagged)
  *       Decodes the complete rows of binary COPY data from byte `start` (after the file
  *       header), at most max_rows of them; `end` is the offset after the last decoded row
  *       (or after the trailer, when `finished`). kinds has one byte a column:
@@ -24,6 +24,12 @@
  *         'j'          jsonb                       -> its text (the version byte dropped)
  *         'u'          uuid                        -> 8-4-4-4-12 lowercase hex
  *         'n'          numeric                     -> PostgreSQL's own text form of it
+ *         'N'          numeric(p, s), p <= 38       -> decimal128(p, s): 16-byte little-endian values
+ *       decimals has two bytes a column, (p, s) with 0 <= s <= p <= 38, read for the 'N' ones.
+ *       An 'N' column holds exactly what Arrow's cast of its text form to decimal128(p, s)
+ *       holds; where a value of the batch needs that cast's judgement (NaN, +/-Infinity,
+ *       more fraction digits than s, p exceeded) the column comes in the batch as an 'n' one
+ *       (its text) for the caller's cast to decide, as without 'N'.
  *       A column is (values, validity, null_count) or, for strings, (offsets, data, validity,
  *       null_count): Arrow buffers (int32 offsets; validity None without nulls). A date or
  *       timestamp the common format cannot hold -- PostgreSQL's +/-infinity, or a value outside
@@ -167,6 +173,73 @@ static Py_ssize_t numeric_text(const uint8_t *p, uint8_t *dst) {
     return (Py_ssize_t)(d - dst);
 }
 
+/* *acc * factor + add (factor <= 10^4, add < factor), 0 when that reaches limit. */
+static inline int shift_in(unsigned __int128 *acc, unsigned factor, unsigned add, unsigned __int128 limit) {
+    /* up to `safe`, acc * 10^4 + 9999 cannot wrap around: the common case divides nothing
+       (a 128-bit division costs more than the rest of a value); past it, acc < limit, so
+       limit > add */
+    const unsigned __int128 safe = (~(unsigned __int128)0) / 10000 - 1;
+    if (*acc > safe && *acc > (limit - 1 - add) / factor) return 0;
+    unsigned __int128 next = *acc * factor + add;
+    if (next >= limit) return 0;
+    *acc = next;
+    return 1;
+}
+
+static const unsigned POW10[5] = {1, 10, 100, 1000, 10000};
+
+/* numeric_decimal for a precision of at most 14 (numeric(12,2) and the like), in 64 bits:
+   below the limit, acc * 10^4 + 9999 stays under 10^18, so each step only compares. */
+#define SMALL_LIMIT 100000000000000ULL /* 10^14 */
+static int small_decimal(const uint8_t *digits, int ndigits, int weight, int sign, int dscale, uint64_t limit,
+                         int scale, __int128 *out) {
+    uint64_t acc = 0;
+    for (int g = 0; g <= weight; g++) {
+        acc = acc * 10000 + (g < ndigits ? be16(digits + 2 * g) : 0);
+        if (acc >= limit) return 0;
+    }
+    for (int g = weight + 1, fraction = 0; fraction < dscale; g++) {
+        unsigned v = (g >= 0 && g < ndigits) ? be16(digits + 2 * g) : 0;
+        int take = dscale - fraction < 4 ? dscale - fraction : 4;
+        acc = acc * POW10[take] + v / POW10[4 - take];
+        if (acc >= limit) return 0;
+        fraction += take;
+    }
+    for (int left = scale - dscale; left > 0; left -= 4) {
+        acc *= POW10[left < 4 ? left : 4];
+        if (acc >= limit) return 0;
+    }
+    *out = sign == NUMERIC_NEG ? -(__int128)acc : (__int128)acc;
+    return 1;
+}
+
+/* The value of a binary numeric as decimal128(precision, scale) -- the number Arrow's cast of
+   its text form (numeric_text: the integer digits, then exactly dscale fraction digits) gives
+   -- in *out; 0 when that cast must decide instead: NaN or an infinity, more fraction digits
+   than the scale (Arrow refuses what a rescale would lose), or past the precision (``limit``
+   is 10^precision). */
+static int numeric_decimal(const uint8_t *p, unsigned __int128 limit, int scale, __int128 *out) {
+    int ndigits = be16(p), weight = (int16_t)be16(p + 2), sign = be16(p + 4), dscale = be16(p + 6);
+    const uint8_t *digits = p + 8;
+    if ((sign != 0 && sign != NUMERIC_NEG) || dscale > scale) return 0;
+    if (limit <= SMALL_LIMIT) return small_decimal(digits, ndigits, weight, sign, dscale, (uint64_t)limit, scale, out);
+    unsigned __int128 acc = 0;
+    /* the integer groups (weight + 1 of them, a zero past the stored digits) */
+    for (int g = 0; g <= weight; g++)
+        if (!shift_in(&acc, 10000, g < ndigits ? be16(digits + 2 * g) : 0, limit)) return 0;
+    /* then the fraction groups from weight + 1, up to dscale digits (the text stops there) */
+    for (int g = weight + 1, fraction = 0; fraction < dscale; g++) {
+        unsigned v = (g >= 0 && g < ndigits) ? be16(digits + 2 * g) : 0;
+        int take = dscale - fraction < 4 ? dscale - fraction : 4;
+        if (!shift_in(&acc, POW10[take], v / POW10[4 - take], limit)) return 0;
+        fraction += take;
+    }
+    for (int left = scale - dscale; left > 0; left -= 4)  /* Arrow's rescale to the scale */
+        if (!shift_in(&acc, POW10[left < 4 ? left : 4], 0, limit)) return 0;
+    *out = sign == NUMERIC_NEG ? -(__int128)acc : (__int128)acc;
+    return 1;
+}
+
 /* The fixed size a kind's field must have, 0 for variable-length kinds. */
 static int32_t fixed_size(char k) {
     switch (k) {
@@ -180,7 +253,10 @@ static int32_t fixed_size(char k) {
 }
 
 typedef struct {
-    char kind;
+    char kind;          /* as asked, except an 'N' column this batch takes as text ('n') */
+    char text_in_row;   /* the row being scanned turns this 'N' column to text */
+    int scale;          /* of an 'N' column, with limit = 10^precision */
+    unsigned __int128 limit;
     PyObject *values;   /* fixed-width values, or int32 offsets for strings */
     PyObject *data;     /* string bytes */
     PyObject *validity;
@@ -203,10 +279,11 @@ static int decode_error(ScanError *err, Py_ssize_t row, Py_ssize_t col, const ch
 }
 
 /* First pass: how many complete rows (<= max_rows) lie in [start, len) and the string bytes
-   each column needs; -1 with ``err`` filled when a field is malformed. Touches no Python
+   each column needs, an 'N' column turned to 'n' where a value needs the text path; -1 with
+   ``err`` filled when a field is malformed. Touches no Python
    object: called without the GIL, so the other threads of a load (encoding the previous
    batch, committing it) run while a batch is scanned. */
-static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char *kinds, Py_ssize_t ncols,
+static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, Py_ssize_t ncols,
                 Py_ssize_t max_rows, Column *cols, Py_ssize_t *add, Py_ssize_t *rows_out, Py_ssize_t *end_out,
                 int *finished, ScanError *err) {
     Py_ssize_t pos = start, rows = 0;
@@ -227,10 +304,11 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
             int32_t flen = (int32_t)be32(buf + p);
             p += 4;
             add[c] = 0;
+            cols[c].text_in_row = 0;
             if (flen == -1) continue;
             if (flen < 0) return decode_error(err, rows, c, "negative field length");
             if (len - p < flen) { complete = 0; break; }
-            char k = kinds[c];
+            char k = cols[c].kind;
             int32_t want = fixed_size(k);
             if (want && flen != want) return decode_error(err, rows, c, "field size differs from its type's");
             const uint8_t *f = buf + p;
@@ -240,9 +318,13 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
                 if (flen < 1 || f[0] != 1) return decode_error(err, rows, c, "unknown jsonb version");
                 need = flen - 1;
             } else if (k == 'u') need = 36;
-            else if (k == 'n') {
+            else if (k == 'n' || k == 'N') {
+                /* an 'N' column counts its text's bytes too: the batches end where they do
+                   when it is read as text (and it may turn to text, below) */
                 need = numeric_bound(f, flen);
                 if (need < 0) return decode_error(err, rows, c, "malformed numeric");
+                __int128 unused;
+                cols[c].text_in_row = k == 'N' && !numeric_decimal(f, cols[c].limit, cols[c].scale, &unused);
             }
             add[c] = need;
             p += flen;
@@ -253,7 +335,10 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, const char
             if (cols[c].bound + add[c] > STRING_LIMIT) over = 1;
         if (over && rows > 0) break;  /* the batch ends here; the row starts the next one */
         if (over) return decode_error(err, rows, -1, "one row holds more than 2 GiB of text");
-        for (Py_ssize_t c = 0; c < ncols; c++) cols[c].bound += add[c];
+        for (Py_ssize_t c = 0; c < ncols; c++) {
+            cols[c].bound += add[c];
+            if (cols[c].text_in_row) cols[c].kind = 'n';
+        }
         pos = p;
         rows++;
     }
@@ -317,7 +402,7 @@ static int out_of_range(char k, const uint8_t *f, int64_t *raw) {
 }
 
 /* Second pass (no Python objects touched): fill the column buffers of `rows` rows. */
-static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const char *kinds, Py_ssize_t ncols,
+static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const Column *cols, Py_ssize_t ncols,
                  uint8_t **values, uint8_t **data, uint8_t **validity, Py_ssize_t *nulls, Py_ssize_t *used,
                  Found *found) {
     static const char HEXD[] = "0123456789abcdef";
@@ -327,12 +412,12 @@ static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const ch
         for (Py_ssize_t c = 0; c < ncols; c++) {
             int32_t flen = (int32_t)be32(buf + pos);
             pos += 4;
-            char k = kinds[c];
+            char k = cols[c].kind;
             int32_t *off = (int32_t *)values[c];
             if (flen == -1) {
                 nulls[c]++;
                 switch (k) {
-                    case 'b': break;
+                    case 'b': case 'N': break;  /* zeroed */
                     case 'D': ((int32_t *)values[c])[r] = 0; break;
                     case 's': case 'j': case 'u': case 'n': off[r + 1] = (int32_t)used[c]; break;
                     default: ((int64_t *)values[c])[r] = 0;
@@ -386,9 +471,32 @@ static void fill(const uint8_t *buf, Py_ssize_t start, Py_ssize_t rows, const ch
                     break;
                 }
                 case 'n': used[c] += numeric_text(f, data[c] + used[c]); off[r + 1] = (int32_t)used[c]; break;
+                case 'N': {  /* scan took every value of the column: this cannot fail */
+                    __int128 v = 0;
+                    numeric_decimal(f, cols[c].limit, cols[c].scale, &v);
+                    memcpy(values[c] + 16 * r, &v, 16);  /* Arrow's layout: the native int128's */
+                    break;
+                }
             }
         }
     }
+}
+
+/* An 'N' column's precision and scale, from its two bytes of ``decimals``. */
+static int set_decimal(Column *col, const Py_buffer *decimals, Py_ssize_t c, Py_ssize_t ncols) {
+    if (decimals->obj == NULL || decimals->len != 2 * ncols) {
+        PyErr_SetString(PyExc_ValueError, "decimals must have two bytes a column");
+        return -1;
+    }
+    int precision = ((const uint8_t *)decimals->buf)[2 * c], scale = ((const uint8_t *)decimals->buf)[2 * c + 1];
+    if (precision < 1 || precision > 38 || scale > precision) {
+        PyErr_Format(PyExc_ValueError, "column %zd: decimal128(%d, %d) is not 0 <= s <= p <= 38", c, precision, scale);
+        return -1;
+    }
+    col->scale = scale;
+    col->limit = 1;
+    for (int i = 0; i < precision; i++) col->limit *= 10;  /* 10^38 < 2^127 */
+    return 0;
 }
 
 static PyObject *new_zeroed(Py_ssize_t n) {
@@ -398,14 +506,15 @@ static PyObject *new_zeroed(Py_ssize_t n) {
 }
 
 PyObject *copy_decode(PyObject *self, PyObject *args) {
-    Py_buffer view, kinds_view;
+    Py_buffer view, kinds_view, decimals = {0};
     Py_ssize_t start, max_rows;
-    if (!PyArg_ParseTuple(args, "y*ny*n", &view, &start, &kinds_view, &max_rows)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*ny*n|y*", &view, &start, &kinds_view, &max_rows, &decimals)) return NULL;
     PyObject *result = NULL;
     if (!view.readonly) {  /* the two passes must see the same bytes: no buffer another thread may write */
         PyErr_SetString(PyExc_ValueError, "data must be an immutable buffer such as bytes");
         PyBuffer_Release(&view);
         PyBuffer_Release(&kinds_view);
+        if (decimals.obj != NULL) PyBuffer_Release(&decimals);
         return NULL;
     }
     const char *kinds = kinds_view.buf;
@@ -419,11 +528,12 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     }
     for (Py_ssize_t c = 0; c < ncols; c++) {
         char k = kinds[c];
-        if (!fixed_size(k) && !is_string_kind(k)) {
+        if (!fixed_size(k) && !is_string_kind(k) && k != 'N') {
             PyErr_Format(PyExc_ValueError, "unknown column kind %c", k);
             goto done;
         }
         cols[c].kind = k;
+        if (k == 'N' && set_decimal(&cols[c], &decimals, c, ncols) < 0) goto done;
     }
     if (start < 0 || start > view.len || max_rows < 0) {
         PyErr_SetString(PyExc_ValueError, "start or max_rows out of range");
@@ -434,7 +544,7 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     ScanError err = {0, 0, NULL};
     int scanned;
     Py_BEGIN_ALLOW_THREADS
-    scanned = scan(view.buf, view.len, start, kinds, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end,
+    scanned = scan(view.buf, view.len, start, ncols, max_rows, cols, counts + 2 * ncols, &rows, &end,
                    &finished, &err);
     Py_END_ALLOW_THREADS
     if (scanned < 0) {
@@ -446,7 +556,11 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     for (Py_ssize_t c = 0; c < ncols; c++) {
         char k = cols[c].kind;
         /* rows <= len / 2 (a row is at least its field count): these sizes cannot overflow */
-        Py_ssize_t vbytes = k == 'b' ? (rows + 7) / 8 : is_string_kind(k) ? 4 * (rows + 1) : k == 'D' ? 4 * rows : 8 * rows;
+        Py_ssize_t vbytes = k == 'b'                ? (rows + 7) / 8
+                            : is_string_kind(k)       ? 4 * (rows + 1)
+                            : k == 'D'                ? 4 * rows
+                            : k == 'N'                ? 16 * rows
+                                                      : 8 * rows;
         cols[c].values = new_zeroed(vbytes);
         cols[c].validity = new_zeroed((rows + 7) / 8);
         cols[c].data = is_string_kind(k) ? PyBytes_FromStringAndSize(NULL, cols[c].bound) : NULL;
@@ -457,7 +571,7 @@ PyObject *copy_decode(PyObject *self, PyObject *args) {
     }
     Found found = {NULL, 0, 0, 0};
     Py_BEGIN_ALLOW_THREADS
-    fill(view.buf, start, rows, kinds, ncols, values, data, validity, nulls, used, &found);
+    fill(view.buf, start, rows, cols, ncols, values, data, validity, nulls, used, &found);
     Py_END_ALLOW_THREADS
     PyObject *bad = found.failed ? PyErr_NoMemory()
                     : found.count ? PyBytes_FromStringAndSize((const char *)found.items, found.count * 8)
@@ -503,6 +617,7 @@ done:
     PyMem_Free(counts);
     PyBuffer_Release(&view);
     PyBuffer_Release(&kinds_view);
+    if (decimals.obj != NULL) PyBuffer_Release(&decimals);
     return result;
 }
 

@@ -1690,8 +1690,9 @@ static PyMethodDef methods[] = {
      "copy_drain(conn, get_copy_data, freemem, max_messages, max_bytes) -> (bytes, state): libpq COPY OUT "
      "messages back to back; state 0 more, 1 ended, -2 error."},
     {"copy_decode", copy_decode, METH_VARARGS,
-     "copy_decode(data, start, kinds, max_rows) -> (end, rows, finished, columns, flagged): binary COPY rows "
-     "decoded into Arrow buffers; flagged: dates/timestamps out of the common format's range."},
+     "copy_decode(data, start, kinds, max_rows[, decimals]) -> (end, rows, finished, columns, flagged): binary "
+     "COPY rows decoded into Arrow buffers (decimals: (precision, scale) a column, for 'N' numerics); "
+     "flagged: dates/timestamps out of the common format's range."},
     {"copy_changed", copy_changed, METH_VARARGS,
      "copy_changed(payload, existing, compare, key) -> bytes: one byte a payload row, 0 when the target's "
      "rows (existing) hold it unchanged."},

@@ -59,7 +59,7 @@ fuzz = settings(
 
 FIXED = {"h": 2, "i": 4, "f": 4, "D": 4, "q": 8, "d": 8, "T": 8, "b": 1, "u": 16}
 STRINGS = "sjun"
-KINDS = "hiqfdbDTsjun"
+KINDS = "hiqfdbDTsjunN"
 DATE_RANGE = (-719_162 - 10_957, 2_932_896 - 10_957)  # days since 2000-01-01
 TIMESTAMP_RANGE = (
     -62_135_596_800_000_000 - 946_684_800_000_000,
@@ -92,6 +92,21 @@ def _numeric_text(f: bytes) -> bytes | None:
     return text.encode()
 
 
+def _numeric_decimal(f: bytes, precision: int, scale: int) -> int | None:
+    """A numeric's decimal128(precision, scale) value, as Arrow casts its text (unscaled); None
+    where the decoder leaves that cast to judge: NaN, the infinities, more fraction digits
+    than ``scale`` (the header's dscale), or ``precision`` exceeded."""
+    text = _numeric_text(f)
+    assert text is not None
+    if text.lstrip(b"-")[:1] not in b"0123456789" or struct.unpack(">H", f[6:8])[0] > scale:
+        return None
+    whole, _, fraction = text.decode().lstrip("-").partition(".")  # dscale fraction digits
+    if len(whole.lstrip("0")) > precision:  # (not a 131,072-digit int: a limit of Python's)
+        return None
+    value = int(whole + fraction) * 10 ** (scale - len(fraction))
+    return (-value if text.startswith(b"-") else value) if value < 10**precision else None
+
+
 def _flag(kind: str, raw: int) -> int:
     lo, hi = DATE_RANGE if kind == "D" else TIMESTAMP_RANGE
     half = 2**31 if kind == "D" else 2**63
@@ -100,13 +115,23 @@ def _flag(kind: str, raw: int) -> int:
     return 2 if raw > hi else -2 if raw < lo else 0
 
 
-def reference_decode(data: bytes, start: int, kinds: bytes, max_rows: int) -> tuple[Any, ...]:
+def reference_decode(
+    data: bytes, start: int, kinds: bytes, max_rows: int, decimals: bytes = b""
+) -> tuple[Any, ...]:
     """What ``copy_decode`` must return, as (end, rows, finished, values by column, flagged
-    quadruples); raises ValueError where it must."""
+    quadruples); raises ValueError where it must. An 'N' column is its decimals' unscaled
+    integers, or its numerics' texts when one of them is not a decimal the type holds."""
     ks = kinds.decode("latin-1")
-    for k in ks:
+    for c, k in enumerate(ks):
         if k not in KINDS:
             raise ValueError(f"unknown column kind {k}")
+        if k != "N":
+            continue
+        if len(decimals) != 2 * len(ks):
+            raise ValueError("decimals must have two bytes a column")
+        p, s = decimals[2 * c], decimals[2 * c + 1]
+        if not 1 <= p <= 38 or s > p:
+            raise ValueError(f"column {c}: decimal128({p}, {s}) is not 0 <= s <= p <= 38")
     n, pos = len(data), start
     if start < 0 or start > n or max_rows < 0:
         raise ValueError("start or max_rows out of range")
@@ -147,7 +172,7 @@ def reference_decode(data: bytes, start: int, kinds: bytes, max_rows: int) -> tu
             p += flen
             if k == "j" and (flen < 1 or f[0] != 1):
                 raise error(c, "unknown jsonb version")
-            if k == "n" and _numeric_text(f) is None:
+            if k in "nN" and _numeric_text(f) is None:
                 raise error(c, "malformed numeric")
             value: Any
             if k in "DT":
@@ -170,6 +195,8 @@ def reference_decode(data: bytes, start: int, kinds: bytes, max_rows: int) -> tu
                 value = f[1:]
             elif k == "u":
                 value = str(uuid.UUID(bytes=f)).encode()
+            elif k == "N":
+                value = (_numeric_decimal(f, decimals[2 * c], decimals[2 * c + 1]), f)
             else:
                 value = _numeric_text(f)
             row.append(value)
@@ -179,12 +206,23 @@ def reference_decode(data: bytes, start: int, kinds: bytes, max_rows: int) -> tu
         rows.append(row)
         flagged += row_flags
     columns = [[r[c] for r in rows] for c in range(len(ks))]
+    for c, k in enumerate(ks):
+        if k == "N":  # (decimal or None, field) pairs: decimals, else the column's texts
+            pairs = [v for v in columns[c] if v is not None]
+            as_text = any(d is None for d, _ in pairs)
+            columns[c] = [
+                None if v is None else _numeric_text(v[1]) if as_text else v[0] for v in columns[c]
+            ]
     return pos, len(rows), finished, columns, flagged
 
 
-def native_decode(data: bytes, start: int, kinds: bytes, max_rows: int) -> tuple[Any, ...]:
+def native_decode(
+    data: bytes, start: int, kinds: bytes, max_rows: int, decimals: bytes = b""
+) -> tuple[Any, ...]:
     """``copy_decode``'s result in the reference's terms (Arrow buffers read back)."""
-    end, rows, finished, columns, flagged = native.copy_decode(data, start, kinds, max_rows)
+    end, rows, finished, columns, flagged = native.copy_decode(
+        data, start, kinds, max_rows, decimals
+    )
     out = []
     for k, col in zip(kinds.decode(), columns):
         valid_bits = col[-2]
@@ -194,12 +232,18 @@ def native_decode(data: bytes, start: int, kinds: bytes, max_rows: int) -> tuple
             else [bool(valid_bits[i >> 3] >> (i & 7) & 1) for i in range(rows)]
         )
         assert col[-1] == valid.count(False), "null_count differs from the validity bitmap"
-        if k in STRINGS:
+        if k in STRINGS or len(col) == 4:  # an 'N' column may come as text
             offsets = np.frombuffer(col[0], np.int32)
             assert len(offsets) == rows + 1 and offsets[0] == 0 and offsets[-1] == len(col[1])
             values: list[Any] = [bytes(col[1][offsets[i] : offsets[i + 1]]) for i in range(rows)]
         elif k == "b":
             values = [bool(col[0][i >> 3] >> (i & 7) & 1) for i in range(rows)]
+        elif k == "N":  # decimal128: 16-byte little-endian two's complement
+            assert len(col[0]) == 16 * rows
+            values = [
+                int.from_bytes(col[0][16 * i : 16 * i + 16], "little", signed=True)
+                for i in range(rows)
+            ]
         else:
             dtype = {"D": np.int32, "f": np.float64, "d": np.float64}.get(k, np.int64)
             values = np.frombuffer(col[0], dtype).tolist()
@@ -217,15 +261,17 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def check_decoder(data: bytes, start: int, kinds: bytes, max_rows: int) -> None:
+def check_decoder(
+    data: bytes, start: int, kinds: bytes, max_rows: int, decimals: bytes = b""
+) -> None:
     try:
-        want = reference_decode(data, start, kinds, max_rows)
+        want = reference_decode(data, start, kinds, max_rows, decimals)
     except ValueError as exc:
         with pytest.raises(ValueError) as got:
-            native.copy_decode(data, start, kinds, max_rows)
+            native.copy_decode(data, start, kinds, max_rows, decimals)
         assert str(got.value) == str(exc)
         return
-    got = native_decode(data, start, kinds, max_rows)
+    got = native_decode(data, start, kinds, max_rows, decimals)
     assert _same(got, want), (got, want)
 
 
@@ -278,6 +324,10 @@ def seeds(pg_url: str) -> Iterator[list[tuple[bytes, bytes]]]:
                 "SELECT n FROM (VALUES (0::numeric), (1e-20), (-1e20), (123.4500), (1e131071), "
                 "(0.1 ^ 16383), (9999.9999), (-0.5)) AS v(n)"
             )
+            queries.append(  # as a numeric(12, 2) column holds them: dscale 2
+                "SELECT n::numeric(12, 2) FROM (VALUES (0), (-0.5), (9999999999.99), "
+                "(-1234.56), (NULL), (0.01), (100)) AS v(n)"
+            )
             out = []
             for query in queries:
                 cur = conn.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")
@@ -296,6 +346,10 @@ def test_seeds_decode_exactly(seeds: list[tuple[bytes, bytes]]) -> None:
         want = reference_decode(stream, 19, kinds, 1000)
         assert want[2], "a seed is a whole stream, trailer included"
         check_decoder(stream, 19, kinds, 1000)
+        for precision, scale in [(38, 12), (12, 2), (5, 5), (1, 0)]:  # numerics as decimal128
+            check_decoder(
+                stream, 19, kinds.replace(b"n", b"N"), 1000, bytes((precision, scale)) * len(kinds)
+            )
     whole, kinds = seeds[0]
     _, _, _, _, flagged = reference_decode(whole, 19, kinds, 1000)
     assert set(flagged[2::4]) == {1, -1, 2, -2}  # every flag code is seeded
@@ -307,7 +361,7 @@ INTERESTING_INT32 = [-1, -2, 0, 1, 2, 4, 8, 16, 2**31 - 1, -(2**31), 0x7FFF0000,
 @st.composite
 def mutated_seed(
     draw: st.DrawFn, seeds: list[tuple[bytes, bytes]]
-) -> tuple[bytes, int, bytes, int]:
+) -> tuple[bytes, int, bytes, int, bytes]:
     stream, kinds = draw(st.sampled_from(seeds))
     data = bytearray(stream)
     for _ in range(draw(st.integers(1, 4))):
@@ -333,14 +387,17 @@ def mutated_seed(
         k = bytearray(kinds)
         k[draw(st.integers(0, len(k) - 1))] = ord(draw(st.sampled_from(KINDS)))
         kinds = bytes(k)
+    if draw(st.booleans()):  # numerics as decimal128
+        kinds = kinds.replace(b"n", b"N")
     start = draw(st.sampled_from([19, 19, 19, 0, 21, len(data)]))
-    return bytes(data), start, kinds, draw(st.sampled_from([1000, 1000, 0, 1, 3]))
+    decimals = draw(decimal_types(len(kinds)))
+    return bytes(data), start, kinds, draw(st.sampled_from([1000, 1000, 0, 1, 3])), decimals
 
 
 def test_decoder_on_mutated_postgresql_streams(seeds: list[tuple[bytes, bytes]]) -> None:
     @fuzz
     @given(mutated_seed(seeds))
-    def run(case: tuple[bytes, int, bytes, int]) -> None:
+    def run(case: tuple[bytes, int, bytes, int, bytes]) -> None:
         check_decoder(*case)
 
     run()
@@ -381,10 +438,31 @@ FIELD_VALUES: dict[str, st.SearchStrategy[bytes]] = {
         st.integers(0, 40),
     ).map(lambda t: struct.pack(f">HhHH{len(t[0])}H", len(t[0]), t[1], t[2], t[3], *t[0])),
 }
+#: numerics mostly of the kind a numeric(p, s) column holds (dscale <= s, few digits)
+FIELD_VALUES["N"] = st.one_of(
+    FIELD_VALUES["n"],
+    st.tuples(
+        st.lists(st.integers(0, 9999), max_size=10),
+        st.integers(-3, 9),
+        st.sampled_from([0, 0x4000]),
+        st.integers(0, 6),
+    ).map(lambda t: struct.pack(f">HhHH{len(t[0])}H", len(t[0]), t[1], t[2], t[3], *t[0])),
+)
 
 
 @st.composite
-def generated_stream(draw: st.DrawFn) -> tuple[bytes, int, bytes, int]:
+def decimal_types(draw: st.DrawFn, columns: int) -> bytes:
+    """(precision, scale) for each of ``columns`` columns: mostly valid, some not."""
+    out = b""
+    for _ in range(columns):
+        precision = draw(st.one_of(st.integers(1, 38), st.sampled_from([0, 39, 255])))
+        scale = draw(st.one_of(st.integers(0, max(precision, 0)), st.integers(0, 255)))
+        out += bytes((precision, scale))
+    return out if draw(st.integers(0, 9)) else out[:-1]  # a wrong length, now and then
+
+
+@st.composite
+def generated_stream(draw: st.DrawFn) -> tuple[bytes, int, bytes, int, bytes]:
     kinds = draw(st.text(alphabet=KINDS, min_size=1, max_size=6))
     data = b""
     for _ in range(draw(st.integers(0, 6))):
@@ -399,12 +477,13 @@ def generated_stream(draw: st.DrawFn) -> tuple[bytes, int, bytes, int]:
     cut = draw(st.integers(0, len(data)))
     if draw(st.booleans()):
         data = data[:cut]
-    return data, 0, kinds.encode(), draw(st.sampled_from([1000, 2, 1]))
+    decimals = draw(decimal_types(len(kinds)))
+    return data, 0, kinds.encode(), draw(st.sampled_from([1000, 2, 1])), decimals
 
 
 @fuzz
 @given(generated_stream())
-def test_decoder_on_generated_streams(case: tuple[bytes, int, bytes, int]) -> None:
+def test_decoder_on_generated_streams(case: tuple[bytes, int, bytes, int, bytes]) -> None:
     check_decoder(*case)
 
 

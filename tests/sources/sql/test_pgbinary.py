@@ -9,6 +9,7 @@ for what it does not take."""
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 import os
 import random
@@ -76,14 +77,17 @@ def test_every_type_reads_as_on_the_adbc_path(
     real_open = pgbinary.open_reader
 
     def spy(
-        url: str, query: str, described: list[tuple[str, int]] | None = None
+        url: str,
+        query: str,
+        described: list[tuple[str, int]] | None = None,
+        types: dict[str, pa.DataType] | None = None,
     ) -> pgbinary.BinaryCopyReader | None:
-        reader = real_open(url, query, described)
+        reader = real_open(url, query, described, types)
         opened.append(reader.kinds if reader else b"")
         # the plan's own description is handed over (no second one), and it is the one
         # describing the statement again gives: the same kinds and names
         assert described is not None
-        again = real_open(url, query)
+        again = real_open(url, query, types=types)
         if reader is None or again is None:  # the binary reader is off (below)
             assert reader is again is None
         else:
@@ -95,7 +99,8 @@ def test_every_type_reads_as_on_the_adbc_path(
     source = SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=3)
     binary_schema, binary_rows = _rows(source)
     # real is selected as double precision (its text read as float8: SQLSource._exact_text)
-    assert opened == [b"ihqddbsssssjuDTTnn"], "the binary reader was not used"
+    # numeric(12,3) decoded as decimal128(12, 3) ('N'), the unconstrained one as its text
+    assert opened == [b"ihqddbsssssjuDTTNn"], "the binary reader was not used"
     monkeypatch.setattr(pgbinary, "available", lambda: False)
     adbc_schema, adbc_rows = _rows(
         SQLSource(pg_url, table=f"{schema}.all_types", primary_key="id", batch_size=3)
@@ -151,6 +156,150 @@ def test_numeric_text_is_postgresql_s_own(pg_url: str, schema: str) -> None:
         reader.close()
     assert table.num_rows == len(values)
     assert table.column("n").to_pylist() == table.column("t").to_pylist()
+
+
+DECIMAL_COLUMNS = (
+    "id int PRIMARY KEY, a numeric(12,2), w numeric(38,0), f numeric(38,38), t numeric(10,5)"
+)
+NINES = "9" * 38
+DECIMAL_ROWS = [  # zero, negative, each type's widest value, fewer digits than the scale
+    "(1, 0, 0, 0, 0)",
+    "(2, -0.00, -1, -0.5, -0.00001)",
+    f"(3, 9999999999.99, {NINES}, 0.{NINES}, 99999.99999)",
+    f"(4, -9999999999.99, -{NINES}, -0.{NINES}, 1.1)",  # 1.1: trailing zeros to 1.10000
+    "(5, 0.01, 1, 0.00000000000000000000000000000000000001, 12345)",
+    "(6, NULL, NULL, NULL, NULL)",
+    "(7, -1234.5, 100000000000000000000000000000000000, 0.1, 0.001)",
+]
+
+
+def test_numeric_p_s_is_decoded_into_the_decimal_the_cast_gives(pg_url: str, schema: str) -> None:
+    pg_exec(pg_url, f"CREATE TABLE {schema}.dec ({DECIMAL_COLUMNS})")
+    pg_exec(pg_url, f"INSERT INTO {schema}.dec VALUES {', '.join(DECIMAL_ROWS)}")
+    opened: list[bytes] = []
+    real_open = pgbinary.open_reader
+
+    def spy(*args: object, **kwargs: object) -> pgbinary.BinaryCopyReader | None:
+        reader = real_open(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(reader.kinds if reader else b"")
+        return reader
+
+    source = SQLSource(pg_url, table=f"{schema}.dec", primary_key="id", batch_size=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pgbinary, "open_reader", spy)
+        binary_schema, binary_rows = _rows(source)
+    assert opened == [b"iNNNN"], "the numerics were not decoded as decimals"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pgbinary, "available", lambda: False)
+        adbc_schema, adbc_rows = _rows(source)
+    assert binary_schema == adbc_schema
+    assert [f.type for f in binary_schema][1:] == [
+        pa.decimal128(12, 2),
+        pa.decimal128(38, 0),
+        pa.decimal128(38, 38),
+        pa.decimal128(10, 5),
+    ]
+    assert binary_rows == adbc_rows
+    texts = pg_exec(
+        pg_url, f"SELECT a::text, w::text, f::text, t::text FROM {schema}.dec ORDER BY id"
+    )
+    for row, text in zip(binary_rows, texts, strict=True):
+        got = [row[c] for c in "awft"]
+        want = [None if t is None else decimal.Decimal(t) for t in text]
+        assert got == want
+        assert [g and g.as_tuple().exponent for g in got] == [  # the scale too: 1.10000
+            w and w.as_tuple().exponent for w in want
+        ]
+
+
+def test_a_decimal_batch_with_a_value_the_cast_must_judge_is_read_as_text() -> None:
+    """NaN, the infinities, more fraction digits than the scale or past the precision: the
+    batch's column comes as its numerics' text (for the source's cast, as before), the
+    columns and batches without one as decimals."""
+    assert native is not None
+
+    def numeric(sign: int, weight: int, dscale: int, *digits: int) -> bytes:
+        return struct.pack(f">HhHH{len(digits)}H", len(digits), weight, sign, dscale, *digits)
+
+    fits = numeric(0x4000, 0, 2, 12, 3400)  # -12.34
+    for odd, text in [
+        (numeric(0xC000, 0, 0), b"NaN"),
+        (numeric(0xD000, 0, 0), b"Infinity"),
+        (numeric(0xF000, 0, 0), b"-Infinity"),
+        (numeric(0, -1, 3, 10), b"0.001"),  # more fraction digits than the scale
+        (numeric(0, -1, 3, 1000), b"0.100"),  # the same, only zeros past it: Arrow judges
+        (numeric(0, 0, 0, 1000), b"1000"),  # past decimal128(5, 2)
+    ]:
+        data = _row(fits, fits) + _row(odd, fits) + _row(None, fits)
+        _, rows, _, columns, _ = native.copy_decode(data, 0, b"NN", 10, bytes((5, 2, 5, 2)))
+        assert rows == 3
+        _, texts, _, nulls = columns[0]  # text, as PostgreSQL writes it
+        assert (bytes(texts), nulls) == (b"-12.34" + text, 1)
+        values, valid, nulls = columns[1]
+        assert (bytes(values), valid, nulls) == (
+            (-1234).to_bytes(16, "little", signed=True) * 3,
+            None,
+            0,
+        )
+    # the same values in another batch: decimals again
+    _, rows, _, columns, _ = native.copy_decode(_row(fits), 0, b"N", 10, bytes((5, 2)))
+    assert len(columns[0]) == 3
+
+
+@pytest.mark.parametrize(
+    ("kinds", "decimals", "message"),
+    [
+        (b"N", b"", "two bytes a column"),
+        (b"qN", bytes((5, 2)), "two bytes a column"),
+        (b"N", bytes((0, 0)), r"decimal128\(0, 0\) is not"),
+        (b"N", bytes((39, 2)), r"decimal128\(39, 2\) is not"),
+        (b"N", bytes((5, 6)), r"decimal128\(5, 6\) is not"),
+    ],
+)
+def test_decoder_refuses_decimals_it_cannot_hold(
+    kinds: bytes, decimals: bytes, message: str
+) -> None:
+    assert native is not None
+    with pytest.raises(ValueError, match=message):
+        native.copy_decode(b"", 0, kinds, 10, decimals)
+
+
+@pytest.mark.parametrize("through", ["binary", "adbc"])
+def test_a_nan_in_a_numeric_p_s_is_quarantined_on_both_paths(
+    pg_url: str, schema: str, pipeline_name: str, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if through == "adbc":
+        monkeypatch.setattr(pgbinary, "available", lambda: False)
+    pg_exec(pg_url, f"CREATE TABLE {schema}.bal (id int PRIMARY KEY, amount numeric(12,2))")
+    pg_exec(
+        pg_url,
+        f"INSERT INTO {schema}.bal SELECT g, CASE WHEN g = 7 THEN 'NaN' ELSE g * 1.25 END "
+        "FROM generate_series(1, 20) g",
+    )
+    pipeline = Pipeline(
+        pipeline_name,
+        SQLSource(pg_url, table=f"{schema}.bal", primary_key="id", batch_size=5),
+        sink=PostgresSink(table=f"{schema}.copy"),
+        progress=False,
+        max_error_rate=0.1,
+        detect_pii="off",
+    )
+    result = pipeline.run()
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (20, 19, 1)
+    assert pg_exec(
+        pg_url, f"SELECT id, amount::text FROM {schema}.copy WHERE id IN (6, 8, 20) ORDER BY id"
+    ) == [
+        (6, "7.50"),
+        (8, "10.00"),
+        (20, "25.00"),
+    ]
+    stored = pg_exec(
+        pg_url,
+        "SELECT (record->>'id')::int, reason FROM etl_express.quarantine WHERE pipeline = %s",
+        (pipeline_name,),
+    )
+    assert [r[0] for r in stored] == [7]
+    assert stored[0][1].startswith("column 'amount': NaN has no value in decimal(12,2)")
 
 
 def test_batches_positions_and_resume_are_exact(pg_url: str, schema: str) -> None:

@@ -6,8 +6,11 @@ same libpq psycopg opened the connection with, through its ``PGconn`` pointer) i
 buffer a batch, and ``copy_decode`` turns the rows into Arrow column buffers — both without
 the GIL, so the stages after the source run meanwhile. Columns are typed from the result's
 PostgreSQL types: integers, floats, booleans, text-like types, json/jsonb, uuid (its text
-form), date, timestamp/timestamptz and numeric (its text form, cast to decimal afterwards
-by the source exactly as on the general path). A query with any other column type, a
+form), date, timestamp/timestamptz and numeric: its text form, cast to decimal afterwards by
+the source exactly as on the general path -- or, for a column the source reads as
+``decimal128(p, s)`` (``types``), that decimal straight away, where every value of the batch
+is one the cast takes unchanged (else that batch's column is the text, for the cast to
+judge: NaN, the infinities, more digits than the type holds). A query with any other column type, a
 missing compiled extension or a libpq that cannot be located makes :func:`open_reader`
 return ``None``; a malformed value raises :class:`Unsupported` before its batch is yielded.
 In both cases the caller reads through ADBC instead, from where this reader stopped. Dates
@@ -25,7 +28,7 @@ import glob
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,7 @@ import pyarrow as pa
 
 from ..._allocator import keep_batch_memory
 from ..._speedups import native
-from ...format import TIMESTAMP
+from ...format import TIMESTAMP, normalize_name
 
 #: the 11 bytes a binary COPY stream starts with (PostgreSQL's protocol; the sinks write the
 #: same): kept here so that reading does not import the writing side
@@ -133,12 +136,31 @@ def available() -> bool:
 class BinaryCopyReader:
     """One ``COPY (query) TO STDOUT (FORMAT binary)`` read; iterate :meth:`batches` once."""
 
-    def __init__(self, conn: Any, query: str, kinds: bytes, names: list[str], url: str = ""):
+    def __init__(
+        self,
+        conn: Any,
+        query: str,
+        kinds: bytes,
+        names: list[str],
+        url: str = "",
+        types: Mapping[str, pa.DataType] | None = None,
+    ):
         self._conn = conn
         self._url = url
         self.query = query
-        self.kinds = kinds
         self.names = names
+        #: the decimal128 type of each numeric column decoded as one (by column index)
+        self.decimals = _decimal_columns(kinds, names, types or {})
+        self.kinds = bytes(ord("N") if i in self.decimals else k for i, k in enumerate(kinds))
+        #: (precision, scale) a column for the decoder ('N' columns), else empty
+        self._scales = (
+            b"".join(
+                bytes((t.precision, t.scale)) if (t := self.decimals.get(i)) else b"\0\0"
+                for i in range(len(kinds))
+            )
+            if self.decimals
+            else b""
+        )
         #: the binary COPY tuples of the batch :meth:`batches` yielded last (no copy: a view
         #: of the buffer it was decoded from), see etl_express._copybytes
         self.rows_bytes = memoryview(b"")
@@ -195,7 +217,7 @@ class BinaryCopyReader:
                 start = _header_end(pending)
             try:
                 end, rows, finished, columns, flagged = native.copy_decode(
-                    pending, start, self.kinds, size
+                    pending, start, self.kinds, size, self._scales
                 )
             except ValueError as exc:
                 raise Unsupported(str(exc)) from None
@@ -229,20 +251,38 @@ class BinaryCopyReader:
 
     def _batch(self, rows: int, columns: list[tuple[Any, ...]]) -> pa.RecordBatch:
         arrays = []
-        for kind, col in zip(self.kinds, columns):
-            k = bytes([kind])
-            if len(col) == 4:  # offsets, data, validity, nulls
+        for i, (kind, col) in enumerate(zip(self.kinds, columns)):
+            if len(col) == 4:  # offsets, data, validity, nulls (a decimal column may be text)
                 offsets, data, valid, nulls = col
                 buffers = [_buf(valid), pa.py_buffer(offsets), pa.py_buffer(data)]
                 arrays.append(pa.Array.from_buffers(pa.string(), rows, buffers, null_count=nulls))
             else:
                 values, valid, nulls = col
+                kind_type = self.decimals[i] if kind == ord("N") else _ARROW[bytes([kind])]
                 arrays.append(
                     pa.Array.from_buffers(
-                        _ARROW[k], rows, [_buf(valid), pa.py_buffer(values)], null_count=nulls
+                        kind_type, rows, [_buf(valid), pa.py_buffer(values)], null_count=nulls
                     )
                 )
         return pa.RecordBatch.from_arrays(arrays, names=self.names)
+
+
+def _decimal_columns(
+    kinds: bytes, names: list[str], types: Mapping[str, pa.DataType]
+) -> dict[int, pa.Decimal128Type]:
+    """The numeric columns read as ``decimal128(p, s)`` (0 <= s <= p <= 38), by index: the
+    decoder makes those decimals itself instead of text for the source's cast."""
+    found = {}
+    for i, (kind, name) in enumerate(zip(kinds, names)):
+        t = types.get(normalize_name(name))
+        if (
+            kind == ord("n")
+            and t is not None
+            and pa.types.is_decimal128(t)
+            and 0 <= t.scale <= t.precision
+        ):
+            found[i] = t
+    return found
 
 
 def _ramp(batch_size: int) -> Iterator[int]:
@@ -337,14 +377,18 @@ def _release(conn: Any, url: str) -> None:
 
 
 def open_reader(
-    url: str, query: str, described: Sequence[tuple[str, int]] | None = None
+    url: str,
+    query: str,
+    described: Sequence[tuple[str, int]] | None = None,
+    types: Mapping[str, pa.DataType] | None = None,
 ) -> BinaryCopyReader | None:
     """A reader for ``query`` on a read-only connection (an idle one of this process
     reused), or ``None`` when the binary decoder cannot be used here or for one of the
     query's column types. ``described``: the query's columns as ``(name, type OID)``, when
     the caller has just described it (no second description: one round trip less); a
     column whose type differs when the rows come fails the decoding (a field of another
-    size), it is never misread."""
+    size), it is never misread. ``types``: the Arrow types the caller casts the columns to
+    (by normalized name); a numeric one read as ``decimal128`` is decoded into it."""
     if not available():
         return None
     import psycopg
@@ -355,7 +399,7 @@ def open_reader(
             return None
         names = [name for name, _ in described]
         conn = _connection(url, fresh_within=_FRESH_S)  # not one the server may have closed
-        return BinaryCopyReader(conn, query, kinds, names, url)
+        return BinaryCopyReader(conn, query, kinds, names, url, types)
     conn = _connection(url)
     try:
         try:
@@ -369,7 +413,8 @@ def open_reader(
         if b"?" in kinds:
             _release(conn, url)
             return None
-        return BinaryCopyReader(conn, query, kinds, [col.name for col in description], url)
+        names = [col.name for col in description]
+        return BinaryCopyReader(conn, query, kinds, names, url, types)
     except BaseException:
         conn.close()
         raise

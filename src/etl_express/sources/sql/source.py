@@ -276,7 +276,7 @@ class SQLSource(Source):
             else list(zip([c.name for c in plan.statement.selected_columns], plan.oids))
         )
         # None: not these types
-        reader = pgbinary.open_reader(url, render(plan.statement), described)
+        reader = pgbinary.open_reader(url, render(plan.statement), described, plan.types)
         if reader is not None:
             try:
                 for rows, flagged in reader.batches(self.batch_size, ramp=True):
