@@ -201,7 +201,12 @@ static int small_decimal(const uint8_t *digits, int ndigits, int weight, int sig
     for (int g = weight + 1, fraction = 0; fraction < dscale; g++) {
         unsigned v = (g >= 0 && g < ndigits) ? be16(digits + 2 * g) : 0;
         int take = dscale - fraction < 4 ? dscale - fraction : 4;
-        acc = acc * POW10[take] + v / POW10[4 - take];
+        switch (take) {  /* constant divisors: multiplications, not divisions */
+            case 4: acc = acc * 10000 + v; break;
+            case 3: acc = acc * 1000 + v / 10; break;
+            case 2: acc = acc * 100 + v / 100; break;
+            default: acc = acc * 10 + v / 1000;
+        }
         if (acc >= limit) return 0;
         fraction += take;
     }
