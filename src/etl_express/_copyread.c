@@ -201,7 +201,12 @@ static int small_decimal(const uint8_t *digits, int ndigits, int weight, int sig
     for (int g = weight + 1, fraction = 0; fraction < dscale; g++) {
         unsigned v = (g >= 0 && g < ndigits) ? be16(digits + 2 * g) : 0;
         int take = dscale - fraction < 4 ? dscale - fraction : 4;
-        acc = acc * POW10[take] + v / POW10[4 - take];
+        switch (take) {  /* constant divisors: multiplications, not divisions */
+            case 4: acc = acc * 10000 + v; break;
+            case 3: acc = acc * 1000 + v / 10; break;
+            case 2: acc = acc * 100 + v / 100; break;
+            default: acc = acc * 10 + v / 1000;
+        }
         if (acc >= limit) return 0;
         fraction += take;
     }
@@ -256,6 +261,7 @@ typedef struct {
     char kind;          /* as asked, except an 'N' column this batch takes as text ('n') */
     char text_in_row;   /* the row being scanned turns this 'N' column to text */
     int scale;          /* of an 'N' column, with limit = 10^precision */
+    int whole_digits;   /* precision - scale: the integer digits an 'N' column holds */
     unsigned __int128 limit;
     PyObject *values;   /* fixed-width values, or int32 offsets for strings */
     PyObject *data;     /* string bytes */
@@ -263,6 +269,17 @@ typedef struct {
     Py_ssize_t nulls;
     Py_ssize_t bound;   /* string bytes the batch may need */
 } Column;
+
+/* Whether numeric_decimal takes the field for an 'N' column (scan's question; fill then
+   decodes it): most values answer from their header -- at most weight + 1 groups of four
+   integer digits, within the column's -- without the digits' arithmetic done twice. */
+static int decimal_fits(const uint8_t *p, const Column *col) {
+    int weight = (int16_t)be16(p + 2), sign = be16(p + 4), dscale = be16(p + 6);
+    if ((sign != 0 && sign != NUMERIC_NEG) || dscale > col->scale) return 0;
+    if (weight < 0 || 4 * (weight + 1) <= col->whole_digits) return 1;  /* fraction only, or few digits */
+    __int128 unused;
+    return numeric_decimal(p, col->limit, col->scale, &unused);
+}
 
 /* Where and why the first pass stopped on a malformed field: it runs without the GIL, so the
    ValueError is raised from this after the GIL is back. */
@@ -323,8 +340,7 @@ static int scan(const uint8_t *buf, Py_ssize_t len, Py_ssize_t start, Py_ssize_t
                    when it is read as text (and it may turn to text, below) */
                 need = numeric_bound(f, flen);
                 if (need < 0) return decode_error(err, rows, c, "malformed numeric");
-                __int128 unused;
-                cols[c].text_in_row = k == 'N' && !numeric_decimal(f, cols[c].limit, cols[c].scale, &unused);
+                cols[c].text_in_row = k == 'N' && !decimal_fits(f, &cols[c]);
             }
             add[c] = need;
             p += flen;
@@ -494,6 +510,7 @@ static int set_decimal(Column *col, const Py_buffer *decimals, Py_ssize_t c, Py_
         return -1;
     }
     col->scale = scale;
+    col->whole_digits = precision - scale;
     col->limit = 1;
     for (int i = 0; i < precision; i++) col->limit *= 10;  /* 10^38 < 2^127 */
     return 0;
