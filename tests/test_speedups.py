@@ -557,6 +557,35 @@ def test_compiled_scrub_gates_after_a_pick_read_past_ascii_runs_of_every_length(
     assert 500 < sum(context.to_pylist()) < len(texts)
 
 
+@needs_native
+def test_compiled_scrub_gates_find_context_words_after_cyrillic_runs_of_every_length() -> None:
+    """Cyrillic letters that start no context word are stepped over two bytes at a time: a
+    context word (any case) right after a run of them of every length is still found, and a
+    letter that starts one but is not one (``с`` of ``счёт``, ``в`` of ``вес``) does not end
+    the search, as RE2 finds them; so are the digits around them counted."""
+    import re2
+
+    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
+
+    rng = random.Random(29)
+    letters = "абгдежзийклмнорстуфхцчшщъыьэюяАБГДЕЖЗКЛМНОРТУФХЯё"
+    tails = ["паспорт", "ПАСПОРТ", "Серия", "сЕРИИ", "выдан", "ВЫДАН", "счёт", "вес", "пас", ""]
+    texts = [
+        rng.choice(["", "@", "12345", "a@b 1", "+7"])
+        + "".join(rng.choice(letters) for _ in range(run))
+        + rng.choice(tails)
+        + rng.choice(["", "12345 6789", " 1", "я", "\u00a0"])
+        for run in range(24)
+        for _ in range(120)
+    ]
+    arr = pa.array(texts)
+    picked, context, special = scrub_kernels.gates(arr, textfold.special_bitmap())
+    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts]
+    assert context.to_pylist() == [bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts]
+    assert special is not None and special.equals(textfold.special_rows(arr))
+    assert 500 < sum(context.to_pylist()) < len(texts) - 500
+
+
 def test_scrub_gives_the_same_text_with_and_without_the_extension(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -839,6 +839,7 @@ static int parse_program(const uint8_t *prog, Py_ssize_t len, Alternative *alts,
 typedef struct {
     const Alternative *alts;
     int nalts;
+    Py_ssize_t min_digits; /* the fewest ASCII digits a match holds (program_min_digits) */
     uint8_t starts[256]; /* 1 for the bytes a match can start with (the first-byte class, unpacked) */
     int only;            /* the one byte in `starts` when it holds one (the "+" of "+7"), else -1 */
     int ascii_starts;    /* every byte in `starts` is ASCII: runs of non-ASCII bytes are skipped whole */
@@ -878,9 +879,35 @@ static inline Py_ssize_t next_start(const Program *pg, const uint8_t *t, Py_ssiz
     return n;
 }
 
+/* The fewest ASCII digits a match of the program holds: per alternative, the least counts of
+   its classes of digits only (a phone rule's ten or eleven). */
+static Py_ssize_t program_min_digits(const Alternative *alts, int nalts) {
+    Py_ssize_t fewest = PY_SSIZE_T_MAX;
+    for (int a = 0; a < nalts; a++) {
+        Py_ssize_t digits = 0;
+        for (int i = 0; i < alts[a].count; i++) {
+            const Token *k = &alts[a].tokens[i];
+            int only_digits = k->kind == 0;
+            for (int c = 0; c < 256 && only_digits; c++)
+                if (in_class(k->cls, (uint8_t)c) && !(c >= '0' && c <= '9')) only_digits = 0;
+            if (only_digits) digits += k->min;
+        }
+        if (digits < fewest) fewest = digits;
+    }
+    return fewest;
+}
+
 static Py_ssize_t program_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx) {
     const Program *pg = ctx;
     Py_ssize_t p = 0, s = 0, w = 0;
+    if (pg->only < 0 && pg->min_digits > 0) {  /* a value with too few digits for any match: copied */
+        Py_ssize_t digits = 0;
+        for (Py_ssize_t j = 0; j < n; j++) digits += (uint8_t)(t[j] - '0') < 10; /* vectorized */
+        if (digits < pg->min_digits) {
+            memcpy(dst, t, n);
+            return n;
+        }
+    }
     while ((s = next_start(pg, t, n, s)) < n) {
         Py_ssize_t end = -1;
         for (int a = 0; a < pg->nalts && end < 0; a++)
@@ -916,7 +943,7 @@ static PyObject *replace_program(PyObject *self, PyObject *args) {
                      program_min_len(alts, nalts));
     } else if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
         const int32_t *off = (const int32_t *)offsets_view.buf;
-        Program ctx = {alts, nalts, {0}, only_byte(first.buf), 1, {ph.buf, ph.len}};
+        Program ctx = {alts, nalts, program_min_digits(alts, nalts), {0}, only_byte(first.buf), 1, {ph.buf, ph.len}};
         for (int c = 0; c < 256; c++) {
             ctx.starts[c] = (uint8_t)in_class(first.buf, (uint8_t)c);
             if (c >= 0x80 && ctx.starts[c]) ctx.ascii_starts = 0;
@@ -1038,6 +1065,11 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
             uint32_t folded = fold_cyrillic(0x400 + k);
             first_word[k] = folded == W_PASPORT[0] ? 1 : folded == W_SERIYA[0] ? 2 : folded == W_VYDAN[0] ? 3 : 0;
         }
+        /* a Cyrillic letter that starts no context word still sought is nothing but a reset of
+           the digit counts, unless special code points share its lead byte: then a run of them
+           is skipped in a tight loop (the same as the byte-by-byte walk, which skips the
+           continuation byte after its lead) */
+        int plain_cyrillic = !lead[0xD0] && !lead[0xD1];
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
@@ -1075,6 +1107,14 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
                 }
                 digits = 0;
                 plus_digits = -1;
+                if (plain_cyrillic) {  /* Cyrillic letters that start no context word still sought: two bytes a step */
+                    Py_ssize_t from = i;
+                    int words_known = context || extended_c;
+                    while (i + 1 < n && (t[i] & 0xFE) == 0xD0 && (t[i + 1] & 0xC0) == 0x80 &&
+                           (words_known || !first_word[((t[i] & 1) << 6) | (t[i + 1] & 0x3F)]))
+                        i += 2;
+                    if (i != from) continue;
+                }
                 int settled = 0; /* a flag was just set: maybe all three are known */
                 if ((c == 0xD0 || c == 0xD1) && !context && !extended_c && i + 1 < n) {
                     uint8_t word = first_word[((c & 1) << 6) | (t[i + 1] & 0x3F)];
