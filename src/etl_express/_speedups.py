@@ -74,10 +74,15 @@ def _buffer(memory: bytes | pa.Buffer) -> pa.Buffer:
     return memory if isinstance(memory, pa.Buffer) else pa.py_buffer(memory)
 
 
+def string_array(rows: int, offsets: bytes | pa.Buffer, data: bytes | pa.Buffer) -> pa.Array:
+    """A string array of a native function's offsets and data, without nulls."""
+    return pa.StringArray.from_buffers(rows, _buffer(offsets), _buffer(data))
+
+
 def string_result(like: pa.Array, offsets: bytes | pa.Buffer, data: bytes | pa.Buffer) -> pa.Array:
     """A native function's output column (int32 offsets and data, as bytes or from
     :func:`output_buffer`) for the rows of ``like``, null where ``like`` is."""
-    out = pa.StringArray.from_buffers(len(like), _buffer(offsets), _buffer(data))
+    out = string_array(len(like), offsets, data)
     # a null scalar taken from an array: pa.scalar(None) would make pyarrow import pandas
     return (
         pc.if_else(pc.is_valid(like), out, pa.nulls(1, pa.string())[0]) if like.null_count else out
@@ -98,6 +103,7 @@ __all__ = [
     "native",
     "output_buffer",
     "row_flags",
+    "string_array",
     "string_buffers",
     "string_result",
 ]

@@ -96,3 +96,27 @@ def test_replace_rows_is_replace_with_mask(n: int) -> None:
             want = pc.replace_with_mask(part, rows, new)
             got = replace_rows(part, rows, new)
             assert got.equals(want)
+
+
+def test_compiled_outputs_as_bytes_objects_give_the_same_columns(
+    monkeypatch: pytest.MonkeyPatch, anon_key: object
+) -> None:
+    """Without pyarrow's allocator (``alloc=None``) the native functions return bytes objects,
+    which the wrappers turn into the same columns."""
+    from etl_express.anonymizers import Pseudonymize, ScrubPII
+    from etl_express.anonymizers.scrub_kernels import replace_rows
+
+    notes = pa.array(["тел. 8 (916) 123-45-67, a@b.ru", None, "просто текст", "+7 916 1234567"])
+    phones = pa.array(["8 916 123 45 67", "+7 (916) 000-11-22", None])
+    key = anon_key
+    batch = pa.RecordBatch.from_arrays([phones], ["phone"])
+    rows, new = pa.array([True, False, True, False]), pa.array(["x", "y"])
+    pooled = (
+        ScrubPII(["notes"]).scrub(notes),
+        Pseudonymize(["phone"], key=key).anonymize(batch),  # type: ignore[arg-type]
+        replace_rows(notes, rows, new),
+    )
+    monkeypatch.setattr(_speedups, "output_buffer", None)
+    assert ScrubPII(["notes"]).scrub(notes).equals(pooled[0])
+    assert Pseudonymize(["phone"], key=key).anonymize(batch).equals(pooled[1])  # type: ignore[arg-type]
+    assert replace_rows(notes, rows, new).equals(pooled[2])

@@ -116,7 +116,7 @@ class KeyedHasher:
                 data,
                 _speedups.output_buffer,
             )
-            return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), out_data)
+            return _speedups.string_array(n, offsets, out_data)
         values = normalized.cast(pa.binary()).to_pylist()
         hexed = np.frombuffer(self.digests(values, entity).hex().encode("ascii"), dtype=np.uint8)
         prefix = np.frombuffer(prefix_bytes, dtype=np.uint8)

@@ -200,7 +200,7 @@ def replace_rows(texts: pa.Array, rows: pa.Array, new: pa.Array) -> pa.Array:
         new_data,
         _speedups.output_buffer,
     )
-    out = pa.StringArray.from_buffers(len(texts), merged_offsets, merged_data)
+    out = _speedups.string_array(len(texts), merged_offsets, merged_data)
     if texts.null_count:  # null where texts is, except on the rows replaced
         out = pc.if_else(pc.or_(pc.is_valid(texts), rows), out, null_string())
     return out
