@@ -557,6 +557,35 @@ def test_compiled_scrub_gates_after_a_pick_read_past_ascii_runs_of_every_length(
     assert 500 < sum(context.to_pylist()) < len(texts)
 
 
+@needs_native
+def test_compiled_scrub_gates_find_context_words_after_cyrillic_runs_of_every_length() -> None:
+    """Cyrillic letters that start no context word are stepped over two bytes at a time: a
+    context word (any case) right after a run of them of every length is still found, and a
+    letter that starts one but is not one (``с`` of ``счёт``, ``в`` of ``вес``) does not end
+    the search, as RE2 finds them; so are the digits around them counted."""
+    import re2
+
+    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
+
+    rng = random.Random(29)
+    letters = "абгдежзийклмнорстуфхцчшщъыьэюяАБГДЕЖЗКЛМНОРТУФХЯё"
+    tails = ["паспорт", "ПАСПОРТ", "Серия", "сЕРИИ", "выдан", "ВЫДАН", "счёт", "вес", "пас", ""]
+    texts = [
+        rng.choice(["", "@", "12345", "a@b 1", "+7"])
+        + "".join(rng.choice(letters) for _ in range(run))
+        + rng.choice(tails)
+        + rng.choice(["", "12345 6789", " 1", "я", "\u00a0"])
+        for run in range(24)
+        for _ in range(120)
+    ]
+    arr = pa.array(texts)
+    picked, context, special = scrub_kernels.gates(arr, textfold.special_bitmap())
+    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts]
+    assert context.to_pylist() == [bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts]
+    assert special is not None and special.equals(textfold.special_rows(arr))
+    assert 500 < sum(context.to_pylist()) < len(texts) - 500
+
+
 def test_scrub_gives_the_same_text_with_and_without_the_extension(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -662,6 +691,29 @@ def test_not_pii_word_gate_flags_every_row_the_context_patterns_match() -> None:
 
 
 @needs_native
+@pytest.mark.parametrize("before", ["<PHONE>", "<phone>", "PH", "ph", "="])
+def test_not_pii_word_gate_reads_only_before_the_last_occurrence(before: str) -> None:
+    """With ``before``, a row is judged on its text before the last occurrence of ``before``
+    (ASCII letters in either case), whatever byte ``before`` starts with."""
+    from etl_express.anonymizers.scrub_rules import NOT_PII_WORDS
+
+    rng = random.Random(len(before))
+    pieces = ["заказ", "ts", "x", " ", "<PHONE>", "<Phone>", "ph", "PH", "=", "==", "я"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8))) for _ in range(20_000)]
+    words = "\0".join(NOT_PII_WORDS).encode()
+    offsets, data = _speedups.string_buffers(pa.array(texts))
+    got = list(native.rows_with_words(offsets, len(texts), data, words, before.encode()))
+    heads = [
+        t[: t.lower().rfind(before.lower())] if before.lower() in t.lower() else None for t in texts
+    ]
+    alone = pa.array([h or "" for h in heads])
+    h_offsets, h_data = _speedups.string_buffers(alone)
+    anywhere = native.rows_with_words(h_offsets, len(texts), h_data, words, b"")
+    assert got == [bool(a) and h is not None for a, h in zip(anywhere, heads)]
+    assert 1_000 < sum(got) < len(texts)
+
+
+@needs_native
 def test_not_pii_word_gate_refuses_words_it_cannot_fold() -> None:
     offsets, data = _speedups.string_buffers(pa.array(["x"]))
     for words in (b"", b"a\0", b"\0a", "é".encode(), b"\0".join([b"a"] * 33), b"a" * 33):
@@ -685,6 +737,34 @@ def test_literal_gate_agrees_with_match_substring() -> None:
         assert scrub_kernels.contains_any(arr, literals).equals(expected)
     with pytest.raises(ValueError, match="empty"):
         native.rows_containing(np.array([0, 1], dtype=np.int32), 1, b"a", b"")
+
+
+def _digit_run_reference(text: str, min_digits: int) -> bool:
+    digits = 0
+    for c in text.encode():
+        if 48 <= c <= 57:
+            digits += 1
+            if digits >= min_digits:
+                return True
+        elif c not in b" -":
+            digits = 0
+    return False
+
+
+@needs_native
+@pytest.mark.parametrize("min_digits", [-1, 0, 1, 2, 10, 17])
+def test_digit_run_gate_counts_as_its_definition(min_digits: int) -> None:
+    """The branch-free loop with its digit-count shortcut flags exactly the rows with
+    ``min_digits`` digits in a run of digits, spaces and dashes (none for an empty row)."""
+    from etl_express.anonymizers import scrub_kernels
+
+    texts = _fuzz_texts(list("0123456789" * 3 + " -  -.a(я\u0663"), 20_000, 31, longest=40)
+    arr = pa.array([*texts, "", None]).slice(2)
+    offsets, data = _speedups.string_buffers(arr)
+    flags = list(native.digit_runs(offsets, len(arr), data, min_digits))
+    assert flags == [_digit_run_reference(t or "", min_digits) for t in arr.to_pylist()]
+    assert 1_000 < sum(flags) < len(arr) or min_digits <= 2
+    assert scrub_kernels.digit_runs(arr, max(min_digits, 1)).to_pylist()[-1] is False
 
 
 @needs_native

@@ -40,6 +40,11 @@
  *       One byte a row: whether a run of digits, spaces and dashes holds at least min_digits
  *       digits (every SNILS, card or INN/OGRN candidate of ScrubPII lies in such a run).
  *
+ *   merge_rows(offsets, rows, data, picked, new_offsets, new_rows, new_data) -> (offsets, data)
+ *       The column with each row flagged in `picked` (one byte a row) replaced by the next row
+ *       of the new column: pyarrow.compute.replace_with_mask for strings, in one pass (ScrubPII
+ *       writes the rows its rules changed back into the column).
+ *
  *   rows_containing(offsets, rows, data, needle) -> flags
  *       One byte a row: whether the value holds the (non-empty) byte string needle, as
  *       pyarrow.compute.match_substring would say (ScrubPII's literal gates: "+", "00", "10").
@@ -63,6 +68,12 @@
  *                                               whose low 8 bytes hold it) as PostgreSQL's
  *                                               binary numeric of ndigits base-10000 digits
  *       A NULL (validity bit 0) is the length -1 and no bytes.
+ *
+ * blake2b_tokens, phone_e164, replace_ascii_emails, replace_program and merge_rows take an optional last
+ * argument, alloc: a callable such that alloc(n) is a writable buffer of at least n bytes
+ * (pyarrow.allocate_buffer), which they write their output into and return in place of a new
+ * bytes object (a column's data buffer may then be longer than its last offset). Large bytes
+ * objects are fresh pages from the system on every call; pyarrow's memory pool reuses its own.
  *
  * The read side (copy_drain, copy_decode: binary COPY from libpq into Arrow buffers) is in
  * _copyread.c.
@@ -240,6 +251,34 @@ static int get_column_offsets(PyObject *obj, Py_buffer *view, Py_ssize_t rows, P
         return -1;
     }
     return 0;
+}
+
+/* An output buffer of n bytes: a new bytes object, or what alloc(n) returns (`alloc` not NULL
+   or None), which must be a writable, contiguous buffer of at least n bytes, 4-byte aligned.
+   pyarrow.allocate_buffer is such an allocator: its memory pool keeps the pages it frees,
+   where a large bytes object is fresh pages from the system on every call, each one faulted
+   in and zeroed by the kernel (a third of a scrub's CPU on 50,000-row batches). The object is
+   returned and its memory held in *view until the caller releases it; NULL with an error set. */
+static PyObject *output_buffer(PyObject *alloc, Py_ssize_t n, Py_buffer *view) {
+    if (alloc == NULL || alloc == Py_None) {  /* a new bytes object, written before anyone sees it */
+        PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+        if (out != NULL && PyBuffer_FillInfo(view, out, PyBytes_AS_STRING(out), n, 0, PyBUF_WRITABLE) < 0)
+            Py_CLEAR(out);
+        return out;
+    }
+    PyObject *out = PyObject_CallFunction(alloc, "n", n);
+    if (out == NULL) return NULL;
+    if (PyObject_GetBuffer(out, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    if (view->len < n || (uintptr_t)view->buf % _Alignof(int32_t) != 0) {
+        PyBuffer_Release(view);
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_ValueError, "alloc(n) must return a writable buffer of at least n bytes, 4-byte aligned");
+        return NULL;
+    }
+    return out;
 }
 
 /* The two lowercase hex digits of each byte value, back to back ("00" "01" ... "ff"), filled
@@ -429,11 +468,12 @@ static PyObject *blake2b_lanes(PyObject *self, PyObject *args) {
 }
 
 static PyObject *blake2b_tokens(PyObject *self, PyObject *args) {
-    Py_buffer key, prefix, offsets_view, data;
+    Py_buffer key, prefix, offsets_view, data, out_view = {0};
     int digest_size;
-    PyObject *offsets_obj;
+    PyObject *offsets_obj, *alloc = NULL;
     Py_ssize_t rows;
-    if (!PyArg_ParseTuple(args, "y*iy*Ony*", &key, &digest_size, &prefix, &offsets_obj, &rows, &data)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*iy*Ony*|O", &key, &digest_size, &prefix, &offsets_obj, &rows, &data, &alloc))
+        return NULL;
     PyObject *out = NULL;
     if (key.len < 1 || key.len > 64 || digest_size < 1 || digest_size > 64 || rows < 0) {
         PyErr_SetString(PyExc_ValueError, "key must be 1..64 bytes, digest_size 1..64, rows >= 0");
@@ -443,10 +483,10 @@ static PyObject *blake2b_tokens(PyObject *self, PyObject *args) {
     const int32_t *off = (const int32_t *)offsets_view.buf;
     Py_ssize_t width = checked_size(2, digest_size, prefix.len), total = checked_size(rows, width, 0);
     if (width < 0 || total < 0) goto done;
-    out = PyBytes_FromStringAndSize(NULL, total);
+    out = output_buffer(alloc, total, &out_view);
     if (out == NULL) goto done;
     {
-        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out);
+        uint8_t *dst = (uint8_t *)out_view.buf;
         const uint8_t *src = (const uint8_t *)data.buf;
         const uint8_t *pre = (const uint8_t *)prefix.buf;
         Py_ssize_t plen = prefix.len;
@@ -499,6 +539,7 @@ static PyObject *blake2b_tokens(PyObject *self, PyObject *args) {
         Py_END_ALLOW_THREADS
     }
 done:
+    if (out_view.obj != NULL) PyBuffer_Release(&out_view);
     PyBuffer_Release(&offsets_view);
 done_no_offsets:
     PyBuffer_Release(&key);
@@ -522,9 +563,11 @@ static Py_ssize_t replaced_bound(const int32_t *off, Py_ssize_t rows, Py_ssize_t
     return bound;
 }
 
-/* New int32 offsets (rows + 1) and a data buffer of `bound` bytes for a string column; -1 with
-   an error set (the caller releases whatever was allocated). */
-static int new_string_buffers(Py_ssize_t rows, Py_ssize_t bound, PyObject **offsets, PyObject **data) {
+/* New int32 offsets (rows + 1) and a data buffer of `bound` bytes for a string column (see
+   output_buffer), their memory held in the views; -1 with an error set (the caller releases
+   whatever was allocated: objects not NULL, views whose obj is not NULL). */
+static int new_string_buffers(Py_ssize_t rows, Py_ssize_t bound, PyObject *alloc, PyObject **offsets,
+                              Py_buffer *offsets_view, PyObject **data, Py_buffer *data_view) {
     if (bound < 0) return -1;  /* replaced_bound set the error */
     if (bound > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "column too large for 32-bit offsets");
@@ -532,9 +575,9 @@ static int new_string_buffers(Py_ssize_t rows, Py_ssize_t bound, PyObject **offs
     }
     Py_ssize_t offsets_len = checked_size(rows, (Py_ssize_t)sizeof(int32_t), (Py_ssize_t)sizeof(int32_t));
     if (offsets_len < 0) return -1;
-    *offsets = PyBytes_FromStringAndSize(NULL, offsets_len);
-    *data = PyBytes_FromStringAndSize(NULL, bound);
-    return *offsets != NULL && *data != NULL ? 0 : -1;
+    if ((*offsets = output_buffer(alloc, offsets_len, offsets_view)) == NULL) return -1;
+    if ((*data = output_buffer(alloc, bound, data_view)) == NULL) return -1;
+    return 0;
 }
 
 /* Rewrites one value into dst and returns the bytes written; -1: the function is unsure, the
@@ -543,15 +586,18 @@ typedef Py_ssize_t (*ValueFn)(const uint8_t *t, Py_ssize_t n, uint8_t *dst, cons
 
 /* A new string column from the `rows` values at off/src, each rewritten by fn into at most
    `bound` bytes in all: (offsets, data), or (offsets, data, unsure flags) with `with_flags`.
-   Runs without the GIL. */
+   The offsets and data are bytes objects, or buffers from `alloc` (see output_buffer), of
+   which the data is longer than the values (its used length is the last offset). Runs
+   without the GIL. */
 static PyObject *map_strings(const int32_t *off, Py_ssize_t rows, const uint8_t *src, Py_ssize_t bound, ValueFn fn,
-                             const void *ctx, int with_flags) {
+                             const void *ctx, int with_flags, PyObject *alloc) {
     PyObject *out_offsets = NULL, *out_data = NULL, *flags = NULL, *result = NULL;
-    if (new_string_buffers(rows, bound, &out_offsets, &out_data) < 0) goto done;
+    Py_buffer offsets_view = {0}, data_view = {0};
+    if (new_string_buffers(rows, bound, alloc, &out_offsets, &offsets_view, &out_data, &data_view) < 0) goto done;
     if (with_flags && (flags = PyBytes_FromStringAndSize(NULL, rows)) == NULL) goto done;
     {
-        int32_t *o = (int32_t *)PyBytes_AS_STRING(out_offsets);
-        uint8_t *dst = (uint8_t *)PyBytes_AS_STRING(out_data);
+        int32_t *o = (int32_t *)offsets_view.buf;
+        uint8_t *dst = (uint8_t *)data_view.buf;
         uint8_t *unsure = flags != NULL ? (uint8_t *)PyBytes_AS_STRING(flags) : NULL;
         Py_ssize_t pos = 0;
         Py_BEGIN_ALLOW_THREADS
@@ -568,10 +614,13 @@ static PyObject *map_strings(const int32_t *off, Py_ssize_t rows, const uint8_t 
             o[i + 1] = (int32_t)pos;
         }
         Py_END_ALLOW_THREADS
-        if (_PyBytes_Resize(&out_data, pos) < 0) goto done;
+        PyBuffer_Release(&data_view);
+        if (PyBytes_CheckExact(out_data) && _PyBytes_Resize(&out_data, pos) < 0) goto done;
     }
     result = flags != NULL ? PyTuple_Pack(3, out_offsets, out_data, flags) : PyTuple_Pack(2, out_offsets, out_data);
 done:
+    if (offsets_view.obj != NULL) PyBuffer_Release(&offsets_view);
+    if (data_view.obj != NULL) PyBuffer_Release(&data_view);
     Py_XDECREF(out_offsets);
     Py_XDECREF(out_data);
     Py_XDECREF(flags);
@@ -612,10 +661,10 @@ static Py_ssize_t phone_value(const uint8_t *t, Py_ssize_t len, uint8_t *dst, co
 }
 
 static PyObject *phone_e164(PyObject *self, PyObject *args) {
-    PyObject *offsets_obj, *result;
+    PyObject *offsets_obj, *result, *alloc = NULL;
     Py_ssize_t rows;
     Py_buffer offsets_view, data;
-    if (!PyArg_ParseTuple(args, "Ony*", &offsets_obj, &rows, &data)) return NULL;
+    if (!PyArg_ParseTuple(args, "Ony*|O", &offsets_obj, &rows, &data, &alloc)) return NULL;
     if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) {
         PyBuffer_Release(&data);
         return NULL;
@@ -624,7 +673,7 @@ static PyObject *phone_e164(PyObject *self, PyObject *args) {
     /* a value grows by at most two bytes ("+7" before ten digits); the digits are gathered
        two bytes after the value's start, so two more bytes of room cover the last one */
     Py_ssize_t bound = checked_size(rows, 2, (Py_ssize_t)(off[rows] - off[0]) + 2);
-    result = bound < 0 ? NULL : map_strings(off, rows, data.buf, bound, phone_value, NULL, 1);
+    result = bound < 0 ? NULL : map_strings(off, rows, data.buf, bound, phone_value, NULL, 1, alloc);
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     return result;
@@ -692,16 +741,16 @@ static Py_ssize_t email_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, cons
 }
 
 static PyObject *replace_ascii_emails(PyObject *self, PyObject *args) {
-    PyObject *offsets_obj, *result;
+    PyObject *offsets_obj, *result, *alloc = NULL;
     Py_ssize_t rows;
     Py_buffer offsets_view, data, ph;
-    if (!PyArg_ParseTuple(args, "Ony*y*", &offsets_obj, &rows, &data, &ph)) return NULL;
+    if (!PyArg_ParseTuple(args, "Ony*y*|O", &offsets_obj, &rows, &data, &ph, &alloc)) return NULL;
     result = NULL;
     if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
         const int32_t *off = (const int32_t *)offsets_view.buf;
         Placeholder ctx = {ph.buf, ph.len};
         /* an email is at least "a@b.c": 5 bytes */
-        result = map_strings(off, rows, data.buf, replaced_bound(off, rows, 5, ph.len), email_value, &ctx, 1);
+        result = map_strings(off, rows, data.buf, replaced_bound(off, rows, 5, ph.len), email_value, &ctx, 1, alloc);
         PyBuffer_Release(&offsets_view);
     }
     PyBuffer_Release(&data);
@@ -726,22 +775,31 @@ static inline int word_byte(uint8_t c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* The end of a match of tokens[i..] at pos, greedy with backtracking; -1 when none. */
+/* The end of a match of tokens[i..] at pos, greedy with backtracking; -1 when none. A token
+   that can take only one count here (a fixed count, or an optional byte that is absent) is
+   no choice point: the loop goes on to the next token without a recursive call. */
 static Py_ssize_t match_tokens(const Token *tokens, int count, int i, const uint8_t *t, Py_ssize_t n, Py_ssize_t pos) {
-    if (i == count) return pos;
-    const Token *k = &tokens[i];
-    if (k->kind == 1) {
-        int before = pos > 0 && word_byte(t[pos - 1]);
-        int after = pos < n && word_byte(t[pos]);
-        return before != after ? match_tokens(tokens, count, i + 1, t, n, pos) : -1;
+    for (; i < count; i++) {
+        const Token *k = &tokens[i];
+        if (k->kind == 1) {
+            int before = pos > 0 && word_byte(t[pos - 1]);
+            int after = pos < n && word_byte(t[pos]);
+            if (before == after) return -1;
+            continue;
+        }
+        int got = 0;
+        while (got < k->max && pos + got < n && in_class(k->cls, t[pos + got])) got++;
+        if (got < k->min) return -1;
+        if (got > k->min) {  /* the longest count first, then shorter ones */
+            for (int c = got; c >= k->min; c--) {
+                Py_ssize_t end = match_tokens(tokens, count, i + 1, t, n, pos + c);
+                if (end >= 0) return end;
+            }
+            return -1;
+        }
+        pos += got;
     }
-    int got = 0;
-    while (got < k->max && pos + got < n && in_class(k->cls, t[pos + got])) got++;
-    for (int c = got; c >= k->min; c--) {
-        Py_ssize_t end = match_tokens(tokens, count, i + 1, t, n, pos + c);
-        if (end >= 0) return end;
-    }
-    return -1;
+    return pos;
 }
 
 #define MAX_ALTERNATIVES 8
@@ -781,8 +839,10 @@ static int parse_program(const uint8_t *prog, Py_ssize_t len, Alternative *alts,
 typedef struct {
     const Alternative *alts;
     int nalts;
-    const uint8_t *starts; /* the bytes a match can start with, as a 256-bit class */
-    int only;              /* the one byte in `starts` when it holds one (the "+" of "+7"), else -1 */
+    Py_ssize_t min_digits; /* the fewest ASCII digits a match holds (program_min_digits) */
+    uint8_t starts[256]; /* 1 for the bytes a match can start with (the first-byte class, unpacked) */
+    int only;            /* the one byte in `starts` when it holds one (the "+" of "+7"), else -1 */
+    int ascii_starts;    /* every byte in `starts` is ASCII: runs of non-ASCII bytes are skipped whole */
     Placeholder ph;
 } Program;
 
@@ -798,19 +858,56 @@ static int only_byte(const uint8_t *cls) {
 }
 
 /* The first position at or after s where a match can start (n when none): memchr for a
-   one-byte class, else a scan of the class bits. */
+   one-byte class, else a table lookup a byte, with eight non-ASCII bytes (Cyrillic text)
+   skipped at a time when no match starts with one. */
 static inline Py_ssize_t next_start(const Program *pg, const uint8_t *t, Py_ssize_t n, Py_ssize_t s) {
     if (pg->only >= 0) {
         const uint8_t *next = memchr(t + s, pg->only, (size_t)(n - s));
         return next != NULL ? next - t : n;
     }
-    while (s < n && !in_class(pg->starts, t[s])) s++;
-    return s;
+    while (s < n) {
+        if (pg->ascii_starts) {
+            for (uint64_t w; s + 8 <= n; s += 8) {
+                memcpy(&w, t + s, 8);
+                if ((w & 0x8080808080808080ULL) != 0x8080808080808080ULL) break;
+            }
+            if (s >= n) break;
+        }
+        if (pg->starts[t[s]]) return s;
+        s++;
+    }
+    return n;
+}
+
+/* The fewest ASCII digits a match of the program holds: per alternative, the least counts of
+   its classes of digits only (a phone rule's ten or eleven). */
+static Py_ssize_t program_min_digits(const Alternative *alts, int nalts) {
+    Py_ssize_t fewest = PY_SSIZE_T_MAX;
+    for (int a = 0; a < nalts; a++) {
+        Py_ssize_t digits = 0;
+        for (int i = 0; i < alts[a].count; i++) {
+            const Token *k = &alts[a].tokens[i];
+            int only_digits = k->kind == 0;
+            for (int c = 0; c < 256 && only_digits; c++)
+                if (in_class(k->cls, (uint8_t)c) && !(c >= '0' && c <= '9')) only_digits = 0;
+            if (only_digits) digits += k->min;
+        }
+        if (digits < fewest) fewest = digits;
+    }
+    return fewest;
 }
 
 static Py_ssize_t program_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, const void *ctx) {
     const Program *pg = ctx;
     Py_ssize_t p = 0, s = 0, w = 0;
+    if (pg->only < 0 && pg->min_digits > 0) {  /* a value with too few digits for any match: copied */
+        Py_ssize_t digits = 0;
+        for (Py_ssize_t j = 0; j < n; j++) digits += (uint8_t)(t[j] - '0') < 10; /* vectorized */
+        if (digits < pg->min_digits) {
+            memcpy(dst, t, n);
+            return n;
+        }
+    }
     while ((s = next_start(pg, t, n, s)) < n) {
         Py_ssize_t end = -1;
         for (int a = 0; a < pg->nalts && end < 0; a++)
@@ -830,10 +927,11 @@ static Py_ssize_t program_value(const uint8_t *t, Py_ssize_t n, uint8_t *dst, co
 }
 
 static PyObject *replace_program(PyObject *self, PyObject *args) {
-    PyObject *offsets_obj, *result = NULL;
+    PyObject *offsets_obj, *result = NULL, *alloc = NULL;
     Py_ssize_t rows, min_len;
     Py_buffer offsets_view, data, prog, first, ph;
-    if (!PyArg_ParseTuple(args, "Ony*y*y*ny*", &offsets_obj, &rows, &data, &prog, &first, &min_len, &ph)) return NULL;
+    if (!PyArg_ParseTuple(args, "Ony*y*y*ny*|O", &offsets_obj, &rows, &data, &prog, &first, &min_len, &ph, &alloc))
+        return NULL;
     Alternative alts[MAX_ALTERNATIVES];
     int nalts = 0;
     if (sizeof(Token) != TOKEN_BYTES || parse_program(prog.buf, prog.len, alts, &nalts) < 0 || first.len != 32 ||
@@ -845,8 +943,12 @@ static PyObject *replace_program(PyObject *self, PyObject *args) {
                      program_min_len(alts, nalts));
     } else if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) == 0) {
         const int32_t *off = (const int32_t *)offsets_view.buf;
-        Program ctx = {alts, nalts, first.buf, only_byte(first.buf), {ph.buf, ph.len}};
-        result = map_strings(off, rows, data.buf, replaced_bound(off, rows, min_len, ph.len), program_value, &ctx, 0);
+        Program ctx = {alts, nalts, program_min_digits(alts, nalts), {0}, only_byte(first.buf), 1, {ph.buf, ph.len}};
+        for (int c = 0; c < 256; c++) {
+            ctx.starts[c] = (uint8_t)in_class(first.buf, (uint8_t)c);
+            if (c >= 0x80 && ctx.starts[c]) ctx.ascii_starts = 0;
+        }
+        result = map_strings(off, rows, data.buf, replaced_bound(off, rows, min_len, ph.len), program_value, &ctx, 0, alloc);
         PyBuffer_Release(&offsets_view);
     }
     PyBuffer_Release(&data);
@@ -955,6 +1057,19 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
             special_leads(bm, bits.len, lead);
         else
             memset(lead, 0, sizeof lead);
+        /* the context word that may start at a letter D0 xx or D1 xx, by (lead & 1) << 6 | (xx &
+           0x3F), the letter's code point less 0x400: 1 паспорт, 2 серия or серии, 3 выдан, 0 none
+           (its first letter folded as RE2 folds it); one lookup a Cyrillic letter */
+        uint8_t first_word[128];
+        for (uint32_t k = 0; k < 128; k++) {
+            uint32_t folded = fold_cyrillic(0x400 + k);
+            first_word[k] = folded == W_PASPORT[0] ? 1 : folded == W_SERIYA[0] ? 2 : folded == W_VYDAN[0] ? 3 : 0;
+        }
+        /* a Cyrillic letter that starts no context word still sought is nothing but a reset of
+           the digit counts, unless special code points share its lead byte: then a run of them
+           is skipped in a tight loop (the same as the byte-by-byte walk, which skips the
+           continuation byte after its lead) */
+        int plain_cyrillic = !lead[0xD0] && !lead[0xD1];
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
@@ -992,13 +1107,21 @@ static PyObject *scrub_gates(PyObject *self, PyObject *args) {
                 }
                 digits = 0;
                 plus_digits = -1;
+                if (plain_cyrillic) {  /* Cyrillic letters that start no context word still sought: two bytes a step */
+                    Py_ssize_t from = i;
+                    int words_known = context || extended_c;
+                    while (i + 1 < n && (t[i] & 0xFE) == 0xD0 && (t[i + 1] & 0xC0) == 0x80 &&
+                           (words_known || !first_word[((t[i] & 1) << 6) | (t[i + 1] & 0x3F)]))
+                        i += 2;
+                    if (i != from) continue;
+                }
                 int settled = 0; /* a flag was just set: maybe all three are known */
                 if ((c == 0xD0 || c == 0xD1) && !context && !extended_c && i + 1 < n) {
-                    uint32_t first = fold_cyrillic(((uint32_t)(c & 0x1F) << 6) | (t[i + 1] & 0x3F));
-                    settled = context = (first == 0x43F && has_word_utf8(t, n, W_PASPORT, 7, i)) ||
-                                        (first == 0x441 && (has_word_utf8(t, n, W_SERIYA, 5, i) ||
-                                                            has_word_utf8(t, n, W_SERII, 5, i))) ||
-                                        (first == 0x432 && has_word_utf8(t, n, W_VYDAN, 5, i));
+                    uint8_t word = first_word[((c & 1) << 6) | (t[i + 1] & 0x3F)];
+                    settled = context = word != 0 && (word == 1   ? has_word_utf8(t, n, W_PASPORT, 7, i)
+                                                      : word == 2 ? has_word_utf8(t, n, W_SERIYA, 5, i) ||
+                                                                        has_word_utf8(t, n, W_SERII, 5, i)
+                                                                  : has_word_utf8(t, n, W_VYDAN, 5, i));
                 }
                 if (lead[c] && !found_special) {
                     Py_ssize_t j = i;
@@ -1047,22 +1170,95 @@ static PyObject *digit_runs(PyObject *self, PyObject *args) {
     if (flags != NULL) {
         uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
         const uint8_t *src = (const uint8_t *)data.buf;
+        /* a digit adds one to the run, a space or a dash keeps it, any other byte ends it:
+           (digits + add[c]) & keep[c], without a branch a byte */
+        Py_ssize_t add[256], keep[256], need = min_digits > 1 ? min_digits : 1; /* as "++digits >= min_digits" */
+        for (int c = 0; c < 256; c++) {
+            add[c] = c >= '0' && c <= '9';
+            keep[c] = add[c] || c == ' ' || c == '-' ? -1 : 0;
+        }
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
-            Py_ssize_t digits = 0;
-            int hit = 0;
-            for (int32_t i = off[r]; i < off[r + 1] && !hit; i++) {
-                uint8_t c = src[i];
-                if (c >= '0' && c <= '9') hit = ++digits >= min_digits;
-                else if (c != ' ' && c != '-') digits = 0;
+            const uint8_t *p = src + off[r], *end = src + off[r + 1];
+            Py_ssize_t digits = 0, total = 0;
+            for (const uint8_t *q = p; q < end; q++) total += (uint8_t)(*q - '0') < 10; /* vectorized */
+            if (total < need) p = end;  /* too few digits in the whole value for a run of them */
+            while (p < end && digits < need) {
+                digits = (digits + add[*p]) & keep[*p];
+                p++;
             }
-            f[r] = (uint8_t)hit;
+            f[r] = (uint8_t)(digits >= need);
         }
         Py_END_ALLOW_THREADS
     }
     PyBuffer_Release(&offsets_view);
     PyBuffer_Release(&data);
     return flags;
+}
+
+/* merge_rows(offsets, rows, data, picked, new_offsets, new_rows, new_data, alloc=None) ->
+   (offsets, data): row i is the next row of the new column where picked[i] is not 0, else row
+   i of the column, as pyarrow.compute.replace_with_mask(column, picked, new) gives it, in one
+   pass of memcpy. picked holds one byte a row, as many set as the new column has rows. */
+static PyObject *merge_rows(PyObject *self, PyObject *args) {
+    PyObject *offsets_obj, *new_offsets_obj, *alloc = NULL, *result = NULL;
+    Py_ssize_t rows, new_rows;
+    Py_buffer offsets_view = {0}, new_offsets_view = {0}, data, new_data, picked;
+    if (!PyArg_ParseTuple(args, "Ony*y*Ony*|O", &offsets_obj, &rows, &data, &picked, &new_offsets_obj, &new_rows,
+                          &new_data, &alloc))
+        return NULL;
+    if (get_column_offsets(offsets_obj, &offsets_view, rows, data.len) < 0) goto done;
+    if (get_column_offsets(new_offsets_obj, &new_offsets_view, new_rows, new_data.len) < 0) goto done;
+    const int32_t *off = (const int32_t *)offsets_view.buf, *new_off = (const int32_t *)new_offsets_view.buf;
+    const uint8_t *flags = (const uint8_t *)picked.buf;
+    if (picked.len != rows) {
+        PyErr_SetString(PyExc_ValueError, "picked must hold one byte a row");
+        goto done;
+    }
+    Py_ssize_t set = 0, bound = 0;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        set += flags[i] != 0;
+        bound += flags[i] ? 0 : off[i + 1] - off[i];  /* at most data.len in all */
+    }
+    if (set != new_rows) {
+        PyErr_SetString(PyExc_ValueError, "picked must set as many rows as the new column has");
+        goto done;
+    }
+    bound += new_off[new_rows] - new_off[0];
+    {
+        PyObject *out_offsets = NULL, *out_data = NULL;
+        Py_buffer o_view = {0}, d_view = {0};
+        if (new_string_buffers(rows, bound, alloc, &out_offsets, &o_view, &out_data, &d_view) == 0) {
+            int32_t *o = (int32_t *)o_view.buf;
+            uint8_t *dst = (uint8_t *)d_view.buf;
+            const uint8_t *src = (const uint8_t *)data.buf, *new_src = (const uint8_t *)new_data.buf;
+            Py_BEGIN_ALLOW_THREADS
+            Py_ssize_t pos = 0, next = 0;
+            o[0] = 0;
+            for (Py_ssize_t i = 0; i < rows; i++) {
+                const uint8_t *from = flags[i] ? new_src + new_off[next] : src + off[i];
+                Py_ssize_t len = flags[i] ? new_off[next + 1] - new_off[next] : off[i + 1] - off[i];
+                next += flags[i] != 0;
+                memcpy(dst + pos, from, (size_t)len);
+                pos += len;
+                o[i + 1] = (int32_t)pos;
+            }
+            Py_END_ALLOW_THREADS
+            PyBuffer_Release(&d_view);
+            result = PyTuple_Pack(2, out_offsets, out_data);
+        }
+        if (o_view.obj != NULL) PyBuffer_Release(&o_view);
+        if (d_view.obj != NULL) PyBuffer_Release(&d_view);
+        Py_XDECREF(out_offsets);
+        Py_XDECREF(out_data);
+    }
+done:
+    if (offsets_view.obj != NULL) PyBuffer_Release(&offsets_view);
+    if (new_offsets_view.obj != NULL) PyBuffer_Release(&new_offsets_view);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&new_data);
+    PyBuffer_Release(&picked);
+    return result;
 }
 
 static PyObject *rows_containing(PyObject *self, PyObject *args) {
@@ -1222,6 +1418,7 @@ static PyObject *rows_with_words(PyObject *self, PyObject *args) {
         uint8_t *f = (uint8_t *)PyBytes_AS_STRING(flags);
         const uint8_t *src = (const uint8_t *)data.buf, *nd = (const uint8_t *)before.buf;
         Py_ssize_t m = before.len;
+        int first_byte_case = m > 0 && (nd[0] | 0x20) >= 'a' && (nd[0] | 0x20) <= 'z'; /* an ASCII letter */
         Py_BEGIN_ALLOW_THREADS
         for (Py_ssize_t r = 0; r < rows; r++) {
             const uint8_t *t = src + off[r];
@@ -1229,6 +1426,10 @@ static PyObject *rows_with_words(PyObject *self, PyObject *args) {
             if (m > 0) {  /* the last occurrence of `before`, from the end */
                 end = -1;
                 for (Py_ssize_t p = n - m; p >= 0 && end < 0; p--) {
+                    if (!first_byte_case) {  /* a first byte that is no letter: found by itself */
+                        while (p >= 0 && t[p] != nd[0]) p--;
+                        if (p < 0) break;
+                    }
                     Py_ssize_t k = 0;
                     while (k < m && ascii_lower(t[p + k]) == ascii_lower(nd[k])) k++;
                     if (k == m) end = p;
@@ -1656,19 +1857,19 @@ PyObject *copy_changed(PyObject *self, PyObject *args);
 
 static PyMethodDef methods[] = {
     {"blake2b_tokens", blake2b_tokens, METH_VARARGS,
-     "blake2b_tokens(key, digest_size, prefix, offsets, rows, data) -> bytes: prefix + hex of the keyed "
-     "BLAKE2b digest of each value of an Arrow string array, back to back."},
+     "blake2b_tokens(key, digest_size, prefix, offsets, rows, data, alloc=None) -> bytes: prefix + hex of the "
+     "keyed BLAKE2b digest of each value of an Arrow string array, back to back (in alloc(n) when given)."},
     {"blake2b_lanes", blake2b_lanes, METH_VARARGS,
      "blake2b_lanes(lanes=None) -> int: how many values blake2b_tokens hashes at a time: 8 (AVX-512F), "
      "4 (AVX2) or 1; an int asks for at most that many (tests of each path)."},
     {"phone_e164", phone_e164, METH_VARARGS,
-     "phone_e164(offsets, rows, data) -> (offsets, data, unsure): phones of an Arrow string array in E.164; "
+     "phone_e164(offsets, rows, data, alloc=None) -> (offsets, data, unsure): phones of an Arrow string array in E.164; "
      "rows flagged in unsure (other countries, international prefixes) are copied for libphonenumber."},
     {"replace_ascii_emails", replace_ascii_emails, METH_VARARGS,
-     "replace_ascii_emails(offsets, rows, data, placeholder) -> (offsets, data, unsure): ScrubPII's email rule "
+     "replace_ascii_emails(offsets, rows, data, placeholder, alloc=None) -> (offsets, data, unsure): ScrubPII's email rule "
      "on ASCII contexts; rows flagged in unsure need RE2."},
     {"replace_program", replace_program, METH_VARARGS,
-     "replace_program(offsets, rows, data, program, first, min_len, placeholder) -> (offsets, data): "
+     "replace_program(offsets, rows, data, program, first, min_len, placeholder, alloc=None) -> (offsets, data): "
      "leftmost-first replacement of a small token program (ScrubPII's phone rules)."},
     {"scrub_gates", scrub_gates, METH_VARARGS,
      "scrub_gates(offsets, rows, data[, bitmap]) -> (picked, passport[, special]): ScrubPII's prefilter and "
@@ -1682,6 +1883,9 @@ static PyMethodDef methods[] = {
     {"rows_with_words", rows_with_words, METH_VARARGS,
      "rows_with_words(offsets, rows, data, words, before) -> flags: rows holding one of the NUL-separated "
      "words (case-folded), before the last occurrence of `before` when it is not empty."},
+    {"merge_rows", merge_rows, METH_VARARGS,
+     "merge_rows(offsets, rows, data, picked, new_offsets, new_rows, new_data, alloc=None) -> (offsets, data): "
+     "the column with the rows picked (one byte a row) replaced by the new column's, in order."},
     {"rows_containing", rows_containing, METH_VARARGS,
      "rows_containing(offsets, rows, data, needle) -> flags: rows whose value holds the byte string needle."},
     {"copy_rows", copy_rows, METH_VARARGS,

@@ -11,6 +11,7 @@ import pytest
 
 from etl_express import _speedups
 from etl_express.anonymizers.buffers import (
+    any_true,
     bool_array,
     bool_values,
     false_if_null,
@@ -65,3 +66,57 @@ def test_int32_array_and_null_string_are_pa_conversions() -> None:
     offsets = np.array([0, 2, 2, 5], dtype=np.int64)
     assert int32_array(offsets).equals(pa.array(offsets, pa.int32()))
     assert null_string().equals(pa.scalar(None, pa.string()))
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_any_true_is_pc_any(n: int) -> None:
+    """Nulls skipped, an empty or all-null array false, at every slice offset."""
+    rng = np.random.default_rng(n)
+    for trues in (0.0, 0.01, 0.5):
+        values = [None if v < 0.2 else bool(v < 0.2 + trues) for v in rng.random(n)]
+        arr = pa.array(values, pa.bool_())
+        for part in (arr, arr.slice(min(3, n)), arr.slice(0, n // 2)):
+            assert any_true(part) is bool(pc.any(part).as_py())
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_replace_rows_is_replace_with_mask(n: int) -> None:
+    """The compiled merge of ScrubPII's changed rows gives pyarrow's result: nulls kept where
+    no row replaces them, any slice offset of either column, no row or every row replaced."""
+    from etl_express.anonymizers.scrub_kernels import replace_rows
+
+    rng = np.random.default_rng(n + 1)
+    words = ["", "a", "тест", "x" * 40, "<PHONE>", "8 916"]
+    texts = pa.array([None if v < 0.1 else words[int(v * 60) % 6] for v in rng.random(n + 5)])
+    for part in (texts.slice(0, n), texts.slice(min(5, n), n)):
+        for share in (0.0, 0.5, 1.0):
+            rows = pc.and_(bool_array(rng.random(len(part)) < share), pc.is_valid(part))
+            count = int(pc.sum(rows).as_py() or 0)
+            new = pa.array([f"new {i} ё" for i in range(count + 3)]).slice(3 if n % 2 else 0, count)
+            want = pc.replace_with_mask(part, rows, new)
+            got = replace_rows(part, rows, new)
+            assert got.equals(want)
+
+
+def test_compiled_outputs_as_bytes_objects_give_the_same_columns(
+    monkeypatch: pytest.MonkeyPatch, anon_key: object
+) -> None:
+    """Without pyarrow's allocator (``alloc=None``) the native functions return bytes objects,
+    which the wrappers turn into the same columns."""
+    from etl_express.anonymizers import Pseudonymize, ScrubPII
+    from etl_express.anonymizers.scrub_kernels import replace_rows
+
+    notes = pa.array(["тел. 8 (916) 123-45-67, a@b.ru", None, "просто текст", "+7 916 1234567"])
+    phones = pa.array(["8 916 123 45 67", "+7 (916) 000-11-22", None])
+    key = anon_key
+    batch = pa.RecordBatch.from_arrays([phones], ["phone"])
+    rows, new = pa.array([True, False, True, False]), pa.array(["x", "y"])
+    pooled = (
+        ScrubPII(["notes"]).scrub(notes),
+        Pseudonymize(["phone"], key=key).anonymize(batch),  # type: ignore[arg-type]
+        replace_rows(notes, rows, new),
+    )
+    monkeypatch.setattr(_speedups, "output_buffer", None)
+    assert ScrubPII(["notes"]).scrub(notes).equals(pooled[0])
+    assert Pseudonymize(["phone"], key=key).anonymize(batch).equals(pooled[1])  # type: ignore[arg-type]
+    assert replace_rows(notes, rows, new).equals(pooled[2])

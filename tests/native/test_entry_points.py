@@ -55,6 +55,12 @@ STRING_ENTRY_POINTS: dict[str, Call] = {
         o, r, d, "a\0ab\0счет".encode(), b"<P>"
     ),
     "rows_with_words_anywhere": lambda o, r, d: native.rows_with_words(o, r, d, b"a", b""),
+    "merge_rows": lambda o, r, d: native.merge_rows(
+        o, r, d, b"\x01\x00", _offsets(0, 3), 1, b"xyz"
+    ),
+    "merge_rows_into": lambda o, r, d: native.merge_rows(
+        _offsets(0, 1, 2), 2, b"ab", b"\x01\x00", o, r, d
+    ),
 }
 INCONSISTENT = {
     "rows beyond the offsets": (_offsets(0, 2, 3), 5, b"abc", ValueError, "shorter"),
@@ -81,8 +87,11 @@ def test_string_entry_points_refuse_inconsistent_columns(entry: str, case: str) 
 def test_string_entry_points_take_a_consistent_slice(entry: str) -> None:
     # the same values as a slice of a longer column (offsets not starting at 0) give the
     # same result as on their own: the checks let every consistent call through
-    alone = STRING_ENTRY_POINTS[entry](_offsets(0, 11, 17), 2, b"+7 999 1234a@b.ru")
-    sliced = STRING_ENTRY_POINTS[entry](_offsets(4, 15, 21), 2, b"xxxx+7 999 1234a@b.ru")
+    rows = 1 if entry == "merge_rows_into" else 2  # there: the new column, one row
+    alone = STRING_ENTRY_POINTS[entry](_offsets(0, 11, 17)[: rows + 1], rows, b"+7 999 1234a@b.ru")
+    sliced = STRING_ENTRY_POINTS[entry](
+        _offsets(4, 15, 21)[: rows + 1], rows, b"xxxx+7 999 1234a@b.ru"
+    )
     if entry == "blake2b_tokens":  # tokens of the values only
         assert alone == sliced
     else:
@@ -102,6 +111,90 @@ def test_replace_program_refuses_a_min_len_longer_than_its_shortest_match() -> N
     assert bytes(out_data) == b"<P> <P> <P> <P> <P> <P> <P> <P> <P>"
     with pytest.raises(ValueError, match="min_len"):
         native.replace_program(offsets, 1, values, program, first, 0, b"<P>")
+
+
+#: the entry points that write a new column, with their optional ``alloc`` last
+ALLOCATING: dict[str, Callable[..., Any]] = {
+    "blake2b_tokens": lambda o, r, d, *a: native.blake2b_tokens(b"k" * 32, 16, b"p:", o, r, d, *a),
+    "phone_e164": lambda o, r, d, *a: native.phone_e164(o, r, d, *a),
+    "replace_ascii_emails": lambda o, r, d, *a: native.replace_ascii_emails(o, r, d, b"<E>", *a),
+    "replace_program": lambda o, r, d, *a: native.replace_program(
+        o, r, d, b"\x01\x01" + bytes([0, 1, 1]) + b"\xff" * 32, b"\xff" * 32, 1, b"<X>", *a
+    ),
+    "merge_rows": lambda o, r, d, *a: native.merge_rows(
+        o, r, d, b"\x01" + bytes(r - 1), _offsets(0, 3), 1, b"xyz", *a
+    ),
+}
+
+
+def _used(result: Any) -> list[bytes]:
+    """A result's buffers as bytes, a column's data cut at its last offset (the buffer from
+    ``alloc`` may be longer)."""
+    if not isinstance(result, tuple):
+        return [bytes(result)]
+    offsets = np.frombuffer(result[0], dtype=np.int32)
+    return [bytes(result[0]), bytes(result[1])[: offsets[-1]], *(bytes(x) for x in result[2:])]
+
+
+@pytest.mark.parametrize("entry", list(ALLOCATING))
+def test_output_in_buffers_from_alloc_is_the_bytes_output(entry: str) -> None:
+    values = b"+7 999 123 45 67 a@b.ru, 8 (916) 123-45-67 xxxx"
+    offsets = _offsets(0, 16, 23, len(values))
+    asked: list[int] = []
+
+    def alloc(n: int) -> pa.Buffer:
+        asked.append(n)
+        return pa.allocate_buffer(n)
+
+    out = ALLOCATING[entry](offsets, 3, values, alloc)
+    assert asked and all(
+        isinstance(x, pa.Buffer) for x in (out if isinstance(out, tuple) else [out])[:2]
+    )
+    assert _used(out) == _used(ALLOCATING[entry](offsets, 3, values))
+    assert _used(ALLOCATING[entry](offsets, 3, values, None)) == _used(out)
+
+
+@pytest.mark.parametrize(
+    "alloc",
+    [
+        lambda n: pa.allocate_buffer(max(n - 1, 0)),  # short
+        lambda n: b"\0" * n,  # read-only
+        lambda n: memoryview(bytearray(n + 1))[1:],  # not aligned for the offsets
+        lambda n: 7,  # no buffer
+    ],
+    ids=["short", "read-only", "misaligned", "not a buffer"],
+)
+@pytest.mark.parametrize("entry", list(ALLOCATING))
+def test_alloc_that_gives_unfit_memory_is_refused(entry: str, alloc: Callable[[int], Any]) -> None:
+    with pytest.raises((ValueError, TypeError, BufferError)):
+        ALLOCATING[entry](_offsets(0, 6), 1, b"a@b.ru", alloc)
+
+
+def test_alloc_errors_propagate() -> None:
+    def alloc(n: int) -> pa.Buffer:
+        raise MemoryError("no memory in this test")
+
+    for entry in ALLOCATING.values():
+        with pytest.raises(MemoryError, match="no memory in this test"):
+            entry(_offsets(0, 6), 1, b"a@b.ru", alloc)
+
+
+@pytest.mark.parametrize(
+    ("picked", "new_rows", "message"),
+    [
+        (b"\x01", 1, "one byte a row"),
+        (b"\x01\x00\x00", 1, "one byte a row"),
+        (b"\x01\x01", 1, "as many rows"),
+        (b"\x00\x00", 1, "as many rows"),
+        (b"\x01\x00", 0, "as many rows"),
+    ],
+)
+def test_merge_rows_refuses_flags_that_do_not_fit_the_new_column(
+    picked: bytes, new_rows: int, message: str
+) -> None:
+    new_offsets = _offsets(0, 3) if new_rows else _offsets(0)
+    with pytest.raises(ValueError, match=message):
+        native.merge_rows(_offsets(0, 1, 2), 2, b"ab", picked, new_offsets, new_rows, b"xyz")
 
 
 def test_replaced_column_too_large_for_32_bit_offsets_is_refused() -> None:

@@ -59,12 +59,20 @@ def false_if_null(arr: pa.Array) -> pa.Array:
     return pc.and_kleene(arr, pc.is_valid(arr)) if arr.null_count else arr
 
 
+def any_true(flags: pa.Array) -> bool:
+    """``pc.any(flags).as_py()`` of a boolean array (nulls skipped, an empty array false),
+    read from its bitmaps: ``pc.any`` goes through the function registry and an aggregate
+    kernel, tens of microseconds a call, and the scrub pipeline asks a dozen times a batch."""
+    return flags.true_count > 0
+
+
 def null_string() -> pa.Scalar:
     """``pa.scalar(None, pa.string())``, without converting ``None``."""
     return pa.nulls(1, pa.string())[0]
 
 
 __all__ = [
+    "any_true",
     "bool_array",
     "bool_values",
     "false_if_null",

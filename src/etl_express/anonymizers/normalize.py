@@ -171,7 +171,9 @@ def normalize_phone(arr: pa.Array) -> pa.Array:
     arr = _as_string(arr)
     if _speedups.native is not None:  # the same rules in one compiled pass
         offsets, data = _speedups.string_buffers(arr)
-        new_offsets, new_data, unsure = _speedups.native.phone_e164(offsets, len(arr), data)
+        new_offsets, new_data, unsure = _speedups.native.phone_e164(
+            offsets, len(arr), data, _speedups.output_buffer
+        )
         out = _speedups.string_result(arr, new_offsets, new_data)
         foreign = _speedups.row_flags(arr, unsure)
     else:

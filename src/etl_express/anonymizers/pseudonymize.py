@@ -108,9 +108,15 @@ class KeyedHasher:
         if native and _speedups.native is not None:
             values_offsets, data = _speedups.string_buffers(normalized)
             out_data = _speedups.native.blake2b_tokens(
-                self._state(entity)[0], self.digest_size, prefix_bytes, values_offsets, n, data
+                self._state(entity)[0],
+                self.digest_size,
+                prefix_bytes,
+                values_offsets,
+                n,
+                data,
+                _speedups.output_buffer,
             )
-            return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out_data))
+            return _speedups.string_array(n, offsets, out_data)
         values = normalized.cast(pa.binary()).to_pylist()
         hexed = np.frombuffer(self.digests(values, entity).hex().encode("ascii"), dtype=np.uint8)
         prefix = np.frombuffer(prefix_bytes, dtype=np.uint8)

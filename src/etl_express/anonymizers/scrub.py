@@ -22,7 +22,7 @@ from ..errors import AnonymizationError
 from ..format import string_array
 from ..secrets import SecretRef
 from .base import Anonymizer
-from .buffers import bool_array, bool_values, false_if_null, take_indices
+from .buffers import any_true, bool_array, bool_values, false_if_null, take_indices
 from .columns import canonical_all, column_index
 from .detectors import KIND_NAMES, classify_many, luhn_ok, snils_low_range
 from .normalize import digits_only
@@ -43,6 +43,7 @@ from .scrub_kernels import (
     replace_pieces,
     replace_program_native,
     replace_re2,
+    replace_rows,
     splice,
     touches_digits,
 )
@@ -170,7 +171,7 @@ class ScrubPII(Anonymizer):
         out = self._scan(arr, picked, context)
         if special is None:
             special = special_rows(arr)
-        if pc.any(special).as_py():  # Unicode look-alikes: matched on a folded copy
+        if any_true(special):  # Unicode look-alikes: matched on a folded copy
             out = pc.replace_with_mask(out, special, self._scrub_folded(pc.filter(arr, special)))
         if self._ner_kinds:  # optional, loaded only when asked for
             from .ner import scrub_ner
@@ -238,13 +239,13 @@ class ScrubPII(Anonymizer):
         ``context``: :func:`.gates` of ``arr``, when the caller has them."""
         if picked is None:
             picked, context, _ = gates(arr)
-        if not pc.any(picked).as_py():
+        if not any_true(picked):
             return arr
         texts = pc.filter(arr, picked)
         if has_nul(texts):
             texts = pc.replace_substring(texts, MARK, "\ufffd")
         # no row holding a passport context word: no passport rule can match anywhere
-        no_context = context is not None and not pc.any(context).as_py()
+        no_context = context is not None and not any_true(context)
         if context is not None and not no_context:
             context = pc.filter(context, picked)  # the context rows are among the picked ones
         for rule in self._before:
@@ -264,7 +265,7 @@ class ScrubPII(Anonymizer):
             # row whose only run was the card gets a pass that finds nothing).
             runs = digit_runs(texts, 10)
             long_runs = runs
-            if runs is not None and pc.any(runs).as_py():
+            if runs is not None and any_true(runs):
                 long_runs = pc.replace_with_mask(runs, runs, digit_runs(pc.filter(texts, runs), 17))
             for candidate, flagged in ((GROUPED_LONG_CARD, long_runs), (CHECKSUM_CANDIDATE, runs)):
                 texts = on_rows(
@@ -280,7 +281,7 @@ class ScrubPII(Anonymizer):
         texts = self._international_phones(texts, PREFIXED_NUMBER, ("00", "10"))
         for rule in self._after:
             texts = self._apply_unless_introduced(texts, rule)
-        return pc.replace_with_mask(arr, picked, texts)
+        return replace_rows(arr, picked, texts)
 
     def _international_phones(
         self, texts: pa.Array, candidate: str, literals: tuple[str, ...]
@@ -291,7 +292,7 @@ class ScrubPII(Anonymizer):
         if "phone" not in self.kinds:
             return texts
         maybe = contains_any(texts, literals)
-        if not pc.any(maybe).as_py():
+        if not any_true(maybe):
             return texts
 
         def found(rows: pa.Array) -> pa.Array:
@@ -319,7 +320,7 @@ class ScrubPII(Anonymizer):
         89161234567"): the rows it changed that hold such a word are redone value by value."""
         out = self._apply(texts, rule)
         changed = false_if_null(pc.not_equal(out, texts))
-        if not pc.any(changed).as_py():
+        if not any_true(changed):
             return out
         # With placeholders every replaced value reads as its placeholder in ``out``: a value
         # introduced as something else has the word right before its placeholder there, so
@@ -333,7 +334,7 @@ class ScrubPII(Anonymizer):
         # the pattern only on the rows holding one of its words (before a placeholder, with
         # placeholders): most replaced rows hold none, and RE2 would scan all of each
         maybe = not_pii_words(subject, PLACEHOLDERS[rule.kind] if self._fixed else "")
-        if maybe is not None and not pc.any(maybe).as_py():
+        if maybe is not None and not any_true(maybe):
             return out
         if maybe is None:
             hits = false_if_null(pc.match_substring_regex(subject, introduced))
@@ -341,7 +342,7 @@ class ScrubPII(Anonymizer):
             matched = pc.match_substring_regex(pc.filter(subject, maybe), introduced)
             hits = pc.replace_with_mask(maybe, maybe, false_if_null(matched))
         redo = pc.replace_with_mask(changed, changed, hits)
-        if not pc.any(redo).as_py():
+        if not any_true(redo):
             return out
 
         def chosen(pieces: pa.Array, value_at: np.ndarray) -> tuple[np.ndarray, pa.Array]:

@@ -14,7 +14,15 @@ import pyarrow.compute as pc
 
 from .. import _speedups
 from ..format import string_array
-from .buffers import bool_array, bool_values, false_if_null, int32_array, take_indices
+from .buffers import (
+    any_true,
+    bool_array,
+    bool_values,
+    false_if_null,
+    int32_array,
+    null_string,
+    take_indices,
+)
 from .scrub_rules import NOT_PII_BEFORE, NOT_PII_WORDS, PLACEHOLDERS, PREFILTER, Program, Rule
 
 # Marks cut a text into pieces: text, value, text, value, ..., text. NUL cannot be stored in
@@ -35,7 +43,7 @@ def replace_pieces(texts: pa.Array, pattern: str, rewrite: str, replace: Replace
     pieces are joined again. Everything is an Arrow or numpy kernel: no loop over rows.
     """
     found = false_if_null(pc.match_substring_regex(texts, pattern))
-    if not pc.any(found).as_py():
+    if not any_true(found):
         return texts
     rows = pc.filter(texts, found)
     parts = pc.split_pattern(pc.replace_substring_regex(rows, pattern, rewrite), MARK)
@@ -64,7 +72,7 @@ def replace_emails_native(texts: pa.Array, rule: Rule) -> pa.Array:
     non-ASCII character next to a candidate, which RE2's ``\\p{L}`` may count in)."""
     offsets, data = _speedups.string_buffers(texts)
     new_offsets, new_data, unsure = _speedups.native.replace_ascii_emails(  # type: ignore[union-attr]
-        offsets, len(texts), data, PLACEHOLDERS[rule.kind].encode()
+        offsets, len(texts), data, PLACEHOLDERS[rule.kind].encode(), _speedups.output_buffer
     )
     out = _speedups.string_result(texts, new_offsets, new_data)
     return on_rows(out, _speedups.row_flags(texts, unsure), lambda rows: replace_re2(rows, rule))
@@ -83,6 +91,7 @@ def replace_program_native(texts: pa.Array, program: Program, placeholder: str) 
             program.first,
             program.min_len,
             placeholder.encode(),
+            _speedups.output_buffer,
         ),
     )
 
@@ -163,13 +172,38 @@ def on_rows(
     as it is, without writing the same values back into a copy of it."""
     if rows is None:
         return apply(texts)
-    if not pc.any(rows).as_py():
+    if not any_true(rows):
         return texts
     subset = pc.filter(texts, rows)
     changed = apply(subset)
     if changed is subset:
         return texts
-    return pc.replace_with_mask(texts, rows, changed)
+    return replace_rows(texts, rows, changed)
+
+
+def replace_rows(texts: pa.Array, rows: pa.Array, new: pa.Array) -> pa.Array:
+    """``pc.replace_with_mask(texts, rows, new)``: the rows flagged in ``rows`` (no nulls)
+    replaced by the values of ``new`` (no nulls), in order. The compiled merge copies each
+    row once, several times cheaper than pyarrow's kernel, which appends the rows one by one
+    to a builder (a tenth of a scrub's CPU when it writes the picked rows back)."""
+    if _speedups.native is None or rows.null_count or new.null_count:
+        return pc.replace_with_mask(texts, rows, new)
+    offsets, data = _speedups.string_buffers(texts)
+    new_offsets, new_data = _speedups.string_buffers(new)
+    merged_offsets, merged_data = _speedups.native.merge_rows(
+        offsets,
+        len(texts),
+        data,
+        bool_values(rows).view(np.uint8),
+        new_offsets,
+        len(new),
+        new_data,
+        _speedups.output_buffer,
+    )
+    out = _speedups.string_array(len(texts), merged_offsets, merged_data)
+    if texts.null_count:  # null where texts is, except on the rows replaced
+        out = pc.if_else(pc.or_(pc.is_valid(texts), rows), out, null_string())
+    return out
 
 
 def has_nul(texts: pa.Array) -> bool:
@@ -248,6 +282,7 @@ __all__ = [
     "replace_pieces",
     "replace_program_native",
     "replace_re2",
+    "replace_rows",
     "splice",
     "touches_digits",
 ]
