@@ -285,6 +285,9 @@ def test_etl_read_gives_json_like_records_of_the_declared_types(
         sink=PostgresSink(schema=target),
         synchronous_commit=True,  # every commit waits: no closing flush, nothing in meta
     )
+    # the tables' batches too (a sink's own default lets them commit without waiting)
+    assert [p.sink.synchronous_commit for p in rep.pipelines()] == [True]
+    assert PostgresSink(schema=target).for_table("devices").synchronous_commit is False
     assert rep.run().ok
     assert not pg_exec(
         pg_url, "SELECT value FROM etl_express.meta WHERE key = %s", (f"replication:{rep.name}",)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -176,3 +177,30 @@ def test_csv_fallback_reads_timestamps_as_utc_and_restores_the_time_zone(
             seen,
             decimal.Decimal("1.5"),
         )
+
+
+@pytest.mark.parametrize("wait", [False, True])
+def test_batches_commit_without_waiting_and_the_run_ends_with_a_commit_that_waits(
+    pg_url: str, schema: str, pipeline_name: str, monkeypatch: pytest.MonkeyPatch, wait: bool
+) -> None:
+    # each transaction of the run, as it commits: does it wait for the WAL flush?
+    from etl_express.store.checkpoints import CheckpointStore
+
+    seen: list[str] = []
+    transaction = CheckpointStore.transaction
+
+    def watched(self: CheckpointStore) -> Iterator[Any]:
+        with transaction(self) as conn:
+            yield conn
+            seen.append(conn.exec_driver_sql("SHOW synchronous_commit").scalar())
+
+    monkeypatch.setattr(CheckpointStore, "transaction", contextmanager(watched))
+    options = {"synchronous_commit": True} if wait else {}  # the default: False
+    sink = run(pg_url, pipeline_name, f"{schema}.sync", ListSource(customers(35)), **options)
+    assert sink.synchronous_commit is wait
+    assert len(table_rows(pg_url, f"{schema}.sync")) == 35
+    batches = 4
+    assert seen.count("off") == (0 if wait else batches)
+    # the records after the batches (key, checks, the run's end) wait: the log is flushed in
+    # order, so every batch committed before them is on disk when run() returns
+    assert seen[-1] == "on"

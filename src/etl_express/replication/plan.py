@@ -37,6 +37,7 @@ class Replication(Protocol):
     cursor: dict[str, Any]
     partitions: dict[str, Any]
     options: dict[str, Any]
+    synchronous_commit: bool
 
     def pipeline_name(self, table: str) -> str: ...
 
@@ -207,7 +208,7 @@ class _Plan:
                 ),
                 transformers=[copy.copy(s) for s in self.transformers.get(t.name, ())],
                 anonymizers=self.anonymizers[t.name],
-                sink=r.sink.for_table(t.name, small=self._small(t)),
+                sink=self._sink(t),
                 not_pii=self.not_pii[t.name] or None,
                 progress=False,
                 **r.options,
@@ -215,6 +216,14 @@ class _Plan:
             out.append((pipeline, self.partitions.get(t.name, 1)))
         _share_store(r.sink, [p for p, _ in out], wait_flush=wait_flush)
         return out
+
+    def _sink(self, table: TableInfo) -> PostgresSink:
+        """The table's sink; with ``Replication(synchronous_commit=True)`` its batches wait
+        for the WAL flush too, as every other commit of the run."""
+        sink = self.r.sink.for_table(table.name, small=self._small(table))
+        if self.r.synchronous_commit:
+            sink.synchronous_commit = True
+        return sink
 
     def _small(self, table: TableInfo) -> bool:
         """A table the catalog expects to fit in one batch and read whole (one unit): its

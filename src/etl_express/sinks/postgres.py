@@ -85,11 +85,15 @@ class PostgresSink(Sink):
         url: the database (string or ``etl.secret(...)``); ``None``: the default store.
         write_mode: ``"upsert"`` (on the source's primary key) or ``"append"``.
         direct_copy: try the one-pass COPY into the target before staging + upsert.
-        synchronous_commit: ``False`` runs each batch's transaction with
-            ``synchronous_commit = off``: commits do not wait for the WAL flush, so a
-            *server* crash may lose the last few committed batches — rows and checkpoint
-            together, so the next run re-reads them and exactly-once still holds. Leave it
-            ``True`` when something outside the pipeline acts on a committed checkpoint.
+        synchronous_commit: ``False`` (default) runs each batch's transaction with
+            ``synchronous_commit = off``: a batch's commit does not wait for the WAL flush.
+            The run's own records after the batches (the key build, the checks, the run's
+            end) do wait, and PostgreSQL flushes its log in order, so everything the run
+            committed is on disk once ``Pipeline.run()`` has returned. A *server* crash
+            during the run may lose the last few committed batches — rows and checkpoint
+            together, so the next run reads them again and exactly-once still holds.
+            ``True``: every batch waits, for something outside the pipeline that acts on
+            each committed checkpoint while the run goes on.
         ddl_lock_timeout: seconds a schema change (a new or widened column) waits for the
             locks of readers of the target before it gives up; the pipeline then retries it
             with backoff. While it waits, new readers queue behind it, so a short timeout
@@ -106,7 +110,7 @@ class PostgresSink(Sink):
         *,
         write_mode: str = "upsert",
         direct_copy: bool = True,
-        synchronous_commit: bool = True,
+        synchronous_commit: bool = False,
         ddl_lock_timeout: float | None = 0.5,
         history: bool = False,
         schema: str | None = None,
