@@ -22,11 +22,16 @@ HEAVY = (
 )
 
 
-def imported_after(code: str) -> set[str]:
-    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+def run_fresh(code: str) -> str:
+    """``code`` run in a fresh interpreter, which must succeed: what it printed."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return set(json.loads(proc.stdout.splitlines()[-1]))
+    return proc.stdout
+
+
+def imported_after(code: str) -> set[str]:
+    out = run_fresh(f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))")
+    return set(json.loads(out.splitlines()[-1]))
 
 
 def heavy_in(modules: set[str]) -> list[str]:
@@ -53,10 +58,9 @@ def test_cli_help_loads_no_heavy_module() -> None:
         "from etl_express.cli import main\n"
         "main()\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Usage:" in proc.stdout
-    assert heavy_in(set(json.loads(proc.stdout.splitlines()[-1]))) == []
+    out = run_fresh(code)
+    assert "Usage:" in out
+    assert heavy_in(set(json.loads(out.splitlines()[-1]))) == []
 
 
 def test_building_a_sql_pipeline_loads_no_pandas_httpx_or_extension() -> None:
@@ -99,9 +103,7 @@ def test_a_lazy_import_pauses_the_collector_and_restores_it(collector: str) -> N
         "etl_express.sinks.PostgresSink\n"
         "print(json.dumps([seen, gc.isenabled()]))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    seen, after = json.loads(proc.stdout.splitlines()[-1])
+    seen, after = json.loads(run_fresh(code).splitlines()[-1])
     assert seen and not any(seen)  # every lazy import ran with the collector paused
     assert after is (collector == "on")
 
@@ -129,6 +131,4 @@ def test_a_child_forked_during_a_lazy_import_collects_again() -> None:
         "release.set(); t.join()\n"
         "print(os.waitstatus_to_exitcode(status), gc.isenabled())"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split() == ["0", "True"]
+    assert run_fresh(code).split() == ["0", "True"]
