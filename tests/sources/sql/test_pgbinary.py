@@ -264,6 +264,18 @@ def test_decoder_refuses_decimals_it_cannot_hold(
         native.copy_decode(b"", 0, kinds, 10, decimals)
 
 
+def copying(url: str, table: str, name: str, *, batch_size: int) -> Pipeline:
+    """A pipeline loading ``table`` into ``copy`` of its schema, a few bad rows quarantined."""
+    return Pipeline(
+        name,
+        SQLSource(url, table=table, primary_key="id", batch_size=batch_size),
+        sink=PostgresSink(table=f"{table.partition('.')[0]}.copy"),
+        progress=False,
+        max_error_rate=0.1,
+        detect_pii="off",
+    )
+
+
 @pytest.mark.parametrize("through", ["binary", "adbc"])
 def test_a_nan_in_a_numeric_p_s_is_quarantined_on_both_paths(
     pg_url: str, schema: str, pipeline_name: str, through: str, monkeypatch: pytest.MonkeyPatch
@@ -276,14 +288,7 @@ def test_a_nan_in_a_numeric_p_s_is_quarantined_on_both_paths(
         f"INSERT INTO {schema}.bal SELECT g, CASE WHEN g = 7 THEN 'NaN' ELSE g * 1.25 END "
         "FROM generate_series(1, 20) g",
     )
-    pipeline = Pipeline(
-        pipeline_name,
-        SQLSource(pg_url, table=f"{schema}.bal", primary_key="id", batch_size=5),
-        sink=PostgresSink(table=f"{schema}.copy"),
-        progress=False,
-        max_error_rate=0.1,
-        detect_pii="off",
-    )
+    pipeline = copying(pg_url, f"{schema}.bal", pipeline_name, batch_size=5)
     result = pipeline.run()
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (20, 19, 1)
     assert pg_exec(
@@ -373,14 +378,7 @@ def test_infinite_dates_and_timestamps_go_to_quarantine(
     )
     pg_exec(pg_url, f"UPDATE {schema}.valid SET until = 'infinity' WHERE id IN (3, 10)")
     pg_exec(pg_url, f"UPDATE {schema}.valid SET seen = '-infinity' WHERE id IN (10, 27)")
-    pipeline = Pipeline(
-        pipeline_name,
-        SQLSource(pg_url, table=f"{schema}.valid", primary_key="id", batch_size=10),
-        sink=PostgresSink(table=f"{schema}.copy"),
-        progress=False,
-        max_error_rate=0.1,
-        detect_pii="off",
-    )
+    pipeline = copying(pg_url, f"{schema}.valid", pipeline_name, batch_size=10)
     result = pipeline.run()
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (40, 37, 3)
     landed = {r[0] for r in pg_exec(pg_url, f"SELECT id FROM {schema}.copy")}
