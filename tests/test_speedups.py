@@ -529,14 +529,26 @@ def test_compiled_scrub_gates_flag_what_re2_matches() -> None:
     assert sum(context.to_pylist()) > 5_000
 
 
+def _gates_as_re2_finds(texts: list[str]) -> int:
+    """The compiled scrub gates of ``texts`` checked against RE2's (the prefilter, the
+    passport context) and the special rows; the texts with a context word."""
+    import re2
+
+    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
+
+    arr = pa.array(texts)
+    picked, context, special = scrub_kernels.gates(arr, textfold.special_bitmap())
+    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts]
+    assert context.to_pylist() == [bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts]
+    assert special is not None and special.equals(textfold.special_rows(arr))
+    return sum(context.to_pylist())
+
+
 @needs_native
 def test_compiled_scrub_gates_after_a_pick_read_past_ascii_runs_of_every_length() -> None:
     """Once a row is picked (an "@" or ten digits), the gate skips its ASCII eight bytes at a
     time and its UTF-8 continuation bytes at once: a context word or a look-alike character
     after ASCII runs of every length and alignment is still found, as RE2 finds it."""
-    import re2
-
-    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
 
     rng = random.Random(23)
     heads = ["a@b", "@", "8 916 123 45 67", "x", "1234567", "ё@", ""]
@@ -549,12 +561,7 @@ def test_compiled_scrub_gates_after_a_pick_read_past_ascii_runs_of_every_length(
         for run in range(40)
         for _ in range(60)
     ]
-    arr = pa.array(texts)
-    picked, context, special = scrub_kernels.gates(arr, textfold.special_bitmap())
-    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts]
-    assert context.to_pylist() == [bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts]
-    assert special is not None and special.equals(textfold.special_rows(arr))
-    assert 500 < sum(context.to_pylist()) < len(texts)
+    assert 500 < _gates_as_re2_finds(texts) < len(texts)
 
 
 @needs_native
@@ -563,9 +570,6 @@ def test_compiled_scrub_gates_find_context_words_after_cyrillic_runs_of_every_le
     context word (any case) right after a run of them of every length is still found, and a
     letter that starts one but is not one (``с`` of ``счёт``, ``в`` of ``вес``) does not end
     the search, as RE2 finds them; so are the digits around them counted."""
-    import re2
-
-    from etl_express.anonymizers import scrub_kernels, scrub_rules, textfold
 
     rng = random.Random(29)
     letters = "абгдежзийклмнорстуфхцчшщъыьэюяАБГДЕЖЗКЛМНОРТУФХЯё"
@@ -578,12 +582,7 @@ def test_compiled_scrub_gates_find_context_words_after_cyrillic_runs_of_every_le
         for run in range(24)
         for _ in range(120)
     ]
-    arr = pa.array(texts)
-    picked, context, special = scrub_kernels.gates(arr, textfold.special_bitmap())
-    assert picked.to_pylist() == [bool(re2.search(scrub_rules.PREFILTER, t)) for t in texts]
-    assert context.to_pylist() == [bool(re2.search(scrub_rules.PASSPORT_CONTEXT, t)) for t in texts]
-    assert special is not None and special.equals(textfold.special_rows(arr))
-    assert 500 < sum(context.to_pylist()) < len(texts) - 500
+    assert 500 < _gates_as_re2_finds(texts) < len(texts) - 500
 
 
 def test_scrub_gives_the_same_text_with_and_without_the_extension(
