@@ -27,7 +27,8 @@ import pyarrow as pa
 from psycopg import sql
 
 from .. import _speedups
-from ..format import DELETED_AT, LOADED_AT, RUN_ID, integer_values
+from .._arrays import integer_values
+from ..format import DELETED_AT, LOADED_AT, RUN_ID
 
 #: lineage values that differ on every run: not what makes a row changed
 RUN_LINEAGE = frozenset((RUN_ID, LOADED_AT))

@@ -35,8 +35,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from .._arrays import integer_values
 from .._copybytes import rows_for
-from ..format import LINEAGE_COLUMNS, LOADED_AT, RUN_ID, SOURCE, TIMESTAMP, integer_values
+from ..format import LINEAGE_COLUMNS, LOADED_AT, RUN_ID, SOURCE, TIMESTAMP
 from .pgcopy import CopyPayload, copy_payload, source_payload
 from .pgwrite import column_list
 from .pgwrite import lock_timeout as waiting_at_most
