@@ -125,7 +125,7 @@ def make_batch(rows: int = ROWS, seed: int = 1) -> pa.RecordBatch:
 def make_customers(rows: int = ROWS) -> pa.RecordBatch:
     """Rows shaped like ``benchmarks/pg_to_pg.py``'s ``customers`` table (the columns the
     anonymized case anonymizes), built by the same formulas as its SQL."""
-    from pg_to_pg import _DOMAINS, _NAMES, _PATRONYMICS, _SURNAMES
+    from _pgbench_db import _DOMAINS, _NAMES, _PATRONYMICS, _SURNAMES
 
     def notes(g: int) -> str:
         if g % 3 == 0:

@@ -43,7 +43,8 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("ETL_EXPRESS_BENCH_ANON_KEY", secrets.token_hex(32))
 
-import pg_to_pg as bench
+import _pgbench_db as db
+from _pgbench_runs import load_anonymizers
 
 from etl_express.anonymizers import detection
 
@@ -72,12 +73,12 @@ def _run_anonymized(src: str, dst: str, batch_size: int) -> float:
     from etl_express.sinks import PostgresSink
     from etl_express.sources import SQLSource
 
-    table = bench.CASE_TABLES["etl_anon"]
-    bench.reset_target(dst, table)
+    table = db.CASE_TABLES["etl_anon"]
+    db.reset_target(dst, table)
     pipeline = Pipeline(
         name="bench_" + table,
         source=SQLSource(url=src, table="customers", primary_key="id", batch_size=batch_size),
-        anonymizers=[*(bench.load_anonymizers() or []), Generalize(["birth_date"], to="year")],
+        anonymizers=[*(load_anonymizers() or []), Generalize(["birth_date"], to="year")],
         sink=PostgresSink(table=f"public.{table}", url=dst),
         progress=False,
     )
@@ -241,11 +242,11 @@ def main() -> None:
     if args.replication_table:
         _replication_table(args)
         return
-    args.url = args.url or bench.default_url()
+    args.url = args.url or db.default_url()
     _instrument()
     shares, runs, checks = [], [], []
-    with bench.scratch_databases(args.url) as (src, dst):
-        bench.make_source(src, args.rows)
+    with db.scratch_databases(args.url) as (src, dst):
+        db.make_source(src, args.rows)
         for _ in range(args.repeat):
             SPENT.clear()
             run = _run_anonymized(src, dst, args.batch_size)

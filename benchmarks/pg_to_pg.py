@@ -32,6 +32,11 @@ the median of the per-round ratios to the raw pipe (each round runs every case b
 so a noisy neighbour hits them alike). ``--scale 1,2,4`` loads ``etl_anon`` (else ``etl``) at
 1x, 2x and 4x ``--rows`` into fresh databases and reports the time per size, the time ratio of
 each doubling and each run's peak resident memory (``VmHWM``, printed by the script).
+
+This file runs the cases as processes, in rounds, and reports; beside it,
+``_pgbench_db.py`` makes the databases and the ``customers`` table, ``_pgbench_meter.py``
+measures a process, and ``_pgbench_runs.py`` runs a case inside a process (``dlt`` and
+``etl_standin`` in a child of this one).
 """
 
 from __future__ import annotations
@@ -41,157 +46,22 @@ import itertools
 import json
 import os
 import platform
-import resource
 import secrets
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from _pgbench_db import CASE_TABLES, DDL, default_url, make_source, reset_target, scratch_databases
+from _pgbench_meter import timed_process
+from _pgbench_runs import ANON_KEY_ENV, dlt_available, run_dlt, run_etl
 
-ANON_KEY_ENV = "ETL_EXPRESS_BENCH_ANON_KEY"
 TARGET_TB_HOURS = 8.0
 TARGETS = {"etl_anon": 0.8, "etl": 0.9, "replay": 0.5}  # x raw pipe (issue 24)
-
-_SURNAMES = [
-    "Иванов",
-    "Смирнов",
-    "Кузнецов",
-    "Попов",
-    "Васильев",
-    "Петров",
-    "Соколов",
-    "Михайлов",
-    "Новиков",
-    "Фёдоров",
-    "Морозов",
-    "Волков",
-    "Алексеев",
-    "Лебедев",
-    "Семёнов",
-    "Егоров",
-    "Павлов",
-    "Козлов",
-    "Степанов",
-    "Николаев",
-    "Орлов",
-    "Андреев",
-    "Макаров",
-    "Никитин",
-]
-_NAMES = [
-    "Александр",
-    "Дмитрий",
-    "Максим",
-    "Сергей",
-    "Андрей",
-    "Алексей",
-    "Артём",
-    "Илья",
-    "Кирилл",
-    "Михаил",
-    "Никита",
-    "Матвей",
-    "Роман",
-    "Егор",
-    "Арсений",
-    "Иван",
-    "Денис",
-    "Евгений",
-    "Даниил",
-    "Тимофей",
-    "Владислав",
-    "Игорь",
-    "Павел",
-    "Руслан",
-]
-_PATRONYMICS = [
-    "Александрович",
-    "Дмитриевич",
-    "Сергеевич",
-    "Андреевич",
-    "Алексеевич",
-    "Михайлович",
-    "Иванович",
-    "Николаевич",
-    "Петрович",
-    "Викторович",
-    "Олегович",
-]
-_CITIES = [
-    "Москва",
-    "Санкт-Петербург",
-    "Новосибирск",
-    "Екатеринбург",
-    "Казань",
-    "Нижний Новгород",
-    "Челябинск",
-    "Самара",
-    "Омск",
-    "Ростов-на-Дону",
-    "Уфа",
-    "Красноярск",
-    "Воронеж",
-    "Пермь",
-]
-_DOMAINS = ["mail.ru", "yandex.ru", "gmail.com", "inbox.ru", "bk.ru", "rambler.ru"]
-
-DDL = """
-CREATE TABLE IF NOT EXISTS {table} (
-    id bigint PRIMARY KEY,
-    full_name text,
-    email text,
-    phone text,
-    birth_date date,
-    city text,
-    balance numeric(12,2),
-    created_at timestamptz,
-    updated_at timestamptz,
-    is_active boolean,
-    notes text
-)
-"""
-
-
-def _array(values: list[str]) -> str:
-    return "ARRAY[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
-
-
-def _fill_sql(rows: int) -> str:
-    """Generate the table server-side: no Python per row, about 200 bytes a row."""
-    return f"""
-    INSERT INTO customers
-    SELECT g,
-        ({_array(_SURNAMES)})[1 + (g * 7) % {len(_SURNAMES)}] || ' '
-            || ({_array(_NAMES)})[1 + (g * 13) % {len(_NAMES)}] || ' '
-            || ({_array(_PATRONYMICS)})[1 + (g * 3) % {len(_PATRONYMICS)}],
-        'user' || g || '@' || ({_array(_DOMAINS)})[1 + g % {len(_DOMAINS)}],
-        '+79' || lpad(((g * 7919) % 1000000000)::text, 9, '0'),
-        date '1950-01-01' + ((g * 37) % 20000)::int,
-        ({_array(_CITIES)})[1 + (g * 11) % {len(_CITIES)}],
-        ((g * 7349) % 100000000) / 100.0,
-        timestamptz '2020-01-01 00:00:00+00' + g * interval '61 seconds',
-        timestamptz '2020-01-01 00:00:00+00' + g * interval '61 seconds' + (g % 997) * interval '1 hour',
-        g % 7 <> 0,
-        CASE WHEN g % 3 = 0 THEN 'Перезвонить: 8 (9' || lpad(((g * 31) % 100)::text, 2, '0')
-                 || ') ' || lpad(((g * 17) % 1000)::text, 3, '0') || '-' || lpad((g % 100)::text, 2, '0')
-                 || '-' || lpad(((g * 3) % 100)::text, 2, '0') || ', счёт: user' || g || '@mail.ru'
-             WHEN g % 3 = 1 THEN 'Заказ №' || g || ' доставлен'
-             ELSE 'Контакт: +7 9' || lpad(((g * 97) % 1000000000)::text, 9, '0') || ', '
-                 || 'info' || g % 1000 || '@yandex.ru' END
-    FROM generate_series(1::bigint, {rows}) AS g
-    """
-
 
 # -- the script a user runs --------------------------------------------------------------
 
@@ -235,155 +105,6 @@ print(json.dumps({"rows": result.rows_written, "status": result.status, "peak_rs
 
 #: a case run by ``--compare-python`` (another install of etl-express) is named with this suffix
 BEFORE = "@before"
-CASE_TABLES = {
-    "etl": "etl_customers",
-    "etl_anon": "etl_anon_customers",
-    "replay": "etl_customers",
-    "etl_standin": "etl_standin_customers",
-}
-
-
-# -- databases ---------------------------------------------------------------------------
-
-
-def _with_db(url: str, dbname: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(database=dbname).render_as_string(hide_password=False)
-
-
-def _dbname(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return str(make_url(url).database)
-
-
-@contextmanager
-def scratch_databases(admin_url: str) -> Iterator[tuple[str, str]]:
-    """Two uniquely named databases (source, target), dropped afterwards."""
-    tag = uuid.uuid4().hex[:8]
-    names = [f"etlx_bench_src_{tag}", f"etlx_bench_dst_{tag}"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        for n in names:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(n)))
-    try:
-        yield _with_db(admin_url, names[0]), _with_db(admin_url, names[1])
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            for n in names:
-                conn.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(n))
-                )
-
-
-def make_source(url: str, rows: int) -> float:
-    """Create and fill ``customers``; return its heap size in MB."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(DDL.format(table="customers"))
-        conn.execute(_fill_sql(rows))
-        conn.execute("VACUUM (FREEZE, ANALYZE) customers")  # sets hint bits: reads never write
-        size = conn.execute("SELECT pg_table_size('customers')").fetchone()[0]  # type: ignore[index]
-        conn.execute("SELECT count(*) FROM customers")  # warm the cache
-    return size / 1e6
-
-
-def reset_target(dst: str, table: str, *, keep_rows: bool = False) -> None:
-    """Drop the case's target table (``keep_rows``: only its checkpoint, for a replay)."""
-    with psycopg.connect(dst, autocommit=True) as conn:
-        if not keep_rows:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS public.{}").format(sql.Identifier(table)))
-        conn.execute(
-            "DO $$ BEGIN IF to_regclass('etl_express.checkpoints') IS NOT NULL THEN "
-            f"DELETE FROM etl_express.checkpoints WHERE pipeline = 'bench_{table}'; END IF; END $$"
-        )
-        conn.execute("CHECKPOINT")  # every case starts with no dirty pages of the one before
-
-
-# -- measuring a process -----------------------------------------------------------------
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class BackendMeter:
-    """The CPU time of the PostgreSQL backends connected to some databases, while it runs.
-
-    A thread polls ``pg_stat_activity`` (from a connection to another database) and
-    ``/proc/<pid>/stat`` every ``interval`` seconds and keeps each backend's last value;
-    a backend's last interval before it exits is missed (at most ``interval`` per
-    connection). Needs the server on this host."""
-
-    def __init__(self, admin_url: str, databases: dict[str, str], interval: float = 0.05):
-        self.admin_url, self.databases, self.interval = admin_url, databases, interval
-        self._seen: dict[int, tuple[str, float]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        names = list(self.databases.values())
-        label = {v: k for k, v in self.databases.items()}
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            while not self._stop.is_set():
-                for pid, db in conn.execute(
-                    "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY(%s)", (names,)
-                ).fetchall():
-                    if (cpu := _cpu_seconds(pid)) is not None:
-                        self._seen[pid] = (label[db], cpu)
-                self._stop.wait(self.interval)
-
-    def __enter__(self) -> BackendMeter:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def cpu(self) -> dict[str, float]:
-        out = dict.fromkeys(self.databases, 0.0)
-        for label, cpu in self._seen.values():
-            out[label] += cpu
-        return {k: round(v, 2) for k, v in out.items()}
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed_process(
-    argv: list[str], env: dict[str, str], admin_url: str, src: str, dst: str, meter: bool
-) -> dict[str, Any]:
-    """Run ``argv`` to its end; its wall time, CPU and the backends' CPU."""
-    load = os.getloadavg()[0]
-    cpu0 = _children_cpu()
-    databases = {"source_backends": _dbname(src), "target_backends": _dbname(dst)}
-    with BackendMeter(admin_url, databases) if meter else _null() as backends:
-        time.sleep(0.1 if meter else 0)  # the poller is running before the process starts
-        t0 = time.perf_counter()
-        proc = subprocess.run(argv, env=env, capture_output=True)
-        wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"{shlex.join(argv)} failed ({proc.returncode}):\n{proc.stderr.decode()[-3000:]}"
-        )
-    out: dict[str, Any] = {
-        "seconds": round(wall, 3),
-        "client_cpu": round(_children_cpu() - cpu0, 2),
-        "load_1min": round(load, 2),
-    }
-    if backends is not None:
-        out.update(backends.cpu())
-    lines = proc.stdout.decode().strip().splitlines()
-    if lines and lines[-1].startswith("{"):
-        out.update(json.loads(lines[-1]))
-    return out
 
 
 def _compile_package() -> None:
@@ -392,11 +113,6 @@ def _compile_package() -> None:
     import etl_express
 
     compileall.compile_dir(os.path.dirname(etl_express.__file__), quiet=1)
-
-
-@contextmanager
-def _null() -> Iterator[None]:
-    yield None
 
 
 # -- the cases ---------------------------------------------------------------------------
@@ -450,183 +166,6 @@ class Cases:
                 if self.args.batch_size:
                     argv.append(str(self.args.batch_size))
         return timed_process(argv, self.env, self.args.url, self.src, self.dst, meter)
-
-
-def load_anonymizers() -> list[Any] | None:
-    try:
-        from etl_express.anonymizers import Pseudonymize, ScrubPII  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    import etl_express as etl
-
-    return [
-        Pseudonymize(["email", "phone", "full_name"], key=etl.secret(ANON_KEY_ENV)),
-        ScrubPII(["notes"]),
-    ]
-
-
-def standin_anonymizers() -> list[Any]:
-    """A stand-in for Pseudonymize + ScrubPII with the cost profile of a straightforward
-    implementation: keyed BLAKE2b per value in Python (the keyed state copied, not rebuilt,
-    for each value) after vectorized normalization, and RE2 replacements in Arrow for the
-    free text. Only for estimating the pipeline's throughput before the real ones exist."""
-    import hashlib
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from etl_express import Anonymizer
-
-    class StandinPseudonymize(Anonymizer):
-        def __init__(self, columns: list[str], key: bytes):
-            self.columns = tuple(columns)
-            self._base = hashlib.blake2b(key=key, digest_size=16)
-
-        def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-            for name in self.columns:
-                i = batch.schema.get_field_index(name)
-                col = pc.utf8_lower(pc.utf8_trim_whitespace(batch.column(i)))
-                out = []
-                for value in col.to_pylist():
-                    if value is None:
-                        out.append(None)
-                        continue
-                    h = self._base.copy()
-                    h.update(value.encode())
-                    out.append(h.hexdigest())
-                batch = batch.set_column(i, name, pa.array(out, pa.string()))
-            return batch
-
-    class StandinScrub(Anonymizer):
-        def __init__(self, columns: list[str]):
-            self.columns = tuple(columns)
-
-        def anonymize(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-            for name in self.columns:
-                i = batch.schema.get_field_index(name)
-                col = pc.replace_substring_regex(
-                    batch.column(i), r"[\w.+-]+@[\w-]+\.[\w.-]+", "<email>"
-                )
-                col = pc.replace_substring_regex(
-                    col, r"(?:\+7|\b8)[\s(-]*\d{3}[\s)-]*\d{3}[\s-]*\d{2}[\s-]*\d{2}", "<phone>"
-                )
-                batch = batch.set_column(i, name, col)
-            return batch
-
-    key = bytes.fromhex(os.environ[ANON_KEY_ENV])
-    return [StandinPseudonymize(["email", "phone", "full_name"], key), StandinScrub(["notes"])]
-
-
-def run_etl(src: str, dst: str, anonymize: bool | str, batch_size: int | None) -> float:
-    """One load in this process (``profile_stages.py`` instruments it); its seconds."""
-    from etl_express import Pipeline
-    from etl_express.sinks import PostgresSink
-    from etl_express.sources import SQLSource
-
-    if anonymize == "standin":
-        anonymizers = standin_anonymizers()
-    else:
-        anonymizers = (load_anonymizers() if anonymize else []) or []
-    table = CASE_TABLES[
-        "etl_standin" if anonymize == "standin" else "etl_anon" if anonymize else "etl"
-    ]
-    reset_target(dst, table)
-    options = {"batch_size": batch_size} if batch_size else {}
-    pipeline = Pipeline(
-        name="bench_" + table,
-        source=SQLSource(url=src, table="customers", primary_key="id", **options),
-        anonymizers=anonymizers,
-        sink=PostgresSink(table=f"public.{table}", url=dst),
-        progress=False,
-        # the plain case copies the synthetic customers as they are, on purpose: the
-        # throughput of the load itself (the anonymized cases keep the default "refuse")
-        detect_pii="refuse" if anonymizers else "off",
-        # the issue's anonymized case is 3 x Pseudonymize + ScrubPII: the synthetic birth dates
-        # are declared, not generalized, so the case stays the one measured before
-        not_pii={"birth_date": "synthetic benchmark dates; the measured case leaves them as is"},
-    )
-    t0 = time.perf_counter()
-    result = pipeline.run()
-    elapsed = time.perf_counter() - t0
-    assert result.status == "succeeded", result
-    return elapsed
-
-
-def run_raw_copy(src: str, dst: str) -> float:
-    """The raw pipe in this process, through psycopg (for ``profile_stages.py``)."""
-    reset_target(dst, "raw_customers")
-    with psycopg.connect(dst, autocommit=True) as conn:
-        conn.execute(DDL.format(table="raw_customers"))
-    t0 = time.perf_counter()
-    with psycopg.connect(src) as sconn, psycopg.connect(dst) as dconn:
-        with (
-            sconn.cursor() as scur,
-            dconn.cursor() as dcur,
-            scur.copy(
-                "COPY (SELECT * FROM customers ORDER BY id) TO STDOUT (FORMAT binary)"
-            ) as out,
-            dcur.copy("COPY raw_customers FROM STDIN (FORMAT binary)") as into,
-        ):
-            buf = bytearray()
-            for row in out:  # one message a row: hand libpq ~1 MB at a time
-                buf += row
-                if len(buf) >= 1 << 20:
-                    into.write(buf)
-                    buf = bytearray()
-            if buf:
-                into.write(buf)
-        dconn.commit()
-    return time.perf_counter() - t0
-
-
-def case_runner(case: str, src: str, dst: str, batch_size: int | None) -> Callable[[], float]:
-    """A case run in this process (``profile_stages.py``)."""
-    return {
-        "raw_copy": lambda: run_raw_copy(src, dst),
-        "etl": lambda: run_etl(src, dst, False, batch_size),
-        "etl_anon": lambda: run_etl(src, dst, True, batch_size),
-        "etl_standin": lambda: run_etl(src, dst, "standin", batch_size),
-        "dlt": lambda: run_dlt(src, dst, batch_size or 50_000),
-    }[case]
-
-
-def run_dlt(src: str, dst: str, batch_size: int) -> float:
-    import dlt
-    from dlt.sources.sql_database import sql_table
-    from sqlalchemy.engine import make_url
-
-    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-    target = make_url(dst)
-    if target.password is None:  # dlt insists on one; a trust-auth server ignores it
-        target = target.set(password="unused")
-    with tempfile.TemporaryDirectory() as tmp:
-        pipeline = dlt.pipeline(
-            pipeline_name="bench_" + uuid.uuid4().hex[:6],
-            pipelines_dir=tmp,
-            destination=dlt.destinations.postgres(
-                credentials=target.render_as_string(hide_password=False)
-            ),
-            dataset_name="dlt_bench",
-        )
-        resource = sql_table(
-            credentials=src, table="customers", backend="pyarrow", chunk_size=batch_size
-        )
-        t0 = time.perf_counter()
-        pipeline.run(resource, write_disposition="replace")
-        elapsed = time.perf_counter() - t0
-    with psycopg.connect(dst, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA IF EXISTS dlt_bench CASCADE")
-        conn.execute("DROP SCHEMA IF EXISTS dlt_bench_staging CASCADE")
-    return elapsed
-
-
-def dlt_available() -> bool:
-    try:
-        import dlt  # noqa: F401
-        from dlt.sources.sql_database import sql_table  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 # -- reporting ---------------------------------------------------------------------------
@@ -766,14 +305,6 @@ def scale(args: argparse.Namespace, case: str, factors: list[int]) -> dict[str, 
         f"x{out['memory_ratio_largest']:.2f}"
     )
     return out
-
-
-def default_url() -> str:
-    return (
-        os.environ.get("ETL_EXPRESS_BENCH_URL")
-        or os.environ.get("ETL_EXPRESS_TEST_DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/postgres"
-    )
 
 
 def _progress(label: str, i: int, n: int, case: str, run: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ Each case of ``pg_to_pg.py`` runs as a fresh process (``--child``) that times, w
 * ``exit``: the interpreter's end;
 
 while the parent polls the CPU of the source's and the target's PostgreSQL backends
-(``pg_to_pg.BackendMeter``). The raw ``psql | psql`` pipe runs in the same rounds for scale.
+(``_pgbench_meter.BackendMeter``). The raw ``psql | psql`` pipe runs in the same rounds for scale.
 
 ``--server`` measures the target server's side alone instead: the raw rows and the rows an
 ``etl`` load writes (with the lineage columns) are each saved once as a binary COPY file on
@@ -180,35 +180,38 @@ def child(case: str, table: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import _pgbench_db as db
     import pg_to_pg as bench
+    from _pgbench_meter import timed_process
+    from _pgbench_runs import ANON_KEY_ENV
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cases", default="etl,etl_anon")
-    parser.add_argument("--url", default=bench.default_url())
+    parser.add_argument("--url", default=db.default_url())
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--server", action="store_true", help="the target server's work alone")
     args = parser.parse_args(argv)
-    os.environ.setdefault(bench.ANON_KEY_ENV, __import__("secrets").token_urlsafe(48))
+    os.environ.setdefault(ANON_KEY_ENV, __import__("secrets").token_urlsafe(48))
     if args.child:
         return child(args.child, args.table)
     if args.server:
         return server(args)
     cases = [c for c in args.cases.split(",") if c]
     runs: dict[str, list[dict[str, Any]]] = {c: [] for c in ["raw_copy", *cases]}
-    with bench.scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
-        bench.make_source(src, args.rows)
+    with db.scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
+        db.make_source(src, args.rows)
         runner = bench.Cases(args_for(args), src, dst, Path(tmp))
         env = {**runner.env}
         for i in range(args.repeat):
             runs["raw_copy"].append(runner.run("raw_copy"))
             for case in cases:
-                table = bench.CASE_TABLES[case]
-                bench.reset_target(dst, table)
+                table = db.CASE_TABLES[case]
+                db.reset_target(dst, table)
                 argv = [sys.executable, __file__, "--child", case, "--table", table]
-                measured = bench.timed_process(argv, env, args.url, src, dst, True)
+                measured = timed_process(argv, env, args.url, src, dst, True)
                 runs[case].append(measured)
                 print(f"round {i + 1} {case}: {measured['seconds']:.2f} s", file=sys.stderr)
     report(runs)
@@ -224,19 +227,20 @@ SERVER_CASES = [
 
 
 def server(args: argparse.Namespace) -> None:
-    import pg_to_pg as bench
+    import _pgbench_db as db
     import psycopg
+    from _pgbench_runs import run_etl
 
-    with bench.scratch_databases(args.url) as (src, dst):
-        bench.make_source(src, args.rows)
-        bench.run_etl(src, dst, False, None)  # the rows as a plain load writes them
+    with db.scratch_databases(args.url) as (src, dst):
+        db.make_source(src, args.rows)
+        run_etl(src, dst, False, None)  # the rows as a plain load writes them
         tag = os.urandom(4).hex()
         files = {False: f"/tmp/etlx_raw_{tag}.bin", True: f"/tmp/etlx_etl_{tag}.bin"}
         with psycopg.connect(src, autocommit=True) as conn:
             conn.execute(
                 f"COPY (SELECT * FROM customers ORDER BY id) TO '{files[False]}' (FORMAT binary)"
             )
-        table = bench.CASE_TABLES["etl"]
+        table = db.CASE_TABLES["etl"]
         with psycopg.connect(dst, autocommit=True) as conn:
             conn.execute(
                 f"COPY (SELECT * FROM {table} ORDER BY id) TO '{files[True]}' (FORMAT binary)"
@@ -257,10 +261,11 @@ def server(args: argparse.Namespace) -> None:
 
 
 def _server_case(dst: str, path: str, etl_rows: bool, keyed: bool) -> dict[str, float]:
-    import pg_to_pg as bench
     import psycopg
+    from _pgbench_db import DDL
+    from _pgbench_meter import cpu_seconds
 
-    ddl = bench.DDL.format(table="server_case")
+    ddl = DDL.format(table="server_case")
     if etl_rows:
         ddl = ddl.rstrip().removesuffix(")") + (
             ", _etl_run_id text, _etl_source text, _etl_loaded_at timestamptz)"
@@ -281,9 +286,9 @@ def _server_case(dst: str, path: str, etl_rows: bool, keyed: bool) -> dict[str, 
         pid = conn.info.backend_pid
         out = {}
         for label, statement in statements:
-            before = bench._cpu_seconds(pid) or 0.0
+            before = cpu_seconds(pid) or 0.0
             conn.execute(statement)
-            out[label] = (bench._cpu_seconds(pid) or 0.0) - before
+            out[label] = (cpu_seconds(pid) or 0.0) - before
         conn.execute("DROP TABLE server_case")
     return out
 

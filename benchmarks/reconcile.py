@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg_to_pg import default_url, make_source, scratch_databases
+from _pgbench_db import default_url, make_source, scratch_databases
 
 
 def child(case: str, src: str, dst: str) -> dict[str, Any]:

@@ -41,7 +41,9 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _pgbench_db as db
 import pg_to_pg
+from _pgbench_runs import ANON_KEY_ENV
 
 LINE = re.compile(
     r"^(\S+ \S+) \S+ \[\d+\] \S+@(\S+) (LOG|ERROR):  "
@@ -132,9 +134,9 @@ def phases(stmts: list[dict[str, Any]], t0: float, t1: float) -> list[tuple[str,
 
 
 def run_once(args: argparse.Namespace, src: str, dst: str, script: Path) -> None:
-    table = pg_to_pg.CASE_TABLES[args.case]
-    pg_to_pg.reset_target(dst, table)
-    dbname = pg_to_pg._dbname(dst)
+    table = db.CASE_TABLES[args.case]
+    db.reset_target(dst, table)
+    dbname = db.database_name(dst)
     with psycopg.connect(args.url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("ALTER DATABASE {} SET log_min_duration_statement = 0").format(
@@ -191,7 +193,7 @@ def run_once(args: argparse.Namespace, src: str, dst: str, script: Path) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=pg_to_pg.default_url())
+    parser.add_argument("--url", default=db.default_url())
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--case", choices=["etl", "etl_anon"], default="etl")
     parser.add_argument("--repeat", type=int, default=2)
@@ -200,11 +202,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.case == "etl_anon":
-        os.environ.setdefault(pg_to_pg.ANON_KEY_ENV, secrets.token_urlsafe(48))
+        os.environ.setdefault(ANON_KEY_ENV, secrets.token_urlsafe(48))
     if not os.access(args.server_log, os.R_OK):
         raise SystemExit(f"cannot read the server's log {args.server_log}: pass --server-log")
-    with pg_to_pg.scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
-        mb = pg_to_pg.make_source(src, args.rows)
+    with db.scratch_databases(args.url) as (src, dst), tempfile.TemporaryDirectory() as tmp:
+        mb = db.make_source(src, args.rows)
         print(f"{args.rows:,} rows, {mb:.0f} MB source heap")
         script = Path(tmp) / "load.py"
         script.write_text(pg_to_pg.SCRIPT)

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from etl_express.format import _timestamp_scalar, integer_values, string_array
+from etl_express._arrays import integer_values, string_array, timestamp_scalar
 from tests.conftest import pg_exec
 
 #: never loaded by the imports and the run below (a prefix covers its submodules); tqdm: the
@@ -129,7 +129,7 @@ def test_string_array_falls_back_to_pyarrow_on_what_is_not_text() -> None:
 def test_timestamp_scalar_is_pa_scalar(value: dt.datetime) -> None:
     from etl_express.format import TIMESTAMP
 
-    assert _timestamp_scalar(value).equals(pa.scalar(value, TIMESTAMP))
+    assert timestamp_scalar(value).equals(pa.scalar(value, TIMESTAMP))
 
 
 @pytest.mark.parametrize("type_", [pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint64()])

@@ -94,7 +94,7 @@ def _live_runs(conn: Any, name: str) -> list[tuple[str, str]]:
     """The pipeline's runs that are still at work: (run id, owner)."""
     import sqlalchemy as sa
 
-    from .store.ledger import owner_is_dead
+    from .store._leases import owner_is_dead
     from .store.schema import now, runs
 
     fresh = now() - dt.timedelta(seconds=LIVE_HEARTBEAT_S)

@@ -23,7 +23,7 @@ from urllib.parse import unquote_plus
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .format import string_array
+from ._arrays import string_array
 
 #: the personal-data kinds (``"email"``, ``"phone"``, ...) each of several texts holds, by
 #: value alone (the detector's rules with their check digits, no sampling statistics)

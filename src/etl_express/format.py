@@ -2,7 +2,9 @@
 
 In memory a batch is an Arrow ``RecordBatch`` with snake_case column names and canonical
 types; outward every record is a JSON-like ``dict`` (str, int, float, bool, None, list,
-dict) that ``json.dumps`` accepts unchanged. This module holds the conversions both ways.
+dict) that ``json.dumps`` accepts unchanged. This module holds the column names (and the
+lineage columns) and the conversions both ways; the canonical types, their casts and the
+declared PostgreSQL types are in :mod:`.format_types`.
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import base64
 import datetime as dt
 import functools
 import hashlib
-import itertools
 import json
 import re
 import unicodedata
-from array import array
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
+from ._arrays import string_array, timestamp_scalar
 from .errors import ETLConfigError
 from .format_types import (
     JSON_METADATA,
@@ -98,52 +98,6 @@ def shorten_identifier(name: str) -> str:
     room = MAX_IDENTIFIER_BYTES - 1 - _HASH_CHARS
     prefix = raw[:room].decode("utf-8", errors="ignore").rstrip("_")
     return f"{prefix}_{digest}"
-
-
-#: field metadata naming the PostgreSQL type a column was declared with at the source
-#: (``character(10)``, ``integer``, ``numeric(15,2)``, ``uuid``...): a PostgreSQL sink creates
-#: the target column with it, so the copy answers the same SQL as the source
-DECLARED_TYPE = b"etl_express:pg_type"
-
-
-def declared_type(field: pa.Field) -> str | None:
-    """The PostgreSQL type ``field`` was declared with at the source, if it carries one."""
-    value = (field.metadata or {}).get(DECLARED_TYPE)
-    return value.decode("utf-8") if value else None
-
-
-def with_declared_type(field: pa.Field, pg_type: str | None) -> pa.Field:
-    """``field`` carrying ``pg_type`` as its declared type (``None``: carrying none)."""
-    metadata = {k: v for k, v in (field.metadata or {}).items() if k != DECLARED_TYPE}
-    if pg_type:
-        metadata[DECLARED_TYPE] = pg_type.encode("utf-8")
-    return field.with_metadata(metadata) if metadata else field.remove_metadata()
-
-
-def keep_declared_types(
-    before: pa.Schema, after: pa.RecordBatch, rewritten: Collection[str] = ()
-) -> pa.RecordBatch:
-    """``after`` (a step's output for a batch of schema ``before``) with a declared type left
-    only where it still describes the values: on a column the step kept as it was (same
-    name and Arrow type) or renamed without rebuilding its field, and not in ``rewritten``
-    (the columns an anonymizer covers: an anonymized column takes the type its anonymizer
-    produces). A step that builds a new field for a column drops its declared type itself."""
-    was = {f.name: f for f in before}
-    fields = []
-    changed = False
-    for f in after.schema:
-        pg_type = declared_type(f)
-        if pg_type is not None:
-            old = was.get(f.name)
-            if f.name in rewritten or (old is not None and old.type != f.type):
-                f = with_declared_type(f, None)
-                changed = True
-        fields.append(f)
-    if not changed:
-        return after
-    return pa.RecordBatch.from_arrays(
-        after.columns, schema=pa.schema(fields, after.schema.metadata)
-    )
 
 
 def canonicalize(batch: pa.RecordBatch | pa.Table, *, source: str | None = None) -> pa.RecordBatch:
@@ -393,47 +347,6 @@ def to_records(data: pa.RecordBatch | pa.Table) -> list[Record]:
     )
 
 
-def string_array(values: Sequence[str]) -> pa.Array:
-    """``pa.array(values, pa.string())`` built from its buffers.
-
-    Every conversion of Python values by pyarrow (``pa.array``, ``pa.scalar``, a Python
-    scalar handed to a compute function) first asks whether pandas is installed, and so
-    imports it: 0.2 s and 40 MB that a load which never touches pandas should not pay. Code on
-    a run's path uses this for the few texts it turns into an array (a position's values)."""
-    try:
-        data = [v.encode() for v in values]
-    except (AttributeError, UnicodeEncodeError):  # not text: pyarrow's conversion, or its error
-        return pa.array(values, pa.string())
-    ends = list(itertools.accumulate(map(len, data)))
-    if (ends and ends[-1] >= 2**31) or array("i").itemsize != 4:  # not int32 offsets
-        return pa.array(values, pa.string())
-    buffers = [None, pa.py_buffer(array("i", [0, *ends])), pa.py_buffer(b"".join(data))]
-    return pa.Array.from_buffers(pa.string(), len(data), buffers)
-
-
-def integer_values(column: pa.Array) -> np.ndarray:
-    """``column.to_numpy()`` of an integer array without nulls, read from its buffer (no copy):
-    ``Array.to_numpy`` imports pandas first, which a load that never touches pandas should not
-    pay for (0.2 s)."""
-    if not pa.types.is_integer(column.type) or column.null_count:
-        raise TypeError(f"integer_values needs integers without nulls, not {column.type}")
-    kind = "i" if pa.types.is_signed_integer(column.type) else "u"
-    dtype = np.dtype(f"{kind}{column.type.bit_width // 8}")
-    data = column.buffers()[1]
-    return np.frombuffer(data, dtype, count=len(column), offset=column.offset * dtype.itemsize)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _timestamp_scalar(value: dt.datetime) -> pa.TimestampScalar:
-    """``pa.scalar(value, TIMESTAMP)`` without pyarrow's pandas probe (a naive ``value`` is
-    UTC, as pyarrow takes it)."""
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
-    micros = (aware - _EPOCH) // dt.timedelta(microseconds=1)
-    return pa.Array.from_buffers(TIMESTAMP, 1, [None, pa.py_buffer(array("q", [micros]))])[0]
-
-
 def add_lineage(
     batch: pa.RecordBatch, run_id: str, source: str, loaded_at: dt.datetime
 ) -> pa.RecordBatch:
@@ -447,7 +360,7 @@ def add_lineage(
     arrays += [
         pa.repeat(texts[0], n),
         pa.repeat(texts[1], n),
-        pa.repeat(_timestamp_scalar(loaded_at), n),
+        pa.repeat(timestamp_scalar(loaded_at), n),
     ]
     fields += [
         pa.field(RUN_ID, pa.string()),

@@ -1,7 +1,10 @@
 """Canonical types of the common data format: which Arrow type a column is stored as, the
-casts that bring a column there, and the JSON text that nested values are stored as.
+casts that bring a column there, the JSON text that nested values are stored as, and the
+PostgreSQL type a column was declared with at the source (:data:`DECLARED_TYPE`), carried as
+field metadata.
 
-Below :mod:`etl_express.format` (names, records, batches), which re-exports these names.
+Below :mod:`etl_express.format` (names, records, batches), which re-exports the types,
+casts and JSON helpers it uses.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import base64
 import datetime as dt
 import decimal
 import json
+from collections.abc import Collection
 from typing import Any
 
 import pyarrow as pa
@@ -109,6 +113,52 @@ def canonical_array(arr: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.
     if pa.types.is_null(t):
         return pa.nulls(len(arr), type=target)
     return arr.cast(target)
+
+
+#: field metadata naming the PostgreSQL type a column was declared with at the source
+#: (``character(10)``, ``integer``, ``numeric(15,2)``, ``uuid``...): a PostgreSQL sink creates
+#: the target column with it, so the copy answers the same SQL as the source
+DECLARED_TYPE = b"etl_express:pg_type"
+
+
+def declared_type(field: pa.Field) -> str | None:
+    """The PostgreSQL type ``field`` was declared with at the source, if it carries one."""
+    value = (field.metadata or {}).get(DECLARED_TYPE)
+    return value.decode("utf-8") if value else None
+
+
+def with_declared_type(field: pa.Field, pg_type: str | None) -> pa.Field:
+    """``field`` carrying ``pg_type`` as its declared type (``None``: carrying none)."""
+    metadata = {k: v for k, v in (field.metadata or {}).items() if k != DECLARED_TYPE}
+    if pg_type:
+        metadata[DECLARED_TYPE] = pg_type.encode("utf-8")
+    return field.with_metadata(metadata) if metadata else field.remove_metadata()
+
+
+def keep_declared_types(
+    before: pa.Schema, after: pa.RecordBatch, rewritten: Collection[str] = ()
+) -> pa.RecordBatch:
+    """``after`` (a step's output for a batch of schema ``before``) with a declared type left
+    only where it still describes the values: on a column the step kept as it was (same
+    name and Arrow type) or renamed without rebuilding its field, and not in ``rewritten``
+    (the columns an anonymizer covers: an anonymized column takes the type its anonymizer
+    produces). A step that builds a new field for a column drops its declared type itself."""
+    was = {f.name: f for f in before}
+    fields = []
+    changed = False
+    for f in after.schema:
+        pg_type = declared_type(f)
+        if pg_type is not None:
+            old = was.get(f.name)
+            if f.name in rewritten or (old is not None and old.type != f.type):
+                f = with_declared_type(f, None)
+                changed = True
+        fields.append(f)
+    if not changed:
+        return after
+    return pa.RecordBatch.from_arrays(
+        after.columns, schema=pa.schema(fields, after.schema.metadata)
+    )
 
 
 def with_tags(field: pa.Field, origin: pa.Field) -> pa.Field:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from etl_express._arrays import string_array
 from etl_express.anonymizers import detection_rules as rules
 from etl_express.anonymizers.buffers import take_indices
 from etl_express.anonymizers.detection import (
@@ -55,7 +56,6 @@ from etl_express.anonymizers.sampling import non_empty as _non_empty
 from etl_express.anonymizers.sampling import text_of as _text
 from etl_express.anonymizers.scrub_rules import KINDS
 from etl_express.anonymizers.textfold import fold
-from etl_express.format import string_array
 
 
 def is_street_address(value: str) -> bool:

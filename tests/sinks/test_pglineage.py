@@ -16,7 +16,7 @@ from psycopg import sql
 
 from etl_express import Pipeline
 from etl_express.format import LINEAGE_COLUMNS, TIMESTAMP
-from etl_express.sinks import PostgresSink, postgres
+from etl_express.sinks import PostgresSink, pgwrite, postgres
 from etl_express.store.database import engine_for
 from tests.conftest import pg_exec
 from tests.sinks.test_postgres_bulk_key import Failing, stopped_after_two_batches
@@ -50,15 +50,16 @@ def defaults(url: str, table: str) -> dict[str, str]:
 
 @pytest.fixture
 def copied_columns(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The column lists of the sink's COPY statements (the real COPY still runs)."""
+    """The column lists of the COPY statements the sink sends (the real COPY still runs)."""
     seen: list[str] = []
-    original = postgres.copy_rows
+    original = pgwrite.copy_rows
 
     def recording(cur: Any, target: Any, cols: sql.Composable, payload: Any) -> int:
         seen.append(cols.as_string(cur))
         return original(cur, target, cols, payload)
 
     monkeypatch.setattr(postgres, "copy_rows", recording)
+    monkeypatch.setattr(pgwrite, "copy_rows", recording)
     return seen
 
 

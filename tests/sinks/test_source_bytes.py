@@ -15,7 +15,7 @@ import pytest
 
 from etl_express import Pipeline
 from etl_express._copybytes import offer, rows_for, source_rows
-from etl_express.sinks import PostgresSink, pgcopy, postgres
+from etl_express.sinks import PostgresSink, pgcopy, pglineage
 from etl_express.sources import SQLSource
 from etl_express.transformers import Transformer
 from tests.conftest import pg_exec
@@ -122,7 +122,7 @@ def test_unchanged_rows_are_sent_as_read_and_land_exactly(
     got = target_texts(pg_url, f"{schema}.sent", CASES)
     assert check(CASES, want, got, target_types(pg_url, f"{schema}.sent")) == []
     # the same load encoding every batch lands the same values
-    monkeypatch.setattr(postgres, "rows_for", lambda batch, types: None)
+    monkeypatch.setattr(pglineage, "rows_for", lambda batch, types: None)
     encoded = load(pg_url, schema, pipeline_name, "encoded", via)
     assert encoded.source_bytes_batches == 0
     assert target_texts(pg_url, f"{schema}.encoded", CASES) == got

@@ -28,6 +28,7 @@ ABOVE = (
 BELOW = (
     "etl_express.format",
     "etl_express.format_types",
+    "etl_express._arrays",
     "etl_express.retry",
     "etl_express.secrets",
     "etl_express._privacy",

@@ -29,8 +29,8 @@ Imports flow one way (``tests/test_import_cycles.py`` fails on a cycle)::
                     │             module a state table (schema.py declares them);
                     │             tables.py: the one reader of target-table metadata; the
                     │             engine calls it directly too
-                    └─ format (format_types), retry, secrets, _privacy (the privacy
-                       boundary), errors: imported by every layer above
+                    └─ format (format_types, _arrays), retry, secrets, _privacy
+                       (the privacy boundary), errors: imported by every layer above
 
 Beside the engine: ``logs.py`` (``configure_logging``: console and files; a run's lines
 reach the store through ``store/runlog.py`` whatever it says), ``_status.py`` (``status()``

@@ -35,7 +35,8 @@ from ..errors import (
     SourceError,
     safe_pg_message,
 )
-from ..format import Batch, Rejected, add_lineage, keep_declared_types, to_records
+from ..format import Batch, Rejected, add_lineage, to_records
+from ..format_types import keep_declared_types
 from ..prefetch import read_ahead
 from ..quality import QualityTracker, empty_counts
 from ..result import RunResult

@@ -24,8 +24,9 @@ from ..reconcile import combined_deletes
 from ..result import RunResult
 from ..retry import LineLogger, as_etl_error
 from ..store import checks as recorded_checks
+from ..store._run_history import recent_runs
 from ..store.checkpoints import CheckpointStore
-from ..store.ledger import LedgerRun, RunStart, recent_runs
+from ..store.ledger import LedgerRun, RunStart
 from ..store.schema import now
 from .declarations import record_target_columns, record_target_columns_on
 from .spec import PipelineSpec

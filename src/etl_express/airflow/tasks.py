@@ -20,7 +20,7 @@ from ..errors import ETLConfigError, QualityError
 from ..pipeline import Pipeline
 from ..sources.base import Partition
 from ..store import runlog
-from ..store.ledger import RunLedger
+from ..store._run_history import outcomes
 from ..store.schema import now
 
 PipelineRef = str | Callable[[], Pipeline] | Pipeline
@@ -160,7 +160,7 @@ def quality_gate(ref: PipelineRef, results: Iterable[dict[str, Any]]) -> dict[st
             if c.get("status") == "failed"
         ]
     if run_ids:
-        stored = RunLedger(pipeline.store).outcomes(run_ids)
+        stored = outcomes(pipeline.store, run_ids)
         missing = set(run_ids) - {row["run_id"] for row in stored}
         problems += [
             f"run {run_id} is not recorded in etl_express.runs" for run_id in sorted(missing)

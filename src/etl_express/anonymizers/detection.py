@@ -38,8 +38,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .._arrays import string_array
 from ..errors import AnonymizationError, ETLConfigError
-from ..format import string_array
 from .columns import canonical
 from .sampling import (
     SAMPLE_SIZE,

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
-from ..format import string_array
+from .._arrays import string_array
 from .buffers import bool_array, bool_values, false_if_null, null_string, take_indices
 from .phones import e164
 from .textfold import fold, special_rows

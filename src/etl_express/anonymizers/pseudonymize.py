@@ -13,9 +13,9 @@ import pyarrow.compute as pc
 from pydantic import SecretStr
 
 from .. import _speedups
+from .._arrays import string_array
 from .._validate import name_list
 from ..errors import AnonymizationError, ETLConfigError
-from ..format import string_array
 from ..secrets import SecretRef
 from .base import Anonymizer
 from .buffers import bool_array, bool_values

@@ -17,9 +17,9 @@ import pyarrow.compute as pc
 from pydantic import SecretStr
 
 from .. import _speedups
+from .._arrays import string_array
 from .._validate import name_list
 from ..errors import AnonymizationError
-from ..format import string_array
 from ..secrets import SecretRef
 from .base import Anonymizer
 from .buffers import any_true, bool_array, bool_values, false_if_null, take_indices

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _speedups
-from ..format import string_array
+from .._arrays import string_array
 from .buffers import (
     any_true,
     bool_array,

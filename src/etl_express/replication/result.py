@@ -118,7 +118,7 @@ def _died(pipeline: Pipeline, spec: Partition | None, pid: int | None, how: str)
             pipeline.name, partition_key(spec), f"{socket.gethostname()}:{pid}", error
         )
     except SQLAlchemyError as exc:  # the store is unreachable: the next run takes the lease
-        # of the dead owner over anyway (ledger.owner_is_dead)
+        # of the dead owner over anyway (store._leases.owner_is_dead)
         logger.warning(
             "could not close the run row of table {} left by worker process {} ({}); the "
             "next run takes it over",

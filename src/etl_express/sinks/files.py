@@ -136,7 +136,7 @@ class FileExportSink(Sink):
         if RUN_ID in batch.schema.names and batch.num_rows:
             run_id = batch.column(RUN_ID)[0].as_py()
         if conn is not None and run_id:
-            from ..store.ledger import committed_batches
+            from ..store._run_history import committed_batches
 
             found = committed_batches(conn, run_id)
             if found is not None:

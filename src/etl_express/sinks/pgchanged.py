@@ -19,7 +19,7 @@ A soft-deleted row (``_etl_deleted_at`` set) counts as changed, so its return cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,8 @@ import pyarrow as pa
 from psycopg import sql
 
 from .. import _speedups
-from ..format import DELETED_AT, LOADED_AT, RUN_ID, integer_values
+from .._arrays import integer_values
+from ..format import DELETED_AT, LOADED_AT, RUN_ID
 
 #: lineage values that differ on every run: not what makes a row changed
 RUN_LINEAGE = frozenset((RUN_ID, LOADED_AT))
@@ -87,17 +88,18 @@ def any_in_range(cur: Any, target: sql.Composable, key: str, keys: np.ndarray) -
 def changed_rows(
     cur: Any,
     target: sql.Composable,
-    columns: dict[str, str],
+    names: Sequence[str],
+    target_columns: Mapping[str, str],
     key: str,
     keys: np.ndarray,
     payload: bytes,
-    soft_deletes: bool,
 ) -> np.ndarray | None:
-    """A boolean mask of the rows of ``payload`` (the batch's binary COPY stream, of the
-    target ``columns``: name -> type, in payload order) that are new or differ from the
-    target's, or ``None`` when they cannot be compared here (no compiled extension, an
-    unexpected stream): then write them all."""
-    names = list(columns)
+    """A boolean mask of the rows of ``payload`` (the batch's binary COPY stream of the
+    columns ``names``, in payload order, into a target of ``target_columns``: name -> type)
+    that are new or differ from the target's, or ``None`` when they cannot be compared here
+    (no compiled extension, an unexpected stream): then write them all."""
+    columns = {n: target_columns.get(n, "") for n in names}
+    soft_deletes = DELETED_AT in target_columns and DELETED_AT not in names
     native = _speedups.native
     if native is None:
         return None

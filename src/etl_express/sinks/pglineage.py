@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -34,7 +35,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from ..format import LINEAGE_COLUMNS, LOADED_AT, RUN_ID, SOURCE, TIMESTAMP, integer_values
+from .._arrays import integer_values
+from .._copybytes import rows_for
+from ..format import LINEAGE_COLUMNS, LOADED_AT, RUN_ID, SOURCE, TIMESTAMP
+from .pgcopy import CopyPayload, copy_payload, source_payload
+from .pgwrite import column_list
 from .pgwrite import lock_timeout as waiting_at_most
 
 #: the lineage columns' values of a run, as Arrow scalars taken from its first batch
@@ -69,6 +74,19 @@ def without_lineage(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
         [batch.column(i) for i in keep], schema=pa.schema([batch.schema.field(i) for i in keep])
     )
+
+
+def slim_copy(
+    batch: pa.RecordBatch, columns: Mapping[str, str]
+) -> tuple[sql.Composed, CopyPayload, bool]:
+    """``batch`` without its lineage columns, as a COPY's column list and payload into a
+    table of ``columns`` (name -> type): the rows as the source sent them when nothing
+    changed them (:mod:`etl_express._copybytes`; then ``True``), else encoded."""
+    slim = without_lineage(batch)
+    pg_types = [columns.get(n, "") for n in slim.schema.names]
+    sent = rows_for(slim, pg_types)
+    payload = copy_payload(slim, pg_types) if sent is None else source_payload(sent)
+    return column_list(slim), payload, sent is not None
 
 
 #: the types the lineage columns are created with (``add_lineage``'s Arrow types)

@@ -20,7 +20,8 @@ from psycopg import sql
 from sqlalchemy.engine import Connection
 
 from ..errors import ETLConfigError, SinkError
-from ..format import LINEAGE_COLUMNS, MAX_IDENTIFIER_BYTES, RUN_ID, declared_type, is_json_field
+from ..format import LINEAGE_COLUMNS, MAX_IDENTIFIER_BYTES, RUN_ID, is_json_field
+from ..format_types import declared_type
 from ..store import tables
 from ..store.database import psycopg_connection
 from ..store.tables import TableName

@@ -1,5 +1,5 @@
 """Declared PostgreSQL types in a target: when a column declared at the source (Arrow field
-metadata, :data:`etl_express.format.DECLARED_TYPE`) may change an existing target column.
+metadata, :data:`etl_express.format_types.DECLARED_TYPE`) may change an existing target column.
 
 A target column created from a declared type keeps it. When the source's declaration grows
 (``varchar(20)`` to ``varchar(40)``, ``integer`` to ``bigint``, ``numeric(10,2)`` to

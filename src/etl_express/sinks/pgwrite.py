@@ -1,5 +1,6 @@
-"""The statements of one batch's write into PostgreSQL: the COPY, the staging upsert, and the
-in-batch dedupe that makes a batch's keys unique first.
+"""The statements of one batch's write into PostgreSQL: the COPY, the direct COPY (straight
+into the target under a savepoint, blind attempts spaced out after a miss), the staging upsert,
+and the in-batch dedupe that makes a batch's keys unique first.
 
 :class:`~.postgres.PostgresSink` decides which way a batch goes (straight in, only its changed
 rows, or staged); this module holds how each way is spoken to the server. A staged upsert
@@ -106,6 +107,58 @@ def copy_rows(
     return cur.rowcount
 
 
+class DirectCopy:
+    """COPY a batch straight into the target, inside a savepoint, spacing out blind attempts.
+
+    When no key of the batch is in the target yet (an initial load, an append-only
+    source), a plain COPY gives exactly the rows an upsert would, in one pass instead of
+    two. A unique violation (a key already there, or committed meanwhile by another
+    writer) rolls the savepoint back and the caller upserts instead. ``blind`` attempts,
+    made without knowing whether keys exist, are spaced out after such a miss (1, 2, 4
+    ... batches), so a source that mostly updates existing keys pays for a failed COPY
+    only rarely.
+    """
+
+    def __init__(self) -> None:
+        self._backoff = 0
+        self._skip = 0
+
+    def copy(
+        self,
+        cur: psycopg.Cursor[Any],
+        target: sql.Composable,
+        cols: sql.Composable,
+        payload: CopyPayload,
+        *,
+        blind: bool,
+        guarded: bool = True,
+    ) -> int | None:
+        """The rows PostgreSQL copied, or ``None`` when a key exists (the savepoint rolled
+        back) or a blind attempt is being spaced out. ``guarded=False``: no savepoint, a
+        unique violation raises (for a caller that redoes the whole transaction with
+        savepoints when it fails)."""
+        if blind and self._skip > 0:
+            self._skip -= 1
+            return None
+        if guarded:
+            cur.execute("SAVEPOINT _etl_direct_copy")
+        try:
+            copied = copy_rows(cur, target, cols, payload)
+        except psycopg.errors.UniqueViolation:
+            if not guarded:  # the caller redoes the transaction under savepoints
+                raise
+            cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
+            if blind:
+                self._backoff = min(max(2 * self._backoff, 1), 1024)
+                self._skip = self._backoff
+            return None
+        if guarded:
+            cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
+        if blind:
+            self._backoff = 0
+        return copied
+
+
 def column_list(batch: pa.RecordBatch) -> sql.Composed:
     return sql.SQL(", ").join(map(sql.Identifier, batch.schema.names))
 
@@ -139,6 +192,7 @@ def utc_session(cur: psycopg.Cursor[Any], needed: bool) -> Iterator[None]:
 
 
 __all__ = [
+    "DirectCopy",
     "column_list",
     "copy_rows",
     "dedupe_last",

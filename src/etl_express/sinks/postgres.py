@@ -24,16 +24,15 @@ import pyarrow as pa
 from psycopg import sql
 from sqlalchemy.engine import Connection
 
-from .._copybytes import rows_for
 from ..errors import ETLConfigError, SinkError, safe_pg_message
-from ..format import DELETED_AT, RUN_ID
+from ..format import RUN_ID
 from ..secrets import SecretLike
 from ..store.database import psycopg_connection
 from ..store.tables import TableName
 from . import history, pglineage
 from .base import Sink
 from .pgchanged import any_in_range, changed_rows, integer_keys
-from .pgcopy import CopyPayload, copy_payload, source_payload
+from .pgcopy import CopyPayload, copy_payload
 from .pgschema import (
     add_primary_key,
     align,
@@ -44,12 +43,7 @@ from .pgschema import (
     prepare_table,
     split_table,
 )
-from .pgwrite import (
-    column_list,
-    copy_rows,
-    dedupe_last,
-    upsert_staged,
-)
+from .pgwrite import DirectCopy, column_list, copy_rows, dedupe_last, upsert_staged
 
 
 class PostgresSink(Sink):
@@ -151,8 +145,7 @@ class PostgresSink(Sink):
         if ddl_lock_timeout is not None and ddl_lock_timeout <= 0:
             raise ETLConfigError(f"ddl_lock_timeout must be positive, got {ddl_lock_timeout}")
         self.ddl_lock_timeout = ddl_lock_timeout
-        self._direct_backoff = 0
-        self._direct_skip = 0
+        self._direct = DirectCopy()  # the direct COPY's spacing after a miss
         # how batches were loaded ("unchanged": compared with the target, nothing to write)
         self._batches = {"direct": 0, "staged": 0, "appended": 0, "unchanged": 0}
         #: batches sent as the source's own binary COPY bytes (etl_express._copybytes)
@@ -390,17 +383,10 @@ class PostgresSink(Sink):
             if above:
                 direct = (cols, payload)
                 if self._lineage.left_out(cur, self._ident, batch):
-                    slim = pglineage.without_lineage(batch)  # added with its values at the end
-                    assert self._columns is not None
-                    pg_types = [self._columns.get(n, "") for n in slim.schema.names]
-                    # the rows as the source sent them, when nothing changed them
-                    sent = rows_for(slim, pg_types)
-                    if sent is not None:
-                        self.source_bytes_batches += 1
-                    slim_payload = (
-                        copy_payload(slim, pg_types) if sent is None else source_payload(sent)
-                    )
-                    direct = (column_list(slim), slim_payload)
+                    assert self._columns is not None  # the lineage: added at the end
+                    slim_cols, slim_payload, as_sent = pglineage.slim_copy(batch, self._columns)
+                    self.source_bytes_batches += as_sent
+                    direct = (slim_cols, slim_payload)
                 else:
                     self._add_lineage_columns(cur)
                 copied = self._copy_direct(cur, *direct, blind=False)
@@ -428,12 +414,10 @@ class PostgresSink(Sink):
             if self._copy_direct(cur, cols, payload, blind=False) is not None:
                 return "direct"
         elif payload.format == "binary":
-            names = batch.schema.names
             assert self._columns is not None
-            types = {n: self._columns.get(n, "") for n in names}
-            soft_deletes = DELETED_AT in self._columns and DELETED_AT not in names
+            names = batch.schema.names
             changed = changed_rows(
-                cur, self._ident, types, primary_key[0], keys, b"".join(payload), soft_deletes
+                cur, self._ident, names, self._columns, primary_key[0], keys, b"".join(payload)
             )
             if changed is not None:
                 writing = int(np.count_nonzero(changed))
@@ -442,7 +426,7 @@ class PostgresSink(Sink):
                     return "unchanged"
                 if writing < batch.num_rows:
                     batch = batch.filter(pa.array(changed))
-                    payload = copy_payload(batch, list(types.values()))
+                    payload = copy_payload(batch, [self._columns.get(n, "") for n in names])
         upsert_staged(
             cur,
             self._ident,
@@ -467,39 +451,14 @@ class PostgresSink(Sink):
     def _copy_direct(
         self, cur: psycopg.Cursor[Any], cols: sql.Composable, payload: CopyPayload, *, blind: bool
     ) -> int | None:
-        """COPY straight into the target, inside a savepoint: the rows PostgreSQL copied, or
-        ``None`` when a key exists (or the direct COPY is off or being spaced out).
-
-        When no key of the batch is in the target yet (an initial load, an append-only
-        source), a plain COPY gives exactly the rows an upsert would, in one pass instead of
-        two. A unique violation (a key already there, or committed meanwhile by another
-        writer) rolls the savepoint back and the caller upserts instead. ``blind`` attempts,
-        made without knowing whether keys exist, are spaced out after such a miss (1, 2, 4
-        ... batches), so a source that mostly updates existing keys pays for a failed COPY
-        only rarely.
-        """
+        """COPY straight into the target (:class:`.pgwrite.DirectCopy`: inside a savepoint,
+        ``blind`` attempts spaced out after a miss): the rows PostgreSQL copied, or ``None``
+        when a key exists (or the direct COPY is off or being spaced out)."""
         if not self.direct_copy:
             return None
-        if blind and self._direct_skip > 0:
-            self._direct_skip -= 1
-            return None
-        if not self._unguarded:
-            cur.execute("SAVEPOINT _etl_direct_copy")
-        try:
-            copied = copy_rows(cur, self._ident, cols, payload)
-        except psycopg.errors.UniqueViolation:
-            if self._unguarded:  # the caller redoes the transaction under savepoints
-                raise
-            cur.execute("ROLLBACK TO SAVEPOINT _etl_direct_copy")
-            if blind:
-                self._direct_backoff = min(max(2 * self._direct_backoff, 1), 1024)
-                self._direct_skip = self._direct_backoff
-            return None
-        if not self._unguarded:
-            cur.execute("RELEASE SAVEPOINT _etl_direct_copy")
-        if blind:
-            self._direct_backoff = 0
-        return copied
+        return self._direct.copy(
+            cur, self._ident, cols, payload, blind=blind, guarded=not self._unguarded
+        )
 
 
 __all__ = [

@@ -4,7 +4,8 @@ Every state table is declared in :mod:`.schema`; each has one owner module here 
 it (reads are free; ``tests/store/test_owners.py`` fails on a write elsewhere):
 
 - :mod:`.ledger` — ``runs`` (start, batch counters, heartbeat, lease and takeover, finish,
-  abandon)
+  abandon); beside it, writing nothing, :mod:`._leases` (a run's owner, whether it is gone,
+  the heartbeat thread) and :mod:`._run_history` (reads of the recorded runs)
 - :mod:`.checkpoints` — ``checkpoints`` and ``partition_plans`` (and :class:`CheckpointStore`,
   the handle on one state database)
 - :mod:`.quarantine` — ``quarantine``

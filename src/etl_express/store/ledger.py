@@ -18,13 +18,15 @@ dropped connection at the very end never leaves a finished run ``running``.
 Leases: a ``running`` row whose heartbeat is older than ``lease_seconds``, or whose owner
 (``host:pid``) is a process of this host that is gone, belongs to a dead process; the next
 run of that partition marks it ``abandoned`` and takes over (:meth:`RunLedger.start`).
+
+Beside it, writing nothing: :mod:`._leases` (a run's owner ``host:pid``, whether that owner
+is gone, and the heartbeat thread, which refreshes a lease through
+:meth:`RunLedger.heartbeat`) and :mod:`._run_history` (reads of the recorded runs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -40,10 +42,11 @@ from .._masking import mask_secrets
 from ..errors import ETLError, RunLockedError, safe_pg_message
 from ..retry import RetryPolicy
 from . import checks, runlog
+from ._leases import Heartbeat, owner_id, owner_is_dead
 from .checkpoints import Checkpoint, CheckpointStore, checkpoint_upsert_sql
 from .database import SCHEMA, pipelined, psycopg_connection
 from .runlog import RunLog
-from .schema import now, quality_checks, runs
+from .schema import now, runs
 
 #: how the ledger retries its own writes (finish, fail, checks) on a transient error
 LEDGER_RETRY = RetryPolicy(attempts=5, backoff=0.2, max_backoff=5.0)
@@ -131,39 +134,6 @@ WITH closed AS (
         "AS x(name text, status text, policy text, details jsonb), closed",
     )
 ).bindparams(sa.bindparam("checks", type_=JSONB))
-
-
-class Heartbeat:
-    """A daemon thread refreshing a run's lease every ``interval`` seconds.
-
-    ``lost`` is set when the run is no longer ``running`` in the store (another process
-    took it over); the batch loop then stops before its next commit.
-    """
-
-    def __init__(self, ledger: RunLedger, run_id: str, interval: float, log: RunLog):
-        self.ledger, self.run_id, self.interval, self.log = ledger, run_id, interval, log
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"etl-heartbeat-{run_id[:8]}", daemon=True
-        )
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                if not self.ledger.heartbeat(self.run_id):
-                    self.lost.set()
-                    return
-            except Exception as exc:  # the database may be down for a moment: keep trying
-                self.log.warning("heartbeat failed: {}", type(exc).__name__)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
 
 
 class LedgerRun:
@@ -381,33 +351,6 @@ class RunLedger:
 
         return self.retry.call(close, what="closing a dead worker's run")
 
-    def outcomes(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """What the store holds for ``run_ids``: one dict per recorded run with ``run_id``,
-        ``partition``, ``status`` and ``failed_checks`` (names of checks that failed)."""
-        if not run_ids:
-            return []
-        with self.store.engine.connect() as conn:
-            stored = conn.execute(
-                sa.select(runs.c.run_id, runs.c.partition, runs.c.status).where(
-                    runs.c.run_id.in_(list(run_ids))
-                )
-            ).all()
-            failed = conn.execute(
-                sa.select(quality_checks.c.run_id, quality_checks.c.name).where(
-                    quality_checks.c.run_id.in_(list(run_ids)),
-                    quality_checks.c.status == "failed",
-                )
-            ).all()
-        return [
-            {
-                "run_id": row.run_id,
-                "partition": row.partition,
-                "status": row.status,
-                "failed_checks": [c.name for c in failed if c.run_id == row.run_id],
-            }
-            for row in stored
-        ]
-
 
 class _Live(NamedTuple):
     run_id: str
@@ -496,93 +439,18 @@ def record_batch(
         )
 
 
-def committed_batches(conn: Connection, run_id: str) -> tuple[str, str, int] | None:
-    """``(pipeline, partition, batches committed for them so far)`` of the run ``run_id``,
-    read on ``conn`` (in a batch's transaction: the batches before it); ``None`` for a run
-    the ledger does not know."""
-    row = conn.execute(
-        sa.select(runs.c.pipeline, runs.c.partition).where(runs.c.run_id == run_id)
-    ).first()
-    if row is None:
-        return None
-    committed = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(runs.c.batches), 0)).where(
-            runs.c.pipeline == row.pipeline, runs.c.partition == row.partition
-        )
-    ).scalar_one()
-    return row.pipeline, row.partition, int(committed)
-
-
-def recent_runs(
-    store: CheckpointStore,
-    pipeline: str,
-    partition: str,
-    limit: int = 10,
-    status: str = "succeeded",
-) -> list[dict[str, Any]]:
-    """The latest ``limit`` runs of a pipeline's partition with ``status``, newest first."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(runs)
-            .where(
-                runs.c.pipeline == pipeline, runs.c.partition == partition, runs.c.status == status
-            )
-            .order_by(runs.c.started_at.desc())
-            .limit(limit)
-        ).mappings()
-        return [dict(r) for r in rows]
-
-
 def forget(conn: Connection, pipeline: str) -> int:
     """Delete every run row of ``pipeline``; the rows removed."""
     return conn.execute(sa.delete(runs).where(runs.c.pipeline == pipeline)).rowcount
 
 
-def owner_id() -> str:
-    """This process as a run's owner: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_is_dead(owner: str | None) -> bool:
-    """``True`` when ``owner`` (``host:pid``) is a process on this host that no longer runs.
-
-    Owners on other hosts, and unparsable owners, are never declared dead here: their
-    lease (heartbeat age) decides. A zombie (killed, not yet reaped) counts as dead.
-    """
-    if not owner or ":" not in owner:
-        return False
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # exists, owned by another user
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state in ("Z", "X")
-
-
 __all__ = [
     "HISTORY",
     "LEDGER_RETRY",
-    "Heartbeat",
     "LedgerRun",
     "RunLedger",
     "RunStart",
-    "committed_batches",
     "describe_failure",
     "forget",
-    "owner_id",
-    "owner_is_dead",
-    "recent_runs",
     "record_batch",
 ]

@@ -8,7 +8,7 @@
 * :func:`arrow_type`: the common format's type for a SQL type; the ``declared`` types, the
   PostgreSQL type a target column gets (``character(10)`` stays ``character(10)``, MariaDB's
   ``TINYINT(1)`` becomes ``boolean``), carried as Arrow field metadata
-  (:data:`etl_express.format.DECLARED_TYPE`).
+  (:data:`etl_express.format_types.DECLARED_TYPE`).
 """
 
 from __future__ import annotations

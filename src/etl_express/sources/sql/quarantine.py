@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import SourceError
-from ...format import Batch, Rejected, canonicalize, to_records, with_declared_type
+from ...format import Batch, Rejected, canonicalize, to_records
+from ...format_types import with_declared_type
 from .datetimes import quarantine_flagged, without_rows
 from .positions import encode_value
 
@@ -38,7 +39,7 @@ def typed(
     than 0 or 1) by row: set to null here, their rows are quarantined by
     :func:`positioned`. Any other value that does not convert stops the read, naming the
     column — a column never changes type silently. Each column carries its ``declared``
-    PostgreSQL type as field metadata (see :data:`etl_express.format.DECLARED_TYPE`)."""
+    PostgreSQL type as field metadata (see :data:`etl_express.format_types.DECLARED_TYPE`)."""
     batch = canonicalize(batch)
     declared = declared or {}
     problems: Problems = {}
