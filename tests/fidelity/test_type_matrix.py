@@ -156,9 +156,12 @@ def test_every_mysql_type_is_delivered_exactly(
             conn.execute("SET TimeZone = 'UTC'")
             got = {
                 f"c{i}": [
-                    r[0] for r in conn.execute(f"SELECT c{i}::text FROM {schema}.dst ORDER BY id")
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT {c.target_sql.format(c=f'c{i}')} FROM {schema}.dst ORDER BY id"
+                    )
                 ]
-                for i in range(len(MYSQL_TYPES))
+                for i, c in enumerate(MYSQL_TYPES)
             }
         assert check(MYSQL_TYPES, want, got, target_types(pg_url, f"{schema}.dst")) == []
     finally:

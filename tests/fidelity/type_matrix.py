@@ -25,6 +25,9 @@ class TypeCase:
     target: str  #: the target column's type (PostgreSQL's format_type)
     same: str = "text"  #: see the module docstring
     note: str = ""
+    #: what is compared on the target (MariaDB/MySQL cases): the column's ``::text`` unless a
+    #: type's text differs while its value is the same (``{c}``: the target column)
+    target_sql: str = "{c}::text"
 
 
 PG_SETUP = (
@@ -263,7 +266,7 @@ MYSQL_TYPES: tuple[TypeCase, ...] = (
     TypeCase(
         "boolean",
         "BOOLEAN",
-        ("1", "0"),
+        ("1", "0", "NULL"),
         "bool",
         "boolean",
         same="CASE {c} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END",
@@ -288,13 +291,21 @@ MYSQL_TYPES: tuple[TypeCase, ...] = (
     TypeCase(
         "binary",
         "VARBINARY(8)",
-        ("x'00ff10'",),
-        "string (base64)",
-        "text",
-        same="TO_BASE64({c})",
-        note="bytes as base64 text",
+        ("x'00ff10'", "x''", "NULL"),
+        "string (`\\x` hex)",
+        "bytea",
+        same="CONCAT('\\\\x', LOWER(HEX({c})))",
+        note="the same bytes: compared and measured (`length`) as bytes",
     ),
-    TypeCase("binary", "BLOB", ("x'00ff'",), "string (base64)", "text", same="TO_BASE64({c})"),
+    TypeCase(
+        "binary",
+        "BLOB",
+        ("x'00ff'",),
+        "string (`\\x` hex)",
+        "bytea",
+        same="CONCAT('\\\\x', LOWER(HEX({c})))",
+        note="the same bytes",
+    ),
     TypeCase(
         "date and time", "DATE", ("'2024-02-29'", "'1000-01-01'", "'9999-12-31'"), "date32", "date"
     ),
@@ -309,9 +320,13 @@ MYSQL_TYPES: tuple[TypeCase, ...] = (
     TypeCase(
         "date and time",
         "TIME(6)",
-        ("'838:59:59.000000'", "'-01:02:03.5'"),
+        ("'838:59:59.000000'", "'-01:02:03.5'", "'00:00:00.000001'"),
         "string (its text)",
-        "text",
+        "interval",
+        same="TIME_TO_SEC({c})",
+        target_sql="extract(epoch FROM {c})::text",
+        note="the same duration (MariaDB's TIME runs from -838:59:59 to 838:59:59): ordered "
+        "and compared as one; `::text` as PostgreSQL writes intervals (`-01:02:03.5`)",
     ),
     TypeCase("date and time", "YEAR", ("2024",), "int64", "smallint"),
     TypeCase("json", "JSON", ('\'{"b": 1, "a": [1, 2]}\'',), "string (its text)", "text"),

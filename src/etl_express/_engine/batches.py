@@ -179,11 +179,37 @@ class PartitionRunner:
     def _finish_load(self) -> None:
         """After the last batch: a sink that loaded in bulk completes its target (PostgresSink
         builds the primary key index of a table it created), before the checks and the
-        reconciliation read it."""
+        reconciliation read it. A first load that read no row still creates the target from
+        the columns the source declares (:meth:`_create_empty_target`)."""
+        if self.result.full_load and not self.result.batches:
+            self._create_empty_target()
         finish = getattr(self.pipeline.sink, "finish_load", None)
         if finish is not None:
             with self.store.transaction() as conn:
                 finish(conn, self.primary_key)
+
+    def _create_empty_target(self) -> None:
+        """An empty table at the source is an empty table in the target, not a missing one
+        (``SELECT count(*)`` answers 0 on both): a source that can say its columns without
+        rows (``empty_batch(partition)``, e.g. a SQL table) has them converted, transformed
+        and anonymized as any batch, and the sink creates its target from them."""
+        columns = getattr(self.pipeline.source, "empty_batch", None)
+        raw = columns(self.partition) if columns is not None else None
+        if raw is None or raw.num_columns == 0:
+            return
+        where = {"pipeline": self.pipeline.name, "partition": self.pkey or "all", "batch": 0}
+        item = self._prepare(Batch(raw, position=None), where)
+        self._migrate(
+            BatchWork(
+                run_id=self.result.run_id,
+                pipeline=self.pipeline.name,
+                partition=self.pkey,
+                rows=item.with_lineage,
+                primary_key=self.primary_key,
+                rows_in=0,
+                where=where,
+            )
+        )
 
     def _prepared(self, position: Any) -> Iterator[_Prepared]:
         """The source's batches, each converted, transformed and anonymized."""

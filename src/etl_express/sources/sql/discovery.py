@@ -217,6 +217,15 @@ def mysql_declared(t: sa.types.TypeEngine) -> str | None:
         return "text"
     if isinstance(t, sa.Uuid):
         return "uuid"
+    if isinstance(t, mysql.TIME):
+        # a duration (-838:59:59 to 838:59:59), not a time of day: ordered and compared
+        # as one, where a text copy put '-01:00:00' after '00:30:00' and '100:00:00' before
+        # '23:00:00'
+        return "interval"
+    if isinstance(t, (sa.LargeBinary, sa.BINARY, sa.VARBINARY)):
+        # bytes, compared and measured (length) as bytes; the values travel as bytea's
+        # ``\x`` hex text (quarantine.typed)
+        return "bytea"
     return None
 
 

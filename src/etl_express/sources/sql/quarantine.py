@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import SourceError
-from ...format import Batch, Rejected, canonicalize, to_records
+from ...format import Batch, Rejected, canonicalize, normalize_name, to_records
 from ...format_types import with_declared_type
 from .datetimes import quarantine_flagged, without_rows
 from .positions import encode_value
@@ -40,8 +40,8 @@ def typed(
     :func:`positioned`. Any other value that does not convert stops the read, naming the
     column — a column never changes type silently. Each column carries its ``declared``
     PostgreSQL type as field metadata (see :data:`etl_express.format_types.DECLARED_TYPE`)."""
-    batch = canonicalize(batch)
     declared = declared or {}
+    batch = canonicalize(_bytea_as_hex(batch, declared))
     problems: Problems = {}
     arrays = []
     fields = []
@@ -52,6 +52,32 @@ def typed(
         arrays.append(col)
         fields.append(with_declared_type(pa.field(f.name, want or f.type), declared.get(f.name)))
     return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields)), problems
+
+
+def _bytea_as_hex(batch: pa.RecordBatch, declared: dict[str, str]) -> pa.RecordBatch:
+    """Bytes of columns declared ``bytea`` (MariaDB/MySQL's BLOB and BINARY types) as
+    PostgreSQL's ``\\x`` hex text, the form a PostgreSQL ``bytea`` arrives in; other binary
+    columns become base64 text in :func:`canonicalize`."""
+    fields = batch.schema
+    hexed = [
+        i
+        for i, f in enumerate(fields)
+        if pa.types.is_binary(f.type) and declared.get(normalize_name(f.name)) == "bytea"
+    ]
+    if not hexed:
+        return batch
+    columns = list(batch.columns)
+    for i in hexed:
+        columns[i] = pa.array(
+            [None if v is None else "\\x" + v.hex() for v in columns[i].to_pylist()],
+            pa.string(),
+        )
+    return pa.RecordBatch.from_arrays(
+        columns,
+        schema=pa.schema(
+            [pa.field(f.name, pa.string()) if i in hexed else f for i, f in enumerate(fields)]
+        ),
+    )
 
 
 def _cast(col: pa.Array, name: str, want: pa.DataType, problems: Problems, label: str) -> pa.Array:
@@ -84,7 +110,8 @@ def _cast(col: pa.Array, name: str, want: pa.DataType, problems: Problems, label
 def _booleans(col: pa.Array, name: str, problems: Problems) -> pa.Array:
     """Integers of a boolean column (MariaDB's ``TINYINT(1)``): 0 and 1 as false and true;
     any other value (the type holds -128..127) quarantines its row, never a silent true."""
-    other = pc.fill_null(pc.invert(pc.is_in(col, pa.array([0, 1], col.type))), False)
+    # NULL stays NULL (is_in says False for it, so it is excluded explicitly)
+    other = pc.and_(pc.is_valid(col), pc.invert(pc.is_in(col, pa.array([0, 1], col.type))))
     for row in np.flatnonzero(other.to_numpy(zero_copy_only=False)).tolist():
         reason = (
             f"column {name!r}: a BOOLEAN (TINYINT(1)) holding a value other than 0 or 1; read "

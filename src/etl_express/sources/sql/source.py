@@ -16,6 +16,7 @@ from ..._privacy import safe_text
 from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError, safe_pg_message
 from ...format import Batch, normalize_name
+from ...format_types import with_declared_type
 from ...retry import diagnose
 from ...secrets import SecretLike, reveal
 from ...store.database import engine_for, libpq_url, mask_url
@@ -254,6 +255,23 @@ class SQLSource(Source):
             yield from self._read_postgres(engine, plan, position, partition)
         else:
             yield from read_rows(engine, plan, self.batch_size)
+
+    def empty_batch(self, partition: Partition | None = None) -> pa.RecordBatch:
+        """No rows, the columns a read gives with their types and declared PostgreSQL types:
+        what a sink creates its target from when the table holds no row."""
+        engine = self.engine()
+        plan = self.plan(engine, None, partition)
+        declared = plan.declared or {}
+        fields = []
+        for column in plan.statement.selected_columns:
+            name = normalize_name(column.name)
+            fields.append(
+                with_declared_type(
+                    pa.field(name, plan.types.get(name) or pa.string()), declared.get(name)
+                )
+            )
+        schema = pa.schema(fields)
+        return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in schema], schema=schema)
 
     def read_plan(self, engine: Engine, plan: ReadPlan) -> Iterator[Batch]:
         """The rows of ``plan`` (a :meth:`plan`, narrowed: re-reads by key) through ADBC on
