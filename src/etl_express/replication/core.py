@@ -258,7 +258,9 @@ class Replication:
         in_processes = _workers.processes_by_default() if processes is None else processes
         result = ReplicationResult(self.name, "running", started_at=now())
         tables = self.source.tables()
-        planned = _Plan(self, tables).pipelines(wait_flush=self.synchronous_commit)
+        plan = _Plan(self, tables)
+        planned = plan.pipelines(wait_flush=self.synchronous_commit)
+        plan.warn_differences()
         pipelines = [p for p, _ in planned]
         for pipeline in pipelines:
             if progress is not None:

@@ -68,6 +68,16 @@ class _Plan:
         self.pii = self._pii(where)
         self.not_pii = self._not_pii(where)
 
+    def warn_differences(self) -> None:
+        """Log, once per run, what the copy will answer differently from the source
+        (:mod:`.fidelity`): columns whose source semantics no PostgreSQL type carries."""
+        from loguru import logger
+
+        from .fidelity import differences
+
+        for line in differences(self.tables):
+            logger.warning("replication {}: the copy answers differently: {}", self.r.name, line)
+
     def _keys(self, where: dict[str, Any]) -> dict[str, list[str]]:
         declared = _per_table(self.r.primary_key, self.names, "primary_key", where)
         exact = {k for k in self.r.primary_key if k in self.names}

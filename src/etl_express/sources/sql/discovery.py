@@ -253,6 +253,10 @@ class ColumnInfo:
     type: sa.types.TypeEngine
     declared: str | None = None  #: the PostgreSQL type a target column gets (None: by value)
     nullable: bool = True
+    #: the type as the source spells it (``citext``, ``enum('a','b')``), where the catalog
+    #: read gives it; ``collation`` a MariaDB/MySQL text column's (``utf8mb4_general_ci``)
+    source_type: str | None = field(default=None, compare=False)
+    collation: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -322,12 +326,12 @@ def _postgres_catalog(conn: Connection, schema: str | None) -> list[TableInfo]:
     columns = inspector.get_multi_columns(schema=schema, filter_names=names)
     keys = inspector.get_multi_pk_constraint(schema=schema, filter_names=names)
     declared = {
-        (r[0], r[1]): r[2]
+        (r[0], r[1]): (r[2], r[3])
         for r in conn.execute(
             sa.text(
                 "SELECT c.relname, a.attname, "
                 + _PG_DECLARED.format(mod="a.atttypmod")
-                + " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                + ", format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
                 "JOIN pg_type t ON t.oid = a.atttypid"
                 + _PG_TYPE_JOINS
@@ -344,15 +348,16 @@ def _postgres_catalog(conn: Connection, schema: str | None) -> list[TableInfo]:
             TableInfo(
                 schema,
                 name,
-                tuple(
-                    ColumnInfo(c["name"], c["type"], declared.get((name, c["name"])), c["nullable"])
-                    for c in cols
-                ),
+                tuple(_pg_column(c, *declared.get((name, c["name"]), (None, None))) for c in cols),
                 _key_of(keys, schema, name),
                 int(reltuples) if reltuples is not None and reltuples >= 0 else None,
             )
         )
     return out
+
+
+def _pg_column(c: Any, declared: str | None, source_type: str | None) -> ColumnInfo:
+    return ColumnInfo(c["name"], c["type"], declared, c["nullable"], source_type=source_type)
 
 
 def _key_of(keys: Any, schema: str | None, name: str) -> tuple[str, ...]:
@@ -376,7 +381,8 @@ def _mysql_catalog(conn: Connection, schema: str | None) -> list[TableInfo]:
     for row in conn.execute(
         sa.text(
             "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, "
-            "NUMERIC_PRECISION, NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, DATETIME_PRECISION "
+            "NUMERIC_PRECISION, NUMERIC_SCALE, CHARACTER_MAXIMUM_LENGTH, DATETIME_PRECISION, "
+            "COLLATION_NAME "
             "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = :s "
             "ORDER BY TABLE_NAME, ORDINAL_POSITION"
         ),
@@ -384,7 +390,9 @@ def _mysql_catalog(conn: Connection, schema: str | None) -> list[TableInfo]:
     ):
         t = _mysql_type(conn, *row[2:4], *row[5:9])
         columns.setdefault(row[0], []).append(
-            ColumnInfo(row[1], t, mysql_declared(t), row[4] == "YES")
+            ColumnInfo(
+                row[1], t, mysql_declared(t), row[4] == "YES", source_type=row[3], collation=row[9]
+            )
         )
     keys: dict[str, list[str]] = {}
     for table, column in conn.execute(
