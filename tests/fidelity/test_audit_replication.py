@@ -384,3 +384,67 @@ def test_an_empty_table_read_by_one_pipeline_is_created_too(
         "WHERE attrelid = to_regclass(%s) AND attname = 'amount'",
         (f"{schema}.dst",),
     ) == [("numeric(10,2)",)]
+
+
+def test_mariadb_zero_dates_quarantine_their_rows_and_the_others_land(
+    mysql_url: str, pg_url: str, target: str
+) -> None:
+    engine = engine_for(mysql_url)
+    p = "z" + uuid.uuid4().hex[:6]
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET SESSION sql_mode = ''")  # a legacy server's lenient mode
+        conn.exec_driver_sql(
+            f"CREATE TABLE {p}_dates (id INT PRIMARY KEY, d DATE, dt DATETIME, ts TIMESTAMP NULL)"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {p}_dates VALUES (1, '0000-00-00', '2024-01-01 10:00:00', NULL), "
+            "(2, '2024-01-01', '0000-00-00 00:00:00', NULL), "
+            "(3, '2024-01-02', '2024-01-02 00:00:00', '2024-01-02 03:04:05'), "
+            "(4, NULL, NULL, '0000-00-00 00:00:00')"
+        )
+    try:
+        rep = etl.Replication(
+            "audit_" + target,
+            SQLDatabase(mysql_url, include=[f"{p}_*"]),
+            sink=PostgresSink(schema=target, url=pg_url),
+            max_error_rate=1.0,
+        )
+        result = rep.run()[f"{p}_dates"]  # it read the table (it stopped at the first before)
+        assert (result.rows_written, result.rows_quarantined) == (1, 3)
+        assert pg_exec(pg_url, f"SELECT id, d::text FROM {target}.{p}_dates") == [(3, "2024-01-02")]
+        reasons = pg_exec(
+            pg_url,
+            "SELECT reason FROM etl_express.quarantine WHERE pipeline = %s ORDER BY id",
+            (f"audit_{target}.{p}_dates",),
+        )
+        assert len(reasons) == 3
+        assert all("zero or invalid MariaDB/MySQL date" in r for (r,) in reasons)
+        assert sorted(r.split("'")[1] for (r,) in reasons) == ["d", "dt", "ts"]  # the columns
+        assert "NULLIF(d, '0000-00-00')" in str(reasons)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {p}_dates")
+
+
+def test_a_table_name_postgresql_cannot_hold_is_refused_before_anything_runs(
+    mysql_url: str, pg_url: str, target: str
+) -> None:
+    engine = engine_for(mysql_url)
+    p = "l" + uuid.uuid4().hex[:6]
+    long = f"{p}_" + "x" * (64 - len(p) - 1)  # MariaDB allows 64 characters, PostgreSQL 63 bytes
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE `{long}` (id INT PRIMARY KEY)")
+        conn.exec_driver_sql(f"CREATE TABLE {p}_ok (id INT PRIMARY KEY)")
+    try:
+        rep = etl.Replication(
+            "audit_" + target,
+            SQLDatabase(mysql_url, include=[f"{p}_*"]),
+            sink=PostgresSink(schema=target, url=pg_url),
+        )
+        with pytest.raises(etl.ETLConfigError, match="would cut it silently") as info:
+            rep.run()
+        assert f"exclude=[{long!r}]" in str(info.value)
+        assert pg_exec(pg_url, f"SELECT to_regclass('{target}.{p}_ok')") == [(None,)]
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS `{long}`, {p}_ok")

@@ -230,7 +230,15 @@ class _Plan:
     def _sink(self, table: TableInfo) -> PostgresSink:
         """The table's sink; with ``Replication(synchronous_commit=True)`` its batches wait
         for the WAL flush too, as every other commit of the run."""
-        sink = self.r.sink.for_table(table.name, small=self._small(table))
+        try:
+            sink = self.r.sink.for_table(table.name, small=self._small(table))
+        except ETLConfigError as exc:  # a name PostgreSQL cannot hold (MariaDB allows 64 chars)
+            raise ETLConfigError(
+                f"replication {self.r.name!r}: {exc.what}",
+                where={"replication": self.r.name, "table": table.name},
+                hint=f"exclude it (exclude=[{table.name!r}]) and copy it with a Pipeline of its "
+                "own whose PostgresSink names a shorter table (SQLSource(url, table=...))",
+            ) from None
         if self.r.synchronous_commit:
             sink.synchronous_commit = True
         return sink

@@ -65,6 +65,9 @@ def _rows(engine: Engine, plan: ReadPlan, batch_size: int) -> Iterator[Batch]:
                             normalize_name(name), values, ordering
                         ).items():
                             found.setdefault(row, []).append(problem)
+                else:
+                    for name, values in zip(names, columns):
+                        _no_such_dates(plan, name, values, found)
                 arrays = [_column(plan.label, name, c) for name, c in zip(names, columns)]
                 batch = pa.RecordBatch.from_arrays(arrays, names=names)
                 data, problems = typed(batch, plan.types, plan.label, plan.declared)
@@ -73,6 +76,27 @@ def _rows(engine: Engine, plan: ReadPlan, batch_size: int) -> Iterator[Batch]:
                 yield positioned(data, problems, ordering, plan.label)
         finally:
             result.close()  # its server-side cursor, also when a value stops the read
+
+
+def _no_such_dates(plan: ReadPlan, name: str, values: list[Any], found: Problems) -> None:
+    """MariaDB/MySQL's zero and invalid dates (``'0000-00-00'``, ``'2024-02-30'`` stored
+    under a lenient ``sql_mode``), which the driver returns as text in a date or datetime
+    column: no date holds them, so their rows are quarantined naming the column (the value
+    set to NULL here), as PostgreSQL's infinite dates are."""
+    column = normalize_name(name)
+    want = plan.types.get(column)
+    if want is None or not (pa.types.is_date(want) or pa.types.is_timestamp(want)):
+        return
+    for row, value in enumerate(values):
+        if isinstance(value, str):
+            # the reason names the column, never the value (it may be a partial birth date)
+            zero = "0000-00-00" if pa.types.is_date(want) else "0000-00-00 00:00:00"
+            reason = (
+                f"column {column!r}: a zero or invalid MariaDB/MySQL date: no value in the "
+                f"common format; map it in a SQLSource query=, e.g. NULLIF({name}, '{zero}')"
+            )
+            found.setdefault(row, []).append((column, value, reason))
+            values[row] = None
 
 
 def _column(label: str, name: str, values: list[Any]) -> pa.Array:
