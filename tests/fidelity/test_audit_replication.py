@@ -448,3 +448,41 @@ def test_a_table_name_postgresql_cannot_hold_is_refused_before_anything_runs(
     finally:
         with engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS `{long}`, {p}_ok")
+
+
+def test_a_mariadb_timestamp_lands_as_the_same_instant_whatever_the_session_zone(
+    mysql_url: str, pg_url: str, target: str
+) -> None:
+    """A server whose zone is not UTC (here: its sessions start at +03:00, as a server in
+    Moscow's SYSTEM zone would) still gives the copy the same instants."""
+    import sqlalchemy as sa
+
+    moscow = (
+        mysql_url
+        + ("&" if "?" in mysql_url else "?")
+        + ("init_command=SET+time_zone%3D%27%2B03%3A00%27")
+    )
+    p = "k" + uuid.uuid4().hex[:6]
+    own = sa.create_engine(moscow)  # the application's own session, in its zone
+    try:
+        with own.begin() as conn:
+            assert conn.exec_driver_sql("SELECT @@session.time_zone").scalar() == "+03:00"
+            conn.exec_driver_sql(
+                f"CREATE TABLE {p}_ts (id INT PRIMARY KEY, ts TIMESTAMP NULL, dt DATETIME)"
+            )
+            conn.exec_driver_sql(
+                f"INSERT INTO {p}_ts VALUES (1, '2024-01-01 10:00:00', '2024-01-01 10:00:00')"
+            )
+            instant = conn.exec_driver_sql(f"SELECT unix_timestamp(ts) FROM {p}_ts").scalar()
+        etl.Replication(
+            "audit_" + target,
+            SQLDatabase(moscow, include=[f"{p}_*"]),
+            sink=PostgresSink(schema=target, url=pg_url),
+        ).run()
+        assert pg_exec(
+            pg_url, f"SELECT extract(epoch FROM ts)::bigint, dt::text FROM {target}.{p}_ts"
+        ) == [(instant, "2024-01-01 10:00:00")]  # the instant; the wall time as written
+    finally:
+        with own.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {p}_ts")
+        own.dispose()

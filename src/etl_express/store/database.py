@@ -139,9 +139,21 @@ def engine_for(url: str, **kwargs: Any) -> Engine:
                 "connect",
                 lambda *_: note_reached(parsed.host or "localhost", parsed.port or ""),
             )
+            if engine.dialect.name == "mysql":
+                sa.event.listen(engine, "connect", _mysql_session_in_utc)
             _ping_when_idle(engine)
             _engines[key] = engine
         return engine
+
+
+def _mysql_session_in_utc(dbapi_connection: Any, _record: Any) -> None:
+    """MariaDB/MySQL sessions in UTC: a ``TIMESTAMP`` is an instant the server converts to
+    the session's ``time_zone`` and the driver returns as a naive wall time, which the
+    common format takes to be UTC — in a session on another zone (the server's default,
+    ``SYSTEM``, where that is not UTC) every value landed shifted by the offset. A
+    ``DATETIME`` is a wall time that no session zone changes."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET time_zone = '+00:00'")
 
 
 def _forget_inherited_connections() -> None:
