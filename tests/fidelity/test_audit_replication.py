@@ -303,6 +303,9 @@ def test_what_the_copy_answers_differently_is_said_before_it_runs(
             SQLDatabase(mysql_url, include=[f"{p}_*"]),
             sink=PostgresSink(schema=target, url=pg_url),
         )
+        # what the Airflow helper plans from (units) says it as well as a run
+        planned = " | ".join(m for m in said_during(rep.units) if "answers differently" in m)
+        assert "collation utf8mb4_general_ci" in planned and f"{p}_Orders.label" in planned
         said = " | ".join(m for m in said_during(rep.run) if "answers differently" in m)
         assert "collation utf8mb4_general_ci" in said and f"{p}_Orders.label" in said
         assert f"{p}_Orders.code" not in said.split("ENUM")[0]  # a _bin column compares alike

@@ -205,9 +205,12 @@ class Replication:
         """The work of one run as JSON units, ``{"table": name, "partition": spec or None}``:
         one per table, one per partition of a partitioned table (its stored plan). Checks
         every configured name and every table's personal-data coverage first, and logs the
-        tables met for the first time (how the Airflow helper maps a replication)."""
+        tables met for the first time and what the copy will answer differently from the
+        source, as :meth:`run` does (how the Airflow helper maps a replication)."""
         tables = self.source.tables()
-        planned = _Plan(self, tables).pipelines()
+        plan = _Plan(self, tables)
+        planned = plan.pipelines()
+        plan.warn_differences()
         for pipeline, _ in planned:
             pipeline.check_pii_coverage()
         self._note_changes(
