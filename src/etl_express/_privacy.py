@@ -473,6 +473,32 @@ def safe_exception(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     return safe_db_message(exc, identifiers)
 
 
+def withhold_causes(exc: BaseException) -> BaseException:
+    """``exc`` with every exception it was raised from or while handling (``__cause__``,
+    ``__context__``, and theirs) detached unless it is an etl-express error, whose message
+    names columns and positions, never values. A driver's or a user's exception behind an
+    :class:`~etl_express.errors.ETLError` keeps its raw message (a ``DETAIL`` line, a value
+    in a user's text) and is printed with the traceback wherever the chain is walked
+    (``traceback``, Airflow's task log, ``logging``'s ``exc_info``, error trackers); the
+    error itself already says what it meant, reduced. Returns ``exc``."""
+    from .errors import ETLError
+
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.__cause__ is not None and not isinstance(e.__cause__, ETLError):
+            e.__cause__ = None
+            e.__suppress_context__ = True
+        if e.__context__ is not None and not isinstance(e.__context__, ETLError):
+            e.__context__ = None
+        todo += [n for n in (e.__cause__, e.__context__) if n is not None]
+    return exc
+
+
 __all__ = [
     "FREE_TEXT",
     "STRUCTURED",
@@ -489,4 +515,5 @@ __all__ = [
     "safe_exception",
     "safe_text",
     "step_label",
+    "withhold_causes",
 ]

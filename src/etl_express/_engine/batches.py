@@ -319,7 +319,8 @@ class PartitionRunner:
             ": it would be written to checkpoints, run records and logs; nothing was written",
             where={k: v for k, v in where.items() if k != "after position"},
             hint="read by a non-personal surrogate key (a sequence, UUID or row-version column; "
-            "for a REST API an offset or page paginator, or a cursor on such a field)",
+            "for a REST API an offset or page paginator, or a cursor on such a field; for "
+            "files, names that do not name a person: a file's name is part of its position)",
         )
 
     def _commit(self, item: _Prepared) -> None:

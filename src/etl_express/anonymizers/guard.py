@@ -58,8 +58,16 @@ def _value_rules() -> ScrubPII:
 def judge_values(values: Sequence[str]) -> list[set[str]]:
     """The personal-data kinds each text holds, by the rules the detector samples columns
     with (:mod:`.detection`), one value at a time: a position or a partition bound is
-    personal when a single value is."""
-    return _value_rules().find(list(values))
+    personal when a single value is. A full name (two or three capitalized words, one of
+    them a common given name or surname: :func:`.person_names.person_evident`) counts
+    too: a REST API ordered by name hands out the last name it sent as its cursor."""
+    from .person_names import person_evident
+
+    found = _value_rules().find(list(values))
+    return [
+        kinds | {"name"} if person_evident(v) else kinds
+        for v, kinds in zip(values, found, strict=True)
+    ]
 
 
 def tags_of(pipeline: Any) -> dict[str, str]:
