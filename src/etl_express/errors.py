@@ -154,8 +154,9 @@ def _user_raised(exc: BaseException, diag: Any, state: str | None) -> str | None
         found = _TEXT_STATE.search(text)
         state = found.group(1) if found else None
     raised_at = _RAISED_AT.search(context or text)
-    args = getattr(exc, "args", ())
-    signal = bool(args) and args[0] == _SIGNAL_ERRNO
+    args: tuple[Any, ...] = getattr(exc, "args", ())
+    mysql = type(exc).__module__.split(".")[0] in ("pymysql", "MySQLdb", "mariadb", "mysql")
+    signal = mysql and bool(args) and args[0] == _SIGNAL_ERRNO
     if raised_at is None and state not in _USER_STATES and not signal:
         return None
     where = f" ({without_literals(raised_at.group(1))})" if raised_at else ""

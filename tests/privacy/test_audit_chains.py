@@ -39,7 +39,9 @@ class Failing(Transformer):
 def _query(url: str, schema: str, name: str) -> etl.Pipeline:
     return etl.Pipeline(
         name,
-        SQLSource(url, query=f"SELECT id, phone::integer AS phone FROM {schema}.src", primary_key="id"),
+        SQLSource(
+            url, query=f"SELECT id, phone::integer AS phone FROM {schema}.src", primary_key="id"
+        ),
         sink=PostgresSink(f"{schema}.target", url=url),
         not_pii={"phone": "a test of the error path"},
         progress=False,

@@ -47,7 +47,9 @@ def _chain_text(exc: BaseException) -> str:
 
 @pytest.fixture
 def functions(pg_url: str, schema: str) -> str:
-    pg_exec(pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, full_name text, email text)")
+    pg_exec(
+        pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, full_name text, email text)"
+    )
     pg_exec(pg_url, f"INSERT INTO {schema}.people VALUES (1, %s, %s)", [NAME, EMAIL])
     pg_exec(
         pg_url,
@@ -71,9 +73,8 @@ def functions(pg_url: str, schema: str) -> str:
 
 @pytest.mark.parametrize("call", ["checked(full_name)", "coded(email)", "asserted(email)"])
 def test_psycopg_error_of_a_function_is_withheld(pg_url: str, functions: str, call: str) -> None:
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        with pytest.raises(psycopg.Error) as err:
-            conn.execute(f"SELECT {functions}.{call} FROM {functions}.people")
+    with psycopg.connect(pg_url, autocommit=True) as conn, pytest.raises(psycopg.Error) as err:
+        conn.execute(f"SELECT {functions}.{call} FROM {functions}.people")
     assert not _clean(str(err.value))  # the driver's own text quotes it, unquoted
     text = safe_db_message(err.value)
     assert "message withheld" in text and f"function {functions}." in text, text
@@ -82,10 +83,9 @@ def test_psycopg_error_of_a_function_is_withheld(pg_url: str, functions: str, ca
 
 def test_adbc_error_of_a_function_is_withheld(pg_url: str, functions: str) -> None:
     adbc = pytest.importorskip("adbc_driver_postgresql.dbapi")
-    with adbc.connect(pg_url) as conn, conn.cursor() as cur:
-        with pytest.raises(Exception) as err:
-            cur.execute(f"SELECT {functions}.checked(full_name) FROM {functions}.people")
-            cur.fetch_arrow_table()
+    with adbc.connect(pg_url) as conn, conn.cursor() as cur, pytest.raises(Exception) as err:
+        cur.execute(f"SELECT {functions}.checked(full_name) FROM {functions}.people")
+        cur.fetch_arrow_table()
     assert not _clean(str(err.value))
     text = safe_db_message(err.value)
     assert "message withheld" in text and "P0001" in text and _clean(text), text
