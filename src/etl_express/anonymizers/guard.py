@@ -70,6 +70,52 @@ def judge_values(values: Sequence[str]) -> list[set[str]]:
     ]
 
 
+class ColumnNameWatch:
+    """Column names are written in clear everywhere (the target's DDL, run records, logs,
+    every message that names a column) and no anonymizer covers them, so a name that is
+    itself personal data — the first record of a CSV file without a header row, records
+    keyed by e-mail — is judged, as a source spells it, by the rules positions are judged
+    by (:func:`judge_values`), once per name, before the batch that brings it is planned.
+    Per the pipeline's ``detect_pii``: ``"refuse"`` stops the run, ``"warn"`` logs it,
+    ``"off"`` does not look; neither message holds the name, only its place."""
+
+    def __init__(self, pipeline: Any, log: Any):
+        self.policy = getattr(pipeline, "detect_pii", "refuse")
+        self.source = getattr(pipeline.source, "name", "source")
+        self.log = log
+        self.judged: set[str] = set()
+
+    def check(self, names: Sequence[str], where: dict[str, Any]) -> None:
+        if self.policy == "off":
+            return
+        pending = [n for n in dict.fromkeys(names) if n not in self.judged]
+        if not pending:
+            return
+        self.judged.update(pending)
+        places = {n: i + 1 for i, n in enumerate(names)}
+        found = [
+            f"column {places[n]}: {looks_like(sorted(kinds))}"
+            for n, kinds in zip(pending, judge_values(pending), strict=True)
+            if kinds
+        ]
+        if not found:
+            return
+        what = (
+            f"{len(found)} column name(s) of {self.source} look like personal data "
+            f"({'; '.join(found)}): a name is written in clear wherever the column is named"
+        )
+        if self.policy == "warn":
+            self.log.warning("{} (detect_pii='warn': loaded as it is)", what)
+            return
+        raise AnonymizationError(
+            f"{what}; nothing was written",
+            where={k: v for k, v in where.items() if k != "after position"},
+            hint="a file whose first line is a record needs a header row; records keyed by "
+            "their values (an e-mail, a name) need those keys made values before they are "
+            "loaded (detect_pii='warn' loads them and logs the finding)",
+        )
+
+
 def tags_of(pipeline: Any) -> dict[str, str]:
     """Tagged column -> who tagged it (``"pii="`` or ``"source.pii"``)."""
     tags = {canonical(c): "pii=" for c in getattr(pipeline, "pii", ())}
@@ -342,6 +388,7 @@ def covered_columns(anonymizers: Sequence[Any]) -> dict[str, str]:
 
 
 __all__ = [
+    "ColumnNameWatch",
     "check_partitions",
     "check_pipeline",
     "check_plan",
