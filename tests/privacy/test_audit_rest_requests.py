@@ -135,3 +135,24 @@ def test_a_cursor_holding_a_name_is_never_committed(
         [pipeline_name],
     )
     assert not any(NAME in str(row) for row in stored), stored
+
+
+def test_a_body_keyed_by_personal_data_is_described_without_its_keys(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    """An API answering a map keyed by e-mail (no list of records in it): the error that says
+    the records were not found lists the body's plain keys only."""
+
+    def api(request: HTTPRequest) -> HTTPResponse:
+        return HTTPResponse(200, {EMAIL: {"plan": "gold"}, NAME: {"plan": "free"}, "total": 2})
+
+    with LocalHTTPServer(api) as server:
+        pipeline = etl.Pipeline(
+            pipeline_name,
+            RESTSource(server.url, "members", primary_key="id"),
+            sink=PostgresSink(f"{schema}.members", url=pg_url),
+            progress=False,
+        )
+        error = _run(pipeline)
+    assert "cannot find the records" in error and "'*', 'total'" in error, error
+    assert not [c for c in CANARIES if c in error], error
