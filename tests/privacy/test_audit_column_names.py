@@ -63,7 +63,10 @@ def test_a_column_named_by_personal_data_stops_the_run_unnamed(
         logger.remove(sink)
         logger.disable("etl_express")
     text = str(err.value)
-    assert "column name(s)" in text and "an e-mail address" in text, text
+    # the file's header is discovered before the run (snake_case: the e-mail's '@' is gone,
+    # the name and the phone are still seen); the keyed records' names at their first batch
+    assert "column name(s)" in text and "look like personal data" in text, text
+    assert ("a person's name" if source is _headerless else "an e-mail address") in text
     assert pg_exec(pg_url, f"SELECT to_regclass('{schema}.target')") == [(None,)]
     stored = pg_exec(
         pg_url,
@@ -95,3 +98,25 @@ def test_warn_loads_and_logs_without_the_name(
     warned = [line for line in lines if "column name(s)" in line]
     assert warned and "detect_pii='warn'" in warned[0], lines
     assert _clean("\n".join(warned))
+
+
+def test_a_discovered_header_that_is_a_record_is_refused_before_any_message_lists_it(
+    pg_url: str, schema: str, pipeline_name: str, tmp_path: Path
+) -> None:
+    """Configured names the file does not have: the error listing the file's columns would
+    quote its first record; the discovered names are judged first (in the spellings their
+    snake_case stands for)."""
+    from etl_express.transformers import Select
+
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        _headerless(tmp_path),
+        transformers=[Select(["id", "email"])],
+        sink=PostgresSink(f"{schema}.target", url=pg_url),
+        progress=False,
+    )
+    with pytest.raises(AnonymizationError) as err:
+        pipeline.check_pii_coverage()
+    text = str(err.value)
+    assert "a person's name" in text and "a phone number" in text, text
+    assert _clean(text), text

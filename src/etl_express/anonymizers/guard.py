@@ -85,7 +85,13 @@ class ColumnNameWatch:
         self.log = log
         self.judged: set[str] = set()
 
-    def check(self, names: Sequence[str], where: dict[str, Any]) -> None:
+    def check(
+        self, names: Sequence[str], where: dict[str, Any], *, normalized: bool = False
+    ) -> None:
+        """Judge ``names`` not judged yet; ``normalized``: they are the common format's
+        snake_case names (a discovered schema), judged in the spellings they may stand for
+        (``смирнова_анна_петровна`` as ``Смирнова Анна Петровна``, ``c_7_916_...`` as
+        ``7 916 ...``)."""
         if self.policy == "off":
             return
         pending = [n for n in dict.fromkeys(names) if n not in self.judged]
@@ -93,11 +99,14 @@ class ColumnNameWatch:
             return
         self.judged.update(pending)
         places = {n: i + 1 for i, n in enumerate(names)}
-        found = [
-            f"column {places[n]}: {looks_like(sorted(kinds))}"
-            for n, kinds in zip(pending, judge_values(pending), strict=True)
-            if kinds
-        ]
+        forms = {n: _spellings(n) if normalized else [n] for n in pending}
+        flat = [f for n in pending for f in forms[n]]
+        kinds_of = dict(zip(flat, judge_values(flat), strict=True))
+        found = []
+        for n in pending:
+            kinds = set().union(*(kinds_of[f] for f in forms[n]))
+            if kinds:
+                found.append(f"column {places[n]}: {looks_like(sorted(kinds))}")
         if not found:
             return
         what = (
@@ -114,6 +123,13 @@ class ColumnNameWatch:
             "their values (an e-mail, a name) need those keys made values before they are "
             "loaded (detect_pii='warn' loads them and logs the finding)",
         )
+
+
+def _spellings(name: str) -> list[str]:
+    """What a snake_case column name may have been spelt as: its words capitalized (a full
+    name) and as they are (digits of a phone, an identifier)."""
+    words = [w for w in name.removeprefix("c_").split("_") if w]
+    return list(dict.fromkeys([" ".join(w.capitalize() for w in words), " ".join(words)]))
 
 
 def tags_of(pipeline: Any) -> dict[str, str]:
@@ -199,6 +215,9 @@ def check_plan(pipeline: Any, plan: PrivacyPlan, where: dict[str, Any] | None = 
     positions), listing every problem of that kind."""
     where = where or {"pipeline": pipeline.name, "source": pipeline.source.name}
     where = {k: v for k, v in where.items() if k != "after position"}
+    if not plan.flow.provisional and getattr(pipeline, "detect_pii", "refuse") == "refuse":
+        # a discovered header that is a record, before a message lists the columns
+        ColumnNameWatch(pipeline, logger).check(plan.source_columns, where, normalized=True)
     unknown = plan.unknown()
     if unknown:
         raise unknown_names_error(unknown, where)
