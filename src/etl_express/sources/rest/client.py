@@ -90,7 +90,7 @@ class _RequestLineFilter(logging.Filter):
         if label is None:
             return True
         args = record.args if isinstance(record.args, tuple) else ()
-        if record.msg.startswith("HTTP Request:") and len(args) == 5:
+        if str(record.msg).startswith("HTTP Request:") and len(args) == 5:
             record.msg, record.args = 'HTTP Request: %s "%s %d %s"', (label, *args[2:])
             return True
         return False  # another line of httpx's with the URL in it: not shown
