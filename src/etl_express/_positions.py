@@ -45,8 +45,9 @@ _KIND_WORDS = {
 
 
 def _leaves(value: Any, numbers: bool) -> list[str]:
-    if isinstance(value, Mapping):
-        return [leaf for v in value.values() for leaf in _leaves(v, numbers)]
+    if isinstance(value, Mapping):  # keys too: a file source keys its state by file name
+        keys = [k for k in value if isinstance(k, str)]
+        return [*keys, *(leaf for v in value.values() for leaf in _leaves(v, numbers))]
     if isinstance(value, (list, tuple)):
         return [leaf for v in value for leaf in _leaves(v, numbers)]
     if value is None or isinstance(value, bool):
@@ -56,14 +57,20 @@ def _leaves(value: Any, numbers: bool) -> list[str]:
     return [str(value)]
 
 
+_SUFFIX = re.compile(r"(?:\.[A-Za-z0-9]{1,8}){1,2}$")  # .csv, .jsonl.gz
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 
 
 def _decoded(text: str) -> list[str]:
-    """The forms a token may hide a value in: percent-encoded (a next-page URL's query) and
-    base64 (an opaque cursor that is ``base64({"after": "a@b.ru"})``), when they decode to
-    text."""
+    """The forms a token may hide a value in: a file's path (each folder and the name
+    without its suffix: ``exports/Смирнова Анна.csv``), percent-encoded (a next-page URL's
+    query) and base64 (an opaque cursor that is ``base64({"after": "a@b.ru"})``), when they
+    decode to text."""
     out = []
+    if "/" in text or "\\" in text or _SUFFIX.search(text):  # a file's name and path
+        for segment in re.split(r"[/\\]", text):
+            stem = _SUFFIX.sub("", segment)
+            out += [p for p in {segment, stem} if p and p != text]
     unquoted = unquote_plus(text)
     if unquoted != text:
         out.append(unquoted)

@@ -24,6 +24,7 @@ store, logs, the CLI and the dashboard can all import it; it imports none of the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -473,6 +474,42 @@ def safe_exception(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     return safe_db_message(exc, identifiers)
 
 
+_PLAIN_KEY = re.compile(r"^[^\W\d][\w\-]{0,63}$")
+
+
+def shown_key(key: Any) -> str:
+    """A JSON object's key as a message may show it: a plain name (``items``, ``next_page``)
+    as it is, anything else (an e-mail, a phone, a person's name keying a map) as ``*``."""
+    text = str(key)
+    return text if _PLAIN_KEY.match(text) else "*"
+
+
+def withhold_causes(exc: BaseException) -> BaseException:
+    """``exc`` with every exception it was raised from or while handling (``__cause__``,
+    ``__context__``, and theirs) detached unless it is an etl-express error, whose message
+    names columns and positions, never values. A driver's or a user's exception behind an
+    :class:`~etl_express.errors.ETLError` keeps its raw message (a ``DETAIL`` line, a value
+    in a user's text) and is printed with the traceback wherever the chain is walked
+    (``traceback``, Airflow's task log, ``logging``'s ``exc_info``, error trackers); the
+    error itself already says what it meant, reduced. Returns ``exc``."""
+    from .errors import ETLError
+
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e.__cause__ is not None and not isinstance(e.__cause__, ETLError):
+            e.__cause__ = None
+            e.__suppress_context__ = True
+        if e.__context__ is not None and not isinstance(e.__context__, ETLError):
+            e.__context__ = None
+        todo += [n for n in (e.__cause__, e.__context__) if n is not None]
+    return exc
+
+
 __all__ = [
     "FREE_TEXT",
     "STRUCTURED",
@@ -488,5 +525,7 @@ __all__ = [
     "safe_db_message",
     "safe_exception",
     "safe_text",
+    "shown_key",
     "step_label",
+    "withhold_causes",
 ]

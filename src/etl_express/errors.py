@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -113,6 +114,9 @@ def safe_pg_message(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     if diag is not None:
         names += [n for n in (getattr(diag, f, None) for f in _DIAG_NAMES) if isinstance(n, str)]
     state = getattr(diag, "sqlstate", None) if diag is not None else None
+    raised = _user_raised(exc, diag, state)
+    if raised is not None:
+        return raised
     if diag is None and isinstance(exc, Exception):
         origin = _origin(exc)
         if origin is not None:
@@ -123,6 +127,44 @@ def safe_pg_message(exc: BaseException, identifiers: Iterable[str] = ()) -> str:
     primary = first
     text = f"{primary} (SQLSTATE {state})" if state else primary
     return text if diag is not None else f"{type(exc).__name__}: {text}"
+
+
+#: SQLSTATEs of an error a user-defined database function raised with a message of its own
+#: (PL/pgSQL ``RAISE EXCEPTION`` and ``ASSERT``; MySQL/MariaDB ``SIGNAL``)
+_USER_STATES = ("P0001", "P0004", "45000")
+#: MySQL/MariaDB's error number of ``SIGNAL`` (ER_SIGNAL_EXCEPTION)
+_SIGNAL_ERRNO = 1644
+_RAISED_AT = re.compile(r"(PL/pgSQL function [^\n]*? at (?:RAISE|ASSERT))")
+_TEXT_STATE = re.compile(r"SQLSTATE:? ?([0-9A-Z]{5})")
+
+
+def _user_raised(exc: BaseException, diag: Any, state: str | None) -> str | None:
+    """The description of an error a database function raised with a message of its own
+    (``RAISE EXCEPTION 'cannot process %', full_name``, ``SIGNAL ... MESSAGE_TEXT``),
+    ``None`` for any other. Its message is the function author's prose, as free to embed a
+    value unquoted as a user's Python exception is: it is withheld whole (only where it was
+    raised is kept), whatever the driver (psycopg, ADBC, pymysql) and its form."""
+    text = str(exc)
+    context = getattr(diag, "context", None) if diag is not None else None
+    for name, value in getattr(exc, "details", None) or ():  # ADBC: (b'PG_DIAG_...', b'...')
+        if name == b"PG_DIAG_CONTEXT" and isinstance(value, bytes):
+            context = value.decode("utf-8", "replace")
+    state = state or getattr(exc, "sqlstate", None)
+    if state is None:
+        found = _TEXT_STATE.search(text)
+        state = found.group(1) if found else None
+    raised_at = _RAISED_AT.search(context or text)
+    args: tuple[Any, ...] = getattr(exc, "args", ())
+    mysql = type(exc).__module__.split(".")[0] in ("pymysql", "MySQLdb", "mariadb", "mysql")
+    signal = mysql and bool(args) and args[0] == _SIGNAL_ERRNO
+    if raised_at is None and state not in _USER_STATES and not signal:
+        return None
+    where = f" ({without_literals(raised_at.group(1))})" if raised_at else ""
+    code = f" (SQLSTATE {state})" if state else f" (error {_SIGNAL_ERRNO})" if signal else ""
+    return (
+        f"a database function raised an error of its own{where} (message withheld: it may "
+        f"hold values){code}"
+    )
 
 
 #: SQLSTATE classes of failing to connect (connection exception, invalid authorization,

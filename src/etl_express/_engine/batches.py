@@ -25,7 +25,7 @@ from .._copybytes import SOURCE_ROWS, SourceRows, offer
 from .._privacy import PrivacyPlan
 from ..anonymizers.base import Anonymizer
 from ..anonymizers.detection import PIIWatch
-from ..anonymizers.guard import check_plan, check_step_columns, plan_for
+from ..anonymizers.guard import ColumnNameWatch, check_plan, check_step_columns, plan_for
 from ..anonymizers.guard_fields import NewFields
 from ..errors import (
     AnonymizationError,
@@ -119,6 +119,7 @@ class PartitionRunner:
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
         self.new_fields = NewFields(pipeline, log)  # fields appearing mid-run, value by value
+        self.column_names = ColumnNameWatch(pipeline, log)  # a header that is a record
 
     def run(self) -> None:
         """Read and commit every batch; a transient failure is retried from the last
@@ -264,6 +265,12 @@ class PartitionRunner:
         batch, rejected = raw.to_arrow(
             self.schema, origins=self.column_origins, source=pipeline.source.name
         )
+        # names as the source spells them (a header that is a record), before any is named
+        data = raw.data
+        spelled = list(self.column_origins.values()) if isinstance(data, list) else []
+        if not isinstance(data, list):
+            spelled = list(data.schema.names)
+        self.column_names.check(spelled or batch.schema.names, where)
         if isinstance(raw.data, list):
             self.schema = _merge_schema(self.schema, batch.schema)
         source_rejected = _rejected(raw)
@@ -346,7 +353,8 @@ class PartitionRunner:
             ": it would be written to checkpoints, run records and logs; nothing was written",
             where={k: v for k, v in where.items() if k != "after position"},
             hint="read by a non-personal surrogate key (a sequence, UUID or row-version column; "
-            "for a REST API an offset or page paginator, or a cursor on such a field)",
+            "for a REST API an offset or page paginator, or a cursor on such a field; for "
+            "files, names that do not name a person: a file's name is part of its position)",
         )
 
     def _commit(self, item: _Prepared) -> None:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from loguru import logger
 
 from .. import _speedups
-from .._privacy import safe_exception
+from .._privacy import safe_exception, withhold_causes
 from ..errors import ETLError, safe_pg_message
 from ..quality import CheckResult, QualityTracker
 from ..reconcile import Reconciliation, forget_reconciliation
@@ -69,6 +69,8 @@ def run_partition(
         sink.close_after_failure(log)
         mark_failed(result, exc)
         log.error("run failed: {}", result.error)
+        if isinstance(exc, ETLError):  # a driver's raw message must not ride on its chain
+            withhold_causes(exc)
         raise
     result.status = "succeeded"
     result.finished_at = now()

@@ -58,8 +58,78 @@ def _value_rules() -> ScrubPII:
 def judge_values(values: Sequence[str]) -> list[set[str]]:
     """The personal-data kinds each text holds, by the rules the detector samples columns
     with (:mod:`.detection`), one value at a time: a position or a partition bound is
-    personal when a single value is."""
-    return _value_rules().find(list(values))
+    personal when a single value is. A full name (two or three capitalized words, one of
+    them a common given name or surname: :func:`.person_names.person_evident`) counts
+    too: a REST API ordered by name hands out the last name it sent as its cursor."""
+    from .person_names import person_evident
+
+    found = _value_rules().find(list(values))
+    return [
+        kinds | {"name"} if person_evident(v) else kinds
+        for v, kinds in zip(values, found, strict=True)
+    ]
+
+
+class ColumnNameWatch:
+    """Column names are written in clear everywhere (the target's DDL, run records, logs,
+    every message that names a column) and no anonymizer covers them, so a name that is
+    itself personal data — the first record of a CSV file without a header row, records
+    keyed by e-mail — is judged, as a source spells it, by the rules positions are judged
+    by (:func:`judge_values`), once per name, before the batch that brings it is planned.
+    Per the pipeline's ``detect_pii``: ``"refuse"`` stops the run, ``"warn"`` logs it,
+    ``"off"`` does not look; neither message holds the name, only its place."""
+
+    def __init__(self, pipeline: Any, log: Any):
+        self.policy = getattr(pipeline, "detect_pii", "refuse")
+        self.source = getattr(pipeline.source, "name", "source")
+        self.log = log
+        self.judged: set[str] = set()
+
+    def check(
+        self, names: Sequence[str], where: dict[str, Any], *, normalized: bool = False
+    ) -> None:
+        """Judge ``names`` not judged yet; ``normalized``: they are the common format's
+        snake_case names (a discovered schema), judged in the spellings they may stand for
+        (``смирнова_анна_петровна`` as ``Смирнова Анна Петровна``, ``c_7_916_...`` as
+        ``7 916 ...``)."""
+        if self.policy == "off":
+            return
+        pending = [n for n in dict.fromkeys(names) if n not in self.judged]
+        if not pending:
+            return
+        self.judged.update(pending)
+        places = {n: i + 1 for i, n in enumerate(names)}
+        forms = {n: _spellings(n) if normalized else [n] for n in pending}
+        flat = [f for n in pending for f in forms[n]]
+        kinds_of = dict(zip(flat, judge_values(flat), strict=True))
+        found = []
+        for n in pending:
+            kinds = set().union(*(kinds_of[f] for f in forms[n]))
+            if kinds:
+                found.append(f"column {places[n]}: {looks_like(sorted(kinds))}")
+        if not found:
+            return
+        what = (
+            f"{len(found)} column name(s) of {self.source} look like personal data "
+            f"({'; '.join(found)}): a name is written in clear wherever the column is named"
+        )
+        if self.policy == "warn":
+            self.log.warning("{} (detect_pii='warn': loaded as it is)", what)
+            return
+        raise AnonymizationError(
+            f"{what}; nothing was written",
+            where={k: v for k, v in where.items() if k != "after position"},
+            hint="a file whose first line is a record needs a header row; records keyed by "
+            "their values (an e-mail, a name) need those keys made values before they are "
+            "loaded (detect_pii='warn' loads them and logs the finding)",
+        )
+
+
+def _spellings(name: str) -> list[str]:
+    """What a snake_case column name may have been spelt as: its words capitalized (a full
+    name) and as they are (digits of a phone, an identifier)."""
+    words = [w for w in name.removeprefix("c_").split("_") if w]
+    return list(dict.fromkeys([" ".join(w.capitalize() for w in words), " ".join(words)]))
 
 
 def tags_of(pipeline: Any) -> dict[str, str]:
@@ -145,6 +215,9 @@ def check_plan(pipeline: Any, plan: PrivacyPlan, where: dict[str, Any] | None = 
     positions), listing every problem of that kind."""
     where = where or {"pipeline": pipeline.name, "source": pipeline.source.name}
     where = {k: v for k, v in where.items() if k != "after position"}
+    if not plan.flow.provisional and getattr(pipeline, "detect_pii", "refuse") == "refuse":
+        # a discovered header that is a record, before a message lists the columns
+        ColumnNameWatch(pipeline, logger).check(plan.source_columns, where, normalized=True)
     unknown = plan.unknown()
     if unknown:
         raise unknown_names_error(unknown, where)
@@ -334,6 +407,7 @@ def covered_columns(anonymizers: Sequence[Any]) -> dict[str, str]:
 
 
 __all__ = [
+    "ColumnNameWatch",
     "check_partitions",
     "check_pipeline",
     "check_plan",

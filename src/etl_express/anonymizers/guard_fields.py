@@ -31,7 +31,7 @@ from ..format import is_json_field
 from .buffers import take_indices
 from .detection import CHANCE_MIN_MATCHES
 from .guard import judge_values
-from .sampling import SAMPLE_SIZE, python_values
+from .sampling import SAMPLE_SIZE, key_path, python_values
 
 WHOLE = "$"  # the field that is a text column's values themselves
 _PLAIN_KEY = re.compile(r"^[^\W\d][\w\-]{0,63}$")  # a JSON key shown in a message
@@ -57,6 +57,8 @@ def _fields(field: pa.Field, values: list[Any]) -> dict[str, list[str]]:
         if isinstance(node, dict):
             for key, child in node.items():  # a key that is not a plain name shows as *
                 name = str(key) if _PLAIN_KEY.match(str(key)) else "*"
+                if name == "*" and str(key):  # and is judged itself (a map keyed by e-mail)
+                    out.setdefault(key_path(path), []).append(str(key))
                 walk(child, f"{path}.{name}" if path else name)
         elif isinstance(node, list):
             for child in node:

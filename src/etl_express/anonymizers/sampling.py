@@ -141,14 +141,29 @@ def text_of(value: Any) -> str:
     return str(value)
 
 
+#: the place of a JSON object's keys that are not plain names (``votes.<key>``): a map keyed
+#: by e-mail, name or phone holds its personal data in its keys
+KEYS = "<key>"
+
+
+def key_path(path: str) -> str:
+    """The place of the non-plain keys of the object at ``path``."""
+    return f"{path}.{KEYS}" if path else KEYS
+
+
 def json_leaves(values: Iterable[str]) -> dict[str, list[str]]:
-    """The scalar values inside JSON texts, by their place (``contact.email``, ``phones[]``)."""
+    """The scalar values inside JSON texts, by their place (``contact.email``, ``phones[]``),
+    and the keys that are not plain names (``votes.<key>``)."""
     out: dict[str, list[str]] = {}
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
             for key, child in node.items():
                 name = key if _PLAIN_KEY.match(str(key)) else "*"
+                if name == "*":  # a key that is data (an e-mail, a name, a phone): judged too
+                    keys = out.setdefault(key_path(path), [])
+                    if len(keys) < SAMPLE_SIZE:
+                        keys.append(str(key))
                 walk(child, f"{path}.{name}" if path else name)
         elif isinstance(node, list):
             for child in node:
@@ -202,6 +217,7 @@ def is_json(field: pa.Field) -> bool:
 
 
 __all__ = [
+    "KEYS",
     "PRESAMPLE",
     "SAMPLE_SIZE",
     "TEMPORAL_KINDS",
@@ -210,6 +226,7 @@ __all__ = [
     "is_sampled_field",
     "is_temporal",
     "json_leaves",
+    "key_path",
     "non_empty",
     "python_values",
     "sample_texts",

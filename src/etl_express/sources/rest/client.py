@@ -7,7 +7,9 @@ shared by concurrent requests; ``RESTClient`` wraps one ``httpx.Client`` with bo
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import logging
 import ssl
 import threading
 import time
@@ -68,6 +70,41 @@ def safe_url(url: httpx.URL | str) -> str:
     return str(u.copy_with(query=None, fragment=None, userinfo=b""))
 
 
+#: what the request an etl-express client is sending is named by (see ``send``); unset
+#: outside its ``send``
+_SENDING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "etl_express_rest_sending", default=None
+)
+
+
+class _RequestLineFilter(logging.Filter):
+    """httpx logs every request at INFO through the standard library (``HTTP Request: GET
+    https://api/items?cursor=... "HTTP/1.1 200 OK"``), and Airflow's task log, like any
+    ``logging.basicConfig(level=INFO)``, prints it: the full URL, with the paginator's token
+    (a record's value, before the engine has judged it) and an API key sent as a query
+    parameter. While an etl-express client sends, the line names the request as the client
+    does (configured URL and page) instead; other httpx users' lines are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        label = _SENDING.get()
+        if label is None:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        if str(record.msg).startswith("HTTP Request:") and len(args) == 5:
+            record.msg, record.args = 'HTTP Request: %s "%s %d %s"', (label, *args[2:])
+            return True
+        return False  # another line of httpx's with the URL in it: not shown
+
+
+_REQUEST_LINES = _RequestLineFilter()
+
+
+def _filter_request_lines() -> None:
+    logger_ = logging.getLogger("httpx")
+    if _REQUEST_LINES not in logger_.filters:
+        logger_.addFilter(_REQUEST_LINES)
+
+
 class RESTClient:
     """One ``httpx.Client`` with retries and a rate limit; sends :class:`PageRequest` s."""
 
@@ -84,6 +121,7 @@ class RESTClient:
     ):
         self.retry = retry or RetryPolicy()
         self.rate_limit = rate_limit
+        _filter_request_lines()
         self.http = httpx.Client(
             auth=auth,
             timeout=timeout,
@@ -102,10 +140,15 @@ class RESTClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, page: PageRequest) -> httpx.Response:
-        """Send ``page``, retrying per the policy; raise :class:`SourceError` when it fails."""
+    def send(self, page: PageRequest, where: str | None = None) -> httpx.Response:
+        """Send ``page``, retrying per the policy; raise :class:`SourceError` when it fails.
+
+        ``where`` names the request in retry log lines and errors (default: ``page.url``
+        without its query). A paginator may point ``page.url`` at a URL the server handed
+        out, whose path can hold a record's values (``/people/after/<e-mail>``): callers
+        that follow such URLs name the request by what they were configured with."""
         policy = self.retry
-        where = safe_url(page.url)
+        where = where or safe_url(page.url)
         attempts = 0
 
         def attempt() -> httpx.Response:
@@ -120,7 +163,11 @@ class RESTClient:
                 headers=page.headers or None,
                 json=page.json,
             )
-            response = self.http.send(request)
+            sending = _SENDING.set(f"{page.method} {where}")
+            try:
+                response = self.http.send(request)
+            finally:
+                _SENDING.reset(sending)
             if response.status_code < 400:
                 return response
             if response.status_code in policy.retry_statuses:

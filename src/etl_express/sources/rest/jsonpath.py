@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._privacy import shown_key
 from ...errors import SourceError
 
 #: where records usually are when no ``records_path`` is given
@@ -49,7 +50,12 @@ def select_records(body: Any, path: str | None, where: str) -> list[dict[str, An
             None,
         )
         if found is None:
-            keys = sorted(body)[:20] if isinstance(body, dict) else type(body).__name__
+            # plain names only: a body keyed by e-mail or name shows its keys as *
+            keys = (
+                sorted(dict.fromkeys(shown_key(k) for k in body))[:20]
+                if isinstance(body, dict)
+                else type(body).__name__
+            )
             raise SourceError(
                 f"cannot find the records in the response of {where} (keys: {keys})",
                 hint='pass records_path="data.items" naming the list of records',

@@ -271,7 +271,9 @@ class RESTSource(Source):
         pages, last_digest = 0, None
         while True:
             paginator.update_request(request)
-            response = client.send(request)
+            # named by the configured URL and the page: the URL sent may be one the server
+            # handed out (a next link), made of a record's values
+            response = client.send(request, f"{where} (page {pages + 1})")
             try:
                 body = response.json()
             except ValueError:
