@@ -1,7 +1,8 @@
 """The untagged-column detector's decision path as it was before its per-column shortcuts
 (issue 23, main at c0eb148): every column sampled whatever its type and name, every value
 converted to Python and folded, every shape test run value by value. Kept verbatim (only
-renamed where it was private) so that ``test_detection_equivalence.py`` can check the fast
+renamed where it was private; the rule for lower-cased full names, a decision added later,
+is in it too, without the fast path's shortcut) so that ``test_detection_equivalence.py`` can check the fast
 path's findings against it on generated columns; the value tests themselves (ScrubPII, the
 shape predicates, the NER model) are the library's own, so what is compared is the skipping.
 """
@@ -39,7 +40,7 @@ from etl_express.anonymizers.detection_rules import (
     _full_name,
     named_kinds,
 )
-from etl_express.anonymizers.person_names import person_evident
+from etl_express.anonymizers.person_names import lower_name_evident, person_evident
 from etl_express.anonymizers.sampling import PRESAMPLE as _PRESAMPLE
 from etl_express.anonymizers.sampling import (
     SAMPLE_SIZE,
@@ -103,6 +104,10 @@ def shape_counts(
         if rule.kind in named:
             share = SHAPE_SHARE
             shaped = rules._shaped(sample, rule.weak, share * len(sample))
+        elif rule.kind == "name" and not any(c.isupper() for v in sample for c in v):
+            # no capital in the whole sample: lower-cased full names (two listed words each)
+            share = FULL_NAME_SHARE
+            shaped = [v for v in sample if lower_name_evident(v)]
         elif rule.strong is not None:
             if rule.kind == "name" and not rules._enough(sample, _full_name, FULL_NAME_SHARE):
                 continue

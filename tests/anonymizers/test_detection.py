@@ -373,3 +373,65 @@ def test_a_date_or_timestamp_column_is_judged_for_birth_dates_only(
     assert [(f.column, f.kind) for f in findings] == [("birth_date", "birth_date")]
     assert judged["birth_date"] == judged["phone"] == judged["created"] == ("birth_date",)
     assert judged["note"] == detection.DETECTED_KINDS
+
+
+# -- lower-cased full names (a source query's ``lower(full_name)``) ---------------------------
+
+_RU = [("иванов", "иван", "иванович"), ("петрова", "анна", "сергеевна"), ("смирнов", "олег", "")]
+_EN = [("john", "smith"), ("mary", "miller"), ("james", "baker")]
+
+
+def _lower_names(n: int) -> list[str]:
+    rng = random.Random(3)
+    out = []
+    for i in range(n):
+        if i % 2:
+            out.append(" ".join(w for w in rng.choice(_RU) if w))
+        else:
+            out.append(" ".join(rng.choice(_EN)))
+    return out
+
+
+def test_full_names_in_lower_case_are_found() -> None:
+    (finding,) = detect_values(_lower_names(300), "fn")
+    assert finding.kind == "name" and finding.matched >= 0.6 * finding.sampled
+    # the same names capitalized, for comparison: found as before
+    assert [f.kind for f in detect_values([v.title() for v in _lower_names(300)], "fn")] == ["name"]
+
+
+def test_lower_case_phrases_with_one_name_like_word_are_not_names() -> None:
+    phrases = [
+        "red apple", "green tea", "new york", "lee street", "white rose", "grant application",
+        "доставка курьером", "оплата картой", "новый заказ", "baker hall", "miller park",
+        "анна каренина",  # a title: one listed word only
+    ]  # fmt: skip
+    values = [phrases[i % len(phrases)] for i in range(300)]
+    assert detect_values(values, "c") == []
+
+
+def test_a_query_that_lower_cases_names_is_refused_before_anything_is_written(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    from etl_express.sources import SQLSource
+
+    pg_exec(pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, full_name text)")
+    rows = [(i, v.title()) for i, v in enumerate(_lower_names(60))]
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    pg_exec(
+        pg_url, f"INSERT INTO {schema}.people VALUES {values}", tuple(x for r in rows for x in r)
+    )
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        SQLSource(
+            pg_url,
+            query=f"SELECT id, lower(full_name) AS fn FROM {schema}.people",
+            primary_key="id",
+        ),
+        sink=PostgresSink(f"{schema}.copy"),
+    )
+    with pytest.raises(AnonymizationError) as raised:
+        pipeline.run()
+    text = str(raised.value)
+    assert "'fn'" in text and "name" in text
+    assert "иванов" not in text and "smith" not in text
+    assert "copy" not in _tables(pg_url, schema)

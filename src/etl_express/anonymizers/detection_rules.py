@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from .person_names import person_evident, person_shaped
+from .person_names import lower_name_evident, person_evident, person_shaped
 from .textfold import fold_all
 
 #: share of the sampled values that must have a kind's shape (a column *of* that kind)
@@ -302,7 +302,7 @@ RULES = (
     ShapeRule("address", is_address_like, is_street_address),
     ShapeRule(
         "name",
-        lambda v: person_shaped(v),
+        lambda v: person_shaped(v) or lower_name_evident(v),
         lambda v: person_evident(v),
         EVIDENT_NAME_SHARE,
     ),
@@ -334,10 +334,13 @@ def shape_counts(
         if rule.kind in named:
             share = SHAPE_SHARE
             shaped = _shaped(sample, rule.weak, share * len(sample))
+        elif rule.kind == "name" and not traits.upper:
+            # no capital anywhere: full names lower-cased (``lower(full_name)`` in a query),
+            # each with two listed words, in as large a share as capitalized names need
+            share = FULL_NAME_SHARE
+            shaped = _shaped(sample, lower_name_evident, share * len(sample))
         elif rule.strong is not None:
-            if rule.kind == "name" and not (
-                traits.upper and _enough(sample, _full_name, FULL_NAME_SHARE)
-            ):
+            if rule.kind == "name" and not _enough(sample, _full_name, FULL_NAME_SHARE):
                 continue  # names among other words: free text, judged by NER where installed
             share = rule.strong_share
             # a shape no value can have (as the sample's traits prove): none has it

@@ -208,11 +208,31 @@ def person_evident(value: str, *, alone: bool = True) -> bool:
     )
 
 
+def lower_name_evident(value: str) -> bool:
+    """A full name written in lower case, as ``lower(full_name)`` in a source's query gives it
+    (``иванов иван иванович``, ``john smith``): two or three lower-case words of letters, at
+    least two of them a common given name, surname or patronymic. Without capitals a single
+    listed word is weak evidence (``lee``, ``baker``, ``miller`` are words too), so two are
+    asked where :func:`person_evident` asks one."""
+    words = value.split()
+    if not 2 <= len(words) <= 3 or not all(w.islower() and _WORD.match(w) for w in words):
+        return False
+    lowered = [_plain(w) for w in words]
+    if lowered[0] in PLACE_PREFIXES or any(w in THING_WORDS for w in lowered):
+        return False
+    known = sum(
+        w in GIVEN_NAMES or w in SURNAMES or (len(w) > 5 and bool(_PATRONYMIC.search(w)))
+        for w in lowered
+    )
+    return known >= 2
+
+
 __all__ = [
     "GIVEN_NAMES",
     "PLACE_PREFIXES",
     "SURNAMES",
     "THING_WORDS",
+    "lower_name_evident",
     "person_evident",
     "person_shaped",
 ]
