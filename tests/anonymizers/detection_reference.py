@@ -40,7 +40,11 @@ from etl_express.anonymizers.detection_rules import (
     _full_name,
     named_kinds,
 )
-from etl_express.anonymizers.person_names import lower_name_evident, person_evident
+from etl_express.anonymizers.person_names import (
+    login_name_evident,
+    lower_name_evident,
+    person_evident,
+)
 from etl_express.anonymizers.sampling import PRESAMPLE as _PRESAMPLE
 from etl_express.anonymizers.sampling import (
     SAMPLE_SIZE,
@@ -105,9 +109,10 @@ def shape_counts(
             share = SHAPE_SHARE
             shaped = rules._shaped(sample, rule.weak, share * len(sample))
         elif rule.kind == "name" and not any(c.isupper() for v in sample for c in v):
-            # no capital in the whole sample: lower-cased full names (two listed words each)
+            # no capital in the whole sample: lower-cased full names (two listed words each) and
+            # logins made of a name
             share = FULL_NAME_SHARE
-            shaped = [v for v in sample if lower_name_evident(v)]
+            shaped = [v for v in sample if lower_name_evident(v) or login_name_evident(v)]
         elif rule.strong is not None:
             if rule.kind == "name" and not rules._enough(sample, _full_name, FULL_NAME_SHARE):
                 continue

@@ -435,3 +435,48 @@ def test_a_query_that_lower_cases_names_is_refused_before_anything_is_written(
     assert "'fn'" in text and "name" in text
     assert "иванов" not in text and "smith" not in text
     assert "copy" not in _tables(pg_url, schema)
+
+
+def _logins(n: int) -> list[str]:
+    rng = random.Random(4)
+    shapes = ["{g}.{s}", "{i}.{s}", "{s}_{g}", "{g}-{s}"]
+    people = [("ivan", "petrov"), ("olga", "smirnova"), ("john", "smith"), ("maria", "garcia")]
+    out = []
+    for _ in range(n):
+        given, surname = rng.choice(people)
+        out.append(rng.choice(shapes).format(g=given, i=given[0], s=surname))
+    return out
+
+
+def test_logins_made_of_names_are_found_and_dotted_words_are_not() -> None:
+    (finding,) = detect_values(_logins(300), "local_part")
+    assert finding.kind == "name" and finding.matched >= 0.6 * finding.sampled
+    keys = ["user.admin", "mail.ru", "sales-team", "order.created", "info.sales", "no_reply"]
+    assert detect_values([keys[i % len(keys)] for i in range(300)], "c") == []
+
+
+def test_a_query_that_keeps_the_local_part_of_emails_is_refused(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    from etl_express.sources import SQLSource
+
+    pg_exec(pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, email text)")
+    rows = [(i, v + "@example.org") for i, v in enumerate(_logins(60))]
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    pg_exec(
+        pg_url, f"INSERT INTO {schema}.people VALUES {values}", tuple(x for r in rows for x in r)
+    )
+    pipeline = etl.Pipeline(
+        pipeline_name,
+        SQLSource(
+            pg_url,
+            query=f"SELECT id, split_part(email, '@', 1) AS login FROM {schema}.people",
+            primary_key="id",
+        ),
+        sink=PostgresSink(f"{schema}.copy"),
+    )
+    with pytest.raises(AnonymizationError) as raised:
+        pipeline.run()
+    text = str(raised.value)
+    assert "'login'" in text and "petrov" not in text and "smith" not in text
+    assert "copy" not in _tables(pg_url, schema)

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from .person_names import lower_name_evident, person_evident, person_shaped
+from .person_names import login_name_evident, lower_name_evident, person_evident, person_shaped
 from .textfold import fold_all
 
 #: share of the sampled values that must have a kind's shape (a column *of* that kind)
@@ -302,7 +302,7 @@ RULES = (
     ShapeRule("address", is_address_like, is_street_address),
     ShapeRule(
         "name",
-        lambda v: person_shaped(v) or lower_name_evident(v),
+        lambda v: person_shaped(v) or _lower_case_name(v),
         lambda v: person_evident(v),
         EVIDENT_NAME_SHARE,
     ),
@@ -336,9 +336,10 @@ def shape_counts(
             shaped = _shaped(sample, rule.weak, share * len(sample))
         elif rule.kind == "name" and not traits.upper:
             # no capital anywhere: full names lower-cased (``lower(full_name)`` in a query),
-            # each with two listed words, in as large a share as capitalized names need
+            # each with two listed words, or logins made of a name (an e-mail's local part),
+            # in as large a share as capitalized names need
             share = FULL_NAME_SHARE
-            shaped = _shaped(sample, lower_name_evident, share * len(sample))
+            shaped = _shaped(sample, _lower_case_name, share * len(sample))
         elif rule.strong is not None:
             if rule.kind == "name" and not _enough(sample, _full_name, FULL_NAME_SHARE):
                 continue  # names among other words: free text, judged by NER where installed
@@ -380,6 +381,10 @@ def _enough(sample: Sequence[str], test: Callable[[str], bool], share: float) ->
         left -= 1
         found += bool(test(value))
     return found >= needed
+
+
+def _lower_case_name(value: str) -> bool:
+    return lower_name_evident(value) or login_name_evident(value)
 
 
 def _full_name(value: str) -> bool:

@@ -227,11 +227,30 @@ def lower_name_evident(value: str) -> bool:
     return known >= 2
 
 
+_LOGIN = re.compile(r"^[a-z]+(?:[._\-][a-z]+){1,2}$")
+
+
+def login_name_evident(value: str) -> bool:
+    """A login or an e-mail's local part made of a person's name, as ``split_part(email, '@',
+    1)`` in a source's query gives it (``ivan.petrov``, ``j.smith``, ``petrov_ivan``): two or
+    three lower-case Latin parts joined by ``.``, ``_`` or ``-``, one of them a common given
+    name or surname of three letters or more and each of the others listed too or an
+    initial (``user.admin``, ``mail.ru`` and ``sales-team`` are not)."""
+    if not _LOGIN.match(value):
+        return False
+    parts = re.split(r"[._\-]", value)
+    listed = [p in GIVEN_NAMES or p in SURNAMES for p in parts]
+    if not any(k and len(p) >= 3 for p, k in zip(parts, listed)):
+        return False
+    return all(k or len(p) == 1 for p, k in zip(parts, listed))
+
+
 __all__ = [
     "GIVEN_NAMES",
     "PLACE_PREFIXES",
     "SURNAMES",
     "THING_WORDS",
+    "login_name_evident",
     "lower_name_evident",
     "person_evident",
     "person_shaped",
