@@ -8,8 +8,11 @@ how a killed run resumes in the middle of a file.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
+import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +25,10 @@ import pyarrow.parquet as pq
 
 from ...errors import ETLConfigError, SourceError
 from ...format import Rejected
-from .encoding import Decision, decide, detect_encoding, physical_lines
+from .encoding import Decision, decide, detect_encoding, physical_lines, utf8_copy
 
 SAMPLE_BYTES = 64 * 1024
+CSV_BLOCK = 1 << 22  #: bytes Arrow parses (and infers types from) at a time
 DELIMITERS = (",", ";", "\t", "|")
 
 
@@ -148,26 +152,47 @@ def _without_bad_records(
     return out, starts, rejects
 
 
-def read_csv(
+def read_csv(path: Path, name: str, *, encoding: str | None, **options: Any) -> Iterator[Chunk]:
+    """Stream a CSV file; lines with the wrong number of fields, and records holding a line
+    that does not decode (see :mod:`.encoding`), are rejected with their physical line number
+    (header = line 1); rejections up to ``after_line`` were made before. A UTF-16 file is
+    read through a UTF-8 copy (its lines are then bytes-level lines like any other's)."""
+    with _decided(path, name, encoding) as (readable, decision):
+        yield from _read_csv(readable, name, decision=decision, **options)
+
+
+@contextlib.contextmanager
+def _decided(path: Path, name: str, encoding: str | None) -> Iterator[tuple[Path, Decision]]:
+    decision = decide(path, name, encoding)
+    if not decision.encoding.startswith(("utf-16", "utf-32")):
+        yield path, decision
+        return
+    copy = utf8_copy(path, decision.encoding)
+    try:
+        yield copy, Decision("utf-8")
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _read_csv(
     path: Path,
     name: str,
     *,
+    decision: Decision,
     skip_rows: int,
     after_line: int,
     batch_size: int,
-    encoding: str | None,
     delimiter: str | None,
     null_values: Sequence[str],
     column_types: dict[str, pa.DataType] | None,
     quote_char: str = '"',
 ) -> Iterator[Chunk]:
-    """Stream a CSV file; lines with the wrong number of fields, and records holding a line
-    that does not decode (see :mod:`.encoding`), are rejected with their physical line number
-    (header = line 1); rejections up to ``after_line`` were made before."""
     sample = _sample(path)
     if not sample.strip():
         return
-    decision = decide(path, name, encoding)
+    head = sample.strip()
+    if len(sample) < SAMPLE_BYTES and b"\n" not in head and b"\r" not in head:
+        return  # the header alone (Arrow refuses one without a newline after it): no rows
     encoding = decision.encoding
     if delimiter is None:
         head = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
@@ -209,25 +234,43 @@ def read_csv(
         undecodable[:] = [(kept, r) for kept, r in undecodable if upto is not None and kept > upto]
         return taken
 
-    try:
-        reader = pacsv.open_csv(
+    def open_reader(types: dict[str, pa.DataType] | None, handler: Any) -> Any:
+        if not isinstance(source, Path):
+            source.seek(0)
+        return pacsv.open_csv(
             source,
             read_options=pacsv.ReadOptions(
-                encoding=read_encoding, use_threads=False, block_size=1 << 22
+                encoding=read_encoding, use_threads=False, block_size=CSV_BLOCK
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 quote_char=quote_char,
                 newlines_in_values=True,
-                invalid_row_handler=invalid,
+                invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
                 null_values=list(null_values),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
-                column_types=column_types,
+                column_types=types,
             ),
         )
+
+    try:
+        size = (
+            source.stat().st_size if isinstance(source, Path) else os.fstat(source.fileno()).st_size
+        )
+        if size > CSV_BLOCK:
+            column_types = _whole_file_types(open_reader, column_types)
+        reader = open_reader(column_types, invalid)
+        header = reader.schema.names
+        twice = next((n for i, n in enumerate(header) if n in header[:i]), None)
+        if twice is not None:  # Arrow keeps both; a record (and the target) only one
+            raise SourceError(
+                f"{name}: the header names the column {twice!r} twice",
+                where={"file": name},
+                hint="rename one of the two columns in the file (or in the export's settings)",
+            )
         done = 0
         for block in reader:
             start = max(0, skip_rows - done)
@@ -258,6 +301,39 @@ def read_csv(
             source.close()
 
 
+def _whole_file_types(
+    open_reader: Any, declared: dict[str, pa.DataType] | None
+) -> dict[str, pa.DataType] | None:
+    """Column types that hold every value of the file.
+
+    Arrow infers each column's type from the file's first block (4 MiB) and fails on a
+    later value that does not fit it — a code column numeric for 100 000 rows and then
+    ``77A1``, a column empty at first — after part of the file was loaded, and every resumed
+    run fails on it again. So a file larger than one block is parsed once before its first
+    row is given out, and each column a later value does not fit is widened (integer to
+    double, as Arrow infers for such a column in a small file, then text) and the file
+    parsed again. A declared ``column_types`` entry is never widened: its error stands."""
+    types = dict(declared or {})
+    while True:
+        reader = open_reader(types or None, lambda row: "skip")
+        try:
+            for _ in reader:
+                pass
+        except pa.ArrowInvalid as exc:
+            found = re.search(r"In CSV column #(\d+)", str(exc))
+            if found is None:
+                raise
+            column = reader.schema.field(int(found.group(1)))
+            if column.name in types and (
+                column.name in (declared or {}) or pa.types.is_string(types[column.name])
+            ):
+                raise
+            integer = pa.types.is_integer(column.type)
+            types[column.name] = pa.float64() if integer else pa.string()
+            continue
+        return types or None
+
+
 def _no_values(text: str) -> str:
     # pyarrow quotes the offending value (e.g. "invalid value 'Иванов'"): keep only the kind
     cut = text.find("'")
@@ -269,7 +345,13 @@ def read_jsonl(
 ) -> Iterator[Chunk]:
     """One JSON object a line; blank lines are skipped, a line that is not a JSON object or
     does not decode in the file's encoding (see :mod:`.encoding`) is rejected."""
-    decision = decide(path, name, encoding)
+    with _decided(path, name, encoding) as (readable, decision):
+        yield from _read_jsonl(readable, name, decision, skip_rows, batch_size)
+
+
+def _read_jsonl(
+    path: Path, name: str, decision: Decision, skip_rows: int, batch_size: int
+) -> Iterator[Chunk]:
     bad = set(decision.bad_lines)
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []

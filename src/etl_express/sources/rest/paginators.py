@@ -12,6 +12,7 @@ a resumed run continues at the page after the last committed one.
 from __future__ import annotations
 
 import copy
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,9 +150,25 @@ def _total(response: httpx.Response, path: str, paginator: str) -> int | None:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return response_json(response)
     except ValueError:
         return None
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The JSON body of ``response``, decoded in the charset its ``Content-Type`` declares
+    (``application/json; charset=windows-1251``); without one, JSON's own UTF-8/16/32.
+    Raises ``ValueError`` when it is not JSON."""
+    charset = response.charset_encoding
+    if charset is None:
+        return response.json()
+    try:
+        text = response.content.decode(charset)
+    except LookupError:  # a charset Python does not know: JSON's own detection
+        return response.json()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the body does not decode as {charset}") from exc
+    return json.loads(text.removeprefix("\ufeff"))
 
 
 class OffsetPaginator(BasePaginator):

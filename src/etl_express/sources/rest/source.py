@@ -24,7 +24,7 @@ from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
 from .client import RateLimit, RESTClient, RetryPolicy, safe_url
 from .jsonpath import find_path, select_records
-from .paginators import BasePaginator, PageRequest, SinglePagePaginator
+from .paginators import BasePaginator, PageRequest, SinglePagePaginator, response_json
 
 _DONE = "done"
 
@@ -275,7 +275,7 @@ class RESTSource(Source):
             # handed out (a next link), made of a record's values
             response = client.send(request, f"{where} (page {pages + 1})")
             try:
-                body = response.json()
+                body = response_json(response)
             except ValueError:
                 raise SourceError(
                     f"{where} answered HTTP {response.status_code} with a body that is not JSON "

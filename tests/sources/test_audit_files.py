@@ -1,0 +1,120 @@
+"""Connector audit: FileSource against real files as corporate systems export them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from etl_express.sources import FileSource
+from etl_express.sources.files import detect_encoding
+from etl_express.testing import records_of
+
+
+def _read(folder: Path, glob: str = "*", **options: object) -> tuple[list[dict], list[str]]:
+    batches = list(FileSource(folder, glob, **options).read())  # type: ignore[arg-type]
+    return records_of(batches), [r.reason for b in batches for r in b.rejected]
+
+
+def test_utf16_without_bom_is_read_as_utf16_not_as_text_with_nul_bytes(tmp_path: Path) -> None:
+    # "Unicode text" exports written without a BOM are valid UTF-8 (a NUL between letters)
+    text = "id;имя\n1;Пётр\n2;Анна\n"
+    (tmp_path / "le.csv").write_bytes(text.encode("utf-16-le"))
+    rows, rejected = _read(tmp_path)
+    assert rows == [{"id": 1, "имя": "Пётр"}, {"id": 2, "имя": "Анна"}] and rejected == []
+    (tmp_path / "le.csv").unlink()
+    (tmp_path / "be.csv").write_bytes(text.encode("utf-16-be"))
+    rows, _ = _read(tmp_path)
+    assert rows == [{"id": 1, "имя": "Пётр"}, {"id": 2, "имя": "Анна"}]
+    assert detect_encoding(text.encode("utf-16-le")) == "utf-16-le"
+
+
+def test_utf16_json_lines_are_read(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes('{"id": 1, "n": "Пётр"}\n{"id": 2}\n'.encode("utf-16"))
+    rows, rejected = _read(tmp_path)
+    assert rows == [{"id": 1, "n": "Пётр"}, {"id": 2, "n": None}] and rejected == []
+
+
+def test_utf16_bad_line_after_a_quoted_newline_names_its_physical_line(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes('id;имя\n1;"Пё\nтр"\n2\n3;Анна\n'.encode("utf-16"))
+    rows, rejected = _read(tmp_path)
+    assert rows == [{"id": 1, "имя": "Пё\nтр"}, {"id": 3, "имя": "Анна"}]
+    assert rejected == ["a.csv: line 4: expected 2 fields, found 1"]
+
+
+def test_cp1251_file_with_a_line_that_happens_to_be_valid_utf8(tmp_path: Path) -> None:
+    # "Пё" in cp1251 is CF B8: a valid two-byte UTF-8 sequence
+    data = 'id;имя\n1;"Пё\nтр"\n2;Анна\n3;Пё\n'.encode("cp1251")
+    (tmp_path / "a.csv").write_bytes(data)
+    rows, rejected = _read(tmp_path)
+    assert rows == [
+        {"id": 1, "имя": "Пё\nтр"},
+        {"id": 2, "имя": "Анна"},
+        {"id": 3, "имя": "Пё"},
+    ]
+    assert rejected == [] and detect_encoding(data) == "cp1251"
+
+
+def test_utf8_file_with_one_pasted_cp1251_line_stays_utf8(tmp_path: Path) -> None:
+    lines = ["id;имя"] + [f"{i};Пётр {i}" for i in range(1, 5)]
+    data = ("\n".join(lines) + "\n").encode() + "5;Анна\n".encode("cp1251")
+    (tmp_path / "a.csv").write_bytes(data)
+    rows, rejected = _read(tmp_path)
+    assert [r["id"] for r in rows] == [1, 2, 3, 4]
+    assert rejected == ["a.csv: line 6: does not decode as utf-8"]
+
+
+def test_header_only_file_without_a_newline_has_no_rows(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_bytes("id;имя".encode("cp1251"))
+    (tmp_path / "b.csv").write_bytes(b"id,name\n1,x")
+    rows, rejected = _read(tmp_path)
+    assert rows == [{"id": 1, "name": "x"}] and rejected == []
+
+
+def test_a_value_past_the_first_block_that_does_not_fit_the_inferred_type(
+    tmp_path: Path,
+) -> None:
+    # Arrow infers types from the first 4 MiB: a later "77A1" in a numeric column, or text in
+    # a column empty so far, failed the run after part of the file was loaded (every resume too)
+    lines = ["id,code,note,amount"] + [f"{i},{i},,{i}" for i in range(400_000)]
+    lines.append("400000,77A1,текст,1.5")
+    (tmp_path / "a.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    source = FileSource(tmp_path, "*.csv", batch_size=100_000)
+    batches = list(source.read())
+    assert {str(b.data.schema) for b in batches if b.data.num_rows} == {
+        "id: int64\ncode: string\nnote: string\namount: double"
+    }
+    rows = [b for b in batches if b.data.num_rows]
+    assert sum(b.data.num_rows for b in rows) == 400_001
+    assert rows[0].data.slice(0, 1).to_pylist() == [
+        {"id": 0, "code": "0", "note": None, "amount": 0.0}
+    ]
+    assert rows[-1].data.slice(rows[-1].data.num_rows - 1).to_pylist() == [
+        {"id": 400_000, "code": "77A1", "note": "текст", "amount": 1.5}
+    ]
+    # resumed after the first batch: the same types, the rest of the rows
+    again = [b for b in source.read(batches[0].position) if b.data.num_rows]
+    assert sum(b.data.num_rows for b in again) == 300_001
+    assert {str(b.data.schema) for b in again} == {str(rows[0].data.schema)}
+
+
+def test_a_header_naming_one_column_twice_is_refused_naming_file_and_column(
+    tmp_path: Path,
+) -> None:
+    # two "сумма" columns in an export: one value per row was silently dropped
+    import pytest
+
+    from etl_express.errors import SourceError
+
+    (tmp_path / "a.csv").write_bytes("id;сумма;сумма\n1;10;20\n".encode("cp1251"))
+    with pytest.raises(SourceError, match=r"a\.csv: the header names the column 'сумма' twice"):
+        _read(tmp_path)
+
+
+def test_one_name_twice_in_an_arrow_batch_is_a_collision_not_a_merge() -> None:
+    import pyarrow as pa
+    import pytest
+
+    from etl_express.format import ColumnCollisionError, canonicalize
+
+    batch = pa.RecordBatch.from_arrays([pa.array([1]), pa.array([2])], names=["id", "id"])
+    with pytest.raises(ColumnCollisionError, match="source column 'id' appears twice"):
+        canonicalize(batch, source="orders")
