@@ -118,3 +118,29 @@ def test_one_name_twice_in_an_arrow_batch_is_a_collision_not_a_merge() -> None:
     batch = pa.RecordBatch.from_arrays([pa.array([1]), pa.array([2])], names=["id", "id"])
     with pytest.raises(ColumnCollisionError, match="source column 'id' appears twice"):
         canonicalize(batch, source="orders")
+
+
+def test_twenty_digit_account_numbers_stay_exact(tmp_path: Path) -> None:
+    # beyond int64 Arrow infers a double: 40702810900000012345 loaded as 4.0702810900000014e+19
+    (tmp_path / "a.csv").write_bytes(
+        "id;счёт;сумма\n1;40702810900000012345;1.5\n2;40702810900000012346;2\n".encode("cp1251")
+    )
+    rows, _ = _read(tmp_path)
+    assert rows == [
+        {"id": 1, "счёт": "40702810900000012345", "сумма": 1.5},
+        {"id": 2, "счёт": "40702810900000012346", "сумма": 2.0},
+    ]
+
+
+def test_a_twenty_digit_number_past_the_first_block_is_text_not_a_double(
+    tmp_path: Path,
+) -> None:
+    lines = ["id,account"] + [f"{i},{i}" for i in range(500_000)]
+    lines.append("500000,40702810900000012345")
+    (tmp_path / "a.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    batches = [b for b in FileSource(tmp_path, "*.csv").read() if b.data.num_rows]
+    last = batches[-1].data
+    assert last.schema.field("account").type == "string"
+    assert last.slice(last.num_rows - 1).to_pylist() == [
+        {"id": 500_000, "account": "40702810900000012345"}
+    ]

@@ -271,6 +271,10 @@ def _read_csv(
                 where={"file": name},
                 hint="rename one of the two columns in the file (or in the export's settings)",
             )
+        inexact = _inexact_columns(source, reader.schema, column_types, open_reader)
+        if inexact:
+            column_types = {**(column_types or {}), **{c: pa.string() for c in inexact}}
+            reader = open_reader(column_types, invalid)
         done = 0
         for block in reader:
             start = max(0, skip_rows - done)
@@ -328,10 +332,56 @@ def _whole_file_types(
                 column.name in (declared or {}) or pa.types.is_string(types[column.name])
             ):
                 raise
-            integer = pa.types.is_integer(column.type)
+            value = re.search(r"invalid value '([^']*)'", str(exc))
+            whole = value is not None and _INTEGER.fullmatch(value.group(1).strip())
+            integer = pa.types.is_integer(column.type) and not whole
+            # an integer beyond int64 (a 20-digit account number) is text, never a double
             types[column.name] = pa.float64() if integer else pa.string()
             continue
         return types or None
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_LONG_DIGITS = re.compile(rb"\d{16,}")
+_LONG_INTEGER = re.compile(r"\s*[+-]?0*\d{16,}\s*")
+
+
+def _inexact_columns(
+    source: Any, schema: pa.Schema, declared: dict[str, pa.DataType] | None, open_reader: Any
+) -> list[str]:
+    """Inferred double columns holding an integer of 16 or more digits in the first block,
+    which a double cannot hold exactly (a 20-digit bank account number, beyond int64, is
+    inferred as a double by Arrow and would load as ``4.0702810900000014e+19``): these are
+    read as text. The block's bytes are searched first, so files without such digit runs
+    (nearly all) are not parsed twice."""
+    doubles = [
+        f.name for f in schema if pa.types.is_floating(f.type) and f.name not in (declared or {})
+    ]
+    if not doubles:
+        return []
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            head = f.read(CSV_BLOCK)
+    else:
+        source.seek(0)
+        head = source.read(CSV_BLOCK)
+    if not _LONG_DIGITS.search(head):
+        return []
+    block = next(
+        iter(
+            open_reader(
+                {**(declared or {}), **{c: pa.string() for c in doubles}}, lambda row: "skip"
+            )
+        ),
+        None,
+    )
+    if block is None:
+        return []
+    return [
+        c
+        for c in doubles
+        if any(v is not None and _LONG_INTEGER.fullmatch(v) for v in block.column(c).to_pylist())
+    ]
 
 
 def _no_values(text: str) -> str:
