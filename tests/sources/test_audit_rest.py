@@ -40,3 +40,52 @@ def test_cursor_in_a_body_in_a_declared_charset_and_a_utf8_bom() -> None:
     with LocalHTTPServer(handler) as server:
         source = RESTSource(server.url, "items", paginator=JSONCursorPaginator("next"))
         assert records_of(list(source.read())) == ROWS
+
+
+def _paged(page_two: HTTPResponse) -> LocalHTTPServer:
+    def handler(req: HTTPRequest) -> HTTPResponse:
+        page = int(req.query.get("page", 1))
+        if page == 2:
+            return page_two
+        return HTTPResponse(200, {"data": {"items": ROWS[(page - 1) * 3 : page * 3]}})
+
+    return LocalHTTPServer(handler)
+
+
+def test_a_200_answer_without_the_records_path_is_an_error_not_the_last_page() -> None:
+    # an error object in a 200 answer ended the pagination: page 3 on were silently lost
+    import pytest
+
+    from etl_express.errors import SourceError
+    from etl_express.sources.rest import PageNumberPaginator
+
+    with _paged(HTTPResponse(200, {"error": {"message": "quota exceeded"}})) as server:
+        source = RESTSource(
+            server.url, "items", paginator=PageNumberPaginator(), records_path="data.items"
+        )
+        batches = []
+        with pytest.raises(
+            SourceError, match=r"records_path 'data\.items' is not in the response"
+        ) as exc:
+            for batch in source.read():
+                batches.append(batch)
+        assert "keys: ['error']" in str(exc.value) and "quota" not in str(exc.value)
+        assert records_of(batches) == ROWS[:3]  # the resumed run starts again at page 2
+
+
+def test_empty_pages_in_any_style_still_end_the_pagination() -> None:
+    from etl_express.sources.rest import PageNumberPaginator
+
+    for last in (
+        HTTPResponse(200, {"data": {"items": None}}),
+        HTTPResponse(200, {"data": None}),
+        HTTPResponse(200, {"data": {"items": []}}),
+        HTTPResponse(200, []),
+        HTTPResponse(200, {}),
+        HTTPResponse(204, b""),
+    ):
+        with _paged(last) as server:
+            source = RESTSource(
+                server.url, "items", paginator=PageNumberPaginator(), records_path="data.items"
+            )
+            assert records_of(list(source.read())) == ROWS[:3], last

@@ -275,7 +275,8 @@ class RESTSource(Source):
             # handed out (a next link), made of a record's values
             response = client.send(request, f"{where} (page {pages + 1})")
             try:
-                body = response_json(response)
+                # 204 No Content: no records (an API's answer to a page past the end)
+                body = [] if response.status_code == 204 else response_json(response)
             except ValueError:
                 raise SourceError(
                     f"{where} answered HTTP {response.status_code} with a body that is not JSON "
