@@ -144,3 +144,46 @@ def test_a_twenty_digit_number_past_the_first_block_is_text_not_a_double(
     assert last.slice(last.num_rows - 1).to_pylist() == [
         {"id": 500_000, "account": "40702810900000012345"}
     ]
+
+
+def test_a_json_file_holding_one_array_is_read_element_by_element(tmp_path: Path) -> None:
+    # most systems export ".json" as one (pretty-printed) array: every line was rejected
+    import json
+
+    rows = [{"id": i, "имя": f"Пётр {i}"} for i in range(1, 6)]
+    (tmp_path / "a.json").write_text(json.dumps([*rows, 7], ensure_ascii=False, indent=2))
+    source = FileSource(tmp_path, "*.json", batch_size=2)
+    batches = list(source.read())
+    assert records_of(batches) == rows
+    assert [r.reason for b in batches for r in b.rejected] == [
+        "a.json: element 6: a JSON int, not an object"
+    ]
+    again = list(source.read(batches[0].position))  # resumed after the first two
+    assert records_of(again) == rows[2:]
+
+
+def test_gzip_files_are_read_by_their_inner_format(tmp_path: Path) -> None:
+    # format="csv" on a .csv.gz read the compressed bytes: no rows, no error
+    import gzip
+
+    (tmp_path / "a.csv.gz").write_bytes(gzip.compress("id;имя\n1;Пётр\n2\n".encode("cp1251")))
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress('{"id": 3, "имя": "Анна"}\n'.encode()))
+    rows, rejected = _read(tmp_path, "*.gz")
+    assert rows == [{"id": 1, "имя": "Пётр"}, {"id": 3, "имя": "Анна"}]
+    assert rejected == ["a.csv.gz: line 3: expected 2 fields, found 1"]
+    (tmp_path / "b.jsonl.gz").unlink()
+    rows, _ = _read(tmp_path, "*.gz", format="csv")
+    assert rows == [{"id": 1, "имя": "Пётр"}]
+
+
+def test_a_truncated_gzip_file_is_a_clear_error(tmp_path: Path) -> None:
+    import gzip
+
+    import pytest
+
+    from etl_express.errors import SourceError
+
+    data = gzip.compress(b"id\n" + b"1\n" * 10_000)
+    (tmp_path / "a.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(SourceError, match=r"a\.csv\.gz is not a readable gzip file"):
+        _read(tmp_path)

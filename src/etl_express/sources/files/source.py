@@ -15,7 +15,7 @@ from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError
 from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
-from .readers import Chunk, format_of, read_csv, read_jsonl, read_parquet
+from .readers import Chunk, format_of, gunzipped, is_gzip, read_csv, read_jsonl, read_parquet
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -130,6 +130,8 @@ class FileSource(Source):
             return None
         path = files[0]
         fmt = format_of(path, self.format)
+        if is_gzip(path):
+            return None  # the pipeline checks the first batch
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -207,6 +209,12 @@ class FileSource(Source):
         self, path: Path, name: str, entry: dict[str, Any], state: dict[str, Any]
     ) -> Iterator[Batch]:
         fmt = format_of(path, self.format)
+        with gunzipped(path, name) as readable:
+            yield from self._read_plain(readable, fmt, name, entry, state)
+
+    def _read_plain(
+        self, path: Path, fmt: str, name: str, entry: dict[str, Any], state: dict[str, Any]
+    ) -> Iterator[Batch]:
         chunks: Iterator[Chunk]
         skip = int(entry.get("rows", 0))
         if fmt == "csv":
