@@ -190,8 +190,8 @@ def _read_csv(
     sample = _sample(path)
     if not sample.strip():
         return
-    head = sample.strip()
-    if len(sample) < SAMPLE_BYTES and b"\n" not in head and b"\r" not in head:
+    stripped = sample.strip()
+    if len(sample) < SAMPLE_BYTES and b"\n" not in stripped and b"\r" not in stripped:
         return  # the header alone (Arrow refuses one without a newline after it): no rows
     encoding = decision.encoding
     if delimiter is None:

@@ -50,7 +50,9 @@ class FileSource(Source):
     physical line number, never loaded as mojibake or bytes. An unquoted empty field is null, a quoted ``""`` stays an empty string. A
     line with the wrong number of fields, or a JSON Lines line that is not an object, is
     rejected with its file and line number (the pipeline quarantines it) and the rest of
-    the file loads.
+    the file loads. Gzip files are read by their inner format (``a.csv.gz``); a ``.json``
+    file holding one JSON array is read element by element. Column types are settled over
+    the whole file (a later value never fails the run); integers of 16+ digits stay text.
 
     Args:
         path: the folder.

@@ -56,9 +56,9 @@ def select_records(body: Any, path: str | None, where: str) -> list[dict[str, An
             if missing is not None:
                 # a 200 answer without the records (an error object, a changed API): an
                 # empty page would end the pagination and lose every page after it
-                keys = sorted(dict.fromkeys(shown_key(k) for k in missing))[:20]
+                present = sorted(dict.fromkeys(shown_key(k) for k in missing))[:20]
                 raise SourceError(
-                    f"records_path {path!r} is not in the response of {where} (keys: {keys})",
+                    f"records_path {path!r} is not in the response of {where} (keys: {present})",
                     hint="the API answered without the records (an error in a 200 "
                     "response?); check records_path against the API's answer",
                 )
