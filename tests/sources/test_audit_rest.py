@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from etl_express.sources import RESTSource
 from etl_express.sources.rest import JSONCursorPaginator, OffsetPaginator
 from etl_express.testing import HTTPRequest, HTTPResponse, LocalHTTPServer, records_of
@@ -54,7 +56,6 @@ def _paged(page_two: HTTPResponse) -> LocalHTTPServer:
 
 def test_a_200_answer_without_the_records_path_is_an_error_not_the_last_page() -> None:
     # an error object in a 200 answer ended the pagination: page 3 on were silently lost
-    import pytest
 
     from etl_express.errors import SourceError
     from etl_express.sources.rest import PageNumberPaginator
@@ -89,3 +90,38 @@ def test_empty_pages_in_any_style_still_end_the_pagination() -> None:
                 server.url, "items", paginator=PageNumberPaginator(), records_path="data.items"
             )
             assert records_of(list(source.read())) == ROWS[:3], last
+
+
+def test_an_api_key_the_server_echoes_into_its_next_link_is_not_stored_in_the_checkpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DRF-style next links repeat the whole query string, the API key from a secret included
+    from urllib.parse import urlencode
+
+    from etl_express import secret
+    from etl_express.sources.rest import APIKeyAuth, HeaderLinkPaginator, JSONLinkPaginator
+
+    monkeypatch.setenv("AUDIT_API_KEY", "k3y-from-a-secret-0f9")
+    rows = [{"id": i} for i in range(1, 8)]
+
+    def handler(req: HTTPRequest) -> HTTPResponse:
+        if req.query.get("api_key") != "k3y-from-a-secret-0f9":
+            return HTTPResponse(401, {"error": "no key"})
+        page = int(req.query.get("page", 1))
+        link = f"/items?{urlencode({**req.query, 'page': page + 1})}" if page < 3 else None
+        headers = {"Link": f'<{link}>; rel="next"'} if link else {}
+        return HTTPResponse(200, {"items": rows[(page - 1) * 3 : page * 3], "next": link}, headers)
+
+    with LocalHTTPServer(handler) as server:
+        for paginator in (JSONLinkPaginator("next"), HeaderLinkPaginator()):
+            source = RESTSource(
+                server.url,
+                "items",
+                paginator=paginator,
+                auth=APIKeyAuth(secret("AUDIT_API_KEY"), name="api_key", location="query"),
+            )
+            batches = list(source.read())
+            assert records_of(batches) == rows
+            assert "k3y" not in json.dumps([b.position for b in batches])
+            resumed = list(source.read(batches[0].position))  # the auth adds the key again
+            assert records_of(resumed) == rows[3:]

@@ -326,11 +326,28 @@ class HeaderCursorPaginator(_TokenPaginator):
 
 
 class _NextURLPaginator(_TokenPaginator):
+    def get_state(self) -> dict[str, Any]:
+        return {"token": None if self.token is None else _without_secrets(str(self.token))}
+
     def update_request(self, request: PageRequest) -> None:
         if self.token is not None:
             # the next URL carries every query parameter itself
             request.url = self.token
             request.params = {}
+
+
+def _without_secrets(url: str) -> str:
+    """``url`` without the query parameters holding a secret — an API key the auth sends as
+    a query parameter, which the server echoes into its next link. The state is stored as
+    the checkpoint, where a secret must never be; a resumed run's auth adds the key again."""
+    from ..._masking import mask_secrets
+
+    parsed = httpx.URL(url)
+    items = parsed.params.multi_items()
+    kept = [(k, v) for k, v in items if mask_secrets(v) == v]
+    if len(kept) == len(items):
+        return url
+    return str(parsed.copy_with(params=httpx.QueryParams(kept)))
 
 
 class HeaderLinkPaginator(_NextURLPaginator):
