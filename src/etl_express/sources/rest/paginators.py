@@ -344,7 +344,9 @@ def _without_secrets(url: str) -> str:
 
     parsed = httpx.URL(url)
     items = parsed.params.multi_items()
-    kept = [(k, v) for k, v in items if mask_secrets(v) == v]
+    kept: list[tuple[str, str | int | float | bool | None]] = [
+        (k, v) for k, v in items if mask_secrets(v) == v
+    ]
     if len(kept) == len(items):
         return url
     return str(parsed.copy_with(params=httpx.QueryParams(kept)))
