@@ -118,9 +118,11 @@ class RESTClient:
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         verify: bool | str = True,
+        hints: dict[int, str] | None = None,
     ):
         self.retry = retry or RetryPolicy()
         self.rate_limit = rate_limit
+        self.hints = dict(hints or {})  # what to check for an HTTP status, by the API's kind
         _filter_request_lines()
         self.http = httpx.Client(
             auth=auth,
@@ -174,7 +176,7 @@ class RESTClient:
                 raise RetryableStatus(response)
             raise SourceError(
                 f"{page.method} {where} failed with HTTP {response.status_code}",
-                hint=_hint(response.status_code),
+                hint=self.hints.get(response.status_code) or _hint(response.status_code),
             )
 
         try:

@@ -9,7 +9,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -90,6 +90,9 @@ class RESTSource(Source):
         deleted_path: for ``Pipeline(deletes=...)``: an endpoint listing the records deleted
             at the source (their primary keys), when the API offers one instead.
     """
+
+    #: what an error names to check for an HTTP status (a subclass knows its API's pitfalls)
+    status_hints: ClassVar[dict[int, str]] = {}
 
     def __init__(
         self,
@@ -204,6 +207,7 @@ class RESTSource(Source):
             rate_limit=self.rate_limit,
             timeout=self.timeout,
             transport=self.transport,
+            hints=self.status_hints,
         )
 
     # -- reading ------------------------------------------------------------------------
