@@ -187,3 +187,21 @@ def test_a_truncated_gzip_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "a.csv.gz").write_bytes(data[: len(data) // 2])
     with pytest.raises(SourceError, match=r"a\.csv\.gz is not a readable gzip file"):
         _read(tmp_path)
+
+
+def test_a_comma_inside_a_quoted_column_name_does_not_decide_the_delimiter(
+    tmp_path: Path,
+) -> None:
+    # "Фамилия, имя";Сумма: one comma, one semicolon, and a tie went to the comma — the
+    # file loaded as one column 'фамилия_имя_сумма' holding "Иванов, Пётр;100", no error
+    (tmp_path / "a.csv").write_bytes(
+        '"Фамилия, имя";Сумма\n"Иванов, Пётр";100\n"Сидоров, Иван";200\n'.encode("cp1251")
+    )
+    rows, rejected = _read(tmp_path)
+    assert rows == [
+        {"фамилия_имя": "Иванов, Пётр", "сумма": 100},
+        {"фамилия_имя": "Сидоров, Иван", "сумма": 200},
+    ]
+    assert rejected == []
+    schema = FileSource(tmp_path, "*.csv").discover_schema()
+    assert schema is not None and schema.names == ["фамилия_имя", "сумма"]

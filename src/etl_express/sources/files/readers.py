@@ -42,8 +42,10 @@ class Chunk:
 
 
 def detect_delimiter(header: str) -> str:
-    """The candidate occurring most often in the header line (``,`` on a tie or none)."""
-    counts = {d: header.count(d) for d in DELIMITERS}
+    """The candidate occurring most often outside quotes in the header line (``,`` on a tie
+    or none): a quoted column name may hold one (``"Фамилия, имя";Сумма``)."""
+    bare = re.sub(r'"[^"]*"?', "", header)
+    counts = {d: bare.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] > counts[","] else ","
 
