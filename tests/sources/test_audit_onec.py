@@ -28,5 +28,6 @@ def test_an_unpublished_entity_names_what_to_check_in_1c() -> None:
         with pytest.raises(SourceError) as exc:
             list(source.read())
     text = str(exc.value)
-    assert "Document_" in text and "HTTP 400" in text
+    # the entity as written, not percent-encoded (Document_%D0%97%D0%B0...)
+    assert "standard.odata/Document_ЗаказКлиента (page 1)" in text and "HTTP 400" in text
     assert "OData composition" in text and "entity=" in text and "params=" not in text

@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from loguru import logger
@@ -65,9 +66,10 @@ class RateLimit:
 
 
 def safe_url(url: httpx.URL | str) -> str:
-    """The URL without its query string (which may carry an API key) or credentials."""
+    """The URL without its query string (which may carry an API key) or credentials, shown
+    as written (``/odata/standard.odata/Catalog_Контрагенты``, not percent-encoded)."""
     u = httpx.URL(str(url))
-    return str(u.copy_with(query=None, fragment=None, userinfo=b""))
+    return unquote(str(u.copy_with(query=None, fragment=None, userinfo=b"")))
 
 
 #: what the request an etl-express client is sending is named by (see ``send``); unset
