@@ -150,10 +150,12 @@ def _check_unique(
     ``seen`` (normalized -> original) carries the spellings met in earlier batches, so a
     source sending ``UserId`` on one page and ``user_id`` on the next is refused too."""
     seen = {} if seen is None else seen
+    here: set[str] = set()
     for new, old in zip(names, original):
         first = seen.setdefault(new, old)
-        if first != old:
+        if first != old or new in here:  # or one name twice (a CSV header): one would be lost
             raise ColumnCollisionError(first, old, new, source)
+        here.add(new)
 
 
 class ColumnCollisionError(ETLConfigError):
@@ -164,6 +166,14 @@ class ColumnCollisionError(ETLConfigError):
     def __init__(self, first: str, second: str, name: str, source: str | None = None):
         self.names = (first, second)
         self.column = name
+        if first == second:
+            super().__init__(
+                f"source column {first!r} appears twice",
+                where={"source": source},
+                hint="give each column its own name at the source (a file's header: rename "
+                "one of the two)",
+            )
+            return
         super().__init__(
             f"source names {first!r} and {second!r} both normalize to {name!r}",
             where={"source": source},

@@ -1,9 +1,10 @@
 """Text encodings of CSV and JSON Lines files, decided over the whole file, never guessed.
 
 A file is read with the encoding the user declared, or with one verified over every byte of
-the file: UTF-8 (with or without BOM) when the whole file decodes as UTF-8, UTF-16 by its BOM,
-cp1251 (the usual encoding of Russian 1C and Excel exports) when no line of the file is
-non-ASCII UTF-8 and the whole file decodes as cp1251. A file that is UTF-8 except for some
+the file: UTF-8 (with or without BOM) when the whole file decodes as UTF-8, UTF-16 by its BOM
+(or, without one, by the zero bytes beside its ASCII characters), cp1251 (the usual encoding
+of Russian 1C and Excel exports) when fewer lines of the file are non-ASCII UTF-8 than are
+not and the whole file decodes as cp1251. A file that is UTF-8 except for some
 lines (one cp1251 line pasted into a UTF-8 export) is read as UTF-8 and those lines are
 quarantined with their physical line numbers — no line is ever decoded with the wrong
 encoding (mojibake) or carried as bytes (base64).
@@ -12,6 +13,7 @@ encoding (mojibake) or carried as bytes (base64).
 from __future__ import annotations
 
 import codecs
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 from ...errors import SourceError
 
 BLOCK = 1 << 20
+SAMPLE = 1 << 12
 FALLBACK = "cp1251"
 
 
@@ -53,11 +56,11 @@ def physical_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from enumerate(f, start=1)
 
 
-def _bad_lines(path: Path, encoding: str) -> tuple[list[int], bool]:
-    """The lines that do not decode with ``encoding``, and whether any line with non-ASCII
-    bytes does decode (evidence that the file is in that encoding)."""
+def _bad_lines(path: Path, encoding: str) -> tuple[list[int], int]:
+    """The lines that do not decode with ``encoding``, and how many lines with non-ASCII
+    bytes do decode (evidence that the file is in that encoding)."""
     bad = []
-    evidence = False
+    evidence = 0
     for number, line in physical_lines(path):
         if line.isascii():
             continue
@@ -66,8 +69,41 @@ def _bad_lines(path: Path, encoding: str) -> tuple[list[int], bool]:
         except UnicodeDecodeError:
             bad.append(number)
         else:
-            evidence = True
+            evidence += 1
     return bad, evidence
+
+
+def _bomless_utf16(path: Path) -> str | None:
+    """``utf-16-le``/``utf-16-be`` for a UTF-16 file written without a BOM (its ASCII
+    characters have a zero byte beside them), else ``None``. Such a file is valid UTF-8 —
+    text with a NUL between letters — so it must be recognized before UTF-8 is tried."""
+    with path.open("rb") as f:
+        return _utf16_of(f.read(SAMPLE))
+
+
+def _utf16_of(sample: bytes) -> str | None:
+    sample = sample[: min(len(sample), SAMPLE) // 2 * 2]
+    if len(sample) < 2 or b"\x00" not in sample:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    half = len(sample) // 2
+    if odd.count(0) >= half * 0.3 and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) >= half * 0.3 and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def utf8_copy(path: Path, encoding: str) -> Path:
+    """A temporary UTF-8 copy of ``path`` (a UTF-16 file, which every reader here sees line
+    by line as bytes: ``\\n`` is two bytes in it); the caller deletes it."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    with tempfile.NamedTemporaryFile("wb", suffix=path.suffix, delete=False) as out:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(BLOCK), b""):
+                out.write(decoder.decode(block).encode("utf-8"))
+        out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    return Path(out.name)
 
 
 def decide(path: Path, name: str, declared: str | None) -> Decision:
@@ -81,7 +117,7 @@ def decide(path: Path, name: str, declared: str | None) -> Decision:
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     else:
-        encoding = "utf-8"
+        encoding = _bomless_utf16(path) or "utf-8"
     bom = encoding == "utf-8" and head.startswith(codecs.BOM_UTF8)
     if _decodes(path, encoding):
         return Decision(encoding, bom=bom)
@@ -92,37 +128,52 @@ def decide(path: Path, name: str, declared: str | None) -> Decision:
             hint="fix the file, or pass the encoding= it is written in",
         )
     bad, evidence = _bad_lines(path, encoding)
-    if declared is None and not bom and not evidence:
-        # nothing in the file is UTF-8 beyond ASCII: a single-byte export
+    if declared is None and not bom and (not evidence or evidence < len(bad)):
+        # nothing in the file is UTF-8 beyond ASCII, or fewer lines are than are not (a
+        # short cp1251 text such as «Пё» or «ООО №» can happen to be valid UTF-8): a
+        # single-byte export, when all of it decodes so
         if _decodes(path, FALLBACK):
             return Decision(FALLBACK)
-        bad, _ = _bad_lines(path, FALLBACK)
-        return Decision(FALLBACK, bad)
+        if not evidence:
+            bad, _ = _bad_lines(path, FALLBACK)
+            return Decision(FALLBACK, bad)
     return Decision(encoding, bad, bom)
 
 
 def detect_encoding(data: bytes) -> str:
     """The encoding of ``data`` (a whole file's bytes), by the same rule as :func:`decide`:
-    UTF-8 (with or without BOM) when all of it decodes as such, UTF-16 by its BOM, cp1251
-    when no line is non-ASCII UTF-8 — and UTF-8 when it is UTF-8 but for some lines."""
+    UTF-8 (with or without BOM) when all of it decodes as such, UTF-16 by its BOM (or by the
+    zero bytes beside its ASCII characters), cp1251 when fewer lines are non-ASCII UTF-8
+    than are not — and UTF-8 when it is UTF-8 but for some lines."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    bomless = _utf16_of(data)
+    if bomless is not None:
+        return bomless
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     else:
         return "utf-8"
+    good = bad = 0
     for line in data.splitlines():
         if not line.isascii():
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError:
-                continue
-            return "utf-8"
+                bad += 1
+            else:
+                good += 1
+    if good and good >= bad:
+        return "utf-8"
+    try:
+        data.decode(FALLBACK)
+    except UnicodeDecodeError:
+        return "utf-8" if good else FALLBACK
     return FALLBACK
 
 
-__all__ = ["Decision", "decide", "detect_encoding", "physical_lines"]
+__all__ = ["Decision", "decide", "detect_encoding", "physical_lines", "utf8_copy"]

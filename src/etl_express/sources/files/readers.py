@@ -8,8 +8,11 @@ how a killed run resumes in the middle of a file.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
+import os
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +25,10 @@ import pyarrow.parquet as pq
 
 from ...errors import ETLConfigError, SourceError
 from ...format import Rejected
-from .encoding import Decision, decide, detect_encoding, physical_lines
+from .encoding import Decision, decide, detect_encoding, physical_lines, utf8_copy
 
 SAMPLE_BYTES = 64 * 1024
+CSV_BLOCK = 1 << 22  #: bytes Arrow parses (and infers types from) at a time
 DELIMITERS = (",", ";", "\t", "|")
 
 
@@ -38,8 +42,10 @@ class Chunk:
 
 
 def detect_delimiter(header: str) -> str:
-    """The candidate occurring most often in the header line (``,`` on a tie or none)."""
-    counts = {d: header.count(d) for d in DELIMITERS}
+    """The candidate occurring most often outside quotes in the header line (``,`` on a tie
+    or none): a quoted column name may hold one (``"Фамилия, имя";Сумма``)."""
+    bare = re.sub(r'"[^"]*"?', "", header)
+    counts = {d: bare.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] > counts[","] else ","
 
@@ -148,26 +154,47 @@ def _without_bad_records(
     return out, starts, rejects
 
 
-def read_csv(
+def read_csv(path: Path, name: str, *, encoding: str | None, **options: Any) -> Iterator[Chunk]:
+    """Stream a CSV file; lines with the wrong number of fields, and records holding a line
+    that does not decode (see :mod:`.encoding`), are rejected with their physical line number
+    (header = line 1); rejections up to ``after_line`` were made before. A UTF-16 file is
+    read through a UTF-8 copy (its lines are then bytes-level lines like any other's)."""
+    with _decided(path, name, encoding) as (readable, decision):
+        yield from _read_csv(readable, name, decision=decision, **options)
+
+
+@contextlib.contextmanager
+def _decided(path: Path, name: str, encoding: str | None) -> Iterator[tuple[Path, Decision]]:
+    decision = decide(path, name, encoding)
+    if not decision.encoding.startswith(("utf-16", "utf-32")):
+        yield path, decision
+        return
+    copy = utf8_copy(path, decision.encoding)
+    try:
+        yield copy, Decision("utf-8")
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _read_csv(
     path: Path,
     name: str,
     *,
+    decision: Decision,
     skip_rows: int,
     after_line: int,
     batch_size: int,
-    encoding: str | None,
     delimiter: str | None,
     null_values: Sequence[str],
     column_types: dict[str, pa.DataType] | None,
     quote_char: str = '"',
 ) -> Iterator[Chunk]:
-    """Stream a CSV file; lines with the wrong number of fields, and records holding a line
-    that does not decode (see :mod:`.encoding`), are rejected with their physical line number
-    (header = line 1); rejections up to ``after_line`` were made before."""
     sample = _sample(path)
     if not sample.strip():
         return
-    decision = decide(path, name, encoding)
+    stripped = sample.strip()
+    if len(sample) < SAMPLE_BYTES and b"\n" not in stripped and b"\r" not in stripped:
+        return  # the header alone (Arrow refuses one without a newline after it): no rows
     encoding = decision.encoding
     if delimiter is None:
         head = codecs.getincrementaldecoder(encoding)(errors="replace").decode(sample, final=False)
@@ -209,25 +236,47 @@ def read_csv(
         undecodable[:] = [(kept, r) for kept, r in undecodable if upto is not None and kept > upto]
         return taken
 
-    try:
-        reader = pacsv.open_csv(
+    def open_reader(types: dict[str, pa.DataType] | None, handler: Any) -> Any:
+        if not isinstance(source, Path):
+            source.seek(0)
+        return pacsv.open_csv(
             source,
             read_options=pacsv.ReadOptions(
-                encoding=read_encoding, use_threads=False, block_size=1 << 22
+                encoding=read_encoding, use_threads=False, block_size=CSV_BLOCK
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter,
                 quote_char=quote_char,
                 newlines_in_values=True,
-                invalid_row_handler=invalid,
+                invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
                 null_values=list(null_values),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=False,
-                column_types=column_types,
+                column_types=types,
             ),
         )
+
+    try:
+        size = (
+            source.stat().st_size if isinstance(source, Path) else os.fstat(source.fileno()).st_size
+        )
+        if size > CSV_BLOCK:
+            column_types = _whole_file_types(open_reader, column_types)
+        reader = open_reader(column_types, invalid)
+        header = reader.schema.names
+        twice = next((n for i, n in enumerate(header) if n in header[:i]), None)
+        if twice is not None:  # Arrow keeps both; a record (and the target) only one
+            raise SourceError(
+                f"{name}: the header names the column {twice!r} twice",
+                where={"file": name},
+                hint="rename one of the two columns in the file (or in the export's settings)",
+            )
+        inexact = _inexact_columns(source, reader.schema, column_types, open_reader)
+        if inexact:
+            column_types = {**(column_types or {}), **{c: pa.string() for c in inexact}}
+            reader = open_reader(column_types, invalid)
         done = 0
         for block in reader:
             start = max(0, skip_rows - done)
@@ -258,6 +307,85 @@ def read_csv(
             source.close()
 
 
+def _whole_file_types(
+    open_reader: Any, declared: dict[str, pa.DataType] | None
+) -> dict[str, pa.DataType] | None:
+    """Column types that hold every value of the file.
+
+    Arrow infers each column's type from the file's first block (4 MiB) and fails on a
+    later value that does not fit it — a code column numeric for 100 000 rows and then
+    ``77A1``, a column empty at first — after part of the file was loaded, and every resumed
+    run fails on it again. So a file larger than one block is parsed once before its first
+    row is given out, and each column a later value does not fit is widened (integer to
+    double, as Arrow infers for such a column in a small file, then text) and the file
+    parsed again. A declared ``column_types`` entry is never widened: its error stands."""
+    types = dict(declared or {})
+    while True:
+        reader = open_reader(types or None, lambda row: "skip")
+        try:
+            for _ in reader:
+                pass
+        except pa.ArrowInvalid as exc:
+            found = re.search(r"In CSV column #(\d+)", str(exc))
+            if found is None:
+                raise
+            column = reader.schema.field(int(found.group(1)))
+            if column.name in types and (
+                column.name in (declared or {}) or pa.types.is_string(types[column.name])
+            ):
+                raise
+            value = re.search(r"invalid value '([^']*)'", str(exc))
+            whole = value is not None and _INTEGER.fullmatch(value.group(1).strip())
+            integer = pa.types.is_integer(column.type) and not whole
+            # an integer beyond int64 (a 20-digit account number) is text, never a double
+            types[column.name] = pa.float64() if integer else pa.string()
+            continue
+        return types or None
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_LONG_DIGITS = re.compile(rb"\d{16,}")
+_LONG_INTEGER = re.compile(r"\s*[+-]?0*\d{16,}\s*")
+
+
+def _inexact_columns(
+    source: Any, schema: pa.Schema, declared: dict[str, pa.DataType] | None, open_reader: Any
+) -> list[str]:
+    """Inferred double columns holding an integer of 16 or more digits in the first block,
+    which a double cannot hold exactly (a 20-digit bank account number, beyond int64, is
+    inferred as a double by Arrow and would load as ``4.0702810900000014e+19``): these are
+    read as text. The block's bytes are searched first, so files without such digit runs
+    (nearly all) are not parsed twice."""
+    doubles = [
+        f.name for f in schema if pa.types.is_floating(f.type) and f.name not in (declared or {})
+    ]
+    if not doubles:
+        return []
+    if isinstance(source, Path):
+        with source.open("rb") as f:
+            head = f.read(CSV_BLOCK)
+    else:
+        source.seek(0)
+        head = source.read(CSV_BLOCK)
+    if not _LONG_DIGITS.search(head):
+        return []
+    block = next(
+        iter(
+            open_reader(
+                {**(declared or {}), **{c: pa.string() for c in doubles}}, lambda row: "skip"
+            )
+        ),
+        None,
+    )
+    if block is None:
+        return []
+    return [
+        c
+        for c in doubles
+        if any(v is not None and _LONG_INTEGER.fullmatch(v) for v in block.column(c).to_pylist())
+    ]
+
+
 def _no_values(text: str) -> str:
     # pyarrow quotes the offending value (e.g. "invalid value 'Иванов'"): keep only the kind
     cut = text.find("'")
@@ -269,7 +397,34 @@ def read_jsonl(
 ) -> Iterator[Chunk]:
     """One JSON object a line; blank lines are skipped, a line that is not a JSON object or
     does not decode in the file's encoding (see :mod:`.encoding`) is rejected."""
-    decision = decide(path, name, encoding)
+    with _decided(path, name, encoding) as (readable, decision):
+        yield from _read_jsonl(readable, name, decision, skip_rows, batch_size)
+
+
+def _json_array(path: Path, decision: Decision) -> list[Any] | None:
+    """The elements of a file holding one JSON array (``[{...}, {...}]``, pretty-printed or
+    not: what most systems export as ``.json``), else ``None`` (JSON Lines: no line of
+    those starts with ``[``, an array is not a record)."""
+    if not decision.clean:
+        return None
+    with path.open("rb") as f:
+        head = f.read(SAMPLE_BYTES).decode(decision.encoding, errors="replace")
+    if not head.lstrip("\ufeff \t\r\n").startswith("["):
+        return None
+    try:
+        value = json.loads(path.read_bytes().decode(decision.encoding).lstrip("\ufeff"))
+    except ValueError:
+        return None  # not one document: read line by line, each bad line rejected
+    return value if isinstance(value, list) else None
+
+
+def _read_jsonl(
+    path: Path, name: str, decision: Decision, skip_rows: int, batch_size: int
+) -> Iterator[Chunk]:
+    elements = _json_array(path, decision)
+    if elements is not None:
+        yield from _array_chunks(elements, name, skip_rows, batch_size)
+        return
     bad = set(decision.bad_lines)
     rows: list[dict[str, Any]] = []
     rejected: list[Rejected] = []
@@ -303,6 +458,26 @@ def read_jsonl(
         yield Chunk(rows, max(line_no, skip_rows), rejected)
 
 
+def _array_chunks(
+    elements: list[Any], name: str, skip_rows: int, batch_size: int
+) -> Iterator[Chunk]:
+    """A JSON array's objects in chunks; ``rows`` counts elements, so a resumed run skips
+    those done. An element that is not an object is rejected naming its position."""
+    for start in range(skip_rows, len(elements), batch_size):
+        piece = elements[start : start + batch_size]
+        rows = [e for e in piece if isinstance(e, dict)]
+        rejected = [
+            Rejected(
+                index=start + i,
+                record={"source_file": name, "source_element": start + i + 1},
+                reason=f"{name}: element {start + i + 1}: a JSON {type(e).__name__}, not an object",
+            )
+            for i, e in enumerate(piece)
+            if not isinstance(e, dict)
+        ]
+        yield Chunk(rows, start + len(piece), rejected)
+
+
 def read_parquet(path: Path, name: str, *, skip_rows: int, batch_size: int) -> Iterator[Chunk]:
     try:
         file = pq.ParquetFile(path)
@@ -333,9 +508,51 @@ FORMATS = {
 }
 
 
+GZIP_SUFFIXES = (".gz", ".gzip")
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether ``path`` is gzip-compressed (by its magic bytes, whatever its name)."""
+    with path.open("rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+@contextlib.contextmanager
+def gunzipped(path: Path, name: str) -> Iterator[Path]:
+    """``path`` itself, or for a gzip file a temporary decompressed copy (deleted after):
+    every reader then sees the text, its encoding and lines, as in a plain file."""
+    if not is_gzip(path):
+        yield path
+        return
+    import gzip
+    import shutil
+
+    inner = path.with_suffix("") if path.suffix.lower() in GZIP_SUFFIXES else path
+    with tempfile.NamedTemporaryFile("wb", suffix=inner.suffix, delete=False) as out:
+        try:
+            with gzip.open(path, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+        except (OSError, EOFError) as exc:
+            out.close()
+            Path(out.name).unlink(missing_ok=True)
+            raise SourceError(
+                f"{name} is not a readable gzip file ({type(exc).__name__})",
+                where={"file": name},
+                hint="the file may be truncated (still being written?): it is read again "
+                "when it changes",
+            ) from None
+    copy = Path(out.name)
+    try:
+        yield copy
+    finally:
+        copy.unlink(missing_ok=True)
+
+
 def format_of(path: Path, configured: str | None) -> str:
     if configured is not None:
         return configured
+    if path.suffix.lower() in GZIP_SUFFIXES:
+        path = path.with_suffix("")  # a.csv.gz: by its inner suffix
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ETLConfigError(
@@ -350,6 +567,8 @@ __all__ = [
     "detect_delimiter",
     "detect_encoding",
     "format_of",
+    "gunzipped",
+    "is_gzip",
     "read_csv",
     "read_jsonl",
     "read_parquet",

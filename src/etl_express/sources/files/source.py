@@ -15,7 +15,7 @@ from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError
 from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
-from .readers import Chunk, format_of, read_csv, read_jsonl, read_parquet
+from .readers import Chunk, format_of, gunzipped, is_gzip, read_csv, read_jsonl, read_parquet
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -50,7 +50,9 @@ class FileSource(Source):
     physical line number, never loaded as mojibake or bytes. An unquoted empty field is null, a quoted ``""`` stays an empty string. A
     line with the wrong number of fields, or a JSON Lines line that is not an object, is
     rejected with its file and line number (the pipeline quarantines it) and the rest of
-    the file loads.
+    the file loads. Gzip files are read by their inner format (``a.csv.gz``); a ``.json``
+    file holding one JSON array is read element by element. Column types are settled over
+    the whole file (a later value never fails the run); integers of 16+ digits stay text.
 
     Args:
         path: the folder.
@@ -130,6 +132,8 @@ class FileSource(Source):
             return None
         path = files[0]
         fmt = format_of(path, self.format)
+        if is_gzip(path):
+            return None  # the pipeline checks the first batch
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -207,6 +211,12 @@ class FileSource(Source):
         self, path: Path, name: str, entry: dict[str, Any], state: dict[str, Any]
     ) -> Iterator[Batch]:
         fmt = format_of(path, self.format)
+        with gunzipped(path, name) as readable:
+            yield from self._read_plain(readable, fmt, name, entry, state)
+
+    def _read_plain(
+        self, path: Path, fmt: str, name: str, entry: dict[str, Any], state: dict[str, Any]
+    ) -> Iterator[Batch]:
         chunks: Iterator[Chunk]
         skip = int(entry.get("rows", 0))
         if fmt == "csv":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -105,6 +105,17 @@ class OneCODataSource(RESTSource):
         timezone: the zone 1C dates are in (the server's, e.g. ``"Europe/Moscow"``).
         odata_version: 3 (1C's default) or 4 — only the date literal in ``$filter`` differs.
     """
+
+    #: 1C answers 400 (or 404) for an entity set that is not published, and 400 for a field
+    #: it does not know in $select, $filter or $orderby
+    status_hints: ClassVar[dict[int, str]] = {
+        400: "check entity= (the OData name, e.g. Catalog_Контрагенты), that the object is in "
+        "the infobase's OData composition (1C: Administration > OData settings, "
+        "\u00abУстановить состав стандартного интерфейса OData\u00bb), and the fields in "
+        "select=, filter=, order_by= and date_field= (registers have no Ref_Key: give order_by=)",
+        404: "check base_url (the infobase publication, e.g. http://1c.local/trade) and entity=, "
+        "and that the object is in the infobase's OData composition",
+    }
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ import ssl
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from loguru import logger
@@ -65,9 +66,10 @@ class RateLimit:
 
 
 def safe_url(url: httpx.URL | str) -> str:
-    """The URL without its query string (which may carry an API key) or credentials."""
+    """The URL without its query string (which may carry an API key) or credentials, shown
+    as written (``/odata/standard.odata/Catalog_Контрагенты``, not percent-encoded)."""
     u = httpx.URL(str(url))
-    return str(u.copy_with(query=None, fragment=None, userinfo=b""))
+    return unquote(str(u.copy_with(query=None, fragment=None, userinfo=b"")))
 
 
 #: what the request an etl-express client is sending is named by (see ``send``); unset
@@ -118,9 +120,11 @@ class RESTClient:
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         verify: bool | str = True,
+        hints: dict[int, str] | None = None,
     ):
         self.retry = retry or RetryPolicy()
         self.rate_limit = rate_limit
+        self.hints = dict(hints or {})  # what to check for an HTTP status, by the API's kind
         _filter_request_lines()
         self.http = httpx.Client(
             auth=auth,
@@ -174,7 +178,7 @@ class RESTClient:
                 raise RetryableStatus(response)
             raise SourceError(
                 f"{page.method} {where} failed with HTTP {response.status_code}",
-                hint=_hint(response.status_code),
+                hint=self.hints.get(response.status_code) or _hint(response.status_code),
             )
 
         try:

@@ -28,6 +28,21 @@ def find_path(body: Any, path: str) -> Any:
     return value
 
 
+def _missing_step(body: Any, path: str) -> dict[str, Any] | None:
+    """The object in which a step of ``path`` is missing (``None``: the path is there, maybe
+    ``null``, or the body is an empty list or object, an empty page in any API's style)."""
+    if not body:
+        return None
+    value = body
+    for step in path.split("."):
+        if not isinstance(value, dict):
+            return None if value is None or isinstance(value, list) else {}
+        if step not in value:
+            return value
+        value = value[step]
+    return None
+
+
 def select_records(body: Any, path: str | None, where: str) -> list[dict[str, Any]]:
     """The list of records in a response body.
 
@@ -37,6 +52,16 @@ def select_records(body: Any, path: str | None, where: str) -> list[dict[str, An
     if path:
         found = find_path(body, path)
         if found is None:
+            missing = _missing_step(body, path)
+            if missing is not None:
+                # a 200 answer without the records (an error object, a changed API): an
+                # empty page would end the pagination and lose every page after it
+                present = sorted(dict.fromkeys(shown_key(k) for k in missing))[:20]
+                raise SourceError(
+                    f"records_path {path!r} is not in the response of {where} (keys: {present})",
+                    hint="the API answered without the records (an error in a 200 "
+                    "response?); check records_path against the API's answer",
+                )
             return []
     elif isinstance(body, list):
         found = body

@@ -12,6 +12,7 @@ a resumed run continues at the page after the last committed one.
 from __future__ import annotations
 
 import copy
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,9 +150,25 @@ def _total(response: httpx.Response, path: str, paginator: str) -> int | None:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return response_json(response)
     except ValueError:
         return None
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The JSON body of ``response``, decoded in the charset its ``Content-Type`` declares
+    (``application/json; charset=windows-1251``); without one, JSON's own UTF-8/16/32.
+    Raises ``ValueError`` when it is not JSON."""
+    charset = response.charset_encoding
+    if charset is None:
+        return response.json()
+    try:
+        text = response.content.decode(charset)
+    except LookupError:  # a charset Python does not know: JSON's own detection
+        return response.json()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the body does not decode as {charset}") from exc
+    return json.loads(text.removeprefix("\ufeff"))
 
 
 class OffsetPaginator(BasePaginator):
@@ -309,11 +326,30 @@ class HeaderCursorPaginator(_TokenPaginator):
 
 
 class _NextURLPaginator(_TokenPaginator):
+    def get_state(self) -> dict[str, Any]:
+        return {"token": None if self.token is None else _without_secrets(str(self.token))}
+
     def update_request(self, request: PageRequest) -> None:
         if self.token is not None:
             # the next URL carries every query parameter itself
             request.url = self.token
             request.params = {}
+
+
+def _without_secrets(url: str) -> str:
+    """``url`` without the query parameters holding a secret — an API key the auth sends as
+    a query parameter, which the server echoes into its next link. The state is stored as
+    the checkpoint, where a secret must never be; a resumed run's auth adds the key again."""
+    from ..._masking import mask_secrets
+
+    parsed = httpx.URL(url)
+    items = parsed.params.multi_items()
+    kept: list[tuple[str, str | int | float | bool | None]] = [
+        (k, v) for k, v in items if mask_secrets(v) == v
+    ]
+    if len(kept) == len(items):
+        return url
+    return str(parsed.copy_with(params=httpx.QueryParams(kept)))
 
 
 class HeaderLinkPaginator(_NextURLPaginator):

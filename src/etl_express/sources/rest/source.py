@@ -9,7 +9,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -24,7 +24,7 @@ from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
 from .client import RateLimit, RESTClient, RetryPolicy, safe_url
 from .jsonpath import find_path, select_records
-from .paginators import BasePaginator, PageRequest, SinglePagePaginator
+from .paginators import BasePaginator, PageRequest, SinglePagePaginator, response_json
 
 _DONE = "done"
 
@@ -90,6 +90,9 @@ class RESTSource(Source):
         deleted_path: for ``Pipeline(deletes=...)``: an endpoint listing the records deleted
             at the source (their primary keys), when the API offers one instead.
     """
+
+    #: what an error names to check for an HTTP status (a subclass knows its API's pitfalls)
+    status_hints: ClassVar[dict[int, str]] = {}
 
     def __init__(
         self,
@@ -204,6 +207,7 @@ class RESTSource(Source):
             rate_limit=self.rate_limit,
             timeout=self.timeout,
             transport=self.transport,
+            hints=self.status_hints,
         )
 
     # -- reading ------------------------------------------------------------------------
@@ -275,7 +279,8 @@ class RESTSource(Source):
             # handed out (a next link), made of a record's values
             response = client.send(request, f"{where} (page {pages + 1})")
             try:
-                body = response.json()
+                # 204 No Content: no records (an API's answer to a page past the end)
+                body = [] if response.status_code == 204 else response_json(response)
             except ValueError:
                 raise SourceError(
                     f"{where} answered HTTP {response.status_code} with a body that is not JSON "
