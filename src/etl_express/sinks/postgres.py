@@ -242,8 +242,19 @@ class PostgresSink(Sink):
 
     def finish_load(self, conn: Connection, primary_key: Sequence[str]) -> None:
         """After the last batch of a run: give a table this sink created and loaded without
-        its primary key index (see :meth:`_upsert`) that index, in one build."""
+        its primary key index (see :meth:`_upsert`) that index, in one build.
+
+        A run that wrote nothing completes what a first load killed before its end left
+        (no key, lineage columns pending): the run that resumes it may find nothing left
+        to read, and the table must not stay unfinished until new rows arrive."""
         if not (self._key_deferred or self._key_pending):
+            if self._prepared_for is None and self._completes_unfinished(primary_key):
+                with psycopg_connection(conn).cursor() as cur:
+                    if pglineage.unfinished(cur, self._ident, list(primary_key)):
+                        pglineage.materialize(cur, self._ident, lock_timeout=self.ddl_lock_timeout)
+                        add_primary_key(
+                            cur, self.target_table(), primary_key, self.ddl_lock_timeout
+                        )
             return
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
@@ -256,6 +267,16 @@ class PostgresSink(Sink):
         self._key_known = sorted(primary_key)  # built now, or found built
         # _key_pending stays until close(): if this transaction fails, the retry checks again
         self._key_deferred = False
+
+    def _completes_unfinished(self, primary_key: Sequence[str]) -> bool:
+        """Whether this sink makes tables it would load keyless (see :meth:`prepare`)."""
+        return (
+            self.table_name != "*"
+            and self.write_mode == "upsert"
+            and not self.history
+            and self.direct_copy
+            and bool(primary_key)
+        )
 
     def copied_rows(self) -> int | None:
         """The rows of the target table as PostgreSQL counted them while this run loaded it,
