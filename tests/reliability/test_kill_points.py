@@ -66,7 +66,7 @@ def assert_exact(url: str, schema: str, name: str, *, history: bool = False) -> 
         f"OR _etl_loaded_at IS NULL",
     )
     assert missing == [(0,)]
-    runs = set(r[0] for r in pg_exec(url, f"SELECT _etl_run_id FROM {target}"))
+    runs = {r[0] for r in pg_exec(url, f"SELECT _etl_run_id FROM {target}")}
     known = {
         r[0]
         for r in pg_exec(url, "SELECT run_id FROM etl_express.runs WHERE pipeline = %s", (name,))
