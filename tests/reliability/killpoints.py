@@ -9,6 +9,7 @@ after the N-th batch committed), ``finish_load`` (key build done, not committed)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -80,9 +81,17 @@ def main() -> None:
 
         engine_run.table_checks = killing_checks  # type: ignore[assignment]
 
+    # EO_SOURCE (JSON): another source than {schema}.src by id (url, table, key, cursor)
+    spec = json.loads(os.environ.get("EO_SOURCE") or "{}")
     etl.Pipeline(
         name,
-        SQLSource(url, table=f"{schema}.src", primary_key="id", batch_size=100),
+        SQLSource(
+            spec.get("url", url),
+            table=spec.get("table", f"{schema}.src"),
+            primary_key=spec.get("primary_key", "id"),
+            cursor=spec.get("cursor"),
+            batch_size=100,
+        ),
         sink=PostgresSink(f"{schema}.target", history=history),
         detect_pii="off",
         progress=False,
