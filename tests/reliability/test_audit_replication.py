@@ -85,9 +85,9 @@ def test_a_killed_replication_with_workers_resumes_every_table_exactly(
                 f"SELECT count(*) FROM pg_index WHERE indrelid = '{target}'::regclass "
                 "AND indisunique",
             ) == [(1,)], t
-            assert pg_exec(
-                pg_url, f"SELECT count(*) FROM {target} WHERE _etl_run_id IS NULL"
-            ) == [(0,)], t
+            assert pg_exec(pg_url, f"SELECT count(*) FROM {target} WHERE _etl_run_id IS NULL") == [
+                (0,)
+            ], t
         running = pg_exec(
             pg_url,
             "SELECT count(*) FROM etl_express.runs WHERE pipeline LIKE %s AND status = 'running'",
