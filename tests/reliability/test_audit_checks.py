@@ -121,3 +121,46 @@ def test_a_target_altered_by_hand_between_runs_is_repaired_by_the_reconciliation
         pg_url, digest.format(f"{schema}.src")
     )
     assert pg_exec(pg_url, f"SELECT DISTINCT extra FROM {schema}.target") == [(7,)]
+
+
+class TerminatedAtKeyBuild(PostgresSink):
+    """Terminates its own backend the first time it builds the key of the table it loaded."""
+
+    def __init__(self, table: str, url: str):
+        super().__init__(table, url=url)
+        self.terminated = False
+
+    def finish_load(self, conn, primary_key):  # type: ignore[no-untyped-def]
+        if not self.terminated and self._key_deferred:
+            self.terminated = True
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            with psycopg.connect(self.url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        return super().finish_load(conn, primary_key)
+
+
+def test_a_connection_terminated_at_the_key_build_is_retried_to_an_exact_copy(
+    pg_url, schema, pipeline_name
+):
+    sink = TerminatedAtKeyBuild(f"{schema}.target", pg_url)
+    result = etl.Pipeline(
+        pipeline_name,
+        ListSource(rows(1000), batch_size=100),
+        sink=sink,
+        retry=etl.retry.RetryPolicy(backoff=0.05),
+        detect_pii="off",
+        progress=False,
+    ).run()
+    assert sink.terminated and result.ok and result.retries == 1
+    assert pg_exec(pg_url, f"SELECT count(*), count(DISTINCT id) FROM {schema}.target") == [
+        (1000, 1000)
+    ]
+    assert pg_exec(
+        pg_url,
+        f"SELECT count(*) FROM pg_index WHERE indrelid = '{schema}.target'::regclass "
+        "AND indisprimary",
+    ) == [(1,)]
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.target WHERE _etl_run_id IS NULL") == [
+        (0,)
+    ]
+    assert status(result, "target_count").status == "passed"
