@@ -96,3 +96,73 @@ def test_a_killed_replication_with_workers_resumes_every_table_exactly(
         assert running == [(0,)]
     finally:
         pg_exec(pg_url, f"DROP SCHEMA IF EXISTS {schema}_copy CASCADE")
+
+
+PARALLEL = """
+import os, signal, sys
+import etl_express as etl
+from etl_express._engine.batches import PartitionRunner
+from etl_express.sinks.postgres import PostgresSink
+from etl_express.sources.sql import SQLSource
+
+url, schema, name, at = sys.argv[1:5]
+
+def die():
+    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+if at == "finish_load":
+    finish = PostgresSink.finish_load
+    def killing_finish(self, conn, key):
+        finish(self, conn, key)
+        die()
+    PostgresSink.finish_load = killing_finish
+else:
+    commit, seen = PartitionRunner._commit, [0]
+    def killing_commit(self, item):
+        commit(self, item)
+        seen[0] += 1
+        if seen[0] == int(at):
+            die()
+    PartitionRunner._commit = killing_commit
+
+if __name__ == "__main__":
+    etl.Pipeline(name, SQLSource(url, table=schema + ".src", primary_key="id", batch_size=100),
+        sink=PostgresSink(schema + ".target", url=url), detect_pii="off").run(workers=2)
+"""
+
+
+@pytest.mark.parametrize("at", ["3", "5", "finish_load"])
+def test_a_killed_parallel_first_load_resumes_exactly(pg_url, schema, pipeline_name, tmp_path, at):
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {schema}.src (id bigint PRIMARY KEY, v text)")
+        conn.execute(f"INSERT INTO {schema}.src SELECT g, 'v' || g FROM generate_series(1, 1000) g")
+    script = tmp_path / "parallel.py"
+    script.write_text(PARALLEL)
+    proc = subprocess.run(
+        [sys.executable, str(script), pg_url, schema, pipeline_name, at],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-3000:]
+    result = etl.Pipeline(
+        pipeline_name,
+        etl.sources.SQLSource(pg_url, table=f"{schema}.src", primary_key="id", batch_size=100),
+        sink=PostgresSink(f"{schema}.target", url=pg_url),
+        detect_pii="off",
+    ).run(workers=2)
+    assert result.ok
+    digest = "SELECT count(*), md5(string_agg(md5(row(id, v)::text), '' ORDER BY id)) FROM {}"
+    assert pg_exec(pg_url, digest.format(f"{schema}.target")) == pg_exec(
+        pg_url, digest.format(f"{schema}.src")
+    )
+    assert pg_exec(
+        pg_url,
+        f"SELECT count(*) FROM pg_index WHERE indrelid = '{schema}.target'::regclass "
+        "AND indisunique",
+    ) == [(1,)]
+    assert pg_exec(pg_url, f"SELECT count(*) FROM {schema}.target WHERE _etl_run_id IS NULL") == [
+        (0,)
+    ]
