@@ -242,19 +242,8 @@ class PostgresSink(Sink):
 
     def finish_load(self, conn: Connection, primary_key: Sequence[str]) -> None:
         """After the last batch of a run: give a table this sink created and loaded without
-        its primary key index (see :meth:`_upsert`) that index, in one build.
-
-        A run that wrote nothing completes what a first load killed before its end left
-        (no key, lineage columns pending): the run that resumes it may find nothing left
-        to read, and the table must not stay unfinished until new rows arrive."""
+        its primary key index (see :meth:`_upsert`) that index, in one build."""
         if not (self._key_deferred or self._key_pending):
-            if self._prepared_for is None and self._completes_unfinished(primary_key):
-                with psycopg_connection(conn).cursor() as cur:
-                    if pglineage.unfinished(cur, self._ident, list(primary_key)):
-                        pglineage.materialize(cur, self._ident, lock_timeout=self.ddl_lock_timeout)
-                        add_primary_key(
-                            cur, self.target_table(), primary_key, self.ddl_lock_timeout
-                        )
             return
         raw: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
         with raw.cursor() as cur:
@@ -289,15 +278,23 @@ class PostgresSink(Sink):
         row = cur.fetchone()
         return copied if row is not None and row[0] == copied else None
 
-    def _completes_unfinished(self, primary_key: Sequence[str]) -> bool:
-        """Whether this sink makes tables it would load keyless (see :meth:`prepare`)."""
-        return (
+    def complete_unfinished(self, conn: Connection, primary_key: Sequence[str]) -> None:
+        """Complete a table a first load killed before its end left (no key, lineage
+        columns pending), for a run that wrote nothing after a run that did not succeed:
+        it may have found nothing left to read, and the table must not stay unfinished
+        until new rows arrive. One catalog read when the table is complete."""
+        if self._prepared_for is not None or not (
             self.table_name != "*"
             and self.write_mode == "upsert"
             and not self.history
             and self.direct_copy
             and bool(primary_key)
-        )
+        ):
+            return
+        with psycopg_connection(conn).cursor() as cur:
+            if pglineage.unfinished(cur, self._ident, list(primary_key)):
+                pglineage.materialize(cur, self._ident, lock_timeout=self.ddl_lock_timeout)
+                add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
 
     def copied_rows(self) -> int | None:
         """The rows of the target table as PostgreSQL counted them while this run loaded it,

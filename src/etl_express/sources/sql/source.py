@@ -264,7 +264,12 @@ class SQLSource(Source):
         A read from the start meets it in its batch (:func:`.quarantine.positioned`)."""
         assert self.cursor is not None
         src = plan.statement.get_final_froms()[0]
-        probe = sa.select(sa.literal(1)).select_from(src).where(src.c[self.cursor].is_(None))
+        if getattr(src.c[self.cursor], "nullable", True) is False:
+            return  # declared NOT NULL: nothing to ask
+        quoted = engine.dialect.identifier_preparer.quote(self.cursor)
+        # the predicate as text: a column of a type SQLAlchemy knows no operators for
+        # (money, an enum) compares without a warning
+        probe = sa.select(sa.literal(1)).select_from(src).where(sa.text(f"{quoted} IS NULL"))
         with engine.connect() as conn:
             found = conn.execute(probe.limit(1)).first()
         if found is not None:
