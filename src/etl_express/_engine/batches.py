@@ -115,6 +115,9 @@ class PartitionRunner:
         # the checkpoint as the run's start read it, in the transaction that took the
         # lease: the first attempt starts there without reading it again
         self.known_position: tuple[Any] | None = None
+        # the partition's latest run did not succeed: a run that writes nothing lets the
+        # sink complete what it may have left (a killed first load's key and lineage)
+        self.after_unfinished = False
         self.bar = bar
         self.plan: PrivacyPlan | None = None  # the privacy plan of the columns as read
         self.pii_watch = PIIWatch(pipeline, log)  # untagged personal data, before its first write
@@ -188,6 +191,10 @@ class PartitionRunner:
         if finish is not None:
             with self.store.transaction() as conn:
                 finish(conn, self.primary_key)
+        complete = getattr(self.pipeline.sink, "complete_unfinished", None)
+        if complete is not None and self.after_unfinished and not self.result.batches:
+            with self.store.transaction() as conn:
+                complete(conn, self.primary_key)
 
     def _create_empty_target(self) -> None:
         """An empty table at the source is an empty table in the target, not a missing one

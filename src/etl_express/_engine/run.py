@@ -109,6 +109,7 @@ def _run_body(
         runner = PartitionRunner(pipeline, store, partition, pkey, result, tracker, log, bar)
         runner.lease_lost = run.lost
         runner.known_position = (run.started.position,)  # read when the run took its lease
+        runner.after_unfinished = run.started.after_unfinished
         deletes = Reconciliation(runner) if pipeline.deletes else None
         runner.run()
         if deletes is not None:  # after the incremental pass (reconcile/)

@@ -111,6 +111,45 @@ def defer(cur: psycopg.Cursor[Any], target: sql.Composable, values: LineageValue
     cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(_MARK + text)))
 
 
+def created_pending(target: sql.Composable) -> sql.Composed:
+    """The statement marking a table created without its lineage columns, with its
+    ``CREATE TABLE``: nothing recorded yet (``{}``; the first batch records its values,
+    :func:`defer`). A load killed before its first batch committed leaves the table marked,
+    so the next run knows it for a first load's and completes it (:func:`materialize` adds
+    the columns, empty, and the key is built) rather than taking it for a table of its own.
+    """
+    return sql.SQL("COMMENT ON TABLE {} IS {}").format(target, sql.Literal(_MARK + "{}"))
+
+
+def unfinished(cur: psycopg.Cursor[Any], target: sql.Composable, key: list[str]) -> bool:
+    """Whether ``target`` exists and a first load of etl-express left it unfinished: its
+    lineage columns pending (:func:`defer`, :func:`created_pending`), or the lineage columns
+    there but no unique index on ``key``. A catalog read without locks, for a run that wrote
+    nothing to complete what a killed run left (:meth:`PostgresSink.finish_load`)."""
+    name = sql.Literal(target.as_string(cur))
+    cur.execute(
+        sql.SQL(
+            "SELECT obj_description(to_regclass({0}), 'pg_class'), EXISTS ({1}), "
+            "EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass({0}) "
+            "AND i.indisunique AND i.indpred IS NULL AND (SELECT array_agg(a.attname::text "
+            "ORDER BY a.attname) FROM pg_attribute a WHERE a.attrelid = i.indrelid "
+            "AND a.attnum = ANY(i.indkey)) = {2}), to_regclass({0}) IS NOT NULL"
+        ).format(
+            name,
+            sql.SQL(
+                "SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass({}) "
+                "AND a.attname = {} AND a.attnum > 0 AND NOT a.attisdropped"
+            ).format(name, sql.Literal(RUN_ID)),
+            sql.Literal(sorted(key)),
+        )
+    )
+    row = cur.fetchone()
+    if row is None or not row[3]:
+        return False
+    comment, lineage, keyed = row[0] or "", row[1], row[2]
+    return (not lineage and comment.startswith(_MARK)) or (lineage and not keyed)
+
+
 def absent(cur: psycopg.Cursor[Any], target: sql.Composable) -> bool:
     """Whether the table still has none of the lineage columns, checked under the lock the
     COPY takes anyway: another writer of the table (a partition of the same load) may have

@@ -231,7 +231,10 @@ def prepare_table(
             schema_ddl = sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                 sql.Identifier(schema_name)
             )
-            found = _statements(raw, [schema_ddl, create, tables.columns_query(target)])
+            statements = [schema_ddl, create]
+            if lineage_deferred:  # marked, should the load stop before its first batch
+                statements.append(pglineage.created_pending(ident))
+            found = _statements(raw, [*statements, tables.columns_query(target)])
         else:
             typmods = {
                 n: (c.precision, c.scale) for n, c in found.items() if c.data_type == "numeric"

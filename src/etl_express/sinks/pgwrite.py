@@ -60,8 +60,13 @@ def upsert_staged(
     """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE into
     ``target`` (whose columns are ``columns``: a soft-deleted row that comes back is undeleted)."""
     stage = sql.Identifier(stage_name)
+    # only the columns written, without the target's constraints: a NOT NULL column with a
+    # default that someone else added to the target is filled by its default on insert and
+    # kept on update; LIKE would copy its NOT NULL to the stage and refuse every row
     cur.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DROP").format(stage, target)
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+        ).format(stage, cols, target)
     )
     copy_rows(cur, stage, cols, payload)
     non_key = [n for n in names if n not in primary_key]

@@ -251,11 +251,50 @@ class PostgresSink(Sink):
             # that made this sink forget it left them out: the table's comment remembers)
             self._add_lineage_columns(cur, recorded=True)
             built = add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
+            if built and self._copied_rows is not None:
+                self._copied_rows = self._counted_by_the_build(cur, self._copied_rows)
         if not built:  # another writer gave the table its key: it may have written rows too
             self._copied_rows = None
         self._key_known = sorted(primary_key)  # built now, or found built
         # _key_pending stays until close(): if this transaction fails, the retry checks again
         self._key_deferred = False
+
+    def _counted_by_the_build(self, cur: psycopg.Cursor[Any], copied: int) -> int | None:
+        """``copied`` (the rows this sink's COPYs reported) when the key build just done,
+        in this transaction, counted the same live rows in the table; else ``None``.
+
+        Another session may have deleted or inserted rows while the table was loaded
+        (nothing locks it against that): the COPY tags would then say rows are there that
+        are not. The index build reads every row anyway and stores their number in
+        ``pg_class.reltuples`` (a ``real``: exact up to 2^24; above that the table is
+        counted by the check, as when the count is not known)."""
+        if copied >= 2**24:
+            return None
+        cur.execute(
+            sql.SQL("SELECT reltuples FROM pg_class WHERE oid = {}::regclass").format(
+                sql.Literal(self._ident.as_string(cur))
+            )
+        )
+        row = cur.fetchone()
+        return copied if row is not None and row[0] == copied else None
+
+    def complete_unfinished(self, conn: Connection, primary_key: Sequence[str]) -> None:
+        """Complete a table a first load killed before its end left (no key, lineage
+        columns pending), for a run that wrote nothing after a run that did not succeed:
+        it may have found nothing left to read, and the table must not stay unfinished
+        until new rows arrive. One catalog read when the table is complete."""
+        if self._prepared_for is not None or not (
+            self.table_name != "*"
+            and self.write_mode == "upsert"
+            and not self.history
+            and self.direct_copy
+            and bool(primary_key)
+        ):
+            return
+        with psycopg_connection(conn).cursor() as cur:
+            if pglineage.unfinished(cur, self._ident, list(primary_key)):
+                pglineage.materialize(cur, self._ident, lock_timeout=self.ddl_lock_timeout)
+                add_primary_key(cur, self.target_table(), primary_key, self.ddl_lock_timeout)
 
     def copied_rows(self) -> int | None:
         """The rows of the target table as PostgreSQL counted them while this run loaded it,

@@ -63,12 +63,14 @@ class RunStart:
     ``position``: the committed checkpoint (``None``: none); ``rows_read``: the latest
     succeeded runs' rows read, newest first (at most :data:`HISTORY`); ``last_success_at``:
     when the latest succeeded run finished; ``empty_columns``: the details of the
-    ``empty_columns`` check of the latest succeeded runs, newest first."""
+    ``empty_columns`` check of the latest succeeded runs, newest first;
+    ``after_unfinished``: the partition's latest run did not succeed (killed, failed)."""
 
     position: Any = None
     rows_read: list[int] = field(default_factory=list)
     last_success_at: dt.datetime | None = None
     empty_columns: list[dict[str, Any]] = field(default_factory=list)
+    after_unfinished: bool = False
 
 
 # the run's row inserted and what the run starts from read, in one statement, sent pipelined
@@ -96,7 +98,10 @@ SELECT
          JOIN {SCHEMA}.runs r ON r.run_id = c.run_id
          WHERE c.pipeline = %(pipeline)s AND c.partition = %(partition)s
            AND c.name = 'empty_columns' AND r.status = 'succeeded'
-         ORDER BY c.created_at DESC LIMIT %(n)s) q) AS empty_columns
+         ORDER BY c.created_at DESC LIMIT %(n)s) q) AS empty_columns,
+  (SELECT status <> 'succeeded' FROM {SCHEMA}.runs
+   WHERE pipeline = %(pipeline)s AND partition = %(partition)s
+   ORDER BY started_at DESC LIMIT 1) AS after_unfinished
 """
 
 
@@ -280,12 +285,13 @@ class RunLedger:
                         f"(last heartbeat {other.heartbeat_at})",
                     )
                 )
-        position, rows_read, last_success_at, empty_columns = row
+        position, rows_read, last_success_at, empty_columns, after_unfinished = row
         return RunStart(
             position=position,
             rows_read=[int(n) for n in rows_read],
             last_success_at=last_success_at,
             empty_columns=[dict(d or {}) for d in empty_columns],
+            after_unfinished=bool(after_unfinished),
         )
 
     def heartbeat(self, run_id: str) -> bool:

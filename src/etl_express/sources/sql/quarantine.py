@@ -156,7 +156,25 @@ def positioned(
             for row, found in problems.items()
             if row not in set(gone.tolist())
         }
-    return quarantine_rows(batch, problems) if problems else batch
+    batch = quarantine_rows(batch, problems) if problems else batch
+    _no_null_ordering(batch, ordering, label)
+    return batch
+
+
+def _no_null_ordering(batch: Batch, ordering: Sequence[str], label: str) -> None:
+    data = batch.data
+    assert isinstance(data, pa.RecordBatch)
+    for name in ordering:
+        if data.column(name).null_count:
+            # (NULL, key) > (x, y) is unknown in SQL: a checkpoint at such a row, or before
+            # one, would skip rows, and one holding NULL would make every later read empty
+            raise SourceError(
+                f"the ordering column {name!r} of {label} holds NULL: no checkpoint could say "
+                "where such a row stands (the rows after it would never be read)",
+                where={"table": label, "column": name},
+                hint=f"declare {name} NOT NULL, or order by a column without NULLs "
+                f"(a query= that maps it, e.g. COALESCE({name}, ...))",
+            )
 
 
 def quarantine_rows(batch: Batch, problems: Problems) -> Batch:

@@ -251,10 +251,35 @@ class SQLSource(Source):
                 if found
                 else "check the URL, that the database is reachable and the credentials",
             ) from None
+        if position is not None and self.cursor:
+            self._refuse_null_cursor(engine, plan)
         if self.fast_path and engine.dialect.name == "postgresql":
             yield from self._read_postgres(engine, plan, position, partition)
         else:
             yield from read_rows(engine, plan, self.batch_size)
+
+    def _refuse_null_cursor(self, engine: Engine, plan: ReadPlan) -> None:
+        """A read past a checkpoint never sees a row whose cursor is NULL (``(NULL, key) >
+        (x, y)`` is unknown in SQL): such a row is refused here rather than skipped for good.
+        A read from the start meets it in its batch (:func:`.quarantine.positioned`)."""
+        assert self.cursor is not None
+        src = plan.statement.get_final_froms()[0]
+        if getattr(src.c[self.cursor], "nullable", True) is False:
+            return  # declared NOT NULL: nothing to ask
+        quoted = engine.dialect.identifier_preparer.quote(self.cursor)
+        # the predicate as text: a column of a type SQLAlchemy knows no operators for
+        # (money, an enum) compares without a warning
+        probe = sa.select(sa.literal(1)).select_from(src).where(sa.text(f"{quoted} IS NULL"))
+        with engine.connect() as conn:
+            found = conn.execute(probe.limit(1)).first()
+        if found is not None:
+            raise SourceError(
+                f"the cursor column {self.cursor!r} of {self.label} holds NULL: a read past "
+                "a checkpoint never sees such a row",
+                where={"table": self.label, "column": self.cursor},
+                hint=f"declare {self.cursor} NOT NULL, or read by a cursor without NULLs "
+                f"(a query= that maps it, e.g. COALESCE({self.cursor}, ...))",
+            )
 
     def empty_batch(self, partition: Partition | None = None) -> pa.RecordBatch:
         """No rows, the columns a read gives with their types and declared PostgreSQL types:
