@@ -1,4 +1,5 @@
-"""Readers of one file each: CSV (pyarrow, streaming), JSON Lines, Parquet.
+"""Readers of one file each: CSV (pyarrow, streaming) and Parquet; JSON Lines and JSON arrays
+in :mod:`.jsonl`, which format a file is (and its gzip wrapper) in :mod:`.formats`.
 
 A reader yields :class:`Chunk` s — rows (Arrow or dicts), the lines it could not parse,
 and how far into the file it got — and can start after a given number of rows, which is
@@ -10,7 +11,6 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import json
 import os
 import re
 import tempfile
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ...errors import ETLConfigError, SourceError
+from ...errors import SourceError
 from ...format import Rejected
 from .encoding import Decision, decide, detect_encoding, physical_lines, utf8_copy
 
@@ -392,92 +392,6 @@ def _no_values(text: str) -> str:
     return text[:cut].rstrip(" :") if cut >= 0 else text
 
 
-def read_jsonl(
-    path: Path, name: str, *, skip_rows: int, batch_size: int, encoding: str | None
-) -> Iterator[Chunk]:
-    """One JSON object a line; blank lines are skipped, a line that is not a JSON object or
-    does not decode in the file's encoding (see :mod:`.encoding`) is rejected."""
-    with _decided(path, name, encoding) as (readable, decision):
-        yield from _read_jsonl(readable, name, decision, skip_rows, batch_size)
-
-
-def _json_array(path: Path, decision: Decision) -> list[Any] | None:
-    """The elements of a file holding one JSON array (``[{...}, {...}]``, pretty-printed or
-    not: what most systems export as ``.json``), else ``None`` (JSON Lines: no line of
-    those starts with ``[``, an array is not a record)."""
-    if not decision.clean:
-        return None
-    with path.open("rb") as f:
-        head = f.read(SAMPLE_BYTES).decode(decision.encoding, errors="replace")
-    if not head.lstrip("\ufeff \t\r\n").startswith("["):
-        return None
-    try:
-        value = json.loads(path.read_bytes().decode(decision.encoding).lstrip("\ufeff"))
-    except ValueError:
-        return None  # not one document: read line by line, each bad line rejected
-    return value if isinstance(value, list) else None
-
-
-def _read_jsonl(
-    path: Path, name: str, decision: Decision, skip_rows: int, batch_size: int
-) -> Iterator[Chunk]:
-    elements = _json_array(path, decision)
-    if elements is not None:
-        yield from _array_chunks(elements, name, skip_rows, batch_size)
-        return
-    bad = set(decision.bad_lines)
-    rows: list[dict[str, Any]] = []
-    rejected: list[Rejected] = []
-    line_no = 0
-    for line_no, raw in physical_lines(path):
-        if line_no <= skip_rows:
-            continue
-        if line_no in bad:
-            rejected.append(_bad(name, line_no, f"does not decode as {decision.encoding}"))
-            continue
-        line = raw.decode(decision.encoding)
-        if line_no == 1 and decision.bom:
-            line = line.lstrip("\ufeff")
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rejected.append(_bad(name, line_no, f"invalid JSON ({exc.msg} at column {exc.colno})"))
-        else:
-            if isinstance(value, dict):
-                rows.append(value)
-            else:
-                rejected.append(
-                    _bad(name, line_no, f"a JSON {type(value).__name__}, not an object")
-                )
-        if len(rows) >= batch_size:
-            yield Chunk(rows, line_no, rejected)
-            rows, rejected = [], []
-    if rows or rejected:
-        yield Chunk(rows, max(line_no, skip_rows), rejected)
-
-
-def _array_chunks(
-    elements: list[Any], name: str, skip_rows: int, batch_size: int
-) -> Iterator[Chunk]:
-    """A JSON array's objects in chunks; ``rows`` counts elements, so a resumed run skips
-    those done. An element that is not an object is rejected naming its position."""
-    for start in range(skip_rows, len(elements), batch_size):
-        piece = elements[start : start + batch_size]
-        rows = [e for e in piece if isinstance(e, dict)]
-        rejected = [
-            Rejected(
-                index=start + i,
-                record={"source_file": name, "source_element": start + i + 1},
-                reason=f"{name}: element {start + i + 1}: a JSON {type(e).__name__}, not an object",
-            )
-            for i, e in enumerate(piece)
-            if not isinstance(e, dict)
-        ]
-        yield Chunk(rows, start + len(piece), rejected)
-
-
 def read_parquet(path: Path, name: str, *, skip_rows: int, batch_size: int) -> Iterator[Chunk]:
     try:
         file = pq.ParquetFile(path)
@@ -496,80 +410,10 @@ def read_parquet(path: Path, name: str, *, skip_rows: int, batch_size: int) -> I
         done += batch.num_rows
 
 
-FORMATS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-
-GZIP_SUFFIXES = (".gz", ".gzip")
-
-
-def is_gzip(path: Path) -> bool:
-    """Whether ``path`` is gzip-compressed (by its magic bytes, whatever its name)."""
-    with path.open("rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
-@contextlib.contextmanager
-def gunzipped(path: Path, name: str) -> Iterator[Path]:
-    """``path`` itself, or for a gzip file a temporary decompressed copy (deleted after):
-    every reader then sees the text, its encoding and lines, as in a plain file."""
-    if not is_gzip(path):
-        yield path
-        return
-    import gzip
-    import shutil
-
-    inner = path.with_suffix("") if path.suffix.lower() in GZIP_SUFFIXES else path
-    with tempfile.NamedTemporaryFile("wb", suffix=inner.suffix, delete=False) as out:
-        try:
-            with gzip.open(path, "rb") as f:
-                shutil.copyfileobj(f, out, 1 << 20)
-        except (OSError, EOFError) as exc:
-            out.close()
-            Path(out.name).unlink(missing_ok=True)
-            raise SourceError(
-                f"{name} is not a readable gzip file ({type(exc).__name__})",
-                where={"file": name},
-                hint="the file may be truncated (still being written?): it is read again "
-                "when it changes",
-            ) from None
-    copy = Path(out.name)
-    try:
-        yield copy
-    finally:
-        copy.unlink(missing_ok=True)
-
-
-def format_of(path: Path, configured: str | None) -> str:
-    if configured is not None:
-        return configured
-    if path.suffix.lower() in GZIP_SUFFIXES:
-        path = path.with_suffix("")  # a.csv.gz: by its inner suffix
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ETLConfigError(
-            f"cannot tell the format of {path.name!r} from its suffix",
-            hint='pass format="csv", "jsonl" or "parquet"',
-        )
-    return fmt
-
-
 __all__ = [
     "Chunk",
     "detect_delimiter",
     "detect_encoding",
-    "format_of",
-    "gunzipped",
-    "is_gzip",
     "read_csv",
-    "read_jsonl",
     "read_parquet",
 ]

@@ -15,7 +15,9 @@ from ..._validate import name_list
 from ...errors import ETLConfigError, SourceError
 from ...format import Batch, canonical_schema, normalize_name
 from ..base import Partition, Source
-from .readers import Chunk, format_of, gunzipped, is_gzip, read_csv, read_jsonl, read_parquet
+from .formats import format_of, gunzipped, is_gzip
+from .jsonl import read_jsonl
+from .readers import Chunk, read_csv, read_parquet
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 
