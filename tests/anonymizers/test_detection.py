@@ -409,32 +409,41 @@ def test_lower_case_phrases_with_one_name_like_word_are_not_names() -> None:
     assert detect_values(values, "c") == []
 
 
-def test_a_query_that_lower_cases_names_is_refused_before_anything_is_written(
-    pg_url: str, schema: str, pipeline_name: str
-) -> None:
+def _refusal_of_query(
+    pg_url: str, schema: str, pipeline_name: str, column: str, values: list[str], select: str
+) -> str:
+    """Load ``values`` into ``people.<column>``, run a pipeline reading ``SELECT id, <select>``
+    from it, and return the refusal's text, after checking nothing was written."""
     from etl_express.sources import SQLSource
 
-    pg_exec(pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, full_name text)")
-    rows = [(i, v.title()) for i, v in enumerate(_lower_names(60))]
-    values = ", ".join(["(%s, %s)"] * len(rows))
+    pg_exec(pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, {column} text)")
+    rows = list(enumerate(values))
+    placeholders = ", ".join(["(%s, %s)"] * len(rows))
     pg_exec(
-        pg_url, f"INSERT INTO {schema}.people VALUES {values}", tuple(x for r in rows for x in r)
+        pg_url,
+        f"INSERT INTO {schema}.people VALUES {placeholders}",
+        tuple(x for r in rows for x in r),
     )
     pipeline = etl.Pipeline(
         pipeline_name,
-        SQLSource(
-            pg_url,
-            query=f"SELECT id, lower(full_name) AS fn FROM {schema}.people",
-            primary_key="id",
-        ),
+        SQLSource(pg_url, query=f"SELECT id, {select} FROM {schema}.people", primary_key="id"),
         sink=PostgresSink(f"{schema}.copy"),
     )
     with pytest.raises(AnonymizationError) as raised:
         pipeline.run()
-    text = str(raised.value)
+    assert "copy" not in _tables(pg_url, schema)
+    return str(raised.value)
+
+
+def test_a_query_that_lower_cases_names_is_refused_before_anything_is_written(
+    pg_url: str, schema: str, pipeline_name: str
+) -> None:
+    names = [v.title() for v in _lower_names(60)]
+    text = _refusal_of_query(
+        pg_url, schema, pipeline_name, "full_name", names, "lower(full_name) AS fn"
+    )
     assert "'fn'" in text and "name" in text
     assert "иванов" not in text and "smith" not in text
-    assert "copy" not in _tables(pg_url, schema)
 
 
 def _logins(n: int) -> list[str]:
@@ -458,25 +467,8 @@ def test_logins_made_of_names_are_found_and_dotted_words_are_not() -> None:
 def test_a_query_that_keeps_the_local_part_of_emails_is_refused(
     pg_url: str, schema: str, pipeline_name: str
 ) -> None:
-    from etl_express.sources import SQLSource
-
-    pg_exec(pg_url, f"CREATE TABLE {schema}.people (id int PRIMARY KEY, email text)")
-    rows = [(i, v + "@example.org") for i, v in enumerate(_logins(60))]
-    values = ", ".join(["(%s, %s)"] * len(rows))
-    pg_exec(
-        pg_url, f"INSERT INTO {schema}.people VALUES {values}", tuple(x for r in rows for x in r)
+    emails = [v + "@example.org" for v in _logins(60)]
+    text = _refusal_of_query(
+        pg_url, schema, pipeline_name, "email", emails, "split_part(email, '@', 1) AS login"
     )
-    pipeline = etl.Pipeline(
-        pipeline_name,
-        SQLSource(
-            pg_url,
-            query=f"SELECT id, split_part(email, '@', 1) AS login FROM {schema}.people",
-            primary_key="id",
-        ),
-        sink=PostgresSink(f"{schema}.copy"),
-    )
-    with pytest.raises(AnonymizationError) as raised:
-        pipeline.run()
-    text = str(raised.value)
     assert "'login'" in text and "petrov" not in text and "smith" not in text
-    assert "copy" not in _tables(pg_url, schema)
